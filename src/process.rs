@@ -1,0 +1,203 @@
+//! Every fork, kill, wait and signal disposition of the crate lives here, and nowhere else.
+//!
+//! The model is nix's own tests: each `fork` is justified, the child runs its role and leaves
+//! with `_exit` so the parent's buffers and destructors never run twice, and signal handlers only
+//! store to an atomic — the work happens in the normal flow.
+
+use std::io::{self, Write};
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
+use nix::sys::time::TimeSpec;
+use nix::unistd::{ForkResult, Pid};
+
+use crate::error::{EXIT_FAILURE, Error, Result};
+use crate::record::{ChildStatus, Role};
+
+/// The signal number of the first SIGINT or SIGTERM received, 0 while none has arrived.
+static INTERRUPT: AtomicI32 = AtomicI32::new(0);
+
+/// Exit code of a child whose role panicked (the same number Rust's own runtime uses).
+const EXIT_PANIC: i32 = 101;
+
+extern "C" fn on_interrupt(signo: libc::c_int) {
+    // Only an atomic store: the one thing a handler may safely do here.
+    let _ = INTERRUPT.compare_exchange(0, signo, Ordering::SeqCst, Ordering::SeqCst);
+}
+
+/// Routes SIGINT and SIGTERM to a flag instead of the default "die on the spot".
+///
+/// Installed without `SA_RESTART` on purpose: a parent blocked in `wait4` must wake up to
+/// forward the interrupt. Every other blocking call in the crate retries on EINTR itself.
+/// Children inherit the disposition across fork, so there is no window in which a freshly
+/// forked child would still die from a Ctrl+C.
+pub fn install_interrupt_handlers() -> Result<()> {
+    let action = SigAction::new(SigHandler::Handler(on_interrupt), SaFlags::empty(), SigSet::empty());
+    for sig in [Signal::SIGINT, Signal::SIGTERM] {
+        // SAFETY: the handler is async-signal-safe (a single atomic compare-exchange) and
+        // replaces no handler anyone else relies on.
+        unsafe { signal::sigaction(sig, &action) }.map_err(Error::Signal)?;
+    }
+    Ok(())
+}
+
+/// The interrupting signal, once SIGINT or SIGTERM has arrived.
+pub fn interrupted() -> Option<Signal> {
+    match INTERRUPT.load(Ordering::SeqCst) {
+        0 => None,
+        n => Signal::try_from(n).ok(),
+    }
+}
+
+/// Sleeps for `duration` unless SIGINT or SIGTERM arrives first; returns true if interrupted.
+///
+/// The signals are blocked while the flag is checked and atomically unblocked inside `ppoll`,
+/// so a signal that lands between the check and the sleep still ends the sleep at once.
+pub fn sleep_unless_interrupted(duration: Duration) -> bool {
+    let mut block = SigSet::empty();
+    block.add(Signal::SIGINT);
+    block.add(Signal::SIGTERM);
+    let mut previous = SigSet::empty();
+    if signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&block), Some(&mut previous)).is_err() {
+        std::thread::sleep(duration);
+        return interrupted().is_some();
+    }
+    let deadline = Instant::now() + duration;
+    while interrupted().is_none() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        // EINTR is the expected way out when a handler ran; any other error just ends the pause.
+        if let Err(e) = nix::poll::ppoll(&mut [], Some(TimeSpec::from_duration(left)), Some(previous))
+            && e != Errno::EINTR
+        {
+            break;
+        }
+    }
+    let _ = signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&previous), None);
+    interrupted().is_some()
+}
+
+/// Forks a child that runs `role` and leaves with its return value as exit code.
+///
+/// Before forking, stdout is flushed so text buffered in the parent is not printed twice. In the
+/// child: ask for SIGTERM when the parent dies (then re-check, in case it already did), run the
+/// role (a panic becomes exit code 101), flush stdout and `_exit` — never returning into the
+/// parent's code, never running its destructors or atexit handlers a second time.
+pub fn spawn(role: Role, child: impl FnOnce() -> i32) -> Result<Pid> {
+    let _ = io::stdout().flush();
+    let parent = nix::unistd::getpid();
+    // SAFETY: the program is single-threaded whenever it forks (nothing in this crate starts a
+    // thread before its children are forked), so the child's copy of every lock and allocator
+    // state is consistent and it may run ordinary Rust code until `_exit`.
+    match unsafe { nix::unistd::fork() } {
+        Ok(ForkResult::Parent { child }) => Ok(child),
+        Ok(ForkResult::Child) => {
+            let code = match die_with_parent(parent) {
+                Ok(()) => panic::catch_unwind(AssertUnwindSafe(child)).unwrap_or(EXIT_PANIC),
+                Err(e) => {
+                    let _ = writeln!(io::stderr(), "error: {role}: cannot set the parent-death signal: {e}");
+                    i32::from(EXIT_FAILURE)
+                }
+            };
+            let _ = io::stdout().flush();
+            // SAFETY: `_exit` ends the process without unwinding or running the parent's
+            // cleanup; everything the role wrote has already reached its file descriptor.
+            unsafe { libc::_exit(code) }
+        }
+        Err(source) => Err(Error::Fork { role, source }),
+    }
+}
+
+/// Linux-only: the kernel sends SIGTERM to this process when its parent dies, so a child of a
+/// SIGKILLed main winds down (the producer stops, the consumer drains) instead of lingering.
+fn die_with_parent(parent: Pid) -> Result<(), Errno> {
+    nix::sys::prctl::set_pdeathsig(Signal::SIGTERM)?;
+    if nix::unistd::getppid() != parent {
+        // The parent died between fork and prctl; act as if the death signal had arrived.
+        on_interrupt(Signal::SIGTERM as libc::c_int);
+    }
+    Ok(())
+}
+
+/// Kernel accounting for one reaped child (`wait4`'s rusage).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub max_rss_kib: u64,
+    pub user: Duration,
+    pub system: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reaped {
+    pub pid: Pid,
+    pub status: ChildStatus,
+    pub usage: Usage,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WaitOutcome {
+    Reaped(Reaped),
+    /// A signal handler ran while waiting; check `interrupted()` and wait again.
+    Interrupted,
+    /// No child left to wait for.
+    NoChildren,
+}
+
+/// Blocks until any child ends and reaps it, with its resource usage.
+pub fn wait_any() -> Result<WaitOutcome> {
+    let mut status: libc::c_int = 0;
+    // SAFETY: rusage is plain old data; all-zero is a valid value for it.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: both out-pointers are valid, writable and live for the duration of the call.
+    let pid = unsafe { libc::wait4(-1, &mut status, 0, &mut usage) };
+    if pid < 0 {
+        return match Errno::last() {
+            Errno::EINTR => Ok(WaitOutcome::Interrupted),
+            Errno::ECHILD => Ok(WaitOutcome::NoChildren),
+            e => Err(Error::Wait(e)),
+        };
+    }
+    let status = if libc::WIFSIGNALED(status) {
+        ChildStatus::Signal(signal_name(libc::WTERMSIG(status)))
+    } else {
+        ChildStatus::Code(libc::WEXITSTATUS(status))
+    };
+    let time = |tv: libc::timeval| {
+        Duration::from_secs(tv.tv_sec as u64) + Duration::from_micros(tv.tv_usec as u64)
+    };
+    let usage = Usage {
+        max_rss_kib: usage.ru_maxrss as u64,
+        user: time(usage.ru_utime),
+        system: time(usage.ru_stime),
+    };
+    Ok(WaitOutcome::Reaped(Reaped { pid: Pid::from_raw(pid), status, usage }))
+}
+
+pub fn signal_name(signo: i32) -> String {
+    Signal::try_from(signo).map_or_else(|_| format!("signal {signo}"), |s| s.as_str().to_string())
+}
+
+/// Asks a child to stop (SIGTERM). A child already gone is not an error.
+pub fn terminate(pid: Pid) {
+    // ESRCH only means it already exited; nothing else can fail for our own child.
+    let _ = signal::kill(pid, Signal::SIGTERM);
+}
+
+/// Ends this process the hard way, as an external `kill -9` would: no handler, no cleanup.
+pub fn kill_self() -> ! {
+    let _ = signal::kill(nix::unistd::getpid(), Signal::SIGKILL);
+    // SIGKILL to oneself is delivered before kill() returns; this line is never reached.
+    // SAFETY: as in `spawn`, `_exit` skips every destructor and handler.
+    unsafe { libc::_exit(128 + libc::SIGKILL) }
+}
+
+/// This process's own peak RSS in KiB, from the kernel's accounting.
+pub fn own_max_rss_kib() -> u64 {
+    nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF)
+        .map_or(0, |u| u.max_rss() as u64)
+}

@@ -1,0 +1,497 @@
+//! `ipc_desafio verify`: audits a run's two logs, streaming, and says exactly what is wrong and
+//! where (`file:line: problem`), or what was lost and where a faulty run stopped.
+//!
+//! Memory is bounded by the values in flight (sent, not yet received) plus one set of the
+//! values sent, needed to prove they are distinct.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+use chrono::{DateTime, FixedOffset};
+
+use crate::error::{Error, Result};
+use crate::log::{CONSUMER_LOG, EXECUTION_LOG, LogPaths};
+use crate::options::range_len;
+use crate::record::{ChildStatus, ConsumerLine, Event, LogLine, Parity, Role, RunParams};
+
+/// How many lost values a report lists by value before it only counts them.
+const LOST_LISTED: usize = 20;
+/// How many problems a report prints before it only counts them (a corrupt million-line log
+/// would otherwise print a million lines).
+const PROBLEMS_PRINTED: usize = 50;
+
+/// The outcome of an audit.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// `file:line: what is wrong`, in file order.
+    pub problems: Vec<String>,
+    /// Facts about the run that are not violations (interruptions, faults, where it stopped).
+    pub notes: Vec<String>,
+    pub sent: u64,
+    pub received: u64,
+    pub lost: Vec<i64>,
+    pub exec_lines: usize,
+    pub consumer_lines: usize,
+}
+
+impl Report {
+    pub fn passed(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    /// The human-readable verdict, one fact per line, ending with `verify: OK` or `verify: FAILED`.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for p in self.problems.iter().take(PROBLEMS_PRINTED) {
+            let _ = writeln!(out, "{p}");
+        }
+        if self.problems.len() > PROBLEMS_PRINTED {
+            let _ = writeln!(out, "... and {} more problems", self.problems.len() - PROBLEMS_PRINTED);
+        }
+        for n in &self.notes {
+            let _ = writeln!(out, "note: {n}");
+        }
+        if !self.lost.is_empty() {
+            let listed: Vec<String> = self.lost.iter().take(LOST_LISTED).map(i64::to_string).collect();
+            let more = self.lost.len().saturating_sub(LOST_LISTED);
+            let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+            let _ = writeln!(out, "lost: {} values sent but never received: {}{more}", self.lost.len(), listed.join(", "));
+        }
+        let counts = format!(
+            "{} values sent, {} received, {} lost ({EXECUTION_LOG}: {} lines, {CONSUMER_LOG}: {} lines)",
+            self.sent,
+            self.received,
+            self.lost.len(),
+            self.exec_lines,
+            self.consumer_lines
+        );
+        if self.passed() {
+            let _ = writeln!(out, "verify: OK: {counts}");
+        } else {
+            let _ = writeln!(out, "verify: FAILED: {} problems; {counts}", self.problems.len());
+        }
+        out
+    }
+}
+
+/// Line-by-line reader that reports encoding and termination problems instead of failing.
+struct Lines {
+    name: &'static str,
+    path: std::path::PathBuf,
+    reader: BufReader<File>,
+    number: usize,
+    buf: Vec<u8>,
+}
+
+impl Lines {
+    fn open(path: &Path, name: &'static str) -> Result<Lines> {
+        let file = File::open(path).map_err(|source| Error::ReadLog { path: path.into(), source })?;
+        Ok(Lines { name, path: path.into(), reader: BufReader::with_capacity(1 << 16, file), number: 0, buf: Vec::new() })
+    }
+
+    /// The next line without its newline, or a problem text for an unreadable one.
+    fn next_line(&mut self, problems: &mut Vec<String>) -> Result<Option<String>> {
+        self.buf.clear();
+        let n = self
+            .reader
+            .read_until(b'\n', &mut self.buf)
+            .map_err(|source| Error::ReadLog { path: self.path.clone(), source })?;
+        if n == 0 {
+            return Ok(None);
+        }
+        self.number += 1;
+        if self.buf.pop() != Some(b'\n') {
+            problems.push(self.at("last line is not terminated by a newline (a torn write?)"));
+        }
+        match std::str::from_utf8(&self.buf) {
+            Ok(s) => Ok(Some(s.to_string())),
+            Err(_) => {
+                problems.push(self.at("line is not valid UTF-8"));
+                Ok(Some(String::new()))
+            }
+        }
+    }
+
+    fn at(&self, what: impl std::fmt::Display) -> String {
+        format!("{}:{}: {what}", self.name, self.number)
+    }
+}
+
+/// What the execution log said about one child role.
+#[derive(Default)]
+struct RoleState {
+    pid: Option<(i32, usize)>,
+    exit_code: Option<i32>,
+    main_saw: Option<ChildStatus>,
+}
+
+struct Audit {
+    exec: Lines,
+    cons: Lines,
+    report: Report,
+    params: Option<RunParams>,
+    roles: HashMap<Role, RoleState>,
+    last_time: Option<DateTime<FixedOffset>>,
+    /// Every value sent, with the line it was sent on.
+    sent_at: HashMap<i64, usize>,
+    /// Sent, not yet received, in order.
+    in_flight: VecDeque<i64>,
+    sent_lines: u64,
+    /// Sent lines minus a final one whose write failed with EPIPE.
+    delivered: u64,
+    received: u64,
+    end_sent: Option<u64>,
+    end_received: Option<(u64, u64)>,
+    summary: Option<(u64, u64, u64, usize)>,
+    consumer_totals: Option<(u64, u64, u64, Option<String>)>,
+    consumer_even: u64,
+    stopped_at: Option<String>,
+}
+
+/// Audits the logs in `dir`. `Err` only when a log cannot be read at all.
+pub fn verify(dir: &Path) -> Result<Report> {
+    let paths = LogPaths::in_dir(dir);
+    let mut audit = Audit {
+        exec: Lines::open(&paths.execution, EXECUTION_LOG)?,
+        cons: Lines::open(&paths.consumer, CONSUMER_LOG)?,
+        report: Report::default(),
+        params: None,
+        roles: HashMap::new(),
+        last_time: None,
+        sent_at: HashMap::new(),
+        in_flight: VecDeque::new(),
+        sent_lines: 0,
+        delivered: 0,
+        received: 0,
+        end_sent: None,
+        end_received: None,
+        summary: None,
+        consumer_totals: None,
+        consumer_even: 0,
+        stopped_at: None,
+    };
+    audit.consumer_header()?;
+    while let Some(text) = audit.exec.next_line(&mut audit.report.problems)? {
+        match text.parse::<LogLine>() {
+            Ok(line) => audit.line(line, &text)?,
+            Err(e) => audit.problem_exec(format!("cannot parse line: {e}")),
+        }
+    }
+    audit.finish()?;
+    Ok(audit.report)
+}
+
+impl Audit {
+    fn problem_exec(&mut self, what: impl std::fmt::Display) {
+        let p = self.exec.at(what);
+        self.report.problems.push(p);
+    }
+
+    fn problem_cons(&mut self, what: impl std::fmt::Display) {
+        let p = self.cons.at(what);
+        self.report.problems.push(p);
+    }
+
+    fn consumer_header(&mut self) -> Result<()> {
+        match self.cons.next_line(&mut self.report.problems)? {
+            None => self.report.problems.push(format!("{CONSUMER_LOG}: file is empty (no header line)")),
+            Some(text) if text.starts_with("# ") => {}
+            Some(_) => self.problem_cons("first line must be a '# ' header"),
+        }
+        Ok(())
+    }
+
+    fn line(&mut self, line: LogLine, text: &str) -> Result<()> {
+        if self.exec.number == 1 && !matches!((&line.role, &line.event), (Role::Main, Event::Started(Some(_)))) {
+            self.problem_exec("first line must be main's 'started: ...' line");
+        }
+        if self.summary.is_some() {
+            self.problem_exec("line after main's summary (the summary must be the last line)");
+        }
+        if let Some(last) = self.last_time
+            && line.time < last
+        {
+            self.problem_exec(format!("timestamp goes backwards ({} < {})", line.time, last));
+        }
+        self.last_time = Some(line.time);
+        self.check_pid(line.role, line.pid);
+
+        match (line.role, line.event) {
+            (Role::Main, Event::Started(Some(params))) => {
+                if self.params.is_some() {
+                    self.problem_exec("a second 'started:' line from main");
+                }
+                self.params = Some(params);
+            }
+            (Role::Producer | Role::Consumer, Event::Started(None)) => {}
+            (Role::Main, Event::Spawned { role, pid }) => self.check_pid(role, pid),
+            (Role::Producer, Event::Sent { value, index, total }) => self.sent(value, index, total),
+            (Role::Producer, Event::EndSent { sent }) => {
+                if sent != self.sent_lines {
+                    self.problem_exec(format!("end marker announces {sent} values but {} were sent", self.sent_lines));
+                }
+                self.end_sent = Some(sent);
+            }
+            (Role::Consumer, Event::Received { value, parity }) => self.received(value, parity)?,
+            (Role::Consumer, Event::EndReceived { announced, received }) => {
+                if Some(announced) != self.end_sent {
+                    self.problem_exec(format!(
+                        "consumer reports an end marker of {announced} values, the producer sent {}",
+                        self.end_sent.map_or("none".to_string(), |s| s.to_string())
+                    ));
+                }
+                if received != self.received {
+                    self.problem_exec(format!("consumer says it received {received}, the log shows {}", self.received));
+                }
+                self.end_received = Some((announced, received));
+            }
+            (role, Event::Interrupted { signal, .. }) => {
+                self.report.notes.push(format!("{} interrupted by {signal} ({}:{})", role, EXECUTION_LOG, self.exec.number));
+            }
+            (Role::Producer, Event::BrokenPipe { sent, total }) => {
+                // The value logged just before the failed write never entered the pipe.
+                if self.sent_lines == sent + 1 {
+                    self.delivered = sent;
+                    if let Some(v) = self.in_flight.pop_back() {
+                        self.sent_at.remove(&v);
+                    }
+                } else if self.sent_lines != sent {
+                    self.problem_exec(format!("EPIPE after {sent} values, but {} were logged as sent", self.sent_lines));
+                }
+                if self.params.as_ref().is_some_and(|p| p.count != total) {
+                    self.problem_exec(format!("EPIPE line names {total} values, the run asked for another count"));
+                }
+                self.stop(text);
+            }
+            (Role::Consumer, Event::PipeClosed { received, .. }) => {
+                if received != self.received {
+                    self.problem_exec(format!("consumer says {received} values arrived, the log shows {}", self.received));
+                }
+                self.stop(text);
+            }
+            (_, Event::Fault { .. } | Event::Error(_)) => self.stop(text),
+            (Role::Main, Event::ChildExited { role, pid, status }) => {
+                self.check_pid(role, pid);
+                if !status.succeeded() {
+                    self.stop(text);
+                }
+                self.roles.entry(role).or_default().main_saw = Some(status);
+            }
+            (role, Event::Exiting { code }) => {
+                if role != Role::Main {
+                    self.roles.entry(role).or_default().exit_code = Some(code);
+                }
+            }
+            (Role::Main, Event::Summary { sent, received, lost, .. }) => {
+                self.summary = Some((sent, received, lost, self.exec.number));
+            }
+            (role, event) => self.problem_exec(format!("{role} cannot log '{event}'")),
+        }
+        Ok(())
+    }
+
+    fn stop(&mut self, text: &str) {
+        if self.stopped_at.is_none() {
+            self.stopped_at = Some(format!("{EXECUTION_LOG}:{}: {text}", self.exec.number));
+        }
+    }
+
+    fn check_pid(&mut self, role: Role, pid: i32) {
+        let line = self.exec.number;
+        let state = self.roles.entry(role).or_default();
+        match state.pid {
+            None => state.pid = Some((pid, line)),
+            Some((first, at)) if first != pid => {
+                self.problem_exec(format!("{role} pid {pid}, but {role} was pid {first} at line {at}"));
+            }
+            Some(_) => {}
+        }
+    }
+
+    fn sent(&mut self, value: i64, index: u64, total: u64) {
+        self.sent_lines += 1;
+        self.delivered = self.sent_lines;
+        if index != self.sent_lines {
+            self.problem_exec(format!("sent index {index}, expected {}", self.sent_lines));
+        }
+        if let Some(p) = self.params.clone() {
+            if total != p.count {
+                self.problem_exec(format!("sent line says {total} values, the run asked for {}", p.count));
+            }
+            if !(p.min..=p.max).contains(&value) {
+                self.problem_exec(format!("value {value} is outside the run's range {}..={}", p.min, p.max));
+            }
+        }
+        if self.end_sent.is_some() {
+            self.problem_exec(format!("value {value} sent after the end marker"));
+        }
+        match self.sent_at.insert(value, self.exec.number) {
+            Some(first) => self.problem_exec(format!("value {value} sent twice (first at line {first})")),
+            None => self.in_flight.push_back(value),
+        }
+    }
+
+    fn received(&mut self, value: i64, parity: Parity) -> Result<()> {
+        self.received += 1;
+        if parity != Parity::of(value) {
+            self.problem_exec(format!("{value} classified {parity}, but it is {}", Parity::of(value)));
+        }
+        match self.in_flight.iter().position(|&v| v == value) {
+            Some(0) => {
+                self.in_flight.pop_front();
+            }
+            Some(pos) => {
+                let expected = self.in_flight[0];
+                self.problem_exec(format!("received {value} out of order: {expected} was sent before it"));
+                self.in_flight.remove(pos);
+            }
+            None if self.sent_at.contains_key(&value) => self.problem_exec(format!("value {value} received twice")),
+            None => self.problem_exec(format!("received {value} before any 'sent {value}' line")),
+        }
+        self.consumer_value(value, parity)
+    }
+
+    /// The consumer log must hold the same values as the `received` lines, in the same order.
+    fn consumer_value(&mut self, value: i64, parity: Parity) -> Result<()> {
+        let Some(text) = self.cons.next_line(&mut self.report.problems)? else {
+            self.report.problems.push(format!(
+                "{CONSUMER_LOG}: ends before value {value} (received at {EXECUTION_LOG}:{})",
+                self.exec.number
+            ));
+            return Ok(());
+        };
+        self.report.consumer_lines = self.cons.number;
+        match text.parse::<ConsumerLine>() {
+            Ok(ConsumerLine::Value { value: v, parity: p, .. }) => {
+                if v != value {
+                    self.problem_cons(format!("value {v}, but {EXECUTION_LOG}:{} received {value}", self.exec.number));
+                }
+                if p != Parity::of(v) {
+                    self.problem_cons(format!("{v} classified {p}, but it is {}", Parity::of(v)));
+                }
+                if p == Parity::Even {
+                    self.consumer_even += 1;
+                }
+                let _ = parity;
+            }
+            Ok(other) => self.problem_cons(format!("expected the line for value {value}, found '{other}'")),
+            Err(e) => self.problem_cons(format!("cannot parse line: {e}")),
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.report.exec_lines = self.exec.number;
+        self.report.sent = self.delivered;
+        self.report.received = self.received;
+        self.report.lost = self.in_flight.iter().copied().collect();
+        if self.exec.number == 0 {
+            self.report.problems.push(format!("{EXECUTION_LOG}: file is empty: no run has written it"));
+            return Ok(());
+        }
+        self.consumer_tail()?;
+        let end = format!("{EXECUTION_LOG}:{}", self.exec.number);
+
+        if let Some(p) = self.params.clone() {
+            let span = range_len(p.min, p.max);
+            if p.count > span {
+                self.report.problems.push(format!("{EXECUTION_LOG}:1: count {} exceeds the range size {span}", p.count));
+            }
+        }
+        for role in [Role::Producer, Role::Consumer] {
+            let state = self.roles.entry(role).or_default();
+            let (pid, main_saw, exit_code) = (state.pid, state.main_saw.clone(), state.exit_code);
+            match (&main_saw, exit_code) {
+                (None, _) => self.report.problems.push(format!("{end}: main never reported how the {role} ended")),
+                (Some(ChildStatus::Code(c)), Some(e)) if *c != e => self.report.problems.push(format!(
+                    "{end}: the {role} logged exit code {e}, main saw {c}"
+                )),
+                (Some(ChildStatus::Code(c)), None) => self.report.problems.push(format!(
+                    "{end}: the {role} exited with code {c} without logging 'exiting'"
+                )),
+                _ => {}
+            }
+            if pid.is_none() {
+                self.report.problems.push(format!("{end}: no line from the {role}"));
+            }
+            if let Some(status) = main_saw.filter(|s| !s.succeeded()) {
+                self.report.problems.push(format!("{end}: the {role} {status}"));
+            }
+        }
+        if self.end_sent.is_none() {
+            self.report.problems.push(format!("{end}: the producer never sent the end marker"));
+        }
+        if self.end_received.is_none() {
+            self.report.problems.push(format!("{end}: the consumer never received the end marker"));
+        }
+        match self.summary {
+            None => self.report.problems.push(format!("{end}: no summary line from main")),
+            Some((sent, received, lost, at)) => {
+                let lost_now = self.in_flight.len() as u64;
+                if (sent, received, lost) != (self.delivered, self.received, lost_now) {
+                    self.report.problems.push(format!(
+                        "{EXECUTION_LOG}:{at}: summary says sent {sent}, received {received}, lost {lost}; \
+                         the log shows sent {}, received {}, lost {lost_now}",
+                        self.delivered, self.received
+                    ));
+                }
+            }
+        }
+        if !self.report.lost.is_empty() {
+            self.report.problems.push(format!(
+                "{end}: {} values were sent but never received",
+                self.report.lost.len()
+            ));
+        }
+        if let Some(at) = self.stopped_at.clone() {
+            self.report.notes.push(format!("the run stopped at {at}"));
+        }
+        if let Some(p) = self.params.clone()
+            && self.delivered < p.count
+            && self.report.problems.is_empty()
+        {
+            self.report.notes.push(format!("{} of {} values were sent before the run was stopped; none was lost", self.delivered, p.count));
+        }
+        Ok(())
+    }
+
+    /// After the last value: exactly one totals line that agrees with the values above it.
+    fn consumer_tail(&mut self) -> Result<()> {
+        while let Some(text) = self.cons.next_line(&mut self.report.problems)? {
+            self.report.consumer_lines = self.cons.number;
+            match text.parse::<ConsumerLine>() {
+                Ok(ConsumerLine::Totals { values, even, odd, incomplete }) => {
+                    if self.consumer_totals.is_some() {
+                        self.problem_cons("a second totals line");
+                    }
+                    let odd_seen = self.received - self.consumer_even;
+                    if (values, even, odd) != (self.received, self.consumer_even, odd_seen) {
+                        self.problem_cons(format!(
+                            "totals say values {values}, even {even}, odd {odd}; the file shows {}, {}, {odd_seen}",
+                            self.received, self.consumer_even
+                        ));
+                    }
+                    if let Some(why) = &incomplete {
+                        self.report.notes.push(format!("{CONSUMER_LOG}:{}: consumer stopped early: {why}", self.cons.number));
+                    }
+                    self.consumer_totals = Some((values, even, odd, incomplete));
+                }
+                Ok(ConsumerLine::Value { value, .. }) => {
+                    self.problem_cons(format!("value {value} has no 'received' line in {EXECUTION_LOG}"));
+                }
+                Ok(ConsumerLine::Header(_)) => self.problem_cons("header line after the values"),
+                Err(e) => self.problem_cons(format!("cannot parse line: {e}")),
+            }
+        }
+        if self.consumer_totals.is_none() {
+            self.report.problems.push(format!(
+                "{CONSUMER_LOG}:{}: no totals line (the consumer did not finish)",
+                self.cons.number
+            ));
+        }
+        Ok(())
+    }
+}
