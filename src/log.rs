@@ -47,7 +47,12 @@ impl LogPaths {
         };
         let files = [open(&paths.execution)?, open(&paths.consumer)?];
         for (file, path) in files.iter().zip([&paths.execution, &paths.consumer]) {
-            file.set_len(0).map_err(|source| Error::LogDir { path: path.clone(), source })?;
+            let truncate = |file: &File| -> io::Result<()> {
+                // A log pointed at a device (say /dev/full, to test a full disk) has nothing to
+                // truncate, and ftruncate would refuse it.
+                if file.metadata()?.is_file() { file.set_len(0) } else { Ok(()) }
+            };
+            truncate(file).map_err(|source| Error::LogDir { path: path.clone(), source })?;
         }
         Ok(paths)
     }

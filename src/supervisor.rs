@@ -119,19 +119,24 @@ impl Session {
     fn reap_all(&mut self) -> Result<Vec<Reaped>> {
         let mut reaped: Vec<Reaped> = Vec::new();
         loop {
-            match process::wait_any()? {
-                WaitOutcome::NoChildren => return Ok(reaped),
-                WaitOutcome::Interrupted => self.on_interrupt(&reaped),
-                WaitOutcome::Reaped(child) => {
-                    let role = match child.pid {
-                        pid if pid == self.producer => Role::Producer,
-                        pid if pid == self.consumer => Role::Consumer,
-                        // Main forks nothing else; reaping an unknown child is harmless.
-                        _ => continue,
-                    };
+            let outcome = process::wait_any()?;
+            if let WaitOutcome::Reaped(child) = &outcome {
+                let role = match child.pid {
+                    pid if pid == self.producer => Some(Role::Producer),
+                    pid if pid == self.consumer => Some(Role::Consumer),
+                    // Main forks nothing else; reaping an unknown child is harmless.
+                    _ => None,
+                };
+                if let Some(role) = role {
                     self.log(&Event::ChildExited { role, pid: child.pid.as_raw(), status: child.status.clone() });
-                    reaped.push(child);
                 }
+                reaped.push(child.clone());
+            }
+            // The flag, not EINTR, is the truth: a signal that lands while wait4 is already
+            // returning a child runs its handler without making the call fail.
+            self.on_interrupt(&reaped);
+            if outcome == WaitOutcome::NoChildren {
+                return Ok(reaped);
             }
         }
     }

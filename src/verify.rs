@@ -153,6 +153,10 @@ struct Audit {
 
 /// Audits the logs in `dir`. `Err` only when a log cannot be read at all.
 pub fn verify(dir: &Path) -> Result<Report> {
+    if !dir.is_dir() {
+        let source = std::io::Error::new(std::io::ErrorKind::NotFound, "not an existing directory");
+        return Err(Error::LogDir { path: dir.into(), source });
+    }
     let paths = LogPaths::in_dir(dir);
     let mut audit = Audit {
         exec: Lines::open(&paths.execution, EXECUTION_LOG)?,
@@ -417,8 +421,14 @@ impl Audit {
             if pid.is_none() {
                 self.report.problems.push(format!("{end}: no line from the {role}"));
             }
-            if let Some(status) = main_saw.filter(|s| !s.succeeded()) {
-                self.report.problems.push(format!("{end}: the {role} {status}"));
+            match main_saw {
+                Some(ChildStatus::Code(c)) if c != 0 => {
+                    self.report.problems.push(format!("{end}: the {role} exited with code {c}"));
+                }
+                Some(ChildStatus::Signal(s)) => {
+                    self.report.problems.push(format!("{end}: the {role} was killed by {s}"));
+                }
+                _ => {}
             }
         }
         if self.end_sent.is_none() {

@@ -1,0 +1,165 @@
+//! Helpers shared by the integration tests: every test runs the real binary in its own
+//! temporary directory and reads back the logs it wrote.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use ipc_desafio::record::{ConsumerLine, Event, LogLine, Role};
+use tempfile::TempDir;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_ipc_desafio");
+
+/// A temp dir that holds one run's logs.
+pub struct Run {
+    pub dir: TempDir,
+}
+
+impl Run {
+    pub fn new() -> Run {
+        Run { dir: tempfile::tempdir().expect("temp dir") }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `ipc_desafio <args>` with the logs in this dir, to completion.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run ipc_desafio")
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--log-dir").arg(self.path()).args(args).current_dir(self.path());
+        cmd
+    }
+
+    /// Starts a run in its own process group (so a test can signal the group without hitting
+    /// the test harness), stdout discarded.
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        use std::os::unix::process::CommandExt;
+        self.command(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .expect("spawn ipc_desafio")
+    }
+
+    pub fn verify(&self) -> Output {
+        Command::new(BIN).arg("verify").arg("--log-dir").arg(self.path()).output().expect("run verify")
+    }
+
+    pub fn exec_path(&self) -> PathBuf {
+        self.path().join("execution_log.txt")
+    }
+
+    pub fn consumer_path(&self) -> PathBuf {
+        self.path().join("consumer_log.txt")
+    }
+
+    pub fn exec_text(&self) -> String {
+        std::fs::read_to_string(self.exec_path()).unwrap_or_default()
+    }
+
+    /// Every line of execution_log.txt, parsed (panics on a line that does not parse).
+    pub fn exec_lines(&self) -> Vec<LogLine> {
+        self.exec_text()
+            .lines()
+            .map(|l| l.parse().unwrap_or_else(|e| panic!("unparsable log line {l:?}: {e}")))
+            .collect()
+    }
+
+    pub fn consumer_lines(&self) -> Vec<ConsumerLine> {
+        std::fs::read_to_string(self.consumer_path())
+            .unwrap_or_default()
+            .lines()
+            .map(|l| l.parse().unwrap_or_else(|e| panic!("unparsable consumer line {l:?}: {e}")))
+            .collect()
+    }
+
+    pub fn sent_values(&self) -> Vec<i64> {
+        self.exec_lines()
+            .into_iter()
+            .filter_map(|l| match l.event {
+                Event::Sent { value, .. } => Some(value),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn received_values(&self) -> Vec<i64> {
+        self.exec_lines()
+            .into_iter()
+            .filter_map(|l| match l.event {
+                Event::Received { value, .. } => Some(value),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Messages logged by one role, as text.
+    pub fn messages(&self, role: Role) -> Vec<String> {
+        self.exec_lines().into_iter().filter(|l| l.role == role).map(|l| l.event.to_string()).collect()
+    }
+
+    /// The summary line's (sent, received, lost).
+    pub fn summary(&self) -> (u64, u64, u64) {
+        match self.exec_lines().last().map(|l| l.event.clone()) {
+            Some(Event::Summary { sent, received, lost, .. }) => (sent, received, lost),
+            other => panic!("last line is not a summary: {other:?}"),
+        }
+    }
+
+    pub fn pid_of(&self, role: Role) -> Option<i32> {
+        self.exec_lines().into_iter().find(|l| l.role == role).map(|l| l.pid)
+    }
+
+    /// Polls the execution log until `pred` holds for some line, or panics after `timeout`.
+    pub fn wait_for(&self, what: &str, timeout: Duration, pred: impl Fn(&LogLine) -> bool) {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            let text = self.exec_text();
+            if text.lines().filter_map(|l| l.parse::<LogLine>().ok()).any(|l| pred(&l)) {
+                return;
+            }
+            sleep(Duration::from_millis(10));
+        }
+        panic!("timed out waiting for {what}; log so far:\n{}", self.exec_text());
+    }
+}
+
+pub fn code(output: &Output) -> i32 {
+    output.status.code().unwrap_or(-1)
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Waits for a spawned child with a deadline; kills it and panics if it overruns.
+pub fn wait_with_deadline(child: &mut Child, timeout: Duration) -> i32 {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status.code().unwrap_or(-1);
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            panic!("ipc_desafio did not finish within {timeout:?}");
+        }
+        sleep(Duration::from_millis(10));
+    }
+}
+
+/// Whether a process with this pid still exists (a zombie counts as existing).
+pub fn alive(pid: i32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}

@@ -1,0 +1,91 @@
+//! Bad input: one clear line on stderr naming the problem, exit code 2, no panic, no child
+//! started and no log touched.
+
+mod common;
+
+use common::{Run, code, stderr, stdout};
+
+const SENTINEL: &str = "log from an earlier run\n";
+
+fn assert_rejected(args: &[&str], mention: &str) {
+    let run = Run::new();
+    std::fs::write(run.exec_path(), SENTINEL).unwrap();
+    std::fs::write(run.consumer_path(), SENTINEL).unwrap();
+    let out = std::process::Command::new(common::BIN).args(args).current_dir(run.path()).output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(code(&out), 2, "{args:?} must exit 2, stderr: {err}");
+    assert_eq!(err.lines().count(), 1, "{args:?} must give one line, got:\n{err}");
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(err.contains(mention), "{args:?}: {err:?} does not mention {mention:?}");
+    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "{err}");
+    assert_eq!(stdout(&out), "");
+    assert_eq!(std::fs::read_to_string(run.exec_path()).unwrap(), SENTINEL, "{args:?} touched the log");
+    assert_eq!(std::fs::read_to_string(run.consumer_path()).unwrap(), SENTINEL, "{args:?} touched the log");
+}
+
+#[test]
+fn unknown_flags_are_rejected() {
+    assert_rejected(&["--bogus"], "--bogus");
+    assert_rejected(&["extra"], "extra");
+}
+
+#[test]
+fn count_must_be_a_positive_whole_number() {
+    assert_rejected(&["--count", "0"], "--count");
+    assert_rejected(&["-n", "abc"], "--count");
+    assert_rejected(&["-n", "-3"], "negative");
+    assert_rejected(&["-n", "1.5"], "--count");
+}
+
+#[test]
+fn range_bounds_must_be_non_negative_and_ordered() {
+    assert_rejected(&["--min", "-1"], "--min");
+    assert_rejected(&["--max", "ten"], "--max");
+    assert_rejected(&["--min", "50", "--max", "10"], "--min 50 is greater than --max 10");
+    assert_rejected(&["--max", "99999999999999999999"], "--max");
+}
+
+#[test]
+fn count_larger_than_the_range_is_a_usage_error() {
+    assert_rejected(&["-n", "11", "--min", "1", "--max", "10"], "--count 11");
+    assert_rejected(&["-n", "101"], "--count 101");
+}
+
+#[test]
+fn log_dir_must_be_an_existing_directory() {
+    assert_rejected(&["--log-dir", "/nonexistent/ipc_desafio"], "--log-dir /nonexistent/ipc_desafio");
+    let file = tempfile::NamedTempFile::new().unwrap();
+    assert_rejected(&["--log-dir", file.path().to_str().unwrap()], "not a directory");
+}
+
+#[test]
+fn malformed_fault_and_pace_are_rejected() {
+    assert_rejected(&["--fault", "consumer-exit"], "--fault");
+    assert_rejected(&["--fault", "consumer-nap@3"], "unknown fault kind");
+    assert_rejected(&["--fault", "producer-kill@x"], "--fault");
+    assert_rejected(&["--fault", "producer-kill@13"], "--fault producer-kill@13");
+    assert_rejected(&["--pace", "fast"], "--pace");
+    assert_rejected(&["--pace", "9..3"], "--pace");
+    assert_rejected(&["--pace", "-5"], "negative");
+    assert_rejected(&["--pace", "100000"], "--pace");
+    assert_rejected(&["--seed", "x"], "--seed");
+}
+
+#[test]
+fn verify_of_a_missing_directory_is_a_usage_error() {
+    let out = std::process::Command::new(common::BIN)
+        .args(["verify", "--log-dir", "/nonexistent/ipc_desafio"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2);
+    assert_eq!(stderr(&out).lines().count(), 1);
+    assert!(stderr(&out).contains("--log-dir /nonexistent/ipc_desafio"));
+}
+
+#[test]
+fn verify_of_a_directory_without_logs_fails_naming_the_file() {
+    let run = Run::new();
+    let out = run.verify();
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("execution_log.txt"), "{}", stderr(&out));
+}
