@@ -22,7 +22,9 @@ const READ_CHUNK: usize = 64 * 1024;
 pub enum Message {
     Value(i64),
     /// The end marker, carrying how many values the producer sent before it.
-    End { sent: u64 },
+    End {
+        sent: u64,
+    },
 }
 
 impl Message {
@@ -42,7 +44,9 @@ impl Message {
         payload.copy_from_slice(&frame[1..]);
         match frame[0] {
             TAG_VALUE => Ok(Message::Value(i64::from_le_bytes(payload))),
-            TAG_END => Ok(Message::End { sent: u64::from_le_bytes(payload) }),
+            TAG_END => Ok(Message::End {
+                sent: u64::from_le_bytes(payload),
+            }),
             tag => Err(Error::UnknownTag(tag)),
         }
     }
@@ -60,7 +64,10 @@ pub struct Pipe {
 impl Pipe {
     pub fn new() -> Result<Pipe> {
         let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(Error::Pipe)?;
-        Ok(Pipe { read: Some(read), write: Some(write) })
+        Ok(Pipe {
+            read: Some(read),
+            write: Some(write),
+        })
     }
 
     /// For the writing process: keeps the write end and closes the read end, so that once the
@@ -68,7 +75,9 @@ impl Pipe {
     pub fn into_sender(&mut self) -> Result<Sender> {
         drop(self.read.take());
         let fd = self.write.take().ok_or(Error::PipeEndTaken("write"))?;
-        Ok(Sender { file: File::from(fd) })
+        Ok(Sender {
+            file: File::from(fd),
+        })
     }
 
     /// For the reading process: keeps the read end and closes the write end, so that EOF arrives
@@ -118,7 +127,12 @@ pub struct Receiver<R> {
 
 impl<R: Read> Receiver<R> {
     pub fn new(source: R) -> Self {
-        Receiver { source, buf: vec![0; READ_CHUNK], start: 0, end: 0 }
+        Receiver {
+            source,
+            buf: vec![0; READ_CHUNK],
+            start: 0,
+            end: 0,
+        }
     }
 
     /// The next message; `Ok(None)` at a clean end of file (on a frame boundary).
@@ -162,7 +176,12 @@ impl<R: Read> Receiver<R> {
                     return Ok(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(Error::PipeIo { op: "read", source: e }),
+                Err(e) => {
+                    return Err(Error::PipeIo {
+                        op: "read",
+                        source: e,
+                    });
+                }
             }
         }
     }
@@ -195,17 +214,32 @@ mod tests {
     #[test]
     fn frames_are_a_tag_and_a_little_endian_payload() {
         assert_eq!(Message::Value(1).encode(), [1, 1, 0, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(Message::End { sent: 258 }.encode(), [2, 2, 1, 0, 0, 0, 0, 0, 0]);
-        for m in [Message::Value(i64::MIN), Message::Value(-1), Message::End { sent: u64::MAX }] {
+        assert_eq!(
+            Message::End { sent: 258 }.encode(),
+            [2, 2, 1, 0, 0, 0, 0, 0, 0]
+        );
+        for m in [
+            Message::Value(i64::MIN),
+            Message::Value(-1),
+            Message::End { sent: u64::MAX },
+        ] {
             assert_eq!(Message::decode(&m.encode()).unwrap(), m);
         }
     }
 
     #[test]
     fn frames_split_across_reads_are_reassembled() {
-        let messages = [Message::Value(7), Message::Value(-9), Message::End { sent: 2 }];
+        let messages = [
+            Message::Value(7),
+            Message::Value(-9),
+            Message::End { sent: 2 },
+        ];
         for step in 1..=FRAME_LEN * 3 {
-            let mut rx = Receiver::new(Dribble { data: stream(&messages), pos: 0, step });
+            let mut rx = Receiver::new(Dribble {
+                data: stream(&messages),
+                pos: 0,
+                step,
+            });
             let got: Vec<_> = std::iter::from_fn(|| rx.recv().unwrap()).collect();
             assert_eq!(got, messages, "step {step}");
         }
@@ -215,14 +249,22 @@ mod tests {
     fn eof_inside_a_frame_is_a_truncated_message_not_a_panic() {
         let mut data = stream(&[Message::Value(5)]);
         data.extend_from_slice(&Message::Value(6).encode()[..4]);
-        let mut rx = Receiver::new(Dribble { data, pos: 0, step: 3 });
+        let mut rx = Receiver::new(Dribble {
+            data,
+            pos: 0,
+            step: 3,
+        });
         assert_eq!(rx.recv().unwrap(), Some(Message::Value(5)));
         assert!(matches!(rx.recv(), Err(Error::Truncated { got: 4 })));
     }
 
     #[test]
     fn eof_on_a_frame_boundary_is_a_clean_end() {
-        let mut rx = Receiver::new(Dribble { data: Vec::new(), pos: 0, step: 9 });
+        let mut rx = Receiver::new(Dribble {
+            data: Vec::new(),
+            pos: 0,
+            step: 9,
+        });
         assert!(matches!(rx.recv(), Ok(None)));
     }
 
@@ -230,18 +272,35 @@ mod tests {
     fn unknown_tags_are_reported() {
         let mut frame = Message::Value(1).encode();
         frame[0] = 0x7f;
-        assert!(matches!(Message::decode(&frame), Err(Error::UnknownTag(0x7f))));
-        let mut rx = Receiver::new(Dribble { data: frame.to_vec(), pos: 0, step: 9 });
+        assert!(matches!(
+            Message::decode(&frame),
+            Err(Error::UnknownTag(0x7f))
+        ));
+        let mut rx = Receiver::new(Dribble {
+            data: frame.to_vec(),
+            pos: 0,
+            step: 9,
+        });
         assert!(matches!(rx.recv(), Err(Error::UnknownTag(0x7f))));
     }
 
     #[test]
     fn buffered_frames_are_handed_out_without_another_read() {
         let messages = [Message::Value(1), Message::Value(2), Message::Value(3)];
-        let mut rx = Receiver::new(Dribble { data: stream(&messages), pos: 0, step: 1024 });
+        let mut rx = Receiver::new(Dribble {
+            data: stream(&messages),
+            pos: 0,
+            step: 1024,
+        });
         assert_eq!(rx.recv().unwrap(), Some(Message::Value(1)));
-        assert_eq!(rx.try_recv_buffered().map(|r| r.unwrap()), Some(Message::Value(2)));
-        assert_eq!(rx.try_recv_buffered().map(|r| r.unwrap()), Some(Message::Value(3)));
+        assert_eq!(
+            rx.try_recv_buffered().map(|r| r.unwrap()),
+            Some(Message::Value(2))
+        );
+        assert_eq!(
+            rx.try_recv_buffered().map(|r| r.unwrap()),
+            Some(Message::Value(3))
+        );
         assert!(rx.try_recv_buffered().is_none());
     }
 }

@@ -149,8 +149,14 @@ where
 
 /// clap's message without its leading `error: ` and without the usage block and tips.
 fn first_line(message: &str) -> String {
-    let line = message.lines().find(|l| !l.trim().is_empty()).unwrap_or("invalid arguments");
-    line.strip_prefix("error: ").unwrap_or(line).trim().to_string()
+    let line = message
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("invalid arguments");
+    line.strip_prefix("error: ")
+        .unwrap_or(line)
+        .trim()
+        .to_string()
 }
 
 /// Prints `error: <e>` on stderr; a closed stderr is ignored rather than panicking.
@@ -176,7 +182,9 @@ mod tests {
 
     #[test]
     fn defaults_reproduce_the_assignment() {
-        let Parsed::Run(cli) = parse(["ipc_desafio"]) else { panic!("defaults must parse") };
+        let Parsed::Run(cli) = parse(["ipc_desafio"]) else {
+            panic!("defaults must parse")
+        };
         let opts = cli.run.into_options().unwrap();
         assert_eq!((opts.count, opts.min, opts.max), (12, 1, 100));
         assert!(opts.pace.is_none() && opts.fault.is_none() && !opts.quiet);

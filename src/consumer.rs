@@ -20,7 +20,12 @@ struct Counts {
 
 impl Counts {
     fn totals(&self, incomplete: Option<String>) -> ConsumerLine {
-        ConsumerLine::Totals { values: self.values, even: self.even, odd: self.odd, incomplete }
+        ConsumerLine::Totals {
+            values: self.values,
+            even: self.even,
+            odd: self.odd,
+            incomplete,
+        }
     }
 }
 
@@ -78,15 +83,26 @@ fn consume<R: std::io::Read>(
         }
         let message = match receiver.recv() {
             Ok(Some(message)) => message,
-            Ok(None) => return Err(Error::PipeClosed { received: counts.values, truncated: None }),
+            Ok(None) => {
+                return Err(Error::PipeClosed {
+                    received: counts.values,
+                    truncated: None,
+                });
+            }
             Err(Error::Truncated { got }) => {
-                return Err(Error::PipeClosed { received: counts.values, truncated: Some(got) });
+                return Err(Error::PipeClosed {
+                    received: counts.values,
+                    truncated: Some(got),
+                });
             }
             Err(e) => return Err(e),
         };
         if !told_interrupt && let Some(signal) = process::interrupted() {
             told_interrupt = true;
-            log.log(&Event::Interrupted { signal: signal.as_str().into(), note: Some("draining the pipe".into()) })?;
+            log.log(&Event::Interrupted {
+                signal: signal.as_str().into(),
+                note: Some("draining the pipe".into()),
+            })?;
         }
         match message {
             Message::Value(value) => {
@@ -101,12 +117,104 @@ fn consume<R: std::io::Read>(
                 tally.add_received(1);
             }
             Message::End { sent } => {
-                log.log(&Event::EndReceived { announced: sent, received: counts.values })?;
+                log.log(&Event::EndReceived {
+                    announced: sent,
+                    received: counts.values,
+                })?;
                 if sent != counts.values {
-                    return Err(Error::CountMismatch { announced: sent, received: counts.values });
+                    return Err(Error::CountMismatch {
+                        announced: sent,
+                        received: counts.values,
+                    });
                 }
                 return Ok(None);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::EXIT_PIPE_CLOSED;
+    use crate::log::LogPaths;
+    use crate::options::{RawRunOptions, RunOptions};
+
+    fn consume_bytes(bytes: Vec<u8>) -> (Result<i32>, String, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = LogPaths::create_fresh(dir.path()).unwrap();
+        let raw = RawRunOptions {
+            count: 12,
+            min: 1,
+            max: 100,
+            seed: Some(1),
+            pace: None,
+            log_dir: dir.path().into(),
+            quiet: true,
+            fault: None,
+        };
+        let opts = RunOptions::validate(raw, || 0).unwrap();
+        let mut log =
+            ExecutionLog::open(&paths.execution, crate::record::Role::Consumer, false).unwrap();
+        let mut out = ConsumerLog::open(&paths.consumer).unwrap();
+        let tally = Tally::new().unwrap();
+        let result = run(&opts, &mut log, &mut out, Receiver::new(&bytes[..]), &tally);
+        let exec = std::fs::read_to_string(&paths.execution).unwrap();
+        let cons = std::fs::read_to_string(&paths.consumer).unwrap();
+        (result, exec, cons)
+    }
+
+    #[test]
+    fn a_truncated_frame_takes_the_eof_path_and_says_so() {
+        let mut bytes: Vec<u8> = Message::Value(8).encode().to_vec();
+        bytes.extend_from_slice(&Message::Value(9).encode()[..4]);
+        let (result, exec, cons) = consume_bytes(bytes);
+        let err = result.unwrap_err();
+        assert_eq!(err.exit_code(), EXIT_PIPE_CLOSED);
+        assert_eq!(
+            err.to_string(),
+            "pipe closed before the end marker after 1 values (truncated message: 4 of 9 bytes)"
+        );
+        assert!(exec.contains("received 8: even"));
+        assert!(
+            cons.lines()
+                .last()
+                .unwrap()
+                .starts_with("# totals: values 1, even 1, odd 0 (incomplete: ")
+        );
+    }
+
+    #[test]
+    fn an_end_marker_that_disagrees_with_the_count_is_a_protocol_error() {
+        let mut bytes: Vec<u8> = Message::Value(3).encode().to_vec();
+        bytes.extend_from_slice(&Message::End { sent: 2 }.encode());
+        let (result, exec, _) = consume_bytes(bytes);
+        assert!(matches!(
+            result,
+            Err(Error::CountMismatch {
+                announced: 2,
+                received: 1
+            })
+        ));
+        assert!(exec.contains("end marker received (2 values announced, 1 received)"));
+    }
+
+    #[test]
+    fn a_clean_stream_is_classified_and_totalled() {
+        let bytes: Vec<u8> = [
+            Message::Value(1),
+            Message::Value(2),
+            Message::Value(5),
+            Message::End { sent: 3 },
+        ]
+        .iter()
+        .flat_map(|m| m.encode())
+        .collect();
+        let (result, _, cons) = consume_bytes(bytes);
+        assert_eq!(result.unwrap(), 0);
+        assert_eq!(
+            cons.lines().last().unwrap(),
+            "# totals: values 3, even 1, odd 2"
+        );
     }
 }

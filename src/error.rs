@@ -74,7 +74,10 @@ pub enum Error {
         truncated: Option<usize>,
     },
 
-    #[error("truncated message: {got} of {} bytes before end of file", crate::channel::FRAME_LEN)]
+    #[error(
+        "truncated message: {got} of {} bytes before end of file",
+        crate::channel::FRAME_LEN
+    )]
     Truncated { got: usize },
 
     #[error("unknown message tag 0x{0:02x}")]

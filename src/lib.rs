@@ -30,9 +30,16 @@ pub fn run(cli: Cli) -> u8 {
         Some(Command::Verify(args)) => verify::verify(&args.log_dir).map(|report| {
             use std::io::Write;
             let _ = std::io::stdout().write_all(report.render().as_bytes());
-            if report.passed() { 0 } else { error::EXIT_FAILURE }
+            if report.passed() {
+                0
+            } else {
+                error::EXIT_FAILURE
+            }
         }),
-        None => cli.run.into_options().and_then(|opts| supervisor::run(&opts)),
+        None => cli
+            .run
+            .into_options()
+            .and_then(|opts| supervisor::run(&opts)),
     };
     result.unwrap_or_else(|e| {
         cli::report(&e);

@@ -25,16 +25,25 @@ pub struct LogPaths {
 
 impl LogPaths {
     pub fn in_dir(dir: &Path) -> LogPaths {
-        LogPaths { execution: dir.join(EXECUTION_LOG), consumer: dir.join(CONSUMER_LOG) }
+        LogPaths {
+            execution: dir.join(EXECUTION_LOG),
+            consumer: dir.join(CONSUMER_LOG),
+        }
     }
 
     /// Creates or empties both logs in `dir`. Both are opened before either is truncated, so
     /// an unusable directory leaves every existing log untouched.
     pub fn create_fresh(dir: &Path) -> Result<LogPaths> {
-        let meta = std::fs::metadata(dir).map_err(|source| Error::LogDir { path: dir.into(), source })?;
+        let meta = std::fs::metadata(dir).map_err(|source| Error::LogDir {
+            path: dir.into(),
+            source,
+        })?;
         if !meta.is_dir() {
             let source = io::Error::new(io::ErrorKind::NotADirectory, "not a directory");
-            return Err(Error::LogDir { path: dir.into(), source });
+            return Err(Error::LogDir {
+                path: dir.into(),
+                source,
+            });
         }
         let paths = LogPaths::in_dir(dir);
         let open = |path: &Path| {
@@ -43,16 +52,26 @@ impl LogPaths {
                 .create(true)
                 .truncate(false)
                 .open(path)
-                .map_err(|source| Error::LogDir { path: path.into(), source })
+                .map_err(|source| Error::LogDir {
+                    path: path.into(),
+                    source,
+                })
         };
         let files = [open(&paths.execution)?, open(&paths.consumer)?];
         for (file, path) in files.iter().zip([&paths.execution, &paths.consumer]) {
             let truncate = |file: &File| -> io::Result<()> {
                 // A log pointed at a device (say /dev/full, to test a full disk) has nothing to
                 // truncate, and ftruncate would refuse it.
-                if file.metadata()?.is_file() { file.set_len(0) } else { Ok(()) }
+                if file.metadata()?.is_file() {
+                    file.set_len(0)
+                } else {
+                    Ok(())
+                }
             };
-            truncate(file).map_err(|source| Error::LogDir { path: path.clone(), source })?;
+            truncate(file).map_err(|source| Error::LogDir {
+                path: path.clone(),
+                source,
+            })?;
         }
         Ok(paths)
     }
@@ -102,7 +121,10 @@ impl ExecutionLog {
         let file = OpenOptions::new()
             .append(true)
             .open(path)
-            .map_err(|source| Error::OpenLog { path: path.into(), source })?;
+            .map_err(|source| Error::OpenLog {
+                path: path.into(),
+                source,
+            })?;
         Ok(ExecutionLog {
             file,
             path: path.into(),
@@ -131,13 +153,22 @@ impl ExecutionLog {
             let _ = writeln!(self.line, "{stamp}{}{event}", self.prefix);
         }
         let written = (&self.file).write_all(self.line.as_bytes());
-        if written.is_ok() && self.echo && io::stdout().lock().write_all(self.line.as_bytes()).is_err() {
+        if written.is_ok()
+            && self.echo
+            && io::stdout().lock().write_all(self.line.as_bytes()).is_err()
+        {
             // stdout went away (e.g. `| head`); the file is the record, so stop echoing.
             self.echo = false;
         }
         let unlocked = fs2::FileExt::unlock(&self.file);
-        written.map_err(|source| Error::WriteLog { path: self.path.clone(), source })?;
-        unlocked.map_err(|source| Error::LockLog { path: self.path.clone(), source })
+        written.map_err(|source| Error::WriteLog {
+            path: self.path.clone(),
+            source,
+        })?;
+        unlocked.map_err(|source| Error::LockLog {
+            path: self.path.clone(),
+            source,
+        })
     }
 
     fn lock(&self) -> Result<()> {
@@ -146,7 +177,12 @@ impl ExecutionLog {
                 Ok(()) => return Ok(()),
                 // Our SIGINT/SIGTERM handlers are installed without SA_RESTART.
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(source) => return Err(Error::LockLog { path: self.path.clone(), source }),
+                Err(source) => {
+                    return Err(Error::LockLog {
+                        path: self.path.clone(),
+                        source,
+                    });
+                }
             }
         }
     }
@@ -165,8 +201,16 @@ impl ConsumerLog {
         let file = OpenOptions::new()
             .append(true)
             .open(path)
-            .map_err(|source| Error::OpenLog { path: path.into(), source })?;
-        Ok(ConsumerLog { file, path: path.into(), clock: Clock::default(), line: String::new() })
+            .map_err(|source| Error::OpenLog {
+                path: path.into(),
+                source,
+            })?;
+        Ok(ConsumerLog {
+            file,
+            path: path.into(),
+            clock: Clock::default(),
+            line: String::new(),
+        })
     }
 
     /// Writes `# <text>` as one line.
@@ -193,7 +237,10 @@ impl ConsumerLog {
     fn flush_line(&mut self) -> Result<()> {
         (&self.file)
             .write_all(self.line.as_bytes())
-            .map_err(|source| Error::WriteLog { path: self.path.clone(), source })
+            .map_err(|source| Error::WriteLog {
+                path: self.path.clone(),
+                source,
+            })
     }
 }
 
@@ -222,7 +269,10 @@ mod tests {
     fn create_fresh_refuses_a_missing_dir_and_a_file() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope");
-        assert!(matches!(LogPaths::create_fresh(&missing), Err(Error::LogDir { .. })));
+        assert!(matches!(
+            LogPaths::create_fresh(&missing),
+            Err(Error::LogDir { .. })
+        ));
         let file = dir.path().join("file");
         std::fs::write(&file, "x").unwrap();
         let err = LogPaths::create_fresh(&file).unwrap_err();
@@ -243,8 +293,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let paths = LogPaths::create_fresh(dir.path()).unwrap();
         let mut log = ExecutionLog::open(&paths.execution, Role::Producer, false).unwrap();
-        let events: Vec<Event> =
-            (1..=3).map(|i| Event::Sent { value: i * 10, index: i as u64, total: 3 }).collect();
+        let events: Vec<Event> = (1..=3)
+            .map(|i| Event::Sent {
+                value: i * 10,
+                index: i as u64,
+                total: 3,
+            })
+            .collect();
         log.log_all(&events).unwrap();
         log.log(&Event::EndSent { sent: 3 }).unwrap();
         let text = std::fs::read_to_string(&paths.execution).unwrap();
@@ -254,7 +309,9 @@ mod tests {
         assert!(lines.iter().all(|l| l.pid == std::process::id() as i32));
 
         let mut consumer = ConsumerLog::open(&paths.consumer).unwrap();
-        consumer.values(&[(10, Parity::Even), (11, Parity::Odd)]).unwrap();
+        consumer
+            .values(&[(10, Parity::Even), (11, Parity::Odd)])
+            .unwrap();
         let text = std::fs::read_to_string(&paths.consumer).unwrap();
         assert_eq!(text.lines().count(), 2);
         assert!(text.lines().all(|l| l.parse::<ConsumerLine>().is_ok()));

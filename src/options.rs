@@ -111,9 +111,12 @@ impl FromStr for Fault {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        let (kind, after) = s
-            .split_once('@')
-            .ok_or_else(|| format!("expected KIND@K, e.g. consumer-exit@3 (KIND is one of {})", kinds()))?;
+        let (kind, after) = s.split_once('@').ok_or_else(|| {
+            format!(
+                "expected KIND@K, e.g. consumer-exit@3 (KIND is one of {})",
+                kinds()
+            )
+        })?;
         let kind = FaultKind::ALL
             .iter()
             .find(|(_, name)| *name == kind)
@@ -240,9 +243,24 @@ mod tests {
 
     #[test]
     fn pace_accepts_a_fixed_value_and_a_range() {
-        assert_eq!("250".parse::<Pace>(), Ok(Pace { min_ms: 250, max_ms: 250 }));
-        assert_eq!("500..1500".parse::<Pace>(), Ok(Pace { min_ms: 500, max_ms: 1500 }));
-        assert_eq!("500..1500".parse::<Pace>().map(|p| p.to_string()), Ok("500..1500".into()));
+        assert_eq!(
+            "250".parse::<Pace>(),
+            Ok(Pace {
+                min_ms: 250,
+                max_ms: 250
+            })
+        );
+        assert_eq!(
+            "500..1500".parse::<Pace>(),
+            Ok(Pace {
+                min_ms: 500,
+                max_ms: 1500
+            })
+        );
+        assert_eq!(
+            "500..1500".parse::<Pace>().map(|p| p.to_string()),
+            Ok("500..1500".into())
+        );
     }
 
     #[test]
@@ -266,23 +284,67 @@ mod tests {
 
     #[test]
     fn fault_rejects_malformed_specs() {
-        assert!("consumer-exit".parse::<Fault>().unwrap_err().contains("KIND@K"));
-        assert!("consumer-nap@3".parse::<Fault>().unwrap_err().contains("unknown fault kind"));
+        assert!(
+            "consumer-exit"
+                .parse::<Fault>()
+                .unwrap_err()
+                .contains("KIND@K")
+        );
+        assert!(
+            "consumer-nap@3"
+                .parse::<Fault>()
+                .unwrap_err()
+                .contains("unknown fault kind")
+        );
         assert!("producer-kill@x".parse::<Fault>().is_err());
-        assert!("producer-kill@-1".parse::<Fault>().unwrap_err().contains("negative"));
+        assert!(
+            "producer-kill@-1"
+                .parse::<Fault>()
+                .unwrap_err()
+                .contains("negative")
+        );
     }
 
     #[test]
     fn validation_rejects_more_values_than_the_range_holds() {
-        let err = RunOptions::validate(RawRunOptions { count: 11, min: 1, max: 10, ..raw() }, || 0)
-            .unwrap_err();
+        let err = RunOptions::validate(
+            RawRunOptions {
+                count: 11,
+                min: 1,
+                max: 10,
+                ..raw()
+            },
+            || 0,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("--count 11"), "{err}");
-        assert!(RunOptions::validate(RawRunOptions { count: 10, min: 1, max: 10, ..raw() }, || 0).is_ok());
+        assert!(
+            RunOptions::validate(
+                RawRunOptions {
+                    count: 10,
+                    min: 1,
+                    max: 10,
+                    ..raw()
+                },
+                || 0
+            )
+            .is_ok()
+        );
     }
 
     #[test]
     fn validation_rejects_inverted_range_zero_count_and_late_fault() {
-        assert!(RunOptions::validate(RawRunOptions { min: 9, max: 3, ..raw() }, || 0).is_err());
+        assert!(
+            RunOptions::validate(
+                RawRunOptions {
+                    min: 9,
+                    max: 3,
+                    ..raw()
+                },
+                || 0
+            )
+            .is_err()
+        );
         assert!(RunOptions::validate(RawRunOptions { count: 0, ..raw() }, || 0).is_err());
         let fault = Some("producer-exit@13".parse().unwrap());
         assert!(RunOptions::validate(RawRunOptions { fault, ..raw() }, || 0).is_err());
@@ -294,7 +356,14 @@ mod tests {
     fn missing_seed_is_drawn_once_and_remembered() {
         let opts = RunOptions::validate(raw(), || 42).unwrap();
         assert_eq!((opts.seed, opts.seed_given), (42, false));
-        let opts = RunOptions::validate(RawRunOptions { seed: Some(7), ..raw() }, || 42).unwrap();
+        let opts = RunOptions::validate(
+            RawRunOptions {
+                seed: Some(7),
+                ..raw()
+            },
+            || 42,
+        )
+        .unwrap();
         assert_eq!((opts.seed, opts.seed_given), (7, true));
     }
 

@@ -35,7 +35,11 @@ extern "C" fn on_interrupt(signo: libc::c_int) {
 /// Children inherit the disposition across fork, so there is no window in which a freshly
 /// forked child would still die from a Ctrl+C.
 pub fn install_interrupt_handlers() -> Result<()> {
-    let action = SigAction::new(SigHandler::Handler(on_interrupt), SaFlags::empty(), SigSet::empty());
+    let action = SigAction::new(
+        SigHandler::Handler(on_interrupt),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
     for sig in [Signal::SIGINT, Signal::SIGTERM] {
         // SAFETY: the handler is async-signal-safe (a single atomic compare-exchange) and
         // replaces no handler anyone else relies on.
@@ -72,7 +76,8 @@ pub fn sleep_unless_interrupted(duration: Duration) -> bool {
             break;
         }
         // EINTR is the expected way out when a handler ran; any other error just ends the pause.
-        if let Err(e) = nix::poll::ppoll(&mut [], Some(TimeSpec::from_duration(left)), Some(previous))
+        if let Err(e) =
+            nix::poll::ppoll(&mut [], Some(TimeSpec::from_duration(left)), Some(previous))
             && e != Errno::EINTR
         {
             break;
@@ -100,7 +105,10 @@ pub fn spawn(role: Role, child: impl FnOnce() -> i32) -> Result<Pid> {
             let code = match die_with_parent(parent) {
                 Ok(()) => panic::catch_unwind(AssertUnwindSafe(child)).unwrap_or(EXIT_PANIC),
                 Err(e) => {
-                    let _ = writeln!(io::stderr(), "error: {role}: cannot set the parent-death signal: {e}");
+                    let _ = writeln!(
+                        io::stderr(),
+                        "error: {role}: cannot set the parent-death signal: {e}"
+                    );
                     i32::from(EXIT_FAILURE)
                 }
             };
@@ -175,7 +183,11 @@ pub fn wait_any() -> Result<WaitOutcome> {
         user: time(usage.ru_utime),
         system: time(usage.ru_stime),
     };
-    Ok(WaitOutcome::Reaped(Reaped { pid: Pid::from_raw(pid), status, usage }))
+    Ok(WaitOutcome::Reaped(Reaped {
+        pid: Pid::from_raw(pid),
+        status,
+        usage,
+    }))
 }
 
 pub fn signal_name(signo: i32) -> String {

@@ -19,7 +19,12 @@ use crate::tally::Tally;
 const PACE_SEED_SALT: u64 = 0x9e37_79b9_7f4a_7c15;
 
 /// Runs the producer in the current (child) process and returns its exit code.
-pub fn run(opts: &RunOptions, log: &mut ExecutionLog, mut sender: Sender, tally: &Tally) -> Result<i32> {
+pub fn run(
+    opts: &RunOptions,
+    log: &mut ExecutionLog,
+    mut sender: Sender,
+    tally: &Tally,
+) -> Result<i32> {
     let total = opts.count;
     let mut pace_rng = StdRng::seed_from_u64(opts.seed ^ PACE_SEED_SALT);
     let mut sent = 0u64;
@@ -40,8 +45,14 @@ pub fn run(opts: &RunOptions, log: &mut ExecutionLog, mut sender: Sender, tally:
         if fault_due(opts, sent, log)? {
             return Ok(0);
         }
-        log.log(&Event::Sent { value, index: sent + 1, total })?;
-        sender.send(Message::Value(value)).map_err(|e| pipe_error(e, sent, total))?;
+        log.log(&Event::Sent {
+            value,
+            index: sent + 1,
+            total,
+        })?;
+        sender
+            .send(Message::Value(value))
+            .map_err(|e| pipe_error(e, sent, total))?;
         sent += 1;
         tally.add_sent(1);
     }
@@ -49,7 +60,9 @@ pub fn run(opts: &RunOptions, log: &mut ExecutionLog, mut sender: Sender, tally:
         return Ok(0);
     }
     log.log(&Event::EndSent { sent })?;
-    sender.send(Message::End { sent }).map_err(|e| pipe_error(e, sent, total))?;
+    sender
+        .send(Message::End { sent })
+        .map_err(|e| pipe_error(e, sent, total))?;
     Ok(0)
 }
 
@@ -75,6 +88,9 @@ fn pipe_error(e: io::Error, sent: u64, total: u64) -> Error {
     if e.kind() == io::ErrorKind::BrokenPipe {
         Error::BrokenPipe { sent, total }
     } else {
-        Error::PipeIo { op: "write", source: e }
+        Error::PipeIo {
+            op: "write",
+            source: e,
+        }
     }
 }

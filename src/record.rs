@@ -56,7 +56,11 @@ pub enum Parity {
 
 impl Parity {
     pub fn of(value: i64) -> Parity {
-        if value.rem_euclid(2) == 0 { Parity::Even } else { Parity::Odd }
+        if value.rem_euclid(2) == 0 {
+            Parity::Even
+        } else {
+            Parity::Odd
+        }
     }
 }
 
@@ -120,21 +124,59 @@ pub struct RunParams {
 pub enum Event {
     /// Main's first line carries the run's parameters; the children's `started` carries none.
     Started(Option<RunParams>),
-    Spawned { role: Role, pid: i32 },
-    Sent { value: i64, index: u64, total: u64 },
-    EndSent { sent: u64 },
-    Received { value: i64, parity: Parity },
-    EndReceived { announced: u64, received: u64 },
+    Spawned {
+        role: Role,
+        pid: i32,
+    },
+    Sent {
+        value: i64,
+        index: u64,
+        total: u64,
+    },
+    EndSent {
+        sent: u64,
+    },
+    Received {
+        value: i64,
+        parity: Parity,
+    },
+    EndReceived {
+        announced: u64,
+        received: u64,
+    },
     /// `interrupted by SIGINT` with an optional note on what the role does about it.
-    Interrupted { signal: String, note: Option<String> },
-    Fault { fault: Fault, note: String },
-    BrokenPipe { sent: u64, total: u64 },
-    PipeClosed { received: u64, detail: Option<String> },
+    Interrupted {
+        signal: String,
+        note: Option<String>,
+    },
+    Fault {
+        fault: Fault,
+        note: String,
+    },
+    BrokenPipe {
+        sent: u64,
+        total: u64,
+    },
+    PipeClosed {
+        received: u64,
+        detail: Option<String>,
+    },
     /// Any other error, as its message.
     Error(String),
-    ChildExited { role: Role, pid: i32, status: ChildStatus },
-    Exiting { code: i32 },
-    Summary { sent: u64, received: u64, lost: u64, extra: Option<String> },
+    ChildExited {
+        role: Role,
+        pid: i32,
+        status: ChildStatus,
+    },
+    Exiting {
+        code: i32,
+    },
+    Summary {
+        sent: u64,
+        received: u64,
+        lost: u64,
+        extra: Option<String>,
+    },
 }
 
 impl fmt::Display for Event {
@@ -142,7 +184,11 @@ impl fmt::Display for Event {
         match self {
             Event::Started(None) => f.write_str("started"),
             Event::Started(Some(p)) => {
-                write!(f, "started: count {}, range {}..={}, seed {}", p.count, p.min, p.max, p.seed)?;
+                write!(
+                    f,
+                    "started: count {}, range {}..={}, seed {}",
+                    p.count, p.min, p.max, p.seed
+                )?;
                 match p.pace {
                     Some(pace) => write!(f, ", pace {pace} ms")?,
                     None => f.write_str(", pace none")?,
@@ -153,11 +199,21 @@ impl fmt::Display for Event {
                 }
             }
             Event::Spawned { role, pid } => write!(f, "spawned {role} {pid}"),
-            Event::Sent { value, index, total } => write!(f, "sent {value} ({index}/{total})"),
+            Event::Sent {
+                value,
+                index,
+                total,
+            } => write!(f, "sent {value} ({index}/{total})"),
             Event::EndSent { sent } => write!(f, "end marker sent ({sent} values)"),
             Event::Received { value, parity } => write!(f, "received {value}: {parity}"),
-            Event::EndReceived { announced, received } => {
-                write!(f, "end marker received ({announced} values announced, {received} received)")
+            Event::EndReceived {
+                announced,
+                received,
+            } => {
+                write!(
+                    f,
+                    "end marker received ({announced} values announced, {received} received)"
+                )
             }
             Event::Interrupted { signal, note } => {
                 write!(f, "interrupted by {signal}")?;
@@ -168,10 +224,16 @@ impl fmt::Display for Event {
             }
             Event::Fault { fault, note } => write!(f, "fault {fault}: {note}"),
             Event::BrokenPipe { sent, total } => {
-                write!(f, "error: consumer closed the pipe after {sent} of {total} values")
+                write!(
+                    f,
+                    "error: consumer closed the pipe after {sent} of {total} values"
+                )
             }
             Event::PipeClosed { received, detail } => {
-                write!(f, "error: pipe closed before the end marker after {received} values")?;
+                write!(
+                    f,
+                    "error: pipe closed before the end marker after {received} values"
+                )?;
                 match detail {
                     Some(d) => write!(f, " ({d})"),
                     None => Ok(()),
@@ -180,7 +242,12 @@ impl fmt::Display for Event {
             Event::Error(msg) => write!(f, "error: {msg}"),
             Event::ChildExited { role, pid, status } => write!(f, "{role} {pid} {status}"),
             Event::Exiting { code } => write!(f, "exiting with code {code}"),
-            Event::Summary { sent, received, lost, extra } => {
+            Event::Summary {
+                sent,
+                received,
+                lost,
+                extra,
+            } => {
                 write!(f, "summary: sent {sent}, received {received}, lost {lost}")?;
                 match extra {
                     Some(extra) => write!(f, "; {extra}"),
@@ -217,12 +284,21 @@ impl<'a> Cursor<'a> {
     }
 
     fn number<T: FromStr>(&mut self, end: &str) -> Result<T, String> {
-        let word = if end.is_empty() { std::mem::take(&mut self.0) } else { self.until(end)? };
-        word.parse().map_err(|_| format!("expected a number, got '{word}'"))
+        let word = if end.is_empty() {
+            std::mem::take(&mut self.0)
+        } else {
+            self.until(end)?
+        };
+        word.parse()
+            .map_err(|_| format!("expected a number, got '{word}'"))
     }
 
     fn end(&self) -> Result<(), String> {
-        if self.0.is_empty() { Ok(()) } else { Err(format!("unexpected trailing text '{}'", self.0)) }
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("unexpected trailing text '{}'", self.0))
+        }
     }
 }
 
@@ -235,13 +311,24 @@ fn parse_params(rest: &str) -> Result<RunParams, String> {
     let seed = c.number(", pace ")?;
     let pace = match c.until(", fault ")? {
         "none" => None,
-        p => Some(p.strip_suffix(" ms").ok_or("pace must end in ' ms'")?.parse()?),
+        p => Some(
+            p.strip_suffix(" ms")
+                .ok_or("pace must end in ' ms'")?
+                .parse()?,
+        ),
     };
     let fault = match c.0 {
         "none" => None,
         f => Some(f.parse()?),
     };
-    Ok(RunParams { count, min, max, seed, pace, fault })
+    Ok(RunParams {
+        count,
+        min,
+        max,
+        seed,
+        pace,
+        fault,
+    })
 }
 
 impl FromStr for Event {
@@ -259,28 +346,43 @@ impl FromStr for Event {
             "spawned" => {
                 c.tag("spawned ")?;
                 let role = c.until(" ")?.parse()?;
-                Event::Spawned { role, pid: c.number("")? }
+                Event::Spawned {
+                    role,
+                    pid: c.number("")?,
+                }
             }
             "sent" => {
                 c.tag("sent ")?;
                 let value = c.number(" (")?;
                 let index = c.number("/")?;
                 let total = c.number(")")?;
-                Event::Sent { value, index, total }
+                Event::Sent {
+                    value,
+                    index,
+                    total,
+                }
             }
             "received" => {
                 c.tag("received ")?;
                 let value = c.number(": ")?;
-                Event::Received { value, parity: std::mem::take(&mut c.0).parse()? }
+                Event::Received {
+                    value,
+                    parity: std::mem::take(&mut c.0).parse()?,
+                }
             }
             "end" if msg.starts_with("end marker sent") => {
                 c.tag("end marker sent (")?;
-                Event::EndSent { sent: c.number(" values)")? }
+                Event::EndSent {
+                    sent: c.number(" values)")?,
+                }
             }
             "end" => {
                 c.tag("end marker received (")?;
                 let announced = c.number(" values announced, ")?;
-                Event::EndReceived { announced, received: c.number(" received)")? }
+                Event::EndReceived {
+                    announced,
+                    received: c.number(" received)")?,
+                }
             }
             "interrupted" => {
                 c.tag("interrupted by ")?;
@@ -288,17 +390,25 @@ impl FromStr for Event {
                     Some((s, n)) => (s, Some(n.to_string())),
                     None => (c.0, None),
                 };
-                return Ok(Event::Interrupted { signal: signal.to_string(), note });
+                return Ok(Event::Interrupted {
+                    signal: signal.to_string(),
+                    note,
+                });
             }
             "fault" => {
                 c.tag("fault ")?;
                 let fault = c.until(": ")?.parse()?;
-                return Ok(Event::Fault { fault, note: c.0.to_string() });
+                return Ok(Event::Fault {
+                    fault,
+                    note: c.0.to_string(),
+                });
             }
             "error:" => return Ok(parse_error(&msg["error: ".len()..])),
             "exiting" => {
                 c.tag("exiting with code ")?;
-                Event::Exiting { code: c.number("")? }
+                Event::Exiting {
+                    code: c.number("")?,
+                }
             }
             "summary:" => {
                 c.tag("summary: sent ")?;
@@ -308,8 +418,15 @@ impl FromStr for Event {
                     Some((l, e)) => (l, Some(e.to_string())),
                     None => (c.0, None),
                 };
-                let lost = lost.parse().map_err(|_| format!("expected a number, got '{lost}'"))?;
-                return Ok(Event::Summary { sent, received, lost, extra });
+                let lost = lost
+                    .parse()
+                    .map_err(|_| format!("expected a number, got '{lost}'"))?;
+                return Ok(Event::Summary {
+                    sent,
+                    received,
+                    lost,
+                    extra,
+                });
             }
             "producer" | "consumer" => {
                 let role = c.until(" ")?.parse()?;
@@ -346,14 +463,21 @@ fn parse_error(text: &str) -> Event {
             Some((n, "")) => (n, None),
             Some((n, d)) => (
                 n,
-                Some(d.strip_prefix(" (").and_then(|d| d.strip_suffix(')')).ok_or("bad detail")?.to_string()),
+                Some(
+                    d.strip_prefix(" (")
+                        .and_then(|d| d.strip_suffix(')'))
+                        .ok_or("bad detail")?
+                        .to_string(),
+                ),
             ),
             None => return Err("no count".into()),
         };
         let received = count.parse().map_err(|_| "bad count")?;
         Ok(Event::PipeClosed { received, detail })
     };
-    broken().or_else(|_| closed()).unwrap_or_else(|_| Event::Error(text.to_string()))
+    broken()
+        .or_else(|_| closed())
+        .unwrap_or_else(|_| Event::Error(text.to_string()))
 }
 
 /// One parsed line of `execution_log.txt`.
@@ -375,12 +499,26 @@ impl FromStr for LogLine {
         let role = c.until(" ")?.parse()?;
         let pid = c.number("] ")?;
         let event = c.0.parse()?;
-        Ok(LogLine { time, role, pid, event })
+        Ok(LogLine {
+            time,
+            role,
+            pid,
+            event,
+        })
     }
 }
 
 pub fn parse_time(s: &str) -> Result<DateTime<FixedOffset>, String> {
-    // RFC 3339 alone would also accept other precisions and `Z`; the grammar is stricter.
+    // chrono would also accept a missing fraction or other precisions; the grammar is
+    // exactly `YYYY-MM-DDTHH:MM:SS.mmm+HH:MM` (29 bytes, milliseconds always present).
+    let shaped = s.len() == 29
+        && s.as_bytes()[19] == b'.'
+        && s.as_bytes()[20..23].iter().all(u8::is_ascii_digit);
+    if !shaped {
+        return Err(format!(
+            "bad timestamp '{s}': expected YYYY-MM-DDTHH:MM:SS.mmm+HH:MM"
+        ));
+    }
     DateTime::parse_from_str(s, TIMESTAMP_FORMAT).map_err(|e| format!("bad timestamp '{s}': {e}"))
 }
 
@@ -390,19 +528,37 @@ pub enum ConsumerLine {
     /// `# ...` before any value.
     Header(String),
     /// `<timestamp> <value> even|odd`
-    Value { time: DateTime<FixedOffset>, value: i64, parity: Parity },
+    Value {
+        time: DateTime<FixedOffset>,
+        value: i64,
+        parity: Parity,
+    },
     /// `# totals: values N, even E, odd O` with an optional ` (incomplete: why)`.
-    Totals { values: u64, even: u64, odd: u64, incomplete: Option<String> },
+    Totals {
+        values: u64,
+        even: u64,
+        odd: u64,
+        incomplete: Option<String>,
+    },
 }
 
 impl fmt::Display for ConsumerLine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ConsumerLine::Header(text) => write!(f, "# {text}"),
-            ConsumerLine::Value { time, value, parity } => {
+            ConsumerLine::Value {
+                time,
+                value,
+                parity,
+            } => {
                 write!(f, "{} {value} {parity}", time.format(TIMESTAMP_FORMAT))
             }
-            ConsumerLine::Totals { values, even, odd, incomplete } => {
+            ConsumerLine::Totals {
+                values,
+                even,
+                odd,
+                incomplete,
+            } => {
                 write!(f, "# totals: values {values}, even {even}, odd {odd}")?;
                 match incomplete {
                     Some(why) => write!(f, " (incomplete: {why})"),
@@ -423,21 +579,40 @@ impl FromStr for ConsumerLine {
             let values = c.number(", even ")?;
             let even = c.number(", odd ")?;
             let (odd, incomplete) = match c.0.split_once(" (incomplete: ") {
-                Some((odd, why)) => (odd, Some(why.strip_suffix(')').ok_or("unclosed '('")?.to_string())),
+                Some((odd, why)) => (
+                    odd,
+                    Some(why.strip_suffix(')').ok_or("unclosed '('")?.to_string()),
+                ),
                 None => (c.0, None),
             };
-            let odd = odd.parse().map_err(|_| format!("expected a number, got '{odd}'"))?;
-            return Ok(ConsumerLine::Totals { values, even, odd, incomplete });
+            let odd = odd
+                .parse()
+                .map_err(|_| format!("expected a number, got '{odd}'"))?;
+            return Ok(ConsumerLine::Totals {
+                values,
+                even,
+                odd,
+                incomplete,
+            });
         }
         if let Some(rest) = line.strip_prefix("# ") {
             return Ok(ConsumerLine::Header(rest.to_string()));
         }
         let fields: Vec<&str> = line.split(' ').collect();
         let [time, value, parity] = fields[..] else {
-            return Err(format!("expected exactly three fields '<timestamp> <value> even|odd', got {}", fields.len()));
+            return Err(format!(
+                "expected exactly three fields '<timestamp> <value> even|odd', got {}",
+                fields.len()
+            ));
         };
-        let value = value.parse().map_err(|_| format!("expected a number, got '{value}'"))?;
-        Ok(ConsumerLine::Value { time: parse_time(time)?, value, parity: parity.parse()? })
+        let value = value
+            .parse()
+            .map_err(|_| format!("expected a number, got '{value}'"))?;
+        Ok(ConsumerLine::Value {
+            time: parse_time(time)?,
+            value,
+            parity: parity.parse()?,
+        })
     }
 }
 
@@ -457,30 +632,83 @@ mod tests {
             min: 1,
             max: 100,
             seed: 99,
-            pace: Some(Pace { min_ms: 500, max_ms: 1500 }),
+            pace: Some(Pace {
+                min_ms: 500,
+                max_ms: 1500,
+            }),
             fault: Some("consumer-kill@3".parse().unwrap()),
         };
         for event in [
             Event::Started(None),
             Event::Started(Some(params.clone())),
-            Event::Started(Some(RunParams { pace: None, fault: None, ..params })),
-            Event::Spawned { role: Role::Consumer, pid: 77 },
-            Event::Sent { value: 42, index: 3, total: 12 },
+            Event::Started(Some(RunParams {
+                pace: None,
+                fault: None,
+                ..params
+            })),
+            Event::Spawned {
+                role: Role::Consumer,
+                pid: 77,
+            },
+            Event::Sent {
+                value: 42,
+                index: 3,
+                total: 12,
+            },
             Event::EndSent { sent: 12 },
-            Event::Received { value: 41, parity: Parity::Odd },
-            Event::EndReceived { announced: 12, received: 11 },
-            Event::Interrupted { signal: "SIGINT".into(), note: None },
-            Event::Interrupted { signal: "SIGTERM".into(), note: Some("draining the pipe".into()) },
-            Event::Fault { fault: "producer-exit@4".parse().unwrap(), note: "leaving".into() },
+            Event::Received {
+                value: 41,
+                parity: Parity::Odd,
+            },
+            Event::EndReceived {
+                announced: 12,
+                received: 11,
+            },
+            Event::Interrupted {
+                signal: "SIGINT".into(),
+                note: None,
+            },
+            Event::Interrupted {
+                signal: "SIGTERM".into(),
+                note: Some("draining the pipe".into()),
+            },
+            Event::Fault {
+                fault: "producer-exit@4".parse().unwrap(),
+                note: "leaving".into(),
+            },
             Event::BrokenPipe { sent: 4, total: 12 },
-            Event::PipeClosed { received: 4, detail: None },
-            Event::PipeClosed { received: 4, detail: Some("truncated message: 3 of 9 bytes".into()) },
+            Event::PipeClosed {
+                received: 4,
+                detail: None,
+            },
+            Event::PipeClosed {
+                received: 4,
+                detail: Some("truncated message: 3 of 9 bytes".into()),
+            },
             Event::Error("cannot write /x: No space left on device (os error 28)".into()),
-            Event::ChildExited { role: Role::Producer, pid: 9, status: ChildStatus::Code(3) },
-            Event::ChildExited { role: Role::Consumer, pid: 9, status: ChildStatus::Signal("SIGKILL".into()) },
+            Event::ChildExited {
+                role: Role::Producer,
+                pid: 9,
+                status: ChildStatus::Code(3),
+            },
+            Event::ChildExited {
+                role: Role::Consumer,
+                pid: 9,
+                status: ChildStatus::Signal("SIGKILL".into()),
+            },
             Event::Exiting { code: 130 },
-            Event::Summary { sent: 12, received: 12, lost: 0, extra: None },
-            Event::Summary { sent: 12, received: 12, lost: 0, extra: Some("1.2 ms".into()) },
+            Event::Summary {
+                sent: 12,
+                received: 12,
+                lost: 0,
+                extra: None,
+            },
+            Event::Summary {
+                sent: 12,
+                received: 12,
+                lost: 0,
+                extra: Some("1.2 ms".into()),
+            },
         ] {
             round_trip(event);
         }
@@ -488,11 +716,23 @@ mod tests {
 
     #[test]
     fn a_full_log_line_parses_into_its_parts() {
-        let line: LogLine = "2026-11-23T20:30:36.123+01:00 [producer 4242] sent 17 (2/12)".parse().unwrap();
+        let line: LogLine = "2026-11-23T20:30:36.123+01:00 [producer 4242] sent 17 (2/12)"
+            .parse()
+            .unwrap();
         assert_eq!(line.role, Role::Producer);
         assert_eq!(line.pid, 4242);
-        assert_eq!(line.event, Event::Sent { value: 17, index: 2, total: 12 });
-        assert_eq!(line.time.format(TIMESTAMP_FORMAT).to_string(), "2026-11-23T20:30:36.123+01:00");
+        assert_eq!(
+            line.event,
+            Event::Sent {
+                value: 17,
+                index: 2,
+                total: 12
+            }
+        );
+        assert_eq!(
+            line.time.format(TIMESTAMP_FORMAT).to_string(),
+            "2026-11-23T20:30:36.123+01:00"
+        );
     }
 
     #[test]
@@ -516,14 +756,36 @@ mod tests {
         let time = parse_time("2026-11-23T20:30:36.123+00:00").unwrap();
         for line in [
             ConsumerLine::Header("consumer pid 3".into()),
-            ConsumerLine::Value { time, value: 8, parity: Parity::Even },
-            ConsumerLine::Totals { values: 3, even: 1, odd: 2, incomplete: None },
-            ConsumerLine::Totals { values: 3, even: 1, odd: 2, incomplete: Some("fault".into()) },
+            ConsumerLine::Value {
+                time,
+                value: 8,
+                parity: Parity::Even,
+            },
+            ConsumerLine::Totals {
+                values: 3,
+                even: 1,
+                odd: 2,
+                incomplete: None,
+            },
+            ConsumerLine::Totals {
+                values: 3,
+                even: 1,
+                odd: 2,
+                incomplete: Some("fault".into()),
+            },
         ] {
             assert_eq!(line.to_string().parse::<ConsumerLine>(), Ok(line.clone()));
         }
-        assert!("2026-11-23T20:30:36.123+00:00 8 even extra".parse::<ConsumerLine>().is_err());
-        assert!("2026-11-23T20:30:36.123+00:00 8".parse::<ConsumerLine>().is_err());
+        assert!(
+            "2026-11-23T20:30:36.123+00:00 8 even extra"
+                .parse::<ConsumerLine>()
+                .is_err()
+        );
+        assert!(
+            "2026-11-23T20:30:36.123+00:00 8"
+                .parse::<ConsumerLine>()
+                .is_err()
+        );
     }
 
     #[test]

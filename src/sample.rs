@@ -75,7 +75,11 @@ mod tests {
             let values: Vec<i64> = Sample::new(seed, 1, 100, 12).collect();
             assert_eq!(values.len(), 12);
             assert!(values.iter().all(|v| (1..=100).contains(v)));
-            assert_eq!(values.iter().collect::<HashSet<_>>().len(), 12, "seed {seed}: {values:?}");
+            assert_eq!(
+                values.iter().collect::<HashSet<_>>().len(),
+                12,
+                "seed {seed}: {values:?}"
+            );
         }
     }
 
@@ -113,7 +117,10 @@ mod tests {
             counts[(first - 1) as usize] += 1;
         }
         let expected = draws as f64 / 10.0;
-        let chi2: f64 = counts.iter().map(|&c| (c as f64 - expected).powi(2) / expected).sum();
+        let chi2: f64 = counts
+            .iter()
+            .map(|&c| (c as f64 - expected).powi(2) / expected)
+            .sum();
         assert!(chi2 < 33.7, "chi2 {chi2}, counts {counts:?}");
     }
 
@@ -127,7 +134,10 @@ mod tests {
             counts[(third - 1) as usize] += 1;
         }
         let expected = draws as f64 / 5.0;
-        let chi2: f64 = counts.iter().map(|&c| (c as f64 - expected).powi(2) / expected).sum();
+        let chi2: f64 = counts
+            .iter()
+            .map(|&c| (c as f64 - expected).powi(2) / expected)
+            .sum();
         assert!(chi2 < 23.5, "chi2 {chi2}, counts {counts:?}");
     }
 }

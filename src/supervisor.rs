@@ -60,10 +60,22 @@ pub fn run(opts: &RunOptions) -> Result<u8> {
         }
     };
 
-    let mut session = Session { log: None, first_error: None, producer, consumer, interrupted: false };
+    let mut session = Session {
+        log: None,
+        first_error: None,
+        producer,
+        consumer,
+        interrupted: false,
+    };
     session.open_log(&paths, echo);
-    session.log(&Event::Spawned { role: Role::Producer, pid: producer.as_raw() });
-    session.log(&Event::Spawned { role: Role::Consumer, pid: consumer.as_raw() });
+    session.log(&Event::Spawned {
+        role: Role::Producer,
+        pid: producer.as_raw(),
+    });
+    session.log(&Event::Spawned {
+        role: Role::Consumer,
+        pid: consumer.as_raw(),
+    });
     let reaped = session.reap_all()?;
 
     let sent = tally.sent();
@@ -78,7 +90,12 @@ pub fn run(opts: &RunOptions) -> Result<u8> {
         EXIT_FAILURE
     };
     session.log(&Event::Exiting { code: code.into() });
-    session.log(&Event::Summary { sent, received, lost, extra: None });
+    session.log(&Event::Summary {
+        sent,
+        received,
+        lost,
+        extra: None,
+    });
     match session.first_error {
         Some(e) => Err(e),
         None => Ok(code),
@@ -128,7 +145,11 @@ impl Session {
                     _ => None,
                 };
                 if let Some(role) = role {
-                    self.log(&Event::ChildExited { role, pid: child.pid.as_raw(), status: child.status.clone() });
+                    self.log(&Event::ChildExited {
+                        role,
+                        pid: child.pid.as_raw(),
+                        status: child.status.clone(),
+                    });
                 }
                 reaped.push(child.clone());
             }
@@ -145,12 +166,17 @@ impl Session {
     /// producer is asked to stop (a second SIGTERM is harmless), and the consumer is left alone
     /// so it drains the pipe up to the end marker.
     fn on_interrupt(&mut self, reaped: &[Reaped]) {
-        let Some(signal) = process::interrupted() else { return };
+        let Some(signal) = process::interrupted() else {
+            return;
+        };
         if self.interrupted {
             return;
         }
         self.interrupted = true;
-        self.log(&Event::Interrupted { signal: signal.as_str().into(), note: None });
+        self.log(&Event::Interrupted {
+            signal: signal.as_str().into(),
+            note: None,
+        });
         if !reaped.iter().any(|r| r.pid == self.producer) {
             process::terminate(self.producer);
         }

@@ -23,7 +23,8 @@ pub struct Tally {
 
 impl Tally {
     pub fn new() -> Result<Tally> {
-        let len = NonZeroUsize::new(std::mem::size_of::<Counters>()).ok_or(Error::SharedMemory(nix::errno::Errno::EINVAL))?;
+        let len = NonZeroUsize::new(std::mem::size_of::<Counters>())
+            .ok_or(Error::SharedMemory(nix::errno::Errno::EINVAL))?;
         // SAFETY: a fresh anonymous mapping overlaps nothing; its pages are zero-filled, and
         // all-zero bytes are valid AtomicU64 values. MAP_SHARED keeps it shared across fork.
         let ptr = unsafe {
@@ -35,7 +36,9 @@ impl Tally {
             )
         }
         .map_err(Error::SharedMemory)?;
-        Ok(Tally { counters: ptr.cast() })
+        Ok(Tally {
+            counters: ptr.cast(),
+        })
     }
 
     fn counters(&self) -> &Counters {
@@ -65,7 +68,9 @@ impl Drop for Tally {
     fn drop(&mut self) {
         // SAFETY: the pointer and length are those of our own mapping, unmapped exactly once;
         // no reference into it outlives `self`.
-        let _ = unsafe { nix::sys::mman::munmap(self.counters.cast(), std::mem::size_of::<Counters>()) };
+        let _ = unsafe {
+            nix::sys::mman::munmap(self.counters.cast(), std::mem::size_of::<Counters>())
+        };
     }
 }
 

@@ -49,16 +49,34 @@ impl Report {
             let _ = writeln!(out, "{p}");
         }
         if self.problems.len() > PROBLEMS_PRINTED {
-            let _ = writeln!(out, "... and {} more problems", self.problems.len() - PROBLEMS_PRINTED);
+            let _ = writeln!(
+                out,
+                "... and {} more problems",
+                self.problems.len() - PROBLEMS_PRINTED
+            );
         }
         for n in &self.notes {
             let _ = writeln!(out, "note: {n}");
         }
         if !self.lost.is_empty() {
-            let listed: Vec<String> = self.lost.iter().take(LOST_LISTED).map(i64::to_string).collect();
+            let listed: Vec<String> = self
+                .lost
+                .iter()
+                .take(LOST_LISTED)
+                .map(i64::to_string)
+                .collect();
             let more = self.lost.len().saturating_sub(LOST_LISTED);
-            let more = if more > 0 { format!(" and {more} more") } else { String::new() };
-            let _ = writeln!(out, "lost: {} values sent but never received: {}{more}", self.lost.len(), listed.join(", "));
+            let more = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                out,
+                "lost: {} values sent but never received: {}{more}",
+                self.lost.len(),
+                listed.join(", ")
+            );
         }
         let counts = format!(
             "{} values sent, {} received, {} lost ({EXECUTION_LOG}: {} lines, {CONSUMER_LOG}: {} lines)",
@@ -71,7 +89,11 @@ impl Report {
         if self.passed() {
             let _ = writeln!(out, "verify: OK: {counts}");
         } else {
-            let _ = writeln!(out, "verify: FAILED: {} problems; {counts}", self.problems.len());
+            let _ = writeln!(
+                out,
+                "verify: FAILED: {} problems; {counts}",
+                self.problems.len()
+            );
         }
         out
     }
@@ -88,8 +110,17 @@ struct Lines {
 
 impl Lines {
     fn open(path: &Path, name: &'static str) -> Result<Lines> {
-        let file = File::open(path).map_err(|source| Error::ReadLog { path: path.into(), source })?;
-        Ok(Lines { name, path: path.into(), reader: BufReader::with_capacity(1 << 16, file), number: 0, buf: Vec::new() })
+        let file = File::open(path).map_err(|source| Error::ReadLog {
+            path: path.into(),
+            source,
+        })?;
+        Ok(Lines {
+            name,
+            path: path.into(),
+            reader: BufReader::with_capacity(1 << 16, file),
+            number: 0,
+            buf: Vec::new(),
+        })
     }
 
     /// The next line without its newline, or a problem text for an unreadable one.
@@ -98,7 +129,10 @@ impl Lines {
         let n = self
             .reader
             .read_until(b'\n', &mut self.buf)
-            .map_err(|source| Error::ReadLog { path: self.path.clone(), source })?;
+            .map_err(|source| Error::ReadLog {
+                path: self.path.clone(),
+                source,
+            })?;
         if n == 0 {
             return Ok(None);
         }
@@ -155,7 +189,10 @@ struct Audit {
 pub fn verify(dir: &Path) -> Result<Report> {
     if !dir.is_dir() {
         let source = std::io::Error::new(std::io::ErrorKind::NotFound, "not an existing directory");
-        return Err(Error::LogDir { path: dir.into(), source });
+        return Err(Error::LogDir {
+            path: dir.into(),
+            source,
+        });
     }
     let paths = LogPaths::in_dir(dir);
     let mut audit = Audit {
@@ -201,7 +238,10 @@ impl Audit {
 
     fn consumer_header(&mut self) -> Result<()> {
         match self.cons.next_line(&mut self.report.problems)? {
-            None => self.report.problems.push(format!("{CONSUMER_LOG}: file is empty (no header line)")),
+            None => self
+                .report
+                .problems
+                .push(format!("{CONSUMER_LOG}: file is empty (no header line)")),
             Some(text) if text.starts_with("# ") => {}
             Some(_) => self.problem_cons("first line must be a '# ' header"),
         }
@@ -209,7 +249,12 @@ impl Audit {
     }
 
     fn line(&mut self, line: LogLine, text: &str) -> Result<()> {
-        if self.exec.number == 1 && !matches!((&line.role, &line.event), (Role::Main, Event::Started(Some(_)))) {
+        if self.exec.number == 1
+            && !matches!(
+                (&line.role, &line.event),
+                (Role::Main, Event::Started(Some(_)))
+            )
+        {
             self.problem_exec("first line must be main's 'started: ...' line");
         }
         if self.summary.is_some() {
@@ -218,7 +263,10 @@ impl Audit {
         if let Some(last) = self.last_time
             && line.time < last
         {
-            self.problem_exec(format!("timestamp goes backwards ({} < {})", line.time, last));
+            self.problem_exec(format!(
+                "timestamp goes backwards ({} < {})",
+                line.time, last
+            ));
         }
         self.last_time = Some(line.time);
         self.check_pid(line.role, line.pid);
@@ -232,15 +280,31 @@ impl Audit {
             }
             (Role::Producer | Role::Consumer, Event::Started(None)) => {}
             (Role::Main, Event::Spawned { role, pid }) => self.check_pid(role, pid),
-            (Role::Producer, Event::Sent { value, index, total }) => self.sent(value, index, total),
+            (
+                Role::Producer,
+                Event::Sent {
+                    value,
+                    index,
+                    total,
+                },
+            ) => self.sent(value, index, total),
             (Role::Producer, Event::EndSent { sent }) => {
                 if sent != self.sent_lines {
-                    self.problem_exec(format!("end marker announces {sent} values but {} were sent", self.sent_lines));
+                    self.problem_exec(format!(
+                        "end marker announces {sent} values but {} were sent",
+                        self.sent_lines
+                    ));
                 }
                 self.end_sent = Some(sent);
             }
             (Role::Consumer, Event::Received { value, parity }) => self.received(value, parity)?,
-            (Role::Consumer, Event::EndReceived { announced, received }) => {
+            (
+                Role::Consumer,
+                Event::EndReceived {
+                    announced,
+                    received,
+                },
+            ) => {
                 if Some(announced) != self.end_sent {
                     self.problem_exec(format!(
                         "consumer reports an end marker of {announced} values, the producer sent {}",
@@ -248,12 +312,18 @@ impl Audit {
                     ));
                 }
                 if received != self.received {
-                    self.problem_exec(format!("consumer says it received {received}, the log shows {}", self.received));
+                    self.problem_exec(format!(
+                        "consumer says it received {received}, the log shows {}",
+                        self.received
+                    ));
                 }
                 self.end_received = Some((announced, received));
             }
             (role, Event::Interrupted { signal, .. }) => {
-                self.report.notes.push(format!("{} interrupted by {signal} ({}:{})", role, EXECUTION_LOG, self.exec.number));
+                self.report.notes.push(format!(
+                    "{} interrupted by {signal} ({}:{})",
+                    role, EXECUTION_LOG, self.exec.number
+                ));
             }
             (Role::Producer, Event::BrokenPipe { sent, total }) => {
                 // The value logged just before the failed write never entered the pipe.
@@ -263,16 +333,24 @@ impl Audit {
                         self.sent_at.remove(&v);
                     }
                 } else if self.sent_lines != sent {
-                    self.problem_exec(format!("EPIPE after {sent} values, but {} were logged as sent", self.sent_lines));
+                    self.problem_exec(format!(
+                        "EPIPE after {sent} values, but {} were logged as sent",
+                        self.sent_lines
+                    ));
                 }
                 if self.params.as_ref().is_some_and(|p| p.count != total) {
-                    self.problem_exec(format!("EPIPE line names {total} values, the run asked for another count"));
+                    self.problem_exec(format!(
+                        "EPIPE line names {total} values, the run asked for another count"
+                    ));
                 }
                 self.stop(text);
             }
             (Role::Consumer, Event::PipeClosed { received, .. }) => {
                 if received != self.received {
-                    self.problem_exec(format!("consumer says {received} values arrived, the log shows {}", self.received));
+                    self.problem_exec(format!(
+                        "consumer says {received} values arrived, the log shows {}",
+                        self.received
+                    ));
                 }
                 self.stop(text);
             }
@@ -289,7 +367,15 @@ impl Audit {
                     self.roles.entry(role).or_default().exit_code = Some(code);
                 }
             }
-            (Role::Main, Event::Summary { sent, received, lost, .. }) => {
+            (
+                Role::Main,
+                Event::Summary {
+                    sent,
+                    received,
+                    lost,
+                    ..
+                },
+            ) => {
                 self.summary = Some((sent, received, lost, self.exec.number));
             }
             (role, event) => self.problem_exec(format!("{role} cannot log '{event}'")),
@@ -309,7 +395,9 @@ impl Audit {
         match state.pid {
             None => state.pid = Some((pid, line)),
             Some((first, at)) if first != pid => {
-                self.problem_exec(format!("{role} pid {pid}, but {role} was pid {first} at line {at}"));
+                self.problem_exec(format!(
+                    "{role} pid {pid}, but {role} was pid {first} at line {at}"
+                ));
             }
             Some(_) => {}
         }
@@ -323,17 +411,25 @@ impl Audit {
         }
         if let Some(p) = self.params.clone() {
             if total != p.count {
-                self.problem_exec(format!("sent line says {total} values, the run asked for {}", p.count));
+                self.problem_exec(format!(
+                    "sent line says {total} values, the run asked for {}",
+                    p.count
+                ));
             }
             if !(p.min..=p.max).contains(&value) {
-                self.problem_exec(format!("value {value} is outside the run's range {}..={}", p.min, p.max));
+                self.problem_exec(format!(
+                    "value {value} is outside the run's range {}..={}",
+                    p.min, p.max
+                ));
             }
         }
         if self.end_sent.is_some() {
             self.problem_exec(format!("value {value} sent after the end marker"));
         }
         match self.sent_at.insert(value, self.exec.number) {
-            Some(first) => self.problem_exec(format!("value {value} sent twice (first at line {first})")),
+            Some(first) => {
+                self.problem_exec(format!("value {value} sent twice (first at line {first})"))
+            }
             None => self.in_flight.push_back(value),
         }
     }
@@ -341,7 +437,10 @@ impl Audit {
     fn received(&mut self, value: i64, parity: Parity) -> Result<()> {
         self.received += 1;
         if parity != Parity::of(value) {
-            self.problem_exec(format!("{value} classified {parity}, but it is {}", Parity::of(value)));
+            self.problem_exec(format!(
+                "{value} classified {parity}, but it is {}",
+                Parity::of(value)
+            ));
         }
         match self.in_flight.iter().position(|&v| v == value) {
             Some(0) => {
@@ -349,10 +448,14 @@ impl Audit {
             }
             Some(pos) => {
                 let expected = self.in_flight[0];
-                self.problem_exec(format!("received {value} out of order: {expected} was sent before it"));
+                self.problem_exec(format!(
+                    "received {value} out of order: {expected} was sent before it"
+                ));
                 self.in_flight.remove(pos);
             }
-            None if self.sent_at.contains_key(&value) => self.problem_exec(format!("value {value} received twice")),
+            None if self.sent_at.contains_key(&value) => {
+                self.problem_exec(format!("value {value} received twice"))
+            }
             None => self.problem_exec(format!("received {value} before any 'sent {value}' line")),
         }
         self.consumer_value(value, parity)
@@ -369,9 +472,16 @@ impl Audit {
         };
         self.report.consumer_lines = self.cons.number;
         match text.parse::<ConsumerLine>() {
-            Ok(ConsumerLine::Value { value: v, parity: p, .. }) => {
+            Ok(ConsumerLine::Value {
+                value: v,
+                parity: p,
+                ..
+            }) => {
                 if v != value {
-                    self.problem_cons(format!("value {v}, but {EXECUTION_LOG}:{} received {value}", self.exec.number));
+                    self.problem_cons(format!(
+                        "value {v}, but {EXECUTION_LOG}:{} received {value}",
+                        self.exec.number
+                    ));
                 }
                 if p != Parity::of(v) {
                     self.problem_cons(format!("{v} classified {p}, but it is {}", Parity::of(v)));
@@ -381,7 +491,9 @@ impl Audit {
                 }
                 let _ = parity;
             }
-            Ok(other) => self.problem_cons(format!("expected the line for value {value}, found '{other}'")),
+            Ok(other) => self.problem_cons(format!(
+                "expected the line for value {value}, found '{other}'"
+            )),
             Err(e) => self.problem_cons(format!("cannot parse line: {e}")),
         }
         Ok(())
@@ -393,7 +505,9 @@ impl Audit {
         self.report.received = self.received;
         self.report.lost = self.in_flight.iter().copied().collect();
         if self.exec.number == 0 {
-            self.report.problems.push(format!("{EXECUTION_LOG}: file is empty: no run has written it"));
+            self.report.problems.push(format!(
+                "{EXECUTION_LOG}: file is empty: no run has written it"
+            ));
             return Ok(());
         }
         self.consumer_tail()?;
@@ -402,43 +516,62 @@ impl Audit {
         if let Some(p) = self.params.clone() {
             let span = range_len(p.min, p.max);
             if p.count > span {
-                self.report.problems.push(format!("{EXECUTION_LOG}:1: count {} exceeds the range size {span}", p.count));
+                self.report.problems.push(format!(
+                    "{EXECUTION_LOG}:1: count {} exceeds the range size {span}",
+                    p.count
+                ));
             }
         }
         for role in [Role::Producer, Role::Consumer] {
             let state = self.roles.entry(role).or_default();
             let (pid, main_saw, exit_code) = (state.pid, state.main_saw.clone(), state.exit_code);
             match (&main_saw, exit_code) {
-                (None, _) => self.report.problems.push(format!("{end}: main never reported how the {role} ended")),
-                (Some(ChildStatus::Code(c)), Some(e)) if *c != e => self.report.problems.push(format!(
-                    "{end}: the {role} logged exit code {e}, main saw {c}"
-                )),
+                (None, _) => self
+                    .report
+                    .problems
+                    .push(format!("{end}: main never reported how the {role} ended")),
+                (Some(ChildStatus::Code(c)), Some(e)) if *c != e => self.report.problems.push(
+                    format!("{end}: the {role} logged exit code {e}, main saw {c}"),
+                ),
                 (Some(ChildStatus::Code(c)), None) => self.report.problems.push(format!(
                     "{end}: the {role} exited with code {c} without logging 'exiting'"
                 )),
                 _ => {}
             }
             if pid.is_none() {
-                self.report.problems.push(format!("{end}: no line from the {role}"));
+                self.report
+                    .problems
+                    .push(format!("{end}: no line from the {role}"));
             }
             match main_saw {
                 Some(ChildStatus::Code(c)) if c != 0 => {
-                    self.report.problems.push(format!("{end}: the {role} exited with code {c}"));
+                    self.report
+                        .problems
+                        .push(format!("{end}: the {role} exited with code {c}"));
                 }
                 Some(ChildStatus::Signal(s)) => {
-                    self.report.problems.push(format!("{end}: the {role} was killed by {s}"));
+                    self.report
+                        .problems
+                        .push(format!("{end}: the {role} was killed by {s}"));
                 }
                 _ => {}
             }
         }
         if self.end_sent.is_none() {
-            self.report.problems.push(format!("{end}: the producer never sent the end marker"));
+            self.report
+                .problems
+                .push(format!("{end}: the producer never sent the end marker"));
         }
         if self.end_received.is_none() {
-            self.report.problems.push(format!("{end}: the consumer never received the end marker"));
+            self.report
+                .problems
+                .push(format!("{end}: the consumer never received the end marker"));
         }
         match self.summary {
-            None => self.report.problems.push(format!("{end}: no summary line from main")),
+            None => self
+                .report
+                .problems
+                .push(format!("{end}: no summary line from main")),
             Some((sent, received, lost, at)) => {
                 let lost_now = self.in_flight.len() as u64;
                 if (sent, received, lost) != (self.delivered, self.received, lost_now) {
@@ -463,7 +596,10 @@ impl Audit {
             && self.delivered < p.count
             && self.report.problems.is_empty()
         {
-            self.report.notes.push(format!("{} of {} values were sent before the run was stopped; none was lost", self.delivered, p.count));
+            self.report.notes.push(format!(
+                "{} of {} values were sent before the run was stopped; none was lost",
+                self.delivered, p.count
+            ));
         }
         Ok(())
     }
@@ -473,7 +609,12 @@ impl Audit {
         while let Some(text) = self.cons.next_line(&mut self.report.problems)? {
             self.report.consumer_lines = self.cons.number;
             match text.parse::<ConsumerLine>() {
-                Ok(ConsumerLine::Totals { values, even, odd, incomplete }) => {
+                Ok(ConsumerLine::Totals {
+                    values,
+                    even,
+                    odd,
+                    incomplete,
+                }) => {
                     if self.consumer_totals.is_some() {
                         self.problem_cons("a second totals line");
                     }
@@ -485,12 +626,17 @@ impl Audit {
                         ));
                     }
                     if let Some(why) = &incomplete {
-                        self.report.notes.push(format!("{CONSUMER_LOG}:{}: consumer stopped early: {why}", self.cons.number));
+                        self.report.notes.push(format!(
+                            "{CONSUMER_LOG}:{}: consumer stopped early: {why}",
+                            self.cons.number
+                        ));
                     }
                     self.consumer_totals = Some((values, even, odd, incomplete));
                 }
                 Ok(ConsumerLine::Value { value, .. }) => {
-                    self.problem_cons(format!("value {value} has no 'received' line in {EXECUTION_LOG}"));
+                    self.problem_cons(format!(
+                        "value {value} has no 'received' line in {EXECUTION_LOG}"
+                    ));
                 }
                 Ok(ConsumerLine::Header(_)) => self.problem_cons("header line after the values"),
                 Err(e) => self.problem_cons(format!("cannot parse line: {e}")),

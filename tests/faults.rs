@@ -9,7 +9,9 @@ use ipc_desafio::record::Role;
 fn child_exit_line(run: &Run, role: Role) -> String {
     run.messages(Role::Main)
         .into_iter()
-        .find(|m| m.starts_with(&format!("{role} ")) && (m.contains(" exited ") || m.contains(" killed ")))
+        .find(|m| {
+            m.starts_with(&format!("{role} ")) && (m.contains(" exited ") || m.contains(" killed "))
+        })
         .unwrap_or_else(|| panic!("main never reported the {role}:\n{}", run.exec_text()))
 }
 
@@ -18,7 +20,10 @@ fn assert_verify_fails_with(run: &Run, expected: &[&str]) {
     let report = stdout(&out);
     assert_eq!(code(&out), 1, "verify must fail after a fault:\n{report}");
     for text in expected {
-        assert!(report.contains(text), "verify output lacks {text:?}:\n{report}");
+        assert!(
+            report.contains(text),
+            "verify output lacks {text:?}:\n{report}"
+        );
     }
 }
 
@@ -28,13 +33,26 @@ fn producer_gets_epipe_when_the_consumer_closes_its_end() {
     let out = run.run(&["-q", "--pace", "40", "--fault", "consumer-exit@3"]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     let producer = run.messages(Role::Producer);
-    assert!(producer.contains(&"error: consumer closed the pipe after 3 of 12 values".to_string()), "{producer:?}");
+    assert!(
+        producer.contains(&"error: consumer closed the pipe after 3 of 12 values".to_string()),
+        "{producer:?}"
+    );
     assert_eq!(producer.last().unwrap(), "exiting with code 3");
     assert!(child_exit_line(&run, Role::Producer).ends_with("exited with code 3"));
     assert!(child_exit_line(&run, Role::Consumer).ends_with("exited with code 0"));
-    assert!(run.messages(Role::Consumer).contains(&"fault consumer-exit@3: closing the pipe after 3 values".to_string()));
+    assert!(
+        run.messages(Role::Consumer)
+            .contains(&"fault consumer-exit@3: closing the pipe after 3 values".to_string())
+    );
     assert_eq!(run.summary(), (3, 3, 0));
-    assert_verify_fails_with(&run, &["the producer exited with code 3", "the run stopped at", "consumer-exit@3"]);
+    assert_verify_fails_with(
+        &run,
+        &[
+            "the producer exited with code 3",
+            "the run stopped at",
+            "consumer-exit@3",
+        ],
+    );
 }
 
 /// Without a pause the pipe's 64 KiB buffer can hold all twelve values: no write fails and the
@@ -42,10 +60,21 @@ fn producer_gets_epipe_when_the_consumer_closes_its_end() {
 #[test]
 fn producer_gets_epipe_without_pace_once_the_pipe_buffer_is_full() {
     let run = Run::new();
-    let out = run.run(&["-q", "-n", "20000", "--max", "1000000", "--fault", "consumer-exit@3"]);
+    let out = run.run(&[
+        "-q",
+        "-n",
+        "20000",
+        "--max",
+        "1000000",
+        "--fault",
+        "consumer-exit@3",
+    ]);
     assert_eq!(code(&out), 1);
     let producer = run.messages(Role::Producer);
-    let epipe = producer.iter().find(|m| m.starts_with("error: consumer closed the pipe after ")).expect("EPIPE");
+    let epipe = producer
+        .iter()
+        .find(|m| m.starts_with("error: consumer closed the pipe after "))
+        .expect("EPIPE");
     assert!(epipe.ends_with("of 20000 values"), "{epipe}");
     let (sent, received, lost) = run.summary();
     assert_eq!(received, 3);
@@ -61,7 +90,10 @@ fn values_buffered_in_the_pipe_when_the_consumer_leaves_are_reported_lost() {
     let (sent, received, lost) = run.summary();
     assert_eq!((received, lost), (3, sent - 3));
     if lost > 0 {
-        assert_verify_fails_with(&run, &[&format!("lost: {lost} values sent but never received")]);
+        assert_verify_fails_with(
+            &run,
+            &[&format!("lost: {lost} values sent but never received")],
+        );
     } else {
         assert_verify_fails_with(&run, &["the producer exited with code 3"]);
     }
@@ -73,22 +105,41 @@ fn consumer_sees_eof_when_producer_exits_early() {
     let out = run.run(&["-q", "--fault", "producer-exit@4"]);
     assert_eq!(code(&out), 1);
     let consumer = run.messages(Role::Consumer);
-    assert!(consumer.contains(&"error: pipe closed before the end marker after 4 values".to_string()), "{consumer:?}");
+    assert!(
+        consumer.contains(&"error: pipe closed before the end marker after 4 values".to_string()),
+        "{consumer:?}"
+    );
     assert_eq!(consumer.last().unwrap(), "exiting with code 4");
     assert!(child_exit_line(&run, Role::Consumer).ends_with("exited with code 4"));
     assert!(child_exit_line(&run, Role::Producer).ends_with("exited with code 0"));
     assert!(!run.exec_text().contains("end marker sent"));
     assert_eq!(run.summary(), (4, 4, 0));
     let totals = std::fs::read_to_string(run.consumer_path()).unwrap();
-    assert!(totals.lines().last().unwrap().contains("(incomplete: pipe closed before the end marker after 4 values)"));
-    assert_verify_fails_with(&run, &["the consumer exited with code 4", "never sent the end marker", "producer-exit@4"]);
+    assert!(
+        totals
+            .lines()
+            .last()
+            .unwrap()
+            .contains("(incomplete: pipe closed before the end marker after 4 values)")
+    );
+    assert_verify_fails_with(
+        &run,
+        &[
+            "the consumer exited with code 4",
+            "never sent the end marker",
+            "producer-exit@4",
+        ],
+    );
 }
 
 #[test]
 fn consumer_sees_eof_when_producer_exits_after_its_last_value() {
     let run = Run::new();
     assert_eq!(code(&run.run(&["-q", "--fault", "producer-exit@12"])), 1);
-    assert!(run.messages(Role::Consumer).contains(&"error: pipe closed before the end marker after 12 values".to_string()));
+    assert!(
+        run.messages(Role::Consumer)
+            .contains(&"error: pipe closed before the end marker after 12 values".to_string())
+    );
     assert_eq!(run.summary(), (12, 12, 0));
 }
 
@@ -98,10 +149,21 @@ fn main_reports_a_consumer_killed_by_sigkill() {
     let out = run.run(&["-q", "--pace", "40", "--fault", "consumer-kill@3"]);
     assert_eq!(code(&out), 1);
     assert!(child_exit_line(&run, Role::Consumer).ends_with("killed by SIGKILL"));
-    assert!(child_exit_line(&run, Role::Producer).ends_with("exited with code 3"), "a paced producer must hit EPIPE");
-    assert!(!run.messages(Role::Consumer).iter().any(|m| m.starts_with("exiting")), "a killed consumer logs nothing more");
+    assert!(
+        child_exit_line(&run, Role::Producer).ends_with("exited with code 3"),
+        "a paced producer must hit EPIPE"
+    );
+    assert!(
+        !run.messages(Role::Consumer)
+            .iter()
+            .any(|m| m.starts_with("exiting")),
+        "a killed consumer logs nothing more"
+    );
     assert_eq!(run.summary(), (3, 3, 0));
-    assert_verify_fails_with(&run, &["the consumer was killed by SIGKILL", "no totals line"]);
+    assert_verify_fails_with(
+        &run,
+        &["the consumer was killed by SIGKILL", "no totals line"],
+    );
 }
 
 #[test]
@@ -111,9 +173,15 @@ fn main_reports_a_producer_killed_by_sigkill_and_the_consumer_sees_eof() {
     assert_eq!(code(&out), 1);
     assert!(child_exit_line(&run, Role::Producer).ends_with("killed by SIGKILL"));
     assert!(child_exit_line(&run, Role::Consumer).ends_with("exited with code 4"));
-    assert!(run.messages(Role::Consumer).contains(&"error: pipe closed before the end marker after 5 values".to_string()));
+    assert!(
+        run.messages(Role::Consumer)
+            .contains(&"error: pipe closed before the end marker after 5 values".to_string())
+    );
     assert_eq!(run.summary(), (5, 5, 0));
-    assert_verify_fails_with(&run, &["the producer was killed by SIGKILL", "producer-kill@5"]);
+    assert_verify_fails_with(
+        &run,
+        &["the producer was killed by SIGKILL", "producer-kill@5"],
+    );
 }
 
 #[test]
@@ -121,7 +189,10 @@ fn a_fault_at_zero_values_still_ends_cleanly() {
     let run = Run::new();
     assert_eq!(code(&run.run(&["-q", "--fault", "producer-exit@0"])), 1);
     assert_eq!(run.summary(), (0, 0, 0));
-    assert!(run.messages(Role::Consumer).contains(&"error: pipe closed before the end marker after 0 values".to_string()));
+    assert!(
+        run.messages(Role::Consumer)
+            .contains(&"error: pipe closed before the end marker after 0 values".to_string())
+    );
 }
 
 #[test]
@@ -132,8 +203,14 @@ fn a_full_disk_under_the_consumer_log_fails_the_run_without_panic_or_hang() {
     let exit = common::wait_with_deadline(&mut child, std::time::Duration::from_secs(20));
     assert_eq!(exit, 1);
     let consumer = run.messages(Role::Consumer);
-    let error = consumer.iter().find(|m| m.starts_with("error: ")).expect("the consumer logs its error");
-    assert!(error.contains("consumer_log.txt") && error.contains("No space left on device"), "{error}");
+    let error = consumer
+        .iter()
+        .find(|m| m.starts_with("error: "))
+        .expect("the consumer logs its error");
+    assert!(
+        error.contains("consumer_log.txt") && error.contains("No space left on device"),
+        "{error}"
+    );
     assert!(child_exit_line(&run, Role::Consumer).ends_with("exited with code 1"));
     let mut err = String::new();
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
@@ -148,6 +225,9 @@ fn a_full_disk_under_the_execution_log_is_reported_with_its_path() {
     assert_eq!(code(&out), 1);
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.starts_with("error: cannot write ") && err.contains("execution_log.txt"), "{err}");
+    assert!(
+        err.starts_with("error: cannot write ") && err.contains("execution_log.txt"),
+        "{err}"
+    );
     assert!(!err.contains("panicked"));
 }

@@ -13,13 +13,23 @@ use common::{Run, code, wait_with_deadline};
 fn a_foreign_exclusive_lock_on_the_execution_log_holds_the_run_until_released() {
     let run = Run::new();
     std::fs::write(run.exec_path(), "").unwrap();
-    let holder = OpenOptions::new().append(true).open(run.exec_path()).unwrap();
+    let holder = OpenOptions::new()
+        .append(true)
+        .open(run.exec_path())
+        .unwrap();
     fs2::FileExt::lock_exclusive(&holder).unwrap();
 
     let mut child = run.spawn(&["-q"]);
     sleep(Duration::from_millis(700));
-    assert!(child.try_wait().unwrap().is_none(), "the run finished while the log was locked");
-    assert_eq!(run.exec_text(), "", "a line was written while another process held the lock");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the run finished while the log was locked"
+    );
+    assert_eq!(
+        run.exec_text(),
+        "",
+        "a line was written while another process held the lock"
+    );
 
     fs2::FileExt::unlock(&holder).unwrap();
     assert_eq!(wait_with_deadline(&mut child, Duration::from_secs(20)), 0);

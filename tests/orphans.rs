@@ -18,18 +18,26 @@ fn sigkill_of_main_leaves_no_child_behind() {
     nix::sys::prctl::set_child_subreaper(true).unwrap();
     let run = Run::new();
     let mut main = run.spawn(&["-q", "-n", "1000", "--max", "100000", "--pace", "50"]);
-    run.wait_for("3 values sent", Duration::from_secs(30), |l| matches!(l.event, Event::Sent { index: 3, .. }));
+    run.wait_for("3 values sent", Duration::from_secs(30), |l| {
+        matches!(l.event, Event::Sent { index: 3, .. })
+    });
     let producer = Pid::from_raw(run.pid_of(Role::Producer).unwrap());
     let consumer = Pid::from_raw(run.pid_of(Role::Consumer).unwrap());
     kill(Pid::from_raw(main.id() as i32), Signal::SIGKILL).unwrap();
-    assert_eq!(main.wait().unwrap().code(), None, "main must die by the signal");
+    assert_eq!(
+        main.wait().unwrap().code(),
+        None,
+        "main must die by the signal"
+    );
 
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut statuses = Vec::new();
     for pid in [producer, consumer] {
         loop {
             match waitpid(pid, Some(WaitPidFlag::WNOHANG)).unwrap() {
-                WaitStatus::StillAlive if Instant::now() < deadline => sleep(Duration::from_millis(10)),
+                WaitStatus::StillAlive if Instant::now() < deadline => {
+                    sleep(Duration::from_millis(10))
+                }
                 WaitStatus::StillAlive => panic!("{pid} still alive 10 s after main was killed"),
                 status => {
                     statuses.push(status);
@@ -40,8 +48,22 @@ fn sigkill_of_main_leaves_no_child_behind() {
     }
     // The death signal is SIGTERM, so both wind down cleanly: the producer sends the end
     // marker and the consumer drains the pipe.
-    assert_eq!(statuses, vec![WaitStatus::Exited(producer, 0), WaitStatus::Exited(consumer, 0)]);
+    assert_eq!(
+        statuses,
+        vec![
+            WaitStatus::Exited(producer, 0),
+            WaitStatus::Exited(consumer, 0)
+        ]
+    );
     assert!(!common::alive(producer.as_raw()) && !common::alive(consumer.as_raw()));
-    assert!(run.messages(Role::Producer).iter().any(|m| m.starts_with("interrupted by SIGTERM")));
-    assert_eq!(run.sent_values(), run.received_values(), "nothing sent is lost even when main dies");
+    assert!(
+        run.messages(Role::Producer)
+            .iter()
+            .any(|m| m.starts_with("interrupted by SIGTERM"))
+    );
+    assert_eq!(
+        run.sent_values(),
+        run.received_values(),
+        "nothing sent is lost even when main dies"
+    );
 }

@@ -15,8 +15,16 @@ fn default_run_sends_twelve_distinct_values_and_passes_verify() {
     let sent = run.sent_values();
     assert_eq!(sent.len(), 12);
     assert!(sent.iter().all(|v| (1..=100).contains(v)), "{sent:?}");
-    assert_eq!(sent.iter().collect::<HashSet<_>>().len(), 12, "values repeat: {sent:?}");
-    assert_eq!(run.received_values(), sent, "consumer must receive exactly what was sent, in order");
+    assert_eq!(
+        sent.iter().collect::<HashSet<_>>().len(),
+        12,
+        "values repeat: {sent:?}"
+    );
+    assert_eq!(
+        run.received_values(),
+        sent,
+        "consumer must receive exactly what was sent, in order"
+    );
     assert_eq!(run.summary(), (12, 12, 0));
     let verify = run.verify();
     assert_eq!(code(&verify), 0, "{}", stdout(&verify));
@@ -31,7 +39,11 @@ fn values_never_repeat_within_a_run_across_many_runs() {
         let run = Run::new();
         assert_eq!(code(&run.run(&["-q"])), 0);
         let sent = run.sent_values();
-        assert_eq!(sent.iter().collect::<HashSet<_>>().len(), sent.len(), "values repeat: {sent:?}");
+        assert_eq!(
+            sent.iter().collect::<HashSet<_>>().len(),
+            sent.len(),
+            "values repeat: {sent:?}"
+        );
     }
 }
 
@@ -44,7 +56,10 @@ fn values_vary_between_runs_without_a_seed() {
             run.sent_values()
         })
         .collect();
-    assert!(runs[0] != runs[1] || runs[1] != runs[2], "three runs gave the same values: {runs:?}");
+    assert!(
+        runs[0] != runs[1] || runs[1] != runs[2],
+        "three runs gave the same values: {runs:?}"
+    );
 }
 
 #[test]
@@ -66,17 +81,27 @@ fn unseeded_runs_log_their_seed_so_they_can_be_repeated() {
         panic!("first line must be main's started line");
     };
     let again = Run::new();
-    assert_eq!(code(&again.run(&["-q", "--seed", &params.seed.to_string()])), 0);
+    assert_eq!(
+        code(&again.run(&["-q", "--seed", &params.seed.to_string()])),
+        0
+    );
     assert_eq!(again.sent_values(), run.sent_values());
 }
 
 #[test]
 fn range_and_count_options_are_honoured() {
     let run = Run::new();
-    assert_eq!(code(&run.run(&["-q", "-n", "10", "--min", "5", "--max", "14"])), 0);
+    assert_eq!(
+        code(&run.run(&["-q", "-n", "10", "--min", "5", "--max", "14"])),
+        0
+    );
     let mut sent = run.sent_values();
     sent.sort();
-    assert_eq!(sent, (5..=14).collect::<Vec<_>>(), "asking for the whole range gives a permutation");
+    assert_eq!(
+        sent,
+        (5..=14).collect::<Vec<_>>(),
+        "asking for the whole range gives a permutation"
+    );
     assert_eq!(code(&run.verify()), 0);
 }
 
@@ -90,15 +115,27 @@ fn every_log_line_follows_the_grammar_and_timestamps_never_go_backwards() {
     assert_eq!(pids.len(), 3, "exactly one pid per role: {pids:?}");
     for role in [Role::Main, Role::Producer, Role::Consumer] {
         let first = lines.iter().find(|l| l.role == role).unwrap();
-        assert!(first.event.to_string().starts_with("started"), "{role} must log 'started' first");
+        assert!(
+            first.event.to_string().starts_with("started"),
+            "{role} must log 'started' first"
+        );
     }
     for role in [Role::Producer, Role::Consumer] {
         assert_eq!(run.messages(role).last().unwrap(), "exiting with code 0");
     }
     let main = run.messages(Role::Main);
-    assert!(main.iter().any(|m| m.starts_with("producer ") && m.ends_with("exited with code 0")));
-    assert!(main.iter().any(|m| m.starts_with("consumer ") && m.ends_with("exited with code 0")));
-    assert_eq!(main.last().unwrap(), "summary: sent 40, received 40, lost 0");
+    assert!(
+        main.iter()
+            .any(|m| m.starts_with("producer ") && m.ends_with("exited with code 0"))
+    );
+    assert!(
+        main.iter()
+            .any(|m| m.starts_with("consumer ") && m.ends_with("exited with code 0"))
+    );
+    assert_eq!(
+        main.last().unwrap(),
+        "summary: sent 40, received 40, lost 0"
+    );
 }
 
 #[test]
@@ -108,8 +145,14 @@ fn each_sent_line_comes_before_its_received_line() {
     let lines = run.exec_lines();
     for (i, line) in lines.iter().enumerate() {
         if let Event::Received { value, .. } = line.event {
-            let sent_at = lines.iter().position(|l| matches!(l.event, Event::Sent { value: v, .. } if v == value));
-            assert!(sent_at.is_some_and(|s| s < i), "received {value} at line {} before it was sent", i + 1);
+            let sent_at = lines
+                .iter()
+                .position(|l| matches!(l.event, Event::Sent { value: v, .. } if v == value));
+            assert!(
+                sent_at.is_some_and(|s| s < i),
+                "received {value} at line {} before it was sent",
+                i + 1
+            );
         }
     }
 }
@@ -133,12 +176,20 @@ fn consumer_log_has_a_header_one_three_field_line_per_value_and_totals() {
             _ => None,
         })
         .collect();
-    assert_eq!(values.iter().map(|v| v.0).collect::<Vec<_>>(), run.sent_values());
+    assert_eq!(
+        values.iter().map(|v| v.0).collect::<Vec<_>>(),
+        run.sent_values()
+    );
     assert!(values.iter().all(|(v, p)| *p == Parity::of(*v)));
     let even = values.iter().filter(|(_, p)| *p == Parity::Even).count() as u64;
     assert_eq!(
         lines.last().unwrap(),
-        &ConsumerLine::Totals { values: 12, even, odd: 12 - even, incomplete: None }
+        &ConsumerLine::Totals {
+            values: 12,
+            even,
+            odd: 12 - even,
+            incomplete: None
+        }
     );
 }
 
@@ -146,7 +197,11 @@ fn consumer_log_has_a_header_one_three_field_line_per_value_and_totals() {
 fn stdout_echoes_the_execution_log_and_quiet_silences_it() {
     let run = Run::new();
     let out = run.run(&[]);
-    assert_eq!(stdout(&out), run.exec_text(), "stdout must echo every log line, in file order");
+    assert_eq!(
+        stdout(&out),
+        run.exec_text(),
+        "stdout must echo every log line, in file order"
+    );
     let quiet = Run::new();
     let out = quiet.run(&["--quiet"]);
     assert_eq!(code(&out), 0);
@@ -168,11 +223,19 @@ fn both_logs_start_fresh_on_every_run() {
 #[test]
 fn logs_go_to_the_current_directory_by_default() {
     let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(common::BIN).arg("-q").current_dir(dir.path()).output().unwrap();
+    let out = std::process::Command::new(common::BIN)
+        .arg("-q")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
     assert_eq!(code(&out), 0);
     assert!(dir.path().join("execution_log.txt").exists());
     assert!(dir.path().join("consumer_log.txt").exists());
-    let verify = std::process::Command::new(common::BIN).arg("verify").current_dir(dir.path()).output().unwrap();
+    let verify = std::process::Command::new(common::BIN)
+        .arg("verify")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
     assert_eq!(code(&verify), 0);
 }
 
@@ -180,7 +243,11 @@ fn logs_go_to_the_current_directory_by_default() {
 fn a_closed_stdout_does_not_break_the_run() {
     use std::process::Stdio;
     let run = Run::new();
-    let mut child = run.command(&["--pace", "5"]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut child = run
+        .command(&["--pace", "5"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     drop(child.stdout.take());
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
@@ -190,12 +257,32 @@ fn a_closed_stdout_does_not_break_the_run() {
 #[test]
 fn help_and_version_work() {
     let run = Run::new();
-    let help = std::process::Command::new(common::BIN).arg("--help").output().unwrap();
+    let help = std::process::Command::new(common::BIN)
+        .arg("--help")
+        .output()
+        .unwrap();
     assert_eq!(code(&help), 0);
-    for flag in ["--count", "--min", "--max", "--seed", "--pace", "--log-dir", "--quiet", "--fault", "verify", "Examples:"] {
-        assert!(stdout(&help).contains(flag), "--help does not mention {flag}");
+    for flag in [
+        "--count",
+        "--min",
+        "--max",
+        "--seed",
+        "--pace",
+        "--log-dir",
+        "--quiet",
+        "--fault",
+        "verify",
+        "Examples:",
+    ] {
+        assert!(
+            stdout(&help).contains(flag),
+            "--help does not mention {flag}"
+        );
     }
-    let version = std::process::Command::new(common::BIN).arg("--version").output().unwrap();
+    let version = std::process::Command::new(common::BIN)
+        .arg("--version")
+        .output()
+        .unwrap();
     assert_eq!(code(&version), 0);
     assert!(stdout(&version).starts_with("ipc_desafio "));
     drop(run);

@@ -15,11 +15,18 @@ const DEADLINE: Duration = Duration::from_secs(30);
 fn interrupt_mid_run(args: &[&str], after_sent: u64, deliver: impl FnOnce(Pid)) -> Run {
     let run = Run::new();
     let mut child = run.spawn(args);
-    run.wait_for(&format!("{after_sent} values sent"), DEADLINE, |l| {
-        matches!(l.event, Event::Sent { index, .. } if index >= after_sent)
-    });
+    run.wait_for(
+        &format!("{after_sent} values sent"),
+        DEADLINE,
+        |l| matches!(l.event, Event::Sent { index, .. } if index >= after_sent),
+    );
     deliver(Pid::from_raw(child.id() as i32));
-    assert_eq!(wait_with_deadline(&mut child, DEADLINE), 130, "{}", run.exec_text());
+    assert_eq!(
+        wait_with_deadline(&mut child, DEADLINE),
+        130,
+        "{}",
+        run.exec_text()
+    );
     run
 }
 
@@ -29,47 +36,89 @@ fn assert_nothing_lost(run: &Run, total: u64) {
     assert_eq!(sent, received);
     assert!(sent < total, "the run was supposed to stop early");
     assert_eq!(run.sent_values(), run.received_values());
-    assert!(run.messages(Role::Main).iter().any(|m| m.starts_with("interrupted by ")));
+    assert!(
+        run.messages(Role::Main)
+            .iter()
+            .any(|m| m.starts_with("interrupted by "))
+    );
     let producer = run.messages(Role::Producer);
-    assert!(producer.iter().any(|m| m.starts_with("interrupted by ") && m.ends_with(&format!("stopping after {sent} of {total} values"))), "{producer:?}");
+    assert!(
+        producer.iter().any(|m| m.starts_with("interrupted by ")
+            && m.ends_with(&format!("stopping after {sent} of {total} values"))),
+        "{producer:?}"
+    );
     assert!(producer.contains(&format!("end marker sent ({sent} values)")));
-    assert!(run.messages(Role::Consumer).contains(&format!("end marker received ({sent} values announced, {sent} received)")));
+    assert!(run.messages(Role::Consumer).contains(&format!(
+        "end marker received ({sent} values announced, {sent} received)"
+    )));
     let verify = run.verify();
-    assert_eq!(common::code(&verify), 0, "an interrupted run loses nothing:\n{}", common::stdout(&verify));
+    assert_eq!(
+        common::code(&verify),
+        0,
+        "an interrupted run loses nothing:\n{}",
+        common::stdout(&verify)
+    );
 }
 
 #[test]
 fn sigint_to_the_process_group_stops_cleanly_with_exit_130() {
-    let run = interrupt_mid_run(&["-q", "-n", "60", "--max", "1000", "--pace", "30"], 3, |pid| {
-        killpg(pid, Signal::SIGINT).unwrap();
-    });
+    let run = interrupt_mid_run(
+        &["-q", "-n", "60", "--max", "1000", "--pace", "30"],
+        3,
+        |pid| {
+            killpg(pid, Signal::SIGINT).unwrap();
+        },
+    );
     assert_nothing_lost(&run, 60);
-    assert!(run.messages(Role::Consumer).contains(&"interrupted by SIGINT: draining the pipe".to_string()));
+    assert!(
+        run.messages(Role::Consumer)
+            .contains(&"interrupted by SIGINT: draining the pipe".to_string())
+    );
 }
 
 #[test]
 fn sigint_to_main_alone_is_forwarded_and_loses_nothing() {
-    let run = interrupt_mid_run(&["-q", "-n", "60", "--max", "1000", "--pace", "30"], 3, |pid| {
-        kill(pid, Signal::SIGINT).unwrap();
-    });
+    let run = interrupt_mid_run(
+        &["-q", "-n", "60", "--max", "1000", "--pace", "30"],
+        3,
+        |pid| {
+            kill(pid, Signal::SIGINT).unwrap();
+        },
+    );
     assert_nothing_lost(&run, 60);
-    assert!(run.messages(Role::Main).contains(&"interrupted by SIGINT".to_string()));
-    assert!(run.messages(Role::Producer).iter().any(|m| m.starts_with("interrupted by SIGTERM")), "main forwards SIGTERM");
+    assert!(
+        run.messages(Role::Main)
+            .contains(&"interrupted by SIGINT".to_string())
+    );
+    assert!(
+        run.messages(Role::Producer)
+            .iter()
+            .any(|m| m.starts_with("interrupted by SIGTERM")),
+        "main forwards SIGTERM"
+    );
 }
 
 #[test]
 fn sigterm_to_main_alone_stops_cleanly_with_exit_130() {
-    let run = interrupt_mid_run(&["-q", "-n", "60", "--max", "1000", "--pace", "30"], 3, |pid| {
-        kill(pid, Signal::SIGTERM).unwrap();
-    });
+    let run = interrupt_mid_run(
+        &["-q", "-n", "60", "--max", "1000", "--pace", "30"],
+        3,
+        |pid| {
+            kill(pid, Signal::SIGTERM).unwrap();
+        },
+    );
     assert_nothing_lost(&run, 60);
 }
 
 #[test]
 fn sigterm_to_the_process_group_stops_cleanly_with_exit_130() {
-    let run = interrupt_mid_run(&["-q", "-n", "60", "--max", "1000", "--pace", "30"], 3, |pid| {
-        killpg(pid, Signal::SIGTERM).unwrap();
-    });
+    let run = interrupt_mid_run(
+        &["-q", "-n", "60", "--max", "1000", "--pace", "30"],
+        3,
+        |pid| {
+            killpg(pid, Signal::SIGTERM).unwrap();
+        },
+    );
     assert_nothing_lost(&run, 60);
 }
 
@@ -94,6 +143,9 @@ fn a_long_pause_is_cut_short_by_the_interrupt() {
     let run = interrupt_mid_run(&["-q", "-n", "5", "--pace", "20000"], 1, |pid| {
         killpg(pid, Signal::SIGINT).unwrap();
     });
-    assert!(start.elapsed() < Duration::from_secs(15), "the producer slept through Ctrl+C");
+    assert!(
+        start.elapsed() < Duration::from_secs(15),
+        "the producer slept through Ctrl+C"
+    );
     assert_eq!(run.summary(), (1, 1, 0));
 }

@@ -11,16 +11,38 @@ fn assert_rejected(args: &[&str], mention: &str) {
     let run = Run::new();
     std::fs::write(run.exec_path(), SENTINEL).unwrap();
     std::fs::write(run.consumer_path(), SENTINEL).unwrap();
-    let out = std::process::Command::new(common::BIN).args(args).current_dir(run.path()).output().unwrap();
+    let out = std::process::Command::new(common::BIN)
+        .args(args)
+        .current_dir(run.path())
+        .output()
+        .unwrap();
     let err = stderr(&out);
     assert_eq!(code(&out), 2, "{args:?} must exit 2, stderr: {err}");
-    assert_eq!(err.lines().count(), 1, "{args:?} must give one line, got:\n{err}");
+    assert_eq!(
+        err.lines().count(),
+        1,
+        "{args:?} must give one line, got:\n{err}"
+    );
     assert!(err.starts_with("error: "), "{err}");
-    assert!(err.contains(mention), "{args:?}: {err:?} does not mention {mention:?}");
-    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "{err}");
+    assert!(
+        err.contains(mention),
+        "{args:?}: {err:?} does not mention {mention:?}"
+    );
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "{err}"
+    );
     assert_eq!(stdout(&out), "");
-    assert_eq!(std::fs::read_to_string(run.exec_path()).unwrap(), SENTINEL, "{args:?} touched the log");
-    assert_eq!(std::fs::read_to_string(run.consumer_path()).unwrap(), SENTINEL, "{args:?} touched the log");
+    assert_eq!(
+        std::fs::read_to_string(run.exec_path()).unwrap(),
+        SENTINEL,
+        "{args:?} touched the log"
+    );
+    assert_eq!(
+        std::fs::read_to_string(run.consumer_path()).unwrap(),
+        SENTINEL,
+        "{args:?} touched the log"
+    );
 }
 
 #[test]
@@ -41,7 +63,10 @@ fn count_must_be_a_positive_whole_number() {
 fn range_bounds_must_be_non_negative_and_ordered() {
     assert_rejected(&["--min", "-1"], "--min");
     assert_rejected(&["--max", "ten"], "--max");
-    assert_rejected(&["--min", "50", "--max", "10"], "--min 50 is greater than --max 10");
+    assert_rejected(
+        &["--min", "50", "--max", "10"],
+        "--min 50 is greater than --max 10",
+    );
     assert_rejected(&["--max", "99999999999999999999"], "--max");
 }
 
@@ -53,9 +78,15 @@ fn count_larger_than_the_range_is_a_usage_error() {
 
 #[test]
 fn log_dir_must_be_an_existing_directory() {
-    assert_rejected(&["--log-dir", "/nonexistent/ipc_desafio"], "--log-dir /nonexistent/ipc_desafio");
+    assert_rejected(
+        &["--log-dir", "/nonexistent/ipc_desafio"],
+        "--log-dir /nonexistent/ipc_desafio",
+    );
     let file = tempfile::NamedTempFile::new().unwrap();
-    assert_rejected(&["--log-dir", file.path().to_str().unwrap()], "not a directory");
+    assert_rejected(
+        &["--log-dir", file.path().to_str().unwrap()],
+        "not a directory",
+    );
 }
 
 #[test]
@@ -87,5 +118,9 @@ fn verify_of_a_directory_without_logs_fails_naming_the_file() {
     let run = Run::new();
     let out = run.verify();
     assert_eq!(code(&out), 1);
-    assert!(stderr(&out).contains("execution_log.txt"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("execution_log.txt"),
+        "{}",
+        stderr(&out)
+    );
 }

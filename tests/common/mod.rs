@@ -19,7 +19,9 @@ pub struct Run {
 
 impl Run {
     pub fn new() -> Run {
-        Run { dir: tempfile::tempdir().expect("temp dir") }
+        Run {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -33,7 +35,10 @@ impl Run {
 
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(BIN);
-        cmd.arg("--log-dir").arg(self.path()).args(args).current_dir(self.path());
+        cmd.arg("--log-dir")
+            .arg(self.path())
+            .args(args)
+            .current_dir(self.path());
         cmd
     }
 
@@ -50,7 +55,12 @@ impl Run {
     }
 
     pub fn verify(&self) -> Output {
-        Command::new(BIN).arg("verify").arg("--log-dir").arg(self.path()).output().expect("run verify")
+        Command::new(BIN)
+            .arg("verify")
+            .arg("--log-dir")
+            .arg(self.path())
+            .output()
+            .expect("run verify")
     }
 
     pub fn exec_path(&self) -> PathBuf {
@@ -69,7 +79,10 @@ impl Run {
     pub fn exec_lines(&self) -> Vec<LogLine> {
         self.exec_text()
             .lines()
-            .map(|l| l.parse().unwrap_or_else(|e| panic!("unparsable log line {l:?}: {e}")))
+            .map(|l| {
+                l.parse()
+                    .unwrap_or_else(|e| panic!("unparsable log line {l:?}: {e}"))
+            })
             .collect()
     }
 
@@ -77,7 +90,10 @@ impl Run {
         std::fs::read_to_string(self.consumer_path())
             .unwrap_or_default()
             .lines()
-            .map(|l| l.parse().unwrap_or_else(|e| panic!("unparsable consumer line {l:?}: {e}")))
+            .map(|l| {
+                l.parse()
+                    .unwrap_or_else(|e| panic!("unparsable consumer line {l:?}: {e}"))
+            })
             .collect()
     }
 
@@ -103,19 +119,31 @@ impl Run {
 
     /// Messages logged by one role, as text.
     pub fn messages(&self, role: Role) -> Vec<String> {
-        self.exec_lines().into_iter().filter(|l| l.role == role).map(|l| l.event.to_string()).collect()
+        self.exec_lines()
+            .into_iter()
+            .filter(|l| l.role == role)
+            .map(|l| l.event.to_string())
+            .collect()
     }
 
     /// The summary line's (sent, received, lost).
     pub fn summary(&self) -> (u64, u64, u64) {
         match self.exec_lines().last().map(|l| l.event.clone()) {
-            Some(Event::Summary { sent, received, lost, .. }) => (sent, received, lost),
+            Some(Event::Summary {
+                sent,
+                received,
+                lost,
+                ..
+            }) => (sent, received, lost),
             other => panic!("last line is not a summary: {other:?}"),
         }
     }
 
     pub fn pid_of(&self, role: Role) -> Option<i32> {
-        self.exec_lines().into_iter().find(|l| l.role == role).map(|l| l.pid)
+        self.exec_lines()
+            .into_iter()
+            .find(|l| l.role == role)
+            .map(|l| l.pid)
     }
 
     /// Polls the execution log until `pred` holds for some line, or panics after `timeout`.
@@ -123,12 +151,19 @@ impl Run {
         let start = Instant::now();
         while start.elapsed() < timeout {
             let text = self.exec_text();
-            if text.lines().filter_map(|l| l.parse::<LogLine>().ok()).any(|l| pred(&l)) {
+            if text
+                .lines()
+                .filter_map(|l| l.parse::<LogLine>().ok())
+                .any(|l| pred(&l))
+            {
                 return;
             }
             sleep(Duration::from_millis(10));
         }
-        panic!("timed out waiting for {what}; log so far:\n{}", self.exec_text());
+        panic!(
+            "timed out waiting for {what}; log so far:\n{}",
+            self.exec_text()
+        );
     }
 }
 
