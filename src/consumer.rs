@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::log::{ConsumerLog, ExecutionLog};
 use crate::options::{FaultKind, RunOptions};
 use crate::process;
+use crate::producer::MAX_BATCH;
 use crate::record::{ConsumerLine, Event, Parity};
 use crate::tally::Tally;
 
@@ -56,6 +57,10 @@ pub fn run<R: std::io::Read>(
 }
 
 /// Reads until the end marker. `Ok(Some(note))` means it stopped early on purpose (a fault).
+///
+/// Everything one read returns is handled as a batch (bounded by `MAX_BATCH`): its `received`
+/// lines go out with one locked write and its `consumer_log.txt` lines with one write. When
+/// values arrive one at a time, batches are single lines.
 fn consume<R: std::io::Read>(
     opts: &RunOptions,
     log: &mut ExecutionLog,
@@ -65,70 +70,68 @@ fn consume<R: std::io::Read>(
     counts: &mut Counts,
 ) -> Result<Option<String>> {
     let mut told_interrupt = false;
+    let mut events = Vec::new();
+    let mut lines = Vec::new();
     loop {
-        if let Some(fault) = opts.fault.filter(|f| f.after == counts.values) {
-            match fault.kind {
-                FaultKind::ConsumerExit => {
-                    let note = format!("closing the pipe after {} values", counts.values);
-                    log.log(&Event::Fault { fault, note })?;
-                    return Ok(Some(format!("fault {fault}")));
-                }
-                FaultKind::ConsumerKill => {
-                    let note = format!("sending itself SIGKILL after {} values", counts.values);
+        let mut limit = MAX_BATCH as u64;
+        if let Some(fault) = opts.fault.filter(|f| matches!(f.kind, FaultKind::ConsumerExit | FaultKind::ConsumerKill)) {
+            if fault.after == counts.values {
+                let note = format!("sending itself SIGKILL after {} values", counts.values);
+                if fault.kind == FaultKind::ConsumerKill {
                     log.log(&Event::Fault { fault, note })?;
                     process::kill_self();
                 }
-                FaultKind::ProducerExit | FaultKind::ProducerKill => {}
+                let note = format!("closing the pipe after {} values", counts.values);
+                log.log(&Event::Fault { fault, note })?;
+                return Ok(Some(format!("fault {fault}")));
+            }
+            if fault.after > counts.values {
+                limit = limit.min(fault.after - counts.values);
             }
         }
-        let message = match receiver.recv() {
+        let first = match receiver.recv() {
             Ok(Some(message)) => message,
-            Ok(None) => {
-                return Err(Error::PipeClosed {
-                    received: counts.values,
-                    truncated: None,
-                });
-            }
+            Ok(None) => return Err(Error::PipeClosed { received: counts.values, truncated: None }),
             Err(Error::Truncated { got }) => {
-                return Err(Error::PipeClosed {
-                    received: counts.values,
-                    truncated: Some(got),
-                });
+                return Err(Error::PipeClosed { received: counts.values, truncated: Some(got) });
             }
             Err(e) => return Err(e),
         };
         if !told_interrupt && let Some(signal) = process::interrupted() {
             told_interrupt = true;
-            log.log(&Event::Interrupted {
-                signal: signal.as_str().into(),
-                note: Some("draining the pipe".into()),
-            })?;
+            log.log(&Event::Interrupted { signal: signal.as_str().into(), note: Some("draining the pipe".into()) })?;
         }
-        match message {
-            Message::Value(value) => {
-                let parity = Parity::of(value);
-                log.log(&Event::Received { value, parity })?;
-                out.values(&[(value, parity)])?;
-                counts.values += 1;
-                match parity {
-                    Parity::Even => counts.even += 1,
-                    Parity::Odd => counts.odd += 1,
+        events.clear();
+        lines.clear();
+        let mut next = Some(Ok(first));
+        let mut end = None;
+        while let Some(message) = next {
+            match message? {
+                Message::Value(value) => {
+                    let parity = Parity::of(value);
+                    events.push(Event::Received { value, parity });
+                    lines.push((value, parity));
                 }
-                tally.add_received(1);
-            }
-            Message::End { sent } => {
-                log.log(&Event::EndReceived {
-                    announced: sent,
-                    received: counts.values,
-                })?;
-                if sent != counts.values {
-                    return Err(Error::CountMismatch {
-                        announced: sent,
-                        received: counts.values,
-                    });
+                Message::End { sent } => {
+                    end = Some(sent);
+                    break;
                 }
-                return Ok(None);
             }
+            next = if (lines.len() as u64) < limit { receiver.try_recv_buffered() } else { None };
+        }
+        log.log_all(&events)?;
+        out.values(&lines)?;
+        let even = lines.iter().filter(|(_, p)| *p == Parity::Even).count() as u64;
+        counts.values += lines.len() as u64;
+        counts.even += even;
+        counts.odd += lines.len() as u64 - even;
+        tally.add_received(lines.len() as u64);
+        if let Some(sent) = end {
+            log.log(&Event::EndReceived { announced: sent, received: counts.values })?;
+            if sent != counts.values {
+                return Err(Error::CountMismatch { announced: sent, received: counts.values });
+            }
+            return Ok(None);
         }
     }
 }

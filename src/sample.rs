@@ -1,25 +1,39 @@
-//! The producer's values: a uniform random sample *without replacement* from `min..=max`, drawn
+//! The producer's values: a random sample *without replacement* from `min..=max`, drawn
 //! lazily, so values are distinct within a run by construction rather than by luck.
 //!
-//! The algorithm is a partial Fisher–Yates shuffle over a *virtual* array `0..len`: only the
-//! slots that have been swapped are stored, in a hash map, so drawing k values costs O(k) time
-//! and O(k) memory whatever the size of the range.
+//! Two algorithms, chosen by size, both reproducible from the seed:
+//! - up to `EXACT_LIMIT` values, a partial Fisher–Yates shuffle over a *virtual* array `0..len`:
+//!   only swapped slots are stored (a hash map), so k values cost O(k) time and memory whatever
+//!   the range, and the sample is exactly uniform over all ordered k-samples;
+//! - above it, a keyed pseudo-random permutation of `0..len` (a balanced Feistel network with
+//!   cycle walking, as in format-preserving encryption) evaluated at 0, 1, 2, …: distinct by
+//!   construction (it is a bijection), O(1) memory at any count. Its uniformity is that of the
+//!   round function, which is statistically indistinguishable from uniform for this purpose.
 
 use std::collections::HashMap;
 
 use rand::rngs::StdRng;
-use rand::{RngExt, SeedableRng};
+use rand::{Rng, RngExt, SeedableRng};
 
 use crate::options::range_len;
 
+/// Largest sample drawn with the exact shuffle; its map then holds at most this many entries
+/// (about 1.5 MiB), which keeps every process well inside the 8 MiB peak-RSS budget.
+pub const EXACT_LIMIT: u64 = 1 << 16;
+/// Feistel rounds: 6 rounds of a strong keyed mixer leave no detectable structure even on the
+/// tiny domains where Feistel networks are weakest.
+const ROUNDS: usize = 6;
+
 pub struct Sample {
-    rng: StdRng,
     min: i64,
-    len: u64,
     remaining: u64,
     next: u64,
-    /// Slots of the virtual array that no longer hold their own index.
-    moved: HashMap<u64, u64>,
+    source: Source,
+}
+
+enum Source {
+    Shuffle { rng: Box<StdRng>, len: u64, moved: HashMap<u64, u64> },
+    Permutation(Feistel),
 }
 
 impl Sample {
@@ -27,14 +41,13 @@ impl Sample {
     /// The caller guarantees `count <= max - min + 1` (see `RunOptions::validate`).
     pub fn new(seed: u64, min: i64, max: i64, count: u64) -> Sample {
         let len = range_len(min, max);
-        Sample {
-            rng: StdRng::seed_from_u64(seed),
-            min,
-            len,
-            remaining: count.min(len),
-            next: 0,
-            moved: HashMap::new(),
-        }
+        let mut rng = StdRng::seed_from_u64(seed);
+        let source = if count <= EXACT_LIMIT {
+            Source::Shuffle { rng: Box::new(rng), len, moved: HashMap::new() }
+        } else {
+            Source::Permutation(Feistel::new(len, &mut rng))
+        };
+        Sample { min, remaining: count.min(len), next: 0, source }
     }
 }
 
@@ -48,20 +61,75 @@ impl Iterator for Sample {
         self.remaining -= 1;
         let i = self.next;
         self.next += 1;
-        let j = self.rng.random_range(i..self.len);
-        // Swap slots i and j of the virtual array, then slot i is never read again.
-        let at_j = self.moved.get(&j).copied().unwrap_or(j);
-        let at_i = self.moved.remove(&i).unwrap_or(i);
-        if j != i {
-            self.moved.insert(j, at_i);
-        }
-        Some((self.min as i128 + at_j as i128) as i64)
+        let offset = match &mut self.source {
+            Source::Shuffle { rng, len, moved } => {
+                let j = rng.random_range(i..*len);
+                // Swap slots i and j of the virtual array; slot i is never read again.
+                let at_j = moved.get(&j).copied().unwrap_or(j);
+                let at_i = moved.remove(&i).unwrap_or(i);
+                if j != i {
+                    moved.insert(j, at_i);
+                }
+                at_j
+            }
+            Source::Permutation(feistel) => feistel.permute(i),
+        };
+        Some((self.min as i128 + offset as i128) as i64)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         let n = usize::try_from(self.remaining).unwrap_or(usize::MAX);
         (n, Some(n))
     }
+}
+
+/// A keyed bijection on `0..len`: a balanced Feistel network on `2 * half_bits` bits, walked
+/// until the output falls inside the domain (at most 4x the domain, so < 4 steps on average).
+struct Feistel {
+    len: u64,
+    half_bits: u32,
+    keys: [u64; ROUNDS],
+}
+
+impl Feistel {
+    fn new(len: u64, rng: &mut impl Rng) -> Feistel {
+        let bits = 64 - len.saturating_sub(1).leading_zeros();
+        let half_bits = bits.div_ceil(2).max(1);
+        let mut keys = [0u64; ROUNDS];
+        for k in &mut keys {
+            *k = rng.next_u64();
+        }
+        Feistel { len, half_bits, keys }
+    }
+
+    fn permute(&self, index: u64) -> u64 {
+        let mut x = index;
+        loop {
+            x = self.encrypt(x);
+            if x < self.len {
+                return x;
+            }
+        }
+    }
+
+    fn encrypt(&self, x: u64) -> u64 {
+        let mask = (1u64 << self.half_bits) - 1;
+        let (mut left, mut right) = (x >> self.half_bits, x & mask);
+        for key in self.keys {
+            let next = left ^ (mix(right ^ key) & mask);
+            left = right;
+            right = next;
+        }
+        (left << self.half_bits) | right
+    }
+}
+
+/// SplitMix64's finaliser: a fast bijective mixer with full avalanche.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 #[cfg(test)]
@@ -139,5 +207,45 @@ mod tests {
             .map(|&c| (c as f64 - expected).powi(2) / expected)
             .sum();
         assert!(chi2 < 23.5, "chi2 {chi2}, counts {counts:?}");
+    }
+
+    #[test]
+    fn the_permutation_is_a_bijection_on_awkward_domain_sizes() {
+        let mut rng = StdRng::seed_from_u64(3);
+        for len in [1u64, 2, 3, 5, 100, 1000, 4097, 65_537] {
+            let f = Feistel::new(len, &mut rng);
+            let mut seen = vec![false; len as usize];
+            for i in 0..len {
+                let y = f.permute(i);
+                assert!(y < len && !seen[y as usize], "len {len}: {i} -> {y}");
+                seen[y as usize] = true;
+            }
+        }
+    }
+
+    #[test]
+    fn large_samples_are_distinct_in_range_and_reproducible() {
+        let count = EXACT_LIMIT + 5000;
+        let a: Vec<i64> = Sample::new(9, 10, 10 + count as i64 + 100, count).collect();
+        assert_eq!(a.len() as u64, count);
+        assert!(a.iter().all(|v| (10..=10 + count as i64 + 100).contains(v)));
+        assert_eq!(a.iter().collect::<HashSet<_>>().len() as u64, count);
+        let b: Vec<i64> = Sample::new(9, 10, 10 + count as i64 + 100, count).collect();
+        assert_eq!(a, b);
+    }
+
+    /// The permutation's first outputs over a small domain look uniform too (chi-square over
+    /// the first value of 20k keyed permutations of 0..10).
+    #[test]
+    fn permutation_outputs_are_uniform_over_the_domain() {
+        let draws = 20_000u64;
+        let mut counts = [0u64; 10];
+        for seed in 0..draws {
+            let f = Feistel::new(10, &mut StdRng::seed_from_u64(seed));
+            counts[f.permute(0) as usize] += 1;
+        }
+        let expected = draws as f64 / 10.0;
+        let chi2: f64 = counts.iter().map(|&c| (c as f64 - expected).powi(2) / expected).sum();
+        assert!(chi2 < 33.7, "chi2 {chi2}, counts {counts:?}");
     }
 }

@@ -326,13 +326,17 @@ impl Audit {
                 ));
             }
             (Role::Producer, Event::BrokenPipe { sent, total }) => {
-                // The value logged just before the failed write never entered the pipe.
-                if self.sent_lines == sent + 1 {
-                    self.delivered = sent;
-                    if let Some(v) = self.in_flight.pop_back() {
-                        self.sent_at.remove(&v);
+                // Values logged as sent after the first `sent` never entered the pipe: their
+                // batch's write failed with EPIPE.
+                let unsent = self.sent_lines.saturating_sub(sent);
+                if self.sent_lines >= sent && self.in_flight.len() as u64 >= unsent {
+                    for _ in 0..unsent {
+                        if let Some(v) = self.in_flight.pop_back() {
+                            self.sent_at.remove(&v);
+                        }
                     }
-                } else if self.sent_lines != sent {
+                    self.delivered = sent;
+                } else {
                     self.problem_exec(format!(
                         "EPIPE after {sent} values, but {} were logged as sent",
                         self.sent_lines
