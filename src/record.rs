@@ -494,8 +494,34 @@ impl FromStr for LogLine {
 
     /// `<timestamp> [<role> <pid>] <message>`
     fn from_str(line: &str) -> Result<Self, String> {
+        LogLine::parse_cached(line, &mut TimeCache::default())
+    }
+}
+
+/// Parses timestamps, remembering the last one. The lines of one batch share a timestamp, so
+/// a streaming reader parses each distinct timestamp once instead of once per line.
+#[derive(Default)]
+pub struct TimeCache {
+    last: Option<(String, DateTime<FixedOffset>)>,
+}
+
+impl TimeCache {
+    pub fn parse(&mut self, s: &str) -> Result<DateTime<FixedOffset>, String> {
+        if let Some((text, time)) = &self.last
+            && text == s
+        {
+            return Ok(*time);
+        }
+        let time = parse_time(s)?;
+        self.last = Some((s.to_string(), time));
+        Ok(time)
+    }
+}
+
+impl LogLine {
+    pub fn parse_cached(line: &str, times: &mut TimeCache) -> Result<LogLine, String> {
         let mut c = Cursor(line);
-        let time = parse_time(c.until(" [")?)?;
+        let time = times.parse(c.until(" [")?)?;
         let role = c.until(" ")?.parse()?;
         let pid = c.number("] ")?;
         let event = c.0.parse()?;
@@ -573,6 +599,12 @@ impl FromStr for ConsumerLine {
     type Err = String;
 
     fn from_str(line: &str) -> Result<Self, String> {
+        ConsumerLine::parse_cached(line, &mut TimeCache::default())
+    }
+}
+
+impl ConsumerLine {
+    pub fn parse_cached(line: &str, times: &mut TimeCache) -> Result<ConsumerLine, String> {
         if let Some(rest) = line.strip_prefix("# totals: ") {
             let mut c = Cursor(rest);
             c.tag("values ")?;
@@ -609,7 +641,7 @@ impl FromStr for ConsumerLine {
             .parse()
             .map_err(|_| format!("expected a number, got '{value}'"))?;
         Ok(ConsumerLine::Value {
-            time: parse_time(time)?,
+            time: times.parse(time)?,
             value,
             parity: parity.parse()?,
         })

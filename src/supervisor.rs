@@ -3,6 +3,7 @@
 //! producer), and writes the final accounting.
 
 use std::io::{self, Write};
+use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
 
@@ -17,6 +18,7 @@ use crate::{consumer, producer};
 
 /// Runs one producer–consumer session and returns main's exit code.
 pub fn run(opts: &RunOptions) -> Result<u8> {
+    let started = Instant::now();
     let paths = LogPaths::create_fresh(&opts.log_dir)?;
     let echo = !opts.quiet;
     process::install_interrupt_handlers()?;
@@ -90,12 +92,8 @@ pub fn run(opts: &RunOptions) -> Result<u8> {
         EXIT_FAILURE
     };
     session.log(&Event::Exiting { code: code.into() });
-    session.log(&Event::Summary {
-        sent,
-        received,
-        lost,
-        extra: None,
-    });
+    let extra = resources(received, started.elapsed(), &reaped, producer);
+    session.log(&Event::Summary { sent, received, lost, extra: Some(extra) });
     match session.first_error {
         Some(e) => Err(e),
         None => Ok(code),
@@ -213,4 +211,25 @@ fn run_child(
         return if code == 0 { EXIT_FAILURE.into() } else { code };
     }
     code
+}
+
+/// The resource part of the summary: throughput, and each process's peak RSS and CPU time from
+/// the kernel's own accounting (`wait4` for the children, `getrusage` for main).
+fn resources(received: u64, wall: Duration, reaped: &[Reaped], producer: Pid) -> String {
+    let secs = wall.as_secs_f64();
+    let rate = if secs > 0.0 { (received as f64 / secs).round() as u64 } else { 0 };
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    let mut text = format!("{rate} values/s over {secs:.3} s");
+    let mut children: Vec<&Reaped> = reaped.iter().collect();
+    children.sort_by_key(|r| r.pid != producer);
+    for child in children {
+        let role = if child.pid == producer { Role::Producer } else { Role::Consumer };
+        let cpu = (child.usage.user + child.usage.system).as_secs_f64();
+        text.push_str(&format!(
+            "; {role} peak RSS {:.1} MiB, CPU {cpu:.3} s",
+            mib(child.usage.max_rss_kib)
+        ));
+    }
+    text.push_str(&format!("; main peak RSS {:.1} MiB", mib(process::own_max_rss_kib())));
+    text
 }
