@@ -109,19 +109,24 @@ fn a_missing_received_line_is_caught_and_the_value_reported_lost() {
 #[test]
 fn values_received_out_of_order_are_caught() {
     let run = clean_run();
-    let sent = run.sent_values();
+    let mut swapped = None;
     edit(&run.exec_path(), |mut lines| {
-        let a = index_of(&lines, &format!("received {}:", sent[2]));
-        let b = index_of(&lines, &format!("received {}:", sent[3]));
-        let (ta, tb) = (lines[a].clone(), lines[b].clone());
+        // Two adjacent `received` lines: both values were sent before either line.
+        let i = (0..lines.len() - 1)
+            .find(|&i| lines[i].contains("] received ") && lines[i + 1].contains("] received "))
+            .expect("two adjacent received lines");
+        let split = |l: &str| {
+            let at = l.find("] ").unwrap();
+            (l[..at].to_string(), l[at..].to_string())
+        };
+        let ((head_a, msg_a), (head_b, msg_b)) = (split(&lines[i]), split(&lines[i + 1]));
         // Swap the messages but keep each line's timestamp, so only the order is wrong.
-        let msg = |l: &str| l[l.find("] ").unwrap()..].to_string();
-        let head = |l: &str| l[..l.find("] ").unwrap()].to_string();
-        lines[a] = head(&ta) + &msg(&tb);
-        lines[b] = head(&tb) + &msg(&ta);
+        lines[i] = head_a + &msg_b;
+        lines[i + 1] = head_b + &msg_a;
+        swapped = Some(msg_b.trim_start_matches("] received ").split(':').next().unwrap().to_string());
         lines
     });
-    assert_fails_with(&run, &format!("received {} out of order", sent[3]));
+    assert_fails_with(&run, &format!("received {} out of order", swapped.unwrap()));
 }
 
 #[test]
