@@ -12,6 +12,7 @@ pub mod error;
 pub mod log;
 pub mod options;
 pub mod process;
+pub mod progress;
 pub mod producer;
 pub mod record;
 pub mod sample;

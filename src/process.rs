@@ -87,6 +87,22 @@ pub fn sleep_unless_interrupted(duration: Duration) -> bool {
     interrupted().is_some()
 }
 
+/// Runs `f` (typically a thread spawn) with SIGINT and SIGTERM blocked in the calling thread,
+/// then restores the mask. A thread started inside inherits the blocked mask, so the signals
+/// keep going to the main thread, where the flow that handles them lives.
+pub fn with_interrupts_blocked<T>(f: impl FnOnce() -> T) -> T {
+    let mut block = SigSet::empty();
+    block.add(Signal::SIGINT);
+    block.add(Signal::SIGTERM);
+    let mut previous = SigSet::empty();
+    let blocked = signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&block), Some(&mut previous)).is_ok();
+    let result = f();
+    if blocked {
+        let _ = signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&previous), None);
+    }
+    result
+}
+
 /// Forks a child that runs `role` and leaves with its return value as exit code.
 ///
 /// Before forking, stdout is flushed so text buffered in the parent is not printed twice. In the

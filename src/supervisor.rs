@@ -78,7 +78,8 @@ pub fn run(opts: &RunOptions) -> Result<u8> {
         role: Role::Consumer,
         pid: consumer.as_raw(),
     });
-    let reaped = session.reap_all()?;
+    let show_progress = crate::progress::wanted(opts.quiet);
+    let reaped = crate::progress::while_running(show_progress, &tally, opts.count, || session.reap_all())?;
 
     let sent = tally.sent();
     let received = tally.received();

@@ -21,6 +21,12 @@ pub struct Tally {
     counters: NonNull<Counters>,
 }
 
+// SAFETY: the mapping is only ever read and written through atomics, which are safe to share
+// between threads as they are between processes.
+unsafe impl Send for Tally {}
+// SAFETY: as above; `&Tally` only exposes atomic loads and read-modify-writes.
+unsafe impl Sync for Tally {}
+
 impl Tally {
     pub fn new() -> Result<Tally> {
         let len = NonZeroUsize::new(std::mem::size_of::<Counters>())
