@@ -74,7 +74,10 @@ fn consume<R: std::io::Read>(
     let mut lines = Vec::new();
     loop {
         let mut limit = MAX_BATCH as u64;
-        if let Some(fault) = opts.fault.filter(|f| matches!(f.kind, FaultKind::ConsumerExit | FaultKind::ConsumerKill)) {
+        if let Some(fault) = opts
+            .fault
+            .filter(|f| matches!(f.kind, FaultKind::ConsumerExit | FaultKind::ConsumerKill))
+        {
             if fault.after == counts.values {
                 let note = format!("sending itself SIGKILL after {} values", counts.values);
                 if fault.kind == FaultKind::ConsumerKill {
@@ -91,15 +94,26 @@ fn consume<R: std::io::Read>(
         }
         let first = match receiver.recv() {
             Ok(Some(message)) => message,
-            Ok(None) => return Err(Error::PipeClosed { received: counts.values, truncated: None }),
+            Ok(None) => {
+                return Err(Error::PipeClosed {
+                    received: counts.values,
+                    truncated: None,
+                });
+            }
             Err(Error::Truncated { got }) => {
-                return Err(Error::PipeClosed { received: counts.values, truncated: Some(got) });
+                return Err(Error::PipeClosed {
+                    received: counts.values,
+                    truncated: Some(got),
+                });
             }
             Err(e) => return Err(e),
         };
         if !told_interrupt && let Some(signal) = process::interrupted() {
             told_interrupt = true;
-            log.log(&Event::Interrupted { signal: signal.as_str().into(), note: Some("draining the pipe".into()) })?;
+            log.log(&Event::Interrupted {
+                signal: signal.as_str().into(),
+                note: Some("draining the pipe".into()),
+            })?;
         }
         events.clear();
         lines.clear();
@@ -117,7 +131,11 @@ fn consume<R: std::io::Read>(
                     break;
                 }
             }
-            next = if (lines.len() as u64) < limit { receiver.try_recv_buffered() } else { None };
+            next = if (lines.len() as u64) < limit {
+                receiver.try_recv_buffered()
+            } else {
+                None
+            };
         }
         log.log_all(&events)?;
         out.values(&lines)?;
@@ -127,9 +145,15 @@ fn consume<R: std::io::Read>(
         counts.odd += lines.len() as u64 - even;
         tally.add_received(lines.len() as u64);
         if let Some(sent) = end {
-            log.log(&Event::EndReceived { announced: sent, received: counts.values })?;
+            log.log(&Event::EndReceived {
+                announced: sent,
+                received: counts.values,
+            })?;
             if sent != counts.values {
-                return Err(Error::CountMismatch { announced: sent, received: counts.values });
+                return Err(Error::CountMismatch {
+                    announced: sent,
+                    received: counts.values,
+                });
             }
             return Ok(None);
         }

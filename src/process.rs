@@ -95,7 +95,8 @@ pub fn with_interrupts_blocked<T>(f: impl FnOnce() -> T) -> T {
     block.add(Signal::SIGINT);
     block.add(Signal::SIGTERM);
     let mut previous = SigSet::empty();
-    let blocked = signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&block), Some(&mut previous)).is_ok();
+    let blocked =
+        signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&block), Some(&mut previous)).is_ok();
     let result = f();
     if blocked {
         let _ = signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&previous), None);

@@ -28,7 +28,12 @@ pub const MAX_BATCH: usize = 4096;
 /// batch's frames with one pipe write, so every value is still logged before it is sent.
 /// Batches start at one value and double up to `MAX_BATCH`, so a short run logs exactly as an
 /// unbatched one would; with `--pace` every batch is a single value.
-pub fn run(opts: &RunOptions, log: &mut ExecutionLog, mut sender: Sender, tally: &Tally) -> Result<i32> {
+pub fn run(
+    opts: &RunOptions,
+    log: &mut ExecutionLog,
+    mut sender: Sender,
+    tally: &Tally,
+) -> Result<i32> {
     let total = opts.count;
     let mut values = Sample::new(opts.seed, opts.min, opts.max, total);
     let mut pace_rng = StdRng::seed_from_u64(opts.seed ^ PACE_SEED_SALT);
@@ -60,7 +65,11 @@ pub fn run(opts: &RunOptions, log: &mut ExecutionLog, mut sender: Sender, tally:
         events.clear();
         frames.clear();
         for value in values.by_ref().take(size as usize) {
-            events.push(Event::Sent { value, index: sent + events.len() as u64 + 1, total });
+            events.push(Event::Sent {
+                value,
+                index: sent + events.len() as u64 + 1,
+                total,
+            });
             frames.extend_from_slice(&Message::Value(value).encode());
         }
         log.log_all(&events)?;
@@ -74,7 +83,9 @@ pub fn run(opts: &RunOptions, log: &mut ExecutionLog, mut sender: Sender, tally:
         return Ok(0);
     }
     log.log(&Event::EndSent { sent })?;
-    sender.send(Message::End { sent }).map_err(|e| pipe_error(e, sent, total))?;
+    sender
+        .send(Message::End { sent })
+        .map_err(|e| pipe_error(e, sent, total))?;
     Ok(0)
 }
 

@@ -42,10 +42,11 @@ fn draw(tally: &Tally, total: u64, stopped: mpsc::Receiver<()>) {
     if stopped.recv_timeout(SHOW_AFTER) != Err(RecvTimeoutError::Timeout) {
         return;
     }
-    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr()).with_elapsed(SHOW_AFTER);
-    if let Ok(style) =
-        ProgressStyle::with_template("{spinner} {elapsed} {wide_bar} {pos}/{len} values received ({percent}%)")
-    {
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr())
+        .with_elapsed(SHOW_AFTER);
+    if let Ok(style) = ProgressStyle::with_template(
+        "{spinner} {elapsed} {wide_bar} {pos}/{len} values received ({percent}%)",
+    ) {
         bar.set_style(style);
     }
     loop {

@@ -32,7 +32,11 @@ pub struct Sample {
 }
 
 enum Source {
-    Shuffle { rng: Box<StdRng>, len: u64, moved: HashMap<u64, u64> },
+    Shuffle {
+        rng: Box<StdRng>,
+        len: u64,
+        moved: HashMap<u64, u64>,
+    },
     Permutation(Feistel),
 }
 
@@ -43,11 +47,20 @@ impl Sample {
         let len = range_len(min, max);
         let mut rng = StdRng::seed_from_u64(seed);
         let source = if count <= EXACT_LIMIT {
-            Source::Shuffle { rng: Box::new(rng), len, moved: HashMap::new() }
+            Source::Shuffle {
+                rng: Box::new(rng),
+                len,
+                moved: HashMap::new(),
+            }
         } else {
             Source::Permutation(Feistel::new(len, &mut rng))
         };
-        Sample { min, remaining: count.min(len), next: 0, source }
+        Sample {
+            min,
+            remaining: count.min(len),
+            next: 0,
+            source,
+        }
     }
 }
 
@@ -99,7 +112,11 @@ impl Feistel {
         for k in &mut keys {
             *k = rng.next_u64();
         }
-        Feistel { len, half_bits, keys }
+        Feistel {
+            len,
+            half_bits,
+            keys,
+        }
     }
 
     fn permute(&self, index: u64) -> u64 {
@@ -245,7 +262,10 @@ mod tests {
             counts[f.permute(0) as usize] += 1;
         }
         let expected = draws as f64 / 10.0;
-        let chi2: f64 = counts.iter().map(|&c| (c as f64 - expected).powi(2) / expected).sum();
+        let chi2: f64 = counts
+            .iter()
+            .map(|&c| (c as f64 - expected).powi(2) / expected)
+            .sum();
         assert!(chi2 < 33.7, "chi2 {chi2}, counts {counts:?}");
     }
 }

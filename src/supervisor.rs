@@ -79,7 +79,8 @@ pub fn run(opts: &RunOptions) -> Result<u8> {
         pid: consumer.as_raw(),
     });
     let show_progress = crate::progress::wanted(opts.quiet);
-    let reaped = crate::progress::while_running(show_progress, &tally, opts.count, || session.reap_all())?;
+    let reaped =
+        crate::progress::while_running(show_progress, &tally, opts.count, || session.reap_all())?;
 
     let sent = tally.sent();
     let received = tally.received();
@@ -94,7 +95,12 @@ pub fn run(opts: &RunOptions) -> Result<u8> {
     };
     session.log(&Event::Exiting { code: code.into() });
     let extra = resources(received, started.elapsed(), &reaped, producer);
-    session.log(&Event::Summary { sent, received, lost, extra: Some(extra) });
+    session.log(&Event::Summary {
+        sent,
+        received,
+        lost,
+        extra: Some(extra),
+    });
     match session.first_error {
         Some(e) => Err(e),
         None => Ok(code),
@@ -218,19 +224,30 @@ fn run_child(
 /// the kernel's own accounting (`wait4` for the children, `getrusage` for main).
 fn resources(received: u64, wall: Duration, reaped: &[Reaped], producer: Pid) -> String {
     let secs = wall.as_secs_f64();
-    let rate = if secs > 0.0 { (received as f64 / secs).round() as u64 } else { 0 };
+    let rate = if secs > 0.0 {
+        (received as f64 / secs).round() as u64
+    } else {
+        0
+    };
     let mib = |kib: u64| kib as f64 / 1024.0;
     let mut text = format!("{rate} values/s over {secs:.3} s");
     let mut children: Vec<&Reaped> = reaped.iter().collect();
     children.sort_by_key(|r| r.pid != producer);
     for child in children {
-        let role = if child.pid == producer { Role::Producer } else { Role::Consumer };
+        let role = if child.pid == producer {
+            Role::Producer
+        } else {
+            Role::Consumer
+        };
         let cpu = (child.usage.user + child.usage.system).as_secs_f64();
         text.push_str(&format!(
             "; {role} peak RSS {:.1} MiB, CPU {cpu:.3} s",
             mib(child.usage.max_rss_kib)
         ));
     }
-    text.push_str(&format!("; main peak RSS {:.1} MiB", mib(process::own_max_rss_kib())));
+    text.push_str(&format!(
+        "; main peak RSS {:.1} MiB",
+        mib(process::own_max_rss_kib())
+    ));
     text
 }

@@ -15,7 +15,9 @@ use chrono::{DateTime, FixedOffset};
 use crate::error::{Error, Result};
 use crate::log::{CONSUMER_LOG, EXECUTION_LOG, LogPaths};
 use crate::options::range_len;
-use crate::record::{ChildStatus, ConsumerLine, Event, LogLine, Parity, Role, RunParams, TimeCache};
+use crate::record::{
+    ChildStatus, ConsumerLine, Event, LogLine, Parity, Role, RunParams, TimeCache,
+};
 
 /// How many lost values a report lists by value before it only counts them.
 const LOST_LISTED: usize = 20;

@@ -82,7 +82,10 @@ fn producer_gets_epipe_without_pace_once_the_pipe_buffer_is_full() {
     assert!(sent < 20000, "the pipe cannot have absorbed every value");
     assert_verify_fails_with(&run, &["the producer exited with code 3"]);
     if lost > 0 {
-        assert_verify_fails_with(&run, &[&format!("lost: {lost} values sent but never received")]);
+        assert_verify_fails_with(
+            &run,
+            &[&format!("lost: {lost} values sent but never received")],
+        );
     }
 }
 

@@ -9,7 +9,10 @@ use common::{Run, code, stderr};
 /// Runs the binary under `script`, which gives it a pseudo-terminal as stdin/stdout/stderr.
 fn run_on_a_terminal(run: &Run, args: &str) -> String {
     let cmd = format!("{} --log-dir {} {args}", common::BIN, run.path().display());
-    let out = Command::new("script").args(["-qfec", &cmd, "/dev/null"]).output().expect("script(1)");
+    let out = Command::new("script")
+        .args(["-qfec", &cmd, "/dev/null"])
+        .output()
+        .expect("script(1)");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -17,7 +20,10 @@ fn run_on_a_terminal(run: &Run, args: &str) -> String {
 fn a_long_quiet_run_on_a_terminal_shows_progress() {
     let run = Run::new();
     let screen = run_on_a_terminal(&run, "-q -n 150 --max 1000 --pace 10");
-    assert!(screen.contains("values received"), "no progress bar on the terminal:\n{screen}");
+    assert!(
+        screen.contains("values received"),
+        "no progress bar on the terminal:\n{screen}"
+    );
     assert_eq!(code(&run.verify()), 0);
 }
 
@@ -25,7 +31,11 @@ fn a_long_quiet_run_on_a_terminal_shows_progress() {
 fn a_short_quiet_run_on_a_terminal_prints_nothing() {
     let run = Run::new();
     let screen = run_on_a_terminal(&run, "-q");
-    assert_eq!(screen.trim(), "", "a 12-value run must stay silent with --quiet");
+    assert_eq!(
+        screen.trim(),
+        "",
+        "a 12-value run must stay silent with --quiet"
+    );
 }
 
 #[test]

@@ -133,9 +133,21 @@ fn every_log_line_follows_the_grammar_and_timestamps_never_go_backwards() {
             .any(|m| m.starts_with("consumer ") && m.ends_with("exited with code 0"))
     );
     let summary = main.last().unwrap();
-    assert!(summary.starts_with("summary: sent 40, received 40, lost 0; "), "{summary}");
-    for part in ["values/s over", "producer peak RSS", "consumer peak RSS", "CPU", "main peak RSS"] {
-        assert!(summary.contains(part), "the summary lacks {part:?}: {summary}");
+    assert!(
+        summary.starts_with("summary: sent 40, received 40, lost 0; "),
+        "{summary}"
+    );
+    for part in [
+        "values/s over",
+        "producer peak RSS",
+        "consumer peak RSS",
+        "CPU",
+        "main peak RSS",
+    ] {
+        assert!(
+            summary.contains(part),
+            "the summary lacks {part:?}: {summary}"
+        );
     }
 }
 

@@ -25,10 +25,16 @@ fn producer_faults_cut_batches_at_exactly_k_values() {
     for kind in ["producer-exit", "producer-kill"] {
         let run = Run::new();
         let fault = format!("{kind}@12345");
-        assert_eq!(code(&run.run(&["-q", "-n", "50000", "--max", "10000000", "--fault", &fault])), 1);
+        assert_eq!(
+            code(&run.run(&["-q", "-n", "50000", "--max", "10000000", "--fault", &fault])),
+            1
+        );
         assert_eq!(run.summary(), (12345, 12345, 0), "{kind}");
         assert_eq!(run.sent_values(), run.received_values(), "{kind}");
-        assert!(run.messages(Role::Consumer).contains(&"error: pipe closed before the end marker after 12345 values".into()));
+        assert!(
+            run.messages(Role::Consumer)
+                .contains(&"error: pipe closed before the end marker after 12345 values".into())
+        );
     }
 }
 
@@ -39,16 +45,29 @@ fn consumer_faults_account_for_every_value_sent() {
     for kind in ["consumer-exit", "consumer-kill"] {
         let run = Run::new();
         let fault = format!("{kind}@12345");
-        assert_eq!(code(&run.run(&["-q", "-n", "50000", "--max", "10000000", "--fault", &fault])), 1);
+        assert_eq!(
+            code(&run.run(&["-q", "-n", "50000", "--max", "10000000", "--fault", &fault])),
+            1
+        );
         let (sent, received, lost) = run.summary();
         assert_eq!(received, 12345, "{kind}");
         assert_eq!(lost, sent - received, "{kind}");
-        assert_eq!(run.received_values(), run.sent_values()[..12345].to_vec(), "{kind}");
+        assert_eq!(
+            run.received_values(),
+            run.sent_values()[..12345].to_vec(),
+            "{kind}"
+        );
         let report = stdout(&run.verify());
         if lost > 0 {
-            assert!(report.contains(&format!("lost: {lost} values sent but never received")), "{kind}: {report}");
+            assert!(
+                report.contains(&format!("lost: {lost} values sent but never received")),
+                "{kind}: {report}"
+            );
         }
-        assert!(report.contains(&format!("{sent} values sent, 12345 received, {lost} lost")), "{kind}: {report}");
+        assert!(
+            report.contains(&format!("{sent} values sent, 12345 received, {lost} lost")),
+            "{kind}: {report}"
+        );
     }
 }
 
@@ -57,13 +76,32 @@ fn the_twelve_value_run_logs_one_event_per_line_as_before() {
     let run = Run::new();
     assert_eq!(code(&run.run(&["-q", "--seed", "3"])), 0);
     let lines = run.exec_lines();
-    assert_eq!(lines.len(), 37, "7 main + 15 producer + 15 consumer lines:\n{}", run.exec_text());
-    let count = |role: Role, f: fn(&Event) -> bool| lines.iter().filter(|l| l.role == role && f(&l.event)).count();
-    assert_eq!(count(Role::Producer, |e| matches!(e, Event::Sent { .. })), 12);
-    assert_eq!(count(Role::Consumer, |e| matches!(e, Event::Received { .. })), 12);
+    assert_eq!(
+        lines.len(),
+        37,
+        "7 main + 15 producer + 15 consumer lines:\n{}",
+        run.exec_text()
+    );
+    let count = |role: Role, f: fn(&Event) -> bool| {
+        lines
+            .iter()
+            .filter(|l| l.role == role && f(&l.event))
+            .count()
+    };
+    assert_eq!(
+        count(Role::Producer, |e| matches!(e, Event::Sent { .. })),
+        12
+    );
+    assert_eq!(
+        count(Role::Consumer, |e| matches!(e, Event::Received { .. })),
+        12
+    );
     for (i, line) in lines.iter().enumerate() {
         if let Event::Sent { index, .. } = line.event {
-            let n = lines[..i].iter().filter(|l| matches!(l.event, Event::Sent { .. })).count() as u64;
+            let n = lines[..i]
+                .iter()
+                .filter(|l| matches!(l.event, Event::Sent { .. }))
+                .count() as u64;
             assert_eq!(index, n + 1, "sent lines are numbered 1..=12 in file order");
         }
     }
@@ -73,6 +111,13 @@ fn the_twelve_value_run_logs_one_event_per_line_as_before() {
 fn a_paced_run_sends_one_value_per_batch() {
     let run = Run::new();
     assert_eq!(code(&run.run(&["-q", "--pace", "15"])), 0);
-    let sent: Vec<_> = run.exec_lines().into_iter().filter(|l| matches!(l.event, Event::Sent { .. })).collect();
-    assert!(sent.windows(2).all(|w| w[1].time > w[0].time), "each paced value is logged on its own");
+    let sent: Vec<_> = run
+        .exec_lines()
+        .into_iter()
+        .filter(|l| matches!(l.event, Event::Sent { .. }))
+        .collect();
+    assert!(
+        sent.windows(2).all(|w| w[1].time > w[0].time),
+        "each paced value is logged on its own"
+    );
 }

@@ -123,7 +123,14 @@ fn values_received_out_of_order_are_caught() {
         // Swap the messages but keep each line's timestamp, so only the order is wrong.
         lines[i] = head_a + &msg_b;
         lines[i + 1] = head_b + &msg_a;
-        swapped = Some(msg_b.trim_start_matches("] received ").split(':').next().unwrap().to_string());
+        swapped = Some(
+            msg_b
+                .trim_start_matches("] received ")
+                .split(':')
+                .next()
+                .unwrap()
+                .to_string(),
+        );
         lines
     });
     assert_fails_with(&run, &format!("received {} out of order", swapped.unwrap()));

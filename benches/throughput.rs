@@ -1,0 +1,210 @@
+//! `cargo bench`: the throughput and memory targets, measured. Runs each scenario several times
+//! on the release build, prints the median wall time, values/s and peak RSS (kernel accounting,
+//! `wait4`), and a raw-pipe baseline (same frames, same batching, no logging) so the cost of
+//! the logs is visible. Options: `cargo bench -- --runs N --count N`.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use ipc_desafio::channel::{FRAME_LEN, Message, Pipe};
+use ipc_desafio::process;
+use ipc_desafio::producer::MAX_BATCH;
+use ipc_desafio::record::Role;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ipc_desafio");
+
+struct Measured {
+    wall: Duration,
+    max_rss_kib: u64,
+    code: i32,
+}
+
+/// Runs a command and reaps it with `wait4`, for its exact peak RSS.
+fn measure(cmd: &mut Command) -> Measured {
+    let start = Instant::now();
+    let child = cmd.spawn().expect("spawn");
+    let mut status = 0;
+    // SAFETY: rusage is plain old data; all-zero is valid.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: valid out-pointers; the pid is our own unreaped child.
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as i32, "wait4 failed");
+    Measured {
+        wall: start.elapsed(),
+        max_rss_kib: usage.ru_maxrss as u64,
+        code: libc::WEXITSTATUS(status),
+    }
+}
+
+fn median<T: Copy + PartialOrd>(mut xs: Vec<T>) -> T {
+    xs.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    xs[xs.len() / 2]
+}
+
+/// Peak RSS of producer and consumer, from main's summary line.
+fn children_rss_mib(dir: &Path) -> (f64, f64) {
+    // Only the tail: reading a 150 MB log into this process would inflate the peak RSS that
+    // the next spawned child inherits until exec (posix_spawn shares our memory until then).
+    use std::io::{Read, Seek, SeekFrom};
+    let mut tail = String::new();
+    if let Ok(mut f) = std::fs::File::open(dir.join("execution_log.txt")) {
+        let _ = f
+            .seek(SeekFrom::End(-4096))
+            .or_else(|_| f.seek(SeekFrom::Start(0)));
+        let _ = f.read_to_string(&mut tail);
+    }
+    let summary = tail.lines().last().unwrap_or_default();
+    let rss = |role: &str| {
+        summary
+            .split(&format!("{role} peak RSS "))
+            .nth(1)
+            .and_then(|s| s.split(' ').next())
+            .and_then(|s| s.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    (rss("producer"), rss("consumer"))
+}
+
+/// The same number of frames through a pipe between two forked processes, in the same
+/// batches, with no logging at all: the floor the logged run is compared against.
+fn raw_pipe(count: u64) -> Duration {
+    let start = Instant::now();
+    let mut pipe = Pipe::new().expect("pipe");
+    let writer = process::spawn(Role::Producer, || {
+        let Ok(mut tx) = pipe.into_sender() else {
+            return 1;
+        };
+        let mut frames = Vec::with_capacity(MAX_BATCH * FRAME_LEN);
+        let mut v = 0i64;
+        while (v as u64) < count {
+            frames.clear();
+            for _ in 0..MAX_BATCH.min((count - v as u64) as usize) {
+                frames.extend_from_slice(&Message::Value(v).encode());
+                v += 1;
+            }
+            if tx.send_all(&frames).1.is_err() {
+                return 3;
+            }
+        }
+        i32::from(tx.send(Message::End { sent: count }).is_err())
+    });
+    let reader = process::spawn(Role::Consumer, || {
+        let Ok(mut rx) = pipe.into_receiver() else {
+            return 1;
+        };
+        let mut n = 0u64;
+        loop {
+            match rx.recv() {
+                Ok(Some(Message::Value(_))) => n += 1,
+                Ok(Some(Message::End { sent })) => return i32::from(sent != n),
+                _ => return 4,
+            }
+        }
+    });
+    drop(pipe);
+    assert!(writer.is_ok() && reader.is_ok(), "fork failed");
+    while let Ok(process::WaitOutcome::Reaped(r)) = process::wait_any() {
+        assert!(
+            r.status.succeeded(),
+            "raw pipe child failed: {:?}",
+            r.status
+        );
+    }
+    start.elapsed()
+}
+
+fn arg(name: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let runs = arg("--runs", 7).max(1) as usize;
+    let count = arg("--count", 1_000_000);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log_dir = dir.path().to_str().expect("utf-8 temp path");
+    println!(
+        "ipc_desafio benchmark: {runs} runs per scenario, medians; {} CPUs",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!();
+    println!("| scenario | wall (median) | values/s | peak RSS |");
+    println!("|---|---|---|---|");
+
+    let small: Vec<Measured> = (0..runs * 3)
+        .map(|_| measure(Command::new(BIN).args(["--quiet", "--log-dir", log_dir])))
+        .collect();
+    assert!(small.iter().all(|m| m.code == 0), "12-value run failed");
+    let wall = median(small.iter().map(|m| m.wall).collect());
+    let rss = median(small.iter().map(|m| m.max_rss_kib).collect());
+    let (p, c) = children_rss_mib(dir.path());
+    println!(
+        "| default 12-value run | {:.2} ms | - | main {:.1} / producer {p:.1} / consumer {c:.1} MiB |",
+        wall.as_secs_f64() * 1e3,
+        rss as f64 / 1024.0
+    );
+
+    let mut walls = Vec::new();
+    let mut rss_main = Vec::new();
+    let mut rss_children = Vec::new();
+    let mut verify_walls = Vec::new();
+    let mut verify_rss = Vec::new();
+    let n = count.to_string();
+    for _ in 0..runs {
+        let m = measure(Command::new(BIN).args([
+            "-n",
+            &n,
+            "--max",
+            "1000000000",
+            "--quiet",
+            "--log-dir",
+            log_dir,
+        ]));
+        assert_eq!(m.code, 0, "{count}-value run failed");
+        walls.push(m.wall);
+        rss_main.push(m.max_rss_kib);
+        rss_children.push(children_rss_mib(dir.path()));
+        let v = measure(
+            Command::new(BIN)
+                .args(["verify", "--log-dir", log_dir])
+                .stdout(std::process::Stdio::null()),
+        );
+        assert_eq!(v.code, 0, "verify failed on the {count}-value run");
+        verify_walls.push(v.wall);
+        verify_rss.push(v.max_rss_kib);
+    }
+    let wall = median(walls);
+    let (p, c) = (
+        median(rss_children.iter().map(|r| r.0).collect()),
+        median(rss_children.iter().map(|r| r.1).collect()),
+    );
+    println!(
+        "| `-n {count} --max 1000000000 --quiet` | {:.3} s | {:.0} | main {:.1} / producer {p:.1} / consumer {c:.1} MiB |",
+        wall.as_secs_f64(),
+        count as f64 / wall.as_secs_f64(),
+        median(rss_main) as f64 / 1024.0
+    );
+    let vw = median(verify_walls);
+    println!(
+        "| `verify` of that run | {:.3} s | {:.0} lines/s | {:.1} MiB |",
+        vw.as_secs_f64(),
+        (3 * count) as f64 / vw.as_secs_f64(),
+        median(verify_rss) as f64 / 1024.0
+    );
+    let raw = median((0..runs).map(|_| raw_pipe(count)).collect());
+    println!(
+        "| raw pipe baseline, {count} frames, no logging | {:.3} s | {:.0} | - |",
+        raw.as_secs_f64(),
+        count as f64 / raw.as_secs_f64()
+    );
+    println!();
+    println!(
+        "logging overhead: {:.1}x the raw pipe's wall time",
+        wall.as_secs_f64() / raw.as_secs_f64()
+    );
+}
