@@ -21,6 +21,7 @@ struct Measured {
 }
 
 /// Runs a command and reaps it with `wait4`, for its exact peak RSS.
+#[allow(clippy::zombie_processes)] // reaped by the wait4 call below, not by Child::wait
 fn measure(cmd: &mut Command) -> Measured {
     let start = Instant::now();
     let child = cmd.spawn().expect("spawn");
