@@ -38,16 +38,17 @@ pub fn run(opts: &RunOptions) -> Result<u8> {
     drop(log);
 
     let mut pipe = Pipe::new()?;
+    // Each child takes its end of the pipe (closing the other) first thing after fork, before
+    // anything that could block or fail.
     let producer = process::spawn(Role::Producer, || {
-        run_child(Role::Producer, &paths, echo, |log| {
-            producer::run(opts, log, pipe.into_sender()?, &tally)
-        })
+        let sender = pipe.into_sender();
+        run_child(Role::Producer, &paths, echo, |log| producer::run(opts, log, sender?, &tally))
     })?;
     let consumer = process::spawn(Role::Consumer, || {
+        let receiver = pipe.into_receiver();
         run_child(Role::Consumer, &paths, echo, |log| {
-            let receiver = pipe.into_receiver()?;
             let mut out = ConsumerLog::open(&paths.consumer)?;
-            consumer::run(opts, log, &mut out, receiver, &tally)
+            consumer::run(opts, log, &mut out, receiver?, &tally)
         })
     });
     // Main neither reads nor writes the pipe. While it held the write end the consumer could
