@@ -42,7 +42,9 @@ pub fn run(opts: &RunOptions) -> Result<u8> {
     // anything that could block or fail.
     let producer = process::spawn(Role::Producer, || {
         let sender = pipe.into_sender();
-        run_child(Role::Producer, &paths, echo, |log| producer::run(opts, log, sender?, &tally))
+        run_child(Role::Producer, &paths, echo, |log| {
+            producer::run(opts, log, sender?, &tally)
+        })
     })?;
     let consumer = process::spawn(Role::Consumer, || {
         let receiver = pipe.into_receiver();
@@ -226,12 +228,17 @@ fn run_child(
 fn resources(received: u64, wall: Duration, reaped: &[Reaped], producer: Pid) -> String {
     let secs = wall.as_secs_f64();
     let rate = if secs > 0.0 {
-        (received as f64 / secs).round() as u64
+        received as f64 / secs
     } else {
-        0
+        0.0
     };
     let mib = |kib: u64| kib as f64 / 1024.0;
-    let mut text = format!("{rate} values/s over {secs:.3} s");
+    // Whole numbers at scale; two decimals for a paced run, where "1 values/s" would mislead.
+    let mut text = if rate >= 100.0 {
+        format!("{rate:.0} values/s over {secs:.3} s")
+    } else {
+        format!("{rate:.2} values/s over {secs:.3} s")
+    };
     let mut children: Vec<&Reaped> = reaped.iter().collect();
     children.sort_by_key(|r| r.pid != producer);
     for child in children {
