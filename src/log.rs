@@ -101,6 +101,17 @@ impl Clock {
     }
 }
 
+/// Opens an existing log for appending: every write lands at the end, whoever else appends.
+fn open_append(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .append(true)
+        .open(path)
+        .map_err(|source| Error::OpenLog {
+            path: path.into(),
+            source,
+        })
+}
+
 /// One process's handle on `execution_log.txt`.
 ///
 /// Each process must open its own: flock locks belong to the open file description, so a
@@ -118,13 +129,7 @@ impl ExecutionLog {
     /// Opens the log for appending on behalf of `role` (this process's pid goes in every line).
     /// With `echo`, every line is also copied to stdout, in file order.
     pub fn open(path: &Path, role: Role, echo: bool) -> Result<ExecutionLog> {
-        let file = OpenOptions::new()
-            .append(true)
-            .open(path)
-            .map_err(|source| Error::OpenLog {
-                path: path.into(),
-                source,
-            })?;
+        let file = open_append(path)?;
         Ok(ExecutionLog {
             file,
             path: path.into(),
@@ -198,13 +203,7 @@ pub struct ConsumerLog {
 
 impl ConsumerLog {
     pub fn open(path: &Path) -> Result<ConsumerLog> {
-        let file = OpenOptions::new()
-            .append(true)
-            .open(path)
-            .map_err(|source| Error::OpenLog {
-                path: path.into(),
-                source,
-            })?;
+        let file = open_append(path)?;
         Ok(ConsumerLog {
             file,
             path: path.into(),

@@ -154,6 +154,15 @@ mod tests {
     use super::*;
     use std::collections::HashSet;
 
+    /// Pearson's statistic of observed counts against a uniform expectation.
+    fn chi_square(counts: &[u64]) -> f64 {
+        let expected = counts.iter().sum::<u64>() as f64 / counts.len() as f64;
+        counts
+            .iter()
+            .map(|&c| (c as f64 - expected).powi(2) / expected)
+            .sum()
+    }
+
     #[test]
     fn values_are_distinct_and_in_range() {
         for seed in 0..200 {
@@ -201,11 +210,7 @@ mod tests {
             let first = Sample::new(seed, 1, 10, 3).next().unwrap();
             counts[(first - 1) as usize] += 1;
         }
-        let expected = draws as f64 / 10.0;
-        let chi2: f64 = counts
-            .iter()
-            .map(|&c| (c as f64 - expected).powi(2) / expected)
-            .sum();
+        let chi2 = chi_square(&counts);
         assert!(chi2 < 33.7, "chi2 {chi2}, counts {counts:?}");
     }
 
@@ -218,11 +223,7 @@ mod tests {
             let third = Sample::new(seed, 1, 5, 3).nth(2).unwrap();
             counts[(third - 1) as usize] += 1;
         }
-        let expected = draws as f64 / 5.0;
-        let chi2: f64 = counts
-            .iter()
-            .map(|&c| (c as f64 - expected).powi(2) / expected)
-            .sum();
+        let chi2 = chi_square(&counts);
         assert!(chi2 < 23.5, "chi2 {chi2}, counts {counts:?}");
     }
 
@@ -261,11 +262,7 @@ mod tests {
             let f = Feistel::new(10, &mut StdRng::seed_from_u64(seed));
             counts[f.permute(0) as usize] += 1;
         }
-        let expected = draws as f64 / 10.0;
-        let chi2: f64 = counts
-            .iter()
-            .map(|&c| (c as f64 - expected).powi(2) / expected)
-            .sum();
+        let chi2 = chi_square(&counts);
         assert!(chi2 < 33.7, "chi2 {chi2}, counts {counts:?}");
     }
 }
