@@ -121,21 +121,22 @@ impl RunArgs {
 }
 
 /// What `main` should do after parsing.
-pub enum Parsed {
-    Run(Cli),
+pub enum Parsed<P = Cli> {
+    Run(P),
     /// Help or version text was printed, or a usage error reported: exit with this code.
     Exit(u8),
 }
 
-/// Parses the arguments. Help and version go to stdout with exit 0; anything else clap rejects
-/// becomes one `error: ...` line on stderr and exit 2.
-pub fn parse<I, T>(args: I) -> Parsed
+/// Parses the arguments of any of the project's binaries. Help and version go to stdout with
+/// exit 0; anything else clap rejects becomes one `error: ...` line on stderr and exit 2.
+pub fn parse<P, I, T>(args: I) -> Parsed<P>
 where
+    P: Parser,
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    match Cli::try_parse_from(args) {
-        Ok(cli) => Parsed::Run(cli),
+    match P::try_parse_from(args) {
+        Ok(parsed) => Parsed::Run(parsed),
         Err(e) if !e.use_stderr() => {
             let _ = write!(io::stdout(), "{e}");
             Parsed::Exit(0)
@@ -182,7 +183,7 @@ mod tests {
 
     #[test]
     fn defaults_reproduce_the_assignment() {
-        let Parsed::Run(cli) = parse(["ipc_desafio"]) else {
+        let Parsed::Run(cli) = parse::<Cli, _, _>(["ipc_desafio"]) else {
             panic!("defaults must parse")
         };
         let opts = cli.run.into_options().unwrap();

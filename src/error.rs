@@ -6,8 +6,6 @@ use std::path::PathBuf;
 
 use nix::errno::Errno;
 
-use crate::record::Role;
-
 /// Exit code for a run that failed: a child failed, a value was lost, a log could not be written.
 pub const EXIT_FAILURE: u8 = 1;
 /// Exit code for bad input: an unknown flag, a malformed value, an unusable `--log-dir`.
@@ -29,6 +27,14 @@ pub enum Error {
 
     #[error("--log-dir {}: {source}", path.display())]
     LogDir { path: PathBuf, source: io::Error },
+
+    /// A log path given on the command line that cannot be created.
+    #[error("{flag} {}: {source}", path.display())]
+    LogPath {
+        flag: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
 
     #[error("cannot open {}: {source}", path.display())]
     OpenLog { path: PathBuf, source: io::Error },
@@ -52,7 +58,7 @@ pub enum Error {
     PipeIo { op: &'static str, source: io::Error },
 
     #[error("cannot fork the {role}: {source}")]
-    Fork { role: Role, source: Errno },
+    Fork { role: String, source: Errno },
 
     #[error("waiting for the children failed: {0}")]
     Wait(Errno),
@@ -60,8 +66,21 @@ pub enum Error {
     #[error("cannot set up signal handling: {0}")]
     Signal(Errno),
 
-    #[error("cannot map the shared tally: {0}")]
+    #[error("cannot map shared memory: {0}")]
     SharedMemory(Errno),
+
+    #[error("semaphore operation failed: {0}")]
+    Semaphore(Errno),
+
+    #[error("cannot create the {name} queue: {source}")]
+    Queue { name: &'static str, source: Errno },
+
+    #[error("{name} queue {op} failed: {source}")]
+    QueueIo {
+        name: &'static str,
+        op: &'static str,
+        source: Errno,
+    },
 
     #[error("consumer closed the pipe after {sent} of {total} values")]
     BrokenPipe { sent: u64, total: u64 },
@@ -91,7 +110,7 @@ impl Error {
     /// The process exit code this error stands for.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Usage(_) | Error::LogDir { .. } => EXIT_USAGE,
+            Error::Usage(_) | Error::LogDir { .. } | Error::LogPath { .. } => EXIT_USAGE,
             Error::BrokenPipe { .. } => EXIT_BROKEN_PIPE,
             Error::PipeClosed { .. } | Error::Truncated { .. } => EXIT_PIPE_CLOSED,
             Error::UnknownTag(_) | Error::CountMismatch { .. } => EXIT_PROTOCOL,

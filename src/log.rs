@@ -243,6 +243,51 @@ impl ConsumerLog {
     }
 }
 
+/// A log with exactly one writing process (the worker pool's logger): whole lines, one
+/// `write(2)` each, no lock needed.
+pub struct LineLog {
+    file: File,
+    path: PathBuf,
+}
+
+impl LineLog {
+    /// Creates or empties the file at `path`; `flag` names the option it came from, for errors.
+    pub fn create(path: &Path, flag: &'static str) -> Result<LineLog> {
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .map_err(|source| Error::LogPath {
+                flag,
+                path: path.into(),
+                source,
+            })?;
+        Ok(LineLog {
+            file,
+            path: path.into(),
+        })
+    }
+
+    /// Reopens an existing log for appending (in the process that will write it).
+    pub fn append(path: &Path) -> Result<LineLog> {
+        Ok(LineLog {
+            file: open_append(path)?,
+            path: path.into(),
+        })
+    }
+
+    /// Appends `text` (whole lines, newline-terminated) with one `write(2)`.
+    pub fn write(&mut self, text: &str) -> Result<()> {
+        (&self.file)
+            .write_all(text.as_bytes())
+            .map_err(|source| Error::WriteLog {
+                path: self.path.clone(),
+                source,
+            })
+    }
+}
+
 /// Current local time in the logs' format (for headers and messages).
 pub fn now_text() -> String {
     Local::now().format(TIMESTAMP_FORMAT).to_string()

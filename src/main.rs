@@ -2,10 +2,10 @@
 
 use std::process::ExitCode;
 
-use ipc_desafio::cli::{self, Parsed};
+use ipc_desafio::cli::{self, Cli, Parsed};
 
 fn main() -> ExitCode {
-    match cli::parse(std::env::args_os()) {
+    match cli::parse::<Cli, _, _>(std::env::args_os()) {
         Parsed::Run(args) => ExitCode::from(ipc_desafio::run(args)),
         Parsed::Exit(code) => ExitCode::from(code),
     }

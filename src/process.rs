@@ -5,17 +5,19 @@
 //! store to an atomic — the work happens in the normal flow.
 
 use std::io::{self, Write};
+use std::os::fd::BorrowedFd;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags};
 use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
 use nix::sys::time::TimeSpec;
 use nix::unistd::{ForkResult, Pid};
 
 use crate::error::{EXIT_FAILURE, Error, Result};
-use crate::record::{ChildStatus, Role};
+use crate::record::ChildStatus;
 
 /// The signal number of the first SIGINT or SIGTERM received, 0 while none has arrived.
 static INTERRUPT: AtomicI32 = AtomicI32::new(0);
@@ -57,34 +59,52 @@ pub fn interrupted() -> Option<Signal> {
 }
 
 /// Sleeps for `duration` unless SIGINT or SIGTERM arrives first; returns true if interrupted.
+pub fn sleep_unless_interrupted(duration: Duration) -> bool {
+    wait_unless_interrupted(None, Some(duration)) == Wake::Interrupted
+}
+
+/// Why `wait_unless_interrupted` returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    Readable,
+    Interrupted,
+    TimedOut,
+}
+
+/// Waits until `fd` is readable (or closed), SIGINT/SIGTERM arrives, or `timeout` passes.
 ///
 /// The signals are blocked while the flag is checked and atomically unblocked inside `ppoll`,
-/// so a signal that lands between the check and the sleep still ends the sleep at once.
-pub fn sleep_unless_interrupted(duration: Duration) -> bool {
+/// so a signal that lands between the check and the wait still ends the wait at once.
+pub fn wait_unless_interrupted(fd: Option<BorrowedFd<'_>>, timeout: Option<Duration>) -> Wake {
     let mut block = SigSet::empty();
     block.add(Signal::SIGINT);
     block.add(Signal::SIGTERM);
     let mut previous = SigSet::empty();
     if signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&block), Some(&mut previous)).is_err() {
-        std::thread::sleep(duration);
-        return interrupted().is_some();
+        previous = SigSet::empty();
     }
-    let deadline = Instant::now() + duration;
-    while interrupted().is_none() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            break;
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let wake = loop {
+        if interrupted().is_some() {
+            break Wake::Interrupted;
         }
-        // EINTR is the expected way out when a handler ran; any other error just ends the pause.
-        if let Err(e) =
-            nix::poll::ppoll(&mut [], Some(TimeSpec::from_duration(left)), Some(previous))
-            && e != Errno::EINTR
-        {
-            break;
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if left.is_some_and(|l| l.is_zero()) {
+            break Wake::TimedOut;
         }
-    }
+        let mut fds: Vec<PollFd<'_>> = fd
+            .iter()
+            .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
+            .collect();
+        // EINTR is the expected way out when a handler ran: the loop then sees the flag.
+        match nix::poll::ppoll(&mut fds, left.map(TimeSpec::from_duration), Some(previous)) {
+            Ok(n) if n > 0 => break Wake::Readable,
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(_) => break Wake::Readable,
+        }
+    };
     let _ = signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&previous), None);
-    interrupted().is_some()
+    wake
 }
 
 /// Runs `f` (typically a thread spawn) with SIGINT and SIGTERM blocked in the calling thread,
@@ -110,7 +130,7 @@ pub fn with_interrupts_blocked<T>(f: impl FnOnce() -> T) -> T {
 /// child: ask for SIGTERM when the parent dies (then re-check, in case it already did), run the
 /// role (a panic becomes exit code 101), flush stdout and `_exit` — never returning into the
 /// parent's code, never running its destructors or atexit handlers a second time.
-pub fn spawn(role: Role, child: impl FnOnce() -> i32) -> Result<Pid> {
+pub fn spawn(role: impl std::fmt::Display, child: impl FnOnce() -> i32) -> Result<Pid> {
     let _ = io::stdout().flush();
     let parent = nix::unistd::getpid();
     // SAFETY: the program is single-threaded whenever it forks (nothing in this crate starts a
@@ -134,7 +154,10 @@ pub fn spawn(role: Role, child: impl FnOnce() -> i32) -> Result<Pid> {
             // cleanup; everything the role wrote has already reached its file descriptor.
             unsafe { libc::_exit(code) }
         }
-        Err(source) => Err(Error::Fork { role, source }),
+        Err(source) => Err(Error::Fork {
+            role: role.to_string(),
+            source,
+        }),
     }
 }
 
@@ -187,6 +210,11 @@ pub fn wait_any() -> Result<WaitOutcome> {
             e => Err(Error::Wait(e)),
         };
     }
+    Ok(WaitOutcome::Reaped(reaped(pid, status, &usage)))
+}
+
+/// Decodes a wait status and its rusage.
+fn reaped(pid: libc::pid_t, status: libc::c_int, usage: &libc::rusage) -> Reaped {
     let status = if libc::WIFSIGNALED(status) {
         ChildStatus::Signal(signal_name(libc::WTERMSIG(status)))
     } else {
@@ -200,15 +228,38 @@ pub fn wait_any() -> Result<WaitOutcome> {
         user: time(usage.ru_utime),
         system: time(usage.ru_stime),
     };
-    Ok(WaitOutcome::Reaped(Reaped {
+    Reaped {
         pid: Pid::from_raw(pid),
         status,
         usage,
-    }))
+    }
 }
 
 pub fn signal_name(signo: i32) -> String {
     Signal::try_from(signo).map_or_else(|_| format!("signal {signo}"), |s| s.as_str().to_string())
+}
+
+/// Reaps one child that has already ended, without blocking; `Ok(None)` if none has.
+pub fn try_wait_any() -> Result<Option<Reaped>> {
+    let mut status: libc::c_int = 0;
+    // SAFETY: rusage is plain old data; all-zero is a valid value for it.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: both out-pointers are valid, writable and live for the duration of the call.
+    let pid = unsafe { libc::wait4(-1, &mut status, libc::WNOHANG, &mut usage) };
+    match pid {
+        0 => Ok(None),
+        p if p < 0 => match Errno::last() {
+            Errno::ECHILD | Errno::EINTR => Ok(None),
+            e => Err(Error::Wait(e)),
+        },
+        p => Ok(Some(reaped(p, status, &usage))),
+    }
+}
+
+/// Sends `signal` to one of our children. A child already gone is not an error.
+pub fn send_signal(pid: Pid, signal: Signal) {
+    // ESRCH only means it already exited; nothing else can fail for our own child.
+    let _ = signal::kill(pid, signal);
 }
 
 /// Asks a child to stop (SIGTERM). A child already gone is not an error.

@@ -1,24 +1,24 @@
 //! Two counters shared by the three processes of a run: values the producer got into the pipe
-//! and values the consumer handled. They live in an anonymous shared mapping created before fork,
-//! so main can write its summary without re-reading the logs.
+//! and values the consumer handled. They live in shared memory created before fork, so main can
+//! write its summary without re-reading the logs.
 
-use std::num::NonZeroUsize;
-use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use nix::sys::mman::{MapFlags, ProtFlags};
-
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::shared::{Shared, Zeroable};
 
 #[repr(C)]
-struct Counters {
+pub struct Counters {
     sent: AtomicU64,
     received: AtomicU64,
 }
 
-/// Counters in memory that stays shared with every child forked after `Tally::new`.
+// SAFETY: all-zero bytes are two valid AtomicU64 values (0).
+unsafe impl Zeroable for Counters {}
+
+/// Counters that stay shared with every child forked after `Tally::new`.
 pub struct Tally {
-    counters: NonNull<Counters>,
+    counters: Shared<Counters>,
 }
 
 // SAFETY: the mapping is only ever read and written through atomics, which are safe to share
@@ -29,54 +29,25 @@ unsafe impl Sync for Tally {}
 
 impl Tally {
     pub fn new() -> Result<Tally> {
-        let len = NonZeroUsize::new(std::mem::size_of::<Counters>())
-            .ok_or(Error::SharedMemory(nix::errno::Errno::EINVAL))?;
-        // SAFETY: a fresh anonymous mapping overlaps nothing; its pages are zero-filled, and
-        // all-zero bytes are valid AtomicU64 values. MAP_SHARED keeps it shared across fork.
-        let ptr = unsafe {
-            nix::sys::mman::mmap_anonymous(
-                None,
-                len,
-                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
-                MapFlags::MAP_SHARED,
-            )
-        }
-        .map_err(Error::SharedMemory)?;
         Ok(Tally {
-            counters: ptr.cast(),
+            counters: Shared::new()?,
         })
     }
 
-    fn counters(&self) -> &Counters {
-        // SAFETY: the mapping is page-aligned, lives until `drop`, and is only ever accessed
-        // through atomics, in this process and in every forked one.
-        unsafe { self.counters.as_ref() }
-    }
-
     pub fn add_sent(&self, n: u64) {
-        self.counters().sent.fetch_add(n, Ordering::SeqCst);
+        self.counters.sent.fetch_add(n, Ordering::SeqCst);
     }
 
     pub fn add_received(&self, n: u64) {
-        self.counters().received.fetch_add(n, Ordering::SeqCst);
+        self.counters.received.fetch_add(n, Ordering::SeqCst);
     }
 
     pub fn sent(&self) -> u64 {
-        self.counters().sent.load(Ordering::SeqCst)
+        self.counters.sent.load(Ordering::SeqCst)
     }
 
     pub fn received(&self) -> u64 {
-        self.counters().received.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for Tally {
-    fn drop(&mut self) {
-        // SAFETY: the pointer and length are those of our own mapping, unmapped exactly once;
-        // no reference into it outlives `self`.
-        let _ = unsafe {
-            nix::sys::mman::munmap(self.counters.cast(), std::mem::size_of::<Counters>())
-        };
+        self.counters.received.load(Ordering::SeqCst)
     }
 }
 
