@@ -102,6 +102,12 @@ pub enum Error {
     #[error("unknown message tag 0x{0:02x}")]
     UnknownTag(u8),
 
+    #[error("malformed message of {len} bytes on the {queue} queue")]
+    BadMessage { queue: &'static str, len: usize },
+
+    #[error("the {role} {status}")]
+    ChildFailed { role: String, status: String },
+
     #[error("end marker announced {announced} values but {received} arrived")]
     CountMismatch { announced: u64, received: u64 },
 }
@@ -113,7 +119,9 @@ impl Error {
             Error::Usage(_) | Error::LogDir { .. } | Error::LogPath { .. } => EXIT_USAGE,
             Error::BrokenPipe { .. } => EXIT_BROKEN_PIPE,
             Error::PipeClosed { .. } | Error::Truncated { .. } => EXIT_PIPE_CLOSED,
-            Error::UnknownTag(_) | Error::CountMismatch { .. } => EXIT_PROTOCOL,
+            Error::UnknownTag(_) | Error::CountMismatch { .. } | Error::BadMessage { .. } => {
+                EXIT_PROTOCOL
+            }
             _ => EXIT_FAILURE,
         }
     }

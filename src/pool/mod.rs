@@ -267,7 +267,10 @@ pub fn run(opts: &PoolOptions) -> Result<u8> {
         match process::wait_any()? {
             WaitOutcome::Reaped(child) if child.pid == logger => {
                 if !child.status.succeeded() {
-                    first_error.get_or_insert(Error::Usage(format!("the logger {}", child.status)));
+                    first_error.get_or_insert(Error::ChildFailed {
+                        role: PoolRole::Logger.to_string(),
+                        status: child.status.to_string(),
+                    });
                 }
                 break;
             }

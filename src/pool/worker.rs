@@ -34,8 +34,10 @@ pub fn run(opts: &PoolOptions, rep: &mut Reporter, work: &QueueEnd) -> Result<i3
                 rep.report("stopping: work queue closed and empty")?;
                 return Ok(0);
             }
-            Received::Message(n) => decode_item(&buf[..n])
-                .ok_or_else(|| Error::Usage(format!("malformed work item of {n} bytes")))?,
+            Received::Message(n) => decode_item(&buf[..n]).ok_or(Error::BadMessage {
+                queue: "work",
+                len: n,
+            })?,
         };
         rep.report(format!("took item {id} value {value}"))?;
         // Finish the item even if an interrupt arrives meanwhile (std's sleep resumes on EINTR).
