@@ -72,20 +72,30 @@ impl Pipe {
 
     /// For the writing process: keeps the write end and closes the read end, so that once the
     /// real reader goes away a write fails with EPIPE instead of filling a buffer nobody drains.
-    pub fn into_sender(&mut self) -> Result<Sender> {
+    pub fn into_writer(&mut self) -> Result<File> {
         drop(self.read.take());
         let fd = self.write.take().ok_or(Error::PipeEndTaken("write"))?;
-        Ok(Sender {
-            file: File::from(fd),
-        })
+        Ok(File::from(fd))
     }
 
     /// For the reading process: keeps the read end and closes the write end, so that EOF arrives
     /// as soon as the real writer is gone (a reader holding a write end never sees EOF).
-    pub fn into_receiver(&mut self) -> Result<Receiver<File>> {
+    pub fn into_reader(&mut self) -> Result<File> {
         drop(self.write.take());
         let fd = self.read.take().ok_or(Error::PipeEndTaken("read"))?;
-        Ok(Receiver::new(File::from(fd)))
+        Ok(File::from(fd))
+    }
+
+    /// `into_writer`, framed for `Message`s.
+    pub fn into_sender(&mut self) -> Result<Sender> {
+        Ok(Sender {
+            file: self.into_writer()?,
+        })
+    }
+
+    /// `into_reader`, framed for `Message`s.
+    pub fn into_receiver(&mut self) -> Result<Receiver<File>> {
+        Ok(Receiver::new(self.into_reader()?))
     }
 }
 

@@ -22,6 +22,7 @@ pub mod semaphore;
 pub mod shared;
 pub mod supervisor;
 pub mod tally;
+pub mod task_pool;
 pub mod verify;
 
 pub use error::{Error, Result};

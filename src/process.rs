@@ -72,10 +72,20 @@ pub enum Wake {
 }
 
 /// Waits until `fd` is readable (or closed), SIGINT/SIGTERM arrives, or `timeout` passes.
+pub fn wait_unless_interrupted(fd: Option<BorrowedFd<'_>>, timeout: Option<Duration>) -> Wake {
+    let mut fds: Vec<PollFd<'_>> = fd
+        .iter()
+        .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
+        .collect();
+    poll_unless_interrupted(&mut fds, timeout)
+}
+
+/// `poll(2)` on `fds` that also ends when SIGINT/SIGTERM arrives (`Wake::Interrupted`) or
+/// `timeout` passes (`Wake::TimedOut`); `Wake::Readable` means some descriptor has events.
 ///
 /// The signals are blocked while the flag is checked and atomically unblocked inside `ppoll`,
 /// so a signal that lands between the check and the wait still ends the wait at once.
-pub fn wait_unless_interrupted(fd: Option<BorrowedFd<'_>>, timeout: Option<Duration>) -> Wake {
+pub fn poll_unless_interrupted(fds: &mut [PollFd<'_>], timeout: Option<Duration>) -> Wake {
     let mut block = SigSet::empty();
     block.add(Signal::SIGINT);
     block.add(Signal::SIGTERM);
@@ -92,12 +102,8 @@ pub fn wait_unless_interrupted(fd: Option<BorrowedFd<'_>>, timeout: Option<Durat
         if left.is_some_and(|l| l.is_zero()) {
             break Wake::TimedOut;
         }
-        let mut fds: Vec<PollFd<'_>> = fd
-            .iter()
-            .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
-            .collect();
         // EINTR is the expected way out when a handler ran: the loop then sees the flag.
-        match nix::poll::ppoll(&mut fds, left.map(TimeSpec::from_duration), Some(previous)) {
+        match nix::poll::ppoll(fds, left.map(TimeSpec::from_duration), Some(previous)) {
             Ok(n) if n > 0 => break Wake::Readable,
             Ok(_) | Err(Errno::EINTR) => {}
             Err(_) => break Wake::Readable,
@@ -131,14 +137,42 @@ pub fn with_interrupts_blocked<T>(f: impl FnOnce() -> T) -> T {
 /// role (a panic becomes exit code 101), flush stdout and `_exit` — never returning into the
 /// parent's code, never running its destructors or atexit handlers a second time.
 pub fn spawn(role: impl std::fmt::Display, child: impl FnOnce() -> i32) -> Result<Pid> {
+    fork_child(role, false, child)
+}
+
+/// Like `spawn`, but the child leads a process group of its own, so that everything it may
+/// start can be signalled at once (`signal_group`), and a terminal's Ctrl+C, which goes to the
+/// foreground group, does not reach it directly.
+pub fn spawn_in_own_group(
+    role: impl std::fmt::Display,
+    child: impl FnOnce() -> i32,
+) -> Result<Pid> {
+    fork_child(role, true, child)
+}
+
+fn fork_child(
+    role: impl std::fmt::Display,
+    own_group: bool,
+    child: impl FnOnce() -> i32,
+) -> Result<Pid> {
     let _ = io::stdout().flush();
     let parent = nix::unistd::getpid();
     // SAFETY: the program is single-threaded whenever it forks (nothing in this crate starts a
     // thread before its children are forked), so the child's copy of every lock and allocator
     // state is consistent and it may run ordinary Rust code until `_exit`.
     match unsafe { nix::unistd::fork() } {
-        Ok(ForkResult::Parent { child }) => Ok(child),
+        Ok(ForkResult::Parent { child }) => {
+            if own_group {
+                // Also set from the parent, so the group exists before the parent signals it
+                // (whichever of the two calls runs first wins; EACCES after exec cannot occur).
+                let _ = nix::unistd::setpgid(child, child);
+            }
+            Ok(child)
+        }
         Ok(ForkResult::Child) => {
+            if own_group {
+                let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
+            }
             let code = match die_with_parent(parent) {
                 Ok(()) => panic::catch_unwind(AssertUnwindSafe(child)).unwrap_or(EXIT_PANIC),
                 Err(e) => {
@@ -159,6 +193,50 @@ pub fn spawn(role: impl std::fmt::Display, child: impl FnOnce() -> i32) -> Resul
             source,
         }),
     }
+}
+
+/// Sends `signal` to every process of the group `pgid` (see `spawn_in_own_group`).
+pub fn signal_group(pgid: Pid, signal: Signal) {
+    // ESRCH only means the whole group is already gone.
+    let _ = signal::killpg(pgid, signal);
+}
+
+/// Blocks SIGINT and SIGTERM in this process for good (a deliberately stubborn child: only
+/// SIGKILL can stop it). Used by the task pool's demo to show the escalation to SIGKILL.
+pub fn block_interrupts() -> Result<()> {
+    let mut block = SigSet::empty();
+    block.add(Signal::SIGINT);
+    block.add(Signal::SIGTERM);
+    signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&block), None).map_err(Error::Signal)
+}
+
+/// Makes a panic print one line on stderr (`error: <role> panicked: <message>`) instead of the
+/// default report and backtrace: for children whose panics are an expected, reported outcome.
+pub fn one_line_panics(role: &'static str) {
+    panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(no message)".into());
+        let _ = writeln!(
+            io::stderr(),
+            "error: {role} {} panicked: {message}",
+            std::process::id()
+        );
+    }));
+}
+
+/// Puts SIGINT and SIGTERM back to their default action (terminate), for a child that must
+/// die promptly when told to rather than wind down.
+pub fn restore_default_interrupts() -> Result<()> {
+    let action = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    for sig in [Signal::SIGINT, Signal::SIGTERM] {
+        // SAFETY: restoring the default disposition installs no handler at all.
+        unsafe { signal::sigaction(sig, &action) }.map_err(Error::Signal)?;
+    }
+    Ok(())
 }
 
 /// Linux-only: the kernel sends SIGTERM to this process when its parent dies, so a child of a
@@ -237,6 +315,24 @@ fn reaped(pid: libc::pid_t, status: libc::c_int, usage: &libc::rusage) -> Reaped
 
 pub fn signal_name(signo: i32) -> String {
     Signal::try_from(signo).map_or_else(|_| format!("signal {signo}"), |s| s.as_str().to_string())
+}
+
+/// Blocks until the child `pid` ends and reaps it (retrying when a signal interrupts).
+pub fn wait_for(pid: Pid) -> Result<Reaped> {
+    loop {
+        let mut status: libc::c_int = 0;
+        // SAFETY: rusage is plain old data; all-zero is a valid value for it.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: both out-pointers are valid, writable and live for the duration of the call.
+        let got = unsafe { libc::wait4(pid.as_raw(), &mut status, 0, &mut usage) };
+        if got >= 0 {
+            return Ok(reaped(got, status, &usage));
+        }
+        match Errno::last() {
+            Errno::EINTR => {}
+            e => return Err(Error::Wait(e)),
+        }
+    }
 }
 
 /// Reaps one child that has already ended, without blocking; `Ok(None)` if none has.

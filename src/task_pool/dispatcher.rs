@@ -1,0 +1,471 @@
+//! The dispatcher: owns the workers, hands each task to a free worker at once, enforces
+//! timeouts, replaces dead workers, runs callbacks (catching their panics), writes the joblog and
+//! streams outcomes back to the caller. It never blocks on the caller: outcomes are buffered and
+//! written only when the outcome pipe has room, so a caller busy pushing tasks cannot deadlock it.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::fd::AsFd;
+use std::panic::{self, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::poll::{PollFd, PollFlags};
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+
+use super::wire::{self, Fields, FrameBuffer};
+use super::{Outcome, PoolConfig, Registry, TaskReport, worker};
+use crate::channel::Pipe;
+use crate::error::{Error, Result};
+use crate::log::{LineLog, now_text};
+use crate::process::{self, Wake};
+use crate::record::ChildStatus;
+
+struct Queued {
+    id: u64,
+    job: String,
+    timeout: Duration,
+    args: Vec<String>,
+}
+
+struct Running {
+    id: u64,
+    job: String,
+    started: Instant,
+    start_text: String,
+    deadline: Instant,
+    /// When SIGTERM went to the worker's group for overrunning; SIGKILL follows after the grace.
+    terminated: Option<Instant>,
+    killed: bool,
+}
+
+struct Slot {
+    pid: Pid,
+    to_worker: File,
+    from_worker: File,
+    buf: FrameBuffer,
+    running: Option<Running>,
+    /// Told to die (timeout): finishes its current report but gets no new task.
+    doomed: bool,
+}
+
+struct Dispatcher<'a> {
+    config: &'a PoolConfig,
+    registry: &'a Registry,
+    tasks: Option<File>,
+    tasks_buf: FrameBuffer,
+    outcomes: Option<File>,
+    pending: Vec<u8>,
+    slots: Vec<Slot>,
+    queue: VecDeque<Queued>,
+    joblog: Option<LineLog>,
+}
+
+/// Runs the dispatcher in the current (child) process; returns its exit code.
+pub fn run(config: &PoolConfig, registry: &Registry, tasks: File, outcomes: File) -> i32 {
+    let result = (|| -> Result<()> {
+        process::install_interrupt_handlers()?;
+        process::one_line_panics("dispatcher (callback)");
+        let joblog = config.joblog.as_deref().map(LineLog::append).transpose()?;
+        let nonblocking = fcntl(outcomes.as_fd(), FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
+        nonblocking.map_err(|e| Error::PipeIo {
+            op: "configure",
+            source: e.into(),
+        })?;
+        let mut d = Dispatcher {
+            config,
+            registry,
+            tasks: Some(tasks),
+            tasks_buf: FrameBuffer::default(),
+            outcomes: Some(outcomes),
+            pending: Vec::new(),
+            slots: Vec::new(),
+            queue: VecDeque::new(),
+            joblog,
+        };
+        for _ in 0..config.workers {
+            let slot = d.spawn_worker()?;
+            d.slots.push(slot);
+        }
+        d.serve()
+    })();
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            let _ = writeln!(io::stderr(), "error: dispatcher: {e}");
+            e.exit_code().into()
+        }
+    }
+}
+
+impl Dispatcher<'_> {
+    fn spawn_worker(&mut self) -> Result<Slot> {
+        let mut down = Pipe::new()?;
+        let mut up = Pipe::new()?;
+        let registry = self.registry;
+        let pid = process::spawn_in_own_group("worker", || {
+            // A worker keeps only its own two pipe ends. A worker holding another worker's
+            // result pipe would hide that worker's death (no end of file); one holding the
+            // outcome pipe would keep the caller's stop() waiting after the dispatcher is gone.
+            self.release_for_child();
+            match (down.into_reader(), up.into_writer()) {
+                (Ok(tasks), Ok(results)) => worker::run(registry, tasks, results),
+                _ => 1,
+            }
+        })?;
+        Ok(Slot {
+            pid,
+            to_worker: down.into_writer()?,
+            from_worker: up.into_reader()?,
+            buf: FrameBuffer::default(),
+            running: None,
+            doomed: false,
+        })
+    }
+
+    fn release_for_child(&mut self) {
+        self.tasks = None;
+        self.outcomes = None;
+        self.slots.clear();
+        self.joblog = None;
+    }
+
+    fn serve(&mut self) -> Result<()> {
+        loop {
+            if process::interrupted().is_some() {
+                self.abort();
+                return Ok(());
+            }
+            self.assign()?;
+            let idle = self.slots.iter().all(|s| s.running.is_none());
+            if self.tasks.is_none() && self.queue.is_empty() && idle {
+                break;
+            }
+            self.wait_and_handle()?;
+            self.enforce_timeouts();
+        }
+        self.finish()
+    }
+
+    /// Hands queued tasks to idle workers, oldest first.
+    fn assign(&mut self) -> Result<()> {
+        for i in 0..self.slots.len() {
+            if self.slots[i].running.is_some() || self.slots[i].doomed {
+                continue;
+            }
+            let Some(task) = self.queue.pop_front() else {
+                return Ok(());
+            };
+            let frame = worker::encode_task(task.id, &task.job, &task.args);
+            let slot = &mut self.slots[i];
+            if wire::write_frame(&mut slot.to_worker, &frame).is_err() {
+                // The worker died while idle; it is replaced when its pipe reports end of file.
+                self.queue.push_front(task);
+                slot.doomed = true;
+                continue;
+            }
+            if self.config.announce {
+                let _ = writeln!(
+                    io::stdout(),
+                    "started task {} ({}) on worker {}",
+                    task.id,
+                    task.job,
+                    slot.pid
+                );
+            }
+            let now = Instant::now();
+            slot.running = Some(Running {
+                id: task.id,
+                job: task.job,
+                started: now,
+                start_text: now_text(),
+                deadline: now + task.timeout,
+                terminated: None,
+                killed: false,
+            });
+        }
+        Ok(())
+    }
+
+    /// The nearest moment a timeout or a grace period ends.
+    fn next_deadline(&self) -> Option<Instant> {
+        self.slots
+            .iter()
+            .filter_map(|s| s.running.as_ref())
+            .map(|r| match r.terminated {
+                None => r.deadline,
+                Some(t) if !r.killed => t + self.config.grace,
+                // Killed: nothing more to time; its end of file will come.
+                Some(_) => Instant::now() + Duration::from_secs(3600),
+            })
+            .min()
+    }
+
+    fn wait_and_handle(&mut self) -> Result<()> {
+        let timeout = self
+            .next_deadline()
+            .map(|d| d.saturating_duration_since(Instant::now()));
+        let mut fds: Vec<PollFd<'_>> = Vec::new();
+        if let Some(tasks) = &self.tasks {
+            fds.push(PollFd::new(tasks.as_fd(), PollFlags::POLLIN));
+        }
+        for slot in &self.slots {
+            fds.push(PollFd::new(slot.from_worker.as_fd(), PollFlags::POLLIN));
+        }
+        let outcome_index = fds.len();
+        if let Some(out) = &self.outcomes
+            && !self.pending.is_empty()
+        {
+            fds.push(PollFd::new(out.as_fd(), PollFlags::POLLOUT));
+        }
+        if process::poll_unless_interrupted(&mut fds, timeout) != Wake::Readable {
+            return Ok(());
+        }
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
+        drop(fds);
+        let mut at = 0;
+        if self.tasks.is_some() {
+            if ready[0] {
+                self.read_tasks()?;
+            }
+            at = 1;
+        }
+        let mut dead = Vec::new();
+        for i in 0..self.slots.len() {
+            if ready[at + i] && !self.read_results(i)? {
+                dead.push(i);
+            }
+        }
+        for i in dead.into_iter().rev() {
+            self.replace_dead(i)?;
+        }
+        if ready.get(outcome_index).copied().unwrap_or(false) {
+            self.flush_outcomes(false)?;
+        }
+        Ok(())
+    }
+
+    fn read_tasks(&mut self) -> Result<()> {
+        let Some(tasks) = self.tasks.as_mut() else {
+            return Ok(());
+        };
+        let n = self
+            .tasks_buf
+            .fill(tasks)
+            .map_err(|source| Error::PipeIo { op: "read", source })?;
+        while let Some(payload) = self
+            .tasks_buf
+            .next_frame()
+            .map_err(|source| Error::PipeIo { op: "read", source })?
+        {
+            let mut f = Fields::new(&payload);
+            let task = (|| {
+                let id = f.u64()?;
+                let job = f.str()?;
+                let timeout = Duration::from_millis(f.u64()?);
+                let n = f.u64()?;
+                let args = (0..n).map(|_| f.str()).collect::<Option<Vec<_>>>()?;
+                Some(Queued {
+                    id,
+                    job,
+                    timeout,
+                    args,
+                })
+            })()
+            .ok_or(Error::BadMessage {
+                queue: "task",
+                len: payload.len(),
+            })?;
+            self.queue.push_back(task);
+        }
+        if n == 0 {
+            // The caller called stop(): no more tasks will come.
+            self.tasks = None;
+        }
+        Ok(())
+    }
+
+    /// Reads a worker's results; false when its pipe reached end of file (the worker is gone).
+    fn read_results(&mut self, i: usize) -> Result<bool> {
+        let slot = &mut self.slots[i];
+        let n = match slot.buf.fill(&mut slot.from_worker) {
+            Ok(n) => n,
+            Err(_) => return Ok(false),
+        };
+        while let Ok(Some(payload)) = self.slots[i].buf.next_frame() {
+            let mut f = Fields::new(&payload);
+            let (Some(id), Some(ok), Some(text)) = (f.u64(), f.u64(), f.str()) else {
+                return Err(Error::BadMessage {
+                    queue: "result",
+                    len: payload.len(),
+                });
+            };
+            let slot = &mut self.slots[i];
+            let Some(running) = slot.running.take().filter(|r| r.id == id) else {
+                continue;
+            };
+            let pid = slot.pid;
+            let outcome = if ok == 1 {
+                Outcome::Ok(text)
+            } else {
+                Outcome::Failed(text)
+            };
+            if running.terminated.is_some() {
+                slot.doomed = true;
+            }
+            self.complete(running, pid, outcome, None)?;
+        }
+        Ok(n > 0)
+    }
+
+    /// A worker's pipe closed: reap it, settle the task it held, start a fresh worker.
+    fn replace_dead(&mut self, i: usize) -> Result<()> {
+        let slot = self.slots.remove(i);
+        let reaped = process::wait_for(slot.pid)?;
+        if let Some(running) = slot.running {
+            let outcome = if running.terminated.is_some() {
+                Outcome::TimedOut
+            } else {
+                Outcome::Crashed(reaped.status.clone())
+            };
+            self.complete(running, slot.pid, outcome, Some(&reaped.status))?;
+        }
+        // The dead worker's pipe ends close here: nothing else refers to them.
+        drop((slot.to_worker, slot.from_worker));
+        if self.tasks.is_some() || !self.queue.is_empty() {
+            let fresh = self.spawn_worker()?;
+            self.slots.insert(i, fresh);
+        }
+        Ok(())
+    }
+
+    fn enforce_timeouts(&mut self) {
+        let now = Instant::now();
+        for slot in &mut self.slots {
+            let Some(r) = slot.running.as_mut() else {
+                continue;
+            };
+            match r.terminated {
+                None if now >= r.deadline => {
+                    process::signal_group(slot.pid, Signal::SIGTERM);
+                    r.terminated = Some(now);
+                    slot.doomed = true;
+                }
+                Some(t) if !r.killed && now >= t + self.config.grace => {
+                    process::signal_group(slot.pid, Signal::SIGKILL);
+                    r.killed = true;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Settles one task: callback, joblog line, outcome for the caller.
+    fn complete(
+        &mut self,
+        running: Running,
+        pid: Pid,
+        outcome: Outcome,
+        status: Option<&ChildStatus>,
+    ) -> Result<()> {
+        let runtime = running.started.elapsed();
+        let mut callback_panicked = false;
+        if let Some(job) = self.registry.get(&running.job) {
+            let call = panic::catch_unwind(AssertUnwindSafe(|| match &outcome {
+                Outcome::Ok(output) => job.callback(running.id, output),
+                other => job.error_callback(running.id, other),
+            }));
+            if call.is_err() {
+                callback_panicked = true;
+                let _ = writeln!(
+                    io::stderr(),
+                    "error: the callback of task {} ({}) panicked; the pool goes on",
+                    running.id,
+                    running.job
+                );
+            }
+        }
+        let (exit, signal) = match (&outcome, status) {
+            (Outcome::Ok(_), _) => ("0".to_string(), "-".to_string()),
+            (Outcome::Failed(_), _) => ("1".to_string(), "-".to_string()),
+            (_, Some(ChildStatus::Code(c))) => (c.to_string(), "-".to_string()),
+            (_, Some(ChildStatus::Signal(s))) => ("-".to_string(), s.clone()),
+            (_, None) => ("-".to_string(), "-".to_string()),
+        };
+        if let Some(joblog) = &mut self.joblog {
+            joblog.write(&format!(
+                "{}\t{}\t{}\t{}\t{:.3}\t{}\t{exit}\t{signal}\n",
+                running.id,
+                running.job,
+                pid,
+                running.start_text,
+                runtime.as_secs_f64(),
+                outcome.kind()
+            ))?;
+        }
+        let report = TaskReport {
+            id: running.id,
+            job: running.job,
+            worker: pid.as_raw(),
+            runtime,
+            outcome,
+            callback_panicked,
+        };
+        self.pending.extend_from_slice(&report.encode());
+        self.flush_outcomes(false)
+    }
+
+    /// Writes buffered outcomes; without `block`, only as much as the pipe takes right now.
+    fn flush_outcomes(&mut self, block: bool) -> Result<()> {
+        let Some(out) = self.outcomes.as_mut() else {
+            return Ok(());
+        };
+        while !self.pending.is_empty() {
+            match out.write(&self.pending) {
+                Ok(n) => {
+                    self.pending.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && !block => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    let mut fds = [PollFd::new(out.as_fd(), PollFlags::POLLOUT)];
+                    let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE);
+                }
+                Err(source) => {
+                    return Err(Error::PipeIo {
+                        op: "write",
+                        source,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every task is settled: close the workers' task pipes (they exit at end of file), reap
+    /// them, and deliver the last outcomes.
+    fn finish(&mut self) -> Result<()> {
+        for slot in std::mem::take(&mut self.slots) {
+            // End of file on its task pipe is the worker's signal to exit 0.
+            drop(slot.to_worker);
+            process::wait_for(slot.pid)?;
+        }
+        self.flush_outcomes(true)
+    }
+
+    /// Interrupted (Ctrl+C, or the caller died and the death signal arrived): stop every worker
+    /// group now and reap them; no outcome can be delivered to a caller that is gone.
+    fn abort(&mut self) {
+        for slot in &self.slots {
+            process::signal_group(slot.pid, Signal::SIGKILL);
+        }
+        for slot in std::mem::take(&mut self.slots) {
+            let _ = process::wait_for(slot.pid);
+        }
+    }
+}

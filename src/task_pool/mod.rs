@@ -1,0 +1,334 @@
+//! `task_pool`: a process pool with per-task timeouts and callbacks that survives crashes.
+//!
+//! Process tree: caller → dispatcher (child) → workers (its children, each leading its own
+//! process group). The caller pushes tasks over a pipe; the dispatcher hands each to a free
+//! worker at once, enforces its timeout (SIGTERM to the worker's group, SIGKILL after a grace),
+//! replaces dead workers, runs the job's callback or error callback, writes the joblog, and sends
+//! every outcome back to the caller over a second pipe. Every task ends with exactly one outcome.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use ipc_desafio::task_pool::{Job, Outcome, Pool, PoolConfig, Registry, Task};
+//!
+//! struct Square;
+//! impl Job for Square {
+//!     fn run(&self, args: &[String]) -> Result<String, String> {
+//!         let n: u64 = args.first().and_then(|a| a.parse().ok()).ok_or("need a number")?;
+//!         Ok((n * n).to_string())
+//!     }
+//!     fn callback(&self, task: u64, output: &str) { println!("task {task}: {output}"); }
+//!     fn error_callback(&self, task: u64, outcome: &Outcome) { println!("task {task}: {outcome}"); }
+//! }
+//!
+//! let mut registry = Registry::default();
+//! registry.register("square", Square);
+//! let mut pool = Pool::start(PoolConfig::new(4), registry)?;
+//! pool.push(Task::new("square", Duration::from_secs(1), ["12"]))?;
+//! for report in pool.stop()? {
+//!     println!("{} -> {}", report.id, report.outcome);
+//! }
+//! # Ok::<(), ipc_desafio::Error>(())
+//! ```
+
+pub mod demo;
+mod dispatcher;
+mod wire;
+mod worker;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs::File;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use nix::unistd::Pid;
+
+use crate::channel::Pipe;
+use crate::error::{Error, Result};
+use crate::log::LineLog;
+use crate::process;
+use crate::record::ChildStatus;
+use wire::{Fields, FrameBuffer, FrameBuilder};
+
+/// A named unit of work, as registered in a `Registry` (the analogue of the classic "module with
+/// runnable, callback and error_callback"). `run` executes in a worker process; the callbacks
+/// execute in the dispatcher process.
+pub trait Job {
+    fn run(&self, args: &[String]) -> Result<String, String>;
+
+    /// Called with the output of a task that succeeded.
+    fn callback(&self, _task: u64, _output: &str) {}
+
+    /// Called with the outcome of a task that failed, timed out or crashed.
+    fn error_callback(&self, _task: u64, _outcome: &Outcome) {}
+}
+
+/// The jobs a pool can run, by name. The registry is inherited across fork, so the dispatcher
+/// and every worker hold the same functions.
+#[derive(Default)]
+pub struct Registry {
+    jobs: BTreeMap<String, Box<dyn Job>>,
+}
+
+impl Registry {
+    pub fn register(&mut self, name: &str, job: impl Job + 'static) {
+        self.jobs.insert(name.to_string(), Box::new(job));
+    }
+
+    pub fn get(&self, name: &str) -> Option<&dyn Job> {
+        self.jobs.get(name).map(|j| j.as_ref())
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.jobs.keys().map(String::as_str)
+    }
+}
+
+/// One unit of work: which job, how long it may run, and its arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Task {
+    pub job: String,
+    pub timeout: Duration,
+    pub args: Vec<String>,
+}
+
+impl Task {
+    pub fn new<S: Into<String>>(
+        job: &str,
+        timeout: Duration,
+        args: impl IntoIterator<Item = S>,
+    ) -> Task {
+        Task {
+            job: job.to_string(),
+            timeout,
+            args: args.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+/// How a task ended. Exactly one per pushed task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Ok(String),
+    Failed(String),
+    TimedOut,
+    Crashed(ChildStatus),
+}
+
+impl Outcome {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Outcome::Ok(_) => "ok",
+            Outcome::Failed(_) => "failed",
+            Outcome::TimedOut => "timed-out",
+            Outcome::Crashed(_) => "crashed",
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Ok(out) => write!(f, "ok: {out}"),
+            Outcome::Failed(msg) => write!(f, "failed: {msg}"),
+            Outcome::TimedOut => f.write_str("timed out"),
+            Outcome::Crashed(status) => write!(f, "crashed: worker {status}"),
+        }
+    }
+}
+
+/// What the caller learns about each task when the pool stops.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskReport {
+    pub id: u64,
+    pub job: String,
+    pub worker: i32,
+    pub runtime: Duration,
+    pub outcome: Outcome,
+    /// The callback (or error callback) panicked; the panic was caught and logged.
+    pub callback_panicked: bool,
+}
+
+impl TaskReport {
+    fn encode(&self) -> Vec<u8> {
+        let (kind, text, code) = match &self.outcome {
+            Outcome::Ok(s) => (0, s.clone(), 0),
+            Outcome::Failed(s) => (1, s.clone(), 0),
+            Outcome::TimedOut => (2, String::new(), 0),
+            Outcome::Crashed(ChildStatus::Code(c)) => (3, String::new(), i64::from(*c)),
+            Outcome::Crashed(ChildStatus::Signal(s)) => (4, s.clone(), 0),
+        };
+        FrameBuilder::default()
+            .u64(self.id)
+            .str(&self.job)
+            .i64(i64::from(self.worker))
+            .u64(self.runtime.as_micros() as u64)
+            .u64(kind)
+            .str(&text)
+            .i64(code)
+            .u64(u64::from(self.callback_panicked))
+            .finish()
+    }
+
+    fn decode(payload: &[u8]) -> Option<TaskReport> {
+        let mut f = Fields::new(payload);
+        let id = f.u64()?;
+        let job = f.str()?;
+        let worker = i32::try_from(f.i64()?).ok()?;
+        let runtime = Duration::from_micros(f.u64()?);
+        let (kind, text, code) = (f.u64()?, f.str()?, f.i64()?);
+        let outcome = match kind {
+            0 => Outcome::Ok(text),
+            1 => Outcome::Failed(text),
+            2 => Outcome::TimedOut,
+            3 => Outcome::Crashed(ChildStatus::Code(i32::try_from(code).ok()?)),
+            4 => Outcome::Crashed(ChildStatus::Signal(text)),
+            _ => return None,
+        };
+        let callback_panicked = f.u64()? != 0;
+        Some(TaskReport {
+            id,
+            job,
+            worker,
+            runtime,
+            outcome,
+            callback_panicked,
+        })
+    }
+}
+
+/// How to run a pool.
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    pub workers: usize,
+    /// Between SIGTERM and SIGKILL for a task that overran its timeout.
+    pub grace: Duration,
+    /// Where the dispatcher writes one tab-separated line per task.
+    pub joblog: Option<PathBuf>,
+    /// Print `started task …` lines on stdout as the dispatcher hands tasks out.
+    pub announce: bool,
+}
+
+impl PoolConfig {
+    pub fn new(workers: usize) -> PoolConfig {
+        PoolConfig {
+            workers: workers.max(1),
+            grace: Duration::from_millis(500),
+            joblog: None,
+            announce: false,
+        }
+    }
+}
+
+/// The joblog's header line; one line per task follows, same columns.
+pub const JOBLOG_HEADER: &str = "task\tjob\tworker\tstart\truntime_s\toutcome\texit\tsignal\n";
+
+/// The caller's handle on a running pool.
+pub struct Pool {
+    dispatcher: Pid,
+    tasks: Option<File>,
+    outcomes: File,
+    registry: Registry,
+    next_id: u64,
+}
+
+impl Pool {
+    /// Forks the dispatcher, which forks `config.workers` workers.
+    pub fn start(config: PoolConfig, registry: Registry) -> Result<Pool> {
+        if let Some(path) = &config.joblog {
+            LineLog::create(path, "--joblog")?.write(JOBLOG_HEADER)?;
+        }
+        let mut tasks = Pipe::new()?;
+        let mut outcomes = Pipe::new()?;
+        let dispatcher = process::spawn("dispatcher", || {
+            // The dispatcher reads tasks and writes outcomes. It must not keep the task pipe's
+            // write end (it would never see the caller's end of file) nor the outcome pipe's
+            // read end (the caller could then never get EPIPE).
+            match (tasks.into_reader(), outcomes.into_writer()) {
+                (Ok(rx), Ok(tx)) => dispatcher::run(&config, &registry, rx, tx),
+                _ => 1,
+            }
+        })?;
+        // The mirror image in the caller: it only writes tasks and reads outcomes.
+        let tasks_tx = tasks.into_writer()?;
+        let outcomes_rx = outcomes.into_reader()?;
+        Ok(Pool {
+            dispatcher,
+            tasks: Some(tasks_tx),
+            outcomes: outcomes_rx,
+            registry,
+            next_id: 0,
+        })
+    }
+
+    pub fn dispatcher_pid(&self) -> Pid {
+        self.dispatcher
+    }
+
+    /// Queues a task and returns its id. An unknown job is refused here, before it is sent.
+    pub fn push(&mut self, task: Task) -> Result<u64> {
+        if self.registry.get(&task.job).is_none() {
+            let known: Vec<&str> = self.registry.names().collect();
+            return Err(Error::Usage(format!(
+                "unknown job '{}' (known: {})",
+                task.job,
+                known.join(", ")
+            )));
+        }
+        let tasks = self.tasks.as_mut().ok_or(Error::PipeEndTaken("task"))?;
+        self.next_id += 1;
+        let mut frame = FrameBuilder::default()
+            .u64(self.next_id)
+            .str(&task.job)
+            .u64(task.timeout.as_millis() as u64)
+            .u64(task.args.len() as u64);
+        for arg in &task.args {
+            frame = frame.str(arg);
+        }
+        wire::write_frame(tasks, &frame.finish()).map_err(|source| Error::PipeIo {
+            op: "write",
+            source,
+        })?;
+        Ok(self.next_id)
+    }
+
+    /// No more tasks: waits until every pushed task has its outcome (queued ones included),
+    /// reaps the dispatcher (which has reaped every worker) and returns the reports by task id.
+    pub fn stop(mut self) -> Result<Vec<TaskReport>> {
+        // End of file on the task pipe is the dispatcher's signal to finish and exit.
+        drop(self.tasks.take());
+        let mut reports = Vec::new();
+        let mut buf = FrameBuffer::default();
+        loop {
+            match buf.read_frame(&mut self.outcomes) {
+                Ok(Some(payload)) => {
+                    reports.push(TaskReport::decode(&payload).ok_or(Error::BadMessage {
+                        queue: "outcome",
+                        len: payload.len(),
+                    })?)
+                }
+                Ok(None) => break,
+                Err(source) => return Err(Error::PipeIo { op: "read", source }),
+            }
+        }
+        let status = process::wait_for(self.dispatcher)?.status;
+        if !status.succeeded() {
+            return Err(Error::ChildFailed {
+                role: "dispatcher".into(),
+                status: status.to_string(),
+            });
+        }
+        if reports.len() as u64 != self.next_id {
+            return Err(Error::ChildFailed {
+                role: "dispatcher".into(),
+                status: format!(
+                    "returned {} outcomes for {} tasks",
+                    reports.len(),
+                    self.next_id
+                ),
+            });
+        }
+        reports.sort_by_key(|r| r.id);
+        Ok(reports)
+    }
+}

@@ -1,0 +1,306 @@
+//! task_pool: exactly one outcome and one callback per task, timeouts enforced, crashes
+//! contained, callbacks that panic cannot hang `stop()`, and nothing left behind.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+const BIN: &str = env!("CARGO_BIN_EXE_task_pool");
+
+fn run(args: &[&str]) -> (Output, Duration) {
+    let start = Instant::now();
+    let out = Command::new(BIN).args(args).output().unwrap();
+    (out, start.elapsed())
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The summary table's rows: (task, job, worker, runtime seconds, outcome text).
+fn rows(text: &str) -> Vec<(u64, String, i32, f64, String)> {
+    text.lines()
+        .skip_while(|l| !l.starts_with("task "))
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .map(|l| {
+            let mut parts = l.split_whitespace();
+            let id = parts.next().unwrap().parse().unwrap();
+            let job = parts.next().unwrap().to_string();
+            let worker = parts.next().unwrap().parse().unwrap();
+            let runtime = parts.next().unwrap().parse().unwrap();
+            let outcome = l.split(" s  ").nth(1).unwrap().to_string();
+            (id, job, worker, runtime, outcome)
+        })
+        .collect()
+}
+
+fn pids_in(text: &str) -> Vec<i32> {
+    text.lines()
+        .filter_map(|l| {
+            l.strip_prefix("pool: dispatcher ")
+                .and_then(|r| r.split(',').next())
+                .or_else(|| {
+                    l.starts_with("started task ")
+                        .then(|| l.rsplit(' ').next())
+                        .flatten()
+                })
+        })
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+fn assert_gone(pids: &[i32]) {
+    for pid in pids {
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "process {pid} is still there"
+        );
+    }
+}
+
+#[test]
+fn every_pushed_task_gets_exactly_one_outcome_and_one_callback() {
+    let dir = tempfile::tempdir().unwrap();
+    let joblog = dir.path().join("jobs.tsv");
+    let (out, _) = run(&[
+        "--workers",
+        "4",
+        "--tasks",
+        "20",
+        "--timeout",
+        "400",
+        "--grace-ms",
+        "100",
+        "--joblog",
+        joblog.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = stdout(&out);
+    let rows = rows(&text);
+    assert_eq!(
+        rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+        (1..=20).collect::<Vec<_>>()
+    );
+    for id in 1..=20u64 {
+        let callbacks = text
+            .lines()
+            .filter(|l| {
+                l.starts_with(&format!("callback: task {id} ("))
+                    || l.starts_with(&format!("error_callback: task {id} ("))
+            })
+            .count();
+        let panicked = rows[id as usize - 1].4.ends_with("(callback panicked)");
+        assert_eq!(
+            callbacks + usize::from(panicked),
+            1,
+            "task {id} must get exactly one callback"
+        );
+    }
+    let kinds = |prefix: &str| rows.iter().filter(|r| r.4.starts_with(prefix)).count();
+    assert_eq!(
+        (
+            kinds("ok"),
+            kinds("failed"),
+            kinds("timed out"),
+            kinds("crashed")
+        ),
+        (12, 2, 2, 4)
+    );
+    let log = std::fs::read_to_string(&joblog).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(
+        lines[0],
+        "task\tjob\tworker\tstart\truntime_s\toutcome\texit\tsignal"
+    );
+    assert_eq!(lines.len(), 21);
+    let mut ids: Vec<u64> = lines[1..]
+        .iter()
+        .map(|l| l.split('\t').next().unwrap().parse().unwrap())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, (1..=20).collect::<Vec<_>>());
+    assert!(lines.iter().all(|l| l.split('\t').count() == 8));
+    assert!(
+        log.contains("\tcrashed\t-\tSIGABRT")
+            && log.contains("\tcrashed\t101\t-")
+            && log.contains("\ttimed-out\t-\tSIGTERM")
+    );
+    assert_gone(&pids_in(&text));
+}
+
+#[test]
+fn an_overrunning_task_is_killed_within_timeout_plus_grace_and_its_slot_reused() {
+    let (out, wall) = run(&[
+        "--workers",
+        "1",
+        "--task",
+        "overrun:60000",
+        "--task",
+        "sleep:10",
+        "--timeout",
+        "300",
+        "--grace-ms",
+        "200",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let rows = rows(&stdout(&out));
+    assert_eq!(rows[0].4, "timed out");
+    assert!(rows[0].3 < 0.3 + 0.2 + 1.0, "killed after {} s", rows[0].3);
+    assert_eq!(rows[1].4, "ok: slept 10 ms");
+    assert_ne!(
+        rows[0].2, rows[1].2,
+        "the slot must be refilled with a fresh worker"
+    );
+    assert!(wall < Duration::from_secs(10));
+}
+
+#[test]
+fn a_task_that_ignores_sigterm_is_sigkilled_after_the_grace_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let joblog = dir.path().join("jobs.tsv");
+    let (out, _) = run(&[
+        "--workers",
+        "1",
+        "--task",
+        "stubborn",
+        "--timeout",
+        "200",
+        "--grace-ms",
+        "300",
+        "--joblog",
+        joblog.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let rows = rows(&stdout(&out));
+    assert_eq!(rows[0].4, "timed out");
+    assert!(
+        rows[0].3 >= 0.5 && rows[0].3 < 0.5 + 1.0,
+        "SIGKILL after timeout + grace, got {} s",
+        rows[0].3
+    );
+    assert!(
+        std::fs::read_to_string(&joblog)
+            .unwrap()
+            .contains("\ttimed-out\t-\tSIGKILL")
+    );
+}
+
+#[test]
+fn a_worker_sigkilled_from_outside_fails_only_its_task() {
+    let mut child = Command::new(BIN)
+        .args([
+            "--workers",
+            "2",
+            "--task",
+            "sleep:3000",
+            "--task",
+            "sleep:100",
+            "--task",
+            "sleep:100",
+            "--task",
+            "compute:10",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = String::new();
+    let victim: i32 = loop {
+        let line = lines.next().expect("output ended").unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if let Some(rest) = line.strip_prefix("started task 1 (sleep) on worker ") {
+            break rest.parse().unwrap();
+        }
+    };
+    kill(Pid::from_raw(victim), Signal::SIGKILL).unwrap();
+    for line in lines {
+        seen.push_str(&line.unwrap());
+        seen.push('\n');
+    }
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let rows = rows(&seen);
+    assert_eq!(rows[0].4, "crashed: worker killed by SIGKILL");
+    assert!(rows[1..].iter().all(|r| r.4.starts_with("ok")), "{rows:?}");
+    assert_gone(&pids_in(&seen));
+}
+
+#[test]
+fn a_panicking_callback_does_not_hang_stop() {
+    let (out, wall) = run(&[
+        "--workers",
+        "2",
+        "--task",
+        "bad-callback:10",
+        "--task",
+        "sleep:10",
+        "--task",
+        "bad-callback:10",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    let rows = rows(&text);
+    assert!(
+        rows[0].4.ends_with("(callback panicked)") && rows[2].4.ends_with("(callback panicked)")
+    );
+    assert_eq!(rows[1].4, "ok: slept 10 ms");
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("the callback of task 1 (bad-callback) panicked; the pool goes on")
+    );
+    assert!(wall < Duration::from_secs(10));
+}
+
+#[test]
+fn stop_waits_for_tasks_still_queued() {
+    let args: Vec<&str> = ["--workers", "1"]
+        .into_iter()
+        .chain(std::iter::repeat_n(["--task", "sleep:100"], 5).flatten())
+        .collect();
+    let (out, wall) = run(&args);
+    assert_eq!(out.status.code(), Some(0));
+    let rows = rows(&stdout(&out));
+    assert_eq!(rows.len(), 5);
+    assert!(rows.iter().all(|r| r.4 == "ok: slept 100 ms"));
+    assert!(
+        wall >= Duration::from_millis(500),
+        "5 tasks of 100 ms on one worker cannot take {wall:?}"
+    );
+    assert_eq!(
+        rows.iter()
+            .map(|r| r.2)
+            .collect::<std::collections::HashSet<_>>()
+            .len(),
+        1,
+        "one worker did them all"
+    );
+}
+
+#[test]
+fn bad_input_is_one_line_and_exit_2() {
+    for (args, mention) in [
+        (vec!["--task", "nope"], "unknown job"),
+        (vec!["--workers", "0"], "--workers"),
+        (vec!["--timeout", "x"], "--timeout"),
+        (
+            vec!["--joblog", "/nonexistent/dir/j.tsv", "--task", "fail"],
+            "--joblog /nonexistent/dir/j.tsv",
+        ),
+    ] {
+        let (out, _) = run(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(mention), "{args:?}: {err}");
+    }
+}
