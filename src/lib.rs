@@ -9,6 +9,7 @@ pub mod channel;
 pub mod cli;
 pub mod consumer;
 pub mod error;
+pub mod joinable_queue;
 pub mod log;
 pub mod options;
 pub mod pool;
@@ -23,6 +24,7 @@ pub mod shared;
 pub mod supervisor;
 pub mod tally;
 pub mod task_pool;
+pub mod ticket_office;
 pub mod verify;
 
 pub use error::{Error, Result};

@@ -20,19 +20,19 @@ use ipc_desafio::task_pool::{Pool, PoolConfig, Task, demo};
 )]
 struct Args {
     /// Worker processes in the pool
-    #[arg(long, value_name = "N", default_value = "10", value_parser = |s: &str| count(s, "--workers"))]
+    #[arg(long, value_name = "N", default_value = "10", value_parser = |s: &str| count(s, "--workers"), allow_negative_numbers = true)]
     workers: u64,
     /// How many demo tasks to run, cycling through every kind of job (ignored with --task)
-    #[arg(long, value_name = "N", default_value = "10", value_parser = |s: &str| parse_unsigned(s, "the task count"))]
+    #[arg(long, value_name = "N", default_value = "10", value_parser = |s: &str| parse_unsigned(s, "the task count"), allow_negative_numbers = true)]
     tasks: u64,
     /// Run exactly these tasks, in order: JOB or JOB:ARG (repeatable)
     #[arg(long = "task", value_name = "JOB[:ARG]")]
     task: Vec<String>,
     /// Per-task timeout in milliseconds
-    #[arg(long, value_name = "MS", default_value = "1000", value_parser = |s: &str| parse_unsigned(s, "the timeout"))]
+    #[arg(long, value_name = "MS", default_value = "1000", value_parser = |s: &str| parse_unsigned(s, "the timeout"), allow_negative_numbers = true)]
     timeout: u64,
     /// Between SIGTERM and SIGKILL for a task that overran its timeout, in milliseconds
-    #[arg(long, value_name = "MS", default_value = "500", value_parser = |s: &str| parse_unsigned(s, "the grace period"))]
+    #[arg(long, value_name = "MS", default_value = "500", value_parser = |s: &str| parse_unsigned(s, "the grace period"), allow_negative_numbers = true)]
     grace_ms: u64,
     /// Write one tab-separated line per task here
     #[arg(long, value_name = "FILE")]

@@ -1,0 +1,173 @@
+//! ticket_office: with the lock exactly N tickets are sold, every run; without it the race is
+//! provoked and reported; a buyer killed while holding the lock stops nobody; the state file is
+//! never seen half-written.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ticket_office");
+
+fn office(dir: &std::path::Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--state").arg(dir.join("state.json")).args(args);
+    cmd
+}
+
+fn summary(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn state(dir: &std::path::Path) -> String {
+    std::fs::read_to_string(dir.join("state.json")).unwrap()
+}
+
+#[test]
+fn with_the_lock_ten_buyers_and_three_tickets_sell_exactly_three_every_run() {
+    let dir = tempfile::tempdir().unwrap();
+    for _ in 0..5 {
+        let out = office(
+            dir.path(),
+            &["--buyers", "10", "--tickets", "3", "--delay-ms", "5"],
+        )
+        .output()
+        .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        assert_eq!(summary(&out), "tickets 3, sold 3, refused 7, oversold 0");
+        assert_eq!(state(dir.path()), "{\"ticket_num\": 0}\n");
+    }
+}
+
+#[test]
+fn without_the_lock_the_race_is_provoked_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = office(
+        dir.path(),
+        &[
+            "--no-lock",
+            "--buyers",
+            "10",
+            "--tickets",
+            "1",
+            "--delay-ms",
+            "300",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1), "overselling is a failed run");
+    let line = summary(&out);
+    let oversold: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(oversold >= 1, "the race did not happen: {line}");
+    assert!(line.starts_with("tickets 1, sold "), "{line}");
+}
+
+#[test]
+fn a_buyer_sigkilled_while_holding_the_lock_does_not_stop_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = Instant::now();
+    let mut child = office(
+        dir.path(),
+        &["--buyers", "4", "--tickets", "4", "--delay-ms", "700"],
+    )
+    .stdout(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let holder: i32 = loop {
+        let line = lines.next().expect("output ended").unwrap();
+        if line.ends_with("holding the lock") {
+            break line
+                .split('(')
+                .nth(1)
+                .unwrap()
+                .split(')')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+        }
+    };
+    kill(Pid::from_raw(holder), Signal::SIGKILL).unwrap();
+    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+    assert_eq!(
+        child.wait().unwrap().code(),
+        Some(1),
+        "a killed buyer makes the run fail"
+    );
+    assert!(start.elapsed() < Duration::from_secs(15));
+    assert!(
+        rest.iter()
+            .any(|l| l.ends_with(&format!("({holder}) killed by SIGKILL"))),
+        "{rest:?}"
+    );
+    assert_eq!(
+        rest.last().unwrap(),
+        "tickets 4, sold 3, refused 0, oversold 0"
+    );
+    assert_eq!(
+        state(dir.path()),
+        "{\"ticket_num\": 1}\n",
+        "the killed buyer's half-done purchase left no trace"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        leftovers.len(),
+        2,
+        "only the state and its lock file remain: {leftovers:?}"
+    );
+}
+
+#[test]
+fn readers_never_see_a_half_written_state_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    let mut child = office(
+        dir.path(),
+        &["--buyers", "40", "--tickets", "40", "--delay-ms", "0"],
+    )
+    .stdout(Stdio::null())
+    .spawn()
+    .unwrap();
+    let mut reads = 0;
+    while child.try_wait().unwrap().is_none() {
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            let ok = text.starts_with("{\"ticket_num\": ") && text.ends_with("}\n");
+            assert!(ok, "a reader saw {text:?}");
+            reads += 1;
+        }
+    }
+    assert!(reads > 0);
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "{\"ticket_num\": 0}\n"
+    );
+}
+
+#[test]
+fn bad_input_is_one_line_and_exit_2() {
+    for (args, mention) in [
+        (vec!["--buyers", "0"], "buyer count"),
+        (vec!["--tickets", "-1"], "negative"),
+        (
+            vec!["--state", "/nonexistent/dir/s.json"],
+            "--state /nonexistent/dir/s.json",
+        ),
+    ] {
+        let out = Command::new(BIN).args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(mention), "{args:?}: {err}");
+    }
+}
