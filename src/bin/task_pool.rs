@@ -99,7 +99,8 @@ fn run(args: Args) -> ipc_desafio::Result<()> {
             .map_or((spec.as_str(), None), |(j, a)| (j, Some(a)));
         pool.push(Task::new(job, Duration::from_millis(args.timeout), arg))?;
     }
-    let reports = pool.stop()?;
+    let stopped = pool.stop()?;
+    let reports = stopped.reports;
     let _ = writeln!(
         out,
         "\n{:<5} {:<13} {:>7} {:>9}  outcome",
@@ -134,5 +135,15 @@ fn run(args: Args) -> ipc_desafio::Result<()> {
         reports.len(),
         panicked
     );
+    for w in &stopped.workers {
+        let _ = writeln!(
+            out,
+            "worker {}: {} task(s), peak RSS {:.1} MiB, CPU {:.3} s",
+            w.pid,
+            w.tasks,
+            w.max_rss_kib as f64 / 1024.0,
+            w.cpu.as_secs_f64()
+        );
+    }
     Ok(())
 }

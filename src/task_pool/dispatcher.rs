@@ -16,7 +16,7 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
 use super::wire::{self, Fields, FrameBuffer};
-use super::{Outcome, PoolConfig, Registry, TaskReport, worker};
+use super::{Outcome, PoolConfig, Progress, Registry, TaskReport, WorkerUsage, worker};
 use crate::channel::Pipe;
 use crate::error::{Error, Result};
 use crate::log::{LineLog, now_text};
@@ -43,6 +43,7 @@ struct Running {
 
 struct Slot {
     pid: Pid,
+    tasks_run: u64,
     to_worker: File,
     from_worker: File,
     buf: FrameBuffer,
@@ -53,6 +54,8 @@ struct Slot {
 
 struct Dispatcher<'a> {
     config: &'a PoolConfig,
+    progress: &'a Progress,
+    usages: Vec<WorkerUsage>,
     registry: &'a Registry,
     tasks: Option<File>,
     tasks_buf: FrameBuffer,
@@ -64,7 +67,18 @@ struct Dispatcher<'a> {
 }
 
 /// Runs the dispatcher in the current (child) process; returns its exit code.
-pub fn run(config: &PoolConfig, registry: &Registry, tasks: File, outcomes: File) -> i32 {
+/// Tasks read ahead of the workers at most: beyond this the dispatcher stops reading the task
+/// pipe, the pipe fills, and the caller's `push` blocks — back-pressure instead of an unbounded
+/// queue in memory.
+const MAX_QUEUED_PER_WORKER: usize = 4;
+
+pub fn run(
+    config: &PoolConfig,
+    registry: &Registry,
+    tasks: File,
+    outcomes: File,
+    progress: &Progress,
+) -> i32 {
     let result = (|| -> Result<()> {
         process::install_interrupt_handlers()?;
         process::one_line_panics("dispatcher (callback)");
@@ -76,6 +90,8 @@ pub fn run(config: &PoolConfig, registry: &Registry, tasks: File, outcomes: File
         })?;
         let mut d = Dispatcher {
             config,
+            progress,
+            usages: Vec::new(),
             registry,
             tasks: Some(tasks),
             tasks_buf: FrameBuffer::default(),
@@ -117,12 +133,22 @@ impl Dispatcher<'_> {
         })?;
         Ok(Slot {
             pid,
+            tasks_run: 0,
             to_worker: down.into_writer()?,
             from_worker: up.into_reader()?,
             buf: FrameBuffer::default(),
             running: None,
             doomed: false,
         })
+    }
+
+    fn record_usage(&mut self, pid: Pid, tasks: u64, usage: &process::Usage) {
+        self.usages.push(WorkerUsage {
+            pid: pid.as_raw(),
+            tasks,
+            max_rss_kib: usage.max_rss_kib,
+            cpu: usage.user + usage.system,
+        });
     }
 
     fn release_for_child(&mut self) {
@@ -160,6 +186,7 @@ impl Dispatcher<'_> {
             };
             let frame = worker::encode_task(task.id, &task.job, &task.args);
             let slot = &mut self.slots[i];
+            slot.tasks_run += 1;
             if wire::write_frame(&mut slot.to_worker, &frame).is_err() {
                 // The worker died while idle; it is replaced when its pipe reports end of file.
                 self.queue.push_front(task);
@@ -208,7 +235,9 @@ impl Dispatcher<'_> {
             .next_deadline()
             .map(|d| d.saturating_duration_since(Instant::now()));
         let mut fds: Vec<PollFd<'_>> = Vec::new();
-        if let Some(tasks) = &self.tasks {
+        let room = self.queue.len() < MAX_QUEUED_PER_WORKER * self.config.workers.max(1);
+        let reading_tasks = self.tasks.is_some() && room;
+        if let Some(tasks) = self.tasks.as_ref().filter(|_| reading_tasks) {
             fds.push(PollFd::new(tasks.as_fd(), PollFlags::POLLIN));
         }
         for slot in &self.slots {
@@ -229,7 +258,7 @@ impl Dispatcher<'_> {
             .collect();
         drop(fds);
         let mut at = 0;
-        if self.tasks.is_some() {
+        if reading_tasks {
             if ready[0] {
                 self.read_tasks()?;
             }
@@ -327,6 +356,7 @@ impl Dispatcher<'_> {
     fn replace_dead(&mut self, i: usize) -> Result<()> {
         let slot = self.slots.remove(i);
         let reaped = process::wait_for(slot.pid)?;
+        self.record_usage(slot.pid, slot.tasks_run, &reaped.usage);
         if let Some(running) = slot.running {
             let outcome = if running.terminated.is_some() {
                 Outcome::TimedOut
@@ -417,6 +447,7 @@ impl Dispatcher<'_> {
             callback_panicked,
         };
         self.pending.extend_from_slice(&report.encode());
+        self.progress.settle();
         self.flush_outcomes(false)
     }
 
@@ -453,7 +484,11 @@ impl Dispatcher<'_> {
         for slot in std::mem::take(&mut self.slots) {
             // End of file on its task pipe is the worker's signal to exit 0.
             drop(slot.to_worker);
-            process::wait_for(slot.pid)?;
+            let reaped = process::wait_for(slot.pid)?;
+            self.record_usage(slot.pid, slot.tasks_run, &reaped.usage);
+        }
+        for usage in std::mem::take(&mut self.usages) {
+            self.pending.extend_from_slice(&usage.encode());
         }
         self.flush_outcomes(true)
     }

@@ -24,7 +24,7 @@
 //! registry.register("square", Square);
 //! let mut pool = Pool::start(PoolConfig::new(4), registry)?;
 //! pool.push(Task::new("square", Duration::from_secs(1), ["12"]))?;
-//! for report in pool.stop()? {
+//! for report in pool.stop()?.reports {
 //!     println!("{} -> {}", report.id, report.outcome);
 //! }
 //! # Ok::<(), ipc_desafio::Error>(())
@@ -38,7 +38,9 @@ mod worker;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::File;
+use std::os::fd::AsFd;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use nix::unistd::Pid;
@@ -48,6 +50,7 @@ use crate::error::{Error, Result};
 use crate::log::LineLog;
 use crate::process;
 use crate::record::ChildStatus;
+use crate::shared::{Shared, Zeroable};
 use wire::{Fields, FrameBuffer, FrameBuilder};
 
 /// A named unit of work, as registered in a `Registry` (the analogue of the classic "module with
@@ -159,6 +162,7 @@ impl TaskReport {
             Outcome::Crashed(ChildStatus::Signal(s)) => (4, s.clone(), 0),
         };
         FrameBuilder::default()
+            .u64(FRAME_REPORT)
             .u64(self.id)
             .str(&self.job)
             .i64(i64::from(self.worker))
@@ -170,8 +174,7 @@ impl TaskReport {
             .finish()
     }
 
-    fn decode(payload: &[u8]) -> Option<TaskReport> {
-        let mut f = Fields::new(payload);
+    fn decode(f: &mut Fields<'_>) -> Option<TaskReport> {
         let id = f.u64()?;
         let job = f.str()?;
         let worker = i32::try_from(f.i64()?).ok()?;
@@ -194,6 +197,63 @@ impl TaskReport {
             outcome,
             callback_panicked,
         })
+    }
+}
+
+/// Outcome-pipe frames start with their kind.
+const FRAME_REPORT: u64 = 0;
+const FRAME_USAGE: u64 = 1;
+
+/// Kernel accounting of one worker process, reaped by the dispatcher (`wait4`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerUsage {
+    pub pid: i32,
+    pub tasks: u64,
+    pub max_rss_kib: u64,
+    pub cpu: Duration,
+}
+
+impl WorkerUsage {
+    fn encode(&self) -> Vec<u8> {
+        FrameBuilder::default()
+            .u64(FRAME_USAGE)
+            .i64(i64::from(self.pid))
+            .u64(self.tasks)
+            .u64(self.max_rss_kib)
+            .u64(self.cpu.as_micros() as u64)
+            .finish()
+    }
+
+    fn decode(f: &mut Fields<'_>) -> Option<WorkerUsage> {
+        Some(WorkerUsage {
+            pid: i32::try_from(f.i64()?).ok()?,
+            tasks: f.u64()?,
+            max_rss_kib: f.u64()?,
+            cpu: Duration::from_micros(f.u64()?),
+        })
+    }
+}
+
+/// Everything `stop()` learns: one report per task (by id) and the usage of every worker that
+/// ever ran (replacements included).
+#[derive(Debug, Default)]
+pub struct Stopped {
+    pub reports: Vec<TaskReport>,
+    pub workers: Vec<WorkerUsage>,
+}
+
+/// A count of settled tasks, in memory shared with the dispatcher, for progress displays.
+#[repr(C)]
+pub struct Progress {
+    settled: AtomicU64,
+}
+
+// SAFETY: all-zero bytes are a valid AtomicU64 (0).
+unsafe impl Zeroable for Progress {}
+
+impl Progress {
+    pub(crate) fn settle(&self) {
+        self.settled.fetch_add(1, Ordering::SeqCst);
     }
 }
 
@@ -228,8 +288,11 @@ pub struct Pool {
     dispatcher: Pid,
     tasks: Option<File>,
     outcomes: File,
+    outcomes_buf: FrameBuffer,
+    stopped: Stopped,
     registry: Registry,
     next_id: u64,
+    progress: Shared<Progress>,
 }
 
 impl Pool {
@@ -238,6 +301,7 @@ impl Pool {
         if let Some(path) = &config.joblog {
             LineLog::create(path, "--joblog")?.write(JOBLOG_HEADER)?;
         }
+        let progress: Shared<Progress> = Shared::new()?;
         let mut tasks = Pipe::new()?;
         let mut outcomes = Pipe::new()?;
         let dispatcher = process::spawn("dispatcher", || {
@@ -245,7 +309,7 @@ impl Pool {
             // write end (it would never see the caller's end of file) nor the outcome pipe's
             // read end (the caller could then never get EPIPE).
             match (tasks.into_reader(), outcomes.into_writer()) {
-                (Ok(rx), Ok(tx)) => dispatcher::run(&config, &registry, rx, tx),
+                (Ok(rx), Ok(tx)) => dispatcher::run(&config, &registry, rx, tx, &progress),
                 _ => 1,
             }
         })?;
@@ -256,13 +320,75 @@ impl Pool {
             dispatcher,
             tasks: Some(tasks_tx),
             outcomes: outcomes_rx,
+            outcomes_buf: FrameBuffer::default(),
+            stopped: Stopped::default(),
             registry,
             next_id: 0,
+            progress,
         })
     }
 
     pub fn dispatcher_pid(&self) -> Pid {
         self.dispatcher
+    }
+
+    /// Tasks pushed so far.
+    pub fn pushed(&self) -> u64 {
+        self.next_id
+    }
+
+    /// Tasks settled so far (any outcome), as counted by the dispatcher in shared memory.
+    pub fn settled(&self) -> u64 {
+        self.progress.settled.load(Ordering::SeqCst)
+    }
+
+    /// Takes in whatever outcomes are already waiting, without blocking, so they do not pile
+    /// up in the dispatcher while the caller is still pushing.
+    fn collect_ready(&mut self) -> Result<()> {
+        loop {
+            let mut fds = [nix::poll::PollFd::new(
+                self.outcomes.as_fd(),
+                nix::poll::PollFlags::POLLIN,
+            )];
+            let ready = nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO).unwrap_or(0) > 0;
+            if !ready {
+                return Ok(());
+            }
+            let n = self
+                .outcomes_buf
+                .fill(&mut self.outcomes)
+                .map_err(|source| Error::PipeIo { op: "read", source })?;
+            self.take_frames()?;
+            if n == 0 {
+                return Ok(());
+            }
+        }
+    }
+
+    fn take_frames(&mut self) -> Result<()> {
+        while let Some(payload) = self
+            .outcomes_buf
+            .next_frame()
+            .map_err(|source| Error::PipeIo { op: "read", source })?
+        {
+            let bad = || Error::BadMessage {
+                queue: "outcome",
+                len: payload.len(),
+            };
+            let mut f = Fields::new(&payload);
+            match f.u64().ok_or_else(bad)? {
+                FRAME_REPORT => self
+                    .stopped
+                    .reports
+                    .push(TaskReport::decode(&mut f).ok_or_else(bad)?),
+                FRAME_USAGE => self
+                    .stopped
+                    .workers
+                    .push(WorkerUsage::decode(&mut f).ok_or_else(bad)?),
+                _ => return Err(bad()),
+            }
+        }
+        Ok(())
     }
 
     /// Queues a task and returns its id. An unknown job is refused here, before it is sent.
@@ -289,28 +415,25 @@ impl Pool {
             op: "write",
             source,
         })?;
+        self.collect_ready()?;
         Ok(self.next_id)
     }
 
     /// No more tasks: waits until every pushed task has its outcome (queued ones included),
-    /// reaps the dispatcher (which has reaped every worker) and returns the reports by task id.
-    pub fn stop(mut self) -> Result<Vec<TaskReport>> {
+    /// reaps the dispatcher (which has reaped every worker) and returns the reports by task id
+    /// and every worker's resource usage.
+    pub fn stop(mut self) -> Result<Stopped> {
         // End of file on the task pipe is the dispatcher's signal to finish and exit.
         drop(self.tasks.take());
-        let mut reports = Vec::new();
-        let mut buf = FrameBuffer::default();
-        loop {
-            match buf.read_frame(&mut self.outcomes) {
-                Ok(Some(payload)) => {
-                    reports.push(TaskReport::decode(&payload).ok_or(Error::BadMessage {
-                        queue: "outcome",
-                        len: payload.len(),
-                    })?)
-                }
-                Ok(None) => break,
-                Err(source) => return Err(Error::PipeIo { op: "read", source }),
-            }
+        while self
+            .outcomes_buf
+            .fill(&mut self.outcomes)
+            .map_err(|source| Error::PipeIo { op: "read", source })?
+            > 0
+        {
+            self.take_frames()?;
         }
+        self.take_frames()?;
         let status = process::wait_for(self.dispatcher)?.status;
         if !status.succeeded() {
             return Err(Error::ChildFailed {
@@ -318,17 +441,18 @@ impl Pool {
                 status: status.to_string(),
             });
         }
-        if reports.len() as u64 != self.next_id {
+        let mut stopped = std::mem::take(&mut self.stopped);
+        if stopped.reports.len() as u64 != self.next_id {
             return Err(Error::ChildFailed {
                 role: "dispatcher".into(),
                 status: format!(
                     "returned {} outcomes for {} tasks",
-                    reports.len(),
+                    stopped.reports.len(),
                     self.next_id
                 ),
             });
         }
-        reports.sort_by_key(|r| r.id);
-        Ok(reports)
+        stopped.reports.sort_by_key(|r| r.id);
+        Ok(stopped)
     }
 }
