@@ -12,6 +12,7 @@ pub mod error;
 pub mod joinable_queue;
 pub mod log;
 pub mod options;
+pub mod parallel;
 pub mod pool;
 pub mod process;
 pub mod producer;

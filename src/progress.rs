@@ -8,7 +8,6 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::process;
-use crate::tally::Tally;
 
 /// A run shorter than this never shows a bar, so the 12-value run prints nothing extra.
 const SHOW_AFTER: Duration = Duration::from_secs(1);
@@ -20,37 +19,53 @@ pub fn wanted(quiet: bool) -> bool {
     quiet && std::io::stderr().is_terminal()
 }
 
-/// Runs `work` (main's reaping loop) while a thread draws the count of received values.
+/// Runs `work` while a thread draws `position()` against `total` (a spinner when unknown).
 ///
 /// Called only after both children are forked, so the thread never coexists with a fork. It is
 /// started with SIGINT and SIGTERM blocked, so those signals always reach the main thread and
 /// interrupt its `wait4`.
-pub fn while_running<T>(enabled: bool, tally: &Tally, total: u64, work: impl FnOnce() -> T) -> T {
+pub fn while_running<T>(
+    enabled: bool,
+    unit: &'static str,
+    total: Option<u64>,
+    position: &(dyn Fn() -> u64 + Sync),
+    work: impl FnOnce() -> T,
+) -> T {
     if !enabled {
         return work();
     }
     let (stop, stopped) = mpsc::channel::<()>();
     std::thread::scope(|scope| {
-        process::with_interrupts_blocked(|| scope.spawn(move || draw(tally, total, stopped)));
+        process::with_interrupts_blocked(|| {
+            scope.spawn(move || draw(unit, total, position, stopped))
+        });
         let result = work();
         drop(stop);
         result
     })
 }
 
-fn draw(tally: &Tally, total: u64, stopped: mpsc::Receiver<()>) {
+fn draw(
+    unit: &str,
+    total: Option<u64>,
+    position: &(dyn Fn() -> u64 + Sync),
+    stopped: mpsc::Receiver<()>,
+) {
     if stopped.recv_timeout(SHOW_AFTER) != Err(RecvTimeoutError::Timeout) {
         return;
     }
-    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr())
-        .with_elapsed(SHOW_AFTER);
-    if let Ok(style) = ProgressStyle::with_template(
-        "{spinner} {elapsed} {wide_bar} {pos}/{len} values received ({percent}%)",
-    ) {
+    let bar =
+        ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr()).with_elapsed(SHOW_AFTER);
+    let template = if total.is_some() {
+        format!("{{spinner}} {{elapsed}} {{wide_bar}} {{pos}}/{{len}} {unit} ({{percent}}%)")
+    } else {
+        format!("{{spinner}} {{elapsed}} {{pos}} {unit}")
+    };
+    if let Ok(style) = ProgressStyle::with_template(&template) {
         bar.set_style(style);
     }
     loop {
-        bar.set_position(tally.received());
+        bar.set_position(position());
         if stopped.recv_timeout(REFRESH) != Err(RecvTimeoutError::Timeout) {
             break;
         }

@@ -21,6 +21,12 @@ pub struct Shared<T: Zeroable> {
     ptr: NonNull<T>,
 }
 
+// SAFETY: the mapping is plain memory owned by this handle; sending the handle to another thread
+// moves that ownership. Sharing `&Shared<T>` is sharing `&T`, hence the `T: Sync` bound.
+unsafe impl<T: Zeroable + Sync> Send for Shared<T> {}
+// SAFETY: as above.
+unsafe impl<T: Zeroable + Sync> Sync for Shared<T> {}
+
 impl<T: Zeroable> Shared<T> {
     pub fn new() -> Result<Shared<T>> {
         let len = NonZeroUsize::new(std::mem::size_of::<T>())

@@ -82,8 +82,14 @@ pub fn run(opts: &RunOptions) -> Result<u8> {
         pid: consumer.as_raw(),
     });
     let show_progress = crate::progress::wanted(opts.quiet);
-    let reaped =
-        crate::progress::while_running(show_progress, &tally, opts.count, || session.reap_all())?;
+    let received = || tally.received();
+    let reaped = crate::progress::while_running(
+        show_progress,
+        "values received",
+        Some(opts.count),
+        &received,
+        || session.reap_all(),
+    )?;
 
     let sent = tally.sent();
     let received = tally.received();

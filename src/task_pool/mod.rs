@@ -40,6 +40,7 @@ use std::fmt;
 use std::fs::File;
 use std::os::fd::AsFd;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -252,6 +253,10 @@ pub struct Progress {
 unsafe impl Zeroable for Progress {}
 
 impl Progress {
+    pub fn settled(&self) -> u64 {
+        self.settled.load(Ordering::SeqCst)
+    }
+
     pub(crate) fn settle(&self) {
         self.settled.fetch_add(1, Ordering::SeqCst);
     }
@@ -292,7 +297,7 @@ pub struct Pool {
     stopped: Stopped,
     registry: Registry,
     next_id: u64,
-    progress: Shared<Progress>,
+    progress: Arc<Shared<Progress>>,
 }
 
 impl Pool {
@@ -301,7 +306,7 @@ impl Pool {
         if let Some(path) = &config.joblog {
             LineLog::create(path, "--joblog")?.write(JOBLOG_HEADER)?;
         }
-        let progress: Shared<Progress> = Shared::new()?;
+        let progress: Arc<Shared<Progress>> = Arc::new(Shared::new()?);
         let mut tasks = Pipe::new()?;
         let mut outcomes = Pipe::new()?;
         let dispatcher = process::spawn("dispatcher", || {
@@ -339,7 +344,13 @@ impl Pool {
 
     /// Tasks settled so far (any outcome), as counted by the dispatcher in shared memory.
     pub fn settled(&self) -> u64 {
-        self.progress.settled.load(Ordering::SeqCst)
+        self.progress.settled()
+    }
+
+    /// A handle on the settled-task count that outlives borrows of the pool (for a progress
+    /// display running while the pool is being fed and stopped).
+    pub fn settled_counter(&self) -> Arc<Shared<Progress>> {
+        Arc::clone(&self.progress)
     }
 
     /// Takes in whatever outcomes are already waiting, without blocking, so they do not pile
