@@ -59,11 +59,19 @@ impl Job for Hash {
     }
 }
 
-/// One pass over the tree: (hash, size, path) rows and unreadable entries.
-fn pass(
-    args: &HashArgs,
-    jobs: usize,
-) -> Result<(Vec<(String, u64, String)>, Vec<String>, Stopped, Duration)> {
+/// One hashed file: hex digest, size, path.
+type Row = (String, u64, String);
+
+/// What one pass over the tree found.
+struct Pass {
+    rows: Vec<Row>,
+    problems: Vec<String>,
+    stopped: Stopped,
+    wall: Duration,
+}
+
+/// One pass over the tree: rows sorted by size, and unreadable entries.
+fn pass(args: &HashArgs, jobs: usize) -> Result<Pass> {
     let mut registry = Registry::default();
     registry.register("hash", Hash);
     let mut problems = Vec::new();
