@@ -208,11 +208,11 @@ fn cpu_sequential_and_parallel_results_are_identical() {
     let text = stdout(&out);
     assert!(text.contains("results identical: yes"), "{text}");
     assert!(text.contains("speed-up ") && text.contains("efficiency "));
-    let n: u128 = 3_000_000;
+    let n: u128 = 9_000_000;
     let expected = ((n - 1) * n * (2 * n - 1) / 6) as u64;
     assert!(
         text.contains(&expected.to_string()),
-        "sum of squares below 3e6 must be {expected}:\n{text}"
+        "sum of squares below 9e6 must be {expected}:\n{text}"
     );
 }
 

@@ -10,15 +10,21 @@ use super::{CpuArgs, print_workers, run_pool};
 use crate::error::{EXIT_FAILURE, Result};
 use crate::task_pool::{Job, Outcome, Registry, Task};
 
-/// Terms per unit of `--tasks`: a task of size 100 sums 100 million squares.
-const TERMS_PER_UNIT: u64 = 1_000_000;
+/// Terms per unit of `--tasks`: a task of size 100 sums 300 million squares (about 0.1 s of one
+/// core here), so the default list is long enough for a stable speed-up measurement.
+const TERMS_PER_UNIT: u64 = 3_000_000;
 
-/// Σ i² for i < terms, wrapping at 2^64. `black_box` keeps the compiler from replacing the loop
-/// by its closed form — the point is to burn CPU the way the classic exercise does.
-#[inline(never)] // one copy of the machine code for both runs, so the comparison is fair
+/// Σ i² for i < terms, wrapping at 2^64.
 pub fn sum_of_squares(terms: u64) -> u64 {
+    sum_of_squares_in(0, terms)
+}
+
+/// Σ i² for start ≤ i < end, wrapping at 2^64. `black_box` keeps the compiler from replacing the
+/// loop by its closed form — the point is to burn CPU the way the classic exercise does.
+#[inline(never)] // one copy of the machine code for both runs, so the comparison is fair
+pub fn sum_of_squares_in(start: u64, end: u64) -> u64 {
     let mut acc = 0u64;
-    for i in 0..terms {
+    for i in start..end {
         let i = black_box(i);
         acc = acc.wrapping_add(i.wrapping_mul(i));
     }
@@ -29,11 +35,11 @@ struct SumOfSquares;
 
 impl Job for SumOfSquares {
     fn run(&self, args: &[String]) -> Result<String, String> {
-        let terms: u64 = args
-            .first()
-            .and_then(|a| a.parse().ok())
-            .ok_or("need a number of terms")?;
-        Ok(sum_of_squares(terms).to_string())
+        let range: Vec<u64> = args.iter().filter_map(|a| a.parse().ok()).collect();
+        let [start, end] = range[..] else {
+            return Err("need a start and an end".into());
+        };
+        Ok(sum_of_squares_in(start, end).to_string())
     }
 
     fn error_callback(&self, task: u64, outcome: &Outcome) {
@@ -56,32 +62,40 @@ pub fn run(args: &CpuArgs) -> Result<u8> {
 
     let mut registry = Registry::default();
     registry.register("sum-of-squares", SumOfSquares);
-    // Largest first: the pool hands tasks out in order, and longest-first balances the workers.
-    let mut order: Vec<usize> = (0..terms.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(terms[i]));
-    let tasks = order.iter().map(|&i| {
+    // Each task is cut into chunks of at most `--chunk` million terms: partial sums add up
+    // (wrapping addition is associative), and many equal chunks keep every worker busy to the
+    // end, where five unequal tasks on two workers could not do better than 1.875x.
+    let chunk = args.chunk.max(1).saturating_mul(TERMS_PER_UNIT);
+    let pieces: Vec<(usize, u64, u64)> = terms
+        .iter()
+        .enumerate()
+        .flat_map(|(i, &n)| {
+            (0..n.div_ceil(chunk)).map(move |c| (i, c * chunk, ((c + 1) * chunk).min(n)))
+        })
+        .collect();
+    let tasks = pieces.iter().map(|&(_, start, end)| {
         Task::new(
             "sum-of-squares",
             Duration::from_secs(3600),
-            [terms[i].to_string()],
+            [start.to_string(), end.to_string()],
         )
     });
     let (stopped, par_wall) = run_pool(
         jobs,
         registry,
-        "tasks done",
-        Some(terms.len() as u64),
+        "chunks done",
+        Some(pieces.len() as u64),
         tasks,
     )?;
-    let mut parallel = vec![None; terms.len()];
+    let mut parallel: Vec<Option<u64>> = vec![Some(0); terms.len()];
     for report in &stopped.reports {
-        let index = order[report.id as usize - 1];
-        parallel[index] = match &report.outcome {
+        let task = pieces[report.id as usize - 1].0;
+        let part = match &report.outcome {
             Outcome::Ok(v) => v.parse::<u64>().ok(),
             _ => None,
         };
+        parallel[task] = parallel[task].zip(part).map(|(a, b)| a.wrapping_add(b));
     }
-
     let _ = writeln!(
         out,
         "{:>6} {:>14} {:>22}",
@@ -98,8 +112,9 @@ pub fn run(args: &CpuArgs) -> Result<u8> {
     );
     let _ = writeln!(
         out,
-        "parallel ({jobs} processes): {:.3} s",
-        par_wall.as_secs_f64()
+        "parallel ({jobs} processes): {:.3} s ({} chunks)",
+        par_wall.as_secs_f64(),
+        pieces.len()
     );
     let _ = writeln!(
         out,

@@ -68,9 +68,12 @@ fn jobs_parser(s: &str) -> Result<usize, String> {
 
 #[derive(Debug, Args)]
 pub struct CpuArgs {
-    /// Task sizes, in millions of terms each
+    /// Task sizes, in units of 3 million terms each
     #[arg(long, value_name = "N,N,...", default_value = "100,200,300,400,500", value_delimiter = ',', value_parser = |s: &str| parse_unsigned(s, "a task size"))]
     pub tasks: Vec<u64>,
+    /// Largest piece of work handed to one worker, in the same units as --tasks
+    #[arg(long, value_name = "N", default_value = "25", value_parser = |s: &str| parse_unsigned(s, "the chunk size"), allow_negative_numbers = true)]
+    pub chunk: u64,
     #[command(flatten)]
     pub jobs: Jobs,
 }
