@@ -48,7 +48,7 @@ fn main() {
         let num = |prefix: &str| -> f64 {
             text.lines()
                 .find_map(|l| l.strip_prefix(prefix))
-                .and_then(|r| r.trim_start().split(|c: char| c == ' ' || c == 'x').next())
+                .and_then(|r| r.trim_start().split([' ', 'x']).next())
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(f64::NAN)
         };
