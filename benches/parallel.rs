@@ -65,6 +65,34 @@ fn main() {
     println!("| `parallel cpu --jobs 2` | {:.3} s |", median(par));
     println!("| speed-up with `--jobs 2` | {:.2}x |", median(speedups));
 
+    // The machine's own ceiling: the same loop in one process alone, then in two processes at
+    // once (each times its in-process sequential part). 2 × alone / together is the best any
+    // two-process split can reach here.
+    let solo_time = |text: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix("sequential (1 process):"))
+            .and_then(|r| r.trim().trim_end_matches(" s").parse().ok())
+            .unwrap_or(f64::NAN)
+    };
+    let mut ceilings = Vec::new();
+    for _ in 0..runs {
+        let (_, alone) = timed(Command::new(BIN).args(["cpu", "--tasks", "300", "--jobs", "1"]));
+        let mut other = Command::new(BIN)
+            .args(["cpu", "--tasks", "300", "--jobs", "1"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let (_, mine) = timed(Command::new(BIN).args(["cpu", "--tasks", "300", "--jobs", "1"]));
+        let theirs = other.wait_with_output().expect("wait");
+        let together =
+            (solo_time(&mine) + solo_time(&String::from_utf8_lossy(&theirs.stdout))) / 2.0;
+        ceilings.push(2.0 * solo_time(&alone) / together);
+    }
+    println!(
+        "| machine ceiling: 2 × (one process alone) / (two at once) | {:.2}x |",
+        median(ceilings)
+    );
+
     let dir = tempfile::tempdir().expect("temp dir");
     let files = (mib / 16) as usize;
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
