@@ -77,7 +77,7 @@ fn main() {
     let mut ceilings = Vec::new();
     for _ in 0..runs {
         let (_, alone) = timed(Command::new(BIN).args(["cpu", "--tasks", "300", "--jobs", "1"]));
-        let mut other = Command::new(BIN)
+        let other = Command::new(BIN)
             .args(["cpu", "--tasks", "300", "--jobs", "1"])
             .stdout(Stdio::piped())
             .spawn()
