@@ -59,7 +59,7 @@ fn main() {
     println!("| scenario | median |");
     println!("|---|---|");
     println!(
-        "| `parallel cpu` sequential (1.5 G terms) | {:.3} s |",
+        "| `parallel cpu` sequential (4.5 G terms) | {:.3} s |",
         median(seq)
     );
     println!("| `parallel cpu --jobs 2` | {:.3} s |", median(par));
