@@ -190,12 +190,13 @@ fn consume(cli: &JoinCli, items: &QueueEnd, done: &QueueEnd, counters: &Counters
             ));
             process::kill_self();
         }
-        task_done(id, done, counters)?;
+        // Said before it is marked: once marked, join() may return and main end this daemon.
         say(format!(
             "consumer ({}): done {}",
             std::process::id(),
             item_name(id)
         ));
+        task_done(id, done, counters)?;
     }
 }
 
