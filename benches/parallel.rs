@@ -2,25 +2,15 @@
 //! hashing 1 GiB of files against `sha256sum` run sequentially over the same files. Medians of
 //! several runs; options `-- --runs N --mib N`.
 
+mod common;
+
+use common::{arg, median};
+
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_parallel");
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn median<T: Copy + PartialOrd>(mut xs: Vec<T>) -> T {
-    xs.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-    xs[xs.len() / 2]
-}
 
 fn timed(cmd: &mut Command) -> (Duration, String) {
     let start = Instant::now();

@@ -3,6 +3,10 @@
 //! `wait4`), and a raw-pipe baseline (same frames, same batching, no logging) so the cost of
 //! the logs is visible. Options: `cargo bench -- --runs N --count N`.
 
+mod common;
+
+use common::{arg, median};
+
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -36,11 +40,6 @@ fn measure(cmd: &mut Command) -> Measured {
         max_rss_kib: usage.ru_maxrss as u64,
         code: libc::WEXITSTATUS(status),
     }
-}
-
-fn median<T: Copy + PartialOrd>(mut xs: Vec<T>) -> T {
-    xs.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-    xs[xs.len() / 2]
 }
 
 /// Peak RSS of producer and consumer, from main's summary line.
@@ -113,15 +112,6 @@ fn raw_pipe(count: u64) -> Duration {
         );
     }
     start.elapsed()
-}
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 fn main() {

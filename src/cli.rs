@@ -148,6 +148,18 @@ where
     }
 }
 
+/// The whole `main` of a binary: parse `P`, run, print `error: …` and exit with the error's code.
+pub fn main_with<P: Parser>(run: impl FnOnce(P) -> Result<u8>) -> std::process::ExitCode {
+    let code = match parse::<P, _, _>(std::env::args_os()) {
+        Parsed::Run(args) => run(args).unwrap_or_else(|e| {
+            report(&e);
+            e.exit_code()
+        }),
+        Parsed::Exit(code) => code,
+    };
+    std::process::ExitCode::from(code)
+}
+
 /// clap's message without its leading `error: ` and without the usage block and tips.
 fn first_line(message: &str) -> String {
     let line = message

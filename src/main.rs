@@ -2,11 +2,8 @@
 
 use std::process::ExitCode;
 
-use ipc_desafio::cli::{self, Cli, Parsed};
+use ipc_desafio::cli::Cli;
 
 fn main() -> ExitCode {
-    match cli::parse::<Cli, _, _>(std::env::args_os()) {
-        Parsed::Run(args) => ExitCode::from(ipc_desafio::run(args)),
-        Parsed::Exit(code) => ExitCode::from(code),
-    }
+    ipc_desafio::cli::main_with::<Cli>(|args| Ok(ipc_desafio::run(args)))
 }

@@ -2,18 +2,8 @@
 
 use std::process::ExitCode;
 
-use ipc_desafio::cli::{self, Parsed};
-use ipc_desafio::joinable_queue::{self, JoinCli};
+use ipc_desafio::joinable_queue::JoinCli;
 
 fn main() -> ExitCode {
-    match cli::parse::<JoinCli, _, _>(std::env::args_os()) {
-        Parsed::Run(args) => match joinable_queue::run(&args) {
-            Ok(code) => ExitCode::from(code),
-            Err(e) => {
-                cli::report(&e);
-                ExitCode::from(e.exit_code())
-            }
-        },
-        Parsed::Exit(code) => ExitCode::from(code),
-    }
+    ipc_desafio::cli::main_with::<JoinCli>(|args| ipc_desafio::joinable_queue::run(&args))
 }

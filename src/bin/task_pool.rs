@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use ipc_desafio::cli::{self, Parsed};
+use ipc_desafio::cli;
 use ipc_desafio::options::parse_unsigned;
 use ipc_desafio::task_pool::{Pool, PoolConfig, Task, demo};
 
@@ -47,17 +47,7 @@ fn count(s: &str, flag: &str) -> Result<u64, String> {
 }
 
 fn main() -> ExitCode {
-    let args = match cli::parse::<Args, _, _>(std::env::args_os()) {
-        Parsed::Run(args) => args,
-        Parsed::Exit(code) => return ExitCode::from(code),
-    };
-    match run(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            cli::report(&e);
-            ExitCode::from(e.exit_code())
-        }
-    }
+    cli::main_with::<Args>(|args| run(args).map(|()| 0))
 }
 
 fn run(args: Args) -> ipc_desafio::Result<()> {
@@ -136,14 +126,7 @@ fn run(args: Args) -> ipc_desafio::Result<()> {
         panicked
     );
     for w in &stopped.workers {
-        let _ = writeln!(
-            out,
-            "worker {}: {} task(s), peak RSS {:.1} MiB, CPU {:.3} s",
-            w.pid,
-            w.tasks,
-            w.max_rss_kib as f64 / 1024.0,
-            w.cpu.as_secs_f64()
-        );
+        let _ = writeln!(out, "{}", w.describe());
     }
     Ok(())
 }

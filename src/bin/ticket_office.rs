@@ -2,18 +2,8 @@
 
 use std::process::ExitCode;
 
-use ipc_desafio::cli::{self, Parsed};
-use ipc_desafio::ticket_office::{self, OfficeCli};
+use ipc_desafio::ticket_office::OfficeCli;
 
 fn main() -> ExitCode {
-    match cli::parse::<OfficeCli, _, _>(std::env::args_os()) {
-        Parsed::Run(args) => match ticket_office::run(&args) {
-            Ok(code) => ExitCode::from(code),
-            Err(e) => {
-                cli::report(&e);
-                ExitCode::from(e.exit_code())
-            }
-        },
-        Parsed::Exit(code) => ExitCode::from(code),
-    }
+    ipc_desafio::cli::main_with::<OfficeCli>(|args| ipc_desafio::ticket_office::run(&args))
 }

@@ -2,18 +2,10 @@
 
 use std::process::ExitCode;
 
-use ipc_desafio::cli::{self, Parsed};
-use ipc_desafio::pool::{self, PoolCli};
+use ipc_desafio::pool::PoolCli;
 
 fn main() -> ExitCode {
-    match cli::parse::<PoolCli, _, _>(std::env::args_os()) {
-        Parsed::Run(args) => match pool::run(&args.into_options()) {
-            Ok(code) => ExitCode::from(code),
-            Err(e) => {
-                cli::report(&e);
-                ExitCode::from(e.exit_code())
-            }
-        },
-        Parsed::Exit(code) => ExitCode::from(code),
-    }
+    ipc_desafio::cli::main_with::<PoolCli>(|args: PoolCli| {
+        ipc_desafio::pool::run(&args.into_options())
+    })
 }

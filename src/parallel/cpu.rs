@@ -121,7 +121,7 @@ pub fn run(args: &CpuArgs) -> Result<u8> {
         "speed-up {speedup:.2}x, efficiency {:.0}%",
         100.0 * speedup / jobs as f64
     );
-    print_workers(&mut out, "", &stopped);
+    print_workers(&mut out, &stopped);
     let identical = parallel
         .iter()
         .zip(&sequential)

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use sha2::Digest;
 
-use super::walk::{Entry, Walk};
+use super::walk::{Walk, file_tasks};
 use super::{HashArgs, check_dir, print_workers, run_pool};
 use crate::error::{EXIT_FAILURE, Result};
-use crate::task_pool::{Job, Outcome, Registry, Stopped, Task};
+use crate::task_pool::{Job, Outcome, Registry, Stopped};
 
 const CHUNK: usize = 1 << 20;
 
@@ -76,26 +76,14 @@ fn pass(args: &HashArgs, jobs: usize) -> Result<Pass> {
     registry.register("hash", Hash);
     let mut problems = Vec::new();
     let mut paths = Vec::new();
-    let tasks = Walk::new(&args.dir, &args.ext).filter_map(|entry| match entry {
-        Entry::File(path) => match path.to_str() {
-            Some(p) => {
-                paths.push(p.to_string());
-                Some(Task::new(
-                    "hash",
-                    Duration::from_secs(3600),
-                    [args.algo.as_str(), p],
-                ))
-            }
-            None => {
-                problems.push(format!("{}: not a UTF-8 path, skipped", path.display()));
-                None
-            }
-        },
-        Entry::Problem(path, why) => {
-            problems.push(format!("{}: {why}", path.display()));
-            None
-        }
-    });
+    let leading = [args.algo.clone()];
+    let tasks = file_tasks(
+        Walk::new(&args.dir, &args.ext),
+        "hash",
+        &leading,
+        &mut paths,
+        &mut problems,
+    );
     let (stopped, wall) = run_pool(jobs, registry, "files hashed", None, tasks)?;
     let mut rows = Vec::new();
     for r in &stopped.reports {
@@ -145,7 +133,7 @@ pub fn run(args: &HashArgs) -> Result<u8> {
     for p in &problems {
         let _ = writeln!(out, "unreadable: {p}");
     }
-    print_workers(&mut out, "", &stopped);
+    print_workers(&mut out, &stopped);
     if args.no_baseline {
         return Ok(0);
     }

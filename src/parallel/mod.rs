@@ -160,16 +160,9 @@ pub(crate) fn run_pool(
 }
 
 /// `worker <pid>: N tasks, peak RSS …, CPU …` for every worker of a run.
-pub(crate) fn print_workers(out: &mut impl Write, label: &str, stopped: &Stopped) {
+pub(crate) fn print_workers(out: &mut impl Write, stopped: &Stopped) {
     for w in &stopped.workers {
-        let _ = writeln!(
-            out,
-            "{label}worker {}: {} task(s), peak RSS {:.1} MiB, CPU {:.3} s",
-            w.pid,
-            w.tasks,
-            w.max_rss_kib as f64 / 1024.0,
-            w.cpu.as_secs_f64()
-        );
+        let _ = writeln!(out, "{}", w.describe());
     }
 }
 

@@ -86,6 +86,6 @@ pub fn run(args: &PortsArgs) -> Result<u8> {
         args.endpoints.len(),
         wall.as_secs_f64()
     );
-    print_workers(&mut out, "", &stopped);
+    print_workers(&mut out, &stopped);
     Ok(if all_up { 0 } else { EXIT_FAILURE })
 }

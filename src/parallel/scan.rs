@@ -3,12 +3,11 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
-use std::time::Duration;
 
-use super::walk::{Entry, Walk};
+use super::walk::{Walk, file_tasks};
 use super::{ScanArgs, check_dir, print_workers, run_pool};
 use crate::error::Result;
-use crate::task_pool::{Job, Outcome, Registry, Task};
+use crate::task_pool::{Job, Outcome, Registry};
 
 /// Counts (ERROR lines, WARNING lines) of one file without holding more than a line in memory.
 pub fn count_levels(path: &str) -> std::io::Result<(u64, u64)> {
@@ -42,23 +41,13 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
     registry.register("scan", Scan);
     let mut problems = Vec::new();
     let mut paths = Vec::new();
-    let tasks =
-        Walk::new(&args.dir, std::slice::from_ref(&args.ext)).filter_map(|entry| match entry {
-            Entry::File(path) => match path.to_str() {
-                Some(p) => {
-                    paths.push(p.to_string());
-                    Some(Task::new("scan", Duration::from_secs(3600), [p]))
-                }
-                None => {
-                    problems.push(format!("{}: not a UTF-8 path, skipped", path.display()));
-                    None
-                }
-            },
-            Entry::Problem(path, why) => {
-                problems.push(format!("{}: {why}", path.display()));
-                None
-            }
-        });
+    let tasks = file_tasks(
+        Walk::new(&args.dir, std::slice::from_ref(&args.ext)),
+        "scan",
+        &[],
+        &mut paths,
+        &mut problems,
+    );
     let (stopped, wall) = run_pool(args.jobs.get(), registry, "files scanned", None, tasks)?;
     let mut rows = Vec::new();
     for r in &stopped.reports {
@@ -90,6 +79,6 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
     for p in &problems {
         let _ = writeln!(out, "unreadable: {p}");
     }
-    print_workers(&mut out, "", &stopped);
+    print_workers(&mut out, &stopped);
     Ok(0)
 }

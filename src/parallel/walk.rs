@@ -3,6 +3,9 @@
 
 use std::fs::{self, ReadDir};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::task_pool::Task;
 
 pub enum Entry {
     File(PathBuf),
@@ -72,4 +75,32 @@ impl Iterator for Walk {
             }
         }
     }
+}
+
+/// The files of `walk` as pool tasks, lazily: job `job` with `leading` arguments, then the path.
+/// Task *n*'s path is `paths[n - 1]`; entries that cannot become tasks go to `problems`.
+pub fn file_tasks<'a>(
+    walk: Walk,
+    job: &'a str,
+    leading: &'a [String],
+    paths: &'a mut Vec<String>,
+    problems: &'a mut Vec<String>,
+) -> impl Iterator<Item = Task> + 'a {
+    walk.filter_map(move |entry| match entry {
+        Entry::File(path) => match path.to_str() {
+            Some(p) => {
+                paths.push(p.to_string());
+                let args = leading.iter().cloned().chain([p.to_string()]);
+                Some(Task::new(job, Duration::from_secs(3600), args))
+            }
+            None => {
+                problems.push(format!("{}: not a UTF-8 path, skipped", path.display()));
+                None
+            }
+        },
+        Entry::Problem(path, why) => {
+            problems.push(format!("{}: {why}", path.display()));
+            None
+        }
+    })
 }

@@ -215,6 +215,17 @@ pub struct WorkerUsage {
 }
 
 impl WorkerUsage {
+    /// `worker <pid>: N task(s), peak RSS X MiB, CPU Y s`
+    pub fn describe(&self) -> String {
+        format!(
+            "worker {}: {} task(s), peak RSS {:.1} MiB, CPU {:.3} s",
+            self.pid,
+            self.tasks,
+            self.max_rss_kib as f64 / 1024.0,
+            self.cpu.as_secs_f64()
+        )
+    }
+
     fn encode(&self) -> Vec<u8> {
         FrameBuilder::default()
             .u64(FRAME_USAGE)
