@@ -1,160 +1,19 @@
-//! `ipc_desafio verify`: audits a run's two logs, streaming, and says exactly what is wrong and
-//! where (`file:line: problem`), or what was lost and where a faulty run stopped.
-//!
-//! Memory is bounded by the values in flight (sent, not yet received) plus one set of the
-//! values sent, needed to prove they are distinct.
+//! The audit itself: one streaming pass over `execution_log.txt`, with `consumer_log.txt` read in
+//! lockstep, checking every rule `verify` promises.
 
 use std::collections::{HashMap, VecDeque};
-use std::fmt::Write as _;
-use std::fs::File;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use chrono::{DateTime, FixedOffset};
 
+use super::Report;
+use super::lines::Lines;
 use crate::error::{Error, Result};
 use crate::log::{CONSUMER_LOG, EXECUTION_LOG, LogPaths};
 use crate::options::range_len;
 use crate::record::{
     ChildStatus, ConsumerLine, Event, LogLine, Parity, Role, RunParams, TimeCache,
 };
-
-/// How many lost values a report lists by value before it only counts them.
-const LOST_LISTED: usize = 20;
-/// How many problems a report prints before it only counts them (a corrupt million-line log
-/// would otherwise print a million lines).
-const PROBLEMS_PRINTED: usize = 50;
-
-/// The outcome of an audit.
-#[derive(Debug, Default)]
-pub struct Report {
-    /// `file:line: what is wrong`, in file order.
-    pub problems: Vec<String>,
-    /// Facts about the run that are not violations (interruptions, faults, where it stopped).
-    pub notes: Vec<String>,
-    pub sent: u64,
-    pub received: u64,
-    pub lost: Vec<i64>,
-    pub exec_lines: usize,
-    pub consumer_lines: usize,
-}
-
-impl Report {
-    pub fn passed(&self) -> bool {
-        self.problems.is_empty()
-    }
-
-    /// The human-readable verdict, one fact per line, ending with `verify: OK` or `verify: FAILED`.
-    pub fn render(&self) -> String {
-        let mut out = String::new();
-        for p in self.problems.iter().take(PROBLEMS_PRINTED) {
-            let _ = writeln!(out, "{p}");
-        }
-        if self.problems.len() > PROBLEMS_PRINTED {
-            let _ = writeln!(
-                out,
-                "... and {} more problems",
-                self.problems.len() - PROBLEMS_PRINTED
-            );
-        }
-        for n in &self.notes {
-            let _ = writeln!(out, "note: {n}");
-        }
-        if !self.lost.is_empty() {
-            let listed: Vec<String> = self
-                .lost
-                .iter()
-                .take(LOST_LISTED)
-                .map(i64::to_string)
-                .collect();
-            let more = self.lost.len().saturating_sub(LOST_LISTED);
-            let more = if more > 0 {
-                format!(" and {more} more")
-            } else {
-                String::new()
-            };
-            let _ = writeln!(
-                out,
-                "lost: {} values sent but never received: {}{more}",
-                self.lost.len(),
-                listed.join(", ")
-            );
-        }
-        let counts = format!(
-            "{} values sent, {} received, {} lost ({EXECUTION_LOG}: {} lines, {CONSUMER_LOG}: {} lines)",
-            self.sent,
-            self.received,
-            self.lost.len(),
-            self.exec_lines,
-            self.consumer_lines
-        );
-        if self.passed() {
-            let _ = writeln!(out, "verify: OK: {counts}");
-        } else {
-            let _ = writeln!(
-                out,
-                "verify: FAILED: {} problems; {counts}",
-                self.problems.len()
-            );
-        }
-        out
-    }
-}
-
-/// Line-by-line reader that reports encoding and termination problems instead of failing.
-struct Lines {
-    name: &'static str,
-    path: std::path::PathBuf,
-    reader: BufReader<File>,
-    number: usize,
-    buf: Vec<u8>,
-}
-
-impl Lines {
-    fn open(path: &Path, name: &'static str) -> Result<Lines> {
-        let file = File::open(path).map_err(|source| Error::ReadLog {
-            path: path.into(),
-            source,
-        })?;
-        Ok(Lines {
-            name,
-            path: path.into(),
-            reader: BufReader::with_capacity(1 << 16, file),
-            number: 0,
-            buf: Vec::new(),
-        })
-    }
-
-    /// The next line without its newline, or a problem text for an unreadable one.
-    fn next_line(&mut self, problems: &mut Vec<String>) -> Result<Option<String>> {
-        self.buf.clear();
-        let n = self
-            .reader
-            .read_until(b'\n', &mut self.buf)
-            .map_err(|source| Error::ReadLog {
-                path: self.path.clone(),
-                source,
-            })?;
-        if n == 0 {
-            return Ok(None);
-        }
-        self.number += 1;
-        if self.buf.pop() != Some(b'\n') {
-            problems.push(self.at("last line is not terminated by a newline (a torn write?)"));
-        }
-        match std::str::from_utf8(&self.buf) {
-            Ok(s) => Ok(Some(s.to_string())),
-            Err(_) => {
-                problems.push(self.at("line is not valid UTF-8"));
-                Ok(Some(String::new()))
-            }
-        }
-    }
-
-    fn at(&self, what: impl std::fmt::Display) -> String {
-        format!("{}:{}: {what}", self.name, self.number)
-    }
-}
 
 /// What the execution log said about one child role.
 #[derive(Default)]
@@ -190,7 +49,7 @@ struct Audit {
 }
 
 /// Audits the logs in `dir`. `Err` only when a log cannot be read at all.
-pub fn verify(dir: &Path) -> Result<Report> {
+pub(super) fn run(dir: &Path) -> Result<Report> {
     if !dir.is_dir() {
         let source = std::io::Error::new(std::io::ErrorKind::NotFound, "not an existing directory");
         return Err(Error::LogDir {

@@ -1,112 +1,13 @@
-//! The text format of both logs, in one place: every line the program writes is rendered from an
-//! `Event` or a `ConsumerLine` here, and `verify` parses it back with the same code, so the
-//! writer and the grader cannot drift apart. The grammar is documented in the README.
+//! The events of `execution_log.txt`: rendering (`Display`) and parsing (`FromStr`) of every
+//! message, and of whole lines.
 
 use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, FixedOffset};
 
+use super::{ChildStatus, Cursor, Parity, Role, TimeCache};
 use crate::options::{Fault, Pace};
-
-/// Timestamp format of both logs: RFC 3339, local time, milliseconds, numeric UTC offset.
-pub const TIMESTAMP_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.3f%:z";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
-    Main,
-    Producer,
-    Consumer,
-}
-
-impl Role {
-    pub fn name(self) -> &'static str {
-        match self {
-            Role::Main => "main",
-            Role::Producer => "producer",
-            Role::Consumer => "consumer",
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Role {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "main" => Ok(Role::Main),
-            "producer" => Ok(Role::Producer),
-            "consumer" => Ok(Role::Consumer),
-            _ => Err(format!("unknown role '{s}'")),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Parity {
-    Even,
-    Odd,
-}
-
-impl Parity {
-    pub fn of(value: i64) -> Parity {
-        if value.rem_euclid(2) == 0 {
-            Parity::Even
-        } else {
-            Parity::Odd
-        }
-    }
-}
-
-impl fmt::Display for Parity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Parity::Even => "even",
-            Parity::Odd => "odd",
-        })
-    }
-}
-
-impl FromStr for Parity {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "even" => Ok(Parity::Even),
-            "odd" => Ok(Parity::Odd),
-            _ => Err(format!("expected 'even' or 'odd', got '{s}'")),
-        }
-    }
-}
-
-/// How a child ended, as main reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ChildStatus {
-    Code(i32),
-    /// The signal's name, e.g. `SIGKILL`.
-    Signal(String),
-}
-
-impl ChildStatus {
-    pub fn succeeded(&self) -> bool {
-        *self == ChildStatus::Code(0)
-    }
-}
-
-impl fmt::Display for ChildStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ChildStatus::Code(c) => write!(f, "exited with code {c}"),
-            ChildStatus::Signal(s) => write!(f, "killed by {s}"),
-        }
-    }
-}
 
 /// The parameters main announces in its `started:` line, so `verify` knows what was asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -254,50 +155,6 @@ impl fmt::Display for Event {
                     None => Ok(()),
                 }
             }
-        }
-    }
-}
-
-/// A tiny cursor for the fixed phrases of the grammar.
-struct Cursor<'a>(&'a str);
-
-impl<'a> Cursor<'a> {
-    fn tag(&mut self, tag: &str) -> Result<(), String> {
-        match self.0.strip_prefix(tag) {
-            Some(rest) => {
-                self.0 = rest;
-                Ok(())
-            }
-            None => Err(format!("expected '{tag}' at '{}'", self.0)),
-        }
-    }
-
-    /// The text up to (not including) `end`, consuming `end` too.
-    fn until(&mut self, end: &str) -> Result<&'a str, String> {
-        match self.0.split_once(end) {
-            Some((word, rest)) => {
-                self.0 = rest;
-                Ok(word)
-            }
-            None => Err(format!("expected '{end}' in '{}'", self.0)),
-        }
-    }
-
-    fn number<T: FromStr>(&mut self, end: &str) -> Result<T, String> {
-        let word = if end.is_empty() {
-            std::mem::take(&mut self.0)
-        } else {
-            self.until(end)?
-        };
-        word.parse()
-            .map_err(|_| format!("expected a number, got '{word}'"))
-    }
-
-    fn end(&self) -> Result<(), String> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(format!("unexpected trailing text '{}'", self.0))
         }
     }
 }
@@ -498,26 +355,6 @@ impl FromStr for LogLine {
     }
 }
 
-/// Parses timestamps, remembering the last one. The lines of one batch share a timestamp, so
-/// a streaming reader parses each distinct timestamp once instead of once per line.
-#[derive(Default)]
-pub struct TimeCache {
-    last: Option<(String, DateTime<FixedOffset>)>,
-}
-
-impl TimeCache {
-    pub fn parse(&mut self, s: &str) -> Result<DateTime<FixedOffset>, String> {
-        if let Some((text, time)) = &self.last
-            && text == s
-        {
-            return Ok(*time);
-        }
-        let time = parse_time(s)?;
-        self.last = Some((s.to_string(), time));
-        Ok(time)
-    }
-}
-
 impl LogLine {
     pub fn parse_cached(line: &str, times: &mut TimeCache) -> Result<LogLine, String> {
         let mut c = Cursor(line);
@@ -534,123 +371,10 @@ impl LogLine {
     }
 }
 
-pub fn parse_time(s: &str) -> Result<DateTime<FixedOffset>, String> {
-    // chrono would also accept a missing fraction or other precisions; the grammar is
-    // exactly `YYYY-MM-DDTHH:MM:SS.mmm+HH:MM` (29 bytes, milliseconds always present).
-    let shaped = s.len() == 29
-        && s.as_bytes()[19] == b'.'
-        && s.as_bytes()[20..23].iter().all(u8::is_ascii_digit);
-    if !shaped {
-        return Err(format!(
-            "bad timestamp '{s}': expected YYYY-MM-DDTHH:MM:SS.mmm+HH:MM"
-        ));
-    }
-    DateTime::parse_from_str(s, TIMESTAMP_FORMAT).map_err(|e| format!("bad timestamp '{s}': {e}"))
-}
-
-/// One line of `consumer_log.txt`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ConsumerLine {
-    /// `# ...` before any value.
-    Header(String),
-    /// `<timestamp> <value> even|odd`
-    Value {
-        time: DateTime<FixedOffset>,
-        value: i64,
-        parity: Parity,
-    },
-    /// `# totals: values N, even E, odd O` with an optional ` (incomplete: why)`.
-    Totals {
-        values: u64,
-        even: u64,
-        odd: u64,
-        incomplete: Option<String>,
-    },
-}
-
-impl fmt::Display for ConsumerLine {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConsumerLine::Header(text) => write!(f, "# {text}"),
-            ConsumerLine::Value {
-                time,
-                value,
-                parity,
-            } => {
-                write!(f, "{} {value} {parity}", time.format(TIMESTAMP_FORMAT))
-            }
-            ConsumerLine::Totals {
-                values,
-                even,
-                odd,
-                incomplete,
-            } => {
-                write!(f, "# totals: values {values}, even {even}, odd {odd}")?;
-                match incomplete {
-                    Some(why) => write!(f, " (incomplete: {why})"),
-                    None => Ok(()),
-                }
-            }
-        }
-    }
-}
-
-impl FromStr for ConsumerLine {
-    type Err = String;
-
-    fn from_str(line: &str) -> Result<Self, String> {
-        ConsumerLine::parse_cached(line, &mut TimeCache::default())
-    }
-}
-
-impl ConsumerLine {
-    pub fn parse_cached(line: &str, times: &mut TimeCache) -> Result<ConsumerLine, String> {
-        if let Some(rest) = line.strip_prefix("# totals: ") {
-            let mut c = Cursor(rest);
-            c.tag("values ")?;
-            let values = c.number(", even ")?;
-            let even = c.number(", odd ")?;
-            let (odd, incomplete) = match c.0.split_once(" (incomplete: ") {
-                Some((odd, why)) => (
-                    odd,
-                    Some(why.strip_suffix(')').ok_or("unclosed '('")?.to_string()),
-                ),
-                None => (c.0, None),
-            };
-            let odd = odd
-                .parse()
-                .map_err(|_| format!("expected a number, got '{odd}'"))?;
-            return Ok(ConsumerLine::Totals {
-                values,
-                even,
-                odd,
-                incomplete,
-            });
-        }
-        if let Some(rest) = line.strip_prefix("# ") {
-            return Ok(ConsumerLine::Header(rest.to_string()));
-        }
-        let fields: Vec<&str> = line.split(' ').collect();
-        let [time, value, parity] = fields[..] else {
-            return Err(format!(
-                "expected exactly three fields '<timestamp> <value> even|odd', got {}",
-                fields.len()
-            ));
-        };
-        let value = value
-            .parse()
-            .map_err(|_| format!("expected a number, got '{value}'"))?;
-        Ok(ConsumerLine::Value {
-            time: times.parse(time)?,
-            value,
-            parity: parity.parse()?,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::TIMESTAMP_FORMAT;
 
     fn round_trip(event: Event) {
         let text = event.to_string();
@@ -781,49 +505,5 @@ mod tests {
         ] {
             assert!(bad.parse::<LogLine>().is_err(), "accepted: {bad}");
         }
-    }
-
-    #[test]
-    fn consumer_lines_round_trip_and_need_exactly_three_fields() {
-        let time = parse_time("2026-11-23T20:30:36.123+00:00").unwrap();
-        for line in [
-            ConsumerLine::Header("consumer pid 3".into()),
-            ConsumerLine::Value {
-                time,
-                value: 8,
-                parity: Parity::Even,
-            },
-            ConsumerLine::Totals {
-                values: 3,
-                even: 1,
-                odd: 2,
-                incomplete: None,
-            },
-            ConsumerLine::Totals {
-                values: 3,
-                even: 1,
-                odd: 2,
-                incomplete: Some("fault".into()),
-            },
-        ] {
-            assert_eq!(line.to_string().parse::<ConsumerLine>(), Ok(line.clone()));
-        }
-        assert!(
-            "2026-11-23T20:30:36.123+00:00 8 even extra"
-                .parse::<ConsumerLine>()
-                .is_err()
-        );
-        assert!(
-            "2026-11-23T20:30:36.123+00:00 8"
-                .parse::<ConsumerLine>()
-                .is_err()
-        );
-    }
-
-    #[test]
-    fn parity_is_right_for_negative_values_too() {
-        assert_eq!(Parity::of(-3), Parity::Odd);
-        assert_eq!(Parity::of(-4), Parity::Even);
-        assert_eq!(Parity::of(0), Parity::Even);
     }
 }
