@@ -4,7 +4,6 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::time::Duration;
 
 use crate::error::{Error, Result};
 
@@ -21,10 +20,6 @@ pub struct Pace {
 impl Pace {
     pub fn is_fixed(&self) -> bool {
         self.min_ms == self.max_ms
-    }
-
-    pub fn min(&self) -> Duration {
-        Duration::from_millis(self.min_ms)
     }
 }
 

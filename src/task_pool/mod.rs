@@ -348,11 +348,6 @@ impl Pool {
         self.dispatcher
     }
 
-    /// Tasks pushed so far.
-    pub fn pushed(&self) -> u64 {
-        self.next_id
-    }
-
     /// Tasks settled so far (any outcome), as counted by the dispatcher in shared memory.
     pub fn settled(&self) -> u64 {
         self.progress.settled()
