@@ -168,8 +168,16 @@ pub fn run(opts: &PoolOptions) -> Result<u8> {
     // Main only sends on the log queue; the logger's end must have exactly one holder.
     drop(ends.log_rx.take());
     let log_tx = ends.log_tx.take().ok_or(Error::PipeEndTaken("log"))?;
-    let mut rep = Reporter::new(log_tx.try_clone()?, PoolRole::Main);
-    rep.report(format!(
+    let mut rep = match log_tx.try_clone() {
+        Ok(end) => Reporter::new(end, PoolRole::Main),
+        Err(e) => {
+            // Closing main's only sending end lets the logger see end of file; reap it.
+            drop(log_tx);
+            let _ = process::wait_for(logger);
+            return Err(e);
+        }
+    };
+    let started = rep.report(format!(
         "started: workers {}, items {}, work-ms {}, max-gap-ms {}, fail-below {}, grace-ms {}, seed {}",
         opts.workers,
         opts.items.map_or("unlimited".to_string(), |n| n.to_string()),
@@ -178,7 +186,13 @@ pub fn run(opts: &PoolOptions) -> Result<u8> {
         opts.fail_below,
         opts.grace_ms,
         opts.seed
-    ))?;
+    ));
+    if let Err(e) = started {
+        // The logger is gone or broken: nothing else was started; reap it and give up.
+        drop((rep, log_tx));
+        let _ = process::wait_for(logger);
+        return Err(e);
+    }
 
     let generator = process::spawn(PoolRole::Generator, || {
         // The generator only sends work: a receiving end here would let it swallow items.
@@ -229,7 +243,10 @@ pub fn run(opts: &PoolOptions) -> Result<u8> {
         let outcome = process::wait_any()?;
         if !interrupted && let Some(signal) = process::interrupted() {
             interrupted = true;
-            rep.report(format!("interrupted by {}", signal.as_str()))?;
+            keep(
+                &mut first_error,
+                rep.report(format!("interrupted by {}", signal.as_str())),
+            );
             for (_, pid) in &pending {
                 process::send_signal(*pid, Signal::SIGTERM);
             }
@@ -240,25 +257,30 @@ pub fn run(opts: &PoolOptions) -> Result<u8> {
                 pending.retain(|(_, p)| *p != child.pid);
                 if let Some(role) = role {
                     all_clean &= child.status == ChildStatus::Code(0);
-                    rep.report(format!("{role} {} {}", child.pid, child.status))?;
+                    keep(
+                        &mut first_error,
+                        rep.report(format!("{role} {} {}", child.pid, child.status)),
+                    );
                 }
             }
             WaitOutcome::Interrupted => {}
             WaitOutcome::NoChildren => break,
         }
     }
-    rep.report(format!(
-        "semaphore: {} of {} permits free",
-        sem.available()?,
-        opts.workers
-    ))?;
+    let permits = sem
+        .available()
+        .map(|free| format!("semaphore: {free} of {} permits free", opts.workers));
+    keep(&mut first_error, permits.and_then(|line| rep.report(line)));
     let code = match (&first_error, interrupted, all_clean) {
         (Some(_), _, _) => EXIT_FAILURE,
         (None, true, _) => EXIT_INTERRUPTED,
         (None, false, true) => 0,
         (None, false, false) => EXIT_FAILURE,
     };
-    rep.report(format!("exiting with code {code}"))?;
+    keep(
+        &mut first_error,
+        rep.report(format!("exiting with code {code}")),
+    );
     // The last sending ends in main: once they close (and every worker is gone), the logger
     // drains the queue, writes the accounting and exits.
     drop(rep);
@@ -281,6 +303,13 @@ pub fn run(opts: &PoolOptions) -> Result<u8> {
     match first_error {
         Some(e) => Err(e),
         None => Ok(code),
+    }
+}
+
+/// Main keeps reaping whatever fails: the first error is kept and reported at the end.
+fn keep(first_error: &mut Option<Error>, result: Result<()>) {
+    if let Err(e) = result {
+        first_error.get_or_insert(e);
     }
 }
 
