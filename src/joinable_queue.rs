@@ -99,18 +99,24 @@ pub fn run(cli: &JoinCli) -> Result<u8> {
         }
         consume(cli, &items_rx, &done_tx, &counters).map_or(EXIT_FAILURE.into(), |()| 0)
     })?;
+    // The daemon ends with main; ending it here as well (on every path out) lets main reap it
+    // rather than leave the job to init.
+    let mut daemon = process::Reaper::new(Some(Signal::SIGTERM));
+    daemon.adopt(consumer);
     say(format!("main: daemon consumer {consumer} started"));
     let mut producers = Vec::new();
+    let mut producer_guard = process::Reaper::new(None);
     for p in 1..=cli.producers {
         let pid = process::spawn(format!("producer {p}"), || {
             produce(cli, p, &items_tx, &counters).map_or(EXIT_FAILURE.into(), |()| 0)
         })?;
         producers.push(pid);
+        producer_guard.adopt(pid);
     }
     // Main puts nothing and takes nothing; it only listens on the doorbell.
     drop((items_tx, items_rx, done_tx));
     for pid in &producers {
-        let status = process::wait_for(*pid)?.status;
+        let status = producer_guard.wait(*pid)?.status;
         if !status.succeeded() {
             return Err(Error::ChildFailed {
                 role: format!("producer {pid}"),
@@ -122,11 +128,8 @@ pub fn run(cli: &JoinCli) -> Result<u8> {
     say(format!(
         "main: producers finished, {put} items put; join() ..."
     ));
-    let result = join(consumer, &done_rx, &counters);
-    // The daemon ends with main; ending it here as well lets main reap it rather than leave
-    // the job to init.
-    process::send_signal(consumer, Signal::SIGTERM);
-    let _ = process::wait_for(consumer);
+    let result = join(consumer, &done_rx, &counters, &mut daemon);
+    drop(daemon);
     match result {
         Ok(done) => {
             say(format!(
@@ -209,7 +212,12 @@ fn task_done(id: u64, done: &QueueEnd, counters: &Counters) -> Result<()> {
 
 /// Blocks until every item put has been marked done exactly once. Fails, naming the item, if
 /// the consumer dies first, and on any item marked done twice.
-fn join(consumer: Pid, done: &QueueEnd, counters: &Counters) -> Result<u64, JoinError> {
+fn join(
+    consumer: Pid,
+    done: &QueueEnd,
+    counters: &Counters,
+    daemon: &mut process::Reaper,
+) -> Result<u64, JoinError> {
     let mut seen = HashSet::new();
     let mut buf = [0u8; 8];
     loop {
@@ -230,6 +238,7 @@ fn join(consumer: Pid, done: &QueueEnd, counters: &Counters) -> Result<u64, Join
         if let Ok(Some(reaped)) = process::try_wait_any()
             && reaped.pid == consumer
         {
+            daemon.reaped(consumer);
             let holding = counters.holding.load(Ordering::SeqCst);
             let lost = if holding == 0 {
                 "no item".to_string()

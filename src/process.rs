@@ -358,6 +358,50 @@ pub fn send_signal(pid: Pid, signal: Signal) {
     let _ = signal::kill(pid, signal);
 }
 
+/// Children that must be reaped on every path out of a function, error paths included: on drop,
+/// each one not yet reaped gets `on_drop` (if any) and is waited for.
+pub struct Reaper {
+    pids: Vec<Pid>,
+    on_drop: Option<Signal>,
+}
+
+impl Reaper {
+    /// `on_drop`: the signal that ends these children when the owner is done with them (a
+    /// daemon), or `None` for children that end by themselves (they are only waited for).
+    pub fn new(on_drop: Option<Signal>) -> Reaper {
+        Reaper {
+            pids: Vec::new(),
+            on_drop,
+        }
+    }
+
+    pub fn adopt(&mut self, pid: Pid) {
+        self.pids.push(pid);
+    }
+
+    /// Waits for one child now and hands back how it ended; it is no longer this guard's.
+    pub fn wait(&mut self, pid: Pid) -> Result<Reaped> {
+        self.pids.retain(|p| *p != pid);
+        wait_for(pid)
+    }
+
+    /// Forgets a child someone else has reaped (e.g. through `try_wait_any`).
+    pub fn reaped(&mut self, pid: Pid) {
+        self.pids.retain(|p| *p != pid);
+    }
+}
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        for pid in std::mem::take(&mut self.pids) {
+            if let Some(signal) = self.on_drop {
+                send_signal(pid, signal);
+            }
+            let _ = wait_for(pid);
+        }
+    }
+}
+
 /// Asks a child to stop (SIGTERM). A child already gone is not an error.
 pub fn terminate(pid: Pid) {
     // ESRCH only means it already exited; nothing else can fail for our own child.
