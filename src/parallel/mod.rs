@@ -93,7 +93,8 @@ pub struct ScanArgs {
 pub struct HashArgs {
     /// Directory to hash (recursively)
     pub dir: PathBuf,
-    /// Only files whose name ends with one of these (default: every file)
+    /// Only files whose name ends with one of these (default: every file); put DIR first, or
+    /// repeat the flag (`--ext .rs --ext .toml`)
     #[arg(long, value_name = "EXT", num_args = 1..)]
     pub ext: Vec<String>,
     /// sha256, sha224, sha384 or sha512
