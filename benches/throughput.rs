@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use ipc_desafio::channel::{FRAME_LEN, Message, Pipe};
 use ipc_desafio::process;
 use ipc_desafio::producer::MAX_BATCH;
-use ipc_desafio::record::Role;
+use ipc_desafio::record::{ChildStatus, Role};
+use nix::unistd::Pid;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ipc_desafio");
 
@@ -24,21 +25,19 @@ struct Measured {
     code: i32,
 }
 
-/// Runs a command and reaps it with `wait4`, for its exact peak RSS.
-#[allow(clippy::zombie_processes)] // reaped by the wait4 call below, not by Child::wait
+/// Runs a command and reaps it with `wait4` (`process::wait_for`), for its exact peak RSS.
+#[allow(clippy::zombie_processes)] // reaped by process::wait_for below, not by Child::wait
 fn measure(cmd: &mut Command) -> Measured {
     let start = Instant::now();
     let child = cmd.spawn().expect("spawn");
-    let mut status = 0;
-    // SAFETY: rusage is plain old data; all-zero is valid.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: valid out-pointers; the pid is our own unreaped child.
-    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
-    assert_eq!(pid, child.id() as i32, "wait4 failed");
+    let reaped = process::wait_for(Pid::from_raw(child.id() as i32)).expect("wait4");
     Measured {
         wall: start.elapsed(),
-        max_rss_kib: usage.ru_maxrss as u64,
-        code: libc::WEXITSTATUS(status),
+        max_rss_kib: reaped.usage.max_rss_kib,
+        code: match reaped.status {
+            ChildStatus::Code(c) => c,
+            ChildStatus::Signal(_) => -1,
+        },
     }
 }
 

@@ -274,21 +274,29 @@ pub enum WaitOutcome {
     NoChildren,
 }
 
-/// Blocks until any child ends and reaps it, with its resource usage.
-pub fn wait_any() -> Result<WaitOutcome> {
+/// One `wait4(2)` call: `Ok(None)` when WNOHANG found nothing ended yet.
+fn wait4(pid: libc::pid_t, flags: libc::c_int) -> std::result::Result<Option<Reaped>, Errno> {
     let mut status: libc::c_int = 0;
     // SAFETY: rusage is plain old data; all-zero is a valid value for it.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: both out-pointers are valid, writable and live for the duration of the call.
-    let pid = unsafe { libc::wait4(-1, &mut status, 0, &mut usage) };
-    if pid < 0 {
-        return match Errno::last() {
-            Errno::EINTR => Ok(WaitOutcome::Interrupted),
-            Errno::ECHILD => Ok(WaitOutcome::NoChildren),
-            e => Err(Error::Wait(e)),
-        };
+    let got = unsafe { libc::wait4(pid, &mut status, flags, &mut usage) };
+    match got {
+        0 => Ok(None),
+        p if p < 0 => Err(Errno::last()),
+        p => Ok(Some(reaped(p, status, &usage))),
     }
-    Ok(WaitOutcome::Reaped(reaped(pid, status, &usage)))
+}
+
+/// Blocks until any child ends and reaps it, with its resource usage.
+pub fn wait_any() -> Result<WaitOutcome> {
+    match wait4(-1, 0) {
+        Ok(Some(r)) => Ok(WaitOutcome::Reaped(r)),
+        // Without WNOHANG, wait4 returns a child or fails.
+        Ok(None) | Err(Errno::EINTR) => Ok(WaitOutcome::Interrupted),
+        Err(Errno::ECHILD) => Ok(WaitOutcome::NoChildren),
+        Err(e) => Err(Error::Wait(e)),
+    }
 }
 
 /// Decodes a wait status and its rusage.
@@ -320,35 +328,20 @@ pub fn signal_name(signo: i32) -> String {
 /// Blocks until the child `pid` ends and reaps it (retrying when a signal interrupts).
 pub fn wait_for(pid: Pid) -> Result<Reaped> {
     loop {
-        let mut status: libc::c_int = 0;
-        // SAFETY: rusage is plain old data; all-zero is a valid value for it.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: both out-pointers are valid, writable and live for the duration of the call.
-        let got = unsafe { libc::wait4(pid.as_raw(), &mut status, 0, &mut usage) };
-        if got >= 0 {
-            return Ok(reaped(got, status, &usage));
-        }
-        match Errno::last() {
-            Errno::EINTR => {}
-            e => return Err(Error::Wait(e)),
+        match wait4(pid.as_raw(), 0) {
+            Ok(Some(r)) => return Ok(r),
+            Ok(None) | Err(Errno::EINTR) => {}
+            Err(e) => return Err(Error::Wait(e)),
         }
     }
 }
 
 /// Reaps one child that has already ended, without blocking; `Ok(None)` if none has.
 pub fn try_wait_any() -> Result<Option<Reaped>> {
-    let mut status: libc::c_int = 0;
-    // SAFETY: rusage is plain old data; all-zero is a valid value for it.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: both out-pointers are valid, writable and live for the duration of the call.
-    let pid = unsafe { libc::wait4(-1, &mut status, libc::WNOHANG, &mut usage) };
-    match pid {
-        0 => Ok(None),
-        p if p < 0 => match Errno::last() {
-            Errno::ECHILD | Errno::EINTR => Ok(None),
-            e => Err(Error::Wait(e)),
-        },
-        p => Ok(Some(reaped(p, status, &usage))),
+    match wait4(-1, libc::WNOHANG) {
+        Ok(r) => Ok(r),
+        Err(Errno::ECHILD | Errno::EINTR) => Ok(None),
+        Err(e) => Err(Error::Wait(e)),
     }
 }
 
