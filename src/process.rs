@@ -50,6 +50,14 @@ pub fn install_interrupt_handlers() -> Result<()> {
     Ok(())
 }
 
+/// The two signals this crate treats as "please stop": SIGINT and SIGTERM.
+fn interrupt_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGINT);
+    set.add(Signal::SIGTERM);
+    set
+}
+
 /// The interrupting signal, once SIGINT or SIGTERM has arrived.
 pub fn interrupted() -> Option<Signal> {
     match INTERRUPT.load(Ordering::SeqCst) {
@@ -86,9 +94,7 @@ pub fn wait_unless_interrupted(fd: Option<BorrowedFd<'_>>, timeout: Option<Durat
 /// The signals are blocked while the flag is checked and atomically unblocked inside `ppoll`,
 /// so a signal that lands between the check and the wait still ends the wait at once.
 pub fn poll_unless_interrupted(fds: &mut [PollFd<'_>], timeout: Option<Duration>) -> Wake {
-    let mut block = SigSet::empty();
-    block.add(Signal::SIGINT);
-    block.add(Signal::SIGTERM);
+    let block = interrupt_signals();
     let mut previous = SigSet::empty();
     if signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&block), Some(&mut previous)).is_err() {
         previous = SigSet::empty();
@@ -117,9 +123,7 @@ pub fn poll_unless_interrupted(fds: &mut [PollFd<'_>], timeout: Option<Duration>
 /// then restores the mask. A thread started inside inherits the blocked mask, so the signals
 /// keep going to the main thread, where the flow that handles them lives.
 pub fn with_interrupts_blocked<T>(f: impl FnOnce() -> T) -> T {
-    let mut block = SigSet::empty();
-    block.add(Signal::SIGINT);
-    block.add(Signal::SIGTERM);
+    let block = interrupt_signals();
     let mut previous = SigSet::empty();
     let blocked =
         signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&block), Some(&mut previous)).is_ok();
@@ -204,9 +208,7 @@ pub fn signal_group(pgid: Pid, signal: Signal) {
 /// Blocks SIGINT and SIGTERM in this process for good (a deliberately stubborn child: only
 /// SIGKILL can stop it). Used by the task pool's demo to show the escalation to SIGKILL.
 pub fn block_interrupts() -> Result<()> {
-    let mut block = SigSet::empty();
-    block.add(Signal::SIGINT);
-    block.add(Signal::SIGTERM);
+    let block = interrupt_signals();
     signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&block), None).map_err(Error::Signal)
 }
 
