@@ -13,7 +13,6 @@
 //! guarantees, so `join()` returns an error naming the lost item instead of hanging.
 
 use std::collections::HashSet;
-use std::io::{self, Write};
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -24,6 +23,7 @@ use nix::unistd::Pid;
 use rand::RngExt;
 
 use crate::error::{EXIT_FAILURE, Error, Result};
+use crate::log::say;
 use crate::options::parse_unsigned;
 use crate::process;
 use crate::queue::{self, QueueEnd, Received};
@@ -77,12 +77,6 @@ fn item_name(id: u64) -> String {
     format!("p{}-item{}", id >> 32, id & 0xffff_ffff)
 }
 
-fn say(line: String) {
-    let _ = io::stdout()
-        .lock()
-        .write_all(format!("{line}\n").as_bytes());
-}
-
 /// Why `join()` could not succeed.
 #[derive(Debug)]
 pub struct JoinError(String);
@@ -103,7 +97,7 @@ pub fn run(cli: &JoinCli) -> Result<u8> {
     // rather than leave the job to init.
     let mut daemon = process::Reaper::new(Some(Signal::SIGTERM));
     daemon.adopt(consumer);
-    say(format!("main: daemon consumer {consumer} started"));
+    say(&format!("main: daemon consumer {consumer} started"));
     let mut producers = Vec::new();
     let mut producer_guard = process::Reaper::new(None);
     for p in 1..=cli.producers {
@@ -125,20 +119,20 @@ pub fn run(cli: &JoinCli) -> Result<u8> {
         }
     }
     let put = counters.put.load(Ordering::SeqCst);
-    say(format!(
+    say(&format!(
         "main: producers finished, {put} items put; join() ..."
     ));
     let result = join(consumer, &done_rx, &counters, &mut daemon);
     drop(daemon);
     match result {
         Ok(done) => {
-            say(format!(
+            say(&format!(
                 "main: join() returned: {done} of {put} items done, each exactly once; exiting (the daemon consumer ends with main)"
             ));
             Ok(0)
         }
         Err(JoinError(why)) => {
-            say(format!("main: join() failed: {why}"));
+            say(&format!("main: join() failed: {why}"));
             Ok(EXIT_FAILURE)
         }
     }
@@ -151,7 +145,7 @@ fn produce(cli: &JoinCli, p: u64, items: &QueueEnd, counters: &Counters) -> Resu
         // Counted before it is queued: `join()` can never see "all done" while it is in flight.
         counters.put.fetch_add(1, Ordering::SeqCst);
         items.send(&id.to_le_bytes())?;
-        say(format!(
+        say(&format!(
             "producer {p} ({}): put {}",
             std::process::id(),
             item_name(id)
@@ -179,14 +173,14 @@ fn consume(cli: &JoinCli, items: &QueueEnd, done: &QueueEnd, counters: &Counters
         };
         taken += 1;
         counters.holding.store(id, Ordering::SeqCst);
-        say(format!(
+        say(&format!(
             "consumer ({}): took {}",
             std::process::id(),
             item_name(id)
         ));
         std::thread::sleep(Duration::from_millis(rng.random_range(0..=MAX_PAUSE_MS)));
         if cli.consumer_dies_at == Some(taken) {
-            say(format!(
+            say(&format!(
                 "consumer ({}): dying while holding {}",
                 std::process::id(),
                 item_name(id)
@@ -194,7 +188,7 @@ fn consume(cli: &JoinCli, items: &QueueEnd, done: &QueueEnd, counters: &Counters
             process::kill_self();
         }
         // Said before it is marked: once marked, join() may return and main end this daemon.
-        say(format!(
+        say(&format!(
             "consumer ({}): done {}",
             std::process::id(),
             item_name(id)

@@ -112,6 +112,31 @@ fn open_append(path: &Path) -> Result<File> {
         })
 }
 
+/// Takes an exclusive flock on `file` (the lock on `path`), blocking; retried when a signal
+/// interrupts the wait, since our SIGINT/SIGTERM handlers are installed without SA_RESTART.
+pub fn lock_exclusive(file: &File, path: &Path) -> Result<()> {
+    loop {
+        match fs2::FileExt::lock_exclusive(file) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(source) => {
+                return Err(Error::LockLog {
+                    path: path.into(),
+                    source,
+                });
+            }
+        }
+    }
+}
+
+/// One line on stdout with one `write(2)`, so lines from several processes never mix. A closed
+/// stdout is ignored: the line is a report, not the record.
+pub fn say(line: &str) {
+    let _ = io::stdout()
+        .lock()
+        .write_all(format!("{line}\n").as_bytes());
+}
+
 /// One process's handle on `execution_log.txt`.
 ///
 /// Each process must open its own: flock locks belong to the open file description, so a
@@ -177,36 +202,21 @@ impl ExecutionLog {
     }
 
     fn lock(&self) -> Result<()> {
-        loop {
-            match fs2::FileExt::lock_exclusive(&self.file) {
-                Ok(()) => return Ok(()),
-                // Our SIGINT/SIGTERM handlers are installed without SA_RESTART.
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(source) => {
-                    return Err(Error::LockLog {
-                        path: self.path.clone(),
-                        source,
-                    });
-                }
-            }
-        }
+        lock_exclusive(&self.file, &self.path)
     }
 }
 
 /// The consumer's own log; it has a single writer, so it needs no lock, only whole lines.
 pub struct ConsumerLog {
-    file: File,
-    path: PathBuf,
+    out: LineLog,
     clock: Clock,
     line: String,
 }
 
 impl ConsumerLog {
     pub fn open(path: &Path) -> Result<ConsumerLog> {
-        let file = open_append(path)?;
         Ok(ConsumerLog {
-            file,
-            path: path.into(),
+            out: LineLog::append(path)?,
             clock: Clock::default(),
             line: String::new(),
         })
@@ -234,12 +244,7 @@ impl ConsumerLog {
     }
 
     fn flush_line(&mut self) -> Result<()> {
-        (&self.file)
-            .write_all(self.line.as_bytes())
-            .map_err(|source| Error::WriteLog {
-                path: self.path.clone(),
-                source,
-            })
+        self.out.write(&self.line)
     }
 }
 

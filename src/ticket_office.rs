@@ -17,6 +17,7 @@ use rand::RngExt;
 
 use crate::channel::Pipe;
 use crate::error::{EXIT_FAILURE, Error, Result};
+use crate::log::{lock_exclusive, say};
 use crate::options::parse_unsigned;
 use crate::process::{self, WaitOutcome};
 use crate::record::ChildStatus;
@@ -110,13 +111,6 @@ fn lock_path(state: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-fn say(line: String) {
-    // One write per line from every process; a closed stdout is not worth failing a buyer.
-    let _ = io::stdout()
-        .lock()
-        .write_all(format!("{line}\n").as_bytes());
-}
-
 /// Runs the office and returns main's exit code.
 pub fn run(cli: &OfficeCli) -> Result<u8> {
     let state = &cli.state;
@@ -138,7 +132,7 @@ pub fn run(cli: &OfficeCli) -> Result<u8> {
             path: lock_path(state),
             source,
         })?;
-    say(format!(
+    say(&format!(
         "office: {} ticket(s), {} buyers, {}",
         cli.tickets,
         cli.buyers,
@@ -163,7 +157,7 @@ pub fn run(cli: &OfficeCli) -> Result<u8> {
             match buy(cli, k) {
                 Ok(code) => code,
                 Err(e) => {
-                    say(format!("buyer {k} ({}): error: {e}", std::process::id()));
+                    say(&format!("buyer {k} ({}): error: {e}", std::process::id()));
                     EXIT_FAILURE.into()
                 }
             }
@@ -186,7 +180,7 @@ pub fn run(cli: &OfficeCli) -> Result<u8> {
                     ChildStatus::Code(EXIT_REFUSED) => refused += 1,
                     status => {
                         broken += 1;
-                        say(format!("office: buyer {k} ({}) {status}", r.pid));
+                        say(&format!("office: buyer {k} ({}) {status}", r.pid));
                         remove_stale_temp(state, r.pid.as_raw());
                     }
                 }
@@ -197,8 +191,10 @@ pub fn run(cli: &OfficeCli) -> Result<u8> {
     }
     let oversold = sold.saturating_sub(cli.tickets);
     let left = read_state(state)?;
-    say(format!("office: the state file says {left} ticket(s) left"));
-    say(format!(
+    say(&format!(
+        "office: the state file says {left} ticket(s) left"
+    ));
+    say(&format!(
         "tickets {}, sold {sold}, refused {refused}, oversold {oversold}",
         cli.tickets
     ));
@@ -219,7 +215,7 @@ fn remove_stale_temp(state: &Path, pid: i32) {
 fn buy(cli: &OfficeCli, k: u64) -> Result<i32> {
     let pid = std::process::id();
     let seen = read_state(&cli.state)?;
-    say(format!(
+    say(&format!(
         "buyer {k} ({pid}): searching: sees {seen} ticket(s) left"
     ));
     let lock = if cli.no_lock {
@@ -232,24 +228,13 @@ fn buy(cli: &OfficeCli, k: u64) -> Result<i32> {
                 path: lock_path(&cli.state),
                 source,
             })?;
-        loop {
-            match fs2::FileExt::lock_exclusive(&file) {
-                Ok(()) => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(source) => {
-                    return Err(Error::LockLog {
-                        path: lock_path(&cli.state),
-                        source,
-                    });
-                }
-            }
-        }
-        say(format!("buyer {k} ({pid}): holding the lock"));
+        lock_exclusive(&file, &lock_path(&cli.state))?;
+        say(&format!("buyer {k} ({pid}): holding the lock"));
         Some(file)
     };
     let left = read_state(&cli.state)?;
     if left == 0 {
-        say(format!("buyer {k} ({pid}): refused: sold out"));
+        say(&format!("buyer {k} ({pid}): refused: sold out"));
         return Ok(EXIT_REFUSED);
     }
     let delay = cli
@@ -257,7 +242,7 @@ fn buy(cli: &OfficeCli, k: u64) -> Result<i32> {
         .unwrap_or_else(|| rand::rng().random_range(0..=DEFAULT_MAX_DELAY_MS));
     std::thread::sleep(Duration::from_millis(delay));
     write_state(&cli.state, left - 1)?;
-    say(format!(
+    say(&format!(
         "buyer {k} ({pid}): bought a ticket ({left} -> {})",
         left - 1
     ));
