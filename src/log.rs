@@ -34,17 +34,10 @@ impl LogPaths {
     /// Creates or empties both logs in `dir`. Both are opened before either is truncated, so
     /// an unusable directory leaves every existing log untouched.
     pub fn create_fresh(dir: &Path) -> Result<LogPaths> {
-        let meta = std::fs::metadata(dir).map_err(|source| Error::LogDir {
+        existing_dir(dir).map_err(|source| Error::LogDir {
             path: dir.into(),
             source,
         })?;
-        if !meta.is_dir() {
-            let source = io::Error::new(io::ErrorKind::NotADirectory, "not a directory");
-            return Err(Error::LogDir {
-                path: dir.into(),
-                source,
-            });
-        }
         let paths = LogPaths::in_dir(dir);
         let open = |path: &Path| {
             OpenOptions::new()
@@ -74,6 +67,19 @@ impl LogPaths {
             })?;
         }
         Ok(paths)
+    }
+}
+
+/// `Ok` if `dir` exists and is a directory; otherwise the reason, for the caller to wrap with
+/// the flag it came from.
+pub fn existing_dir(dir: &Path) -> io::Result<()> {
+    if std::fs::metadata(dir)?.is_dir() {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::NotADirectory,
+            "not a directory",
+        ))
     }
 }
 

@@ -169,17 +169,9 @@ pub(crate) fn print_workers(out: &mut impl Write, stopped: &Stopped) {
 
 /// A directory argument that must exist: exit 2 otherwise.
 pub(crate) fn check_dir(dir: &std::path::Path) -> Result<()> {
-    match std::fs::metadata(dir) {
-        Ok(m) if m.is_dir() => Ok(()),
-        Ok(_) => Err(Error::LogPath {
-            flag: "DIR",
-            path: dir.into(),
-            source: std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
-        }),
-        Err(source) => Err(Error::LogPath {
-            flag: "DIR",
-            path: dir.into(),
-            source,
-        }),
-    }
+    crate::log::existing_dir(dir).map_err(|source| Error::LogPath {
+        flag: "DIR",
+        path: dir.into(),
+        source,
+    })
 }

@@ -50,13 +50,10 @@ struct Audit {
 
 /// Audits the logs in `dir`. `Err` only when a log cannot be read at all.
 pub(super) fn run(dir: &Path) -> Result<Report> {
-    if !dir.is_dir() {
-        let source = std::io::Error::new(std::io::ErrorKind::NotFound, "not an existing directory");
-        return Err(Error::LogDir {
-            path: dir.into(),
-            source,
-        });
-    }
+    crate::log::existing_dir(dir).map_err(|source| Error::LogDir {
+        path: dir.into(),
+        source,
+    })?;
     let paths = LogPaths::in_dir(dir);
     let mut audit = Audit {
         exec_times: TimeCache::default(),
