@@ -397,12 +397,6 @@ impl Drop for Reaper {
     }
 }
 
-/// Asks a child to stop (SIGTERM). A child already gone is not an error.
-pub fn terminate(pid: Pid) {
-    // ESRCH only means it already exited; nothing else can fail for our own child.
-    let _ = signal::kill(pid, Signal::SIGTERM);
-}
-
 /// Ends this process the hard way, as an external `kill -9` would: no handler, no cleanup.
 pub fn kill_self() -> ! {
     let _ = signal::kill(nix::unistd::getpid(), Signal::SIGKILL);

@@ -192,7 +192,7 @@ impl Session {
             note: None,
         });
         if !reaped.iter().any(|r| r.pid == self.producer) {
-            process::terminate(self.producer);
+            process::send_signal(self.producer, nix::sys::signal::Signal::SIGTERM);
         }
     }
 }
