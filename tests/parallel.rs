@@ -1,6 +1,9 @@
 //! parallel: sequential and parallel runs agree; hashes equal sha256sum's; scan counts equal
 //! grep -c's; ports on 127.0.0.1 are reported correctly; a missing directory is exit 2.
 
+mod common;
+
+use common::stdout;
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -9,10 +12,6 @@ const BIN: &str = env!("CARGO_BIN_EXE_parallel");
 
 fn run(args: &[&str]) -> Output {
     Command::new(BIN).args(args).output().unwrap()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// A small tree: nested directories, an empty file, files of several sizes and extensions.

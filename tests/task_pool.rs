@@ -1,6 +1,9 @@
 //! task_pool: exactly one outcome and one callback per task, timeouts enforced, crashes
 //! contained, callbacks that panic cannot hang `stop()`, and nothing left behind.
 
+mod common;
+
+use common::stdout;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -15,10 +18,6 @@ fn run(args: &[&str]) -> (Output, Duration) {
     let start = Instant::now();
     let out = Command::new(BIN).args(args).output().unwrap();
     (out, start.elapsed())
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The summary table's rows: (task, job, worker, runtime seconds, outcome text).

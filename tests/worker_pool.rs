@@ -1,6 +1,8 @@
 //! worker_pool: every item accounted for, never more than K workers, failures replaced, a
 //! SIGKILLed worker releases its permit, Ctrl+C ends everything cleanly with the accounting.
 
+mod common;
+
 use std::collections::{HashMap, HashSet};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -8,6 +10,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+use common::wait_with_deadline;
 use ipc_desafio::pool::event::{PoolRole, Record};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
@@ -69,17 +72,6 @@ impl Pool {
             sleep(Duration::from_millis(10));
         }
         panic!("timed out waiting for {what}:\n{}", self.text());
-    }
-}
-
-fn wait(child: &mut Child) -> i32 {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status.code().unwrap_or(-1);
-        }
-        assert!(start.elapsed() < DEADLINE, "worker_pool did not finish");
-        sleep(Duration::from_millis(10));
     }
 }
 
@@ -292,7 +284,7 @@ fn sigkill_of_a_busy_worker_releases_its_permit_and_fails_only_its_item() {
     });
     let item = item_id(&took.message, "took item ").unwrap();
     kill(Pid::from_raw(took.pid as i32), Signal::SIGKILL).unwrap();
-    assert_eq!(wait(&mut child), 0);
+    assert_eq!(wait_with_deadline(&mut child, DEADLINE), 0);
     let records = pool.records();
     let text = pool.text();
     assert!(
@@ -345,7 +337,7 @@ fn ctrl_c_mid_run_exits_130_with_the_accounting_and_no_process_left() {
         r.message.starts_with("processed item ")
     });
     killpg(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
-    assert_eq!(wait(&mut child), 130);
+    assert_eq!(wait_with_deadline(&mut child, DEADLINE), 130);
     let records = pool.records();
     let (g, p, f, a) = accounting(&records);
     assert_eq!(g, p + f + a);
@@ -381,7 +373,7 @@ fn workers_that_overrun_the_grace_period_are_killed_and_their_items_abandoned() 
         r.message.starts_with("took item ")
     });
     killpg(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
-    assert_eq!(wait(&mut child), 130);
+    assert_eq!(wait_with_deadline(&mut child, DEADLINE), 130);
     assert!(
         start.elapsed() < Duration::from_secs(10),
         "the grace period was not enforced"

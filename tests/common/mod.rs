@@ -188,7 +188,7 @@ pub fn wait_with_deadline(child: &mut Child, timeout: Duration) -> i32 {
         }
         if start.elapsed() > timeout {
             let _ = child.kill();
-            panic!("ipc_desafio did not finish within {timeout:?}");
+            panic!("the program did not finish within {timeout:?}");
         }
         sleep(Duration::from_millis(10));
     }
