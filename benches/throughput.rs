@@ -11,10 +11,12 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ipc_desafio::channel::{FRAME_LEN, Message, Pipe};
-use ipc_desafio::process;
-use ipc_desafio::producer::MAX_BATCH;
-use ipc_desafio::record::{ChildStatus, Role};
+use std::os::fd::AsFd;
+
+use ipc_desafio::desafio::producer::MAX_BATCH;
+use ipc_desafio::desafio::wire::{FRAME_LEN, Message, Receiver, Sender};
+use ipc_sys::pipe::Pipe;
+use ipc_sys::{Children, Event, Fork};
 use nix::unistd::Pid;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ipc_desafio");
@@ -25,19 +27,16 @@ struct Measured {
     code: i32,
 }
 
-/// Runs a command and reaps it with `wait4` (`process::wait_for`), for its exact peak RSS.
-#[allow(clippy::zombie_processes)] // reaped by process::wait_for below, not by Child::wait
+/// Runs a command and reaps it with `wait4` (`ipc_sys::child::reap`), for its exact peak RSS.
+#[allow(clippy::zombie_processes)] // reaped by ipc_sys::child::reap below, not by Child::wait
 fn measure(cmd: &mut Command) -> Measured {
     let start = Instant::now();
     let child = cmd.spawn().expect("spawn");
-    let reaped = process::wait_for(Pid::from_raw(child.id() as i32)).expect("wait4");
+    let reaped = ipc_sys::child::reap(Pid::from_raw(child.id() as i32)).expect("wait4");
     Measured {
         wall: start.elapsed(),
         max_rss_kib: reaped.usage.max_rss_kib,
-        code: match reaped.status {
-            ChildStatus::Code(c) => c,
-            ChildStatus::Signal(_) => -1,
-        },
+        code: reaped.status.code().unwrap_or(-1),
     }
 }
 
@@ -69,11 +68,9 @@ fn children_rss_mib(dir: &Path) -> (f64, f64) {
 /// batches, with no logging at all: the floor the logged run is compared against.
 fn raw_pipe(count: u64) -> Duration {
     let start = Instant::now();
-    let mut pipe = Pipe::new().expect("pipe");
-    let writer = process::spawn(Role::Producer, || {
-        let Ok(mut tx) = pipe.into_sender() else {
-            return 1;
-        };
+    let pipe = Pipe::new().expect("pipe");
+    let writer = Fork::new("writer").spawn([pipe.write.as_fd()], |[w]| {
+        let mut tx = Sender::new(w);
         let mut frames = Vec::with_capacity(MAX_BATCH * FRAME_LEN);
         let mut v = 0i64;
         while (v as u64) < count {
@@ -88,10 +85,8 @@ fn raw_pipe(count: u64) -> Duration {
         }
         i32::from(tx.send(Message::End { sent: count }).is_err())
     });
-    let reader = process::spawn(Role::Consumer, || {
-        let Ok(mut rx) = pipe.into_receiver() else {
-            return 1;
-        };
+    let reader = Fork::new("reader").spawn([pipe.read.as_fd()], |[r]| {
+        let mut rx = Receiver::new(std::fs::File::from(r));
         let mut n = 0u64;
         loop {
             match rx.recv() {
@@ -102,13 +97,11 @@ fn raw_pipe(count: u64) -> Duration {
         }
     });
     drop(pipe);
-    assert!(writer.is_ok() && reader.is_ok(), "fork failed");
-    while let Ok(process::WaitOutcome::Reaped(r)) = process::wait_any() {
-        assert!(
-            r.status.succeeded(),
-            "raw pipe child failed: {:?}",
-            r.status
-        );
+    let mut children = Children::new();
+    children.push(writer.expect("fork"));
+    children.push(reader.expect("fork"));
+    while let Ok(Event::Exited(r)) = children.wait(&mut [], None, false) {
+        assert!(r.status.success(), "raw pipe child failed: {:?}", r.status);
     }
     start.elapsed()
 }

@@ -2,8 +2,10 @@
 
 use std::process::ExitCode;
 
-use ipc_desafio::cli::Cli;
+use ipc_desafio::desafio::cli::Cli;
 
 fn main() -> ExitCode {
-    ipc_desafio::cli::main_with::<Cli>(|args| Ok(ipc_desafio::run(args)))
+    ipc_sys::cli::main_with::<Cli, ipc_desafio::desafio::Error>(|args| {
+        Ok(ipc_desafio::desafio::run(args))
+    })
 }

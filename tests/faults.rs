@@ -4,7 +4,7 @@
 mod common;
 
 use common::{Run, code, stderr, stdout};
-use ipc_desafio::record::Role;
+use ipc_desafio::desafio::record::Role;
 
 fn child_exit_line(run: &Run, role: Role) -> String {
     run.messages(Role::Main)

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{Run, wait_with_deadline};
-use ipc_desafio::record::{Event, Role};
+use ipc_desafio::desafio::record::{Event, Role};
 
 /// (fd, link target, open flags) for every descriptor of `pid` above stderr.
 fn descriptors(pid: i32) -> Vec<(u32, String, u32)> {

@@ -5,7 +5,7 @@ mod common;
 use std::collections::HashSet;
 
 use common::{Run, code, stdout};
-use ipc_desafio::record::{ConsumerLine, Event, Parity, Role};
+use ipc_desafio::desafio::record::{ConsumerLine, Event, Parity, Role};
 
 #[test]
 fn default_run_sends_twelve_distinct_values_and_passes_verify() {

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{Run, code, stdout};
-use ipc_desafio::record::{Event, Role};
+use ipc_desafio::desafio::record::{Event, Role};
 
 #[test]
 fn two_hundred_thousand_values_pass_verify() {

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Run, wait_with_deadline};
-use ipc_desafio::record::{Event, Role};
+use ipc_desafio::desafio::record::{Event, Role};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 

@@ -11,7 +11,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use common::wait_with_deadline;
-use ipc_desafio::pool::event::{PoolRole, Record};
+use ipc_desafio::worker_pool::event::{PoolRole, Record};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 

@@ -2,8 +2,8 @@
 
 use std::process::ExitCode;
 
-use ipc_desafio::joinable_queue::JoinCli;
+use ipc_desafio::joinable_queue::{Error, JoinCli, run};
 
 fn main() -> ExitCode {
-    ipc_desafio::cli::main_with::<JoinCli>(|args| ipc_desafio::joinable_queue::run(&args))
+    ipc_sys::cli::main_with::<JoinCli, Error>(|args| run(&args))
 }

@@ -2,8 +2,8 @@
 
 use std::process::ExitCode;
 
-use ipc_desafio::parallel::ParallelCli;
+use ipc_desafio::parallel::{Error, ParallelCli, run};
 
 fn main() -> ExitCode {
-    ipc_desafio::cli::main_with::<ParallelCli>(ipc_desafio::parallel::run)
+    ipc_sys::cli::main_with::<ParallelCli, Error>(run)
 }

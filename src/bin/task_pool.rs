@@ -6,9 +6,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use ipc_desafio::cli;
-use ipc_desafio::options::parse_unsigned;
-use ipc_desafio::task_pool::{Pool, PoolConfig, Task, demo};
+use ipc_desafio::task_pool::{Error, Pool, PoolConfig, Task, demo};
+use ipc_sys::cli::parse_unsigned;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -47,10 +46,10 @@ fn count(s: &str, flag: &str) -> Result<u64, String> {
 }
 
 fn main() -> ExitCode {
-    cli::main_with::<Args>(|args| run(args).map(|()| 0))
+    ipc_sys::cli::main_with::<Args, Error>(|args| run(args).map(|()| 0))
 }
 
-fn run(args: Args) -> ipc_desafio::Result<()> {
+fn run(args: Args) -> Result<(), Error> {
     let specs: Vec<String> = if args.task.is_empty() {
         (0..args.tasks as usize)
             .map(|i| demo::ROTATION[i % demo::ROTATION.len()].to_string())
@@ -69,7 +68,7 @@ fn run(args: Args) -> ipc_desafio::Result<()> {
         let job = spec.split(':').next().unwrap_or_default();
         if registry.get(job).is_none() {
             let known: Vec<&str> = registry.names().collect();
-            return Err(ipc_desafio::Error::Usage(format!(
+            return Err(Error::Usage(format!(
                 "--task {spec}: unknown job (known: {})",
                 known.join(", ")
             )));

@@ -2,8 +2,8 @@
 
 use std::process::ExitCode;
 
-use ipc_desafio::ticket_office::OfficeCli;
+use ipc_desafio::ticket_office::{Error, OfficeCli, run};
 
 fn main() -> ExitCode {
-    ipc_desafio::cli::main_with::<OfficeCli>(|args| ipc_desafio::ticket_office::run(&args))
+    ipc_sys::cli::main_with::<OfficeCli, Error>(|args| run(&args))
 }

@@ -2,10 +2,8 @@
 
 use std::process::ExitCode;
 
-use ipc_desafio::pool::PoolCli;
+use ipc_desafio::worker_pool::{Error, PoolCli, run};
 
 fn main() -> ExitCode {
-    ipc_desafio::cli::main_with::<PoolCli>(|args: PoolCli| {
-        ipc_desafio::pool::run(&args.into_options())
-    })
+    ipc_sys::cli::main_with::<PoolCli, Error>(|args| run(&args.into_options()))
 }

@@ -6,9 +6,10 @@ use std::hint::black_box;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+use super::error::Result;
 use super::{CpuArgs, print_workers, run_pool};
-use crate::error::{EXIT_FAILURE, Result};
 use crate::task_pool::{Job, Outcome, Registry, Task};
+use ipc_sys::cli::EXIT_FAILURE;
 
 /// Terms per unit of `--tasks`: a task of size 100 sums 300 million squares (about 0.1 s of one
 /// core here), so the default list is long enough for a stable speed-up measurement.

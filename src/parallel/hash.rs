@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use sha2::Digest;
 
+use super::error::Result;
 use super::walk::{Walk, file_tasks};
 use super::{HashArgs, check_dir, print_workers, run_pool};
-use crate::error::{EXIT_FAILURE, Result};
 use crate::task_pool::{Job, Outcome, Registry, Stopped};
+use ipc_sys::cli::EXIT_FAILURE;
 
 const CHUNK: usize = 1 << 20;
 

@@ -4,6 +4,7 @@
 //! never holds every file at once — only one small result per file.
 
 mod cpu;
+pub mod error;
 mod hash;
 mod ports;
 mod scan;
@@ -15,10 +16,11 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::error::{Error, Result};
-use crate::options::parse_unsigned;
-use crate::progress;
+use ipc_sys::cli::parse_unsigned;
+use ipc_sys::progress;
+
 use crate::task_pool::{Pool, PoolConfig, Registry, Stopped, Task};
+pub use error::{Error, Result};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -169,7 +171,7 @@ pub(crate) fn print_workers(out: &mut impl Write, stopped: &Stopped) {
 
 /// A directory argument that must exist: exit 2 otherwise.
 pub(crate) fn check_dir(dir: &std::path::Path) -> Result<()> {
-    crate::log::existing_dir(dir).map_err(|source| Error::LogPath {
+    ipc_sys::cli::existing_dir(dir).map_err(|source| Error::Path {
         flag: "DIR",
         path: dir.into(),
         source,

@@ -5,9 +5,10 @@ use std::io::Write;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
+use super::error::Result;
 use super::{PortsArgs, print_workers, run_pool};
-use crate::error::{EXIT_FAILURE, Result};
 use crate::task_pool::{Job, Outcome, Registry, Task};
+use ipc_sys::cli::EXIT_FAILURE;
 
 /// Checks one endpoint: `UP <µs>` or `DOWN <µs>`; anything else is an error message.
 pub fn check(endpoint: &str, timeout: Duration) -> Result<String, String> {

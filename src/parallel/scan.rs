@@ -4,9 +4,9 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 
+use super::error::Result;
 use super::walk::{Walk, file_tasks};
 use super::{ScanArgs, check_dir, print_workers, run_pool};
-use crate::error::Result;
 use crate::task_pool::{Job, Outcome, Registry};
 
 /// Counts (ERROR lines, WARNING lines) of one file without holding more than a line in memory.

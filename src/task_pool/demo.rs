@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use super::{Job, Outcome, Registry};
-use crate::process;
 
 fn ms(args: &[String], default: u64) -> u64 {
     args.first().and_then(|a| a.parse().ok()).unwrap_or(default)
@@ -59,7 +58,7 @@ fn abort(_: &[String]) -> Result<String, String> {
 
 fn stubborn(args: &[String]) -> Result<String, String> {
     // Ignores the polite SIGTERM of a timeout: only the SIGKILL after the grace period stops it.
-    process::block_interrupts().map_err(|e| e.to_string())?;
+    ipc_sys::signal::block_interrupts().map_err(|e| e.to_string())?;
     overrun(args)
 }
 

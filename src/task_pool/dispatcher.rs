@@ -10,18 +10,17 @@ use std::os::fd::AsFd;
 use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
-use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use ipc_sys::frame::{self, Fields, FrameBuffer};
+use ipc_sys::linelog::{LineLog, now_text};
+use ipc_sys::pipe::Pipe;
+use ipc_sys::signal::{Wake, Watch, wait_event};
+use ipc_sys::{Child, ExitStatus, Fork};
 use nix::poll::{PollFd, PollFlags};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
-use super::wire::{self, Fields, FrameBuffer};
-use super::{Outcome, PoolConfig, Progress, Registry, TaskReport, WorkerUsage, worker};
-use crate::channel::Pipe;
-use crate::error::{Error, Result};
-use crate::log::{LineLog, now_text};
-use crate::process::{self, Wake};
-use crate::record::ChildStatus;
+use super::error::{Error, Result};
+use super::{MAX_FRAME, Outcome, PoolConfig, Progress, Registry, TaskReport, WorkerUsage, worker};
 
 struct Queued {
     id: u64,
@@ -42,7 +41,7 @@ struct Running {
 }
 
 struct Slot {
-    pid: Pid,
+    child: Child,
     tasks_run: u64,
     to_worker: File,
     from_worker: File,
@@ -80,21 +79,17 @@ pub fn run(
     progress: &Progress,
 ) -> i32 {
     let result = (|| -> Result<()> {
-        process::install_interrupt_handlers()?;
-        process::one_line_panics("dispatcher (callback)");
+        ipc_sys::signal::install_interrupt_handlers()?;
+        ipc_sys::signal::one_line_panics("dispatcher (callback)");
         let joblog = config.joblog.as_deref().map(LineLog::append).transpose()?;
-        let nonblocking = fcntl(outcomes.as_fd(), FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
-        nonblocking.map_err(|e| Error::PipeIo {
-            op: "configure",
-            source: e.into(),
-        })?;
+        ipc_sys::pipe::set_nonblocking(outcomes.as_fd())?;
         let mut d = Dispatcher {
             config,
             progress,
             usages: Vec::new(),
             registry,
             tasks: Some(tasks),
-            tasks_buf: FrameBuffer::default(),
+            tasks_buf: FrameBuffer::new(MAX_FRAME),
             outcomes: Some(outcomes),
             pending: Vec::new(),
             slots: Vec::new(),
@@ -111,56 +106,52 @@ pub fn run(
         Ok(()) => 0,
         Err(e) => {
             let _ = writeln!(io::stderr(), "error: dispatcher: {e}");
-            e.exit_code().into()
+            i32::from(ipc_sys::cli::Failure::exit_code(&e))
         }
     }
 }
 
 impl Dispatcher<'_> {
     fn spawn_worker(&mut self) -> Result<Slot> {
-        let mut down = Pipe::new()?;
-        let mut up = Pipe::new()?;
+        let down = Pipe::new()?;
+        let up = Pipe::new()?;
         let registry = self.registry;
-        let pid = process::spawn_in_own_group("worker", || {
-            // A worker keeps only its own two pipe ends. A worker holding another worker's
-            // result pipe would hide that worker's death (no end of file); one holding the
-            // outcome pipe would keep the caller's stop() waiting after the dispatcher is gone.
-            self.release_for_child();
-            match (down.into_reader(), up.into_writer()) {
-                (Ok(tasks), Ok(results)) => worker::run(registry, tasks, results),
-                _ => 1,
-            }
-        })?;
+        // A worker keeps only its own two pipe ends (the fork primitive closes everything
+        // else): a worker holding another worker's result pipe would hide that worker's death
+        // (no end of file); one holding the outcome pipe would keep the caller's stop() waiting
+        // after the dispatcher is gone. It leads its own process group, so a timeout can end the
+        // job and everything it started, and it is SIGKILLed if the dispatcher dies: a job that
+        // blocks SIGTERM must not outlive the pool.
+        let child = Fork::new("worker")
+            .own_group()
+            .death_signal(Signal::SIGKILL)
+            .on_drop(Some(Signal::SIGKILL))
+            .spawn([down.read.as_fd(), up.write.as_fd()], |[tasks, results]| {
+                worker::run(registry, File::from(tasks), File::from(results))
+            })?;
         Ok(Slot {
-            pid,
+            child,
             tasks_run: 0,
-            to_worker: down.into_writer()?,
-            from_worker: up.into_reader()?,
-            buf: FrameBuffer::default(),
+            to_worker: File::from(down.write),
+            from_worker: File::from(up.read),
+            buf: FrameBuffer::new(MAX_FRAME),
             running: None,
             doomed: false,
         })
     }
 
-    fn record_usage(&mut self, pid: Pid, tasks: u64, usage: &process::Usage) {
+    fn record_usage(&mut self, pid: Pid, tasks: u64, usage: &ipc_sys::Usage) {
         self.usages.push(WorkerUsage {
             pid: pid.as_raw(),
             tasks,
             max_rss_kib: usage.max_rss_kib,
-            cpu: usage.user + usage.system,
+            cpu: usage.cpu(),
         });
-    }
-
-    fn release_for_child(&mut self) {
-        self.tasks = None;
-        self.outcomes = None;
-        self.slots.clear();
-        self.joblog = None;
     }
 
     fn serve(&mut self) -> Result<()> {
         loop {
-            if process::interrupted().is_some() {
+            if ipc_sys::signal::interrupted().is_some() {
                 self.abort();
                 return Ok(());
             }
@@ -184,10 +175,17 @@ impl Dispatcher<'_> {
             let Some(task) = self.queue.pop_front() else {
                 return Ok(());
             };
-            let frame = worker::encode_task(task.id, &task.job, &task.args);
             let slot = &mut self.slots[i];
+            let Some(frame) = worker::encode_task(task.id, &task.job, &task.args) else {
+                // Cannot happen: the caller framed the same fields within the same limit.
+                self.queue.push_front(task);
+                return Err(Error::BadMessage {
+                    pipe: "task",
+                    len: 0,
+                });
+            };
             slot.tasks_run += 1;
-            if wire::write_frame(&mut slot.to_worker, &frame).is_err() {
+            if frame::write_frame(&mut slot.to_worker, &frame).is_err() {
                 // The worker died while idle; it is replaced when its pipe reports end of file.
                 self.queue.push_front(task);
                 slot.doomed = true;
@@ -199,7 +197,7 @@ impl Dispatcher<'_> {
                     "started task {} ({}) on worker {}",
                     task.id,
                     task.job,
-                    slot.pid
+                    slot.child.pid()
                 );
             }
             let now = Instant::now();
@@ -249,7 +247,8 @@ impl Dispatcher<'_> {
         {
             fds.push(PollFd::new(out.as_fd(), PollFlags::POLLOUT));
         }
-        if process::poll_unless_interrupted(&mut fds, timeout) != Wake::Readable {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        if wait_event(&mut fds, deadline, Watch::INTERRUPTS)? != Wake::Ready {
             return Ok(());
         }
         let ready: Vec<bool> = fds
@@ -286,13 +285,13 @@ impl Dispatcher<'_> {
         let n = self
             .tasks_buf
             .fill(tasks)
-            .map_err(|source| Error::PipeIo { op: "read", source })?;
-        while let Some(payload) = self
-            .tasks_buf
-            .next_frame()
-            .map_err(|source| Error::PipeIo { op: "read", source })?
-        {
-            let mut f = Fields::new(&payload);
+            .map_err(|source| ipc_sys::Error::PipeIo { op: "read", source })?;
+        while let Some(payload) = self.tasks_buf.next_frame().map_err(|source| Error::Frame {
+            pipe: "task",
+            source,
+        })? {
+            let len = payload.len();
+            let mut f = Fields::new(payload);
             let task = (|| {
                 let id = f.u64()?;
                 let job = f.str()?;
@@ -306,10 +305,7 @@ impl Dispatcher<'_> {
                     args,
                 })
             })()
-            .ok_or(Error::BadMessage {
-                queue: "task",
-                len: payload.len(),
-            })?;
+            .ok_or(Error::BadMessage { pipe: "task", len })?;
             self.queue.push_back(task);
         }
         if n == 0 {
@@ -320,33 +316,57 @@ impl Dispatcher<'_> {
     }
 
     /// Reads a worker's results; false when its pipe reached end of file (the worker is gone).
+    ///
+    /// A result that cannot be decoded (a frame over the limit, a malformed one) means the
+    /// worker is broken: it is killed, and its task settles as crashed when it is reaped.
     fn read_results(&mut self, i: usize) -> Result<bool> {
         let slot = &mut self.slots[i];
         let n = match slot.buf.fill(&mut slot.from_worker) {
             Ok(n) => n,
             Err(_) => return Ok(false),
         };
-        while let Ok(Some(payload)) = self.slots[i].buf.next_frame() {
-            let mut f = Fields::new(&payload);
-            let (Some(id), Some(ok), Some(text)) = (f.u64(), f.u64(), f.str()) else {
-                return Err(Error::BadMessage {
-                    queue: "result",
-                    len: payload.len(),
-                });
-            };
+        loop {
             let slot = &mut self.slots[i];
+            let decoded = match slot.buf.next_frame() {
+                Ok(None) => break,
+                Ok(Some(payload)) => {
+                    let mut f = Fields::new(payload);
+                    match (f.u64(), f.u64(), f.str()) {
+                        (Some(id), Some(ok), Some(text)) if f.is_empty() => Ok((id, ok, text)),
+                        _ => Err(format!("a malformed result of {} bytes", payload.len())),
+                    }
+                }
+                Err(e) => Err(e.to_string()),
+            };
+            let (id, ok, text) = match decoded {
+                Ok(result) => result,
+                Err(why) => {
+                    let _ = writeln!(
+                        io::stderr(),
+                        "error: dispatcher: worker {} sent {why}; killing it",
+                        slot.child.pid()
+                    );
+                    slot.child.signal_group(Signal::SIGKILL);
+                    slot.doomed = true;
+                    return Ok(n > 0);
+                }
+            };
             let Some(running) = slot.running.take().filter(|r| r.id == id) else {
                 continue;
             };
-            let pid = slot.pid;
-            let outcome = if ok == 1 {
+            let pid = slot.child.pid();
+            let outcome = if running.terminated.is_some() {
+                // It overran its timeout and finished only within the grace period: still a
+                // timeout. Its worker may be blocking SIGTERM: end it now, a fresh one replaces
+                // it when its pipe closes.
+                slot.child.signal_group(Signal::SIGKILL);
+                slot.doomed = true;
+                Outcome::TimedOut
+            } else if ok == 1 {
                 Outcome::Ok(text)
             } else {
                 Outcome::Failed(text)
             };
-            if running.terminated.is_some() {
-                slot.doomed = true;
-            }
             self.complete(running, pid, outcome, None)?;
         }
         Ok(n > 0)
@@ -354,16 +374,19 @@ impl Dispatcher<'_> {
 
     /// A worker's pipe closed: reap it, settle the task it held, start a fresh worker.
     fn replace_dead(&mut self, i: usize) -> Result<()> {
-        let slot = self.slots.remove(i);
-        let reaped = process::wait_for(slot.pid)?;
-        self.record_usage(slot.pid, slot.tasks_run, &reaped.usage);
-        if let Some(running) = slot.running {
+        let mut slot = self.slots.remove(i);
+        let reaped = slot.child.wait()?;
+        // The job may have left processes behind in the worker's group: end them too.
+        slot.child.signal_group_even_if_reaped(Signal::SIGKILL);
+        let pid = slot.child.pid();
+        self.record_usage(pid, slot.tasks_run, &reaped.usage);
+        if let Some(running) = slot.running.take() {
             let outcome = if running.terminated.is_some() {
                 Outcome::TimedOut
             } else {
-                Outcome::Crashed(reaped.status.clone())
+                Outcome::Crashed(reaped.status)
             };
-            self.complete(running, slot.pid, outcome, Some(&reaped.status))?;
+            self.complete(running, pid, outcome, Some(reaped.status))?;
         }
         // The dead worker's pipe ends close here: nothing else refers to them.
         drop((slot.to_worker, slot.from_worker));
@@ -382,12 +405,12 @@ impl Dispatcher<'_> {
             };
             match r.terminated {
                 None if now >= r.deadline => {
-                    process::signal_group(slot.pid, Signal::SIGTERM);
+                    slot.child.signal_group(Signal::SIGTERM);
                     r.terminated = Some(now);
                     slot.doomed = true;
                 }
                 Some(t) if !r.killed && now >= t + self.config.grace => {
-                    process::signal_group(slot.pid, Signal::SIGKILL);
+                    slot.child.signal_group(Signal::SIGKILL);
                     r.killed = true;
                 }
                 _ => {}
@@ -401,7 +424,7 @@ impl Dispatcher<'_> {
         running: Running,
         pid: Pid,
         outcome: Outcome,
-        status: Option<&ChildStatus>,
+        status: Option<ExitStatus>,
     ) -> Result<()> {
         let runtime = running.started.elapsed();
         let mut callback_panicked = false;
@@ -423,8 +446,10 @@ impl Dispatcher<'_> {
         let (exit, signal) = match (&outcome, status) {
             (Outcome::Ok(_), _) => ("0".to_string(), "-".to_string()),
             (Outcome::Failed(_), _) => ("1".to_string(), "-".to_string()),
-            (_, Some(ChildStatus::Code(c))) => (c.to_string(), "-".to_string()),
-            (_, Some(ChildStatus::Signal(s))) => ("-".to_string(), s.clone()),
+            (_, Some(ExitStatus::Exited(c))) => (c.to_string(), "-".to_string()),
+            (_, Some(ExitStatus::Signaled(s))) => {
+                ("-".to_string(), ipc_sys::signal::signal_name(s))
+            }
             (_, None) => ("-".to_string(), "-".to_string()),
         };
         if let Some(joblog) = &mut self.joblog {
@@ -465,13 +490,17 @@ impl Dispatcher<'_> {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock && !block => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     let mut fds = [PollFd::new(out.as_fd(), PollFlags::POLLOUT)];
-                    let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE);
+                    // Told to stop while the caller is not reading: give up on these outcomes.
+                    if wait_event(&mut fds, None, Watch::INTERRUPTS)? == Wake::Interrupted {
+                        return Ok(());
+                    }
                 }
                 Err(source) => {
-                    return Err(Error::PipeIo {
+                    return Err(ipc_sys::Error::PipeIo {
                         op: "write",
                         source,
-                    });
+                    }
+                    .into());
                 }
             }
         }
@@ -481,11 +510,11 @@ impl Dispatcher<'_> {
     /// Every task is settled: close the workers' task pipes (they exit at end of file), reap
     /// them, and deliver the last outcomes.
     fn finish(&mut self) -> Result<()> {
-        for slot in std::mem::take(&mut self.slots) {
+        for mut slot in std::mem::take(&mut self.slots) {
             // End of file on its task pipe is the worker's signal to exit 0.
             drop(slot.to_worker);
-            let reaped = process::wait_for(slot.pid)?;
-            self.record_usage(slot.pid, slot.tasks_run, &reaped.usage);
+            let reaped = slot.child.wait()?;
+            self.record_usage(slot.child.pid(), slot.tasks_run, &reaped.usage);
         }
         for usage in std::mem::take(&mut self.usages) {
             self.pending.extend_from_slice(&usage.encode());
@@ -496,11 +525,7 @@ impl Dispatcher<'_> {
     /// Interrupted (Ctrl+C, or the caller died and the death signal arrived): stop every worker
     /// group now and reap them; no outcome can be delivered to a caller that is gone.
     fn abort(&mut self) {
-        for slot in &self.slots {
-            process::signal_group(slot.pid, Signal::SIGKILL);
-        }
-        for slot in std::mem::take(&mut self.slots) {
-            let _ = process::wait_for(slot.pid);
-        }
+        // Each worker's handle SIGKILLs its group and reaps it on drop.
+        self.slots.clear();
     }
 }

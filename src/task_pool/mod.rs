@@ -6,6 +6,13 @@
 //! replaces dead workers, runs the job's callback or error callback, writes the joblog, and sends
 //! every outcome back to the caller over a second pipe. Every task ends with exactly one outcome.
 //!
+//! **Contract of `Pool::start`**: it forks, so it must be called while the calling process has a
+//! single thread (before starting any thread, or from a `harness = false` test). It refuses
+//! with `ipc_sys::Error::ThreadsAlive` otherwise: a fork while another thread holds a lock (the
+//! allocator's, stdout's) could leave the child deadlocked. Jobs and callbacks run in the
+//! forked processes, never in the caller. Dropping a `Pool` without `stop()` ends the dispatcher
+//! (SIGTERM: it kills its workers) and reaps it.
+//!
 //! ```no_run
 //! use std::time::Duration;
 //! use ipc_desafio::task_pool::{Job, Outcome, Pool, PoolConfig, Registry, Task};
@@ -27,12 +34,12 @@
 //! for report in pool.stop()?.reports {
 //!     println!("{} -> {}", report.id, report.outcome);
 //! }
-//! # Ok::<(), ipc_desafio::Error>(())
+//! # Ok::<(), ipc_desafio::task_pool::Error>(())
 //! ```
 
 pub mod demo;
 mod dispatcher;
-mod wire;
+pub mod error;
 mod worker;
 
 use std::collections::BTreeMap;
@@ -44,15 +51,22 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use ipc_sys::frame::{Fields, FrameBuffer, FrameBuilder};
+use ipc_sys::linelog::LineLog;
+use ipc_sys::pipe::Pipe;
+use ipc_sys::shm::{Shared, ShmSafe};
+use ipc_sys::{Child, ExitStatus, Fork};
+use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
-use crate::channel::Pipe;
-use crate::error::{Error, Result};
-use crate::log::LineLog;
-use crate::process;
-use crate::record::ChildStatus;
-use crate::shared::{Shared, Zeroable};
-use wire::{Fields, FrameBuffer, FrameBuilder};
+pub use error::{Error, Result};
+
+/// Largest frame on any of the pool's pipes: bounds a reader's memory.
+pub const MAX_FRAME: usize = 16 << 20;
+/// Largest job output (or error text) delivered whole: the rest of a report frame (job name,
+/// ids, times) fits in what is left of `MAX_FRAME`. A larger output becomes
+/// `Outcome::Failed("output too large: N bytes")`.
+pub const MAX_OUTPUT: usize = MAX_FRAME - (64 << 10);
 
 /// A named unit of work, as registered in a `Registry` (the analogue of the classic "module with
 /// runnable, callback and error_callback"). `run` executes in a worker process; the callbacks
@@ -116,7 +130,7 @@ pub enum Outcome {
     Ok(String),
     Failed(String),
     TimedOut,
-    Crashed(ChildStatus),
+    Crashed(ExitStatus),
 }
 
 impl Outcome {
@@ -154,25 +168,37 @@ pub struct TaskReport {
 }
 
 impl TaskReport {
+    /// The report as a frame. An output too large to frame is replaced by a `Failed` outcome
+    /// that says so, so every task still gets exactly one report.
     fn encode(&self) -> Vec<u8> {
-        let (kind, text, code) = match &self.outcome {
-            Outcome::Ok(s) => (0, s.clone(), 0),
-            Outcome::Failed(s) => (1, s.clone(), 0),
-            Outcome::TimedOut => (2, String::new(), 0),
-            Outcome::Crashed(ChildStatus::Code(c)) => (3, String::new(), i64::from(*c)),
-            Outcome::Crashed(ChildStatus::Signal(s)) => (4, s.clone(), 0),
+        let frame = |outcome: &Outcome| {
+            let (kind, text, code) = match outcome {
+                Outcome::Ok(s) => (0, s.as_str(), 0),
+                Outcome::Failed(s) => (1, s.as_str(), 0),
+                Outcome::TimedOut => (2, "", 0),
+                Outcome::Crashed(ExitStatus::Exited(c)) => (3, "", i64::from(*c)),
+                Outcome::Crashed(ExitStatus::Signaled(s)) => (4, "", i64::from(*s)),
+            };
+            FrameBuilder::new()
+                .u64(FRAME_REPORT)
+                .u64(self.id)
+                .str(&self.job)
+                .i64(i64::from(self.worker))
+                .u64(micros(self.runtime))
+                .u64(kind)
+                .str(text)
+                .i64(code)
+                .u64(u64::from(self.callback_panicked))
+                .finish(MAX_FRAME)
         };
-        FrameBuilder::default()
-            .u64(FRAME_REPORT)
-            .u64(self.id)
-            .str(&self.job)
-            .i64(i64::from(self.worker))
-            .u64(self.runtime.as_micros() as u64)
-            .u64(kind)
-            .str(&text)
-            .i64(code)
-            .u64(u64::from(self.callback_panicked))
-            .finish()
+        frame(&self.outcome).unwrap_or_else(|e| {
+            let len = match &self.outcome {
+                Outcome::Ok(s) | Outcome::Failed(s) => s.len(),
+                _ => 0,
+            };
+            let failed = Outcome::Failed(format!("output too large: {len} bytes"));
+            frame(&failed).unwrap_or_else(|_| panic!("a report without output must fit: {e}"))
+        })
     }
 
     fn decode(f: &mut Fields<'_>) -> Option<TaskReport> {
@@ -185,8 +211,8 @@ impl TaskReport {
             0 => Outcome::Ok(text),
             1 => Outcome::Failed(text),
             2 => Outcome::TimedOut,
-            3 => Outcome::Crashed(ChildStatus::Code(i32::try_from(code).ok()?)),
-            4 => Outcome::Crashed(ChildStatus::Signal(text)),
+            3 => Outcome::Crashed(ExitStatus::Exited(i32::try_from(code).ok()?)),
+            4 => Outcome::Crashed(ExitStatus::Signaled(i32::try_from(code).ok()?)),
             _ => return None,
         };
         let callback_panicked = f.u64()? != 0;
@@ -199,6 +225,16 @@ impl TaskReport {
             callback_panicked,
         })
     }
+}
+
+/// A duration in whole microseconds, saturating (no silent truncation).
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// A duration in whole milliseconds, saturating.
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Outcome-pipe frames start with their kind.
@@ -227,13 +263,14 @@ impl WorkerUsage {
     }
 
     fn encode(&self) -> Vec<u8> {
-        FrameBuilder::default()
+        FrameBuilder::new()
             .u64(FRAME_USAGE)
             .i64(i64::from(self.pid))
             .u64(self.tasks)
             .u64(self.max_rss_kib)
-            .u64(self.cpu.as_micros() as u64)
-            .finish()
+            .u64(micros(self.cpu))
+            .finish(MAX_FRAME)
+            .unwrap_or_default()
     }
 
     fn decode(f: &mut Fields<'_>) -> Option<WorkerUsage> {
@@ -260,8 +297,9 @@ pub struct Progress {
     settled: AtomicU64,
 }
 
-// SAFETY: all-zero bytes are a valid AtomicU64 (0).
-unsafe impl Zeroable for Progress {}
+// SAFETY: all-zero bytes are a valid AtomicU64 (0), and an atomic is the whole struct: it works
+// across processes on shared memory.
+unsafe impl ShmSafe for Progress {}
 
 impl Progress {
     pub fn settled(&self) -> u64 {
@@ -301,7 +339,7 @@ pub const JOBLOG_HEADER: &str = "task\tjob\tworker\tstart\truntime_s\toutcome\te
 
 /// The caller's handle on a running pool.
 pub struct Pool {
-    dispatcher: Pid,
+    dispatcher: Child,
     tasks: Option<File>,
     outcomes: File,
     outcomes_buf: FrameBuffer,
@@ -312,31 +350,48 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// Forks the dispatcher, which forks `config.workers` workers.
+    /// Forks the dispatcher, which forks `config.workers` workers. See the module's contract:
+    /// the calling process must be single-threaded.
     pub fn start(config: PoolConfig, registry: Registry) -> Result<Pool> {
         if let Some(path) = &config.joblog {
-            LineLog::create(path, "--joblog")?.write(JOBLOG_HEADER)?;
+            LineLog::create(path)
+                .and_then(|mut log| log.write(JOBLOG_HEADER))
+                .map_err(|e| match e {
+                    ipc_sys::Error::Open { path, source }
+                    | ipc_sys::Error::Write { path, source } => Error::Path {
+                        flag: "--joblog",
+                        path,
+                        source,
+                    },
+                    e => Error::Sys(e),
+                })?;
         }
         let progress: Arc<Shared<Progress>> = Arc::new(Shared::new()?);
-        let mut tasks = Pipe::new()?;
-        let mut outcomes = Pipe::new()?;
-        let dispatcher = process::spawn("dispatcher", || {
-            // The dispatcher reads tasks and writes outcomes. It must not keep the task pipe's
-            // write end (it would never see the caller's end of file) nor the outcome pipe's
-            // read end (the caller could then never get EPIPE).
-            match (tasks.into_reader(), outcomes.into_writer()) {
-                (Ok(rx), Ok(tx)) => dispatcher::run(&config, &registry, rx, tx, &progress),
-                _ => 1,
-            }
-        })?;
+        let tasks = Pipe::new()?;
+        let outcomes = Pipe::new()?;
+        // The dispatcher keeps the task pipe's read end and the outcome pipe's write end, and
+        // nothing else: holding the task pipe's write end it would never see the caller's end
+        // of file; holding the outcome pipe's read end, the caller could never get EPIPE.
+        let dispatcher = Fork::new("dispatcher")
+            .on_drop(Some(Signal::SIGTERM))
+            .spawn(
+                [tasks.read.as_fd(), outcomes.write.as_fd()],
+                |[tasks_rx, outcomes_tx]| {
+                    dispatcher::run(
+                        &config,
+                        &registry,
+                        File::from(tasks_rx),
+                        File::from(outcomes_tx),
+                        &progress,
+                    )
+                },
+            )?;
         // The mirror image in the caller: it only writes tasks and reads outcomes.
-        let tasks_tx = tasks.into_writer()?;
-        let outcomes_rx = outcomes.into_reader()?;
         Ok(Pool {
             dispatcher,
-            tasks: Some(tasks_tx),
-            outcomes: outcomes_rx,
-            outcomes_buf: FrameBuffer::default(),
+            tasks: Some(File::from(tasks.write)),
+            outcomes: File::from(outcomes.read),
+            outcomes_buf: FrameBuffer::new(MAX_FRAME),
             stopped: Stopped::default(),
             registry,
             next_id: 0,
@@ -345,7 +400,7 @@ impl Pool {
     }
 
     pub fn dispatcher_pid(&self) -> Pid {
-        self.dispatcher
+        self.dispatcher.pid()
     }
 
     /// Tasks settled so far (any outcome), as counted by the dispatcher in shared memory.
@@ -367,14 +422,16 @@ impl Pool {
                 self.outcomes.as_fd(),
                 nix::poll::PollFlags::POLLIN,
             )];
-            let ready = nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO).unwrap_or(0) > 0;
+            let ready = nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO)
+                .map_err(ipc_sys::Error::Poll)?
+                > 0;
             if !ready {
                 return Ok(());
             }
             let n = self
                 .outcomes_buf
                 .fill(&mut self.outcomes)
-                .map_err(|source| Error::PipeIo { op: "read", source })?;
+                .map_err(|source| ipc_sys::Error::PipeIo { op: "read", source })?;
             self.take_frames()?;
             if n == 0 {
                 return Ok(());
@@ -386,13 +443,16 @@ impl Pool {
         while let Some(payload) = self
             .outcomes_buf
             .next_frame()
-            .map_err(|source| Error::PipeIo { op: "read", source })?
+            .map_err(|source| Error::Frame {
+                pipe: "outcome",
+                source,
+            })?
         {
             let bad = || Error::BadMessage {
-                queue: "outcome",
+                pipe: "outcome",
                 len: payload.len(),
             };
-            let mut f = Fields::new(&payload);
+            let mut f = Fields::new(payload);
             match f.u64().ok_or_else(bad)? {
                 FRAME_REPORT => self
                     .stopped
@@ -418,20 +478,25 @@ impl Pool {
                 known.join(", ")
             )));
         }
-        let tasks = self.tasks.as_mut().ok_or(Error::PipeEndTaken("task"))?;
-        self.next_id += 1;
-        let mut frame = FrameBuilder::default()
-            .u64(self.next_id)
+        let Some(tasks) = self.tasks.as_mut() else {
+            return Err(Error::Usage("push after stop".into()));
+        };
+        let mut frame = FrameBuilder::new()
+            .u64(self.next_id + 1)
             .str(&task.job)
-            .u64(task.timeout.as_millis() as u64)
+            .u64(millis(task.timeout))
             .u64(task.args.len() as u64);
         for arg in &task.args {
             frame = frame.str(arg);
         }
-        wire::write_frame(tasks, &frame.finish()).map_err(|source| Error::PipeIo {
+        let frame = frame
+            .finish(MAX_FRAME)
+            .map_err(|e| Error::Usage(format!("task '{}' is too large to send: {e}", task.job)))?;
+        ipc_sys::frame::write_frame(tasks, &frame).map_err(|source| ipc_sys::Error::PipeIo {
             op: "write",
             source,
         })?;
+        self.next_id += 1;
         self.collect_ready()?;
         Ok(self.next_id)
     }
@@ -445,14 +510,14 @@ impl Pool {
         while self
             .outcomes_buf
             .fill(&mut self.outcomes)
-            .map_err(|source| Error::PipeIo { op: "read", source })?
+            .map_err(|source| ipc_sys::Error::PipeIo { op: "read", source })?
             > 0
         {
             self.take_frames()?;
         }
         self.take_frames()?;
-        let status = process::wait_for(self.dispatcher)?.status;
-        if !status.succeeded() {
+        let status = self.dispatcher.wait()?.status;
+        if !status.success() {
             return Err(Error::ChildFailed {
                 role: "dispatcher".into(),
                 status: status.to_string(),
@@ -471,5 +536,14 @@ impl Pool {
         }
         stopped.reports.sort_by_key(|r| r.id);
         Ok(stopped)
+    }
+}
+
+impl Drop for Pool {
+    /// A pool dropped without `stop()` (an early return, a `?`): the task pipe closes, the
+    /// dispatcher is told to stop (SIGTERM: it kills its workers' groups and reaps them) and is
+    /// reaped by its handle. Nothing is left running, nothing prints.
+    fn drop(&mut self) {
+        drop(self.tasks.take());
     }
 }

@@ -7,7 +7,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use ipc_desafio::record::{ConsumerLine, Event, LogLine, Role};
+use ipc_desafio::desafio::record::{ConsumerLine, Event, LogLine, Role};
 use tempfile::TempDir;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_ipc_desafio");

@@ -1,0 +1,331 @@
+//! Handles on child processes. A `Child` is the only way to hold a forked process, and it reaps
+//! it: waited for explicitly, or on drop (after its drop signal, where one is set). `Children`
+//! is a set of them that can be waited on together with descriptors and the interrupt flag.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::poll::PollFd;
+use nix::sys::signal::{self, Signal};
+use nix::unistd::Pid;
+
+use crate::error::{Error, Result};
+use crate::signal::{Wake, Watch, signal_name, wait_event, watch_children};
+
+/// How a child ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// It called `exit`/`_exit` with this code.
+    Exited(i32),
+    /// A signal ended it (its number).
+    Signaled(i32),
+}
+
+impl ExitStatus {
+    pub fn success(self) -> bool {
+        self == ExitStatus::Exited(0)
+    }
+
+    pub fn code(self) -> Option<i32> {
+        match self {
+            ExitStatus::Exited(c) => Some(c),
+            ExitStatus::Signaled(_) => None,
+        }
+    }
+
+    pub fn signal(self) -> Option<i32> {
+        match self {
+            ExitStatus::Signaled(s) => Some(s),
+            ExitStatus::Exited(_) => None,
+        }
+    }
+
+    fn from_wait(status: libc::c_int) -> ExitStatus {
+        if libc::WIFSIGNALED(status) {
+            ExitStatus::Signaled(libc::WTERMSIG(status))
+        } else {
+            ExitStatus::Exited(libc::WEXITSTATUS(status))
+        }
+    }
+}
+
+/// `exited with code 3`, `killed by SIGKILL`.
+impl fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExitStatus::Exited(c) => write!(f, "exited with code {c}"),
+            ExitStatus::Signaled(s) => write!(f, "killed by {}", signal_name(*s)),
+        }
+    }
+}
+
+/// Kernel accounting for one reaped child (`wait4`'s rusage).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub max_rss_kib: u64,
+    pub user: Duration,
+    pub system: Duration,
+}
+
+impl Usage {
+    pub fn cpu(&self) -> Duration {
+        self.user + self.system
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reaped {
+    pub pid: Pid,
+    pub status: ExitStatus,
+    pub usage: Usage,
+}
+
+/// One `wait4(2)` call: `Ok(None)` when WNOHANG found nothing ended yet.
+fn wait4(pid: Pid, flags: libc::c_int) -> std::result::Result<Option<Reaped>, Errno> {
+    let mut status: libc::c_int = 0;
+    // SAFETY: rusage is plain old data; all-zero is a valid value for it.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: both out-pointers are valid, writable and live for the duration of the call.
+    let got = unsafe { libc::wait4(pid.as_raw(), &mut status, flags, &mut usage) };
+    let time = |tv: libc::timeval| {
+        Duration::from_secs(tv.tv_sec.max(0) as u64)
+            + Duration::from_micros(tv.tv_usec.max(0) as u64)
+    };
+    match got {
+        0 => Ok(None),
+        p if p < 0 => Err(Errno::last()),
+        p => Ok(Some(Reaped {
+            pid: Pid::from_raw(p),
+            status: ExitStatus::from_wait(status),
+            usage: Usage {
+                max_rss_kib: usage.ru_maxrss.max(0) as u64,
+                user: time(usage.ru_utime),
+                system: time(usage.ru_stime),
+            },
+        })),
+    }
+}
+
+/// Blocks until the child `pid` ends and reaps it with its resource usage (retrying when a
+/// signal interrupts). For children this process did not start through `Fork` — a
+/// `std::process::Command`, say — whose exact peak RSS is wanted; `Child::wait` otherwise.
+pub fn reap(pid: Pid) -> Result<Reaped> {
+    loop {
+        match wait4(pid, 0) {
+            Ok(Some(r)) => return Ok(r),
+            Ok(None) | Err(Errno::EINTR) => {}
+            Err(e) => return Err(Error::Wait(e)),
+        }
+    }
+}
+
+/// A forked child process, owned. Dropping it without waiting sends the drop signal (if any; to
+/// the whole group when the child leads one) and then reaps it, so no handle can leave a zombie
+/// behind, on any path.
+#[derive(Debug)]
+pub struct Child {
+    pid: Pid,
+    group: bool,
+    on_drop: Option<Signal>,
+    ended: Option<Reaped>,
+}
+
+impl Child {
+    /// Takes ownership of an existing child of this process (see `Fork::spawn`).
+    pub(crate) fn new(pid: Pid, group: bool, on_drop: Option<Signal>) -> Child {
+        Child {
+            pid,
+            group,
+            on_drop,
+            ended: None,
+        }
+    }
+
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// How it ended, once reaped.
+    pub fn ended(&self) -> Option<&Reaped> {
+        self.ended.as_ref()
+    }
+
+    /// Sends `signal` to the child, unless it has been reaped (its pid may belong to another
+    /// process by then). A child that has exited but is not yet reaped ignores it harmlessly.
+    pub fn signal(&self, signal: Signal) {
+        if self.ended.is_none() {
+            let _ = signal::kill(self.pid, signal);
+        }
+    }
+
+    /// Sends `signal` to the child's whole process group (for a child forked with
+    /// `Fork::own_group`), unless the child has been reaped. The group may outlive its leader:
+    /// see `signal_group_even_if_reaped`.
+    pub fn signal_group(&self, signal: Signal) {
+        if self.ended.is_none() {
+            let _ = signal::killpg(self.pid, signal);
+        }
+    }
+
+    /// Sends `signal` to the process group the child led, also after the child was reaped: its
+    /// own children may still run in it. Safe against pid reuse only while some member of the
+    /// group is alive (a process group id is not reused while the group has members).
+    pub fn signal_group_even_if_reaped(&self, signal: Signal) {
+        if self.group {
+            let _ = signal::killpg(self.pid, signal);
+        }
+    }
+
+    /// Reaps the child if it has ended, without blocking.
+    pub fn try_wait(&mut self) -> Result<Option<Reaped>> {
+        if let Some(r) = self.ended {
+            return Ok(Some(r));
+        }
+        match wait4(self.pid, libc::WNOHANG) {
+            Ok(r) => {
+                self.ended = r;
+                Ok(r)
+            }
+            Err(e) => Err(Error::Wait(e)),
+        }
+    }
+
+    /// Blocks until the child ends and reaps it (retrying when a signal interrupts).
+    pub fn wait(&mut self) -> Result<Reaped> {
+        if let Some(r) = self.ended {
+            return Ok(r);
+        }
+        let r = reap(self.pid)?;
+        self.ended = Some(r);
+        Ok(r)
+    }
+
+    /// Changes what dropping the handle does to a child still running.
+    pub fn set_drop_signal(&mut self, signal: Option<Signal>) {
+        self.on_drop = signal;
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if self.ended.is_some() {
+            return;
+        }
+        if let Some(signal) = self.on_drop {
+            if self.group {
+                self.signal_group(signal);
+            } else {
+                self.signal(signal);
+            }
+        }
+        let _ = self.wait();
+    }
+}
+
+/// What `Children::wait` saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// One of the set ended and was reaped (it has left the set).
+    Exited(Reaped),
+    /// A descriptor has events.
+    Ready,
+    Interrupted,
+    TimedOut,
+    /// The set is empty and there is nothing else to wait for.
+    Empty,
+}
+
+/// A set of owned children, waited on together.
+#[derive(Debug, Default)]
+pub struct Children {
+    list: Vec<Child>,
+}
+
+impl Children {
+    pub fn new() -> Children {
+        Children::default()
+    }
+
+    pub fn push(&mut self, child: Child) {
+        self.list.push(child);
+    }
+
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    pub fn contains(&self, pid: Pid) -> bool {
+        self.list.iter().any(|c| c.pid == pid)
+    }
+
+    pub fn pids(&self) -> impl Iterator<Item = Pid> + '_ {
+        self.list.iter().map(|c| c.pid)
+    }
+
+    pub fn get(&self, pid: Pid) -> Option<&Child> {
+        self.list.iter().find(|c| c.pid == pid)
+    }
+
+    /// Takes one child out of the set (to wait for it alone, or hand it elsewhere).
+    pub fn remove(&mut self, pid: Pid) -> Option<Child> {
+        let i = self.list.iter().position(|c| c.pid == pid)?;
+        Some(self.list.swap_remove(i))
+    }
+
+    /// Sends `signal` to every child still in the set (to its group when it leads one).
+    pub fn signal_all(&self, signal: Signal) {
+        for c in &self.list {
+            if c.group {
+                c.signal_group(signal);
+            } else {
+                c.signal(signal);
+            }
+        }
+    }
+
+    /// Reaps a child of the set that has ended, without blocking.
+    pub fn try_reap(&mut self) -> Result<Option<Reaped>> {
+        for i in 0..self.list.len() {
+            if let Some(r) = self.list[i].try_wait()? {
+                self.list.swap_remove(i);
+                return Ok(Some(r));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Reaps the next child of the set to end, or returns earlier when a descriptor of `fds`
+    /// has events, an interrupt arrives (when `interrupts` is set) or `deadline` passes. An
+    /// interrupt that arrives at any instant ends the wait at once (see `wait_event`).
+    pub fn wait(
+        &mut self,
+        fds: &mut [PollFd<'_>],
+        deadline: Option<Instant>,
+        interrupts: bool,
+    ) -> Result<Event> {
+        watch_children()?;
+        loop {
+            if let Some(r) = self.try_reap()? {
+                return Ok(Event::Exited(r));
+            }
+            if self.list.is_empty() && fds.is_empty() && deadline.is_none() {
+                return Ok(Event::Empty);
+            }
+            let watch = Watch {
+                interrupts,
+                children: !self.list.is_empty(),
+            };
+            match wait_event(fds, deadline, watch)? {
+                Wake::ChildChanged => {}
+                Wake::Ready => return Ok(Event::Ready),
+                Wake::Interrupted => return Ok(Event::Interrupted),
+                Wake::TimedOut => return Ok(Event::TimedOut),
+            }
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! `ipc_sys`: the system layer of ipc_desafio. It knows no program: processes (fork with a
+//! descriptor keep-list, child handles that reap on drop), signals and waiting, pipes and
+//! frames, shared memory, a process-shared semaphore, message queues, locked line logs and the
+//! command-line helpers every binary uses. Linux only: it relies on `prctl(PR_SET_PDEATHSIG)`,
+//! `close_range(2)`, `SOCK_SEQPACKET`, process-shared unnamed semaphores and `/proc`.
+//!
+//! Invariants (see ARCHITECTURE.md): only `fork` forks; a forked child holds exactly the
+//! descriptors it was given plus 0, 1, 2; every child is owned by a `Child`, which reaps it;
+//! signal handlers only store to atomics; every `unsafe` block carries a `SAFETY:` comment
+//! (enforced by `clippy::undocumented_unsafe_blocks`).
+
+pub mod child;
+pub mod cli;
+pub mod error;
+pub mod fork;
+pub mod frame;
+pub mod linelog;
+pub mod memory;
+pub mod pipe;
+pub mod progress;
+pub mod queue;
+pub mod semaphore;
+pub mod shm;
+pub mod signal;
+
+pub use child::{Child, Children, Event, ExitStatus, Reaped, Usage};
+pub use error::{Error, Result};
+pub use fork::Fork;

@@ -1,0 +1,262 @@
+//! Line logs: how bytes reach a log file — whole lines, one `write(2)` per line or batch, never
+//! held back in a user-space buffer. `SharedLog` is for a file several processes append to under
+//! an exclusive `flock`; `LineLog` for a file with a single writer. `Clock` stamps lines.
+
+use std::fmt::Write as _;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Local, Timelike};
+
+use crate::error::{Error, Result};
+
+/// Timestamp format of every log of the project: RFC 3339, local time, milliseconds, numeric
+/// UTC offset (`2026-11-23T20:30:36.123+01:00`, always 29 bytes).
+pub const TIMESTAMP_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.3f%:z";
+
+/// Current local time in `TIMESTAMP_FORMAT`.
+pub fn now_text() -> String {
+    Local::now().format(TIMESTAMP_FORMAT).to_string()
+}
+
+/// Formats timestamps, re-rendering the date-and-seconds part only when the second changes.
+#[derive(Default)]
+pub struct Clock {
+    second: Option<(i64, String)>,
+}
+
+impl Clock {
+    /// Appends the current local time, in `TIMESTAMP_FORMAT`, to `out`.
+    pub fn stamp(&mut self, out: &mut String) -> DateTime<Local> {
+        let now = Local::now();
+        let secs = now.timestamp();
+        let head = match &self.second {
+            Some((s, head)) if *s == secs => head,
+            _ => {
+                let head = now.format("%Y-%m-%dT%H:%M:%S").to_string();
+                &self.second.insert((secs, head)).1
+            }
+        };
+        let millis = now.nanosecond() % 1_000_000_000 / 1_000_000;
+        let _ = write!(out, "{head}.{millis:03}{}", now.format("%:z"));
+        now
+    }
+}
+
+/// Takes an exclusive flock on `file` (the lock on `path`), blocking; retried when a signal
+/// interrupts the wait (the project's SIGINT/SIGTERM handlers are installed without SA_RESTART).
+pub fn lock_exclusive(file: &File, path: &Path) -> Result<()> {
+    loop {
+        match fs2::FileExt::lock_exclusive(file) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(source) => {
+                return Err(Error::Lock {
+                    path: path.into(),
+                    source,
+                });
+            }
+        }
+    }
+}
+
+/// Opens an existing file for appending: every write lands at the end, whoever else appends.
+fn open_append(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .append(true)
+        .open(path)
+        .map_err(|source| Error::Open {
+            path: path.into(),
+            source,
+        })
+}
+
+/// One process's handle on a log that several processes append to.
+///
+/// Each process must open its own: a flock belongs to the open file description, so a
+/// descriptor inherited across fork would be shared, and its lock would exclude nobody.
+pub struct SharedLog {
+    file: File,
+    path: PathBuf,
+}
+
+impl SharedLog {
+    /// Opens the log for appending, and for reading its last byte where permissions allow.
+    pub fn open(path: &Path) -> Result<SharedLog> {
+        let file = match OpenOptions::new().read(true).append(true).open(path) {
+            Ok(file) => file,
+            Err(_) => open_append(path)?,
+        };
+        Ok(SharedLog {
+            file,
+            path: path.into(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Takes the exclusive lock; it is held until the returned guard is unlocked or dropped.
+    /// Whatever is rendered while it is held (a timestamp, say) is in file order.
+    pub fn lock(&self) -> Result<Locked<'_>> {
+        lock_exclusive(&self.file, &self.path)?;
+        Ok(Locked {
+            log: self,
+            released: false,
+        })
+    }
+}
+
+/// The exclusive lock on a `SharedLog`.
+pub struct Locked<'a> {
+    log: &'a SharedLog,
+    released: bool,
+}
+
+impl Locked<'_> {
+    /// Appends `text` (whole lines, newline-terminated) with one `write(2)`.
+    ///
+    /// If the file does not end with a newline — a writer was killed in the middle of its own
+    /// write — a newline goes first, so the killed writer's fragment stays a line of its own and
+    /// costs nobody else their line.
+    pub fn append(&self, text: &str) -> Result<()> {
+        let write_error = |source| Error::Write {
+            path: self.log.path.clone(),
+            source,
+        };
+        let mut file = &self.log.file;
+        if ends_mid_line(file).map_err(write_error)? {
+            let mut fixed = Vec::with_capacity(text.len() + 1);
+            fixed.push(b'\n');
+            fixed.extend_from_slice(text.as_bytes());
+            return file.write_all(&fixed).map_err(write_error);
+        }
+        file.write_all(text.as_bytes()).map_err(write_error)
+    }
+
+    /// Releases the lock, reporting a failure to do so.
+    pub fn unlock(mut self) -> Result<()> {
+        self.released = true;
+        fs2::FileExt::unlock(&self.log.file).map_err(|source| Error::Lock {
+            path: self.log.path.clone(),
+            source,
+        })
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        if !self.released {
+            let _ = fs2::FileExt::unlock(&self.log.file);
+        }
+    }
+}
+
+/// Whether a regular file's last byte is something other than a newline. A device or a pipe
+/// (a log pointed at /dev/full, say) has no last byte to look at.
+fn ends_mid_line(file: &File) -> io::Result<bool> {
+    let meta = file.metadata()?;
+    if !meta.is_file() || meta.len() == 0 {
+        return Ok(false);
+    }
+    let mut last = [0u8];
+    match file.read_at(&mut last, meta.len() - 1) {
+        Ok(1) => Ok(last[0] != b'\n'),
+        Ok(_) => Ok(false),
+        // Opened for appending only (no read access): assume the file is whole.
+        Err(e) if e.raw_os_error() == Some(libc::EBADF) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// A log with exactly one writing process: whole lines, one `write(2)` each, no lock needed.
+pub struct LineLog {
+    file: File,
+    path: PathBuf,
+}
+
+impl LineLog {
+    /// Creates or empties the file at `path`.
+    pub fn create(path: &Path) -> Result<LineLog> {
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .map_err(|source| Error::Open {
+                path: path.into(),
+                source,
+            })?;
+        Ok(LineLog {
+            file,
+            path: path.into(),
+        })
+    }
+
+    /// Reopens an existing log for appending (in the process that will write it).
+    pub fn append(path: &Path) -> Result<LineLog> {
+        Ok(LineLog {
+            file: open_append(path)?,
+            path: path.into(),
+        })
+    }
+
+    /// Appends `text` (whole lines, newline-terminated) with one `write(2)`.
+    pub fn write(&mut self, text: &str) -> Result<()> {
+        (&self.file)
+            .write_all(text.as_bytes())
+            .map_err(|source| Error::Write {
+                path: self.path.clone(),
+                source,
+            })
+    }
+}
+
+/// One line on stdout with one `write(2)`, so lines from several processes never mix. A closed
+/// stdout is ignored: the line is a report, not the record.
+pub fn say(line: &str) {
+    let _ = io::stdout()
+        .lock()
+        .write_all(format!("{line}\n").as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_after_a_killed_writers_fragment_starts_on_a_fresh_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        std::fs::write(&path, "whole\nfragment of a killed wri").unwrap();
+        let log = SharedLog::open(&path).unwrap();
+        let locked = log.lock().unwrap();
+        locked.append("next line\n").unwrap();
+        locked.unlock().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "whole\nfragment of a killed wri\nnext line\n"
+        );
+        let locked = log.lock().unwrap();
+        locked.append("and another\n").unwrap();
+        drop(locked);
+        assert!(
+            std::fs::read_to_string(&path)
+                .unwrap()
+                .ends_with("next line\nand another\n")
+        );
+    }
+
+    #[test]
+    fn clock_stamps_have_the_documented_shape() {
+        let mut clock = Clock::default();
+        let mut s = String::new();
+        let now = clock.stamp(&mut s);
+        assert_eq!(s.len(), 29, "{s}");
+        let parsed = DateTime::parse_from_str(&s, TIMESTAMP_FORMAT).unwrap();
+        assert_eq!(parsed.timestamp_millis(), now.timestamp_millis());
+    }
+}

@@ -1,0 +1,25 @@
+//! What a process's memory use was, from the kernel's own accounting.
+
+/// This process's peak resident set since it started *this program*, in KiB: `VmHWM` from
+/// `/proc/self/status`, which starts afresh at `exec`. (`getrusage`'s `ru_maxrss` survives
+/// `exec`, so under `cargo run` it would report cargo's own peak.) 0 if /proc cannot say.
+pub fn own_peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_peak_is_known_and_plausible() {
+        let kib = super::own_peak_rss_kib();
+        assert!(kib > 100 && kib < 16 << 20, "{kib} KiB");
+    }
+}

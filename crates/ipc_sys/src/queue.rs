@@ -1,0 +1,198 @@
+//! Message queues between processes: `SOCK_SEQPACKET` Unix socket pairs.
+//!
+//! Why this kernel object: a sequenced-packet socket keeps message boundaries (one `send` is one
+//! `recv`, whole or not at all), so any number of processes may send on one end and any number
+//! may receive on the other without framing or locks; it is reliable and ordered; and end of file
+//! arrives when the last holder of the sending end closes it. POSIX message queues would give the
+//! same boundaries but need a mounted mqueue filesystem and a name to clean up; pipes would need
+//! fixed-size frames and give no safe multi-reader guarantee.
+//!
+//! Each queue has a message size limit, checked on both sides: a sender is refused a message
+//! over it (`Error::MessageTooLarge`), and a receiver that gets one anyway (from a foreign
+//! sender) learns it was cut short (`Error::MessageTruncated`) instead of reading half of it.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+
+use nix::errno::Errno;
+use nix::sys::socket::{self, AddressFamily, MsgFlags, SockFlag, SockType};
+
+use crate::error::{Error, Result};
+
+/// One end of a queue. Messages sent on one end are received on the other.
+#[derive(Debug)]
+pub struct QueueEnd {
+    name: &'static str,
+    max: usize,
+    fd: OwnedFd,
+}
+
+/// Creates a queue for messages of at most `max` bytes (both ends close-on-exec).
+pub fn pair(name: &'static str, max: usize) -> Result<(QueueEnd, QueueEnd)> {
+    let (a, b) = socket::socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|source| Error::Queue { name, source })?;
+    Ok((
+        QueueEnd::from_fd(name, max, a),
+        QueueEnd::from_fd(name, max, b),
+    ))
+}
+
+/// What a receive found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Received {
+    /// A whole message of this many bytes.
+    Message(usize),
+    /// Every sending end is closed and nothing is left.
+    Closed,
+    /// Nothing queued right now (non-blocking receive only), or a signal interrupted the wait.
+    Empty,
+}
+
+impl QueueEnd {
+    /// Wraps an end received through `Fork::spawn`'s keep-list.
+    pub fn from_fd(name: &'static str, max: usize, fd: OwnedFd) -> QueueEnd {
+        QueueEnd { name, max, fd }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The largest message this queue carries.
+    pub fn max_message(&self) -> usize {
+        self.max
+    }
+
+    /// Sends one message, whole, blocking while the queue is full. Retries when a signal
+    /// interrupts the wait.
+    pub fn send(&self, message: &[u8]) -> Result<()> {
+        self.send_with(message, MsgFlags::empty()).map(|_| ())
+    }
+
+    /// Sends one message unless the queue is full: `Ok(false)` when it is.
+    pub fn try_send(&self, message: &[u8]) -> Result<bool> {
+        self.send_with(message, MsgFlags::MSG_DONTWAIT)
+    }
+
+    fn send_with(&self, message: &[u8], flags: MsgFlags) -> Result<bool> {
+        if message.len() > self.max {
+            return Err(Error::MessageTooLarge {
+                name: self.name,
+                len: message.len(),
+                max: self.max,
+            });
+        }
+        loop {
+            match socket::send(self.fd.as_raw_fd(), message, flags | MsgFlags::MSG_NOSIGNAL) {
+                Ok(_) => return Ok(true),
+                Err(Errno::EINTR) => {}
+                Err(Errno::EAGAIN) if flags.contains(MsgFlags::MSG_DONTWAIT) => return Ok(false),
+                Err(Errno::EMSGSIZE) => {
+                    return Err(Error::MessageTooLarge {
+                        name: self.name,
+                        len: message.len(),
+                        max: self.max,
+                    });
+                }
+                Err(source) => {
+                    return Err(Error::QueueIo {
+                        name: self.name,
+                        op: "send",
+                        source,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Receives one message into `buf` (which must hold `max_message()` bytes), blocking unless
+    /// `wait` is false. A blocking receive interrupted by a signal reports `Empty` so the caller
+    /// can look at its interrupt flag.
+    pub fn recv(&self, buf: &mut [u8], wait: bool) -> Result<Received> {
+        let mut flags = MsgFlags::MSG_TRUNC;
+        if !wait {
+            flags |= MsgFlags::MSG_DONTWAIT;
+        }
+        match socket::recv(self.fd.as_raw_fd(), buf, flags) {
+            Ok(0) => Ok(Received::Closed),
+            // MSG_TRUNC makes the kernel report the message's real length.
+            Ok(n) if n > buf.len() => Err(Error::MessageTruncated {
+                name: self.name,
+                max: buf.len(),
+            }),
+            Ok(n) => Ok(Received::Message(n)),
+            Err(Errno::EAGAIN | Errno::EINTR) => Ok(Received::Empty),
+            Err(source) => Err(Error::QueueIo {
+                name: self.name,
+                op: "receive",
+                source,
+            }),
+        }
+    }
+
+    /// Another descriptor for the same end (`dup`), e.g. for a second owner in one process.
+    pub fn try_clone(&self) -> Result<QueueEnd> {
+        let fd = self.fd.try_clone().map_err(|e| Error::QueueIo {
+            name: self.name,
+            op: "dup",
+            source: Error::errno(&e),
+        })?;
+        Ok(QueueEnd::from_fd(self.name, self.max, fd))
+    }
+}
+
+impl AsFd for QueueEnd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_keep_their_boundaries() {
+        let (tx, rx) = pair("test", 64).unwrap();
+        tx.send(b"one").unwrap();
+        tx.send(b"two two").unwrap();
+        let mut buf = [0u8; 64];
+        assert_eq!(rx.recv(&mut buf, true).unwrap(), Received::Message(3));
+        assert_eq!(&buf[..3], b"one");
+        assert_eq!(rx.recv(&mut buf, true).unwrap(), Received::Message(7));
+        assert_eq!(rx.recv(&mut buf, false).unwrap(), Received::Empty);
+        drop(tx);
+        assert_eq!(rx.recv(&mut buf, true).unwrap(), Received::Closed);
+    }
+
+    #[test]
+    fn an_oversized_message_is_refused_and_a_cut_one_is_reported() {
+        let (tx, rx) = pair("test", 8).unwrap();
+        assert!(matches!(
+            tx.send(b"123456789"),
+            Err(Error::MessageTooLarge { len: 9, max: 8, .. })
+        ));
+        // A foreign sender does not know the limit: the receiver must notice, not read half.
+        nix::sys::socket::send(tx.as_fd().as_raw_fd(), b"0123456789", MsgFlags::empty()).unwrap();
+        let mut buf = [0u8; 8];
+        assert!(matches!(
+            rx.recv(&mut buf, true),
+            Err(Error::MessageTruncated { max: 8, .. })
+        ));
+    }
+
+    #[test]
+    fn try_send_reports_a_full_queue_instead_of_blocking() {
+        let (tx, _rx) = pair("test", 1024).unwrap();
+        let mut sent = 0;
+        while tx.try_send(&[0u8; 1024]).unwrap() {
+            sent += 1;
+            assert!(sent < 1_000_000, "the queue never filled");
+        }
+        assert!(sent > 0);
+    }
+}

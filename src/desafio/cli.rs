@@ -1,0 +1,141 @@
+//! The Desafio's command line: clap definitions and the conversion into validated options.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use ipc_sys::cli::parse_unsigned;
+
+use super::error::Result;
+use super::options::{Fault, Pace, RawRunOptions, RunOptions, parse_bound};
+
+const EXAMPLES: &str = "\
+Examples:
+  ipc_desafio                          12 distinct values from 1..=100, as the assignment asks
+  ipc_desafio --pace 500..1500         the original's random pause between sends
+  ipc_desafio -n 20 --max 1000 --seed 7 --log-dir /tmp/run
+  ipc_desafio --pace 50 --fault consumer-exit@3   watch the producer hit EPIPE
+  ipc_desafio verify                   audit execution_log.txt and consumer_log.txt
+
+Exit codes: 0 ok, 1 run failed (a child failed or a value was lost), 2 bad input,
+130 interrupted (SIGINT/SIGTERM; every value already sent is still received).";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ipc_desafio",
+    version,
+    about = "A producer and a consumer process joined by a Unix pipe, with a locked shared log",
+    long_about = "Desafio 01 (inter-process communication): main forks a producer and a consumer \
+        joined by a Unix pipe. The producer sends distinct random integers and an end marker; the \
+        consumer classifies each value as even or odd into consumer_log.txt; all three processes \
+        append to execution_log.txt under an exclusive file lock.",
+    after_help = EXAMPLES,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Audit the two logs of a run; exit 0 only if they prove a complete, lossless run
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Directory holding execution_log.txt and consumer_log.txt
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub log_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// How many distinct values the producer sends (at least 1; at most the size of the range)
+    #[arg(short = 'n', long, value_name = "N", default_value = "12", value_parser = count_parser, allow_negative_numbers = true)]
+    pub count: u64,
+
+    /// Smallest value that may be drawn (non-negative)
+    #[arg(long, value_name = "A", default_value = "1", value_parser = parse_bound, allow_negative_numbers = true)]
+    pub min: i64,
+
+    /// Largest value that may be drawn, inclusive
+    #[arg(long, value_name = "B", default_value = "100", value_parser = parse_bound, allow_negative_numbers = true)]
+    pub max: i64,
+
+    /// Seed for the values (and pauses): the same seed gives the same run. Default: random,
+    /// and logged in main's first line so any run can be repeated
+    #[arg(long, value_name = "S", value_parser = seed_parser, allow_negative_numbers = true)]
+    pub seed: Option<u64>,
+
+    /// Pause between sends in milliseconds: a fixed MS, or a random MIN..MAX per value
+    /// (e.g. --pace 500..1500 reproduces the original exercise). Default: no pause
+    #[arg(long, value_name = "MS|MIN..MAX", allow_negative_numbers = true)]
+    pub pace: Option<Pace>,
+
+    /// Directory for execution_log.txt and consumer_log.txt (must exist; both start fresh)
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub log_dir: PathBuf,
+
+    /// Do not echo execution-log lines to stdout
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Inject a fault after K values: consumer-exit@K (consumer closes the pipe, exits cleanly),
+    /// producer-exit@K (producer exits without the end marker), consumer-kill@K or
+    /// producer-kill@K (the process SIGKILLs itself)
+    #[arg(long, value_name = "KIND@K")]
+    pub fault: Option<Fault>,
+}
+
+fn count_parser(s: &str) -> Result<u64, String> {
+    match parse_unsigned(s, "the count")? {
+        0 => Err("the count must be at least 1".into()),
+        n => Ok(n),
+    }
+}
+
+fn seed_parser(s: &str) -> Result<u64, String> {
+    parse_unsigned(s, "the seed")
+}
+
+impl RunArgs {
+    pub fn into_options(self) -> Result<RunOptions> {
+        let raw = RawRunOptions {
+            count: self.count,
+            min: self.min,
+            max: self.max,
+            seed: self.seed,
+            pace: self.pace,
+            log_dir: self.log_dir,
+            quiet: self.quiet,
+            fault: self.fault,
+        };
+        RunOptions::validate(raw, rand::random::<u64>)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+    use ipc_sys::cli::{Parsed, parse};
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults_reproduce_the_assignment() {
+        let Parsed::Run(cli) = parse::<Cli, _, _>(["ipc_desafio"]) else {
+            panic!("defaults must parse")
+        };
+        let opts = cli.run.into_options().unwrap();
+        assert_eq!((opts.count, opts.min, opts.max), (12, 1, 100));
+        assert!(opts.pace.is_none() && opts.fault.is_none() && !opts.quiet);
+    }
+}

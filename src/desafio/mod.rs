@@ -1,0 +1,48 @@
+//! Desafio 01 — Comunicação entre Processos: main forks a producer and a consumer joined by a
+//! pipe; the producer sends distinct random integers and an end marker; the consumer classifies
+//! each as even or odd into `consumer_log.txt`; all three append to `execution_log.txt` under an
+//! exclusive lock. `verify` audits a run from its two logs.
+//!
+//! Only `record` knows the text of a log line; only `log` writes the logs; only `wire` knows the
+//! bytes on the pipe.
+
+pub mod cli;
+pub mod consumer;
+pub mod error;
+pub mod log;
+pub mod options;
+pub mod producer;
+pub mod record;
+pub mod sample;
+pub mod supervisor;
+pub mod tally;
+pub mod verify;
+pub mod wire;
+
+pub use error::{Error, Result};
+
+use cli::{Cli, Command};
+
+/// Runs what the command line asked for and returns the process exit code.
+/// Errors are printed here as one `error: ...` line on stderr.
+pub fn run(cli: Cli) -> u8 {
+    let result = match cli.command {
+        Some(Command::Verify(args)) => verify::verify(&args.log_dir).map(|report| {
+            use std::io::Write;
+            let _ = std::io::stdout().write_all(report.render().as_bytes());
+            if report.passed() {
+                0
+            } else {
+                error::EXIT_FAILURE
+            }
+        }),
+        None => cli
+            .run
+            .into_options()
+            .and_then(|opts| supervisor::run(&opts)),
+    };
+    result.unwrap_or_else(|e| {
+        ipc_sys::cli::report(&e);
+        e.exit_code()
+    })
+}

@@ -1,0 +1,123 @@
+//! The producer role: draws distinct values, logs each one *before* it enters the pipe, sends it,
+//! and finishes with an end marker that says how many values it sent.
+
+use std::io;
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+use crate::desafio::error::{Error, Result};
+use crate::desafio::log::ExecutionLog;
+use crate::desafio::options::{FaultKind, RunOptions};
+use crate::desafio::record::Event;
+use crate::desafio::sample::Sample;
+use crate::desafio::tally::Tally;
+use crate::desafio::wire::{Message, Sender};
+use ipc_sys::signal as process;
+
+/// Mixed into the seed for the pacing generator, so pauses never shift the values a seed gives.
+const PACE_SEED_SALT: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// Most values handled per batch. At about 75 bytes of log text per value one locked write
+/// stays near 300 KiB, and 4096 frames (36 KiB) fit in the pipe's 64 KiB buffer at once.
+pub const MAX_BATCH: usize = 4096;
+
+/// Runs the producer in the current (child) process and returns its exit code.
+///
+/// Values go out in batches: all `sent` lines of a batch with one locked write, *then* the
+/// batch's frames with one pipe write, so every value is still logged before it is sent.
+/// Batches start at one value and double up to `MAX_BATCH`, so a short run logs exactly as an
+/// unbatched one would; with `--pace` every batch is a single value.
+pub fn run(
+    opts: &RunOptions,
+    log: &mut ExecutionLog,
+    mut sender: Sender,
+    tally: &Tally,
+) -> Result<i32> {
+    // EPIPE is this role's way of learning that the consumer is gone; were SIGPIPE not ignored
+    // the first write after that would kill the producer instead, unlogged.
+    ipc_sys::signal::require_sigpipe_ignored()?;
+    let total = opts.count;
+    let mut values = Sample::new(opts.seed, opts.min, opts.max, total);
+    let mut pace_rng = StdRng::seed_from_u64(opts.seed ^ PACE_SEED_SALT);
+    let mut batch_limit = 1u64;
+    let mut events = Vec::new();
+    let mut frames = Vec::new();
+    let mut sent = 0u64;
+    while sent < total {
+        if sent > 0
+            && let Some(pace) = opts.pace
+        {
+            let ms = pace_rng.random_range(pace.min_ms..=pace.max_ms);
+            process::sleep_unless_interrupted(std::time::Duration::from_millis(ms));
+        }
+        if let Some(signal) = process::interrupted() {
+            log.log(&Event::Interrupted {
+                signal: signal.as_str().into(),
+                note: Some(format!("stopping after {sent} of {total} values")),
+            })?;
+            break;
+        }
+        if fault_due(opts, sent, log)? {
+            return Ok(0);
+        }
+        let mut size = if opts.pace.is_some() { 1 } else { batch_limit };
+        if let Some(fault) = opts.fault.filter(|f| f.after > sent) {
+            size = size.min(fault.after - sent);
+        }
+        events.clear();
+        frames.clear();
+        for value in values.by_ref().take(size as usize) {
+            events.push(Event::Sent {
+                value,
+                index: sent + events.len() as u64 + 1,
+                total,
+            });
+            frames.extend_from_slice(&Message::Value(value).encode());
+        }
+        log.log_all(&events)?;
+        let (delivered, result) = sender.send_all(&frames);
+        sent += delivered as u64;
+        tally.add_sent(delivered as u64);
+        result.map_err(|e| pipe_error(e, sent, total))?;
+        batch_limit = (batch_limit * 2).min(MAX_BATCH as u64);
+    }
+    if fault_due(opts, sent, log)? {
+        return Ok(0);
+    }
+    log.log(&Event::EndSent { sent })?;
+    sender
+        .send(Message::End { sent })
+        .map_err(|e| pipe_error(e, sent, total))?;
+    Ok(0)
+}
+
+/// Carries out a producer fault once `sent` values are out. Returns true if the producer must
+/// now leave without the end marker (a kill never returns).
+fn fault_due(opts: &RunOptions, sent: u64, log: &mut ExecutionLog) -> Result<bool> {
+    let Some(fault) = opts.fault.filter(|f| f.after == sent) else {
+        return Ok(false);
+    };
+    let note = match fault.kind {
+        FaultKind::ProducerExit => format!("exiting without the end marker after {sent} values"),
+        FaultKind::ProducerKill => format!("sending itself SIGKILL after {sent} values"),
+        FaultKind::ConsumerExit | FaultKind::ConsumerKill => return Ok(false),
+    };
+    log.log(&Event::Fault { fault, note })?;
+    if fault.kind == FaultKind::ProducerKill {
+        process::kill_self();
+    }
+    Ok(true)
+}
+
+fn pipe_error(e: io::Error, sent: u64, total: u64) -> Error {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        Error::BrokenPipe { sent, total }
+    } else {
+        ipc_sys::Error::PipeIo {
+            op: "write",
+            source: e,
+        }
+        .into()
+    }
+}

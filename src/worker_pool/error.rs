@@ -1,0 +1,36 @@
+//! The worker pool's error type.
+
+use std::path::PathBuf;
+
+use ipc_sys::cli::{EXIT_FAILURE, EXIT_USAGE, Failure};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A path given on the command line that cannot be used; the message names the flag.
+    #[error("{flag} {}: {source}", path.display())]
+    Path {
+        flag: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    #[error(transparent)]
+    Sys(#[from] ipc_sys::Error),
+
+    #[error("the {role} {status}")]
+    ChildFailed { role: String, status: String },
+
+    #[error("malformed message of {len} bytes on the {queue} queue")]
+    BadMessage { queue: &'static str, len: usize },
+}
+
+impl Failure for Error {
+    fn exit_code(&self) -> u8 {
+        match self {
+            Error::Path { .. } => EXIT_USAGE,
+            _ => EXIT_FAILURE,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
