@@ -5,9 +5,24 @@ mod common;
 
 use std::fs::OpenOptions;
 use std::thread::sleep;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{Run, code, wait_with_deadline};
+
+/// Whether /proc/locks shows a process blocked waiting for a FLOCK on `inode`: blocked
+/// waiters are the lines with ` -> ` (`1: -> FLOCK  ADVISORY  WRITE 4242 00:2d:1234 0 EOF`).
+fn blocked_on(inode: u64) -> bool {
+    std::fs::read_to_string("/proc/locks")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(" -> ") && l.contains("FLOCK"))
+        .any(|l| {
+            l.split_whitespace()
+                .find(|w| w.matches(':').count() == 2)
+                .and_then(|dev_ino| dev_ino.rsplit(':').next()?.parse::<u64>().ok())
+                == Some(inode)
+        })
+}
 
 #[test]
 fn a_foreign_exclusive_lock_on_the_execution_log_holds_the_run_until_released() {
@@ -20,11 +35,22 @@ fn a_foreign_exclusive_lock_on_the_execution_log_holds_the_run_until_released() 
     fs2::FileExt::lock_exclusive(&holder).unwrap();
 
     let mut child = run.spawn(&["-q"]);
-    sleep(Duration::from_millis(700));
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "the run finished while the log was locked"
-    );
+    // The run's first write must block on our lock: /proc/locks shows a waiter ("->") on the
+    // log's inode. No sleeping and hoping.
+    let inode = std::os::unix::fs::MetadataExt::ino(&holder.metadata().unwrap());
+    let start = Instant::now();
+    while !blocked_on(inode) {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no process ever waited for the lock:\n{}",
+            std::fs::read_to_string("/proc/locks").unwrap_or_default()
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run finished while the log was locked"
+        );
+        sleep(Duration::from_millis(5));
+    }
     assert_eq!(
         run.exec_text(),
         "",
@@ -36,8 +62,9 @@ fn a_foreign_exclusive_lock_on_the_execution_log_holds_the_run_until_released() 
     assert_eq!(code(&run.verify()), 0, "{}", common::stdout(&run.verify()));
 }
 
-/// Three writers appending concurrently: with one locked write per line, no line is torn or
-/// interleaved, even over thousands of lines.
+/// Three writers appending concurrently, 5,000 values (10,000 lines, which go out in batches of up
+/// to 4096, so a few dozen locked writes of up to a few hundred KiB each): no line is torn or
+/// interleaved.
 #[test]
 fn concurrent_writers_never_tear_a_line() {
     let run = Run::new();

@@ -13,6 +13,15 @@ fn run_on_a_terminal(run: &Run, args: &str) -> String {
         .args(["-qfec", &cmd, "/dev/null"])
         .output()
         .expect("script(1)");
+    // -e: script exits with the program's own status; anything else means the run failed (or
+    // script itself did), and the screen would prove nothing.
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the run under script failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 

@@ -49,6 +49,8 @@ struct Slot {
     running: Option<Running>,
     /// Told to die (timeout): finishes its current report but gets no new task.
     doomed: bool,
+    /// Broke the result protocol and was killed: whatever else it wrote is discarded.
+    broken: bool,
 }
 
 struct Dispatcher<'a> {
@@ -137,6 +139,7 @@ impl Dispatcher<'_> {
             buf: FrameBuffer::new(MAX_FRAME),
             running: None,
             doomed: false,
+            broken: false,
         })
     }
 
@@ -325,6 +328,10 @@ impl Dispatcher<'_> {
             Ok(n) => n,
             Err(_) => return Ok(false),
         };
+        if slot.broken {
+            slot.buf = FrameBuffer::new(MAX_FRAME);
+            return Ok(n > 0);
+        }
         loop {
             let slot = &mut self.slots[i];
             let decoded = match slot.buf.next_frame() {
@@ -333,7 +340,7 @@ impl Dispatcher<'_> {
                     let mut f = Fields::new(payload);
                     match (f.u64(), f.u64(), f.str()) {
                         (Some(id), Some(ok), Some(text)) if f.is_empty() => Ok((id, ok, text)),
-                        _ => Err(format!("a malformed result of {} bytes", payload.len())),
+                        _ => Err(format!("malformed result of {} bytes", payload.len())),
                     }
                 }
                 Err(e) => Err(e.to_string()),
@@ -343,11 +350,13 @@ impl Dispatcher<'_> {
                 Err(why) => {
                     let _ = writeln!(
                         io::stderr(),
-                        "error: dispatcher: worker {} sent {why}; killing it",
+                        "error: dispatcher: worker {} broke the result protocol ({why}); killing it",
                         slot.child.pid()
                     );
                     slot.child.signal_group(Signal::SIGKILL);
                     slot.doomed = true;
+                    slot.broken = true;
+                    slot.buf = FrameBuffer::new(MAX_FRAME);
                     return Ok(n > 0);
                 }
             };

@@ -445,6 +445,11 @@ impl Reporter {
         }
     }
 
+    /// The log queue's sending end this reporter writes to (to hand it on to a child).
+    pub fn queue(&self) -> &QueueEnd {
+        &self.queue
+    }
+
     pub fn report(&mut self, event: Event) -> Result<()> {
         let mut time = String::new();
         self.clock.stamp(&mut time);

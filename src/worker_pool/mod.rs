@@ -161,7 +161,7 @@ pub fn run(opts: &PoolOptions) -> Result<u8> {
             })?;
     // Main only sends on the log queue; the logger's end must have exactly one holder.
     drop(log_rx);
-    let mut rep = Reporter::new(log_tx.try_clone()?, PoolRole::Main);
+    let mut rep = Reporter::new(log_tx, PoolRole::Main);
     rep.report(Event::Started(Some(Params {
         workers: opts.workers,
         items: opts.items,
@@ -180,7 +180,7 @@ pub fn run(opts: &PoolOptions) -> Result<u8> {
     let mut first_error = None;
     let generator = Fork::new(PoolRole::Generator)
         .on_drop(Some(Signal::SIGTERM))
-        .spawn([work_tx.as_fd(), log_tx.as_fd()], |[work, log]| {
+        .spawn([work_tx.as_fd(), rep.queue().as_fd()], |[work, log]| {
             let work = QueueEnd::from_fd("work", ITEM_LEN, work);
             let log = QueueEnd::from_fd("log", MAX_RECORD, log);
             run_role(PoolRole::Generator, log, |rep| {
@@ -189,12 +189,11 @@ pub fn run(opts: &PoolOptions) -> Result<u8> {
         });
     let spawner = Fork::new(PoolRole::Spawner)
         .on_drop(Some(Signal::SIGTERM))
-        .spawn([work_rx.as_fd(), log_tx.as_fd()], |[work, log]| {
+        .spawn([work_rx.as_fd(), rep.queue().as_fd()], |[work, log]| {
             let work = QueueEnd::from_fd("work", ITEM_LEN, work);
             let log = QueueEnd::from_fd("log", MAX_RECORD, log);
-            let reporting = log.try_clone();
             run_role(PoolRole::Spawner, log, |rep| {
-                spawner::run(opts, rep, &work, &reporting?, &sem)
+                spawner::run(opts, rep, &work, &sem)
             })
         });
     // Main neither produces nor consumes work.
@@ -269,10 +268,9 @@ pub fn run(opts: &PoolOptions) -> Result<u8> {
         &mut first_error,
         rep.report(Event::Exiting { code: code.into() }),
     );
-    // The last sending ends in main: once they close (and every worker is gone), the logger
+    // The last sending end in main: once it closes (and every worker is gone), the logger
     // drains the queue, writes the accounting and exits.
     drop(rep);
-    drop(log_tx);
     let status = logger.wait()?.status;
     if !status.success() {
         first_error.get_or_insert(Error::ChildFailed {

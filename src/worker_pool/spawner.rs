@@ -18,7 +18,6 @@ pub fn run(
     opts: &PoolOptions,
     rep: &mut Reporter,
     work: &QueueEnd,
-    log: &QueueEnd,
     sem: &Semaphore,
 ) -> Result<i32> {
     let k = opts.workers;
@@ -41,11 +40,11 @@ pub fn run(
         }
         if deadline.is_none() && !queue_done {
             while sem.try_acquire()? {
-                // A worker keeps the work queue's receiving end and the log queue's sending
-                // end, nothing else.
+                // A worker keeps the work queue's receiving end and the log queue's sending end
+                // (the spawner's own reporter's), nothing else.
                 let child = Fork::new(PoolRole::Worker)
                     .on_drop(Some(Signal::SIGKILL))
-                    .spawn([work.as_fd(), log.as_fd()], |[work, log]| {
+                    .spawn([work.as_fd(), rep.queue().as_fd()], |[work, log]| {
                         let work = QueueEnd::from_fd("work", ITEM_LEN, work);
                         let log = QueueEnd::from_fd("log", MAX_RECORD, log);
                         run_role(PoolRole::Worker, log, |rep| worker::run(opts, rep, &work))
