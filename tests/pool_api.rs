@@ -17,6 +17,7 @@ use ipc_sys::ExitStatus;
 /// `square N` → N², `big N` → N bytes of output, `mark DIR MS` → writes this worker's pid to
 /// DIR/<pid> and sleeps MS, `garbage` → writes a bogus frame straight onto the result pipe.
 struct Square;
+struct Draw;
 struct Big;
 struct Mark;
 struct Garbage;
@@ -25,6 +26,16 @@ impl Job for Square {
     fn run(&self, args: &[String]) -> Result<String, String> {
         let n: u64 = args.first().and_then(|a| a.parse().ok()).ok_or("need N")?;
         Ok((n * n).to_string())
+    }
+}
+
+impl Job for Draw {
+    fn run(&self, _: &[String]) -> Result<String, String> {
+        use rand::Rng;
+        let n = rand::rng().next_u64();
+        // Long enough that the other worker takes the other task.
+        std::thread::sleep(Duration::from_millis(300));
+        Ok(n.to_string())
     }
 }
 
@@ -62,6 +73,7 @@ impl Job for Garbage {
 fn registry() -> Registry {
     let mut r = Registry::default();
     r.register("square", Square);
+    r.register("draw", Draw);
     r.register("big", Big);
     r.register("mark", Mark);
     r.register("garbage", Garbage);
@@ -124,6 +136,23 @@ fn a_pool_runs_jobs_and_returns_one_report_per_task() {
     }
     assert_eq!(stopped.workers.len(), 3, "one usage line per worker");
     assert_eq!(stopped.workers.iter().map(|w| w.tasks).sum::<u64>(), 50);
+}
+
+fn forked_workers_draw_their_own_random_numbers() {
+    use rand::Rng;
+    // The thread-local generator is in use before the fork: without a reseed in each child,
+    // both workers would continue the very same stream.
+    let mine = rand::rng().next_u64();
+    let mut pool = Pool::start(PoolConfig::new(2), registry()).unwrap();
+    pool.push(task("draw", &[])).unwrap();
+    pool.push(task("draw", &[])).unwrap();
+    let stopped = pool.stop().unwrap();
+    let draws: Vec<&Outcome> = stopped.reports.iter().map(|r| &r.outcome).collect();
+    let workers: std::collections::HashSet<i32> =
+        stopped.reports.iter().map(|r| r.worker).collect();
+    assert_eq!(workers.len(), 2, "one task per worker");
+    assert_ne!(draws[0], draws[1], "two workers drew the same number");
+    assert!(!draws.contains(&&Outcome::Ok(mine.to_string())));
 }
 
 fn a_result_over_the_frame_limit_fails_at_once_saying_so() {
@@ -278,7 +307,11 @@ fn main() {
         scenario_drop_without_stop();
         return;
     }
-    let checks: [(&str, fn()); 6] = [
+    let checks: [(&str, fn()); 7] = [
+        (
+            "forked_workers_draw_their_own_random_numbers",
+            forked_workers_draw_their_own_random_numbers,
+        ),
         (
             "a_pool_runs_jobs_and_returns_one_report_per_task",
             a_pool_runs_jobs_and_returns_one_report_per_task,
