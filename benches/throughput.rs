@@ -1,11 +1,13 @@
 //! `cargo bench`: the throughput and memory targets, measured. Runs each scenario several times
 //! on the release build, prints the median wall time, values/s and peak RSS (kernel accounting,
 //! `wait4`), and a raw-pipe baseline (same frames, same batching, no logging) so the cost of
-//! the logs is visible. Options: `cargo bench -- --runs N --count N`.
+//! the logs is visible. Options: `cargo bench --bench throughput -- --runs N --count N`, and
+//! `--against PATH` to time another build of `ipc_desafio` (say the previous commit's) side by
+//! side with this one, runs interleaved, and print the ratios.
 
 mod common;
 
-use common::{arg, median};
+use common::{arg, median, text_arg};
 
 use std::path::Path;
 use std::process::Command;
@@ -190,4 +192,53 @@ fn main() {
         "logging overhead: {:.1}x the raw pipe's wall time",
         wall.as_secs_f64() / raw.as_secs_f64()
     );
+    if let Some(other) = text_arg("--against") {
+        side_by_side(&other, runs, count, log_dir);
+    }
+}
+
+/// This build and `other`, interleaved run by run so that both see the same machine load:
+/// the default 12-value run and the `count`-value run, medians and ratios.
+fn side_by_side(other: &str, runs: usize, count: u64, log_dir: &str) {
+    let n = count.to_string();
+    let small = ["--quiet", "--log-dir", log_dir];
+    let large = [
+        "-n",
+        &n,
+        "--max",
+        "1000000000",
+        "--quiet",
+        "--log-dir",
+        log_dir,
+    ];
+    let mut times: [[Vec<Duration>; 2]; 2] = Default::default();
+    for _ in 0..runs {
+        for (b, bin) in [BIN, other].into_iter().enumerate() {
+            for _ in 0..3 {
+                let m = measure(Command::new(bin).args(small));
+                assert_eq!(m.code, 0, "{bin}: 12-value run failed");
+                times[0][b].push(m.wall);
+            }
+            let m = measure(Command::new(bin).args(large));
+            assert_eq!(m.code, 0, "{bin}: {count}-value run failed");
+            times[1][b].push(m.wall);
+        }
+    }
+    println!();
+    println!("side by side with {other} ({runs} interleaved rounds, medians):");
+    println!();
+    println!("| scenario | this build | {other} | ratio |");
+    println!("|---|---|---|---|");
+    for (name, t) in [
+        ("default 12-value run", &times[0]),
+        ("count-value run", &times[1]),
+    ] {
+        let (a, b) = (median(t[0].clone()), median(t[1].clone()));
+        println!(
+            "| {name} | {:.2} ms | {:.2} ms | {:.3} |",
+            a.as_secs_f64() * 1e3,
+            b.as_secs_f64() * 1e3,
+            a.as_secs_f64() / b.as_secs_f64()
+        );
+    }
 }
