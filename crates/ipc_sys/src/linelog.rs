@@ -80,6 +80,9 @@ fn open_append(path: &Path) -> Result<File> {
 pub struct SharedLog {
     file: File,
     path: PathBuf,
+    /// Where the file ended after this handle's last append: if it still ends there, nobody
+    /// wrote since, and the file ends with our own newline.
+    our_end: std::cell::Cell<Option<u64>>,
 }
 
 impl SharedLog {
@@ -92,6 +95,7 @@ impl SharedLog {
         Ok(SharedLog {
             file,
             path: path.into(),
+            our_end: std::cell::Cell::new(None),
         })
     }
 
@@ -128,13 +132,28 @@ impl Locked<'_> {
             source,
         };
         let mut file = &self.log.file;
-        if ends_mid_line(file).map_err(write_error)? {
+        let end = file_end(file);
+        let mid_line = match end {
+            Some(end) if end > 0 && Some(end) != self.log.our_end.get() => {
+                last_byte_is_not_newline(file, end).map_err(write_error)?
+            }
+            _ => false,
+        };
+        self.log.our_end.set(None);
+        let written = if mid_line {
             let mut fixed = Vec::with_capacity(text.len() + 1);
             fixed.push(b'\n');
             fixed.extend_from_slice(text.as_bytes());
-            return file.write_all(&fixed).map_err(write_error);
+            file.write_all(&fixed).map(|()| fixed.len())
+        } else {
+            file.write_all(text.as_bytes()).map(|()| text.len())
+        };
+        let written = written.map_err(write_error)?;
+        // Under the lock, so the file now ends where our bytes end (O_APPEND put them there).
+        if text.ends_with('\n') {
+            self.log.our_end.set(end.map(|e| e + written as u64));
         }
-        file.write_all(text.as_bytes()).map_err(write_error)
+        Ok(())
     }
 
     /// Releases the lock, reporting a failure to do so.
@@ -155,15 +174,20 @@ impl Drop for Locked<'_> {
     }
 }
 
-/// Whether a regular file's last byte is something other than a newline. A device or a pipe
-/// (a log pointed at /dev/full, say) has no last byte to look at.
-fn ends_mid_line(file: &File) -> io::Result<bool> {
-    let meta = file.metadata()?;
-    if !meta.is_file() || meta.len() == 0 {
-        return Ok(false);
-    }
+/// The size of a seekable file (`lseek(SEEK_END)`, cheaper than a full stat); `None` for a pipe
+/// or a socket. A device such as /dev/full reports 0: it has no last byte to look at.
+fn file_end(file: &File) -> Option<u64> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: lseek on our own open descriptor; with O_APPEND the offset it moves is not the
+    // one writes use, and reads here go through pread with an explicit offset.
+    let end = unsafe { libc::lseek(file.as_raw_fd(), 0, libc::SEEK_END) };
+    u64::try_from(end).ok()
+}
+
+/// Whether the byte before `end` is something other than a newline.
+fn last_byte_is_not_newline(file: &File, end: u64) -> io::Result<bool> {
     let mut last = [0u8];
-    match file.read_at(&mut last, meta.len() - 1) {
+    match file.read_at(&mut last, end - 1) {
         Ok(1) => Ok(last[0] != b'\n'),
         Ok(_) => Ok(false),
         // Opened for appending only (no read access): assume the file is whole.

@@ -1,10 +1,10 @@
-//! What a process's memory use was, from the kernel's own accounting.
+//! What a process's memory use was, from the kernel's own accounting (/proc).
 
 /// This process's peak resident set since it started *this program*, in KiB: `VmHWM` from
 /// `/proc/self/status`, which starts afresh at `exec`. (`getrusage`'s `ru_maxrss` survives
 /// `exec`, so under `cargo run` it would report cargo's own peak.) 0 if /proc cannot say.
 pub fn own_peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+    read_proc("/proc/self/status")
         .ok()
         .and_then(|status| {
             status
@@ -13,6 +13,15 @@ pub fn own_peak_rss_kib() -> u64 {
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// A small /proc file, read with one `read(2)` into a fixed buffer: /proc files report a size
+/// of 0, so `read_to_string` would read them in a series of growing chunks.
+pub(crate) fn read_proc(path: &str) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut buf = [0u8; 4096];
+    let n = std::fs::File::open(path)?.read(&mut buf)?;
+    Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
 }
 
 #[cfg(test)]
