@@ -15,6 +15,7 @@ Examples:
   ipc_desafio -n 20 --max 1000 --seed 7 --log-dir /tmp/run
   ipc_desafio --pace 50 --fault consumer-exit@3   watch the producer hit EPIPE
   ipc_desafio verify                   audit execution_log.txt and consumer_log.txt
+  ipc_desafio report -o run.svg        draw the run (open run.svg in a browser)
 
 Exit codes: 0 ok, 1 run failed (a child failed or a value was lost), 2 bad input,
 130 interrupted (SIGINT/SIGTERM; every value already sent is still received).";
@@ -43,6 +44,19 @@ pub struct Cli {
 pub enum Command {
     /// Audit the two logs of a run; exit 0 only if they prove a complete, lossless run
     Verify(VerifyArgs),
+    /// Draw a run from its two logs: an SVG (or, with -o FILE.html, a web page)
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Directory holding execution_log.txt and consumer_log.txt
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub log_dir: PathBuf,
+
+    /// Write the picture here (FILE.html for a web page); default: the SVG on stdout
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -26,6 +26,18 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A path given with `flag` that cannot be used (a report's output, say).
+    #[error("{flag} {}: {source}", path.display())]
+    Path {
+        flag: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    /// A log that is not one this program wrote, or fails its audit.
+    #[error("{0}")]
+    BadLog(String),
+
     /// A failure of the system layer (fork, pipe, lock, write, …).
     #[error(transparent)]
     Sys(#[from] ipc_sys::Error),
@@ -58,7 +70,7 @@ impl Error {
     /// The process exit code this error stands for.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Usage(_) | Error::LogDir { .. } => EXIT_USAGE,
+            Error::Usage(_) | Error::LogDir { .. } | Error::Path { .. } => EXIT_USAGE,
             Error::BrokenPipe { .. } => EXIT_BROKEN_PIPE,
             Error::PipeClosed { .. } | Error::Truncated { .. } => EXIT_PIPE_CLOSED,
             Error::UnknownTag(_) | Error::CountMismatch { .. } => EXIT_PROTOCOL,

@@ -13,6 +13,7 @@ pub mod log;
 pub mod options;
 pub mod producer;
 pub mod record;
+pub mod report;
 pub mod sample;
 pub mod supervisor;
 pub mod tally;
@@ -36,6 +37,9 @@ pub fn run(cli: Cli) -> u8 {
                 error::EXIT_FAILURE
             }
         }),
+        Some(Command::Report(args)) => {
+            report::report(&args.log_dir, args.output.as_deref()).map(|()| 0)
+        }
         None => cli
             .run
             .into_options()

@@ -1,0 +1,378 @@
+//! `ipc_desafio report`: a picture of a run, drawn from its two logs — a self-contained SVG (or
+//! an HTML page embedding it). One lane per process, each value an arrow from its `sent` to its
+//! `received`, coloured by parity; starts, exits, faults, errors and interruptions marked; the
+//! summary in a caption. A run of more than `ARROWS_UP_TO` values gets a throughput-over-time
+//! and a latency chart instead of one arrow per value.
+//!
+//! The logs are read the safe way: regular files only, lines capped at `MAX_LINE` bytes, memory
+//! bounded by the values in flight, so any file can be handed to `report`.
+
+mod svg;
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, FixedOffset};
+
+use crate::desafio::error::{Error, Result};
+use crate::desafio::log::{CONSUMER_LOG, EXECUTION_LOG};
+use crate::desafio::record::{ChildStatus, ConsumerLine, Event, LogLine, Parity, Role, TimeCache};
+
+/// Up to this many values, one arrow each; above it, charts.
+pub const ARROWS_UP_TO: usize = 200;
+/// Longest line accepted in a log; a longer one is not a line of this program's.
+pub const MAX_LINE: usize = 4096;
+/// Time buckets of the charts.
+const BUCKETS: usize = 60;
+
+/// One value's trip, in milliseconds from the run's first line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trip {
+    pub value: i64,
+    pub index: u64,
+    pub sent_ms: f64,
+    /// `None`: sent, never received (lost, or still in the pipe when a process died).
+    pub received_ms: Option<f64>,
+    pub parity: Parity,
+    /// Logged as sent, but its write failed with EPIPE: it never entered the pipe.
+    pub unsent: bool,
+}
+
+/// Something that happened to one process, drawn as a mark on its lane.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mark {
+    pub role: Role,
+    pub at_ms: f64,
+    pub kind: MarkKind,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarkKind {
+    Start,
+    Spawn,
+    Exit,
+    Fault,
+    Error,
+    Interrupt,
+    End,
+}
+
+/// Per-bucket counts and latencies, for runs too large for arrows.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Charts {
+    pub bucket_ms: f64,
+    pub sent: Vec<u64>,
+    pub received: Vec<u64>,
+    /// (median, max) latency in ms of the values received in each bucket.
+    pub latency: Vec<Option<(f64, f64)>>,
+}
+
+/// Everything the picture shows.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Run {
+    pub pids: [Option<i32>; 3],
+    pub span_ms: f64,
+    pub trips: Vec<Trip>,
+    pub charts: Option<Charts>,
+    pub marks: Vec<Mark>,
+    pub values: u64,
+    pub received: u64,
+    pub lost: u64,
+    pub summary: Option<String>,
+    pub started: Option<String>,
+    pub exec_lines: usize,
+}
+
+impl Run {
+    pub fn lane(role: Role) -> usize {
+        match role {
+            Role::Main => 0,
+            Role::Producer => 1,
+            Role::Consumer => 2,
+        }
+    }
+}
+
+/// Opens a log for reading: a regular file only (a FIFO would block, a device could be endless).
+fn open_regular(path: &Path) -> Result<File> {
+    let meta = std::fs::metadata(path).map_err(|source| bad_log(path, source))?;
+    if !meta.is_file() {
+        return Err(bad_log(
+            path,
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"),
+        ));
+    }
+    File::open(path).map_err(|source| bad_log(path, source))
+}
+
+fn bad_log(path: &Path, source: std::io::Error) -> Error {
+    Error::LogDir {
+        path: path.into(),
+        source,
+    }
+}
+
+/// Reads `file` line by line, at most `MAX_LINE` bytes per line; `f` gets (line number, text).
+fn each_line(
+    file: File,
+    name: &str,
+    mut f: impl FnMut(usize, &str) -> Result<()>,
+) -> Result<usize> {
+    let mut reader = BufReader::with_capacity(1 << 16, file);
+    let mut buf = Vec::new();
+    let mut number = 0;
+    loop {
+        buf.clear();
+        let n = (&mut reader)
+            .take(MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut buf)
+            .map_err(|source| ipc_sys::Error::Read {
+                path: PathBuf::from(name),
+                source,
+            })?;
+        if n == 0 {
+            return Ok(number);
+        }
+        number += 1;
+        if buf.last() != Some(&b'\n') && n > MAX_LINE {
+            return Err(Error::BadLog(format!(
+                "{name}:{number}: a line longer than {MAX_LINE} bytes: not a log of this program"
+            )));
+        }
+        if buf.last() == Some(&b'\n') {
+            buf.pop();
+        }
+        let text = std::str::from_utf8(&buf)
+            .map_err(|_| Error::BadLog(format!("{name}:{number}: not valid UTF-8")))?;
+        f(number, text)?;
+    }
+}
+
+/// Reads both logs in `dir` into the picture's model.
+pub fn read(dir: &Path) -> Result<Run> {
+    ipc_sys::cli::existing_dir(dir).map_err(|source| bad_log(dir, source))?;
+    let exec = open_regular(&dir.join(EXECUTION_LOG))?;
+    let cons = open_regular(&dir.join(CONSUMER_LOG))?;
+    let mut run = Run::default();
+    let mut times = TimeCache::default();
+    let mut t0: Option<DateTime<FixedOffset>> = None;
+    let mut in_flight: VecDeque<usize> = VecDeque::new();
+    let mut sent_times: Vec<f64> = Vec::new();
+    let mut received_times: Vec<f64> = Vec::new();
+    let mut latencies: Vec<(f64, f64)> = Vec::new();
+    let mut last_error_line: Option<usize> = None;
+    run.exec_lines = each_line(exec, EXECUTION_LOG, |number, text| {
+        let line = match LogLine::parse_cached(text, &mut times) {
+            Ok(line) => line,
+            Err(e) => {
+                // A killed writer may leave its last line unfinished; anything else is a log
+                // this program did not write.
+                if last_error_line.is_some() {
+                    return Err(Error::BadLog(format!(
+                        "{EXECUTION_LOG}:{number}: cannot parse line: {e}"
+                    )));
+                }
+                last_error_line = Some(number);
+                return Ok(());
+            }
+        };
+        let start = *t0.get_or_insert(line.time);
+        let at = (line.time - start).num_microseconds().unwrap_or(0) as f64 / 1000.0;
+        run.span_ms = run.span_ms.max(at);
+        let lane = Run::lane(line.role);
+        run.pids[lane].get_or_insert(line.pid);
+        let mut mark = |kind: MarkKind, text: String| {
+            run.marks.push(Mark {
+                role: line.role,
+                at_ms: at,
+                kind,
+                text,
+            })
+        };
+        match line.event {
+            Event::Started(params) => {
+                if let Some(p) = &params {
+                    run.started = Some(format!(
+                        "{} values from {}..={}, seed {}{}{}",
+                        p.count,
+                        p.min,
+                        p.max,
+                        p.seed,
+                        p.pace.map(|p| format!(", pace {p} ms")).unwrap_or_default(),
+                        p.fault.map(|f| format!(", fault {f}")).unwrap_or_default()
+                    ));
+                }
+                mark(MarkKind::Start, "started".into());
+            }
+            Event::Spawned { role, pid } => {
+                run.pids[Run::lane(role)].get_or_insert(pid);
+                mark(MarkKind::Spawn, format!("spawned {role} {pid}"));
+            }
+            Event::Sent { value, index, .. } => {
+                run.values += 1;
+                sent_times.push(at);
+                if run.trips.len() <= ARROWS_UP_TO {
+                    run.trips.push(Trip {
+                        value,
+                        index,
+                        sent_ms: at,
+                        received_ms: None,
+                        parity: Parity::of(value),
+                        unsent: false,
+                    });
+                }
+                in_flight.push_back(sent_times.len() - 1);
+            }
+            Event::Received { .. } => {
+                run.received += 1;
+                received_times.push(at);
+                // A pipe is first in, first out: the oldest value in flight is this one.
+                if let Some(i) = in_flight.pop_front() {
+                    latencies.push((at, at - sent_times[i]));
+                    if let Some(trip) = run.trips.get_mut(i) {
+                        trip.received_ms = Some(at);
+                    }
+                }
+            }
+            Event::EndSent { sent } => mark(MarkKind::End, format!("end marker ({sent})")),
+            Event::EndReceived { .. } => mark(MarkKind::End, "end marker received".into()),
+            Event::Interrupted { signal, .. } => mark(MarkKind::Interrupt, signal),
+            Event::Fault { fault, .. } => mark(MarkKind::Fault, format!("fault {fault}")),
+            Event::BrokenPipe { sent, .. } => {
+                mark(MarkKind::Error, "EPIPE".into());
+                // Values of the batch whose write failed were logged, never delivered.
+                for trip in run.trips.iter_mut().filter(|t| t.index > sent) {
+                    trip.unsent = true;
+                }
+                let delivered = usize::try_from(sent).unwrap_or(usize::MAX);
+                while sent_times.len() > delivered
+                    && in_flight.back() == Some(&(sent_times.len() - 1))
+                {
+                    in_flight.pop_back();
+                    sent_times.pop();
+                    run.values -= 1;
+                }
+            }
+            Event::PipeClosed { .. } => mark(MarkKind::Error, "EOF".into()),
+            Event::Error(e) => mark(MarkKind::Error, short(&e)),
+            Event::ChildExited { role, status, .. } => {
+                let text = match status {
+                    ChildStatus::Code(c) => format!("{role} exit {c}"),
+                    ChildStatus::Signal(s) => format!("{role} {s}"),
+                };
+                mark(MarkKind::Exit, text);
+            }
+            Event::Exiting { code } => mark(MarkKind::Exit, format!("exit {code}")),
+            Event::Summary {
+                sent,
+                received,
+                lost,
+                ..
+            } => {
+                run.lost = lost;
+                run.summary = Some(format!("sent {sent}, received {received}, lost {lost}"));
+            }
+        }
+        Ok(())
+    })?;
+    if run.exec_lines == 0 {
+        return Err(Error::BadLog(format!(
+            "{EXECUTION_LOG} is empty: no run has written it"
+        )));
+    }
+    // The consumer log must at least be this program's: a header first.
+    each_line(cons, CONSUMER_LOG, |number, text| {
+        if number == 1 && !text.starts_with("# ") {
+            return Err(Error::BadLog(format!(
+                "{CONSUMER_LOG}:1: not a consumer log (no '# ' header)"
+            )));
+        }
+        let _ = text.parse::<ConsumerLine>();
+        Ok(())
+    })?;
+    if run.values as usize > ARROWS_UP_TO {
+        run.trips.clear();
+        run.charts = Some(charts(
+            run.span_ms,
+            &sent_times,
+            &received_times,
+            &latencies,
+        ));
+    }
+    Ok(run)
+}
+
+fn short(text: &str) -> String {
+    let mut s: String = text.chars().take(40).collect();
+    if text.chars().count() > 40 {
+        s.push('…');
+    }
+    s
+}
+
+fn charts(span: f64, sent: &[f64], received: &[f64], latencies: &[(f64, f64)]) -> Charts {
+    // Timestamps have millisecond resolution: no bucket shorter than that.
+    let buckets = (span.ceil() as usize).clamp(1, BUCKETS);
+    let bucket_ms = (span / buckets as f64).max(1e-3);
+    let bucket = |t: f64| ((t / bucket_ms) as usize).min(buckets - 1);
+    let mut c = Charts {
+        bucket_ms,
+        sent: vec![0; buckets],
+        received: vec![0; buckets],
+        latency: vec![None; buckets],
+    };
+    for &t in sent {
+        c.sent[bucket(t)] += 1;
+    }
+    for &t in received {
+        c.received[bucket(t)] += 1;
+    }
+    let mut per: Vec<Vec<f64>> = vec![Vec::new(); buckets];
+    for &(t, l) in latencies {
+        per[bucket(t)].push(l);
+    }
+    for (slot, mut ls) in c.latency.iter_mut().zip(per) {
+        if ls.is_empty() {
+            continue;
+        }
+        ls.sort_by(|a, b| a.total_cmp(b));
+        *slot = Some((ls[ls.len() / 2], ls[ls.len() - 1]));
+    }
+    c
+}
+
+/// `report`: reads the run in `dir` and writes the picture to `output` (`.html` → a page, any
+/// other name → the SVG; none → the SVG on stdout).
+pub fn report(dir: &Path, output: Option<&Path>) -> Result<()> {
+    if let Some(out) = output {
+        ipc_sys::cli::writable_file_path(out).map_err(|source| Error::Path {
+            flag: "-o",
+            path: out.into(),
+            source,
+        })?;
+    }
+    let run = read(dir)?;
+    let picture = svg::draw(&run);
+    let html = output.is_some_and(|o| o.extension().is_some_and(|e| e == "html"));
+    let text = if html {
+        svg::page(&run, &picture)
+    } else {
+        picture
+    };
+    match output {
+        Some(out) => std::fs::write(out, text).map_err(|source| {
+            Error::from(ipc_sys::Error::Write {
+                path: out.into(),
+                source,
+            })
+        }),
+        None => {
+            use std::io::Write;
+            let _ = std::io::stdout().write_all(text.as_bytes());
+            Ok(())
+        }
+    }
+}

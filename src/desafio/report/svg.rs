@@ -1,0 +1,431 @@
+//! Drawing a `Run` as SVG. Every element a test or a reader may look for carries a class:
+//! `trip even|odd` (one per value, with `data-value`), `trip lost`, `mark <kind>`, `lane`,
+//! `caption`, and in chart mode `series sent|received|latency-median|latency-max`.
+
+use std::fmt::Write as _;
+
+use super::{Charts, MarkKind, Run, Trip};
+use crate::desafio::record::{Parity, Role};
+
+const WIDTH: f64 = 1100.0;
+const LEFT: f64 = 190.0;
+const RIGHT: f64 = 40.0;
+const PLOT: f64 = WIDTH - LEFT - RIGHT;
+const LANES: [f64; 3] = [100.0, 210.0, 320.0];
+const AXIS: f64 = 400.0;
+/// Below this span the timestamps (milliseconds) cannot separate events: the x axis shows the
+/// order of the log's lines instead of time.
+const TIME_AXIS_FROM_MS: f64 = 100.0;
+const EVEN: &str = "#1f6fb4";
+const ODD: &str = "#e8710a";
+const LOST: &str = "#c62828";
+
+fn esc(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Where on the x axis a moment lies: by time, or by its position among the run's moments.
+struct Axis {
+    by_time: bool,
+    span: f64,
+    moments: Vec<f64>,
+}
+
+impl Axis {
+    fn new(run: &Run) -> Axis {
+        let mut moments: Vec<f64> = run
+            .trips
+            .iter()
+            .flat_map(|t| [Some(t.sent_ms), t.received_ms])
+            .flatten()
+            .chain(run.marks.iter().map(|m| m.at_ms))
+            .collect();
+        moments.sort_by(|a, b| a.total_cmp(b));
+        Axis {
+            by_time: run.span_ms >= TIME_AXIS_FROM_MS || run.charts.is_some(),
+            span: run.span_ms.max(1e-9),
+            moments,
+        }
+    }
+
+    /// x of the moment `t`; `nth` breaks ties in order mode (several events in one millisecond).
+    fn x(&self, t: f64, nth: usize) -> f64 {
+        if self.by_time {
+            return LEFT + t / self.span * PLOT;
+        }
+        let first = self.moments.partition_point(|m| *m < t);
+        let slots = self.moments.len().max(2) - 1;
+        LEFT + ((first + nth).min(slots) as f64 / slots as f64) * PLOT
+    }
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Main => "main",
+        Role::Producer => "producer",
+        Role::Consumer => "consumer",
+    }
+}
+
+/// The whole picture.
+pub fn draw(run: &Run) -> String {
+    let height = if run.charts.is_some() { 900.0 } else { 520.0 };
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="12">
+<title>Desafio 01 run</title>
+<defs>
+<marker id="head-even" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="{EVEN}"/></marker>
+<marker id="head-odd" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="{ODD}"/></marker>
+</defs>
+<rect width="100%" height="100%" fill="white"/>
+<text x="20" y="34" font-size="18" font-weight="bold">Desafio 01 — producer and consumer over a pipe</text>
+"##
+    );
+    if let Some(started) = &run.started {
+        let _ = writeln!(
+            s,
+            r##"<text x="20" y="56" fill="#444">{}</text>"##,
+            esc(started)
+        );
+    }
+    let axis = Axis::new(run);
+    for role in [Role::Main, Role::Producer, Role::Consumer] {
+        lane(&mut s, run, role);
+    }
+    if run.charts.is_none() {
+        trips(&mut s, &axis, &run.trips);
+    }
+    marks(&mut s, run, &axis);
+    x_axis(&mut s, run, &axis);
+    if let Some(charts) = &run.charts {
+        draw_charts(&mut s, charts, run.span_ms);
+    }
+    caption(&mut s, run, height);
+    s.push_str("</svg>\n");
+    s
+}
+
+fn lane(s: &mut String, run: &Run, role: Role) {
+    let y = LANES[Run::lane(role)];
+    let pid = run.pids[Run::lane(role)].map_or("?".to_string(), |p| p.to_string());
+    let _ = writeln!(
+        s,
+        r##"<g class="lane {name}"><line x1="{LEFT}" y1="{y}" x2="{end}" y2="{y}" stroke="#999" stroke-width="2"/><text x="20" y="{ty}" font-size="14" font-weight="bold">{name}</text><text x="20" y="{py}" fill="#555">pid {pid}</text></g>"##,
+        name = role_name(role),
+        end = WIDTH - RIGHT,
+        ty = y - 2.0,
+        py = y + 14.0,
+    );
+}
+
+fn trips(s: &mut String, axis: &Axis, trips: &[Trip]) {
+    let (top, bottom) = (LANES[1] + 6.0, LANES[2] - 6.0);
+    let label = trips.len() <= 60;
+    let mut per_ms: std::collections::HashMap<(u64, bool), usize> = Default::default();
+    let mut nth = |t: f64, sent: bool| {
+        let n = per_ms.entry((t.to_bits(), sent)).or_insert(0);
+        *n += 1;
+        *n - 1
+    };
+    for trip in trips {
+        let x1 = axis.x(trip.sent_ms, nth(trip.sent_ms, true));
+        let (class, colour) = match trip.parity {
+            Parity::Even => ("even", EVEN),
+            Parity::Odd => ("odd", ODD),
+        };
+        match trip.received_ms {
+            None if trip.unsent => {
+                let _ = writeln!(
+                    s,
+                    r##"<g class="trip unsent" data-value="{v}"><line x1="{x1:.1}" y1="{top}" x2="{x1:.1}" y2="{:.1}" stroke="#999" stroke-width="1.6" stroke-dasharray="2 3"/><title>{v}: logged as sent, but the write failed with EPIPE: never entered the pipe</title></g>"##,
+                    top + 20.0,
+                    v = trip.value
+                );
+            }
+            Some(r) => {
+                let x2 = axis.x(r, nth(r, false));
+                let _ = writeln!(
+                    s,
+                    r#"<line class="trip {class}" data-value="{v}" data-index="{i}" x1="{x1:.1}" y1="{top}" x2="{x2:.1}" y2="{bottom}" stroke="{colour}" stroke-width="1.6" marker-end="url(#head-{class})"><title>{v} ({class}): sent #{i}</title></line>"#,
+                    v = trip.value,
+                    i = trip.index
+                );
+            }
+            None => {
+                let mid = (top + bottom) / 2.0;
+                let _ = writeln!(
+                    s,
+                    r#"<g class="trip lost" data-value="{v}"><line x1="{x1:.1}" y1="{top}" x2="{x1:.1}" y2="{mid}" stroke="{LOST}" stroke-width="1.6" stroke-dasharray="4 3"/><path d="M{a:.1},{b:.1} l10,10 m0,-10 l-10,10" stroke="{LOST}" stroke-width="2"/><title>{v}: sent, never received</title></g>"#,
+                    v = trip.value,
+                    a = x1 - 5.0,
+                    b = mid - 5.0
+                );
+            }
+        }
+        if label {
+            let _ = writeln!(
+                s,
+                r##"<text x="{x:.1}" y="{y}" font-size="10" fill="#333" text-anchor="start" transform="rotate(-50 {x:.1} {y})">{v}</text>"##,
+                x = x1,
+                y = LANES[1] - 8.0,
+                v = trip.value
+            );
+        }
+    }
+}
+
+fn marks(s: &mut String, run: &Run, axis: &Axis) {
+    let mut per_lane = [0usize; 3];
+    for mark in &run.marks {
+        let lane = Run::lane(mark.role);
+        let y = LANES[lane];
+        let x = axis.x(mark.at_ms, 0);
+        let (class, shape) = match mark.kind {
+            MarkKind::Start => (
+                "start",
+                format!(r##"<circle cx="{x:.1}" cy="{y}" r="6" fill="#2e7d32"/>"##),
+            ),
+            MarkKind::Spawn => (
+                "spawn",
+                format!(r##"<circle cx="{x:.1}" cy="{y}" r="4" fill="#777"/>"##),
+            ),
+            MarkKind::Exit => (
+                "exit",
+                format!(
+                    r##"<rect x="{:.1}" y="{}" width="10" height="10" fill="#222"/>"##,
+                    x - 5.0,
+                    y - 5.0
+                ),
+            ),
+            MarkKind::End => (
+                "end",
+                format!(
+                    r##"<rect x="{:.1}" y="{}" width="3" height="16" fill="#6a1b9a"/>"##,
+                    x - 1.5,
+                    y - 8.0
+                ),
+            ),
+            MarkKind::Fault => (
+                "fault",
+                format!(
+                    r##"<path d="M{x:.1},{} l8,14 l-16,0 z" fill="{LOST}"/>"##,
+                    y - 9.0
+                ),
+            ),
+            MarkKind::Error => (
+                "error",
+                format!(
+                    r##"<path d="M{:.1},{:.1} l12,12 m0,-12 l-12,12" stroke="{LOST}" stroke-width="3"/>"##,
+                    x - 6.0,
+                    y - 6.0
+                ),
+            ),
+            MarkKind::Interrupt => (
+                "interrupt",
+                format!(
+                    r##"<path d="M{x:.1},{} l7,8 l-7,8 l-7,-8 z" fill="#f9a825"/>"##,
+                    y - 8.0
+                ),
+            ),
+        };
+        // Labels alternate below the lane so that neighbours overlap less.
+        let row = per_lane[lane] % 3;
+        per_lane[lane] += 1;
+        let ty = y + 20.0 + 12.0 * row as f64;
+        let anchor = if x > WIDTH - RIGHT - 60.0 {
+            "end"
+        } else if x < LEFT + 60.0 {
+            "start"
+        } else {
+            "middle"
+        };
+        let tx = match anchor {
+            "end" => x + 8.0,
+            "start" => x - 8.0,
+            _ => x,
+        };
+        let colour = match mark.kind {
+            MarkKind::Fault | MarkKind::Error => LOST,
+            _ => "#333",
+        };
+        let _ = writeln!(
+            s,
+            r#"<g class="mark {class}" data-role="{role}">{shape}<text x="{tx:.1}" y="{ty}" font-size="10" fill="{colour}" text-anchor="{anchor}">{text}</text></g>"#,
+            role = role_name(mark.role),
+            text = esc(&mark.text)
+        );
+    }
+}
+
+fn x_axis(s: &mut String, run: &Run, axis: &Axis) {
+    let _ = writeln!(
+        s,
+        r##"<line x1="{LEFT}" y1="{AXIS}" x2="{end}" y2="{AXIS}" stroke="#333"/>"##,
+        end = WIDTH - RIGHT
+    );
+    if axis.by_time {
+        for i in 0..=5 {
+            let t = run.span_ms * i as f64 / 5.0;
+            let x = LEFT + PLOT * i as f64 / 5.0;
+            let label = if run.span_ms >= 10_000.0 {
+                format!("{:.1} s", t / 1000.0)
+            } else {
+                format!("{t:.0} ms")
+            };
+            let _ = writeln!(
+                s,
+                r##"<line x1="{x:.1}" y1="{AXIS}" x2="{x:.1}" y2="{}" stroke="#333"/><text x="{x:.1}" y="{}" text-anchor="middle" fill="#333">{label}</text>"##,
+                AXIS + 6.0,
+                AXIS + 20.0
+            );
+        }
+        let _ = writeln!(
+            s,
+            r##"<text x="{LEFT}" y="{}" fill="#555">time since main started</text>"##,
+            AXIS + 38.0
+        );
+    } else {
+        let _ = writeln!(
+            s,
+            r##"<text x="{LEFT}" y="{}" fill="#555">order of events (the whole run took {:.0} ms: too fast for its millisecond timestamps to separate them)</text>"##,
+            AXIS + 22.0,
+            run.span_ms
+        );
+    }
+}
+
+fn polyline(s: &mut String, class: &str, colour: &str, points: &[(f64, f64)], dash: bool) {
+    let pts: Vec<String> = points
+        .iter()
+        .map(|(x, y)| format!("{x:.1},{y:.1}"))
+        .collect();
+    let _ = writeln!(
+        s,
+        r#"<polyline class="series {class}" points="{}" fill="none" stroke="{colour}" stroke-width="2"{}/>"#,
+        pts.join(" "),
+        if dash {
+            r#" stroke-dasharray="5 3""#
+        } else {
+            ""
+        }
+    );
+}
+
+fn draw_charts(s: &mut String, c: &Charts, span: f64) {
+    let n = c.sent.len().max(1);
+    let x = |i: usize| LEFT + PLOT * (i as f64 + 0.5) / n as f64;
+    // Throughput, values per second.
+    let (top, h) = (470.0, 160.0);
+    let per_s = |k: u64| k as f64 / (c.bucket_ms / 1000.0);
+    let max = c
+        .sent
+        .iter()
+        .chain(&c.received)
+        .map(|&k| per_s(k))
+        .fold(1.0, f64::max);
+    let y = |v: f64| top + h - v / max * h;
+    let _ = writeln!(
+        s,
+        r##"<text x="20" y="{}" font-size="14" font-weight="bold">throughput</text><text x="20" y="{}" fill="#555">values/s, peak {max:.0}</text><line x1="{LEFT}" y1="{}" x2="{}" y2="{}" stroke="#999"/>"##,
+        top + 20.0,
+        top + 36.0,
+        top + h,
+        WIDTH - RIGHT,
+        top + h
+    );
+    let sent: Vec<(f64, f64)> = c
+        .sent
+        .iter()
+        .enumerate()
+        .map(|(i, &k)| (x(i), y(per_s(k))))
+        .collect();
+    let received: Vec<(f64, f64)> = c
+        .received
+        .iter()
+        .enumerate()
+        .map(|(i, &k)| (x(i), y(per_s(k))))
+        .collect();
+    polyline(s, "sent", EVEN, &sent, false);
+    polyline(s, "received", "#2e7d32", &received, true);
+    // Latency, sent → received.
+    let (top, h) = (680.0, 150.0);
+    let max = c
+        .latency
+        .iter()
+        .flatten()
+        .map(|l| l.1)
+        .fold(0.001, f64::max);
+    let y = |v: f64| top + h - v / max * h;
+    let _ = writeln!(
+        s,
+        r##"<text x="20" y="{}" font-size="14" font-weight="bold">latency</text><text x="20" y="{}" fill="#555">sent → received, ms</text><text x="20" y="{}" fill="#555">max {max:.1} ms</text><line x1="{LEFT}" y1="{}" x2="{}" y2="{}" stroke="#999"/>"##,
+        top + 20.0,
+        top + 36.0,
+        top + 52.0,
+        top + h,
+        WIDTH - RIGHT,
+        top + h
+    );
+    let median: Vec<(f64, f64)> = c
+        .latency
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| l.map(|l| (x(i), y(l.0))))
+        .collect();
+    let worst: Vec<(f64, f64)> = c
+        .latency
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| l.map(|l| (x(i), y(l.1))))
+        .collect();
+    polyline(s, "latency-median", "#6a1b9a", &median, false);
+    polyline(s, "latency-max", LOST, &worst, true);
+    let _ = writeln!(
+        s,
+        r##"<text x="{LEFT}" y="{}" fill="#555">{} time buckets of {:.1} ms over {:.0} ms</text>"##,
+        top + h + 20.0,
+        n,
+        c.bucket_ms,
+        span
+    );
+}
+
+fn caption(s: &mut String, run: &Run, height: f64) {
+    let y = height - 46.0;
+    let legend = if run.charts.is_some() {
+        format!(
+            r##"<line x1="20" y1="{y}" x2="44" y2="{y}" stroke="{EVEN}" stroke-width="2"/><text x="50" y="{}">sent</text><line x1="100" y1="{y}" x2="124" y2="{y}" stroke="#2e7d32" stroke-width="2" stroke-dasharray="5 3"/><text x="130" y="{}">received</text>"##,
+            y + 4.0,
+            y + 4.0
+        )
+    } else {
+        format!(
+            r##"<line x1="20" y1="{y}" x2="44" y2="{y}" stroke="{EVEN}" stroke-width="2"/><text x="50" y="{t}">even</text><line x1="100" y1="{y}" x2="124" y2="{y}" stroke="{ODD}" stroke-width="2"/><text x="130" y="{t}">odd</text><line x1="175" y1="{y}" x2="199" y2="{y}" stroke="{LOST}" stroke-width="2" stroke-dasharray="4 3"/><text x="205" y="{t}">lost</text><line x1="250" y1="{y}" x2="274" y2="{y}" stroke="#999" stroke-width="2" stroke-dasharray="2 3"/><text x="280" y="{t}">never entered the pipe (EPIPE)</text>"##,
+            t = y + 4.0
+        )
+    };
+    let summary = run
+        .summary
+        .clone()
+        .unwrap_or_else(|| "no summary line: main did not finish".into());
+    let _ = writeln!(
+        s,
+        r##"<g class="legend">{legend}</g><text class="caption" x="20" y="{}" font-size="13">main's summary: {} ({} lines in execution_log.txt)</text>"##,
+        height - 18.0,
+        esc(&summary),
+        run.exec_lines
+    );
+}
+
+/// An HTML page embedding the picture.
+pub fn page(run: &Run, svg: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>Desafio 01 run: {}</title>\n</head>\n<body style=\"margin: 1em\">\n{svg}</body>\n</html>\n",
+        esc(run.started.as_deref().unwrap_or("")),
+    )
+}
