@@ -6,7 +6,8 @@ use clap::{Args, Parser, Subcommand};
 use ipc_sys::cli::parse_unsigned;
 
 use super::error::Result;
-use super::options::{Fault, Pace, RawRunOptions, RunOptions, parse_bound};
+use super::lang::Lang;
+use super::options::{Bug, Fault, Pace, RawRunOptions, RunOptions, parse_bound};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -64,6 +65,15 @@ pub struct VerifyArgs {
     /// Directory holding execution_log.txt and consumer_log.txt
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub log_dir: PathBuf,
+
+    /// Only audit the logs; skip the assignment's rubric (for runs that are lossy or short by
+    /// design, e.g. fault demos)
+    #[arg(long)]
+    pub audit_only: bool,
+
+    /// Language of the verdict: pt or en (default: from the locale)
+    #[arg(long, value_name = "pt|en")]
+    pub lang: Option<Lang>,
 }
 
 #[derive(Debug, Args)]
@@ -100,9 +110,19 @@ pub struct RunArgs {
 
     /// Inject a fault after K values: consumer-exit@K (consumer closes the pipe, exits cleanly),
     /// producer-exit@K (producer exits without the end marker), consumer-kill@K or
-    /// producer-kill@K (the process SIGKILLs itself)
+    /// producer-kill@K (the process SIGKILLs itself), main-kill@K (main SIGKILLs itself once K
+    /// values are received)
     #[arg(long, value_name = "KIND@K")]
     pub fault: Option<Fault>,
+
+    /// Make a classic mistake on purpose: parent-keeps-ends (EOF and EPIPE can never happen),
+    /// lock-before-fork (the lock excludes nobody) or no-lock
+    #[arg(long, value_name = "BUG")]
+    pub bug: Option<Bug>,
+
+    /// Language of the logs and messages: pt or en (default: from LC_ALL, LC_MESSAGES, LANG)
+    #[arg(long, value_name = "pt|en")]
+    pub lang: Option<Lang>,
 }
 
 fn count_parser(s: &str) -> Result<u64, String> {
@@ -127,6 +147,8 @@ impl RunArgs {
             log_dir: self.log_dir,
             quiet: self.quiet,
             fault: self.fault,
+            bug: self.bug,
+            lang: self.lang.unwrap_or_else(Lang::from_env),
         };
         RunOptions::validate(raw, rand::random::<u64>)
     }

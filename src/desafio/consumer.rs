@@ -38,17 +38,18 @@ pub fn run<R: std::io::Read>(
     mut receiver: Receiver<R>,
     tally: &Tally,
 ) -> Result<i32> {
-    out.comment(&ConsumerLine::Header(format!(
-        "consumer_log.txt: run started {}, consumer pid {}",
-        ipc_sys::linelog::now_text(),
-        std::process::id()
+    let lang = log.lang();
+    let (now, pid) = (ipc_sys::linelog::now_text(), std::process::id());
+    out.comment(&ConsumerLine::Header(lang.pick(
+        format!("consumer_log.txt: run started {now}, consumer pid {pid}"),
+        format!("consumer_log.txt: execução iniciada em {now}, consumidor pid {pid}"),
     )))?;
     let mut counts = Counts::default();
     let result = consume(opts, log, out, &mut receiver, tally, &mut counts);
     let incomplete = match &result {
         Ok(Some(note)) => Some(note.clone()),
         Ok(None) => None,
-        Err(e) => Some(e.to_string()),
+        Err(e) => Some(e.render(lang)),
     };
     // The totals line is written on every path that still runs code, so a reader can tell a
     // finished log from one whose writer was killed.
@@ -79,14 +80,18 @@ fn consume<R: std::io::Read>(
             .filter(|f| matches!(f.kind, FaultKind::ConsumerExit | FaultKind::ConsumerKill))
         {
             if fault.after == counts.values {
-                let note = format!("sending itself SIGKILL after {} values", counts.values);
+                let lang = log.lang();
                 if fault.kind == FaultKind::ConsumerKill {
+                    let note = crate::desafio::producer::kill_note(lang, counts.values);
                     log.log(&Event::Fault { fault, note })?;
                     process::kill_self();
                 }
-                let note = format!("closing the pipe after {} values", counts.values);
+                let note = lang.pick(
+                    format!("closing the pipe after {} values", counts.values),
+                    format!("fechando o pipe após {} valores", counts.values),
+                );
                 log.log(&Event::Fault { fault, note })?;
-                return Ok(Some(format!("fault {fault}")));
+                return Ok(Some(format!("{} {fault}", lang.words().fault)));
             }
             if fault.after > counts.values {
                 limit = limit.min(fault.after - counts.values);
@@ -112,7 +117,11 @@ fn consume<R: std::io::Read>(
             told_interrupt = true;
             log.log(&Event::Interrupted {
                 signal: signal.as_str().into(),
-                note: Some("draining the pipe".into()),
+                note: Some(
+                    log.lang()
+                        .pick("draining the pipe", "drenando o pipe")
+                        .into(),
+                ),
             })?;
         }
         events.clear();
@@ -145,6 +154,7 @@ fn consume<R: std::io::Read>(
         counts.odd += lines.len() as u64 - even;
         tally.add_received(lines.len() as u64);
         if let Some(sent) = end {
+            tally.mark_end_received();
             log.log(&Event::EndReceived {
                 announced: sent,
                 received: counts.values,
@@ -179,15 +189,18 @@ mod tests {
             log_dir: dir.path().into(),
             quiet: true,
             fault: None,
+            bug: None,
+            lang: crate::desafio::lang::Lang::En,
         };
         let opts = RunOptions::validate(raw, || 0).unwrap();
         let mut log = ExecutionLog::open(
             &paths.execution,
             crate::desafio::record::Role::Consumer,
             false,
+            crate::desafio::lang::Lang::En,
         )
         .unwrap();
-        let mut out = ConsumerLog::open(&paths.consumer).unwrap();
+        let mut out = ConsumerLog::open(&paths.consumer, crate::desafio::lang::Lang::En).unwrap();
         let tally = Tally::new().unwrap();
         let result = run(&opts, &mut log, &mut out, Receiver::new(&bytes[..]), &tally);
         let exec = std::fs::read_to_string(&paths.execution).unwrap();

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 pub use ipc_sys::cli::{EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE};
 
+use super::lang::Lang;
 use super::wire::FRAME_LEN;
 
 /// Producer's exit code when the consumer closed the pipe (EPIPE).
@@ -76,6 +77,76 @@ impl Error {
             Error::UnknownTag(_) | Error::CountMismatch { .. } => EXIT_PROTOCOL,
             _ => EXIT_FAILURE,
         }
+    }
+}
+
+impl Error {
+    /// The message in `lang` (`Display` is the English one). The system's own descriptions
+    /// (`No space left on device`) come from the C library and stay as it words them.
+    pub fn render(&self, lang: Lang) -> String {
+        if lang == Lang::En {
+            return self.to_string();
+        }
+        match self {
+            Error::Usage(m) | Error::BadLog(m) => m.clone(),
+            Error::LogDir { path, source } => format!("--log-dir {}: {source}", path.display()),
+            Error::Path { flag, path, source } => format!("{flag} {}: {source}", path.display()),
+            Error::Sys(e) => sys_pt(e),
+            Error::BrokenPipe { sent, total } => {
+                format!("o consumidor fechou o pipe após {sent} de {total} valores")
+            }
+            Error::PipeClosed {
+                received,
+                truncated,
+            } => format!(
+                "pipe fechado antes do marcador de fim após {received} valores{}",
+                truncated
+                    .map(|got| format!(" (mensagem truncada: {got} de {FRAME_LEN} bytes)"))
+                    .unwrap_or_default()
+            ),
+            Error::Truncated { got } => {
+                format!("mensagem truncada: {got} de {FRAME_LEN} bytes antes do fim do arquivo")
+            }
+            Error::UnknownTag(t) => format!("etiqueta de mensagem desconhecida 0x{t:02x}"),
+            Error::ChildFailed { role, status } => format!("o {role} {status}"),
+            Error::CountMismatch {
+                announced,
+                received,
+            } => format!("o marcador de fim anunciou {announced} valores, mas chegaram {received}"),
+        }
+    }
+}
+
+/// A system-layer error in Portuguese.
+fn sys_pt(e: &ipc_sys::Error) -> String {
+    use ipc_sys::Error as E;
+    match e {
+        E::Fork { role, source } => format!("não foi possível criar o processo {role}: {source}"),
+        E::ThreadsAlive { role, threads } => format!(
+            "não foi possível criar o processo {role}: há {threads} threads rodando, e fork só é \
+             seguro num processo com uma thread"
+        ),
+        E::Pipe(source) => format!("não foi possível criar o pipe: {source}"),
+        E::PipeIo { op, source } => format!("falha de {op} no pipe: {source}"),
+        E::Wait(source) => format!("falha ao esperar pelos filhos: {source}"),
+        E::Signal(source) => format!("não foi possível configurar os sinais: {source}"),
+        E::SigpipeNotIgnored => "SIGPIPE não é ignorado neste processo: uma escrita num pipe \
+            sem leitores o mataria em vez de falhar com EPIPE"
+            .into(),
+        E::SharedMemory(source) => {
+            format!("não foi possível mapear memória compartilhada: {source}")
+        }
+        E::Open { path, source } => {
+            format!("não foi possível abrir {}: {source}", path.display())
+        }
+        E::Lock { path, source } => {
+            format!("não foi possível travar {}: {source}", path.display())
+        }
+        E::Write { path, source } => {
+            format!("não foi possível escrever {}: {source}", path.display())
+        }
+        E::Read { path, source } => format!("não foi possível ler {}: {source}", path.display()),
+        other => other.to_string(),
     }
 }
 

@@ -11,7 +11,8 @@ use ipc_sys::cli::existing_dir;
 use ipc_sys::linelog::{Clock, LineLog, SharedLog};
 
 use crate::desafio::error::{Error, Result};
-use crate::desafio::record::{ConsumerLine, Event, Role};
+use crate::desafio::lang::Lang;
+use crate::desafio::record::{ConsumerLine, Event, Parity, Role};
 
 pub const EXECUTION_LOG: &str = "execution_log.txt";
 pub const CONSUMER_LOG: &str = "consumer_log.txt";
@@ -70,29 +71,69 @@ impl LogPaths {
     }
 }
 
+/// How a process excludes the others while it writes `execution_log.txt`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Locking {
+    /// The correct way: an exclusive flock on this process's own descriptor.
+    Own,
+    /// `--bug lock-before-fork`: a flock on a descriptor opened once, before fork, and shared by
+    /// every process — it belongs to one open file description, so it excludes nobody.
+    Shared,
+    /// `--bug no-lock`: no lock at all.
+    Nothing,
+}
+
 /// One process's handle on `execution_log.txt`.
 ///
 /// Each process must open its own: flock locks belong to the open file description, so a
 /// descriptor inherited across fork would be shared, and its lock would exclude nobody.
 pub struct ExecutionLog {
     log: SharedLog,
+    locking: Locking,
     prefix: String,
     echo: bool,
+    lang: Lang,
     clock: Clock,
     line: String,
+    hooks: hooks::Writer,
 }
 
 impl ExecutionLog {
-    /// Opens the log for appending on behalf of `role` (this process's pid goes in every line).
-    /// With `echo`, every line is also copied to stdout, in file order.
-    pub fn open(path: &Path, role: Role, echo: bool) -> Result<ExecutionLog> {
-        Ok(ExecutionLog {
-            log: SharedLog::open(path)?,
-            prefix: format!(" [{role} {}] ", std::process::id()),
+    /// Opens the log for appending on behalf of `role` (this process's pid goes in every line),
+    /// in `lang`. With `echo`, every line is also copied to stdout, in file order.
+    pub fn open(path: &Path, role: Role, echo: bool, lang: Lang) -> Result<ExecutionLog> {
+        Ok(ExecutionLog::with(
+            SharedLog::open(path)?,
+            Locking::Own,
+            role,
             echo,
+            lang,
+        ))
+    }
+
+    /// A log on a descriptor shared across fork (`--bug lock-before-fork`) or used without a
+    /// lock (`--bug no-lock`).
+    pub fn with(
+        log: SharedLog,
+        locking: Locking,
+        role: Role,
+        echo: bool,
+        lang: Lang,
+    ) -> ExecutionLog {
+        ExecutionLog {
+            log,
+            locking,
+            prefix: format!(" [{} {}] ", role.in_lang(lang), std::process::id()),
+            echo,
+            lang,
             clock: Clock::default(),
             line: String::new(),
-        })
+            hooks: hooks::Writer::for_role(role, locking),
+        }
+    }
+
+    pub fn lang(&self) -> Lang {
+        self.lang
     }
 
     pub fn log(&mut self, event: &Event) -> Result<()> {
@@ -105,14 +146,28 @@ impl ExecutionLog {
         if events.is_empty() {
             return Ok(());
         }
-        let locked = self.log.lock()?;
+        let locked = match self.locking {
+            Locking::Own | Locking::Shared => Some(self.log.lock()?),
+            Locking::Nothing => None,
+        };
         self.line.clear();
         let mut stamp = String::new();
         self.clock.stamp(&mut stamp);
         for event in events {
-            let _ = writeln!(self.line, "{stamp}{}{event}", self.prefix);
+            let _ = writeln!(
+                self.line,
+                "{stamp}{}{}",
+                self.prefix,
+                event.render(self.lang)
+            );
         }
-        let written = locked.append(&self.line);
+        // With a lock that excludes nobody, another process may write between our timestamp
+        // and our write: the pause makes that window wide enough to see.
+        self.hooks.before_write(&self.log, &self.line);
+        let written = match &locked {
+            Some(locked) => locked.append(&self.line),
+            None => self.log.append_unlocked(&self.line),
+        };
         if written.is_ok()
             && self.echo
             && io::stdout().lock().write_all(self.line.as_bytes()).is_err()
@@ -120,37 +175,106 @@ impl ExecutionLog {
             // stdout went away (e.g. `| head`); the file is the record, so stop echoing.
             self.echo = false;
         }
-        let unlocked = locked.unlock();
+        let unlocked = locked.map_or(Ok(()), |l| l.unlock());
         written?;
         Ok(unlocked?)
+    }
+}
+
+/// Hidden hooks that make rare timings happen on demand, for the tests and the classic-bug
+/// demos. Read from the environment once per process; absent, they cost nothing.
+pub mod hooks {
+    use std::time::Duration;
+
+    use ipc_sys::linelog::SharedLog;
+
+    use super::Locking;
+    use crate::desafio::record::Role;
+
+    /// `IPC_DESAFIO_TEST_TORN_WRITE=<role>:<n>`: that role writes only the first half of its
+    /// n-th batch of lines, then SIGKILLs itself — a writer killed in the middle of its write.
+    pub const TORN_WRITE: &str = "IPC_DESAFIO_TEST_TORN_WRITE";
+    /// `IPC_DESAFIO_TEST_PAUSE_AFTER_FORKS_MS=<ms>`: main sleeps that long between forking its
+    /// children and starting to wait for them (the window of a check-then-block race).
+    pub const PAUSE_AFTER_FORKS: &str = "IPC_DESAFIO_TEST_PAUSE_AFTER_FORKS_MS";
+
+    pub struct Writer {
+        torn_at: Option<u64>,
+        batches: u64,
+        /// A pause between taking the timestamp and writing, with a lock that excludes nobody.
+        pause: Option<Duration>,
+    }
+
+    impl Writer {
+        pub fn for_role(role: Role, locking: Locking) -> Writer {
+            let torn_at = std::env::var(TORN_WRITE).ok().and_then(|spec| {
+                let (who, n) = spec.split_once(':')?;
+                (who == role.name()).then(|| n.parse().ok()).flatten()
+            });
+            let pause = (locking != Locking::Own).then(|| {
+                // Different per process, so that their writes overtake each other.
+                Duration::from_micros(200 + u64::from(std::process::id() % 7) * 300)
+            });
+            Writer {
+                torn_at,
+                batches: 0,
+                pause,
+            }
+        }
+
+        pub fn pause_after_forks() -> Option<Duration> {
+            std::env::var(PAUSE_AFTER_FORKS)
+                .ok()?
+                .parse()
+                .ok()
+                .map(Duration::from_millis)
+        }
+
+        pub fn before_write(&mut self, log: &SharedLog, text: &str) {
+            self.batches += 1;
+            if let Some(pause) = self.pause {
+                std::thread::sleep(pause);
+            }
+            if self.torn_at == Some(self.batches) {
+                let cut = (0..=text.len() / 2)
+                    .rev()
+                    .find(|&i| text.is_char_boundary(i))
+                    .unwrap_or(0);
+                let half = &text[..cut];
+                let _ = log.append_unlocked(half);
+                ipc_sys::signal::kill_self();
+            }
+        }
     }
 }
 
 /// The consumer's own log; it has a single writer, so it needs no lock, only whole lines.
 pub struct ConsumerLog {
     out: LineLog,
+    lang: Lang,
     clock: Clock,
     line: String,
 }
 
 impl ConsumerLog {
-    pub fn open(path: &Path) -> Result<ConsumerLog> {
+    pub fn open(path: &Path, lang: Lang) -> Result<ConsumerLog> {
         Ok(ConsumerLog {
             out: LineLog::append(path)?,
+            lang,
             clock: Clock::default(),
             line: String::new(),
         })
     }
 
-    /// Writes `# <text>` as one line.
+    /// Writes a `# …` line (the header or the totals).
     pub fn comment(&mut self, line: &ConsumerLine) -> Result<()> {
         self.line.clear();
-        let _ = writeln!(self.line, "{line}");
+        let _ = writeln!(self.line, "{}", line.render(self.lang));
         self.flush_line()
     }
 
     /// Writes one `<timestamp> <value> <parity>` line per value with a single `write(2)`.
-    pub fn values(&mut self, values: &[(i64, crate::desafio::record::Parity)]) -> Result<()> {
+    pub fn values(&mut self, values: &[(i64, Parity)]) -> Result<()> {
         if values.is_empty() {
             return Ok(());
         }
@@ -158,7 +282,7 @@ impl ConsumerLog {
         let mut stamp = String::new();
         self.clock.stamp(&mut stamp);
         for (value, parity) in values {
-            let _ = writeln!(self.line, "{stamp} {value} {parity}");
+            let _ = writeln!(self.line, "{stamp} {value} {}", parity.in_lang(self.lang));
         }
         self.flush_line()
     }
@@ -171,7 +295,7 @@ impl ConsumerLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::desafio::record::{LogLine, Parity};
+    use crate::desafio::record::LogLine;
 
     #[test]
     fn clock_stamps_parse_in_the_log_grammar() {
@@ -211,7 +335,8 @@ mod tests {
     fn batched_lines_are_whole_and_parse_back() {
         let dir = tempfile::tempdir().unwrap();
         let paths = LogPaths::create_fresh(dir.path()).unwrap();
-        let mut log = ExecutionLog::open(&paths.execution, Role::Producer, false).unwrap();
+        let mut log =
+            ExecutionLog::open(&paths.execution, Role::Producer, false, Lang::En).unwrap();
         let events: Vec<Event> = (1..=3)
             .map(|i| Event::Sent {
                 value: i * 10,
@@ -227,7 +352,7 @@ mod tests {
         assert_eq!(lines[3].event, Event::EndSent { sent: 3 });
         assert!(lines.iter().all(|l| l.pid == std::process::id() as i32));
 
-        let mut consumer = ConsumerLog::open(&paths.consumer).unwrap();
+        let mut consumer = ConsumerLog::open(&paths.consumer, Lang::En).unwrap();
         consumer
             .values(&[(10, Parity::Even), (11, Parity::Odd)])
             .unwrap();

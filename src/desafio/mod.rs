@@ -9,6 +9,7 @@
 pub mod cli;
 pub mod consumer;
 pub mod error;
+pub mod lang;
 pub mod log;
 pub mod options;
 pub mod producer;
@@ -17,6 +18,7 @@ pub mod report;
 pub mod sample;
 pub mod supervisor;
 pub mod tally;
+pub mod verdict;
 pub mod verify;
 pub mod wire;
 
@@ -28,7 +30,12 @@ use cli::{Cli, Command};
 /// Errors are printed here as one `error: ...` line on stderr.
 pub fn run(cli: Cli) -> u8 {
     let result = match cli.command {
-        Some(Command::Verify(args)) => verify::verify(&args.log_dir).map(|report| {
+        Some(Command::Verify(args)) => verify::verify(
+            &args.log_dir,
+            args.lang.unwrap_or_else(lang::Lang::from_env),
+            args.audit_only,
+        )
+        .map(|report| {
             use std::io::Write;
             let _ = std::io::stdout().write_all(report.render().as_bytes());
             if report.passed() {

@@ -8,6 +8,7 @@ use std::str::FromStr;
 use ipc_sys::cli::parse_unsigned;
 
 use super::error::{Error, Result};
+use super::lang::Lang;
 
 /// Longest pause accepted by `--pace`: one minute per value is already a demonstration, not a run.
 pub const MAX_PACE_MS: u64 = 60_000;
@@ -72,14 +73,17 @@ pub enum FaultKind {
     ConsumerKill,
     /// The producer SIGKILLs itself after K values.
     ProducerKill,
+    /// Main SIGKILLs itself once the consumer has received K values.
+    MainKill,
 }
 
 impl FaultKind {
-    const ALL: [(FaultKind, &'static str); 4] = [
+    const ALL: [(FaultKind, &'static str); 5] = [
         (FaultKind::ConsumerExit, "consumer-exit"),
         (FaultKind::ProducerExit, "producer-exit"),
         (FaultKind::ConsumerKill, "consumer-kill"),
         (FaultKind::ProducerKill, "producer-kill"),
+        (FaultKind::MainKill, "main-kill"),
     ];
 
     pub fn name(self) -> &'static str {
@@ -87,6 +91,55 @@ impl FaultKind {
             .iter()
             .find(|(kind, _)| *kind == self)
             .map_or("", |(_, name)| name)
+    }
+}
+
+/// A classic mistake, made on purpose (`--bug`), to show what it breaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bug {
+    /// Main keeps both pipe ends open, and each child keeps the end it does not use: end of
+    /// file and EPIPE can never happen.
+    ParentKeepsEnds,
+    /// The execution log is opened once, before fork, and every process locks that shared
+    /// descriptor: a flock belongs to the open file description, so it excludes nobody.
+    LockBeforeFork,
+    /// No lock at all around the log's writes.
+    NoLock,
+}
+
+impl Bug {
+    const ALL: [(Bug, &'static str); 3] = [
+        (Bug::ParentKeepsEnds, "parent-keeps-ends"),
+        (Bug::LockBeforeFork, "lock-before-fork"),
+        (Bug::NoLock, "no-lock"),
+    ];
+
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(b, _)| *b == self)
+            .map_or("", |(_, n)| n)
+    }
+}
+
+impl FromStr for Bug {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .iter()
+            .find(|(_, n)| *n == s)
+            .map(|(b, _)| *b)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::ALL.iter().map(|(_, n)| *n).collect();
+                format!("unknown bug '{s}' (expected one of {})", names.join(", "))
+            })
+    }
+}
+
+impl fmt::Display for Bug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -149,6 +202,8 @@ pub struct RunOptions {
     pub log_dir: PathBuf,
     pub quiet: bool,
     pub fault: Option<Fault>,
+    pub bug: Option<Bug>,
+    pub lang: Lang,
 }
 
 /// The raw values as parsed, before cross-flag validation.
@@ -162,6 +217,8 @@ pub struct RawRunOptions {
     pub log_dir: PathBuf,
     pub quiet: bool,
     pub fault: Option<Fault>,
+    pub bug: Option<Bug>,
+    pub lang: Lang,
 }
 
 impl RunOptions {
@@ -202,6 +259,8 @@ impl RunOptions {
             log_dir: raw.log_dir,
             quiet: raw.quiet,
             fault: raw.fault,
+            bug: raw.bug,
+            lang: raw.lang,
         })
     }
 }
@@ -225,6 +284,8 @@ mod tests {
             log_dir: ".".into(),
             quiet: false,
             fault: None,
+            bug: None,
+            lang: Lang::En,
         }
     }
 

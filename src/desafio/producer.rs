@@ -52,9 +52,13 @@ pub fn run(
             process::sleep_unless_interrupted(std::time::Duration::from_millis(ms));
         }
         if let Some(signal) = process::interrupted() {
+            let note = log.lang().pick(
+                format!("stopping after {sent} of {total} values"),
+                format!("parando após {sent} de {total} valores"),
+            );
             log.log(&Event::Interrupted {
                 signal: signal.as_str().into(),
-                note: Some(format!("stopping after {sent} of {total} values")),
+                note: Some(note),
             })?;
             break;
         }
@@ -89,6 +93,7 @@ pub fn run(
     sender
         .send(Message::End { sent })
         .map_err(|e| pipe_error(e, sent, total))?;
+    tally.mark_end_sent();
     Ok(0)
 }
 
@@ -98,16 +103,30 @@ fn fault_due(opts: &RunOptions, sent: u64, log: &mut ExecutionLog) -> Result<boo
     let Some(fault) = opts.fault.filter(|f| f.after == sent) else {
         return Ok(false);
     };
+    let lang = log.lang();
     let note = match fault.kind {
-        FaultKind::ProducerExit => format!("exiting without the end marker after {sent} values"),
-        FaultKind::ProducerKill => format!("sending itself SIGKILL after {sent} values"),
-        FaultKind::ConsumerExit | FaultKind::ConsumerKill => return Ok(false),
+        FaultKind::ProducerExit => lang.pick(
+            format!("exiting without the end marker after {sent} values"),
+            format!("saindo sem o marcador de fim após {sent} valores"),
+        ),
+        FaultKind::ProducerKill => kill_note(lang, sent),
+        FaultKind::ConsumerExit | FaultKind::ConsumerKill | FaultKind::MainKill => {
+            return Ok(false);
+        }
     };
     log.log(&Event::Fault { fault, note })?;
     if fault.kind == FaultKind::ProducerKill {
         process::kill_self();
     }
     Ok(true)
+}
+
+/// The note of a `*-kill@K` fault, in the log's language.
+pub fn kill_note(lang: crate::desafio::lang::Lang, after: u64) -> String {
+    lang.pick(
+        format!("sending itself SIGKILL after {after} values"),
+        format!("enviando SIGKILL a si mesmo após {after} valores"),
+    )
 }
 
 fn pipe_error(e: io::Error, sent: u64, total: u64) -> Error {

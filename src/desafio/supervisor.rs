@@ -1,33 +1,52 @@
 //! The main process of a run: prepares the logs and the pipe, forks the producer and the
 //! consumer, closes its own pipe ends, reaps both children (forwarding an interrupt to the
-//! producer), and writes the final accounting.
+//! producer), and judges the run (`verdict`) in its last lines.
+//!
+//! The classic mistakes (`--bug`) are made here, on purpose and in plain sight: which
+//! descriptors each process keeps is the whole difference.
 
+use std::fs::File;
 use std::io::{self, Write};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
+use ipc_sys::linelog::SharedLog;
 use ipc_sys::pipe::Pipe;
 use ipc_sys::{Children, Event as ChildEvent, Fork, Reaped};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
-use crate::desafio::error::{EXIT_FAILURE, EXIT_INTERRUPTED, Error, Result};
-use crate::desafio::log::{ConsumerLog, ExecutionLog, LogPaths};
-use crate::desafio::options::RunOptions;
+use crate::desafio::error::{EXIT_FAILURE, Error, Result};
+use crate::desafio::lang::Lang;
+use crate::desafio::log::{ConsumerLog, ExecutionLog, Locking, LogPaths, hooks};
+use crate::desafio::options::{Bug, FaultKind, RunOptions};
 use crate::desafio::record::{Event, Role, RunParams};
 use crate::desafio::tally::Tally;
+use crate::desafio::verdict::Facts;
 use crate::desafio::wire::{Receiver, Sender};
 use crate::desafio::{consumer, producer};
+
+/// With `--bug parent-keeps-ends`, how long main lets a run make no progress while one child
+/// has already ended before it calls it stuck.
+pub const STALL: Duration = Duration::from_secs(2);
+/// How often main looks at the shared counters while it needs to (main-kill, stall watch).
+const WATCH_EVERY: Duration = Duration::from_millis(2);
 
 /// Runs one producer–consumer session and returns main's exit code.
 pub fn run(opts: &RunOptions) -> Result<u8> {
     let started = Instant::now();
     let paths = LogPaths::create_fresh(&opts.log_dir)?;
-    let echo = !opts.quiet;
+    let lang = opts.lang;
     ipc_sys::signal::install_interrupt_handlers()?;
     let tally = Tally::new()?;
 
-    let mut log = ExecutionLog::open(&paths.execution, Role::Main, echo)?;
+    // With --bug lock-before-fork the log is opened once, here, and every process uses this one
+    // open file description; correctly, each process opens its own after fork.
+    let shared_log = match opts.bug {
+        Some(Bug::LockBeforeFork) => Some(SharedLog::open(&paths.execution)?),
+        _ => None,
+    };
+    let mut log = main_log(&paths, shared_log.as_ref(), opts)?;
     log.log(&Event::Started(Some(RunParams {
         count: opts.count,
         min: opts.min,
@@ -36,40 +55,54 @@ pub fn run(opts: &RunOptions) -> Result<u8> {
         pace: opts.pace,
         fault: opts.fault,
     })))?;
-    // Closed before forking: a child would otherwise inherit main's open file description, and
-    // flock exclusion works between open file descriptions, not between processes. (The fork
-    // primitive would close it in the child anyway: it keeps only the descriptors listed.)
+    // Closed before forking (where it is not the shared one): flock exclusion works between
+    // open file descriptions, not between processes.
     drop(log);
 
     let pipe = Pipe::new()?;
+    let keeps_ends = opts.bug == Some(Bug::ParentKeepsEnds);
+    let log_fd = shared_log.as_ref().map(|l| l.as_fd());
     // Each child keeps exactly its own end of the pipe: the producer only the write end, so
     // that once the consumer is gone its writes fail with EPIPE; the consumer only the read
-    // end, so that EOF arrives as soon as the producer is gone. On drop (an error path of
-    // main) a child is asked to wind down with SIGTERM, then reaped.
-    let child = |role: Role| Fork::new(role).on_drop(Some(Signal::SIGTERM));
+    // end, so that EOF arrives as soon as the producer is gone. (--bug parent-keeps-ends hands
+    // each the other end too, as the classic mistake does.) On drop (an error path of main) a
+    // child is asked to wind down with SIGTERM, then reaped.
+    let fork = |role: Role| Fork::new(role).on_drop(Some(Signal::SIGTERM));
+    let (read, write) = (pipe.read.as_fd(), pipe.write.as_fd());
     let mut children = Children::new();
-    let producer = child(Role::Producer).spawn([pipe.write.as_fd()], |[write]| {
-        run_child(Role::Producer, &paths, echo, |log| {
-            producer::run(opts, log, Sender::new(write), &tally)
-        })
-    })?;
+    let producer =
+        fork(Role::Producer).spawn_list(&keep_list(write, read, keeps_ends, log_fd), |fds| {
+            let (write, log, _other_end) = take_fds(fds, &paths, opts);
+            run_child(Role::Producer, &paths, opts, log, |log| match write {
+                Some(write) => producer::run(opts, log, Sender::new(write), &tally),
+                None => Ok(i32::from(EXIT_FAILURE)),
+            })
+        })?;
     let producer_pid = producer.pid();
     children.push(producer);
-    let consumer = child(Role::Consumer).spawn([pipe.read.as_fd()], |[read]| {
-        run_child(Role::Consumer, &paths, echo, |log| {
-            let mut out = ConsumerLog::open(&paths.consumer)?;
-            consumer::run(
-                opts,
-                log,
-                &mut out,
-                Receiver::new(std::fs::File::from(read)),
-                &tally,
-            )
-        })
-    });
+    let consumer =
+        fork(Role::Consumer).spawn_list(&keep_list(read, write, keeps_ends, log_fd), |fds| {
+            let (read, log, _other_end) = take_fds(fds, &paths, opts);
+            run_child(Role::Consumer, &paths, opts, log, |log| {
+                let mut out = ConsumerLog::open(&paths.consumer, opts.lang)?;
+                match read {
+                    Some(read) => {
+                        let receiver = Receiver::new(File::from(read));
+                        consumer::run(opts, log, &mut out, receiver, &tally)
+                    }
+                    None => Ok(i32::from(EXIT_FAILURE)),
+                }
+            })
+        });
     // Main neither reads nor writes the pipe. While it held the write end the consumer could
-    // never see EOF; while it held the read end the producer could never get EPIPE.
-    drop(pipe);
+    // never see EOF; while it held the read end the producer could never get EPIPE. (Unless
+    // --bug parent-keeps-ends: then main keeps both, to the end.)
+    let kept_pipe = if keeps_ends {
+        Some(pipe)
+    } else {
+        drop(pipe);
+        None
+    };
     // Without a consumer the producer gets EPIPE and exits; dropping `children` reaps it.
     let consumer = consumer?;
     let consumer_pid = consumer.pid();
@@ -80,8 +113,9 @@ pub fn run(opts: &RunOptions) -> Result<u8> {
         first_error: None,
         producer: producer_pid,
         interrupted: false,
+        lang,
     };
-    session.open_log(&paths, echo);
+    session.open_log(&paths, shared_log.as_ref(), opts);
     session.log(&Event::Spawned {
         role: Role::Producer,
         pid: producer_pid.as_raw(),
@@ -90,6 +124,9 @@ pub fn run(opts: &RunOptions) -> Result<u8> {
         role: Role::Consumer,
         pid: consumer_pid.as_raw(),
     });
+    if let Some(pause) = hooks::Writer::pause_after_forks() {
+        std::thread::sleep(pause);
+    }
     let show_progress = ipc_sys::progress::wanted(opts.quiet);
     let received = || tally.received();
     let reaped = ipc_sys::progress::while_running(
@@ -97,32 +134,127 @@ pub fn run(opts: &RunOptions) -> Result<u8> {
         "values received",
         Some(opts.count),
         &received,
-        || session.reap_all(&mut children),
+        || session.reap_all(&mut children, opts, &tally),
     )?;
+    drop(kept_pipe);
 
-    let sent = tally.sent();
-    let received = tally.received();
-    let lost = sent.saturating_sub(received);
-    let children_ok = reaped.iter().all(|r| r.status.success()) && reaped.len() == 2;
-    let code = if session.interrupted {
-        EXIT_INTERRUPTED
-    } else if children_ok && lost == 0 && session.first_error.is_none() {
-        0
-    } else {
+    let status_of = |pid: Pid| {
+        reaped
+            .iter()
+            .find(|r| r.pid == pid)
+            .map(|r| r.status.into())
+    };
+    let facts = Facts {
+        sent: tally.sent(),
+        received: tally.received(),
+        end_sent: tally.end_sent(),
+        end_received: tally.end_received(),
+        producer: status_of(producer_pid),
+        consumer: status_of(consumer_pid),
+        interrupted: session.interrupted,
+    };
+    let code = if session.first_error.is_some() && !facts.interrupted {
         EXIT_FAILURE
+    } else {
+        facts.exit_code()
     };
     session.log(&Event::Exiting { code: code.into() });
-    let extra = resources(received, started.elapsed(), &reaped, producer_pid);
+    let extra = resources(
+        lang,
+        facts.received,
+        started.elapsed(),
+        &reaped,
+        producer_pid,
+    );
     session.log(&Event::Summary {
-        sent,
-        received,
-        lost,
+        sent: facts.sent,
+        received: facts.received,
+        lost: facts.lost(),
         extra: Some(extra),
     });
     match session.first_error {
         Some(e) => Err(e),
         None => Ok(code),
     }
+}
+
+/// What a child keeps: its own end of the pipe; with `--bug parent-keeps-ends` the other end
+/// too; with `--bug lock-before-fork` the execution log main opened.
+fn keep_list<'a>(
+    own: BorrowedFd<'a>,
+    other: BorrowedFd<'a>,
+    keeps_ends: bool,
+    log: Option<BorrowedFd<'a>>,
+) -> Vec<BorrowedFd<'a>> {
+    let mut fds = vec![own];
+    if keeps_ends {
+        fds.push(other);
+    }
+    fds.extend(log);
+    fds
+}
+
+/// In a child, its descriptors as `keep_list` ordered them: its pipe end, the shared log (if
+/// any) and the other pipe end (if any — held, never used, as the classic mistake does).
+fn take_fds(
+    fds: Vec<OwnedFd>,
+    paths: &LogPaths,
+    opts: &RunOptions,
+) -> (Option<OwnedFd>, Option<SharedLog>, Option<OwnedFd>) {
+    let mut fds = fds.into_iter();
+    let own = fds.next();
+    match opts.bug {
+        Some(Bug::LockBeforeFork) => {
+            let log = fds
+                .next()
+                .map(|fd| SharedLog::from_file(File::from(fd), &paths.execution));
+            (own, log, None)
+        }
+        Some(Bug::ParentKeepsEnds) => (own, None, fds.next()),
+        _ => (own, None, None),
+    }
+}
+
+/// Main's own handle on the execution log: its own descriptor, or the shared one of
+/// `--bug lock-before-fork`.
+fn main_log(
+    paths: &LogPaths,
+    shared: Option<&SharedLog>,
+    opts: &RunOptions,
+) -> Result<ExecutionLog> {
+    let echo = !opts.quiet;
+    match (shared, opts.bug) {
+        (Some(shared), _) => {
+            let file = shared_clone(shared, paths)?;
+            Ok(ExecutionLog::with(
+                file,
+                Locking::Shared,
+                Role::Main,
+                echo,
+                opts.lang,
+            ))
+        }
+        (None, Some(Bug::NoLock)) => Ok(ExecutionLog::with(
+            SharedLog::open(&paths.execution)?,
+            Locking::Nothing,
+            Role::Main,
+            echo,
+            opts.lang,
+        )),
+        (None, _) => ExecutionLog::open(&paths.execution, Role::Main, echo, opts.lang),
+    }
+}
+
+/// Another descriptor for the same open file description (what `dup` gives): it shares the
+/// description's flock, which is the point of `--bug lock-before-fork`.
+fn shared_clone(shared: &SharedLog, paths: &LogPaths) -> Result<SharedLog> {
+    let fd = shared.as_fd().try_clone_to_owned().map_err(|source| {
+        Error::from(ipc_sys::Error::Open {
+            path: paths.execution.clone(),
+            source,
+        })
+    })?;
+    Ok(SharedLog::from_file(File::from(fd), &paths.execution))
 }
 
 /// Main's state while its children run. A failed log write must not stop main from reaping,
@@ -132,11 +264,12 @@ struct Session {
     first_error: Option<Error>,
     producer: Pid,
     interrupted: bool,
+    lang: Lang,
 }
 
 impl Session {
-    fn open_log(&mut self, paths: &LogPaths, echo: bool) {
-        match ExecutionLog::open(&paths.execution, Role::Main, echo) {
+    fn open_log(&mut self, paths: &LogPaths, shared: Option<&SharedLog>, opts: &RunOptions) {
+        match main_log(paths, shared, opts) {
             Ok(log) => self.log = Some(log),
             Err(e) => self.keep(e),
         }
@@ -157,14 +290,40 @@ impl Session {
     /// Waits for both children, logging each exit as it happens. The wait and the interrupt
     /// check are one atomic step (`Children::wait`): a SIGINT or SIGTERM that arrives at any
     /// instant — even between the forks and the first wait — is acted on at once.
-    fn reap_all(&mut self, children: &mut Children) -> Result<Vec<Reaped>> {
+    fn reap_all(
+        &mut self,
+        children: &mut Children,
+        opts: &RunOptions,
+        tally: &Tally,
+    ) -> Result<Vec<Reaped>> {
+        let main_kill = opts
+            .fault
+            .filter(|f| f.kind == FaultKind::MainKill)
+            .map(|f| f.after);
+        let mut stall = (opts.bug == Some(Bug::ParentKeepsEnds)).then(Stall::default);
+        let watching = main_kill.is_some() || stall.is_some();
         let mut reaped: Vec<Reaped> = Vec::new();
         loop {
-            match children.wait(&mut [], None, !self.interrupted)? {
+            if let Some(k) = main_kill
+                && tally.received() >= k
+            {
+                self.kill_main(k, opts);
+            }
+            if let Some(stall) = &mut stall
+                && let Some(why) = stall.check(tally, &reaped, self.producer, self.lang)
+            {
+                self.log(&Event::Error(why));
+                // Blocked in read or write, and our handlers retry on EINTR: only SIGKILL ends
+                // a stuck child.
+                children.signal_all(Signal::SIGKILL);
+            }
+            let deadline = watching.then(|| Instant::now() + WATCH_EVERY);
+            match children.wait(&mut [], deadline, !self.interrupted)? {
                 ChildEvent::Exited(child) => {
-                    let role = match child.pid {
-                        pid if pid == self.producer => Role::Producer,
-                        _ => Role::Consumer,
+                    let role = if child.pid == self.producer {
+                        Role::Producer
+                    } else {
+                        Role::Consumer
                     };
                     self.log(&Event::ChildExited {
                         role,
@@ -180,6 +339,16 @@ impl Session {
             // is being reaped.
             self.on_interrupt(children);
         }
+    }
+
+    /// `--fault main-kill@K`: main SIGKILLs itself once K values are received. Its children
+    /// get their death signal (SIGTERM) and wind down; nobody writes main's summary.
+    fn kill_main(&mut self, k: u64, opts: &RunOptions) -> ! {
+        if let Some(fault) = opts.fault {
+            let note = producer::kill_note(self.lang, k);
+            self.log(&Event::Fault { fault, note });
+        }
+        ipc_sys::signal::kill_self()
     }
 
     /// SIGINT or SIGTERM reached main — alone, or with the whole process group. Either way the
@@ -203,18 +372,85 @@ impl Session {
     }
 }
 
-/// The frame of every child role: open this process's own log descriptor, log `started`, run
-/// the role, log any error and `exiting with code <c>`. Returns the exit code.
+/// `--bug parent-keeps-ends`: notices a run that cannot end by itself any more — one child has
+/// ended, the other is still there, and nothing has moved for `STALL`.
+#[derive(Default)]
+struct Stall {
+    last: Option<(u64, u64, Instant)>,
+    reported: bool,
+}
+
+impl Stall {
+    fn check(
+        &mut self,
+        tally: &Tally,
+        reaped: &[Reaped],
+        producer: Pid,
+        lang: Lang,
+    ) -> Option<String> {
+        let now = (tally.sent(), tally.received());
+        let since = match self.last {
+            Some((s, r, at)) if (s, r) == now => at,
+            _ => {
+                self.last = Some((now.0, now.1, Instant::now()));
+                return None;
+            }
+        };
+        if self.reported || reaped.len() != 1 || since.elapsed() < STALL {
+            return None;
+        }
+        self.reported = true;
+        let secs = STALL.as_secs();
+        Some(if reaped[0].pid == producer {
+            lang.pick(
+                format!(
+                    "stall: the producer has ended, but the consumer has waited {secs} s for end of file that cannot come: main (and the consumer itself) still hold the write end of the pipe (--bug parent-keeps-ends); ending the run"
+                ),
+                format!(
+                    "travamento: o produtor terminou, mas o consumidor espera há {secs} s por um fim de arquivo que não pode chegar: o main (e o próprio consumidor) ainda têm a ponta de escrita do pipe (--bug parent-keeps-ends); encerrando a execução"
+                ),
+            )
+        } else {
+            lang.pick(
+                format!(
+                    "stall: the consumer has ended, but the producer has been blocked for {secs} s writing into a pipe nobody reads: main (and the producer itself) still hold the read end, so it can never get EPIPE (--bug parent-keeps-ends); ending the run"
+                ),
+                format!(
+                    "travamento: o consumidor terminou, mas o produtor está bloqueado há {secs} s escrevendo num pipe que ninguém lê: o main (e o próprio produtor) ainda têm a ponta de leitura, então ele nunca recebe EPIPE (--bug parent-keeps-ends); encerrando a execução"
+                ),
+            )
+        })
+    }
+}
+
+/// The frame of every child role: open this process's own log descriptor (or use the shared
+/// one of `--bug lock-before-fork`), log `started`, run the role, log any error and
+/// `exiting with code <c>`. Returns the exit code.
 fn run_child(
     role: Role,
     paths: &LogPaths,
-    echo: bool,
+    opts: &RunOptions,
+    shared: Option<SharedLog>,
     body: impl FnOnce(&mut ExecutionLog) -> Result<i32>,
 ) -> i32 {
-    let mut log = match ExecutionLog::open(&paths.execution, role, echo) {
+    let echo = !opts.quiet;
+    let log = match (shared, opts.bug) {
+        (Some(shared), _) => Ok(ExecutionLog::with(
+            shared,
+            Locking::Shared,
+            role,
+            echo,
+            opts.lang,
+        )),
+        (None, Some(Bug::NoLock)) => SharedLog::open(&paths.execution)
+            .map(|l| ExecutionLog::with(l, Locking::Nothing, role, echo, opts.lang))
+            .map_err(Error::from),
+        (None, _) => ExecutionLog::open(&paths.execution, role, echo, opts.lang),
+    };
+    let mut log = match log {
         Ok(log) => log,
         Err(e) => {
-            let _ = writeln!(io::stderr(), "error: {role}: {e}");
+            let _ = writeln!(io::stderr(), "error: {role}: {}", e.render(opts.lang));
             return e.exit_code().into();
         }
     };
@@ -222,22 +458,58 @@ fn run_child(
     let code = match result {
         Ok(code) => code,
         Err(e) => {
-            if let Err(log_error) = log.log(&Event::Error(e.to_string())) {
-                let _ = writeln!(io::stderr(), "error: {role}: {e} ({log_error})");
+            let event = match &e {
+                Error::BrokenPipe { sent, total } => Event::BrokenPipe {
+                    sent: *sent,
+                    total: *total,
+                },
+                Error::PipeClosed {
+                    received,
+                    truncated,
+                } => Event::PipeClosed {
+                    received: *received,
+                    detail: truncated.map(|got| {
+                        opts.lang.pick(
+                            format!(
+                                "truncated message: {got} of {} bytes",
+                                crate::desafio::wire::FRAME_LEN
+                            ),
+                            format!(
+                                "mensagem truncada: {got} de {} bytes",
+                                crate::desafio::wire::FRAME_LEN
+                            ),
+                        )
+                    }),
+                },
+                e => Event::Error(e.render(opts.lang)),
+            };
+            if let Err(log_error) = log.log(&event) {
+                let _ = writeln!(
+                    io::stderr(),
+                    "error: {role}: {} ({})",
+                    e.render(opts.lang),
+                    log_error.render(opts.lang)
+                );
             }
             e.exit_code().into()
         }
     };
     if let Err(e) = log.log(&Event::Exiting { code }) {
-        let _ = writeln!(io::stderr(), "error: {role}: {e}");
+        let _ = writeln!(io::stderr(), "error: {role}: {}", e.render(opts.lang));
         return if code == 0 { EXIT_FAILURE.into() } else { code };
     }
     code
 }
 
 /// The resource part of the summary: throughput, and each process's peak RSS and CPU time from
-/// the kernel's own accounting (`wait4` for the children, `getrusage` for main).
-fn resources(received: u64, wall: Duration, reaped: &[Reaped], producer: Pid) -> String {
+/// the kernel's own accounting (`wait4` for the children, `/proc` for main).
+fn resources(
+    lang: Lang,
+    received: u64,
+    wall: Duration,
+    reaped: &[Reaped],
+    producer: Pid,
+) -> String {
     let secs = wall.as_secs_f64();
     let rate = if secs > 0.0 {
         received as f64 / secs
@@ -245,11 +517,15 @@ fn resources(received: u64, wall: Duration, reaped: &[Reaped], producer: Pid) ->
         0.0
     };
     let mib = |kib: u64| kib as f64 / 1024.0;
+    let (per_s, over, peak) = lang.pick(
+        ("values/s over", "s", "peak RSS"),
+        ("valores/s em", "s", "pico de RSS"),
+    );
     // Whole numbers at scale; two decimals for a paced run, where "1 values/s" would mislead.
     let mut text = if rate >= 100.0 {
-        format!("{rate:.0} values/s over {secs:.3} s")
+        format!("{rate:.0} {per_s} {secs:.3} {over}")
     } else {
-        format!("{rate:.2} values/s over {secs:.3} s")
+        format!("{rate:.2} {per_s} {secs:.3} {over}")
     };
     let mut children: Vec<&Reaped> = reaped.iter().collect();
     children.sort_by_key(|r| r.pid != producer);
@@ -261,12 +537,13 @@ fn resources(received: u64, wall: Duration, reaped: &[Reaped], producer: Pid) ->
         };
         let cpu = child.usage.cpu().as_secs_f64();
         text.push_str(&format!(
-            "; {role} peak RSS {:.1} MiB, CPU {cpu:.3} s",
+            "; {} {peak} {:.1} MiB, CPU {cpu:.3} s",
+            role.in_lang(lang),
             mib(child.usage.max_rss_kib)
         ));
     }
     text.push_str(&format!(
-        "; main peak RSS {:.1} MiB",
+        "; main {peak} {:.1} MiB",
         mib(ipc_sys::memory::own_peak_rss_kib())
     ));
     text

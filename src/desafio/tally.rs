@@ -1,8 +1,9 @@
-//! Two counters shared by the three processes of a run: values the producer got into the pipe
-//! and values the consumer handled. They live in shared memory created before fork, so main can
-//! write its summary without re-reading the logs.
+//! What the three processes of a run know together: values the producer got into the pipe,
+//! values the consumer handled, and whether the end marker went out and came in. They live in
+//! shared memory created before fork, so main can judge the run (`verdict`) without re-reading
+//! the logs.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use ipc_sys::shm::{Shared, ShmSafe};
 
@@ -12,10 +13,12 @@ use crate::desafio::error::Result;
 pub struct Counters {
     sent: AtomicU64,
     received: AtomicU64,
+    end_sent: AtomicBool,
+    end_received: AtomicBool,
 }
 
-// SAFETY: all-zero bytes are two valid AtomicU64 values (0), and atomics work across processes
-// on shared memory; there is nothing else in the struct.
+// SAFETY: all-zero bytes are valid atomics (0, false), and atomics work across processes on
+// shared memory; there is nothing else in the struct.
 unsafe impl ShmSafe for Counters {}
 
 /// Counters that stay shared with every child forked after `Tally::new`.
@@ -36,6 +39,24 @@ impl Tally {
 
     pub fn add_received(&self, n: u64) {
         self.counters.received.fetch_add(n, Ordering::SeqCst);
+    }
+
+    /// The producer's end marker reached the pipe.
+    pub fn mark_end_sent(&self) {
+        self.counters.end_sent.store(true, Ordering::SeqCst);
+    }
+
+    /// The consumer read the end marker.
+    pub fn mark_end_received(&self) {
+        self.counters.end_received.store(true, Ordering::SeqCst);
+    }
+
+    pub fn end_sent(&self) -> bool {
+        self.counters.end_sent.load(Ordering::SeqCst)
+    }
+
+    pub fn end_received(&self) -> bool {
+        self.counters.end_received.load(Ordering::SeqCst)
     }
 
     pub fn sent(&self) -> u64 {

@@ -93,13 +93,26 @@ impl Fork {
     where
         F: FnOnce([OwnedFd; N]) -> i32 + Copy,
     {
+        self.spawn_list(&keep, |fds| match <[OwnedFd; N]>::try_from(fds) {
+            Ok(fds) => child(fds),
+            // Cannot happen: the child gets exactly as many descriptors as it was given.
+            Err(_) => EXIT_SETUP,
+        })
+    }
+
+    /// `spawn` with a list whose length is known only at run time (a mode that hands a child
+    /// one descriptor more, say). The child gets its descriptors in the same order.
+    pub fn spawn_list<F>(self, keep: &[BorrowedFd<'_>], child: F) -> Result<Child>
+    where
+        F: FnOnce(Vec<OwnedFd>) -> i32 + Copy,
+    {
         if !single_threaded().map_err(Error::ThreadCount)? {
             return Err(Error::ThreadsAlive {
                 role: self.role,
                 threads: thread_count().unwrap_or(2),
             });
         }
-        let raw: [RawFd; N] = keep.map(|fd| fd.as_raw_fd());
+        let raw: Vec<RawFd> = keep.iter().map(|fd| fd.as_raw_fd()).collect();
         let _ = io::stdout().flush();
         let parent = nix::unistd::getpid();
         // SAFETY: the process is single-threaded (checked just above), so the child's copy of
@@ -114,7 +127,7 @@ impl Fork {
                 }
                 Ok(Child::new(child, self.own_group, self.on_drop))
             }
-            Ok(ForkResult::Child) => run_child(&self, parent, raw, child),
+            Ok(ForkResult::Child) => run_child(&self, parent, &raw, child),
             Err(source) => Err(Error::Fork {
                 role: self.role,
                 source,
@@ -124,9 +137,9 @@ impl Fork {
 }
 
 /// Everything the child does, up to `_exit`.
-fn run_child<const N: usize, F>(fork: &Fork, parent: Pid, keep: [RawFd; N], child: F) -> !
+fn run_child<F>(fork: &Fork, parent: Pid, keep: &[RawFd], child: F) -> !
 where
-    F: FnOnce([OwnedFd; N]) -> i32,
+    F: FnOnce(Vec<OwnedFd>) -> i32,
 {
     if fork.own_group {
         let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
@@ -145,11 +158,7 @@ where
 }
 
 /// The child's set-up: its descriptors, its death signal, a fresh random seed.
-fn setup<const N: usize>(
-    fork: &Fork,
-    parent: Pid,
-    keep: [RawFd; N],
-) -> std::result::Result<[OwnedFd; N], String> {
+fn setup(fork: &Fork, parent: Pid, keep: &[RawFd]) -> std::result::Result<Vec<OwnedFd>, String> {
     let fds = keep_only(keep).map_err(|e| format!("cannot set up its descriptors: {e}"))?;
     nix::sys::prctl::set_pdeathsig(fork.death_signal)
         .map_err(|e| format!("cannot set the parent-death signal: {e}"))?;
@@ -170,19 +179,19 @@ fn setup<const N: usize>(
 }
 
 /// Moves `keep` to 3.. (close-on-exec) and closes every other descriptor above stderr.
-fn keep_only<const N: usize>(keep: [RawFd; N]) -> std::result::Result<[OwnedFd; N], Errno> {
-    let n = RawFd::try_from(N).map_err(|_| Errno::EMFILE)?;
+fn keep_only(keep: &[RawFd]) -> std::result::Result<Vec<OwnedFd>, Errno> {
+    let n = RawFd::try_from(keep.len()).map_err(|_| Errno::EMFILE)?;
     let first_free = FIRST_KEPT_FD + n;
     // First copy every kept descriptor above the target range, so that moving one into place
     // can never overwrite another that is still to be moved.
-    let mut high: [RawFd; N] = [-1; N];
-    for (slot, fd) in high.iter_mut().zip(keep) {
+    let mut high: Vec<RawFd> = Vec::with_capacity(keep.len());
+    for &fd in keep {
         // SAFETY: F_DUPFD_CLOEXEC creates a new descriptor and touches no memory.
         let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, first_free) };
         if dup < 0 {
             return Err(Errno::last());
         }
-        *slot = dup;
+        high.push(dup);
     }
     for (i, &fd) in high.iter().enumerate() {
         let target = FIRST_KEPT_FD + i as RawFd;
@@ -193,10 +202,10 @@ fn keep_only<const N: usize>(keep: [RawFd; N]) -> std::result::Result<[OwnedFd; 
         }
     }
     close_from(first_free)?;
-    // SAFETY: descriptors 3..3+N were just created by dup3 above and nothing else owns them.
-    Ok(std::array::from_fn(|i| unsafe {
-        OwnedFd::from_raw_fd(FIRST_KEPT_FD + i as RawFd)
-    }))
+    Ok((0..n)
+        // SAFETY: descriptors 3..3+n were just created by dup3 above and nothing else owns them.
+        .map(|i| unsafe { OwnedFd::from_raw_fd(FIRST_KEPT_FD + i) })
+        .collect())
 }
 
 /// Closes every descriptor from `first` up.

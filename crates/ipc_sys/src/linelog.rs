@@ -99,8 +99,23 @@ impl SharedLog {
         })
     }
 
+    /// Wraps a descriptor already open for appending (one inherited across fork, say — which
+    /// shares its open file description, and so its flock, with the parent).
+    pub fn from_file(file: File, path: &Path) -> SharedLog {
+        SharedLog {
+            file,
+            path: path.into(),
+            our_end: std::cell::Cell::new(None),
+        }
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Appends without taking the lock: only for showing what the lock is for.
+    pub fn append_unlocked(&self, text: &str) -> Result<()> {
+        self.append_bytes(text)
     }
 
     /// Takes the exclusive lock; it is held until the returned guard is unlocked or dropped.
@@ -111,6 +126,44 @@ impl SharedLog {
             log: self,
             released: false,
         })
+    }
+}
+
+impl SharedLog {
+    fn append_bytes(&self, text: &str) -> Result<()> {
+        let write_error = |source| Error::Write {
+            path: self.path.clone(),
+            source,
+        };
+        let mut file = &self.file;
+        let end = file_end(file);
+        let mid_line = match end {
+            Some(end) if end > 0 && Some(end) != self.our_end.get() => {
+                last_byte_is_not_newline(file, end).map_err(write_error)?
+            }
+            _ => false,
+        };
+        self.our_end.set(None);
+        let written = if mid_line {
+            let mut fixed = Vec::with_capacity(text.len() + 1);
+            fixed.push(b'\n');
+            fixed.extend_from_slice(text.as_bytes());
+            file.write_all(&fixed).map(|()| fixed.len())
+        } else {
+            file.write_all(text.as_bytes()).map(|()| text.len())
+        };
+        let written = written.map_err(write_error)?;
+        // Under the lock, so the file now ends where our bytes end (O_APPEND put them there).
+        if text.ends_with('\n') {
+            self.our_end.set(end.map(|e| e + written as u64));
+        }
+        Ok(())
+    }
+}
+
+impl std::os::fd::AsFd for SharedLog {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.file.as_fd()
     }
 }
 
@@ -127,33 +180,7 @@ impl Locked<'_> {
     /// write — a newline goes first, so the killed writer's fragment stays a line of its own and
     /// costs nobody else their line.
     pub fn append(&self, text: &str) -> Result<()> {
-        let write_error = |source| Error::Write {
-            path: self.log.path.clone(),
-            source,
-        };
-        let mut file = &self.log.file;
-        let end = file_end(file);
-        let mid_line = match end {
-            Some(end) if end > 0 && Some(end) != self.log.our_end.get() => {
-                last_byte_is_not_newline(file, end).map_err(write_error)?
-            }
-            _ => false,
-        };
-        self.log.our_end.set(None);
-        let written = if mid_line {
-            let mut fixed = Vec::with_capacity(text.len() + 1);
-            fixed.push(b'\n');
-            fixed.extend_from_slice(text.as_bytes());
-            file.write_all(&fixed).map(|()| fixed.len())
-        } else {
-            file.write_all(text.as_bytes()).map(|()| text.len())
-        };
-        let written = written.map_err(write_error)?;
-        // Under the lock, so the file now ends where our bytes end (O_APPEND put them there).
-        if text.ends_with('\n') {
-            self.log.our_end.set(end.map(|e| e + written as u64));
-        }
-        Ok(())
+        self.log.append_bytes(text)
     }
 
     /// Releases the lock, reporting a failure to do so.

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use chrono::{DateTime, FixedOffset};
 
 use super::{Cursor, Parity, TIMESTAMP_FORMAT, TimeCache};
+use crate::desafio::lang::Lang;
 
 /// One line of `consumer_log.txt`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,49 +29,49 @@ pub enum ConsumerLine {
     },
 }
 
-impl fmt::Display for ConsumerLine {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl ConsumerLine {
+    /// The line in `lang`; `Display` is the English one.
+    pub fn render(&self, lang: Lang) -> String {
+        let w = lang.words();
         match self {
-            ConsumerLine::Header(text) => write!(f, "# {text}"),
+            ConsumerLine::Header(text) => format!("# {text}"),
             ConsumerLine::Value {
                 time,
                 value,
                 parity,
-            } => {
-                write!(f, "{} {value} {parity}", time.format(TIMESTAMP_FORMAT))
-            }
+            } => format!(
+                "{} {value} {}",
+                time.format(TIMESTAMP_FORMAT),
+                parity.in_lang(lang)
+            ),
             ConsumerLine::Totals {
                 values,
                 even,
                 odd,
                 incomplete,
             } => {
-                write!(f, "# totals: values {values}, even {even}, odd {odd}")?;
-                match incomplete {
-                    Some(why) => write!(f, " (incomplete: {why})"),
-                    None => Ok(()),
+                let mut line = format!(
+                    "# {}: {} {values}, {} {even}, {} {odd}",
+                    w.totals, w.tot_values, w.tot_even, w.tot_odd
+                );
+                if let Some(why) = incomplete {
+                    line.push_str(&format!(" ({}: {why})", w.incomplete));
                 }
+                line
             }
         }
     }
-}
 
-impl FromStr for ConsumerLine {
-    type Err = String;
-
-    fn from_str(line: &str) -> Result<Self, String> {
-        ConsumerLine::parse_cached(line, &mut TimeCache::default())
-    }
-}
-
-impl ConsumerLine {
-    pub fn parse_cached(line: &str, times: &mut TimeCache) -> Result<ConsumerLine, String> {
-        if let Some(rest) = line.strip_prefix("# totals: ") {
+    /// Parses a line in `lang`.
+    pub fn parse_in(line: &str, lang: Lang, times: &mut TimeCache) -> Result<ConsumerLine, String> {
+        let w = lang.words();
+        if let Some(rest) = line.strip_prefix(&format!("# {}: ", w.totals)) {
             let mut c = Cursor(rest);
-            c.tag("values ")?;
-            let values = c.number(", even ")?;
-            let even = c.number(", odd ")?;
-            let (odd, incomplete) = match c.0.split_once(" (incomplete: ") {
+            c.tag(w.tot_values)?;
+            c.tag(" ")?;
+            let values = c.number(&format!(", {} ", w.tot_even))?;
+            let even = c.number(&format!(", {} ", w.tot_odd))?;
+            let (odd, incomplete) = match c.0.split_once(&format!(" ({}: ", w.incomplete)) {
                 Some((odd, why)) => (
                     odd,
                     Some(why.strip_suffix(')').ok_or("unclosed '('")?.to_string()),
@@ -93,7 +94,9 @@ impl ConsumerLine {
         let fields: Vec<&str> = line.split(' ').collect();
         let [time, value, parity] = fields[..] else {
             return Err(format!(
-                "expected exactly three fields '<timestamp> <value> even|odd', got {}",
+                "expected exactly three fields '<timestamp> <value> {}|{}', got {}",
+                w.even,
+                w.odd,
                 fields.len()
             ));
         };
@@ -103,8 +106,44 @@ impl ConsumerLine {
         Ok(ConsumerLine::Value {
             time: times.parse(time)?,
             value,
-            parity: parity.parse()?,
+            parity: Parity::parse_in(parity, lang)?,
         })
+    }
+
+    /// Parses a line in either language; says which (a header says nothing: `None`).
+    pub fn parse_any(
+        line: &str,
+        times: &mut TimeCache,
+    ) -> Result<(ConsumerLine, Option<Lang>), String> {
+        let mut first_error = None;
+        for lang in Lang::ALL {
+            match ConsumerLine::parse_in(line, lang, times) {
+                Ok(ConsumerLine::Header(h)) => return Ok((ConsumerLine::Header(h), None)),
+                Ok(l) => return Ok((l, Some(lang))),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        Err(first_error.unwrap_or_default())
+    }
+
+    pub fn parse_cached(line: &str, times: &mut TimeCache) -> Result<ConsumerLine, String> {
+        ConsumerLine::parse_in(line, Lang::En, times)
+    }
+}
+
+impl fmt::Display for ConsumerLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render(Lang::En))
+    }
+}
+
+impl FromStr for ConsumerLine {
+    type Err = String;
+
+    fn from_str(line: &str) -> Result<Self, String> {
+        ConsumerLine::parse_cached(line, &mut TimeCache::default())
     }
 }
 
@@ -137,6 +176,13 @@ mod tests {
             },
         ] {
             assert_eq!(line.to_string().parse::<ConsumerLine>(), Ok(line.clone()));
+            let pt = line.render(Lang::Pt);
+            let mut times = TimeCache::default();
+            assert_eq!(
+                ConsumerLine::parse_in(&pt, Lang::Pt, &mut times),
+                Ok(line.clone()),
+                "{pt}"
+            );
         }
         assert!(
             "2026-11-23T20:30:36.123+00:00 8 even extra"

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use chrono::{DateTime, FixedOffset};
 
 use super::{ChildStatus, Cursor, Parity, Role, TimeCache};
+use crate::desafio::lang::{Lang, Words};
 use crate::desafio::options::{Fault, Pace};
 
 /// The parameters main announces in its `started:` line, so `verify` knows what was asked for.
@@ -80,76 +81,113 @@ pub enum Event {
     },
 }
 
+/// An event rendered in one language (`Event::render`).
+pub struct Rendered<'a> {
+    event: &'a Event,
+    lang: Lang,
+}
+
+impl Event {
+    /// The message in `lang`; `Display` is the English one.
+    pub fn render(&self, lang: Lang) -> Rendered<'_> {
+        Rendered { event: self, lang }
+    }
+
+    /// Parses a message in either language; says which.
+    pub fn parse_any(msg: &str) -> Result<(Event, Lang), String> {
+        let mut first_error = None;
+        for lang in Lang::ALL {
+            match Event::parse_in(msg, lang) {
+                Ok(event) => return Ok((event, lang)),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        Err(first_error.unwrap_or_default())
+    }
+}
+
 impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Event::Started(None) => f.write_str("started"),
+        self.render(Lang::En).fmt(f)
+    }
+}
+
+impl fmt::Display for Rendered<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (lang, w) = (self.lang, self.lang.words());
+        match self.event {
+            Event::Started(None) => f.write_str(w.started),
             Event::Started(Some(p)) => {
                 write!(
                     f,
-                    "started: count {}, range {}..={}, seed {}",
-                    p.count, p.min, p.max, p.seed
+                    "{}: {} {}, {} {}..={}, {} {}",
+                    w.started, w.count, p.count, w.range, p.min, p.max, w.seed, p.seed
                 )?;
                 match p.pace {
-                    Some(pace) => write!(f, ", pace {pace} ms")?,
-                    None => f.write_str(", pace none")?,
+                    Some(pace) => write!(f, ", {} {pace} ms", w.pace)?,
+                    None => write!(f, ", {} {}", w.pace, w.none)?,
                 }
                 match p.fault {
-                    Some(fault) => write!(f, ", fault {fault}"),
-                    None => f.write_str(", fault none"),
+                    Some(fault) => write!(f, ", {} {fault}", w.fault),
+                    None => write!(f, ", {} {}", w.fault, w.none),
                 }
             }
-            Event::Spawned { role, pid } => write!(f, "spawned {role} {pid}"),
+            Event::Spawned { role, pid } => write!(f, "{} {} {pid}", w.spawned, role.in_lang(lang)),
             Event::Sent {
                 value,
                 index,
                 total,
-            } => write!(f, "sent {value} ({index}/{total})"),
-            Event::EndSent { sent } => write!(f, "end marker sent ({sent} values)"),
-            Event::Received { value, parity } => write!(f, "received {value}: {parity}"),
+            } => write!(f, "{} {value} ({index}/{total})", w.sent),
+            Event::EndSent { sent } => write!(f, "{} ({sent} {})", w.end_sent, w.values),
+            Event::Received { value, parity } => {
+                write!(f, "{} {value}: {}", w.received, parity.in_lang(lang))
+            }
             Event::EndReceived {
                 announced,
                 received,
-            } => {
-                write!(
-                    f,
-                    "end marker received ({announced} values announced, {received} received)"
-                )
-            }
+            } => write!(
+                f,
+                "{} ({announced} {}, {received} {})",
+                w.end_received, w.values_announced, w.received_count
+            ),
             Event::Interrupted { signal, note } => {
-                write!(f, "interrupted by {signal}")?;
+                write!(f, "{} {signal}", w.interrupted_by)?;
                 match note {
                     Some(note) => write!(f, ": {note}"),
                     None => Ok(()),
                 }
             }
-            Event::Fault { fault, note } => write!(f, "fault {fault}: {note}"),
-            Event::BrokenPipe { sent, total } => {
-                write!(
-                    f,
-                    "error: consumer closed the pipe after {sent} of {total} values"
-                )
-            }
+            Event::Fault { fault, note } => write!(f, "{} {fault}: {note}", w.fault),
+            Event::BrokenPipe { sent, total } => write!(
+                f,
+                "{}: {} {sent} {} {total} {}",
+                w.error, w.broken_pipe, w.of, w.values
+            ),
             Event::PipeClosed { received, detail } => {
-                write!(
-                    f,
-                    "error: pipe closed before the end marker after {received} values"
-                )?;
+                write!(f, "{}: {} {received} {}", w.error, w.pipe_closed, w.values)?;
                 match detail {
                     Some(d) => write!(f, " ({d})"),
                     None => Ok(()),
                 }
             }
-            Event::Error(msg) => write!(f, "error: {msg}"),
-            Event::ChildExited { role, pid, status } => write!(f, "{role} {pid} {status}"),
-            Event::Exiting { code } => write!(f, "exiting with code {code}"),
+            Event::Error(msg) => write!(f, "{}: {msg}", w.error),
+            Event::ChildExited { role, pid, status } => {
+                write!(f, "{} {pid} {}", role.in_lang(lang), status.render(lang))
+            }
+            Event::Exiting { code } => write!(f, "{} {code}", w.exiting_with_code),
             Event::Summary {
                 sent,
                 received,
                 lost,
                 extra,
             } => {
-                write!(f, "summary: sent {sent}, received {received}, lost {lost}")?;
+                write!(
+                    f,
+                    "{}: {} {sent}, {} {received}, {} {lost}",
+                    w.summary, w.sum_sent, w.sum_received, w.sum_lost
+                )?;
                 match extra {
                     Some(extra) => write!(f, "; {extra}"),
                     None => Ok(()),
@@ -159,15 +197,16 @@ impl fmt::Display for Event {
     }
 }
 
-fn parse_params(rest: &str) -> Result<RunParams, String> {
+fn parse_params(rest: &str, w: &Words) -> Result<RunParams, String> {
     let mut c = Cursor(rest);
-    c.tag("count ")?;
-    let count = c.number(", range ")?;
+    c.tag(w.count)?;
+    c.tag(" ")?;
+    let count = c.number(&format!(", {} ", w.range))?;
     let min = c.number("..=")?;
-    let max = c.number(", seed ")?;
-    let seed = c.number(", pace ")?;
-    let pace = match c.until(", fault ")? {
-        "none" => None,
+    let max = c.number(&format!(", {} ", w.seed))?;
+    let seed = c.number(&format!(", {} ", w.pace))?;
+    let pace = match c.until(&format!(", {} ", w.fault))? {
+        p if p == w.none => None,
         p => Some(
             p.strip_suffix(" ms")
                 .ok_or("pace must end in ' ms'")?
@@ -175,7 +214,7 @@ fn parse_params(rest: &str) -> Result<RunParams, String> {
         ),
     };
     let fault = match c.0 {
-        "none" => None,
+        f if f == w.none => None,
         f => Some(f.parse()?),
     };
     Ok(RunParams {
@@ -191,132 +230,144 @@ fn parse_params(rest: &str) -> Result<RunParams, String> {
 impl FromStr for Event {
     type Err = String;
 
+    /// Parses an English message (the language of the original grammar).
     fn from_str(msg: &str) -> Result<Self, String> {
-        let mut c = Cursor(msg);
-        let (head, _) = msg.split_once(' ').unwrap_or((msg, ""));
-        let event = match head {
-            "started" if msg == "started" => return Ok(Event::Started(None)),
-            "started:" => {
-                c.tag("started: ")?;
-                return Ok(Event::Started(Some(parse_params(c.0)?)));
+        Event::parse_in(msg, Lang::En)
+    }
+}
+
+impl Event {
+    /// Parses a message in `lang`.
+    pub fn parse_in(msg: &str, lang: Lang) -> Result<Event, String> {
+        let w = lang.words();
+        let mut c: Cursor<'_>;
+        let after = |prefix: &str| msg.strip_prefix(prefix).and_then(|r| r.strip_prefix(' '));
+        let error_prefix = format!("{}: ", w.error);
+        let event = if msg == w.started {
+            return Ok(Event::Started(None));
+        } else if let Some(rest) = msg.strip_prefix(&format!("{}: ", w.started)) {
+            return Ok(Event::Started(Some(parse_params(rest, w)?)));
+        } else if let Some(rest) = after(w.spawned) {
+            let mut c = Cursor(rest);
+            let role = Role::parse_in(c.until(" ")?, lang)?;
+            let event = Event::Spawned {
+                role,
+                pid: c.number("")?,
+            };
+            c.end()?;
+            return Ok(event);
+        } else if let Some(rest) = after(w.end_sent) {
+            c = Cursor(rest);
+            c.tag("(")?;
+            Event::EndSent {
+                sent: c.number(&format!(" {})", w.values))?,
             }
-            "spawned" => {
-                c.tag("spawned ")?;
-                let role = c.until(" ")?.parse()?;
-                Event::Spawned {
-                    role,
-                    pid: c.number("")?,
-                }
+        } else if let Some(rest) = after(w.end_received) {
+            c = Cursor(rest);
+            c.tag("(")?;
+            let announced = c.number(&format!(" {}, ", w.values_announced))?;
+            Event::EndReceived {
+                announced,
+                received: c.number(&format!(" {})", w.received_count))?,
             }
-            "sent" => {
-                c.tag("sent ")?;
-                let value = c.number(" (")?;
-                let index = c.number("/")?;
-                let total = c.number(")")?;
-                Event::Sent {
-                    value,
-                    index,
-                    total,
-                }
+        } else if let Some(rest) = after(w.sent) {
+            c = Cursor(rest);
+            let value = c.number(" (")?;
+            let index = c.number("/")?;
+            let total = c.number(")")?;
+            Event::Sent {
+                value,
+                index,
+                total,
             }
-            "received" => {
-                c.tag("received ")?;
-                let value = c.number(": ")?;
-                Event::Received {
-                    value,
-                    parity: std::mem::take(&mut c.0).parse()?,
-                }
+        } else if let Some(rest) = after(w.received) {
+            c = Cursor(rest);
+            let value = c.number(": ")?;
+            Event::Received {
+                value,
+                parity: Parity::parse_in(std::mem::take(&mut c.0), lang)?,
             }
-            "end" if msg.starts_with("end marker sent") => {
-                c.tag("end marker sent (")?;
-                Event::EndSent {
-                    sent: c.number(" values)")?,
-                }
+        } else if let Some(rest) = after(w.interrupted_by) {
+            let (signal, note) = match rest.split_once(": ") {
+                Some((s, n)) => (s, Some(n.to_string())),
+                None => (rest, None),
+            };
+            return Ok(Event::Interrupted {
+                signal: signal.to_string(),
+                note,
+            });
+        } else if let Some(rest) = after(w.fault) {
+            let (fault, note) = rest
+                .split_once(": ")
+                .ok_or_else(|| format!("expected ': ' in '{rest}'"))?;
+            return Ok(Event::Fault {
+                fault: fault.parse()?,
+                note: note.to_string(),
+            });
+        } else if let Some(rest) = msg.strip_prefix(&error_prefix) {
+            return Ok(parse_error(rest, w));
+        } else if let Some(rest) = after(w.exiting_with_code) {
+            c = Cursor(rest);
+            Event::Exiting {
+                code: c.number("")?,
             }
-            "end" => {
-                c.tag("end marker received (")?;
-                let announced = c.number(" values announced, ")?;
-                Event::EndReceived {
-                    announced,
-                    received: c.number(" received)")?,
-                }
-            }
-            "interrupted" => {
-                c.tag("interrupted by ")?;
-                let (signal, note) = match c.0.split_once(": ") {
-                    Some((s, n)) => (s, Some(n.to_string())),
-                    None => (c.0, None),
-                };
-                return Ok(Event::Interrupted {
-                    signal: signal.to_string(),
-                    note,
-                });
-            }
-            "fault" => {
-                c.tag("fault ")?;
-                let fault = c.until(": ")?.parse()?;
-                return Ok(Event::Fault {
-                    fault,
-                    note: c.0.to_string(),
-                });
-            }
-            "error:" => return Ok(parse_error(&msg["error: ".len()..])),
-            "exiting" => {
-                c.tag("exiting with code ")?;
-                Event::Exiting {
-                    code: c.number("")?,
-                }
-            }
-            "summary:" => {
-                c.tag("summary: sent ")?;
-                let sent = c.number(", received ")?;
-                let received = c.number(", lost ")?;
-                let (lost, extra) = match c.0.split_once("; ") {
-                    Some((l, e)) => (l, Some(e.to_string())),
-                    None => (c.0, None),
-                };
-                let lost = lost
-                    .parse()
-                    .map_err(|_| format!("expected a number, got '{lost}'"))?;
-                return Ok(Event::Summary {
-                    sent,
-                    received,
-                    lost,
-                    extra,
-                });
-            }
-            "producer" | "consumer" => {
-                let role = c.until(" ")?.parse()?;
-                let pid = c.number(" ")?;
-                let status = if c.0.starts_with("exited") {
-                    c.tag("exited with code ")?;
-                    ChildStatus::Code(c.number("")?)
-                } else {
-                    c.tag("killed by ")?;
-                    ChildStatus::Signal(std::mem::take(&mut c.0).to_string())
-                };
-                Event::ChildExited { role, pid, status }
-            }
-            _ => return Err(format!("unrecognised message '{msg}'")),
+        } else if let Some(rest) = msg.strip_prefix(&format!("{}: ", w.summary)) {
+            let mut c = Cursor(rest);
+            c.tag(w.sum_sent)?;
+            c.tag(" ")?;
+            let sent = c.number(&format!(", {} ", w.sum_received))?;
+            let received = c.number(&format!(", {} ", w.sum_lost))?;
+            let (lost, extra) = match c.0.split_once("; ") {
+                Some((l, e)) => (l, Some(e.to_string())),
+                None => (c.0, None),
+            };
+            let lost = lost
+                .parse()
+                .map_err(|_| format!("expected a number, got '{lost}'"))?;
+            return Ok(Event::Summary {
+                sent,
+                received,
+                lost,
+                extra,
+            });
+        } else if let Some((who, rest)) = msg.split_once(' ')
+            && let Ok(role @ (Role::Producer | Role::Consumer)) = Role::parse_in(who, lang)
+        {
+            c = Cursor(rest);
+            let pid = c.number(" ")?;
+            let status = if let Some(code) = c.0.strip_prefix(w.exited_with_code) {
+                c = Cursor(code);
+                c.tag(" ")?;
+                ChildStatus::Code(c.number("")?)
+            } else {
+                c.tag(w.killed_by)?;
+                c.tag(" ")?;
+                ChildStatus::Signal(std::mem::take(&mut c.0).to_string())
+            };
+            Event::ChildExited { role, pid, status }
+        } else {
+            return Err(format!("unrecognised message '{msg}'"));
         };
         c.end()?;
         Ok(event)
     }
 }
 
-fn parse_error(text: &str) -> Event {
+fn parse_error(text: &str, w: &Words) -> Event {
     let broken = || -> Result<Event, String> {
         let mut c = Cursor(text);
-        c.tag("consumer closed the pipe after ")?;
-        let sent = c.number(" of ")?;
-        let total = c.number(" values")?;
+        c.tag(w.broken_pipe)?;
+        c.tag(" ")?;
+        let sent = c.number(&format!(" {} ", w.of))?;
+        let total = c.number(&format!(" {}", w.values))?;
         c.end()?;
         Ok(Event::BrokenPipe { sent, total })
     };
     let closed = || -> Result<Event, String> {
         let mut c = Cursor(text);
-        c.tag("pipe closed before the end marker after ")?;
-        let (count, detail) = match c.0.split_once(" values") {
+        c.tag(w.pipe_closed)?;
+        c.tag(" ")?;
+        let (count, detail) = match c.0.split_once(&format!(" {}", w.values)) {
             Some((n, "")) => (n, None),
             Some((n, d)) => (
                 n,
@@ -344,6 +395,8 @@ pub struct LogLine {
     pub role: Role,
     pub pid: i32,
     pub event: Event,
+    /// The language the line is written in.
+    pub lang: Lang,
 }
 
 impl FromStr for LogLine {
@@ -356,17 +409,23 @@ impl FromStr for LogLine {
 }
 
 impl LogLine {
+    /// `<timestamp> [<role> <pid>] <message>`, in either language: the role's name says which
+    /// (main's lines, "main" in both, are read in English first).
     pub fn parse_cached(line: &str, times: &mut TimeCache) -> Result<LogLine, String> {
         let mut c = Cursor(line);
         let time = times.parse(c.until(" [")?)?;
-        let role = c.until(" ")?.parse()?;
+        let (role, named_in) = Role::parse_any(c.until(" ")?)?;
         let pid = c.number("] ")?;
-        let event = c.0.parse()?;
+        let (event, lang) = match named_in {
+            Some(lang) => (Event::parse_in(c.0, lang)?, lang),
+            None => Event::parse_any(c.0)?,
+        };
         Ok(LogLine {
             time,
             role,
             pid,
             event,
+            lang,
         })
     }
 }
@@ -378,7 +437,13 @@ mod tests {
 
     fn round_trip(event: Event) {
         let text = event.to_string();
-        assert_eq!(text.parse::<Event>(), Ok(event), "{text}");
+        assert_eq!(text.parse::<Event>(), Ok(event.clone()), "{text}");
+        let pt = event.render(Lang::Pt).to_string();
+        assert_eq!(Event::parse_in(&pt, Lang::Pt), Ok(event.clone()), "{pt}");
+        if !matches!(event, Event::Error(_) | Event::Interrupted { .. }) {
+            assert_ne!(pt, text, "the Portuguese line differs from the English one");
+        }
+        assert_eq!(Event::parse_any(&pt).map(|(e, _)| e), Ok(event), "{pt}");
     }
 
     #[test]

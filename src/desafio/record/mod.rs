@@ -1,11 +1,24 @@
 //! The text format of both logs, in one place: every line the program writes is rendered from an
 //! `Event` or a `ConsumerLine` here, and `verify` parses it back with the same code, so the
-//! writer and the grader cannot drift apart. The grammar is documented in docs/ipc_desafio.md.
+//! writer and the grader cannot drift apart. Two languages, one grammar: only the words differ
+//! (`crate::desafio::lang::Words`). The grammar is documented in docs/ipc_desafio.md.
+//!
+//! ```
+//! use ipc_desafio::desafio::lang::Lang;
+//! use ipc_desafio::desafio::record::{Event, LogLine, Parity};
+//! let e = Event::Received { value: 41, parity: Parity::Odd };
+//! assert_eq!(e.to_string(), "received 41: odd");
+//! assert_eq!(e.render(Lang::Pt).to_string(), "recebeu 41: ímpar");
+//! let line: LogLine = "2026-11-23T20:30:36.123+01:00 [consumidor 42] recebeu 41: ímpar".parse().unwrap();
+//! assert_eq!((line.event, line.lang), (e, Lang::Pt));
+//! ```
 
 use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, FixedOffset};
+
+use crate::desafio::lang::Lang;
 
 /// Timestamp format of both logs: RFC 3339, local time, milliseconds, numeric UTC offset.
 pub use ipc_sys::linelog::TIMESTAMP_FORMAT;
@@ -18,12 +31,38 @@ pub enum Role {
 }
 
 impl Role {
+    /// The English name, as in the English log.
     pub fn name(self) -> &'static str {
+        self.in_lang(Lang::En)
+    }
+
+    pub fn in_lang(self, lang: Lang) -> &'static str {
+        let w = lang.words();
         match self {
-            Role::Main => "main",
-            Role::Producer => "producer",
-            Role::Consumer => "consumer",
+            Role::Main => w.main,
+            Role::Producer => w.producer,
+            Role::Consumer => w.consumer,
         }
+    }
+
+    /// The role named `s` in `lang`.
+    pub fn parse_in(s: &str, lang: Lang) -> Result<Role, String> {
+        [Role::Main, Role::Producer, Role::Consumer]
+            .into_iter()
+            .find(|r| r.in_lang(lang) == s)
+            .ok_or_else(|| format!("unknown role '{s}'"))
+    }
+
+    /// The role named `s`, and the language that names it so (main is "main" in both: it
+    /// counts as `None`).
+    pub fn parse_any(s: &str) -> Result<(Role, Option<Lang>), String> {
+        if s == "main" {
+            return Ok((Role::Main, None));
+        }
+        Lang::ALL
+            .into_iter()
+            .find_map(|lang| Role::parse_in(s, lang).ok().map(|r| (r, Some(lang))))
+            .ok_or_else(|| format!("unknown role '{s}'"))
     }
 }
 
@@ -37,12 +76,7 @@ impl FromStr for Role {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "main" => Ok(Role::Main),
-            "producer" => Ok(Role::Producer),
-            "consumer" => Ok(Role::Consumer),
-            _ => Err(format!("unknown role '{s}'")),
-        }
+        Role::parse_any(s).map(|(r, _)| r)
     }
 }
 
@@ -62,12 +96,27 @@ impl Parity {
     }
 }
 
+impl Parity {
+    pub fn in_lang(self, lang: Lang) -> &'static str {
+        match self {
+            Parity::Even => lang.words().even,
+            Parity::Odd => lang.words().odd,
+        }
+    }
+
+    pub fn parse_in(s: &str, lang: Lang) -> Result<Parity, String> {
+        let w = lang.words();
+        match s {
+            _ if s == w.even => Ok(Parity::Even),
+            _ if s == w.odd => Ok(Parity::Odd),
+            _ => Err(format!("expected '{}' or '{}', got '{s}'", w.even, w.odd)),
+        }
+    }
+}
+
 impl fmt::Display for Parity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Parity::Even => "even",
-            Parity::Odd => "odd",
-        })
+        f.write_str(self.in_lang(Lang::En))
     }
 }
 
@@ -75,11 +124,7 @@ impl FromStr for Parity {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "even" => Ok(Parity::Even),
-            "odd" => Ok(Parity::Odd),
-            _ => Err(format!("expected 'even' or 'odd', got '{s}'")),
-        }
+        Parity::parse_in(s, Lang::En)
     }
 }
 
@@ -108,12 +153,20 @@ impl From<ipc_sys::ExitStatus> for ChildStatus {
     }
 }
 
+impl ChildStatus {
+    /// `exited with code 3` / `terminou com código 3`.
+    pub fn render(&self, lang: Lang) -> String {
+        let w = lang.words();
+        match self {
+            ChildStatus::Code(c) => format!("{} {c}", w.exited_with_code),
+            ChildStatus::Signal(s) => format!("{} {s}", w.killed_by),
+        }
+    }
+}
+
 impl fmt::Display for ChildStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ChildStatus::Code(c) => write!(f, "exited with code {c}"),
-            ChildStatus::Signal(s) => write!(f, "killed by {s}"),
-        }
+        f.write_str(&self.render(Lang::En))
     }
 }
 

@@ -1,0 +1,303 @@
+//! The consumer log's own pass, on its own thread: its header, one classified value per line,
+//! its totals. It keeps counts and an order-sensitive fingerprint of the values, which the
+//! audit compares with the execution log's `received` lines; only when they differ are the
+//! two logs walked side by side (`compare`) to name the lines.
+
+use super::Problem;
+use super::audit::fingerprint;
+use super::reader::{Line, LogReader};
+use crate::desafio::error::{Error, Result};
+use crate::desafio::lang::Lang;
+use crate::desafio::log::{CONSUMER_LOG, EXECUTION_LOG, LogPaths};
+use crate::desafio::record::{ConsumerLine, Event, LogLine, Parity, TimeCache};
+
+#[derive(Debug, Default)]
+pub struct ConsumerPass {
+    pub lines: usize,
+    pub values: u64,
+    pub even: u64,
+    pub print: u64,
+    pub lang: Option<Lang>,
+    /// (values, even, odd, line) of the totals line.
+    pub totals_line: Option<(u64, u64, u64, usize)>,
+    /// Why the consumer stopped early, as its totals line says, and where.
+    pub incomplete: Option<(String, usize)>,
+    /// The last line has no newline (the consumer was killed in the middle of a write?).
+    pub unterminated: Option<usize>,
+    pub problems: Vec<Problem>,
+}
+
+impl ConsumerPass {
+    fn problem(&mut self, line: usize, text: String) {
+        self.problems.push(Problem {
+            file: CONSUMER_LOG,
+            line,
+            text,
+        });
+    }
+}
+
+/// Reads the whole consumer log.
+pub fn read(mut r: LogReader, lang: Lang) -> Result<ConsumerPass> {
+    let mut pass = ConsumerPass::default();
+    let mut times = TimeCache::default();
+    let mut seen_values = false;
+    let path = r.path().to_path_buf();
+    while let Some((n, line)) = r.next_line().map_err(|source| {
+        Error::Sys(ipc_sys::Error::Read {
+            path: path.clone(),
+            source,
+        })
+    })? {
+        let text = match line {
+            Line::Text(t) => t,
+            Line::Unterminated(t) => {
+                pass.unterminated = Some(n);
+                // A value line cut short is not counted; anything else is judged as usual.
+                if ConsumerLine::parse_any(t, &mut times).is_err() {
+                    continue;
+                }
+                t
+            }
+            Line::TooLong => {
+                pass.problem(
+                    n,
+                    lang.pick(
+                        format!("line longer than {} bytes: not a log line", super::MAX_LINE),
+                        format!(
+                            "linha com mais de {} bytes: não é uma linha de log",
+                            super::MAX_LINE
+                        ),
+                    ),
+                );
+                continue;
+            }
+            Line::NotUtf8 => {
+                pass.problem(
+                    n,
+                    lang.pick("line is not valid UTF-8", "a linha não é UTF-8 válido")
+                        .into(),
+                );
+                continue;
+            }
+        };
+        if n == 1 {
+            if !text.starts_with("# ") {
+                pass.problem(
+                    1,
+                    lang.pick(
+                        "first line must be a '# ' header",
+                        "a primeira linha deve ser um cabeçalho '# '",
+                    )
+                    .into(),
+                );
+            } else {
+                continue;
+            }
+        }
+        if fast_value(text, n, &mut pass, &mut times, lang) {
+            seen_values = true;
+            continue;
+        }
+        match ConsumerLine::parse_any(text, &mut times) {
+            Ok((ConsumerLine::Value { value, parity, .. }, line_lang)) => {
+                seen_values = true;
+                pass.lang = pass.lang.or(line_lang);
+                value_line(&mut pass, n, value, parity, lang);
+            }
+            Ok((
+                ConsumerLine::Totals {
+                    values,
+                    even,
+                    odd,
+                    incomplete,
+                },
+                line_lang,
+            )) => {
+                pass.lang = pass.lang.or(line_lang);
+                if pass.totals_line.is_some() {
+                    pass.problem(
+                        n,
+                        lang.pick("a second totals line", "uma segunda linha de totais")
+                            .into(),
+                    );
+                }
+                pass.totals_line = Some((values, even, odd, n));
+                if let Some(why) = incomplete {
+                    pass.incomplete = Some((why, n));
+                }
+            }
+            Ok((ConsumerLine::Header(_), _)) => {
+                let text = if seen_values || pass.totals_line.is_some() {
+                    lang.pick(
+                        "header line after the values",
+                        "cabeçalho depois dos valores",
+                    )
+                } else {
+                    lang.pick("a second header line", "um segundo cabeçalho")
+                };
+                pass.problem(n, text.into());
+            }
+            Err(e) => pass.problem(
+                n,
+                lang.pick(
+                    format!("cannot parse line: {e}"),
+                    format!("linha ilegível: {e}"),
+                ),
+            ),
+        }
+    }
+    pass.lines = r.number;
+    if pass.lines == 0 {
+        pass.problem(
+            0,
+            lang.pick(
+                "file is empty (no header line)",
+                "arquivo vazio (sem cabeçalho)",
+            )
+            .into(),
+        );
+    }
+    Ok(pass)
+}
+
+/// `<timestamp> <value> <label>` without allocating; `false` sends the line to the full
+/// parser (which also words what is wrong with it).
+fn fast_value(
+    text: &str,
+    n: usize,
+    pass: &mut ConsumerPass,
+    times: &mut TimeCache,
+    lang: Lang,
+) -> bool {
+    let Some((stamp, rest)) = text.split_at_checked(29) else {
+        return false;
+    };
+    let Some((value, label)) = rest.strip_prefix(' ').and_then(|r| r.split_once(' ')) else {
+        return false;
+    };
+    let Ok(value) = value.parse::<i64>() else {
+        return false;
+    };
+    let (parity, line_lang) = match label {
+        "even" => (Parity::Even, Lang::En),
+        "odd" => (Parity::Odd, Lang::En),
+        "par" => (Parity::Even, Lang::Pt),
+        "ímpar" => (Parity::Odd, Lang::Pt),
+        _ => return false,
+    };
+    // Parsed once per distinct stamp: the lines of one batch share theirs.
+    if times.parse(stamp).is_err() {
+        return false;
+    }
+    pass.lang = pass.lang.or(Some(line_lang));
+    value_line(pass, n, value, parity, lang);
+    true
+}
+
+fn value_line(pass: &mut ConsumerPass, line: usize, value: i64, parity: Parity, lang: Lang) {
+    pass.values += 1;
+    pass.print = fingerprint(pass.print, value);
+    if parity == Parity::Even {
+        pass.even += 1;
+    }
+    if parity != Parity::of(value) {
+        let (p, q) = (parity.in_lang(lang), Parity::of(value).in_lang(lang));
+        pass.problem(
+            line,
+            lang.pick(
+                format!("{value} classified {p}, but it is {q}"),
+                format!("{value} classificado como {p}, mas é {q}"),
+            ),
+        );
+    }
+}
+
+/// Walks both logs side by side: each `received` line of the execution log against the next
+/// value line of the consumer log, naming every difference with its lines.
+pub fn compare(paths: &LogPaths, lang: Lang, problems: &mut Vec<Problem>) -> std::io::Result<()> {
+    let open = |path: &std::path::Path, name| {
+        LogReader::open(path, name).map_err(|_| std::io::Error::other("cannot reopen"))
+    };
+    let mut exec = open(&paths.execution, EXECUTION_LOG)?;
+    let mut cons = open(&paths.consumer, CONSUMER_LOG)?;
+    let (mut exec_times, mut cons_times) = (TimeCache::default(), TimeCache::default());
+    let mut after_totals = false;
+    let mut problem = |file, line, text: String| problems.push(Problem { file, line, text });
+    while let Some((at, line)) = exec.next_line()? {
+        let (Line::Text(text) | Line::Unterminated(text)) = line else {
+            continue;
+        };
+        let Ok(LogLine {
+            event: Event::Received { value, .. },
+            ..
+        }) = LogLine::parse_cached(text, &mut exec_times)
+        else {
+            continue;
+        };
+        loop {
+            let next = if after_totals {
+                None
+            } else {
+                cons.next_line()?
+            };
+            let Some((cn, cline)) = next else {
+                problem(
+                    CONSUMER_LOG,
+                    0,
+                    lang.pick(
+                        format!("ends before value {value} (received at {EXECUTION_LOG}:{at})"),
+                        format!(
+                            "termina antes do valor {value} (recebido em {EXECUTION_LOG}:{at})"
+                        ),
+                    ),
+                );
+                break;
+            };
+            let (Line::Text(ctext) | Line::Unterminated(ctext)) = cline else {
+                continue;
+            };
+            if cn == 1 && ctext.starts_with("# ") {
+                continue;
+            }
+            match ConsumerLine::parse_any(ctext, &mut cons_times) {
+                Ok((ConsumerLine::Value { value: v, .. }, _)) => {
+                    if v != value {
+                        problem(
+                            CONSUMER_LOG,
+                            cn,
+                            lang.pick(
+                                format!("value {v}, but {EXECUTION_LOG}:{at} received {value}"),
+                                format!("valor {v}, mas {EXECUTION_LOG}:{at} recebeu {value}"),
+                            ),
+                        );
+                    }
+                }
+                Ok((ConsumerLine::Totals { .. }, _)) => {
+                    after_totals = true;
+                    continue;
+                }
+                Ok(_) | Err(_) => continue,
+            }
+            break;
+        }
+    }
+    while let Some((cn, cline)) = cons.next_line()? {
+        let (Line::Text(ctext) | Line::Unterminated(ctext)) = cline else {
+            continue;
+        };
+        if let Ok((ConsumerLine::Value { value, .. }, _)) =
+            ConsumerLine::parse_any(ctext, &mut cons_times)
+        {
+            problem(
+                CONSUMER_LOG,
+                cn,
+                lang.pick(
+                    format!("value {value} has no 'received' line in {EXECUTION_LOG}"),
+                    format!("o valor {value} não tem linha de recebimento em {EXECUTION_LOG}"),
+                ),
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,500 @@
+//! After the audit: did the run complete, and if not, why? Faults injected on purpose are
+//! judged (handled as designed, or not), killed processes and interruptions are explained, lost
+//! values are accounted for, and main's own verdict is checked against the facts of the logs —
+//! the same function (`verdict::Facts`) main applied to the same facts.
+
+use super::Problem;
+use super::audit::Audit;
+use super::consumer::ConsumerPass;
+use crate::desafio::error::Result;
+use crate::desafio::lang::Lang;
+use crate::desafio::log::{CONSUMER_LOG, EXECUTION_LOG};
+use crate::desafio::options::{Fault, FaultKind};
+use crate::desafio::record::{ChildStatus, Role};
+use crate::desafio::verdict::Facts;
+
+/// What the rubric needs to know, gathered here.
+#[derive(Debug, Default, Clone)]
+pub struct Grading {
+    pub main_pid: Option<(i32, usize)>,
+    pub producer_pid: Option<(i32, usize)>,
+    pub consumer_pid: Option<(i32, usize)>,
+    pub spawned: Vec<(Role, i32, usize)>,
+    pub distinct: u64,
+    pub duplicates: u64,
+    pub min_max: Option<(i64, i64)>,
+    pub consumer_values: u64,
+    pub consumer_even: u64,
+    /// Error or blocking paths the run went through, and how they were handled.
+    pub handled: Vec<String>,
+    pub fault_handled: Option<bool>,
+}
+
+fn status_text(status: &ChildStatus, lang: Lang) -> String {
+    match status {
+        ChildStatus::Code(c) => lang.pick(
+            format!("exited with code {c}"),
+            format!("terminou com código {c}"),
+        ),
+        ChildStatus::Signal(s) => {
+            lang.pick(format!("was killed by {s}"), format!("foi morto por {s}"))
+        }
+    }
+}
+
+pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> {
+    let lang = a.lang;
+    let end = |line: usize| (EXECUTION_LOG, line);
+    let (efile, eline) = end(end_line);
+    let main_killed = a.main_was_killed();
+    let mut outcomes = Vec::new();
+    let mut problems: Vec<Problem> = Vec::new();
+    let mut problem =
+        |file: &'static str, line: usize, text: String| problems.push(Problem { file, line, text });
+
+    // How each child ended: main's view against the child's own last word.
+    for role in [Role::Producer, Role::Consumer] {
+        let state = match role {
+            Role::Producer => a.ev.producer.clone(),
+            _ => a.ev.consumer.clone(),
+        };
+        let r = role.in_lang(lang);
+        match (&state.main_saw, state.exit_code) {
+            (None, _) if main_killed => outcomes.push(lang.pick(
+                format!("main was killed before it reported how the {r} ended"),
+                format!("o main foi morto antes de relatar como o {r} terminou"),
+            )),
+            (None, _) => problem(
+                efile,
+                eline,
+                lang.pick(
+                    format!("main never reported how the {r} ended"),
+                    format!("o main nunca relatou como o {r} terminou"),
+                ),
+            ),
+            (Some((ChildStatus::Code(c), at)), Some(e)) if *c != e => problem(
+                EXECUTION_LOG,
+                *at,
+                lang.pick(
+                    format!("the {r} logged exit code {e}, main saw {c}"),
+                    format!("o {r} registrou o código de saída {e}; o main viu {c}"),
+                ),
+            ),
+            (Some((ChildStatus::Code(c), at)), None) => problem(
+                EXECUTION_LOG,
+                *at,
+                lang.pick(
+                    format!("the {r} exited with code {c} without logging 'exiting'"),
+                    format!("o {r} terminou com código {c} sem registrar a saída"),
+                ),
+            ),
+            _ => {}
+        }
+        if state.pid.is_none() && !matches!(state.main_saw, Some((ChildStatus::Signal(_), _))) {
+            problem(
+                efile,
+                eline,
+                lang.pick(
+                    format!("no line from the {r}"),
+                    format!("nenhuma linha do {r}"),
+                ),
+            );
+        }
+        if let Some((status, _)) = &state.main_saw
+            && !status.succeeded()
+        {
+            outcomes.push(format!(
+                "{} {r} {}",
+                lang.pick("the", "o"),
+                status_text(status, lang)
+            ));
+        }
+    }
+    if a.ev.end_sent.is_none() {
+        outcomes.push(lang.pick(
+            "the producer never sent the end marker".into(),
+            "o produtor nunca enviou o marcador de fim".to_string(),
+        ));
+    }
+    if a.ev.end_received.is_none() {
+        outcomes.push(lang.pick(
+            "the consumer never received the end marker".into(),
+            "o consumidor nunca recebeu o marcador de fim".to_string(),
+        ));
+    }
+    let consumer_killed = matches!(a.ev.consumer.main_saw, Some((ChildStatus::Signal(_), _)));
+    let producer_killed = matches!(a.ev.producer.main_saw, Some((ChildStatus::Signal(_), _)));
+    if cons.totals_line.is_none() {
+        let text = lang.pick(
+            "no totals line (the consumer did not finish)",
+            "sem linha de totais (o consumidor não terminou)",
+        );
+        if consumer_killed || main_killed {
+            outcomes.push(format!("{CONSUMER_LOG}:{}: {text}", cons.lines));
+        } else {
+            problem(CONSUMER_LOG, cons.lines, text.into());
+        }
+    }
+    if let Some(line) = cons.unterminated {
+        let text = lang.pick(
+            "last line is not terminated by a newline (a torn write?)",
+            "a última linha não termina com uma quebra de linha (escrita interrompida?)",
+        );
+        if consumer_killed {
+            a.report
+                .notes
+                .push(format!("{CONSUMER_LOG}:{line}: {text}"));
+        } else {
+            problem(CONSUMER_LOG, line, text.into());
+        }
+    }
+    if let Some((why, line)) = &cons.incomplete {
+        a.report.notes.push(lang.pick(
+            format!("{CONSUMER_LOG}:{line}: consumer stopped early: {why}"),
+            format!("{CONSUMER_LOG}:{line}: o consumidor parou antes do fim: {why}"),
+        ));
+    }
+
+    // A killed producer may have logged values it never wrote to the pipe (it logs before it
+    // writes). If the consumer read on to end of file, every value in the pipe was received:
+    // the rest never entered it. Otherwise main's count of values that entered the pipe tells.
+    let drained = a.ev.pipe_closed.is_some() || a.ev.end_received.is_some();
+    if producer_killed && !a.in_flight.is_empty() {
+        let delivered = a.ev.sent_lines - a.ev.undelivered;
+        let extra = if drained {
+            a.in_flight.len() as u64
+        } else {
+            match a.ev.summary {
+                Some((sent, ..))
+                    if sent <= delivered && delivered - sent <= a.in_flight.len() as u64 =>
+                {
+                    delivered - sent
+                }
+                _ => 0,
+            }
+        };
+        if extra > 0 {
+            for _ in 0..extra {
+                a.in_flight.pop_back();
+            }
+            a.ev.undelivered += extra;
+            a.report.notes.push(lang.pick(
+                format!("{extra} values logged as sent never entered the pipe: the producer was killed before writing them"),
+                format!("{extra} valores registrados como enviados nunca entraram no pipe: o produtor foi morto antes de escrevê-los"),
+            ));
+        }
+    }
+    let delivered = a.ev.sent_lines - a.ev.undelivered;
+    a.report.sent = delivered;
+    a.report.received = a.received;
+    a.report.lost = a.in_flight.iter().copied().collect();
+    let lost = a.report.lost.len() as u64;
+    let consumer_left_early = a.ev.faults.iter().any(|(r, _, _)| *r == Role::Consumer)
+        || consumer_killed
+        || a.ev.stall.is_some()
+        || (a.ev.consumer.exit_code.is_some_and(|c| c != 0));
+    if lost > 0 {
+        let text = lang.pick(
+            format!("{lost} values were sent but never received"),
+            format!("{lost} valores foram enviados e nunca recebidos"),
+        );
+        if consumer_left_early || main_killed {
+            outcomes.push(text);
+        } else {
+            problem(efile, eline, text);
+        }
+    }
+    match a.ev.summary {
+        None if main_killed => outcomes.push(lang.pick(
+            "no summary line from main: main did not finish".into(),
+            "nenhuma linha de resumo do main: o main não terminou".to_string(),
+        )),
+        None => problem(
+            efile,
+            eline,
+            lang.pick(
+                "no summary line from main",
+                "nenhuma linha de resumo do main",
+            )
+            .into(),
+        ),
+        Some((sent, received, l, at)) => {
+            if (sent, received, l) != (delivered, a.received, lost) {
+                let r = a.received;
+                problem(
+                    EXECUTION_LOG,
+                    at,
+                    lang.pick(
+                        format!("summary says sent {sent}, received {received}, lost {l}; the log shows sent {delivered}, received {r}, lost {lost}"),
+                        format!("o resumo diz enviados {sent}, recebidos {received}, perdidos {l}; o log mostra enviados {delivered}, recebidos {r}, perdidos {lost}"),
+                    ),
+                );
+            }
+        }
+    }
+
+    // Main's verdict must be the one the facts give.
+    let own = |state: &super::audit::RoleState| {
+        state
+            .main_saw
+            .as_ref()
+            .map(|(s, _)| s.clone())
+            .or(state.exit_code.map(ChildStatus::Code))
+    };
+    let facts = Facts {
+        sent: delivered,
+        received: a.received,
+        end_sent: a.ev.end_sent.is_some(),
+        end_received: a.ev.end_received.is_some(),
+        producer: own(&a.ev.producer),
+        consumer: own(&a.ev.consumer),
+        interrupted: a.ev.interrupts.iter().any(|(r, _, _)| *r == Role::Main),
+    };
+    if let Some((code, at)) = a.ev.main_exit {
+        let expected = i32::from(facts.exit_code());
+        let error_exit = code == 1 && a.ev.errors.iter().any(|(r, _, _)| *r == Role::Main);
+        if code != expected && !error_exit {
+            problem(
+                EXECUTION_LOG,
+                at,
+                lang.pick(
+                    format!("main exited with code {code}, but the logs show a run that ends with {expected}"),
+                    format!("o main saiu com código {code}, mas os logs mostram uma execução que termina com {expected}"),
+                ),
+            );
+        }
+    }
+    a.report.complete = facts.complete() && a.ev.summary.is_some() && !main_killed;
+    if let Some(at) = a.ev.stall {
+        outcomes.push(lang.pick(
+            format!("main found the run stuck and ended it ({EXECUTION_LOG}:{at})"),
+            format!("o main encontrou a execução travada e a encerrou ({EXECUTION_LOG}:{at})"),
+        ));
+    }
+
+    let handled = handled_paths(a, cons, &facts, main_killed);
+    let fault = a.ev.params.as_ref().and_then(|p| p.fault);
+    let mut fault_handled = None;
+    if let Some(fault) = fault {
+        let (ok, text) = judge_fault(a, fault, &facts, lost, main_killed);
+        fault_handled = Some(ok);
+        a.report.fault = Some(text.clone());
+        if !ok {
+            problem(efile, eline, text);
+        }
+    }
+    a.report.outcomes.extend(outcomes);
+    a.report.problems.extend(problems);
+    a.report.grading = Grading {
+        main_pid: a.ev.main_pid,
+        producer_pid: a.ev.producer.pid,
+        consumer_pid: a.ev.consumer.pid,
+        spawned: a.ev.spawned.clone(),
+        distinct: a.ev.distinct,
+        duplicates: a.ev.duplicates,
+        min_max: a.ev.min_max,
+        consumer_values: cons.values,
+        consumer_even: cons.even,
+        handled,
+        fault_handled,
+    };
+    Ok(())
+}
+
+/// The error and blocking paths this run went through, each as the logs show it handled.
+fn handled_paths(a: &Audit, cons: &ConsumerPass, facts: &Facts, main_killed: bool) -> Vec<String> {
+    let lang = a.lang;
+    let mut out = Vec::new();
+    if let Some((sent, at)) = a.ev.broken_pipe {
+        let exit =
+            a.ev.producer
+                .exit_code
+                .map_or("-".into(), |c| c.to_string());
+        out.push(lang.pick(
+            format!("EPIPE: the producer saw the consumer close the pipe after {sent} values and exited {exit} ({EXECUTION_LOG}:{at})"),
+            format!("EPIPE: o produtor viu o consumidor fechar o pipe após {sent} valores e saiu com {exit} ({EXECUTION_LOG}:{at})"),
+        ));
+    }
+    if let Some((received, at)) = a.ev.pipe_closed {
+        let exit =
+            a.ev.consumer
+                .exit_code
+                .map_or("-".into(), |c| c.to_string());
+        out.push(lang.pick(
+            format!("EOF: the consumer saw the pipe close before the end marker after {received} values and exited {exit} ({EXECUTION_LOG}:{at})"),
+            format!("EOF: o consumidor viu o pipe fechar antes do marcador de fim após {received} valores e saiu com {exit} ({EXECUTION_LOG}:{at})"),
+        ));
+    }
+    for (role, signal, at) in &a.ev.interrupts {
+        if *role == Role::Main {
+            let lost = facts.lost();
+            out.push(lang.pick(
+                format!("{signal}: main asked the producer to stop, the consumer drained the pipe; {lost} values lost ({EXECUTION_LOG}:{at})"),
+                format!("{signal}: o main pediu ao produtor que parasse, o consumidor esvaziou o pipe; {lost} valores perdidos ({EXECUTION_LOG}:{at})"),
+            ));
+        }
+    }
+    for role in [Role::Producer, Role::Consumer] {
+        let state = match role {
+            Role::Producer => &a.ev.producer,
+            _ => &a.ev.consumer,
+        };
+        if let Some((ChildStatus::Signal(s), at)) = &state.main_saw {
+            out.push(lang.pick(
+                format!(
+                    "a killed {}: main reaped it and reported {s} ({EXECUTION_LOG}:{at})",
+                    role.in_lang(lang)
+                ),
+                format!(
+                    "um {} morto: o main o recolheu e relatou {s} ({EXECUTION_LOG}:{at})",
+                    role.in_lang(lang)
+                ),
+            ));
+        }
+    }
+    if main_killed && a.ev.producer.exit_code == Some(0) && a.ev.consumer.exit_code == Some(0) {
+        out.push(
+            lang.pick(
+                "main killed: both children wound down through their death signal and exited 0"
+                    .to_string(),
+                "main morto: os dois filhos encerraram pelo sinal de morte do pai e saíram com 0"
+                    .to_string(),
+            ),
+        );
+    }
+    if let Some(at) = a.ev.stall {
+        out.push(lang.pick(
+            format!("a stalled run: main noticed and ended it ({EXECUTION_LOG}:{at})"),
+            format!("execução travada: o main percebeu e a encerrou ({EXECUTION_LOG}:{at})"),
+        ));
+    }
+    let _ = cons;
+    out
+}
+
+/// Was the injected fault handled as designed? The sentence says what happened either way.
+fn judge_fault(
+    a: &Audit,
+    fault: Fault,
+    facts: &Facts,
+    lost: u64,
+    main_killed: bool,
+) -> (bool, String) {
+    let lang = a.lang;
+    let k = fault.after;
+    let count = a.ev.params.as_ref().map_or(0, |p| p.count);
+    let sent = facts.sent;
+    let never_sent = count.saturating_sub(a.ev.sent_lines - a.ev.undelivered);
+    let logged = a.ev.faults.iter().any(|(_, f, _)| *f == fault.to_string());
+    let code = |s: &Option<ChildStatus>| match s {
+        Some(ChildStatus::Code(c)) => Some(*c),
+        _ => None,
+    };
+    let killed = |s: &Option<ChildStatus>| matches!(s, Some(ChildStatus::Signal(_)));
+    let (p, c) = (&facts.producer, &facts.consumer);
+    let lost_text = if lost == 0 {
+        lang.pick(
+            "none lost in flight".to_string(),
+            "nenhum perdido no caminho".to_string(),
+        )
+    } else {
+        lang.pick(
+            format!("{lost} lost in the pipe"),
+            format!("{lost} perdidos no pipe"),
+        )
+    };
+    let never = lang.pick(
+        format!("{never_sent} values never sent"),
+        format!("{never_sent} valores nunca enviados"),
+    );
+    let (ok, how) = match fault.kind {
+        FaultKind::ConsumerExit => {
+            let producer_ok = match code(p) {
+                Some(3) => Some(lang.pick(
+                    format!("the producer got EPIPE after {sent} values and exited 3"),
+                    format!("o produtor recebeu EPIPE após {sent} valores e saiu com 3"),
+                )),
+                Some(0) => Some(lang.pick(
+                    format!("the producer had already written all {sent} values into the pipe and exited 0"),
+                    format!("o produtor já tinha escrito os {sent} valores no pipe e saiu com 0"),
+                )),
+                _ => None,
+            };
+            let ok = logged && code(c) == Some(0) && facts.received == k && producer_ok.is_some();
+            let how = lang.pick(
+                format!(
+                    "the consumer closed the pipe after {} values and exited {}",
+                    facts.received,
+                    code(c).map_or("?".into(), |c| c.to_string())
+                ),
+                format!(
+                    "o consumidor fechou o pipe após {} valores e saiu com {}",
+                    facts.received,
+                    code(c).map_or("?".into(), |c| c.to_string())
+                ),
+            );
+            (
+                ok,
+                format!(
+                    "{how}; {}; {never}; {lost_text}",
+                    producer_ok.unwrap_or_else(|| lang.pick(
+                        "the producer did not end as expected".into(),
+                        "o produtor não terminou como esperado".into()
+                    ))
+                ),
+            )
+        }
+        FaultKind::ProducerExit => {
+            let ok = logged
+                && code(p) == Some(0)
+                && !facts.end_sent
+                && code(c) == Some(4)
+                && facts.received == k
+                && lost == 0;
+            (ok, lang.pick(
+                format!("the producer left without the end marker after {k} values; the consumer saw end of file after {} values and exited {}; {never}; {lost_text}", facts.received, code(c).map_or("?".into(), |c| c.to_string())),
+                format!("o produtor saiu sem o marcador de fim após {k} valores; o consumidor viu o fim do arquivo após {} valores e saiu com {}; {never}; {lost_text}", facts.received, code(c).map_or("?".into(), |c| c.to_string())),
+            ))
+        }
+        FaultKind::ConsumerKill => {
+            let producer_ok = matches!(code(p), Some(3 | 0));
+            let ok = logged && killed(c) && facts.received == k && producer_ok;
+            (ok, lang.pick(
+                format!("the consumer was killed after {} values; the producer {}; {never}; {lost_text}", facts.received, p.as_ref().map_or("?".into(), |s| s.render(Lang::En))),
+                format!("o consumidor foi morto após {} valores; o produtor {}; {never}; {lost_text}", facts.received, p.as_ref().map_or("?".into(), |s| s.render(Lang::Pt))),
+            ))
+        }
+        FaultKind::ProducerKill => {
+            let ok = logged && killed(p) && code(c) == Some(4) && lost == 0;
+            (ok, lang.pick(
+                format!("the producer was killed after {k} values; the consumer saw end of file after {} values and exited {}; {never}; {lost_text}", facts.received, code(c).map_or("?".into(), |c| c.to_string())),
+                format!("o produtor foi morto após {k} valores; o consumidor viu o fim do arquivo após {} valores e saiu com {}; {never}; {lost_text}", facts.received, code(c).map_or("?".into(), |c| c.to_string())),
+            ))
+        }
+        FaultKind::MainKill => {
+            let ok = logged
+                && main_killed
+                && code(p) == Some(0)
+                && code(c) == Some(0)
+                && facts.end_sent
+                && facts.end_received
+                && lost == 0;
+            (ok, lang.pick(
+                format!("main was killed after {k} values were received; its children got their death signal (SIGTERM) and wound down: the producer sent the end marker after {sent} values, the consumer received {} and both exited 0; {lost_text}", facts.received),
+                format!("o main foi morto após {k} valores recebidos; os filhos receberam o sinal de morte do pai (SIGTERM) e encerraram: o produtor enviou o marcador de fim após {sent} valores, o consumidor recebeu {} e os dois saíram com 0; {lost_text}", facts.received),
+            ))
+        }
+    };
+    let verdict = if ok {
+        lang.pick("handled", "tratada")
+    } else {
+        lang.pick("NOT handled as designed", "NÃO tratada como previsto")
+    };
+    (
+        ok,
+        lang.pick(
+            format!("fault {fault} injected — {verdict}: {how}"),
+            format!("falha {fault} injetada — {verdict}: {how}"),
+        ),
+    )
+}
