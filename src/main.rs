@@ -2,10 +2,6 @@
 
 use std::process::ExitCode;
 
-use ipc_desafio::desafio::cli::Cli;
-
 fn main() -> ExitCode {
-    ipc_sys::cli::main_with::<Cli, ipc_desafio::desafio::Error>(|args| {
-        Ok(ipc_desafio::desafio::run(args))
-    })
+    ExitCode::from(ipc_desafio::desafio::main(std::env::args_os().collect()))
 }

@@ -13,12 +13,13 @@ const EXAMPLES: &str = "\
 Examples:
   ipc_desafio                          12 distinct values from 1..=100, as the assignment asks
   ipc_desafio --pace 500..1500         the original's random pause between sends
-  ipc_desafio -n 20 --max 1000 --seed 7 --log-dir /tmp/run
+  mkdir -p /tmp/run && ipc_desafio -n 20 --max 1000 --seed 7 --log-dir /tmp/run
   ipc_desafio --pace 50 --fault consumer-exit@3   watch the producer hit EPIPE
+  ipc_desafio --fault producer-exit@4 --bug parent-keeps-ends   the classic pipe mistake
   ipc_desafio verify                   audit execution_log.txt and consumer_log.txt
   ipc_desafio report -o run.svg        draw the run (open run.svg in a browser)
 
-Exit codes: 0 ok, 1 run failed (a child failed or a value was lost), 2 bad input,
+Exit codes: 0 ok, 1 run failed or incomplete (a child failed, a value was lost), 2 bad input,
 130 interrupted (SIGINT/SIGTERM; every value already sent is still received).";
 
 #[derive(Debug, Parser)]
@@ -31,7 +32,7 @@ Exit codes: 0 ok, 1 run failed (a child failed or a value was lost), 2 bad input
         consumer classifies each value as even or odd into consumer_log.txt; all three processes \
         append to execution_log.txt under an exclusive file lock.",
     after_help = EXAMPLES,
-    args_conflicts_with_subcommands = true
+    subcommand_negates_reqs = true
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -43,7 +44,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Audit the two logs of a run; exit 0 only if they prove a complete, lossless run
+    /// Audit the two logs of a run and grade the assignment's five requirements; exit 0 only
+    /// if all is well
     Verify(VerifyArgs),
     /// Draw a run from its two logs: an SVG (or, with -o FILE.html, a web page)
     Report(ReportArgs),
@@ -70,10 +72,6 @@ pub struct VerifyArgs {
     /// design, e.g. fault demos)
     #[arg(long)]
     pub audit_only: bool,
-
-    /// Language of the verdict: pt or en (default: from the locale)
-    #[arg(long, value_name = "pt|en")]
-    pub lang: Option<Lang>,
 }
 
 #[derive(Debug, Args)]
@@ -121,7 +119,7 @@ pub struct RunArgs {
     pub bug: Option<Bug>,
 
     /// Language of the logs and messages: pt or en (default: from LC_ALL, LC_MESSAGES, LANG)
-    #[arg(long, value_name = "pt|en")]
+    #[arg(long, value_name = "pt|en", global = true)]
     pub lang: Option<Lang>,
 }
 
@@ -137,7 +135,9 @@ fn seed_parser(s: &str) -> Result<u64, String> {
 }
 
 impl RunArgs {
-    pub fn into_options(self) -> Result<RunOptions> {
+    /// The validated options; `lang` is the language chosen before parsing (the locale's when
+    /// `--lang` is absent).
+    pub fn into_options(self, lang: Lang) -> Result<RunOptions> {
         let raw = RawRunOptions {
             count: self.count,
             min: self.min,
@@ -148,7 +148,7 @@ impl RunArgs {
             quiet: self.quiet,
             fault: self.fault,
             bug: self.bug,
-            lang: self.lang.unwrap_or_else(Lang::from_env),
+            lang: self.lang.unwrap_or(lang),
         };
         RunOptions::validate(raw, rand::random::<u64>)
     }
@@ -170,7 +170,7 @@ mod tests {
         let Parsed::Run(cli) = parse::<Cli, _, _>(["ipc_desafio"]) else {
             panic!("defaults must parse")
         };
-        let opts = cli.run.into_options().unwrap();
+        let opts = cli.run.into_options(Lang::En).unwrap();
         assert_eq!((opts.count, opts.min, opts.max), (12, 1, 100));
         assert!(opts.pace.is_none() && opts.fault.is_none() && !opts.quiet);
     }

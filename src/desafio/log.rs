@@ -191,8 +191,9 @@ pub mod hooks {
     use super::Locking;
     use crate::desafio::record::Role;
 
-    /// `IPC_DESAFIO_TEST_TORN_WRITE=<role>:<n>`: that role writes only the first half of its
-    /// n-th batch of lines, then SIGKILLs itself — a writer killed in the middle of its write.
+    /// `IPC_DESAFIO_TEST_TORN_WRITE=<role>:<n>`: that role writes its n-th batch of lines only
+    /// up to the middle of the batch's last line, then SIGKILLs itself — a writer killed in
+    /// the middle of its write.
     pub const TORN_WRITE: &str = "IPC_DESAFIO_TEST_TORN_WRITE";
     /// `IPC_DESAFIO_TEST_PAUSE_AFTER_FORKS_MS=<ms>`: main sleeps that long between forking its
     /// children and starting to wait for them (the window of a check-then-block race).
@@ -236,10 +237,12 @@ pub mod hooks {
                 std::thread::sleep(pause);
             }
             if self.torn_at == Some(self.batches) {
-                let cut = (0..=text.len() / 2)
+                let body = text.trim_end_matches('\n');
+                let last = body.rfind('\n').map_or(0, |i| i + 1);
+                let cut = (last..=last + (body.len() - last) / 2)
                     .rev()
                     .find(|&i| text.is_char_boundary(i))
-                    .unwrap_or(0);
+                    .unwrap_or(last);
                 let half = &text[..cut];
                 let _ = log.append_unlocked(half);
                 ipc_sys::signal::kill_self();

@@ -7,6 +7,7 @@
 //! bytes on the pipe.
 
 pub mod cli;
+pub mod cli_pt;
 pub mod consumer;
 pub mod error;
 pub mod lang;
@@ -24,36 +25,49 @@ pub mod wire;
 
 pub use error::{Error, Result};
 
+use std::io::Write;
+
 use cli::{Cli, Command};
 
+/// The whole `main` of the binary: the language first (so that help and errors already speak
+/// it), then parsing, then the run. Returns the process exit code.
+pub fn main(args: Vec<std::ffi::OsString>) -> u8 {
+    let lang = lang::Lang::from_args(&args);
+    let parsed = cli_pt::parse(&args, lang);
+    match parsed {
+        ipc_sys::cli::Parsed::Run(cli) => run(cli, lang),
+        ipc_sys::cli::Parsed::Exit(code) => code,
+    }
+}
+
 /// Runs what the command line asked for and returns the process exit code.
-/// Errors are printed here as one `error: ...` line on stderr.
-pub fn run(cli: Cli) -> u8 {
+/// Errors are printed here as one `error: ...` line on stderr (`erro: ...` in Portuguese).
+pub fn run(cli: Cli, lang: lang::Lang) -> u8 {
     let result = match cli.command {
-        Some(Command::Verify(args)) => verify::verify(
-            &args.log_dir,
-            args.lang.unwrap_or_else(lang::Lang::from_env),
-            args.audit_only,
-        )
-        .map(|report| {
-            use std::io::Write;
-            let _ = std::io::stdout().write_all(report.render().as_bytes());
-            if report.passed() {
-                0
-            } else {
-                error::EXIT_FAILURE
-            }
-        }),
+        Some(Command::Verify(args)) => {
+            verify::verify(&args.log_dir, lang, args.audit_only).map(|report| {
+                let _ = std::io::stdout().write_all(report.render().as_bytes());
+                if report.passed() {
+                    0
+                } else {
+                    error::EXIT_FAILURE
+                }
+            })
+        }
         Some(Command::Report(args)) => {
             report::report(&args.log_dir, args.output.as_deref()).map(|()| 0)
         }
         None => cli
             .run
-            .into_options()
+            .into_options(lang)
             .and_then(|opts| supervisor::run(&opts)),
     };
     result.unwrap_or_else(|e| {
-        ipc_sys::cli::report(&e);
+        let text = match lang {
+            lang::Lang::En => e.to_string(),
+            lang::Lang::Pt => cli_pt::translate(&e.render(lang)),
+        };
+        let _ = writeln!(std::io::stderr(), "{} {text}", lang.pick("error:", "erro:"));
         e.exit_code()
     })
 }
