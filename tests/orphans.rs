@@ -67,3 +67,48 @@ fn sigkill_of_main_leaves_no_child_behind() {
         "nothing sent is lost even when main dies"
     );
 }
+
+/// `--fault main-kill@K`: main SIGKILLs itself once K values are received. Its children get
+/// their death signal and wind down as on Ctrl+C, nothing is lost, and verify says what happened.
+#[test]
+fn main_kill_fault_leaves_children_to_wind_down_and_verify_says_main_was_killed() {
+    nix::sys::prctl::set_child_subreaper(true).unwrap();
+    let run = Run::new();
+    let mut main = run.spawn(&["-q", "-n", "40", "--pace", "20", "--fault", "main-kill@5"]);
+    let status = main.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(libc::SIGKILL),
+        "main killed itself"
+    );
+    let producer = Pid::from_raw(run.pid_of(Role::Producer).unwrap());
+    let consumer = Pid::from_raw(run.pid_of(Role::Consumer).unwrap());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for pid in [producer, consumer] {
+        loop {
+            match waitpid(pid, Some(WaitPidFlag::WNOHANG)).unwrap() {
+                WaitStatus::StillAlive if Instant::now() < deadline => {
+                    sleep(Duration::from_millis(10))
+                }
+                WaitStatus::Exited(_, 0) => break,
+                other => panic!("{pid}: {other:?}"),
+            }
+        }
+    }
+    assert!(
+        run.messages(Role::Main)
+            .last()
+            .unwrap()
+            .starts_with("fault main-kill@5: sending itself SIGKILL after 5 values")
+    );
+    assert_eq!(run.sent_values(), run.received_values(), "nothing lost");
+    let audit = common::stdout(&run.audit());
+    assert!(
+        audit.contains(
+            "fault main-kill@5 injected — handled: main was killed after 5 values were received"
+        ),
+        "{audit}"
+    );
+    assert!(audit.contains("both exited 0"), "{audit}");
+    assert!(audit.contains("verify: INCOMPLETE"), "{audit}");
+}

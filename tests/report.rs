@@ -11,7 +11,7 @@ use ipc_desafio::desafio::record::{Event, Parity, Role};
 
 /// Runs `report` on `run`'s logs into `file` (in the run's dir) and parses the SVG.
 fn report(run: &Run, file: &str) -> (std::process::Output, String) {
-    let out = std::process::Command::new(common::BIN)
+    let out = common::desafio()
         .args(["report", "--log-dir"])
         .arg(run.path())
         .arg("-o")
@@ -158,7 +158,7 @@ fn a_large_run_gets_throughput_and_latency_charts_instead_of_arrows() {
 /// One line on stderr, the expected code, within a few seconds.
 fn refused(run: &Run, args: &[&str], expected: i32) {
     let start = Instant::now();
-    let out = std::process::Command::new(common::BIN)
+    let out = common::desafio()
         .arg("report")
         .args(args)
         .arg("--log-dir")

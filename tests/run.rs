@@ -236,7 +236,7 @@ fn both_logs_start_fresh_on_every_run() {
 #[test]
 fn logs_go_to_the_current_directory_by_default() {
     let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(common::BIN)
+    let out = common::desafio()
         .arg("-q")
         .current_dir(dir.path())
         .output()
@@ -244,7 +244,7 @@ fn logs_go_to_the_current_directory_by_default() {
     assert_eq!(code(&out), 0);
     assert!(dir.path().join("execution_log.txt").exists());
     assert!(dir.path().join("consumer_log.txt").exists());
-    let verify = std::process::Command::new(common::BIN)
+    let verify = common::desafio()
         .arg("verify")
         .current_dir(dir.path())
         .output()
@@ -270,10 +270,7 @@ fn a_closed_stdout_does_not_break_the_run() {
 #[test]
 fn help_and_version_work() {
     let run = Run::new();
-    let help = std::process::Command::new(common::BIN)
-        .arg("--help")
-        .output()
-        .unwrap();
+    let help = common::desafio().arg("--help").output().unwrap();
     assert_eq!(code(&help), 0);
     for flag in [
         "--count",
@@ -292,10 +289,7 @@ fn help_and_version_work() {
             "--help does not mention {flag}"
         );
     }
-    let version = std::process::Command::new(common::BIN)
-        .arg("--version")
-        .output()
-        .unwrap();
+    let version = common::desafio().arg("--version").output().unwrap();
     assert_eq!(code(&version), 0);
     assert!(stdout(&version).starts_with("ipc_desafio "));
     drop(run);

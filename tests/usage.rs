@@ -11,7 +11,7 @@ fn assert_rejected(args: &[&str], mention: &str) {
     let run = Run::new();
     std::fs::write(run.exec_path(), SENTINEL).unwrap();
     std::fs::write(run.consumer_path(), SENTINEL).unwrap();
-    let out = std::process::Command::new(common::BIN)
+    let out = common::desafio()
         .args(args)
         .current_dir(run.path())
         .output()
@@ -104,7 +104,7 @@ fn malformed_fault_and_pace_are_rejected() {
 
 #[test]
 fn verify_of_a_missing_directory_is_a_usage_error() {
-    let out = std::process::Command::new(common::BIN)
+    let out = common::desafio()
         .args(["verify", "--log-dir", "/nonexistent/ipc_desafio"])
         .output()
         .unwrap();

@@ -232,3 +232,84 @@ fn a_value_outside_the_logged_range_is_caught() {
     });
     assert_fails_with(&run, "is outside the run's range 1..=2");
 }
+
+/// verify on untrusted input: whatever the file, one prompt verdict, bounded memory.
+fn verdict_within(run: &Run, seconds: u64) -> (i32, String, String) {
+    let start = std::time::Instant::now();
+    let out = run.audit();
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(seconds),
+        "verify took {:?}",
+        start.elapsed()
+    );
+    (code(&out), stdout(&out), common::stderr(&out))
+}
+
+#[test]
+fn a_log_that_is_not_a_regular_file_is_refused_at_once() {
+    let run = clean_run();
+    std::fs::remove_file(run.exec_path()).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", run.exec_path()).unwrap();
+    let (code, _, err) = verdict_within(&run, 10);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("not a regular file (a device)"), "{err}");
+
+    std::fs::remove_file(run.exec_path()).unwrap();
+    nix::unistd::mkfifo(&run.exec_path(), nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let (code, _, err) = verdict_within(&run, 10);
+    assert_eq!(code, 2, "a FIFO nobody writes must not block: {err}");
+    assert!(err.contains("a FIFO"), "{err}");
+
+    std::fs::remove_file(run.exec_path()).unwrap();
+    std::fs::create_dir(run.exec_path()).unwrap();
+    let (code, _, err) = verdict_within(&run, 10);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("a directory"), "{err}");
+}
+
+#[test]
+fn a_gigabyte_without_a_newline_is_one_overlong_line_not_a_memory_hog() {
+    let run = clean_run();
+    let file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(run.exec_path())
+        .unwrap();
+    // Sparse: a gibibyte of zeros that costs nothing on disk.
+    let len = file.metadata().unwrap().len();
+    file.set_len(len + (1 << 30)).unwrap();
+    let (code, report, _) = verdict_within(&run, 60);
+    assert_eq!(code, 1);
+    assert!(
+        report.contains("execution_log.txt:38: line longer than 4096 bytes"),
+        "{report}"
+    );
+    assert!(report.contains("verify: FAILED"), "{report}");
+}
+
+#[test]
+fn random_bytes_give_a_clear_verdict() {
+    let run = clean_run();
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let garbage: Vec<u8> = (0..200_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect();
+    std::fs::write(run.exec_path(), &garbage).unwrap();
+    std::fs::write(run.consumer_path(), &garbage[..50_000]).unwrap();
+    let (code, report, err) = verdict_within(&run, 30);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        report.lines().last().unwrap().starts_with("verify: FAILED"),
+        "{report}"
+    );
+    assert!(
+        report.lines().count() <= 60,
+        "problems are capped: {} lines",
+        report.lines().count()
+    );
+}

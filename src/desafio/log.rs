@@ -212,9 +212,13 @@ pub mod hooks {
                 let (who, n) = spec.split_once(':')?;
                 (who == role.name()).then(|| n.parse().ok()).flatten()
             });
-            let pause = (locking != Locking::Own).then(|| {
-                // Different per process, so that their writes overtake each other.
-                Duration::from_micros(200 + u64::from(std::process::id() % 7) * 300)
+            // The consumer lingers between its timestamp and its write while the producer,
+            // which does not, stamps and writes its next lines: with a lock that excludes
+            // nobody, those land first, and the file's timestamps go backwards.
+            let pause = (locking != Locking::Own).then(|| match role {
+                Role::Consumer => Duration::from_millis(3),
+                Role::Main => Duration::from_millis(1),
+                Role::Producer => Duration::ZERO,
             });
             Writer {
                 torn_at,

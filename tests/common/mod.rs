@@ -34,7 +34,7 @@ impl Run {
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = desafio();
         cmd.arg("--log-dir")
             .arg(self.path())
             .args(args)
@@ -55,7 +55,7 @@ impl Run {
     }
 
     pub fn verify(&self) -> Output {
-        Command::new(BIN)
+        desafio()
             .arg("verify")
             .arg("--log-dir")
             .arg(self.path())
@@ -66,7 +66,7 @@ impl Run {
     /// `verify --audit-only`: are the logs consistent (and the run complete), whatever the
     /// assignment's rubric says of a run this short or this lossy by design?
     pub fn audit(&self) -> Output {
-        Command::new(BIN)
+        desafio()
             .args(["verify", "--audit-only", "--log-dir"])
             .arg(self.path())
             .output()
@@ -93,6 +93,14 @@ impl Run {
                 l.parse()
                     .unwrap_or_else(|e| panic!("unparsable log line {l:?}: {e}"))
             })
+            .collect()
+    }
+
+    /// The lines of execution_log.txt that parse (a killed writer may leave one that does not).
+    pub fn parsed_lines(&self) -> Vec<LogLine> {
+        self.exec_text()
+            .lines()
+            .filter_map(|l| l.parse().ok())
             .collect()
     }
 
@@ -175,6 +183,14 @@ impl Run {
             self.exec_text()
         );
     }
+}
+
+/// `ipc_desafio` in the C locale: the tests read its English output whatever the machine's
+/// language (a Portuguese locale would switch the program to Portuguese).
+pub fn desafio() -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env("LC_ALL", "C.UTF-8").env_remove("LC_MESSAGES");
+    cmd
 }
 
 pub fn code(output: &Output) -> i32 {

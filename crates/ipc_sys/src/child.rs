@@ -232,7 +232,7 @@ pub enum Event {
     Ready,
     Interrupted,
     TimedOut,
-    /// The set is empty and there is nothing else to wait for.
+    /// The set is empty and no descriptor is to be watched: nothing left to wait for.
     Empty,
 }
 
@@ -313,7 +313,7 @@ impl Children {
             if let Some(r) = self.try_reap()? {
                 return Ok(Event::Exited(r));
             }
-            if self.list.is_empty() && fds.is_empty() && deadline.is_none() {
+            if self.list.is_empty() && fds.is_empty() {
                 return Ok(Event::Empty);
             }
             let watch = Watch {

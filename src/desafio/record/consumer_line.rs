@@ -115,6 +115,16 @@ impl ConsumerLine {
         line: &str,
         times: &mut TimeCache,
     ) -> Result<(ConsumerLine, Option<Lang>), String> {
+        // A totals line is a `# ` line too: look for it in every language before calling a
+        // `# ` line a header.
+        if let Some(text) = line.strip_prefix("# ") {
+            for lang in Lang::ALL {
+                if line.starts_with(&format!("# {}: ", lang.words().totals)) {
+                    return ConsumerLine::parse_in(line, lang, times).map(|l| (l, Some(lang)));
+                }
+            }
+            return Ok((ConsumerLine::Header(text.to_string()), None));
+        }
         let mut first_error = None;
         for lang in Lang::ALL {
             match ConsumerLine::parse_in(line, lang, times) {
@@ -181,6 +191,12 @@ mod tests {
             assert_eq!(
                 ConsumerLine::parse_in(&pt, Lang::Pt, &mut times),
                 Ok(line.clone()),
+                "{pt}"
+            );
+            let lang = (!matches!(line, ConsumerLine::Header(_))).then_some(Lang::Pt);
+            assert_eq!(
+                ConsumerLine::parse_any(&pt, &mut times),
+                Ok((line.clone(), lang)),
                 "{pt}"
             );
         }

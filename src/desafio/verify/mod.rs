@@ -211,8 +211,14 @@ impl Report {
         if !self.consistent() {
             let n = self.problems.len();
             lang.pick(
-                format!("verify: FAILED: {n} problems; {counts}"),
-                format!("verify: FALHOU: {n} problemas; {counts}"),
+                format!(
+                    "verify: FAILED: {n} {}; {counts}",
+                    if n == 1 { "problem" } else { "problems" }
+                ),
+                format!(
+                    "verify: FALHOU: {n} {}; {counts}",
+                    if n == 1 { "problema" } else { "problemas" }
+                ),
             )
         } else if !self.complete {
             lang.pick(

@@ -1,0 +1,144 @@
+//! Three defects a randomized fault campaign found, each now provoked on purpose (a hidden hook
+//! widens the window; no luck involved) and shown fixed.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Run, code, stdout};
+use ipc_desafio::desafio::record::{Event, LogLine, Role};
+
+/// Check-then-block: a SIGTERM that lands after the forks but before main starts to wait must
+/// be acted on at once, not when a child happens to exit. Main pauses 300 ms between the forks
+/// and its first wait; the signal arrives 150 ms in. With a wait4-based loop the producer would
+/// go on to send all 20 values over ~2 s.
+#[test]
+fn sigterm_just_after_the_forks_is_acted_on_at_once() {
+    let run = Run::new();
+    let start = Instant::now();
+    let mut child = run
+        .command(&["-q", "-n", "20", "--pace", "100"])
+        .env("IPC_DESAFIO_TEST_PAUSE_AFTER_FORKS_MS", "300")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    run.wait_for("the consumer's start", Duration::from_secs(20), |l| {
+        l.role == Role::Consumer && matches!(l.event, Event::Started(None))
+    });
+    std::thread::sleep(Duration::from_millis(150).saturating_sub(start.elapsed()));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert_eq!(
+        common::wait_with_deadline(&mut child, Duration::from_secs(20)),
+        130
+    );
+    let (sent, received, lost) = run.summary();
+    assert!(
+        sent < 10,
+        "the producer went on for {sent} values: the interrupt waited for a child's exit"
+    );
+    assert_eq!((received, lost), (sent, 0));
+    assert!(
+        run.messages(Role::Main)
+            .contains(&"interrupted by SIGTERM".to_string()),
+        "{}",
+        run.exec_text()
+    );
+}
+
+/// A writer SIGKILLed in the middle of its write leaves a fragment; the next writer starts on
+/// a fresh line, so only the killed writer's own line is lost, and verify names it as such.
+#[test]
+fn a_writer_killed_in_the_middle_of_its_write_costs_only_its_own_line() {
+    let run = Run::new();
+    let out = run
+        .command(&["-q", "-n", "100"])
+        .env("IPC_DESAFIO_TEST_TORN_WRITE", "producer:4")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 1);
+    let text = run.exec_text();
+    let unparsed: Vec<(usize, &str)> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.parse::<LogLine>().is_err())
+        .map(|(i, l)| (i + 1, l))
+        .collect();
+    assert_eq!(
+        unparsed.len(),
+        1,
+        "exactly one fragment: {unparsed:?}\n{text}"
+    );
+    let (line, fragment) = unparsed[0];
+    assert!(
+        fragment.len() < 60 && fragment.starts_with(&text[..4]),
+        "the start of a line, cut short: {fragment}"
+    );
+    let lines = run.parsed_lines();
+    assert!(
+        lines.iter().any(|l| l.role == Role::Main
+            && matches!(&l.event, Event::ChildExited { role: Role::Producer, status, .. } if status.to_string() == "killed by SIGKILL")),
+        "{text}"
+    );
+    let audit = stdout(&run.audit());
+    assert!(
+        audit.contains(&format!(
+            "execution_log.txt:{line}: a line cut short by a killed process"
+        )),
+        "{audit}"
+    );
+    assert!(!audit.contains("cannot parse"), "{audit}");
+    assert!(
+        audit.contains("verify: INCOMPLETE"),
+        "no violation, an incomplete run: {audit}"
+    );
+    let Some(Event::Summary {
+        sent,
+        received,
+        lost,
+        ..
+    }) = lines.last().map(|l| l.event.clone())
+    else {
+        panic!("no summary: {text}");
+    };
+    assert!(
+        audit.contains(&format!(
+            "{sent} values sent, {received} received, {lost} lost"
+        )),
+        "verify's counts are main's: {audit}"
+    );
+}
+
+/// A consumer that stops at the last value never reads the end marker: main used to call that
+/// run complete (both children exit 0, nothing lost) while verify called it incomplete. Both
+/// now apply the same judgement to the same facts.
+#[test]
+fn main_and_verify_agree_when_the_consumer_stops_at_the_last_value() {
+    let run = Run::new();
+    let out = run.run(&["-q", "--fault", "consumer-exit@12"]);
+    assert_eq!(
+        code(&out),
+        1,
+        "incomplete: the end marker was never received"
+    );
+    assert_eq!(run.summary(), (12, 12, 0));
+    assert!(
+        run.messages(Role::Main)
+            .contains(&"exiting with code 1".to_string())
+    );
+    let audit = run.audit();
+    assert_eq!(code(&audit), 1);
+    let text = stdout(&audit);
+    assert!(
+        text.contains("the consumer never received the end marker"),
+        "{text}"
+    );
+    assert!(text.contains("verify: INCOMPLETE"), "{text}");
+    assert!(
+        !text.contains("main exited with code"),
+        "no disagreement: {text}"
+    );
+}
