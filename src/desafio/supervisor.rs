@@ -16,13 +16,13 @@ use ipc_sys::{Children, Event as ChildEvent, Fork, Reaped};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
-use crate::desafio::error::{EXIT_FAILURE, Error, Result};
+use crate::desafio::error::{EXIT_FAILURE, EXIT_PIPE_CLOSED, Error, Result};
 use crate::desafio::lang::Lang;
 use crate::desafio::log::{ConsumerLog, ExecutionLog, Locking, LogPaths, hooks};
 use crate::desafio::options::{Bug, FaultKind, RunOptions};
-use crate::desafio::record::{Event, Role, RunParams};
+use crate::desafio::record::{ChildStatus, Event, Role, RunParams};
 use crate::desafio::tally::Tally;
-use crate::desafio::verdict::Facts;
+use crate::desafio::verdict::{Facts, settle_sent};
 use crate::desafio::wire::{Receiver, Sender};
 use crate::desafio::{consumer, producer};
 
@@ -144,13 +144,24 @@ pub fn run(opts: &RunOptions) -> Result<u8> {
             .find(|r| r.pid == pid)
             .map(|r| r.status.into())
     };
+    let producer_status = status_of(producer_pid);
+    let consumer_status = status_of(consumer_pid);
+    let producer_killed = matches!(producer_status, Some(ChildStatus::Signal(_)));
+    // The consumer read to end of file (exit 4) or to the end marker.
+    let consumer_drained = tally.end_received()
+        || consumer_status == Some(ChildStatus::Code(i32::from(EXIT_PIPE_CLOSED)));
     let facts = Facts {
-        sent: tally.sent(),
+        sent: settle_sent(
+            tally.sent(),
+            tally.received(),
+            producer_killed,
+            consumer_drained,
+        ),
         received: tally.received(),
         end_sent: tally.end_sent(),
         end_received: tally.end_received(),
-        producer: status_of(producer_pid),
-        consumer: status_of(consumer_pid),
+        producer: producer_status,
+        consumer: consumer_status,
         interrupted: session.interrupted,
     };
     let code = if session.first_error.is_some() && !facts.interrupted {

@@ -20,6 +20,23 @@ pub struct Facts {
     pub interrupted: bool,
 }
 
+/// Values that entered the pipe, from what main counted. The producer counts a batch after its
+/// write returns, so a producer killed in between leaves the count short; but nothing can be
+/// received that was not sent, and when the consumer read on to end of file (or the end marker)
+/// every value in the pipe was received.
+pub fn settle_sent(
+    counted: u64,
+    received: u64,
+    producer_killed: bool,
+    consumer_drained: bool,
+) -> u64 {
+    if producer_killed && consumer_drained {
+        received
+    } else {
+        counted.max(received)
+    }
+}
+
 impl Facts {
     pub fn lost(&self) -> u64 {
         self.sent.saturating_sub(self.received)

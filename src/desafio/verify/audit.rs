@@ -53,6 +53,8 @@ pub(super) struct Evidence {
     pub min_max: Option<(i64, i64)>,
     /// Values logged as sent that never entered the pipe (an EPIPE, a killed producer).
     pub undelivered: u64,
+    /// Values the consumer logged as received but was killed before recording in its own log.
+    pub unrecorded: u64,
     pub consumer_pass: Option<ConsumerPass>,
     pub cut_lines: Vec<usize>,
     pub stall: Option<usize>,
@@ -90,6 +92,9 @@ fn open(path: &Path, name: &'static str) -> Result<LogReader> {
                 format!("not a regular file ({what}): a log must be one"),
             ),
         },
+        OpenError::Io(path, source) if source.kind() == std::io::ErrorKind::NotFound => {
+            Error::LogDir { path, source }
+        }
         OpenError::Io(path, source) => Error::Sys(ipc_sys::Error::Read { path, source }),
     })
 }
@@ -663,15 +668,25 @@ impl Audit {
         }
         // The consumer log must hold the values the execution log says were received, in the
         // same order: compared by fingerprint, named line by line only when they differ.
+        let consumer_gone = matches!(self.ev.consumer.main_saw, Some((ChildStatus::Signal(_), _)))
+            || self.main_was_killed();
         if cons.values != self.received || cons.print != self.received_print {
-            consumer::compare(paths, lang, &mut self.report.problems).map_err(|e| {
-                Error::Sys(ipc_sys::Error::Read {
-                    path: paths.consumer.clone(),
-                    source: e,
-                })
-            })?;
+            self.ev.unrecorded =
+                consumer::compare(paths, lang, consumer_gone, &mut self.report.problems).map_err(
+                    |e| {
+                        Error::Sys(ipc_sys::Error::Read {
+                            path: paths.consumer.clone(),
+                            source: e,
+                        })
+                    },
+                )?;
         }
-        self.report.problems.extend(cons.problems.iter().cloned());
+        self.report.problems.extend(
+            cons.problems
+                .iter()
+                .filter(|p| !(consumer_gone && cons.lines == 0 && p.line == 0))
+                .cloned(),
+        );
         if let Some((values, even, odd, line)) = cons.totals_line
             && (values, even, odd) != (cons.values, cons.even, cons.values - cons.even)
         {
@@ -745,16 +760,10 @@ impl Audit {
         }
     }
 
-    /// Main ended without its closing lines, and says why (`--fault main-kill@K`), or simply
-    /// stopped while its children went on (SIGKILL from outside).
+    /// Main ended without its summary, its last line: it was killed (by `--fault main-kill@K`
+    /// or from outside). Its log cannot be asked for lines it never got to write.
     pub(super) fn main_was_killed(&self) -> bool {
         self.ev.summary.is_none()
-            && (self
-                .ev
-                .faults
-                .iter()
-                .any(|(r, f, _)| *r == Role::Main && f.starts_with("main-kill"))
-                || self.ev.main_exit.is_none())
     }
 
     /// Values are distinct: proved by sorting; a repeated value is named with both lines by a

@@ -124,7 +124,15 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
     }
     let consumer_killed = matches!(a.ev.consumer.main_saw, Some((ChildStatus::Signal(_), _)));
     let producer_killed = matches!(a.ev.producer.main_saw, Some((ChildStatus::Signal(_), _)));
-    if cons.totals_line.is_none() {
+    if cons.lines == 0 && (consumer_killed || main_killed) {
+        outcomes.push(lang.pick(
+            format!("{CONSUMER_LOG} is empty: the consumer was killed before it wrote anything"),
+            format!(
+                "{CONSUMER_LOG} está vazio: o consumidor foi morto antes de escrever qualquer coisa"
+            ),
+        ));
+    }
+    if cons.totals_line.is_none() && cons.lines > 0 {
         let text = lang.pick(
             "no totals line (the consumer did not finish)",
             "sem linha de totais (o consumidor não terminou)",
@@ -185,10 +193,20 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
         }
     }
     let delivered = a.ev.sent_lines - a.ev.undelivered;
+    // Received means handled: recorded in the consumer's log. A killed consumer may have taken
+    // its last values from the pipe (and logged them) without recording them.
+    let recorded = a.received - a.ev.unrecorded;
+    if a.ev.unrecorded > 0 {
+        let n = a.ev.unrecorded;
+        a.report.notes.push(lang.pick(
+            format!("{n} values were received but never recorded in {CONSUMER_LOG}: the consumer was killed between its two writes"),
+            format!("{n} valores foram recebidos mas nunca registrados em {CONSUMER_LOG}: o consumidor foi morto entre suas duas escritas"),
+        ));
+    }
     a.report.sent = delivered;
-    a.report.received = a.received;
+    a.report.received = recorded;
     a.report.lost = a.in_flight.iter().copied().collect();
-    let lost = a.report.lost.len() as u64;
+    let lost = a.report.lost.len() as u64 + a.ev.unrecorded;
     let consumer_left_early = a.ev.faults.iter().any(|(r, _, _)| *r == Role::Consumer)
         || consumer_killed
         || a.ev.stall.is_some()
@@ -219,8 +237,13 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
             .into(),
         ),
         Some((sent, received, l, at)) => {
-            if (sent, received, l) != (delivered, a.received, lost) {
-                let r = a.received;
+            // Main counts a value received once both logs have it; a consumer killed between
+            // its writes leaves main's count anywhere between the two logs' counts.
+            let plausible = sent == delivered
+                && (recorded..=a.received).contains(&received)
+                && l == sent.saturating_sub(received);
+            if !plausible {
+                let r = recorded;
                 problem(
                     EXECUTION_LOG,
                     at,
@@ -243,7 +266,7 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
     };
     let facts = Facts {
         sent: delivered,
-        received: a.received,
+        received: recorded,
         end_sent: a.ev.end_sent.is_some(),
         end_received: a.ev.end_received.is_some(),
         producer: own(&a.ev.producer),
@@ -386,6 +409,48 @@ fn judge_fault(
     let sent = facts.sent;
     let never_sent = count.saturating_sub(a.ev.sent_lines - a.ev.undelivered);
     let logged = a.ev.faults.iter().any(|(_, f, _)| *f == fault.to_string());
+    if !logged {
+        let n = facts.received;
+        return (
+            true,
+            lang.pick(
+                format!("fault {fault} not reached: the run ended after {n} values received, before the fault's turn"),
+                format!("falha {fault} não alcançada: a execução terminou após {n} valores recebidos, antes da vez da falha"),
+            ),
+        );
+    }
+    // Something else happened too (an interrupt, a kill from outside): how the run ended is
+    // not the fault's alone, so it is told, not judged.
+    let own_kill = |role: Role| match fault.kind {
+        FaultKind::ConsumerKill => role == Role::Consumer,
+        FaultKind::ProducerKill => role == Role::Producer,
+        _ => false,
+    };
+    let killed_from_outside = [
+        (Role::Producer, &facts.producer),
+        (Role::Consumer, &facts.consumer),
+    ]
+    .iter()
+    .any(|(role, s)| matches!(s, Some(ChildStatus::Signal(_))) && !own_kill(*role));
+    let main_killed_from_outside = main_killed && fault.kind != FaultKind::MainKill;
+    let interrupted = !a.ev.interrupts.is_empty();
+    if killed_from_outside || main_killed_from_outside || interrupted || a.ev.stall.is_some() {
+        let what = match (interrupted, main_killed_from_outside) {
+            (true, _) => lang.pick("interrupted", "interrompida"),
+            (_, true) => lang.pick("main was killed", "o main foi morto"),
+            _ => lang.pick(
+                "a process was killed from outside",
+                "um processo foi morto de fora",
+            ),
+        };
+        return (
+            true,
+            lang.pick(
+                format!("fault {fault} injected, but the run was also disturbed ({what}): how it ended is not the fault's alone, so it is not judged"),
+                format!("falha {fault} injetada, mas a execução também foi perturbada ({what}): o desfecho não é só da falha, então não é julgado"),
+            ),
+        );
+    }
     let code = |s: &Option<ChildStatus>| match s {
         Some(ChildStatus::Code(c)) => Some(*c),
         _ => None,
