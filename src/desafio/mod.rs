@@ -55,7 +55,7 @@ pub fn run(cli: Cli, lang: lang::Lang) -> u8 {
             })
         }
         Some(Command::Report(args)) => {
-            report::report(&args.log_dir, args.output.as_deref()).map(|()| 0)
+            report::report(&args.log_dir, args.output.as_deref(), lang).map(|()| 0)
         }
         None => cli
             .run

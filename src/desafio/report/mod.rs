@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, FixedOffset};
 
 use crate::desafio::error::{Error, Result};
+use crate::desafio::lang::Lang;
 use crate::desafio::log::{CONSUMER_LOG, EXECUTION_LOG};
 use crate::desafio::record::{ChildStatus, ConsumerLine, Event, LogLine, Parity, Role, TimeCache};
 
@@ -84,6 +85,8 @@ pub struct Run {
     pub summary: Option<String>,
     pub started: Option<String>,
     pub exec_lines: usize,
+    /// The language of the picture's words.
+    pub lang: Lang,
 }
 
 impl Run {
@@ -151,12 +154,16 @@ fn each_line(
     }
 }
 
-/// Reads both logs in `dir` into the picture's model.
-pub fn read(dir: &Path) -> Result<Run> {
+/// Reads both logs in `dir` (written in either language) into the picture's model, whose
+/// words are in `lang`.
+pub fn read(dir: &Path, lang: Lang) -> Result<Run> {
     ipc_sys::cli::existing_dir(dir).map_err(|source| bad_log(dir, source))?;
     let exec = open_regular(&dir.join(EXECUTION_LOG))?;
     let cons = open_regular(&dir.join(CONSUMER_LOG))?;
-    let mut run = Run::default();
+    let mut run = Run {
+        lang,
+        ..Run::default()
+    };
     let mut times = TimeCache::default();
     let mut t0: Option<DateTime<FixedOffset>> = None;
     let mut in_flight: VecDeque<usize> = VecDeque::new();
@@ -195,21 +202,33 @@ pub fn read(dir: &Path) -> Result<Run> {
         match line.event {
             Event::Started(params) => {
                 if let Some(p) = &params {
+                    let (values, from, seed, pace, fault) = lang.pick(
+                        ("values from", "", "seed", "pace", "fault"),
+                        ("valores de", "", "semente", "pausa", "falha"),
+                    );
+                    let _ = from;
                     run.started = Some(format!(
-                        "{} values from {}..={}, seed {}{}{}",
+                        "{} {values} {}..={}, {seed} {}{}{}",
                         p.count,
                         p.min,
                         p.max,
                         p.seed,
-                        p.pace.map(|p| format!(", pace {p} ms")).unwrap_or_default(),
-                        p.fault.map(|f| format!(", fault {f}")).unwrap_or_default()
+                        p.pace
+                            .map(|p| format!(", {pace} {p} ms"))
+                            .unwrap_or_default(),
+                        p.fault
+                            .map(|f| format!(", {fault} {f}"))
+                            .unwrap_or_default()
                     ));
                 }
-                mark(MarkKind::Start, "started".into());
+                mark(MarkKind::Start, lang.words().started.into());
             }
             Event::Spawned { role, pid } => {
                 run.pids[Run::lane(role)].get_or_insert(pid);
-                mark(MarkKind::Spawn, format!("spawned {role} {pid}"));
+                mark(
+                    MarkKind::Spawn,
+                    format!("{} {} {pid}", lang.words().spawned, role.in_lang(lang)),
+                );
             }
             Event::Sent { value, index, .. } => {
                 run.values += 1;
@@ -237,10 +256,15 @@ pub fn read(dir: &Path) -> Result<Run> {
                     }
                 }
             }
-            Event::EndSent { sent } => mark(MarkKind::End, format!("end marker ({sent})")),
-            Event::EndReceived { .. } => mark(MarkKind::End, "end marker received".into()),
+            Event::EndSent { sent } => mark(
+                MarkKind::End,
+                format!("{} ({sent})", lang.pick("end marker", "marcador de fim")),
+            ),
+            Event::EndReceived { .. } => mark(MarkKind::End, lang.words().end_received.into()),
             Event::Interrupted { signal, .. } => mark(MarkKind::Interrupt, signal),
-            Event::Fault { fault, .. } => mark(MarkKind::Fault, format!("fault {fault}")),
+            Event::Fault { fault, .. } => {
+                mark(MarkKind::Fault, format!("{} {fault}", lang.words().fault))
+            }
             Event::BrokenPipe { sent, .. } => {
                 mark(MarkKind::Error, "EPIPE".into());
                 // Values of the batch whose write failed were logged, never delivered.
@@ -259,13 +283,17 @@ pub fn read(dir: &Path) -> Result<Run> {
             Event::PipeClosed { .. } => mark(MarkKind::Error, "EOF".into()),
             Event::Error(e) => mark(MarkKind::Error, short(&e)),
             Event::ChildExited { role, status, .. } => {
+                let (r, exit) = (role.in_lang(lang), lang.pick("exit", "saída"));
                 let text = match status {
-                    ChildStatus::Code(c) => format!("{role} exit {c}"),
-                    ChildStatus::Signal(s) => format!("{role} {s}"),
+                    ChildStatus::Code(c) => format!("{r} {exit} {c}"),
+                    ChildStatus::Signal(s) => format!("{r} {s}"),
                 };
                 mark(MarkKind::Exit, text);
             }
-            Event::Exiting { code } => mark(MarkKind::Exit, format!("exit {code}")),
+            Event::Exiting { code } => mark(
+                MarkKind::Exit,
+                format!("{} {code}", lang.pick("exit", "saída")),
+            ),
             Event::Summary {
                 sent,
                 received,
@@ -273,7 +301,11 @@ pub fn read(dir: &Path) -> Result<Run> {
                 ..
             } => {
                 run.lost = lost;
-                run.summary = Some(format!("sent {sent}, received {received}, lost {lost}"));
+                let w = lang.words();
+                run.summary = Some(format!(
+                    "{} {sent}, {} {received}, {} {lost}",
+                    w.sum_sent, w.sum_received, w.sum_lost
+                ));
             }
         }
         Ok(())
@@ -346,7 +378,7 @@ fn charts(span: f64, sent: &[f64], received: &[f64], latencies: &[(f64, f64)]) -
 
 /// `report`: reads the run in `dir` and writes the picture to `output` (`.html` → a page, any
 /// other name → the SVG; none → the SVG on stdout).
-pub fn report(dir: &Path, output: Option<&Path>) -> Result<()> {
+pub fn report(dir: &Path, output: Option<&Path>, lang: Lang) -> Result<()> {
     if let Some(out) = output {
         ipc_sys::cli::writable_file_path(out).map_err(|source| Error::Path {
             flag: "-o",
@@ -354,7 +386,7 @@ pub fn report(dir: &Path, output: Option<&Path>) -> Result<()> {
             source,
         })?;
     }
-    let run = read(dir)?;
+    let run = read(dir, lang)?;
     let picture = svg::draw(&run);
     let html = output.is_some_and(|o| o.extension().is_some_and(|e| e == "html"));
     let text = if html {

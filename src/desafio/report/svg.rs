@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use super::{Charts, MarkKind, Run, Trip};
+use crate::desafio::lang::Lang;
 use crate::desafio::record::{Parity, Role};
 
 const WIDTH: f64 = 1100.0;
@@ -63,11 +64,7 @@ impl Axis {
 }
 
 fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Main => "main",
-        Role::Producer => "producer",
-        Role::Consumer => "consumer",
-    }
+    role.name()
 }
 
 /// The whole picture.
@@ -83,8 +80,12 @@ pub fn draw(run: &Run) -> String {
 <marker id="head-odd" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="{ODD}"/></marker>
 </defs>
 <rect width="100%" height="100%" fill="white"/>
-<text x="20" y="34" font-size="18" font-weight="bold">Desafio 01 — producer and consumer over a pipe</text>
-"##
+<text x="20" y="34" font-size="18" font-weight="bold">{title}</text>
+"##,
+        title = run.lang.pick(
+            "Desafio 01 — producer and consumer over a pipe",
+            "Desafio 01 — produtor e consumidor ligados por um pipe"
+        )
     );
     if let Some(started) = &run.started {
         let _ = writeln!(
@@ -98,12 +99,12 @@ pub fn draw(run: &Run) -> String {
         lane(&mut s, run, role);
     }
     if run.charts.is_none() {
-        trips(&mut s, &axis, &run.trips);
+        trips(&mut s, &axis, &run.trips, run.lang);
     }
     marks(&mut s, run, &axis);
     x_axis(&mut s, run, &axis);
     if let Some(charts) = &run.charts {
-        draw_charts(&mut s, charts, run.span_ms);
+        draw_charts(&mut s, charts, run.span_ms, run.lang);
     }
     caption(&mut s, run, height);
     s.push_str("</svg>\n");
@@ -115,15 +116,16 @@ fn lane(s: &mut String, run: &Run, role: Role) {
     let pid = run.pids[Run::lane(role)].map_or("?".to_string(), |p| p.to_string());
     let _ = writeln!(
         s,
-        r##"<g class="lane {name}"><line x1="{LEFT}" y1="{y}" x2="{end}" y2="{y}" stroke="#999" stroke-width="2"/><text x="20" y="{ty}" font-size="14" font-weight="bold">{name}</text><text x="20" y="{py}" fill="#555">pid {pid}</text></g>"##,
+        r##"<g class="lane {name}"><line x1="{LEFT}" y1="{y}" x2="{end}" y2="{y}" stroke="#999" stroke-width="2"/><text x="20" y="{ty}" font-size="14" font-weight="bold">{label}</text><text x="20" y="{py}" fill="#555">pid {pid}</text></g>"##,
         name = role_name(role),
+        label = role.in_lang(run.lang),
         end = WIDTH - RIGHT,
         ty = y - 2.0,
         py = y + 14.0,
     );
 }
 
-fn trips(s: &mut String, axis: &Axis, trips: &[Trip]) {
+fn trips(s: &mut String, axis: &Axis, trips: &[Trip], lang: Lang) {
     let (top, bottom) = (LANES[1] + 6.0, LANES[2] - 6.0);
     let label = trips.len() <= 60;
     let mut per_ms: std::collections::HashMap<(u64, bool), usize> = Default::default();
@@ -142,26 +144,32 @@ fn trips(s: &mut String, axis: &Axis, trips: &[Trip]) {
             None if trip.unsent => {
                 let _ = writeln!(
                     s,
-                    r##"<g class="trip unsent" data-value="{v}"><line x1="{x1:.1}" y1="{top}" x2="{x1:.1}" y2="{:.1}" stroke="#999" stroke-width="1.6" stroke-dasharray="2 3"/><title>{v}: logged as sent, but the write failed with EPIPE: never entered the pipe</title></g>"##,
+                    r##"<g class="trip unsent" data-value="{v}"><line x1="{x1:.1}" y1="{top}" x2="{x1:.1}" y2="{:.1}" stroke="#999" stroke-width="1.6" stroke-dasharray="2 3"/><title>{v}: {why}</title></g>"##,
                     top + 20.0,
-                    v = trip.value
+                    v = trip.value,
+                    why = lang.pick(
+                        "logged as sent, but the write failed with EPIPE: never entered the pipe",
+                        "registrado como enviado, mas a escrita falhou com EPIPE: nunca entrou no pipe"
+                    )
                 );
             }
             Some(r) => {
                 let x2 = axis.x(r, nth(r, false));
                 let _ = writeln!(
                     s,
-                    r#"<line class="trip {class}" data-value="{v}" data-index="{i}" x1="{x1:.1}" y1="{top}" x2="{x2:.1}" y2="{bottom}" stroke="{colour}" stroke-width="1.6" marker-end="url(#head-{class})"><title>{v} ({class}): sent #{i}</title></line>"#,
+                    r#"<line class="trip {class}" data-value="{v}" data-index="{i}" x1="{x1:.1}" y1="{top}" x2="{x2:.1}" y2="{bottom}" stroke="{colour}" stroke-width="1.6" marker-end="url(#head-{class})"><title>{v} ({label}): #{i}</title></line>"#,
                     v = trip.value,
-                    i = trip.index
+                    i = trip.index,
+                    label = trip.parity.in_lang(lang)
                 );
             }
             None => {
                 let mid = (top + bottom) / 2.0;
                 let _ = writeln!(
                     s,
-                    r#"<g class="trip lost" data-value="{v}"><line x1="{x1:.1}" y1="{top}" x2="{x1:.1}" y2="{mid}" stroke="{LOST}" stroke-width="1.6" stroke-dasharray="4 3"/><path d="M{a:.1},{b:.1} l10,10 m0,-10 l-10,10" stroke="{LOST}" stroke-width="2"/><title>{v}: sent, never received</title></g>"#,
+                    r#"<g class="trip lost" data-value="{v}"><line x1="{x1:.1}" y1="{top}" x2="{x1:.1}" y2="{mid}" stroke="{LOST}" stroke-width="1.6" stroke-dasharray="4 3"/><path d="M{a:.1},{b:.1} l10,10 m0,-10 l-10,10" stroke="{LOST}" stroke-width="2"/><title>{v}: {why}</title></g>"#,
                     v = trip.value,
+                    why = lang.pick("sent, never received", "enviado, nunca recebido"),
                     a = x1 - 5.0,
                     b = mid - 5.0
                 );
@@ -286,15 +294,20 @@ fn x_axis(s: &mut String, run: &Run, axis: &Axis) {
         }
         let _ = writeln!(
             s,
-            r##"<text x="{LEFT}" y="{}" fill="#555">time since main started</text>"##,
-            AXIS + 38.0
+            r##"<text x="{LEFT}" y="{}" fill="#555">{}</text>"##,
+            AXIS + 38.0,
+            run.lang
+                .pick("time since main started", "tempo desde o início do main")
         );
     } else {
         let _ = writeln!(
             s,
-            r##"<text x="{LEFT}" y="{}" fill="#555">order of events (the whole run took {:.0} ms: too fast for its millisecond timestamps to separate them)</text>"##,
+            r##"<text x="{LEFT}" y="{}" fill="#555">{}</text>"##,
             AXIS + 22.0,
-            run.span_ms
+            run.lang.pick(
+                format!("order of events (the whole run took {:.0} ms: too fast for its millisecond timestamps to separate them)", run.span_ms),
+                format!("ordem dos eventos (a execução inteira levou {:.0} ms: rápido demais para que os horários em milissegundos os separem)", run.span_ms),
+            )
         );
     }
 }
@@ -316,7 +329,7 @@ fn polyline(s: &mut String, class: &str, colour: &str, points: &[(f64, f64)], da
     );
 }
 
-fn draw_charts(s: &mut String, c: &Charts, span: f64) {
+fn draw_charts(s: &mut String, c: &Charts, span: f64, lang: Lang) {
     let n = c.sent.len().max(1);
     let x = |i: usize| LEFT + PLOT * (i as f64 + 0.5) / n as f64;
     // Throughput, values per second.
@@ -331,9 +344,11 @@ fn draw_charts(s: &mut String, c: &Charts, span: f64) {
     let y = |v: f64| top + h - v / max * h;
     let _ = writeln!(
         s,
-        r##"<text x="20" y="{}" font-size="14" font-weight="bold">throughput</text><text x="20" y="{}" fill="#555">values/s, peak {max:.0}</text><line x1="{LEFT}" y1="{}" x2="{}" y2="{}" stroke="#999"/>"##,
+        r##"<text x="20" y="{}" font-size="14" font-weight="bold">{}</text><text x="20" y="{}" fill="#555">{} {max:.0}</text><line x1="{LEFT}" y1="{}" x2="{}" y2="{}" stroke="#999"/>"##,
         top + 20.0,
+        lang.pick("throughput", "vazão"),
         top + 36.0,
+        lang.pick("values/s, peak", "valores/s, pico"),
         top + h,
         WIDTH - RIGHT,
         top + h
@@ -363,10 +378,13 @@ fn draw_charts(s: &mut String, c: &Charts, span: f64) {
     let y = |v: f64| top + h - v / max * h;
     let _ = writeln!(
         s,
-        r##"<text x="20" y="{}" font-size="14" font-weight="bold">latency</text><text x="20" y="{}" fill="#555">sent → received, ms</text><text x="20" y="{}" fill="#555">max {max:.1} ms</text><line x1="{LEFT}" y1="{}" x2="{}" y2="{}" stroke="#999"/>"##,
+        r##"<text x="20" y="{}" font-size="14" font-weight="bold">{}</text><text x="20" y="{}" fill="#555">{}</text><text x="20" y="{}" fill="#555">{} {max:.1} ms</text><line x1="{LEFT}" y1="{}" x2="{}" y2="{}" stroke="#999"/>"##,
         top + 20.0,
+        lang.pick("latency", "latência"),
         top + 36.0,
+        lang.pick("sent → received, ms", "enviado → recebido, ms"),
         top + 52.0,
+        lang.pick("max", "máx."),
         top + h,
         WIDTH - RIGHT,
         top + h
@@ -387,45 +405,73 @@ fn draw_charts(s: &mut String, c: &Charts, span: f64) {
     polyline(s, "latency-max", LOST, &worst, true);
     let _ = writeln!(
         s,
-        r##"<text x="{LEFT}" y="{}" fill="#555">{} time buckets of {:.1} ms over {:.0} ms</text>"##,
+        r##"<text x="{LEFT}" y="{}" fill="#555">{}</text>"##,
         top + h + 20.0,
-        n,
-        c.bucket_ms,
-        span
+        lang.pick(
+            format!(
+                "{n} time buckets of {:.1} ms over {span:.0} ms",
+                c.bucket_ms
+            ),
+            format!("{n} intervalos de {:.1} ms em {span:.0} ms", c.bucket_ms),
+        )
     );
 }
 
 fn caption(s: &mut String, run: &Run, height: f64) {
+    let lang = run.lang;
     let y = height - 46.0;
     let legend = if run.charts.is_some() {
         format!(
-            r##"<line x1="20" y1="{y}" x2="44" y2="{y}" stroke="{EVEN}" stroke-width="2"/><text x="50" y="{}">sent</text><line x1="100" y1="{y}" x2="124" y2="{y}" stroke="#2e7d32" stroke-width="2" stroke-dasharray="5 3"/><text x="130" y="{}">received</text>"##,
+            r##"<line x1="20" y1="{y}" x2="44" y2="{y}" stroke="{EVEN}" stroke-width="2"/><text x="50" y="{}">{}</text><line x1="120" y1="{y}" x2="144" y2="{y}" stroke="#2e7d32" stroke-width="2" stroke-dasharray="5 3"/><text x="150" y="{}">{}</text>"##,
             y + 4.0,
-            y + 4.0
+            lang.pick("sent", "enviados"),
+            y + 4.0,
+            lang.pick("received", "recebidos")
         )
     } else {
         format!(
-            r##"<line x1="20" y1="{y}" x2="44" y2="{y}" stroke="{EVEN}" stroke-width="2"/><text x="50" y="{t}">even</text><line x1="100" y1="{y}" x2="124" y2="{y}" stroke="{ODD}" stroke-width="2"/><text x="130" y="{t}">odd</text><line x1="175" y1="{y}" x2="199" y2="{y}" stroke="{LOST}" stroke-width="2" stroke-dasharray="4 3"/><text x="205" y="{t}">lost</text><line x1="250" y1="{y}" x2="274" y2="{y}" stroke="#999" stroke-width="2" stroke-dasharray="2 3"/><text x="280" y="{t}">never entered the pipe (EPIPE)</text>"##,
-            t = y + 4.0
+            r##"<line x1="20" y1="{y}" x2="44" y2="{y}" stroke="{EVEN}" stroke-width="2"/><text x="50" y="{t}">{even}</text><line x1="100" y1="{y}" x2="124" y2="{y}" stroke="{ODD}" stroke-width="2"/><text x="130" y="{t}">{odd}</text><line x1="185" y1="{y}" x2="209" y2="{y}" stroke="{LOST}" stroke-width="2" stroke-dasharray="4 3"/><text x="215" y="{t}">{lost}</text><line x1="290" y1="{y}" x2="314" y2="{y}" stroke="#999" stroke-width="2" stroke-dasharray="2 3"/><text x="320" y="{t}">{unsent}</text>"##,
+            t = y + 4.0,
+            even = lang.words().even,
+            odd = lang.words().odd,
+            lost = lang.pick("lost", "perdido"),
+            unsent = lang.pick(
+                "never entered the pipe (EPIPE)",
+                "nunca entrou no pipe (EPIPE)"
+            ),
         )
     };
-    let summary = run
-        .summary
-        .clone()
-        .unwrap_or_else(|| "no summary line: main did not finish".into());
+    let summary = run.summary.clone().unwrap_or_else(|| {
+        lang.pick(
+            "no summary line: main did not finish",
+            "sem linha de resumo: o main não terminou",
+        )
+        .into()
+    });
     let _ = writeln!(
         s,
-        r##"<g class="legend">{legend}</g><text class="caption" x="20" y="{}" font-size="13">main's summary: {} ({} lines in execution_log.txt)</text>"##,
+        r##"<g class="legend">{legend}</g><text class="caption" x="20" y="{}" font-size="13">{}</text>"##,
         height - 18.0,
-        esc(&summary),
-        run.exec_lines
+        lang.pick(
+            format!(
+                "main's summary: {} ({} lines in execution_log.txt)",
+                esc(&summary),
+                run.exec_lines
+            ),
+            format!(
+                "resumo do main: {} ({} linhas em execution_log.txt)",
+                esc(&summary),
+                run.exec_lines
+            ),
+        )
     );
 }
 
 /// An HTML page embedding the picture.
 pub fn page(run: &Run, svg: &str) -> String {
     format!(
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>Desafio 01 run: {}</title>\n</head>\n<body style=\"margin: 1em\">\n{svg}</body>\n</html>\n",
+        "<!DOCTYPE html>\n<html lang=\"{}\">\n<head>\n<meta charset=\"utf-8\">\n<title>Desafio 01 run: {}</title>\n</head>\n<body style=\"margin: 1em\">\n{svg}</body>\n</html>\n",
+        run.lang.pick("en", "pt-BR"),
         esc(run.started.as_deref().unwrap_or("")),
     )
 }
