@@ -120,6 +120,13 @@ pub fn reap(pid: Pid) -> Result<Reaped> {
     }
 }
 
+/// Makes this process a child subreaper (`PR_SET_CHILD_SUBREAPER`): a descendant orphaned by
+/// the death of its own parent is reparented to this process instead of init, so this process
+/// can see it, adopt it (`Child::adopt`) and reap it. The setting lasts for the process's life.
+pub fn become_subreaper() -> Result<()> {
+    nix::sys::prctl::set_child_subreaper(true).map_err(Error::Subreaper)
+}
+
 /// A forked child process, owned. Dropping it without waiting sends the drop signal (if any; to
 /// the whole group when the child leads one) and then reaps it, so no handle can leave a zombie
 /// behind, on any path.
@@ -140,6 +147,34 @@ impl Child {
             on_drop,
             ended: None,
         }
+    }
+
+    /// Takes ownership of a process that has become this process's child without being forked
+    /// by it: an orphan reparented to this process as a child subreaper (see
+    /// `become_subreaper`). Refused (`Error::Wait(ECHILD)`) unless `pid` is a child of this
+    /// process right now, so a handle can never be made for someone else's process. The handle
+    /// reaps it like any other; `on_drop` as in `Fork::on_drop`.
+    pub fn adopt(pid: Pid, on_drop: Option<Signal>) -> Result<Child> {
+        // SAFETY: siginfo_t is plain old data; all-zero is a valid value for it.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+        // SAFETY: a valid out-pointer; WNOWAIT leaves the child waitable (nothing is reaped).
+        let rc = unsafe { libc::waitid(libc::P_PID, pid.as_raw() as libc::id_t, &mut info, flags) };
+        if rc != 0 {
+            return Err(Error::Wait(Errno::last()));
+        }
+        Ok(Child::new(pid, false, on_drop))
+    }
+
+    /// Lets the child outlive this process: the handle is given up without signalling or
+    /// waiting. When this process ends, the kernel hands the child to the nearest child
+    /// subreaper (or init), which must reap it. For the rare child meant to outlive its parent
+    /// (forked with `Fork::no_death_signal`); every other child is waited for.
+    pub fn disown(self) -> Pid {
+        let pid = self.pid;
+        // The handle owns nothing but the duty to reap, which is what is given up here.
+        std::mem::forget(self);
+        pid
     }
 
     pub fn pid(&self) -> Pid {
@@ -204,6 +239,17 @@ impl Child {
     /// Changes what dropping the handle does to a child still running.
     pub fn set_drop_signal(&mut self, signal: Option<Signal>) {
         self.on_drop = signal;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_that_is_not_our_child_cannot_be_adopted() {
+        let err = Child::adopt(Pid::from_raw(1), None).unwrap_err();
+        assert!(matches!(err, Error::Wait(Errno::ECHILD)), "{err}");
     }
 }
 

@@ -46,6 +46,9 @@ pub enum Error {
     )]
     SigpipeNotIgnored,
 
+    #[error("cannot become a child subreaper: {0}")]
+    Subreaper(Errno),
+
     #[error("cannot map shared memory: {0}")]
     SharedMemory(Errno),
 

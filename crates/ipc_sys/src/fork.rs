@@ -42,7 +42,7 @@ pub const FIRST_KEPT_FD: RawFd = 3;
 pub struct Fork {
     role: String,
     own_group: bool,
-    death_signal: Signal,
+    death_signal: Option<Signal>,
     on_drop: Option<Signal>,
 }
 
@@ -53,7 +53,7 @@ impl Fork {
         Fork {
             role: role.to_string(),
             own_group: false,
-            death_signal: Signal::SIGTERM,
+            death_signal: Some(Signal::SIGTERM),
             on_drop: Some(Signal::SIGKILL),
         }
     }
@@ -69,7 +69,15 @@ impl Fork {
     /// The signal the kernel sends the child when its parent dies (default SIGTERM, which the
     /// project's roles turn into a clean wind-down; SIGKILL for children that must not linger).
     pub fn death_signal(mut self, signal: Signal) -> Fork {
-        self.death_signal = signal;
+        self.death_signal = Some(signal);
+        self
+    }
+
+    /// No death signal: the child outlives its parent (it is then reparented to the nearest
+    /// child subreaper, see `child::become_subreaper`, or to init). Only for a child meant to
+    /// outlive the process that forks it; every other child should die with its parent.
+    pub fn no_death_signal(mut self) -> Fork {
+        self.death_signal = None;
         self
     }
 
@@ -160,15 +168,17 @@ where
 /// The child's set-up: its descriptors, its death signal, a fresh random seed.
 fn setup(fork: &Fork, parent: Pid, keep: &[RawFd]) -> std::result::Result<Vec<OwnedFd>, String> {
     let fds = keep_only(keep).map_err(|e| format!("cannot set up its descriptors: {e}"))?;
-    nix::sys::prctl::set_pdeathsig(fork.death_signal)
-        .map_err(|e| format!("cannot set the parent-death signal: {e}"))?;
-    if nix::unistd::getppid() != parent {
-        // The parent died between fork and prctl: act as if the death signal had arrived.
-        if fork.death_signal == Signal::SIGKILL {
-            // SAFETY: as in `run_child`: leave at once, running nothing of the parent's.
-            unsafe { libc::_exit(128 + libc::SIGKILL) }
+    if let Some(death_signal) = fork.death_signal {
+        nix::sys::prctl::set_pdeathsig(death_signal)
+            .map_err(|e| format!("cannot set the parent-death signal: {e}"))?;
+        if nix::unistd::getppid() != parent {
+            // The parent died between fork and prctl: act as if the death signal had arrived.
+            if death_signal == Signal::SIGKILL {
+                // SAFETY: as in `run_child`: leave at once, running nothing of the parent's.
+                unsafe { libc::_exit(128 + libc::SIGKILL) }
+            }
+            raise_interrupt_flag(death_signal);
         }
-        raise_interrupt_flag(fork.death_signal);
     }
     // Without this the child's `rand::rng()` would continue the parent's stream: every child
     // of one parent would draw the same "random" numbers.

@@ -53,6 +53,23 @@ impl Semaphore {
         }
     }
 
+    /// Takes a permit, blocking until one is free. A signal handler that runs meanwhile does not
+    /// end the wait (it resumes); a process that must stop waiting is woken by a `release` from
+    /// whoever asks it to stop — a permit, unlike a signal, cannot arrive "just before the wait"
+    /// and be lost.
+    pub fn acquire(&self) -> Result<()> {
+        loop {
+            // SAFETY: an initialised process-shared semaphore (see `new`).
+            if unsafe { libc::sem_wait(self.raw()) } == 0 {
+                return Ok(());
+            }
+            match Errno::last() {
+                Errno::EINTR => {}
+                e => return Err(Error::Semaphore(e)),
+            }
+        }
+    }
+
     /// Gives a permit back.
     pub fn release(&self) -> Result<()> {
         // SAFETY: an initialised process-shared semaphore (see `new`).
@@ -89,5 +106,15 @@ mod tests {
         sem.release().unwrap();
         assert_eq!(sem.available().unwrap(), 1);
         assert!(sem.try_acquire().unwrap());
+    }
+
+    #[test]
+    fn acquire_takes_a_free_permit_and_release_gives_it_back() {
+        let sem = Semaphore::new(1).unwrap();
+        sem.acquire().unwrap();
+        assert_eq!(sem.available().unwrap(), 0);
+        sem.release().unwrap();
+        sem.acquire().unwrap();
+        assert!(!sem.try_acquire().unwrap());
     }
 }

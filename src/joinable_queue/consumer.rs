@@ -1,0 +1,62 @@
+//! The daemon consumer: `while True: item = q.get(); work(item); q.task_done()`.
+//!
+//! It keeps the items queue's receiving end and the doorbell's sending end, nothing else. It
+//! dies with main whatever kills main (death signal SIGKILL: a daemon). SIGINT or SIGTERM (a
+//! Ctrl+C, or main winding down) makes it stop taking items; the item in hand is finished and
+//! marked done first. When the queue is closed and empty it rings the doorbell once (main needs
+//! to know, to settle an item a killed producer may never have queued) and then waits, as the
+//! original's consumer waits in `get()` forever, until main ends it.
+
+use std::time::Duration;
+
+use ipc_sys::linelog::say;
+use ipc_sys::queue::QueueEnd;
+use ipc_sys::signal::{kill_self, wait_unless_interrupted};
+
+use super::board::{DRAINED, Got, Queue};
+use super::{Options, Result, item_name};
+
+pub fn run(o: &Options, q: Queue<'_>, items: &QueueEnd, doorbell: &QueueEnd) -> Result<()> {
+    let pid = std::process::id();
+    let mut taken = 0u64;
+    loop {
+        let id = match q.get(items)? {
+            Got::Item(id) => id,
+            Got::Interrupted => return Ok(()),
+            Got::Drained => {
+                doorbell.send(&DRAINED.to_le_bytes())?;
+                // A daemon never leaves by itself: main ends it (SIGTERM), or its death does.
+                while wait_unless_interrupted(None, None)? != ipc_sys::signal::Wake::Interrupted {}
+                return Ok(());
+            }
+        };
+        taken += 1;
+        let name = item_name(id);
+        say(&format!("consumer ({pid}): took {name}"));
+        q.release_slot()?;
+        if o.consumer_dies_at == Some(taken) {
+            say(&format!("consumer ({pid}): dying while holding {name}"));
+            kill_self();
+        }
+        // The work is finished even when an interrupt arrives meanwhile: it is settled, not lost.
+        std::thread::sleep(Options::pick(o.work_ms));
+        if o.forget_task_done == Some(taken) {
+            say(&format!(
+                "consumer ({pid}): finished {name} but forgot task_done"
+            ));
+            q.forget_holding();
+        } else {
+            // Said before it is marked: once marked, join() may return and main end this daemon.
+            say(&format!("consumer ({pid}): done {name}"));
+            q.task_done(id, doorbell)?;
+        }
+        if ipc_sys::signal::interrupted().is_some() {
+            return Ok(());
+        }
+    }
+}
+
+/// How long the consumer may take to settle the item in hand once told to stop.
+pub fn settle_time(o: &Options) -> Duration {
+    o.max_work() + Duration::from_secs(2)
+}
