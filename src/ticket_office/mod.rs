@@ -3,21 +3,32 @@
 //! Without the lock (`--no-lock`) several buyers read the same count and the office oversells.
 //!
 //! The lock lives on a separate lock file: the state file is replaced by `rename` on every write
-//! (crash-safe: temp file, fsync, rename, fsync of the directory), and a lock on the replaced file
-//! would no longer exclude anyone. The kernel drops a flock when its holder dies, even by
-//! SIGKILL, so a killed buyer cannot block the others.
+//! (crash-safe: a temp file in the same directory, fsync, rename, fsync of the directory), and a
+//! lock on the replaced file would no longer exclude anyone. The kernel drops a flock when its
+//! holder dies, even by SIGKILL, so a killed buyer cannot block the others.
+//!
+//! Paths: the state file and its lock file must be regular files or not exist yet — never a
+//! device, a directory, a FIFO (`--state /dev/null` must not replace /dev/null). Temp files are
+//! named `.<state>.<pid>.<random>.tmp` (created with O_EXCL by `tempfile`) and removed on every
+//! path: by their writer on an error, by main when a buyer is killed before renaming its own.
+//!
+//! Ctrl+C / SIGTERM: every buyer stops where it is — before buying, or in the middle of a
+//! purchase, which it abandons before writing anything — main waits for all of them (SIGKILL
+//! after a grace period), prints the summary and exits 130.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
-use ipc_sys::cli::{EXIT_FAILURE, EXIT_USAGE, Failure, parse_unsigned};
+use ipc_sys::cli::{EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, Failure, parse_unsigned};
 use ipc_sys::linelog::{lock_exclusive, say};
 use ipc_sys::pipe::Pipe;
+use ipc_sys::signal::{interrupted, sleep_unless_interrupted};
 use ipc_sys::{Children, Event as ChildEvent, ExitStatus, Fork};
+use nix::sys::signal::Signal;
 use rand::RngExt;
 
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +66,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 const EXIT_REFUSED: i32 = 3;
 /// Longest default pause between reading and writing the count (the classic exercise's 0.1 s).
 const DEFAULT_MAX_DELAY_MS: u64 = 100;
+/// How long buyers get to stop once interrupted, before SIGKILL. A buyer abandons its purchase
+/// at once, so this only covers the queue of buyers waiting for the lock, each of which takes it
+/// and lets it go.
+const STOP_GRACE: Duration = Duration::from_secs(3);
 
 #[derive(Debug, Parser)]
 #[command(
@@ -91,46 +106,64 @@ fn between(s: &str, what: &str, min: u64, max: u64) -> Result<u64, String> {
 
 /// Reads `{"ticket_num": N}`.
 pub fn read_state(path: &Path) -> Result<u64> {
-    let mut text = String::new();
-    File::open(path)
-        .and_then(|mut f| f.read_to_string(&mut text))
-        .map_err(|source| Error::ReadState {
-            path: path.into(),
-            source,
-        })?;
-    parse_state(&text).ok_or_else(|| Error::ReadState {
+    let read_error = |source| Error::ReadState {
         path: path.into(),
-        source: io::Error::new(
+        source,
+    };
+    let text = fs::read_to_string(path).map_err(read_error)?;
+    parse_state(&text).ok_or_else(|| {
+        read_error(io::Error::new(
             io::ErrorKind::InvalidData,
             format!("not a ticket state: {text:?}"),
-        ),
+        ))
     })
 }
 
+/// The count of a JSON object with a non-negative integer `ticket_num` (other keys ignored, as
+/// the original's `json.load(f)["ticket_num"]` ignores them).
 fn parse_state(text: &str) -> Option<u64> {
-    let rest = text.trim().strip_prefix('{')?.strip_suffix('}')?.trim();
-    let (key, value) = rest.split_once(':')?;
-    (key.trim() == "\"ticket_num\"").then_some(())?;
-    value.trim().parse().ok()
+    serde_json::from_str::<serde_json::Value>(text)
+        .ok()?
+        .as_object()?
+        .get("ticket_num")?
+        .as_u64()
 }
 
-/// Replaces the state file atomically: a reader sees the old or the new count, never half.
+/// The directory a path's file lives in (`.` for a bare name).
+fn directory_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// The prefix of every temp file process `pid` writes beside `state`.
+fn temp_prefix(state: &Path, pid: u32) -> String {
+    let name = state
+        .file_name()
+        .map_or_else(|| "state".into(), |n| n.to_string_lossy().into_owned());
+    format!(".{name}.{pid}.")
+}
+
+/// Replaces the state file atomically: a reader sees the old or the new count, never half. The
+/// temp file is created with O_EXCL beside the state (same file system, so the rename is atomic)
+/// and removed on any error; the data is synced before the rename, the directory after it.
 pub fn write_state(path: &Path, tickets: u64) -> Result<()> {
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
     let io_err = |source| Error::WriteState {
         path: path.into(),
         source,
     };
-    let mut file = File::create(&tmp).map_err(io_err)?;
-    file.write_all(format!("{{\"ticket_num\": {tickets}}}\n").as_bytes())
+    let dir = directory_of(path);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&temp_prefix(path, std::process::id()))
+        .suffix(".tmp")
+        .tempfile_in(dir)
         .map_err(io_err)?;
-    file.sync_all().map_err(io_err)?;
-    fs::rename(&tmp, path).map_err(io_err)?;
+    // The same bytes as Python's json.dump({"ticket_num": n}), plus a final newline.
+    tmp.write_all(format!("{{\"ticket_num\": {tickets}}}\n").as_bytes())
+        .map_err(io_err)?;
+    tmp.as_file().sync_all().map_err(io_err)?;
+    tmp.persist(path).map_err(|e| io_err(e.error))?;
     // The rename itself is durable only once the directory is synced.
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
     File::open(dir).and_then(|d| d.sync_all()).map_err(io_err)
 }
 
@@ -140,27 +173,57 @@ fn lock_path(state: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// Checks `--state` before anything is created: a file name (not ending with '/'), in an
+/// existing directory, that is a regular file or does not exist yet — and the same for its lock
+/// file. A trailing slash gets the error the path would get without it when that names a
+/// directory.
+fn check_state_path(state: &Path) -> io::Result<()> {
+    let text = state.as_os_str().as_encoded_bytes();
+    if text.is_empty() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "an empty path"));
+    }
+    if text.ends_with(b"/") {
+        ipc_sys::cli::writable_file_path(state)?;
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "ends with '/': that names a directory, not a file",
+        ));
+    }
+    ipc_sys::cli::writable_file_path(state)?;
+    ipc_sys::cli::existing_dir(directory_of(state))
+        .map_err(|e| io::Error::new(e.kind(), format!("its directory: {e}")))?;
+    ipc_sys::cli::writable_file_path(&lock_path(state))
+        .map_err(|e| io::Error::new(e.kind(), format!("its lock file: {e}")))
+}
+
 /// Runs the office and returns main's exit code.
 pub fn run(cli: &OfficeCli) -> Result<u8> {
     let state = &cli.state;
-    write_state(state, cli.tickets).map_err(|e| match e {
-        Error::WriteState { path, source } => Error::Path {
-            flag: "--state",
-            path,
-            source,
-        },
-        e => e,
-    })?;
+    let bad_path = |path: &Path, source| Error::Path {
+        flag: "--state",
+        path: path.into(),
+        source,
+    };
+    check_state_path(state).map_err(|e| bad_path(state, e))?;
+    ipc_sys::signal::install_interrupt_handlers()?;
+    let lock = lock_path(state);
+    let lock_existed = fs::symlink_metadata(&lock).is_ok();
     OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(lock_path(state))
-        .map_err(|source| Error::Path {
-            flag: "--state",
-            path: lock_path(state),
-            source,
-        })?;
+        .open(&lock)
+        .map_err(|e| bad_path(&lock, e))?;
+    if let Err(e) = write_state(state, cli.tickets) {
+        // Nothing created on bad input: the lock file goes if this run made it.
+        if !lock_existed {
+            let _ = fs::remove_file(&lock);
+        }
+        return Err(match e {
+            Error::WriteState { path, source } => bad_path(&path, source),
+            e => e,
+        });
+    }
     say(&format!(
         "office: {} ticket(s), {} buyers, {}",
         cli.tickets,
@@ -179,6 +242,11 @@ pub fn run(cli: &OfficeCli) -> Result<u8> {
     let mut buyers = Children::new();
     let mut numbers = Vec::new();
     for k in 1..=cli.buyers {
+        if interrupted().is_some() {
+            break;
+        }
+        // Death signal SIGTERM: if main dies, a buyer stops like on Ctrl+C, and removes its
+        // own temp file, which nobody else would.
         let child = Fork::new(format!("buyer {k}")).spawn([gun.read.as_fd()], |[wait]| {
             let _ = io::copy(&mut File::from(wait), &mut io::sink());
             match buy(cli, k) {
@@ -195,53 +263,121 @@ pub fn run(cli: &OfficeCli) -> Result<u8> {
     // Closing both ends in main fires the gun: every buyer's read returns end of file.
     drop(gun);
 
-    let (mut sold, mut refused, mut broken) = (0u64, 0u64, 0u64);
+    let mut tally = Tally::default();
+    let mut stopping: Option<(Signal, Instant, bool)> = None;
     loop {
-        match buyers.wait(&mut [], None, false)? {
+        let deadline = stopping.and_then(|(_, at, killed)| (!killed).then_some(at));
+        let event = buyers.wait(&mut [], deadline, stopping.is_none())?;
+        if stopping.is_none()
+            && let Some(signal) = interrupted()
+        {
+            say(&format!(
+                "office: interrupted by {}: every buyer stops; a purchase in progress is abandoned before it writes",
+                signal.as_str()
+            ));
+            buyers.signal_all(Signal::SIGTERM);
+            stopping = Some((signal, Instant::now() + STOP_GRACE, false));
+        }
+        match event {
             ChildEvent::Exited(r) => {
                 let k = numbers
                     .iter()
                     .find(|(_, p)| *p == r.pid)
                     .map_or(0, |(k, _)| *k);
                 match r.status {
-                    ExitStatus::Exited(0) => sold += 1,
-                    ExitStatus::Exited(EXIT_REFUSED) => refused += 1,
+                    ExitStatus::Exited(0) => tally.sold += 1,
+                    ExitStatus::Exited(EXIT_REFUSED) => tally.refused += 1,
+                    ExitStatus::Exited(c) if c == i32::from(EXIT_INTERRUPTED) => {
+                        tally.unserved += 1
+                    }
                     status => {
-                        broken += 1;
+                        tally.unserved += 1;
+                        tally.broken += 1;
                         say(&format!("office: buyer {k} ({}) {status}", r.pid));
-                        remove_stale_temp(state, r.pid.as_raw());
+                        remove_stale_temps(state, r.pid.as_raw() as u32);
                     }
                 }
             }
             ChildEvent::Empty => break,
+            ChildEvent::TimedOut => {
+                if let Some((signal, at, false)) = stopping {
+                    say("office: buyers still running after the grace period: SIGKILL");
+                    buyers.signal_all(Signal::SIGKILL);
+                    stopping = Some((signal, at, true));
+                }
+            }
             _ => {}
         }
     }
-    let oversold = sold.saturating_sub(cli.tickets);
     let left = read_state(state)?;
     say(&format!(
         "office: the state file says {left} ticket(s) left"
     ));
-    say(&format!(
-        "tickets {}, sold {sold}, refused {refused}, oversold {oversold}",
-        cli.tickets
-    ));
-    Ok(if oversold == 0 && broken == 0 {
+    let written = cli.tickets.saturating_sub(left);
+    if !cli.no_lock && written > tally.sold {
+        say(&format!(
+            "office: the state file shows {} sale(s) no buyer confirmed: a buyer killed after writing its purchase",
+            written - tally.sold
+        ));
+    }
+    let oversold = tally.sold.saturating_sub(cli.tickets);
+    let mut summary = format!(
+        "tickets {}, sold {}, refused {}, oversold {oversold}",
+        cli.tickets, tally.sold, tally.refused
+    );
+    if tally.unserved > 0 {
+        summary.push_str(&format!(", unserved {}", tally.unserved));
+    }
+    say(&summary);
+    Ok(if stopping.is_some() {
+        EXIT_INTERRUPTED
+    } else if oversold == 0 && tally.broken == 0 && tally.unserved == 0 {
         0
     } else {
         EXIT_FAILURE
     })
 }
 
-/// A buyer killed between creating its temp file and renaming it leaves the temp behind; the
-/// state file itself is intact (that is what the rename is for).
-fn remove_stale_temp(state: &Path, pid: i32) {
-    let _ = fs::remove_file(state.with_extension(format!("tmp.{pid}")));
+/// What became of the buyers.
+#[derive(Debug, Default)]
+struct Tally {
+    sold: u64,
+    refused: u64,
+    /// Neither bought nor refused: interrupted, killed, or failed.
+    unserved: u64,
+    /// Killed or failed.
+    broken: u64,
 }
 
-/// One buyer: search without the lock, then buy (under the lock unless `--no-lock`).
+/// A buyer killed between creating its temp file and renaming it leaves the temp behind; the
+/// state file itself is intact (that is what the rename is for). Its temp files carry its pid.
+fn remove_stale_temps(state: &Path, pid: u32) {
+    let prefix = temp_prefix(state, pid);
+    let Ok(entries) = fs::read_dir(directory_of(state)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(&prefix) && name.ends_with(".tmp") {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// One buyer: search without the lock, then buy (under the lock unless `--no-lock`). Returns
+/// its exit code: 0 bought, `EXIT_REFUSED` sold out, 130 interrupted (nothing bought).
 fn buy(cli: &OfficeCli, k: u64) -> Result<i32> {
     let pid = std::process::id();
+    let stop = |when: &str| {
+        say(&format!(
+            "buyer {k} ({pid}): interrupted {when}: nothing bought"
+        ));
+        Ok(i32::from(EXIT_INTERRUPTED))
+    };
+    if interrupted().is_some() {
+        return stop("before searching");
+    }
     let seen = read_state(&cli.state)?;
     say(&format!(
         "buyer {k} ({pid}): searching: sees {seen} ticket(s) left"
@@ -249,14 +385,20 @@ fn buy(cli: &OfficeCli, k: u64) -> Result<i32> {
     let lock = if cli.no_lock {
         None
     } else {
+        let path = lock_path(&cli.state);
         let file = OpenOptions::new()
             .write(true)
-            .open(lock_path(&cli.state))
+            .open(&path)
             .map_err(|source| ipc_sys::Error::Open {
-                path: lock_path(&cli.state),
+                path: path.clone(),
                 source,
             })?;
-        lock_exclusive(&file, &lock_path(&cli.state))?;
+        // Blocks while another buyer holds it. An interrupt then reaches the holder too, which
+        // lets the lock go at once, so this wait ends promptly.
+        lock_exclusive(&file, &path)?;
+        if interrupted().is_some() {
+            return stop("while waiting for the lock");
+        }
         say(&format!("buyer {k} ({pid}): holding the lock"));
         Some(file)
     };
@@ -268,7 +410,9 @@ fn buy(cli: &OfficeCli, k: u64) -> Result<i32> {
     let delay = cli
         .delay_ms
         .unwrap_or_else(|| rand::rng().random_range(0..=DEFAULT_MAX_DELAY_MS));
-    std::thread::sleep(Duration::from_millis(delay));
+    if sleep_unless_interrupted(Duration::from_millis(delay)) {
+        return stop("in the middle of buying (the count was read, nothing written)");
+    }
     write_state(&cli.state, left - 1)?;
     say(&format!(
         "buyer {k} ({pid}): bought a ticket ({left} -> {})",
@@ -301,5 +445,12 @@ mod tests {
             assert_eq!(parse_state(bad), None, "{bad}");
         }
         assert_eq!(parse_state(" { \"ticket_num\" :3 } "), Some(3));
+        assert_eq!(parse_state("{\"ticket_num\": 2, \"other\": true}"), Some(2));
+        assert_eq!(
+            parse_state("{\"ticket_num\": 18446744073709551615}"),
+            Some(u64::MAX)
+        );
+        let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "no temp file left behind");
     }
 }
