@@ -1,36 +1,90 @@
-//! joinable_queue: join() returns exactly when every item put is done, once each; a consumer
-//! dying mid-item makes join() fail naming the item instead of hanging.
+//! joinable_queue: join() returns exactly when every item put is done, once each, at any scale;
+//! a bounded queue blocks and unblocks; put_nowait fails at once on a full queue; a forgotten
+//! task_done, a dying consumer and a dying producer make join() fail (or settle) naming items,
+//! never hang; bad input is one line and exit 2.
 
 use std::collections::HashMap;
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+mod common;
 
 const BIN: &str = env!("CARGO_BIN_EXE_joinable_queue");
+/// Detects a hang; never a speed requirement.
+const HANG: Duration = Duration::from_secs(60);
+
+/// Runs the program to its end, failing the test if it hangs.
+fn run(args: &[&str]) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read both pipes on threads so a full pipe cannot block the program while we wait.
+    let out = child.stdout.take().unwrap();
+    let err = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || std::io::read_to_string(out).unwrap());
+    let err = std::thread::spawn(move || std::io::read_to_string(err).unwrap());
+    let code = common::wait_with_deadline(&mut child, HANG);
+    let stdout = out.join().unwrap();
+    let stderr = err.join().unwrap();
+    assert!(
+        code != -1,
+        "killed by a signal: {stdout}\n{stderr}"
+    );
+    use std::os::unix::process::ExitStatusExt;
+    Output {
+        status: std::process::ExitStatus::from_raw(code << 8),
+        stdout: stdout.into_bytes(),
+        stderr: stderr.into_bytes(),
+    }
+}
+
+fn lines(out: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+fn line_with<'a>(lines: &'a [String], needle: &str) -> &'a str {
+    lines
+        .iter()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{}", lines.join("\n")))
+}
+
+/// Item names after `": <verb> "` on each line, counted.
+fn items_after(lines: &[String], verb: &str) -> HashMap<String, usize> {
+    let mut seen = HashMap::new();
+    for l in lines.iter().filter(|l| !l.starts_with("main: ")) {
+        if let Some(item) = l.split(&format!(": {verb} ")).nth(1) {
+            let item = item.split(' ').next().unwrap().to_string();
+            *seen.entry(item).or_insert(0) += 1;
+        }
+    }
+    seen
+}
+
+/// A child killed (and reaped) if the test fails before waiting for it: no run outlives its test.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
 
 #[test]
 fn join_returns_exactly_when_every_item_put_is_done_once() {
-    let out = Command::new(BIN)
-        .args(["--producers", "3", "--items", "8"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    let lines: Vec<&str> = text.lines().collect();
-    let mut put = HashMap::new();
-    let mut done = HashMap::new();
-    for l in &lines {
-        if let Some(item) = l.split(": put ").nth(1) {
-            *put.entry(item.to_string()).or_insert(0) += 1;
-        }
-        if let Some(item) = l.split(": done ").nth(1) {
-            *done.entry(item.to_string()).or_insert(0) += 1;
-        }
-    }
+    let out = run(&["--producers", "3", "--items", "8"]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    let lines = lines(&out);
+    let put = items_after(&lines, "put");
+    let done = items_after(&lines, "done");
     assert_eq!(put.len(), 24);
     assert_eq!(put, done, "every item put is done, exactly once");
     let joined = lines
@@ -45,59 +99,271 @@ fn join_returns_exactly_when_every_item_put_is_done_once() {
 }
 
 #[test]
+fn thousands_of_items_overflowing_every_socket_never_hang() {
+    // 6000 done-doorbell messages: twenty times what the socket holds. Before the fix main read
+    // the doorbell only after the producers ended: 600 items already hung it.
+    let out = run(&[
+        "--producers", "3", "--items", "2000", "--work-ms", "0", "--pause-ms", "0",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    let lines = lines(&out);
+    line_with(&lines, "main: join() returned: 6000 of 6000 items done, each exactly once");
+    assert_eq!(items_after(&lines, "done").len(), 6000);
+}
+
+#[test]
+fn six_hundred_producers_of_one_item_never_hang() {
+    let out = run(&[
+        "--producers", "600", "--items", "1", "--work-ms", "0", "--pause-ms", "0",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    line_with(&lines(&out), "main: join() returned: 600 of 600 items done");
+}
+
+#[test]
 fn a_consumer_dying_mid_item_makes_join_fail_naming_the_item() {
-    let start = Instant::now();
-    let out = Command::new(BIN)
-        .args([
-            "--producers",
-            "2",
-            "--items",
-            "5",
-            "--consumer-dies-at",
-            "4",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        start.elapsed() < Duration::from_secs(20),
-        "join() must not hang"
-    );
+    let out = run(&[
+        "--producers", "2", "--items", "50", "--consumer-dies-at", "4", "--pause-ms", "1",
+    ]);
     assert_eq!(out.status.code(), Some(1));
-    let text = String::from_utf8_lossy(&out.stdout);
-    let dying = text
-        .lines()
-        .find_map(|l| l.split("dying while holding ").nth(1))
-        .expect("dying line");
-    let failed = text
-        .lines()
-        .find(|l| l.starts_with("main: join() failed: "))
-        .expect("join failure line");
+    let lines = lines(&out);
+    let dying = line_with(&lines, "dying while holding ")
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    let failed = line_with(&lines, "main: join() failed: ");
     assert!(
-        failed.contains(&format!("killed by SIGKILL while holding item {dying}")),
+        failed.contains(&format!("killed by SIGKILL while holding item {dying}; 3 of ")),
         "{failed}"
     );
-    // Producers stop putting once the consumer is gone (their puts fail), so up to 10 items.
-    let (done, put, never) = {
-        let tail = failed.rsplit("; ").next().unwrap();
-        let n: Vec<u64> = tail
-            .split(|c: char| !c.is_ascii_digit())
-            .filter_map(|w| w.parse().ok())
-            .collect();
-        (n[0], n[1], n[2])
-    };
-    assert_eq!(done, 3, "{failed}");
-    assert!(put <= 10 && never == put - done, "{failed}");
+    assert!(!lines.iter().any(|l| l.contains("join() returned")));
+}
+
+#[test]
+fn a_consumer_killed_from_outside_makes_join_fail_at_once() {
+    let mut child = Killed(
+        Command::new(BIN)
+            .args(["--producers", "3", "--items", "100000", "--pause-ms", "1"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let consumer: i32 = first
+        .strip_prefix("main: daemon consumer ")
+        .and_then(|r| r.split(' ').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{first}"));
+    // Wait until it works, then kill it as an outsider would.
+    lines
+        .by_ref()
+        .map(|l| l.unwrap())
+        .find(|l| l.contains(": done "))
+        .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(consumer),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+    assert_eq!(common::wait_with_deadline(&mut child.0, HANG), 1);
+    let failed = line_with(&rest, "main: join() failed: ");
+    assert!(
+        failed.contains(&format!("the consumer {consumer} killed by SIGKILL")),
+        "{failed}"
+    );
+}
+
+/// Checks, on the output in order, that at most `capacity` items were ever waiting: a producer
+/// says "put" once it holds a slot, the consumer says "took" before it gives the slot back.
+/// Returns the most items seen waiting at once.
+fn waiting_never_exceeds(lines: &[String], capacity: i64) -> i64 {
+    let (mut waiting, mut most) = (0i64, 0i64);
+    for l in lines {
+        if l.starts_with("producer ") && (l.contains(": put p") || l.contains(": put_nowait p")) {
+            waiting += 1;
+        } else if l.contains(": took ") {
+            waiting -= 1;
+        }
+        assert!(waiting <= capacity, "{waiting} items waiting at: {l}");
+        most = most.max(waiting);
+    }
+    most
+}
+
+#[test]
+fn a_full_bounded_queue_blocks_put_until_the_consumer_takes_an_item() {
+    let out = run(&[
+        "--producers", "1", "--items", "8", "--capacity", "3", "--work-ms", "50", "--pause-ms", "0",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    let lines = lines(&out);
+    assert_eq!(waiting_never_exceeds(&lines, 3), 3, "the queue never filled");
+    // A put that blocks completes only after the consumer took an item.
+    let blocks = lines
+        .iter()
+        .position(|l| l.ends_with("blocks: the queue is full"))
+        .expect("a put blocks");
+    let item = lines[blocks].split("put(").nth(1).unwrap().split(')').next().unwrap();
+    let unblocked = lines
+        .iter()
+        .position(|l| l.contains(&format!("put {item} (after waiting")))
+        .expect("the blocked put completes");
+    assert!(
+        lines[blocks..unblocked].iter().any(|l| l.contains(": took ")),
+        "{lines:#?}"
+    );
+    line_with(&lines, "main: join() returned: 8 of 8 items done");
+}
+
+#[test]
+fn many_producers_on_a_small_bounded_queue_never_exceed_it_nor_hang() {
+    let out = run(&[
+        "--producers", "20", "--items", "30", "--capacity", "2", "--work-ms", "0", "--pause-ms",
+        "0",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    let lines = lines(&out);
+    waiting_never_exceeds(&lines, 2);
+    line_with(&lines, "main: join() returned: 600 of 600 items done");
+}
+
+#[test]
+fn put_nowait_on_a_full_queue_fails_at_once_and_says_queue_full() {
+    let out = run(&[
+        "--producers", "2", "--items", "10", "--capacity", "1", "--nowait", "--work-ms", "40",
+        "--pause-ms", "2",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    let lines = lines(&out);
+    waiting_never_exceeds(&lines, 1);
+    let refused = lines
+        .iter()
+        .filter(|l| l.contains(": put_nowait: queue full"))
+        .count();
+    assert!(refused > 0, "no put_nowait was refused: {lines:#?}");
+    let put = items_after(&lines, "put_nowait").len();
+    assert_eq!(put + refused, 20);
+    line_with(
+        &lines,
+        &format!("main: put_nowait refused {refused} of 20 attempts (queue full)"),
+    );
+    line_with(
+        &lines,
+        &format!("main: join() returned: {put} of {put} items done, each exactly once"),
+    );
+}
+
+#[test]
+fn a_forgotten_task_done_is_reported_after_the_deadline_naming_the_item() {
+    let out = run(&[
+        "--producers", "2", "--items", "3", "--forget-task-done", "2", "--join-timeout", "1s",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let lines = lines(&out);
+    let forgotten = line_with(&lines, "but forgot task_done")
+        .split("finished ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    let stuck = lines
+        .iter()
+        .position(|l| l.contains("join() cannot return by itself") && l.contains("gives up in 1s"))
+        .expect("join() says it is stuck and when it gives up");
+    let failed = lines
+        .iter()
+        .position(|l| {
+            l.contains("join() failed after waiting 1s: 1 of 6 items never marked done: ")
+                && l.ends_with(&format!(": {forgotten}"))
+        })
+        .unwrap_or_else(|| panic!("{lines:#?}"));
+    assert!(stuck < failed);
+}
+
+#[test]
+fn a_producer_killed_in_the_middle_of_put_is_settled_not_waited_for() {
+    let out = run(&[
+        "--producers", "2", "--items", "5", "--producer-dies-at", "3",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "a producer died: the run failed");
+    let lines = lines(&out);
+    line_with(&lines, "producer 1 (");
+    line_with(&lines, "killed by SIGKILL after putting 2 item(s); p1-item3 was counted but never reached the queue");
+    let joined = line_with(&lines, "main: join() returned: ");
+    let put = items_after(&lines, "put").len();
+    assert!(
+        joined.contains(&format!("{put} of {put} items done")),
+        "{joined}"
+    );
+}
+
+#[test]
+fn a_producer_killed_holding_the_only_slot_stops_nobody() {
+    let out = run(&[
+        "--producers", "4", "--items", "20", "--capacity", "1", "--producer-dies-at", "2",
+        "--work-ms", "1",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let lines = lines(&out);
+    line_with(&lines, "p1-item2 was counted but never reached the queue");
+    line_with(&lines, "main: join() returned: ");
+}
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    let mut child = Killed(
+        Command::new(BIN)
+            .args(["--producers", "3", "--items", "300", "--work-ms", "0", "--pause-ms", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut out = BufReader::new(child.0.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    drop(out);
+    let err = child.0.stderr.take().unwrap();
+    let code = common::wait_with_deadline(&mut child.0, HANG);
+    assert_eq!(std::io::read_to_string(err).unwrap(), "", "no error lines");
+    assert_eq!(code, 0);
 }
 
 #[test]
 fn bad_input_is_one_line_and_exit_2() {
-    for args in [
-        vec!["--producers", "0"],
-        vec!["--items", "x"],
-        vec!["--consumer-dies-at", "0"],
+    for (args, mention) in [
+        (vec!["--producers", "0"], "producer count"),
+        (vec!["--producers", "1001"], "producer count"),
+        (vec!["--producers", "-3"], "negative"),
+        (vec!["--producers", "1e20"], "producer count"),
+        (vec!["--producers", "18446744073709551615"], "producer count"),
+        (vec!["--producers", ""], "producer count"),
+        (vec!["--items", "x"], "item count"),
+        (vec!["--items", "4294967296"], "item count"),
+        (vec!["--capacity", "0"], "capacity"),
+        (vec!["--capacity", "101"], "capacity"),
+        (vec!["--nowait"], "--nowait needs --capacity"),
+        (vec!["--forget-task-done", "0"], "K"),
+        (vec!["--consumer-dies-at", "0"], "K"),
+        (vec!["--producer-dies-at", "-1"], "negative"),
+        (vec!["--join-timeout", "-1s"], "join timeout"),
+        (vec!["--join-timeout", "2h"], "join timeout"),
+        (vec!["--join-timeout", "soon"], "join timeout"),
+        (vec!["--work-ms", "10001"], "work time"),
+        (vec!["--pause-ms", "1e20"], "pause"),
+        (vec!["--producers", "2", "daemon"], "daemon"),
+        (vec!["daemon", "--items", "3"], "--items"),
     ] {
         let out = Command::new(BIN).args(&args).output().unwrap();
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
+        let err = common::stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("error: ") && err.contains(mention), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}: nothing started");
     }
 }

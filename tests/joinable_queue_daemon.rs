@@ -1,51 +1,278 @@
-//! The daemon consumer ends when main ends, even when main is SIGKILLed (death signal). The
-//! test is a child subreaper so the orphans come to it and can be reaped.
+//! joinable_queue under signals, and the daemon demo: SIGKILL of main leaves no consumer or
+//! producer alive; Ctrl+C and SIGTERM wind a run down with a summary and exit 130; a producer
+//! killed from outside fails the run without a hang; the daemon dies with its parent while the
+//! non-daemon lives on and is reaped. The test process is a child subreaper, so every orphan
+//! comes to it: each test checks that every process it saw is gone (and reaps it).
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, kill};
+use nix::sys::signal::{Signal, kill, killpg};
 use nix::sys::wait::{WaitPidFlag, waitpid};
 use nix::unistd::Pid;
 
-#[test]
-fn sigkill_of_main_leaves_no_daemon_consumer_alive() {
-    nix::sys::prctl::set_child_subreaper(true).unwrap();
-    let mut main = Command::new(env!("CARGO_BIN_EXE_joinable_queue"))
-        .args(["--producers", "2", "--items", "100000"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(main.stdout.take().unwrap()).lines();
-    let mut pids: Vec<i32> = Vec::new();
-    while pids.len() < 3 {
-        let line = lines.next().expect("output ended").unwrap();
-        let pid = if let Some(rest) = line.strip_prefix("main: daemon consumer ") {
-            rest.split(' ').next().and_then(|p| p.parse().ok())
-        } else {
-            line.split('(')
-                .nth(1)
-                .and_then(|r| r.split(')').next())
-                .and_then(|p| p.parse().ok())
-        };
-        if let Some(pid) = pid
-            && !pids.contains(&pid)
-        {
-            pids.push(pid);
+mod common;
+
+const BIN: &str = env!("CARGO_BIN_EXE_joinable_queue");
+/// Detects a hang; never a speed requirement.
+const HANG: Duration = Duration::from_secs(30);
+
+/// A run in its own process group, its output lines arriving on a channel.
+struct Run {
+    child: Child,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Run {
+    fn start(args: &[&str]) -> Run {
+        nix::sys::prctl::set_child_subreaper(true).unwrap();
+        let mut child = Command::new(BIN)
+            .args(args)
+            .stdout(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Run {
+            child,
+            lines,
+            seen: Vec::new(),
         }
     }
-    kill(Pid::from_raw(main.id() as i32), Signal::SIGKILL).unwrap();
-    main.wait().unwrap();
-    drop(lines);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    for pid in pids {
+
+    fn pid(&self) -> Pid {
+        Pid::from_raw(self.child.id() as i32)
+    }
+
+    /// Waits for a line containing `needle`; returns it.
+    fn wait_for(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + HANG;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!("no line with {needle:?}; seen:\n{}", self.seen.join("\n")),
+            }
+        }
+    }
+
+    /// Waits for the end of main and of its output (every process that held stdout is gone or
+    /// closed it); returns main's exit code and every line.
+    fn finish(&mut self) -> (i32, Vec<String>) {
+        let code = common::wait_with_deadline(&mut self.child, HANG);
+        let deadline = Instant::now() + HANG;
+        while let Ok(line) = self
+            .lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            self.seen.push(line);
+        }
+        (code, std::mem::take(&mut self.seen))
+    }
+}
+
+/// A test that fails midway still ends its run: SIGKILL to the group, then reaped.
+impl Drop for Run {
+    fn drop(&mut self) {
+        let _ = killpg(self.pid(), Signal::SIGKILL);
+        let _ = self.child.wait();
+    }
+}
+
+/// Every pid written in the lines, as `(1234)` or `consumer 1234 started` or `child 1234`.
+fn pids_in(lines: &[String]) -> Vec<i32> {
+    let mut pids = Vec::new();
+    for l in lines {
+        for word in l.split(|c: char| !c.is_ascii_digit()) {
+            if let Ok(pid) = word.parse::<i32>()
+                && pid > 1
+                && (l.contains(&format!("({pid})"))
+                    || l.contains(&format!("consumer {pid} "))
+                    || l.contains(&format!("child {pid}")))
+                && !pids.contains(&pid)
+            {
+                pids.push(pid);
+            }
+        }
+    }
+    pids
+}
+
+/// Every process in `pids` is gone within the deadline; orphans that came to this subreaper
+/// are reaped, so none stays a zombie.
+fn all_gone(pids: &[i32]) {
+    let deadline = Instant::now() + HANG;
+    for &pid in pids {
         while Path::new(&format!("/proc/{pid}")).exists() {
-            assert!(Instant::now() < deadline, "{pid} outlived main by 10 s");
             let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
+            assert!(Instant::now() < deadline, "process {pid} is still there");
             sleep(Duration::from_millis(10));
         }
     }
+}
+
+#[test]
+fn sigkill_of_main_leaves_no_daemon_consumer_alive() {
+    for (args, moment) in [
+        (
+            ["--producers", "2", "--items", "100000", "--pause-ms", "1"].as_slice(),
+            "producer 2 (",
+        ),
+        // Producers blocked waiting for a slot of a full bounded queue die too.
+        (
+            &["--producers", "3", "--items", "100000", "--capacity", "2", "--work-ms", "50"],
+            "blocks: the queue is full",
+        ),
+    ] {
+        let mut run = Run::start(args);
+        run.wait_for(moment);
+        let _ = run.wait_for("producer 2 (");
+        kill(run.pid(), Signal::SIGKILL).unwrap();
+        let (code, lines) = run.finish();
+        assert_eq!(code, -1);
+        let pids = pids_in(&lines);
+        assert!(pids.len() >= 3, "{lines:#?}");
+        all_gone(&pids);
+    }
+}
+
+#[test]
+fn ctrl_c_to_the_group_winds_down_with_a_summary_and_exit_130() {
+    let mut run = Run::start(&["--producers", "3", "--items", "100000", "--pause-ms", "1"]);
+    run.wait_for(": done ");
+    killpg(run.pid(), Signal::SIGINT).unwrap();
+    let (code, lines) = run.finish();
+    assert_eq!(code, 130, "{lines:#?}");
+    let summary = lines.last().unwrap();
+    assert!(
+        summary.starts_with("main: interrupted by SIGINT before join() returned: "),
+        "{summary}"
+    );
+    // The summary is true: every item put is done or still counted as never done.
+    let n: Vec<u64> = summary
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert_eq!(n[0], n[1] + n[2], "{summary}");
+    all_gone(&pids_in(&lines));
+}
+
+#[test]
+fn sigterm_to_main_alone_stops_producers_blocked_on_a_full_queue() {
+    let mut run = Run::start(&[
+        "--producers", "4", "--items", "100000", "--capacity", "2", "--work-ms", "30",
+    ]);
+    run.wait_for("blocks: the queue is full");
+    kill(run.pid(), Signal::SIGTERM).unwrap();
+    let (code, lines) = run.finish();
+    assert_eq!(code, 130, "{lines:#?}");
+    assert!(
+        lines
+            .last()
+            .unwrap()
+            .starts_with("main: interrupted by SIGTERM before join() returned: "),
+        "{lines:#?}"
+    );
+    assert!(!lines.iter().any(|l| l.contains("SIGKILLed")), "all stopped when asked");
+    all_gone(&pids_in(&lines));
+}
+
+#[test]
+fn a_producer_killed_from_outside_fails_the_run_without_a_hang() {
+    let mut run = Run::start(&["--producers", "3", "--items", "100000", "--pause-ms", "1"]);
+    let line = run.wait_for("producer 2 (");
+    let pid: i32 = line
+        .split('(')
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap();
+    kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
+    let (code, lines) = run.finish();
+    assert_eq!(code, 1, "{lines:#?}");
+    assert!(
+        lines.iter().any(|l| l.starts_with(&format!("main: producer 2 ({pid}) killed by SIGKILL after putting"))),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.last().unwrap().starts_with("main: join() returned: "),
+        "what was queued is settled: {lines:#?}"
+    );
+    all_gone(&pids_in(&lines));
+}
+
+#[test]
+fn the_daemon_dies_with_its_parent_and_the_non_daemon_lives_on_and_is_reaped() {
+    let mut run = Run::start(&["daemon"]);
+    let (code, lines) = run.finish();
+    assert_eq!(code, 0, "{lines:#?}");
+    let find = |needle: &str| {
+        lines
+            .iter()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no {needle:?} in {lines:#?}"))
+    };
+    find("daemon (");
+    assert!(lines.iter().any(|l| l.starts_with("daemon (") && l.ends_with("is running")));
+    assert!(
+        !lines.iter().any(|l| l.starts_with("daemon (") && l.ends_with("is over")),
+        "the daemon died with its parent: {lines:#?}"
+    );
+    let parent_gone = find("exited with code 0 after");
+    let proc_view = find("/proc after the parent's exit");
+    let over = lines
+        .iter()
+        .position(|l| l.starts_with("non-daemon (") && l.ends_with("is over"))
+        .expect("the non-daemon finishes");
+    assert!(parent_gone < proc_view && proc_view < over, "{lines:#?}");
+    let view = &lines[proc_view];
+    assert!(view.contains(": gone, no /proc entry (killed by SIGTERM"), "{view}");
+    assert!(view.contains("(this top process: adopted)"), "{view}");
+    assert!(lines.last().unwrap().ends_with("every child of the demo reaped"));
+    all_gone(&pids_in(&lines));
+}
+
+#[test]
+fn sigkill_of_the_daemon_demo_leaves_nothing_behind() {
+    let mut run = Run::start(&["daemon"]);
+    run.wait_for("/proc while the parent lives");
+    kill(run.pid(), Signal::SIGKILL).unwrap();
+    let (_, lines) = run.finish();
+    assert!(
+        lines.iter().any(|l| l.ends_with("the demo's top process is gone; leaving early")),
+        "the non-daemon sees its lifeline close: {lines:#?}"
+    );
+    assert!(!lines.iter().any(|l| l.ends_with("is over")), "{lines:#?}");
+    all_gone(&pids_in(&lines));
+}
+
+#[test]
+fn ctrl_c_during_the_daemon_demo_ends_it_with_130_and_reaps_every_child() {
+    let mut run = Run::start(&["daemon"]);
+    run.wait_for("exiting in 0.5 s");
+    killpg(run.pid(), Signal::SIGINT).unwrap();
+    let (code, lines) = run.finish();
+    assert_eq!(code, 130, "{lines:#?}");
+    assert!(lines.iter().any(|l| l.contains("interrupted by SIGINT")));
+    all_gone(&pids_in(&lines));
 }

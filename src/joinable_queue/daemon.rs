@@ -76,6 +76,9 @@ pub fn run() -> Result<u8> {
     });
     demo.reap_everything()?;
     drop(lifeline.write);
+    if code == EXIT_INTERRUPTED {
+        say(&format!("top ({top}): every child of the demo reaped"));
+    }
     Ok(code)
 }
 
@@ -175,27 +178,20 @@ impl Demo {
                 .iter()
                 .map(|r| PollFd::new(r.as_fd(), PollFlags::POLLIN))
                 .collect();
-            match self.kids.wait(&mut fds, None, true)? {
-                Event::Ready => {
-                    drop(fds);
-                    let mut pids = [0u8; 8];
-                    if let Some(mut r) = report.take()
-                        && r.read_exact(&mut pids).is_ok()
-                    {
-                        let d = i32::from_le_bytes([pids[0], pids[1], pids[2], pids[3]]);
-                        let n = i32::from_le_bytes([pids[4], pids[5], pids[6], pids[7]]);
-                        self.daemon = Some(Pid::from_raw(d));
-                        self.non_daemon = Some(Pid::from_raw(n));
-                        say(&format!(
-                            "top ({top}): /proc while the parent lives: daemon {d}: {}; non-daemon {n}: {}",
-                            describe(d),
-                            describe(n)
-                        ));
-                    }
-                }
-                Event::Exited(r) => break r,
-                Event::Interrupted => return Ok(self.interrupted()),
-                Event::TimedOut | Event::Empty => {}
+            let event = self.kids.wait(&mut fds, None, true)?;
+            drop(fds);
+            // A Ctrl+C reaches the parent too: its end is then the interrupt's effect.
+            if interrupted().is_some() {
+                return Ok(self.interrupted());
+            }
+            // The report may have arrived just before the parent's end: read it either way.
+            if matches!(event, Event::Ready | Event::Exited(_))
+                && let Some(r) = report.take()
+            {
+                self.read_report(r);
+            }
+            if let Event::Exited(r) = event {
+                break r;
             }
         };
         // 2. The parent is gone: its children are now this process's.
@@ -215,7 +211,11 @@ impl Demo {
         let mut daemon_end = None;
         let mut non_daemon_end = None;
         while daemon_end.is_none() {
-            match self.kids.wait(&mut [], Some(deadline), true)? {
+            let event = self.kids.wait(&mut [], Some(deadline), true)?;
+            if interrupted().is_some() {
+                return Ok(self.interrupted());
+            }
+            match event {
                 Event::Exited(r) if r.pid == daemon => daemon_end = Some(r.status),
                 Event::Exited(r) if r.pid == non_daemon => non_daemon_end = Some(r.status),
                 Event::Interrupted => return Ok(self.interrupted()),
@@ -237,7 +237,11 @@ impl Demo {
         ));
         // 4. The non-daemon lives its 3 s; this process waits for it.
         while non_daemon_end.is_none() {
-            match self.kids.wait(&mut [], None, true)? {
+            let event = self.kids.wait(&mut [], None, true)?;
+            if interrupted().is_some() {
+                return Ok(self.interrupted());
+            }
+            match event {
                 Event::Exited(r) if r.pid == non_daemon => non_daemon_end = Some(r.status),
                 Event::Interrupted => return Ok(self.interrupted()),
                 Event::Empty => break,
@@ -252,6 +256,24 @@ impl Demo {
         let as_taught = daemon_status == ExitStatus::Signaled(Signal::SIGTERM as i32)
             && non_daemon_status.success();
         Ok(if as_taught { 0 } else { EXIT_FAILURE })
+    }
+
+    /// Reads the parent's report (two pids) and shows both children in /proc.
+    fn read_report(&mut self, mut report: File) {
+        let mut pids = [0u8; 8];
+        if report.read_exact(&mut pids).is_err() {
+            return;
+        }
+        let d = i32::from_le_bytes([pids[0], pids[1], pids[2], pids[3]]);
+        let n = i32::from_le_bytes([pids[4], pids[5], pids[6], pids[7]]);
+        self.daemon = Some(Pid::from_raw(d));
+        self.non_daemon = Some(Pid::from_raw(n));
+        say(&format!(
+            "top ({}): /proc while the parent lives: daemon {d}: {}; non-daemon {n}: {}",
+            std::process::id(),
+            describe(d),
+            describe(n)
+        ));
     }
 
     /// Takes every process reparented to this one (the parent's orphans) into `kids`.

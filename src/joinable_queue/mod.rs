@@ -85,7 +85,7 @@ pub struct JoinCli {
     #[arg(long, value_name = "K", value_parser = |s: &str| parse_between(s, "K", 1, u64::MAX), allow_negative_numbers = true)]
     pub forget_task_done: Option<u64>,
     /// How long join() waits once it cannot return by itself (nothing left to take, the consumer idle, items unfinished) before it reports them
-    #[arg(long, value_name = "DUR", default_value = "2s", value_parser = |s: &str| parse_duration(s, "the join timeout", Duration::from_secs(3600)))]
+    #[arg(long, value_name = "DUR", default_value = "2s", value_parser = |s: &str| parse_duration(s, "the join timeout", Duration::from_secs(3600)), allow_hyphen_values = true)]
     pub join_timeout: Duration,
     /// Milliseconds the consumer works on each item (default: random, 0..=30)
     #[arg(long, value_name = "MS", value_parser = |s: &str| parse_between(s, "the work time", 0, MAX_MS), allow_negative_numbers = true)]
