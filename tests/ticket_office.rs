@@ -1,6 +1,7 @@
 //! ticket_office: with the lock exactly N tickets are sold, every run; without it the race is
 //! provoked and reported; a buyer killed while holding the lock stops nobody; the state file is
-//! never seen half-written.
+//! never seen half-written; the state path is never anything but a regular file, and no temp
+//! file outlives a run; a thousand buyers, and a reader that goes away, end cleanly.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
@@ -110,7 +111,7 @@ fn a_buyer_sigkilled_while_holding_the_lock_does_not_stop_the_others() {
     );
     assert_eq!(
         rest.last().unwrap(),
-        "tickets 4, sold 3, refused 0, oversold 0"
+        "tickets 4, sold 3, refused 0, oversold 0, unserved 1"
     );
     assert_eq!(
         state(dir.path()),
@@ -163,6 +164,12 @@ fn bad_input_is_one_line_and_exit_2() {
             vec!["--state", "/nonexistent/dir/s.json"],
             "--state /nonexistent/dir/s.json",
         ),
+        (vec!["--buyers", "1001"], "buyer count"),
+        (vec!["--buyers", "18446744073709551615"], "buyer count"),
+        (vec!["--tickets", "1e20"], "ticket count"),
+        (vec!["--tickets", "18446744073709551616"], "too large"),
+        (vec!["--delay-ms", "abc"], "delay"),
+        (vec!["--delay-ms", ""], "delay"),
     ] {
         let out = Command::new(BIN).args(&args).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
@@ -170,4 +177,92 @@ fn bad_input_is_one_line_and_exit_2() {
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
         assert!(err.contains(mention), "{args:?}: {err}");
     }
+}
+
+/// Every entry of a directory, sorted.
+fn listing(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_state_path_that_is_not_a_regular_file_is_refused_and_nothing_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("a_dir")).unwrap();
+    nix::unistd::mkfifo(&d.join("a_fifo"), nix::sys::stat::Mode::from_bits_truncate(0o600))
+        .unwrap();
+    std::fs::write(d.join("a_file.json"), "{\"ticket_num\": 5}\n").unwrap();
+    let before = listing(d);
+    for (state, why) in [
+        ("/dev/null", "not a regular file"),
+        ("/dev/full", "not a regular file"),
+        ("a_fifo", "not a regular file"),
+        ("a_dir", "is a directory"),
+        // A trailing slash on a directory is the same error as without it.
+        ("a_dir/", "is a directory"),
+        ("a_file.json/", "--state a_file.json/"),
+        ("new.json/", "names a directory, not a file"),
+        ("missing_dir/s.json", "its directory"),
+        ("", "--state"),
+    ] {
+        let out = Command::new(BIN)
+            .current_dir(d)
+            .args(["--state", state, "--buyers", "2"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{state}: {err}");
+        assert_eq!(err.lines().count(), 1, "{state}: {err}");
+        assert!(err.contains(why), "{state}: {err}");
+        assert!(out.stdout.is_empty(), "{state}: nothing started");
+        assert_eq!(listing(d), before, "{state}: nothing created or destroyed");
+    }
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::metadata("/dev/null").unwrap().file_type().is_char_device());
+    assert_eq!(
+        std::fs::read_to_string(d.join("a_file.json")).unwrap(),
+        "{\"ticket_num\": 5}\n"
+    );
+}
+
+#[test]
+fn a_thousand_buyers_sell_exactly_the_tickets_and_leave_no_temp_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = office(
+        dir.path(),
+        &["--buyers", "1000", "--tickets", "10", "--delay-ms", "0"],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(summary(&out), "tickets 10, sold 10, refused 990, oversold 0");
+    assert_eq!(state(dir.path()), "{\"ticket_num\": 0}\n");
+    assert_eq!(listing(dir.path()), ["state.json", "state.json.lock"]);
+}
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = office(
+        dir.path(),
+        &["--buyers", "50", "--tickets", "5", "--delay-ms", "1"],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    drop(out);
+    let err = child.stderr.take().unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(std::io::read_to_string(err).unwrap(), "", "no error lines");
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(state(dir.path()), "{\"ticket_num\": 0}\n");
 }
