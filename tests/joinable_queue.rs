@@ -367,3 +367,16 @@ fn bad_input_is_one_line_and_exit_2() {
         assert!(out.stdout.is_empty(), "{args:?}: nothing started");
     }
 }
+
+#[test]
+fn a_summary_that_cannot_be_written_is_one_error_line_and_exit_1() {
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let out = Command::new(BIN)
+        .args(["--items", "3", "--pause-ms", "0", "--work-ms", "0"])
+        .stdout(full)
+        .output()
+        .unwrap();
+    let err = common::stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err, "error: cannot write the summary to stdout: No space left on device (os error 28)\n");
+}

@@ -266,3 +266,16 @@ fn output_into_a_closed_pipe_ends_quietly() {
     assert_eq!(status.code(), Some(0));
     assert_eq!(state(dir.path()), "{\"ticket_num\": 0}\n");
 }
+
+#[test]
+fn a_summary_that_cannot_be_written_is_one_error_line_and_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let out = office(dir.path(), &["--buyers", "5", "--tickets", "2", "--delay-ms", "0"])
+        .stdout(full)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err, "error: cannot write the summary to stdout: No space left on device (os error 28)\n");
+}

@@ -38,7 +38,7 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
 use super::board::{Board, DRAINED, ITEM_LEN, Queue, split};
-use super::{Error, Options, Result, consumer, item_id, item_name, producer};
+use super::{Error, Options, Result, consumer, item_id, item_name, producer, summary};
 
 /// A producer's exit code when the consumer is gone (its put had nowhere to go): a consequence
 /// of the consumer's death, not a fault of its own.
@@ -314,7 +314,7 @@ impl Main<'_> {
                 killed,
             } => {
                 if self.kids.is_empty() {
-                    return Ok(Some(self.report_stop(why)));
+                    return self.report_stop(why).map(Some);
                 }
                 if !killed && Instant::now() >= deadline {
                     let left: Vec<String> = self.kids.pids().map(|p| p.to_string()).collect();
@@ -383,12 +383,12 @@ impl Main<'_> {
             }
             (true, Some(since)) if since.elapsed() >= self.o.join_timeout => {
                 let never = self.never_done();
-                say(&format!(
+                summary(&format!(
                     "main: join() failed after waiting {}: {} of {expected} items never marked done: {}",
                     ipc_sys::cli::describe_duration(self.o.join_timeout),
                     never.count,
                     never.names()
-                ));
+                ))?;
                 self.stop(Stop::JoinFailed)?;
             }
             _ => {}
@@ -408,9 +408,9 @@ impl Main<'_> {
             ));
         }
         self.report_deaths();
-        say(&format!(
+        summary(&format!(
             "main: join() returned: {expected} of {expected} items done, each exactly once; exiting (the daemon consumer ends with main)"
-        ));
+        ))?;
         Ok(if self.deaths.is_empty() {
             0
         } else {
@@ -458,7 +458,7 @@ impl Main<'_> {
     }
 
     /// The summary after a wind-down; returns the exit code.
-    fn report_stop(&self, why: Stop) -> u8 {
+    fn report_stop(&self, why: Stop) -> Result<u8> {
         self.report_deaths();
         let put = self.q.put_total() - self.unqueued().unwrap_or(0);
         let done = self.tally.count;
@@ -474,15 +474,15 @@ impl Main<'_> {
                 } else {
                     format!("item {}", item_name(held))
                 };
-                say(&format!(
+                summary(&format!(
                     "main: join() failed: the consumer {} {status} while holding {holding}; {done} of {put} items done, {} never done ({left} left on the queue): {}",
                     self.consumer,
                     never.count,
                     never.names()
-                ));
-                EXIT_FAILURE
+                ))?;
+                Ok(EXIT_FAILURE)
             }
-            Stop::JoinFailed => EXIT_FAILURE,
+            Stop::JoinFailed => Ok(EXIT_FAILURE),
             Stop::Interrupt(signal) => {
                 let mut line = format!(
                     "main: interrupted by {} before join() returned: {put} items put, {done} done, {} never done ({left} left on the queue)",
@@ -498,8 +498,8 @@ impl Main<'_> {
                         item_name(held)
                     );
                 }
-                say(&line);
-                EXIT_INTERRUPTED
+                summary(&line)?;
+                Ok(EXIT_INTERRUPTED)
             }
         }
     }

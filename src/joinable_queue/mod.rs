@@ -33,6 +33,11 @@ pub enum Error {
 
     #[error("malformed message of {len} bytes on the {queue} queue")]
     BadMessage { queue: &'static str, len: usize },
+
+    /// The run's result line could not be written (a full disk, say): the run's outcome is
+    /// unknown to its reader, so the exit code must say so.
+    #[error("cannot write the summary to stdout: {0}")]
+    Output(std::io::Error),
 }
 
 impl Failure for Error {
@@ -168,6 +173,21 @@ pub fn run(cli: &JoinCli) -> Result<u8> {
     match cli.command {
         Some(Demo::Daemon) => daemon::run(),
         None => join::run(&cli.options()?),
+    }
+}
+
+/// Writes the run's result line. Other lines are reports (`say` ignores a failure); this one is
+/// the outcome: a failure to write it is an error — except a reader that went away (`| head`),
+/// which asked for no more.
+fn summary(line: &str) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out
+        .write_all(format!("{line}\n").as_bytes())
+        .and_then(|()| out.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Output(e)),
+        _ => Ok(()),
     }
 }
 

@@ -47,6 +47,11 @@ pub enum Error {
     #[error("cannot write the ticket state {}: {source}", path.display())]
     WriteState { path: PathBuf, source: io::Error },
 
+    /// The summary line could not be written (a full disk, say): the run's outcome is unknown
+    /// to its reader, so the exit code must say so.
+    #[error("cannot write the summary to stdout: {0}")]
+    Output(io::Error),
+
     #[error(transparent)]
     Sys(#[from] ipc_sys::Error),
 }
@@ -64,8 +69,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// A buyer's exit code when the tickets were sold out.
 const EXIT_REFUSED: i32 = 3;
-/// Longest default pause between reading and writing the count (the classic exercise's 0.1 s).
-const DEFAULT_MAX_DELAY_MS: u64 = 100;
+/// Longest default pause between reading and writing the count: the lesson's random delay
+/// under one second.
+const DEFAULT_MAX_DELAY_MS: u64 = 999;
 /// How long buyers get to stop once interrupted, before SIGKILL. A buyer abandons its purchase
 /// at once, so this only covers the queue of buyers waiting for the lock, each of which takes it
 /// and lets it go.
@@ -92,7 +98,7 @@ pub struct OfficeCli {
     /// The state file, `{"ticket_num": N}` (rewritten at start; its lock file is FILE.lock)
     #[arg(long, value_name = "FILE", default_value = "ticket_office.json")]
     pub state: PathBuf,
-    /// Pause between reading and writing the count while buying (default: random, up to 100 ms)
+    /// Pause between reading and writing the count while buying (default: random, under 1 s, as in the lesson)
     #[arg(long, value_name = "MS", value_parser = |s: &str| between(s, "the delay", 0, 60_000), allow_negative_numbers = true)]
     pub delay_ms: Option<u64>,
 }
@@ -157,7 +163,12 @@ pub fn write_state(path: &Path, tickets: u64) -> Result<()> {
         .prefix(&temp_prefix(path, std::process::id()))
         .suffix(".tmp")
         .tempfile_in(dir)
-        .map_err(io_err)?;
+        .map_err(|e| {
+            io_err(io::Error::new(
+                e.kind(),
+                format!("cannot create a temp file in {}: {e}", dir.display()),
+            ))
+        })?;
     // The same bytes as Python's json.dump({"ticket_num": n}), plus a final newline.
     tmp.write_all(format!("{{\"ticket_num\": {tickets}}}\n").as_bytes())
         .map_err(io_err)?;
@@ -213,7 +224,15 @@ pub fn run(cli: &OfficeCli) -> Result<u8> {
         .truncate(false)
         .write(true)
         .open(&lock)
-        .map_err(|e| bad_path(&lock, e))?;
+        .map_err(|e| {
+            bad_path(
+                state,
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot create its lock file {}: {e}", lock.display()),
+                ),
+            )
+        })?;
     if let Err(e) = write_state(state, cli.tickets) {
         // Nothing created on bad input: the lock file goes if this run made it.
         if !lock_existed {
@@ -328,7 +347,16 @@ pub fn run(cli: &OfficeCli) -> Result<u8> {
     if tally.unserved > 0 {
         summary.push_str(&format!(", unserved {}", tally.unserved));
     }
-    say(&summary);
+    // The summary is the run's result: failing to write it is an error, unless the reader left
+    // (`| head`), which asked for no more.
+    let mut out = io::stdout().lock();
+    if let Err(e) = out
+        .write_all(format!("{summary}\n").as_bytes())
+        .and_then(|()| out.flush())
+        && e.kind() != io::ErrorKind::BrokenPipe
+    {
+        return Err(Error::Output(e));
+    }
     Ok(if stopping.is_some() {
         EXIT_INTERRUPTED
     } else if oversold == 0 && tally.broken == 0 && tally.unserved == 0 {
