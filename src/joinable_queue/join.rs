@@ -75,7 +75,7 @@ pub fn run(o: &Options) -> Result<u8> {
     let consumer_pid = consumer.pid();
     kids.push(consumer);
     say(&format!(
-        "main: daemon consumer {consumer_pid} started; {} producers put {} items each on {}",
+        "main: daemon consumer {consumer_pid} started; {} producer(s) put {} item(s) each on {}",
         o.producers,
         o.items,
         match o.capacity {
@@ -504,9 +504,15 @@ impl Main<'_> {
         }
     }
 
-    /// Items put (and queued) but never marked done: how many, and the first few ids in order.
+    /// Items put (and queued) but never marked done: how many, and the first few ids in order —
+    /// the item the consumer held first, when it died holding one.
     fn never_done(&self) -> Never {
         let mut never = Never::default();
+        if let Some((_, held)) = self.consumer_end
+            && held != 0
+        {
+            never.first.push(held);
+        }
         for p in 1..=self.o.producers {
             for &(from, to) in self.tally.gaps.iter().filter(|g| g.0 >> 32 == p) {
                 never.add(from, to);
@@ -532,8 +538,14 @@ impl Never {
     /// Adds the ids `from..=to` (one producer's).
     fn add(&mut self, from: u64, to: u64) {
         self.count += to - from + 1;
+        // A pinned first id (the item in hand) is not listed twice.
+        let pinned = self.first.first().copied();
         let room = NAMES_SHOWN.saturating_sub(self.first.len());
-        self.first.extend((from..=to).take(room));
+        let more: Vec<u64> = (from..=to)
+            .filter(|&id| Some(id) != pinned)
+            .take(room)
+            .collect();
+        self.first.extend(more);
     }
 
     fn names(&self) -> String {

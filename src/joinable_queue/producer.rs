@@ -2,6 +2,9 @@
 //! only, and dies with main (death signal SIGKILL). It stops putting once main closes the queue
 //! or SIGINT/SIGTERM arrives; a put that cannot complete takes its count back.
 //!
+//! With `--nowait` a producer asks `full()`, prepares the item (its pause), then calls
+//! `put_nowait`; when the answer no longer holds it says so — `full()` is only a hint.
+//!
 //! Items are numbered in the order they are put: with `--nowait`, an attempt refused ("queue
 //! full") drops its item and uses no number, so each producer's items on the queue are
 //! p<k>-item1, item2, … without holes (main's accounting relies on it, see `join::Tally`).
@@ -32,7 +35,13 @@ pub fn run(o: &Options, q: Queue<'_>, p: u64, items: &QueueEnd) -> Result<()> {
                 kill_self();
             }
         };
+        // With put_nowait the producer asks full() first, then prepares the item (its pause),
+        // then puts: the answer may be out of date by then, as between any two processes.
         let full_hint = q.full();
+        if o.nowait && sleep_unless_interrupted(Options::pick(o.pause_ms)) {
+            say(&format!("{me}: stopped before attempt {attempt}: {}", why_stopped(&q)));
+            return Ok(());
+        }
         let started = Instant::now();
         let on_block = || say(&format!("{me}: put({name}) blocks: the queue is full"));
         let put = q.put(items, (p as usize, id), o.nowait, on_block, die_midway);
@@ -77,7 +86,7 @@ pub fn run(o: &Options, q: Queue<'_>, p: u64, items: &QueueEnd) -> Result<()> {
         if matches!(put, Put::Queued { .. }) {
             n += 1;
         }
-        if sleep_unless_interrupted(Options::pick(o.pause_ms)) {
+        if !o.nowait && sleep_unless_interrupted(Options::pick(o.pause_ms)) {
             say(&format!("{me}: stopped after attempt {attempt}: {}", why_stopped(&q)));
             return Ok(());
         }
