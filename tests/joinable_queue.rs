@@ -30,10 +30,7 @@ fn run(args: &[&str]) -> Output {
     let code = common::wait_with_deadline(&mut child, HANG);
     let stdout = out.join().unwrap();
     let stderr = err.join().unwrap();
-    assert!(
-        code != -1,
-        "killed by a signal: {stdout}\n{stderr}"
-    );
+    assert!(code != -1, "killed by a signal: {stdout}\n{stderr}");
     use std::os::unix::process::ExitStatusExt;
     Output {
         status: std::process::ExitStatus::from_raw(code << 8),
@@ -103,18 +100,35 @@ fn thousands_of_items_overflowing_every_socket_never_hang() {
     // 6000 done-doorbell messages: twenty times what the socket holds. Before the fix main read
     // the doorbell only after the producers ended: 600 items already hung it.
     let out = run(&[
-        "--producers", "3", "--items", "2000", "--work-ms", "0", "--pause-ms", "0",
+        "--producers",
+        "3",
+        "--items",
+        "2000",
+        "--work-ms",
+        "0",
+        "--pause-ms",
+        "0",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
     let lines = lines(&out);
-    line_with(&lines, "main: join() returned: 6000 of 6000 items done, each exactly once");
+    line_with(
+        &lines,
+        "main: join() returned: 6000 of 6000 items done, each exactly once",
+    );
     assert_eq!(items_after(&lines, "done").len(), 6000);
 }
 
 #[test]
 fn six_hundred_producers_of_one_item_never_hang() {
     let out = run(&[
-        "--producers", "600", "--items", "1", "--work-ms", "0", "--pause-ms", "0",
+        "--producers",
+        "600",
+        "--items",
+        "1",
+        "--work-ms",
+        "0",
+        "--pause-ms",
+        "0",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
     line_with(&lines(&out), "main: join() returned: 600 of 600 items done");
@@ -123,7 +137,14 @@ fn six_hundred_producers_of_one_item_never_hang() {
 #[test]
 fn a_consumer_dying_mid_item_makes_join_fail_naming_the_item() {
     let out = run(&[
-        "--producers", "2", "--items", "50", "--consumer-dies-at", "4", "--pause-ms", "1",
+        "--producers",
+        "2",
+        "--items",
+        "50",
+        "--consumer-dies-at",
+        "4",
+        "--pause-ms",
+        "1",
     ]);
     assert_eq!(out.status.code(), Some(1));
     let lines = lines(&out);
@@ -134,7 +155,9 @@ fn a_consumer_dying_mid_item_makes_join_fail_naming_the_item() {
         .to_string();
     let failed = line_with(&lines, "main: join() failed: ");
     assert!(
-        failed.contains(&format!("killed by SIGKILL while holding item {dying}; 3 of ")),
+        failed.contains(&format!(
+            "killed by SIGKILL while holding item {dying}; 3 of "
+        )),
         "{failed}"
     );
     assert!(!lines.iter().any(|l| l.contains("join() returned")));
@@ -196,23 +219,44 @@ fn waiting_never_exceeds(lines: &[String], capacity: i64) -> i64 {
 #[test]
 fn a_full_bounded_queue_blocks_put_until_the_consumer_takes_an_item() {
     let out = run(&[
-        "--producers", "1", "--items", "8", "--capacity", "3", "--work-ms", "50", "--pause-ms", "0",
+        "--producers",
+        "1",
+        "--items",
+        "8",
+        "--capacity",
+        "3",
+        "--work-ms",
+        "50",
+        "--pause-ms",
+        "0",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
     let lines = lines(&out);
-    assert_eq!(waiting_never_exceeds(&lines, 3), 3, "the queue never filled");
+    assert_eq!(
+        waiting_never_exceeds(&lines, 3),
+        3,
+        "the queue never filled"
+    );
     // A put that blocks completes only after the consumer took an item.
     let blocks = lines
         .iter()
         .position(|l| l.ends_with("blocks: the queue is full"))
         .expect("a put blocks");
-    let item = lines[blocks].split("put(").nth(1).unwrap().split(')').next().unwrap();
+    let item = lines[blocks]
+        .split("put(")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap();
     let unblocked = lines
         .iter()
         .position(|l| l.contains(&format!("put {item} (after waiting")))
         .expect("the blocked put completes");
     assert!(
-        lines[blocks..unblocked].iter().any(|l| l.contains(": took ")),
+        lines[blocks..unblocked]
+            .iter()
+            .any(|l| l.contains(": took ")),
         "{lines:#?}"
     );
     line_with(&lines, "main: join() returned: 8 of 8 items done");
@@ -221,7 +265,15 @@ fn a_full_bounded_queue_blocks_put_until_the_consumer_takes_an_item() {
 #[test]
 fn many_producers_on_a_small_bounded_queue_never_exceed_it_nor_hang() {
     let out = run(&[
-        "--producers", "20", "--items", "30", "--capacity", "2", "--work-ms", "0", "--pause-ms",
+        "--producers",
+        "20",
+        "--items",
+        "30",
+        "--capacity",
+        "2",
+        "--work-ms",
+        "0",
+        "--pause-ms",
         "0",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
@@ -233,8 +285,17 @@ fn many_producers_on_a_small_bounded_queue_never_exceed_it_nor_hang() {
 #[test]
 fn put_nowait_on_a_full_queue_fails_at_once_and_says_queue_full() {
     let out = run(&[
-        "--producers", "2", "--items", "10", "--capacity", "1", "--nowait", "--work-ms", "40",
-        "--pause-ms", "2",
+        "--producers",
+        "2",
+        "--items",
+        "10",
+        "--capacity",
+        "1",
+        "--nowait",
+        "--work-ms",
+        "40",
+        "--pause-ms",
+        "2",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
     let lines = lines(&out);
@@ -259,7 +320,14 @@ fn put_nowait_on_a_full_queue_fails_at_once_and_says_queue_full() {
 #[test]
 fn a_forgotten_task_done_is_reported_after_the_deadline_naming_the_item() {
     let out = run(&[
-        "--producers", "2", "--items", "3", "--forget-task-done", "2", "--join-timeout", "1s",
+        "--producers",
+        "2",
+        "--items",
+        "3",
+        "--forget-task-done",
+        "2",
+        "--join-timeout",
+        "1s",
     ]);
     assert_eq!(out.status.code(), Some(1));
     let lines = lines(&out);
@@ -288,12 +356,24 @@ fn a_forgotten_task_done_is_reported_after_the_deadline_naming_the_item() {
 #[test]
 fn a_producer_killed_in_the_middle_of_put_is_settled_not_waited_for() {
     let out = run(&[
-        "--producers", "2", "--items", "5", "--producer-dies-at", "3",
+        "--producers",
+        "2",
+        "--items",
+        "5",
+        "--producer-dies-at",
+        "3",
     ]);
-    assert_eq!(out.status.code(), Some(1), "a producer died: the run failed");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a producer died: the run failed"
+    );
     let lines = lines(&out);
     line_with(&lines, "producer 1 (");
-    line_with(&lines, "killed by SIGKILL after putting 2 item(s); p1-item3 was counted but never reached the queue");
+    line_with(
+        &lines,
+        "killed by SIGKILL after putting 2 item(s); p1-item3 was counted but never reached the queue",
+    );
     let joined = line_with(&lines, "main: join() returned: ");
     let put = items_after(&lines, "put").len();
     assert!(
@@ -305,8 +385,16 @@ fn a_producer_killed_in_the_middle_of_put_is_settled_not_waited_for() {
 #[test]
 fn a_producer_killed_holding_the_only_slot_stops_nobody() {
     let out = run(&[
-        "--producers", "4", "--items", "20", "--capacity", "1", "--producer-dies-at", "2",
-        "--work-ms", "1",
+        "--producers",
+        "4",
+        "--items",
+        "20",
+        "--capacity",
+        "1",
+        "--producer-dies-at",
+        "2",
+        "--work-ms",
+        "1",
     ]);
     assert_eq!(out.status.code(), Some(1));
     let lines = lines(&out);
@@ -318,7 +406,16 @@ fn a_producer_killed_holding_the_only_slot_stops_nobody() {
 fn output_into_a_closed_pipe_ends_quietly() {
     let mut child = Killed(
         Command::new(BIN)
-            .args(["--producers", "3", "--items", "300", "--work-ms", "0", "--pause-ms", "0"])
+            .args([
+                "--producers",
+                "3",
+                "--items",
+                "300",
+                "--work-ms",
+                "0",
+                "--pause-ms",
+                "0",
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -341,7 +438,10 @@ fn bad_input_is_one_line_and_exit_2() {
         (vec!["--producers", "1001"], "producer count"),
         (vec!["--producers", "-3"], "negative"),
         (vec!["--producers", "1e20"], "producer count"),
-        (vec!["--producers", "18446744073709551615"], "producer count"),
+        (
+            vec!["--producers", "18446744073709551615"],
+            "producer count",
+        ),
         (vec!["--producers", ""], "producer count"),
         (vec!["--items", "x"], "item count"),
         (vec!["--items", "4294967296"], "item count"),
@@ -363,14 +463,20 @@ fn bad_input_is_one_line_and_exit_2() {
         let err = common::stderr(&out);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
-        assert!(err.starts_with("error: ") && err.contains(mention), "{args:?}: {err}");
+        assert!(
+            err.starts_with("error: ") && err.contains(mention),
+            "{args:?}: {err}"
+        );
         assert!(out.stdout.is_empty(), "{args:?}: nothing started");
     }
 }
 
 #[test]
 fn a_summary_that_cannot_be_written_is_one_error_line_and_exit_1() {
-    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
     let out = Command::new(BIN)
         .args(["--items", "3", "--pause-ms", "0", "--work-ms", "0"])
         .stdout(full)
@@ -378,5 +484,8 @@ fn a_summary_that_cannot_be_written_is_one_error_line_and_exit_1() {
         .unwrap();
     let err = common::stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert_eq!(err, "error: cannot write the summary to stdout: No space left on device (os error 28)\n");
+    assert_eq!(
+        err,
+        "error: cannot write the summary to stdout: No space left on device (os error 28)\n"
+    );
 }

@@ -140,7 +140,16 @@ fn sigkill_of_main_leaves_no_daemon_consumer_alive() {
         ),
         // Producers blocked waiting for a slot of a full bounded queue die too.
         (
-            &["--producers", "3", "--items", "100000", "--capacity", "2", "--work-ms", "50"],
+            &[
+                "--producers",
+                "3",
+                "--items",
+                "100000",
+                "--capacity",
+                "2",
+                "--work-ms",
+                "50",
+            ],
             "blocks: the queue is full",
         ),
     ] {
@@ -180,7 +189,14 @@ fn ctrl_c_to_the_group_winds_down_with_a_summary_and_exit_130() {
 #[test]
 fn sigterm_to_main_alone_stops_producers_blocked_on_a_full_queue() {
     let mut run = Run::start(&[
-        "--producers", "4", "--items", "100000", "--capacity", "2", "--work-ms", "30",
+        "--producers",
+        "4",
+        "--items",
+        "100000",
+        "--capacity",
+        "2",
+        "--work-ms",
+        "30",
     ]);
     run.wait_for("blocks: the queue is full");
     kill(run.pid(), Signal::SIGTERM).unwrap();
@@ -193,7 +209,10 @@ fn sigterm_to_main_alone_stops_producers_blocked_on_a_full_queue() {
             .starts_with("main: interrupted by SIGTERM before join() returned: "),
         "{lines:#?}"
     );
-    assert!(!lines.iter().any(|l| l.contains("SIGKILLed")), "all stopped when asked");
+    assert!(
+        !lines.iter().any(|l| l.contains("SIGKILLed")),
+        "all stopped when asked"
+    );
     all_gone(&pids_in(&lines));
 }
 
@@ -211,7 +230,9 @@ fn a_producer_killed_from_outside_fails_the_run_without_a_hang() {
     let (code, lines) = run.finish();
     assert_eq!(code, 1, "{lines:#?}");
     assert!(
-        lines.iter().any(|l| l.starts_with(&format!("main: producer 2 ({pid}) killed by SIGKILL after putting"))),
+        lines.iter().any(|l| l.starts_with(&format!(
+            "main: producer 2 ({pid}) killed by SIGKILL after putting"
+        ))),
         "{lines:#?}"
     );
     assert!(
@@ -233,9 +254,15 @@ fn the_daemon_dies_with_its_parent_and_the_non_daemon_lives_on_and_is_reaped() {
             .unwrap_or_else(|| panic!("no {needle:?} in {lines:#?}"))
     };
     find("daemon (");
-    assert!(lines.iter().any(|l| l.starts_with("daemon (") && l.ends_with("is running")));
     assert!(
-        !lines.iter().any(|l| l.starts_with("daemon (") && l.ends_with("is over")),
+        lines
+            .iter()
+            .any(|l| l.starts_with("daemon (") && l.ends_with("is running"))
+    );
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.starts_with("daemon (") && l.ends_with("is over")),
         "the daemon died with its parent: {lines:#?}"
     );
     let parent_gone = find("exited with code 0 after");
@@ -246,9 +273,17 @@ fn the_daemon_dies_with_its_parent_and_the_non_daemon_lives_on_and_is_reaped() {
         .expect("the non-daemon finishes");
     assert!(parent_gone < proc_view && proc_view < over, "{lines:#?}");
     let view = &lines[proc_view];
-    assert!(view.contains(": gone, no /proc entry (killed by SIGTERM"), "{view}");
+    assert!(
+        view.contains(": gone, no /proc entry (killed by SIGTERM"),
+        "{view}"
+    );
     assert!(view.contains("(this top process: adopted)"), "{view}");
-    assert!(lines.last().unwrap().ends_with("every child of the demo reaped"));
+    assert!(
+        lines
+            .last()
+            .unwrap()
+            .ends_with("every child of the demo reaped")
+    );
     all_gone(&pids_in(&lines));
 }
 
@@ -259,7 +294,9 @@ fn sigkill_of_the_daemon_demo_leaves_nothing_behind() {
     kill(run.pid(), Signal::SIGKILL).unwrap();
     let (_, lines) = run.finish();
     assert!(
-        lines.iter().any(|l| l.ends_with("the demo's top process is gone; leaving early")),
+        lines
+            .iter()
+            .any(|l| l.ends_with("the demo's top process is gone; leaving early")),
         "the non-daemon sees its lifeline close: {lines:#?}"
     );
     assert!(!lines.iter().any(|l| l.ends_with("is over")), "{lines:#?}");

@@ -194,8 +194,11 @@ fn a_state_path_that_is_not_a_regular_file_is_refused_and_nothing_is_created() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::create_dir(d.join("a_dir")).unwrap();
-    nix::unistd::mkfifo(&d.join("a_fifo"), nix::sys::stat::Mode::from_bits_truncate(0o600))
-        .unwrap();
+    nix::unistd::mkfifo(
+        &d.join("a_fifo"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
     std::fs::write(d.join("a_file.json"), "{\"ticket_num\": 5}\n").unwrap();
     let before = listing(d);
     for (state, why) in [
@@ -223,7 +226,12 @@ fn a_state_path_that_is_not_a_regular_file_is_refused_and_nothing_is_created() {
         assert_eq!(listing(d), before, "{state}: nothing created or destroyed");
     }
     use std::os::unix::fs::FileTypeExt;
-    assert!(std::fs::metadata("/dev/null").unwrap().file_type().is_char_device());
+    assert!(
+        std::fs::metadata("/dev/null")
+            .unwrap()
+            .file_type()
+            .is_char_device()
+    );
     assert_eq!(
         std::fs::read_to_string(d.join("a_file.json")).unwrap(),
         "{\"ticket_num\": 5}\n"
@@ -240,7 +248,10 @@ fn a_thousand_buyers_sell_exactly_the_tickets_and_leave_no_temp_file() {
     .output()
     .unwrap();
     assert_eq!(out.status.code(), Some(0));
-    assert_eq!(summary(&out), "tickets 10, sold 10, refused 990, oversold 0");
+    assert_eq!(
+        summary(&out),
+        "tickets 10, sold 10, refused 990, oversold 0"
+    );
     assert_eq!(state(dir.path()), "{\"ticket_num\": 0}\n");
     assert_eq!(listing(dir.path()), ["state.json", "state.json.lock"]);
 }
@@ -270,12 +281,21 @@ fn output_into_a_closed_pipe_ends_quietly() {
 #[test]
 fn a_summary_that_cannot_be_written_is_one_error_line_and_exit_1() {
     let dir = tempfile::tempdir().unwrap();
-    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
-    let out = office(dir.path(), &["--buyers", "5", "--tickets", "2", "--delay-ms", "0"])
-        .stdout(full)
-        .output()
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
         .unwrap();
+    let out = office(
+        dir.path(),
+        &["--buyers", "5", "--tickets", "2", "--delay-ms", "0"],
+    )
+    .stdout(full)
+    .output()
+    .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert_eq!(err, "error: cannot write the summary to stdout: No space left on device (os error 28)\n");
+    assert_eq!(
+        err,
+        "error: cannot write the summary to stdout: No space left on device (os error 28)\n"
+    );
 }

@@ -121,7 +121,9 @@ fn summary_numbers(line: &str) -> Vec<u64> {
 fn check_interrupted_run(code: i32, lines: &[String], office: &Office, signal: &str) {
     assert_eq!(code, 130, "{lines:#?}");
     assert!(
-        lines.iter().any(|l| l.starts_with(&format!("office: interrupted by {signal}"))),
+        lines
+            .iter()
+            .any(|l| l.starts_with(&format!("office: interrupted by {signal}"))),
         "{lines:#?}"
     );
     let n = summary_numbers(lines.last().unwrap());
@@ -129,16 +131,25 @@ fn check_interrupted_run(code: i32, lines: &[String], office: &Office, signal: &
     let (tickets, sold, refused, oversold, unserved) = (n[0], n[1], n[2], n[3], n[4]);
     assert_eq!(oversold, 0);
     assert_eq!(sold + refused + unserved, 40, "every buyer accounted for");
-    assert_eq!(office.left(), tickets - sold, "the state file agrees with the summary");
-    assert_eq!(office.listing(), ["state.json", "state.json.lock"], "no temp file");
+    assert_eq!(
+        office.left(),
+        tickets - sold,
+        "the state file agrees with the summary"
+    );
+    assert_eq!(
+        office.listing(),
+        ["state.json", "state.json.lock"],
+        "no temp file"
+    );
     all_gone(&buyer_pids(lines));
 }
 
 #[test]
 fn ctrl_c_stops_every_buyer_prints_a_true_summary_and_exits_130() {
     let mut office = Office::start(&["--buyers", "40", "--tickets", "40", "--delay-ms", "200"]);
-    let (code, lines) =
-        office.signal_when("bought a ticket", |pid| killpg(pid, Signal::SIGINT).unwrap());
+    let (code, lines) = office.signal_when("bought a ticket", |pid| {
+        killpg(pid, Signal::SIGINT).unwrap()
+    });
     check_interrupted_run(code, &lines, &office, "SIGINT");
 }
 
@@ -149,7 +160,9 @@ fn sigterm_to_main_alone_stops_every_buyer_the_same_way() {
         office.signal_when("bought a ticket", |pid| kill(pid, Signal::SIGTERM).unwrap());
     check_interrupted_run(code, &lines, &office, "SIGTERM");
     assert!(
-        lines.iter().any(|l| l.contains("interrupted in the middle of buying")),
+        lines
+            .iter()
+            .any(|l| l.contains("interrupted in the middle of buying")),
         "the buyer holding the lock abandoned its purchase: {lines:#?}"
     );
 }
@@ -157,8 +170,9 @@ fn sigterm_to_main_alone_stops_every_buyer_the_same_way() {
 #[test]
 fn sigkill_of_main_leaves_no_buyer_running_and_no_temp_file() {
     let mut office = Office::start(&["--buyers", "40", "--tickets", "40", "--delay-ms", "200"]);
-    let (code, lines) =
-        office.signal_when("holding the lock", |pid| kill(pid, Signal::SIGKILL).unwrap());
+    let (code, lines) = office.signal_when("holding the lock", |pid| {
+        kill(pid, Signal::SIGKILL).unwrap()
+    });
     assert_eq!(code, -1);
     all_gone(&buyer_pids(&lines));
     assert_eq!(office.listing(), ["state.json", "state.json.lock"]);

@@ -53,12 +53,10 @@ pub fn run() -> Result<u8> {
     let lifeline = Pipe::new()?;
     let report = Pipe::new()?;
     let mut kids = Children::new();
-    let parent = Fork::new("parent")
-        .death_signal(Signal::SIGKILL)
-        .spawn(
-            [lifeline.read.as_fd(), report.write.as_fd()],
-            |[life, report]| parent(life, report),
-        )?;
+    let parent = Fork::new("parent").death_signal(Signal::SIGKILL).spawn(
+        [lifeline.read.as_fd(), report.write.as_fd()],
+        |[life, report]| parent(life, report),
+    )?;
     let parent_pid = parent.pid();
     kids.push(parent);
     drop(lifeline.read);
@@ -89,9 +87,9 @@ fn parent(life: OwnedFd, report: OwnedFd) -> i32 {
     let Ok(ready) = Pipe::new() else {
         return EXIT_FAILURE.into();
     };
-    let daemon = Fork::new("daemon")
-        .death_signal(Signal::SIGTERM)
-        .spawn([ready.write.as_fd()], |[ready]| {
+    let daemon = Fork::new("daemon").death_signal(Signal::SIGTERM).spawn(
+        [ready.write.as_fd()],
+        |[ready]| {
             // SIGTERM's default action, as for a Python process: the death signal ends it.
             if restore_default_interrupts().is_err() || interrupted().is_some() {
                 return EXIT_FAILURE.into();
@@ -102,7 +100,8 @@ fn parent(life: OwnedFd, report: OwnedFd) -> i32 {
             std::thread::sleep(CHILD_SLEEP);
             say(&format!("daemon ({me}): is over"));
             0
-        });
+        },
+    );
     let non_daemon = Fork::new("non-daemon").no_death_signal().spawn(
         [ready.write.as_fd(), life.as_fd()],
         |[ready, life]| {
@@ -203,7 +202,9 @@ impl Demo {
         ));
         self.adopt_orphans();
         let (Some(daemon), Some(non_daemon)) = (self.daemon, self.non_daemon) else {
-            say(&format!("top ({top}): the parent never reported its children"));
+            say(&format!(
+                "top ({top}): the parent never reported its children"
+            ));
             return Ok(EXIT_FAILURE);
         };
         // 3. The daemon got its death signal: wait for its end, then look at /proc.

@@ -59,9 +59,9 @@ pub fn run(o: &Options) -> Result<u8> {
     // The daemon: dies with main, whatever kills main. It keeps the items queue's receiving end
     // and the doorbell's sending end, nothing else: when it dies, the producers' puts fail
     // (no reader) instead of blocking forever.
-    let consumer = Fork::new("consumer")
-        .death_signal(Signal::SIGKILL)
-        .spawn([items_rx.as_fd(), bell_tx.as_fd()], |[items, bell]| {
+    let consumer = Fork::new("consumer").death_signal(Signal::SIGKILL).spawn(
+        [items_rx.as_fd(), bell_tx.as_fd()],
+        |[items, bell]| {
             let items = QueueEnd::from_fd("items", ITEM_LEN, items);
             let bell = QueueEnd::from_fd("done", ITEM_LEN, bell);
             match consumer::run(o, q, &items, &bell) {
@@ -71,7 +71,8 @@ pub fn run(o: &Options) -> Result<u8> {
                     EXIT_FAILURE.into()
                 }
             }
-        })?;
+        },
+    )?;
     let consumer_pid = consumer.pid();
     kids.push(consumer);
     say(&format!(
@@ -96,11 +97,10 @@ pub fn run(o: &Options) -> Result<u8> {
                 let items = QueueEnd::from_fd("items", ITEM_LEN, items);
                 match producer::run(o, q, p, &items) {
                     Ok(()) => 0,
-                    Err(Error::Sys(ipc_sys::Error::QueueIo { source, .. }))
-                        if matches!(source, nix::errno::Errno::EPIPE | nix::errno::Errno::ECONNRESET) =>
-                    {
-                        EXIT_CONSUMER_GONE
-                    }
+                    Err(Error::Sys(ipc_sys::Error::QueueIo {
+                        source: nix::errno::Errno::EPIPE | nix::errno::Errno::ECONNRESET,
+                        ..
+                    })) => EXIT_CONSUMER_GONE,
                     Err(_) => EXIT_FAILURE.into(),
                 }
             })?;
@@ -288,14 +288,14 @@ impl Main<'_> {
 
     /// Moves the run on; `Some(exit code)` once it is over.
     fn step(&mut self) -> Result<Option<u8>> {
-        if let Some(id) = self.tally.twice {
-            if !matches!(self.stage, Stage::Stopping { .. }) {
-                say(&format!(
-                    "main: join() failed: {} was marked done twice",
-                    item_name(id)
-                ));
-                self.stop(Stop::JoinFailed)?;
-            }
+        if let Some(id) = self.tally.twice
+            && !matches!(self.stage, Stage::Stopping { .. })
+        {
+            summary(&format!(
+                "main: join() failed: {} was marked done twice",
+                item_name(id)
+            ))?;
+            self.stop(Stop::JoinFailed)?;
         }
         match self.stage {
             Stage::Running if self.producers_alive == 0 => {
@@ -439,7 +439,8 @@ impl Main<'_> {
             let pid = self.producers[p as usize - 1];
             let put = self.q.put_by(p as usize);
             let queued = self.queued_upto(p as usize);
-            let mut line = format!("main: producer {p} ({pid}) {status} after putting {queued} item(s)");
+            let mut line =
+                format!("main: producer {p} ({pid}) {status} after putting {queued} item(s)");
             if self.drained && put > queued {
                 let _ = write!(
                     line,

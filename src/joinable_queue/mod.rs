@@ -207,6 +207,9 @@ mod tests {
     #[test]
     fn item_names_carry_producer_and_number() {
         assert_eq!(item_name(item_id(3, 7)), "p3-item7");
-        assert_eq!(item_name(item_id(1000, u64::from(u32::MAX))), "p1000-item4294967295");
+        assert_eq!(
+            item_name(item_id(1000, u64::from(u32::MAX))),
+            "p1000-item4294967295"
+        );
     }
 }

@@ -39,7 +39,10 @@ pub fn run(o: &Options, q: Queue<'_>, p: u64, items: &QueueEnd) -> Result<()> {
         // then puts: the answer may be out of date by then, as between any two processes.
         let full_hint = q.full();
         if o.nowait && sleep_unless_interrupted(Options::pick(o.pause_ms)) {
-            say(&format!("{me}: stopped before attempt {attempt}: {}", why_stopped(&q)));
+            say(&format!(
+                "{me}: stopped before attempt {attempt}: {}",
+                why_stopped(&q)
+            ));
             return Ok(());
         }
         let started = Instant::now();
@@ -87,7 +90,10 @@ pub fn run(o: &Options, q: Queue<'_>, p: u64, items: &QueueEnd) -> Result<()> {
             n += 1;
         }
         if !o.nowait && sleep_unless_interrupted(Options::pick(o.pause_ms)) {
-            say(&format!("{me}: stopped after attempt {attempt}: {}", why_stopped(&q)));
+            say(&format!(
+                "{me}: stopped after attempt {attempt}: {}",
+                why_stopped(&q)
+            ));
             return Ok(());
         }
     }
