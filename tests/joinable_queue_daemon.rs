@@ -99,19 +99,25 @@ impl Drop for Run {
     }
 }
 
-/// Every pid written in the lines, as `(1234)` or `consumer 1234 started` or `child 1234`.
+/// Every pid written in the lines: `(1234)`, `consumer 1234 ` or `child 1234`.
 fn pids_in(lines: &[String]) -> Vec<i32> {
     let mut pids = Vec::new();
     for l in lines {
-        for word in l.split(|c: char| !c.is_ascii_digit()) {
-            if let Ok(pid) = word.parse::<i32>()
-                && pid > 1
-                && (l.contains(&format!("({pid})"))
-                    || l.contains(&format!("consumer {pid} "))
-                    || l.contains(&format!("child {pid}")))
-                && !pids.contains(&pid)
-            {
-                pids.push(pid);
+        for marker in ["(", "consumer ", "child "] {
+            for (at, _) in l.match_indices(marker) {
+                let digits: String = l[at + marker.len()..]
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect();
+                let rest = &l[at + marker.len() + digits.len()..];
+                let closed = marker != "(" || rest.starts_with(')');
+                if let Ok(pid) = digits.parse::<i32>()
+                    && closed
+                    && pid > 1
+                    && !pids.contains(&pid)
+                {
+                    pids.push(pid);
+                }
             }
         }
     }
