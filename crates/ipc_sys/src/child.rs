@@ -247,6 +247,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn becoming_a_subreaper_is_seen_by_the_kernel() {
+        become_subreaper().unwrap();
+        assert!(nix::sys::prctl::get_child_subreaper().unwrap());
+    }
+
+    #[test]
     fn a_process_that_is_not_our_child_cannot_be_adopted() {
         let err = Child::adopt(Pid::from_raw(1), None).unwrap_err();
         assert!(matches!(err, Error::Wait(Errno::ECHILD)), "{err}");
