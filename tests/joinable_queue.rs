@@ -237,7 +237,9 @@ fn a_full_bounded_queue_blocks_put_until_the_consumer_takes_an_item() {
         3,
         "the queue never filled"
     );
-    // A put that blocks completes only after the consumer took an item.
+    // A put that blocks completes only after the consumer took an item. The "took" line may
+    // be written before the "blocks" line (the producer finds the queue full, the consumer
+    // takes and says so, then the producer says it blocks), never after the completion.
     let blocks = lines
         .iter()
         .position(|l| l.ends_with("blocks: the queue is full"))
@@ -254,7 +256,8 @@ fn a_full_bounded_queue_blocks_put_until_the_consumer_takes_an_item() {
         .position(|l| l.contains(&format!("put {item} (after waiting")))
         .expect("the blocked put completes");
     assert!(
-        lines[blocks..unblocked]
+        blocks < unblocked
+            && lines[..unblocked]
             .iter()
             .any(|l| l.contains(": took ")),
         "{lines:#?}"
