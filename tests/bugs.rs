@@ -43,7 +43,7 @@ fn with_the_parent_holding_both_ends_a_consumer_waits_for_an_eof_that_cannot_com
             "--bug",
             "parent-keeps-ends",
         ],
-        "main (and the consumer itself) still hold the write end of the pipe",
+        "main still holds the write end of the pipe (and so does the consumer itself",
     );
 }
 
@@ -65,7 +65,7 @@ fn with_the_parent_holding_both_ends_a_producer_blocks_on_a_pipe_nobody_reads() 
             "--bug",
             "parent-keeps-ends",
         ],
-        "main (and the producer itself) still hold the read end, so it can never get EPIPE",
+        "main still holds the read end of the pipe (and so does the producer itself: --bug parent-keeps-ends), so EPIPE cannot come",
     );
 }
 
