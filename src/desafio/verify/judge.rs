@@ -10,6 +10,7 @@ use crate::desafio::error::Result;
 use crate::desafio::lang::Lang;
 use crate::desafio::log::{CONSUMER_LOG, EXECUTION_LOG};
 use crate::desafio::options::{Bug, Fault, FaultKind};
+use crate::desafio::producer::MAX_BATCH;
 use crate::desafio::record::{ChildStatus, Role};
 use crate::desafio::verdict::Facts;
 
@@ -247,10 +248,17 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
             .into(),
         ),
         Some((sent, received, l, at)) => {
-            // Main counts a value received once both logs have it; a consumer killed between
-            // its writes leaves main's count anywhere between the two logs' counts.
+            // Main counts a batch received once both logs have it; a consumer killed between
+            // its writes leaves main's count anywhere between the two logs' counts. Killed in
+            // the middle of its own log's write (its last line cut), it may have recorded part
+            // of a batch main never counted: up to one batch less.
+            let floor = if cons.unterminated.is_some() && consumer_killed {
+                recorded.min(a.received.saturating_sub(MAX_BATCH as u64))
+            } else {
+                recorded
+            };
             let plausible = sent == delivered
-                && (recorded..=a.received).contains(&received)
+                && (floor..=a.received).contains(&received)
                 && l == sent.saturating_sub(received);
             if !plausible {
                 let r = recorded;
@@ -485,10 +493,15 @@ fn judge_fault(
     let never_sent = count.saturating_sub(a.ev.sent_lines - a.ev.undelivered);
     let logged = a.ev.faults.iter().any(|(_, f, _)| *f == fault.to_string());
     // Something else happened too (an interrupt, a kill from outside, a stall)?
-    let own_kill = |role: Role| match fault.kind {
-        FaultKind::ConsumerKill => role == Role::Consumer,
-        FaultKind::ProducerKill => role == Role::Producer,
-        _ => false,
+    // A kill is the fault's own only if the fault fired: the same process may have been killed
+    // from outside before its turn came.
+    let own_kill = |role: Role| {
+        logged
+            && match fault.kind {
+                FaultKind::ConsumerKill => role == Role::Consumer,
+                FaultKind::ProducerKill => role == Role::Producer,
+                _ => false,
+            }
     };
     let killed_from_outside = [
         (Role::Producer, &facts.producer),
@@ -496,8 +509,15 @@ fn judge_fault(
     ]
     .iter()
     .any(|(role, s)| matches!(s, Some(ChildStatus::Signal(_))) && !own_kill(*role));
-    let main_killed_from_outside = main_killed && fault.kind != FaultKind::MainKill;
-    let interrupted = !a.ev.interrupts.is_empty();
+    // Main killed without main-kill having fired: from outside.
+    let main_killed_from_outside = main_killed && !(fault.kind == FaultKind::MainKill && logged);
+    // With main gone nobody reports how a child ended; a child that never logged its exit was
+    // killed (by whom, the logs cannot tell).
+    let vanished = main_killed && (facts.producer.is_none() || facts.consumer.is_none());
+    let killed_from_outside = killed_from_outside || vanished;
+    // Main's own interrupt: the children also log one when main-kill's death signal (SIGTERM)
+    // winds them down, and that is the designed reaction, not a disturbance.
+    let interrupted = a.ev.interrupts.iter().any(|(r, _, _)| *r == Role::Main);
     let disturbed = killed_from_outside || main_killed_from_outside || interrupted;
     if let Some(at) = a.ev.stall {
         // --bug parent-keeps-ends: the fault's designed reaction (EOF, EPIPE) cannot happen.
@@ -651,9 +671,37 @@ fn judge_fault(
                 && facts.end_sent
                 && facts.end_received
                 && lost == 0;
+            let ended = |s: &Option<ChildStatus>, l: Lang| {
+                s.as_ref()
+                    .map_or(l.pick("?".into(), "?".into()), |s| s.render(l))
+            };
+            let (pe, ce) = (ended(p, lang), ended(c, lang));
+            let marker = if facts.end_sent {
+                lang.pick(
+                    format!("sent the end marker after {sent} values"),
+                    format!("enviou o marcador de fim após {sent} valores"),
+                )
+            } else {
+                lang.pick(
+                    format!("never sent the end marker ({sent} values sent)"),
+                    format!("nunca enviou o marcador de fim ({sent} valores enviados)"),
+                )
+            };
+            let r = facts.received;
+            let ends = if code(p) == Some(0) && code(c) == Some(0) {
+                lang.pick(
+                    format!("the producer {marker}, the consumer received {r}, and both exited 0"),
+                    format!("o produtor {marker}, o consumidor recebeu {r}, e os dois saíram com 0"),
+                )
+            } else {
+                lang.pick(
+                    format!("the producer {marker} and {pe}, the consumer received {r} and {ce}"),
+                    format!("o produtor {marker} e {pe}, o consumidor recebeu {r} e {ce}"),
+                )
+            };
             (ok, lang.pick(
-                format!("main was killed after {k} values were received; its children got their death signal (SIGTERM) and wound down: the producer sent the end marker after {sent} values, the consumer received {} and both exited 0; {lost_text}", facts.received),
-                format!("o main foi morto após {k} valores recebidos; os filhos receberam o sinal de morte do pai (SIGTERM) e encerraram: o produtor enviou o marcador de fim após {sent} valores, o consumidor recebeu {} e os dois saíram com 0; {lost_text}", facts.received),
+                format!("main was killed after {k} values were received; its children got their death signal (SIGTERM) and wound down: {ends}; {lost_text}"),
+                format!("o main foi morto após {k} valores recebidos; os filhos receberam o sinal de morte do pai (SIGTERM) e encerraram: {ends}; {lost_text}"),
             ))
         }
     };
