@@ -465,7 +465,7 @@ fn run_child(
     let mut log = match log {
         Ok(log) => log,
         Err(e) => {
-            let _ = writeln!(io::stderr(), "error: {role}: {}", e.render(opts.lang));
+            error_line(format!("error: {role}: {}", e.render(opts.lang)));
             return e.exit_code().into();
         }
     };
@@ -499,21 +499,28 @@ fn run_child(
                 e => Event::Error(e.render(opts.lang)),
             };
             if let Err(log_error) = log.log(&event) {
-                let _ = writeln!(
-                    io::stderr(),
+                error_line(format!(
                     "error: {role}: {} ({})",
                     e.render(opts.lang),
                     log_error.render(opts.lang)
-                );
+                ));
             }
             e.exit_code().into()
         }
     };
     if let Err(e) = log.log(&Event::Exiting { code }) {
-        let _ = writeln!(io::stderr(), "error: {role}: {}", e.render(opts.lang));
+        error_line(format!("error: {role}: {}", e.render(opts.lang)));
         return if code == 0 { EXIT_FAILURE.into() } else { code };
     }
     code
+}
+
+/// One line on stderr with a single `write(2)`: `writeln!` on the unbuffered stderr writes each
+/// piece of the format on its own, and two children failing at once (a full disk under the
+/// shared log) would tear each other's lines.
+fn error_line(mut line: String) {
+    line.push('\n');
+    let _ = io::stderr().lock().write_all(line.as_bytes());
 }
 
 /// The resource part of the summary: throughput, and each process's peak RSS and CPU time from

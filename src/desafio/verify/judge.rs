@@ -691,7 +691,9 @@ fn judge_fault(
             let ends = if code(p) == Some(0) && code(c) == Some(0) {
                 lang.pick(
                     format!("the producer {marker}, the consumer received {r}, and both exited 0"),
-                    format!("o produtor {marker}, o consumidor recebeu {r}, e os dois saíram com 0"),
+                    format!(
+                        "o produtor {marker}, o consumidor recebeu {r}, e os dois saíram com 0"
+                    ),
                 )
             } else {
                 lang.pick(
