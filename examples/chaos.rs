@@ -22,6 +22,19 @@ fn main() -> ExitCode {
         .ok()
         .and_then(|exe| Some(exe.parent()?.parent()?.join("ipc_desafio")))
         .unwrap_or_else(|| PathBuf::from("target/release/ipc_desafio"));
+    // Under `cargo run` the binary is rebuilt first (a no-op when fresh): an example does not
+    // depend on the package's binaries, so a stale one would otherwise be tested in silence.
+    if let Some(cargo) = std::env::var_os("CARGO") {
+        let mut build = std::process::Command::new(cargo);
+        build.args(["build", "--quiet", "--bin", "ipc_desafio"]);
+        if bin.parent().and_then(|d| d.file_name()) == Some(std::ffi::OsStr::new("release")) {
+            build.arg("--release");
+        }
+        if !build.status().is_ok_and(|s| s.success()) {
+            eprintln!("error: cargo build --bin ipc_desafio failed");
+            return ExitCode::from(2);
+        }
+    }
     if !bin.exists() {
         eprintln!(
             "error: {} not found: build it first (cargo build --release)",
@@ -40,6 +53,7 @@ fn main() -> ExitCode {
     let start = Instant::now();
     let mut failed = 0u64;
     let mut by_action = std::collections::BTreeMap::new();
+    let mut by_outcome = std::collections::BTreeMap::new();
     for i in 0..runs {
         let scenario = chaos::Scenario::from_seed(first.wrapping_add(i));
         *by_action
@@ -49,10 +63,13 @@ fn main() -> ExitCode {
             eprintln!("error: cannot create a temporary directory");
             return ExitCode::from(2);
         };
-        if let Err(why) = chaos::run(&bin, &scenario, dir.path()) {
-            failed += 1;
-            println!("FAILED: {}\n  {why}", scenario.replay());
-            println!("  logs kept in {}", dir.keep().display());
+        match chaos::run(&bin, &scenario, dir.path()) {
+            Ok(how) => *by_outcome.entry(how).or_insert(0u64) += 1,
+            Err(why) => {
+                failed += 1;
+                println!("FAILED: {}\n  {why}", scenario.replay());
+                println!("  logs kept in {}", dir.keep().display());
+            }
         }
         if (i + 1) % 100 == 0 {
             println!(
@@ -66,6 +83,7 @@ fn main() -> ExitCode {
         "campaign seed {first}: {runs} runs, {failed} failed, {:.1} s; actions {by_action:?}",
         start.elapsed().as_secs_f64()
     );
+    println!("how the runs ended: {by_outcome:?}");
     if failed == 0 {
         ExitCode::SUCCESS
     } else {

@@ -27,6 +27,29 @@ fn stalled(run: &Run, args: &[&str], says: &str) {
         main.last().unwrap().starts_with("summary: "),
         "main still sums up"
     );
+    // verify explains the demo: incomplete, not a violation; the fault not handled, as the bug
+    // predicts; what the bug did.
+    let audit = run.audit();
+    let report = stdout(&audit);
+    assert_eq!(code(&audit), 1, "{report}");
+    assert!(
+        report
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("verify: INCOMPLETE"),
+        "{report}"
+    );
+    assert!(
+        report.contains("injected — not handled, as --bug parent-keeps-ends predicts: "),
+        "{report}"
+    );
+    assert!(
+        report.contains(
+            "bug parent-keeps-ends made on purpose: end of file and EPIPE could not happen"
+        ),
+        "{report}"
+    );
 }
 
 /// The parent keeps the write end: a producer that leaves early can never give the consumer its
@@ -43,7 +66,7 @@ fn with_the_parent_holding_both_ends_a_consumer_waits_for_an_eof_that_cannot_com
             "--bug",
             "parent-keeps-ends",
         ],
-        "main (and the consumer itself) still hold the write end of the pipe",
+        "main still holds the write end of the pipe (and so does the consumer itself",
     );
 }
 
@@ -65,7 +88,7 @@ fn with_the_parent_holding_both_ends_a_producer_blocks_on_a_pipe_nobody_reads() 
             "--bug",
             "parent-keeps-ends",
         ],
-        "main (and the producer itself) still hold the read end, so it can never get EPIPE",
+        "main still holds the read end of the pipe (and so does the producer itself: --bug parent-keeps-ends), so EPIPE cannot come",
     );
 }
 
@@ -74,7 +97,12 @@ fn with_the_parent_holding_both_ends_a_producer_blocks_on_a_pipe_nobody_reads() 
 fn the_parent_holding_both_ends_goes_unnoticed_while_nothing_fails() {
     let run = Run::new();
     assert_eq!(code(&run.run(&["-q", "--bug", "parent-keeps-ends"])), 0);
-    assert_eq!(code(&run.verify()), 0, "{}", stdout(&run.verify()));
+    let report = stdout(&run.verify());
+    assert_eq!(code(&run.verify()), 0, "{report}");
+    assert!(
+        report.contains("bug parent-keeps-ends made on purpose: harmless in this run"),
+        "{report}"
+    );
 }
 
 /// A lock on a descriptor shared across fork, or no lock at all: timestamps taken before the
@@ -99,6 +127,17 @@ fn a_lock_that_excludes_nobody_lets_timestamps_go_backwards_and_verify_names_the
             })
             .collect();
         assert!(!backwards.is_empty(), "{bug}: {audit}");
+        assert!(
+            audit.contains(&format!(
+                "bug {bug} made on purpose: with {}",
+                if bug == "no-lock" {
+                    "no lock"
+                } else {
+                    "one lock shared by every process"
+                }
+            )) && audit.contains(&format!("{} timestamps go backwards", backwards.len())),
+            "{bug}: {audit}"
+        );
     }
     // The same run with the lock: in order.
     let run = Run::new();

@@ -142,3 +142,59 @@ fn main_and_verify_agree_when_the_consumer_stops_at_the_last_value() {
         "no disagreement: {text}"
     );
 }
+
+/// The same with the consumer killed in the middle of its write: main's and the producer's
+/// later lines start on a fresh line and parse; verify names the fragment and calls the run
+/// incomplete, its counts main's.
+#[test]
+fn a_consumer_killed_in_the_middle_of_its_write_costs_only_its_own_line() {
+    let run = Run::new();
+    let out = run
+        .command(&["-q", "--seed", "1", "--pace", "5"])
+        .env("IPC_DESAFIO_TEST_TORN_WRITE", "consumer:2")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 1);
+    let text = run.exec_text();
+    let unparsed: Vec<usize> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.parse::<LogLine>().is_err())
+        .map(|(i, _)| i + 1)
+        .collect();
+    assert_eq!(unparsed.len(), 1, "exactly one fragment:\n{text}");
+    let line = unparsed[0];
+    assert!(
+        text.lines().count() > line + 1,
+        "later lines by the others:\n{text}"
+    );
+    let lines = run.parsed_lines();
+    assert!(
+        lines.iter().any(|l| l.role == Role::Main
+            && matches!(&l.event, Event::ChildExited { role: Role::Consumer, status, .. } if status.to_string() == "killed by SIGKILL")),
+        "{text}"
+    );
+    let Some(Event::Summary {
+        sent,
+        received,
+        lost,
+        ..
+    }) = lines.last().map(|l| l.event.clone())
+    else {
+        panic!("no summary: {text}");
+    };
+    let audit = stdout(&run.audit());
+    assert!(
+        audit.contains(&format!(
+            "execution_log.txt:{line}: a line cut short by a killed process"
+        )),
+        "{audit}"
+    );
+    assert!(
+        audit.lines().last().unwrap().starts_with(&format!(
+            "verify: INCOMPLETE: the logs are consistent, but the run did not complete; {sent} value{} sent, {received} received, {lost} lost",
+            if sent == 1 { "" } else { "s" }
+        )),
+        "{audit}"
+    );
+}

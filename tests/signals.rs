@@ -149,3 +149,39 @@ fn a_long_pause_is_cut_short_by_the_interrupt() {
     );
     assert_eq!(run.summary(), (1, 1, 0));
 }
+
+/// Ctrl+C must end a run whose stdout nobody reads (`| less` on a page the user is reading).
+/// The echo of the log fills the pipe and blocks — under the log's lock, so the whole run
+/// waits on it, which is right: the reader sets the pace. But a blocking write retried after
+/// every signal would hold the lock forever and no Ctrl+C could end the run. Once told to stop,
+/// a process echoes only what stdout takes at once.
+#[test]
+fn ctrl_c_ends_a_run_whose_stdout_nobody_reads() {
+    use std::os::unix::process::CommandExt;
+    let run = Run::new();
+    let mut child = run
+        .command(&["-n", "200000", "--max", "1000000"])
+        .stdout(std::process::Stdio::piped()) // held open, never read
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    // Wait until the run is held up by the full pipe: the log stops growing.
+    let start = std::time::Instant::now();
+    let (mut last, mut still) = (0, 0);
+    while still < 5 {
+        assert!(start.elapsed() < DEADLINE, "the run never filled stdout");
+        std::thread::sleep(Duration::from_millis(50));
+        let size = std::fs::metadata(run.exec_path()).map_or(0, |m| m.len());
+        (still, last) = if size == last && size > 0 {
+            (still + 1, size)
+        } else {
+            (0, size)
+        };
+    }
+    killpg(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    assert_eq!(wait_with_deadline(&mut child, DEADLINE), 130);
+    let (sent, received, lost) = run.summary();
+    assert_eq!((received, lost), (sent, 0));
+    assert!(sent < 200_000);
+}

@@ -113,14 +113,56 @@ fn verify_of_a_missing_directory_is_a_usage_error() {
     assert!(stderr(&out).contains("--log-dir /nonexistent/ipc_desafio"));
 }
 
+/// A missing log is bad input, like one that is not a regular file: one line naming it, exit 2.
 #[test]
 fn verify_of_a_directory_without_logs_fails_naming_the_file() {
     let run = Run::new();
     let out = run.verify();
-    assert_eq!(code(&out), 1);
+    assert_eq!(code(&out), 2);
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
     assert!(
         stderr(&out).contains("execution_log.txt"),
         "{}",
         stderr(&out)
     );
+}
+
+/// A FIFO or a directory where a log should be: one error line, exit 2, at once — opening a
+/// FIFO for writing would wait for a reader forever, and no signal ends that wait — and
+/// nothing created: the other log does not appear. (A character device such as /dev/full
+/// stays allowed: that is the full-disk experiment.)
+#[test]
+fn a_log_that_is_a_fifo_or_a_directory_is_refused_and_nothing_is_created() {
+    for (name, make) in [
+        ("consumer_log.txt", "fifo"),
+        ("execution_log.txt", "fifo"),
+        ("consumer_log.txt", "dir"),
+    ] {
+        let run = Run::new();
+        let path = run.path().join(name);
+        if make == "fifo" {
+            nix::unistd::mkfifo(&path, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        } else {
+            std::fs::create_dir(&path).unwrap();
+        }
+        let mut child = run
+            .command(&["-q"])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        assert_eq!(
+            common::wait_with_deadline(&mut child, std::time::Duration::from_secs(20)),
+            2,
+            "{name} as a {make}"
+        );
+        let out = child.wait_with_output().unwrap();
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.starts_with("error: --log-dir ") && err.contains(name),
+            "{err}"
+        );
+        let entries: Vec<_> = std::fs::read_dir(run.path()).unwrap().collect();
+        assert_eq!(entries.len(), 1, "{name} as a {make}: a file was created");
+    }
 }

@@ -313,3 +313,42 @@ fn random_bytes_give_a_clear_verdict() {
         report.lines().count()
     );
 }
+
+/// A fault announced in main's first line that never fired, in a run nothing else disturbed, is
+/// a fault that was not injected: verify says so (undisturbed, every fault's turn comes).
+#[test]
+fn a_fault_announced_but_never_fired_is_a_violation() {
+    let run = clean_run();
+    edit(&run.exec_path(), |mut lines| {
+        lines[0] = lines[0].replace("fault none", "fault producer-exit@4");
+        lines
+    });
+    assert_fails_with(
+        &run,
+        "fault producer-exit@4 injected — NOT handled as designed: it never fired",
+    );
+}
+
+/// An overlong line in the middle of a real log is one violation at its line number, and the
+/// reading moves on: the lines after it are still audited (every value still received).
+#[test]
+fn an_overlong_line_is_a_violation_at_its_number_and_reading_moves_on() {
+    let run = clean_run();
+    edit(&run.exec_path(), |mut lines| {
+        lines.insert(5, "x".repeat(100_000));
+        lines
+    });
+    let out = run.audit();
+    let report = stdout(&out);
+    assert_eq!(code(&out), 1, "{report}");
+    assert!(
+        report.contains("execution_log.txt:6: line longer than 4096 bytes"),
+        "{report}"
+    );
+    assert!(
+        report.lines().last().unwrap().starts_with(
+            "verify: FAILED: 1 problem; 12 values sent, 12 received, 0 lost (execution_log.txt: 38 lines"
+        ),
+        "{report}"
+    );
+}

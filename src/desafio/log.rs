@@ -40,17 +40,59 @@ impl LogPaths {
             source,
         })?;
         let paths = LogPaths::in_dir(dir);
+        // Non-blocking, so that a FIFO in a log's place is refused rather than waited on
+        // forever (opening a FIFO for writing blocks until a reader comes, and no signal ends
+        // that wait: the open is retried). A regular file, or a character device such as
+        // /dev/full for the full-disk experiment; nothing else.
         let open = |path: &Path| {
-            OpenOptions::new()
+            use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+            let error = |source| Error::LogDir {
+                path: path.into(),
+                source,
+            };
+            let file = OpenOptions::new()
                 .write(true)
                 .create(true)
                 .truncate(false)
+                .custom_flags(libc::O_NONBLOCK)
                 .open(path)
-                .map_err(|source| Error::LogDir {
-                    path: path.into(),
-                    source,
-                })
+                .map_err(|e| match e.raw_os_error() {
+                    // A FIFO with no reader.
+                    Some(libc::ENXIO) => error(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "not a regular file (a FIFO): a log must be one",
+                    )),
+                    _ => error(e),
+                })?;
+            let kind = file.metadata().map_err(error)?.file_type();
+            if !(kind.is_file() || kind.is_char_device()) {
+                return Err(error(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "not a regular file: a log must be one",
+                )));
+            }
+            Ok(file)
         };
+        // Both checked before either is created, so a refusal leaves the directory as it was.
+        for path in [&paths.execution, &paths.consumer] {
+            use std::os::unix::fs::FileTypeExt;
+            if let Ok(meta) = std::fs::metadata(path) {
+                let kind = meta.file_type();
+                if !(kind.is_file() || kind.is_char_device()) {
+                    let what = if kind.is_fifo() {
+                        "not a regular file (a FIFO): a log must be one"
+                    } else if kind.is_dir() {
+                        "not a regular file (a directory): a log must be one"
+                    } else {
+                        "not a regular file: a log must be one"
+                    };
+                    return Err(Error::LogDir {
+                        path: path.clone(),
+                        source: io::Error::new(io::ErrorKind::InvalidInput, what),
+                    });
+                }
+            }
+        }
         let files = [open(&paths.execution)?, open(&paths.consumer)?];
         for (file, path) in files.iter().zip([&paths.execution, &paths.consumer]) {
             let truncate = |file: &File| -> io::Result<()> {
@@ -168,17 +210,65 @@ impl ExecutionLog {
             Some(locked) => locked.append(&self.line),
             None => self.log.append_unlocked(&self.line),
         };
-        if written.is_ok()
-            && self.echo
-            && io::stdout().lock().write_all(self.line.as_bytes()).is_err()
-        {
-            // stdout went away (e.g. `| head`); the file is the record, so stop echoing.
-            self.echo = false;
+        if written.is_ok() && self.echo {
+            // stdout went away (`| head`), or is full while this process has been told to stop:
+            // the file is the record, so stop echoing.
+            self.echo = echo(&self.line);
         }
         let unlocked = locked.map_or(Ok(()), |l| l.unlock());
         written?;
         Ok(unlocked?)
     }
+}
+
+/// Copies `text` (whole lines) to stdout, in pieces stdout can take without blocking for long
+/// (at most `PIPE_BUF` bytes once it polls writable), and returns whether to go on echoing.
+///
+/// The echo happens under the log's lock, so that stdout shows the file's order. A plain
+/// blocking write into a pipe nobody reads (`| less` on a page the user is reading, `| sleep`)
+/// would hold that lock forever, and no Ctrl+C could end the run: the signal handler returns,
+/// the write is retried. Here the wait for room also watches for SIGINT/SIGTERM: once this
+/// process has been told to stop, stdout gets only what it takes at once, and the echo ends
+/// the first time it cannot.
+fn echo(text: &str) -> bool {
+    use nix::poll::{PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let mut rest = text.as_bytes();
+    while !rest.is_empty() {
+        let writable = {
+            let fd = out.as_fd();
+            match ipc_sys::signal::wait_event(
+                &mut [PollFd::new(fd, PollFlags::POLLOUT)],
+                None,
+                ipc_sys::signal::Watch::INTERRUPTS,
+            ) {
+                Ok(ipc_sys::signal::Wake::Ready) => true,
+                Ok(ipc_sys::signal::Wake::Interrupted) => {
+                    let mut fds = [PollFd::new(fd, PollFlags::POLLOUT)];
+                    matches!(nix::poll::poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+                }
+                _ => false,
+            }
+        };
+        if !writable {
+            return false;
+        }
+        // Whole lines where they fit; a line longer than PIPE_BUF goes in PIPE_BUF pieces.
+        let piece = &rest[..rest.len().min(libc::PIPE_BUF)];
+        let piece = match memchr::memrchr(b'\n', piece) {
+            Some(i) if piece.len() < rest.len() => &piece[..=i],
+            _ => piece,
+        };
+        match out.write(piece) {
+            Ok(0) => return false,
+            Ok(n) => rest = &rest[n..],
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
+    true
 }
 
 /// Hidden hooks that make rare timings happen on demand, for the tests and the classic-bug

@@ -35,9 +35,12 @@ const WATCH_EVERY: Duration = Duration::from_millis(2);
 /// Runs one producer–consumer session and returns main's exit code.
 pub fn run(opts: &RunOptions) -> Result<u8> {
     let started = Instant::now();
+    // First of all, so that from here on an interrupt is a flag the run acts on, never the
+    // default death: a Ctrl+C that lands while the logs are being created still ends in a
+    // complete, interrupted run (the children inherit the flag and stop at once), exit 130.
+    ipc_sys::signal::install_interrupt_handlers()?;
     let paths = LogPaths::create_fresh(&opts.log_dir)?;
     let lang = opts.lang;
-    ipc_sys::signal::install_interrupt_handlers()?;
     let tally = Tally::new()?;
 
     // With --bug lock-before-fork the log is opened once, here, and every process uses this one
@@ -54,6 +57,7 @@ pub fn run(opts: &RunOptions) -> Result<u8> {
         seed: opts.seed,
         pace: opts.pace,
         fault: opts.fault,
+        bug: opts.bug,
     })))?;
     // Closed before forking (where it is not the shared one): flock exclusion works between
     // open file descriptions, not between processes.
@@ -415,19 +419,19 @@ impl Stall {
         Some(if reaped[0].pid == producer {
             lang.pick(
                 format!(
-                    "stall: the producer has ended, but the consumer has waited {secs} s for end of file that cannot come: main (and the consumer itself) still hold the write end of the pipe (--bug parent-keeps-ends); ending the run"
+                    "stall: the producer has ended, but the consumer has waited {secs} s for an end of file that cannot come: main still holds the write end of the pipe (and so does the consumer itself: --bug parent-keeps-ends); ending the run"
                 ),
                 format!(
-                    "travamento: o produtor terminou, mas o consumidor espera há {secs} s por um fim de arquivo que não pode chegar: o main (e o próprio consumidor) ainda têm a ponta de escrita do pipe (--bug parent-keeps-ends); encerrando a execução"
+                    "travamento: o produtor terminou, mas o consumidor espera há {secs} s por um fim de arquivo que não pode chegar: o main ainda tem a ponta de escrita do pipe (e o próprio consumidor também: --bug parent-keeps-ends); encerrando a execução"
                 ),
             )
         } else {
             lang.pick(
                 format!(
-                    "stall: the consumer has ended, but the producer has been blocked for {secs} s writing into a pipe nobody reads: main (and the producer itself) still hold the read end, so it can never get EPIPE (--bug parent-keeps-ends); ending the run"
+                    "stall: the consumer has ended, but the producer has been blocked for {secs} s writing into a pipe nobody reads: main still holds the read end of the pipe (and so does the producer itself: --bug parent-keeps-ends), so EPIPE cannot come; ending the run"
                 ),
                 format!(
-                    "travamento: o consumidor terminou, mas o produtor está bloqueado há {secs} s escrevendo num pipe que ninguém lê: o main (e o próprio produtor) ainda têm a ponta de leitura, então ele nunca recebe EPIPE (--bug parent-keeps-ends); encerrando a execução"
+                    "travamento: o consumidor terminou, mas o produtor está bloqueado há {secs} s escrevendo num pipe que ninguém lê: o main ainda tem a ponta de leitura do pipe (e o próprio produtor também: --bug parent-keeps-ends), então EPIPE não pode chegar; encerrando a execução"
                 ),
             )
         })
@@ -461,7 +465,7 @@ fn run_child(
     let mut log = match log {
         Ok(log) => log,
         Err(e) => {
-            let _ = writeln!(io::stderr(), "error: {role}: {}", e.render(opts.lang));
+            error_line(format!("error: {role}: {}", e.render(opts.lang)));
             return e.exit_code().into();
         }
     };
@@ -495,21 +499,28 @@ fn run_child(
                 e => Event::Error(e.render(opts.lang)),
             };
             if let Err(log_error) = log.log(&event) {
-                let _ = writeln!(
-                    io::stderr(),
+                error_line(format!(
                     "error: {role}: {} ({})",
                     e.render(opts.lang),
                     log_error.render(opts.lang)
-                );
+                ));
             }
             e.exit_code().into()
         }
     };
     if let Err(e) = log.log(&Event::Exiting { code }) {
-        let _ = writeln!(io::stderr(), "error: {role}: {}", e.render(opts.lang));
+        error_line(format!("error: {role}: {}", e.render(opts.lang)));
         return if code == 0 { EXIT_FAILURE.into() } else { code };
     }
     code
+}
+
+/// One line on stderr with a single `write(2)`: `writeln!` on the unbuffered stderr writes each
+/// piece of the format on its own, and two children failing at once (a full disk under the
+/// shared log) would tear each other's lines.
+fn error_line(mut line: String) {
+    line.push('\n');
+    let _ = io::stderr().lock().write_all(line.as_bytes());
 }
 
 /// The resource part of the summary: throughput, and each process's peak RSS and CPU time from

@@ -8,7 +8,7 @@ use chrono::{DateTime, FixedOffset};
 
 use super::{ChildStatus, Cursor, Parity, Role, TimeCache};
 use crate::desafio::lang::{Lang, Words};
-use crate::desafio::options::{Fault, Pace};
+use crate::desafio::options::{Bug, Fault, Pace};
 
 /// The parameters main announces in its `started:` line, so `verify` knows what was asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +19,9 @@ pub struct RunParams {
     pub seed: u64,
     pub pace: Option<Pace>,
     pub fault: Option<Fault>,
+    /// A classic mistake made on purpose (`--bug`); the line names it only when there is one,
+    /// so every other run's line reads exactly as before.
+    pub bug: Option<Bug>,
 }
 
 /// One event of `execution_log.txt`: the message part of a line.
@@ -130,8 +133,12 @@ impl fmt::Display for Rendered<'_> {
                     None => write!(f, ", {} {}", w.pace, w.none)?,
                 }
                 match p.fault {
-                    Some(fault) => write!(f, ", {} {fault}", w.fault),
-                    None => write!(f, ", {} {}", w.fault, w.none),
+                    Some(fault) => write!(f, ", {} {fault}", w.fault)?,
+                    None => write!(f, ", {} {}", w.fault, w.none)?,
+                }
+                match p.bug {
+                    Some(bug) => write!(f, ", {} {bug}", w.bug),
+                    None => Ok(()),
                 }
             }
             Event::Spawned { role, pid } => write!(f, "{} {} {pid}", w.spawned, role.in_lang(lang)),
@@ -213,7 +220,11 @@ fn parse_params(rest: &str, w: &Words) -> Result<RunParams, String> {
                 .parse()?,
         ),
     };
-    let fault = match c.0 {
+    let (fault, bug) = match c.0.split_once(&format!(", {} ", w.bug)) {
+        Some((fault, bug)) => (fault, Some(bug.parse()?)),
+        None => (c.0, None),
+    };
+    let fault = match fault {
         f if f == w.none => None,
         f => Some(f.parse()?),
     };
@@ -224,6 +235,7 @@ fn parse_params(rest: &str, w: &Words) -> Result<RunParams, String> {
         seed,
         pace,
         fault,
+        bug,
     })
 }
 
@@ -458,6 +470,7 @@ mod tests {
                 max_ms: 1500,
             }),
             fault: Some("consumer-kill@3".parse().unwrap()),
+            bug: None,
         };
         for event in [
             Event::Started(None),
@@ -465,6 +478,15 @@ mod tests {
             Event::Started(Some(RunParams {
                 pace: None,
                 fault: None,
+                ..params.clone()
+            })),
+            Event::Started(Some(RunParams {
+                bug: Some(Bug::ParentKeepsEnds),
+                ..params.clone()
+            })),
+            Event::Started(Some(RunParams {
+                fault: None,
+                bug: Some(Bug::NoLock),
                 ..params
             })),
             Event::Spawned {

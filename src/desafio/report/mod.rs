@@ -208,7 +208,7 @@ pub fn read(dir: &Path, lang: Lang) -> Result<Run> {
                     );
                     let _ = from;
                     run.started = Some(format!(
-                        "{} {values} {}..={}, {seed} {}{}{}",
+                        "{} {values} {}..={}, {seed} {}{}{}{}",
                         p.count,
                         p.min,
                         p.max,
@@ -218,6 +218,9 @@ pub fn read(dir: &Path, lang: Lang) -> Result<Run> {
                             .unwrap_or_default(),
                         p.fault
                             .map(|f| format!(", {fault} {f}"))
+                            .unwrap_or_default(),
+                        p.bug
+                            .map(|b| format!(", {} {b}", lang.words().bug))
                             .unwrap_or_default()
                     ));
                 }

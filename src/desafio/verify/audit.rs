@@ -58,6 +58,8 @@ pub(super) struct Evidence {
     pub consumer_pass: Option<ConsumerPass>,
     pub cut_lines: Vec<usize>,
     pub stall: Option<usize>,
+    /// Lines whose timestamp is earlier than the line before.
+    pub backwards: Vec<usize>,
 }
 
 pub(super) struct Audit {
@@ -298,6 +300,7 @@ impl Audit {
         if let Some(last) = self.last_time
             && time < last
         {
+            self.ev.backwards.push(self.number);
             let lang = self.lang;
             self.problem(lang.pick(
                 format!("timestamp goes backwards ({time} < {last})"),

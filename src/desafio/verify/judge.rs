@@ -9,7 +9,8 @@ use super::consumer::ConsumerPass;
 use crate::desafio::error::Result;
 use crate::desafio::lang::Lang;
 use crate::desafio::log::{CONSUMER_LOG, EXECUTION_LOG};
-use crate::desafio::options::{Fault, FaultKind};
+use crate::desafio::options::{Bug, Fault, FaultKind};
+use crate::desafio::producer::MAX_BATCH;
 use crate::desafio::record::{ChildStatus, Role};
 use crate::desafio::verdict::Facts;
 
@@ -59,6 +60,14 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
             _ => a.ev.consumer.clone(),
         };
         let r = role.in_lang(lang);
+        let spawned = a.ev.spawned.iter().any(|(r, _, _)| *r == role);
+        if state.pid.is_none() && !spawned && main_killed {
+            outcomes.push(lang.pick(
+                format!("main was killed before it started the {r}"),
+                format!("o main foi morto antes de iniciar o {r}"),
+            ));
+            continue;
+        }
         match (&state.main_saw, state.exit_code) {
             (None, _) if main_killed => outcomes.push(lang.pick(
                 format!("main was killed before it reported how the {r} ended"),
@@ -124,7 +133,9 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
     }
     let consumer_killed = matches!(a.ev.consumer.main_saw, Some((ChildStatus::Signal(_), _)));
     let producer_killed = matches!(a.ev.producer.main_saw, Some((ChildStatus::Signal(_), _)));
-    if cons.lines == 0 && (consumer_killed || main_killed) {
+    let consumer_started =
+        a.ev.consumer.pid.is_some() || a.ev.spawned.iter().any(|(r, _, _)| *r == Role::Consumer);
+    if cons.lines == 0 && (consumer_killed || main_killed) && consumer_started {
         outcomes.push(lang.pick(
             format!("{CONSUMER_LOG} is empty: the consumer was killed before it wrote anything"),
             format!(
@@ -237,10 +248,17 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
             .into(),
         ),
         Some((sent, received, l, at)) => {
-            // Main counts a value received once both logs have it; a consumer killed between
-            // its writes leaves main's count anywhere between the two logs' counts.
+            // Main counts a batch received once both logs have it; a consumer killed between
+            // its writes leaves main's count anywhere between the two logs' counts. Killed in
+            // the middle of its own log's write (its last line cut), it may have recorded part
+            // of a batch main never counted: up to one batch less.
+            let floor = if cons.unterminated.is_some() && consumer_killed {
+                recorded.min(a.received.saturating_sub(MAX_BATCH as u64))
+            } else {
+                recorded
+            };
             let plausible = sent == delivered
-                && (recorded..=a.received).contains(&received)
+                && (floor..=a.received).contains(&received)
                 && l == sent.saturating_sub(received);
             if !plausible {
                 let r = recorded;
@@ -299,12 +317,20 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
     let fault = a.ev.params.as_ref().and_then(|p| p.fault);
     let mut fault_handled = None;
     if let Some(fault) = fault {
-        let (ok, text) = judge_fault(a, fault, &facts, lost, main_killed);
-        fault_handled = Some(ok);
+        let (judged, text) = judge_fault(a, fault, &facts, lost, main_killed);
+        let ok = judged != Judged::NotHandled;
+        fault_handled = match judged {
+            Judged::Handled => Some(true),
+            Judged::NotHandled => Some(false),
+            Judged::Told => None,
+        };
         a.report.fault = Some(text.clone());
         if !ok {
             problem(efile, eline, text);
         }
+    }
+    if let Some(bug) = a.ev.params.as_ref().and_then(|p| p.bug) {
+        a.report.bug = Some(judge_bug(a, bug));
     }
     a.report.outcomes.extend(outcomes);
     a.report.problems.extend(problems);
@@ -395,6 +421,63 @@ fn handled_paths(a: &Audit, cons: &ConsumerPass, facts: &Facts, main_killed: boo
     out
 }
 
+/// How an injected fault went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Judged {
+    /// It fired and every process reacted as designed.
+    Handled,
+    /// Not the fault's doing alone (not reached, or the run was disturbed from outside or by a
+    /// `--bug`): told, neither credited nor a violation.
+    Told,
+    /// It fired (or should have) and the run did not react as designed: a violation.
+    NotHandled,
+}
+
+/// What the classic mistake made on purpose did to this run, in words a student can follow.
+fn judge_bug(a: &Audit, bug: Bug) -> String {
+    let lang = a.lang;
+    let what = match bug {
+        Bug::ParentKeepsEnds => match a.ev.stall {
+            Some(at) => lang.pick(
+                format!("end of file and EPIPE could not happen while main (and each child) still held both ends of the pipe; the run stalled and main ended it ({EXECUTION_LOG}:{at})"),
+                format!("fim de arquivo e EPIPE não podiam acontecer enquanto o main (e cada filho) ainda tinha as duas pontas do pipe; a execução travou e o main a encerrou ({EXECUTION_LOG}:{at})"),
+            ),
+            None => lang.pick(
+                "harmless in this run: the end marker, not end of file, ended the consumer; with a fault (--fault producer-exit@K, say) it would have stalled".to_string(),
+                "inofensivo nesta execução: o marcador de fim, e não o fim de arquivo, encerrou o consumidor; com uma falha (--fault producer-exit@K, por exemplo) ela teria travado".to_string(),
+            ),
+        },
+        Bug::LockBeforeFork | Bug::NoLock => {
+            let why = if bug == Bug::NoLock {
+                lang.pick("with no lock", "sem trava")
+            } else {
+                lang.pick(
+                    "with one lock shared by every process (a flock belongs to the open file description, inherited across fork)",
+                    "com uma trava compartilhada por todos os processos (um flock pertence à descrição de arquivo aberto, herdada no fork)",
+                )
+            };
+            match a.ev.backwards.as_slice() {
+                [] => lang.pick(
+                    format!("{why}, writes were not ordered; no timestamp went backwards in this run (try a longer one: --pace 2 -n 50)"),
+                    format!("{why}, as escritas não tinham ordem; nenhum horário voltou para trás nesta execução (tente uma mais longa: --pace 2 -n 50)"),
+                ),
+                lines => {
+                    let shown: Vec<String> = lines.iter().take(10).map(usize::to_string).collect();
+                    let more = if lines.len() > 10 { ", …" } else { "" };
+                    lang.pick(
+                        format!("{why}, a process could write between another's timestamp and its write: {} timestamps go backwards ({EXECUTION_LOG} lines {}{more})", lines.len(), shown.join(", ")),
+                        format!("{why}, um processo podia escrever entre o horário de outro e a escrita dele: {} horários voltam para trás ({EXECUTION_LOG} linhas {}{more})", lines.len(), shown.join(", ")),
+                    )
+                }
+            }
+        }
+    };
+    lang.pick(
+        format!("bug {bug} made on purpose: {what}"),
+        format!("bug {bug} feito de propósito: {what}"),
+    )
+}
+
 /// Was the injected fault handled as designed? The sentence says what happened either way.
 fn judge_fault(
     a: &Audit,
@@ -402,29 +485,23 @@ fn judge_fault(
     facts: &Facts,
     lost: u64,
     main_killed: bool,
-) -> (bool, String) {
+) -> (Judged, String) {
     let lang = a.lang;
     let k = fault.after;
     let count = a.ev.params.as_ref().map_or(0, |p| p.count);
     let sent = facts.sent;
     let never_sent = count.saturating_sub(a.ev.sent_lines - a.ev.undelivered);
     let logged = a.ev.faults.iter().any(|(_, f, _)| *f == fault.to_string());
-    if !logged {
-        let n = facts.received;
-        return (
-            true,
-            lang.pick(
-                format!("fault {fault} not reached: the run ended after {n} values received, before the fault's turn"),
-                format!("falha {fault} não alcançada: a execução terminou após {n} valores recebidos, antes da vez da falha"),
-            ),
-        );
-    }
-    // Something else happened too (an interrupt, a kill from outside): how the run ended is
-    // not the fault's alone, so it is told, not judged.
-    let own_kill = |role: Role| match fault.kind {
-        FaultKind::ConsumerKill => role == Role::Consumer,
-        FaultKind::ProducerKill => role == Role::Producer,
-        _ => false,
+    // Something else happened too (an interrupt, a kill from outside, a stall)?
+    // A kill is the fault's own only if the fault fired: the same process may have been killed
+    // from outside before its turn came.
+    let own_kill = |role: Role| {
+        logged
+            && match fault.kind {
+                FaultKind::ConsumerKill => role == Role::Consumer,
+                FaultKind::ProducerKill => role == Role::Producer,
+                _ => false,
+            }
     };
     let killed_from_outside = [
         (Role::Producer, &facts.producer),
@@ -432,9 +509,59 @@ fn judge_fault(
     ]
     .iter()
     .any(|(role, s)| matches!(s, Some(ChildStatus::Signal(_))) && !own_kill(*role));
-    let main_killed_from_outside = main_killed && fault.kind != FaultKind::MainKill;
-    let interrupted = !a.ev.interrupts.is_empty();
-    if killed_from_outside || main_killed_from_outside || interrupted || a.ev.stall.is_some() {
+    // Main killed without main-kill having fired: from outside.
+    let main_killed_from_outside = main_killed && !(fault.kind == FaultKind::MainKill && logged);
+    // With main gone nobody reports how a child ended; a child that never logged its exit was
+    // killed (by whom, the logs cannot tell).
+    let vanished = main_killed && (facts.producer.is_none() || facts.consumer.is_none());
+    let killed_from_outside = killed_from_outside || vanished;
+    // Main's own interrupt: the children also log one when main-kill's death signal (SIGTERM)
+    // winds them down, and that is the designed reaction, not a disturbance.
+    let interrupted = a.ev.interrupts.iter().any(|(r, _, _)| *r == Role::Main);
+    let disturbed = killed_from_outside || main_killed_from_outside || interrupted;
+    if let Some(at) = a.ev.stall {
+        // --bug parent-keeps-ends: the fault's designed reaction (EOF, EPIPE) cannot happen.
+        let how = match fault.kind {
+            FaultKind::ProducerExit | FaultKind::ProducerKill => lang.pick(
+                format!("the producer left after {k} values without the end marker; the consumer waited for an end of file that could not come while the write end was still open, until main ended the run ({EXECUTION_LOG}:{at})"),
+                format!("o produtor saiu após {k} valores sem o marcador de fim; o consumidor esperou um fim de arquivo que não podia chegar enquanto a ponta de escrita seguia aberta, até o main encerrar a execução ({EXECUTION_LOG}:{at})"),
+            ),
+            _ => lang.pick(
+                format!("the consumer left after {} values; the producer, blocked on a full pipe, could not get EPIPE while the read end was still open, until main ended the run ({EXECUTION_LOG}:{at})", facts.received),
+                format!("o consumidor saiu após {} valores; o produtor, bloqueado num pipe cheio, não podia receber EPIPE enquanto a ponta de leitura seguia aberta, até o main encerrar a execução ({EXECUTION_LOG}:{at})", facts.received),
+            ),
+        };
+        return (
+            Judged::Told,
+            lang.pick(
+                format!("fault {fault} injected — not handled, as --bug parent-keeps-ends predicts: {how}"),
+                format!("falha {fault} injetada — não tratada, como o --bug parent-keeps-ends prevê: {how}"),
+            ),
+        );
+    }
+    if !logged {
+        let n = facts.received;
+        // Undisturbed, every fault's turn comes (K is at most --count): one that never fired
+        // is a fault that was not injected.
+        if !disturbed {
+            return (
+                Judged::NotHandled,
+                lang.pick(
+                    format!("fault {fault} injected — NOT handled as designed: it never fired, though nothing else stopped the run ({n} values received)"),
+                    format!("falha {fault} injetada — NÃO tratada como previsto: ela nunca ocorreu, embora nada mais tenha parado a execução ({n} valores recebidos)"),
+                ),
+            );
+        }
+        return (
+            Judged::Told,
+            lang.pick(
+                format!("fault {fault} not reached: the run ended after {n} values received, before the fault's turn"),
+                format!("falha {fault} não alcançada: a execução terminou após {n} valores recebidos, antes da vez da falha"),
+            ),
+        );
+    }
+    // How the run ended is not the fault's alone, so it is told, not judged.
+    if disturbed {
         let what = match (interrupted, main_killed_from_outside) {
             (true, _) => lang.pick("interrupted", "interrompida"),
             (_, true) => lang.pick("main was killed", "o main foi morto"),
@@ -444,7 +571,7 @@ fn judge_fault(
             ),
         };
         return (
-            true,
+            Judged::Told,
             lang.pick(
                 format!("fault {fault} injected, but the run was also disturbed ({what}): how it ended is not the fault's alone, so it is not judged"),
                 format!("falha {fault} injetada, mas a execução também foi perturbada ({what}): o desfecho não é só da falha, então não é julgado"),
@@ -544,19 +671,52 @@ fn judge_fault(
                 && facts.end_sent
                 && facts.end_received
                 && lost == 0;
+            let ended = |s: &Option<ChildStatus>, l: Lang| {
+                s.as_ref()
+                    .map_or(l.pick("?".into(), "?".into()), |s| s.render(l))
+            };
+            let (pe, ce) = (ended(p, lang), ended(c, lang));
+            let marker = if facts.end_sent {
+                lang.pick(
+                    format!("sent the end marker after {sent} values"),
+                    format!("enviou o marcador de fim após {sent} valores"),
+                )
+            } else {
+                lang.pick(
+                    format!("never sent the end marker ({sent} values sent)"),
+                    format!("nunca enviou o marcador de fim ({sent} valores enviados)"),
+                )
+            };
+            let r = facts.received;
+            let ends = if code(p) == Some(0) && code(c) == Some(0) {
+                lang.pick(
+                    format!("the producer {marker}, the consumer received {r}, and both exited 0"),
+                    format!(
+                        "o produtor {marker}, o consumidor recebeu {r}, e os dois saíram com 0"
+                    ),
+                )
+            } else {
+                lang.pick(
+                    format!("the producer {marker} and {pe}, the consumer received {r} and {ce}"),
+                    format!("o produtor {marker} e {pe}, o consumidor recebeu {r} e {ce}"),
+                )
+            };
             (ok, lang.pick(
-                format!("main was killed after {k} values were received; its children got their death signal (SIGTERM) and wound down: the producer sent the end marker after {sent} values, the consumer received {} and both exited 0; {lost_text}", facts.received),
-                format!("o main foi morto após {k} valores recebidos; os filhos receberam o sinal de morte do pai (SIGTERM) e encerraram: o produtor enviou o marcador de fim após {sent} valores, o consumidor recebeu {} e os dois saíram com 0; {lost_text}", facts.received),
+                format!("main was killed after {k} values were received; its children got their death signal (SIGTERM) and wound down: {ends}; {lost_text}"),
+                format!("o main foi morto após {k} valores recebidos; os filhos receberam o sinal de morte do pai (SIGTERM) e encerraram: {ends}; {lost_text}"),
             ))
         }
     };
-    let verdict = if ok {
-        lang.pick("handled", "tratada")
+    let (judged, verdict) = if ok {
+        (Judged::Handled, lang.pick("handled", "tratada"))
     } else {
-        lang.pick("NOT handled as designed", "NÃO tratada como previsto")
+        (
+            Judged::NotHandled,
+            lang.pick("NOT handled as designed", "NÃO tratada como previsto"),
+        )
     };
     (
-        ok,
+        judged,
         lang.pick(
             format!("fault {fault} injected — {verdict}: {how}"),
             format!("falha {fault} injetada — {verdict}: {how}"),

@@ -70,6 +70,8 @@ pub struct Report {
     pub outcomes: Vec<String>,
     /// The injected fault, judged: was it handled as designed?
     pub fault: Option<String>,
+    /// The classic mistake the run made on purpose (`--bug`), and what it did.
+    pub bug: Option<String>,
     pub rubric: Option<Vec<Requirement>>,
     /// Values that entered the pipe.
     pub sent: u64,
@@ -167,6 +169,9 @@ impl Report {
         }
         if let Some(fault) = &self.fault {
             let _ = writeln!(out, "{fault}");
+        }
+        if let Some(bug) = &self.bug {
+            let _ = writeln!(out, "{bug}");
         }
         if let Some(rubric) = &self.rubric {
             for req in rubric {

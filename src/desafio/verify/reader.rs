@@ -151,9 +151,29 @@ impl LogReader {
                 return Ok(());
             }
             self.start = self.end;
+            self.skip_hole();
             if !self.fill()? {
                 return Ok(());
             }
+        }
+    }
+
+    /// Moves the read position past a hole of a sparse file (which reads as zeros, and so holds
+    /// no newline), so that a gigabyte of nothing costs no reading. Best effort: a file system
+    /// that cannot tell where data is just gets read.
+    fn skip_hole(&mut self) {
+        use std::os::fd::AsRawFd;
+        let fd = self.file.as_raw_fd();
+        // SAFETY: lseek on our own open descriptor; it only moves the file offset.
+        let here = unsafe { libc::lseek(fd, 0, libc::SEEK_CUR) };
+        if here < 0 {
+            return;
+        }
+        // SAFETY: as above.
+        let data = unsafe { libc::lseek(fd, here, libc::SEEK_DATA) };
+        if data < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENXIO) {
+            // No data after `here`: the rest of the file is a hole.
+            self.eof = true;
         }
     }
 }
@@ -193,6 +213,30 @@ mod tests {
         assert_eq!(lines(&long), ["1:TooLong", "2:Text(\"next\")"]);
         assert_eq!(lines(b"\xff\xfe\nok\n"), ["1:NotUtf8", "2:Text(\"ok\")"]);
         assert!(lines(b"").is_empty());
+    }
+
+    #[test]
+    fn a_hole_in_a_sparse_file_is_skipped_as_part_of_an_overlong_line() {
+        use std::os::unix::fs::FileExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let file = std::fs::File::create(&path).unwrap();
+        file.write_all_at(b"head\n", 0).unwrap();
+        file.write_all_at(b"tail\nok\n", 256 << 20).unwrap();
+        let mut r = LogReader::open(&path, "log").unwrap();
+        let mut got = Vec::new();
+        while let Some((n, l)) = r.next_line().unwrap() {
+            got.push(format!("{n}:{l:?}"));
+        }
+        assert_eq!(got, ["1:Text(\"head\")", "2:TooLong", "3:Text(\"ok\")"]);
+        let hole_only = dir.path().join("hole");
+        std::fs::File::create(&hole_only)
+            .unwrap()
+            .set_len(1 << 30)
+            .unwrap();
+        let mut r = LogReader::open(&hole_only, "hole").unwrap();
+        assert!(matches!(r.next_line().unwrap(), Some((1, Line::TooLong))));
+        assert!(r.next_line().unwrap().is_none());
     }
 
     #[test]
