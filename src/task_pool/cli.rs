@@ -24,7 +24,8 @@ pub const MAX_MS: u64 = 3_600_000;
     version,
     about = "A process pool with per-task timeouts and callbacks that survives crashes",
     override_usage = "task_pool [OPTIONS] -- CMD [ARG...] [::: INPUT...]   (run commands; see --help-commands)\n       task_pool [demo] [DEMO OPTIONS]                       (the built-in demo jobs)",
-    after_help = "Demo jobs: sleep[:MS], compute[:N], fail, panic, abort, overrun[:MS], stubborn[:MS], bad-callback[:MS].\n\
+    after_help = "Demo jobs: sleep[:MS], compute[:N], fail, panic, abort, overrun[:MS], stubborn[:MS], bad-callback[:MS],\n\
+                  slow-callback[:MS] (its callback holds the dispatcher for MS).\n\
                   Without --task, --tasks N cycles through sleep:200, compute:1000000, fail, panic, overrun,\n\
                   sleep:100, bad-callback:50, abort, compute:10, sleep:50 (stubborn only with --task).\n\
                   Example: task_pool --workers 4 --task sleep:300 --task overrun --timeout 500 --joblog jobs.tsv\n\n\

@@ -26,7 +26,7 @@ fn arg_kind(job: &str) -> Option<Arg> {
         "compute" => Arg::Terms(1_000_000),
         "fail" | "panic" | "abort" => Arg::None,
         "overrun" | "stubborn" => Arg::Millis(60_000),
-        "bad-callback" => Arg::Millis(200),
+        "bad-callback" | "slow-callback" => Arg::Millis(200),
         _ => return None,
     })
 }
@@ -70,6 +70,25 @@ struct Demo {
     name: &'static str,
     run: fn(&[String]) -> Result<String, String>,
     panicking_callback: bool,
+}
+
+/// `slow-callback:MS`: the job returns at once, its callback takes MS — in the dispatcher, which
+/// meanwhile hands out nothing and reads no result (the article's warning about callbacks).
+struct SlowCallback;
+
+impl Job for SlowCallback {
+    /// The output is the callback's duration, in milliseconds.
+    fn run(&self, args: &[String]) -> Result<String, String> {
+        number("slow-callback", args).map(|ms| ms.to_string())
+    }
+
+    fn callback(&self, task: u64, output: &str) {
+        let ms = output.parse().unwrap_or(0);
+        std::thread::sleep(Duration::from_millis(ms));
+        say(format!(
+            "callback: task {task} (slow-callback) -> held the dispatcher {ms} ms"
+        ));
+    }
 }
 
 /// One line on stdout in one write. A closed or full stdout is not the callback's business: the
@@ -144,9 +163,10 @@ fn bad_callback(args: &[String]) -> Result<String, String> {
 }
 
 /// `sleep[:MS]`, `compute[:N]`, `fail`, `panic`, `abort`, `overrun[:MS]`, `stubborn[:MS]`,
-/// `bad-callback[:MS]`.
+/// `bad-callback[:MS]`, `slow-callback[:MS]`.
 pub fn registry() -> Registry {
     let mut r = Registry::default();
+    r.register("slow-callback", SlowCallback);
     for (name, run, panicking_callback) in [
         (
             "sleep",

@@ -82,10 +82,10 @@ pub struct CommandArgs {
     #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = |s: &str| parse_between(s, "--jobs", 1, 256), allow_negative_numbers = true)]
     jobs: Option<u64>,
     /// A job running longer is ended (SIGTERM to its group, SIGKILL after the grace): 300ms, 1.5s, 2m (a bare number is seconds)
-    #[arg(long, value_name = "DUR", value_parser = parse_timeout, allow_negative_numbers = true)]
+    #[arg(long, value_name = "DUR", value_parser = parse_timeout, allow_hyphen_values = true)]
     timeout: Option<Duration>,
     /// Between SIGTERM and SIGKILL, for a job that overran its timeout or when interrupted
-    #[arg(long, value_name = "DUR", default_value = "500ms", value_parser = |s: &str| parse_duration(s, "--grace", Duration::from_secs(3600)), allow_negative_numbers = true)]
+    #[arg(long, value_name = "DUR", default_value = "500ms", value_parser = |s: &str| parse_duration(s, "--grace", Duration::from_secs(3600)), allow_hyphen_values = true)]
     grace: Duration,
     /// Write GNU parallel's joblog here (one line per attempt)
     #[arg(long, value_name = "FILE")]
