@@ -670,3 +670,15 @@ fn every_process_of_a_command_run_holds_only_its_own_descriptors() {
     );
     assert!(settled, "descriptors:\n{last}");
 }
+
+#[test]
+fn a_job_starts_with_the_signals_a_shell_would_give_it() {
+    // The Rust runtime ignores SIGPIPE, and an ignored signal survives exec: `yes` would then
+    // loop on EPIPE and complain. With SIGPIPE at its default, it dies quietly, as under a shell.
+    let out = run(&["--", "sh", "-c", "yes | head -1", ":::", "x"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        (text(&out.stdout).as_str(), text(&out.stderr).as_str()),
+        ("y\n", "")
+    );
+}

@@ -12,7 +12,7 @@
 use std::ffi::CString;
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant, SystemTime};
 
 use ipc_sys::queue::QueueEnd;
@@ -175,42 +175,19 @@ pub(crate) fn run(
     }
 }
 
-/// In the forked child: stdin from /dev/null, stdout and stderr into the output files, signals
-/// as a freshly started program expects them, then exec. Returns only if exec failed.
+/// In the forked child: stdin from /dev/null, stdout and stderr into the output files, then
+/// exec (`ipc_sys::exec`). Returns only if exec failed, with a shell's exit code for it.
 fn exec(args: &[CString], program: &str, out: OwnedFd, err: OwnedFd) -> i32 {
     let null = match File::open("/dev/null") {
         Ok(null) => null,
         Err(_) => return EXIT_CANNOT_EXECUTE,
     };
-    for (from, to) in [
-        (null.as_raw_fd(), 0),
-        (out.as_raw_fd(), 1),
-        (err.as_raw_fd(), 2),
-    ] {
-        // SAFETY: dup2 only rearranges descriptors; 0, 1 and 2 are replaced on purpose, and the
-        // sources stay open (owned above) until exec.
-        if unsafe { libc::dup2(from, to) } < 0 {
-            return EXIT_CANNOT_EXECUTE;
-        }
-    }
-    // The Rust runtime ignores SIGPIPE and an ignored signal stays ignored across exec: a
-    // command writing into a closed pipe must die of it, as it would from a shell. Handlers
-    // (SIGINT, SIGTERM, SIGCHLD) reset themselves at exec; the mask is inherited, so clear it.
-    // SAFETY: SIG_DFL installs no handler.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
-    let _ = nix::sys::signal::pthread_sigmask(
-        nix::sys::signal::SigmaskHow::SIG_SETMASK,
-        Some(&nix::sys::signal::SigSet::empty()),
-        None,
-    );
-    let Some(path) = args.first() else {
-        return EXIT_CANNOT_EXECUTE;
-    };
-    let errno = nix::unistd::execvp(path, args).unwrap_err();
+    let errno = ipc_sys::exec::exec_with_stdio(args, null.as_fd(), out.as_fd(), err.as_fd());
     let code = match errno {
         nix::errno::Errno::ENOENT => EXIT_NOT_FOUND,
         _ => EXIT_CANNOT_EXECUTE,
     };
+    // Descriptor 2 is the job's stderr file by now (unless the failure came before that).
     let line = format!("task_pool: {program}: {}\n", errno.desc());
     let _ = std::io::stderr().write_all(line.as_bytes());
     code
