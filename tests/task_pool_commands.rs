@@ -682,3 +682,30 @@ fn a_job_starts_with_the_signals_a_shell_would_give_it() {
         ("y\n", "")
     );
 }
+
+#[test]
+fn a_job_block_holds_only_that_jobs_bytes_even_when_its_worker_reuses_the_file() {
+    // The inputs arrive once both workers are up: idle workers get jobs 1 and 2, then each gets
+    // one more ahead — worker A runs 1 then 3, worker B runs 2 then 4. Job 2 writes nothing, so
+    // job 4 writes into job 2's files, while job 2's (empty) block still waits behind job 1
+    // under --keep-order. Job 2's block must stay empty.
+    let dir = tempfile::tempdir().unwrap();
+    let script =
+        "case $1 in 1) sleep 0.5; echo one ;; 3) echo three ;; 4) echo four; echo err >&2 ;; esac";
+    let mut pool = Command::new(BIN)
+        .args(["-j", "2", "-k", "--", "sh", "-c", script, "sh"])
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = pool.stdin.take().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    stdin.write_all(b"1\n2\n3\n4\n").unwrap();
+    drop(stdin);
+    let out = pool.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "one\nthree\nfour\n");
+    assert_eq!(text(&out.stderr), "err\n");
+}

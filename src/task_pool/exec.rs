@@ -1,6 +1,6 @@
-//! One command, run by a worker: fork, exec in a process group of its own, its output captured
-//! in two unlinked temporary files, its timeout enforced (SIGTERM to the group, SIGKILL after the
-//! grace), and what is left of its group killed when it ends.
+//! One command, run by a worker: started (`ipc_sys::exec::spawn`) in a process group of its own,
+//! its output captured in two unlinked temporary files, its timeout enforced (SIGTERM to the
+//! group, SIGKILL after the grace), and what is left of its group killed when it ends.
 //!
 //! Why files and not pipes: a command writes its output straight into them, so it never blocks
 //! on a reader, however much it prints, and nothing has to copy the bytes until the caller
@@ -8,16 +8,23 @@
 //! whoever dies. The worker hands them to the caller (with the group's id) as soon as the
 //! command has started, over the output queue (`SCM_RIGHTS`): even if this worker is killed
 //! later, the caller holds what the command printed and knows which group to kill.
+//!
+//! A file a command left empty is used again for the next command (most commands write nothing
+//! to stderr; many, nothing at all): creating an unlinked file costs more than starting `true`.
+//! The caller prints only the lengths the report gives, so the next command's bytes in a reused
+//! file are never printed as the previous one's.
 
 use std::ffi::CString;
 use std::fs::File;
-use std::io::Write;
-use std::os::fd::{AsFd, OwnedFd};
+use std::io::{Seek, Write};
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant, SystemTime};
 
+use ipc_sys::ExitStatus;
+use ipc_sys::exec::Stdin;
 use ipc_sys::queue::QueueEnd;
 use ipc_sys::signal::{Wake, Watch, wait_event};
-use ipc_sys::{ExitStatus, Fork};
+use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags};
 use nix::sys::signal::Signal;
 
@@ -28,6 +35,30 @@ pub const EXIT_NOT_FOUND: i32 = 127;
 /// Exit code of a command that was found but could not be executed (permissions, format).
 pub const EXIT_CANNOT_EXECUTE: i32 = 126;
 
+/// Output files left empty by the previous command, ready for the next.
+#[derive(Default)]
+pub(crate) struct Spares {
+    stdout: Option<File>,
+    stderr: Option<File>,
+}
+
+impl Spares {
+    fn take(slot: &mut Option<File>) -> std::io::Result<File> {
+        match slot.take() {
+            Some(file) => Ok(file),
+            None => tempfile::tempfile(),
+        }
+    }
+
+    /// Keeps `file` for the next command if this one wrote nothing into it.
+    fn keep_if_empty(slot: &mut Option<File>, mut file: File, len: u64) {
+        // A command may have moved the shared offset without writing: start the next at 0.
+        if len == 0 && file.set_len(0).is_ok() && file.rewind().is_ok() {
+            *slot = Some(file);
+        }
+    }
+}
+
 /// Runs `argv` to its end and reports how it went. `queue` carries the output files to the
 /// caller.
 pub(crate) fn run(
@@ -36,6 +67,7 @@ pub(crate) fn run(
     timeout: Option<Duration>,
     grace: Duration,
     queue: &QueueEnd,
+    spares: &mut Spares,
 ) -> CommandReport {
     let not_started = |why: &str| CommandReport {
         worker: std::process::id() as i32,
@@ -54,27 +86,51 @@ pub(crate) fn run(
         Ok(args) => args,
         Err(_) => return not_started("an argument contains a NUL byte"),
     };
-    let (stdout, stderr) = match (tempfile::tempfile(), tempfile::tempfile()) {
+    let (stdout, stderr) = match (
+        Spares::take(&mut spares.stdout),
+        Spares::take(&mut spares.stderr),
+    ) {
         (Ok(o), Ok(e)) => (o, e),
         (Err(e), _) | (_, Err(e)) => {
             return not_started(&format!("cannot create a temporary output file: {e}"));
         }
     };
-    let program = String::from_utf8_lossy(first).into_owned();
     let start_wall = SystemTime::now();
     let start = Instant::now();
-    // The command must not outlive its worker (SIGKILL when the worker dies); its group is its
-    // own, so a timeout reaches everything it started and nothing else.
-    let spawned = Fork::new("command")
-        .own_group()
-        .death_signal(Signal::SIGKILL)
-        .on_drop(Some(Signal::SIGKILL))
-        .spawn([stdout.as_fd(), stderr.as_fd()], |[out, err]| {
-            exec(&args, &program, out, err)
-        });
+    // Its own group, so a timeout reaches everything it started and nothing else. It does not
+    // outlive this worker unnoticed: the caller kills its group if this worker dies.
+    let spawned = ipc_sys::exec::spawn(
+        &args,
+        Stdin::Null,
+        stdout.as_fd(),
+        stderr.as_fd(),
+        true,
+        Some(Signal::SIGKILL),
+    );
     let mut child = match spawned {
         Ok(child) => child,
-        Err(e) => return not_started(&e.to_string()),
+        Err(errno) => {
+            // As a shell says it, in the job's stderr; 127 not found, 126 not executable.
+            let program = String::from_utf8_lossy(first);
+            let line = format!("task_pool: {program}: {}\n", errno.desc());
+            let _ = (&stderr).write_all(line.as_bytes());
+            let code = if errno == Errno::ENOENT {
+                EXIT_NOT_FOUND
+            } else {
+                EXIT_CANNOT_EXECUTE
+            };
+            return finished(
+                id,
+                start_wall,
+                start,
+                Ok(ExitStatus::Exited(code)),
+                (false, false),
+                stdout,
+                stderr,
+                queue,
+                spares,
+            );
+        }
     };
     let pgid = child.pid().as_raw();
     let started = encode_started(id, pgid);
@@ -152,12 +208,51 @@ pub(crate) fn run(
             }
         }
     };
-    let runtime = start.elapsed();
     // Whatever the command left running in its group (a `cmd &` in a shell) ends with it.
     child.signal_group_even_if_reaped(Signal::SIGKILL);
     if pending {
         let _ = queue.send_with_fds(&started, &fds, true);
     }
+    finished(
+        id,
+        start_wall,
+        start,
+        Err(status),
+        (timed_out, interrupted),
+        stdout,
+        stderr,
+        queue,
+        spares,
+    )
+}
+
+/// The report of a command that ran (`Err(status)`: its "started" message was already sent) or
+/// could not execute (`Ok(status)`: it is sent here, so the caller gets the job's stderr file).
+#[allow(clippy::too_many_arguments)]
+fn finished(
+    id: u64,
+    start_wall: SystemTime,
+    start: Instant,
+    status: Result<ExitStatus, ExitStatus>,
+    (timed_out, interrupted): (bool, bool),
+    stdout: File,
+    stderr: File,
+    queue: &QueueEnd,
+    spares: &mut Spares,
+) -> CommandReport {
+    let runtime = start.elapsed();
+    let status = match status {
+        Ok(status) => {
+            let started = encode_started(id, 0);
+            let _ = queue.send_with_fds(&started, &[stdout.as_fd(), stderr.as_fd()], true);
+            status
+        }
+        Err(status) => status,
+    };
+    let stdout_bytes = stdout.metadata().map_or(0, |m| m.len());
+    let stderr_bytes = stderr.metadata().map_or(0, |m| m.len());
+    Spares::keep_if_empty(&mut spares.stdout, stdout, stdout_bytes);
+    Spares::keep_if_empty(&mut spares.stderr, stderr, stderr_bytes);
     CommandReport {
         id,
         worker: std::process::id() as i32,
@@ -171,24 +266,7 @@ pub(crate) fn run(
         },
         timed_out,
         interrupted,
-        stdout_bytes: stdout.metadata().map_or(0, |m| m.len()),
+        stdout_bytes,
+        stderr_bytes,
     }
-}
-
-/// In the forked child: stdin from /dev/null, stdout and stderr into the output files, then
-/// exec (`ipc_sys::exec`). Returns only if exec failed, with a shell's exit code for it.
-fn exec(args: &[CString], program: &str, out: OwnedFd, err: OwnedFd) -> i32 {
-    let null = match File::open("/dev/null") {
-        Ok(null) => null,
-        Err(_) => return EXIT_CANNOT_EXECUTE,
-    };
-    let errno = ipc_sys::exec::exec_with_stdio(args, null.as_fd(), out.as_fd(), err.as_fd());
-    let code = match errno {
-        nix::errno::Errno::ENOENT => EXIT_NOT_FOUND,
-        _ => EXIT_CANNOT_EXECUTE,
-    };
-    // Descriptor 2 is the job's stderr file by now (unless the failure came before that).
-    let line = format!("task_pool: {program}: {}\n", errno.desc());
-    let _ = std::io::stderr().write_all(line.as_bytes());
-    code
 }

@@ -159,7 +159,9 @@ pub(crate) struct CommandReport {
     pub timed_out: bool,
     /// It was ended because the pool was told to stop.
     pub interrupted: bool,
+    /// Bytes it wrote to stdout and stderr (0 if unknown: its worker died).
     pub stdout_bytes: u64,
+    pub stderr_bytes: u64,
 }
 
 impl CommandReport {
@@ -173,6 +175,7 @@ impl CommandReport {
             timed_out: false,
             interrupted,
             stdout_bytes: 0,
+            stderr_bytes: 0,
         }
     }
 
@@ -193,6 +196,7 @@ impl CommandReport {
             .str(text)
             .u64(u64::from(self.timed_out) | u64::from(self.interrupted) << 1)
             .u64(self.stdout_bytes)
+            .u64(self.stderr_bytes)
     }
 
     pub fn get(f: &mut Fields<'_>) -> Option<CommandReport> {
@@ -212,6 +216,7 @@ impl CommandReport {
         };
         let flags = f.u64()?;
         let stdout_bytes = f.u64()?;
+        let stderr_bytes = f.u64()?;
         Some(CommandReport {
             id,
             worker,
@@ -221,6 +226,7 @@ impl CommandReport {
             timed_out: flags & 1 != 0,
             interrupted: flags & 2 != 0,
             stdout_bytes,
+            stderr_bytes,
         })
     }
 }
@@ -363,6 +369,7 @@ mod tests {
                 timed_out: true,
                 interrupted: false,
                 stdout_bytes: 10_000_000,
+                stderr_bytes: 7,
             });
             let frame = r.encode().unwrap();
             assert_eq!(WorkerResult::decode(&frame[4..]), Some(r));

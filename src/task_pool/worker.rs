@@ -37,6 +37,7 @@ pub fn run(
         return 1;
     }
     let mut buf = FrameBuffer::new(MAX_FRAME);
+    let mut spares = exec::Spares::default();
     loop {
         let task = match buf.read_frame(&mut tasks) {
             Ok(Some(payload)) => match WorkerTask::decode(payload) {
@@ -48,9 +49,14 @@ pub fn run(
         };
         let result = match (task.work, &queue) {
             (Work::Job { job, args }, _) => run_job(registry, task.id, &job, &args),
-            (Work::Command { argv }, Some(queue)) => {
-                WorkerResult::Command(exec::run(task.id, &argv, task.timeout, task.grace, queue))
-            }
+            (Work::Command { argv }, Some(queue)) => WorkerResult::Command(exec::run(
+                task.id,
+                &argv,
+                task.timeout,
+                task.grace,
+                queue,
+                &mut spares,
+            )),
             (Work::Command { .. }, None) => WorkerResult::Command(CommandReport::not_started(
                 task.id,
                 "this pool runs jobs, not commands",

@@ -218,11 +218,13 @@ struct Flight {
     started: Option<Started>,
 }
 
-/// A settled job's output, waiting for its turn to be printed.
+/// A settled job's output, waiting for its turn to be printed: each file with the number of bytes
+/// that are this job's (`None`: all of them — its worker died before saying). A worker reuses a
+/// file its command left empty, so a file may later hold another job's bytes beyond that length.
 #[derive(Default)]
 struct Finished {
-    stdout: Option<File>,
-    stderr: Option<File>,
+    stdout: Option<(File, Option<u64>)>,
+    stderr: Option<(File, Option<u64>)>,
     note: Option<String>,
 }
 
@@ -464,7 +466,9 @@ impl Run {
             command,
             started,
         } = flight;
-        if let (Ended::WorkerDied(_), Some(s)) = (&report.ended, &started) {
+        if let (Ended::WorkerDied(_), Some(s)) = (&report.ended, &started)
+            && s.pgid > 0
+        {
             // The command died with its worker; whatever it started in its group goes too.
             let _ = killpg(Pid::from_raw(s.pgid), Signal::SIGKILL);
         }
@@ -529,8 +533,12 @@ impl Run {
                 self.counts.timed_out += 1;
             }
         }
+        let known = !matches!(report.ended, Ended::WorkerDied(_));
         let (stdout, stderr) = match started {
-            Some(s) => (Some(s.stdout), Some(s.stderr)),
+            Some(s) => (
+                Some((s.stdout, known.then_some(report.stdout_bytes))),
+                Some((s.stderr, known.then_some(report.stderr_bytes))),
+            ),
             None => (None, None),
         };
         self.deliver(
@@ -588,8 +596,8 @@ impl Run {
         if self.stop.is_some() {
             return;
         }
-        if let Some(file) = &finished.stdout {
-            let len = file.metadata().map_or(0, |m| m.len());
+        if let Some((file, len)) = &finished.stdout {
+            let len = len.unwrap_or_else(|| file.metadata().map_or(0, |m| m.len()));
             match self.stdout.copy(file, len) {
                 Copied::Done => {}
                 Copied::Interrupted => {
@@ -607,8 +615,8 @@ impl Run {
                 }
             }
         }
-        if let Some(file) = &finished.stderr {
-            let len = file.metadata().map_or(0, |m| m.len());
+        if let Some((file, len)) = &finished.stderr {
+            let len = len.unwrap_or_else(|| file.metadata().map_or(0, |m| m.len()));
             if let Copied::Interrupted = self.stderr.copy(file, len) {
                 let signal = ipc_sys::signal::interrupted().unwrap_or(Signal::SIGTERM);
                 self.halt(Stop::Interrupted(signal));
@@ -670,7 +678,7 @@ impl Run {
             let mut flights: Vec<Flight> = self.flights.drain().map(|(_, f)| f).collect();
             flights.sort_by_key(|f| f.job.seq);
             for flight in flights {
-                let Some(s) = &flight.started else {
+                let Some(s) = flight.started.as_ref().filter(|s| s.pgid > 0) else {
                     self.counts.not_started += 1;
                     continue;
                 };
