@@ -209,13 +209,25 @@ mod tests {
         )
         .unwrap();
         let pid = child.pid().as_raw();
-        // posix_spawn returns once the child has executed: its descriptors are final.
-        let mut fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        fds.sort();
-        assert_eq!(fds, ["0", "1", "2"]);
+        // The program itself opens files while it starts (the dynamic loader, its libraries):
+        // wait until it holds exactly three. A leaked descriptor would never go away.
+        let listing = || {
+            let mut fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            fds.sort();
+            fds
+        };
+        let start = std::time::Instant::now();
+        while listing() != ["0", "1", "2"] {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(20),
+                "{:?}",
+                listing()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         let null = std::fs::read_link(format!("/proc/{pid}/fd/0")).unwrap();
         assert_eq!(null.to_str(), Some("/dev/null"));
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
