@@ -685,10 +685,9 @@ fn a_job_starts_with_the_signals_a_shell_would_give_it() {
 
 #[test]
 fn a_job_block_holds_only_that_jobs_bytes_even_when_its_worker_reuses_the_file() {
-    // The inputs arrive once both workers are up: idle workers get jobs 1 and 2, then each gets
-    // one more ahead — worker A runs 1 then 3, worker B runs 2 then 4. Job 2 writes nothing, so
-    // job 4 writes into job 2's files, while job 2's (empty) block still waits behind job 1
-    // under --keep-order. Job 2's block must stay empty.
+    // The inputs arrive once both workers are up: worker A runs job 1 (half a second), worker
+    // B runs job 2, which writes nothing, then job 3 in job 2's files, then job 4 — while job 2's
+    // (empty) block still waits behind job 1 under --keep-order. It must stay empty.
     let dir = tempfile::tempdir().unwrap();
     let script =
         "case $1 in 1) sleep 0.5; echo one ;; 3) echo three ;; 4) echo four; echo err >&2 ;; esac";

@@ -67,40 +67,6 @@ struct Running {
     interrupted: bool,
 }
 
-impl Running {
-    /// A task starting now. A command's worker enforces the timeout itself; the dispatcher's
-    /// deadline for it only backs the worker up.
-    fn start(
-        id: u64,
-        job: Option<String>,
-        timeout: Option<Duration>,
-        grace: Duration,
-        with_start_text: bool,
-    ) -> Running {
-        let now = Instant::now();
-        let limit = match &job {
-            Some(_) => timeout,
-            None => timeout.and_then(|t| t.checked_add(grace + BACKSTOP)),
-        };
-        Running {
-            start_text: if with_start_text && job.is_some() {
-                now_text()
-            } else {
-                String::new()
-            },
-            id,
-            job,
-            timeout,
-            started: now,
-            start_us: epoch_micros(),
-            deadline: limit.and_then(|l| now.checked_add(l)),
-            terminated: None,
-            killed: false,
-            interrupted: false,
-        }
-    }
-}
-
 struct Slot {
     child: Child,
     tasks_run: u64,
@@ -111,10 +77,6 @@ struct Slot {
     /// The worker has said it is up: its first task's clock does not count its start-up.
     ready: bool,
     running: Option<Running>,
-    /// A pool of commands gives a busy worker its next task ahead, so it starts it as soon as
-    /// its command ends instead of waiting for the dispatcher to hear of the end (one task at
-    /// most; kept here whole, to be handed to another worker if this one dies first).
-    next: Option<Queued>,
     /// Told to die (timeout, wind-down): finishes its current report but gets no new task.
     doomed: bool,
     /// Broke the result protocol and was killed: whatever else it wrote is discarded.
@@ -240,7 +202,6 @@ impl Dispatcher<'_> {
             buf: FrameBuffer::new(MAX_FRAME),
             ready: false,
             running: None,
-            next: None,
             doomed: false,
             broken: false,
             final_kill: false,
@@ -283,93 +244,83 @@ impl Dispatcher<'_> {
         self.finish()
     }
 
-    /// Hands queued tasks to idle workers, oldest first; then, in a pool of commands, one task
-    /// ahead to each busy worker.
+    /// Hands queued tasks to idle workers, oldest first.
     fn assign(&mut self) -> Result<()> {
-        for ahead in [false, true] {
-            if ahead && self.output.is_none() {
-                break;
+        for i in 0..self.slots.len() {
+            let slot = &self.slots[i];
+            if slot.running.is_some() || slot.doomed || !slot.ready || slot.to_worker.is_none() {
+                continue;
             }
-            for i in 0..self.slots.len() {
-                let slot = &self.slots[i];
-                let free = if ahead {
-                    slot.next.is_none()
-                        && slot
-                            .running
-                            .as_ref()
-                            .is_some_and(|r| r.terminated.is_none())
-                } else {
-                    slot.running.is_none()
-                };
-                if !free || slot.doomed || !slot.ready || slot.to_worker.is_none() {
-                    continue;
+            let Some(task) = self.queue.pop_front() else {
+                return Ok(());
+            };
+            let worker_task = WorkerTask {
+                id: task.id,
+                timeout: task.timeout,
+                grace: self.config.grace,
+                work: task.work,
+            };
+            // Cannot fail: the caller framed the same fields within the same limit, and the
+            // worker's frame adds eight bytes — checked, never assumed.
+            let frame = worker_task.encode().map_err(|source| Error::Frame {
+                pipe: "worker task",
+                source,
+            })?;
+            let WorkerTask {
+                id, timeout, work, ..
+            } = worker_task;
+            let slot = &mut self.slots[i];
+            slot.tasks_run += 1;
+            let written = slot
+                .to_worker
+                .as_mut()
+                .is_some_and(|to| frame::write_frame(to, &frame).is_ok());
+            if !written {
+                // The worker died while idle; it is replaced when its pipe reports end of file.
+                self.queue.push_front(Queued { id, timeout, work });
+                slot.doomed = true;
+                continue;
+            }
+            let job = match work {
+                Work::Job { job, .. } => Some(job),
+                Work::Command { .. } => None,
+            };
+            if self.config.announce {
+                let line = format!(
+                    "started task {id} ({}) on worker {}\n",
+                    job.as_deref().unwrap_or("command"),
+                    slot.child.pid()
+                );
+                if let Err(e) = io::stdout().write_all(line.as_bytes())
+                    && e.kind() == io::ErrorKind::BrokenPipe
+                {
+                    self.output_closed = true;
                 }
-                let Some(task) = self.queue.pop_front() else {
-                    return Ok(());
-                };
-                self.hand_over(i, task, ahead)?;
             }
+            let now = Instant::now();
+            // A command's worker enforces the timeout itself; the dispatcher only backs it up.
+            let limit = match &job {
+                Some(_) => timeout,
+                None => timeout.and_then(|t| t.checked_add(self.config.grace + BACKSTOP)),
+            };
+            let start_text = if self.joblog.is_some() && job.is_some() {
+                now_text()
+            } else {
+                String::new()
+            };
+            slot.running = Some(Running {
+                id,
+                job,
+                timeout,
+                started: now,
+                start_us: epoch_micros(),
+                start_text,
+                deadline: limit.and_then(|l| now.checked_add(l)),
+                terminated: None,
+                killed: false,
+                interrupted: false,
+            });
         }
-        Ok(())
-    }
-
-    /// Writes `task` to worker `i`: it starts now, or (`ahead`) after its current task.
-    fn hand_over(&mut self, i: usize, task: Queued, ahead: bool) -> Result<()> {
-        let worker_task = WorkerTask {
-            id: task.id,
-            timeout: task.timeout,
-            grace: self.config.grace,
-            work: task.work,
-        };
-        // Cannot fail: the caller framed the same fields within the same limit, and the
-        // worker's frame adds eight bytes — checked, never assumed.
-        let frame = worker_task.encode().map_err(|source| Error::Frame {
-            pipe: "worker task",
-            source,
-        })?;
-        let WorkerTask {
-            id, timeout, work, ..
-        } = worker_task;
-        let slot = &mut self.slots[i];
-        slot.tasks_run += 1;
-        let written = slot
-            .to_worker
-            .as_mut()
-            .is_some_and(|to| frame::write_frame(to, &frame).is_ok());
-        if !written {
-            // The worker died; it is replaced when its pipe reports end of file.
-            self.queue.push_front(Queued { id, timeout, work });
-            slot.doomed = true;
-            return Ok(());
-        }
-        if ahead {
-            slot.next = Some(Queued { id, timeout, work });
-            return Ok(());
-        }
-        let job = match work {
-            Work::Job { job, .. } => Some(job),
-            Work::Command { .. } => None,
-        };
-        if self.config.announce {
-            let line = format!(
-                "started task {id} ({}) on worker {}\n",
-                job.as_deref().unwrap_or("command"),
-                slot.child.pid()
-            );
-            if let Err(e) = io::stdout().write_all(line.as_bytes())
-                && e.kind() == io::ErrorKind::BrokenPipe
-            {
-                self.output_closed = true;
-            }
-        }
-        let with_text = self.joblog.is_some();
-        slot.running = Some(Running::start(
-            id,
-            job,
-            timeout,
-            self.config.grace,
-            with_text,
-        ));
         Ok(())
     }
 
@@ -535,8 +486,8 @@ impl Dispatcher<'_> {
                 continue;
             }
             let id = result.id();
-            // A result for another task (one handed over ahead, then taken back because this
-            // worker was told to stop) changes nothing here.
+            // A result for a task this worker is not running (it runs one at a time: cannot
+            // happen) changes nothing, and does not drop the one it runs.
             if slot.running.as_ref().is_none_or(|r| r.id != id) {
                 continue;
             }
@@ -575,16 +526,6 @@ impl Dispatcher<'_> {
                     report.timed_out |= timed_out;
                     report.interrupted |= running.interrupted;
                     self.complete_command(&report)?;
-                    // The task handed over ahead starts now, in that worker.
-                    let winding = self.winding.is_some();
-                    let slot = &mut self.slots[i];
-                    if let Some(next) = slot.next.take() {
-                        let mut running =
-                            Running::start(next.id, None, next.timeout, self.config.grace, false);
-                        // Told to stop, the worker does not start it: it reports it not started.
-                        running.interrupted = winding;
-                        slot.running = Some(running);
-                    }
                 }
             }
         }
@@ -630,14 +571,6 @@ impl Dispatcher<'_> {
                 })?,
             }
         }
-        // A task handed over ahead never started there: another worker runs it.
-        if let Some(next) = slot.next.take() {
-            if self.winding.is_some() {
-                self.settle_not_started(next)?;
-            } else {
-                self.queue.push_front(next);
-            }
-        }
         // The dead worker's pipe ends close here: nothing else refers to them.
         drop((slot.to_worker, slot.from_worker));
         if self.winding.is_none() && (self.tasks.is_some() || !self.queue.is_empty()) {
@@ -674,7 +607,6 @@ impl Dispatcher<'_> {
             .iter()
             .map(|s| s.running.as_ref().map(|r| self.kill_after(r)))
             .collect();
-        let mut requeue = Vec::new();
         for (slot, kill_after) in self.slots.iter_mut().zip(kill_after) {
             let Some(r) = slot.running.as_mut() else {
                 continue;
@@ -684,9 +616,6 @@ impl Dispatcher<'_> {
                     slot.child.signal_group(Signal::SIGTERM);
                     r.terminated = Some(now);
                     slot.doomed = true;
-                    // Told to stop, that worker will not start what it was handed ahead (it
-                    // reports it not started, and that report is ignored): another one will.
-                    requeue.extend(slot.next.take());
                 }
                 Some(t)
                     if !r.killed
@@ -699,9 +628,6 @@ impl Dispatcher<'_> {
                 }
                 _ => {}
             }
-        }
-        for task in requeue.into_iter().rev() {
-            self.queue.push_front(task);
         }
         if self.winding.is_some_and(|w| now >= w) {
             for slot in &mut self.slots {
