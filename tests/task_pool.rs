@@ -303,3 +303,187 @@ fn bad_input_is_one_line_and_exit_2() {
         assert!(err.contains(mention), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn an_overrun_that_blocks_sigterm_and_ends_within_the_grace_is_timed_out_and_its_worker_replaced() {
+    // Used to hang: the task ignored SIGTERM, finished inside the grace, was reported `ok`, and
+    // its worker stayed with SIGTERM blocked, never killed, never replaced.
+    let mut child = Command::new(BIN)
+        .args([
+            "--workers",
+            "1",
+            "--timeout",
+            "300",
+            "--grace-ms",
+            "1000",
+            "--task",
+            "stubborn:500",
+            "--task",
+            "sleep:10",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut text).unwrap();
+    assert_eq!(
+        common::wait_with_deadline(&mut child, Duration::from_secs(20)),
+        0
+    );
+    let rows = rows(&text);
+    assert_eq!(rows[0].4, "timed out", "{text}");
+    assert_eq!(rows[1].4, "ok: slept 10 ms", "{text}");
+    assert_ne!(rows[0].2, rows[1].2, "its worker was replaced: {text}");
+    assert_gone(&pids_in(&text));
+}
+
+#[test]
+fn a_result_waiting_in_the_pipe_when_its_deadline_passes_is_not_a_timeout() {
+    // Task 2's callback holds the dispatcher for 800 ms; meanwhile task 1 (100 ms, limit 300)
+    // has finished and its result waits in the pipe. The dispatcher must read it before it
+    // judges the task overdue.
+    let (out, _) = run(&[
+        "--workers",
+        "2",
+        "--timeout",
+        "300",
+        "--task",
+        "sleep:100",
+        "--task",
+        "slow-callback:800",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let rows = rows(&stdout(&out));
+    assert_eq!(rows[0].4, "ok: slept 100 ms", "{rows:?}");
+    assert!(
+        rows[0].3 < 0.3,
+        "runtime as measured in the worker: {rows:?}"
+    );
+}
+
+#[test]
+fn thousands_of_tasks_fill_every_pipe_and_each_gets_one_outcome() {
+    let args: Vec<&str> = ["--workers", "4"]
+        .into_iter()
+        .chain(std::iter::repeat_n(["--task", "compute:1"], 3000).flatten())
+        .collect();
+    let (out, _) = run(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    let text = stdout(&out);
+    let rows = rows(&text);
+    assert_eq!(rows.len(), 3000);
+    assert!(
+        rows.iter()
+            .enumerate()
+            .all(|(i, r)| r.0 == i as u64 + 1 && r.4 == "ok: sum of squares below 1 = 0")
+    );
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with("callback: task "))
+            .count(),
+        3000
+    );
+}
+
+#[test]
+fn bad_input_for_every_demo_flag_is_one_error_line_exit_2_and_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let joblog = dir.path().join("jobs.tsv");
+    let fifo = dir.path().join("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let j = joblog.to_str().unwrap();
+    let huge = "18446744073709551615";
+    for (args, mention) in [
+        (vec!["--tasks", huge], "--tasks"),
+        (vec!["--tasks", "1000000000"], "--tasks"),
+        (vec!["--tasks", "0"], "--tasks"),
+        (vec!["--tasks", "-1"], "--tasks"),
+        (vec!["--tasks", "1e20"], "--tasks"),
+        (vec!["--tasks", ""], "--tasks"),
+        (vec!["--workers", huge], "--workers"),
+        (vec!["--workers", "257"], "--workers"),
+        (vec!["--timeout", huge], "--timeout"),
+        (vec!["--timeout", "0"], "--timeout"),
+        (vec!["--grace-ms", huge], "--grace-ms"),
+        (vec!["--grace-ms", "abc"], "--grace-ms"),
+        (vec!["--task", "sleep:abc"], "--task"),
+        (vec!["--task", "sleep:"], "--task"),
+        (vec!["--task", "sleep:1:2"], "--task"),
+        (vec!["--task", "compute:-5"], "--task"),
+        (vec!["--task", "compute:1e20"], "--task"),
+        (vec!["--task", "fail:3"], "--task"),
+        (vec!["--task", ""], "--task"),
+        (vec!["--task", "nope"], "unknown job"),
+        (
+            vec!["--joblog", fifo.to_str().unwrap()],
+            "not a regular file",
+        ),
+        (vec!["--joblog", "/dev/null"], "not a regular file"),
+        (
+            vec!["--joblog", dir.path().to_str().unwrap()],
+            "is a directory",
+        ),
+        (
+            vec!["--joblog", &format!("{}/", dir.path().display())],
+            "is a directory",
+        ),
+        // Every other flag is checked before the joblog is created.
+        (vec!["--joblog", j, "--task", "sleep:abc"], "--task"),
+        (vec!["--joblog", j, "--tasks", "0"], "--tasks"),
+    ] {
+        let (out, _) = run(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            err.starts_with("error: ") && err.contains(mention),
+            "{args:?}: {err}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}: nothing runs");
+        assert!(!joblog.exists(), "{args:?}: no joblog created");
+    }
+}
+
+#[test]
+fn a_closed_stdout_ends_the_demo_quietly() {
+    let args: Vec<&str> = ["--workers", "2"]
+        .into_iter()
+        .chain(std::iter::repeat_n(["--task", "sleep:20"], 200).flatten())
+        .collect();
+    let mut child = Command::new(BIN)
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    // The reader is gone, as after `| head -1`.
+    assert!(first.starts_with("pool: dispatcher "), "{first}");
+    let code = common::wait_with_deadline(&mut child, Duration::from_secs(20));
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(err, "", "no panic, no cascade of error lines");
+    assert_eq!(code, 141, "128 + SIGPIPE, as a shell shows a SIGPIPE death");
+}
+
+#[test]
+fn a_full_stdout_is_one_error_line_and_a_failure() {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = Command::new(BIN)
+        .args(["--workers", "2", "--task", "sleep:10", "--task", "fail"])
+        .stdout(full)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(
+        err,
+        "error: cannot write standard output: No space left on device (os error 28)\n"
+    );
+}

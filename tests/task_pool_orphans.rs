@@ -64,3 +64,339 @@ fn killing_the_caller_leaves_no_dispatcher_or_worker() {
         sleep(Duration::from_millis(10));
     }
 }
+
+mod common;
+
+use common::{Proc, in_new_session, session_members, wait_session, wait_session_gone};
+use std::io::Read;
+
+const BIN: &str = env!("CARGO_BIN_EXE_task_pool");
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// Starts task_pool in a session of its own, output captured.
+fn start(args: &[&str], dir: &Path) -> std::process::Child {
+    in_new_session(Command::new(BIN).args(args).current_dir(dir))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for the run to end (it must, within the deadline); its code, stdout and stderr.
+fn finish(mut child: std::process::Child) -> (i32, String, String) {
+    let (mut out, mut err) = (String::new(), String::new());
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        stderr.read_to_string(&mut err).unwrap();
+        err
+    });
+    stdout.read_to_string(&mut out).unwrap();
+    let err = reader.join().unwrap();
+    let status = child.wait().unwrap();
+    let code = status
+        .code()
+        .unwrap_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap());
+    (code, out, err)
+}
+
+fn signal(pid: i32, signal: Signal) {
+    nix::sys::signal::kill(Pid::from_raw(pid), signal).unwrap();
+}
+
+fn children_of<'a>(members: &'a [Proc], parent: i32) -> impl Iterator<Item = &'a Proc> + 'a {
+    members
+        .iter()
+        .filter(move |p| p.ppid == parent && p.state != 'Z')
+}
+
+/// The roles of a command run: (dispatcher, workers, commands).
+fn roles(sid: i32) -> (i32, Vec<i32>, Vec<i32>) {
+    let members = session_members(sid);
+    let dispatcher = children_of(&members, sid)
+        .map(|p| p.pid)
+        .next()
+        .unwrap_or(0);
+    let workers: Vec<i32> = children_of(&members, dispatcher).map(|p| p.pid).collect();
+    let commands: Vec<i32> = members
+        .iter()
+        .filter(|p| workers.contains(&p.ppid) && p.comm == "sh")
+        .map(|p| p.pid)
+        .collect();
+    (dispatcher, workers, commands)
+}
+
+fn sleeping(members: &[Proc], n: usize) -> bool {
+    members
+        .iter()
+        .filter(|p| p.comm == "sleep" && p.state != 'Z')
+        .count()
+        >= n
+}
+
+const STUBBORN: [&str; 3] = ["sh", "-c", "trap '' TERM; sleep 30"];
+
+fn stubborn_run(extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = ["-j", "2", "--grace", "300ms"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args.push("--".into());
+    args.extend(STUBBORN.iter().map(|s| s.to_string()));
+    args.extend([":::", "1", "2", "3"].iter().map(|s| s.to_string()));
+    args
+}
+
+#[test]
+fn sigkill_of_the_dispatcher_leaves_no_worker_even_one_that_blocks_sigterm() {
+    nix::sys::prctl::set_child_subreaper(true).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let child = start(
+        &[
+            "--workers",
+            "2",
+            "--timeout",
+            "60000",
+            "--task",
+            "fail",
+            "--task",
+            "stubborn:30000",
+            "--task",
+            "sleep:30000",
+        ],
+        dir.path(),
+    );
+    let sid = child.id() as i32;
+    wait_session(sid, "two workers busy", DEADLINE, |m| {
+        let dispatcher = children_of(m, sid).next().map_or(0, |p| p.pid);
+        children_of(m, dispatcher).count() == 2
+    });
+    // Task 1 (fail) has settled once a third task is running on its worker.
+    std::thread::sleep(Duration::from_millis(300));
+    let (dispatcher, _, _) = roles(sid);
+    signal(dispatcher, Signal::SIGKILL);
+    let (code, out, err) = finish(child);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("error: the dispatcher was killed by SIGKILL (2 of 3 tasks have no outcome)"),
+        "{err}"
+    );
+    assert!(
+        out.contains("failing on purpose"),
+        "outcomes received are shown: {out}"
+    );
+    let took = wait_session_gone(sid, DEADLINE);
+    eprintln!("everything gone {took:?} after main");
+}
+
+#[test]
+fn ctrl_c_to_the_demo_group_settles_every_task_prints_the_summary_and_exits_130() {
+    nix::sys::prctl::set_child_subreaper(true).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--workers",
+        "2",
+        "--timeout",
+        "60000",
+        "--grace-ms",
+        "300",
+        "--task",
+        "sleep:30000",
+        "--task",
+        "stubborn:30000",
+        "--task",
+        "sleep:10",
+        "--task",
+        "sleep:10",
+    ];
+    for (to_group, signal, name) in [
+        (true, Signal::SIGINT, "SIGINT"),
+        (false, Signal::SIGTERM, "SIGTERM"),
+    ] {
+        let child = start(&args, dir.path());
+        let sid = child.id() as i32;
+        wait_session(sid, "two workers busy", DEADLINE, |m| {
+            let dispatcher = children_of(m, sid).next().map_or(0, |p| p.pid);
+            children_of(m, dispatcher).count() == 2
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        if to_group {
+            nix::sys::signal::killpg(Pid::from_raw(sid), signal).unwrap();
+        } else {
+            self::signal(sid, signal);
+        }
+        let (code, out, err) = finish(child);
+        assert_eq!(code, 130, "{name}: {out}{err}");
+        let summary = out
+            .lines()
+            .find(|l| l.contains("tasks 4:"))
+            .unwrap_or_else(|| panic!("{name}: no summary: {out}"));
+        assert_eq!(
+            summary,
+            format!(
+                "interrupted by {name}: tasks 4: ok 0, failed 0, timed out 0, crashed 2, not started 2; callbacks 4 (0 panicked)"
+            ),
+            "{out}"
+        );
+        wait_session_gone(sid, DEADLINE);
+    }
+}
+
+#[test]
+fn sigkill_of_any_process_of_a_command_run_leaves_nothing_running() {
+    nix::sys::prctl::set_child_subreaper(true).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for victim in ["main", "dispatcher", "worker", "command"] {
+        let joblog = dir.path().join(format!("{victim}.tsv"));
+        let args = stubborn_run(&["--joblog", joblog.to_str().unwrap()]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let child = start(&args, dir.path());
+        let sid = child.id() as i32;
+        wait_session(sid, "two commands running", DEADLINE, |m| sleeping(m, 2));
+        let (dispatcher, workers, commands) = roles(sid);
+        match victim {
+            "main" => signal(sid, Signal::SIGKILL),
+            "dispatcher" => signal(dispatcher, Signal::SIGKILL),
+            "worker" => signal(workers[0], Signal::SIGKILL),
+            _ => signal(commands[0], Signal::SIGKILL),
+        }
+        if matches!(victim, "worker" | "command") {
+            // The run goes on with the other job: wait until the victim's job is logged, then
+            // stop the run.
+            wait_session(sid, "the victim's job settled", DEADLINE, |_| {
+                std::fs::read_to_string(&joblog).is_ok_and(|l| l.lines().count() == 2)
+            });
+            nix::sys::signal::killpg(Pid::from_raw(sid), Signal::SIGINT).unwrap();
+        }
+        let (code, _out, err) = finish(child);
+        let log = std::fs::read_to_string(&joblog).unwrap();
+        match victim {
+            "main" => assert_eq!(code, 128 + 9),
+            "dispatcher" => {
+                assert_eq!(code, 1, "{err}");
+                assert!(
+                    err.contains("error: the dispatcher was killed by SIGKILL"),
+                    "{err}"
+                );
+                assert!(
+                    err.contains("2 lost with the dispatcher, 1 not started"),
+                    "{err}"
+                );
+            }
+            "worker" => {
+                assert_eq!(code, 130, "{err}");
+                assert!(
+                    err.contains(&format!(
+                        "its worker {} was killed by SIGKILL; the command was killed",
+                        workers[0]
+                    )),
+                    "{err}"
+                );
+                assert!(log.lines().nth(1).unwrap().contains("\t-1\t9\t"), "{log}");
+            }
+            _ => {
+                assert_eq!(code, 130, "{err}");
+                assert!(log.lines().nth(1).unwrap().contains("\t137\t9\t"), "{log}");
+            }
+        }
+        let took = wait_session_gone(sid, DEADLINE);
+        eprintln!("{victim}: everything gone {took:?} after main ended");
+    }
+}
+
+#[test]
+fn ctrl_c_or_sigterm_to_main_ends_the_running_commands_and_reports_them() {
+    nix::sys::prctl::set_child_subreaper(true).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (to_group, signal, name) in [
+        (true, Signal::SIGINT, "SIGINT"),
+        (false, Signal::SIGTERM, "SIGTERM"),
+    ] {
+        let joblog = dir.path().join(format!("{name}.tsv"));
+        let args = stubborn_run(&["--joblog", joblog.to_str().unwrap()]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let child = start(&args, dir.path());
+        let sid = child.id() as i32;
+        wait_session(sid, "two commands running", DEADLINE, |m| sleeping(m, 2));
+        if to_group {
+            nix::sys::signal::killpg(Pid::from_raw(sid), signal).unwrap();
+        } else {
+            self::signal(sid, signal);
+        }
+        let (code, _out, err) = finish(child);
+        assert_eq!(code, 130, "{name}: {err}");
+        assert_eq!(
+            err,
+            format!(
+                "task_pool: interrupted by {name}: 3 jobs: 0 succeeded, 2 failed, 1 not started\n"
+            )
+        );
+        let log = std::fs::read_to_string(&joblog).unwrap();
+        let rows: Vec<&str> = log.lines().skip(1).collect();
+        assert_eq!(rows.len(), 2, "{log}");
+        // They ignore SIGTERM: killed after the grace.
+        assert!(rows.iter().all(|r| r.contains("\t-1\t9\t")), "{log}");
+        wait_session_gone(sid, DEADLINE);
+    }
+}
+
+#[test]
+fn a_command_that_ignores_sigterm_is_killed_after_the_grace_and_reported_timed_out() {
+    nix::sys::prctl::set_child_subreaper(true).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let joblog = dir.path().join("jobs.tsv");
+    let child = start(
+        &[
+            "--timeout",
+            "300ms",
+            "--grace",
+            "300ms",
+            "--joblog",
+            joblog.to_str().unwrap(),
+            "--",
+            "sh",
+            "-c",
+            "trap '' TERM; echo started; sleep 30",
+            ":::",
+            "1",
+        ],
+        dir.path(),
+    );
+    let sid = child.id() as i32;
+    let (code, out, err) = finish(child);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(out, "started\n", "its output so far is printed");
+    assert_eq!(
+        err,
+        "task_pool: 1 job: 0 succeeded, 1 failed (1 timed out)\n"
+    );
+    let log = std::fs::read_to_string(&joblog).unwrap();
+    let row: Vec<&str> = log.lines().nth(1).unwrap().split('\t').collect();
+    assert_eq!((row[6], row[7]), ("-1", "9"), "killed by SIGKILL: {log}");
+    let runtime: f64 = row[3].trim().parse().unwrap();
+    assert!(
+        runtime >= 0.6,
+        "SIGKILL only after timeout + grace: {runtime}"
+    );
+    // Its `sleep 30` was in its group: gone with it.
+    wait_session_gone(sid, DEADLINE);
+}
+
+#[test]
+fn what_a_job_leaves_running_in_its_group_is_killed_when_it_ends() {
+    nix::sys::prctl::set_child_subreaper(true).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let child = start(
+        &["--", "sh", "-c", "sleep 30 & echo left {}", ":::", "a", "b"],
+        dir.path(),
+    );
+    let sid = child.id() as i32;
+    let (code, out, err) = finish(child);
+    assert_eq!(code, 0, "{err}");
+    let mut lines: Vec<&str> = out.lines().collect();
+    lines.sort();
+    assert_eq!(lines, ["left a", "left b"]);
+    wait_session_gone(sid, DEADLINE);
+}

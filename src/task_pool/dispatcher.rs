@@ -2,17 +2,24 @@
 //! timeouts, replaces dead workers, runs callbacks (catching their panics), writes the joblog and
 //! streams outcomes back to the caller. It never blocks on the caller: outcomes are buffered and
 //! written only when the outcome pipe has room, so a caller busy pushing tasks cannot deadlock it.
+//!
+//! Told to stop (SIGINT, SIGTERM — also the death signal it gets when the caller dies), or
+//! finding its standard output closed, it winds down: it takes no more work, settles every task
+//! it was sent (those not started yet as "not started"), sends SIGTERM to every busy worker's
+//! group and SIGKILL after the grace, reaps every worker, delivers the outcomes and exits with
+//! `EXIT_INTERRUPTED` (or `EXIT_OUTPUT_CLOSED`). Every task sent ends with exactly one outcome.
 
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::panic::{self, AssertUnwindSafe};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use ipc_sys::frame::{self, Fields, FrameBuffer};
+use ipc_sys::frame::{self, FrameBuffer, FrameBuilder};
 use ipc_sys::linelog::{LineLog, now_text};
 use ipc_sys::pipe::Pipe;
+use ipc_sys::queue::QueueEnd;
 use ipc_sys::signal::{Wake, Watch, wait_event};
 use ipc_sys::{Child, ExitStatus, Fork};
 use nix::poll::{PollFd, PollFlags};
@@ -20,37 +27,62 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
 use super::error::{Error, Result};
-use super::{MAX_FRAME, Outcome, PoolConfig, Progress, Registry, TaskReport, WorkerUsage, worker};
+use super::wire::{CommandReport, Ended, TaskFrame, Work, WorkerResult, WorkerTask};
+use super::{
+    EXIT_OUTPUT_CLOSED, FRAME_COMMAND, FRAME_FATAL, MAX_FRAME, Outcome, PoolConfig, Progress,
+    Registry, TaskReport, WorkerUsage, worker,
+};
+
+/// Tasks read ahead of the workers at most: beyond this the dispatcher stops reading the task
+/// pipe, the pipe fills, and the caller's `push` blocks — back-pressure instead of an unbounded
+/// queue in memory.
+pub(crate) const MAX_QUEUED_PER_WORKER: usize = 4;
+/// A command's worker enforces its timeout itself; the dispatcher steps in only this long after
+/// the worker should have ended it (a worker that stopped responding).
+const BACKSTOP: Duration = Duration::from_secs(1);
+/// How long a wind-down may wait for a caller that does not read its outcomes.
+const FLUSH_LIMIT: Duration = Duration::from_secs(2);
+/// The reason given to the tasks that were never started because the pool was told to stop.
+pub(crate) const NOT_STARTED: &str = "not started: the pool was told to stop";
 
 struct Queued {
     id: u64,
-    job: String,
-    timeout: Duration,
-    args: Vec<String>,
+    timeout: Option<Duration>,
+    work: Work,
 }
 
 struct Running {
     id: u64,
-    job: String,
+    /// The job's name; `None` for a command.
+    job: Option<String>,
+    timeout: Option<Duration>,
     started: Instant,
+    start_us: u64,
     start_text: String,
-    deadline: Instant,
-    /// When SIGTERM went to the worker's group for overrunning; SIGKILL follows after the grace.
+    deadline: Option<Instant>,
+    /// When SIGTERM went to the worker's group; SIGKILL follows after the grace.
     terminated: Option<Instant>,
     killed: bool,
+    /// Told to stop by the wind-down, not by its timeout.
+    interrupted: bool,
 }
 
 struct Slot {
     child: Child,
     tasks_run: u64,
-    to_worker: File,
+    /// `None` once the worker is told to finish (end of file on its task pipe).
+    to_worker: Option<File>,
     from_worker: File,
     buf: FrameBuffer,
+    /// The worker has said it is up: its first task's clock does not count its start-up.
+    ready: bool,
     running: Option<Running>,
-    /// Told to die (timeout): finishes its current report but gets no new task.
+    /// Told to die (timeout, wind-down): finishes its current report but gets no new task.
     doomed: bool,
     /// Broke the result protocol and was killed: whatever else it wrote is discarded.
     broken: bool,
+    /// SIGKILLed by the wind-down's deadline.
+    final_kill: bool,
 }
 
 struct Dispatcher<'a> {
@@ -58,6 +90,8 @@ struct Dispatcher<'a> {
     progress: &'a Progress,
     usages: Vec<WorkerUsage>,
     registry: &'a Registry,
+    /// The caller's output queue, handed to every worker of a pool that runs commands.
+    output: Option<&'a OwnedFd>,
     tasks: Option<File>,
     tasks_buf: FrameBuffer,
     outcomes: Option<File>,
@@ -65,39 +99,45 @@ struct Dispatcher<'a> {
     slots: Vec<Slot>,
     queue: VecDeque<Queued>,
     joblog: Option<LineLog>,
+    /// Winding down: the moment every worker still alive gets SIGKILL.
+    winding: Option<Instant>,
+    /// Standard output was closed under the announcements: wind down, exit quietly.
+    output_closed: bool,
 }
 
-/// Runs the dispatcher in the current (child) process; returns its exit code.
-/// Tasks read ahead of the workers at most: beyond this the dispatcher stops reading the task
-/// pipe, the pipe fills, and the caller's `push` blocks — back-pressure instead of an unbounded
-/// queue in memory.
-const MAX_QUEUED_PER_WORKER: usize = 4;
-
+/// Runs the dispatcher in the current (child) process; returns its exit code. `output` is the
+/// caller's output queue for a pool that runs commands.
 pub fn run(
     config: &PoolConfig,
     registry: &Registry,
     tasks: File,
     outcomes: File,
     progress: &Progress,
+    output: Option<&OwnedFd>,
 ) -> i32 {
+    let mut d = Dispatcher {
+        config,
+        progress,
+        usages: Vec::new(),
+        registry,
+        output,
+        tasks: Some(tasks),
+        tasks_buf: FrameBuffer::new(MAX_FRAME),
+        outcomes: Some(outcomes),
+        pending: Vec::new(),
+        slots: Vec::new(),
+        queue: VecDeque::new(),
+        joblog: None,
+        winding: None,
+        output_closed: false,
+    };
     let result = (|| -> Result<()> {
         ipc_sys::signal::install_interrupt_handlers()?;
         ipc_sys::signal::one_line_panics("dispatcher (callback)");
-        let joblog = config.joblog.as_deref().map(LineLog::append).transpose()?;
-        ipc_sys::pipe::set_nonblocking(outcomes.as_fd())?;
-        let mut d = Dispatcher {
-            config,
-            progress,
-            usages: Vec::new(),
-            registry,
-            tasks: Some(tasks),
-            tasks_buf: FrameBuffer::new(MAX_FRAME),
-            outcomes: Some(outcomes),
-            pending: Vec::new(),
-            slots: Vec::new(),
-            queue: VecDeque::new(),
-            joblog,
-        };
+        d.joblog = config.joblog.as_deref().map(LineLog::append).transpose()?;
+        if let Some(out) = &d.outcomes {
+            ipc_sys::pipe::set_nonblocking(out.as_fd())?;
+        }
         for _ in 0..config.workers {
             let slot = d.spawn_worker()?;
             d.slots.push(slot);
@@ -105,9 +145,11 @@ pub fn run(
         d.serve()
     })();
     match result {
+        Ok(()) if d.output_closed => EXIT_OUTPUT_CLOSED,
+        Ok(()) if d.winding.is_some() => i32::from(ipc_sys::cli::EXIT_INTERRUPTED),
         Ok(()) => 0,
         Err(e) => {
-            let _ = writeln!(io::stderr(), "error: dispatcher: {e}");
+            d.fatal(&e);
             i32::from(ipc_sys::cli::Failure::exit_code(&e))
         }
     }
@@ -118,28 +160,51 @@ impl Dispatcher<'_> {
         let down = Pipe::new()?;
         let up = Pipe::new()?;
         let registry = self.registry;
-        // A worker keeps only its own two pipe ends (the fork primitive closes everything
-        // else): a worker holding another worker's result pipe would hide that worker's death
-        // (no end of file); one holding the outcome pipe would keep the caller's stop() waiting
-        // after the dispatcher is gone. It leads its own process group, so a timeout can end the
-        // job and everything it started, and it is SIGKILLed if the dispatcher dies: a job that
-        // blocks SIGTERM must not outlive the pool.
-        let child = Fork::new("worker")
-            .own_group()
-            .death_signal(Signal::SIGKILL)
-            .on_drop(Some(Signal::SIGKILL))
-            .spawn([down.read.as_fd(), up.write.as_fd()], |[tasks, results]| {
-                worker::run(registry, File::from(tasks), File::from(results))
-            })?;
+        // A worker keeps only its own two pipe ends (and, running commands, the output queue):
+        // the fork primitive closes everything else. A worker holding another worker's result
+        // pipe would hide that worker's death (no end of file); one holding the outcome pipe
+        // would keep the caller's stop() waiting after the dispatcher is gone. It leads its own
+        // process group, so a timeout can end the job and everything it started.
+        let child = match self.output {
+            // Job code may block SIGTERM (the demo's `stubborn`): such a worker must not outlive
+            // the dispatcher, so the kernel SIGKILLs it when the dispatcher dies.
+            None => Fork::new("worker")
+                .own_group()
+                .death_signal(Signal::SIGKILL)
+                .on_drop(Some(Signal::SIGKILL))
+                .spawn([down.read.as_fd(), up.write.as_fd()], |[tasks, results]| {
+                    worker::run(registry, File::from(tasks), File::from(results), None)
+                })?,
+            // A command worker runs only this crate's code and ends its command's group before
+            // it exits: SIGTERM (a flag) gives it the chance, when the dispatcher dies or drops it.
+            Some(output) => Fork::new("worker")
+                .own_group()
+                .death_signal(Signal::SIGTERM)
+                .on_drop(Some(Signal::SIGTERM))
+                .spawn(
+                    [down.read.as_fd(), up.write.as_fd(), output.as_fd()],
+                    |[tasks, results, output]| {
+                        let output = QueueEnd::from_fd("output", super::wire::STARTED_LEN, output);
+                        worker::run(
+                            registry,
+                            File::from(tasks),
+                            File::from(results),
+                            Some(output),
+                        )
+                    },
+                )?,
+        };
         Ok(Slot {
             child,
             tasks_run: 0,
-            to_worker: File::from(down.write),
+            to_worker: Some(File::from(down.write)),
             from_worker: File::from(up.read),
             buf: FrameBuffer::new(MAX_FRAME),
+            ready: false,
             running: None,
             doomed: false,
             broken: false,
+            final_kill: false,
         })
     }
 
@@ -154,17 +219,27 @@ impl Dispatcher<'_> {
 
     fn serve(&mut self) -> Result<()> {
         loop {
-            if ipc_sys::signal::interrupted().is_some() {
-                self.abort();
-                return Ok(());
+            if self.winding.is_none()
+                && (ipc_sys::signal::interrupted().is_some() || self.output_closed)
+            {
+                self.wind_down()?;
             }
-            self.assign()?;
-            let idle = self.slots.iter().all(|s| s.running.is_none());
-            if self.tasks.is_none() && self.queue.is_empty() && idle {
+            if self.winding.is_none() {
+                self.assign()?;
+            }
+            self.release_idle();
+            if self.winding.is_some() {
+                if self.slots.is_empty() {
+                    break;
+                }
+            } else if self.tasks.is_none()
+                && self.queue.is_empty()
+                && self.slots.iter().all(|s| s.running.is_none())
+            {
                 break;
             }
             self.wait_and_handle()?;
-            self.enforce_timeouts();
+            self.enforce_timeouts()?;
         }
         self.finish()
     }
@@ -172,69 +247,125 @@ impl Dispatcher<'_> {
     /// Hands queued tasks to idle workers, oldest first.
     fn assign(&mut self) -> Result<()> {
         for i in 0..self.slots.len() {
-            if self.slots[i].running.is_some() || self.slots[i].doomed {
+            let slot = &self.slots[i];
+            if slot.running.is_some() || slot.doomed || !slot.ready || slot.to_worker.is_none() {
                 continue;
             }
             let Some(task) = self.queue.pop_front() else {
                 return Ok(());
             };
-            let slot = &mut self.slots[i];
-            let Some(frame) = worker::encode_task(task.id, &task.job, &task.args) else {
-                // Cannot happen: the caller framed the same fields within the same limit.
-                self.queue.push_front(task);
-                return Err(Error::BadMessage {
-                    pipe: "task",
-                    len: 0,
-                });
+            let worker_task = WorkerTask {
+                id: task.id,
+                timeout: task.timeout,
+                grace: self.config.grace,
+                work: task.work,
             };
+            // Cannot fail: the caller framed the same fields within the same limit, and the
+            // worker's frame adds eight bytes — checked, never assumed.
+            let frame = worker_task.encode().map_err(|source| Error::Frame {
+                pipe: "worker task",
+                source,
+            })?;
+            let WorkerTask {
+                id, timeout, work, ..
+            } = worker_task;
+            let slot = &mut self.slots[i];
             slot.tasks_run += 1;
-            if frame::write_frame(&mut slot.to_worker, &frame).is_err() {
+            let written = slot
+                .to_worker
+                .as_mut()
+                .is_some_and(|to| frame::write_frame(to, &frame).is_ok());
+            if !written {
                 // The worker died while idle; it is replaced when its pipe reports end of file.
-                self.queue.push_front(task);
+                self.queue.push_front(Queued { id, timeout, work });
                 slot.doomed = true;
                 continue;
             }
+            let job = match work {
+                Work::Job { job, .. } => Some(job),
+                Work::Command { .. } => None,
+            };
             if self.config.announce {
-                let _ = writeln!(
-                    io::stdout(),
-                    "started task {} ({}) on worker {}",
-                    task.id,
-                    task.job,
+                let line = format!(
+                    "started task {id} ({}) on worker {}\n",
+                    job.as_deref().unwrap_or("command"),
                     slot.child.pid()
                 );
+                if let Err(e) = io::stdout().write_all(line.as_bytes())
+                    && e.kind() == io::ErrorKind::BrokenPipe
+                {
+                    self.output_closed = true;
+                }
             }
             let now = Instant::now();
+            // A command's worker enforces the timeout itself; the dispatcher only backs it up.
+            let limit = match &job {
+                Some(_) => timeout,
+                None => timeout.and_then(|t| t.checked_add(self.config.grace + BACKSTOP)),
+            };
+            let start_text = if self.joblog.is_some() && job.is_some() {
+                now_text()
+            } else {
+                String::new()
+            };
             slot.running = Some(Running {
-                id: task.id,
-                job: task.job,
+                id,
+                job,
+                timeout,
                 started: now,
-                start_text: now_text(),
-                deadline: now + task.timeout,
+                start_us: epoch_micros(),
+                start_text,
+                deadline: limit.and_then(|l| now.checked_add(l)),
                 terminated: None,
                 killed: false,
+                interrupted: false,
             });
         }
         Ok(())
     }
 
-    /// The nearest moment a timeout or a grace period ends.
+    /// Closes the task pipe of every idle worker that will get no more work (doomed, or the
+    /// pool is winding down): it exits at end of file and is replaced or reaped.
+    fn release_idle(&mut self) {
+        let winding = self.winding.is_some();
+        for slot in &mut self.slots {
+            if slot.running.is_none() && (slot.doomed || winding) {
+                slot.to_worker = None;
+            }
+        }
+    }
+
+    /// How long after SIGTERM a task's worker group gets SIGKILL. A command's worker ends its
+    /// command within the grace by itself: the dispatcher waits a little longer before it steps in.
+    fn kill_after(&self, r: &Running) -> Duration {
+        match r.job {
+            Some(_) => self.config.grace,
+            None => self.config.grace + BACKSTOP,
+        }
+    }
+
+    /// The nearest moment a timeout, a grace period or the wind-down ends.
     fn next_deadline(&self) -> Option<Instant> {
-        self.slots
+        let tasks = self
+            .slots
             .iter()
             .filter_map(|s| s.running.as_ref())
-            .map(|r| match r.terminated {
-                None => r.deadline,
-                Some(t) if !r.killed => t + self.config.grace,
-                // Killed: nothing more to time; its end of file will come.
-                Some(_) => Instant::now() + Duration::from_secs(3600),
-            })
-            .min()
+            .filter_map(|r| {
+                match r.terminated {
+                    None => r.deadline,
+                    Some(t) if !r.killed => t.checked_add(self.kill_after(r)),
+                    // Killed: nothing more to time; its end of file will come.
+                    Some(_) => None,
+                }
+            });
+        let winding = self
+            .winding
+            .filter(|_| self.slots.iter().any(|s| !s.final_kill));
+        tasks.chain(winding).min()
     }
 
     fn wait_and_handle(&mut self) -> Result<()> {
-        let timeout = self
-            .next_deadline()
-            .map(|d| d.saturating_duration_since(Instant::now()));
+        let deadline = self.next_deadline();
         let mut fds: Vec<PollFd<'_>> = Vec::new();
         let room = self.queue.len() < MAX_QUEUED_PER_WORKER * self.config.workers.max(1);
         let reading_tasks = self.tasks.is_some() && room;
@@ -250,8 +381,11 @@ impl Dispatcher<'_> {
         {
             fds.push(PollFd::new(out.as_fd(), PollFlags::POLLOUT));
         }
-        let deadline = timeout.map(|t| Instant::now() + t);
-        if wait_event(&mut fds, deadline, Watch::INTERRUPTS)? != Wake::Ready {
+        let watch = Watch {
+            interrupts: self.winding.is_none(),
+            children: false,
+        };
+        if wait_event(&mut fds, deadline, watch)? != Wake::Ready {
             return Ok(());
         }
         let ready: Vec<bool> = fds
@@ -293,23 +427,15 @@ impl Dispatcher<'_> {
             pipe: "task",
             source,
         })? {
-            let len = payload.len();
-            let mut f = Fields::new(payload);
-            let task = (|| {
-                let id = f.u64()?;
-                let job = f.str()?;
-                let timeout = Duration::from_millis(f.u64()?);
-                let n = f.u64()?;
-                let args = (0..n).map(|_| f.str()).collect::<Option<Vec<_>>>()?;
-                Some(Queued {
-                    id,
-                    job,
-                    timeout,
-                    args,
-                })
-            })()
-            .ok_or(Error::BadMessage { pipe: "task", len })?;
-            self.queue.push_back(task);
+            let task = TaskFrame::decode(payload).ok_or(Error::BadMessage {
+                pipe: "task",
+                len: payload.len(),
+            })?;
+            self.queue.push_back(Queued {
+                id: task.id,
+                timeout: task.timeout,
+                work: task.work,
+            });
         }
         if n == 0 {
             // The caller called stop(): no more tasks will come.
@@ -336,23 +462,18 @@ impl Dispatcher<'_> {
             let slot = &mut self.slots[i];
             let decoded = match slot.buf.next_frame() {
                 Ok(None) => break,
-                Ok(Some(payload)) => {
-                    let mut f = Fields::new(payload);
-                    match (f.u64(), f.u64(), f.str()) {
-                        (Some(id), Some(ok), Some(text)) if f.is_empty() => Ok((id, ok, text)),
-                        _ => Err(format!("malformed result of {} bytes", payload.len())),
-                    }
-                }
+                Ok(Some(payload)) => WorkerResult::decode(payload)
+                    .ok_or_else(|| format!("malformed result of {} bytes", payload.len())),
                 Err(e) => Err(e.to_string()),
             };
-            let (id, ok, text) = match decoded {
+            let result = match decoded {
                 Ok(result) => result,
                 Err(why) => {
-                    let _ = writeln!(
-                        io::stderr(),
-                        "error: dispatcher: worker {} broke the result protocol ({why}); killing it",
+                    let line = format!(
+                        "error: dispatcher: worker {} broke the result protocol ({why}); killing it\n",
                         slot.child.pid()
                     );
+                    let _ = io::stderr().write_all(line.as_bytes());
                     slot.child.signal_group(Signal::SIGKILL);
                     slot.doomed = true;
                     slot.broken = true;
@@ -360,23 +481,53 @@ impl Dispatcher<'_> {
                     return Ok(n > 0);
                 }
             };
-            let Some(running) = slot.running.take().filter(|r| r.id == id) else {
+            if let WorkerResult::Ready = result {
+                slot.ready = true;
+                continue;
+            }
+            let id = result.id();
+            // A result for a task this worker is not running (it runs one at a time: cannot
+            // happen) changes nothing, and does not drop the one it runs.
+            if slot.running.as_ref().is_none_or(|r| r.id != id) {
+                continue;
+            }
+            let Some(running) = slot.running.take() else {
                 continue;
             };
             let pid = slot.child.pid();
-            let outcome = if running.terminated.is_some() {
-                // It overran its timeout and finished only within the grace period: still a
-                // timeout. Its worker may be blocking SIGTERM: end it now, a fresh one replaces
-                // it when its pipe closes.
-                slot.child.signal_group(Signal::SIGKILL);
+            if running.terminated.is_some() {
+                // It was sent SIGTERM: it may be blocking it (the demo's `stubborn`). End it
+                // now; a fresh worker replaces it when its pipe closes.
+                if running.job.is_some() {
+                    slot.child.signal_group(Signal::SIGKILL);
+                }
                 slot.doomed = true;
-                Outcome::TimedOut
-            } else if ok == 1 {
-                Outcome::Ok(text)
-            } else {
-                Outcome::Failed(text)
-            };
-            self.complete(running, pid, outcome, None)?;
+            }
+            let timed_out = running.terminated.is_some() && !running.interrupted;
+            match result {
+                WorkerResult::Ready => {}
+                WorkerResult::Job {
+                    ok, text, runtime, ..
+                } => {
+                    // Overran its limit, as measured where it ran: a timeout even if it finished
+                    // before the dispatcher could stop it.
+                    let overran = running.timeout.is_some_and(|t| runtime > t);
+                    let outcome = if timed_out || overran {
+                        Outcome::TimedOut
+                    } else if ok {
+                        Outcome::Ok(text)
+                    } else {
+                        Outcome::Failed(text)
+                    };
+                    self.complete(&running, pid.as_raw(), runtime, outcome, None)?;
+                }
+                WorkerResult::Command(mut report) => {
+                    report.worker = pid.as_raw();
+                    report.timed_out |= timed_out;
+                    report.interrupted |= running.interrupted;
+                    self.complete_command(&report)?;
+                }
+            }
         }
         Ok(n > 0)
     }
@@ -390,92 +541,218 @@ impl Dispatcher<'_> {
         let pid = slot.child.pid();
         self.record_usage(pid, slot.tasks_run, &reaped.usage);
         if let Some(running) = slot.running.take() {
-            let outcome = if running.terminated.is_some() {
-                Outcome::TimedOut
-            } else {
-                Outcome::Crashed(reaped.status)
-            };
-            self.complete(running, pid, outcome, Some(reaped.status))?;
+            let timed_out = running.terminated.is_some() && !running.interrupted;
+            let runtime = running.started.elapsed();
+            match running.job {
+                Some(_) => {
+                    let outcome = if timed_out {
+                        Outcome::TimedOut
+                    } else {
+                        Outcome::Crashed(reaped.status)
+                    };
+                    self.complete(
+                        &running,
+                        pid.as_raw(),
+                        runtime,
+                        outcome,
+                        Some(reaped.status),
+                    )?;
+                }
+                None => self.complete_command(&CommandReport {
+                    id: running.id,
+                    worker: pid.as_raw(),
+                    start_us: running.start_us,
+                    runtime,
+                    ended: Ended::WorkerDied(reaped.status),
+                    timed_out,
+                    interrupted: running.interrupted,
+                    stdout_bytes: 0,
+                    stderr_bytes: 0,
+                })?,
+            }
         }
         // The dead worker's pipe ends close here: nothing else refers to them.
         drop((slot.to_worker, slot.from_worker));
-        if self.tasks.is_some() || !self.queue.is_empty() {
+        if self.winding.is_none() && (self.tasks.is_some() || !self.queue.is_empty()) {
             let fresh = self.spawn_worker()?;
             self.slots.insert(i, fresh);
         }
         Ok(())
     }
 
-    fn enforce_timeouts(&mut self) {
+    fn enforce_timeouts(&mut self) -> Result<()> {
+        // Results already waiting are read before anyone is judged overdue: a task that ended
+        // in time is not a timeout because the dispatcher was slow to look.
         let now = Instant::now();
-        for slot in &mut self.slots {
+        let overdue: Vec<usize> = (0..self.slots.len())
+            .filter(|&i| {
+                self.slots[i]
+                    .running
+                    .as_ref()
+                    .is_some_and(|r| r.terminated.is_none() && r.deadline.is_some_and(|d| now >= d))
+            })
+            .collect();
+        let mut dead = Vec::new();
+        for i in overdue {
+            if readable(&self.slots[i].from_worker) && !self.read_results(i)? {
+                dead.push(i);
+            }
+        }
+        for i in dead.into_iter().rev() {
+            self.replace_dead(i)?;
+        }
+        let now = Instant::now();
+        let kill_after: Vec<Option<Duration>> = self
+            .slots
+            .iter()
+            .map(|s| s.running.as_ref().map(|r| self.kill_after(r)))
+            .collect();
+        for (slot, kill_after) in self.slots.iter_mut().zip(kill_after) {
             let Some(r) = slot.running.as_mut() else {
                 continue;
             };
             match r.terminated {
-                None if now >= r.deadline => {
+                None if r.deadline.is_some_and(|d| now >= d) => {
                     slot.child.signal_group(Signal::SIGTERM);
                     r.terminated = Some(now);
                     slot.doomed = true;
                 }
-                Some(t) if !r.killed && now >= t + self.config.grace => {
+                Some(t)
+                    if !r.killed
+                        && kill_after
+                            .and_then(|k| t.checked_add(k))
+                            .is_some_and(|k| now >= k) =>
+                {
                     slot.child.signal_group(Signal::SIGKILL);
                     r.killed = true;
                 }
                 _ => {}
             }
         }
+        if self.winding.is_some_and(|w| now >= w) {
+            for slot in &mut self.slots {
+                if !slot.final_kill {
+                    slot.child.signal_group(Signal::SIGKILL);
+                    slot.final_kill = true;
+                }
+            }
+        }
+        Ok(())
     }
 
-    /// Settles one task: callback, joblog line, outcome for the caller.
+    /// Stops taking work: every task sent and not started settles as not started, every busy
+    /// worker's group gets SIGTERM (SIGKILL after the grace), idle workers are told to finish.
+    fn wind_down(&mut self) -> Result<()> {
+        let now = Instant::now();
+        self.winding = Some(now + self.config.grace + BACKSTOP);
+        // What the caller already sent is in the pipe: take it in, so it is settled too.
+        while self.tasks.is_some() && self.tasks.as_ref().is_some_and(readable) {
+            let before = self.queue.len();
+            self.read_tasks()?;
+            if self.queue.len() == before {
+                break;
+            }
+        }
+        self.tasks = None;
+        for task in std::mem::take(&mut self.queue) {
+            self.settle_not_started(task)?;
+        }
+        for slot in &mut self.slots {
+            slot.doomed = true;
+            if let Some(r) = slot.running.as_mut() {
+                r.interrupted = true;
+                if r.terminated.is_none() {
+                    slot.child.signal_group(Signal::SIGTERM);
+                    r.terminated = Some(now);
+                }
+            }
+        }
+        self.release_idle();
+        Ok(())
+    }
+
+    fn settle_not_started(&mut self, task: Queued) -> Result<()> {
+        match task.work {
+            Work::Job { job, .. } => {
+                let running = Running {
+                    id: task.id,
+                    job: Some(job),
+                    timeout: task.timeout,
+                    started: Instant::now(),
+                    start_us: 0,
+                    start_text: "-".into(),
+                    deadline: None,
+                    terminated: None,
+                    killed: false,
+                    interrupted: true,
+                };
+                self.complete(
+                    &running,
+                    0,
+                    Duration::ZERO,
+                    Outcome::Failed(NOT_STARTED.into()),
+                    None,
+                )
+            }
+            Work::Command { .. } => {
+                self.complete_command(&CommandReport::not_started(task.id, NOT_STARTED, true))
+            }
+        }
+    }
+
+    /// Settles one job task: callback, joblog line, outcome for the caller.
     fn complete(
         &mut self,
-        running: Running,
-        pid: Pid,
+        running: &Running,
+        pid: i32,
+        runtime: Duration,
         outcome: Outcome,
         status: Option<ExitStatus>,
     ) -> Result<()> {
-        let runtime = running.started.elapsed();
+        let job_name = running.job.clone().unwrap_or_default();
         let mut callback_panicked = false;
-        if let Some(job) = self.registry.get(&running.job) {
+        if let Some(job) = self.registry.get(&job_name) {
             let call = panic::catch_unwind(AssertUnwindSafe(|| match &outcome {
                 Outcome::Ok(output) => job.callback(running.id, output),
                 other => job.error_callback(running.id, other),
             }));
             if call.is_err() {
                 callback_panicked = true;
-                let _ = writeln!(
-                    io::stderr(),
-                    "error: the callback of task {} ({}) panicked; the pool goes on",
-                    running.id,
-                    running.job
+                let line = format!(
+                    "error: the callback of task {} ({job_name}) panicked; the pool goes on\n",
+                    running.id
                 );
+                let _ = io::stderr().write_all(line.as_bytes());
             }
         }
-        let (exit, signal) = match (&outcome, status) {
-            (Outcome::Ok(_), _) => ("0".to_string(), "-".to_string()),
-            (Outcome::Failed(_), _) => ("1".to_string(), "-".to_string()),
-            (_, Some(ExitStatus::Exited(c))) => (c.to_string(), "-".to_string()),
-            (_, Some(ExitStatus::Signaled(s))) => {
-                ("-".to_string(), ipc_sys::signal::signal_name(s))
-            }
-            (_, None) => ("-".to_string(), "-".to_string()),
-        };
         if let Some(joblog) = &mut self.joblog {
+            let not_started = pid == 0;
+            let (kind, exit, signal) = match (&outcome, status) {
+                _ if not_started => ("not-started", "-".to_string(), "-".to_string()),
+                (Outcome::Ok(_), _) => ("ok", "0".to_string(), "-".to_string()),
+                (Outcome::Failed(_), _) => ("failed", "1".to_string(), "-".to_string()),
+                (o, Some(ExitStatus::Exited(c))) => (o.kind(), c.to_string(), "-".to_string()),
+                (o, Some(ExitStatus::Signaled(s))) => {
+                    (o.kind(), "-".to_string(), ipc_sys::signal::signal_name(s))
+                }
+                (o, None) => (o.kind(), "-".to_string(), "-".to_string()),
+            };
+            let worker = if not_started {
+                "-".to_string()
+            } else {
+                pid.to_string()
+            };
             joblog.write(&format!(
-                "{}\t{}\t{}\t{}\t{:.3}\t{}\t{exit}\t{signal}\n",
+                "{}\t{job_name}\t{worker}\t{}\t{:.3}\t{kind}\t{exit}\t{signal}\n",
                 running.id,
-                running.job,
-                pid,
                 running.start_text,
                 runtime.as_secs_f64(),
-                outcome.kind()
             ))?;
         }
         let report = TaskReport {
             id: running.id,
-            job: running.job,
-            worker: pid.as_raw(),
+            job: job_name,
+            worker: pid,
             runtime,
             outcome,
             callback_panicked,
@@ -485,12 +762,31 @@ impl Dispatcher<'_> {
         self.flush_outcomes(false)
     }
 
+    /// Settles one command task: its report goes to the caller, which prints its output and
+    /// writes its joblog line.
+    fn complete_command(&mut self, report: &CommandReport) -> Result<()> {
+        let frame = report
+            .put(FrameBuilder::new().u64(FRAME_COMMAND))
+            .finish(MAX_FRAME)
+            .map_err(|source| Error::Frame {
+                pipe: "outcome",
+                source,
+            })?;
+        self.pending.extend_from_slice(&frame);
+        self.progress.settle();
+        self.flush_outcomes(false)
+    }
+
     /// Writes buffered outcomes; without `block`, only as much as the pipe takes right now.
+    /// Blocking, it waits for a caller that reads — but not for long once the pool is told to
+    /// stop. A caller that is gone (EPIPE) gets nothing more, and the pool winds down.
     fn flush_outcomes(&mut self, block: bool) -> Result<()> {
-        let Some(out) = self.outcomes.as_mut() else {
-            return Ok(());
-        };
+        let mut limit = (self.winding.is_some() || ipc_sys::signal::interrupted().is_some())
+            .then(|| Instant::now() + FLUSH_LIMIT);
         while !self.pending.is_empty() {
+            let Some(out) = self.outcomes.as_mut() else {
+                return Ok(());
+            };
             match out.write(&self.pending) {
                 Ok(n) => {
                     self.pending.drain(..n);
@@ -499,10 +795,25 @@ impl Dispatcher<'_> {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock && !block => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     let mut fds = [PollFd::new(out.as_fd(), PollFlags::POLLOUT)];
-                    // Told to stop while the caller is not reading: give up on these outcomes.
-                    if wait_event(&mut fds, None, Watch::INTERRUPTS)? == Wake::Interrupted {
-                        return Ok(());
+                    let watch = Watch {
+                        interrupts: limit.is_none(),
+                        children: false,
+                    };
+                    match wait_event(&mut fds, limit, watch)? {
+                        Wake::Interrupted => limit = Some(Instant::now() + FLUSH_LIMIT),
+                        // The caller does not read: give up on these outcomes.
+                        Wake::TimedOut => return Ok(()),
+                        _ => {}
                     }
+                }
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                    // The caller is gone: nobody will read another outcome.
+                    self.outcomes = None;
+                    self.pending.clear();
+                    if self.winding.is_none() {
+                        ipc_sys::signal::raise_interrupt_flag(Signal::SIGTERM);
+                    }
+                    return Ok(());
                 }
                 Err(source) => {
                     return Err(ipc_sys::Error::PipeIo {
@@ -521,7 +832,7 @@ impl Dispatcher<'_> {
     fn finish(&mut self) -> Result<()> {
         for mut slot in std::mem::take(&mut self.slots) {
             // End of file on its task pipe is the worker's signal to exit 0.
-            drop(slot.to_worker);
+            drop(slot.to_worker.take());
             let reaped = slot.child.wait()?;
             self.record_usage(slot.child.pid(), slot.tasks_run, &reaped.usage);
         }
@@ -531,10 +842,34 @@ impl Dispatcher<'_> {
         self.flush_outcomes(true)
     }
 
-    /// Interrupted (Ctrl+C, or the caller died and the death signal arrived): stop every worker
-    /// group now and reap them; no outcome can be delivered to a caller that is gone.
-    fn abort(&mut self) {
-        // Each worker's handle SIGKILLs its group and reaps it on drop.
+    /// The dispatcher failed: say why to the caller (one frame, so the caller reports it once),
+    /// or on stderr if the caller cannot be reached. The workers are ended by their handles.
+    fn fatal(&mut self, e: &Error) {
+        self.pending.clear();
+        if let Ok(frame) = FrameBuilder::new()
+            .u64(FRAME_FATAL)
+            .str(&e.to_string())
+            .finish(MAX_FRAME)
+        {
+            self.pending.extend_from_slice(&frame);
+        }
+        self.winding.get_or_insert_with(Instant::now);
+        if self.outcomes.is_none() || self.flush_outcomes(true).is_err() || !self.pending.is_empty()
+        {
+            let _ = io::stderr().write_all(format!("error: dispatcher: {e}\n").as_bytes());
+        }
         self.slots.clear();
     }
+}
+
+/// Whether a read from `file` would not block right now.
+fn readable(file: &File) -> bool {
+    let mut fds = [PollFd::new(file.as_fd(), PollFlags::POLLIN)];
+    nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO).is_ok_and(|n| n > 0)
+}
+
+fn epoch_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, super::micros)
 }

@@ -2,8 +2,11 @@
 
 use std::path::PathBuf;
 
-use ipc_sys::cli::{EXIT_FAILURE, EXIT_USAGE, Failure};
+use ipc_sys::cli::{EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, Failure};
 use ipc_sys::frame::FrameError;
+use nix::sys::signal::Signal;
+
+use super::Stopped;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -25,6 +28,34 @@ pub enum Error {
     #[error("the {role} {status}")]
     ChildFailed { role: String, status: String },
 
+    /// SIGINT or SIGTERM ended the run (`signal`, when this process received it; `None` when
+    /// only the dispatcher was told to stop). `partial` holds every report received.
+    #[error("{}", match signal {
+        Some(s) => format!("interrupted by {}", s.as_str()),
+        None => "the dispatcher was told to stop".to_string(),
+    })]
+    Interrupted {
+        signal: Option<Signal>,
+        partial: Box<Stopped>,
+    },
+
+    /// Standard output was closed under the run (`| head`): it stopped, quietly.
+    #[error("standard output was closed")]
+    OutputClosed,
+
+    /// The dispatcher died or failed; `partial` holds every report received before.
+    #[error("{why}")]
+    DispatcherFailed { why: String, partial: Box<Stopped> },
+
+    /// Writing to standard output failed (a full disk, a device error): the results are lost.
+    #[error("cannot write standard output: {0}")]
+    Output(std::io::Error),
+
+    /// The dispatcher stopped taking tasks (it was told to stop, or it died): `stop` or
+    /// `wind_down` says how it ended.
+    #[error("the dispatcher stopped taking tasks")]
+    DispatcherGone,
+
     #[error("malformed message of {len} bytes on the {pipe} pipe")]
     BadMessage { pipe: &'static str, len: usize },
 
@@ -39,6 +70,8 @@ impl Failure for Error {
     fn exit_code(&self) -> u8 {
         match self {
             Error::Usage(_) | Error::Path { .. } => EXIT_USAGE,
+            Error::Interrupted { .. } => EXIT_INTERRUPTED,
+            Error::OutputClosed => super::EXIT_OUTPUT_CLOSED as u8,
             _ => EXIT_FAILURE,
         }
     }

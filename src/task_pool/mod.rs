@@ -37,15 +37,20 @@
 //! # Ok::<(), ipc_desafio::task_pool::Error>(())
 //! ```
 
+pub mod cli;
+mod command;
 pub mod demo;
 mod dispatcher;
 pub mod error;
+mod exec;
+mod wire;
 mod worker;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::fs::File;
-use std::os::fd::AsFd;
+use std::io::{self, Write};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -54,10 +59,15 @@ use std::time::Duration;
 use ipc_sys::frame::{Fields, FrameBuffer, FrameBuilder};
 use ipc_sys::linelog::LineLog;
 use ipc_sys::pipe::Pipe;
+use ipc_sys::queue::QueueEnd;
 use ipc_sys::shm::{Shared, ShmSafe};
+use ipc_sys::signal::{Wake, Watch, wait_event};
 use ipc_sys::{Child, ExitStatus, Fork};
+use nix::poll::{PollFd, PollFlags};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
+
+use wire::{CommandReport, TaskFrame, Work};
 
 pub use error::{Error, Result};
 
@@ -240,6 +250,14 @@ fn millis(d: Duration) -> u64 {
 /// Outcome-pipe frames start with their kind.
 const FRAME_REPORT: u64 = 0;
 const FRAME_USAGE: u64 = 1;
+/// A command's report (see `wire::CommandReport`).
+const FRAME_COMMAND: u64 = 2;
+/// The dispatcher failed; the frame says why, so the caller reports it once.
+const FRAME_FATAL: u64 = 3;
+
+/// Exit code of a dispatcher (and of the binary) whose standard output was closed under it
+/// (`| head -1`): 128 + SIGPIPE, what a shell shows for a program that SIGPIPE killed.
+pub const EXIT_OUTPUT_CLOSED: i32 = 128 + libc::SIGPIPE;
 
 /// Kernel accounting of one worker process, reaped by the dispatcher (`wait4`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -341,40 +359,53 @@ pub const JOBLOG_HEADER: &str = "task\tjob\tworker\tstart\truntime_s\toutcome\te
 pub struct Pool {
     dispatcher: Child,
     tasks: Option<File>,
-    outcomes: File,
+    outcomes: Option<File>,
     outcomes_buf: FrameBuffer,
     stopped: Stopped,
+    commands: VecDeque<CommandReport>,
+    /// The dispatcher's last words, when it failed.
+    fatal: Option<String>,
     registry: Registry,
     next_id: u64,
     progress: Arc<Shared<Progress>>,
+    /// SIGTERM has been sent to the dispatcher (it is winding down).
+    terminated: bool,
 }
 
 impl Pool {
     /// Forks the dispatcher, which forks `config.workers` workers. See the module's contract:
     /// the calling process must be single-threaded.
     pub fn start(config: PoolConfig, registry: Registry) -> Result<Pool> {
+        Pool::start_with(config, registry, None)
+    }
+
+    /// A pool whose tasks are commands (`push_command`), and the receiving end of its output
+    /// queue, on which each worker hands over a started command's output files and group.
+    pub(crate) fn start_commands(config: PoolConfig) -> Result<(Pool, QueueEnd)> {
+        let (tx, rx) = ipc_sys::queue::pair("output", wire::STARTED_LEN)?;
+        let pool = Pool::start_with(config, Registry::default(), Some(tx))?;
+        // `tx` is dropped here: only the dispatcher and its workers hold the sending end.
+        Ok((pool, rx))
+    }
+
+    fn start_with(
+        config: PoolConfig,
+        registry: Registry,
+        output: Option<QueueEnd>,
+    ) -> Result<Pool> {
         if let Some(path) = &config.joblog {
-            LineLog::create(path)
-                .and_then(|mut log| log.write(JOBLOG_HEADER))
-                .map_err(|e| match e {
-                    ipc_sys::Error::Open { path, source }
-                    | ipc_sys::Error::Write { path, source } => Error::Path {
-                        flag: "--joblog",
-                        path,
-                        source,
-                    },
-                    e => Error::Sys(e),
-                })?;
+            create_joblog(path, JOBLOG_HEADER)?;
         }
         let progress: Arc<Shared<Progress>> = Arc::new(Shared::new()?);
         let tasks = Pipe::new()?;
         let outcomes = Pipe::new()?;
-        // The dispatcher keeps the task pipe's read end and the outcome pipe's write end, and
-        // nothing else: holding the task pipe's write end it would never see the caller's end
-        // of file; holding the outcome pipe's read end, the caller could never get EPIPE.
-        let dispatcher = Fork::new("dispatcher")
-            .on_drop(Some(Signal::SIGTERM))
-            .spawn(
+        // The dispatcher keeps the task pipe's read end and the outcome pipe's write end (and the
+        // output queue's sending end, for its workers), and nothing else: holding the task
+        // pipe's write end it would never see the caller's end of file; holding the outcome
+        // pipe's read end, the caller could never get EPIPE.
+        let fork = Fork::new("dispatcher").on_drop(Some(Signal::SIGTERM));
+        let dispatcher = match &output {
+            None => fork.spawn(
                 [tasks.read.as_fd(), outcomes.write.as_fd()],
                 |[tasks_rx, outcomes_tx]| {
                     dispatcher::run(
@@ -383,19 +414,37 @@ impl Pool {
                         File::from(tasks_rx),
                         File::from(outcomes_tx),
                         &progress,
+                        None,
                     )
                 },
-            )?;
+            )?,
+            Some(output) => fork.spawn(
+                [tasks.read.as_fd(), outcomes.write.as_fd(), output.as_fd()],
+                |[tasks_rx, outcomes_tx, output_tx]| {
+                    dispatcher::run(
+                        &config,
+                        &registry,
+                        File::from(tasks_rx),
+                        File::from(outcomes_tx),
+                        &progress,
+                        Some(&output_tx),
+                    )
+                },
+            )?,
+        };
         // The mirror image in the caller: it only writes tasks and reads outcomes.
         Ok(Pool {
             dispatcher,
             tasks: Some(File::from(tasks.write)),
-            outcomes: File::from(outcomes.read),
+            outcomes: Some(File::from(outcomes.read)),
             outcomes_buf: FrameBuffer::new(MAX_FRAME),
             stopped: Stopped::default(),
+            commands: VecDeque::new(),
+            fatal: None,
             registry,
             next_id: 0,
             progress,
+            terminated: false,
         })
     }
 
@@ -418,25 +467,47 @@ impl Pool {
     /// up in the dispatcher while the caller is still pushing.
     fn collect_ready(&mut self) -> Result<()> {
         loop {
+            let Some(outcomes) = &self.outcomes else {
+                return Ok(());
+            };
             let mut fds = [nix::poll::PollFd::new(
-                self.outcomes.as_fd(),
+                outcomes.as_fd(),
                 nix::poll::PollFlags::POLLIN,
             )];
             let ready = nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO)
                 .map_err(ipc_sys::Error::Poll)?
                 > 0;
-            if !ready {
-                return Ok(());
-            }
-            let n = self
-                .outcomes_buf
-                .fill(&mut self.outcomes)
-                .map_err(|source| ipc_sys::Error::PipeIo { op: "read", source })?;
-            self.take_frames()?;
-            if n == 0 {
+            if !ready || !self.read_outcomes()? {
                 return Ok(());
             }
         }
+    }
+
+    /// One read from the outcome pipe (it must be readable, or this blocks), its whole frames
+    /// taken in; false at end of file (the dispatcher is gone or done).
+    pub(crate) fn read_outcomes(&mut self) -> Result<bool> {
+        let Some(outcomes) = self.outcomes.as_mut() else {
+            return Ok(false);
+        };
+        let n = self
+            .outcomes_buf
+            .fill(outcomes)
+            .map_err(|source| ipc_sys::Error::PipeIo { op: "read", source })?;
+        self.take_frames()?;
+        if n == 0 {
+            self.outcomes = None;
+        }
+        Ok(n > 0)
+    }
+
+    /// The outcome pipe, for a caller that waits on it together with other things.
+    pub(crate) fn outcomes_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.outcomes.as_ref().map(|f| f.as_fd())
+    }
+
+    /// The next command report received, in the order they settled.
+    pub(crate) fn next_command_report(&mut self) -> Option<CommandReport> {
+        self.commands.pop_front()
     }
 
     fn take_frames(&mut self) -> Result<()> {
@@ -462,6 +533,10 @@ impl Pool {
                     .stopped
                     .workers
                     .push(WorkerUsage::decode(&mut f).ok_or_else(bad)?),
+                FRAME_COMMAND => self
+                    .commands
+                    .push_back(CommandReport::get(&mut f).ok_or_else(bad)?),
+                FRAME_FATAL => self.fatal = Some(f.str().ok_or_else(bad)?),
                 _ => return Err(bad()),
             }
         }
@@ -469,6 +544,10 @@ impl Pool {
     }
 
     /// Queues a task and returns its id. An unknown job is refused here, before it is sent.
+    ///
+    /// If this process routes SIGINT/SIGTERM to `ipc_sys::signal`'s flag and one arrives, push
+    /// returns `Error::Interrupted` at once instead of waiting for room in the task pipe; the
+    /// caller then ends the pool with `wind_down`.
     pub fn push(&mut self, task: Task) -> Result<u64> {
         if self.registry.get(&task.job).is_none() {
             let known: Vec<&str> = self.registry.names().collect();
@@ -478,72 +557,243 @@ impl Pool {
                 known.join(", ")
             )));
         }
-        let Some(tasks) = self.tasks.as_mut() else {
-            return Err(Error::Usage("push after stop".into()));
-        };
-        let mut frame = FrameBuilder::new()
-            .u64(self.next_id + 1)
-            .str(&task.job)
-            .u64(millis(task.timeout))
-            .u64(task.args.len() as u64);
-        for arg in &task.args {
-            frame = frame.str(arg);
+        let job = task.job.clone();
+        let frame = TaskFrame {
+            id: self.next_id + 1,
+            timeout: Some(task.timeout),
+            work: Work::Job {
+                job: task.job,
+                args: task.args,
+            },
         }
-        let frame = frame
-            .finish(MAX_FRAME)
-            .map_err(|e| Error::Usage(format!("task '{}' is too large to send: {e}", task.job)))?;
-        ipc_sys::frame::write_frame(tasks, &frame).map_err(|source| ipc_sys::Error::PipeIo {
-            op: "write",
-            source,
-        })?;
+        .encode()
+        .map_err(|e| Error::Usage(format!("task '{job}' is too large to send: {e}")))?;
+        self.send(&frame)
+    }
+
+    /// Queues a command (`argv[0]` looked up in PATH) and returns its task id.
+    pub(crate) fn push_command(
+        &mut self,
+        argv: Vec<Vec<u8>>,
+        timeout: Option<Duration>,
+    ) -> Result<u64> {
+        let frame = TaskFrame {
+            id: self.next_id + 1,
+            timeout,
+            work: Work::Command { argv },
+        }
+        .encode()
+        .map_err(|e| Error::Usage(format!("a command line is too large to send: {e}")))?;
+        self.send(&frame)
+    }
+
+    /// Writes one task frame, in pieces the pipe takes without blocking, taking in outcomes
+    /// meanwhile; an interrupt (see `push`) ends the wait.
+    fn send(&mut self, frame: &[u8]) -> Result<u64> {
+        let mut at = 0;
+        while at < frame.len() {
+            if let Some(signal) = ipc_sys::signal::interrupted() {
+                return Err(Error::Interrupted {
+                    signal: Some(signal),
+                    partial: Box::default(),
+                });
+            }
+            let Some(tasks) = self.tasks.as_ref() else {
+                return Err(Error::Usage("push after stop".into()));
+            };
+            let mut fds = vec![PollFd::new(tasks.as_fd(), PollFlags::POLLOUT)];
+            if let Some(outcomes) = &self.outcomes {
+                fds.push(PollFd::new(outcomes.as_fd(), PollFlags::POLLIN));
+            }
+            wait_event(&mut fds, None, Watch::INTERRUPTS)?;
+            let ready: Vec<bool> = fds
+                .iter()
+                .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+                .collect();
+            drop(fds);
+            if ready.get(1).copied().unwrap_or(false) && !self.read_outcomes()? {
+                return Err(Error::DispatcherGone);
+            }
+            if !ready[0] {
+                continue;
+            }
+            let Some(tasks) = self.tasks.as_mut() else {
+                continue;
+            };
+            // A pipe with room takes up to PIPE_BUF bytes without blocking.
+            let piece = &frame[at..frame.len().min(at + PIPE_BUF)];
+            match tasks.write(piece) {
+                Ok(n) => at += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                    return Err(Error::DispatcherGone);
+                }
+                Err(source) => {
+                    return Err(ipc_sys::Error::PipeIo {
+                        op: "write",
+                        source,
+                    }
+                    .into());
+                }
+            }
+        }
         self.next_id += 1;
         self.collect_ready()?;
         Ok(self.next_id)
     }
 
+    /// Tells the dispatcher to wind down (SIGTERM): it takes no more work, settles everything
+    /// it was sent (tasks not started yet as not started), ends the running ones (SIGTERM to
+    /// their groups, SIGKILL after the grace) and exits.
+    pub(crate) fn terminate(&mut self) {
+        if !self.terminated {
+            self.terminated = true;
+            self.dispatcher.signal(Signal::SIGTERM);
+        }
+    }
+
+    /// No more tasks: end of file on the task pipe.
+    pub(crate) fn close_tasks(&mut self) {
+        drop(self.tasks.take());
+    }
+
+    /// Reads outcomes until the dispatcher closes the pipe. If this process's interrupt flag
+    /// rises meanwhile (see `push`), the dispatcher is told to wind down first.
+    fn drain(&mut self) -> Result<()> {
+        loop {
+            let Some(outcomes) = &self.outcomes else {
+                return Ok(());
+            };
+            let mut fds = [PollFd::new(outcomes.as_fd(), PollFlags::POLLIN)];
+            let watch = Watch {
+                interrupts: !self.terminated,
+                children: false,
+            };
+            if wait_event(&mut fds, None, watch)? == Wake::Interrupted {
+                self.terminate();
+                continue;
+            }
+            if !self.read_outcomes()? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Reaps the dispatcher once its outcome pipe has closed: how it ended, and its last words.
+    pub(crate) fn reap(&mut self) -> Result<(ExitStatus, Option<String>)> {
+        let status = self.dispatcher.wait()?.status;
+        Ok((status, self.fatal.take()))
+    }
+
     /// No more tasks: waits until every pushed task has its outcome (queued ones included),
     /// reaps the dispatcher (which has reaped every worker) and returns the reports by task id
     /// and every worker's resource usage.
+    ///
+    /// If the pool was interrupted (SIGINT/SIGTERM to the dispatcher, or to this process when
+    /// it routes them to `ipc_sys::signal`'s flag), `Error::Interrupted` carries every report
+    /// received; if the dispatcher died, `Error::DispatcherFailed` does.
     pub fn stop(mut self) -> Result<Stopped> {
         // End of file on the task pipe is the dispatcher's signal to finish and exit.
-        drop(self.tasks.take());
-        while self
-            .outcomes_buf
-            .fill(&mut self.outcomes)
-            .map_err(|source| ipc_sys::Error::PipeIo { op: "read", source })?
-            > 0
-        {
-            self.take_frames()?;
-        }
-        self.take_frames()?;
-        let status = self.dispatcher.wait()?.status;
-        if !status.success() {
-            return Err(Error::ChildFailed {
-                role: "dispatcher".into(),
-                status: status.to_string(),
-            });
-        }
+        self.close_tasks();
+        self.drain()?;
+        self.finish(false)
+    }
+
+    /// Stops the pool now: the dispatcher winds down (see `terminate`) and every task pushed
+    /// gets its report — finished, ended by the wind-down, or failed as not started.
+    pub fn wind_down(mut self) -> Result<Stopped> {
+        self.terminate();
+        self.close_tasks();
+        self.drain()?;
+        self.finish(true)
+    }
+
+    fn finish(mut self, winding: bool) -> Result<Stopped> {
+        let (status, fatal) = self.reap()?;
         let mut stopped = std::mem::take(&mut self.stopped);
-        if stopped.reports.len() as u64 != self.next_id {
-            return Err(Error::ChildFailed {
-                role: "dispatcher".into(),
-                status: format!(
-                    "returned {} outcomes for {} tasks",
-                    stopped.reports.len(),
-                    self.next_id
-                ),
-            });
-        }
         stopped.reports.sort_by_key(|r| r.id);
-        Ok(stopped)
+        let complete = stopped.reports.len() as u64 == self.next_id;
+        let interrupted = i32::from(ipc_sys::cli::EXIT_INTERRUPTED);
+        match status {
+            ExitStatus::Exited(0) if complete => Ok(stopped),
+            ExitStatus::Exited(c) if c == interrupted && (winding || self.terminated) => {
+                if winding {
+                    Ok(stopped)
+                } else {
+                    Err(Error::Interrupted {
+                        signal: ipc_sys::signal::interrupted(),
+                        partial: Box::new(stopped),
+                    })
+                }
+            }
+            ExitStatus::Exited(c) if c == interrupted => Err(Error::Interrupted {
+                signal: None,
+                partial: Box::new(stopped),
+            }),
+            ExitStatus::Exited(EXIT_OUTPUT_CLOSED) => Err(Error::OutputClosed),
+            status => {
+                let why = match fatal {
+                    Some(message) => format!("dispatcher: {message}"),
+                    None if status.success() => format!(
+                        "the dispatcher returned {} outcomes for {} tasks",
+                        stopped.reports.len(),
+                        self.next_id
+                    ),
+                    None => format!("the dispatcher {}", describe_status(status)),
+                };
+                let lost = self.next_id.saturating_sub(stopped.reports.len() as u64);
+                let why = if lost > 0 && !status.success() {
+                    format!("{why} ({lost} of {} tasks have no outcome)", self.next_id)
+                } else {
+                    why
+                };
+                Err(Error::DispatcherFailed {
+                    why,
+                    partial: Box::new(stopped),
+                })
+            }
+        }
     }
 }
 
+/// `exited with code 3`, `was killed by SIGKILL`: an exit status after "the <role>".
+pub(crate) fn describe_status(status: ExitStatus) -> String {
+    match status {
+        ExitStatus::Exited(_) => status.to_string(),
+        ExitStatus::Signaled(_) => format!("was {status}"),
+    }
+}
+
+/// Creates (or empties) a joblog and writes its header, refusing anything but a regular file
+/// or a new path: a FIFO would block the run, a device is not a log.
+pub(crate) fn create_joblog(path: &std::path::Path, header: &str) -> Result<()> {
+    let as_path_error = |source| Error::Path {
+        flag: "--joblog",
+        path: path.into(),
+        source,
+    };
+    ipc_sys::cli::writable_file_path(path).map_err(as_path_error)?;
+    LineLog::create(path)
+        .and_then(|mut log| log.write(header))
+        .map_err(|e| match e {
+            ipc_sys::Error::Open { source, .. } | ipc_sys::Error::Write { source, .. } => {
+                as_path_error(source)
+            }
+            e => Error::Sys(e),
+        })
+}
+
+/// Bytes a pipe takes in one write without splitting or blocking, once it has room.
+const PIPE_BUF: usize = 4096;
+
 impl Drop for Pool {
-    /// A pool dropped without `stop()` (an early return, a `?`): the task pipe closes, the
-    /// dispatcher is told to stop (SIGTERM: it kills its workers' groups and reaps them) and is
-    /// reaped by its handle. Nothing is left running, nothing prints.
+    /// A pool dropped without `stop()` (an early return, a `?`): the task and outcome pipes
+    /// close, the dispatcher is told to stop (SIGTERM: it winds its workers down and reaps them)
+    /// and is reaped by its handle. Nothing is left running, nothing prints.
     fn drop(&mut self) {
         drop(self.tasks.take());
+        // Closed first, so a dispatcher with outcomes to deliver gets EPIPE at once instead of
+        // waiting for a reader that is gone.
+        drop(self.outcomes.take());
     }
 }

@@ -1,73 +1,99 @@
-//! A task-pool worker: reads one task at a time from its own pipe, runs the job, writes the
-//! result back, until its pipe closes. A panic or abort inside a job ends the process, which the
-//! dispatcher reports as `Crashed` for that task only.
+//! A task-pool worker: reads one task at a time from its own pipe, runs it, writes the result
+//! back, until its pipe closes. A job runs inside the worker (a panic or abort ends the process,
+//! which the dispatcher reports as `Crashed` for that task only); a command runs in a process of
+//! its own, which the worker times (see `exec`).
 
 use std::fs::File;
+use std::time::{Duration, Instant};
 
-use ipc_sys::frame::{self, Fields, FrameBuffer, FrameBuilder};
+use ipc_sys::frame::{self, FrameBuffer};
+use ipc_sys::queue::QueueEnd;
 
-use super::{MAX_FRAME, MAX_OUTPUT, Registry};
+use super::wire::{CommandReport, Work, WorkerResult, WorkerTask};
+use super::{MAX_FRAME, MAX_OUTPUT, Registry, exec};
 
-pub fn run(registry: &Registry, mut tasks: File, mut results: File) -> i32 {
-    // The dispatcher's interrupt flag handler was inherited; a worker told to stop (SIGTERM on
-    // timeout) must die at once instead.
-    if ipc_sys::signal::restore_default_interrupts().is_err() {
+/// `queue` is the output queue to the caller: present in a pool that runs commands.
+pub fn run(
+    registry: &Registry,
+    mut tasks: File,
+    mut results: File,
+    queue: Option<QueueEnd>,
+) -> i32 {
+    let signals = if queue.is_some() {
+        // A command worker runs only this crate's code, which winds its command down when told
+        // to stop (SIGTERM from the dispatcher, or the dispatcher's death): a flag, not death.
+        ipc_sys::signal::install_interrupt_handlers()
+    } else {
+        // The dispatcher's interrupt flag handler was inherited; a job worker told to stop
+        // (SIGTERM on timeout) must die at once instead, whatever job code it is running.
+        ipc_sys::signal::restore_default_interrupts()
+    };
+    if signals.is_err() {
         return 1;
     }
     ipc_sys::signal::one_line_panics("worker");
+    let ready = WorkerResult::Ready.encode().ok();
+    if ready.is_none_or(|frame| frame::write_frame(&mut results, &frame).is_err()) {
+        return 1;
+    }
     let mut buf = FrameBuffer::new(MAX_FRAME);
+    let mut spares = exec::Spares::default();
     loop {
-        let (id, job, args) = match buf.read_frame(&mut tasks) {
-            Ok(Some(payload)) => match decode_task(payload) {
+        let task = match buf.read_frame(&mut tasks) {
+            Ok(Some(payload)) => match WorkerTask::decode(payload) {
                 Some(task) => task,
                 None => return 1,
             },
             Ok(None) => return 0,
             Err(_) => return 1,
         };
-        let result = match registry.get(&job) {
-            Some(job) => job.run(&args),
-            None => Err(format!("unknown job '{job}'")),
+        let result = match (task.work, &queue) {
+            (Work::Job { job, args }, _) => run_job(registry, task.id, &job, &args),
+            (Work::Command { argv }, Some(queue)) => WorkerResult::Command(exec::run(
+                task.id,
+                &argv,
+                task.timeout,
+                task.grace,
+                queue,
+                &mut spares,
+            )),
+            (Work::Command { .. }, None) => WorkerResult::Command(CommandReport::not_started(
+                task.id,
+                "this pool runs jobs, not commands",
+                false,
+            )),
         };
-        let (ok, text) = match result {
-            Ok(out) => (1, out),
-            Err(msg) => (0, msg),
-        };
-        // Checked here, where the output is, so the dispatcher never has to cope with a frame
-        // over its limit: the task fails at once and says why.
-        let (ok, text) = if text.len() > MAX_OUTPUT {
-            (0, format!("output too large: {} bytes", text.len()))
-        } else {
-            (ok, text)
-        };
-        let Ok(result) = FrameBuilder::new()
-            .u64(id)
-            .u64(ok)
-            .str(&text)
-            .finish(MAX_FRAME)
-        else {
+        let Ok(frame) = result.encode() else {
             return 1;
         };
-        if frame::write_frame(&mut results, &result).is_err() {
+        if frame::write_frame(&mut results, &frame).is_err() {
             return 1;
         }
     }
 }
 
-fn decode_task(payload: &[u8]) -> Option<(u64, String, Vec<String>)> {
-    let mut f = Fields::new(payload);
-    let id = f.u64()?;
-    let job = f.str()?;
-    let n = f.u64()?;
-    let args = (0..n).map(|_| f.str()).collect::<Option<Vec<_>>>()?;
-    f.is_empty().then_some((id, job, args))
-}
-
-/// The frame the dispatcher sends for one task, if it fits.
-pub fn encode_task(id: u64, job: &str, args: &[String]) -> Option<Vec<u8>> {
-    let mut frame = FrameBuilder::new().u64(id).str(job).u64(args.len() as u64);
-    for arg in args {
-        frame = frame.str(arg);
+fn run_job(registry: &Registry, id: u64, job: &str, args: &[String]) -> WorkerResult {
+    let start = Instant::now();
+    let result = match registry.get(job) {
+        Some(job) => job.run(args),
+        None => Err(format!("unknown job '{job}'")),
+    };
+    let runtime: Duration = start.elapsed();
+    let (ok, text) = match result {
+        Ok(out) => (true, out),
+        Err(msg) => (false, msg),
+    };
+    // Checked here, where the output is, so the dispatcher never has to cope with a frame over
+    // its limit: the task fails at once and says why.
+    let (ok, text) = if text.len() > MAX_OUTPUT {
+        (false, format!("output too large: {} bytes", text.len()))
+    } else {
+        (ok, text)
+    };
+    WorkerResult::Job {
+        id,
+        ok,
+        text,
+        runtime,
     }
-    frame.finish(MAX_FRAME).ok()
 }

@@ -224,3 +224,92 @@ pub fn wait_with_deadline(child: &mut Child, timeout: Duration) -> i32 {
 pub fn alive(pid: i32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
 }
+
+/// A command that starts its program in a session of its own (`setsid`): every process the
+/// program ever starts stays in that session (its id is the program's pid), whatever process
+/// groups they make — so a test can find them all, orphans included.
+pub fn in_new_session(cmd: &mut Command) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::unistd::setsid()
+                .map(drop)
+                .map_err(std::io::Error::from)
+        })
+    }
+}
+
+/// A process seen in /proc: pid, parent pid, state letter (`Z` for a zombie), command name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proc {
+    pub pid: i32,
+    pub ppid: i32,
+    pub state: char,
+    pub comm: String,
+}
+
+/// Every process of session `sid`, zombies included.
+pub fn session_members(sid: i32) -> Vec<Proc> {
+    let Ok(all) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    all.filter_map(|e| {
+        let pid: i32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let (head, rest) = stat.rsplit_once(')')?;
+        let comm = head.split_once('(')?.1.to_string();
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let state = fields.first()?.chars().next()?;
+        let ppid = fields.get(1)?.parse().ok()?;
+        let session: i32 = fields.get(3)?.parse().ok()?;
+        (session == sid).then_some(Proc {
+            pid,
+            ppid,
+            state,
+            comm,
+        })
+    })
+    .collect()
+}
+
+/// Waits until no process of session `sid` is left. This process must be a child subreaper:
+/// orphans of the session are re-parented to it, and it reaps those that have exited (only
+/// those: another test's children are left alone). A zombie whose parent is not this process
+/// is a process the program failed to reap. Panics after `timeout`, listing what is left;
+/// returns how long it took.
+pub fn wait_session_gone(sid: i32, timeout: Duration) -> Duration {
+    let me = std::process::id() as i32;
+    let start = Instant::now();
+    loop {
+        let left = session_members(sid);
+        for p in left.iter().filter(|p| p.ppid == me && p.state == 'Z') {
+            let _ = nix::sys::wait::waitpid(
+                nix::unistd::Pid::from_raw(p.pid),
+                Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+            );
+        }
+        if left.is_empty() {
+            return start.elapsed();
+        }
+        if start.elapsed() > timeout {
+            panic!("session {sid} still has processes after {timeout:?}: {left:?}");
+        }
+        sleep(Duration::from_millis(10));
+    }
+}
+
+/// Waits until `pred` holds for the processes of session `sid`; panics after `timeout`.
+pub fn wait_session(sid: i32, what: &str, timeout: Duration, pred: impl Fn(&[Proc]) -> bool) {
+    let start = Instant::now();
+    loop {
+        let members = session_members(sid);
+        if pred(&members) {
+            return;
+        }
+        if start.elapsed() > timeout {
+            panic!("timed out waiting for {what}; session {sid}: {members:?}");
+        }
+        sleep(Duration::from_millis(5));
+    }
+}

@@ -65,6 +65,15 @@ impl FrameBuilder {
         self
     }
 
+    /// A byte-string field: any bytes, not only UTF-8 (a file name, a line of input). Laid out
+    /// like `str` (a `u32` length, then the bytes); read back with `Fields::bytes`.
+    pub fn bytes(mut self, b: &[u8]) -> Self {
+        let len = u32::try_from(b.len()).unwrap_or(u32::MAX);
+        self.buf.extend_from_slice(&len.to_le_bytes());
+        self.buf.extend_from_slice(b);
+        self
+    }
+
     /// The frame with its length prefix, ready to write, if its payload is at most `max` bytes.
     pub fn finish(mut self, max: usize) -> Result<Vec<u8>, FrameError> {
         let len = self.buf.len() - PREFIX;
@@ -115,6 +124,12 @@ impl<'a> Fields<'a> {
         let len = u32::from_le_bytes(self.take(4)?.try_into().ok()?);
         let bytes = self.take(usize::try_from(len).ok()?)?;
         String::from_utf8(bytes.to_vec()).ok()
+    }
+
+    /// A byte-string field written by `FrameBuilder::bytes` (or `str`), without a UTF-8 check.
+    pub fn bytes(&mut self) -> Option<&'a [u8]> {
+        let len = u32::from_le_bytes(self.take(4)?.try_into().ok()?);
+        self.take(usize::try_from(len).ok()?)
     }
 
     /// Whether every byte of the payload was read (a well-formed frame leaves none).
@@ -267,6 +282,22 @@ mod tests {
                 "a truncated frame is an error, not a panic"
             );
         }
+    }
+
+    #[test]
+    fn byte_fields_carry_any_bytes_and_read_back_as_strings_when_utf8() {
+        let raw = [0xff, 0x00, b'\n', 0xfe];
+        let frame = FrameBuilder::new()
+            .bytes(&raw)
+            .bytes(b"plain")
+            .finish(100)
+            .unwrap();
+        let mut f = Fields::new(&frame[PREFIX..]);
+        assert_eq!(f.bytes(), Some(&raw[..]));
+        assert_eq!(f.str(), Some("plain".to_string()));
+        assert!(f.is_empty());
+        let mut f = Fields::new(&frame[PREFIX..]);
+        assert_eq!(f.str(), None, "not UTF-8: refused as a string");
     }
 
     #[test]

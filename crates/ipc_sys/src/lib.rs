@@ -12,6 +12,7 @@
 pub mod child;
 pub mod cli;
 pub mod error;
+pub mod exec;
 pub mod fork;
 pub mod frame;
 pub mod linelog;

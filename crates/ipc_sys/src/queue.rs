@@ -11,7 +11,8 @@
 //! over it (`Error::MessageTooLarge`), and a receiver that gets one anyway (from a foreign
 //! sender) learns it was cut short (`Error::MessageTruncated`) instead of reading half of it.
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 use nix::sys::socket::{self, AddressFamily, MsgFlags, SockFlag, SockType};
@@ -40,6 +41,9 @@ pub fn pair(name: &'static str, max: usize) -> Result<(QueueEnd, QueueEnd)> {
         QueueEnd::from_fd(name, max, b),
     ))
 }
+
+/// Most descriptors one message can carry (`send_with_fds`).
+pub const MAX_FDS: usize = 8;
 
 /// What a receive found.
 #[derive(Debug, PartialEq, Eq)]
@@ -134,6 +138,96 @@ impl QueueEnd {
         }
     }
 
+    /// Sends one message with open descriptors attached (`SCM_RIGHTS`): the receiver gets its
+    /// own descriptors for the same open files, as if it had `dup`ed them. With `wait` false,
+    /// `Ok(false)` when the queue is full. At most `MAX_FDS` descriptors.
+    pub fn send_with_fds(
+        &self,
+        message: &[u8],
+        fds: &[BorrowedFd<'_>],
+        wait: bool,
+    ) -> Result<bool> {
+        if message.len() > self.max || message.is_empty() || fds.len() > MAX_FDS {
+            return Err(Error::MessageTooLarge {
+                name: self.name,
+                len: message.len(),
+                max: self.max,
+            });
+        }
+        let raw: Vec<RawFd> = fds.iter().map(|fd| fd.as_raw_fd()).collect();
+        let cmsg = [socket::ControlMessage::ScmRights(&raw)];
+        let mut flags = MsgFlags::MSG_NOSIGNAL;
+        if !wait {
+            flags |= MsgFlags::MSG_DONTWAIT;
+        }
+        loop {
+            let iov = [IoSlice::new(message)];
+            match socket::sendmsg::<()>(self.fd.as_raw_fd(), &iov, &cmsg, flags, None) {
+                Ok(_) => return Ok(true),
+                Err(Errno::EINTR) => {}
+                Err(Errno::EAGAIN) if !wait => return Ok(false),
+                Err(source) => {
+                    return Err(Error::QueueIo {
+                        name: self.name,
+                        op: "send",
+                        source,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Receives one message into `buf` and the descriptors sent with it (close-on-exec, owned by
+    /// the caller). Like `recv`: `Empty` when nothing is queued (or a signal interrupted a
+    /// blocking wait), `Closed` when every sender is gone.
+    pub fn recv_with_fds(&self, buf: &mut [u8], wait: bool) -> Result<(Received, Vec<OwnedFd>)> {
+        let mut space = nix::cmsg_space!([RawFd; MAX_FDS]);
+        let mut flags = MsgFlags::MSG_CMSG_CLOEXEC;
+        if !wait {
+            flags |= MsgFlags::MSG_DONTWAIT;
+        }
+        let capacity = buf.len();
+        let mut iov = [IoSliceMut::new(buf)];
+        let msg =
+            match socket::recvmsg::<()>(self.fd.as_raw_fd(), &mut iov, Some(&mut space), flags) {
+                Ok(msg) => msg,
+                Err(Errno::EAGAIN | Errno::EINTR) => return Ok((Received::Empty, Vec::new())),
+                Err(source) => {
+                    return Err(Error::QueueIo {
+                        name: self.name,
+                        op: "receive",
+                        source,
+                    });
+                }
+            };
+        let mut fds = Vec::new();
+        let cmsgs = msg.cmsgs().map_err(|source| Error::QueueIo {
+            name: self.name,
+            op: "receive descriptors",
+            source,
+        })?;
+        for cmsg in cmsgs {
+            if let socket::ControlMessageOwned::ScmRights(raw) = cmsg {
+                // SAFETY: the kernel just installed these descriptors in this process for this
+                // message; nothing else refers to them.
+                fds.extend(
+                    raw.into_iter()
+                        .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+                );
+            }
+        }
+        if msg.flags.contains(MsgFlags::MSG_TRUNC) {
+            return Err(Error::MessageTruncated {
+                name: self.name,
+                max: capacity,
+            });
+        }
+        match msg.bytes {
+            0 if fds.is_empty() => Ok((Received::Closed, fds)),
+            n => Ok((Received::Message(n), fds)),
+        }
+    }
+
     /// Another descriptor for the same end (`dup`), e.g. for a second owner in one process.
     pub fn try_clone(&self) -> Result<QueueEnd> {
         let fd = self.fd.try_clone().map_err(|e| Error::QueueIo {
@@ -183,6 +277,49 @@ mod tests {
             rx.recv(&mut buf, true),
             Err(Error::MessageTruncated { max: 8, .. })
         ));
+    }
+
+    #[test]
+    fn descriptors_travel_with_their_message_and_arrive_close_on_exec() {
+        use std::io::{Read, Seek, Write};
+        let (tx, rx) = pair("test", 64).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut file = std::fs::File::options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(dir.path().join("f"))
+            .unwrap();
+        file.write_all(b"written by the sender").unwrap();
+        assert!(tx.send_with_fds(b"here", &[file.as_fd()], true).unwrap());
+        tx.send(b"no fds").unwrap();
+        drop(file);
+        let mut buf = [0u8; 64];
+        let (got, fds) = rx.recv_with_fds(&mut buf, true).unwrap();
+        assert_eq!((got, &buf[..4]), (Received::Message(4), &b"here"[..]));
+        assert_eq!(fds.len(), 1);
+        let flags = nix::fcntl::fcntl(fds[0].as_fd(), nix::fcntl::FcntlArg::F_GETFD).unwrap();
+        assert_ne!(
+            flags & libc::FD_CLOEXEC,
+            0,
+            "received descriptors are close-on-exec"
+        );
+        let mut received = std::fs::File::from(fds.into_iter().next().unwrap());
+        received.rewind().unwrap();
+        let mut text = String::new();
+        received.read_to_string(&mut text).unwrap();
+        assert_eq!(text, "written by the sender");
+        let (got, fds) = rx.recv_with_fds(&mut buf, false).unwrap();
+        assert_eq!((got, fds.len()), (Received::Message(6), 0));
+        assert_eq!(
+            rx.recv_with_fds(&mut buf, false).unwrap().0,
+            Received::Empty
+        );
+        drop(tx);
+        assert_eq!(
+            rx.recv_with_fds(&mut buf, true).unwrap().0,
+            Received::Closed
+        );
     }
 
     #[test]

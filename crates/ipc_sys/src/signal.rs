@@ -240,11 +240,10 @@ pub fn one_line_panics(role: &'static str) {
             .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "(no message)".into());
-        let _ = writeln!(
-            io::stderr(),
-            "error: {role} {} panicked: {message}",
-            std::process::id()
-        );
+        // One write(2) for the whole line: stderr is unbuffered, and `writeln!` would issue one
+        // write per piece, tearing lines that several processes print at once.
+        let line = format!("error: {role} {} panicked: {message}\n", std::process::id());
+        let _ = io::stderr().write_all(line.as_bytes());
     }));
 }
 

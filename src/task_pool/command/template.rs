@@ -1,0 +1,94 @@
+//! The command template: `{}` in any word is replaced by the input (every occurrence, also inside
+//! a word: `out/{}.gz`); a template without `{}` gets the input appended as its last argument,
+//! as `xargs -n 1` and GNU parallel do. No shell is involved: the words are the program's argv.
+
+/// The placeholder for the input.
+pub const PLACEHOLDER: &[u8] = b"{}";
+
+#[derive(Debug, Clone)]
+pub struct Template {
+    words: Vec<Vec<u8>>,
+    placeholder: bool,
+}
+
+impl Template {
+    /// `words[0]` is the program. At least one word.
+    pub fn new(words: Vec<Vec<u8>>) -> Template {
+        let placeholder = words.iter().any(|w| contains(w, PLACEHOLDER));
+        Template { words, placeholder }
+    }
+
+    /// The argv for one input.
+    pub fn argv(&self, input: &[u8]) -> Vec<Vec<u8>> {
+        if !self.placeholder {
+            let mut argv = self.words.clone();
+            argv.push(input.to_vec());
+            return argv;
+        }
+        self.words.iter().map(|w| replace(w, input)).collect()
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    memchr::memmem::find(haystack, needle).is_some()
+}
+
+fn replace(word: &[u8], input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(word.len() + input.len());
+    let mut rest = word;
+    while let Some(at) = memchr::memmem::find(rest, PLACEHOLDER) {
+        out.extend_from_slice(&rest[..at]);
+        out.extend_from_slice(input);
+        rest = &rest[at + PLACEHOLDER.len()..];
+    }
+    out.extend_from_slice(rest);
+    out
+}
+
+/// The command line as a shell would need it to run the same argv: words made only of safe
+/// characters as they are, the others in single quotes. For the joblog's Command column, where
+/// GNU parallel writes the line its shell ran; like parallel, a newline is written as `\0` so one
+/// job stays one line. Bytes that are not UTF-8 are shown as U+FFFD.
+pub fn render(argv: &[Vec<u8>]) -> String {
+    let words: Vec<String> = argv.iter().map(|w| quote(w)).collect();
+    words.join(" ").replace('\n', "\0")
+}
+
+fn quote(word: &[u8]) -> String {
+    let safe = |b: &u8| b.is_ascii_alphanumeric() || b"_@%+=:,./-".contains(b);
+    let text = String::from_utf8_lossy(word);
+    if !word.is_empty() && word.iter().all(safe) {
+        text.into_owned()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(ws: &[&str]) -> Vec<Vec<u8>> {
+        ws.iter().map(|w| w.as_bytes().to_vec()).collect()
+    }
+
+    #[test]
+    fn the_placeholder_is_replaced_everywhere_or_the_input_appended() {
+        let t = Template::new(words(&["cp", "{}", "backup/{}.{}"]));
+        assert_eq!(t.argv(b"a b"), words(&["cp", "a b", "backup/a b.a b"]));
+        let t = Template::new(words(&["echo", "hello"]));
+        assert_eq!(t.argv(b"x"), words(&["echo", "hello", "x"]));
+        assert_eq!(t.argv(b""), words(&["echo", "hello", ""]));
+    }
+
+    #[test]
+    fn rendering_quotes_what_a_shell_would_split() {
+        assert_eq!(render(&words(&["echo", "a-b/c.txt"])), "echo a-b/c.txt");
+        assert_eq!(
+            render(&words(&["sh", "-c", "trap '' TERM; sleep 30"])),
+            "sh -c 'trap '\\'''\\'' TERM; sleep 30'"
+        );
+        assert_eq!(render(&words(&["printf", ""])), "printf ''");
+        assert_eq!(render(&words(&["echo", "a\nb"])), "echo 'a\0b'");
+    }
+}

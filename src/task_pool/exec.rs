@@ -1,0 +1,272 @@
+//! One command, run by a worker: started (`ipc_sys::exec::spawn`) in a process group of its own,
+//! its output captured in two unlinked temporary files, its timeout enforced (SIGTERM to the
+//! group, SIGKILL after the grace), and what is left of its group killed when it ends.
+//!
+//! Why files and not pipes: a command writes its output straight into them, so it never blocks
+//! on a reader, however much it prints, and nothing has to copy the bytes until the caller
+//! prints them. The files are unlinked from the start (`O_TMPFILE`), so nothing is left on disk
+//! whoever dies. The worker hands them to the caller (with the group's id) as soon as the
+//! command has started, over the output queue (`SCM_RIGHTS`): even if this worker is killed
+//! later, the caller holds what the command printed and knows which group to kill.
+//!
+//! A file a command left empty is used again for the next command (most commands write nothing
+//! to stderr; many, nothing at all): creating an unlinked file costs more than starting `true`.
+//! The caller prints only the lengths the report gives, so the next command's bytes in a reused
+//! file are never printed as the previous one's.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io::{Seek, Write};
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant, SystemTime};
+
+use ipc_sys::ExitStatus;
+use ipc_sys::exec::Stdin;
+use ipc_sys::queue::QueueEnd;
+use ipc_sys::signal::{Wake, Watch, wait_event};
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags};
+use nix::sys::signal::Signal;
+
+use super::wire::{CommandReport, Ended, encode_started};
+
+/// Exit code of a command that could not be executed because it was not found (as in a shell).
+pub const EXIT_NOT_FOUND: i32 = 127;
+/// Exit code of a command that was found but could not be executed (permissions, format).
+pub const EXIT_CANNOT_EXECUTE: i32 = 126;
+
+/// Output files left empty by the previous command, ready for the next.
+#[derive(Default)]
+pub(crate) struct Spares {
+    stdout: Option<File>,
+    stderr: Option<File>,
+}
+
+impl Spares {
+    fn take(slot: &mut Option<File>) -> std::io::Result<File> {
+        match slot.take() {
+            Some(file) => Ok(file),
+            None => tempfile::tempfile(),
+        }
+    }
+
+    /// Keeps `file` for the next command if this one wrote nothing into it.
+    fn keep_if_empty(slot: &mut Option<File>, mut file: File, len: u64) {
+        // A command may have moved the shared offset without writing: start the next at 0.
+        if len == 0 && file.set_len(0).is_ok() && file.rewind().is_ok() {
+            *slot = Some(file);
+        }
+    }
+}
+
+/// Runs `argv` to its end and reports how it went. `queue` carries the output files to the
+/// caller.
+pub(crate) fn run(
+    id: u64,
+    argv: &[Vec<u8>],
+    timeout: Option<Duration>,
+    grace: Duration,
+    queue: &QueueEnd,
+    spares: &mut Spares,
+) -> CommandReport {
+    let not_started = |why: &str| CommandReport {
+        worker: std::process::id() as i32,
+        ..CommandReport::not_started(id, why, false)
+    };
+    if ipc_sys::signal::interrupted().is_some() {
+        return CommandReport {
+            interrupted: true,
+            ..not_started("the pool was told to stop")
+        };
+    }
+    let Some(first) = argv.first() else {
+        return not_started("empty command");
+    };
+    let args: Vec<CString> = match argv.iter().map(|a| CString::new(a.clone())).collect() {
+        Ok(args) => args,
+        Err(_) => return not_started("an argument contains a NUL byte"),
+    };
+    let (stdout, stderr) = match (
+        Spares::take(&mut spares.stdout),
+        Spares::take(&mut spares.stderr),
+    ) {
+        (Ok(o), Ok(e)) => (o, e),
+        (Err(e), _) | (_, Err(e)) => {
+            return not_started(&format!("cannot create a temporary output file: {e}"));
+        }
+    };
+    let start_wall = SystemTime::now();
+    let start = Instant::now();
+    // Its own group, so a timeout reaches everything it started and nothing else. It does not
+    // outlive this worker unnoticed: the caller kills its group if this worker dies.
+    let spawned = ipc_sys::exec::spawn(
+        &args,
+        Stdin::Null,
+        stdout.as_fd(),
+        stderr.as_fd(),
+        true,
+        Some(Signal::SIGKILL),
+    );
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(errno) => {
+            // As a shell says it, in the job's stderr; 127 not found, 126 not executable.
+            let program = String::from_utf8_lossy(first);
+            let line = format!("task_pool: {program}: {}\n", errno.desc());
+            let _ = (&stderr).write_all(line.as_bytes());
+            let code = if errno == Errno::ENOENT {
+                EXIT_NOT_FOUND
+            } else {
+                EXIT_CANNOT_EXECUTE
+            };
+            return finished(
+                id,
+                start_wall,
+                start,
+                Ok(ExitStatus::Exited(code)),
+                (false, false),
+                stdout,
+                stderr,
+                queue,
+                spares,
+            );
+        }
+    };
+    let pgid = child.pid().as_raw();
+    let started = encode_started(id, pgid);
+    let fds = [stdout.as_fd(), stderr.as_fd()];
+    // Not blocking here: a caller slow to read must not keep this worker from timing the
+    // command. A message still pending is sent when the queue has room, or after the end.
+    let mut pending = !matches!(
+        queue.send_with_fds(&started, &fds, false),
+        Ok(true) | Err(_)
+    );
+
+    let deadline = timeout.and_then(|t| start.checked_add(t));
+    let mut timed_out = false;
+    let mut interrupted = false;
+    let mut watch_interrupts = true;
+    // None while running; Some(when SIGTERM went) after; SIGKILL follows after the grace.
+    let mut terminated: Option<Instant> = None;
+    let mut killed = false;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(reaped)) => break reaped.status,
+            Ok(None) => {}
+            // Cannot happen for our own child; if it does, do not spin: kill and reap.
+            Err(_) => {
+                child.signal_group(Signal::SIGKILL);
+                break child.wait().map_or(ExitStatus::Signaled(9), |r| r.status);
+            }
+        }
+        let next = match terminated {
+            None => deadline,
+            Some(t) if !killed => t.checked_add(grace),
+            Some(_) => None,
+        };
+        let mut poll: Vec<PollFd<'_>> = Vec::new();
+        if pending {
+            poll.push(PollFd::new(queue.as_fd(), PollFlags::POLLOUT));
+        }
+        let watch = Watch {
+            interrupts: watch_interrupts,
+            children: true,
+        };
+        match wait_event(&mut poll, next, watch) {
+            Ok(Wake::Ready) => {
+                pending = !matches!(
+                    queue.send_with_fds(&started, &fds, false),
+                    Ok(true) | Err(_)
+                );
+            }
+            Ok(Wake::ChildChanged) => {}
+            Ok(Wake::Interrupted) => {
+                watch_interrupts = false;
+                interrupted = true;
+                if terminated.is_none() {
+                    child.signal_group(Signal::SIGTERM);
+                    terminated = Some(Instant::now());
+                }
+            }
+            Ok(Wake::TimedOut) if terminated.is_none() => {
+                // It may have ended at this very moment: only a command still running overran.
+                if let Ok(Some(reaped)) = child.try_wait() {
+                    break reaped.status;
+                }
+                timed_out = true;
+                child.signal_group(Signal::SIGTERM);
+                terminated = Some(Instant::now());
+            }
+            Ok(Wake::TimedOut) => {
+                child.signal_group(Signal::SIGKILL);
+                killed = true;
+            }
+            Err(_) => {
+                child.signal_group(Signal::SIGKILL);
+                killed = true;
+                terminated.get_or_insert_with(Instant::now);
+            }
+        }
+    };
+    // Whatever the command left running in its group (a `cmd &` in a shell) ends with it.
+    child.signal_group_even_if_reaped(Signal::SIGKILL);
+    if pending {
+        let _ = queue.send_with_fds(&started, &fds, true);
+    }
+    finished(
+        id,
+        start_wall,
+        start,
+        Err(status),
+        (timed_out, interrupted),
+        stdout,
+        stderr,
+        queue,
+        spares,
+    )
+}
+
+/// The report of a command that ran (`Err(status)`: its "started" message was already sent) or
+/// could not execute (`Ok(status)`: it is sent here, so the caller gets the job's stderr file).
+#[allow(clippy::too_many_arguments)]
+fn finished(
+    id: u64,
+    start_wall: SystemTime,
+    start: Instant,
+    status: Result<ExitStatus, ExitStatus>,
+    (timed_out, interrupted): (bool, bool),
+    stdout: File,
+    stderr: File,
+    queue: &QueueEnd,
+    spares: &mut Spares,
+) -> CommandReport {
+    let runtime = start.elapsed();
+    let status = match status {
+        Ok(status) => {
+            let started = encode_started(id, 0);
+            let _ = queue.send_with_fds(&started, &[stdout.as_fd(), stderr.as_fd()], true);
+            status
+        }
+        Err(status) => status,
+    };
+    let stdout_bytes = stdout.metadata().map_or(0, |m| m.len());
+    let stderr_bytes = stderr.metadata().map_or(0, |m| m.len());
+    Spares::keep_if_empty(&mut spares.stdout, stdout, stdout_bytes);
+    Spares::keep_if_empty(&mut spares.stderr, stderr, stderr_bytes);
+    CommandReport {
+        id,
+        worker: std::process::id() as i32,
+        start_us: start_wall
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, super::micros),
+        runtime,
+        ended: match status {
+            ExitStatus::Exited(c) => Ended::Exited(c),
+            ExitStatus::Signaled(s) => Ended::Signaled(s),
+        },
+        timed_out,
+        interrupted,
+        stdout_bytes,
+        stderr_bytes,
+    }
+}
