@@ -2,7 +2,7 @@
 //! datagram, renders each as one line written with one `write(2)` (echoed to stdout unless
 //! quiet), keeps the item ledger, and runs until *every* sending end of the log queue is closed
 //! — so no record sent by a process that exited first is ever dropped. Interrupts do not stop
-//! it.
+//! it. Its first line is its own start, with its pid, as the original's logger announces itself.
 
 use std::io::Write;
 use std::path::Path;
@@ -24,6 +24,7 @@ pub fn run(path: &Path, echo: bool, queue: &QueueEnd) -> Result<i32> {
         clock.stamp(&mut time);
         Envelope {
             role: PoolRole::Logger,
+            num: None,
             pid,
             time,
             event,
@@ -38,6 +39,13 @@ pub fn run(path: &Path, echo: bool, queue: &QueueEnd) -> Result<i32> {
         }
         Ok(())
     };
+    write(
+        &own(Event::LoggerStarted {
+            pid,
+            log: path.display().to_string(),
+        }),
+        &mut out,
+    )?;
     loop {
         let envelope = match queue.recv(&mut buf, true) {
             Ok(Received::Message(n)) => Envelope::decode(&buf[..n]).ok_or(n),
