@@ -228,7 +228,8 @@ pub fn run(opts: &PoolOptions) -> Result<u8> {
         .spawn([log_rx.as_fd()], |[rx]| {
             let rx = QueueEnd::from_fd("log", MAX_RECORD, rx);
             logger::run(&opts.log, !opts.quiet, &rx).unwrap_or_else(|e| {
-                let _ = writeln!(std::io::stderr(), "error: logger: {e}");
+                // One write(2), so the line cannot tear against another process's.
+                let _ = std::io::stderr().write_all(format!("error: logger: {e}\n").as_bytes());
                 i32::from(ipc_sys::cli::Failure::exit_code(&e))
             })
         })?;
@@ -244,6 +245,7 @@ pub fn run(opts: &PoolOptions) -> Result<u8> {
         failure: None,
         error: None,
     };
+    main.rep.relay_interrupts_to(Some(logger.pid()));
     main.roles.push(logger);
     let started = main.rep.report(Event::Started(Some(Params {
         workers: opts.workers,
@@ -403,8 +405,12 @@ impl Main {
                         });
                         self.keep(r);
                         // The roles get the very signal main got, so that every line of a
-                        // Ctrl+C run says SIGINT.
+                        // Ctrl+C run says SIGINT. The logger too: it does not stop, but from
+                        // now on it drops an echo that stdout no longer takes.
                         self.stop_roles(signal);
+                        if let Some(logger) = self.running(PoolRole::Logger) {
+                            logger.signal(signal);
+                        }
                     }
                 }
                 ChildEvent::Empty => break,
@@ -419,6 +425,7 @@ impl Main {
         if role == PoolRole::Logger {
             // Nothing more can be logged: stop the run now rather than let it go on unrecorded.
             self.logger_ended = Some((pid, status));
+            self.rep.relay_interrupts_to(None);
             self.stop_roles(Signal::SIGTERM);
             return;
         }
@@ -498,7 +505,7 @@ fn run_role(mut rep: Reporter, body: impl FnOnce(&mut Reporter) -> Result<i32>) 
         Err(Error::LogGone) => return EXIT_LOG_GONE,
         Err(e) => {
             if rep.report(Event::Error(e.to_string())).is_err() {
-                let _ = writeln!(std::io::stderr(), "error: {role}: {e}");
+                let _ = std::io::stderr().write_all(format!("error: {role}: {e}\n").as_bytes());
             }
             i32::from(ipc_sys::cli::Failure::exit_code(&e))
         }
