@@ -622,7 +622,7 @@ fn workers_are_numbered_from_1_in_spawn_order_in_every_line_about_them() {
     let mut about_workers = 0;
     for r in &records {
         if r.role == PoolRole::Worker {
-            // Its own lines: `[worker #<n> <pid>]`, with the number the spawner gave it.
+            // Its own lines: `[worker #<n> pid <pid>]`, with the number the spawner gave it.
             assert_eq!(r.num, Some(number_of[&r.pid]), "{r:?}");
             about_workers += 1;
         } else {
@@ -853,4 +853,58 @@ fn ctrl_c_while_the_generator_waits_on_a_full_work_queue_stops_it_at_once() {
     );
     let (g, p, f, a) = accounting(&records);
     assert_eq!((g, p, f, a), (generated as u64, 0, 0, generated as u64));
+}
+
+/// A run whose stdout nobody reads (a pager, `| sleep`, a terminal paused with Ctrl+S): the
+/// pipe fills, the logger waits on it, the log queue fills, every process waits on that. A
+/// Ctrl+C — or a SIGTERM to main alone — must still end the run: the logger drops the echo,
+/// the file keeps every line.
+#[test]
+fn an_interrupt_ends_a_run_whose_stdout_nobody_reads() {
+    for to_main_alone in [false, true] {
+        let pool = Pool::new();
+        let mut child = Command::new(BIN)
+            .arg("--log")
+            .arg(pool.log())
+            .args(["--work-ms", "0", "--max-gap-ms", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let unread = child.stdout.take().unwrap();
+        let generator = pool
+            .wait_for("the generator", |r| r.role == PoolRole::Generator)
+            .pid;
+        let start = Instant::now();
+        let mut asleep = 0;
+        while asleep < 10 {
+            assert!(start.elapsed() < DEADLINE, "the run never stalled");
+            asleep = if state(generator) == Some('S') {
+                asleep + 1
+            } else {
+                0
+            };
+            sleep(Duration::from_millis(10));
+        }
+        let main = Pid::from_raw(child.id() as i32);
+        if to_main_alone {
+            kill(main, Signal::SIGTERM).unwrap();
+        } else {
+            killpg(main, Signal::SIGINT).unwrap();
+        }
+        assert_eq!(wait_with_deadline(&mut child, DEADLINE), 130);
+        drop(unread);
+        let records = pool.records();
+        assert!(
+            records.iter().any(|r| r.role == PoolRole::Logger
+                && r.message
+                    .starts_with("stdout is not being read after an interrupt")),
+            "{}",
+            pool.text()
+        );
+        let (g, p, f, a) = accounting(&records);
+        assert_eq!(g, p + f + a);
+        assert_no_process_left(&records);
+    }
 }

@@ -10,7 +10,10 @@ use ipc_sys::ExitStatus;
 use ipc_sys::frame::{Fields, FrameBuilder};
 use ipc_sys::linelog::Clock;
 use ipc_sys::queue::QueueEnd;
-use ipc_sys::signal::signal_name;
+use ipc_sys::signal::{Wake, Watch, signal_name, wait_event};
+use nix::poll::{PollFd, PollFlags};
+use nix::unistd::Pid;
+use std::os::fd::AsFd;
 
 use super::error::{Error, Result};
 
@@ -497,13 +500,15 @@ impl Envelope {
         })
     }
 
-    /// The `log.txt` line: `<timestamp> [<role> <pid>] <message>`, and for a worker
-    /// `<timestamp> [worker #<n> <pid>] <message>`.
+    /// The `log.txt` line: `<timestamp> [<role> <pid>] <message>`, and for a worker, named as
+    /// every other line names it, `<timestamp> [worker #<n> pid <pid>] <message>`.
     pub fn line(&self) -> String {
         match self.num {
-            Some(n) => format!(
-                "{} [{} #{n} {}] {}\n",
-                self.time, self.role, self.pid, self.event
+            Some(num) => format!(
+                "{} [{}] {}\n",
+                self.time,
+                WorkerRef { num, pid: self.pid },
+                self.event
             ),
             None => format!(
                 "{} [{} {}] {}\n",
@@ -522,6 +527,9 @@ pub struct Reporter {
     num: Option<u64>,
     pid: u32,
     clock: Clock,
+    /// The process an interrupt is relayed to while this reporter waits on a full queue.
+    relay: Option<Pid>,
+    relayed: bool,
 }
 
 impl Reporter {
@@ -532,7 +540,17 @@ impl Reporter {
             num: None,
             pid: std::process::id(),
             clock: Clock::default(),
+            relay: None,
+            relayed: false,
         }
+    }
+
+    /// While a report waits for room on a full log queue, relays the first SIGINT/SIGTERM to
+    /// `pid` (the logger: only it can empty the queue, and it stops waiting on a stalled stdout
+    /// once interrupted). Without this, main blocked on the queue could not pass on a SIGTERM
+    /// sent to it alone.
+    pub fn relay_interrupts_to(&mut self, pid: Option<Pid>) {
+        self.relay = pid;
     }
 
     /// The reporter of worker number `num`: every line it sends names the worker by it.
@@ -579,10 +597,27 @@ impl Reporter {
                 note.encode().unwrap_or_default()
             }
         };
-        self.queue.send(&bytes).map_err(|e| match e {
+        let gone = |e| match e {
             ipc_sys::Error::QueueIo { source, .. } if peer_gone(source) => Error::LogGone,
             e => Error::Sys(e),
-        })
+        };
+        let Some(relay) = self.relay else {
+            return self.queue.send(&bytes).map_err(gone);
+        };
+        while !self.queue.try_send(&bytes).map_err(gone)? {
+            let mut fds = [PollFd::new(self.queue.as_fd(), PollFlags::POLLOUT)];
+            let watch = Watch {
+                interrupts: !self.relayed,
+                children: false,
+            };
+            if wait_event(&mut fds, None, watch)? == Wake::Interrupted
+                && let Some(signal) = ipc_sys::signal::interrupted()
+            {
+                let _ = nix::sys::signal::kill(relay, signal);
+                self.relayed = true;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -608,14 +643,14 @@ pub struct Record {
 
 impl Record {
     /// Parses `<timestamp> [<role> <pid>] <message>` or
-    /// `<timestamp> [worker #<n> <pid>] <message>`.
+    /// `<timestamp> [worker #<n> pid <pid>] <message>`.
     pub fn parse_line(line: &str) -> Option<Record> {
         let (time, rest) = line.split_once(" [")?;
         let (who, message) = rest.split_once("] ")?;
         let (role, rest) = who.split_once(' ')?;
         let (num, pid) = match rest.strip_prefix('#') {
             Some(numbered) => {
-                let (num, pid) = numbered.split_once(' ')?;
+                let (num, pid) = numbered.split_once(" pid ")?;
                 (Some(num.parse().ok()?), pid)
             }
             None => (None, rest),
@@ -953,7 +988,7 @@ mod tests {
         let e = worker(3, 4242, Event::Took { id: 1, value: 5 });
         assert_eq!(
             e.line(),
-            "2026-11-23T20:30:36.123+00:00 [worker #3 4242] took item 1 value 5\n"
+            "2026-11-23T20:30:36.123+00:00 [worker #3 pid 4242] took item 1 value 5\n"
         );
         let main = env(PoolRole::Main, 1, Event::Exiting { code: 0 });
         assert_eq!(
