@@ -101,25 +101,25 @@ fn item_id(message: &str, prefix: &str) -> Option<u64> {
         .ok()
 }
 
+/// `worker #<n> pid <p>` at the start of `text`: (n, p).
+fn worker_ref(text: &str) -> Option<(u64, u32)> {
+    let rest = text.strip_prefix("worker #")?;
+    let (num, rest) = rest.split_once(" pid ")?;
+    let pid = rest.split(' ').next()?;
+    Some((num.parse().ok()?, pid.parse().ok()?))
+}
+
 /// The most workers alive at once, replayed from the spawner's spawn and exit lines.
 fn max_alive(records: &[Record]) -> usize {
     let mut alive = HashSet::new();
     let mut max = 0;
     for r in records.iter().filter(|r| r.role == PoolRole::Spawner) {
-        if let Some(pid) = r
-            .message
-            .strip_prefix("spawned worker ")
-            .and_then(|s| s.split(' ').next())
-        {
-            alive.insert(pid.to_string());
+        if let Some(worker) = r.message.strip_prefix("spawned ").and_then(worker_ref) {
+            alive.insert(worker);
             max = max.max(alive.len());
-        } else if let Some(pid) = r
-            .message
-            .strip_prefix("worker ")
-            .and_then(|s| s.split(' ').next())
-        {
+        } else if let Some(worker) = worker_ref(&r.message) {
             assert!(
-                alive.remove(pid),
+                alive.remove(&worker),
                 "exit of a worker never spawned: {}",
                 r.message
             );
@@ -244,7 +244,11 @@ fn failing_values_are_logged_as_failed_and_their_worker_is_replaced() {
         .collect();
     assert!(!failed.is_empty(), "seed 1 draws values below 60");
     for f in &failed {
-        let code3 = format!("worker {} exited with code 3", f.pid);
+        let code3 = format!(
+            "worker #{} pid {} exited with code 3",
+            f.num.unwrap(),
+            f.pid
+        );
         assert!(
             records
                 .iter()
@@ -254,7 +258,7 @@ fn failing_values_are_logged_as_failed_and_their_worker_is_replaced() {
     }
     let spawned = records
         .iter()
-        .filter(|r| r.message.starts_with("spawned worker "))
+        .filter(|r| r.message.starts_with("spawned worker #"))
         .count();
     assert!(
         spawned > 3,
@@ -287,26 +291,23 @@ fn sigkill_of_a_busy_worker_releases_its_permit_and_fails_only_its_item() {
     assert_eq!(wait_with_deadline(&mut child, DEADLINE), 0);
     let records = pool.records();
     let text = pool.text();
+    let worker = format!("worker #{} pid {}", took.num.unwrap(), took.pid);
     assert!(
-        text.contains(&format!("worker {} killed by SIGKILL", took.pid)),
+        text.contains(&format!("{worker} killed by SIGKILL")),
         "{text}"
     );
     assert!(
-        text.contains(&format!(
-            "failed item {item}: worker {} killed by SIGKILL",
-            took.pid
-        )),
+        text.contains(&format!("failed item {item}: {worker} killed by SIGKILL")),
         "{text}"
     );
     let killed_at = records
         .iter()
-        .position(|r| {
-            r.message
-                .starts_with(&format!("worker {} killed", took.pid))
-        })
+        .position(|r| r.message.starts_with(&format!("{worker} killed")))
         .unwrap();
     assert!(
-        records[killed_at..].iter().any(|r| r.message.starts_with("spawned worker ") && r.message.ends_with("(alive 2/2)")),
+        records[killed_at..].iter().any(
+            |r| r.message.starts_with("spawned worker #") && r.message.ends_with("(alive 2/2)")
+        ),
         "the pool must get back to K workers after the kill:\n{text}"
     );
     assert_eq!(accounting(&records), (8, 7, 1, 0));
@@ -381,7 +382,11 @@ fn workers_that_overrun_the_grace_period_are_killed_and_their_items_abandoned() 
     let text = pool.text();
     let item = item_id(&took.message, "took item ").unwrap();
     assert!(
-        text.contains(&format!("grace period over: killing worker {}", took.pid)),
+        text.contains(&format!(
+            "grace period over: killing worker #{} pid {}",
+            took.num.unwrap(),
+            took.pid
+        )),
         "{text}"
     );
     assert!(
@@ -410,6 +415,14 @@ fn the_log_has_every_record_of_every_process() {
     for pid in all_pids(&records) {
         let role = records.iter().find(|r| r.pid == pid).unwrap().role;
         if role == PoolRole::Logger {
+            assert!(
+                records[0].pid == pid
+                    && records[0]
+                        .message
+                        .starts_with(&format!("started with pid {pid}, ")),
+                "the logger's own start comes first: {:?}",
+                records[0]
+            );
             continue;
         }
         assert!(
@@ -438,6 +451,32 @@ fn the_log_has_every_record_of_every_process() {
     );
 }
 
+/// Runs `worker_pool <args>` in an empty temp dir (no `--log` added) and checks the bad-input
+/// contract: exit 2, one `error:` line naming `mention`, nothing written in the dir.
+fn refused(args: &[&str], mention: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args(args)
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A FIFO opened for writing blocks until a reader comes: a hang is a failure, not a wait.
+    let code = wait_with_deadline(&mut child, DEADLINE);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(code, 2, "{args:?}: {err}");
+    assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+    assert!(
+        err.starts_with("error: ") && err.contains(mention),
+        "{args:?} should name {mention:?}: {err}"
+    );
+    assert!(out.stdout.is_empty(), "{args:?}");
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "{args:?} created {left:?}");
+}
+
 #[test]
 fn bad_input_is_one_line_and_exit_2() {
     for (args, mention) in [
@@ -451,13 +490,421 @@ fn bad_input_is_one_line_and_exit_2() {
         ),
         (vec!["--bogus"], "--bogus"),
     ] {
-        let out = Command::new(BIN).args(&args).output().unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
-        assert!(
-            err.starts_with("error: ") && err.contains(mention),
-            "{args:?}: {err}"
+        refused(&args, mention);
+    }
+}
+
+#[test]
+fn every_numeric_flag_refuses_zero_negative_huge_and_malformed_values() {
+    let huge = "18446744073709551615";
+    let numeric = [
+        "--items",
+        "--workers",
+        "--work-ms",
+        "--max-gap-ms",
+        "--fail-below",
+        "--grace-ms",
+        "--seed",
+    ];
+    for flag in numeric {
+        for bad in [
+            "-1",
+            "1e20",
+            "abc",
+            "",
+            "1.5",
+            "99999999999999999999999",
+            "0x10",
+        ] {
+            refused(&[flag, bad], flag);
+        }
+    }
+    // Zero where zero means nothing, and values past what the flag can mean.
+    for (flag, bad) in [
+        ("--items", "0"),
+        ("--workers", "0"),
+        ("--workers", "65"),
+        ("--workers", huge),
+        ("--work-ms", huge),
+        ("--max-gap-ms", huge),
+        ("--grace-ms", huge),
+        // Values are 0..=100: 101 already fails every item, and a larger threshold would be
+        // logged as a number it is not (u64::MAX became i64::MAX).
+        ("--fail-below", "102"),
+        ("--fail-below", huge),
+    ] {
+        refused(&[flag, bad], flag);
+    }
+}
+
+#[test]
+fn the_log_is_never_written_through_anything_but_a_regular_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let regular = dir.path().join("kept.txt");
+    std::fs::write(&regular, "precious\n").unwrap();
+    let subdir = dir.path().join("sub");
+    std::fs::create_dir(&subdir).unwrap();
+    let with_slash = |p: &Path| format!("{}/", p.display());
+    for (path, why) in [
+        ("/dev/null".to_string(), "not a regular file"),
+        ("/dev/full".to_string(), "not a regular file"),
+        (fifo.display().to_string(), "not a regular file"),
+        (subdir.display().to_string(), "is a directory"),
+        // A trailing slash is not a different error for a directory...
+        (with_slash(&subdir), "is a directory"),
+        // ...and names a directory, never a file, whatever is there.
+        (with_slash(&regular), "ends with '/'"),
+        (with_slash(&dir.path().join("new")), "ends with '/'"),
+        ("/nonexistent/dir/log.txt".to_string(), "No such file"),
+    ] {
+        refused(
+            &["--items", "1", "--log", &path],
+            &format!("--log {path}: {why}"),
         );
+    }
+    assert_eq!(std::fs::read_to_string(&regular).unwrap(), "precious\n");
+    assert!(!dir.path().join("new").exists());
+}
+
+#[test]
+fn the_logger_logs_its_own_start_with_its_pid_as_the_first_line() {
+    let pool = Pool::new();
+    let out = pool.run(&["--items", "3", "--work-ms", "1", "--max-gap-ms", "1"]);
+    assert_eq!(out.status.code(), Some(0));
+    let records = pool.records();
+    let first = &records[0];
+    assert_eq!(first.role, PoolRole::Logger);
+    assert_eq!(
+        first.message,
+        format!(
+            "started with pid {}, writing {}",
+            first.pid,
+            pool.log().display()
+        )
+    );
+    let last = records.last().unwrap();
+    assert_eq!(
+        (last.role, last.pid),
+        (PoolRole::Logger, first.pid),
+        "one logger, from its start to the accounting"
+    );
+}
+
+#[test]
+fn workers_are_numbered_from_1_in_spawn_order_in_every_line_about_them() {
+    let pool = Pool::new();
+    let out = pool.run(&[
+        "--items",
+        "24",
+        "--work-ms",
+        "5",
+        "--max-gap-ms",
+        "0",
+        "--fail-below",
+        "50",
+        "--seed",
+        "4",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let records = pool.records();
+    let mut number_of: HashMap<u32, u64> = HashMap::new();
+    let mut next = 1;
+    for r in &records {
+        if let Some((num, pid)) = r.message.strip_prefix("spawned ").and_then(worker_ref) {
+            assert_eq!(num, next, "spawn order: {}", r.message);
+            next += 1;
+            number_of.insert(pid, num);
+        }
+    }
+    assert!(next > 4, "failed workers are replaced by new numbers");
+    let mut about_workers = 0;
+    for r in &records {
+        if r.role == PoolRole::Worker {
+            // Its own lines: `[worker #<n> pid <pid>]`, with the number the spawner gave it.
+            assert_eq!(r.num, Some(number_of[&r.pid]), "{r:?}");
+            about_workers += 1;
+        } else {
+            assert_eq!(r.num, None, "{r:?}");
+            // Every line of another role that names a worker names it `worker #<n> pid <p>`.
+            for (i, _) in r.message.match_indices("worker") {
+                let at = &r.message[i..];
+                if let Some((num, pid)) = worker_ref(at) {
+                    assert_eq!(number_of.get(&pid), Some(&num), "{}", r.message);
+                    about_workers += 1;
+                } else {
+                    assert!(
+                        !at.starts_with("worker ") || at.starts_with("worker count"),
+                        "a worker named without its number: {}",
+                        r.message
+                    );
+                }
+            }
+        }
+    }
+    assert!(about_workers > 50);
+}
+
+#[test]
+fn twenty_thousand_items_overflow_both_queues_and_every_one_is_accounted_for() {
+    // The work queue holds a few hundred items and the log queue a few hundred records: 20,000
+    // items (about 80,000 records) fill both many times over, so every process blocks on a full
+    // queue again and again. Nothing may hang, and nothing may be lost.
+    let pool = Pool::new();
+    let mut child = pool.spawn(&[
+        "--items",
+        "20000",
+        "--work-ms",
+        "0",
+        "--max-gap-ms",
+        "0",
+        "--workers",
+        "8",
+    ]);
+    assert_eq!(wait_with_deadline(&mut child, Duration::from_secs(120)), 0);
+    let records = pool.records();
+    let (g, p, f, a) = accounting(&records);
+    assert_eq!((g, p + f, a), (20000, 20000, 0));
+    let taken: HashSet<u64> = records
+        .iter()
+        .filter_map(|r| item_id(&r.message, "took item "))
+        .collect();
+    assert_eq!(taken.len(), 20000, "every item taken exactly once");
+}
+
+#[test]
+fn output_into_a_reader_that_stops_after_one_line_ends_quietly_with_the_log_complete() {
+    let pool = Pool::new();
+    let mut child = Command::new(BIN)
+        .args(["--log"])
+        .arg(pool.log())
+        .args(["--items", "300", "--work-ms", "0", "--max-gap-ms", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // `| head -1`: read one line, then close the pipe.
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut first).unwrap();
+    drop(stdout);
+    assert!(first.contains("[logger "), "{first}");
+    let code = wait_with_deadline(&mut child, DEADLINE);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(code, 0);
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "", "no error cascade");
+    assert_eq!(accounting(&pool.records()).0, 300);
+}
+
+#[test]
+fn a_full_disk_gives_one_error_line_and_exit_1_not_one_per_process() {
+    let pool = Pool::new();
+    let mut cmd = pool.command(&["--items", "500", "--work-ms", "0", "--max-gap-ms", "0"]);
+    // SAFETY: runs in the forked child before exec; setrlimit and signal are async-signal-safe.
+    // A file size limit of 8 KiB makes the logger's writes fail with EFBIG once the log has
+    // grown that far — the disk-full case, without filling a disk. SIGXFSZ is ignored so the
+    // write fails instead of killing the writer.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let limit = libc::rlimit {
+                rlim_cur: 8192,
+                rlim_max: 8192,
+            };
+            libc::setrlimit(libc::RLIMIT_FSIZE, &limit);
+            Ok(())
+        });
+    }
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let code = wait_with_deadline(&mut child, DEADLINE);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("error: logger: cannot write ") && err.contains("File too large"),
+        "{err}"
+    );
+}
+
+#[test]
+fn sigterm_to_main_alone_winds_down_with_exit_130_and_a_true_accounting() {
+    let pool = Pool::new();
+    let mut child = pool.spawn(&["--work-ms", "200", "--max-gap-ms", "20"]);
+    pool.wait_for("a processed item", |r| {
+        r.message.starts_with("processed item ")
+    });
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    assert_eq!(wait_with_deadline(&mut child, DEADLINE), 130);
+    let records = pool.records();
+    let (g, p, f, a) = accounting(&records);
+    assert_eq!(g, p + f + a);
+    for role in [PoolRole::Main, PoolRole::Generator, PoolRole::Spawner] {
+        assert!(
+            records
+                .iter()
+                .any(|r| r.role == role && r.message.contains("interrupted by SIGTERM")),
+            "{role} must say it was interrupted by SIGTERM:\n{}",
+            pool.text()
+        );
+    }
+    assert_no_process_left(&records);
+}
+
+#[test]
+fn sigint_to_main_alone_is_relayed_as_sigint_so_no_line_says_sigterm() {
+    let pool = Pool::new();
+    let mut child = pool.spawn(&["--work-ms", "200", "--max-gap-ms", "20"]);
+    pool.wait_for("a processed item", |r| {
+        r.message.starts_with("processed item ")
+    });
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    assert_eq!(wait_with_deadline(&mut child, DEADLINE), 130);
+    let text = pool.text();
+    assert!(!text.contains("SIGTERM"), "{text}");
+    let stops = pool
+        .records()
+        .iter()
+        .filter(|r| r.message.contains("interrupted by SIGINT"))
+        .map(|r| r.role)
+        .collect::<HashSet<_>>();
+    assert!(
+        [
+            PoolRole::Main,
+            PoolRole::Generator,
+            PoolRole::Spawner,
+            PoolRole::Worker
+        ]
+        .iter()
+        .all(|r| stops.contains(r)),
+        "{text}"
+    );
+}
+
+/// The state letter of a process (`R`, `S`, `Z`, …) from /proc, if it exists.
+fn state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+#[test]
+fn ctrl_c_while_the_generator_waits_on_a_full_work_queue_stops_it_at_once() {
+    // One worker busy for 20 s: the generator (no pause between items) fills the work queue
+    // and waits for room. A Ctrl+C must stop it there, with the item it could not queue
+    // accounted for — not leave it blocked until the workers are gone, then failing on a
+    // closed queue.
+    let pool = Pool::new();
+    let mut child = pool.spawn(&[
+        "--workers",
+        "1",
+        "--work-ms",
+        "20000",
+        "--max-gap-ms",
+        "0",
+        "--grace-ms",
+        "100",
+        "--fail-below",
+        "0",
+    ]);
+    let generator = pool
+        .wait_for("200 items generated", |r| {
+            r.message.starts_with("generated item 200 ")
+        })
+        .pid;
+    // With no pause between items, the generator only ever sleeps when the queue is full.
+    let start = Instant::now();
+    let mut asleep = 0;
+    while asleep < 5 {
+        assert!(start.elapsed() < DEADLINE, "the generator never blocked");
+        asleep = if state(generator) == Some('S') {
+            asleep + 1
+        } else {
+            0
+        };
+        sleep(Duration::from_millis(20));
+    }
+    killpg(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    assert_eq!(wait_with_deadline(&mut child, DEADLINE), 130);
+    let records = pool.records();
+    let text = pool.text();
+    assert!(!text.contains("error"), "{text}");
+    let generated = records
+        .iter()
+        .filter(|r| r.message.starts_with("generated item "))
+        .count();
+    let stop = format!(
+        "stopping after {generated} items: interrupted by SIGINT; item {generated} was never queued"
+    );
+    assert!(
+        records
+            .iter()
+            .any(|r| r.role == PoolRole::Generator && r.message == stop),
+        "{stop}\n{text}"
+    );
+    assert!(
+        text.contains(&format!("abandoned item {generated} value "))
+            && text.contains("never queued (the generator stopped before it could queue it)"),
+        "{text}"
+    );
+    let (g, p, f, a) = accounting(&records);
+    assert_eq!((g, p, f, a), (generated as u64, 0, 0, generated as u64));
+}
+
+/// A run whose stdout nobody reads (a pager, `| sleep`, a terminal paused with Ctrl+S): the
+/// pipe fills, the logger waits on it, the log queue fills, every process waits on that. A
+/// Ctrl+C — or a SIGTERM to main alone — must still end the run: the logger drops the echo,
+/// the file keeps every line.
+#[test]
+fn an_interrupt_ends_a_run_whose_stdout_nobody_reads() {
+    for to_main_alone in [false, true] {
+        let pool = Pool::new();
+        let mut child = Command::new(BIN)
+            .arg("--log")
+            .arg(pool.log())
+            .args(["--work-ms", "0", "--max-gap-ms", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let unread = child.stdout.take().unwrap();
+        let generator = pool
+            .wait_for("the generator", |r| r.role == PoolRole::Generator)
+            .pid;
+        let start = Instant::now();
+        let mut asleep = 0;
+        while asleep < 10 {
+            assert!(start.elapsed() < DEADLINE, "the run never stalled");
+            asleep = if state(generator) == Some('S') {
+                asleep + 1
+            } else {
+                0
+            };
+            sleep(Duration::from_millis(10));
+        }
+        let main = Pid::from_raw(child.id() as i32);
+        if to_main_alone {
+            kill(main, Signal::SIGTERM).unwrap();
+        } else {
+            killpg(main, Signal::SIGINT).unwrap();
+        }
+        assert_eq!(wait_with_deadline(&mut child, DEADLINE), 130);
+        drop(unread);
+        let records = pool.records();
+        assert!(
+            records.iter().any(|r| r.role == PoolRole::Logger
+                && r.message
+                    .starts_with("stdout is not being read after an interrupt")),
+            "{}",
+            pool.text()
+        );
+        let (g, p, f, a) = accounting(&records);
+        assert_eq!(g, p + f + a);
+        assert_no_process_left(&records);
     }
 }

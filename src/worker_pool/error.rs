@@ -20,6 +20,12 @@ pub enum Error {
     #[error("the {role} {status}")]
     ChildFailed { role: String, status: String },
 
+    /// The log queue has no receiving end any more: the logger is gone, nothing more can be
+    /// logged. Roles stop quietly on it (exit code `EXIT_LOG_GONE`); main, the logger's parent,
+    /// says once what happened to the logger.
+    #[error("the logger is gone: the log queue is closed")]
+    LogGone,
+
     #[error("malformed message of {len} bytes on the {queue} queue")]
     BadMessage { queue: &'static str, len: usize },
 }

@@ -3,16 +3,19 @@
 //! items — kept from the typed events, never from the text, so rewording a message cannot break
 //! the accounting.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
 use ipc_sys::ExitStatus;
 use ipc_sys::frame::{Fields, FrameBuilder};
 use ipc_sys::linelog::Clock;
 use ipc_sys::queue::QueueEnd;
-use ipc_sys::signal::signal_name;
+use ipc_sys::signal::{Wake, Watch, signal_name, wait_event};
+use nix::poll::{PollFd, PollFlags};
+use nix::unistd::Pid;
+use std::os::fd::AsFd;
 
-use super::error::Result;
+use super::error::{Error, Result};
 
 /// Largest record on the log queue: far above any event, well under the socket buffer.
 pub const MAX_RECORD: usize = 4096;
@@ -77,11 +80,27 @@ pub struct Params {
     pub seed: u64,
 }
 
+/// A worker as every line about it names it: its number in spawn order (1, 2, … — the
+/// original's `worker_num`) and its pid. Rendered `worker #3 pid 4242`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct WorkerRef {
+    pub num: u64,
+    pub pid: u32,
+}
+
+impl fmt::Display for WorkerRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "worker #{} pid {}", self.num, self.pid)
+    }
+}
+
 /// Why the generator stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GeneratorStop {
     ItemsReached(u64),
     Interrupted(i32),
+    /// Every receiving end of the work queue is closed: the spawner and its workers are gone.
+    NoTaker,
 }
 
 /// Everything a role reports. Only the logger turns these into text.
@@ -89,6 +108,11 @@ pub enum GeneratorStop {
 pub enum Event {
     /// A role's first line; main's carries the run's parameters.
     Started(Option<Params>),
+    /// The logger's own first line, as the original's logger announces itself with its pid.
+    LoggerStarted {
+        pid: u32,
+        log: String,
+    },
     Interrupted {
         signal: i32,
     },
@@ -98,6 +122,8 @@ pub enum Event {
         pid: u32,
         status: ExitStatus,
     },
+    /// Main saw the spawner end while the generator still ran: nobody would take its items.
+    SpawnerGone,
     Permits {
         free: i64,
         total: u32,
@@ -110,9 +136,11 @@ pub enum Event {
         id: u64,
         value: i64,
     },
+    /// `unsent`: the last item generated (and logged) could not be queued.
     GeneratorStopped {
         generated: u64,
         why: GeneratorStop,
+        unsent: Option<u64>,
     },
     ShuttingDown {
         signal: i32,
@@ -120,15 +148,15 @@ pub enum Event {
         grace_ms: u64,
     },
     Spawned {
-        pid: u32,
+        worker: WorkerRef,
         alive: u64,
         limit: u32,
     },
     GraceOver {
-        pid: u32,
+        worker: WorkerRef,
     },
     WorkerEnded {
-        pid: u32,
+        worker: WorkerRef,
         status: ExitStatus,
         alive: u64,
         limit: u32,
@@ -169,21 +197,38 @@ impl fmt::Display for Event {
                 p.grace_ms,
                 p.seed
             ),
+            Event::LoggerStarted { pid, log } => {
+                write!(f, "started with pid {pid}, writing {log}")
+            }
             Event::Interrupted { signal } => write!(f, "interrupted by {}", signal_name(*signal)),
             Event::RoleEnded { role, pid, status } => write!(f, "{role} {pid} {status}"),
+            Event::SpawnerGone => f.write_str(
+                "the spawner is gone: stopping the generator (nobody would take its items)",
+            ),
             Event::Permits { free, total } => {
                 write!(f, "semaphore: {free} of {total} permits free")
             }
             Event::Exiting { code } => write!(f, "exiting with code {code}"),
             Event::Error(e) => write!(f, "error: {e}"),
             Event::Generated { id, value } => write!(f, "generated item {id} value {value}"),
-            Event::GeneratorStopped { generated, why } => {
+            Event::GeneratorStopped {
+                generated,
+                why,
+                unsent,
+            } => {
                 write!(f, "stopping after {generated} items: ")?;
                 match why {
-                    GeneratorStop::ItemsReached(n) => write!(f, "--items {n} reached"),
+                    GeneratorStop::ItemsReached(n) => write!(f, "--items {n} reached")?,
                     GeneratorStop::Interrupted(s) => {
-                        write!(f, "interrupted by {}", signal_name(*s))
+                        write!(f, "interrupted by {}", signal_name(*s))?
                     }
+                    GeneratorStop::NoTaker => f.write_str(
+                        "nobody takes work any more (the spawner and its workers are gone)",
+                    )?,
+                }
+                match unsent {
+                    Some(id) => write!(f, "; item {id} was never queued"),
+                    None => Ok(()),
                 }
             }
             Event::ShuttingDown {
@@ -195,16 +240,18 @@ impl fmt::Display for Event {
                 "shutting down: interrupted by {}; {alive} workers finish their current item (grace {grace_ms} ms)",
                 signal_name(*signal)
             ),
-            Event::Spawned { pid, alive, limit } => {
-                write!(f, "spawned worker {pid} (alive {alive}/{limit})")
-            }
-            Event::GraceOver { pid } => write!(f, "grace period over: killing worker {pid}"),
+            Event::Spawned {
+                worker,
+                alive,
+                limit,
+            } => write!(f, "spawned {worker} (alive {alive}/{limit})"),
+            Event::GraceOver { worker } => write!(f, "grace period over: killing {worker}"),
             Event::WorkerEnded {
-                pid,
+                worker,
                 status,
                 alive,
                 limit,
-            } => write!(f, "worker {pid} {status} (alive {alive}/{limit})"),
+            } => write!(f, "{worker} {status} (alive {alive}/{limit})"),
             Event::WorkerStopping { signal: Some(s) } => {
                 write!(f, "stopping: interrupted by {}", signal_name(*s))
             }
@@ -238,6 +285,17 @@ fn status_from(kind: u64, n: i64) -> Option<ExitStatus> {
     }
 }
 
+fn worker_fields(b: FrameBuilder, w: &WorkerRef) -> FrameBuilder {
+    b.u64(w.num).u64(u64::from(w.pid))
+}
+
+fn worker_from(f: &mut Fields<'_>) -> Option<WorkerRef> {
+    Some(WorkerRef {
+        num: f.u64()?,
+        pid: u32::try_from(f.u64()?).ok()?,
+    })
+}
+
 impl Event {
     fn encode(&self, b: FrameBuilder) -> FrameBuilder {
         let u = |v: u32| u64::from(v);
@@ -261,13 +319,16 @@ impl Event {
             Event::Exiting { code } => b.u64(5).i64(i64::from(*code)),
             Event::Error(e) => b.u64(6).str(e),
             Event::Generated { id, value } => b.u64(7).u64(*id).i64(*value),
-            Event::GeneratorStopped { generated, why } => {
-                let b = b.u64(8).u64(*generated);
+            Event::GeneratorStopped {
+                generated,
+                why,
+                unsent,
+            } => {
+                let b = b.u64(8).u64(*generated).u64(unsent.map_or(0, |id| id));
                 match why {
-                    GeneratorStop::ItemsReached(n) => {
-                        b.u64(0).i64(i64::try_from(*n).unwrap_or(i64::MAX))
-                    }
-                    GeneratorStop::Interrupted(s) => b.u64(1).i64(i64::from(*s)),
+                    GeneratorStop::ItemsReached(n) => b.u64(0).u64(*n),
+                    GeneratorStop::Interrupted(s) => b.u64(1).u64(u64::from(s.unsigned_abs())),
+                    GeneratorStop::NoTaker => b.u64(2).u64(0),
                 }
             }
             Event::ShuttingDown {
@@ -275,19 +336,20 @@ impl Event {
                 alive,
                 grace_ms,
             } => b.u64(9).i64(i64::from(*signal)).u64(*alive).u64(*grace_ms),
-            Event::Spawned { pid, alive, limit } => {
-                b.u64(10).u64(u(*pid)).u64(*alive).u64(u(*limit))
-            }
-            Event::GraceOver { pid } => b.u64(11).u64(u(*pid)),
+            Event::Spawned {
+                worker,
+                alive,
+                limit,
+            } => worker_fields(b.u64(10), worker).u64(*alive).u64(u(*limit)),
+            Event::GraceOver { worker } => worker_fields(b.u64(11), worker),
             Event::WorkerEnded {
-                pid,
+                worker,
                 status,
                 alive,
                 limit,
             } => {
                 let (k, n) = status_fields(*status);
-                b.u64(12)
-                    .u64(u(*pid))
+                worker_fields(b.u64(12), worker)
                     .u64(k)
                     .i64(n)
                     .u64(*alive)
@@ -298,6 +360,8 @@ impl Event {
             Event::ItemFailed { id, value, below } => b.u64(15).u64(*id).i64(*value).i64(*below),
             Event::Processed { id, value } => b.u64(16).u64(*id).i64(*value),
             Event::Note(text) => b.u64(17).str(text),
+            Event::LoggerStarted { pid, log } => b.u64(18).u64(u(*pid)).str(log),
+            Event::SpawnerGone => b.u64(19),
         }
     }
 
@@ -333,12 +397,19 @@ impl Event {
             },
             8 => {
                 let generated = f.u64()?;
-                let why = match f.u64()? {
-                    0 => GeneratorStop::ItemsReached(u64::try_from(f.i64()?).ok()?),
-                    1 => GeneratorStop::Interrupted(signal(f)?),
+                let unsent = Some(f.u64()?).filter(|id| *id != 0);
+                let (kind, n) = (f.u64()?, f.u64()?);
+                let why = match kind {
+                    0 => GeneratorStop::ItemsReached(n),
+                    1 => GeneratorStop::Interrupted(i32::try_from(n).ok()?),
+                    2 => GeneratorStop::NoTaker,
                     _ => return None,
                 };
-                Event::GeneratorStopped { generated, why }
+                Event::GeneratorStopped {
+                    generated,
+                    why,
+                    unsent,
+                }
             }
             9 => Event::ShuttingDown {
                 signal: signal(f)?,
@@ -346,13 +417,15 @@ impl Event {
                 grace_ms: f.u64()?,
             },
             10 => Event::Spawned {
-                pid: pid(f)?,
+                worker: worker_from(f)?,
                 alive: f.u64()?,
                 limit: u32::try_from(f.u64()?).ok()?,
             },
-            11 => Event::GraceOver { pid: pid(f)? },
+            11 => Event::GraceOver {
+                worker: worker_from(f)?,
+            },
             12 => Event::WorkerEnded {
-                pid: pid(f)?,
+                worker: worker_from(f)?,
                 status: status_from(f.u64()?, f.i64()?)?,
                 alive: f.u64()?,
                 limit: u32::try_from(f.u64()?).ok()?,
@@ -377,15 +450,23 @@ impl Event {
                 value: f.i64()?,
             },
             17 => Event::Note(f.str()?),
+            18 => Event::LoggerStarted {
+                pid: pid(f)?,
+                log: f.str()?,
+            },
+            19 => Event::SpawnerGone,
             _ => return None,
         })
     }
 }
 
-/// One event as it travels on the log queue: who sent it, when, and what.
+/// One event as it travels on the log queue: who sent it (role, worker number for a worker,
+/// pid), when, and what.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Envelope {
     pub role: PoolRole,
+    /// A worker's number in spawn order (1, 2, …); `None` for the other roles.
+    pub num: Option<u64>,
     pub pid: u32,
     pub time: String,
     pub event: Event,
@@ -396,6 +477,7 @@ impl Envelope {
     pub fn encode(&self) -> Option<Vec<u8>> {
         let b = FrameBuilder::new()
             .u64(self.role.code())
+            .u64(self.num.unwrap_or(0))
             .u64(u64::from(self.pid))
             .str(&self.time);
         self.event.encode(b).finish(MAX_RECORD).ok()
@@ -405,34 +487,49 @@ impl Envelope {
         let payload = bytes.get(ipc_sys::frame::PREFIX..)?;
         let mut f = Fields::new(payload);
         let role = PoolRole::from_code(f.u64()?)?;
+        let num = Some(f.u64()?).filter(|n| *n != 0);
         let pid = u32::try_from(f.u64()?).ok()?;
         let time = f.str()?;
         let event = Event::decode(&mut f)?;
         f.is_empty().then_some(Envelope {
             role,
+            num,
             pid,
             time,
             event,
         })
     }
 
-    /// The `log.txt` line: `<timestamp> [<role> <pid>] <message>`.
+    /// The `log.txt` line: `<timestamp> [<role> <pid>] <message>`, and for a worker, named as
+    /// every other line names it, `<timestamp> [worker #<n> pid <pid>] <message>`.
     pub fn line(&self) -> String {
-        format!(
-            "{} [{} {}] {}\n",
-            self.time, self.role, self.pid, self.event
-        )
+        match self.num {
+            Some(num) => format!(
+                "{} [{}] {}\n",
+                self.time,
+                WorkerRef { num, pid: self.pid },
+                self.event
+            ),
+            None => format!(
+                "{} [{} {}] {}\n",
+                self.time, self.role, self.pid, self.event
+            ),
+        }
     }
 }
 
 /// A process's way of logging: each event becomes one datagram on the log queue, stamped with
-/// the sender's clock, role and pid. Sends on a `SOCK_SEQPACKET` queue are atomic, so any
-/// number of processes can share one sending end.
+/// the sender's clock, role, worker number and pid. Sends on a `SOCK_SEQPACKET` queue are
+/// atomic, so any number of processes can share one sending end.
 pub struct Reporter {
     queue: QueueEnd,
     role: PoolRole,
+    num: Option<u64>,
     pid: u32,
     clock: Clock,
+    /// The process an interrupt is relayed to while this reporter waits on a full queue.
+    relay: Option<Pid>,
+    relayed: bool,
 }
 
 impl Reporter {
@@ -440,9 +537,32 @@ impl Reporter {
         Reporter {
             queue,
             role,
+            num: None,
             pid: std::process::id(),
             clock: Clock::default(),
+            relay: None,
+            relayed: false,
         }
+    }
+
+    /// While a report waits for room on a full log queue, relays the first SIGINT/SIGTERM to
+    /// `pid` (the logger: only it can empty the queue, and it stops waiting on a stalled stdout
+    /// once interrupted). Without this, main blocked on the queue could not pass on a SIGTERM
+    /// sent to it alone.
+    pub fn relay_interrupts_to(&mut self, pid: Option<Pid>) {
+        self.relay = pid;
+    }
+
+    /// The reporter of worker number `num`: every line it sends names the worker by it.
+    pub fn worker(queue: QueueEnd, num: u64) -> Reporter {
+        Reporter {
+            num: Some(num),
+            ..Reporter::new(queue, PoolRole::Worker)
+        }
+    }
+
+    pub fn role(&self) -> PoolRole {
+        self.role
     }
 
     /// The log queue's sending end this reporter writes to (to hand it on to a child).
@@ -450,11 +570,14 @@ impl Reporter {
         &self.queue
     }
 
+    /// Sends one event. `Error::LogGone` when the logger is gone (the log queue has no
+    /// receiving end left): nothing more can be logged, and the caller should stop.
     pub fn report(&mut self, event: Event) -> Result<()> {
         let mut time = String::new();
         self.clock.stamp(&mut time);
         let envelope = Envelope {
             role: self.role,
+            num: self.num,
             pid: self.pid,
             time,
             event,
@@ -474,27 +597,67 @@ impl Reporter {
                 note.encode().unwrap_or_default()
             }
         };
-        Ok(self.queue.send(&bytes)?)
+        let gone = |e| match e {
+            ipc_sys::Error::QueueIo { source, .. } if peer_gone(source) => Error::LogGone,
+            e => Error::Sys(e),
+        };
+        let Some(relay) = self.relay else {
+            return self.queue.send(&bytes).map_err(gone);
+        };
+        while !self.queue.try_send(&bytes).map_err(gone)? {
+            let mut fds = [PollFd::new(self.queue.as_fd(), PollFlags::POLLOUT)];
+            let watch = Watch {
+                interrupts: !self.relayed,
+                children: false,
+            };
+            if wait_event(&mut fds, None, watch)? == Wake::Interrupted
+                && let Some(signal) = ipc_sys::signal::interrupted()
+            {
+                let _ = nix::sys::signal::kill(relay, signal);
+                self.relayed = true;
+            }
+        }
+        Ok(())
     }
+}
+
+/// Whether a send failed because every receiving end of the queue is closed.
+pub fn peer_gone(errno: nix::errno::Errno) -> bool {
+    use nix::errno::Errno;
+    matches!(
+        errno,
+        Errno::EPIPE | Errno::ECONNRESET | Errno::ECONNREFUSED
+    )
 }
 
 /// One line of `log.txt`, parsed back as text (for tests and tools).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     pub role: PoolRole,
+    /// A worker's number in spawn order.
+    pub num: Option<u64>,
     pub pid: u32,
     pub time: String,
     pub message: String,
 }
 
 impl Record {
-    /// Parses `<timestamp> [<role> <pid>] <message>`.
+    /// Parses `<timestamp> [<role> <pid>] <message>` or
+    /// `<timestamp> [worker #<n> pid <pid>] <message>`.
     pub fn parse_line(line: &str) -> Option<Record> {
         let (time, rest) = line.split_once(" [")?;
         let (who, message) = rest.split_once("] ")?;
-        let (role, pid) = who.split_once(' ')?;
+        let (role, rest) = who.split_once(' ')?;
+        let (num, pid) = match rest.strip_prefix('#') {
+            Some(numbered) => {
+                let (num, pid) = numbered.split_once(" pid ")?;
+                (Some(num.parse().ok()?), pid)
+            }
+            None => (None, rest),
+        };
         Some(Record {
             role: PoolRole::parse(role)?,
+            num,
             pid: pid.parse().ok()?,
             time: time.to_string(),
             message: message.to_string(),
@@ -518,66 +681,102 @@ pub fn decode_item(bytes: &[u8]) -> Option<(u64, i64)> {
     (bytes.len() == ITEM_LEN).then_some((id, value))
 }
 
+/// Where an item not yet processed or failed is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum ItemState {
     Queued,
-    Held(u32),
-    Processed,
-    Failed,
+    /// Logged as generated, but the generator stopped before it could queue it.
+    Unsent,
+    Held(WorkerRef),
     /// Held by a worker that was killed because the shutdown grace period ran out.
-    KilledAtShutdown(u32),
+    KilledAtShutdown(WorkerRef),
 }
 
-/// The logger's ledger: every item's fate, built only from the events it writes, so the final
-/// line `generated G, processed P, failed F, abandoned A` always has G = P + F + A.
+/// The logger's ledger: every item's fate, built only from the typed events it writes, so the
+/// final line `generated G, processed P, failed F, abandoned A` always has G = P + F + A.
+///
+/// Memory stays bounded however long the run: finished items are only counted; the ledger
+/// remembers just the items still outstanding (queued or held), at most what the work queue
+/// and the workers can hold.
 #[derive(Default)]
 pub struct Accounting {
-    items: BTreeMap<u64, (i64, ItemState)>,
+    outstanding: BTreeMap<u64, (i64, ItemState)>,
+    generated: u64,
+    processed: u64,
+    failed: u64,
+    /// The item each busy worker holds, by pid.
     held_by: HashMap<u32, u64>,
-    shutting_down: bool,
+    /// Workers the spawner announced it is killing because the grace period ran out.
+    grace_killed: HashSet<u32>,
     failures: Vec<String>,
+    main_pid: Option<u32>,
+    main_exited: bool,
 }
 
 impl Accounting {
     pub fn observe(&mut self, envelope: &Envelope) {
         let pid = envelope.pid;
         match (&envelope.role, &envelope.event) {
+            (PoolRole::Main, Event::Started(_)) => self.main_pid = Some(pid),
+            (PoolRole::Main, Event::Exiting { .. }) => self.main_exited = true,
             (PoolRole::Generator, Event::Generated { id, value }) => {
-                self.items.insert(*id, (*value, ItemState::Queued));
+                let fresh = self
+                    .outstanding
+                    .insert(*id, (*value, ItemState::Queued))
+                    .is_none();
+                self.generated += u64::from(fresh);
+            }
+            (
+                PoolRole::Generator,
+                Event::GeneratorStopped {
+                    unsent: Some(id), ..
+                },
+            ) => {
+                if let Some(item) = self.outstanding.get_mut(id) {
+                    item.1 = ItemState::Unsent;
+                }
             }
             (PoolRole::Worker, Event::Took { id, .. }) => {
-                self.set(*id, ItemState::Held(pid));
-                self.held_by.insert(pid, *id);
+                if let Some(item) = self.outstanding.get_mut(id) {
+                    item.1 = ItemState::Held(WorkerRef {
+                        num: envelope.num.unwrap_or(0),
+                        pid,
+                    });
+                    self.held_by.insert(pid, *id);
+                }
             }
             (PoolRole::Worker, Event::Processed { id, .. }) => {
-                self.set(*id, ItemState::Processed);
                 self.held_by.remove(&pid);
+                if self.outstanding.remove(id).is_some() {
+                    self.processed += 1;
+                }
             }
             (PoolRole::Worker, Event::ItemFailed { id, .. }) => {
-                self.set(*id, ItemState::Failed);
                 self.held_by.remove(&pid);
+                if self.outstanding.remove(id).is_some() {
+                    self.failed += 1;
+                }
             }
-            (PoolRole::Spawner, Event::ShuttingDown { .. }) => self.shutting_down = true,
-            (PoolRole::Spawner, Event::WorkerEnded { pid, status, .. }) => {
-                if let Some(id) = self.held_by.remove(pid) {
-                    // The worker ended while holding an item it never reported on.
-                    let killed = status.signal().is_some();
-                    if killed && self.shutting_down {
-                        self.set(id, ItemState::KilledAtShutdown(*pid));
-                    } else {
-                        self.set(id, ItemState::Failed);
-                        self.failures
-                            .push(format!("failed item {id}: worker {pid} {status}"));
+            (PoolRole::Spawner, Event::GraceOver { worker }) => {
+                self.grace_killed.insert(worker.pid);
+            }
+            (PoolRole::Spawner, Event::WorkerEnded { worker, status, .. }) => {
+                let grace_killed = self.grace_killed.remove(&worker.pid);
+                let Some(id) = self.held_by.remove(&worker.pid) else {
+                    return;
+                };
+                // The worker ended while holding an item it never reported on.
+                if grace_killed && status.signal().is_some() {
+                    if let Some(item) = self.outstanding.get_mut(&id) {
+                        item.1 = ItemState::KilledAtShutdown(*worker);
                     }
+                } else if self.outstanding.remove(&id).is_some() {
+                    self.failed += 1;
+                    self.failures
+                        .push(format!("failed item {id}: {worker} {status}"));
                 }
             }
             _ => {}
-        }
-    }
-
-    fn set(&mut self, id: u64, state: ItemState) {
-        if let Some(item) = self.items.get_mut(&id) {
-            item.1 = state;
         }
     }
 
@@ -586,32 +785,37 @@ impl Accounting {
         std::mem::take(&mut self.failures)
     }
 
-    /// The closing messages: each abandoned item, then the accounting line.
+    /// The closing messages: each abandoned item, main's disappearance if it vanished, then the
+    /// accounting line.
     pub fn closing(&self) -> Vec<String> {
-        let mut lines = Vec::new();
-        let (mut processed, mut failed, mut abandoned) = (0, 0, 0);
-        for (id, (value, state)) in &self.items {
-            let place = match state {
-                ItemState::Processed => {
-                    processed += 1;
-                    continue;
-                }
-                ItemState::Failed => {
-                    failed += 1;
-                    continue;
-                }
-                ItemState::Queued => "still queued (never taken by a worker)".to_string(),
-                ItemState::Held(pid) => format!("held by worker {pid}, which never reported on it"),
-                ItemState::KilledAtShutdown(pid) => {
-                    format!("in worker {pid}, killed when the shutdown grace period ran out")
-                }
-            };
-            abandoned += 1;
-            lines.push(format!("abandoned item {id} value {value}: {place}"));
+        let mut lines: Vec<String> = self
+            .outstanding
+            .iter()
+            .map(|(id, (value, state))| {
+                let place = match state {
+                    ItemState::Queued => "still queued (never taken by a worker)".to_string(),
+                    ItemState::Unsent => {
+                        "never queued (the generator stopped before it could queue it)".to_string()
+                    }
+                    ItemState::Held(w) => format!("held by {w}, which never reported on it"),
+                    ItemState::KilledAtShutdown(w) => {
+                        format!("in {w}, killed when the shutdown grace period ran out")
+                    }
+                };
+                format!("abandoned item {id} value {value}: {place}")
+            })
+            .collect();
+        if let Some(pid) = self.main_pid.filter(|_| !self.main_exited) {
+            lines.push(format!(
+                "main {pid} ended without its last record (killed?): the other processes stopped on their death signal"
+            ));
         }
         lines.push(format!(
-            "generated {}, processed {processed}, failed {failed}, abandoned {abandoned}",
-            self.items.len()
+            "generated {}, processed {}, failed {}, abandoned {}",
+            self.generated,
+            self.processed,
+            self.failed,
+            self.outstanding.len()
         ));
         lines
     }
@@ -624,11 +828,21 @@ mod tests {
     fn env(role: PoolRole, pid: u32, event: Event) -> Envelope {
         Envelope {
             role,
+            num: None,
             pid,
             time: "2026-11-23T20:30:36.123+00:00".into(),
             event,
         }
     }
+
+    fn worker(num: u64, pid: u32, event: Event) -> Envelope {
+        Envelope {
+            num: Some(num),
+            ..env(PoolRole::Worker, pid, event)
+        }
+    }
+
+    const W8: WorkerRef = WorkerRef { num: 2, pid: 8 };
 
     #[test]
     fn every_event_survives_the_queue_and_renders_the_documented_text() {
@@ -647,6 +861,13 @@ mod tests {
                 })),
                 "started: workers 3, items unlimited, work-ms 1000, max-gap-ms 2000, fail-below 10, grace-ms 3000, seed 7",
             ),
+            (
+                Event::LoggerStarted {
+                    pid: 41,
+                    log: "log.txt".into(),
+                },
+                "started with pid 41, writing log.txt",
+            ),
             (Event::Interrupted { signal: 2 }, "interrupted by SIGINT"),
             (
                 Event::RoleEnded {
@@ -655,6 +876,10 @@ mod tests {
                     status: ExitStatus::Exited(0),
                 },
                 "spawner 5 exited with code 0",
+            ),
+            (
+                Event::SpawnerGone,
+                "the spawner is gone: stopping the generator (nobody would take its items)",
             ),
             (
                 Event::Permits { free: 3, total: 3 },
@@ -670,8 +895,25 @@ mod tests {
                 Event::GeneratorStopped {
                     generated: 20,
                     why: GeneratorStop::ItemsReached(20),
+                    unsent: None,
                 },
                 "stopping after 20 items: --items 20 reached",
+            ),
+            (
+                Event::GeneratorStopped {
+                    generated: 7,
+                    why: GeneratorStop::Interrupted(2),
+                    unsent: Some(7),
+                },
+                "stopping after 7 items: interrupted by SIGINT; item 7 was never queued",
+            ),
+            (
+                Event::GeneratorStopped {
+                    generated: 9,
+                    why: GeneratorStop::NoTaker,
+                    unsent: Some(9),
+                },
+                "stopping after 9 items: nobody takes work any more (the spawner and its workers are gone); item 9 was never queued",
             ),
             (
                 Event::ShuttingDown {
@@ -683,24 +925,24 @@ mod tests {
             ),
             (
                 Event::Spawned {
-                    pid: 8,
+                    worker: W8,
                     alive: 1,
                     limit: 3,
                 },
-                "spawned worker 8 (alive 1/3)",
+                "spawned worker #2 pid 8 (alive 1/3)",
             ),
             (
-                Event::GraceOver { pid: 8 },
-                "grace period over: killing worker 8",
+                Event::GraceOver { worker: W8 },
+                "grace period over: killing worker #2 pid 8",
             ),
             (
                 Event::WorkerEnded {
-                    pid: 8,
+                    worker: W8,
                     status: killed,
                     alive: 0,
                     limit: 3,
                 },
-                "worker 8 killed by SIGKILL (alive 0/3)",
+                "worker #2 pid 8 killed by SIGKILL (alive 0/3)",
             ),
             (
                 Event::WorkerStopping { signal: None },
@@ -725,13 +967,34 @@ mod tests {
             ),
         ] {
             assert_eq!(event.to_string(), text);
-            let e = env(PoolRole::Worker, 42, event);
-            assert_eq!(Envelope::decode(&e.encode().unwrap()), Some(e.clone()));
-            let line = e.line();
-            let record = Record::parse_line(line.trim_end()).unwrap();
-            assert_eq!((record.pid, record.message.as_str()), (42, text));
+            for e in [
+                env(PoolRole::Spawner, 42, event.clone()),
+                worker(7, 42, event),
+            ] {
+                assert_eq!(Envelope::decode(&e.encode().unwrap()), Some(e.clone()));
+                let line = e.line();
+                let record = Record::parse_line(line.trim_end()).unwrap();
+                assert_eq!(
+                    (record.role, record.num, record.pid, record.message.as_str()),
+                    (e.role, e.num, 42, text)
+                );
+            }
         }
         assert!(Envelope::decode(b"garbage").is_none());
+    }
+
+    #[test]
+    fn a_worker_line_names_the_worker_by_number_and_pid() {
+        let e = worker(3, 4242, Event::Took { id: 1, value: 5 });
+        assert_eq!(
+            e.line(),
+            "2026-11-23T20:30:36.123+00:00 [worker #3 pid 4242] took item 1 value 5\n"
+        );
+        let main = env(PoolRole::Main, 1, Event::Exiting { code: 0 });
+        assert_eq!(
+            main.line(),
+            "2026-11-23T20:30:36.123+00:00 [main 1] exiting with code 0\n"
+        );
     }
 
     #[test]
@@ -740,17 +1003,31 @@ mod tests {
         assert_eq!(decode_item(&[0u8; 15]), None);
     }
 
+    fn ended(w: WorkerRef, status: ExitStatus) -> Envelope {
+        env(
+            PoolRole::Spawner,
+            2,
+            Event::WorkerEnded {
+                worker: w,
+                status,
+                alive: 2,
+                limit: 3,
+            },
+        )
+    }
+
     #[test]
     fn every_item_ends_in_exactly_one_bucket() {
         let mut acct = Accounting::default();
-        for (id, value) in [(1, 50), (2, 5), (3, 60), (4, 70), (5, 80)] {
+        acct.observe(&env(PoolRole::Main, 1, Event::Started(None)));
+        for (id, value) in [(1, 50), (2, 5), (3, 60), (4, 70), (5, 80), (6, 90)] {
             acct.observe(&env(PoolRole::Generator, 1, Event::Generated { id, value }));
         }
-        let w = |pid, event| env(PoolRole::Worker, pid, event);
-        acct.observe(&w(10, Event::Took { id: 1, value: 50 }));
-        acct.observe(&w(10, Event::Processed { id: 1, value: 50 }));
-        acct.observe(&w(11, Event::Took { id: 2, value: 5 }));
-        acct.observe(&w(
+        acct.observe(&worker(1, 10, Event::Took { id: 1, value: 50 }));
+        acct.observe(&worker(1, 10, Event::Processed { id: 1, value: 50 }));
+        acct.observe(&worker(2, 11, Event::Took { id: 2, value: 5 }));
+        acct.observe(&worker(
+            2,
             11,
             Event::ItemFailed {
                 id: 2,
@@ -758,36 +1035,113 @@ mod tests {
                 below: 10,
             },
         ));
-        acct.observe(&w(12, Event::Took { id: 3, value: 60 }));
-        let ended = |pid| Event::WorkerEnded {
-            pid,
-            status: ExitStatus::Signaled(9),
-            alive: 2,
-            limit: 3,
-        };
-        acct.observe(&env(PoolRole::Spawner, 2, ended(12)));
+        // Killed from outside while holding item 3: a failure, named at once.
+        acct.observe(&worker(3, 12, Event::Took { id: 3, value: 60 }));
+        let w12 = WorkerRef { num: 3, pid: 12 };
+        acct.observe(&ended(w12, ExitStatus::Signaled(9)));
         assert_eq!(
             acct.take_failures(),
-            vec!["failed item 3: worker 12 killed by SIGKILL".to_string()]
+            vec!["failed item 3: worker #3 pid 12 killed by SIGKILL".to_string()]
         );
+        // Killed by the spawner when the grace period ran out: abandoned, not failed.
+        acct.observe(&worker(4, 13, Event::Took { id: 4, value: 70 }));
+        let w13 = WorkerRef { num: 4, pid: 13 };
+        acct.observe(&env(PoolRole::Spawner, 2, Event::GraceOver { worker: w13 }));
+        acct.observe(&ended(w13, ExitStatus::Signaled(9)));
+        // Its spawner died, and it with it: nobody reports its end.
+        acct.observe(&worker(5, 14, Event::Took { id: 6, value: 90 }));
+        acct.observe(&env(
+            PoolRole::Generator,
+            1,
+            Event::GeneratorStopped {
+                generated: 6,
+                why: GeneratorStop::Interrupted(2),
+                unsent: None,
+            },
+        ));
+        assert_eq!(
+            acct.closing(),
+            vec![
+                "abandoned item 4 value 70: in worker #4 pid 13, killed when the shutdown grace period ran out".to_string(),
+                "abandoned item 5 value 80: still queued (never taken by a worker)".to_string(),
+                "abandoned item 6 value 90: held by worker #5 pid 14, which never reported on it".to_string(),
+                "main 1 ended without its last record (killed?): the other processes stopped on their death signal".to_string(),
+                "generated 6, processed 1, failed 2, abandoned 3".to_string(),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_worker_killed_from_outside_during_the_grace_period_failed_its_item() {
+        // Only the workers the spawner said it was killing are "killed at shutdown".
+        let mut acct = Accounting::default();
+        acct.observe(&env(
+            PoolRole::Generator,
+            1,
+            Event::Generated { id: 1, value: 50 },
+        ));
         acct.observe(&env(
             PoolRole::Spawner,
             2,
             Event::ShuttingDown {
                 signal: 2,
                 alive: 1,
-                grace_ms: 10,
+                grace_ms: 3000,
             },
         ));
-        acct.observe(&w(13, Event::Took { id: 4, value: 70 }));
-        acct.observe(&env(PoolRole::Spawner, 2, ended(13)));
+        acct.observe(&worker(1, 10, Event::Took { id: 1, value: 50 }));
+        acct.observe(&ended(
+            WorkerRef { num: 1, pid: 10 },
+            ExitStatus::Signaled(9),
+        ));
+        assert_eq!(
+            acct.closing().last().unwrap(),
+            "generated 1, processed 0, failed 1, abandoned 0"
+        );
+    }
+
+    #[test]
+    fn an_item_the_generator_could_not_queue_is_abandoned_as_never_queued() {
+        let mut acct = Accounting::default();
+        acct.observe(&env(
+            PoolRole::Generator,
+            1,
+            Event::Generated { id: 1, value: 50 },
+        ));
+        acct.observe(&env(
+            PoolRole::Generator,
+            1,
+            Event::GeneratorStopped {
+                generated: 1,
+                why: GeneratorStop::Interrupted(2),
+                unsent: Some(1),
+            },
+        ));
         assert_eq!(
             acct.closing(),
             vec![
-                "abandoned item 4 value 70: in worker 13, killed when the shutdown grace period ran out".to_string(),
-                "abandoned item 5 value 80: still queued (never taken by a worker)".to_string(),
-                "generated 5, processed 1, failed 2, abandoned 2".to_string(),
+                "abandoned item 1 value 50: never queued (the generator stopped before it could queue it)".to_string(),
+                "generated 1, processed 0, failed 0, abandoned 1".to_string(),
             ]
+        );
+    }
+
+    #[test]
+    fn the_ledger_forgets_finished_items_so_its_memory_stays_bounded() {
+        let mut acct = Accounting::default();
+        for id in 1..=100_000u64 {
+            acct.observe(&env(
+                PoolRole::Generator,
+                1,
+                Event::Generated { id, value: 50 },
+            ));
+            acct.observe(&worker(1, 10, Event::Took { id, value: 50 }));
+            acct.observe(&worker(1, 10, Event::Processed { id, value: 50 }));
+        }
+        assert!(acct.outstanding.is_empty() && acct.held_by.is_empty());
+        assert_eq!(
+            acct.closing().last().unwrap(),
+            "generated 100000, processed 100000, failed 0, abandoned 0"
         );
     }
 
@@ -800,11 +1154,7 @@ mod tests {
             1,
             Event::Generated { id: 1, value: 50 },
         ));
-        acct.observe(&env(
-            PoolRole::Worker,
-            10,
-            Event::Error("took item 1 value 50".into()),
-        ));
+        acct.observe(&worker(1, 10, Event::Error("took item 1 value 50".into())));
         assert_eq!(
             acct.closing().last().unwrap(),
             "generated 1, processed 0, failed 0, abandoned 1"

@@ -13,23 +13,30 @@ mod logger;
 mod spawner;
 mod worker;
 
-use std::io::Write;
+use std::io::{ErrorKind, Write};
 use std::os::fd::AsFd;
-use std::path::PathBuf;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 
 use clap::Parser;
-use ipc_sys::cli::{EXIT_FAILURE, EXIT_INTERRUPTED, parse_unsigned};
+use ipc_sys::cli::{
+    EXIT_FAILURE, EXIT_INTERRUPTED, parse_between, parse_unsigned, writable_file_path,
+};
 use ipc_sys::linelog::LineLog;
 use ipc_sys::queue::{self, QueueEnd};
 use ipc_sys::semaphore::Semaphore;
-use ipc_sys::{Children, Event as ChildEvent, Fork};
+use ipc_sys::{Children, Event as ChildEvent, ExitStatus, Fork};
 use nix::sys::signal::Signal;
+use nix::unistd::Pid;
 
 pub use error::{Error, Result};
 use event::{Event, ITEM_LEN, MAX_RECORD, Params, PoolRole, Reporter};
 
 /// Most workers accepted: a demonstration pool, not a fork bomb.
 const MAX_WORKERS: u64 = 64;
+/// Values are 0..=100, so a threshold of 101 already fails every item; a larger one would only
+/// print a number in the log that means nothing more.
+const MAX_FAIL_BELOW: u64 = 101;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -47,8 +54,8 @@ Exit codes: 0 every role ended cleanly, 1 a role failed, 2 bad input, 130 interr
     after_help = EXAMPLES
 )]
 pub struct PoolCli {
-    /// Stop after generating N items (default: run until Ctrl+C, as the original)
-    #[arg(long, value_name = "N", value_parser = |s: &str| parse_unsigned(s, "the item count"), allow_negative_numbers = true)]
+    /// Stop after generating N items, N ≥ 1 (default: run until Ctrl+C, as the original)
+    #[arg(long, value_name = "N", value_parser = items_parser, allow_negative_numbers = true)]
     pub items: Option<u64>,
 
     /// Permits of the semaphore: at most K workers alive at any instant (1..=64)
@@ -63,8 +70,8 @@ pub struct PoolCli {
     #[arg(long, value_name = "MS", default_value = "2000", value_parser = ms_parser, allow_negative_numbers = true)]
     pub max_gap_ms: u64,
 
-    /// Items with a value below this fail (values are 0..=100)
-    #[arg(long, value_name = "V", default_value = "10", value_parser = |s: &str| parse_unsigned(s, "the threshold"), allow_negative_numbers = true)]
+    /// Items with a value below this fail (values are 0..=100: 0 fails none, 101 fails all)
+    #[arg(long, value_name = "V", default_value = "10", value_parser = |s: &str| parse_between(s, "the threshold", 0, MAX_FAIL_BELOW), allow_negative_numbers = true)]
     pub fail_below: u64,
 
     /// On Ctrl+C, how long running workers may take to finish their item before SIGKILL
@@ -90,6 +97,15 @@ fn workers_parser(s: &str) -> Result<u32, String> {
         n => Err(format!(
             "the worker count must be between 1 and {MAX_WORKERS}, got {n}"
         )),
+    }
+}
+
+fn items_parser(s: &str) -> Result<u64, String> {
+    match parse_unsigned(s, "the item count")? {
+        0 => {
+            Err("the item count must be at least 1 (leave --items out to run until Ctrl+C)".into())
+        }
+        n => Ok(n),
     }
 }
 
@@ -130,8 +146,66 @@ impl PoolCli {
     }
 }
 
+/// Exit code of a worker whose item failed: the spawner replaces it.
+pub const EXIT_ITEM_FAILED: i32 = 3;
+/// Exit code of a role that stopped because the logger is gone: it can log nothing more, and
+/// says nothing on stderr — main, the logger's parent, reports the logger's end once.
+pub const EXIT_LOG_GONE: i32 = 4;
+/// Exit code of a role that stopped on SIGINT/SIGTERM before its work was done (for the
+/// generator, also: nobody takes work any more).
+pub const EXIT_STOPPED: i32 = 5;
+
+/// `--log`: a regular file or a path that does not exist yet, never a directory, a device or a
+/// FIFO (opening a FIFO would block until some reader came; writing through /dev/null or
+/// /dev/full would lose the log). A trailing slash names a directory, whatever exists there.
+fn check_log_path(path: &Path) -> Result<()> {
+    let refuse = |kind, text: &str| Error::Path {
+        flag: "--log",
+        path: path.into(),
+        source: std::io::Error::new(kind, text.to_string()),
+    };
+    if path.as_os_str().as_bytes().ends_with(b"/") {
+        return Err(match std::fs::metadata(path) {
+            Ok(meta) if meta.is_dir() => refuse(ErrorKind::IsADirectory, "is a directory"),
+            _ => refuse(
+                ErrorKind::InvalidInput,
+                "ends with '/', which names a directory, not a file",
+            ),
+        });
+    }
+    writable_file_path(path).map_err(|source| Error::Path {
+        flag: "--log",
+        path: path.into(),
+        source,
+    })
+}
+
+/// `exited with code 1`, `was killed by SIGKILL`: how a role ended, for main's error line.
+fn ended(status: ExitStatus) -> String {
+    match status {
+        ExitStatus::Signaled(_) => format!("was {status}"),
+        ExitStatus::Exited(EXIT_STOPPED) => {
+            format!("stopped early on a SIGINT/SIGTERM sent to it alone (exit code {EXIT_STOPPED})")
+        }
+        ExitStatus::Exited(_) => status.to_string(),
+    }
+}
+
 /// Runs a pool and returns main's exit code.
+///
+/// Main watches its three children — logger, generator, spawner — until the generator and the
+/// spawner have ended, then closes its end of the log queue and waits for the logger to write
+/// the accounting. What it does when one of them ends first:
+/// - the logger: nothing more can be logged, so main stops the other two (SIGTERM) and, if the
+///   logger was killed, says so in one `error:` line (a logger that failed said why itself);
+/// - the spawner: its workers die with it (their death signal); main stops the generator,
+///   whose items nobody would take;
+/// - the generator: the workers finish what is queued, then the pool ends.
+///
+/// A role that ends before its work is done, without main having asked, makes the run fail:
+/// exit code 1 and one `error:` line naming it.
 pub fn run(opts: &PoolOptions) -> Result<u8> {
+    check_log_path(&opts.log)?;
     // Created (or emptied) before any fork: an unusable path is exit 2 with nothing started.
     drop(LineLog::create(&opts.log).map_err(|e| match e {
         ipc_sys::Error::Open { path, source } => Error::Path {
@@ -149,20 +223,31 @@ pub fn run(opts: &PoolOptions) -> Result<u8> {
     // The logger only receives. Were it to hold a sending end of the log queue, that queue could
     // never report end of file and the logger would wait forever. Dropped (an error path of
     // main), it is waited for: it ends once every sending end is closed.
-    let mut logger =
-        Fork::new(PoolRole::Logger)
-            .on_drop(None)
-            .spawn([log_rx.as_fd()], |[rx]| {
-                let rx = QueueEnd::from_fd("log", MAX_RECORD, rx);
-                logger::run(&opts.log, !opts.quiet, &rx).unwrap_or_else(|e| {
-                    let _ = writeln!(std::io::stderr(), "error: logger: {e}");
-                    i32::from(ipc_sys::cli::Failure::exit_code(&e))
-                })
-            })?;
+    let logger = Fork::new(PoolRole::Logger)
+        .on_drop(None)
+        .spawn([log_rx.as_fd()], |[rx]| {
+            let rx = QueueEnd::from_fd("log", MAX_RECORD, rx);
+            logger::run(&opts.log, !opts.quiet, &rx).unwrap_or_else(|e| {
+                // One write(2), so the line cannot tear against another process's.
+                let _ = std::io::stderr().write_all(format!("error: logger: {e}\n").as_bytes());
+                i32::from(ipc_sys::cli::Failure::exit_code(&e))
+            })
+        })?;
     // Main only sends on the log queue; the logger's end must have exactly one holder.
     drop(log_rx);
-    let mut rep = Reporter::new(log_tx, PoolRole::Main);
-    rep.report(Event::Started(Some(Params {
+    let mut main = Main {
+        rep: Reporter::new(log_tx, PoolRole::Main),
+        roles: Children::new(),
+        names: vec![(logger.pid(), PoolRole::Logger)],
+        stopping: false,
+        interrupted: None,
+        logger_ended: None,
+        failure: None,
+        error: None,
+    };
+    main.rep.relay_interrupts_to(Some(logger.pid()));
+    main.roles.push(logger);
+    let started = main.rep.report(Event::Started(Some(Params {
         workers: opts.workers,
         items: opts.items,
         work_ms: opts.work_ms,
@@ -170,139 +255,257 @@ pub fn run(opts: &PoolOptions) -> Result<u8> {
         fail_below: opts.fail_below,
         grace_ms: opts.grace_ms,
         seed: opts.seed,
-    })))?;
+    })));
+    let log_alive = !matches!(started, Err(Error::LogGone));
+    main.keep(started);
 
     // The generator only sends work (a receiving end would let it swallow items); the spawner
     // and its workers only receive it (with a sending end the workers would never see the queue
     // close). Both report on the log queue. On an error path of main they get SIGTERM and are
-    // reaped.
-    let mut roles = Children::new();
-    let mut first_error = None;
-    let generator = Fork::new(PoolRole::Generator)
-        .on_drop(Some(Signal::SIGTERM))
-        .spawn([work_tx.as_fd(), rep.queue().as_fd()], |[work, log]| {
-            let work = QueueEnd::from_fd("work", ITEM_LEN, work);
-            let log = QueueEnd::from_fd("log", MAX_RECORD, log);
-            run_role(PoolRole::Generator, log, |rep| {
-                generator::run(opts, rep, &work)
-            })
-        });
-    let spawner = Fork::new(PoolRole::Spawner)
-        .on_drop(Some(Signal::SIGTERM))
-        .spawn([work_rx.as_fd(), rep.queue().as_fd()], |[work, log]| {
-            let work = QueueEnd::from_fd("work", ITEM_LEN, work);
-            let log = QueueEnd::from_fd("log", MAX_RECORD, log);
-            run_role(PoolRole::Spawner, log, |rep| {
-                spawner::run(opts, rep, &work, &sem)
-            })
-        });
+    // reaped. The spawner is watched before the generator, so that when both have ended main
+    // names the cause (a dead spawner) before the consequence (a generator nobody takes from).
+    if log_alive {
+        let log = main.rep.queue();
+        let spawner = Fork::new(PoolRole::Spawner)
+            .on_drop(Some(Signal::SIGTERM))
+            .spawn([work_rx.as_fd(), log.as_fd()], |[work, log]| {
+                let work = QueueEnd::from_fd("work", ITEM_LEN, work);
+                let log = QueueEnd::from_fd("log", MAX_RECORD, log);
+                run_role(Reporter::new(log, PoolRole::Spawner), |rep| {
+                    spawner::run(opts, rep, &work, &sem)
+                })
+            });
+        let generator = Fork::new(PoolRole::Generator)
+            .on_drop(Some(Signal::SIGTERM))
+            .spawn([work_tx.as_fd(), log.as_fd()], |[work, log]| {
+                let work = QueueEnd::from_fd("work", ITEM_LEN, work);
+                let log = QueueEnd::from_fd("log", MAX_RECORD, log);
+                run_role(Reporter::new(log, PoolRole::Generator), |rep| {
+                    generator::run(opts, rep, &work)
+                })
+            });
+        for (role, child) in [
+            (PoolRole::Spawner, spawner),
+            (PoolRole::Generator, generator),
+        ] {
+            match child {
+                Ok(child) => {
+                    main.names.push((child.pid(), role));
+                    main.roles.push(child);
+                }
+                Err(e) => main.fail_early(e.into()),
+            }
+        }
+    }
     // Main neither produces nor consumes work.
     drop((work_tx, work_rx));
-    let mut role_of = vec![(logger.pid(), PoolRole::Logger)];
-    for (role, child) in [
-        (PoolRole::Generator, generator),
-        (PoolRole::Spawner, spawner),
-    ] {
-        match child {
-            Ok(child) => {
-                role_of.push((child.pid(), role));
-                roles.push(child);
-            }
-            Err(e) => {
-                first_error.get_or_insert(Error::from(e));
-            }
-        }
-    }
-    if first_error.is_some() {
-        roles.signal_all(Signal::SIGTERM);
-    }
-    let mut interrupted = false;
-    let mut all_clean = true;
-    loop {
-        match roles.wait(&mut [], None, !interrupted)? {
-            ChildEvent::Exited(child) => {
-                let role = role_of
-                    .iter()
-                    .find(|(p, _)| *p == child.pid)
-                    .map_or(PoolRole::Worker, |(_, r)| *r);
-                all_clean &= child.status.success();
-                keep(
-                    &mut first_error,
-                    rep.report(Event::RoleEnded {
-                        role,
-                        pid: child.pid.as_raw() as u32,
-                        status: child.status,
-                    }),
-                );
-            }
-            ChildEvent::Interrupted => {
-                interrupted = true;
-                if let Some(signal) = ipc_sys::signal::interrupted() {
-                    keep(
-                        &mut first_error,
-                        rep.report(Event::Interrupted {
-                            signal: signal as i32,
-                        }),
-                    );
-                }
-                roles.signal_all(Signal::SIGTERM);
-            }
-            ChildEvent::Empty => break,
-            ChildEvent::Ready | ChildEvent::TimedOut => {}
-        }
+    main.watch()?;
+
+    if main.interrupted.is_none()
+        && let Some(signal) = ipc_sys::signal::interrupted()
+    {
+        // Every role ended before main's own wait saw the signal (a Ctrl+C reaches them all).
+        main.interrupted = Some(signal);
+        let r = main.rep.report(Event::Interrupted {
+            signal: signal as i32,
+        });
+        main.keep(r);
     }
     let permits = sem.available().map_err(Error::from).and_then(|free| {
-        rep.report(Event::Permits {
+        main.rep.report(Event::Permits {
             free: i64::from(free),
             total: opts.workers,
         })
     });
-    keep(&mut first_error, permits);
-    let code = match (&first_error, interrupted, all_clean) {
+    main.keep(permits);
+    let code = match (&main.logger_ended, main.interrupted, &main.failure) {
         (Some(_), _, _) => EXIT_FAILURE,
-        (None, true, _) => EXIT_INTERRUPTED,
-        (None, false, true) => 0,
-        (None, false, false) => EXIT_FAILURE,
+        (None, Some(_), _) => EXIT_INTERRUPTED,
+        (None, None, Some(_)) => EXIT_FAILURE,
+        (None, None, None) if main.error.is_some() => EXIT_FAILURE,
+        (None, None, None) => 0,
     };
-    keep(
-        &mut first_error,
-        rep.report(Event::Exiting { code: code.into() }),
-    );
-    // The last sending end in main: once it closes (and every worker is gone), the logger
-    // drains the queue, writes the accounting and exits.
-    drop(rep);
-    let status = logger.wait()?.status;
-    if !status.success() {
-        first_error.get_or_insert(Error::ChildFailed {
-            role: PoolRole::Logger.to_string(),
-            status: status.to_string(),
+    let exiting = main.rep.report(Event::Exiting { code: code.into() });
+    main.keep(exiting);
+    main.finish(code)
+}
+
+/// Main's side of a run: its reporter, its children, and what it learnt of them.
+struct Main {
+    rep: Reporter,
+    /// The logger, the spawner and the generator, while they run.
+    roles: Children,
+    names: Vec<(Pid, PoolRole)>,
+    /// Main has asked the roles to stop (an interrupt, or a role gone): a stop is expected.
+    stopping: bool,
+    interrupted: Option<Signal>,
+    /// How the logger ended, if it ended before main closed the log queue.
+    logger_ended: Option<(Pid, ExitStatus)>,
+    /// The first role that ended unexpectedly, for main's one `error:` line.
+    failure: Option<Error>,
+    /// Main's own first error.
+    error: Option<Error>,
+}
+
+impl Main {
+    fn role_of(&self, pid: Pid) -> PoolRole {
+        self.names
+            .iter()
+            .find(|(p, _)| *p == pid)
+            .map_or(PoolRole::Worker, |(_, r)| *r)
+    }
+
+    fn running(&self, role: PoolRole) -> Option<&ipc_sys::Child> {
+        self.names
+            .iter()
+            .filter(|(_, r)| *r == role)
+            .find_map(|(pid, _)| self.roles.get(*pid))
+    }
+
+    /// Sends `signal` to the generator and the spawner (the logger stops by itself, once every
+    /// sending end of the log queue is closed).
+    fn stop_roles(&mut self, signal: Signal) {
+        self.stopping = true;
+        for role in [PoolRole::Spawner, PoolRole::Generator] {
+            if let Some(child) = self.running(role) {
+                child.signal(signal);
+            }
+        }
+    }
+
+    /// Keeps main's first error. A report the logger can no longer take is not one: main
+    /// learns of the logger's end from its exit status, and reports that.
+    fn keep(&mut self, result: Result<()>) {
+        match result {
+            Ok(()) | Err(Error::LogGone) => {}
+            Err(e) => {
+                self.error.get_or_insert(e);
+            }
+        }
+    }
+
+    /// A role could not even be forked: stop the others.
+    fn fail_early(&mut self, e: Error) {
+        self.error.get_or_insert(e);
+        self.stop_roles(Signal::SIGTERM);
+    }
+
+    /// Reaps the roles as they end, until the generator and the spawner are gone.
+    fn watch(&mut self) -> Result<()> {
+        while self.running(PoolRole::Spawner).is_some()
+            || self.running(PoolRole::Generator).is_some()
+        {
+            match self.roles.wait(&mut [], None, self.interrupted.is_none())? {
+                ChildEvent::Exited(child) => self.ended(child.pid, child.status),
+                ChildEvent::Interrupted => {
+                    if let Some(signal) = ipc_sys::signal::interrupted() {
+                        self.interrupted = Some(signal);
+                        let r = self.rep.report(Event::Interrupted {
+                            signal: signal as i32,
+                        });
+                        self.keep(r);
+                        // The roles get the very signal main got, so that every line of a
+                        // Ctrl+C run says SIGINT. The logger too: it does not stop, but from
+                        // now on it drops an echo that stdout no longer takes.
+                        self.stop_roles(signal);
+                        if let Some(logger) = self.running(PoolRole::Logger) {
+                            logger.signal(signal);
+                        }
+                    }
+                }
+                ChildEvent::Empty => break,
+                ChildEvent::Ready | ChildEvent::TimedOut => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn ended(&mut self, pid: Pid, status: ExitStatus) {
+        let role = self.role_of(pid);
+        if role == PoolRole::Logger {
+            // Nothing more can be logged: stop the run now rather than let it go on unrecorded.
+            self.logger_ended = Some((pid, status));
+            self.rep.relay_interrupts_to(None);
+            self.stop_roles(Signal::SIGTERM);
+            return;
+        }
+        let r = self.rep.report(Event::RoleEnded {
+            role,
+            pid: pid.as_raw() as u32,
+            status,
         });
+        self.keep(r);
+        let asked = self.stopping || ipc_sys::signal::interrupted().is_some();
+        let expected = status.success()
+            || status == ExitStatus::Exited(EXIT_LOG_GONE)
+            || (asked && status == ExitStatus::Exited(EXIT_STOPPED));
+        if !expected {
+            self.failure.get_or_insert(Error::ChildFailed {
+                role: format!("{role} {pid}"),
+                status: ended(status),
+            });
+        }
+        if role == PoolRole::Spawner
+            && !self.stopping
+            && self.running(PoolRole::Generator).is_some()
+        {
+            let r = self.rep.report(Event::SpawnerGone);
+            self.keep(r);
+            self.stop_roles(Signal::SIGTERM);
+        }
     }
-    match first_error {
-        Some(e) => Err(e),
-        None => Ok(code),
+
+    /// Closes main's end of the log queue, waits for the logger to write the accounting, and
+    /// turns what happened into main's result: one error at most.
+    fn finish(mut self, code: u8) -> Result<u8> {
+        let logger = self
+            .names
+            .first()
+            .map(|(pid, _)| *pid)
+            .and_then(|pid| self.roles.remove(pid));
+        // The last sending end in main: once it closes (and every worker is gone), the logger
+        // drains the queue, writes the accounting and exits.
+        drop(self.rep);
+        if let Some(mut logger) = logger {
+            let status = logger.wait()?.status;
+            if !status.success() {
+                self.logger_ended = Some((logger.pid(), status));
+            }
+        }
+        match self.logger_ended {
+            Some((pid, status @ ExitStatus::Signaled(_))) => {
+                return Err(Error::ChildFailed {
+                    role: format!("logger {pid}"),
+                    status: format!("{}: the run was stopped, the log ends there", ended(status)),
+                });
+            }
+            // A logger that exits with an error code has already said why on stderr.
+            Some(_) => return Ok(EXIT_FAILURE),
+            None => {}
+        }
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        match self.failure {
+            Some(e) if code == EXIT_FAILURE => Err(e),
+            _ => Ok(code),
+        }
     }
 }
 
-/// Main keeps reaping whatever fails: the first error is kept and reported at the end.
-fn keep(first_error: &mut Option<Error>, result: Result<()>) {
-    if let Err(e) = result {
-        first_error.get_or_insert(e);
-    }
-}
-
-/// The frame of every reporting role: its own reporter on the log queue, `started`, the body,
-/// any error, `exiting with code <c>`. Returns the exit code.
-fn run_role(role: PoolRole, log: QueueEnd, body: impl FnOnce(&mut Reporter) -> Result<i32>) -> i32 {
-    let mut rep = Reporter::new(log, role);
+/// The frame of every reporting role: `started`, the body, any error, `exiting with code <c>`.
+/// Returns the exit code. A role whose logger is gone stops quietly with `EXIT_LOG_GONE`.
+fn run_role(mut rep: Reporter, body: impl FnOnce(&mut Reporter) -> Result<i32>) -> i32 {
+    let role = rep.role();
     let code = match rep
         .report(Event::Started(None))
         .and_then(|()| body(&mut rep))
     {
         Ok(code) => code,
+        Err(Error::LogGone) => return EXIT_LOG_GONE,
         Err(e) => {
             if rep.report(Event::Error(e.to_string())).is_err() {
-                let _ = writeln!(std::io::stderr(), "error: {role}: {e}");
+                let _ = std::io::stderr().write_all(format!("error: {role}: {e}\n").as_bytes());
             }
             i32::from(ipc_sys::cli::Failure::exit_code(&e))
         }

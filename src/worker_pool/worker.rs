@@ -9,14 +9,9 @@ use std::time::Duration;
 use ipc_sys::queue::{QueueEnd, Received};
 use ipc_sys::signal::Wake;
 
-use super::PoolOptions;
 use super::error::{Error, Result};
 use super::event::{Event, ITEM_LEN, Reporter, decode_item};
-
-/// Exit code of a worker whose item failed: the spawner replaces it.
-pub const EXIT_ITEM_FAILED: i32 = 3;
-/// Exit code of a worker that stopped on SIGINT/SIGTERM.
-pub const EXIT_STOPPED: i32 = 5;
+use super::{EXIT_ITEM_FAILED, EXIT_STOPPED, PoolOptions};
 
 pub fn run(opts: &PoolOptions, rep: &mut Reporter, work: &QueueEnd) -> Result<i32> {
     let mut buf = [0u8; ITEM_LEN];

@@ -313,3 +313,48 @@ pub fn wait_session(sid: i32, what: &str, timeout: Duration, pred: impl Fn(&[Pro
         sleep(Duration::from_millis(5));
     }
 }
+
+/// Every process of process group `pgid` still listed in /proc (zombies included), as
+/// (pid, parent pid, state letter).
+pub fn group_members(pgid: i32) -> Vec<(i32, i32, char)> {
+    let Ok(all) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    all.filter_map(|e| {
+        let pid: i32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+        let state = fields.next()?.chars().next()?;
+        let ppid: i32 = fields.next()?.parse().ok()?;
+        let group: i32 = fields.next()?.parse().ok()?;
+        (group == pgid).then_some((pid, ppid, state))
+    })
+    .collect()
+}
+
+/// For a test process that made itself a child subreaper: waits until no process of group
+/// `pgid` is left, reaping each one re-parented to this process once it has exited (so none
+/// stays a zombie), and panics naming the survivors after `timeout`. Reap the group leader
+/// (the spawned `Child`) first: only its descendants are reaped here.
+pub fn wait_until_group_gone(pgid: i32, timeout: Duration) {
+    use nix::sys::wait::{WaitPidFlag, waitpid};
+    let me = std::process::id() as i32;
+    let start = Instant::now();
+    loop {
+        let members = group_members(pgid);
+        if members.is_empty() {
+            return;
+        }
+        for &(pid, ppid, state) in &members {
+            if ppid == me && pid != pgid && state == 'Z' {
+                let _ = waitpid(nix::unistd::Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
+            }
+        }
+        if start.elapsed() > timeout {
+            panic!(
+                "processes of group {pgid} still there after {timeout:?} (pid, parent, state): {members:?}"
+            );
+        }
+        sleep(Duration::from_millis(10));
+    }
+}
