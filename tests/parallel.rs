@@ -672,3 +672,53 @@ fn shared_state_is_exact_with_the_lock_and_loses_updates_without_it() {
         "the dict needs no lock: {text}"
     );
 }
+
+#[test]
+fn a_link_to_a_file_is_hashed_a_link_to_a_directory_is_named_and_a_dangling_one_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir(root.join("sub")).unwrap();
+    std::fs::write(root.join("sub/real.txt"), "hello\n").unwrap();
+    std::os::unix::fs::symlink("sub/real.txt", root.join("link.txt")).unwrap();
+    std::os::unix::fs::symlink("sub", root.join("dirlink")).unwrap();
+    let out = Command::new(BIN).arg("hash").arg(root).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert_eq!(text.lines().count(), 2, "{text}");
+    assert!(
+        text.contains("/link.txt\n") && text.contains("/sub/real.txt\n"),
+        "{text}"
+    );
+    assert!(stderr(&out).contains("dirlink: a symbolic link to a directory, not followed"));
+
+    std::os::unix::fs::symlink("nowhere", root.join("dangling.txt")).unwrap();
+    let out = Command::new(BIN).arg("hash").arg(root).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("dangling.txt: No such file or directory"));
+}
+
+#[test]
+fn a_log_without_newlines_is_scanned_in_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = std::fs::File::create(dir.path().join("big.log")).unwrap();
+    big.set_len(48 << 20).unwrap();
+    std::fs::write(dir.path().join("a.log"), "ERROR x\n").unwrap();
+    let out = Command::new(BIN)
+        .arg("scan-logs")
+        .arg(dir.path())
+        .args(["--jobs", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let rss: f64 = text
+        .split("peak RSS ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(rss < 24.0, "a 48 MiB line must not be held whole: {text}");
+}

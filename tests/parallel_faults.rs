@@ -270,6 +270,7 @@ fn a_worker_killed_mid_piece_is_reported_lost_not_as_different_results() {
         "a lost piece is not a difference: {out}"
     );
     assert!(out.contains("1 task(s) incomplete"), "{out}");
+    assert!(out.contains("speed-up not measured"), "{out}");
     assert!(
         err.contains(&format!(
             "was lost: its worker (pid {busy}) was killed by SIGKILL"

@@ -56,6 +56,11 @@ impl<'a> Batches<'a> {
         loop {
             match self.walk.next()? {
                 Entry::File(path, size) => return Some((path, size)),
+                Entry::Note(what) => {
+                    if self.report {
+                        let _ = writeln!(std::io::stderr(), "note: {what}");
+                    }
+                }
                 Entry::Problem(why) => {
                     *self.problems += 1;
                     if self.report {

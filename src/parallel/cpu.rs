@@ -13,7 +13,7 @@ use ipc_sys::signal::interrupted;
 use super::cli::CpuArgs;
 use super::error::Result;
 use super::output::{Out, note};
-use super::runner::{End, PoolRun, describe_workers, efficiency, run_pool};
+use super::runner::{End, PoolRun, describe_workers, efficiency, processes, run_pool};
 use crate::task_pool::{Job, Outcome, Registry, Stopped, Task};
 
 /// Terms per unit of `--tasks` and `--chunk`: the tutorial's `n * 10**6`.
@@ -187,8 +187,8 @@ pub fn run(args: &CpuArgs) -> Result<u8> {
         End::Failed(e) => return Err(e),
     };
     let parallel = assemble(args, &pieces, &stopped);
-    report(&mut out, jobs, &pieces, seq_wall, wall, &stopped);
     let lost = parallel.iter().filter(|p| p.is_none()).count();
+    report(&mut out, jobs, &pieces, seq_wall, wall, &stopped, lost > 0);
     let differ = parallel
         .iter()
         .zip(&seq)
@@ -214,17 +214,24 @@ fn report(
     seq_wall: Duration,
     par_wall: Duration,
     stopped: &Stopped,
+    incomplete: bool,
 ) {
     let speedup = seq_wall.as_secs_f64() / par_wall.as_secs_f64().max(1e-9);
     out.line(&format!(
-        "parallel ({jobs} processes): {:.3} s ({} pieces)",
+        "parallel ({}): {:.3} s ({} pieces)",
+        processes(jobs),
         par_wall.as_secs_f64(),
         pieces.len()
     ));
-    out.line(&format!(
-        "speed-up {speedup:.2}x, {}",
-        efficiency(speedup, jobs)
-    ));
+    if incomplete {
+        // A run that lost work did less of it: its time says nothing about the speed-up.
+        out.line("speed-up not measured: the parallel run is incomplete");
+    } else {
+        out.line(&format!(
+            "speed-up {speedup:.2}x, {}",
+            efficiency(speedup, jobs)
+        ));
+    }
     for line in describe_workers(stopped) {
         out.line(&line);
     }

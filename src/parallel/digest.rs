@@ -37,13 +37,13 @@ impl Algo {
 /// small enough to stay in the CPU's L2 cache between the copy and the digest.
 pub const READ_SIZE: usize = 256 << 10;
 
-/// Opens `path` for reading if it is (still) a regular file: the walk saw a regular file, but it
-/// may since have been replaced by a FIFO (whose `open` would block forever), a device (endless),
-/// or a symbolic link (which the walk does not follow).
+/// Opens `path` for reading if it is (still) a regular file: the walk saw a regular file (or a
+/// link to one), but it may since have been replaced by a FIFO (whose `open` would block for
+/// ever without O_NONBLOCK), a device (endless) or a directory.
 pub fn open_regular(path: &Path) -> io::Result<File> {
     let file = File::options()
         .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_NOCTTY)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(path)?;
     if file.metadata()?.is_file() {
         Ok(file)

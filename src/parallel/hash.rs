@@ -17,7 +17,7 @@ use super::emit::{Render, SharedEmitter, Tally};
 use super::error::Result;
 use super::names;
 use super::output::{Out, note};
-use super::runner::{End, PoolRun, describe_workers, efficiency, run_pool};
+use super::runner::{End, PoolRun, describe_workers, efficiency, processes, run_pool};
 use super::walk::Walk;
 use crate::task_pool::{Job, Outcome, Registry, Stopped};
 
@@ -263,7 +263,8 @@ pub fn run(args: &HashArgs) -> Result<u8> {
     let wall = run.wall.as_secs_f64();
     let skipped = unreadable + problems + lost_files;
     note(&format!(
-        "hashed {files} files, {bytes} bytes, in {wall:.3} s on {jobs} processes ({:.0} MiB/s){}",
+        "hashed {files} files, {bytes} bytes, in {wall:.3} s on {} ({:.0} MiB/s){}",
+        processes(jobs),
         bytes as f64 / (1 << 20) as f64 / wall.max(1e-9),
         if skipped > 0 {
             format!(

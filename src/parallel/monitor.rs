@@ -229,7 +229,8 @@ pub fn run(args: &MonitorArgs) -> Result<u8> {
         ));
     }
     out.line(&format!(
-        "{total} pieces on {jobs} processes in {:.3} s",
+        "{total} pieces on {} in {:.3} s",
+        super::runner::processes(jobs),
         wall.as_secs_f64()
     ));
     let complete = sums.iter().all(Option::is_some);

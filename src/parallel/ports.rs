@@ -10,7 +10,7 @@ use ipc_sys::cli::{EXIT_FAILURE, EXIT_INTERRUPTED};
 use super::cli::PortsArgs;
 use super::error::Result;
 use super::output::Out;
-use super::runner::{End, describe_workers, run_pool};
+use super::runner::{End, describe_workers, processes, run_pool};
 use crate::task_pool::{Job, Outcome, Registry, Task};
 
 /// Checks one endpoint: `UP <µs>` or `DOWN <µs>`; anything else is an error message.
@@ -100,9 +100,10 @@ pub fn run(args: &PortsArgs) -> Result<u8> {
         out.line(&line);
     }
     out.line(&format!(
-        "{} endpoints in {:.3} s on {jobs} processes",
+        "{} endpoints in {:.3} s on {}",
         args.endpoints.len(),
-        run.wall.as_secs_f64()
+        run.wall.as_secs_f64(),
+        processes(jobs)
     ));
     for line in describe_workers(&stopped) {
         out.line(&line);

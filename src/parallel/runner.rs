@@ -150,6 +150,15 @@ pub fn describe_workers(stopped: &Stopped) -> Vec<String> {
     stopped.workers.iter().map(|w| w.describe()).collect()
 }
 
+/// `1 process`, `2 processes`.
+pub fn processes(n: usize) -> String {
+    if n == 1 {
+        "1 process".into()
+    } else {
+        format!("{n} processes")
+    }
+}
+
 /// Efficiency as a percentage that never claims more than the processes can give: a measured
 /// speed-up above the process count is timing noise (the one-process run was slowed by other
 /// load), said so rather than printed as 104%.
@@ -174,6 +183,9 @@ mod tests {
         assert_eq!(efficiency(1.8, 2), "efficiency 90%");
         assert_eq!(efficiency(1.0, 1), "efficiency 100%");
         let noisy = efficiency(2.1, 2);
-        assert!(noisy.starts_with("efficiency 100% (measured 105%"), "{noisy}");
+        assert!(
+            noisy.starts_with("efficiency 100% (measured 105%"),
+            "{noisy}"
+        );
     }
 }

@@ -27,7 +27,7 @@ use super::emit::{Render, SharedEmitter, Tally};
 use super::error::Result;
 use super::names;
 use super::output::{Out, note};
-use super::runner::{End, describe_workers, run_pool};
+use super::runner::{End, describe_workers, processes, run_pool};
 use super::walk::Walk;
 use crate::task_pool::{Job, Outcome, Registry, Stopped};
 
@@ -39,6 +39,11 @@ const UNREADABLE: usize = 3;
 
 /// The read buffer: a few hundred KiB stay in the CPU's L2 cache for the second search.
 const READ_SIZE: usize = 256 << 10;
+/// Bytes of a long line kept from one buffer to the next: one less than the longest word, so a
+/// word cut by the buffer's end is whole in the next search.
+const OVERLAP: usize = b"WARNING".len() - 1;
+/// A smaller buffer could not hold the overlap and make progress.
+const MIN_BUFFER: usize = 2 * b"WARNING".len();
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rule {
@@ -95,42 +100,85 @@ impl Counter {
         (errors, self.lines_with(data, &self.warning, unless))
     }
 
-    /// (ERROR lines, WARNING lines) of everything `source` yields, read through `buf` (grown
-    /// only for a line longer than it).
+    /// Whether one line (or a piece of one) holding `error` / `warning` counts as an ERROR
+    /// line and as a WARNING line under the rule.
+    fn classify(&self, error: bool, warning: bool) -> (u64, u64) {
+        let warning = warning && (self.rule == Rule::Both || !error);
+        (u64::from(error), u64::from(warning))
+    }
+
+    /// (ERROR lines, WARNING lines) of everything `source` yields, read through `buf`. Memory
+    /// stays bounded whatever the input: a line longer than the buffer (a log with no newline
+    /// for gigabytes, a file of zeros) is searched piece by piece — what it holds so far is
+    /// remembered, and only the last few bytes are kept, so that a word cut in two by the
+    /// buffer's end is still found.
     pub fn count_stream(
         &self,
         source: &mut impl Read,
         buf: &mut Vec<u8>,
     ) -> io::Result<(u64, u64)> {
-        if buf.is_empty() {
+        if buf.len() < MIN_BUFFER {
             buf.resize(READ_SIZE, 0);
         }
         let (mut errors, mut warnings) = (0, 0);
         let mut filled = 0;
+        // The line in progress began before the buffer's start: what its earlier pieces held.
+        let mut long_line: Option<(bool, bool)> = None;
         loop {
-            if filled == buf.len() {
-                // One line fills the whole buffer: make room for the rest of it.
-                buf.resize(2 * buf.len(), 0);
-            }
             let n = match source.read(&mut buf[filled..]) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             };
             if n == 0 {
-                let (e, w) = self.count(&buf[..filled]);
+                // The end: a last line without its newline counts too (as for grep).
+                let (mut e, mut w) = (0, 0);
+                if let Some((had_e, had_w)) = long_line {
+                    let rest = &buf[..filled];
+                    (e, w) = self.classify(
+                        had_e || self.error.find(rest).is_some(),
+                        had_w || self.warning.find(rest).is_some(),
+                    );
+                } else if filled > 0 {
+                    (e, w) = self.count(&buf[..filled]);
+                }
                 return Ok((errors + e, warnings + w));
             }
             filled += n;
-            // Count up to the last complete line; carry the rest over to the next read.
-            if let Some(last) = memrchr(b'\n', &buf[filled - n..filled]) {
-                let cut = filled - n + last + 1;
-                let (e, w) = self.count(&buf[..cut]);
+            let Some(last) = memrchr(b'\n', &buf[filled - n..filled]) else {
+                if filled == buf.len() {
+                    // No newline in a full buffer: note what this piece of the line holds and
+                    // keep only its last bytes.
+                    let (had_e, had_w) = long_line.unwrap_or((false, false));
+                    let piece = &buf[..filled];
+                    long_line = Some((
+                        had_e || self.error.find(piece).is_some(),
+                        had_w || self.warning.find(piece).is_some(),
+                    ));
+                    buf.copy_within(filled - OVERLAP..filled, 0);
+                    filled = OVERLAP;
+                }
+                continue;
+            };
+            let cut = filled - n + last + 1;
+            let mut start = 0;
+            if let Some((had_e, had_w)) = long_line.take() {
+                // The long line ends at the first newline.
+                let end = memchr(b'\n', &buf[..cut]).map_or(cut, |i| i + 1);
+                let line = &buf[..end];
+                let (e, w) = self.classify(
+                    had_e || self.error.find(line).is_some(),
+                    had_w || self.warning.find(line).is_some(),
+                );
                 errors += e;
                 warnings += w;
-                buf.copy_within(cut..filled, 0);
-                filled -= cut;
+                start = end;
             }
+            let (e, w) = self.count(&buf[start..cut]);
+            errors += e;
+            warnings += w;
+            buf.copy_within(cut..filled, 0);
+            filled -= cut;
         }
     }
 
@@ -335,11 +383,12 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
     }
     let skipped = tally.get(UNREADABLE) + problems + lost_files;
     out.line(&format!(
-        "{:>8} {:>8}  total over {} files in {:.3} s on {jobs} processes{}{}",
+        "{:>8} {:>8}  total over {} files in {:.3} s on {}{}{}",
         tally.get(ERRORS),
         tally.get(WARNINGS),
         tally.get(FILES),
         run.wall.as_secs_f64(),
+        processes(jobs),
         if args.first_match {
             " (first match: ERROR, else WARNING)"
         } else {
@@ -389,6 +438,17 @@ mod tests {
     }
 
     #[test]
+    fn a_huge_line_is_searched_in_a_bounded_buffer() {
+        let c = Counter::new(Rule::FirstMatch);
+        let mut text = vec![0u8; 3 << 20];
+        text[2 << 20..(2 << 20) + 7].copy_from_slice(b"WARNING");
+        text.extend_from_slice(b"\nERROR\n");
+        let mut buf = vec![0u8; 64 << 10];
+        assert_eq!(c.count_stream(&mut &text[..], &mut buf).unwrap(), (1, 1));
+        assert_eq!(buf.len(), 64 << 10, "the buffer never grew");
+    }
+
+    #[test]
     fn buffer_search_equals_line_by_line_for_both_rules_and_any_buffer_size() {
         let mut text = Vec::new();
         let pieces: [&[u8]; 8] = [
@@ -407,10 +467,23 @@ mod tests {
             text.extend_from_slice(pieces[(seed >> 16) as usize % pieces.len()]);
             text.push(b'\n');
         }
+        // Lines longer than any small buffer, with the words far apart or cut anywhere.
+        for long in 0..40 {
+            let mut line = vec![b'x'; 50 + long * 7];
+            if long % 3 == 0 {
+                line.extend_from_slice(b"WARNING");
+            }
+            line.extend(std::iter::repeat_n(b'y', long * 5));
+            if long % 2 == 0 {
+                line.extend_from_slice(b"ERROR");
+            }
+            text.extend_from_slice(&line);
+            text.push(b'\n');
+        }
         text.extend_from_slice(b"last ERROR without newline");
         for rule in [Rule::Both, Rule::FirstMatch] {
             let c = Counter::new(rule);
-            for size in [1, 7, 64, 4096, READ_SIZE] {
+            for size in [MIN_BUFFER, 17, 64, 4096, READ_SIZE] {
                 let mut buf = vec![0u8; size];
                 let got = c.count_stream(&mut &text[..], &mut buf).unwrap();
                 assert_eq!(got, naive(&text, rule), "{rule:?}, buffer {size}");

@@ -4,8 +4,10 @@
 //! Built on `walkdir`: it is an iterator like the hand-written walk it replaces, so a caller that
 //! pushes each file into a pool as it comes keeps the pool's back-pressure (the walk advances
 //! only when the pool takes more work), and it reports every unreadable directory or entry with
-//! its path instead of stopping. Symbolic links are not followed (a link loop cannot trap the
-//! walk; `find -type f` lists the same files). `ignore` was not chosen: its `.gitignore` and
+//! its path instead of stopping. A symbolic link to a file is taken as that file, under the
+//! link's name (as `sha256sum link` does, and `sha256sum -c` follows it back); a link to a
+//! directory is not followed — a link loop cannot trap the walk, and no file is counted twice —
+//! and is named in a note. `ignore` was not chosen: its `.gitignore` and
 //! hidden-file rules would silently leave files out of a hash or a scan, and its parallel walker
 //! pushes files at its own pace rather than the pool's.
 
@@ -19,6 +21,8 @@ pub enum Entry {
     File(PathBuf, u64),
     /// Something that could not be listed or examined: `path: reason`, ready to print.
     Problem(String),
+    /// Something deliberately left out, worth a word: `path: reason`.
+    Note(String),
 }
 
 pub struct Walk {
@@ -66,8 +70,24 @@ impl Iterator for Walk {
                     return Some(problem(e.path(), why));
                 }
             };
-            if !entry.file_type().is_file() || !self.wanted(entry.file_name().as_bytes()) {
+            let kind = entry.file_type();
+            if !(kind.is_file() || kind.is_symlink()) || !self.wanted(entry.file_name().as_bytes())
+            {
                 continue;
+            }
+            if kind.is_symlink() {
+                // What the link points at, now (a dangling link is an error, as for sha256sum).
+                return Some(match std::fs::metadata(entry.path()) {
+                    Ok(meta) if meta.is_file() => Entry::File(entry.into_path(), meta.len()),
+                    Ok(meta) if meta.is_dir() => {
+                        let name = names::display(entry.path().as_os_str().as_bytes());
+                        Entry::Note(format!(
+                            "{name}: a symbolic link to a directory, not followed"
+                        ))
+                    }
+                    Ok(_) => continue,
+                    Err(e) => problem(Some(entry.path()), e),
+                });
             }
             return Some(match entry.metadata() {
                 Ok(meta) => Entry::File(entry.into_path(), meta.len()),
