@@ -453,6 +453,7 @@ fn bad_input_is_one_error_line_naming_the_flag_and_exit_2() {
     let file = dir.path().join("a-file");
     std::fs::write(&file, "x").unwrap();
     let f = file.to_str().unwrap();
+    let f_slash = format!("{f}/");
     let missing_slash = format!("{d}/missing/");
     let huge = "18446744073709551615";
     let cases: Vec<(Vec<&str>, &str)> = vec![
@@ -477,6 +478,7 @@ fn bad_input_is_one_error_line_naming_the_flag_and_exit_2() {
         ),
         (vec!["hash", &missing_slash], "missing"),
         (vec!["hash", f], "not a directory"),
+        (vec!["hash", &f_slash], "not a directory"),
         (vec!["hash", "/dev/null"], "not a directory"),
         (vec!["hash", d, "--ext", ""], "--ext"),
         (vec!["hash", d, "--ext", "a/b"], "--ext"),

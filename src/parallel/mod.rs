@@ -61,11 +61,16 @@ pub fn run(cli: ParallelCli) -> Result<u8> {
     }
 }
 
-/// A directory argument that must exist: exit 2 otherwise.
+/// A directory argument that must exist: exit 2 otherwise. `FILE/` (the kernel's ENOTDIR) and
+/// `FILE` get the same message: a trailing slash is not a different error.
 pub(crate) fn check_dir(dir: &std::path::Path) -> Result<()> {
     ipc_sys::cli::existing_dir(dir).map_err(|source| Error::Path {
         flag: "DIR",
         path: dir.into(),
-        source,
+        source: if source.kind() == std::io::ErrorKind::NotADirectory {
+            std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory")
+        } else {
+            source
+        },
     })
 }

@@ -3,6 +3,7 @@
 //! SIGINT/SIGTERM, or by standard output going away — without hanging, leaving a process
 //! behind, or losing track of what was already done.
 
+use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use ipc_sys::progress;
@@ -71,7 +72,10 @@ pub fn run_pool(
     )?;
     let counter = pool.settled_counter();
     let settled = move || counter.settled();
-    let show = progress::wanted(true);
+    // A bar on standard error, but not while the dispatcher streams lines to the same terminal
+    // (the two would garble each other).
+    let streaming_to_terminal = tally.is_some() && std::io::stdout().is_terminal();
+    let show = progress::wanted(true) && !streaming_to_terminal;
     let end = progress::while_running(show, unit, total, &settled, move || {
         let mut pushed = 0u64;
         for task in tasks {
