@@ -10,9 +10,9 @@
 //! With the lock (a process-shared semaphore with one permit, `ipc_sys::semaphore`, taken around
 //! each update) every update counts. With `--no-lock` two workers read the same value, both
 //! write back value + 1, and one update is lost; two appends land in the same slot. Between the
-//! read and the write each worker yields the CPU (`sched_yield`): the stand-in for the Manager
-//! round trip that makes the window wide in Python; without it the window is a few nanoseconds
-//! and updates are still lost, only more rarely.
+//! read and the write each worker waits a couple of microseconds (`ROUND_TRIP`, a busy wait):
+//! the stand-in for the round trip to the Manager process that makes the window wide in Python.
+//! Without it the window is a few nanoseconds and updates are still lost, only more rarely.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
@@ -52,6 +52,19 @@ fn entry(worker: u64, n: u64) -> u64 {
     worker << 32 | (n + 1)
 }
 
+/// The stand-in for a Manager round trip between a read and the write that depends on it. A
+/// busy wait, not a sleep or a yield: the worker keeps its CPU, as it would waiting on a socket
+/// reply for so short a time, and a loaded machine does not stretch every update to a time
+/// slice.
+const ROUND_TRIP: std::time::Duration = std::time::Duration::from_micros(2);
+
+fn round_trip() {
+    let start = std::time::Instant::now();
+    while start.elapsed() < ROUND_TRIP {
+        std::hint::spin_loop();
+    }
+}
+
 fn yield_cpu() {
     // SAFETY: sched_yield takes no arguments and cannot fail in a way that matters here.
     unsafe { libc::sched_yield() };
@@ -89,11 +102,11 @@ fn worker(board: &Board, sem: Option<&Semaphore>, me: u64, updates: u64) -> i32 
         }
         // The counter: read, (the round trip), write back + 1.
         let seen = board.counter.load(Ordering::SeqCst);
-        yield_cpu();
+        round_trip();
         board.counter.store(seen + 1, Ordering::SeqCst);
         // The list: read the length, (the round trip), fill that slot, store length + 1.
         let len = board.len.load(Ordering::SeqCst);
-        yield_cpu();
+        round_trip();
         if let Some(slot) = usize::try_from(len).ok().and_then(|i| board.list.get(i)) {
             slot.store(entry(me, n), Ordering::SeqCst);
         }
