@@ -11,6 +11,7 @@ use ipc_sys::cli::{EXIT_FAILURE, EXIT_INTERRUPTED};
 use ipc_sys::shm::Shared;
 
 use super::batch::{Batches, report_lost};
+use super::buffer::AlignedBuf;
 use super::cli::{HashArgs, HashFormat, HashSort};
 use super::digest::{self, Algo, READ_SIZE};
 use super::emit::{Render, SharedEmitter, Tally};
@@ -63,22 +64,20 @@ struct Hasher {
     tally: Arc<Shared<Tally>>,
     /// Dispatcher side: results waiting for their turn.
     emitter: SharedEmitter,
-    /// Worker side: the read buffer, reused for every file of every task.
-    buf: RefCell<Vec<u8>>,
+    /// Worker side: the read buffer, made on first use and reused for every file of every task.
+    buf: RefCell<Option<AlignedBuf>>,
 }
 
 impl Job for Hasher {
     fn run(&self, args: &[String]) -> Result<String, String> {
         let mut buf = self.buf.borrow_mut();
-        if buf.is_empty() {
-            buf.resize(READ_SIZE, 0);
-        }
+        let buf = buf.get_or_insert_with(|| AlignedBuf::new(READ_SIZE)).get();
         let mut out = String::with_capacity(args.len() * 160);
         let mut hex = String::with_capacity(128);
         for arg in args {
             let path = names::decode(arg).ok_or("a malformed path argument")?;
             hex.clear();
-            let _ = match digest::digest_file(self.algo, &path, &mut buf, &mut hex) {
+            let _ = match digest::digest_file(self.algo, &path, buf, &mut hex) {
                 Ok(size) => writeln!(out, "+{size} {hex} {arg}"),
                 Err(e) => writeln!(out, "!{arg} {e}"),
             };
@@ -166,7 +165,7 @@ fn pass(args: &HashArgs, jobs: usize, stream: bool, report_walk: bool) -> Result
             stream,
             tally: Arc::clone(&tally),
             emitter: SharedEmitter::default(),
-            buf: RefCell::new(Vec::new()),
+            buf: RefCell::new(None),
         },
     );
     let mut batches = Vec::new();

@@ -9,6 +9,7 @@
 //! or 141 (`runner`, `output`).
 
 mod batch;
+mod buffer;
 pub mod cli;
 mod cpu;
 mod digest;
