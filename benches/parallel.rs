@@ -13,7 +13,8 @@
 //!
 //! Every output goes to a file — GNU grep stops at the first match when its output is
 //! /dev/null — and every result is checked: each digest equals sha256sum's, each count grep's.
-//! Options: `-- --runs N`, `--only hash|scan|cpu`, `--dir PATH` (where to build the trees).
+//! Options: `-- --runs N`, `--only hash|scan|cpu`, `--dir PATH` (where to build the trees),
+//! `--against PATH` (another build of `parallel`, timed in the same rounds: before/after).
 
 mod common;
 
@@ -135,10 +136,14 @@ fn timed_shell(script: &str, out: &Path) -> Duration {
 }
 
 fn timed_ours(args: &[&str], out: &Path) -> Duration {
+    timed_bin(BIN, args, out)
+}
+
+fn timed_bin(bin: &str, args: &[&str], out: &Path) -> Duration {
     let file = std::fs::File::create(out).expect("output file");
     let err = std::fs::File::create(out.with_extension("err")).expect("stderr file");
     let start = Instant::now();
-    let status = Command::new(BIN)
+    let status = Command::new(bin)
         .args(args)
         .stdout(file)
         .stderr(err)
@@ -164,9 +169,26 @@ struct Pair {
     name: String,
     ours: Vec<Duration>,
     theirs: Vec<Duration>,
+    /// The `--against` build, when given.
+    previous: Vec<Duration>,
 }
 
 impl Pair {
+    /// `| workload | this build | the other build | ratio |`, if the other build was timed.
+    fn before_after(&self) -> Option<String> {
+        if self.previous.is_empty() {
+            return None;
+        }
+        let (o, p) = (median(self.ours.clone()), median(self.previous.clone()));
+        Some(format!(
+            "| {} | {:.3} s | {:.3} s | {:.2}× |",
+            self.name,
+            o.as_secs_f64(),
+            p.as_secs_f64(),
+            p.as_secs_f64() / o.as_secs_f64()
+        ))
+    }
+
     fn row(&self, ours_label: &str, theirs_label: &str) -> String {
         let (o, t) = (median(self.ours.clone()), median(self.theirs.clone()));
         // A `|` inside a table cell, even in code, must be escaped.
@@ -191,15 +213,20 @@ fn compare(
     runs: usize,
     mut ours: impl FnMut() -> Duration,
     mut theirs: impl FnMut() -> Duration,
+    mut previous: Option<&mut dyn FnMut() -> Duration>,
 ) -> Pair {
     let mut pair = Pair {
         name: name.to_string(),
         ours: Vec::new(),
         theirs: Vec::new(),
+        previous: Vec::new(),
     };
-    // One unmeasured round first: page cache and binaries warm for both sides alike.
+    // One unmeasured round first: page cache and binaries warm for every side alike.
     ours();
     theirs();
+    if let Some(p) = previous.as_mut() {
+        p();
+    }
     for round in 0..runs {
         if round % 2 == 0 {
             pair.ours.push(ours());
@@ -208,14 +235,21 @@ fn compare(
             pair.theirs.push(theirs());
             pair.ours.push(ours());
         }
+        if let Some(p) = previous.as_mut() {
+            pair.previous.push(p());
+        }
     }
     pair
 }
 
-fn hash_pair(name: &str, tree: &Path, work: &Path, runs: usize) -> Pair {
+fn hash_pair(name: &str, tree: &Path, work: &Path, runs: usize, against: Option<&str>) -> Pair {
     let ours_out = work.join("ours.sha256");
     let theirs_out = work.join("theirs.sha256");
+    let previous_out = work.join("previous.sha256");
     let t = tree.to_str().expect("utf-8 temp path");
+    // Older builds ran a --jobs 1 comparison pass unless told not to.
+    let mut previous =
+        against.map(|bin| move || timed_bin(bin, &["hash", t, "--no-baseline"], &previous_out));
     let pair = compare(
         name,
         runs,
@@ -226,6 +260,7 @@ fn hash_pair(name: &str, tree: &Path, work: &Path, runs: usize) -> Pair {
                 &theirs_out,
             )
         },
+        previous.as_mut().map(|p| p as &mut dyn FnMut() -> Duration),
     );
     let (o, s) = (lines_sorted(&ours_out), lines_sorted(&theirs_out));
     assert_eq!(o.len(), s.len(), "{name}: the same number of files");
@@ -278,7 +313,14 @@ fn count_with(script: &str) -> BTreeMap<String, u64> {
         .collect()
 }
 
-fn scan_pair(name: &str, tree: &Path, work: &Path, runs: usize, first_match: bool) -> Pair {
+fn scan_pair(
+    name: &str,
+    tree: &Path,
+    work: &Path,
+    runs: usize,
+    first_match: bool,
+    against: Option<&str>,
+) -> Pair {
     let ours_out = work.join(if first_match {
         "ours-first.scan"
     } else {
@@ -290,6 +332,11 @@ fn scan_pair(name: &str, tree: &Path, work: &Path, runs: usize, first_match: boo
     if first_match {
         args.push("--first-match");
     }
+    let previous_out = work.join("previous.scan");
+    // Older builds have no --first-match: only the default rule is compared.
+    let mut previous = against
+        .filter(|_| !first_match)
+        .map(|bin| move || timed_bin(bin, &["scan-logs", t], &previous_out));
     let pair = compare(
         name,
         runs,
@@ -300,6 +347,7 @@ fn scan_pair(name: &str, tree: &Path, work: &Path, runs: usize, first_match: boo
                 &theirs_out,
             )
         },
+        previous.as_mut().map(|p| p as &mut dyn FnMut() -> Duration),
     );
     let ours = scan_counts(&ours_out);
     let errors = grep_counts(&theirs_out);
@@ -382,6 +430,8 @@ fn cpu_rows(runs: usize) -> Vec<String> {
 fn main() {
     let runs = arg("--runs", 5).max(5) as usize;
     let only = text_arg("--only");
+    let against = text_arg("--against");
+    let against = against.as_deref();
     let wanted = |what: &str| only.as_deref().is_none_or(|o| o == what);
     let temp = tempfile::tempdir().expect("temp dir");
     let base: PathBuf = text_arg("--dir").map_or_else(|| temp.path().to_path_buf(), PathBuf::from);
@@ -394,6 +444,7 @@ fn main() {
         base.display()
     );
     let mut rows = Vec::new();
+    let mut pairs = Vec::new();
     if wanted("hash") {
         let small = base.join("small");
         let big = base.join("big");
@@ -404,19 +455,14 @@ fn main() {
             big_files(&big);
         }
         let pipeline = "find … -print0 | xargs -0 -P2 sha256sum";
-        rows.push(
-            hash_pair(
-                "hash 20,000 files of 4 KiB in 100 folders",
-                &small,
-                &work,
-                runs,
-            )
-            .row("parallel hash DIR", pipeline),
-        );
-        rows.push(
-            hash_pair("hash 1 GiB in 64 files", &big, &work, runs)
-                .row("parallel hash DIR", pipeline),
-        );
+        for (name, tree) in [
+            ("hash 20,000 files of 4 KiB in 100 folders", &small),
+            ("hash 1 GiB in 64 files", &big),
+        ] {
+            let pair = hash_pair(name, tree, &work, runs, against);
+            rows.push(pair.row("parallel hash DIR", pipeline));
+            pairs.push(pair);
+        }
     }
     if wanted("scan") {
         let tree = base.join("logs");
@@ -424,25 +470,41 @@ fn main() {
             logs(&tree);
         }
         let grep = "find … -print0 | xargs -0 -P2 grep -c ERROR";
-        rows.push(
-            scan_pair("scan-logs 540 MB in 40 files", &tree, &work, runs, false)
-                .row("parallel scan-logs DIR", grep),
+        let pair = scan_pair(
+            "scan-logs 540 MB in 40 files",
+            &tree,
+            &work,
+            runs,
+            false,
+            against,
         );
-        rows.push(
-            scan_pair(
-                "scan-logs --first-match, same files",
-                &tree,
-                &work,
-                runs,
-                true,
-            )
-            .row("parallel scan-logs DIR --first-match", grep),
+        rows.push(pair.row("parallel scan-logs DIR", grep));
+        pairs.push(pair);
+        let pair = scan_pair(
+            "scan-logs --first-match, same files",
+            &tree,
+            &work,
+            runs,
+            true,
+            against,
         );
+        rows.push(pair.row("parallel scan-logs DIR --first-match", grep));
+        pairs.push(pair);
     }
     println!("\n| workload (medians) | this project | what a user would type instead | ratio |");
     println!("|---|---|---|---|");
     for row in &rows {
         println!("{row}");
+    }
+    let before_after: Vec<String> = pairs.iter().filter_map(Pair::before_after).collect();
+    if !before_after.is_empty() {
+        println!(
+            "\n| same rounds (medians) | this build | `--against` build | this build is faster by |"
+        );
+        println!("|---|---|---|---|");
+        for row in before_after {
+            println!("{row}");
+        }
     }
     if wanted("cpu") {
         println!("\n| cpu (medians) | time | | |\n|---|---|---|---|");
