@@ -100,8 +100,11 @@ pub fn run(args: &PortsArgs) -> Result<u8> {
         out.line(&line);
     }
     out.line(&format!(
-        "{} endpoints in {:.3} s on {}",
-        args.endpoints.len(),
+        "{} in {:.3} s on {}",
+        match args.endpoints.len() {
+            1 => "1 endpoint".to_string(),
+            n => format!("{n} endpoints"),
+        },
         run.wall.as_secs_f64(),
         processes(jobs)
     ));
