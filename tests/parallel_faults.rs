@@ -281,17 +281,23 @@ fn a_worker_killed_mid_piece_is_reported_lost_not_as_different_results() {
 }
 
 #[test]
-fn killing_the_dispatcher_fails_the_run_with_one_error_and_no_worker_left() {
+fn killing_or_stopping_the_dispatcher_fails_the_run_with_one_error_and_no_worker_left() {
     let tree = slow_tree(&["a.bin", "b.bin"]);
-    let mut run = Run::start(&with_dir("hash", tree.path(), &["--jobs", "2"]));
-    let (dispatcher, workers) = pool_of(run.pid(), 2);
-    kill(Pid::from_raw(dispatcher), Signal::SIGKILL).unwrap();
-    let (code, _, err) = run.finish();
-    assert_eq!(code, 1, "{err}");
-    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(errors.len(), 1, "{err}");
-    assert!(errors[0].contains("dispatcher"), "{err}");
-    assert_all_gone(&[&[dispatcher][..], &workers].concat());
+    for signal in [Signal::SIGKILL, Signal::SIGTERM] {
+        let mut run = Run::start(&with_dir("hash", tree.path(), &["--jobs", "2"]));
+        let (dispatcher, workers) = pool_of(run.pid(), 2);
+        kill(Pid::from_raw(dispatcher), signal).unwrap();
+        let (code, _, err) = run.finish();
+        assert_eq!(code, 1, "{signal}: {err}");
+        let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+        assert_eq!(errors.len(), 1, "{signal}: {err}");
+        assert!(errors[0].contains("dispatcher"), "{signal}: {err}");
+        assert!(
+            err.contains("hashed 0 files"),
+            "what was done is still said: {err}"
+        );
+        assert_all_gone(&[&[dispatcher][..], &workers].concat());
+    }
 }
 
 #[test]
