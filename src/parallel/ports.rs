@@ -1,14 +1,17 @@
-//! `parallel ports`: TCP connection checks, one task per endpoint, all at once: UP (connected),
-//! DOWN (refused) or ERROR (timeout, unknown host, …), each with its latency.
+//! `parallel ports`: the tutorial's port checks — TCP connections, one task per endpoint, all at
+//! once: UP (connected), DOWN (refused) or ERROR (timeout, unknown host, …), each with its
+//! latency.
 
-use std::io::Write;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
+use ipc_sys::cli::{EXIT_FAILURE, EXIT_INTERRUPTED};
+
+use super::cli::PortsArgs;
 use super::error::Result;
-use super::{PortsArgs, print_workers, run_pool};
+use super::output::Out;
+use super::runner::{End, describe_workers, processes, run_pool};
 use crate::task_pool::{Job, Outcome, Registry, Task};
-use ipc_sys::cli::EXIT_FAILURE;
 
 /// Checks one endpoint: `UP <µs>` or `DOWN <µs>`; anything else is an error message.
 pub fn check(endpoint: &str, timeout: Duration) -> Result<String, String> {
@@ -34,10 +37,8 @@ impl Job for Port {
         let [endpoint, ms] = args else {
             return Err("need an endpoint and a timeout".into());
         };
-        check(
-            endpoint,
-            Duration::from_millis(ms.parse().map_err(|_| "bad timeout")?),
-        )
+        let ms: u64 = ms.parse().map_err(|_| "a malformed timeout")?;
+        check(endpoint, Duration::from_millis(ms.max(1)))
     }
 }
 
@@ -45,24 +46,41 @@ pub fn run(args: &PortsArgs) -> Result<u8> {
     let jobs = args.jobs.jobs.unwrap_or(args.endpoints.len().clamp(1, 64));
     let mut registry = Registry::default();
     registry.register("port", Port);
-    // The pool's own timeout is a safety net above the connection timeout.
+    // The pool's own timeout is a safety net above the connection timeout (name resolution
+    // has no timeout of its own).
     let limit = Duration::from_millis(args.timeout_ms) + Duration::from_secs(2);
     let ms = args.timeout_ms.to_string();
     let tasks = args
         .endpoints
         .iter()
         .map(|e| Task::new("port", limit, [e.as_str(), ms.as_str()]));
-    let (stopped, wall) = run_pool(
+    let run = run_pool(
         jobs,
         registry,
         "endpoints checked",
         Some(args.endpoints.len() as u64),
         tasks,
+        None,
     )?;
-    let mut out = std::io::stdout().lock();
+    let mut out = Out::default();
+    let stopped = match run.end {
+        End::Completed(stopped) => stopped,
+        End::Interrupted(signal) => {
+            out.line(&format!(
+                "interrupted by {}: the checks in flight were abandoned; no results",
+                signal.as_str()
+            ));
+            return Ok(out.finish(EXIT_INTERRUPTED));
+        }
+        End::OutputFailed(e) => {
+            out.fail(e);
+            return Ok(out.finish(EXIT_FAILURE));
+        }
+        End::Failed(e) => return Err(e),
+    };
     let mut all_up = true;
     for r in &stopped.reports {
-        let endpoint = &args.endpoints[r.id as usize - 1];
+        let endpoint = &args.endpoints[(r.id - 1) as usize];
         let line = match &r.outcome {
             Outcome::Ok(text) => {
                 let (state, us) = text.split_once(' ').unwrap_or((text.as_str(), "0"));
@@ -79,14 +97,19 @@ pub fn run(args: &PortsArgs) -> Result<u8> {
                 format!("{endpoint:<24} ERROR {other}")
             }
         };
-        let _ = writeln!(out, "{line}");
+        out.line(&line);
     }
-    let _ = writeln!(
-        out,
-        "{} endpoints in {:.3} s on {jobs} processes",
-        args.endpoints.len(),
-        wall.as_secs_f64()
-    );
-    print_workers(&mut out, &stopped);
-    Ok(if all_up { 0 } else { EXIT_FAILURE })
+    out.line(&format!(
+        "{} in {:.3} s on {}",
+        match args.endpoints.len() {
+            1 => "1 endpoint".to_string(),
+            n => format!("{n} endpoints"),
+        },
+        run.wall.as_secs_f64(),
+        processes(jobs)
+    ));
+    for line in describe_workers(&stopped) {
+        out.line(&line);
+    }
+    Ok(out.finish(if all_up { 0 } else { EXIT_FAILURE }))
 }
