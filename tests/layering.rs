@@ -65,3 +65,14 @@ fn the_system_layer_names_no_program() {
         }
     }
 }
+
+/// The binaries only hand over to their program's `main`: the work lives in `src/<program>/`,
+/// where the layering above is checked.
+#[test]
+fn binaries_stay_thin() {
+    let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/bin");
+    for file in rust_files(&bin).into_iter().chain([bin.join("../main.rs")]) {
+        let lines = fs::read_to_string(&file).unwrap().lines().count();
+        assert!(lines <= 15, "{} has {lines} lines", file.display());
+    }
+}
