@@ -256,10 +256,7 @@ fn a_full_bounded_queue_blocks_put_until_the_consumer_takes_an_item() {
         .position(|l| l.contains(&format!("put {item} (after waiting")))
         .expect("the blocked put completes");
     assert!(
-        blocks < unblocked
-            && lines[..unblocked]
-            .iter()
-            .any(|l| l.contains(": took ")),
+        blocks < unblocked && lines[..unblocked].iter().any(|l| l.contains(": took ")),
         "{lines:#?}"
     );
     line_with(&lines, "main: join() returned: 8 of 8 items done");

@@ -196,12 +196,10 @@ impl ExecutionLog {
         let mut stamp = String::new();
         self.clock.stamp(&mut stamp);
         for event in events {
-            let _ = writeln!(
-                self.line,
-                "{stamp}{}{}",
-                self.prefix,
-                event.render(self.lang)
-            );
+            self.line.push_str(&stamp);
+            self.line.push_str(&self.prefix);
+            event.render_into(self.lang, &mut self.line);
+            self.line.push('\n');
         }
         // With a lock that excludes nobody, another process may write between our timestamp
         // and our write: the pause makes that window wide enough to see.

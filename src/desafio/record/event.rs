@@ -111,6 +111,42 @@ impl Event {
     }
 }
 
+impl Event {
+    /// Appends the message in `lang` to `out`: the same text as `render`, written without the
+    /// formatting machinery for the two events a run writes a million times (`sent`,
+    /// `received`), which are most of the time a large run spends rendering.
+    pub fn render_into(&self, lang: Lang, out: &mut String) {
+        let mut digits = itoa::Buffer::new();
+        match *self {
+            Event::Sent {
+                value,
+                index,
+                total,
+            } => {
+                out.push_str(lang.words().sent);
+                out.push(' ');
+                out.push_str(digits.format(value));
+                out.push_str(" (");
+                out.push_str(digits.format(index));
+                out.push('/');
+                out.push_str(digits.format(total));
+                out.push(')');
+            }
+            Event::Received { value, parity } => {
+                out.push_str(lang.words().received);
+                out.push(' ');
+                out.push_str(digits.format(value));
+                out.push_str(": ");
+                out.push_str(parity.in_lang(lang));
+            }
+            _ => {
+                use std::fmt::Write as _;
+                let _ = write!(out, "{}", self.render(lang));
+            }
+        }
+    }
+}
+
 impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.render(Lang::En).fmt(f)
@@ -455,7 +491,17 @@ mod tests {
         if !matches!(event, Event::Error(_) | Event::Interrupted { .. }) {
             assert_ne!(pt, text, "the Portuguese line differs from the English one");
         }
-        assert_eq!(Event::parse_any(&pt).map(|(e, _)| e), Ok(event), "{pt}");
+        assert_eq!(
+            Event::parse_any(&pt).map(|(e, _)| e),
+            Ok(event.clone()),
+            "{pt}"
+        );
+        // The fast path writes exactly what Display writes, in both languages.
+        for lang in Lang::ALL {
+            let mut fast = String::from("x");
+            event.render_into(lang, &mut fast);
+            assert_eq!(fast, format!("x{}", event.render(lang)));
+        }
     }
 
     #[test]
