@@ -76,6 +76,13 @@ impl Run {
         }
     }
 
+    /// Like `wait_for`, but returns at once if a line already seen contains `needle`.
+    fn wait_seen(&mut self, needle: &str) {
+        if !self.seen.iter().any(|l| l.contains(needle)) {
+            self.wait_for(needle);
+        }
+    }
+
     /// Waits for the end of main and of its output (every process that held stdout is gone or
     /// closed it); returns main's exit code and every line.
     fn finish(&mut self) -> (i32, Vec<String>) {
@@ -161,7 +168,9 @@ fn sigkill_of_main_leaves_no_daemon_consumer_alive() {
     ] {
         let mut run = Run::start(args);
         run.wait_for(moment);
-        let _ = run.wait_for("producer 2 (");
+        // Every process has said its pid before main dies: the test looks for each of them.
+        run.wait_seen("producer 1 (");
+        run.wait_seen("producer 2 (");
         kill(run.pid(), Signal::SIGKILL).unwrap();
         let (code, lines) = run.finish();
         assert_eq!(code, -1);
