@@ -198,3 +198,63 @@ fn a_consumer_killed_in_the_middle_of_its_write_costs_only_its_own_line() {
         "{audit}"
     );
 }
+
+/// The numbers of verify's last line, `… N values sent, R received, L lost (…`.
+fn verdict_counts(audit: &str) -> (u64, u64, u64) {
+    let last = audit.lines().last().unwrap_or_default();
+    let counts = last.rsplit_once("; ").map_or("", |(_, c)| c);
+    let n: Vec<u64> = counts
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .take(3)
+        .collect();
+    assert_eq!(n.len(), 3, "{audit}");
+    (n[0], n[1], n[2])
+}
+
+/// A consumer killed in the middle of a batch of many `received` lines leaves whole lines of
+/// values it never recorded in consumer_log.txt. Those count as lost for main (its count is of
+/// recorded values), so verify's last line must say the same: sent = received + lost, as main.
+#[test]
+fn values_a_killed_consumer_logged_but_never_recorded_count_as_lost_for_verify_as_for_main() {
+    let run = Run::new();
+    let out = run
+        .command(&["-q", "-n", "3000", "--max", "100000", "--seed", "5"])
+        .env("IPC_DESAFIO_TEST_TORN_WRITE", "consumer:3")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 1);
+    let summary = run.summary();
+    let audit = stdout(&run.audit());
+    assert_eq!(verdict_counts(&audit), summary, "{audit}");
+    let (sent, received, lost) = summary;
+    assert_eq!(sent, received + lost, "{audit}");
+}
+
+/// A consumer killed after writing a batch to both logs but before adding it to the count main
+/// reads: main's count is one batch behind the consumer's log. verify accepts that summary (it
+/// is what main could know) and agrees with it; the run is incomplete for both.
+#[test]
+fn a_consumer_killed_before_counting_its_last_batch_is_no_disagreement() {
+    let run = Run::new();
+    let out = run
+        .command(&["-q", "-n", "3000", "--max", "100000", "--seed", "5"])
+        .env("IPC_DESAFIO_TEST_KILL_BEFORE_COUNT", "2")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 1);
+    let (sent, received, lost) = run.summary();
+    let recorded = run.consumer_lines().len() as u64;
+    assert!(received < recorded, "main counted {received} of {recorded}");
+    let audit = stdout(&run.audit());
+    assert!(
+        audit
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("verify: INCOMPLETE: the logs are consistent"),
+        "{audit}"
+    );
+    assert!(!audit.contains("summary says"), "{audit}");
+    assert_eq!(sent, received + lost);
+}

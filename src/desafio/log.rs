@@ -287,6 +287,16 @@ pub mod hooks {
     /// children and starting to wait for them (the window of a check-then-block race).
     pub const PAUSE_AFTER_FORKS: &str = "IPC_DESAFIO_TEST_PAUSE_AFTER_FORKS_MS";
 
+    /// `IPC_DESAFIO_TEST_KILL_BEFORE_COUNT=<n>`: the consumer SIGKILLs itself once its n-th
+    /// batch is in both logs, before it adds the batch to the count main reads — the last
+    /// instant a killed consumer can leave main's count behind its own log.
+    pub const KILL_BEFORE_COUNT: &str = "IPC_DESAFIO_TEST_KILL_BEFORE_COUNT";
+
+    /// The batch `KILL_BEFORE_COUNT` names, if set.
+    pub fn kill_before_count() -> Option<u64> {
+        std::env::var(KILL_BEFORE_COUNT).ok()?.parse().ok()
+    }
+
     pub struct Writer {
         torn_at: Option<u64>,
         batches: u64,

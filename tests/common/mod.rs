@@ -144,9 +144,9 @@ impl Run {
             .collect()
     }
 
-    /// The summary line's (sent, received, lost).
+    /// The summary line's (sent, received, lost) (a killed writer's cut line is skipped).
     pub fn summary(&self) -> (u64, u64, u64) {
-        match self.exec_lines().last().map(|l| l.event.clone()) {
+        match self.parsed_lines().last().map(|l| l.event.clone()) {
             Some(Event::Summary {
                 sent,
                 received,

@@ -248,12 +248,13 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
             .into(),
         ),
         Some((sent, received, l, at)) => {
-            // Main counts a batch received once both logs have it; a consumer killed between
-            // its writes leaves main's count anywhere between the two logs' counts. Killed in
-            // the middle of its own log's write (its last line cut), it may have recorded part
-            // of a batch main never counted: up to one batch less.
-            let floor = if cons.unterminated.is_some() && consumer_killed {
-                recorded.min(a.received.saturating_sub(MAX_BATCH as u64))
+            // Main counts a batch received once both logs have it (the consumer adds it to the
+            // shared count after its second write); a consumer killed between its writes leaves
+            // main's count anywhere between the two logs' counts, and one killed after its
+            // second write but before counting (or in the middle of that write, its last line
+            // cut) recorded a batch main never counted: up to one batch less.
+            let floor = if consumer_killed {
+                recorded.saturating_sub(MAX_BATCH as u64)
             } else {
                 recorded
             };

@@ -86,6 +86,13 @@ pub struct Report {
 }
 
 impl Report {
+    /// Values sent and not received (recorded), as main's summary counts them: the values lost
+    /// in the pipe (`lost`, listed by value) and those a killed consumer took from the pipe
+    /// without recording them.
+    pub fn lost_count(&self) -> u64 {
+        self.sent.saturating_sub(self.received)
+    }
+
     pub fn consistent(&self) -> bool {
         self.problems.is_empty()
     }
@@ -197,7 +204,7 @@ impl Report {
                 self.sent,
                 plural(self.sent, "value", "values"),
                 self.received,
-                self.lost.len(),
+                self.lost_count(),
                 self.exec_lines,
                 self.consumer_lines
             ),
@@ -207,8 +214,8 @@ impl Report {
                 plural(self.sent, "valor enviado", "valores enviados"),
                 self.received,
                 plural(self.received, "recebido", "recebidos"),
-                self.lost.len(),
-                plural(self.lost.len() as u64, "perdido", "perdidos"),
+                self.lost_count(),
+                plural(self.lost_count(), "perdido", "perdidos"),
                 self.exec_lines,
                 self.consumer_lines
             ),
