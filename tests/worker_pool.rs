@@ -75,6 +75,16 @@ impl Pool {
     }
 }
 
+/// Kills a run's whole process group when a test ends, passing or failing: a run without
+/// `--items` never ends by itself.
+struct KillGroupOnDrop(i32);
+
+impl Drop for KillGroupOnDrop {
+    fn drop(&mut self) {
+        let _ = killpg(Pid::from_raw(self.0), Signal::SIGKILL);
+    }
+}
+
 /// (generated, processed, failed, abandoned) from the logger's last line.
 fn accounting(records: &[Record]) -> (u64, u64, u64, u64) {
     let last = records.last().expect("empty log");
@@ -86,7 +96,12 @@ fn accounting(records: &[Record]) -> (u64, u64, u64, u64) {
     let n: Vec<u64> = last
         .message
         .split(", ")
-        .map(|part| part.rsplit(' ').next().unwrap().parse().unwrap())
+        .map(|part| {
+            part.rsplit(' ')
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("not the accounting line: {:?}", last.message))
+        })
         .collect();
     assert!(last.message.starts_with("generated "), "{}", last.message);
     (n[0], n[1], n[2], n[3])
@@ -873,6 +888,8 @@ fn an_interrupt_ends_a_run_whose_stdout_nobody_reads() {
             .spawn()
             .unwrap();
         let unread = child.stdout.take().unwrap();
+        // This run has no --items: a failing assertion must not leave it running.
+        let _group = KillGroupOnDrop(child.id() as i32);
         let generator = pool
             .wait_for("the generator", |r| r.role == PoolRole::Generator)
             .pid;
