@@ -52,7 +52,11 @@ impl Job for Mark {
             return Err("need DIR MS".into());
         };
         let pid = std::process::id();
-        fs::write(Path::new(dir).join(pid.to_string()), b"").map_err(|e| e.to_string())?;
+        // Written under another name and renamed: the marker appears only once the file is
+        // closed, so a test that reads this worker's descriptors never sees it open.
+        let tmp = Path::new(dir).join(format!(".{pid}.tmp"));
+        fs::write(&tmp, b"").map_err(|e| e.to_string())?;
+        fs::rename(&tmp, Path::new(dir).join(pid.to_string())).map_err(|e| e.to_string())?;
         std::thread::sleep(Duration::from_millis(ms.parse().map_err(|_| "bad MS")?));
         Ok(pid.to_string())
     }
