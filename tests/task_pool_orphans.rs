@@ -400,3 +400,145 @@ fn what_a_job_leaves_running_in_its_group_is_killed_when_it_ends() {
     assert_eq!(lines, ["left a", "left b"]);
     wait_session_gone(sid, DEADLINE);
 }
+
+/// A worker is an implementation detail: a SIGTERM or SIGINT sent to one of them (idle or busy)
+/// costs at most the job it was running, never the rest of the run. The worker leaves, the
+/// dispatcher replaces it, every other job runs; the summary and the exit code say what
+/// happened.
+#[test]
+fn a_signal_to_one_worker_costs_at_most_its_own_job() {
+    use std::io::Write;
+    nix::sys::prctl::set_child_subreaper(true).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (busy, signal) in [
+        (false, Signal::SIGTERM),
+        (false, Signal::SIGINT),
+        (true, Signal::SIGTERM),
+    ] {
+        // Job 2 sleeps, the others are instant; jobs 3-6 arrive only after the signal.
+        let mut child = in_new_session(
+            Command::new(BIN)
+                .args(["-j", "2", "--grace", "300ms", "--", "sh", "-c"])
+                .args(["if [ $1 = 2 ]; then sleep 2; fi; echo $1", "sh"])
+                .current_dir(dir.path()),
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"1\n2\n").unwrap();
+        let sid = child.id() as i32;
+        let (mut long, mut idle) = (0, 0);
+        let start_at = Instant::now();
+        while long == 0 || idle == 0 {
+            assert!(
+                start_at.elapsed() < DEADLINE,
+                "job 2 never ran beside an idle worker"
+            );
+            let members = session_members(sid);
+            let (_, workers, _) = roles(sid);
+            let sh = members
+                .iter()
+                .find(|p| p.comm == "sleep" && p.state != 'Z')
+                .map(|p| p.ppid);
+            let busy_worker =
+                sh.and_then(|sh| members.iter().find(|p| p.pid == sh).map(|p| p.ppid));
+            if let (Some(b), 2) = (busy_worker, workers.len())
+                && let Some(&i) = workers
+                    .iter()
+                    .find(|&&w| w != b && !members.iter().any(|p| p.ppid == w && p.state != 'Z'))
+            {
+                (long, idle) = (b, i);
+            }
+            sleep(Duration::from_millis(10));
+        }
+        self::signal(if busy { long } else { idle }, signal);
+        sleep(Duration::from_millis(200));
+        stdin.write_all(b"3\n4\n5\n6\n").unwrap();
+        drop(stdin);
+        let (code, out, err) = finish(child);
+        let mut got: Vec<&str> = out.lines().collect();
+        got.sort();
+        if busy {
+            assert_eq!(got, ["1", "3", "4", "5", "6"], "{err}");
+            assert_eq!(err, "task_pool: 6 jobs: 5 succeeded, 1 failed\n");
+            assert_eq!(code, 1, "{err}");
+        } else {
+            assert_eq!(got, ["1", "2", "3", "4", "5", "6"], "{signal:?}: {err}");
+            assert_eq!(err, "", "{signal:?}");
+            assert_eq!(code, 0, "{signal:?}");
+        }
+        wait_session_gone(sid, DEADLINE);
+    }
+}
+
+/// SIGTERM to the dispatcher alone winds the run down as a Ctrl+C would, and the caller says
+/// so: exit 130, and a summary naming who was told to stop.
+#[test]
+fn sigterm_to_the_dispatcher_alone_is_an_interrupt_the_summary_names() {
+    nix::sys::prctl::set_child_subreaper(true).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let child = start(
+        &[
+            "-j", "2", "--grace", "300ms", "--", "sh", "-c", "sleep 30", ":::", "a", "b", "c", "d",
+        ],
+        dir.path(),
+    );
+    let sid = child.id() as i32;
+    wait_session(sid, "two commands running", DEADLINE, |m| sleeping(m, 2));
+    let (dispatcher, _, _) = roles(sid);
+    self::signal(dispatcher, Signal::SIGTERM);
+    let (code, _out, err) = finish(child);
+    assert_eq!(code, 130, "{err}");
+    assert_eq!(
+        err,
+        "task_pool: interrupted (the dispatcher was told to stop): 4 jobs: 0 succeeded, 2 failed, 2 not started\n"
+    );
+    wait_session_gone(sid, DEADLINE);
+}
+
+/// A job waiting for its retry when the run is interrupted failed (its attempt did); the retry
+/// that never ran is neither "not started" nor counted as a retry.
+#[test]
+fn a_retry_cut_short_by_ctrl_c_leaves_its_job_failed() {
+    nix::sys::prctl::set_child_subreaper(true).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let child = start(
+        &[
+            "-j",
+            "1",
+            "--retries",
+            "1",
+            "--",
+            "sh",
+            "-c",
+            "sleep 0.3; exit 1",
+            ":::",
+            "a",
+            "b",
+        ],
+        dir.path(),
+    );
+    let sid = child.id() as i32;
+    // a's first attempt has failed once b (queued before a's retry) is running.
+    let start_at = Instant::now();
+    wait_session(sid, "a command running", DEADLINE, |m| sleeping(m, 1));
+    loop {
+        assert!(start_at.elapsed() < DEADLINE);
+        let members = session_members(sid);
+        if start_at.elapsed() > Duration::from_millis(450) && sleeping(&members, 1) {
+            break;
+        }
+        sleep(Duration::from_millis(10));
+    }
+    nix::sys::signal::killpg(Pid::from_raw(sid), Signal::SIGINT).unwrap();
+    let (code, _out, err) = finish(child);
+    assert_eq!(code, 130, "{err}");
+    assert_eq!(
+        err,
+        "task_pool: interrupted by SIGINT: 2 jobs: 0 succeeded, 2 failed\n"
+    );
+    wait_session_gone(sid, DEADLINE);
+}

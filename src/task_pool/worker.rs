@@ -39,6 +39,18 @@ pub fn run(
     let mut buf = FrameBuffer::new(MAX_FRAME);
     let mut spares = exec::Spares::default();
     loop {
+        // A command worker told to stop (SIGINT/SIGTERM: from its dispatcher winding the run
+        // down, or from anyone else) leaves once its command is settled and reported, and does
+        // not wait idle for a task it would refuse: the dispatcher replaces it if the run goes
+        // on. (A job worker dies of the signal itself.)
+        if queue.is_some() && buf.pending() == 0 {
+            use std::os::fd::AsFd;
+            match ipc_sys::signal::wait_unless_interrupted(Some(tasks.as_fd()), None) {
+                Ok(ipc_sys::signal::Wake::Interrupted) => return 0,
+                Ok(_) => {}
+                Err(_) => return 1,
+            }
+        }
         let task = match buf.read_frame(&mut tasks) {
             Ok(Some(payload)) => match WorkerTask::decode(payload) {
                 Some(task) => task,

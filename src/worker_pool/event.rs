@@ -711,6 +711,10 @@ pub struct Accounting {
     failures: Vec<String>,
     main_pid: Option<u32>,
     main_exited: bool,
+    /// The last item the generator logged, and whether it said it stopped: a generator killed
+    /// between logging an item and queueing it leaves that one item's place unknown.
+    last_generated: Option<u64>,
+    generator_stopped: bool,
 }
 
 impl Accounting {
@@ -725,14 +729,11 @@ impl Accounting {
                     .insert(*id, (*value, ItemState::Queued))
                     .is_none();
                 self.generated += u64::from(fresh);
+                self.last_generated = Some(*id);
             }
-            (
-                PoolRole::Generator,
-                Event::GeneratorStopped {
-                    unsent: Some(id), ..
-                },
-            ) => {
-                if let Some(item) = self.outstanding.get_mut(id) {
+            (PoolRole::Generator, Event::GeneratorStopped { unsent, .. }) => {
+                self.generator_stopped = true;
+                if let Some(item) = unsent.and_then(|id| self.outstanding.get_mut(&id)) {
                     item.1 = ItemState::Unsent;
                 }
             }
@@ -793,6 +794,13 @@ impl Accounting {
             .iter()
             .map(|(id, (value, state))| {
                 let place = match state {
+                    ItemState::Queued
+                        if !self.generator_stopped && self.last_generated == Some(*id) =>
+                    {
+                        "never taken by a worker (the generator died right after logging it, \
+                         perhaps before queueing it)"
+                            .to_string()
+                    }
                     ItemState::Queued => "still queued (never taken by a worker)".to_string(),
                     ItemState::Unsent => {
                         "never queued (the generator stopped before it could queue it)".to_string()
@@ -1122,6 +1130,27 @@ mod tests {
             vec![
                 "abandoned item 1 value 50: never queued (the generator stopped before it could queue it)".to_string(),
                 "generated 1, processed 0, failed 0, abandoned 1".to_string(),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_last_item_of_a_killed_generator_is_not_claimed_to_be_queued() {
+        let mut acct = Accounting::default();
+        for id in 1..=2 {
+            acct.observe(&env(
+                PoolRole::Generator,
+                1,
+                Event::Generated { id, value: 50 },
+            ));
+        }
+        // No GeneratorStopped: the generator was killed.
+        assert_eq!(
+            acct.closing(),
+            vec![
+                "abandoned item 1 value 50: still queued (never taken by a worker)".to_string(),
+                "abandoned item 2 value 50: never taken by a worker (the generator died right after logging it, perhaps before queueing it)".to_string(),
+                "generated 2, processed 0, failed 0, abandoned 2".to_string(),
             ]
         );
     }

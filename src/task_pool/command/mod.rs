@@ -72,7 +72,7 @@ const MAX_HELD: usize = 4096;
                   --joblog: GNU parallel's format: Seq Host Starttime JobRuntime Send Receive Exitval Signal\n\
                   Command, tab-separated (Exitval -1 for a job killed by timeout or interrupt, 255 for one that\n\
                   could not start; Receive counts stdout bytes).\n\n\
-                  Exit codes: 0 every job succeeded, 1 a job failed (the count is in the summary on stderr),\n\
+                  Exit codes: 0 every job succeeded, 1 a job failed or never ran (counts in the summary on stderr),\n\
                   2 bad input, 130 interrupted (SIGINT/SIGTERM: running jobs are ended, the summary says what\n\
                   ran), 141 standard output closed (| head).\n\n\
                   Examples:\n  task_pool -j 4 -- gzip -9 {} ::: *.log\n  find . -name '*.png' | task_pool --timeout 30s --joblog jobs.tsv -- optipng {}\n  task_pool -k --retries 2 -- curl -fsS https://example.com/{} ::: a b c"
@@ -473,8 +473,7 @@ impl Run {
             let _ = killpg(Pid::from_raw(s.pgid), Signal::SIGKILL);
         }
         if report.interrupted && matches!(report.ended, Ended::NotStarted(_)) {
-            self.counts.not_started += 1;
-            self.deliver(job.seq, Finished::default());
+            self.retry_never_ran(job.seq, job.attempt);
             return Ok(());
         }
         let (exitval, signal) = match &report.ended {
@@ -629,14 +628,40 @@ impl Run {
     }
 
     /// Stops taking work; the dispatcher winds the running jobs down (SIGTERM to their groups,
-    /// SIGKILL after the grace) and settles every task it was sent.
+    /// SIGKILL after the grace) and settles every task it was sent. A job waiting for a retry
+    /// keeps the verdict of the attempt that ran: failed.
     fn halt(&mut self, why: Stop) {
         if self.stop.is_none() {
             self.stop = Some(why);
             self.pool.terminate();
             self.source.close();
-            self.retry.clear();
+            for job in std::mem::take(&mut self.retry) {
+                self.retry_never_ran(job.seq, job.attempt);
+            }
         }
+    }
+
+    /// Settles a job whose attempt `attempt` was never started because the run was stopped:
+    /// a first attempt is "not started"; a retry is not counted as one, and the job failed (its
+    /// previous attempt did).
+    fn retry_never_ran(&mut self, seq: u64, attempt: u64) {
+        let note = if attempt > 1 {
+            self.counts.retries = self.counts.retries.saturating_sub(1);
+            self.counts.failed += 1;
+            Some(format!(
+                "task_pool: job {seq}: failed; its retry was not started: the run was stopped"
+            ))
+        } else {
+            self.counts.not_started += 1;
+            None
+        };
+        self.deliver(
+            seq,
+            Finished {
+                note,
+                ..Finished::default()
+            },
+        );
     }
 
     /// Every job is settled (or the dispatcher is gone): let the dispatcher finish, reap it,
@@ -720,7 +745,13 @@ impl Run {
                 partial: Box::<Stopped>::default(),
             });
         }
-        if self.counts.failed > 0 {
+        if status == ipc_sys::ExitStatus::Exited(i32::from(EXIT_INTERRUPTED)) {
+            // SIGINT/SIGTERM reached the dispatcher alone: it wound the run down as for a
+            // Ctrl+C, and this process says so.
+            self.summary(Some("interrupted (the dispatcher was told to stop)"));
+            return Ok(EXIT_INTERRUPTED);
+        }
+        if self.counts.failed > 0 || self.counts.not_started > 0 {
             self.summary(None);
             return Ok(1);
         }
