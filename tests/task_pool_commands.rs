@@ -513,6 +513,19 @@ fn a_closed_stdout_ends_the_run_quietly() {
         text(&out.stderr),
         "error: cannot write standard output: No space left on device (os error 28)\n"
     );
+
+    // A job's stderr that cannot be written is lost output too: exit 1 (the error line itself
+    // cannot be written anywhere).
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = Command::new(BIN)
+        .args(["--", "sh", "-c", "echo err >&2", ":::", "a"])
+        .stderr(full)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
 }
 
 #[test]

@@ -712,6 +712,33 @@ fn output_into_a_reader_that_stops_after_one_line_ends_quietly_with_the_log_comp
     assert_eq!(accounting(&pool.records()).0, 300);
 }
 
+/// The echo on stdout is a convenience, the file the record: a stdout on a full disk stops the
+/// echo, and the file says so once (the run itself is complete).
+#[test]
+fn a_stdout_on_a_full_disk_stops_the_echo_and_the_log_says_so() {
+    let pool = Pool::new();
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = Command::new(BIN)
+        .args(["--log"])
+        .arg(pool.log())
+        .args(["--items", "50", "--work-ms", "0", "--max-gap-ms", "0"])
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let notes: Vec<String> = pool
+        .records()
+        .into_iter()
+        .filter(|r| r.message.starts_with("stdout cannot be written"))
+        .map(|r| r.message)
+        .collect();
+    assert_eq!(notes.len(), 1, "{}", pool.text());
+    assert_eq!(accounting(&pool.records()).0, 50);
+}
+
 #[test]
 fn a_full_disk_gives_one_error_line_and_exit_1_not_one_per_process() {
     let pool = Pool::new();

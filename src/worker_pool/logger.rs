@@ -25,6 +25,10 @@ use super::event::{Accounting, Envelope, Event, MAX_RECORD, PoolRole};
 /// After an interrupt, how long stdout may take nothing before the echo is dropped.
 const STALL: Duration = Duration::from_millis(200);
 const STALLED: &str = "stdout is not being read";
+/// The reader left (`| head`): the echo ends quietly.
+const CLOSED: &str = "stdout is closed";
+/// A full disk or a device error: said once, in the file.
+const FAILED: &str = "stdout cannot be written (a full disk or a device error)";
 /// At most this much is written to stdout at once: a pipe that polls writable has room for it,
 /// so the write does not block.
 const CHUNK: usize = libc::PIPE_BUF;
@@ -51,7 +55,8 @@ fn echo(text: &str) -> std::result::Result<(), &'static str> {
         match nix::unistd::write(fd, &rest[..rest.len().min(CHUNK)]) {
             Ok(n) => rest = &rest[n..],
             Err(Errno::EINTR | Errno::EAGAIN) => {}
-            Err(_) => return Err("stdout is closed"),
+            Err(Errno::EPIPE) => return Err(CLOSED),
+            Err(_) => return Err(FAILED),
         }
     }
     Ok(())
@@ -74,6 +79,10 @@ impl Output {
                 // In the file only: stdout is the reader that stopped.
                 self.file.write(&own(Event::Note(format!(
                     "{why} after an interrupt: echo stopped (this file has every line)"
+                ))))?;
+            } else if why == FAILED {
+                self.file.write(&own(Event::Note(format!(
+                    "{why}: echo stopped (this file has every line)"
                 ))))?;
             }
         }

@@ -616,10 +616,18 @@ impl Run {
         }
         if let Some((file, len)) = &finished.stderr {
             let len = len.unwrap_or_else(|| file.metadata().map_or(0, |m| m.len()));
-            if let Copied::Interrupted = self.stderr.copy(file, len) {
-                let signal = ipc_sys::signal::interrupted().unwrap_or(Signal::SIGTERM);
-                self.halt(Stop::Interrupted(signal));
-                return;
+            match self.stderr.copy(file, len) {
+                Copied::Done | Copied::Closed => {}
+                Copied::Interrupted => {
+                    let signal = ipc_sys::signal::interrupted().unwrap_or(Signal::SIGTERM);
+                    self.halt(Stop::Interrupted(signal));
+                    return;
+                }
+                // A job's stderr that cannot be written is lost output, as for stdout.
+                Copied::Failed(e) => {
+                    self.halt(Stop::OutputFailed(e));
+                    return;
+                }
             }
         }
         if let Some(note) = &finished.note {
