@@ -257,12 +257,15 @@ impl LineLog {
 
     /// Appends `text` (whole lines, newline-terminated) with one `write(2)`.
     pub fn write(&mut self, text: &str) -> Result<()> {
-        (&self.file)
-            .write_all(text.as_bytes())
-            .map_err(|source| Error::Write {
-                path: self.path.clone(),
-                source,
-            })
+        self.write_bytes(text.as_bytes())
+    }
+
+    /// `write` for lines that may hold bytes that are not UTF-8 (file names, arguments).
+    pub fn write_bytes(&mut self, text: &[u8]) -> Result<()> {
+        (&self.file).write_all(text).map_err(|source| Error::Write {
+            path: self.path.clone(),
+            source,
+        })
     }
 }
 

@@ -214,7 +214,7 @@ struct Started {
 /// A job pushed to the pool and not settled yet.
 struct Flight {
     job: Job,
-    command: String,
+    command: Vec<u8>,
     started: Option<Started>,
 }
 
@@ -560,18 +560,22 @@ impl Run {
         receive: u64,
         exitval: i64,
         signal: i32,
-        command: &str,
+        command: &[u8],
     ) -> Result<(), Error> {
         let Some(joblog) = &mut self.joblog else {
             return Ok(());
         };
         let ms = (start_us + 500) / 1000;
-        joblog.write(&format!(
-            "{seq}\t:\t{}.{:03}\t{:10.3}\t0\t{receive}\t{exitval}\t{signal}\t{command}\n",
+        let mut line = format!(
+            "{seq}\t:\t{}.{:03}\t{:10.3}\t0\t{receive}\t{exitval}\t{signal}\t",
             ms / 1000,
             ms % 1000,
             runtime.as_secs_f64()
-        ))?;
+        )
+        .into_bytes();
+        line.extend_from_slice(command);
+        line.push(b'\n');
+        joblog.write_bytes(&line)?;
         Ok(())
     }
 

@@ -48,20 +48,38 @@ fn replace(word: &[u8], input: &[u8]) -> Vec<u8> {
 /// The command line as a shell would need it to run the same argv: words made only of safe
 /// characters as they are, the others in single quotes. For the joblog's Command column, where
 /// GNU parallel writes the line its shell ran; like parallel, a newline is written as `\0` so one
-/// job stays one line. Bytes that are not UTF-8 are shown as U+FFFD.
-pub fn render(argv: &[Vec<u8>]) -> String {
-    let words: Vec<String> = argv.iter().map(|w| quote(w)).collect();
-    words.join(" ").replace('\n', "\0")
+/// job stays one line. Bytes are kept as they are: a name that is not UTF-8 stays replayable.
+pub fn render(argv: &[Vec<u8>]) -> Vec<u8> {
+    let mut line = Vec::new();
+    for (i, word) in argv.iter().enumerate() {
+        if i > 0 {
+            line.push(b' ');
+        }
+        quote(word, &mut line);
+    }
+    for b in &mut line {
+        if *b == b'\n' {
+            *b = 0;
+        }
+    }
+    line
 }
 
-fn quote(word: &[u8]) -> String {
+fn quote(word: &[u8], out: &mut Vec<u8>) {
     let safe = |b: &u8| b.is_ascii_alphanumeric() || b"_@%+=:,./-".contains(b);
-    let text = String::from_utf8_lossy(word);
     if !word.is_empty() && word.iter().all(safe) {
-        text.into_owned()
-    } else {
-        format!("'{}'", text.replace('\'', "'\\''"))
+        out.extend_from_slice(word);
+        return;
     }
+    out.push(b'\'');
+    for &b in word {
+        if b == b'\'' {
+            out.extend_from_slice(b"'\\''");
+        } else {
+            out.push(b);
+        }
+    }
+    out.push(b'\'');
 }
 
 #[cfg(test)]
@@ -83,12 +101,18 @@ mod tests {
 
     #[test]
     fn rendering_quotes_what_a_shell_would_split() {
-        assert_eq!(render(&words(&["echo", "a-b/c.txt"])), "echo a-b/c.txt");
+        let text = |argv: &[&str]| String::from_utf8(render(&words(argv))).unwrap();
+        assert_eq!(text(&["echo", "a-b/c.txt"]), "echo a-b/c.txt");
         assert_eq!(
-            render(&words(&["sh", "-c", "trap '' TERM; sleep 30"])),
+            text(&["sh", "-c", "trap '' TERM; sleep 30"]),
             "sh -c 'trap '\\'''\\'' TERM; sleep 30'"
         );
-        assert_eq!(render(&words(&["printf", ""])), "printf ''");
-        assert_eq!(render(&words(&["echo", "a\nb"])), "echo 'a\0b'");
+        assert_eq!(text(&["printf", ""]), "printf ''");
+        assert_eq!(text(&["echo", "a\nb"]), "echo 'a\0b'");
+        // Not UTF-8: kept byte for byte.
+        assert_eq!(
+            render(&[b"printf".to_vec(), vec![0xe9]]),
+            b"printf '\xe9'".to_vec()
+        );
     }
 }
