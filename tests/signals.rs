@@ -185,3 +185,48 @@ fn ctrl_c_ends_a_run_whose_stdout_nobody_reads() {
     assert_eq!((received, lost), (sent, 0));
     assert!(sent < 200_000);
 }
+
+/// A child that is stopped (SIGSTOP) — or stuck — cannot keep an interrupted run from ending:
+/// main gives the children a grace period, then SIGKILLs them, logs why, and exits 130; the
+/// logs stay consistent for verify.
+#[test]
+fn a_stopped_child_cannot_keep_an_interrupted_run_from_ending() {
+    for stopped in [Role::Consumer, Role::Producer] {
+        let run = Run::new();
+        let mut child = run.spawn(&["-q", "-n", "100", "--max", "1000", "--pace", "50"]);
+        run.wait_for("3 values received", DEADLINE, |l| {
+            matches!(l.event, Event::Received { .. })
+                && run
+                    .exec_lines()
+                    .iter()
+                    .filter(|l| matches!(l.event, Event::Received { .. }))
+                    .count()
+                    >= 3
+        });
+        let pid = run.pid_of(stopped).expect("the child's pid is logged");
+        kill(Pid::from_raw(pid), Signal::SIGSTOP).unwrap();
+        let main = Pid::from_raw(child.id() as i32);
+        killpg(main, Signal::SIGINT).unwrap();
+        assert_eq!(
+            wait_with_deadline(&mut child, DEADLINE),
+            130,
+            "{}",
+            run.exec_text()
+        );
+        let text = run.exec_text();
+        assert!(
+            text.contains("after the interrupt (stopped or stuck?): killing them"),
+            "{stopped:?}: {text}"
+        );
+        assert!(!common::alive(pid), "main reaped the child it killed");
+        let audit = common::stdout(&run.audit());
+        assert!(
+            audit
+                .lines()
+                .last()
+                .unwrap()
+                .starts_with("verify: INCOMPLETE: the logs are consistent"),
+            "{stopped:?}: {audit}"
+        );
+    }
+}

@@ -31,6 +31,10 @@ use crate::desafio::{consumer, producer};
 pub const STALL: Duration = Duration::from_secs(2);
 /// How often main looks at the shared counters while it needs to (main-kill, stall watch).
 const WATCH_EVERY: Duration = Duration::from_millis(2);
+/// After SIGINT/SIGTERM, how long the children have to wind down (the producer stops, the
+/// consumer drains the pipe: milliseconds) before main SIGKILLs them — a child that is stopped
+/// (SIGSTOP) or stuck must not keep an interrupted run from ending.
+const INTERRUPT_GRACE: Duration = Duration::from_secs(5);
 
 /// Runs one producer–consumer session and returns main's exit code.
 pub fn run(opts: &RunOptions) -> Result<u8> {
@@ -117,6 +121,8 @@ pub fn run(opts: &RunOptions) -> Result<u8> {
         first_error: None,
         producer: producer_pid,
         interrupted: false,
+        interrupted_at: None,
+        unlogged_interrupt: None,
         lang,
     };
     session.open_log(&paths, shared_log.as_ref(), opts);
@@ -173,6 +179,11 @@ pub fn run(opts: &RunOptions) -> Result<u8> {
     } else {
         facts.exit_code()
     };
+    // An interrupt main could not log at the time (a stopped child held the lock) is logged
+    // now that the children are gone, so the log says why the run ended.
+    if let Some(event) = session.unlogged_interrupt.take() {
+        session.log(&event);
+    }
     session.log(&Event::Exiting { code: code.into() });
     let extra = resources(
         lang,
@@ -188,6 +199,11 @@ pub fn run(opts: &RunOptions) -> Result<u8> {
         extra: Some(extra),
     });
     match session.first_error {
+        // Interrupted: the exit code is the one logged (130); the error is still said.
+        Some(e) if facts.interrupted => {
+            error_line(format!("error: {}", e.render(lang)));
+            Ok(code)
+        }
         Some(e) => Err(e),
         None => Ok(code),
     }
@@ -279,6 +295,10 @@ struct Session {
     first_error: Option<Error>,
     producer: Pid,
     interrupted: bool,
+    /// When main was interrupted: the children have `INTERRUPT_GRACE` from then to end.
+    interrupted_at: Option<Instant>,
+    /// The `interrupted` line, when it could not be written at the time.
+    unlogged_interrupt: Option<Event>,
     lang: Lang,
 }
 
@@ -332,7 +352,27 @@ impl Session {
                 // a stuck child.
                 children.signal_all(Signal::SIGKILL);
             }
-            let deadline = watching.then(|| Instant::now() + WATCH_EVERY);
+            if let Some(at) = self.interrupted_at
+                && at.elapsed() >= INTERRUPT_GRACE
+            {
+                self.interrupted_at = None;
+                self.log(&Event::Error(self.lang.pick(
+                    format!(
+                        "the children are still running {} s after the interrupt (stopped or stuck?): killing them",
+                        INTERRUPT_GRACE.as_secs()
+                    ),
+                    format!(
+                        "os filhos ainda estão rodando {} s após a interrupção (parados ou travados?): matando-os",
+                        INTERRUPT_GRACE.as_secs()
+                    ),
+                )));
+                children.signal_all(Signal::SIGKILL);
+            }
+            let grace_end = self.interrupted_at.map(|at| at + INTERRUPT_GRACE);
+            let deadline = match (watching.then(|| Instant::now() + WATCH_EVERY), grace_end) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             match children.wait(&mut [], deadline, !self.interrupted)? {
                 ChildEvent::Exited(child) => {
                     let role = if child.pid == self.producer {
@@ -377,10 +417,17 @@ impl Session {
             return;
         }
         self.interrupted = true;
-        self.log(&Event::Interrupted {
+        self.interrupted_at = Some(Instant::now());
+        let event = Event::Interrupted {
             signal: signal.as_str().into(),
             note: None,
-        });
+        };
+        if let Some(log) = &mut self.log
+            && let Err(e) = log.log(&event)
+        {
+            self.keep(e);
+            self.unlogged_interrupt = Some(event);
+        }
         if let Some(producer) = children.get(self.producer) {
             producer.signal(Signal::SIGTERM);
         }

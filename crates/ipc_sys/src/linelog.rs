@@ -7,6 +7,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Local, Timelike};
 
@@ -45,19 +46,55 @@ impl Clock {
     }
 }
 
+/// After SIGINT or SIGTERM, how long a process keeps waiting for a lock before it gives up:
+/// a holder that does not release it by then is stopped (SIGSTOP) or stuck, and a process told
+/// to stop must not wait for it forever.
+pub const LOCK_PATIENCE_AFTER_INTERRUPT: Duration = Duration::from_secs(5);
+
 /// Takes an exclusive flock on `file` (the lock on `path`), blocking; retried when a signal
 /// interrupts the wait (the project's SIGINT/SIGTERM handlers are installed without SA_RESTART).
+/// Once SIGINT or SIGTERM has arrived, the wait is bounded by `LOCK_PATIENCE_AFTER_INTERRUPT`
+/// (the lock is then tried every 10 ms): past it, an error says who holds the lock up.
 pub fn lock_exclusive(file: &File, path: &Path) -> Result<()> {
+    let mut patience = crate::signal::interrupted()
+        .is_some()
+        .then(|| Instant::now() + LOCK_PATIENCE_AFTER_INTERRUPT);
     loop {
-        match fs2::FileExt::lock_exclusive(file) {
+        let result = match patience {
+            None => fs2::FileExt::lock_exclusive(file),
+            Some(_) => fs2::FileExt::try_lock_exclusive(file),
+        };
+        match result {
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e)
+                if patience.is_some()
+                    && e.raw_os_error() == fs2::lock_contended_error().raw_os_error() =>
+            {
+                if patience.is_some_and(|until| Instant::now() >= until) {
+                    return Err(Error::Lock {
+                        path: path.into(),
+                        source: io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            format!(
+                                "still held {} s after the interrupt by a process that does not \
+                                 release it (stopped?)",
+                                LOCK_PATIENCE_AFTER_INTERRUPT.as_secs()
+                            ),
+                        ),
+                    });
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
             Err(source) => {
                 return Err(Error::Lock {
                     path: path.into(),
                     source,
                 });
             }
+        }
+        if patience.is_none() && crate::signal::interrupted().is_some() {
+            patience = Some(Instant::now() + LOCK_PATIENCE_AFTER_INTERRUPT);
         }
     }
 }
