@@ -166,3 +166,71 @@ fn a_log_that_is_a_fifo_or_a_directory_is_refused_and_nothing_is_created() {
         assert_eq!(entries.len(), 1, "{name} as a {make}: a file was created");
     }
 }
+
+/// Two names for one file as the two logs (a link): refused before anything is forked or
+/// written, since the logs would overwrite each other and main and verify would disagree.
+#[test]
+fn two_logs_that_are_one_file_are_refused_before_the_run() {
+    let run = Run::new();
+    std::fs::write(run.exec_path(), SENTINEL).unwrap();
+    std::os::unix::fs::symlink("execution_log.txt", run.consumer_path()).unwrap();
+    let out = run.command(&["-q"]).output().unwrap();
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("same file"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(run.exec_path()).unwrap(), SENTINEL);
+}
+
+/// `report -o` naming one of the run's logs is refused: the picture never replaces the run.
+#[test]
+fn report_never_writes_over_the_logs_it_reads() {
+    let run = Run::new();
+    assert_eq!(
+        code(&run.command(&["-q", "--seed", "1"]).output().unwrap()),
+        0
+    );
+    let before = std::fs::read_to_string(run.exec_path()).unwrap();
+    for target in ["execution_log.txt", "./consumer_log.txt"] {
+        let out = common::desafio()
+            .args(["report", "--log-dir", ".", "-o", target])
+            .current_dir(run.path())
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), 2, "{target}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("is one of the run's logs"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(std::fs::read_to_string(run.exec_path()).unwrap(), before);
+}
+
+/// A verdict or a picture that cannot be written (a full disk) is an error and exit 1, never a
+/// silent success.
+#[test]
+fn verify_and_report_into_a_full_disk_fail_with_one_error_line() {
+    let run = Run::new();
+    assert_eq!(
+        code(&run.command(&["-q", "--seed", "1"]).output().unwrap()),
+        0
+    );
+    for sub in ["verify", "report"] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let out = common::desafio()
+            .args([sub, "--log-dir", "."])
+            .current_dir(run.path())
+            .stdout(full)
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), 1, "{sub}: {}", stderr(&out));
+        assert_eq!(
+            stderr(&out),
+            "error: cannot write standard output: No space left on device (os error 28)\n",
+            "{sub}"
+        );
+    }
+}

@@ -93,6 +93,16 @@ impl LogPaths {
                 }
             }
         }
+        // Two names for one file (a link): the two logs would overwrite each other.
+        if same_file(&paths.execution, &paths.consumer) {
+            return Err(Error::LogDir {
+                path: paths.consumer.clone(),
+                source: io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "is the same file as execution_log.txt: the two logs must be two files",
+                ),
+            });
+        }
         let files = [open(&paths.execution)?, open(&paths.consumer)?];
         for (file, path) in files.iter().zip([&paths.execution, &paths.consumer]) {
             let truncate = |file: &File| -> io::Result<()> {
@@ -267,6 +277,16 @@ fn echo(text: &str) -> bool {
         }
     }
     true
+}
+
+/// Whether two paths name the same existing file (same device and inode, links followed).
+/// A device such as /dev/full is not counted: both logs may point at it on purpose.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.is_file() && a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
 }
 
 /// Hidden hooks that make rare timings happen on demand, for the tests and the classic-bug

@@ -40,18 +40,34 @@ pub fn main(args: Vec<std::ffi::OsString>) -> u8 {
     }
 }
 
+/// The result of writing a verdict or a picture to stdout: a closed pipe is the reader's
+/// choice; any other failure is an error naming stdout.
+pub(crate) fn written(result: std::io::Result<()>) -> Result<(), error::Error> {
+    match result {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(error::Error::from(ipc_sys::Error::Write {
+                path: "standard output".into(),
+                source: e,
+            }))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Runs what the command line asked for and returns the process exit code.
 /// Errors are printed here as one `error: ...` line on stderr (`erro: ...` in Portuguese).
 pub fn run(cli: Cli, lang: lang::Lang) -> u8 {
     let result = match cli.command {
         Some(Command::Verify(args)) => {
-            verify::verify(&args.log_dir, lang, args.audit_only).map(|report| {
-                let _ = std::io::stdout().write_all(report.render().as_bytes());
-                if report.passed() {
+            verify::verify(&args.log_dir, lang, args.audit_only).and_then(|report| {
+                // The verdict is the product: one that cannot be written (a full disk) is an
+                // error, not a silent pass. A reader that left (`| head`) is not.
+                written(std::io::stdout().write_all(report.render().as_bytes()))?;
+                Ok(if report.passed() {
                     0
                 } else {
                     error::EXIT_FAILURE
-                }
+                })
             })
         }
         Some(Command::Report(args)) => {

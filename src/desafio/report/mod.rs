@@ -388,6 +388,21 @@ pub fn report(dir: &Path, output: Option<&Path>, lang: Lang) -> Result<()> {
             path: out.into(),
             source,
         })?;
+        // The picture must never replace the run it shows.
+        let logs = crate::desafio::log::LogPaths::in_dir(dir);
+        if [&logs.execution, &logs.consumer]
+            .iter()
+            .any(|log| crate::desafio::log::same_file(out, log))
+        {
+            return Err(Error::Path {
+                flag: "-o",
+                path: out.into(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "is one of the run's logs: the report would replace it",
+                ),
+            });
+        }
     }
     let run = read(dir, lang)?;
     let picture = svg::draw(&run);
@@ -406,8 +421,7 @@ pub fn report(dir: &Path, output: Option<&Path>, lang: Lang) -> Result<()> {
         }),
         None => {
             use std::io::Write;
-            let _ = std::io::stdout().write_all(text.as_bytes());
-            Ok(())
+            crate::desafio::written(std::io::stdout().write_all(text.as_bytes()))
         }
     }
 }
