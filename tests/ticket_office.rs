@@ -299,3 +299,28 @@ fn a_summary_that_cannot_be_written_is_one_error_line_and_exit_1() {
         "error: cannot write the summary to stdout: No space left on device (os error 28)\n"
     );
 }
+
+/// The state file is rewritten at start, so a file that is not a ticket state (a typo'd
+/// path to some other file) is refused, untouched: one error line, exit 2.
+#[test]
+fn a_state_path_naming_some_other_file_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("notes.txt");
+    std::fs::write(&other, "precious\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ticket_office"))
+        .args(["--buyers", "2", "--delay-ms", "0", "--state"])
+        .arg(&other)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("not a ticket state file"), "{err}");
+    assert_eq!(std::fs::read_to_string(&other).unwrap(), "precious\n");
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["notes.txt"], "nothing created");
+}

@@ -175,3 +175,20 @@ fn sigkill_of_main_leaves_no_buyer_running_and_no_temp_file() {
     assert_eq!(office.listing(), ["state.json", "state.json.lock"]);
     assert!(office.left() <= 40, "the state file is whole");
 }
+
+/// Ctrl+C while main is still starting its 1000 buyers: the buyers never forked are unserved
+/// too — the summary accounts for every buyer asked for.
+#[test]
+fn ctrl_c_during_the_forks_still_accounts_for_every_buyer() {
+    let mut office = Office::start(&["--buyers", "1000", "--tickets", "10", "--delay-ms", "300"]);
+    let (code, lines) = office.signal_when("buyers, with the lock", |pid| {
+        killpg(pid, Signal::SIGINT).unwrap()
+    });
+    assert_eq!(code, 130, "{lines:#?}");
+    let n = summary_numbers(lines.last().unwrap());
+    let (sold, refused, oversold) = (n[1], n[2], n[3]);
+    let unserved = n.get(4).copied().unwrap_or(0);
+    assert_eq!(oversold, 0);
+    assert_eq!(sold + refused + unserved, 1000, "{}", lines.last().unwrap());
+    all_gone(&buyer_pids(&lines));
+}

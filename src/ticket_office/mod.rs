@@ -83,10 +83,11 @@ const STOP_GRACE: Duration = Duration::from_secs(3);
     version,
     about = "Buyer processes and one shared ticket counter: with the lock exactly N tickets are sold",
     after_help = "Examples:\n  ticket_office --buyers 10 --tickets 3\n  ticket_office --no-lock --delay-ms 200   watch the office oversell\n\n\
-                  Exit codes: 0 nothing oversold and every buyer bought or was refused, 1 otherwise, 2 bad input."
+                  Exit codes: 0 nothing oversold and every buyer bought or was refused, 1 otherwise, 2 bad input,\n\
+                  130 interrupted (SIGINT/SIGTERM)."
 )]
 pub struct OfficeCli {
-    /// Buyer processes
+    /// Buyer processes (1..=1000)
     #[arg(long, value_name = "N", default_value = "10", value_parser = |s: &str| between(s, "the buyer count", 1, 1000), allow_negative_numbers = true)]
     pub buyers: u64,
     /// Tickets on sale
@@ -95,7 +96,7 @@ pub struct OfficeCli {
     /// Buy without the lock: shows the race
     #[arg(long)]
     pub no_lock: bool,
-    /// The state file, `{"ticket_num": N}` (rewritten at start; its lock file is FILE.lock)
+    /// The state file, `{"ticket_num": N}` (rewritten at start: a file that is not one is refused; its lock file is FILE.lock)
     #[arg(long, value_name = "FILE", default_value = "ticket_office.json")]
     pub state: PathBuf,
     /// Pause between reading and writing the count while buying (default: random, under 1 s, as in the lesson)
@@ -204,7 +205,23 @@ fn check_state_path(state: &Path) -> io::Result<()> {
     ipc_sys::cli::existing_dir(directory_of(state))
         .map_err(|e| io::Error::new(e.kind(), format!("its directory: {e}")))?;
     ipc_sys::cli::writable_file_path(&lock_path(state))
-        .map_err(|e| io::Error::new(e.kind(), format!("its lock file: {e}")))
+        .map_err(|e| io::Error::new(e.kind(), format!("its lock file: {e}")))?;
+    // The state is rewritten at start: only a file that already is a ticket state (or an empty
+    // one) may be replaced, never some other file given by mistake.
+    if let Ok(meta) = fs::metadata(state)
+        && meta.is_file()
+        && meta.len() > 0
+    {
+        let is_state = meta.len() <= 4096
+            && fs::read_to_string(state).is_ok_and(|text| parse_state(&text).is_some());
+        if !is_state {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "exists and is not a ticket state file ({\"ticket_num\": N}): refusing to replace it",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Runs the office and returns main's exit code.
@@ -328,6 +345,9 @@ pub fn run(cli: &OfficeCli) -> Result<u8> {
             _ => {}
         }
     }
+    // Buyers never forked (an interrupt arrived while main was starting them) are unserved too:
+    // the summary accounts for every buyer asked for.
+    tally.unserved += cli.buyers - numbers.len() as u64;
     let left = read_state(state)?;
     say(&format!(
         "office: the state file says {left} ticket(s) left"
