@@ -146,14 +146,19 @@ fn not_ours(cmd: &str) -> bool {
 fn redactions() -> snapbox::Redactions {
     let re = |s: &str| regex::Regex::new(s).expect("redaction regex");
     let mut r = snapbox::Redactions::new();
-    let rules: [(&'static str, &str); 5] = [
+    let rules: [(&'static str, &str); 6] = [
         (
             "[TIME]",
             r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}(?:Z|[+-]\d\d:\d\d)",
         ),
         (
             "[PID]",
-            r"(?:main|producer|consumer|produtor|consumidor|pid|worker|buyer|comprador|logger|spawner|generator|daemon) (?<redacted>\d{2,})",
+            r"(?:main|producer|consumer|produtor|consumidor|pid|worker|buyer|comprador|logger|spawner|generator|daemon|parent|child) (?<redacted>\d{2,})",
+        ),
+        // A process named with its pid in parentheses: `producer 1 (24091): …`, `top (24161): …`.
+        (
+            "[PID]",
+            r"(?:producer \d+|consumer|buyer \d+|daemon|parent|top) \((?<redacted>\d{2,})\)",
         ),
         ("[SECS]", r"(?<redacted>\d+(?:\.\d+)?) s\b"),
         ("[MEM]", r"(?<redacted>\d+(?:\.\d+)?) (?:KiB|MiB|GiB)\b"),
