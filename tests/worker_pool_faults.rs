@@ -171,7 +171,16 @@ const STAGES: [Stage; 3] = [Stage::Start, Stage::Busy, Stage::WindingDown];
 /// Starts a run suited to `stage`, brings it there, and returns it with the victim's pid.
 fn at_stage(stage: Stage, victim: PoolRole) -> (Run, u32) {
     let run = match stage {
-        Stage::Start | Stage::Busy => Run::start(&["--work-ms", "300", "--max-gap-ms", "20"]),
+        // No failing values: a worker that fails an item exits by itself, and one that did so
+        // just before the test's SIGKILL would never be reported killed.
+        Stage::Start | Stage::Busy => Run::start(&[
+            "--work-ms",
+            "300",
+            "--max-gap-ms",
+            "20",
+            "--fail-below",
+            "0",
+        ]),
         // Items of 20 s and a grace of 1 s: the wind-down lasts the grace period.
         Stage::WindingDown => Run::start(&[
             "--work-ms",
