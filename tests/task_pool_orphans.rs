@@ -454,8 +454,12 @@ fn a_signal_to_one_worker_costs_at_most_its_own_job() {
             }
             sleep(Duration::from_millis(10));
         }
-        self::signal(if busy { long } else { idle }, signal);
-        sleep(Duration::from_millis(200));
+        let target = if busy { long } else { idle };
+        self::signal(target, signal);
+        // The worker leaves (once its command is settled); the rest of the input comes after.
+        wait_session(sid, "the signalled worker gone", DEADLINE, |m| {
+            !m.iter().any(|p| p.pid == target && p.state != 'Z')
+        });
         stdin.write_all(b"3\n4\n5\n6\n").unwrap();
         drop(stdin);
         let (code, out, err) = finish(child);
@@ -511,10 +515,12 @@ fn a_retry_cut_short_by_ctrl_c_leaves_its_job_failed() {
             "1",
             "--retries",
             "1",
+            "--joblog",
+            "j.tsv",
             "--",
             "sh",
             "-c",
-            "sleep 0.3; exit 1",
+            "sleep 1; exit 1",
             ":::",
             "a",
             "b",
@@ -522,17 +528,13 @@ fn a_retry_cut_short_by_ctrl_c_leaves_its_job_failed() {
         dir.path(),
     );
     let sid = child.id() as i32;
-    // a's first attempt has failed once b (queued before a's retry) is running.
-    let start_at = Instant::now();
-    wait_session(sid, "a command running", DEADLINE, |m| sleeping(m, 1));
-    loop {
-        assert!(start_at.elapsed() < DEADLINE);
-        let members = session_members(sid);
-        if start_at.elapsed() > Duration::from_millis(450) && sleeping(&members, 1) {
-            break;
-        }
-        sleep(Duration::from_millis(10));
-    }
+    // a's first attempt has failed (its joblog line is written) and b, queued before a's
+    // retry, is running.
+    let joblog = dir.path().join("j.tsv");
+    wait_session(sid, "a's attempt logged, b running", DEADLINE, |m| {
+        let logged = std::fs::read_to_string(&joblog).map_or(0, |t| t.lines().count());
+        logged == 2 && sleeping(m, 1)
+    });
     nix::sys::signal::killpg(Pid::from_raw(sid), Signal::SIGINT).unwrap();
     let (code, _out, err) = finish(child);
     assert_eq!(code, 130, "{err}");
