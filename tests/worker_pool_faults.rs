@@ -29,6 +29,17 @@ struct Run {
     child: Child,
 }
 
+/// A test that fails midway still ends its run (the runs have no `--items`: they would go on
+/// for ever): SIGKILL to the group.
+impl Drop for Run {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = killpg(Pid::from_raw(self.child.id() as i32), Signal::SIGKILL);
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// How main ended, what it printed on stderr, and the log.
 struct Ended {
     code: Option<i32>,
