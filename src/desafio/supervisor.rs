@@ -310,12 +310,16 @@ impl Session {
         }
     }
 
-    fn log(&mut self, event: &Event) {
+    /// Logs `event`; a failure is kept for the end. Returns whether the line was written (or
+    /// there is no log to write it to).
+    fn log(&mut self, event: &Event) -> bool {
         if let Some(log) = &mut self.log
             && let Err(e) = log.log(event)
         {
             self.keep(e);
+            return false;
         }
+        true
     }
 
     fn keep(&mut self, e: Error) {
@@ -422,10 +426,7 @@ impl Session {
             signal: signal.as_str().into(),
             note: None,
         };
-        if let Some(log) = &mut self.log
-            && let Err(e) = log.log(&event)
-        {
-            self.keep(e);
+        if !self.log(&event) {
             self.unlogged_interrupt = Some(event);
         }
         if let Some(producer) = children.get(self.producer) {

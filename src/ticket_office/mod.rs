@@ -212,8 +212,7 @@ fn check_state_path(state: &Path) -> io::Result<()> {
         && meta.is_file()
         && meta.len() > 0
     {
-        let is_state = meta.len() <= 4096
-            && fs::read_to_string(state).is_ok_and(|text| parse_state(&text).is_some());
+        let is_state = meta.len() <= 4096 && read_state(state).is_ok();
         if !is_state {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
