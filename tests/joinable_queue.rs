@@ -421,13 +421,8 @@ fn output_into_a_closed_pipe_ends_quietly() {
             .spawn()
             .unwrap(),
     );
-    let mut out = BufReader::new(child.0.stdout.take().unwrap());
-    let mut first = String::new();
-    out.read_line(&mut first).unwrap();
-    drop(out);
-    let err = child.0.stderr.take().unwrap();
-    let code = common::wait_with_deadline(&mut child.0, HANG);
-    assert_eq!(std::io::read_to_string(err).unwrap(), "", "no error lines");
+    let (_, code, err) = common::first_line_then_close(&mut child.0, HANG);
+    assert_eq!(err, "", "no error lines");
     assert_eq!(code, 0);
 }
 

@@ -7,7 +7,6 @@ mod common;
 
 use common::{stderr, stdout};
 use std::ffi::OsStr;
-use std::io::{BufRead, BufReader, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -558,20 +557,8 @@ fn a_reader_that_stops_after_one_line_ends_the_run_quietly() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
+    let (first, code, err) = common::first_line_then_close(&mut child, Duration::from_secs(30));
     assert!(first.ends_with(".txt\n"), "{first}");
-    // The reader is gone (its end dropped above), as with `| head -1`.
-    let code = common::wait_with_deadline(&mut child, Duration::from_secs(30));
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
     assert_eq!(err, "", "no message, no panic");
     assert_eq!(code, 141, "as a shell reports sha256sum killed by SIGPIPE");
 }

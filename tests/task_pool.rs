@@ -456,15 +456,8 @@ fn a_closed_stdout_ends_the_demo_quietly() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    // The reader is gone, as after `| head -1`.
+    let (first, code, err) = common::first_line_then_close(&mut child, Duration::from_secs(20));
     assert!(first.starts_with("pool: dispatcher "), "{first}");
-    let code = common::wait_with_deadline(&mut child, Duration::from_secs(20));
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
     assert_eq!(err, "", "no panic, no cascade of error lines");
     assert_eq!(code, 141, "128 + SIGPIPE, as a shell shows a SIGPIPE death");
 }

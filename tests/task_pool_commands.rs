@@ -5,7 +5,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -480,19 +480,8 @@ fn a_closed_stdout_ends_the_run_quietly() {
     // An endless input: only the closed output can end this run.
     let mut stdin = child.stdin.take().unwrap();
     std::thread::spawn(move || while stdin.write_all(b"line\n").is_ok() {});
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
+    let (first, code, err) = common::first_line_then_close(&mut child, Duration::from_secs(20));
     assert_eq!(first, "line\n");
-    let code = common::wait_with_deadline(&mut child, Duration::from_secs(20));
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
     assert_eq!(
         (code, err.as_str()),
         (141, ""),

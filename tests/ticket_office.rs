@@ -3,6 +3,8 @@
 //! never seen half-written; the state path is never anything but a regular file, and no temp
 //! file outlives a run; a thousand buyers, and a reader that goes away, end cleanly.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -267,14 +269,9 @@ fn output_into_a_closed_pipe_ends_quietly() {
     .stderr(Stdio::piped())
     .spawn()
     .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    out.read_line(&mut first).unwrap();
-    drop(out);
-    let err = child.stderr.take().unwrap();
-    let status = child.wait().unwrap();
-    assert_eq!(std::io::read_to_string(err).unwrap(), "", "no error lines");
-    assert_eq!(status.code(), Some(0));
+    let (_, code, err) = common::first_line_then_close(&mut child, Duration::from_secs(30));
+    assert_eq!(err, "", "no error lines");
+    assert_eq!(code, 0);
     assert_eq!(state(dir.path()), "{\"ticket_num\": 0}\n");
 }
 

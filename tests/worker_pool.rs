@@ -699,16 +699,10 @@ fn output_into_a_reader_that_stops_after_one_line_ends_quietly_with_the_log_comp
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // `| head -1`: read one line, then close the pipe.
-    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    std::io::BufRead::read_line(&mut stdout, &mut first).unwrap();
-    drop(stdout);
+    let (first, code, err) = common::first_line_then_close(&mut child, DEADLINE);
     assert!(first.contains("[logger "), "{first}");
-    let code = wait_with_deadline(&mut child, DEADLINE);
-    let out = child.wait_with_output().unwrap();
     assert_eq!(code, 0);
-    assert_eq!(String::from_utf8_lossy(&out.stderr), "", "no error cascade");
+    assert_eq!(err, "", "no error cascade");
     assert_eq!(accounting(&pool.records()).0, 300);
 }
 

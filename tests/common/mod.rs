@@ -220,6 +220,26 @@ pub fn wait_with_deadline(child: &mut Child, timeout: Duration) -> i32 {
     }
 }
 
+/// What a program does into `| head -1`: reads the first line of `child`'s stdout, closes the
+/// pipe, and waits for the end (a hang fails the test after `timeout`). Returns that line, the
+/// exit code and everything written on stderr. stdout and stderr must be piped.
+pub fn first_line_then_close(child: &mut Child, timeout: Duration) -> (String, i32, String) {
+    use std::io::{BufRead, BufReader, Read};
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout piped"))
+        .read_line(&mut first)
+        .expect("read the first line");
+    let code = wait_with_deadline(child, timeout);
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr piped")
+        .read_to_string(&mut err)
+        .expect("read stderr");
+    (first, code, err)
+}
+
 /// Whether a process with this pid still exists (a zombie counts as existing).
 pub fn alive(pid: i32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
