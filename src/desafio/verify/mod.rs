@@ -16,6 +16,7 @@
 
 mod audit;
 mod consumer;
+mod foreign;
 mod judge;
 mod reader;
 mod rubric;
@@ -76,6 +77,9 @@ pub struct Report {
     /// Values that entered the pipe.
     pub sent: u64,
     pub received: u64,
+    /// Values the consumer took from the pipe and logged as received, but was killed before
+    /// recording in its own log: neither received (recorded) nor lost in the pipe.
+    pub unrecorded: u64,
     pub lost: Vec<i64>,
     pub exec_lines: usize,
     pub consumer_lines: usize,
@@ -159,11 +163,28 @@ impl Report {
                 .map(i64::to_string)
                 .collect();
             let more = self.lost.len().saturating_sub(LOST_LISTED);
-            let n = self.lost.len();
+            let n = self.lost.len() as u64;
             let (head, and) = lang.pick(
-                (format!("lost: {n} values sent but never received"), "and"),
                 (
-                    format!("perdidos: {n} valores enviados e nunca recebidos"),
+                    format!(
+                        "lost: {}",
+                        crate::desafio::lang::count(
+                            n,
+                            "value sent but never received",
+                            "values sent but never received"
+                        )
+                    ),
+                    "and",
+                ),
+                (
+                    format!(
+                        "perdidos: {}",
+                        crate::desafio::lang::count(
+                            n,
+                            "valor enviado e nunca recebido",
+                            "valores enviados e nunca recebidos"
+                        )
+                    ),
                     "e mais",
                 ),
             );
@@ -198,26 +219,47 @@ impl Report {
                 many.to_string()
             }
         };
+        let lost = self.lost_count();
+        // The third state, named when there is one: taken from the pipe and logged as
+        // received, never recorded. Lost all the same (main counts what was recorded), so
+        // sent = received + lost still holds; the values lost in the pipe are the `lost:` line's.
+        let third = match self.unrecorded {
+            0 => String::new(),
+            n => lang.pick(
+                format!(
+                    " ({} in the pipe, {n} received but never recorded in {CONSUMER_LOG})",
+                    lost - n
+                ),
+                format!(
+                    " ({} no pipe, {n} recebido{} mas nunca registrado{} em {CONSUMER_LOG})",
+                    lost - n,
+                    judge::plural_s(n),
+                    judge::plural_s(n)
+                ),
+            ),
+        };
         let counts = lang.pick(
             format!(
-                "{} {} sent, {} received, {} lost ({EXECUTION_LOG}: {} lines, {CONSUMER_LOG}: {} lines)",
+                "{} {} sent, {} received, {lost} lost{third} ({EXECUTION_LOG}: {} {}, {CONSUMER_LOG}: {} {})",
                 self.sent,
                 plural(self.sent, "value", "values"),
                 self.received,
-                self.lost_count(),
                 self.exec_lines,
-                self.consumer_lines
+                plural(self.exec_lines as u64, "line", "lines"),
+                self.consumer_lines,
+                plural(self.consumer_lines as u64, "line", "lines"),
             ),
             format!(
-                "{} {}, {} {}, {} {} ({EXECUTION_LOG}: {} linhas, {CONSUMER_LOG}: {} linhas)",
+                "{} {}, {} {}, {lost} {}{third} ({EXECUTION_LOG}: {} {}, {CONSUMER_LOG}: {} {})",
                 self.sent,
                 plural(self.sent, "valor enviado", "valores enviados"),
                 self.received,
                 plural(self.received, "recebido", "recebidos"),
-                self.lost_count(),
-                plural(self.lost_count(), "perdido", "perdidos"),
+                plural(lost, "perdido", "perdidos"),
                 self.exec_lines,
-                self.consumer_lines
+                plural(self.exec_lines as u64, "linha", "linhas"),
+                self.consumer_lines,
+                plural(self.consumer_lines as u64, "linha", "linhas"),
             ),
         );
         if !self.consistent() {
@@ -232,12 +274,9 @@ impl Report {
                     if n == 1 { "problema" } else { "problemas" }
                 ),
             )
-        } else if !self.complete {
-            lang.pick(
-                format!("verify: INCOMPLETE: the logs are consistent, but the run did not complete; {counts}"),
-                format!("verify: INCOMPLETO: os logs são consistentes, mas a execução não terminou; {counts}"),
-            )
         } else if !self.rubric_passed() {
+            // A requirement not met fails the run, complete or not: the verdict never reads
+            // INCOMPLETE under a FAIL.
             let failed: Vec<String> = self
                 .rubric
                 .iter()
@@ -245,19 +284,41 @@ impl Report {
                 .filter(|r| !r.passed)
                 .map(|r| r.number.to_string())
                 .collect();
+            let n = failed.len() as u64;
+            let incomplete = if self.complete {
+                ""
+            } else {
+                lang.pick(", and it did not complete", ", e não terminou")
+            };
             lang.pick(
                 format!(
-                    "verify: FAILED: the run does not meet requirement {} of the assignment; {counts}",
-                    failed.join(", ")
+                    "verify: FAILED: the run does not meet {} {} of the assignment{incomplete}; {counts}",
+                    plural(n, "requirement", "requirements"),
+                    join_and(&failed, "and")
                 ),
                 format!(
-                    "verify: FALHOU: a execução não atende ao requisito {} do desafio; {counts}",
-                    failed.join(", ")
+                    "verify: FALHOU: a execução não atende {} {} do desafio{incomplete}; {counts}",
+                    plural(n, "ao requisito", "aos requisitos"),
+                    join_and(&failed, "e")
                 ),
+            )
+        } else if !self.complete {
+            lang.pick(
+                format!("verify: INCOMPLETE: the logs are consistent, but the run did not complete; {counts}"),
+                format!("verify: INCOMPLETO: os logs são consistentes, mas a execução não terminou; {counts}"),
             )
         } else {
             format!("verify: OK: {counts}")
         }
+    }
+}
+
+/// `2`, `2 and 5`, `1, 2 and 5`.
+fn join_and(items: &[String], and: &str) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} {and} {last}", rest.join(", ")),
     }
 }
 
