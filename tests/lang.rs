@@ -129,7 +129,7 @@ fn help_and_errors_speak_portuguese_with_a_portuguese_locale() {
         ),
         (
             vec!["verify", "--log-dir", "/nonexistent"],
-            "erro: --log-dir /nonexistent: arquivo ou pasta inexistente (os error 2)",
+            "erro: --log-dir /nonexistent: arquivo ou pasta inexistente (erro do sistema 2)",
         ),
     ] {
         let out = brazilian().args(&args).output().unwrap();
@@ -151,6 +151,37 @@ fn logs_that_mix_two_languages_are_caught() {
     let text = text.replacen(line, &english, 1);
     std::fs::write(run.exec_path(), text).unwrap();
     let audit = stdout(&run.audit());
-    assert!(audit.contains("the logs mix two languages"), "{audit}");
+    let at = text_line_number(&run.exec_text(), &english);
+    assert!(
+        audit.contains(&format!(
+            "execution_log.txt:{at}: a line in English in a log written in Portuguese: one run writes one language"
+        )),
+        "{audit}"
+    );
+    assert_eq!(code(&run.audit()), 1);
+}
+
+fn text_line_number(text: &str, line: &str) -> usize {
+    text.lines().position(|l| l == line).unwrap() + 1
+}
+
+/// The same for the consumer's own log: one Portuguese line inside an English consumer_log.txt
+/// is named at its line.
+#[test]
+fn a_portuguese_line_in_an_english_consumer_log_is_caught() {
+    let run = Run::new();
+    assert_eq!(code(&run.run(&["-q", "--lang", "en"])), 0);
+    let path = run.consumer_path();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let line = text.lines().nth(3).unwrap().to_string();
+    let portuguese = line.replace(" even", " par").replace(" odd", " ímpar");
+    std::fs::write(&path, text.replacen(&line, &portuguese, 1)).unwrap();
+    let audit = stdout(&run.audit());
+    assert!(
+        audit.contains(
+            "consumer_log.txt:4: a line in Portuguese in a log written in English: one run writes one language"
+        ),
+        "{audit}"
+    );
     assert_eq!(code(&run.audit()), 1);
 }

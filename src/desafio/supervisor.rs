@@ -146,7 +146,9 @@ pub fn run(opts: &RunOptions) -> Result<u8> {
         Some(opts.count),
         &received,
         || {
-            let pipe = kept_pipe.as_ref().map(|p| p.read.as_fd());
+            let pipe = kept_pipe
+                .as_ref()
+                .map(|p| (p.read.as_fd(), p.write.as_fd()));
             session.reap_all(&mut children, opts, &tally, pipe)
         },
     )?;
@@ -333,14 +335,14 @@ impl Session {
     /// Waits for both children, logging each exit as it happens. The wait and the interrupt
     /// check are one atomic step (`Children::wait`): a SIGINT or SIGTERM that arrives at any
     /// instant — even between the forks and the first wait — is acted on at once.
-    /// `pipe` is main's own read end, kept under `--bug parent-keeps-ends`: how full the pipe is
-    /// tells a stuck child from a slow one.
+    /// `pipe` is main's own read and write ends, kept under `--bug parent-keeps-ends`: what the
+    /// pipe holds tells a stuck child from a slow one.
     fn reap_all(
         &mut self,
         children: &mut Children,
         opts: &RunOptions,
         tally: &Tally,
-        pipe: Option<BorrowedFd<'_>>,
+        pipe: Option<(BorrowedFd<'_>, BorrowedFd<'_>)>,
     ) -> Result<Vec<Reaped>> {
         let main_kill = opts
             .fault
@@ -445,9 +447,10 @@ impl Session {
 /// `--bug parent-keeps-ends`: notices a run that cannot end by itself any more — one child has
 /// ended, the other is still there, nothing has moved for `STALL`, and the pipe shows that the
 /// survivor cannot move either. "No line for 2 s" alone is not "blocked": a producer sleeping in
-/// a long `--pace` is silent too. So main looks at the pipe through the read end it keeps: a
-/// consumer waits for ever only on an empty pipe (no writer is left to fill it, and the end of
-/// file cannot come), a producer only on a full one (nobody reads it, and EPIPE cannot come).
+/// a long `--pace` is silent too. So main looks at the pipe through the ends it keeps: a
+/// consumer waits for ever only on an empty pipe (`FIONREAD` 0: no writer is left to fill it,
+/// and the end of file cannot come), a producer only on a full one (no room for a write, as
+/// `poll` says: nobody reads it, and EPIPE cannot come).
 #[derive(Default)]
 struct Stall {
     last: Option<(u64, u64, Instant)>,
@@ -461,7 +464,7 @@ impl Stall {
         reaped: &[Reaped],
         producer: Pid,
         lang: Lang,
-        pipe: Option<BorrowedFd<'_>>,
+        pipe: Option<(BorrowedFd<'_>, BorrowedFd<'_>)>,
     ) -> Option<String> {
         let now = (tally.sent(), tally.received());
         let since = match self.last {
@@ -474,13 +477,13 @@ impl Stall {
         if self.reported || reaped.len() != 1 || since.elapsed() < STALL {
             return None;
         }
-        let pipe = pipe?;
-        let unread = ipc_sys::pipe::unread_bytes(pipe).ok()?;
+        let (read_end, write_end) = pipe?;
+        let unread = ipc_sys::pipe::unread_bytes(read_end).ok()?;
         let producer_gone = reaped[0].pid == producer;
         let stuck = if producer_gone {
             unread == 0
         } else {
-            ipc_sys::pipe::is_full(pipe).ok()?
+            !ipc_sys::pipe::has_room(write_end).ok()?
         };
         if !stuck {
             return None;
