@@ -27,7 +27,7 @@ fn registra(papel: &str, mensagem: &str) -> io::Result<()> {
     let pid = std::process::id();
     let linha = format!("{} [{papel} {pid}] {mensagem}\n", agora());
     let escrita = log.write_all(linha.as_bytes()); // a linha inteira num só write(2)
-    log.unlock()?;
+    FileExt::unlock(&log)?;
     print!("{linha}");
     escrita
 }
@@ -43,9 +43,9 @@ fn produtor(mut pipe: File, semente: u64) -> io::Result<i32> {
     // 12 números distintos de 1 a 100: embaralha 1..=100 e fica com os 12 primeiros.
     let mut numeros: Vec<u64> = (1..=100).collect();
     numeros.shuffle(&mut rand::rngs::StdRng::seed_from_u64(semente));
-    for i in 0..QUANTIDADE {
-        let valor = numeros[i];
-        let texto = format!("sent {valor} ({}/{QUANTIDADE})", i + 1);
+    numeros.truncate(QUANTIDADE);
+    for (i, valor) in numeros.into_iter().enumerate() {
+        let texto = format!("sent {valor} ({}/{QUANTIDADE})", i + 1); // i conta a partir de 0
         registra("producer", &texto)?; // antes de o valor entrar no pipe
         if let Err(erro) = pipe.write_all(&quadro(1, valor)) {
             if erro.kind() == io::ErrorKind::BrokenPipe {
