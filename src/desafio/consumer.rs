@@ -243,7 +243,7 @@ mod tests {
         assert_eq!(err.exit_code(), EXIT_PIPE_CLOSED);
         assert_eq!(
             err.to_string(),
-            "pipe closed before the end marker after 1 values (truncated message: 4 of 9 bytes)"
+            "pipe closed before the end marker after 1 value (truncated message: 4 of 9 bytes)"
         );
         assert!(exec.contains("received 8: even"));
         assert!(

@@ -418,6 +418,29 @@ fn charts(span: f64, sent: &[f64], received: &[f64], latencies: &[(f64, f64)]) -
 /// other name → the SVG; none → the SVG on stdout).
 pub fn report(dir: &Path, output: Option<&Path>, lang: Lang) -> Result<()> {
     if let Some(out) = output {
+        // The picture is SVG text: a name that promises another format (run.png) would hold
+        // SVG under a lying extension. Rendering a PNG here would need a rasteriser and fonts
+        // (resvg and its 60 crates: over 40 s of CPU added to a fresh build); a browser or
+        // rsvg-convert does it from the SVG in one command.
+        let kind = out
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        if !matches!(kind.as_deref(), Some("svg" | "html" | "htm")) {
+            let stem = out.with_extension("svg");
+            let stem = stem.display();
+            return Err(Error::Path {
+                flag: "-o",
+                path: out.into(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    lang.pick(
+                        format!("report writes an .svg picture or an .html page; for a PNG, write {stem} and convert it: rsvg-convert {stem} -o picture.png (or scripts/render.sh, headless Chromium)"),
+                        format!("o report grava uma figura .svg ou uma página .html; para um PNG, grave {stem} e converta: rsvg-convert {stem} -o figura.png (ou scripts/render.sh, Chromium sem janela)"),
+                    ),
+                ),
+            });
+        }
         ipc_sys::cli::writable_file_path(out).map_err(|source| Error::Path {
             flag: "-o",
             path: out.into(),
@@ -441,7 +464,11 @@ pub fn report(dir: &Path, output: Option<&Path>, lang: Lang) -> Result<()> {
     }
     let run = read(dir, lang)?;
     let picture = svg::draw(&run);
-    let html = output.is_some_and(|o| o.extension().is_some_and(|e| e == "html"));
+    let html = output.is_some_and(|o| {
+        o.extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e.eq_ignore_ascii_case("html") || e.eq_ignore_ascii_case("htm"))
+    });
     let text = if html {
         svg::page(&run, &picture)
     } else {

@@ -284,7 +284,7 @@ fn marks(s: &mut String, run: &Run, axis: &Axis) {
         };
         let _ = writeln!(
             s,
-            r#"<g class="mark {class}" data-role="{role}"><title>{text}</title>{shape}{label}</g>"#,
+            r#"<g class="mark {class}" data-role="{role}" data-x="{x:.1}"><title>{text}</title>{shape}{label}</g>"#,
             role = role_name(mark.role),
             text = esc(&mark.text)
         );
@@ -315,7 +315,7 @@ fn x_axis(s: &mut String, run: &Run, axis: &Axis) {
             };
             let _ = writeln!(
                 s,
-                r##"<line x1="{x:.1}" y1="{AXIS}" x2="{x:.1}" y2="{}" stroke="#333"/><text x="{x:.1}" y="{}" text-anchor="middle" fill="#333">{label}</text>"##,
+                r##"<line x1="{x:.1}" y1="{AXIS}" x2="{x:.1}" y2="{}" stroke="#333"/><text class="tick" x="{x:.1}" y="{}" text-anchor="middle" fill="#333">{label}</text>"##,
                 AXIS + 6.0,
                 AXIS + 20.0
             );

@@ -395,6 +395,20 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
         consumer: own(&a.ev.consumer),
         interrupted: a.ev.interrupts.iter().any(|(r, _, _)| *r == Role::Main),
     };
+    if let Some((0, at)) = a.ev.main_exit
+        && let Some((_, _, line)) = a.ev.errors.iter().find(|(r, _, _)| *r == Role::Main)
+    {
+        problem(
+            EXECUTION_LOG,
+            at,
+            lang.pick(
+                format!("main exited with code 0 after logging an error ({EXECUTION_LOG}:{line})"),
+                format!(
+                    "o main saiu com código 0 depois de registrar um erro ({EXECUTION_LOG}:{line})"
+                ),
+            ),
+        );
+    }
     if let Some((code, at)) = a.ev.main_exit {
         let expected = i32::from(facts.exit_code());
         let error_exit = code == 1 && a.ev.errors.iter().any(|(r, _, _)| *r == Role::Main);
