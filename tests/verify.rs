@@ -361,7 +361,8 @@ fn an_overlong_line_is_a_violation_at_its_number_and_reading_moves_on() {
 fn lines_every_run_writes_in_the_order_it_writes_them_are_checked() {
     // The producer's first line must be its `started`; main must log `spawned` for each
     // child; no child line comes after main's `exiting`.
-    let cases: [(&str, fn(Vec<String>) -> Vec<String>, &str); 4] = [
+    type Edit = fn(Vec<String>) -> Vec<String>;
+    let cases: [(&str, Edit, &str); 4] = [
         (
             "a deleted consumer 'started'",
             |mut lines| {
