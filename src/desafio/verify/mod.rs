@@ -24,7 +24,7 @@ mod rubric;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::desafio::error::{Error, Result};
+use crate::desafio::error::{self, Error, Result};
 use crate::desafio::lang::Lang;
 use crate::desafio::log::{CONSUMER_LOG, EXECUTION_LOG};
 pub use reader::MAX_LINE;
@@ -35,6 +35,50 @@ const LOST_LISTED: usize = 20;
 /// How many problems a report prints before it only counts them (a corrupt million-line log
 /// would otherwise print a million lines).
 const PROBLEMS_PRINTED: usize = 50;
+
+/// The class of a verdict — the last line's first word — with the exit codes that go with it.
+/// The table of docs/ipc_desafio.md ("The last line is the verdict") is this, row by row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Consistent logs of a complete run (that meets the assignment, unless `--audit-only`).
+    Ok,
+    /// Consistent logs of a run that did not complete: told, not blamed.
+    Incomplete,
+    /// Violations in the logs, or a requirement not met.
+    Failed,
+}
+
+impl Verdict {
+    pub const ALL: [Verdict; 3] = [Verdict::Ok, Verdict::Incomplete, Verdict::Failed];
+
+    /// `OK`, `INCOMPLETE` (`INCOMPLETO`), `FAILED` (`FALHOU`): the word after `verify: `.
+    pub fn word(self, lang: Lang) -> &'static str {
+        match self {
+            Verdict::Ok => "OK",
+            Verdict::Incomplete => lang.pick("INCOMPLETE", "INCOMPLETO"),
+            Verdict::Failed => lang.pick("FAILED", "FALHOU"),
+        }
+    }
+
+    /// verify's exit code.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Verdict::Ok => 0,
+            Verdict::Incomplete | Verdict::Failed => error::EXIT_FAILURE,
+        }
+    }
+
+    /// The exit codes main can have ended the run with (`verdict::Facts::exit_code`): the same
+    /// function of the same facts gives OK only with 0, INCOMPLETE only with 1 or 130; a
+    /// violation or a requirement not met may come with any of them.
+    pub fn main_exits(self) -> &'static [u8] {
+        match self {
+            Verdict::Ok => &[0],
+            Verdict::Incomplete => &[error::EXIT_FAILURE, error::EXIT_INTERRUPTED],
+            Verdict::Failed => &[0, error::EXIT_FAILURE, error::EXIT_INTERRUPTED],
+        }
+    }
+}
 
 /// One violation: where, and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,7 +153,19 @@ impl Report {
 
     /// Exit 0 only for consistent logs of a complete run that meets the assignment.
     pub fn passed(&self) -> bool {
-        self.consistent() && self.complete && self.rubric_passed()
+        self.verdict() == Verdict::Ok
+    }
+
+    /// The verdict's class: FAILED for a violation or a requirement not met (complete or not),
+    /// else INCOMPLETE for a run that did not complete, else OK.
+    pub fn verdict(&self) -> Verdict {
+        if !self.consistent() || !self.rubric_passed() {
+            Verdict::Failed
+        } else if !self.complete {
+            Verdict::Incomplete
+        } else {
+            Verdict::Ok
+        }
     }
 
     /// The human-readable verdict, one fact per line, ending with `verify: OK`,
@@ -262,15 +318,16 @@ impl Report {
                 plural(self.consumer_lines as u64, "linha", "linhas"),
             ),
         );
+        let word = self.verdict().word(lang);
         if !self.consistent() {
             let n = self.problems.len();
             lang.pick(
                 format!(
-                    "verify: FAILED: {n} {}; {counts}",
+                    "verify: {word}: {n} {}; {counts}",
                     if n == 1 { "problem" } else { "problems" }
                 ),
                 format!(
-                    "verify: FALHOU: {n} {}; {counts}",
+                    "verify: {word}: {n} {}; {counts}",
                     if n == 1 { "problema" } else { "problemas" }
                 ),
             )
@@ -292,23 +349,23 @@ impl Report {
             };
             lang.pick(
                 format!(
-                    "verify: FAILED: the run does not meet {} {} of the assignment{incomplete}; {counts}",
+                    "verify: {word}: the run does not meet {} {} of the assignment{incomplete}; {counts}",
                     plural(n, "requirement", "requirements"),
                     join_and(&failed, "and")
                 ),
                 format!(
-                    "verify: FALHOU: a execução não atende {} {} do desafio{incomplete}; {counts}",
+                    "verify: {word}: a execução não atende {} {} do desafio{incomplete}; {counts}",
                     plural(n, "ao requisito", "aos requisitos"),
                     join_and(&failed, "e")
                 ),
             )
         } else if !self.complete {
             lang.pick(
-                format!("verify: INCOMPLETE: the logs are consistent, but the run did not complete; {counts}"),
-                format!("verify: INCOMPLETO: os logs são consistentes, mas a execução não terminou; {counts}"),
+                format!("verify: {word}: the logs are consistent, but the run did not complete; {counts}"),
+                format!("verify: {word}: os logs são consistentes, mas a execução não terminou; {counts}"),
             )
         } else {
-            format!("verify: OK: {counts}")
+            format!("verify: {word}: {counts}")
         }
     }
 }
