@@ -399,7 +399,7 @@ fn draw_charts(s: &mut String, c: &Charts, span: f64, lang: Lang) {
     key(
         s,
         LEFT,
-        top + 6.0,
+        top - 8.0,
         EVEN,
         None,
         lang.pick("sent", "enviados"),
@@ -407,7 +407,7 @@ fn draw_charts(s: &mut String, c: &Charts, span: f64, lang: Lang) {
     key(
         s,
         LEFT + 130.0,
-        top + 6.0,
+        top - 8.0,
         "#2e7d32",
         Some("5 3"),
         lang.pick("received", "recebidos"),
@@ -452,7 +452,7 @@ fn draw_charts(s: &mut String, c: &Charts, span: f64, lang: Lang) {
     key(
         s,
         LEFT,
-        top + 6.0,
+        top - 8.0,
         "#6a1b9a",
         None,
         lang.pick("median of a bucket", "mediana do intervalo"),
@@ -460,7 +460,7 @@ fn draw_charts(s: &mut String, c: &Charts, span: f64, lang: Lang) {
     key(
         s,
         LEFT + 190.0,
-        top + 6.0,
+        top - 8.0,
         LOST,
         Some("5 3"),
         lang.pick("slowest of a bucket", "a mais lenta do intervalo"),
