@@ -41,8 +41,8 @@ impl Words {
     }
 }
 
-/// `1 value`, `3 values`, `0 valores`: a count and its noun, in `lang`; `one` and `many` are the
-/// two forms (`lang.pick`ed by the caller).
+/// `1 value`, `3 values`, `0 valores`: a count and its noun; `one` and `many` are the noun's two
+/// forms, in the caller's language (zero takes the plural, in both).
 pub fn count(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
