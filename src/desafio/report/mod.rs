@@ -418,6 +418,26 @@ fn charts(span: f64, sent: &[f64], received: &[f64], latencies: &[(f64, f64)]) -
 /// other name → the SVG; none → the SVG on stdout).
 pub fn report(dir: &Path, output: Option<&Path>, lang: Lang) -> Result<()> {
     if let Some(out) = output {
+        ipc_sys::cli::writable_file_path(out).map_err(|source| Error::Path {
+            flag: "-o",
+            path: out.into(),
+            source,
+        })?;
+        // The picture must never replace the run it shows.
+        let logs = crate::desafio::log::LogPaths::in_dir(dir);
+        if [&logs.execution, &logs.consumer]
+            .iter()
+            .any(|log| crate::desafio::log::same_file(out, log))
+        {
+            return Err(Error::Path {
+                flag: "-o",
+                path: out.into(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "is one of the run's logs: the report would replace it",
+                ),
+            });
+        }
         // The picture is SVG text: a name that promises another format (run.png) would hold
         // SVG under a lying extension. Rendering a PNG here would need a rasteriser and fonts
         // (resvg and its 60 crates: over 40 s of CPU added to a fresh build); a browser or
@@ -438,26 +458,6 @@ pub fn report(dir: &Path, output: Option<&Path>, lang: Lang) -> Result<()> {
                         format!("report writes an .svg picture or an .html page; for a PNG, write {stem} and convert it: rsvg-convert {stem} -o picture.png (or scripts/render.sh, headless Chromium)"),
                         format!("o report grava uma figura .svg ou uma página .html; para um PNG, grave {stem} e converta: rsvg-convert {stem} -o figura.png (ou scripts/render.sh, Chromium sem janela)"),
                     ),
-                ),
-            });
-        }
-        ipc_sys::cli::writable_file_path(out).map_err(|source| Error::Path {
-            flag: "-o",
-            path: out.into(),
-            source,
-        })?;
-        // The picture must never replace the run it shows.
-        let logs = crate::desafio::log::LogPaths::in_dir(dir);
-        if [&logs.execution, &logs.consumer]
-            .iter()
-            .any(|log| crate::desafio::log::same_file(out, log))
-        {
-            return Err(Error::Path {
-                flag: "-o",
-                path: out.into(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    "is one of the run's logs: the report would replace it",
                 ),
             });
         }
