@@ -127,7 +127,13 @@ pub fn command() -> clap::Command {
             clap::Command::new("help")
                 .about("Mostra esta ajuda, ou a de COMANDO")
                 .override_usage("ipc_desafio help [COMANDO]")
-                .arg(Arg::new("command").value_name("COMANDO"))
+                .help_template("{about-with-newline}\nUso: {usage}\n\n{all-args}")
+                .arg(
+                    Arg::new("command")
+                        .value_name("COMANDO")
+                        .help("O comando cuja ajuda mostrar: verify ou report")
+                        .help_heading("Argumentos"),
+                )
                 .disable_help_flag(true),
         )
         .mut_subcommand("verify", |sub| {
@@ -184,7 +190,7 @@ pub fn parse(args: &[OsString], lang: Lang) -> Parsed<Cli> {
             let target = sub.get_one::<String>("command").cloned();
             let help = match target {
                 Some(name) => match help_cmd.find_subcommand_mut(&name) {
-                    Some(sub) if name != "help" => sub.render_long_help(),
+                    Some(sub) => sub.render_long_help(),
                     _ => {
                         return Err(clap::Error::raw(
                             clap::error::ErrorKind::InvalidSubcommand,
