@@ -23,8 +23,8 @@ Exemplos:
   ipc_desafio report -o run.svg        desenha a execução (abra run.svg num navegador)
 
 Códigos de saída: 0 ok, 1 a execução falhou ou não terminou (um filho falhou, um valor se
-perdeu), 2 entrada inválida, 130 interrompida (SIGINT/SIGTERM; todo valor já enviado ainda é
-recebido).";
+perdeu), 2 entrada inválida (ou outra execução escrevendo os logs de --log-dir), 130 interrompida
+(SIGINT/SIGTERM; todo valor já enviado ainda é recebido).";
 
 /// (argument id, Portuguese help) for every option of the main command.
 const RUN_HELP: [(&str, &str); 10] = [
