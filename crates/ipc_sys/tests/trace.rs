@@ -35,7 +35,7 @@ fn trace(argv: &[&str], dir: &Path) -> (Vec<Record>, trace::Outcome) {
     trace_with(argv, dir, Duration::from_secs(60), &mut trace::Observe)
 }
 
-fn io<'a>(records: &'a [Record], write: bool) -> Vec<(&'a Record, &'a Object, &'a [u8])> {
+fn io(records: &[Record], write: bool) -> Vec<(&Record, &Object, &[u8])> {
     records
         .iter()
         .filter_map(|r| match &r.event {
