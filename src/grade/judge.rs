@@ -13,7 +13,9 @@ use crate::desafio::lang::Lang;
 use super::classify::{Class, read_line};
 use super::model::{Conduit, Model, Roles};
 use super::run::Outcome;
-use super::scenario::{SNAP_EOF, SNAP_EPIPE_OVER, SNAP_EPIPE_WROTE, SNAP_LEFT, Scenario};
+use super::scenario::{
+    SNAP_EOF, SNAP_EOF_SIGNAL, SNAP_EPIPE_OVER, SNAP_EPIPE_WROTE, SNAP_LEFT, Scenario,
+};
 
 /// Every criterion, in the order of the report (and of the table).
 pub const IDS: [&str; 10] = [
@@ -87,7 +89,8 @@ pub struct Runs<'a> {
 pub struct Namer<'a> {
     lang: Lang,
     model: &'a Model,
-    roles: Option<&'a Roles>,
+    /// (main, producer, consumer)
+    roles: Option<(i32, i32, i32)>,
 }
 
 impl<'a> Namer<'a> {
@@ -95,12 +98,27 @@ impl<'a> Namer<'a> {
         Namer {
             lang,
             model,
-            roles: model.roles.as_ref(),
+            roles: model.roles.as_ref().map(|r: &Roles| (r.main, r.producer, r.consumer)),
+        }
+    }
+
+    /// Names the roles given (a fault run's, found by their place in the tree).
+    pub fn with(lang: Lang, model: &'a Model, producer: i32, consumer: i32) -> Namer<'a> {
+        let main = model.main_of(producer, consumer).unwrap_or(model.root);
+        Namer {
+            lang,
+            model,
+            roles: Some((main, producer, consumer)),
         }
     }
 
     pub fn name(&self, pid: i32) -> String {
-        if let Some(r) = self.roles {
+        if let Some((main, producer, consumer)) = self.roles {
+            let r = Roles3 {
+                main,
+                producer,
+                consumer,
+            };
             let role = if pid == r.main {
                 Some("main")
             } else if pid == r.producer {
@@ -126,6 +144,12 @@ impl<'a> Namer<'a> {
             format!("pid {pid} ({argv})")
         }
     }
+}
+
+struct Roles3 {
+    main: i32,
+    producer: i32,
+    consumer: i32,
 }
 
 /// The first words of a command line, cut at 40 characters.
@@ -265,7 +289,12 @@ fn criterion(id: &'static str, verdict: Verdict, evidence: String) -> Criterion 
 fn processes(lang: Lang, run: &Outcome) -> Criterion {
     let m = &run.model;
     let n = Namer::new(lang, m);
-    let workers = m.workers().count();
+    let under = |top: i32| {
+        m.workers()
+            .filter(|p| m.ancestors(p.pid).contains(&top))
+            .count()
+    };
+    let workers = m.roles.as_ref().map_or_else(|| m.workers().count(), |r| under(r.main));
     let helpers: Vec<String> = m
         .procs
         .values()
@@ -329,8 +358,8 @@ fn processes(lang: Lang, run: &Outcome) -> Criterion {
         Verdict::Pass,
         say!(
             lang,
-            "main {} ({}) → producer {}, consumer {}; {} processes in all{}",
-            "main {} ({}) → produtor {}, consumidor {}; {} processos ao todo{}",
+            "main {} ({}) → producer {}, consumer {}; {} processes from main down{}",
+            "main {} ({}) → produtor {}, consumidor {}; {} processos do main para baixo{}",
             r.main,
             main_argv,
             r.producer,
@@ -1020,8 +1049,14 @@ fn holds_lock(m: &Model, pid: i32, at: u64) -> bool {
 
 /// The descriptors that hold a side of the channel at a snapshot: `write` for the side the
 /// producer writes into, else the side the consumer reads from.
-fn holders(lang: Lang, m: &Model, tables: &[FdTable], c: &Conduit, write: bool) -> String {
-    let n = Namer::new(lang, m);
+fn holders(
+    lang: Lang,
+    n: &Namer<'_>,
+    m: &Model,
+    tables: &[FdTable],
+    c: &Conduit,
+    write: bool,
+) -> String {
     let mut out = Vec::new();
     for t in tables {
         let fds: Vec<String> = t
@@ -1169,7 +1204,7 @@ fn eof(lang: Lang, runs: &Runs<'_>) -> Criterion {
         );
     };
     let m = f.m;
-    let n = Namer::new(lang, m);
+    let n = Namer::with(lang, m, f.producer, f.consumer);
     let killed = say!(
         lang,
         "{} was killed at its {} write into the channel ({})",
@@ -1219,7 +1254,7 @@ fn eof(lang: Lang, runs: &Runs<'_>) -> Criterion {
                 dur(at.saturating_sub(f.held_at)),
                 n.name(f.consumer),
                 doing,
-                holders(lang, m, tables, &f.conduit, true)
+                holders(lang, &n, m, tables, &f.conduit, true)
             ),
         );
     }
@@ -1245,6 +1280,36 @@ fn eof(lang: Lang, runs: &Runs<'_>) -> Criterion {
         },
         _ => None,
     });
+    if let Some((by, sig, at)) = signalled
+        && matches!(status, Status::Signal(_))
+        && let Some((_, tables)) = snapshot(m, SNAP_EOF_SIGNAL)
+        && let Some(call) = tables
+            .iter()
+            .find(|t| t.pid == f.consumer)
+            .and_then(|t| t.calls.iter().find(|c| c.sys.reads()))
+    {
+        let held = holders(lang, &n, m, tables, &f.conduit, true);
+        if held != lang.pick("nobody", "ninguém") {
+            return criterion(
+                "eof",
+                Verdict::Fail,
+                say!(
+                    lang,
+                    "{}; {} later {} was still blocked in {}(fd {}), until {} ended it with {} ({}): the write end was still open in {}",
+                    "{}; {} depois o {} ainda estava bloqueado em {}(fd {}), até que {} o encerrou com {} ({}): a ponta de escrita ainda estava aberta em {}",
+                    killed,
+                    dur(at.saturating_sub(f.held_at)),
+                    n.name(f.consumer),
+                    call.sys.name(),
+                    call.fd.unwrap_or(f.read_fd),
+                    n.name(by),
+                    ipc_sys::signal::signal_name(sig),
+                    secs(at),
+                    held
+                ),
+            );
+        }
+    }
     if let Some((by, sig, at)) = signalled
         && matches!(status, Status::Signal(_))
     {
@@ -1345,7 +1410,7 @@ fn epipe(lang: Lang, runs: &Runs<'_>) -> Criterion {
         );
     };
     let m = f.m;
-    let n = Namer::new(lang, m);
+    let n = Namer::with(lang, m, f.producer, f.consumer);
     let Some((_, consumer_end)) = exit_of(m, f.consumer).filter(|(_, at)| *at >= f.held_at) else {
         return criterion(
             "epipe",
@@ -1378,7 +1443,7 @@ fn epipe(lang: Lang, runs: &Runs<'_>) -> Criterion {
                 "{} the producer's write succeeded: the read end was still open in {}",
                 "{} a escrita do produtor deu certo: a ponta de leitura ainda estava aberta em {}",
                 setting,
-                holders(lang, m, tables, &f.conduit, false)
+                holders(lang, &n, m, tables, &f.conduit, false)
             ),
         );
     }
@@ -1409,7 +1474,7 @@ fn epipe(lang: Lang, runs: &Runs<'_>) -> Criterion {
                 "the producer was blocked in a write {} later: the read end was still open in {}",
                 "o produtor estava bloqueado numa escrita {} depois: a ponta de leitura ainda estava aberta em {}",
                 dur(at.saturating_sub(consumer_end)),
-                holders(lang, m, tables, &f.conduit, false)
+                holders(lang, &n, m, tables, &f.conduit, false)
             )
         } else if epipe {
             say!(

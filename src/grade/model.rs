@@ -245,17 +245,23 @@ impl Model {
         out
     }
 
-    fn find_roles(&self) -> Option<Roles> {
-        let flow = self.flows().into_iter().next()?;
-        let up = self.ancestors(flow.reader);
+    /// Main: the nearest common ancestor of the two roles that is not a helper (the
+    /// forkserver forks the roles; main is above it).
+    pub fn main_of(&self, producer: i32, consumer: i32) -> Option<i32> {
+        let up = self.ancestors(consumer);
         let mut main = self
-            .ancestors(flow.writer)
+            .ancestors(producer)
             .into_iter()
             .find(|a| up.contains(a))?;
-        // A helper (the forkserver) forks the roles: main is the nearest non-helper above.
         while self.is_helper(main) {
             main = self.procs.get(&main).and_then(|p| p.parent)?;
         }
+        Some(main)
+    }
+
+    fn find_roles(&self) -> Option<Roles> {
+        let flow = self.flows().into_iter().next()?;
+        let main = self.main_of(flow.writer, flow.reader)?;
         Some(Roles {
             producer: flow.writer,
             consumer: flow.reader,

@@ -26,6 +26,8 @@ use super::scenario::{Director, Scenario};
 const MAX_FRAME: usize = 16 << 20;
 /// The box is killed this long after the run's own deadline, whatever the tracer is doing.
 const BACKSTOP: Duration = Duration::from_secs(10);
+/// The name every scratch directory starts with.
+const SCRATCH_PREFIX: &str = "ipc_desafio-grade-";
 /// Bytes of the command's stdout and stderr kept.
 const OUTPUT_CAP: usize = 64 << 10;
 
@@ -61,11 +63,26 @@ pub struct Outcome {
 /// Copies the submission's folder (files, folders, symbolic links as links; permissions kept)
 /// into `to`.
 pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
-    for entry in walkdir::WalkDir::new(from).follow_links(false) {
-        let entry = entry.map_err(|e| Error::Copy {
-            path: from.to_path_buf(),
-            source: e.into(),
-        })?;
+    // Scratch copies (this run's, or another grading's) may live inside the folder graded
+    // (grading the temporary directory itself): never copy them.
+    let walk = walkdir::WalkDir::new(from)
+        .follow_links(false)
+        .into_iter()
+        .filter_entry(|e| !e.file_name().to_string_lossy().starts_with(SCRATCH_PREFIX));
+    for entry in walk {
+        let entry = match entry {
+            Ok(e) => e,
+            // Something that vanished while being copied (a temporary file of another program).
+            Err(e) if e.io_error().is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound) => {
+                continue;
+            }
+            Err(e) => {
+                return Err(Error::Copy {
+                    path: from.to_path_buf(),
+                    source: e.into(),
+                });
+            }
+        };
         let rel = entry.path().strip_prefix(from).unwrap_or(entry.path());
         let dest = to.join(rel);
         let kind = entry.file_type();
@@ -148,7 +165,7 @@ fn body(config: &TraceConfig, sandbox: &Sandbox, scenario: &Scenario) -> i32 {
 pub fn run(spec: &Spec<'_>) -> Result<Outcome> {
     let started = Instant::now();
     let work = tempfile::Builder::new()
-        .prefix("ipc_desafio-grade-")
+        .prefix(SCRATCH_PREFIX)
         .tempdir()
         .map_err(|source| Error::Scratch { source })?;
     let scratch_dir = work.path().join("submission");

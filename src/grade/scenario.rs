@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use ipc_sys::trace::{Controller, Ctx, Decision, Entry, Event, Object, Record};
+use ipc_sys::trace::{Controller, Ctx, Decision, Entry, Event, Object, Record, Sys};
 use nix::sys::signal::Signal;
 
 /// A process and the descriptor it uses for the channel.
@@ -57,6 +57,7 @@ impl Scenario {
 
 /// Labels of the snapshots a scenario takes (the judge looks for them).
 pub const SNAP_EOF: &str = "eof: the watch is over";
+pub const SNAP_EOF_SIGNAL: &str = "eof: the consumer is about to be signalled";
 pub const SNAP_EPIPE_WROTE: &str = "epipe: the producer's write succeeded";
 pub const SNAP_EPIPE_OVER: &str = "epipe: the watch is over";
 pub const SNAP_LEFT: &str = "main has ended";
@@ -78,6 +79,7 @@ pub struct Director {
     /// The scenario has its answer: end the run at this time, with this label.
     end_at: Option<(u64, &'static str)>,
     resumed: bool,
+    signal_seen: bool,
 }
 
 impl Director {
@@ -91,6 +93,7 @@ impl Director {
             watch_until: None,
             end_at: None,
             resumed: false,
+            signal_seen: false,
         }
     }
 
@@ -134,6 +137,17 @@ impl Controller for Director {
                 k,
                 ..
             } => {
+                // Someone (main) is about to signal the consumer after the producer's death:
+                // what the consumer was doing, and who held the write end, is seen now.
+                if self.stopped.is_some()
+                    && matches!(entry.sys, Sys::Kill | Sys::Tkill | Sys::Tgkill)
+                    && entry.args[if entry.sys == Sys::Tgkill { 2 } else { 1 }] != 0
+                    && self.consumer.is_some_and(|c| entry.args[0] as i32 == c)
+                    && !self.signal_seen
+                {
+                    self.signal_seen = true;
+                    ctx.snapshot(SNAP_EOF_SIGNAL);
+                }
                 if self.stopped.is_none() && is_target_write(ctx, entry, producer) {
                     let n = self.writes.entry(entry.pid).or_insert(0);
                     *n += 1;

@@ -102,6 +102,8 @@ pub struct Entry {
     /// The byte count asked for (reads and writes).
     pub count: u64,
     pub entered_us: u64,
+    /// The raw arguments.
+    pub args: [u64; 6],
 }
 
 /// What to do with a call just entered.

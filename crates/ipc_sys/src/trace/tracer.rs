@@ -837,6 +837,7 @@ impl Tracer<'_> {
                 0
             },
             entered_us: self.now_us(),
+            args,
         };
         let decision = if matches!(sys, Sys::Other(_)) || self.finishing.is_some() {
             Decision::Go
