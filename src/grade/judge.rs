@@ -98,7 +98,10 @@ impl<'a> Namer<'a> {
         Namer {
             lang,
             model,
-            roles: model.roles.as_ref().map(|r: &Roles| (r.main, r.producer, r.consumer)),
+            roles: model
+                .roles
+                .as_ref()
+                .map(|r: &Roles| (r.main, r.producer, r.consumer)),
         }
     }
 
@@ -294,7 +297,10 @@ fn processes(lang: Lang, run: &Outcome) -> Criterion {
             .filter(|p| m.ancestors(p.pid).contains(&top))
             .count()
     };
-    let workers = m.roles.as_ref().map_or_else(|| m.workers().count(), |r| under(r.main));
+    let workers = m
+        .roles
+        .as_ref()
+        .map_or_else(|| m.workers().count(), |r| under(r.main));
     let helpers: Vec<String> = m
         .procs
         .values()

@@ -73,7 +73,10 @@ pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
         let entry = match entry {
             Ok(e) => e,
             // Something that vanished while being copied (a temporary file of another program).
-            Err(e) if e.io_error().is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound) => {
+            Err(e)
+                if e.io_error()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound) =>
+            {
                 continue;
             }
             Err(e) => {
