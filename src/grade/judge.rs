@@ -135,12 +135,17 @@ impl<'a> Namer<'a> {
                 return format!("{role} {pid}");
             }
         }
-        let argv = self
-            .model
-            .procs
-            .get(&pid)
-            .map(|p| short_argv(&p.argv))
-            .unwrap_or_default();
+        let proc = self.model.procs.get(&pid);
+        if let Some(p) = proc.filter(|p| p.helper) {
+            let joined = p.argv.join(" ");
+            let kind = if joined.contains("forkserver") {
+                "forkserver"
+            } else {
+                self.lang.pick("resource tracker", "rastreador de recursos")
+            };
+            return format!("{kind} {pid}");
+        }
+        let argv = proc.map(|p| short_argv(&p.argv)).unwrap_or_default();
         if argv.is_empty() {
             format!("pid {pid}")
         } else {
@@ -159,7 +164,14 @@ struct Roles3 {
 pub fn short_argv(argv: &[String]) -> String {
     let mut s = argv
         .iter()
-        .map(|a| a.rsplit('/').next().unwrap_or(a).to_string())
+        .enumerate()
+        .map(|(i, a)| {
+            if i == 0 {
+                a.rsplit('/').next().unwrap_or(a).to_string()
+            } else {
+                a.clone()
+            }
+        })
         .collect::<Vec<_>>()
         .join(" ");
     if s.chars().count() > 40 {
@@ -292,9 +304,12 @@ fn criterion(id: &'static str, verdict: Verdict, evidence: String) -> Criterion 
 fn processes(lang: Lang, run: &Outcome) -> Criterion {
     let m = &run.model;
     let n = Namer::new(lang, m);
+    // Main and what it started after it began running the submission's program (a launcher
+    // such as pyenv's shim forks a few processes of its own before it executes python).
     let under = |top: i32| {
+        let since = m.procs.get(&top).map_or(0, |p| p.exec_us);
         m.workers()
-            .filter(|p| m.ancestors(p.pid).contains(&top))
+            .filter(|p| p.pid == top || (p.born_us >= since && m.ancestors(p.pid).contains(&top)))
             .count()
     };
     let workers = m

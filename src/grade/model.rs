@@ -20,6 +20,8 @@ pub struct Proc {
     pub executed: bool,
     pub helper: bool,
     pub born_us: u64,
+    /// When it last executed a program.
+    pub exec_us: u64,
     pub exit: Option<(Status, u64)>,
     /// Who reaped it (`wait4`/`waitid` returned its pid), and when.
     pub reaped_by: Option<(i32, u64)>,
@@ -123,6 +125,7 @@ impl Model {
                     p.pid = r.pid;
                     p.argv = argv.clone();
                     p.executed = true;
+                    p.exec_us = r.at_us;
                     let joined = argv.join(" ");
                     p.helper = HELPERS.iter().any(|h| joined.contains(h));
                 }
