@@ -263,7 +263,7 @@ pub fn html(rows: &[Row], lang: Lang) -> String {
     let anchors = anchors(rows);
     let mut h = String::new();
     h.push_str(&format!(
-        "<!DOCTYPE html>\n<html lang=\"{}\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n<style>\n",
+        "<!DOCTYPE html>\n<html lang=\"{}\">\n<head>\n<meta charset=\"utf-8\"/>\n<title>{}</title>\n<style>\n",
         lang.pick("en", "pt-BR"),
         lang.pick("Desafio 01 — class grades", "Desafio 01 — notas da turma")
     ));

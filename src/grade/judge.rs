@@ -1134,22 +1134,30 @@ struct Fault<'a> {
     read_fd: i32,
     /// When the producer was held at its k-th write.
     held_at: u64,
+    k: u32,
 }
 
 fn fault<'a>(run: &'a Outcome) -> Option<Fault<'a>> {
     let m = &run.model;
-    let (producer, consumer, read_fd) = match &run.scenario {
+    let (producer, consumer, read_fd, k) = match &run.scenario {
         Scenario::Eof {
-            producer, consumer, ..
+            producer,
+            consumer,
+            k,
+            ..
         }
         | Scenario::Epipe {
-            producer, consumer, ..
+            producer,
+            consumer,
+            k,
+            ..
         } => {
             let find = |l: &[u32]| m.procs.values().find(|p| p.lineage == l).map(|p| p.pid);
             (
                 find(&producer.lineage)?,
                 find(&consumer.lineage)?,
                 consumer.fd,
+                *k,
             )
         }
         _ => return None,
@@ -1185,6 +1193,7 @@ fn fault<'a>(run: &'a Outcome) -> Option<Fault<'a>> {
         conduit,
         read_fd,
         held_at,
+        k,
     })
 }
 
@@ -1231,7 +1240,7 @@ fn eof(lang: Lang, runs: &Runs<'_>) -> Criterion {
         "{} was killed at its {} write into the channel ({})",
         "{} foi morto na sua {} escrita no canal ({})",
         n.name(f.producer),
-        ordinal(lang, runs.k),
+        ordinal(lang, f.k),
         secs(f.held_at)
     );
     if let Some((_, at)) = exit_of(m, f.consumer)
@@ -1441,7 +1450,7 @@ fn epipe(lang: Lang, runs: &Runs<'_>) -> Criterion {
                 "{} had already ended when the producer reached its {} write",
                 "{} já tinha terminado quando o produtor chegou à sua {} escrita",
                 n.name(f.consumer),
-                ordinal(lang, runs.k)
+                ordinal(lang, f.k)
             ),
         );
     };
@@ -1450,7 +1459,7 @@ fn epipe(lang: Lang, runs: &Runs<'_>) -> Criterion {
         "{} was held at its {} write ({}) and {} killed; once it was gone ({})",
         "{} foi parado na sua {} escrita ({}) e {} morto; quando ele sumiu ({})",
         n.name(f.producer),
-        ordinal(lang, runs.k),
+        ordinal(lang, f.k),
         secs(f.held_at),
         n.name(f.consumer),
         secs(consumer_end)
@@ -1667,6 +1676,9 @@ fn cleanup(lang: Lang, normal: &[Outcome]) -> Criterion {
     )
 }
 
+/// Lines of sandbox evidence shown at most.
+const SANDBOX_LINES: usize = 12;
+
 /// The sandbox's evidence: calls refused or limited, grouped, with counts.
 pub fn sandbox_lines(lang: Lang, outcomes: &[&Outcome]) -> Vec<String> {
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
@@ -1734,7 +1746,19 @@ pub fn sandbox_lines(lang: Lang, outcomes: &[&Outcome]) -> Vec<String> {
             }
         }
     }
-    seen.into_iter()
+    let total = seen.len();
+    let mut lines: Vec<String> = seen
+        .into_iter()
+        .take(SANDBOX_LINES)
         .map(|(k, n)| if n > 1 { format!("{k} ×{n}") } else { k })
-        .collect()
+        .collect();
+    if total > SANDBOX_LINES {
+        lines.push(say!(
+            lang,
+            "… and {} more",
+            "… e mais {}",
+            total - SANDBOX_LINES
+        ));
+    }
+    lines
 }

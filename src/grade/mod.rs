@@ -118,19 +118,39 @@ pub fn grade(
             lineage: lineage(roles.consumer),
             fd: roles.flow.read_fd,
         };
-        k = (roles.flow.writes as u32).clamp(1, FAULT_WRITE);
-        eof = Some(run::run(&spec(Scenario::Eof {
-            producer: producer.clone(),
-            consumer: consumer.clone(),
-            k,
-            watch: FAULT_WATCH,
-        }))?);
-        epipe = Some(run::run(&spec(Scenario::Epipe {
-            producer,
-            consumer,
-            k,
-            watch: FAULT_WATCH,
-        }))?);
+        // The middle of the run, at most the third write. A producer that batches its values
+        // may write fewer times in another run: then the fault run is made again, acting at its
+        // first write.
+        k = (roles.flow.writes as u32 / 2).clamp(1, FAULT_WRITE);
+        let fault = |eof: bool, k: u32| {
+            let (producer, consumer) = (producer.clone(), consumer.clone());
+            run::run(&spec(if eof {
+                Scenario::Eof {
+                    producer,
+                    consumer,
+                    k,
+                    watch: FAULT_WATCH,
+                }
+            } else {
+                Scenario::Epipe {
+                    producer,
+                    consumer,
+                    k,
+                    watch: FAULT_WATCH,
+                }
+            }))
+        };
+        for is_eof in [true, false] {
+            let mut out = fault(is_eof, k)?;
+            if !held(&out) && k > 1 {
+                out = fault(is_eof, 1)?;
+            }
+            if is_eof {
+                eof = Some(out);
+            } else {
+                epipe = Some(out);
+            }
+        }
     }
     let runs = Runs {
         normal: &normal,
@@ -169,6 +189,16 @@ pub fn grade(
         kept,
         sandbox: judge::sandbox_lines(lang, &all),
         missing,
+    })
+}
+
+/// Whether a fault run reached the producer's chosen write (and acted there).
+fn held(out: &Outcome) -> bool {
+    out.model.records.iter().any(|r| {
+        matches!(
+            r.event,
+            ipc_sys::trace::Event::Intervention(ipc_sys::trace::Intervention::Held { .. })
+        )
     })
 }
 

@@ -1,6 +1,7 @@
 /* The consumer forgets to close the pipe's write end: main and the producer close theirs, but
  * the consumer itself still holds one, so it never sees end of file when the producer dies.
- * (Killing the consumer still gives the producer EPIPE: nobody else holds a read end.) */
+ * A normal run ends because the producer sends -1 as an end marker. (Killing the consumer still
+ * gives the producer EPIPE: nobody else holds a read end.) */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,12 +37,13 @@ int main(void) {
             n++;
             usleep(20000);
         }
+        dprintf(p[1], "-1\n");
         _exit(0);
     }
     if (fork() == 0) {
         FILE *in = fdopen(p[0], "r"), *out = fopen("consumer_log.txt", "w");
         int v;
-        while (fscanf(in, "%d", &v) == 1) {
+        while (fscanf(in, "%d", &v) == 1 && v != -1) {
             fprintf(out, "%d -> %s\n", v, v % 2 == 0 ? "PAR" : "IMPAR");
             fflush(out);
             say("received", v);
