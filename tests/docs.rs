@@ -393,6 +393,7 @@ fn every_page_with_commands_is_tested_here() {
         "docs/task_pool.md",
         "docs/ticket_office.md",
         "docs/worker_pool.md",
+        "docs/grade.md",
         "ARCHITECTURE.md",
         "benches/README.md",
     ];
@@ -445,6 +446,10 @@ page_test!(
 page_test!(
     worker_pool_manual_commands_run_as_written_and_show_what_it_shows,
     "docs/worker_pool.md"
+);
+page_test!(
+    grade_manual_commands_run_as_written_and_show_what_it_shows,
+    "docs/grade.md"
 );
 page_test!(
     architecture_commands_run_as_written_and_show_what_it_shows,

@@ -113,7 +113,7 @@ pub fn grade_class(options: &Options) -> Result<u8> {
         .map_err(|e| Error::Pool(e.to_string()))?;
     }
     let stopped = pool.stop().map_err(|e| Error::Pool(e.to_string()))?;
-    let rows: Vec<Row> = folders
+    let rows = folders
         .iter()
         .zip(stopped.reports.iter())
         .map(|(folder, report)| Row {
@@ -133,6 +133,45 @@ pub fn grade_class(options: &Options) -> Result<u8> {
             },
         })
         .collect();
+    write_tables(options, rows)
+}
+
+/// The class table from `--json` outputs made elsewhere: every `STUDENT.json` of `--merge DIR`.
+pub fn merge(options: &Options) -> Result<u8> {
+    let dir = options.merge.as_deref().unwrap_or(Path::new("."));
+    let entries = fs::read_dir(dir).map_err(|source| Error::Path {
+        flag: "--merge",
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(Error::Usage(format!(
+            "--merge {}: no .json file in it",
+            dir.display()
+        )));
+    }
+    let rows = files
+        .iter()
+        .map(|f| Row {
+            student: f
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            graded: fs::read_to_string(f)
+                .map_err(|e| e.to_string())
+                .and_then(|t| serde_json::from_str::<Graded>(&t).map_err(|e| e.to_string())),
+        })
+        .collect();
+    write_tables(options, rows)
+}
+
+fn write_tables(options: &Options, rows: Vec<Row>) -> Result<u8> {
+    let lang = options.lang;
     let csv_path = options.output.join("grade.csv");
     let html_path = options.output.join("grade.html");
     write_csv(&csv_path, &rows)?;

@@ -38,6 +38,11 @@ pub struct GradeArgs {
     #[arg(long, value_name = "DIR")]
     pub class: Option<PathBuf>,
 
+    /// Build grade.csv and grade.html from the `--json` outputs in DIR (one STUDENT.json per
+    /// submission, graded elsewhere: on other machines, in a job array)
+    #[arg(long, value_name = "DIR", conflicts_with = "class")]
+    pub merge: Option<PathBuf>,
+
     /// With --class: the command of every submission, `{}` standing for its folder (e.g.
     /// 'python3 {}/ipc.py'); a folder's own grade.toml wins
     #[arg(long, value_name = "COMMAND")]
@@ -47,7 +52,8 @@ pub struct GradeArgs {
     #[arg(long, value_name = "N", value_parser = jobs_parser)]
     pub jobs: Option<u64>,
 
-    /// With --class: where grade.csv and grade.html go (default: the current directory)
+    /// With --class or --merge: where grade.csv and grade.html go (default: the current
+    /// directory)
     #[arg(short = 'o', long, value_name = "DIR")]
     pub output: Option<PathBuf>,
 
@@ -84,6 +90,7 @@ pub struct Options {
     pub json: bool,
     pub lang: Lang,
     pub class: Option<PathBuf>,
+    pub merge: Option<PathBuf>,
     pub run: Option<String>,
     pub jobs: usize,
     pub output: PathBuf,
@@ -176,7 +183,7 @@ impl GradeArgs {
             for (given, flag) in [
                 (self.run.is_some(), "--run"),
                 (self.jobs.is_some(), "--jobs"),
-                (self.output.is_some(), "--output"),
+                (self.output.is_some() && self.merge.is_none(), "--output"),
             ] {
                 if given {
                     return Err(Error::Usage(format!("{flag} goes with --class")));
@@ -184,7 +191,15 @@ impl GradeArgs {
             }
         }
         let mut command = self.command;
-        if let Some(class) = &self.class {
+        if let Some(merge) = &self.merge {
+            existing_dir("--merge", merge)?;
+            if let Some(out) = &self.output {
+                existing_dir("--output", out)?;
+            }
+            if !command.is_empty() {
+                return Err(Error::Usage("--merge runs nothing: no command after --".into()));
+            }
+        } else if let Some(class) = &self.class {
             existing_dir("--class", class)?;
             if !command.is_empty() {
                 return Err(Error::Usage(
@@ -219,6 +234,7 @@ impl GradeArgs {
             json: self.json,
             lang,
             class: self.class,
+            merge: self.merge,
             run: self.run,
             jobs,
             output: self.output.unwrap_or_else(|| PathBuf::from(".")),

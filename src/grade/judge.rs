@@ -870,7 +870,15 @@ fn shared_log(lang: Lang, run: &Outcome) -> Criterion {
     let describe = |writers: &BTreeMap<i32, usize>| {
         writers
             .iter()
-            .map(|(pid, k)| say!(lang, "{} {} writes", "{} {} escritas", n.name(*pid), k))
+            .map(|(pid, k)| {
+                let w = match (lang, *k == 1) {
+                    (Lang::En, true) => "write",
+                    (Lang::En, false) => "writes",
+                    (Lang::Pt, true) => "escrita",
+                    (Lang::Pt, false) => "escritas",
+                };
+                format!("{} ({k} {w})", n.name(*pid))
+            })
             .collect::<Vec<_>>()
             .join(", ")
     };

@@ -220,6 +220,9 @@ pub fn main(options: cli::Options) -> Result<u8> {
     if options.class.is_some() {
         return class::grade_class(&options);
     }
+    if options.merge.is_some() {
+        return class::merge(&options);
+    }
     let graded = grade(
         &options.dir,
         &options.command,
