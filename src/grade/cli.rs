@@ -197,7 +197,9 @@ impl GradeArgs {
                 existing_dir("--output", out)?;
             }
             if !command.is_empty() {
-                return Err(Error::Usage("--merge runs nothing: no command after --".into()));
+                return Err(Error::Usage(
+                    "--merge runs nothing: no command after --".into(),
+                ));
             }
         } else if let Some(class) = &self.class {
             existing_dir("--class", class)?;

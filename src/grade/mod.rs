@@ -52,6 +52,8 @@ pub struct Graded {
     pub kept: Vec<PathBuf>,
     pub sandbox: Vec<String>,
     pub missing: Vec<String>,
+    /// Each run's scenario and wall time, in order.
+    pub run_times: Vec<(&'static str, Duration)>,
 }
 
 impl Graded {
@@ -181,7 +183,9 @@ pub fn grade(
                 .collect()
         })
         .unwrap_or_default();
+    let run_times = all.iter().map(|o| (o.scenario.name(), o.elapsed)).collect();
     Ok(Graded {
+        run_times,
         command: command.to_vec(),
         times,
         criteria,

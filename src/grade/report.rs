@@ -61,6 +61,14 @@ pub fn text(g: &Graded, lang: Lang) -> String {
         ),
     );
     out.push_str(&format!("grade: {} ({runs})\n", g.command.join(" ")));
+    if std::env::var_os("IPC_DESAFIO_GRADE_TIMES").is_some() {
+        let times: Vec<String> = g
+            .run_times
+            .iter()
+            .map(|(name, d)| format!("{name} {:.2} s", d.as_secs_f64()))
+            .collect();
+        out.push_str(&format!("runs: {}\n", times.join(", ")));
+    }
     for c in &g.criteria {
         out.push_str(&format!(
             "{:<11} {:<7} {}\n",
