@@ -259,7 +259,12 @@ mod tests {
         assert_eq!(pickle(b"\x80\x04\x8a\x01\xff."), Some((Some(-1), 6)));
         assert_eq!(
             pickle(b"\x80\x04\x8a\x05\x00\xe4\x0bT\x02\x94."),
-            Some((Some(10_000_000_000), 10))
+            Some((Some(10_000_000_000), 11))
+        );
+        // What Python 3.11 writes: pickle.dumps(10_000_000_000, 4), with its FRAME opcode.
+        assert_eq!(
+            pickle(b"\x80\x04\x95\x08\x00\x00\x00\x00\x00\x00\x00\x8a\x05\x00\xe4\x0bT\x02."),
+            Some((Some(10_000_000_000), 19))
         );
     }
 
