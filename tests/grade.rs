@@ -23,10 +23,31 @@ fn submissions_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/submissions")
 }
 
+/// PATH with the Python interpreter's own directory first. Where `python3` is a launcher (pyenv's
+/// shim: a bash script that starts some forty processes before Python, every one of them
+/// traced), grading through it takes twice as long; the verdicts are the same.
+fn path_env() -> String {
+    static PATH: OnceLock<String> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let path = std::env::var("PATH").unwrap_or_default();
+        let exe = Command::new("python3")
+            .args(["-c", "import sys; print(sys.executable)"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default();
+        match Path::new(&exe).parent() {
+            Some(dir) if !exe.is_empty() => format!("{}:{path}", dir.display()),
+            _ => path,
+        }
+    })
+    .clone()
+}
+
 /// Runs grade with a deadline (a grade that overruns is killed, and with it its boxes and every
 /// traced process: each dies with its parent).
 fn grade(args: &[&str], dir: &Path) -> Output {
     let mut child = desafio()
+        .env("PATH", path_env())
         .arg("grade")
         .args(args)
         .current_dir(dir)

@@ -80,6 +80,8 @@ pub struct Director {
     end_at: Option<(u64, &'static str)>,
     resumed: bool,
     signal_seen: bool,
+    /// Lock scenario: a process is held at a log write until then (µs).
+    holding_until: Option<u64>,
 }
 
 impl Director {
@@ -94,6 +96,7 @@ impl Director {
             end_at: None,
             resumed: false,
             signal_seen: false,
+            holding_until: None,
         }
     }
 
@@ -124,9 +127,13 @@ impl Controller for Director {
             } => {
                 let to_log = entry.sys.writes()
                     && matches!(&entry.object, Some(Object::File(p)) if p == log);
+                // One process held at a time: the others run on, and whether one of them then
+                // blocks on the lock or writes to the log is the observation.
+                let busy = self.holding_until.is_some_and(|until| ctx.now_us() < until);
                 let n = self.writes.entry(entry.pid).or_insert(0);
-                if to_log && *n < *per_process {
+                if to_log && !busy && *n < *per_process {
                     *n += 1;
+                    self.holding_until = Some(ctx.now_us() + hold.as_micros() as u64);
                     return Decision::HoldFor(*hold);
                 }
                 Decision::Go
