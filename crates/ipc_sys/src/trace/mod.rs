@@ -19,6 +19,7 @@
 //! - It waits with `SIGCHLD` blocked and read from a `signalfd`, polled with the earliest timer
 //!   as timeout, so held processes are let go on time and no state change is missed.
 
+mod decode;
 mod inspect;
 mod record;
 mod syscalls;
