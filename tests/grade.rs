@@ -46,8 +46,14 @@ fn path_env() -> String {
 /// Runs grade with a deadline (a grade that overruns is killed, and with it its boxes and every
 /// traced process: each dies with its parent).
 fn grade(args: &[&str], dir: &Path) -> Output {
+    grade_with_tmp(args, dir, &std::env::temp_dir())
+}
+
+/// `grade`, with its temporary directory (where scratch copies go) given.
+fn grade_with_tmp(args: &[&str], dir: &Path, tmp: &Path) -> Output {
     let mut child = desafio()
         .env("PATH", path_env())
+        .env("TMPDIR", tmp)
         .arg("grade")
         .args(args)
         .current_dir(dir)
@@ -484,25 +490,23 @@ fn a_hanging_or_daemonizing_submission_is_bounded_and_leaves_nothing_running() {
     let scratch = tmp.path().join("tmp");
     fs::create_dir(&scratch).unwrap();
     // A hang: killed at the timeout. A daemon: found after main's end and killed.
-    let hang = grade(
+    let hang = grade_with_tmp(
         &["--timeout", "2s", "--times", "1", "--", "sleep", "301.25"],
         tmp.path(),
+        &scratch,
     );
-    let daemon = {
-        let mut cmd = desafio();
-        cmd.arg("grade")
-            .args([
-                "--times",
-                "1",
-                "--",
-                "sh",
-                "-c",
-                "(setsid sleep 302.5 &) ; exit 0",
-            ])
-            .env("TMPDIR", &scratch)
-            .current_dir(tmp.path());
-        cmd.output().unwrap()
-    };
+    let daemon = grade_with_tmp(
+        &[
+            "--times",
+            "1",
+            "--",
+            "sh",
+            "-c",
+            "(setsid sleep 302.5 &) ; exit 0",
+        ],
+        tmp.path(),
+        &scratch,
+    );
     for (out, what, marker) in [
         (&hang, "did not end within the time limit", "301.25"),
         (&daemon, "still running after main ended", "302.5"),
