@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use ipc_sys::trace::{
     self, Controller, Ctx, Decision, Detail, Entry, Event, Intervention, Object, Record, Status,
-    Stdio, TraceConfig,
+    Stdio, Sys, TraceConfig,
 };
 
 fn trace_with(
@@ -234,8 +234,73 @@ fn a_command_that_cannot_start_ends_with_127_and_no_exec() {
     );
 }
 
+/// Keeps the entries of poll, select and epoll waits.
+#[derive(Default)]
+struct Waits {
+    seen: Vec<Entry>,
+}
+impl Controller for Waits {
+    fn on_enter(&mut self, _ctx: &mut Ctx<'_>, e: &Entry) -> Decision {
+        if e.sys.waits_on_fds() {
+            self.seen.push(e.clone());
+        }
+        Decision::Go
+    }
+}
+
+fn poll_select_and_epoll_waits_name_each_descriptor_its_object_and_direction() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = "import os, select\n\
+                  r, w = os.pipe()\n\
+                  os.write(1, f'{r} {w}'.encode())\n\
+                  select.select([r], [w], [], 0)\n\
+                  p = select.poll(); p.register(r, select.POLLIN); p.register(w, select.POLLOUT); p.poll(0)\n\
+                  e = select.epoll(); e.register(r, select.EPOLLIN); e.register(w, select.EPOLLOUT); e.poll(0)\n";
+    let mut c = Waits::default();
+    let (_, outcome) = trace_with(
+        &["python3", "-c", script],
+        dir.path(),
+        Duration::from_secs(60),
+        &mut c,
+    );
+    assert_eq!(outcome.root, Some(Status::Code(0)));
+    let fds = std::fs::read_to_string(dir.path().join("stdout")).unwrap();
+    let (r, w) = fds.split_once(' ').unwrap();
+    let (r, w): (i32, i32) = (r.parse().unwrap(), w.parse().unwrap());
+    let families: [&[Sys]; 3] = [
+        &[Sys::Select, Sys::Pselect6],
+        &[Sys::Poll, Sys::Ppoll],
+        &[Sys::EpollWait, Sys::EpollPwait, Sys::EpollPwait2],
+    ];
+    for family in families {
+        let entry = c
+            .seen
+            .iter()
+            .find(|e| family.contains(&e.sys))
+            .unwrap_or_else(|| panic!("no {family:?} in {:?}", c.seen));
+        let mut got: Vec<(i32, bool, bool)> = entry
+            .waits
+            .iter()
+            .map(|w| (w.fd, w.read, w.write))
+            .collect();
+        got.sort_unstable();
+        assert_eq!(got, [(r, true, false), (w, false, true)], "{entry:?}");
+        assert!(
+            entry
+                .waits
+                .iter()
+                .all(|w| matches!(w.object, Object::Pipe(_)) && w.object == entry.waits[0].object),
+            "{entry:?}"
+        );
+    }
+}
+
 fn main() {
-    let cases: [(&str, fn()); 6] = [
+    let cases: [(&str, fn()); 7] = [
+        (
+            "poll_select_and_epoll_waits_name_each_descriptor_its_object_and_direction",
+            poll_select_and_epoll_waits_name_each_descriptor_its_object_and_direction,
+        ),
         (
             "a_pipe_between_two_processes_is_seen_from_both_ends_with_its_bytes",
             a_pipe_between_two_processes_is_seen_from_both_ends_with_its_bytes,

@@ -208,6 +208,61 @@ pub(super) fn holders(
     }
 }
 
+/// What a thread was doing at a snapshot, when it was waiting on the channel: blocked in a
+/// read (`read`) or a write, or waiting in poll, select or epoll for the channel to become
+/// readable (writable). "blocked in read(fd 3)", "waiting in ppoll on fd 3".
+pub(super) fn waiting_on(
+    lang: Lang,
+    m: &Model,
+    call: &InCall,
+    conduit: &Conduit,
+    read: bool,
+    fallback_fd: i32,
+) -> Option<String> {
+    if (read && call.sys.reads()) || (!read && call.sys.writes()) {
+        return Some(say!(
+            lang,
+            "blocked in {}(fd {})",
+            "bloqueado em {}(fd {})",
+            call.sys.name(),
+            call.fd.unwrap_or(fallback_fd)
+        ));
+    }
+    let fds: Vec<String> = call
+        .waits
+        .iter()
+        .filter(|w| if read { w.read } else { w.write })
+        .filter(|w| m.conduit(&w.object, !read).as_ref() == Some(conduit))
+        .map(|w| w.fd.to_string())
+        .collect();
+    (!fds.is_empty()).then(|| {
+        say!(
+            lang,
+            "waiting in {} on fd {}",
+            "esperando em {} no fd {}",
+            call.sys.name(),
+            fds.join(", ")
+        )
+    })
+}
+
+/// The first thread of `pid` in a snapshot waiting on the channel (see `waiting_on`).
+fn waiting_in(
+    lang: Lang,
+    m: &Model,
+    tables: &[FdTable],
+    pid: i32,
+    conduit: &Conduit,
+    read: bool,
+    fallback_fd: i32,
+) -> Option<String> {
+    tables.iter().find(|t| t.pid == pid).and_then(|t| {
+        t.calls
+            .iter()
+            .find_map(|c| waiting_on(lang, m, c, conduit, read, fallback_fd))
+    })
+}
+
 pub(super) fn snapshot<'m>(m: &'m Model, label: &str) -> Option<(u64, &'m [FdTable])> {
     m.records.iter().find_map(|r| match &r.event {
         Event::Snapshot { label: l, tables } if l == label => Some((r.at_us, tables.as_slice())),
@@ -349,18 +404,8 @@ pub(super) fn eof(lang: Lang, runs: &Runs<'_>) -> Criterion {
         );
     }
     if let Some((at, tables)) = snapshot(m, SNAP_EOF) {
-        let reading = tables
-            .iter()
-            .find(|t| t.pid == f.consumer)
-            .and_then(|t| t.calls.iter().find(|c| c.sys.reads()));
-        let doing = match reading {
-            Some(c) => say!(
-                lang,
-                "still blocked in {}(fd {})",
-                "ainda bloqueado em {}(fd {})",
-                c.sys.name(),
-                c.fd.unwrap_or(f.read_fd)
-            ),
+        let doing = match waiting_in(lang, m, tables, f.consumer, &f.conduit, true, f.read_fd) {
+            Some(what) => say!(lang, "still {}", "ainda {}", what),
             None => say!(lang, "still running", "ainda rodando"),
         };
         return criterion(
@@ -403,10 +448,7 @@ pub(super) fn eof(lang: Lang, runs: &Runs<'_>) -> Criterion {
     if let Some((by, sig, at)) = signalled
         && matches!(status, Status::Signal(_))
         && let Some((_, tables)) = snapshot(m, SNAP_EOF_SIGNAL)
-        && let Some(call) = tables
-            .iter()
-            .find(|t| t.pid == f.consumer)
-            .and_then(|t| t.calls.iter().find(|c| c.sys.reads()))
+        && let Some(doing) = waiting_in(lang, m, tables, f.consumer, &f.conduit, true, f.read_fd)
     {
         let held = holders(lang, &n, m, tables, &f.conduit, true);
         if held != lang.pick("nobody", "ninguém") {
@@ -415,13 +457,12 @@ pub(super) fn eof(lang: Lang, runs: &Runs<'_>) -> Criterion {
                 Verdict::Fail,
                 say!(
                     lang,
-                    "{}; {} later {} was still blocked in {}(fd {}), until {} ended it with {} ({}): the write end was still open in {}",
-                    "{}; {} depois o {} ainda estava bloqueado em {}(fd {}), até que {} o encerrou com {} ({}): a ponta de escrita ainda estava aberta em {}",
+                    "{}; {} later {} was still {}, until {} ended it with {} ({}): the write end was still open in {}",
+                    "{}; {} depois o {} ainda estava {}, até que {} o encerrou com {} ({}): a ponta de escrita ainda estava aberta em {}",
                     killed,
                     dur(at.saturating_sub(f.held_at)),
                     n.name(f.consumer),
-                    call.sys.name(),
-                    call.fd.unwrap_or(f.read_fd),
+                    doing,
                     n.name(by),
                     ipc_sys::signal::signal_name(sig),
                     secs(at),
@@ -584,15 +625,13 @@ pub(super) fn epipe(lang: Lang, runs: &Runs<'_>) -> Criterion {
     let end = exit_of(m, f.producer);
     let by_grade = killed_by_grade(m, f.producer).is_some_and(|at| at > f.held_at + 1);
     if let Some((at, tables)) = snapshot(m, SNAP_EPIPE_OVER) {
-        let blocked = tables
-            .iter()
-            .find(|t| t.pid == f.producer)
-            .and_then(|t| t.calls.iter().find(|c| c.sys.writes()));
-        let what = if blocked.is_some() {
+        let blocked = waiting_in(lang, m, tables, f.producer, &f.conduit, false, -1);
+        let what = if let Some(doing) = blocked {
             say!(
                 lang,
-                "the producer was blocked in a write {} later: the read end was still open in {}",
-                "o produtor estava bloqueado numa escrita {} depois: a ponta de leitura ainda estava aberta em {}",
+                "the producer was still {} {} later: the read end was still open in {}",
+                "o produtor ainda estava {} {} depois: a ponta de leitura ainda estava aberta em {}",
+                doing,
                 dur(at.saturating_sub(consumer_end)),
                 holders(lang, &n, m, tables, &f.conduit, false)
             )

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ipc_sys::trace::{Detail, Event, FdTable, Intervention, LockOp, Object, Status, Sys};
+use ipc_sys::trace::{Detail, Event, FdTable, InCall, Intervention, LockOp, Object, Status, Sys};
 use serde::Serialize;
 
 use crate::desafio::lang::Lang;

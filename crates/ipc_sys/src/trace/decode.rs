@@ -2,8 +2,9 @@
 //! one's arguments, memory and result say (descriptors and their objects, paths, data within
 //! the caps, lock operations, waits, signals, addresses).
 
+use super::MAX_WAITED;
 use super::inspect;
-use super::record::{Detail, LockOp, Object, Status};
+use super::record::{Detail, LockOp, Object, Status, Waited};
 use super::syscalls::{Sys, path_arg};
 use super::tracer::{Pending, Tracer};
 
@@ -20,6 +21,57 @@ impl Tracer<'_> {
             .min(self.config.total_bytes.saturating_sub(self.bytes_kept));
         self.bytes_kept += n;
         n
+    }
+
+    /// What a poll, select or epoll wait is entering to wait on: each descriptor, its object
+    /// and whether it waits to read or to write (at most `MAX_WAITED` of them).
+    pub(super) fn waited(&mut self, pid: i32, sys: Sys, a: [u64; 6]) -> Vec<Waited> {
+        let read_events = (libc::POLLIN | libc::POLLPRI | libc::POLLRDNORM) as u32;
+        let write_events = (libc::POLLOUT | libc::POLLWRNORM) as u32;
+        let mut wanted: Vec<(i32, bool, bool)> = Vec::new();
+        match sys {
+            Sys::Poll | Sys::Ppoll => {
+                let n = (a[1] as usize).min(MAX_WAITED);
+                let bytes = inspect::read_bytes(pid, a[0], n * 8);
+                for p in bytes.chunks_exact(8) {
+                    let fd = i32::from_le_bytes([p[0], p[1], p[2], p[3]]);
+                    let events = u32::from(u16::from_le_bytes([p[4], p[5]]));
+                    // A negative descriptor is skipped by the kernel.
+                    if fd >= 0 {
+                        wanted.push((fd, events & read_events != 0, events & write_events != 0));
+                    }
+                }
+            }
+            Sys::Select | Sys::Pselect6 => {
+                let nfds = a[0].min(1 << 16);
+                let reads = inspect::fd_set(pid, a[1], nfds, MAX_WAITED);
+                let writes = inspect::fd_set(pid, a[2], nfds, MAX_WAITED);
+                let mut fds: Vec<i32> = reads.iter().chain(&writes).copied().collect();
+                fds.sort_unstable();
+                fds.dedup();
+                for fd in fds {
+                    wanted.push((fd, reads.contains(&fd), writes.contains(&fd)));
+                }
+            }
+            Sys::EpollWait | Sys::EpollPwait | Sys::EpollPwait2 => {
+                let epoll_in = libc::EPOLLIN as u32 | libc::EPOLLPRI as u32;
+                let epoll_out = libc::EPOLLOUT as u32;
+                for (fd, events) in inspect::epoll_targets(pid, a[0] as i32) {
+                    wanted.push((fd, events & epoll_in != 0, events & epoll_out != 0));
+                }
+            }
+            _ => {}
+        }
+        wanted.truncate(MAX_WAITED);
+        wanted
+            .into_iter()
+            .map(|(fd, read, write)| Waited {
+                fd,
+                object: self.object(pid, fd),
+                read,
+                write,
+            })
+            .collect()
     }
 
     /// The record of a completed call, or `None` for a call not worth one (reads of regular

@@ -149,6 +149,48 @@ pub fn fd_flags(pid: i32, fd: i32) -> u32 {
         .unwrap_or(0)
 }
 
+/// The descriptors an epoll instance watches, with their event masks: the `tfd:` lines of
+/// `/proc/PID/fdinfo/EPFD` (`tfd: 5 events: 19 data: …`, the mask in hex).
+pub fn epoll_targets(pid: i32, epfd: i32) -> Vec<(i32, u32)> {
+    fs::read_to_string(format!("/proc/{pid}/fdinfo/{epfd}"))
+        .map(|text| {
+            text.lines()
+                .filter_map(|l| {
+                    let mut words = l.split_whitespace();
+                    if words.next()? != "tfd:" {
+                        return None;
+                    }
+                    let fd = words.next()?.parse().ok()?;
+                    if words.next()? != "events:" {
+                        return None;
+                    }
+                    let events = u32::from_str_radix(words.next()?, 16).ok()?;
+                    Some((fd, events))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The descriptors set in a `fd_set` of the tracee (`nfds` bits at `addr`, little-endian
+/// words), at most `max`.
+pub fn fd_set(pid: i32, addr: u64, nfds: u64, max: usize) -> Vec<i32> {
+    if addr == 0 {
+        return Vec::new();
+    }
+    let bytes = read_bytes(pid, addr, nfds.div_ceil(64) as usize * 8);
+    let mut out = Vec::new();
+    for (i, byte) in bytes.iter().enumerate() {
+        for bit in 0..8 {
+            let fd = i * 8 + bit;
+            if byte & (1 << bit) != 0 && (fd as u64) < nfds && out.len() < max {
+                out.push(fd as i32);
+            }
+        }
+    }
+    out
+}
+
 /// Every descriptor of `pid` with its object and flags.
 pub fn fd_table(pid: i32) -> FdTable {
     let mut fds: Vec<HeldFd> = fs::read_dir(format!("/proc/{pid}/fd"))

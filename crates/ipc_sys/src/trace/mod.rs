@@ -28,6 +28,7 @@ mod tracer;
 pub use inspect::fd_table;
 pub use record::{
     Call, Detail, Event, FdTable, HeldFd, InCall, Intervention, LockOp, Object, Record, Status,
+    Waited,
 };
 pub use syscalls::Sys;
 pub use tracer::{Ctx, NOTABLE_ERRNOS, run};
@@ -105,7 +106,12 @@ pub struct Entry {
     pub entered_us: u64,
     /// The raw arguments.
     pub args: [u64; 6],
+    /// For poll, select and epoll waits: the descriptors waited on (at most `MAX_WAITED`).
+    pub waits: Vec<Waited>,
 }
+
+/// Descriptors of one poll, select or epoll wait kept in its `Entry`.
+pub const MAX_WAITED: usize = 64;
 
 /// What to do with a call just entered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -193,6 +193,17 @@ impl HeldFd {
     }
 }
 
+/// A descriptor a waiting call (poll, select, epoll) waits on, and for what.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Waited {
+    pub fd: i32,
+    pub object: Object,
+    /// Waits for it to become readable (`POLLIN`, a read set, `EPOLLIN`).
+    pub read: bool,
+    /// Waits for it to become writable (`POLLOUT`, a write set, `EPOLLOUT`).
+    pub write: bool,
+}
+
 /// A call a thread was in (entered, not left) at a snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InCall {
@@ -203,6 +214,8 @@ pub struct InCall {
     pub since_us: u64,
     /// Held there by the tracer.
     pub held: bool,
+    /// For poll, select and epoll waits: the descriptors waited on.
+    pub waits: Vec<Waited>,
 }
 
 /// The descriptor table of one live process at a snapshot, and the calls its threads were in.

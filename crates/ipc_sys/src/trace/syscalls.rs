@@ -68,6 +68,13 @@ pub enum Sys {
     Fchmodat,
     Chown,
     Fchownat,
+    Poll,
+    Ppoll,
+    Select,
+    Pselect6,
+    EpollWait,
+    EpollPwait,
+    EpollPwait2,
     /// Any other call, by number.
     Other(u64),
 }
@@ -151,6 +158,13 @@ impl Sys {
             Sys::Fchmodat => "fchmodat",
             Sys::Chown => "chown",
             Sys::Fchownat => "fchownat",
+            Sys::Poll => "poll",
+            Sys::Ppoll => "ppoll",
+            Sys::Select => "select",
+            Sys::Pselect6 => "pselect6",
+            Sys::EpollWait => "epoll_wait",
+            Sys::EpollPwait => "epoll_pwait",
+            Sys::EpollPwait2 => "epoll_pwait2",
             Sys::Other(nr) => return format!("syscall {nr}"),
         };
         name.to_string()
@@ -169,6 +183,21 @@ impl Sys {
         matches!(
             self,
             Sys::Write | Sys::Writev | Sys::Pwrite | Sys::Pwritev | Sys::Sendto | Sys::Sendmsg
+        )
+    }
+
+    /// Waits until one of several descriptors is ready (poll, select, epoll): what it waits
+    /// on is in `Entry::waits`.
+    pub fn waits_on_fds(self) -> bool {
+        matches!(
+            self,
+            Sys::Poll
+                | Sys::Ppoll
+                | Sys::Select
+                | Sys::Pselect6
+                | Sys::EpollWait
+                | Sys::EpollPwait
+                | Sys::EpollPwait2
         )
     }
 
@@ -193,6 +222,7 @@ impl Sys {
     pub fn never_returns_fd(self) -> bool {
         self.reads()
             || self.writes()
+            || self.waits_on_fds()
             || matches!(
                 self,
                 Sys::Close
@@ -235,6 +265,9 @@ impl Sys {
                 libc::SYS_symlink => Some(Sys::Symlink),
                 libc::SYS_chmod => Some(Sys::Chmod),
                 libc::SYS_chown => Some(Sys::Chown),
+                libc::SYS_poll => Some(Sys::Poll),
+                libc::SYS_select => Some(Sys::Select),
+                libc::SYS_epoll_wait => Some(Sys::EpollWait),
                 _ => None,
             };
             if let Some(sys) = legacy {
@@ -286,6 +319,10 @@ impl Sys {
             libc::SYS_symlinkat => Sys::Symlinkat,
             libc::SYS_fchmodat => Sys::Fchmodat,
             libc::SYS_fchownat => Sys::Fchownat,
+            libc::SYS_ppoll => Sys::Ppoll,
+            libc::SYS_pselect6 => Sys::Pselect6,
+            libc::SYS_epoll_pwait => Sys::EpollPwait,
+            libc::SYS_epoll_pwait2 => Sys::EpollPwait2,
             _ => Sys::Other(nr),
         }
     }

@@ -528,6 +528,7 @@ impl Tracer<'_> {
                                         object: p.entry.object.clone(),
                                         since_us: p.entry.entered_us,
                                         held: t.held.is_some(),
+                                        waits: p.entry.waits.clone(),
                                     })
                                 })
                                 .collect();
@@ -825,6 +826,11 @@ impl Tracer<'_> {
         let sys = Sys::from_nr(nr);
         let fd = sys.takes_fd().then_some(args[0] as i32);
         let object = fd.map(|fd| self.object(pid, fd));
+        let waits = if sys.waits_on_fds() {
+            self.waited(pid, sys, args)
+        } else {
+            Vec::new()
+        };
         let entry = Entry {
             pid,
             tid,
@@ -838,6 +844,7 @@ impl Tracer<'_> {
             },
             entered_us: self.now_us(),
             args,
+            waits,
         };
         let decision = if matches!(sys, Sys::Other(_)) || self.finishing.is_some() {
             Decision::Go
