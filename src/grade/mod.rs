@@ -209,7 +209,14 @@ fn held(out: &Outcome) -> bool {
 /// The kernel or the container refused ptrace: nothing can be observed.
 fn refused_tracing(out: &Outcome) -> Result<()> {
     let stderr = String::from_utf8_lossy(&out.stderr);
-    if let Some(line) = stderr.lines().find(|l| l.contains("cannot be traced")) {
+    // The tracer says so in a note when PTRACE_SEIZE is refused.
+    let note = out.model.records.iter().find_map(|r| match &r.event {
+        ipc_sys::trace::Event::Note { text } if text.contains("cannot be traced") => {
+            Some(text.as_str())
+        }
+        _ => None,
+    });
+    if let Some(line) = note.or_else(|| stderr.lines().find(|l| l.contains("cannot be traced"))) {
         return Err(Error::NoTracing(format!(
             "grade needs ptrace, which is refused here ({}): allow it (kernel.yama.ptrace_scope 0 or 1; in a container, no seccomp profile that forbids ptrace)",
             line.trim_start_matches("error: ")

@@ -295,8 +295,68 @@ fn poll_select_and_epoll_waits_name_each_descriptor_its_object_and_direction() {
     }
 }
 
+fn a_process_that_stops_itself_stays_stopped_until_its_sigcont() {
+    let dir = tempfile::tempdir().unwrap();
+    // The child stops itself; its parent waits until it sees the stop, then continues it.
+    let script = "import os, signal\n\
+                  pid = os.fork()\n\
+                  if pid == 0:\n    os.kill(os.getpid(), signal.SIGSTOP); os._exit(7)\n\
+                  _, st = os.waitpid(pid, os.WUNTRACED)\n\
+                  assert os.WIFSTOPPED(st), st\n\
+                  os.kill(pid, signal.SIGCONT)\n\
+                  _, st = os.waitpid(pid, 0)\n\
+                  raise SystemExit(os.WEXITSTATUS(st))\n";
+    let (records, outcome) = trace(&["python3", "-c", script], dir.path());
+    let stderr = std::fs::read_to_string(dir.path().join("stderr")).unwrap();
+    assert_eq!(outcome.root, Some(Status::Code(7)), "{stderr}");
+    // The child: the process other than the root that exited with 7 (python3 may be a
+    // launcher that starts processes of its own first).
+    let root = records
+        .iter()
+        .find(|r| matches!(r.event, Event::Started { .. }))
+        .expect("the start")
+        .pid;
+    let child = records
+        .iter()
+        .find(|r| {
+            r.pid != root
+                && matches!(
+                    r.event,
+                    Event::Exited {
+                        status: Status::Code(7)
+                    }
+                )
+        })
+        .expect("the child's exit")
+        .pid;
+    let at = |what: &dyn Fn(&Record) -> bool| {
+        records
+            .iter()
+            .find(|r| what(r))
+            .map(|r| r.at_us)
+            .unwrap_or_else(|| panic!("not found in {records:#?}"))
+    };
+    let stopped = at(&|r| {
+        r.pid == child && matches!(r.event, Event::Stopped { signal } if signal == libc::SIGSTOP)
+    });
+    let cont = at(&|r| {
+        matches!(&r.event, Event::Call(c) if matches!(c.detail, Detail::Kill { target, signal }
+            if target == i64::from(child) && signal == libc::SIGCONT))
+    });
+    let continued = at(&|r| r.pid == child && matches!(r.event, Event::Continued));
+    let exited = at(&|r| r.pid == child && matches!(r.event, Event::Exited { .. }));
+    assert!(
+        stopped < cont && cont <= continued && continued <= exited,
+        "stopped {stopped}, SIGCONT sent {cont}, continued {continued}, exited {exited}"
+    );
+}
+
 fn main() {
-    let cases: [(&str, fn()); 7] = [
+    let cases: [(&str, fn()); 8] = [
+        (
+            "a_process_that_stops_itself_stays_stopped_until_its_sigcont",
+            a_process_that_stops_itself_stays_stopped_until_its_sigcont,
+        ),
         (
             "poll_select_and_epoll_waits_name_each_descriptor_its_object_and_direction",
             poll_select_and_epoll_waits_name_each_descriptor_its_object_and_direction,

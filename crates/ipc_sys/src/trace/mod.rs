@@ -8,18 +8,28 @@
 //!
 //! How it is built (see ARCHITECTURE.md, "The tracer"):
 //! - The traced root is forked through `Fork` (it keeps exactly its stdout and stderr), calls
-//!   the caller's `confine` hook, `PTRACE_TRACEME` and `raise(SIGSTOP)`, then `execvp`.
+//!   the caller's `confine` hook and stops itself (`raise(SIGSTOP)`); the tracer attaches with
+//!   `PTRACE_SEIZE` and wakes it with SIGCONT; the root installs the seccomp filter (`filter`)
+//!   and `execvp`s the command.
 //! - Options: `TRACESYSGOOD`, `TRACEFORK`/`VFORK`/`CLONE` (every descendant is traced from its
-//!   first instruction), `TRACEEXEC`, `TRACEEXIT` and `EXITKILL`: a tracer that dies takes every
-//!   tracee with it, so nothing of a trace can outlive it — a double-forked daemon included.
+//!   first instruction), `TRACEEXEC`, `TRACEEXIT`, `TRACESECCOMP` and `EXITKILL`: a tracer that
+//!   dies takes every tracee with it, so nothing of a trace can outlive it — a double-forked
+//!   daemon included.
+//! - Only the calls the tracer decodes stop, at a seccomp stop (the filter is inherited by
+//!   every descendant); the exit of one is asked for (`PTRACE_SYSCALL`) only when it makes a
+//!   record, every other resume is `PTRACE_CONT`. A kernel or sandbox that refuses the filter
+//!   gets the slower way, every call stopping at entry and exit, said in a `Note`.
+//! - Seized, a process that stops itself (SIGSTOP, SIGTSTP…) really stops: the group-stop is
+//!   kept with `PTRACE_LISTEN` until a SIGCONT, and recorded (`Stopped`, `Continued`).
 //! - The tracer is a child subreaper, so an orphan becomes its child and is reaped by it.
-//! - Calls are read with `PTRACE_GET_SYSCALL_INFO` (Linux ≥ 5.3: entry or exit, number,
-//!   arguments, result — the same on x86_64 and aarch64); memory with `process_vm_readv`;
-//!   descriptors' objects from `/proc/PID/fd/N` at the stop.
+//! - Calls are read with `PTRACE_GET_SYSCALL_INFO` (Linux ≥ 5.3: entry, seccomp stop or exit,
+//!   number, arguments, result — the same on x86_64 and aarch64); memory with
+//!   `process_vm_readv`; descriptors' objects from `/proc/PID/fd/N` at the stop.
 //! - It waits with `SIGCHLD` blocked and read from a `signalfd`, polled with the earliest timer
 //!   as timeout, so held processes are let go on time and no state change is missed.
 
 mod decode;
+mod filter;
 mod inspect;
 mod record;
 mod syscalls;
@@ -56,6 +66,10 @@ pub struct TraceConfig {
     pub total_bytes: usize,
     /// Records in all; past it only process events (spawn, exec, exit) are recorded.
     pub max_records: usize,
+    /// Stop only at the calls the tracer decodes, through a seccomp filter the root installs
+    /// before exec (see `filter`); `false`, or a kernel that refuses the filter, stops every
+    /// call.
+    pub seccomp: bool,
 }
 
 impl TraceConfig {
@@ -69,6 +83,7 @@ impl TraceConfig {
             file_bytes: 4 << 10,
             total_bytes: 16 << 20,
             max_records: 400_000,
+            seccomp: true,
         }
     }
 }

@@ -264,6 +264,13 @@ pub enum Event {
     Signal {
         signal: i32,
     },
+    /// The process stopped (a group-stop: SIGSTOP, SIGTSTP, SIGTTIN or SIGTTOU took effect);
+    /// it stays stopped, as it would untraced, until a SIGCONT.
+    Stopped {
+        signal: i32,
+    },
+    /// A stopped process runs again (a SIGCONT ended its stop).
+    Continued,
     Call(Call),
     Intervention(Intervention),
     /// Every live process's descriptors, on the controller's request.

@@ -14,6 +14,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
+use super::filter;
 use super::inspect;
 use super::record::{Call, Detail, Event, InCall, Intervention, Object, Record, Status};
 use super::syscalls::{Sys, path_arg};
@@ -41,6 +42,10 @@ pub const NOTABLE_ERRNOS: [i32; 12] = [
 
 const PTRACE_SYSCALL_INFO_ENTRY: u8 = 1;
 const PTRACE_SYSCALL_INFO_EXIT: u8 = 2;
+const PTRACE_SYSCALL_INFO_SECCOMP: u8 = 3;
+/// The kernel's "restart through `restart_syscall`" code, seen at the exit of an interrupted
+/// wait whose handler ran: the wait then continues as `restart_syscall`.
+const ERESTART_RESTARTBLOCK: i64 = -516;
 #[cfg(target_arch = "x86_64")]
 const NATIVE_ARCH: u32 = 0xC000_003E;
 #[cfg(target_arch = "aarch64")]
@@ -59,6 +64,10 @@ struct Thread {
     pending: Option<Pending>,
     /// Held at a call's entry: until this time (µs), or until resumed (`None`).
     held: Option<Option<u64>>,
+    /// A wait interrupted by a signal whose handler ran, to be continued by `restart_syscall`.
+    restart: Option<Pending>,
+    /// In a group-stop (a stop signal), listened to until a SIGCONT.
+    stopped: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -67,6 +76,8 @@ struct Proc {
     lineage: Vec<u32>,
     children: u32,
     alive: bool,
+    /// Its threads are in a group-stop (reported once per stop).
+    stopped: bool,
 }
 
 enum Request {
@@ -193,6 +204,12 @@ pub(super) struct Tracer<'a> {
     records: usize,
     noted_caps: bool,
     noted_arch: bool,
+    /// The root executed the command (what came before was the tracer's own setup).
+    launched: bool,
+    /// The seccomp filter is in place: only the calls it names stop, at a seccomp stop; the
+    /// exit of such a call is asked for with `PTRACE_SYSCALL` when it is needed, and every
+    /// other resume is `PTRACE_CONT`. Without it, every call stops at its entry and its exit.
+    filtered: bool,
 }
 
 /// Starts `config.argv` and traces it and everything it starts until every process is gone,
@@ -232,12 +249,17 @@ pub fn run(
         .map_err(|_| Error::Trace("an argument holds a NUL byte".into()))?;
     let cwd = CString::new(config.cwd.as_os_str().as_encoded_bytes())
         .map_err(|_| Error::Trace("the directory holds a NUL byte".into()))?;
+    let filter = if config.seccomp {
+        filter::program(NATIVE_ARCH)
+    } else {
+        Vec::new()
+    };
     let child = Fork::new("traced command")
         .death_signal(Signal::SIGKILL)
         .on_drop(Some(Signal::SIGKILL))
         .spawn(
             [stdio.stdout.as_fd(), stdio.stderr.as_fd()],
-            |[out, err]| launch(out, err, &argv, &cwd, &config.env, confine),
+            |[out, err]| launch(out, err, &argv, &cwd, &config.env, confine, &filter),
         )?;
     drop(stdio);
     // The tracer reaps its child itself (waitpid with __WALL below), not through the handle.
@@ -264,6 +286,7 @@ pub fn run(
                 lineage: Vec::new(),
                 children: 0,
                 alive: true,
+                stopped: false,
             },
         )]),
         expected: HashSet::new(),
@@ -277,6 +300,8 @@ pub fn run(
         records: 0,
         noted_caps: false,
         noted_arch: false,
+        launched: false,
+        filtered: false,
     };
     let reason = tracer.run_loop(&sfd)?;
     tracer.emit(
@@ -300,6 +325,7 @@ fn launch(
     cwd: &CString,
     env: &[(String, String)],
     confine: &dyn Fn() -> std::result::Result<(), String>,
+    filter: &[libc::sock_filter],
 ) -> i32 {
     let fail = |what: &str, e: &dyn std::fmt::Display| {
         let line = format!("error: {what}: {e}\n");
@@ -353,12 +379,12 @@ fn launch(
         fail("cannot confine the command", &e);
         return 126;
     }
-    if let Err(e) = ptrace::traceme() {
-        fail("cannot be traced", &e);
-        return 126;
-    }
-    // Stop until the tracer has set its options; it resumes us into execvp.
+    // Stop until the tracer has seized us (PTRACE_SEIZE, so that stop signals the command
+    // sends itself really stop it) and sent SIGCONT.
     let _ = signal::raise(Signal::SIGSTOP);
+    if !filter.is_empty() {
+        install_filter(filter);
+    }
     let e = nix::unistd::execvp(&argv[0], argv).err();
     fail(
         &format!("cannot run {}", argv[0].to_string_lossy()),
@@ -367,7 +393,72 @@ fn launch(
     127
 }
 
+/// Installs the seccomp filter in this process (the traced root, just before exec), as strace
+/// does: without `PR_SET_NO_NEW_PRIVS` first (a privileged process may), then with it. The
+/// tracer watches these calls (the root is traced with every call stopping until then) and
+/// switches to filtered tracing if one succeeded; if none did (a kernel or a sandbox that
+/// refuses seccomp), every call keeps stopping.
+fn install_filter(filter: &[libc::sock_filter]) {
+    let prog = libc::sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_ptr().cast_mut(),
+    };
+    let set = || {
+        // SAFETY: `prog` points to `filter`, which outlives the call; the kernel copies it.
+        unsafe {
+            libc::prctl(
+                libc::PR_SET_SECCOMP,
+                libc::SECCOMP_MODE_FILTER as libc::c_ulong,
+                &prog as *const libc::sock_fprog,
+            )
+        }
+    };
+    if set() == 0 {
+        return;
+    }
+    if Errno::last() == Errno::EACCES {
+        // SAFETY: sets a flag of this process; no pointer is passed.
+        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } == 0 {
+            set();
+        }
+    }
+}
+
+/// `PTRACE_LISTEN`: lets a tracee in a group-stop stay stopped while the tracer is told of
+/// the SIGCONT that ends it (nix has no wrapper for it).
+fn listen(tid: i32) -> bool {
+    // SAFETY: a ptrace request on a tracee of ours in a ptrace-stop; no memory is passed.
+    unsafe {
+        libc::ptrace(
+            libc::PTRACE_LISTEN,
+            tid,
+            std::ptr::null_mut::<libc::c_void>(),
+            std::ptr::null_mut::<libc::c_void>(),
+        ) == 0
+    }
+}
+
+fn is_stop_signal(sig: Signal) -> bool {
+    matches!(
+        sig,
+        Signal::SIGSTOP | Signal::SIGTSTP | Signal::SIGTTIN | Signal::SIGTTOU
+    )
+}
+
 impl Tracer<'_> {
+    /// Lets a stopped tracee run on, delivering `sig` if given: to the exit of the call it is
+    /// in (`PTRACE_SYSCALL`) when its exit is wanted or every call stops, else to its next
+    /// traced call (`PTRACE_CONT`).
+    fn resume(&self, tid: i32, sig: Option<Signal>) {
+        let pid = Pid::from_raw(tid);
+        let in_call = self.threads.get(&tid).is_some_and(|t| t.pending.is_some());
+        if self.filtered && !in_call {
+            let _ = ptrace::cont(pid, sig);
+        } else {
+            let _ = ptrace::syscall(pid, sig);
+        }
+    }
+
     fn now_us(&self) -> u64 {
         self.start.elapsed().as_micros() as u64
     }
@@ -379,7 +470,9 @@ impl Tracer<'_> {
     fn run_loop(&mut self, sfd: &SignalFd) -> Result<String> {
         loop {
             loop {
-                match waitpid(None, Some(WaitPidFlag::WNOHANG | WaitPidFlag::__WALL)) {
+                // WUNTRACED: the root's own SIGSTOP, before it is seized, is a plain stop.
+                let flags = WaitPidFlag::WNOHANG | WaitPidFlag::__WALL | WaitPidFlag::WUNTRACED;
+                match waitpid(None, Some(flags)) {
                     Ok(WaitStatus::StillAlive) => break,
                     Ok(status) => self.handle(status),
                     Err(Errno::EINTR) => {}
@@ -441,7 +534,7 @@ impl Tracer<'_> {
         }
         let pid = t.pid;
         self.emit(pid, tid, Event::Intervention(Intervention::Resumed));
-        let _ = ptrace::syscall(Pid::from_raw(tid), None);
+        self.resume(tid, None);
     }
 
     fn finish(&mut self, reason: &str) {
@@ -599,7 +692,7 @@ impl Tracer<'_> {
     fn handle(&mut self, status: WaitStatus) {
         match status {
             WaitStatus::PtraceSyscall(pid) => self.on_syscall(pid.as_raw()),
-            WaitStatus::PtraceEvent(pid, _, event) => self.on_event(pid.as_raw(), event),
+            WaitStatus::PtraceEvent(pid, sig, event) => self.on_event(pid.as_raw(), sig, event),
             WaitStatus::Stopped(pid, sig) => self.on_stop(pid.as_raw(), sig),
             WaitStatus::Exited(pid, code) => self.on_exit(pid.as_raw(), Status::Code(code)),
             WaitStatus::Signaled(pid, sig, _) => {
@@ -633,52 +726,109 @@ impl Tracer<'_> {
     fn on_stop(&mut self, tid: i32, sig: Signal) {
         let pid = Pid::from_raw(tid);
         if tid == self.root && !self.root_started {
+            // The root stopped itself, untraced: seize it (so that a stop signal the command
+            // sends itself really stops it, and its SIGCONT is seen), then wake it.
             self.root_started = true;
-            let options = Options::PTRACE_O_TRACESYSGOOD
+            let mut options = Options::PTRACE_O_TRACESYSGOOD
                 | Options::PTRACE_O_TRACEFORK
                 | Options::PTRACE_O_TRACEVFORK
                 | Options::PTRACE_O_TRACECLONE
                 | Options::PTRACE_O_TRACEEXEC
                 | Options::PTRACE_O_TRACEEXIT
                 | Options::PTRACE_O_EXITKILL;
-            if ptrace::setoptions(pid, options).is_err() {
+            if self.config.seccomp {
+                options |= Options::PTRACE_O_TRACESECCOMP;
+            }
+            if let Err(e) = ptrace::seize(pid, options) {
+                self.emit(
+                    tid,
+                    tid,
+                    Event::Note {
+                        text: format!("cannot be traced: {} ({e})", e.desc()),
+                    },
+                );
                 let _ = signal::kill(pid, Signal::SIGKILL);
                 return;
             }
             let argv = self.config.argv.clone();
             let cwd = self.config.cwd.to_string_lossy().into_owned();
             self.emit(tid, tid, Event::Started { argv, cwd });
-            let _ = ptrace::syscall(pid, None);
+            let _ = signal::kill(pid, Signal::SIGCONT);
             return;
         }
-        if sig == Signal::SIGSTOP {
-            if self.expected.remove(&tid) {
-                let _ = ptrace::syscall(pid, None);
-                return;
-            }
-            if !self.threads.contains_key(&tid) {
-                // A new tracee whose creator's event has not been seen yet: it stays stopped
-                // until then.
-                self.early.insert(tid);
-                return;
-            }
+        if !self.threads.contains_key(&tid) {
+            // A new tracee seen before its creator's event: it stays stopped until then.
+            self.early.insert(tid);
+            return;
         }
-        match ptrace::getsiginfo(pid) {
-            Ok(_) => {
-                let owner = self.threads.get(&tid).map_or(tid, |t| t.pid);
-                self.emit(owner, tid, Event::Signal { signal: sig as i32 });
-                let _ = ptrace::syscall(pid, Some(sig));
+        // A signal-delivery stop (group-stops come as PTRACE_EVENT_STOP): pass it on.
+        self.continued(tid);
+        let owner = self.threads.get(&tid).map_or(tid, |t| t.pid);
+        if self.launched || owner != self.root {
+            self.emit(owner, tid, Event::Signal { signal: sig as i32 });
+        }
+        self.resume(tid, Some(sig));
+    }
+
+    /// A `PTRACE_EVENT_STOP`: a new tracee's first stop, a group-stop, or the end of one.
+    fn on_event_stop(&mut self, tid: i32, sig: Signal) {
+        if self.expected.remove(&tid) {
+            self.resume(tid, None);
+            return;
+        }
+        if !self.threads.contains_key(&tid) {
+            self.early.insert(tid);
+            return;
+        }
+        let owner = self.threads.get(&tid).map_or(tid, |t| t.pid);
+        if is_stop_signal(sig) {
+            // The process really stops (as it would untraced) until a SIGCONT, which
+            // PTRACE_LISTEN lets the tracer see.
+            if let Some(t) = self.threads.get_mut(&tid) {
+                t.stopped = true;
             }
-            // A group-stop: under PTRACE_TRACEME it cannot be kept without seize; let it run.
-            Err(_) => {
-                let _ = ptrace::syscall(pid, None);
+            let first = self
+                .procs
+                .get_mut(&owner)
+                .is_some_and(|p| !std::mem::replace(&mut p.stopped, true));
+            if first && (self.launched || owner != self.root) {
+                self.emit(owner, tid, Event::Stopped { signal: sig as i32 });
             }
+            if !listen(tid) {
+                self.resume(tid, None);
+            }
+            return;
+        }
+        // Any other trap: a group-stop ended (a SIGCONT came while listening), or an
+        // interrupt: run on.
+        self.continued(tid);
+        self.resume(tid, None);
+    }
+
+    /// A thread that was in a group-stop runs again.
+    fn continued(&mut self, tid: i32) {
+        let Some(t) = self.threads.get_mut(&tid) else {
+            return;
+        };
+        if !std::mem::take(&mut t.stopped) {
+            return;
+        }
+        let owner = t.pid;
+        if self
+            .procs
+            .get_mut(&owner)
+            .is_some_and(|p| std::mem::take(&mut p.stopped))
+            && (self.launched || owner != self.root)
+        {
+            self.emit(owner, tid, Event::Continued);
         }
     }
 
-    fn on_event(&mut self, tid: i32, event: i32) {
+    fn on_event(&mut self, tid: i32, sig: Signal, event: i32) {
         let pid = Pid::from_raw(tid);
         match event {
+            libc::PTRACE_EVENT_SECCOMP => return self.on_syscall(tid),
+            libc::PTRACE_EVENT_STOP => return self.on_event_stop(tid, sig),
             libc::PTRACE_EVENT_FORK | libc::PTRACE_EVENT_VFORK | libc::PTRACE_EVENT_CLONE => {
                 if let Ok(new) = ptrace::getevent(pid) {
                     self.announce(tid, new as i32, event);
@@ -690,7 +840,7 @@ impl Tracer<'_> {
             }
             _ => {}
         }
-        let _ = ptrace::syscall(pid, None);
+        self.resume(tid, None);
     }
 
     fn announce(&mut self, creator_tid: i32, new: i32, event: i32) {
@@ -729,11 +879,12 @@ impl Tracer<'_> {
                     lineage,
                     children: 0,
                     alive: true,
+                    stopped: false,
                 },
             );
         }
         if self.early.remove(&new) {
-            let _ = ptrace::syscall(Pid::from_raw(new), None);
+            self.resume(new, None);
         } else {
             self.expected.insert(new);
         }
@@ -753,6 +904,18 @@ impl Tracer<'_> {
             entry.pending = old.pending;
         }
         self.fd_cache.retain(|(p, _), _| *p != pid);
+        if pid == self.root && !self.launched {
+            self.launched = true;
+            if self.config.seccomp && !self.filtered {
+                self.emit(
+                    pid,
+                    tid,
+                    Event::Note {
+                        text: "the seccomp filter was refused here: every call of every process stops (slower tracing)".into(),
+                    },
+                );
+            }
+        }
         let argv = inspect::argv(pid);
         let path = inspect::exe(pid);
         self.emit(
@@ -780,7 +943,7 @@ impl Tracer<'_> {
     fn on_syscall(&mut self, tid: i32) {
         let pid = Pid::from_raw(tid);
         let Ok(info) = ptrace::syscall_info(pid) else {
-            let _ = ptrace::syscall(pid, None);
+            self.resume(tid, None);
             return;
         };
         if info.arch != NATIVE_ARCH {
@@ -797,7 +960,7 @@ impl Tracer<'_> {
                     },
                 );
             }
-            let _ = ptrace::syscall(pid, None);
+            self.resume(tid, None);
             return;
         }
         match info.op {
@@ -805,24 +968,37 @@ impl Tracer<'_> {
                 // SAFETY: `op` says the kernel filled the `entry` member of the union.
                 let entry = unsafe { info.u.entry };
                 if self.on_entry(tid, entry.nr, entry.args) {
-                    let _ = ptrace::syscall(pid, None);
+                    self.resume(tid, None);
+                }
+            }
+            PTRACE_SYSCALL_INFO_SECCOMP => {
+                // SAFETY: `op` says the kernel filled the `seccomp` member of the union.
+                let entry = unsafe { info.u.seccomp };
+                if self.on_entry(tid, entry.nr, entry.args) {
+                    self.resume(tid, None);
                 }
             }
             PTRACE_SYSCALL_INFO_EXIT => {
                 // SAFETY: `op` says the kernel filled the `exit` member of the union.
                 let exit = unsafe { info.u.exit };
                 self.on_leave(tid, exit.sval);
-                let _ = ptrace::syscall(pid, None);
+                self.resume(tid, None);
             }
-            _ => {
-                let _ = ptrace::syscall(pid, None);
-            }
+            _ => self.resume(tid, None),
         }
     }
 
     /// Returns whether the thread may go on now (false: it is held).
     fn on_entry(&mut self, tid: i32, nr: u64, args: [u64; 6]) -> bool {
         let pid = self.threads.get(&tid).map_or(tid, |t| t.pid);
+        if nr == libc::SYS_restart_syscall as u64
+            && let Some(t) = self.threads.get_mut(&tid)
+            && let Some(call) = t.restart.take()
+        {
+            // The wait a signal handler interrupted goes on: it is the same call.
+            t.pending = Some(call);
+            return true;
+        }
         let sys = Sys::from_nr(nr);
         let fd = sys.takes_fd().then_some(args[0] as i32);
         let object = fd.map(|fd| self.object(pid, fd));
@@ -867,11 +1043,12 @@ impl Tracer<'_> {
             Decision::Hold => Some(None),
             Decision::HoldFor(d) => Some(Some(entry.entered_us + d.as_micros() as u64)),
         };
+        let wanted = held.is_some() || !self.filtered || self.exit_wanted(&entry);
         let pending = Pending { entry, args };
         let fd = pending.entry.fd;
         let t = self.threads.entry(tid).or_default();
         t.pid = pid;
-        t.pending = Some(pending);
+        t.pending = wanted.then_some(pending);
         if held.is_some() && self.procs.get(&pid).is_some_and(|p| p.alive) {
             t.held = held;
             self.emit(
@@ -884,12 +1061,49 @@ impl Tracer<'_> {
         true
     }
 
+    /// Whether a filtered call's exit must be seen: it makes a record, or changes what the
+    /// descriptor cache knows. Reads of files, writes to devices, private futex waits and
+    /// closes of what is not a channel make none (the close is forgotten at its entry), so
+    /// they run on to their end unseen.
+    fn exit_wanted(&mut self, e: &Entry) -> bool {
+        let channel = e.object.as_ref().is_some_and(Object::is_channel);
+        match e.sys {
+            s if s.reads() => channel,
+            s if s.writes() => channel || matches!(e.object, Some(Object::File(_))),
+            Sys::Close if !channel => {
+                if let Some(fd) = e.fd {
+                    self.fd_cache.remove(&(e.pid, fd));
+                }
+                false
+            }
+            Sys::Futex => e.args[1] as i32 & libc::FUTEX_PRIVATE_FLAG == 0,
+            Sys::Other(_) => false,
+            _ => true,
+        }
+    }
+
     fn on_leave(&mut self, tid: i32, result: i64) {
         let Some(pending) = self.threads.get_mut(&tid).and_then(|t| t.pending.take()) else {
             return;
         };
         let pid = pending.entry.pid;
         let sys = pending.entry.sys;
+        if result == ERESTART_RESTARTBLOCK
+            && let Some(t) = self.threads.get_mut(&tid)
+        {
+            t.restart = Some(pending.clone());
+        }
+        if !self.filtered
+            && !self.launched
+            && pid == self.root
+            && sys == Sys::Other(libc::SYS_prctl as u64)
+            && pending.args[0] == libc::PR_SET_SECCOMP as u64
+            && result == 0
+        {
+            // The root installed the filter (see `install_filter`): from now on only the calls
+            // it names stop.
+            self.filtered = true;
+        }
         let errno = (result < 0 && result > -4096).then(|| -result as i32);
         // The descriptor table changed: forget what the cache knew about the affected numbers.
         match sys {
