@@ -43,8 +43,9 @@ pub const NOTABLE_ERRNOS: [i32; 12] = [
 const PTRACE_SYSCALL_INFO_ENTRY: u8 = 1;
 const PTRACE_SYSCALL_INFO_EXIT: u8 = 2;
 const PTRACE_SYSCALL_INFO_SECCOMP: u8 = 3;
-/// The kernel's "restart through `restart_syscall`" code, seen at the exit of an interrupted
-/// wait whose handler ran: the wait then continues as `restart_syscall`.
+/// The kernel's "restart through `restart_syscall`" code, seen at the exit of a timed wait
+/// (poll, nanosleep, a futex wait…) interrupted by a signal that ran no handler (a stop and a
+/// SIGCONT, an ignored signal): the wait then goes on as `restart_syscall`.
 const ERESTART_RESTARTBLOCK: i64 = -516;
 #[cfg(target_arch = "x86_64")]
 const NATIVE_ARCH: u32 = 0xC000_003E;
@@ -64,7 +65,7 @@ struct Thread {
     pending: Option<Pending>,
     /// Held at a call's entry: until this time (µs), or until resumed (`None`).
     held: Option<Option<u64>>,
-    /// A wait interrupted by a signal whose handler ran, to be continued by `restart_syscall`.
+    /// A timed wait interrupted by a signal, to be continued by `restart_syscall`.
     restart: Option<Pending>,
     /// In a group-stop (a stop signal), listened to until a SIGCONT.
     stopped: bool,
@@ -995,7 +996,7 @@ impl Tracer<'_> {
             && let Some(t) = self.threads.get_mut(&tid)
             && let Some(call) = t.restart.take()
         {
-            // The wait a signal handler interrupted goes on: it is the same call.
+            // The interrupted wait goes on: it is the same call.
             t.pending = Some(call);
             return true;
         }
