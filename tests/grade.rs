@@ -595,3 +595,63 @@ fn grading_works_for_an_unprivileged_grader_and_speaks_portuguese() {
     );
     assert!(text.contains("processes   passou"), "{text}");
 }
+
+/// Waits (polling, up to `deadline`) until `done` holds; panics naming `what` otherwise.
+fn wait_until(what: &str, deadline: Duration, done: impl Fn() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(start.elapsed() < deadline, "waited {deadline:?} for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_killed_grades_scratch_copy_is_removed_by_the_next_grade_and_kept_or_live_ones_are_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scratch = tmp.path().join("tmp");
+    fs::create_dir(&scratch).unwrap();
+    let names = || -> Vec<String> {
+        fs::read_dir(&scratch)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    let mut killed = desafio()
+        .env("TMPDIR", &scratch)
+        .args(["grade", "--timeout", "120s", "--times", "1", "--"])
+        .args(["sleep", "303.75"])
+        .current_dir(tmp.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until(
+        "the first grade's scratch copy and its traced sleep",
+        ONE_DEADLINE,
+        || !names().is_empty() && !running_with("303.75").is_empty(),
+    );
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    wait_until("the killed grade's sleep to end", ONE_DEADLINE, || {
+        running_with("303.75").is_empty()
+    });
+    let left = names();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(left[0].starts_with("ipc_desafio-grade-"), "{left:?}");
+    // A kept copy, and a copy of a grade that is still running (this test's pid), stay.
+    let ns = fs::read_link("/proc/self/ns/pid").unwrap();
+    let ns = ns.to_string_lossy();
+    let ns = ns.trim_start_matches("pid:[").trim_end_matches(']');
+    let live = format!("ipc_desafio-grade-{ns}-{}-AbCdEf", std::process::id());
+    for keep in ["ipc_desafio-grade-kept-AbCdEf", live.as_str()] {
+        fs::create_dir(scratch.join(keep)).unwrap();
+    }
+    let out = grade_with_tmp(&["--times", "1", "--", "true"], tmp.path(), &scratch);
+    assert!([0, 1].contains(&code(&out)), "{}", stderr(&out));
+    let mut after = names();
+    after.sort();
+    let mut want = vec!["ipc_desafio-grade-kept-AbCdEf".to_string(), live.clone()];
+    want.sort();
+    assert_eq!(after, want);
+}

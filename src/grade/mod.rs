@@ -8,7 +8,8 @@
 //! Modules: `cli` (flags, grade.toml), `run` (one run: scratch copy, box, tracer, records),
 //! `scenario` (the interventions), `model` (tree, roles, flows), `values` (decoding what crossed
 //! the channel), `classify` (reading what the consumer recorded), `judge` (the verdicts),
-//! `report` (text and JSON), `class` (CSV and HTML), `sandbox` (stand-in for issue 23's box).
+//! `report` (text and JSON), `class` (CSV and HTML), `scratch` (the scratch folders, and those
+//! of killed gradings), `sandbox` (stand-in for issue 23's box).
 
 pub mod class;
 pub mod classify;
@@ -20,6 +21,7 @@ pub mod report;
 pub mod run;
 pub mod sandbox;
 pub mod scenario;
+pub mod scratch;
 pub mod values;
 
 use std::path::{Path, PathBuf};
@@ -228,6 +230,8 @@ fn refused_tracing(out: &Outcome) -> Result<()> {
 /// `grade` from the command line: one submission or a class. Returns the exit code.
 pub fn main(options: cli::Options) -> Result<u8> {
     ipc_sys::signal::install_interrupt_handlers()?;
+    // Scratch copies of gradings killed before they could remove them.
+    scratch::sweep(&std::env::temp_dir());
     if options.class.is_some() {
         return class::grade_class(&options);
     }

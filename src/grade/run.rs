@@ -21,13 +21,12 @@ use super::error::{Error, Result};
 use super::model::Model;
 use super::sandbox::{Missing, Policy, Sandbox};
 use super::scenario::{Director, Scenario};
+use super::scratch;
 
 /// Largest record frame: a snapshot of a large tree, a capped buffer.
 const MAX_FRAME: usize = 16 << 20;
 /// The box is killed this long after the run's own deadline, whatever the tracer is doing.
 const BACKSTOP: Duration = Duration::from_secs(10);
-/// The name every scratch directory starts with.
-const SCRATCH_PREFIX: &str = "ipc_desafio-grade-";
 /// Bytes of the command's stdout and stderr kept.
 const OUTPUT_CAP: usize = 64 << 10;
 
@@ -68,7 +67,7 @@ pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     let walk = walkdir::WalkDir::new(from)
         .follow_links(false)
         .into_iter()
-        .filter_entry(|e| !e.file_name().to_string_lossy().starts_with(SCRATCH_PREFIX));
+        .filter_entry(|e| !e.file_name().to_string_lossy().starts_with(scratch::PREFIX));
     for entry in walk {
         let entry = match entry {
             Ok(e) => e,
@@ -167,10 +166,7 @@ fn body(config: &TraceConfig, sandbox: &Sandbox, scenario: &Scenario) -> i32 {
 /// Runs the submission once.
 pub fn run(spec: &Spec<'_>) -> Result<Outcome> {
     let started = Instant::now();
-    let work = tempfile::Builder::new()
-        .prefix(SCRATCH_PREFIX)
-        .tempdir()
-        .map_err(|source| Error::Scratch { source })?;
+    let work = scratch::create(spec.keep)?;
     let scratch_dir = work.path().join("submission");
     copy_tree(spec.source, &scratch_dir)?;
     let scratch = fs::canonicalize(&scratch_dir).unwrap_or(scratch_dir);
