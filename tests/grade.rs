@@ -589,11 +589,25 @@ fn grading_works_for_an_unprivileged_grader_and_speaks_portuguese() {
     let out = child.wait_with_output().unwrap();
     let text = stdout(&out);
     assert_eq!(code, 0, "{text}{}", stderr(&out));
+    // Real plurals and decimal commas.
     assert!(
-        text.contains("nota: 9 passaram, 0 falharam, 1 incertos"),
+        text.contains("nota: 9 passaram, 0 falharam, 1 incerto (de 10)"),
         "{text}"
     );
     assert!(text.contains("processes   passou"), "{text}");
+    let head = regex::Regex::new(
+        r"^grade: .* \(1 execução normal \+ execuções com disputa e com processos mortos, \d+,\d s\)\n",
+    )
+    .unwrap();
+    assert!(head.is_match(&text), "{text}");
+    assert!(text.contains("1 execução normal saiu com 0"), "{text}");
+    let eof = text.lines().find(|l| l.starts_with("eof")).unwrap();
+    assert!(
+        regex::Regex::new(r"\(\+\d+,\d\d s\)")
+            .unwrap()
+            .is_match(eof),
+        "{text}"
+    );
 }
 
 /// Waits (polling, up to `deadline`) until `done` holds; panics naming `what` otherwise.

@@ -191,8 +191,9 @@ fn write_tables(options: &Options, rows: Vec<Row>) -> Result<u8> {
                         row.student, g.passed, g.failed, g.unknown
                     ),
                     format!(
-                        "{}: {} passaram, {} falharam, {} incertos\n",
-                        row.student, g.passed, g.failed, g.unknown
+                        "{}: {}\n",
+                        row.student,
+                        report::score_pt(g.passed, g.failed, g.unknown)
                     ),
                 ));
             }

@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::Graded;
 use super::error::{Error, Result};
 use super::judge::{Criterion, Verdict};
-use crate::desafio::lang::Lang;
+use crate::desafio::lang::{Lang, count, decimal};
 
 #[derive(Serialize)]
 struct Json<'a> {
@@ -48,24 +48,23 @@ pub fn verdict_word(v: Verdict, lang: Lang) -> &'static str {
 
 pub fn text(g: &Graded, lang: Lang) -> String {
     let mut out = String::new();
-    let runs = lang.pick(
-        format!(
-            "{} normal run(s) + contention and kill runs, {:.1} s",
-            g.times,
-            g.elapsed.as_secs_f64()
+    let elapsed = decimal(g.elapsed.as_secs_f64(), 1, lang);
+    let runs = match lang {
+        Lang::En => format!(
+            "{} + contention and kill runs, {elapsed} s",
+            count(u64::from(g.times), "normal run", "normal runs")
         ),
-        format!(
-            "{} execução(ões) normais + execuções com disputa e com processos mortos, {:.1} s",
-            g.times,
-            g.elapsed.as_secs_f64()
+        Lang::Pt => format!(
+            "{} + execuções com disputa e com processos mortos, {elapsed} s",
+            count(u64::from(g.times), "execução normal", "execuções normais")
         ),
-    );
+    };
     out.push_str(&format!("grade: {} ({runs})\n", g.command.join(" ")));
     if std::env::var_os("IPC_DESAFIO_GRADE_TIMES").is_some() {
         let times: Vec<String> = g
             .run_times
             .iter()
-            .map(|(name, d)| format!("{name} {:.2} s", d.as_secs_f64()))
+            .map(|(name, d)| format!("{name} {} s", decimal(d.as_secs_f64(), 2, lang)))
             .collect();
         out.push_str(&format!("runs: {}\n", times.join(", ")));
     }
@@ -87,10 +86,7 @@ pub fn text(g: &Graded, lang: Lang) -> String {
             "score: {p} passed, {f} failed, {u} unknown (of {})\n",
             g.criteria.len()
         ),
-        format!(
-            "nota: {p} passaram, {f} falharam, {u} incertos (de {})\n",
-            g.criteria.len()
-        ),
+        format!("nota: {} (de {})\n", score_pt(p, f, u), g.criteria.len()),
     ));
     if !g.missing.is_empty() {
         out.push_str(&lang.pick(
@@ -108,6 +104,18 @@ pub fn text(g: &Graded, lang: Lang) -> String {
         ));
     }
     out
+}
+
+/// `8 passaram, 1 falhou, 1 incerto`: the score in Portuguese, each verb and adjective
+/// agreeing with its count.
+pub fn score_pt(passed: usize, failed: usize, unknown: usize) -> String {
+    let n = |k: usize| k as u64;
+    format!(
+        "{}, {}, {}",
+        count(n(passed), "passou", "passaram"),
+        count(n(failed), "falhou", "falharam"),
+        count(n(unknown), "incerto", "incertos")
+    )
 }
 
 /// Writes to stdout; a reader that left (`| head`) is not an error, a full disk is.

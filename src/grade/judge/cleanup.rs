@@ -37,11 +37,9 @@ pub(super) fn cleanup(lang: Lang, normal: &[Outcome]) -> Criterion {
             None => {}
         }
         if let Some((_, tables)) = snapshot(m, SNAP_LEFT) {
-            let left: Vec<String> = tables
-                .iter()
-                .filter(|t| !m.is_helper(t.pid))
-                .map(|t| n.name(t.pid))
-                .collect();
+            let mut left: Vec<&FdTable> = tables.iter().filter(|t| !m.is_helper(t.pid)).collect();
+            left.sort_by_key(|t| (n.rank(t.pid), t.pid));
+            let left: Vec<String> = left.iter().map(|t| n.name(t.pid)).collect();
             if !left.is_empty() {
                 return criterion(
                     "cleanup",
@@ -120,9 +118,16 @@ pub(super) fn cleanup(lang: Lang, normal: &[Outcome]) -> Criterion {
         Verdict::Pass,
         say!(
             lang,
-            "{} normal run(s) exited 0, every process was waited for by its parent and nothing outlived main{}",
-            "{} execução(ões) normais saíram com 0, todo processo foi esperado pelo pai e nada sobreviveu ao main{}",
-            normal.len(),
+            "{} exited 0, every process was waited for by its parent and nothing outlived main{}",
+            "{} com 0, todo processo foi esperado pelo pai e nada sobreviveu ao main{}",
+            match lang {
+                Lang::En => count(normal.len() as u64, "normal run", "normal runs"),
+                Lang::Pt => count(
+                    normal.len() as u64,
+                    "execução normal saiu",
+                    "execuções normais saíram"
+                ),
+            },
             waits
         ),
     )

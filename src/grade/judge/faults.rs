@@ -85,10 +85,10 @@ pub(super) fn lock(lang: Lang, runs: &Runs<'_>) -> Criterion {
                         "enquanto {} estava parado antes de escrever em {} ({}, por {}), {} escreveu nele em {}: as escritas não são mutuamente exclusivas{}",
                         n.name(a),
                         log,
-                        secs(from),
-                        dur(to - from),
+                        secs(lang, from),
+                        dur(lang, to - from),
                         n.name(r.pid),
-                        secs(r.at_us),
+                        secs(lang, r.at_us),
                         lock_note
                     ),
                 );
@@ -117,12 +117,12 @@ pub(super) fn lock(lang: Lang, runs: &Runs<'_>) -> Criterion {
                         "{} waited {} in {} while {} was held before its write to {} ({}); it went on {} after the holder was let go",
                         "{} esperou {} em {} enquanto {} estava parado antes de escrever em {} ({}); seguiu {} depois que o dono da trava foi liberado",
                         n.name(r.pid),
-                        dur(r.at_us - call.entered_us),
+                        dur(lang, r.at_us - call.entered_us),
                         what,
                         n.name(a),
                         log,
-                        secs(from),
-                        dur(r.at_us - to)
+                        secs(lang, from),
+                        dur(lang, r.at_us - to)
                     ));
                 }
             }
@@ -169,6 +169,9 @@ pub(super) fn holders(
     write: bool,
 ) -> String {
     let mut out = Vec::new();
+    // Main, producer, consumer, then the others: pids wrap around, so their order is no order.
+    let mut tables: Vec<&FdTable> = tables.iter().collect();
+    tables.sort_by_key(|t| (n.rank(t.pid), t.pid));
     for t in tables {
         let fds: Vec<String> = t
             .fds
@@ -386,7 +389,7 @@ pub(super) fn eof(lang: Lang, runs: &Runs<'_>) -> Criterion {
         "{} foi morto na sua {} escrita no canal ({})",
         n.name(f.producer),
         ordinal(lang, f.k),
-        secs(f.held_at)
+        secs(lang, f.held_at)
     );
     if let Some((_, at)) = exit_of(m, f.consumer)
         && at < f.held_at
@@ -416,7 +419,7 @@ pub(super) fn eof(lang: Lang, runs: &Runs<'_>) -> Criterion {
                 "{}; {} later {} was {}: the write end was still open in {}",
                 "{}; {} depois o {} estava {}: a ponta de escrita ainda estava aberta em {}",
                 killed,
-                dur(at.saturating_sub(f.held_at)),
+                dur(lang, at.saturating_sub(f.held_at)),
                 n.name(f.consumer),
                 doing,
                 holders(lang, &n, m, tables, &f.conduit, true)
@@ -460,12 +463,12 @@ pub(super) fn eof(lang: Lang, runs: &Runs<'_>) -> Criterion {
                     "{}; {} later {} was still {}, until {} ended it with {} ({}): the write end was still open in {}",
                     "{}; {} depois o {} ainda estava {}, até que {} o encerrou com {} ({}): a ponta de escrita ainda estava aberta em {}",
                     killed,
-                    dur(at.saturating_sub(f.held_at)),
+                    dur(lang, at.saturating_sub(f.held_at)),
                     n.name(f.consumer),
                     doing,
                     n.name(by),
                     ipc_sys::signal::signal_name(sig),
-                    secs(at),
+                    secs(lang, at),
                     held
                 ),
             );
@@ -485,7 +488,7 @@ pub(super) fn eof(lang: Lang, runs: &Runs<'_>) -> Criterion {
                 n.name(by),
                 n.name(f.consumer),
                 ipc_sys::signal::signal_name(sig),
-                secs(at)
+                secs(lang, at)
             ),
         );
     }
@@ -499,7 +502,7 @@ pub(super) fn eof(lang: Lang, runs: &Runs<'_>) -> Criterion {
                 "{}; {} não terminou sozinho: o grade o encerrou em {}",
                 killed,
                 n.name(f.consumer),
-                secs(ended)
+                secs(lang, ended)
             ),
         );
     }
@@ -526,7 +529,7 @@ pub(super) fn eof(lang: Lang, runs: &Runs<'_>) -> Criterion {
             lang,
             " read end of file at {} and",
             " leu fim de arquivo em {} e",
-            secs(at)
+            secs(lang, at)
         ),
         None => String::new(),
     };
@@ -540,7 +543,7 @@ pub(super) fn eof(lang: Lang, runs: &Runs<'_>) -> Criterion {
             killed,
             n.name(f.consumer),
             eof_text,
-            dur(ended.saturating_sub(f.held_at)),
+            dur(lang, ended.saturating_sub(f.held_at)),
             status_text(lang, status)
         ),
     )
@@ -591,9 +594,9 @@ pub(super) fn epipe(lang: Lang, runs: &Runs<'_>) -> Criterion {
         "{} foi parado na sua {} escrita ({}) e {} morto; quando ele sumiu ({})",
         n.name(f.producer),
         ordinal(lang, f.k),
-        secs(f.held_at),
+        secs(lang, f.held_at),
         n.name(f.consumer),
-        secs(consumer_end)
+        secs(lang, consumer_end)
     );
     if let Some((_, tables)) = snapshot(m, SNAP_EPIPE_WROTE) {
         return criterion(
@@ -632,7 +635,7 @@ pub(super) fn epipe(lang: Lang, runs: &Runs<'_>) -> Criterion {
                 "the producer was still {} {} later: the read end was still open in {}",
                 "o produtor ainda estava {} {} depois: a ponta de leitura ainda estava aberta em {}",
                 doing,
-                dur(at.saturating_sub(consumer_end)),
+                dur(lang, at.saturating_sub(consumer_end)),
                 holders(lang, &n, m, tables, &f.conduit, false)
             )
         } else if epipe {
@@ -640,14 +643,14 @@ pub(super) fn epipe(lang: Lang, runs: &Runs<'_>) -> Criterion {
                 lang,
                 "the producer got EPIPE but was still running {} later",
                 "o produtor recebeu EPIPE mas ainda rodava {} depois",
-                dur(at.saturating_sub(consumer_end))
+                dur(lang, at.saturating_sub(consumer_end))
             )
         } else {
             say!(
                 lang,
                 "the producer was still running {} later",
                 "o produtor ainda rodava {} depois",
-                dur(at.saturating_sub(consumer_end))
+                dur(lang, at.saturating_sub(consumer_end))
             )
         };
         return criterion("epipe", Verdict::Fail, format!("{setting} {what}"));
@@ -662,7 +665,7 @@ pub(super) fn epipe(lang: Lang, runs: &Runs<'_>) -> Criterion {
                 "{} sua escrita falhou com {} e ele terminou sozinho {} depois ({})",
                 setting,
                 if epipe { "EPIPE" } else { "SIGPIPE" },
-                dur(at.saturating_sub(consumer_end)),
+                dur(lang, at.saturating_sub(consumer_end)),
                 status_text(lang, status)
             ),
         ),

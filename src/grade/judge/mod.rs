@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use ipc_sys::trace::{Detail, Event, FdTable, InCall, Intervention, LockOp, Object, Status, Sys};
 use serde::Serialize;
 
-use crate::desafio::lang::Lang;
+use crate::desafio::lang::{Lang, count, decimal};
 
 use super::classify::{Class, read_line};
 use super::model::{Conduit, Model, Roles};
@@ -75,12 +75,14 @@ use faults::*;
 use normal::*;
 pub use normal::{ConsumerLine, Readings, consumer_readings, shared_log_of};
 
-fn secs(us: u64) -> String {
-    format!("+{:.2} s", us as f64 / 1e6)
+/// A time since the run began, `+0.16 s` (`+0,16 s` in Portuguese).
+fn secs(lang: Lang, us: u64) -> String {
+    format!("+{}", dur(lang, us))
 }
 
-fn dur(us: u64) -> String {
-    format!("{:.2} s", us as f64 / 1e6)
+/// A duration, `0.16 s` (`0,16 s` in Portuguese).
+fn dur(lang: Lang, us: u64) -> String {
+    format!("{} s", decimal(us as f64 / 1e6, 2, lang))
 }
 
 /// The runs of one grading.
@@ -122,6 +124,16 @@ impl<'a> Namer<'a> {
             lang,
             model,
             roles: Some((main, producer, consumer)),
+        }
+    }
+
+    /// Where a process comes in a list: main, producer, consumer, then every other one.
+    pub fn rank(&self, pid: i32) -> u8 {
+        match self.roles {
+            Some((main, _, _)) if pid == main => 0,
+            Some((_, producer, _)) if pid == producer => 1,
+            Some((_, _, consumer)) if pid == consumer => 2,
+            _ => 3,
         }
     }
 

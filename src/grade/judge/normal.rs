@@ -40,9 +40,12 @@ pub(super) fn processes(lang: Lang, run: &Outcome) -> Criterion {
             Verdict::Fail,
             say!(
                 lang,
-                "{} process(es) ran, but none sent data to another through a pipe, socket pair or FIFO: no producer and consumer{}",
-                "{} processo(s) rodaram, mas nenhum enviou dados a outro por pipe, par de sockets ou FIFO: não há produtor e consumidor{}",
-                workers,
+                "{} ran, but none sent data to another through a pipe, socket pair or FIFO: no producer and consumer{}",
+                "{}, mas nenhum enviou dados a outro por pipe, par de sockets ou FIFO: não há produtor e consumidor{}",
+                match lang {
+                    Lang::En => count(workers as u64, "process", "processes"),
+                    Lang::Pt => count(workers as u64, "processo rodou", "processos rodaram"),
+                },
                 helpers
             ),
         );
@@ -117,7 +120,7 @@ pub(super) fn creation(lang: Lang, m: &Model, c: &Conduit) -> String {
                 " ({} em {} em {})",
                 call.sys.name(),
                 n.name(r.pid),
-                secs(r.at_us)
+                secs(lang, r.at_us)
             );
         }
     }
@@ -143,16 +146,19 @@ pub(super) fn channel(lang: Lang, run: &Outcome) -> Criterion {
         Verdict::Pass,
         say!(
             lang,
-            "{}{}: producer {} writes fd {} ({} writes), consumer {} reads fd {} ({} bytes)",
-            "{}{}: produtor {} escreve no fd {} ({} escritas), consumidor {} lê o fd {} ({} bytes)",
+            "{}{}: producer {} writes fd {} ({}), consumer {} reads fd {} ({})",
+            "{}{}: produtor {} escreve no fd {} ({}), consumidor {} lê o fd {} ({})",
             conduit_text(lang, &f.conduit, m),
             creation(lang, m, &f.conduit),
             r.producer,
             f.write_fd,
-            f.writes,
+            match lang {
+                Lang::En => count(f.writes as u64, "write", "writes"),
+                Lang::Pt => count(f.writes as u64, "escrita", "escritas"),
+            },
             r.consumer,
             f.read_fd,
-            f.read_bytes
+            count(f.read_bytes as u64, "byte", "bytes")
         ),
     )
 }
@@ -256,10 +262,13 @@ pub(super) fn exchanges(lang: Lang, normal: &[Outcome]) -> Criterion {
             Verdict::Fail,
             say!(
                 lang,
-                "run {}: only {} value(s) reached the consumer ({}); at least 10 are asked",
-                "execução {}: só {} valor(es) chegaram ao consumidor ({}); pede-se pelo menos 10",
+                "run {}: only {} the consumer ({}); at least 10 are asked",
+                "execução {}: só {} ao consumidor ({}); pede-se pelo menos 10",
                 min.0,
-                min.1,
+                match lang {
+                    Lang::En => count(min.1 as u64, "value reached", "values reached"),
+                    Lang::Pt => count(min.1 as u64, "valor chegou", "valores chegaram"),
+                },
                 how
             ),
         )
@@ -297,10 +306,14 @@ pub(super) fn distinct(lang: Lang, normal: &[Outcome]) -> Criterion {
                 Verdict::Fail,
                 say!(
                     lang,
-                    "run {}: value(s) sent more than once: {} (of {} values)",
-                    "execução {}: valor(es) enviados mais de uma vez: {} (de {} valores)",
+                    "run {}: {} sent more than once (of {} values)",
+                    "execução {}: {} mais de uma vez (de {} valores)",
                     i,
-                    list.join(", "),
+                    match (lang, repeated.len()) {
+                        (Lang::Pt, 1) => format!("{} enviado", list.join(", ")),
+                        (Lang::Pt, _) => format!("{} enviados", list.join(", ")),
+                        _ => list.join(", "),
+                    },
                     v.len()
                 ),
             );
@@ -427,9 +440,12 @@ pub(super) fn classified(lang: Lang, normal: &[Outcome]) -> Criterion {
             let printed = if readings.printed > 0 {
                 say!(
                     lang,
-                    " (it printed {} line(s) on its standard output instead)",
-                    " (imprimiu {} linha(s) na saída padrão em vez disso)",
-                    readings.printed
+                    " (it printed {} on its standard output instead)",
+                    " (imprimiu {} na saída padrão em vez disso)",
+                    match lang {
+                        Lang::En => count(readings.printed as u64, "line", "lines"),
+                        Lang::Pt => count(readings.printed as u64, "linha", "linhas"),
+                    }
                 )
             } else {
                 String::new()
@@ -489,10 +505,13 @@ pub(super) fn classified(lang: Lang, normal: &[Outcome]) -> Criterion {
                 Verdict::Fail,
                 say!(
                     lang,
-                    "run {}: the consumer wrote {} line(s) in {}, none pairing an integer with a class word (par, ímpar, even, odd)",
-                    "execução {}: o consumidor escreveu {} linha(s) em {}, nenhuma com um inteiro e uma classe (par, ímpar, even, odd)",
+                    "run {}: the consumer wrote {} in {}, none pairing an integer with a class word (par, ímpar, even, odd)",
+                    "execução {}: o consumidor escreveu {} em {}, nenhuma com um inteiro e uma classe (par, ímpar, even, odd)",
                     i + 1,
-                    total,
+                    match lang {
+                        Lang::En => count(total as u64, "line", "lines"),
+                        Lang::Pt => count(total as u64, "linha", "linhas"),
+                    },
                     names.join(", ")
                 ),
             );
@@ -570,8 +589,10 @@ pub(super) fn shared_log(lang: Lang, run: &Outcome) -> Criterion {
     let n = Namer::new(lang, &run.model);
     let files = role_files(run);
     let describe = |writers: &BTreeMap<i32, usize>| {
+        let mut writers: Vec<(&i32, &usize)> = writers.iter().collect();
+        writers.sort_by_key(|(pid, _)| (n.rank(**pid), **pid));
         writers
-            .iter()
+            .into_iter()
             .map(|(pid, k)| {
                 let w = match (lang, *k == 1) {
                     (Lang::En, true) => "write",
