@@ -589,6 +589,14 @@ fn grading_works_for_an_unprivileged_grader_and_speaks_portuguese() {
     let out = child.wait_with_output().unwrap();
     let text = stdout(&out);
     assert_eq!(code, 0, "{text}{}", stderr(&out));
+    // A non-blocking read that would block (the Desafio's children wait in ppoll) is no
+    // refusal of the sandbox.
+    assert!(
+        !text
+            .lines()
+            .any(|l| l.starts_with("sandbox:") && l.contains("EAGAIN")),
+        "{text}"
+    );
     // Real plurals and decimal commas.
     assert!(
         text.contains("nota: 9 passaram, 0 falharam, 1 incerto (de 10)"),

@@ -1140,6 +1140,11 @@ impl Tracer<'_> {
                 && sys != Sys::Futex
                 && !(e == libc::EAGAIN && (sys.reads() || sys.writes()))
         });
+        if pid == self.root && !self.launched {
+            // The root's own setup before it executes the command (the filter's prctl): not
+            // the command's doing.
+            return;
+        }
         let detail = self.decode(&pending, result, notable);
         let Some(detail) = detail.or_else(|| {
             notable.then(|| match path_arg(sys) {
