@@ -229,8 +229,12 @@ pub struct FdTable {
 /// Something the tracer did to a process on its controller's request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Intervention {
-    /// The thread was held at the entry of this call.
-    Held { sys: Sys, fd: Option<i32> },
+    /// The thread was held at the entry of this call (on this descriptor and its object).
+    Held {
+        sys: Sys,
+        fd: Option<i32>,
+        object: Option<Object>,
+    },
     /// A held thread was let go (its call now runs).
     Resumed,
     /// A signal was sent to the process.

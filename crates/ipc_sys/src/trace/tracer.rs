@@ -1047,6 +1047,7 @@ impl Tracer<'_> {
         let wanted = held.is_some() || !self.filtered || self.exit_wanted(&entry);
         let pending = Pending { entry, args };
         let fd = pending.entry.fd;
+        let object = pending.entry.object.clone();
         let t = self.threads.entry(tid).or_default();
         t.pid = pid;
         t.pending = wanted.then_some(pending);
@@ -1055,7 +1056,7 @@ impl Tracer<'_> {
             self.emit(
                 pid,
                 tid,
-                Event::Intervention(Intervention::Held { sys, fd }),
+                Event::Intervention(Intervention::Held { sys, fd, object }),
             );
             return false;
         }
