@@ -62,9 +62,15 @@ pub const SNAP_EPIPE_WROTE: &str = "epipe: the producer's write succeeded";
 pub const SNAP_EPIPE_OVER: &str = "epipe: the watch is over";
 pub const SNAP_LEFT: &str = "main has ended";
 pub const SNAP_DONE: &str = "the scenario has its answer";
-/// How long the other processes may run on once the root has ended, before the trace ends
-/// (Python's resource tracker leaves a moment after main).
+/// How long after the root's end the processes still running are taken note of (Python's
+/// resource tracker leaves a moment after main): they outlived main.
 const AFTER_ROOT: Duration = Duration::from_millis(1500);
+/// Past that, the processes left may run on while they keep making calls (children that main
+/// did not wait for, still sending their values); the trace ends once none made a traced call
+/// for this long (a daemon asleep), or at the deadline.
+const IDLE_AFTER_ROOT: Duration = Duration::from_secs(2);
+/// How long a held producer waits for a consumer that has not started yet (epipe).
+const CONSUMER_PATIENCE: Duration = Duration::from_secs(2);
 
 /// The controller that plays a scenario.
 pub struct Director {
@@ -82,6 +88,17 @@ pub struct Director {
     signal_seen: bool,
     /// Lock scenario: a process is held at a log write until then (µs).
     holding_until: Option<u64>,
+    /// When the root ended.
+    root_gone: Option<u64>,
+    /// The processes left after the root's end were taken note of (`SNAP_LEFT`).
+    left_noted: bool,
+    /// When a traced process last made a traced call.
+    last_call: u64,
+    /// The wake asked for to check for idleness (one at a time).
+    idle_wake: u64,
+    /// Epipe: the producer is held, and the consumer (not started yet) is waited for until
+    /// then (µs).
+    awaiting_consumer: Option<u64>,
 }
 
 impl Director {
@@ -97,7 +114,28 @@ impl Director {
             resumed: false,
             signal_seen: false,
             holding_until: None,
+            root_gone: None,
+            left_noted: false,
+            last_call: 0,
+            idle_wake: 0,
+            awaiting_consumer: None,
         }
+    }
+
+    /// The consumer of a fault run, once the producer was stopped: found by its place in the
+    /// tree, perhaps only after the producer's write (a main that starts the producer first
+    /// may start the consumer after the producer's third write).
+    fn consumer_now(&mut self, ctx: &Ctx<'_>) -> Option<i32> {
+        if self.consumer.is_none() && self.stopped.is_some() {
+            let lineage = match &self.scenario {
+                Scenario::Eof { consumer, .. } | Scenario::Epipe { consumer, .. } => {
+                    &consumer.lineage
+                }
+                _ => return None,
+            };
+            self.consumer = ctx.find(lineage);
+        }
+        self.consumer
     }
 
     fn end_soon(&mut self, ctx: &mut Ctx<'_>, after: Duration, label: &'static str) {
@@ -118,6 +156,7 @@ fn is_target_write(ctx: &Ctx<'_>, entry: &Entry, target: &Target) -> bool {
 
 impl Controller for Director {
     fn on_enter(&mut self, ctx: &mut Ctx<'_>, entry: &Entry) -> Decision {
+        let consumer_now = self.consumer_now(ctx);
         match &self.scenario {
             Scenario::Plain => Decision::Go,
             Scenario::Lock {
@@ -149,7 +188,7 @@ impl Controller for Director {
                 if self.stopped.is_some()
                     && matches!(entry.sys, Sys::Kill | Sys::Tkill | Sys::Tgkill)
                     && entry.args[if entry.sys == Sys::Tgkill { 2 } else { 1 }] != 0
-                    && self.consumer.is_some_and(|c| entry.args[0] as i32 == c)
+                    && consumer_now.is_some_and(|c| entry.args[0] as i32 == c)
                     && !self.signal_seen
                 {
                     self.signal_seen = true;
@@ -181,7 +220,12 @@ impl Controller for Director {
                         self.consumer = ctx.find(&consumer.lineage);
                         match self.consumer {
                             Some(c) => ctx.kill(c, Signal::SIGKILL),
-                            None => return Decision::Go,
+                            None => {
+                                // Not started yet: wait for it a while, the producer held.
+                                let until = ctx.now_us() + CONSUMER_PATIENCE.as_micros() as u64;
+                                self.awaiting_consumer = Some(until);
+                                ctx.wake_at(until);
+                            }
                         }
                         return Decision::Hold;
                     }
@@ -198,8 +242,18 @@ impl Controller for Director {
         };
         match &record.event {
             Event::Started { .. } => self.root = Some(record.pid),
+            Event::Spawned { thread: false, .. } => {
+                let found = self.consumer.is_none() && self.consumer_now(ctx).is_some();
+                if found
+                    && self.awaiting_consumer.take().is_some()
+                    && let Some(c) = self.consumer
+                {
+                    ctx.kill(c, Signal::SIGKILL);
+                }
+            }
             Event::Exited { .. } if Some(record.pid) == self.root => {
-                self.end_soon(ctx, AFTER_ROOT, SNAP_LEFT);
+                self.root_gone = Some(record.at_us);
+                ctx.wake_at(record.at_us + AFTER_ROOT.as_micros() as u64);
             }
             Event::Exited { .. } => match (&self.scenario, self.stopped) {
                 (Scenario::Eof { .. }, Some((producer, _))) if record.pid == producer => {
@@ -223,6 +277,7 @@ impl Controller for Director {
                 _ => {}
             },
             Event::Call(call) => {
+                self.last_call = record.at_us;
                 if let (Scenario::Epipe { producer, .. }, Some((pid, _)), true) =
                     (&self.scenario, self.stopped, self.resumed)
                     && record.pid == pid
@@ -241,12 +296,42 @@ impl Controller for Director {
 
     fn on_tick(&mut self, ctx: &mut Ctx<'_>) {
         let now = ctx.now_us();
+        if let Some(gone) = self.root_gone
+            && self.end_at.is_none()
+            && !ctx.processes().is_empty()
+        {
+            let noted_at = gone + AFTER_ROOT.as_micros() as u64;
+            if now >= noted_at && !self.left_noted {
+                self.left_noted = true;
+                ctx.snapshot(SNAP_LEFT);
+            }
+            if self.left_noted {
+                let idle_at = self.last_call.max(noted_at) + IDLE_AFTER_ROOT.as_micros() as u64;
+                if now >= idle_at {
+                    ctx.finish(SNAP_LEFT);
+                } else if self.idle_wake <= now {
+                    // When it comes, idleness is checked again (and the next wake asked for).
+                    self.idle_wake = idle_at;
+                    ctx.wake_at(idle_at);
+                }
+            }
+        }
+        if let Some(until) = self.awaiting_consumer
+            && now >= until
+        {
+            // The consumer never came: the producer goes on, and the run shows nothing.
+            self.awaiting_consumer = None;
+            if let Some((_, tid)) = self.stopped {
+                ctx.resume(tid);
+            }
+        }
         if let Some(until) = self.watch_until
             && now >= until
         {
             self.watch_until = None;
+            let consumer = self.consumer_now(ctx);
             match &self.scenario {
-                Scenario::Eof { .. } if self.consumer.is_some_and(|c| ctx.alive(c)) => {
+                Scenario::Eof { .. } if consumer.is_some_and(|c| ctx.alive(c)) => {
                     ctx.snapshot(SNAP_EOF);
                     ctx.finish(SNAP_EOF);
                 }
