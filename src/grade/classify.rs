@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::values::integers;
+use super::values::{Value, integers};
 
 /// Even or odd, as a line says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,7 +17,7 @@ pub enum Class {
 }
 
 impl Class {
-    pub fn of(v: i64) -> Class {
+    pub fn of(v: Value) -> Class {
         if v % 2 == 0 { Class::Even } else { Class::Odd }
     }
 }
@@ -25,7 +25,7 @@ impl Class {
 /// What one line says, when it can be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reading {
-    pub value: i64,
+    pub value: Value,
     pub class: Class,
     /// The class word as written.
     pub word: String,
@@ -72,7 +72,12 @@ fn class_word(line: &str) -> Option<(Class, String)> {
 }
 
 /// Reads one line; `received` are the values the consumer got (empty when unknown).
-pub fn read_line(line: &str, received: &[i64]) -> Option<Reading> {
+pub fn read_line(line: &str, received: &[Value]) -> Option<Reading> {
+    if line.contains('\u{FFFD}') {
+        // Bytes that are not text (random bytes, a binary record): any "par" or "odd" in
+        // them is chance.
+        return None;
+    }
     let (class, word) = class_word(line)?;
     let cleaned = match &*NOISE {
         Some(noise) => noise.replace_all(line, " "),
@@ -83,7 +88,7 @@ pub fn read_line(line: &str, received: &[i64]) -> Option<Reading> {
         [] => return None,
         [v] => *v,
         many => {
-            let known: Vec<i64> = many
+            let known: Vec<Value> = many
                 .iter()
                 .copied()
                 .filter(|v| received.contains(v))
@@ -101,7 +106,7 @@ pub fn read_line(line: &str, received: &[i64]) -> Option<Reading> {
 mod tests {
     use super::*;
 
-    fn read(line: &str) -> Option<(i64, Class)> {
+    fn read(line: &str) -> Option<(Value, Class)> {
         read_line(line, &[]).map(|r| (r.value, r.class))
     }
 

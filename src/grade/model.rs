@@ -1,8 +1,9 @@
-//! One run, rebuilt from the tracer's records: the process tree, the helpers, the flows of
-//! bytes between processes over pipes, socket pairs and FIFOs, the files each process wrote,
-//! and — from the best flow — the roles: producer, consumer and main.
+//! One run, rebuilt from the tracer's records: the process tree, the helpers, the launcher's
+//! processes, the flows of bytes between processes over pipes, socket pairs and FIFOs, the
+//! files each process wrote, and — from the best pair of processes joined by flows — the
+//! roles: producer, consumer and main.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use ipc_sys::trace::{Detail, Event, Object, Record, Status};
 
@@ -56,11 +57,33 @@ pub struct Roles {
     pub producer: i32,
     pub consumer: i32,
     pub main: i32,
+    /// The flow from producer to consumer that carried the most values (the one the fault
+    /// runs act on).
     pub flow: Flow,
+    /// Every other flow from the producer to the consumer (values sent over several pipes).
+    pub more: Vec<Flow>,
+    /// The values of all of them: what reached the consumer.
+    pub decoded: Decoded,
 }
 
-/// (pid, path) → the chunks it wrote there, with their times (µs).
-pub type FileWrites = BTreeMap<(i32, String), Vec<(u64, Vec<u8>)>>;
+/// One write to a file: when (µs), the bytes kept (the tracer keeps at most 4 KiB of one
+/// write), and how many the write moved.
+#[derive(Debug, Clone)]
+pub struct Chunk {
+    pub at_us: u64,
+    pub data: Vec<u8>,
+    pub moved: usize,
+}
+
+impl Chunk {
+    /// The tracer kept less than the write moved.
+    pub fn cut(&self) -> bool {
+        self.data.len() < self.moved
+    }
+}
+
+/// (pid, path) → the chunks it wrote there, in order.
+pub type FileWrites = BTreeMap<(i32, String), Vec<Chunk>>;
 
 /// One run rebuilt.
 #[derive(Debug, Default)]
@@ -73,6 +96,12 @@ pub struct Model {
     /// Why the trace ended (`exited`, `timeout`, a scenario's reason).
     pub finished: String,
     pub roles: Option<Roles>,
+    /// The working directory the command started in (the scratch copy).
+    pub cwd: String,
+    /// Processes of the launcher: started before the root executed the submission's program
+    /// for the last time (pyenv's shim runs some forty before it executes Python), and their
+    /// descendants. Their pipes are not the submission's channel.
+    pub launcher: BTreeSet<i32>,
 }
 
 /// Python's helper processes: started by `multiprocessing`, never a role.
@@ -87,8 +116,9 @@ impl Model {
         let mut children: HashMap<i32, u32> = HashMap::new();
         for r in &records {
             match &r.event {
-                Event::Started { argv, .. } => {
+                Event::Started { argv, cwd } => {
                     m.root = r.pid;
+                    m.cwd = cwd.clone();
                     m.procs.insert(
                         r.pid,
                         Proc {
@@ -157,6 +187,16 @@ impl Model {
             }
         }
         m.records = records;
+        let launched = m.procs.get(&m.root).map_or(0, |p| p.exec_us);
+        // In birth order (pids wrap around): a parent is decided before its children.
+        let mut born: Vec<&Proc> = m.procs.values().collect();
+        born.sort_by_key(|p| p.born_us);
+        for p in born {
+            let parent_is = p.parent.is_some_and(|pp| m.launcher.contains(&pp));
+            if p.pid != m.root && (p.born_us < launched || parent_is) {
+                m.launcher.insert(p.pid);
+            }
+        }
         m.roles = m.find_roles();
         m
     }
@@ -176,6 +216,13 @@ impl Model {
         self.procs.get(&pid).is_some_and(|p| p.helper)
     }
 
+    /// The submission's own processes: neither Python's helpers nor the launcher's.
+    pub fn program(&self) -> impl Iterator<Item = &Proc> {
+        self.procs
+            .values()
+            .filter(|p| !p.helper && !self.launcher.contains(&p.pid))
+    }
+
     /// Every flow between two processes that are not helpers, best first: most values
     /// decoded, then most writes.
     pub fn flows(&self) -> Vec<Flow> {
@@ -192,7 +239,7 @@ impl Model {
             else {
                 continue;
             };
-            if call.result <= 0 || self.is_helper(r.pid) {
+            if call.result <= 0 || self.is_helper(r.pid) || self.launcher.contains(&r.pid) {
                 continue;
             }
             let write = call.sys.writes();
@@ -249,27 +296,84 @@ impl Model {
     }
 
     /// Main: the nearest common ancestor of the two roles that is not a helper (the
-    /// forkserver forks the roles; main is above it).
+    /// forkserver forks the roles; main is above it), nor a shell that only ran them for its
+    /// parent (`system("./prod | ./cons")`: the program that called `system` is main).
     pub fn main_of(&self, producer: i32, consumer: i32) -> Option<i32> {
         let up = self.ancestors(consumer);
         let mut main = self
             .ancestors(producer)
             .into_iter()
             .find(|a| up.contains(a))?;
+        let parent = |pid: i32| self.procs.get(&pid).and_then(|p| p.parent);
         while self.is_helper(main) {
-            main = self.procs.get(&main).and_then(|p| p.parent)?;
+            main = parent(main)?;
+        }
+        while self.is_quiet_shell(main)
+            && let Some(p) = parent(main)
+            && !self.launcher.contains(&p)
+            && !self.is_helper(p)
+        {
+            main = p;
         }
         Some(main)
     }
 
+    /// A shell (sh, bash, dash…) that wrote to no file: one that only started other programs.
+    fn is_quiet_shell(&self, pid: i32) -> bool {
+        const SHELLS: [&str; 6] = ["sh", "bash", "dash", "zsh", "ksh", "busybox"];
+        let shell = self.procs.get(&pid).is_some_and(|p| {
+            p.executed
+                && p.argv
+                    .first()
+                    .is_some_and(|a| SHELLS.contains(&a.rsplit('/').next().unwrap_or(a)))
+        });
+        let in_folder = |path: &str| {
+            path.strip_prefix(self.cwd.as_str())
+                .is_some_and(|rest| rest.starts_with('/'))
+        };
+        shell
+            && !self
+                .file_writes()
+                .keys()
+                .any(|(p, path)| *p == pid && in_folder(path))
+    }
+
+    /// The producer and consumer: the pair of processes whose flows carried the most values
+    /// in all (a producer may spread its values over several pipes), then the most writes.
     fn find_roles(&self) -> Option<Roles> {
-        let flow = self.flows().into_iter().next()?;
-        let main = self.main_of(flow.writer, flow.reader)?;
+        let mut pairs: BTreeMap<(i32, i32), Vec<Flow>> = BTreeMap::new();
+        for flow in self.flows() {
+            pairs
+                .entry((flow.writer, flow.reader))
+                .or_default()
+                .push(flow);
+        }
+        let weight = |flows: &Vec<Flow>| {
+            flows.iter().fold((0, 0), |(v, w), f| {
+                (
+                    v + f.decoded.values.len() + f.decoded.end_markers,
+                    w + f.writes,
+                )
+            })
+        };
+        let ((producer, consumer), mut flows) = pairs
+            .into_iter()
+            .max_by_key(|(pair, flows)| (weight(flows), std::cmp::Reverse(*pair)))?;
+        let main = self.main_of(producer, consumer)?;
+        let flow = flows.remove(0);
+        let mut decoded = flow.decoded.clone();
+        for more in &flows {
+            decoded.values.extend(&more.decoded.values);
+            decoded.end_markers += more.decoded.end_markers;
+            decoded.unknown += more.decoded.unknown;
+        }
         Some(Roles {
-            producer: flow.writer,
-            consumer: flow.reader,
+            producer,
+            consumer,
             main,
             flow,
+            more: flows,
+            decoded,
         })
     }
 
@@ -292,12 +396,42 @@ impl Model {
                     ..
                 } = &call.detail
             {
-                out.entry((r.pid, path.clone()))
-                    .or_default()
-                    .push((r.at_us, data.clone()));
+                out.entry((r.pid, path.clone())).or_default().push(Chunk {
+                    at_us: r.at_us,
+                    data: data.clone(),
+                    moved: call.result as usize,
+                });
             }
         }
         out
+    }
+
+    /// The processes in a stop when the trace ended: (pid, stop signal, when it stopped).
+    pub fn stopped_at_end(&self) -> Vec<(i32, i32, u64)> {
+        self.procs
+            .keys()
+            .filter_map(|&pid| {
+                self.stopped_at(pid, u64::MAX)
+                    .map(|(sig, at)| (pid, sig, at))
+            })
+            .collect()
+    }
+
+    /// Whether `pid` was in a stop at `at` (µs): the stop signal and when it took effect.
+    pub fn stopped_at(&self, pid: i32, at: u64) -> Option<(i32, u64)> {
+        let mut stop = None;
+        for r in self
+            .records
+            .iter()
+            .filter(|r| r.pid == pid && r.at_us <= at)
+        {
+            match r.event {
+                Event::Stopped { signal } => stop = Some((signal, r.at_us)),
+                Event::Continued => stop = None,
+                _ => {}
+            }
+        }
+        stop
     }
 
     /// How the root ended.

@@ -59,7 +59,10 @@ pub fn text(g: &Graded, lang: Lang) -> String {
             count(u64::from(g.times), "execução normal", "execuções normais")
         ),
     };
-    out.push_str(&format!("grade: {} ({runs})\n", g.command.join(" ")));
+    out.push_str(&format!(
+        "grade: {} ({runs})\n",
+        crate::desafio::escape::terminal(&g.command.join(" "))
+    ));
     if std::env::var_os("IPC_DESAFIO_GRADE_TIMES").is_some() {
         let times: Vec<String> = g
             .run_times

@@ -1,12 +1,16 @@
 //! What crossed the channel, as values: text integers, native 4- or 8-byte integers, Python
 //! pickles (protocol 2–5 of an int or None), and `multiprocessing.Connection` frames (a 4-byte
 //! big-endian length, then a pickle). Whatever does not decode is counted as unknown, never
-//! guessed.
+//! guessed. A value is an `i128`: students send 10**20 and -2**70 too; beyond 38 digits an
+//! integer is not read.
+
+/// One value that crossed the channel.
+pub type Value = i128;
 
 /// The values found in one stream.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Decoded {
-    pub values: Vec<i64>,
+    pub values: Vec<Value>,
     /// Messages that did not decode.
     pub unknown: usize,
     /// `None` end markers seen (pickled `None`).
@@ -43,7 +47,7 @@ pub fn decode(stream: &[u8], writes: &[usize]) -> Decoded {
 }
 
 /// One pickle at the start of `b`: its value (`Some(None)` for a pickled None) and length.
-fn pickle(b: &[u8]) -> Option<(Option<i64>, usize)> {
+fn pickle(b: &[u8]) -> Option<(Option<Value>, usize)> {
     if b.len() < 3 || b[0] != 0x80 || !(2..=5).contains(&b[1]) {
         return None;
     }
@@ -55,18 +59,18 @@ fn pickle(b: &[u8]) -> Option<(Option<i64>, usize)> {
     let value = match *b.get(i)? {
         b'K' => {
             i += 2;
-            Some(i64::from(*b.get(i - 1)?))
+            Some(Value::from(*b.get(i - 1)?))
         }
         b'M' => {
             i += 3;
-            Some(i64::from(u16::from_le_bytes([
+            Some(Value::from(u16::from_le_bytes([
                 *b.get(i - 2)?,
                 *b.get(i - 1)?,
             ])))
         }
         b'J' => {
             i += 5;
-            Some(i64::from(i32::from_le_bytes(
+            Some(Value::from(i32::from_le_bytes(
                 b.get(i - 4..i)?.try_into().ok()?,
             )))
         }
@@ -74,15 +78,15 @@ fn pickle(b: &[u8]) -> Option<(Option<i64>, usize)> {
             let n = usize::from(*b.get(i + 1)?);
             let bytes = b.get(i + 2..i + 2 + n)?;
             i += 2 + n;
-            if n > 8 {
+            if n > 16 {
                 return None;
             }
-            let mut v: i64 = 0;
+            let mut v: Value = 0;
             for (k, byte) in bytes.iter().enumerate() {
-                v |= i64::from(*byte) << (8 * k);
+                v |= Value::from(*byte) << (8 * k);
             }
-            if n > 0 && n < 8 && bytes[n - 1] & 0x80 != 0 {
-                v -= 1i64 << (8 * n);
+            if n > 0 && n < 16 && bytes[n - 1] & 0x80 != 0 {
+                v -= 1 << (8 * n);
             }
             Some(v)
         }
@@ -99,7 +103,7 @@ fn pickle(b: &[u8]) -> Option<(Option<i64>, usize)> {
     (b.get(i) == Some(&b'.')).then_some((value, i + 1))
 }
 
-fn push(d: &mut Decoded, v: Option<i64>) {
+fn push(d: &mut Decoded, v: Option<Value>) {
     match v {
         Some(v) => d.values.push(v),
         None => d.end_markers += 1,
@@ -167,7 +171,7 @@ fn text(stream: &[u8]) -> Option<Decoded> {
         .split(|c: char| c.is_whitespace() || c == ',' || c == ';')
         .filter(|t| !t.is_empty())
         .collect();
-    if tokens.iter().all(|t| t.parse::<i64>().is_ok()) {
+    if tokens.iter().all(|t| t.parse::<Value>().is_ok()) {
         d.values = tokens.iter().filter_map(|t| t.parse().ok()).collect();
         return Some(d);
     }
@@ -183,7 +187,7 @@ fn text(stream: &[u8]) -> Option<Decoded> {
 
 /// The integers written in decimal in `line` (a sign counts when it touches the digits and
 /// follows a non-alphanumeric character).
-pub fn integers(line: &str) -> Vec<i64> {
+pub fn integers(line: &str) -> Vec<Value> {
     let b = line.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
@@ -198,7 +202,7 @@ pub fn integers(line: &str) -> Vec<i64> {
                 && (start < 2 || !b[start - 2].is_ascii_alphanumeric());
             let glued = (start > 0 && b[start - 1].is_ascii_alphabetic())
                 || (i < b.len() && b[i].is_ascii_alphabetic());
-            if !glued && let Ok(v) = line[start..i].parse::<i64>() {
+            if !glued && let Ok(v) = line[start..i].parse::<Value>() {
                 out.push(if negative { -v } else { v });
             }
         } else {
@@ -208,26 +212,46 @@ pub fn integers(line: &str) -> Vec<i64> {
     out
 }
 
-/// Native integers: every write 4 bytes (i32) or every write 8 bytes (i64), little-endian.
+/// Native integers: every write 4 bytes (i32) or every write 8 bytes (i64), little-endian
+/// as the machine writes them — or big-endian (network order: `htonl`, `struct.pack('!i')`)
+/// when that reads as smaller numbers (7 sent big-endian reads 117440512 little-endian).
 fn native(stream: &[u8], writes: &[usize]) -> Option<Decoded> {
     let size = *writes.first()?;
     if !(size == 4 || size == 8) || writes.iter().any(|&w| w != size) {
         return None;
     }
-    let mut d = Decoded {
-        scheme: if size == 4 { "int32" } else { "int64" },
-        ..Decoded::default()
-    };
-    for chunk in stream.chunks(size) {
-        match chunk.len() {
-            4 => d
-                .values
-                .push(i64::from(i32::from_le_bytes(chunk.try_into().ok()?))),
-            8 => d.values.push(i64::from_le_bytes(chunk.try_into().ok()?)),
-            _ => d.unknown += 1,
+    let read = |big: bool| -> Option<Decoded> {
+        let mut d = Decoded {
+            scheme: match (size, big) {
+                (4, false) => "int32",
+                (4, true) => "int32be",
+                (_, false) => "int64",
+                (_, true) => "int64be",
+            },
+            ..Decoded::default()
+        };
+        for chunk in stream.chunks(size) {
+            let v = match (chunk.len(), big) {
+                (4, false) => Value::from(i32::from_le_bytes(chunk.try_into().ok()?)),
+                (4, true) => Value::from(i32::from_be_bytes(chunk.try_into().ok()?)),
+                (8, false) => Value::from(i64::from_le_bytes(chunk.try_into().ok()?)),
+                (8, true) => Value::from(i64::from_be_bytes(chunk.try_into().ok()?)),
+                _ => {
+                    d.unknown += 1;
+                    continue;
+                }
+            };
+            d.values.push(v);
         }
-    }
-    Some(d)
+        Some(d)
+    };
+    let (little, big) = (read(false)?, read(true)?);
+    let largest = |d: &Decoded| d.values.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0);
+    Some(if largest(&big) < largest(&little) {
+        big
+    } else {
+        little
+    })
 }
 
 #[cfg(test)]
@@ -257,6 +281,14 @@ mod tests {
     #[test]
     fn a_long1_pickle_decodes_negative_and_big_values() {
         assert_eq!(pickle(b"\x80\x04\x8a\x01\xff."), Some((Some(-1), 6)));
+        // What Python 3.11 writes for pickle.dumps(-10**30, 4): a 13-byte LONG1 (beyond 64
+        // bits) in a FRAME.
+        assert_eq!(
+            pickle(
+                b"\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00\x8a\x0d\x00\x00\x00\xc0\x15\x12\x8b\xb9/c\xd3`\xf3."
+            ),
+            Some((Some(-1_000_000_000_000_000_000_000_000_000_000), 27))
+        );
         assert_eq!(
             pickle(b"\x80\x04\x8a\x05\x00\xe4\x0bT\x02\x94."),
             Some((Some(10_000_000_000), 11))
@@ -273,6 +305,15 @@ mod tests {
         assert_eq!(decode(b"7\n12\n-3\n", &[]).values, vec![7, 12, -3]);
         let d = decode(b"valor 7\nvalor 12\n1 de 2\n", &[]);
         assert_eq!((d.values, d.unknown), (vec![7, 12], 1));
+    }
+
+    #[test]
+    fn native_ints_in_network_order_read_as_the_smaller_numbers() {
+        let s: Vec<u8> = [7i32, 300].iter().flat_map(|v| v.to_be_bytes()).collect();
+        let d = decode(&s, &[4, 4]);
+        assert_eq!((d.values, d.scheme), (vec![7, 300], "int32be"));
+        let s: Vec<u8> = [7i32, 300].iter().flat_map(|v| v.to_le_bytes()).collect();
+        assert_eq!(decode(&s, &[4, 4]).scheme, "int32");
     }
 
     #[test]

@@ -7,15 +7,59 @@ pub(super) fn cleanup(lang: Lang, normal: &[Outcome]) -> Criterion {
         let m = &run.model;
         let n = Namer::new(lang, m);
         let main = m.roles.as_ref().map_or(m.root, |r| r.main);
+        if let Some((_, tables)) = snapshot(m, SNAP_LEFT) {
+            let mut left: Vec<&FdTable> = tables.iter().filter(|t| !m.is_helper(t.pid)).collect();
+            left.sort_by_key(|t| (n.rank(t.pid), t.pid));
+            let killed = left.iter().any(|t| killed_by_grade(m, t.pid).is_some());
+            let left: Vec<String> = left.iter().map(|t| n.name(t.pid)).collect();
+            if !left.is_empty() {
+                return criterion(
+                    "cleanup",
+                    Verdict::Fail,
+                    say!(
+                        lang,
+                        "run {}: still running after main ended: {}{}",
+                        "execução {}: ainda rodando depois do fim do main: {}{}",
+                        i + 1,
+                        left.join(", "),
+                        if killed {
+                            lang.pick(" (grade killed them)", " (o grade os matou)")
+                        } else {
+                            lang.pick(" (they ended later)", " (terminaram depois)")
+                        }
+                    ),
+                );
+            }
+        }
         if m.finished == "timeout" || run.backstop {
+            let stopped: Vec<String> = m
+                .stopped_at_end()
+                .into_iter()
+                .map(|(pid, sig, at)| {
+                    say!(
+                        lang,
+                        "{} had stopped itself with {} at {} and was never continued",
+                        "{} tinha se parado com {} em {} e nunca foi retomado",
+                        n.name(pid),
+                        ipc_sys::signal::signal_name(sig),
+                        secs(lang, at)
+                    )
+                })
+                .collect();
+            let stopped = if stopped.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", stopped.join(", "))
+            };
             return criterion(
                 "cleanup",
                 Verdict::Fail,
                 say!(
                     lang,
-                    "run {} did not end within the time limit; grade killed what was left",
-                    "a execução {} não terminou dentro do prazo; o grade matou o que restava",
-                    i + 1
+                    "run {} did not end within the time limit; grade killed what was left{}",
+                    "a execução {} não terminou dentro do prazo; o grade matou o que restava{}",
+                    i + 1,
+                    stopped
                 ),
             );
         }
@@ -35,24 +79,6 @@ pub(super) fn cleanup(lang: Lang, normal: &[Outcome]) -> Criterion {
                 );
             }
             None => {}
-        }
-        if let Some((_, tables)) = snapshot(m, SNAP_LEFT) {
-            let mut left: Vec<&FdTable> = tables.iter().filter(|t| !m.is_helper(t.pid)).collect();
-            left.sort_by_key(|t| (n.rank(t.pid), t.pid));
-            let left: Vec<String> = left.iter().map(|t| n.name(t.pid)).collect();
-            if !left.is_empty() {
-                return criterion(
-                    "cleanup",
-                    Verdict::Fail,
-                    say!(
-                        lang,
-                        "run {}: still running after main ended: {} (grade killed them)",
-                        "execução {}: ainda rodando depois do fim do main: {} (o grade os matou)",
-                        i + 1,
-                        left.join(", ")
-                    ),
-                );
-            }
         }
         let main_end = m.procs.get(&main).and_then(|p| p.exit).map(|e| e.1);
         for p in m.workers() {
@@ -212,6 +238,7 @@ pub fn sandbox_lines(lang: Lang, outcomes: &[&Outcome]) -> Vec<String> {
         .into_iter()
         .take(SANDBOX_LINES)
         .map(|(k, n)| if n > 1 { format!("{k} ×{n}") } else { k })
+        .map(|line| crate::desafio::escape::terminal(&line).into_owned())
         .collect();
     if total > SANDBOX_LINES {
         lines.push(say!(

@@ -68,6 +68,13 @@ pub(super) fn lock(lang: Lang, runs: &Runs<'_>) -> Criterion {
                         " (o {} tinha a trava: o outro processo a pegou sem esperar — uma trava tomada num descritor herdado do fork não exclui ninguém)",
                         n.name(a)
                     )
+                } else if released_lock(m, a, from) {
+                    say!(
+                        lang,
+                        " ({} had released its lock before this write: a buffered write that reaches the file only when it is flushed or closed, after the unlock, is not protected)",
+                        " ({} já tinha liberado a trava antes desta escrita: uma escrita bufferizada, que só chega ao arquivo quando ele é esvaziado ou fechado depois de liberar a trava, não fica protegida)",
+                        n.name(a)
+                    )
                 } else {
                     say!(
                         lang,
@@ -142,6 +149,20 @@ pub(super) fn lock(lang: Lang, runs: &Runs<'_>) -> Criterion {
             ),
         ),
     }
+}
+
+/// Whether the last lock operation of `pid` before `at` released a lock.
+pub(super) fn released_lock(m: &Model, pid: i32, at: u64) -> bool {
+    let mut released = false;
+    for r in m.records.iter().filter(|r| r.pid == pid && r.at_us <= at) {
+        if let Event::Call(call) = &r.event
+            && let Detail::Lock { op, .. } = &call.detail
+            && call.result >= 0
+        {
+            released = *op == LockOp::Unlock;
+        }
+    }
+    released
 }
 
 /// Whether `pid` held an exclusive lock (flock/fcntl) at time `at`.
@@ -249,6 +270,44 @@ pub(super) fn waiting_on(
     })
 }
 
+/// "still running", "stopped by SIGSTOP since +0.30 s" for a process in a stop at `at`, or
+/// what it was waiting in at the snapshot (a lock, a wait for a child).
+fn still_running(lang: Lang, m: &Model, tables: &[FdTable], pid: i32, at: u64) -> String {
+    if let Some((sig, since)) = m.stopped_at(pid, at) {
+        return say!(
+            lang,
+            "stopped by {} since {}",
+            "parado por {} desde {}",
+            ipc_sys::signal::signal_name(sig),
+            secs(lang, since)
+        );
+    }
+    let call = tables
+        .iter()
+        .find(|t| t.pid == pid)
+        .and_then(|t| t.calls.first());
+    match call {
+        Some(c) if c.sys == Sys::Futex => say!(
+            lang,
+            "still waiting for a lock shared between processes (a futex wait, since {})",
+            "ainda esperando uma trava compartilhada entre processos (espera em futex, desde {})",
+            secs(lang, c.since_us)
+        ),
+        Some(c) => say!(
+            lang,
+            "still waiting in {}{} (since {})",
+            "ainda esperando em {}{} (desde {})",
+            c.sys.name(),
+            c.object
+                .as_ref()
+                .map(|o| format!("({})", base(&o.to_string())))
+                .unwrap_or_default(),
+            secs(lang, c.since_us)
+        ),
+        None => say!(lang, "still running", "ainda rodando"),
+    }
+}
+
 /// The first thread of `pid` in a snapshot waiting on the channel (see `waiting_on`).
 fn waiting_in(
     lang: Lang,
@@ -310,18 +369,14 @@ fn fault<'a>(run: &'a Outcome) -> Option<Fault<'a>> {
         }
         _ => return None,
     };
-    let held_at = m.records.iter().find_map(|r| match &r.event {
-        Event::Intervention(Intervention::Held { .. }) if r.pid == producer => Some(r.at_us),
+    let (held_at, held_on) = m.records.iter().find_map(|r| match &r.event {
+        Event::Intervention(Intervention::Held { object, .. }) if r.pid == producer => {
+            Some((r.at_us, object.clone()))
+        }
         _ => None,
     })?;
-    // The conduit, from the producer's held write.
-    let conduit = m.records.iter().find_map(|r| match &r.event {
-        Event::Call(call) if r.pid == producer && call.sys.writes() => match &call.detail {
-            Detail::Io { object, .. } => m.conduit(object, true),
-            _ => None,
-        },
-        _ => None,
-    });
+    // The conduit, from the producer's held write (the object of its descriptor then).
+    let conduit = held_on.and_then(|o| m.conduit(&o, true));
     let conduit = conduit.or_else(|| {
         m.records.iter().find_map(|r| match &r.event {
             Event::Snapshot { tables, .. } => {
@@ -343,6 +398,40 @@ fn fault<'a>(run: &'a Outcome) -> Option<Fault<'a>> {
         held_at,
         k,
     })
+}
+
+/// Why a fault run shows nothing: the producer never reached the write grade acts at, or
+/// (held there) the channel it wrote to could not be told.
+fn not_acted(lang: Lang, run: &Outcome, k: u32) -> String {
+    let held = run
+        .model
+        .records
+        .iter()
+        .any(|r| matches!(r.event, Event::Intervention(Intervention::Held { .. })));
+    if held {
+        return say!(
+            lang,
+            "in the fault run the producer was stopped at its {} write, but the channel it was writing to could not be told",
+            "na execução com falha o produtor foi parado na sua {} escrita, mas não se pôde saber em que canal escrevia",
+            ordinal(lang, k)
+        );
+    }
+    match (lang, k) {
+        (Lang::En, 1) => {
+            "in the fault run the producer wrote nothing into the channel: grade could not act"
+                .into()
+        }
+        (Lang::Pt, 1) => {
+            "na execução com falha o produtor não escreveu nada no canal: o grade não pôde agir"
+                .into()
+        }
+        _ => say!(
+            lang,
+            "in the fault run the producer made fewer than {} writes into the channel: grade could not act",
+            "na execução com falha o produtor fez menos de {} escritas no canal: o grade não pôde agir",
+            k
+        ),
+    }
 }
 
 pub(super) fn exit_of(m: &Model, pid: i32) -> Option<(Status, u64)> {
@@ -370,16 +459,7 @@ pub(super) fn eof(lang: Lang, runs: &Runs<'_>) -> Criterion {
         );
     };
     let Some(f) = fault(run) else {
-        return criterion(
-            "eof",
-            Verdict::Unknown,
-            say!(
-                lang,
-                "in the fault run the producer made fewer than {} writes into the channel: it was not killed",
-                "na execução com falha o produtor fez menos de {} escritas no canal: não foi morto",
-                runs.k
-            ),
-        );
+        return criterion("eof", Verdict::Unknown, not_acted(lang, run, runs.k));
     };
     let m = f.m;
     let n = Namer::with(lang, m, f.producer, f.consumer);
@@ -409,7 +489,7 @@ pub(super) fn eof(lang: Lang, runs: &Runs<'_>) -> Criterion {
     if let Some((at, tables)) = snapshot(m, SNAP_EOF) {
         let doing = match waiting_in(lang, m, tables, f.consumer, &f.conduit, true, f.read_fd) {
             Some(what) => say!(lang, "still {}", "ainda {}", what),
-            None => say!(lang, "still running", "ainda rodando"),
+            None => still_running(lang, m, tables, f.consumer, at),
         };
         return criterion(
             "eof",
@@ -562,16 +642,7 @@ pub(super) fn epipe(lang: Lang, runs: &Runs<'_>) -> Criterion {
         );
     };
     let Some(f) = fault(run) else {
-        return criterion(
-            "epipe",
-            Verdict::Unknown,
-            say!(
-                lang,
-                "in the fault run the producer made fewer than {} writes into the channel",
-                "na execução com falha o produtor fez menos de {} escritas no canal",
-                runs.k
-            ),
-        );
+        return criterion("epipe", Verdict::Unknown, not_acted(lang, run, runs.k));
     };
     let m = f.m;
     let n = Namer::with(lang, m, f.producer, f.consumer);
@@ -641,15 +712,17 @@ pub(super) fn epipe(lang: Lang, runs: &Runs<'_>) -> Criterion {
         } else if epipe {
             say!(
                 lang,
-                "the producer got EPIPE but was still running {} later",
-                "o produtor recebeu EPIPE mas ainda rodava {} depois",
+                "the producer got EPIPE but was {} {} later",
+                "o produtor recebeu EPIPE mas estava {} {} depois",
+                still_running(lang, m, tables, f.producer, at),
                 dur(lang, at.saturating_sub(consumer_end))
             )
         } else {
             say!(
                 lang,
-                "the producer was still running {} later",
-                "o produtor ainda rodava {} depois",
+                "the producer was {} {} later",
+                "o produtor estava {} {} depois",
+                still_running(lang, m, tables, f.producer, at),
                 dur(lang, at.saturating_sub(consumer_end))
             )
         };

@@ -287,11 +287,7 @@ pub fn judge(runs: &Runs<'_>, lang: Lang) -> Vec<Criterion> {
         );
         return IDS
             .iter()
-            .map(|id| Criterion {
-                id,
-                verdict: Verdict::Fail,
-                evidence: evidence.clone(),
-            })
+            .map(|id| criterion(id, Verdict::Fail, evidence.clone()))
             .collect();
     }
     vec![
@@ -315,10 +311,13 @@ fn status_or(lang: Lang, model: &Model) -> String {
         .unwrap_or_else(|| say!(lang, "no exit seen", "nenhum fim observado"))
 }
 
+/// A verdict and its evidence. The evidence quotes what the submission wrote (lines of its
+/// files, its command lines): control characters are escaped, so none can act on the
+/// terminal, the CSV or the page that shows it, nor split the report's line.
 fn criterion(id: &'static str, verdict: Verdict, evidence: String) -> Criterion {
     Criterion {
         id,
         verdict,
-        evidence,
+        evidence: crate::desafio::escape::terminal(&evidence).into_owned(),
     }
 }

@@ -2,22 +2,34 @@
 //! shared_log.
 
 use super::*;
+use crate::grade::model::Chunk;
+use crate::grade::values::Value;
+
+/// Main (the root, when no roles were found) and what it started after it began running the
+/// submission's program (a launcher such as pyenv's shim forks a few processes of its own
+/// before it executes python).
+pub(super) fn program_size(m: &Model) -> usize {
+    let top = m.roles.as_ref().map_or(m.root, |r| r.main);
+    let since = m.procs.get(&top).map_or(0, |p| p.exec_us);
+    m.program()
+        .filter(|p| p.pid == top || (p.born_us >= since && m.ancestors(p.pid).contains(&top)))
+        .count()
+}
+
+/// Without roles: "unknown" when main and two more processes ran (they may talk some other
+/// way), "fail" when there are too few processes for a producer and a consumer.
+fn without_roles(m: &Model) -> Verdict {
+    if program_size(m) >= 3 {
+        Verdict::Unknown
+    } else {
+        Verdict::Fail
+    }
+}
 
 pub(super) fn processes(lang: Lang, run: &Outcome) -> Criterion {
     let m = &run.model;
     let n = Namer::new(lang, m);
-    // Main and what it started after it began running the submission's program (a launcher
-    // such as pyenv's shim forks a few processes of its own before it executes python).
-    let under = |top: i32| {
-        let since = m.procs.get(&top).map_or(0, |p| p.exec_us);
-        m.workers()
-            .filter(|p| p.pid == top || (p.born_us >= since && m.ancestors(p.pid).contains(&top)))
-            .count()
-    };
-    let workers = m
-        .roles
-        .as_ref()
-        .map_or_else(|| m.workers().count(), |r| under(r.main));
+    let workers = program_size(m);
     let helpers: Vec<String> = m
         .procs
         .values()
@@ -35,17 +47,39 @@ pub(super) fn processes(lang: Lang, run: &Outcome) -> Criterion {
         )
     };
     let Some(r) = &m.roles else {
+        // Main and two more could be a producer and a consumer that talk some other way
+        // (shared memory): which is which cannot be told.
+        let (verdict, then) = if workers >= 3 {
+            (
+                Verdict::Unknown,
+                say!(
+                    lang,
+                    "which is the producer and which the consumer is not known",
+                    "não se sabe qual é o produtor e qual o consumidor"
+                ),
+            )
+        } else {
+            (
+                Verdict::Fail,
+                say!(
+                    lang,
+                    "no producer and consumer",
+                    "não há produtor e consumidor"
+                ),
+            )
+        };
         return criterion(
             "processes",
-            Verdict::Fail,
+            verdict,
             say!(
                 lang,
-                "{} ran, but none sent data to another through a pipe, socket pair or FIFO: no producer and consumer{}",
-                "{}, mas nenhum enviou dados a outro por pipe, par de sockets ou FIFO: não há produtor e consumidor{}",
+                "{} from main down, but none sent data to another through a pipe, socket pair or FIFO: {}{}",
+                "{} do main para baixo, mas nenhum enviou dados a outro por pipe, par de sockets ou FIFO: {}{}",
                 match lang {
-                    Lang::En => count(workers as u64, "process", "processes"),
+                    Lang::En => count(workers as u64, "process ran", "processes ran"),
                     Lang::Pt => count(workers as u64, "processo rodou", "processos rodaram"),
                 },
+                then,
                 helpers
             ),
         );
@@ -141,13 +175,41 @@ pub(super) fn channel(lang: Lang, run: &Outcome) -> Criterion {
         );
     };
     let f = &r.flow;
+    let more: Vec<String> = r
+        .more
+        .iter()
+        .map(|g| {
+            say!(
+                lang,
+                "{} ({}, fd {} → fd {})",
+                "{} ({}, fd {} → fd {})",
+                conduit_text(lang, &g.conduit, m),
+                match lang {
+                    Lang::En => count(g.writes as u64, "write", "writes"),
+                    Lang::Pt => count(g.writes as u64, "escrita", "escritas"),
+                },
+                g.write_fd,
+                g.read_fd
+            )
+        })
+        .collect();
+    let more = if more.is_empty() {
+        String::new()
+    } else {
+        say!(
+            lang,
+            "; and between them also {}",
+            "; e entre eles também {}",
+            more.join(", ")
+        )
+    };
     criterion(
         "channel",
         Verdict::Pass,
         say!(
             lang,
-            "{}{}: producer {} writes fd {} ({}), consumer {} reads fd {} ({})",
-            "{}{}: produtor {} escreve no fd {} ({}), consumidor {} lê o fd {} ({})",
+            "{}{}: producer {} writes fd {} ({}), consumer {} reads fd {} ({}){}",
+            "{}{}: produtor {} escreve no fd {} ({}), consumidor {} lê o fd {} ({}){}",
             conduit_text(lang, &f.conduit, m),
             creation(lang, m, &f.conduit),
             r.producer,
@@ -158,7 +220,8 @@ pub(super) fn channel(lang: Lang, run: &Outcome) -> Criterion {
             },
             r.consumer,
             f.read_fd,
-            count(f.read_bytes as u64, "byte", "bytes")
+            count(f.read_bytes as u64, "byte", "bytes"),
+            more
         ),
     )
 }
@@ -175,21 +238,30 @@ pub(super) fn scheme_text(lang: Lang, scheme: &str) -> String {
             .into(),
         "int32" => lang.pick("4-byte integers", "inteiros de 4 bytes").into(),
         "int64" => lang.pick("8-byte integers", "inteiros de 8 bytes").into(),
+        "int32be" => lang
+            .pick(
+                "4-byte integers in network order",
+                "inteiros de 4 bytes na ordem de rede",
+            )
+            .into(),
+        "int64be" => lang
+            .pick(
+                "8-byte integers in network order",
+                "inteiros de 8 bytes na ordem de rede",
+            )
+            .into(),
         _ => "?".into(),
     }
 }
 
 /// The values the consumer got in a run: from the channel, else from what it recorded.
-pub(super) fn values(run: &Outcome) -> Option<(Vec<i64>, String)> {
+pub(super) fn values(run: &Outcome) -> Option<(Vec<Value>, String)> {
     let r = run.model.roles.as_ref()?;
-    if !r.flow.decoded.values.is_empty() {
-        return Some((
-            r.flow.decoded.values.clone(),
-            r.flow.decoded.scheme.to_string(),
-        ));
+    if !r.decoded.values.is_empty() {
+        return Some((r.decoded.values.clone(), r.decoded.scheme.to_string()));
     }
     let readings = consumer_readings(run);
-    let vals: Vec<i64> = readings
+    let vals: Vec<Value> = readings
         .files
         .values()
         .flat_map(|lines| {
@@ -216,7 +288,7 @@ pub(super) fn exchanges(lang: Lang, normal: &[Outcome]) -> Criterion {
                             "run {}: {} bytes reached the consumer, but they are not integers as text, native integers or pickles, and the consumer recorded no value in a file",
                             "execução {}: {} bytes chegaram ao consumidor, mas não são inteiros em texto, inteiros nativos nem pickles, e o consumidor não registrou valores em arquivo",
                             i + 1,
-                            r.flow.read_bytes
+                            r.flow.read_bytes + r.more.iter().map(|f| f.read_bytes).sum::<usize>()
                         ),
                     );
                 }
@@ -224,15 +296,23 @@ pub(super) fn exchanges(lang: Lang, normal: &[Outcome]) -> Criterion {
         }
     }
     let Some(min) = counts.iter().min_by_key(|c| c.1) else {
-        return criterion(
-            "exchanges",
-            Verdict::Fail,
+        let verdict = normal
+            .first()
+            .map_or(Verdict::Fail, |r| without_roles(&r.model));
+        let evidence = if verdict == Verdict::Fail {
             say!(
                 lang,
                 "no value reached a consumer: no channel between two processes was found",
                 "nenhum valor chegou a um consumidor: não há canal entre dois processos"
-            ),
-        );
+            )
+        } else {
+            say!(
+                lang,
+                "no channel between two processes was found, so what reached a consumer (if anything did) could not be seen",
+                "não há canal entre dois processos, então não se pôde ver o que chegou a um consumidor (se algo chegou)"
+            )
+        };
+        return criterion("exchanges", verdict, evidence);
     };
     let how = if min.2 == "file" {
         lang.pick(
@@ -275,7 +355,7 @@ pub(super) fn exchanges(lang: Lang, normal: &[Outcome]) -> Criterion {
     }
 }
 
-pub(super) fn first_values(v: &[i64]) -> String {
+pub(super) fn first_values(v: &[Value]) -> String {
     let mut s: Vec<String> = v.iter().take(4).map(|x| x.to_string()).collect();
     if v.len() > 4 {
         s.push("…".into());
@@ -284,7 +364,7 @@ pub(super) fn first_values(v: &[i64]) -> String {
 }
 
 pub(super) fn distinct(lang: Lang, normal: &[Outcome]) -> Criterion {
-    let seqs: Vec<(usize, Vec<i64>)> = normal
+    let seqs: Vec<(usize, Vec<Value>)> = normal
         .iter()
         .enumerate()
         .filter_map(|(i, r)| values(r).map(|(v, _)| (i + 1, v)))
@@ -298,7 +378,7 @@ pub(super) fn distinct(lang: Lang, normal: &[Outcome]) -> Criterion {
     }
     for (i, v) in &seqs {
         let mut seen = BTreeSet::new();
-        let repeated: BTreeSet<i64> = v.iter().filter(|x| !seen.insert(**x)).copied().collect();
+        let repeated: BTreeSet<Value> = v.iter().filter(|x| !seen.insert(**x)).copied().collect();
         if !repeated.is_empty() {
             let list: Vec<String> = repeated.iter().take(5).map(|x| x.to_string()).collect();
             return criterion(
@@ -376,6 +456,35 @@ pub struct Readings {
     pub printed: usize,
 }
 
+/// The bytes of a process's writes to one file, whole lines only: where the tracer kept only
+/// the start of a large write, the line it cut is dropped, and so is the rest of that line in
+/// the next writes.
+fn whole_lines(chunks: &[Chunk]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut skipping = false;
+    for c in chunks {
+        let mut data = c.data.as_slice();
+        if skipping {
+            match memchr::memchr(b'\n', data) {
+                Some(i) => {
+                    data = &data[i + 1..];
+                    skipping = false;
+                }
+                None => continue,
+            }
+        }
+        if c.cut() {
+            if let Some(i) = memchr::memrchr(b'\n', data) {
+                out.extend_from_slice(&data[..=i]);
+            }
+            skipping = true;
+        } else {
+            out.extend_from_slice(data);
+        }
+    }
+    out
+}
+
 /// The lines the consumer wrote into files of the scratch copy, read tolerantly.
 pub fn consumer_readings(run: &Outcome) -> Readings {
     let mut out = Readings {
@@ -385,14 +494,14 @@ pub fn consumer_readings(run: &Outcome) -> Readings {
     let Some(r) = &run.model.roles else {
         return out;
     };
-    let received = &r.flow.decoded.values;
+    let received = &r.decoded.values;
     let scratch = run.scratch.to_string_lossy().into_owned();
-    for ((pid, path), chunks) in run.model.file_writes() {
-        if pid != r.consumer {
+    let writes = run.model.file_writes();
+    for ((pid, path), chunks) in &writes {
+        if *pid != r.consumer {
             continue;
         }
-        let bytes: Vec<u8> = chunks.iter().flat_map(|(_, d)| d.iter().copied()).collect();
-        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let text = String::from_utf8_lossy(&whole_lines(chunks)).into_owned();
         let Some(rel) = path
             .strip_prefix(&scratch)
             .map(|p| p.trim_start_matches('/'))
@@ -402,6 +511,23 @@ pub fn consumer_readings(run: &Outcome) -> Readings {
             continue;
         };
         let final_lines = run.files.get(rel).cloned().unwrap_or_default();
+        let alone = writes.keys().all(|(p, q)| q != path || p == pid);
+        if alone && chunks.iter().any(Chunk::cut) {
+            // Writes too large for the tracer to keep whole, in a file only the consumer
+            // wrote: the file as the run left it says all.
+            let lines = final_lines
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+                .map(|(i, l)| ConsumerLine {
+                    number: i + 1,
+                    text: l.clone(),
+                    reading: read_line(l, received),
+                })
+                .collect();
+            out.files.insert(rel.to_string(), lines);
+            continue;
+        }
         let mut from = 0;
         let mut lines = Vec::new();
         for (i, line) in text.lines().enumerate() {
@@ -543,7 +669,9 @@ pub(super) fn classified(lang: Lang, normal: &[Outcome]) -> Criterion {
         Some(e) => criterion("classified", Verdict::Pass, e),
         None => criterion(
             "classified",
-            Verdict::Unknown,
+            normal
+                .first()
+                .map_or(Verdict::Unknown, |r| without_roles(&r.model)),
             say!(
                 lang,
                 "no consumer was found, so nothing it recorded can be read",
@@ -582,8 +710,12 @@ pub(super) fn shared_log(lang: Lang, run: &Outcome) -> Criterion {
     let Some(r) = &run.model.roles else {
         return criterion(
             "shared_log",
-            Verdict::Unknown,
-            say!(lang, "no roles were found", "nenhum papel foi identificado"),
+            without_roles(&run.model),
+            say!(
+                lang,
+                "no producer and consumer were found",
+                "não foram encontrados produtor e consumidor"
+            ),
         );
     };
     let n = Namer::new(lang, &run.model);
@@ -628,10 +760,22 @@ pub(super) fn shared_log(lang: Lang, run: &Outcome) -> Criterion {
             ),
         );
     }
+    // The files the roles wrote (a compiler's output files are no log).
+    let roles = [r.main, r.producer, r.consumer];
     let list: Vec<String> = files
         .iter()
+        .filter(|(_, w)| roles.iter().any(|p| w.contains_key(p)))
         .map(|(f, w)| format!("{f} ({})", describe(w)))
         .collect();
+    let list = if list.is_empty() {
+        lang.pick(
+            "none of them wrote a file in the submission's folder",
+            "nenhum deles escreveu um arquivo na pasta da entrega",
+        )
+        .to_string()
+    } else {
+        list.join("; ")
+    };
     criterion(
         "shared_log",
         Verdict::Fail,
@@ -639,7 +783,7 @@ pub(super) fn shared_log(lang: Lang, run: &Outcome) -> Criterion {
             lang,
             "no file was written by main, producer and consumer all three: {}",
             "nenhum arquivo foi escrito pelos três, main, produtor e consumidor: {}",
-            list.join("; ")
+            list
         ),
     )
 }
