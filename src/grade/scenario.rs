@@ -99,6 +99,8 @@ pub struct Director {
     /// Epipe: the producer is held, and the consumer (not started yet) is waited for until
     /// then (µs).
     awaiting_consumer: Option<u64>,
+    /// Epipe: a write of the producer succeeded after the consumer's death.
+    wrote_after: bool,
 }
 
 impl Director {
@@ -119,6 +121,7 @@ impl Director {
             last_call: 0,
             idle_wake: 0,
             awaiting_consumer: None,
+            wrote_after: false,
         }
     }
 
@@ -284,10 +287,12 @@ impl Controller for Director {
                     && call.sys.writes()
                     && matches!(&call.detail, ipc_sys::trace::Detail::Io { fd, .. } if *fd == producer.fd)
                     && call.result >= 0
-                    && self.end_at.is_none()
+                    && !self.wrote_after
                 {
+                    // Who still held the read end then is seen now. The watch goes on: a
+                    // main that closes its copy a moment later makes the next write fail.
+                    self.wrote_after = true;
                     ctx.snapshot(SNAP_EPIPE_WROTE);
-                    self.end_soon(ctx, Duration::ZERO, SNAP_DONE);
                 }
             }
             _ => {}
