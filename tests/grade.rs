@@ -101,6 +101,19 @@ fn expected(dir: &Path) -> BTreeMap<String, Vec<String>> {
         .collect()
 }
 
+/// `--env` for rustup's `rustc`: it finds its toolchains through HOME, which a submission has
+/// as its scratch copy, so the teacher names them (as docs/grade.md says).
+fn toolchain_env() -> Vec<String> {
+    let home = std::env::var("RUSTUP_HOME").ok().or_else(|| {
+        std::env::var("HOME")
+            .ok()
+            .map(|h| format!("{h}/.rustup"))
+            .filter(|d| Path::new(d).is_dir())
+    });
+    home.map(|h| vec!["--env".to_string(), format!("RUSTUP_HOME={h}")])
+        .unwrap_or_default()
+}
+
 struct ClassRun {
     /// Keeps the class and output folders alive for every test that reads them.
     _root: tempfile::TempDir,
@@ -131,17 +144,17 @@ fn class_run() -> &'static ClassRun {
                 assert!(copied.success());
             }
         }
-        let output = grade(
-            &[
-                "--class",
-                class.to_str().unwrap(),
-                "-o",
-                out.to_str().unwrap(),
-                "--times",
-                "2",
-            ],
-            root.path(),
-        );
+        let mut args = vec![
+            "--class".to_string(),
+            class.to_str().unwrap().to_string(),
+            "-o".to_string(),
+            out.to_str().unwrap().to_string(),
+            "--times".to_string(),
+            "2".to_string(),
+        ];
+        args.extend(toolchain_env());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = grade(&args, root.path());
         ClassRun {
             _root: root,
             class,
@@ -442,6 +455,16 @@ fn bad_input_is_one_error_line_and_exit_2_with_nothing_copied_or_run() {
         vec!["--class", "/no/such/class", "--run", "x"],
         vec!["--class", empty.to_str().unwrap(), "--run", "x"],
         vec!["--class", empty.to_str().unwrap(), "--", "sh"],
+        vec!["--env", "", "--", "sh", "-c", &touch],
+        vec!["--env", "=x", "--", "sh", "-c", &touch],
+        vec![
+            "--env",
+            "IPC_DESAFIO_NO_SUCH_VARIABLE",
+            "--",
+            "sh",
+            "-c",
+            &touch,
+        ],
         vec!["--bogus"],
     ]
     .iter()
@@ -676,4 +699,194 @@ fn a_killed_grades_scratch_copy_is_removed_by_the_next_grade_and_kept_or_live_on
     let mut want = vec!["ipc_desafio-grade-kept-AbCdEf".to_string(), live.clone()];
     want.sort();
     assert_eq!(after, want);
+}
+
+/// The evidence of a criterion of a student of the class run.
+fn class_evidence(student: &str, id: &str) -> String {
+    let html = fs::read_to_string(class_run().out.join("grade.html")).expect("grade.html");
+    let doc = roxmltree::Document::parse_with_options(
+        &html,
+        roxmltree::ParsingOptions {
+            allow_dtd: true,
+            ..Default::default()
+        },
+    )
+    .expect("the page is well-formed");
+    let anchor = format!("s-{student}-{id}");
+    let node = doc
+        .descendants()
+        .find(|n| n.attribute("id") == Some(anchor.as_str()))
+        .unwrap_or_else(|| panic!("no #{anchor}"));
+    node.descendants()
+        .filter(|n| n.is_text())
+        .filter_map(|n| n.text())
+        .collect()
+}
+
+#[test]
+fn the_evidence_names_what_was_observed_and_quotes_nothing_raw() {
+    let cases = [
+        // Both ends kept: the holders are named.
+        ("py_issue34", "eof", "the write end was still open in main"),
+        (
+            "py_issue34",
+            "epipe",
+            "the producer's write succeeded: the read end was still open in main",
+        ),
+        // A buffered write flushed by close, after LOCK_UN.
+        (
+            "py_flush_after_unlock",
+            "lock",
+            "had released its lock before this write",
+        ),
+        // Values over two pipes: both are the channel.
+        (
+            "py_two_pipes",
+            "channel",
+            "and between them also anonymous pipe",
+        ),
+        // Threads: one process.
+        ("py_threads", "processes", "1 process ran from main down"),
+        // system("./prod | ./cons"): main is the program that called system.
+        ("c_system_pipeline", "processes", "(prog) → producer"),
+        // A wrong class hidden after binary bytes, its escape sequences shown escaped.
+        (
+            "py_garbage_log",
+            "classified",
+            "3 is recorded as 'par': «\\u{1b}[2J\\u{1b}[31m 3 is par \\u{1b}[0m»",
+        ),
+        // A launcher's pipes are no channel (python3 may be pyenv's shim).
+        (
+            "py_shared_memory",
+            "processes",
+            "3 processes ran from main down",
+        ),
+    ];
+    let mut problems = Vec::new();
+    for (student, id, want) in cases {
+        let evidence = class_evidence(student, id);
+        if !evidence.contains(want) {
+            problems.push(format!("{student} {id}: no «{want}» in «{evidence}»"));
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+    let html = fs::read_to_string(class_run().out.join("grade.html")).unwrap();
+    assert!(!html.contains('\u{1b}'), "a raw ESC in the class page");
+}
+
+#[test]
+fn a_process_that_stops_itself_for_good_is_named_in_the_evidence_of_the_timeout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sub = tmp.path().join("sub");
+    fs::create_dir(&sub).unwrap();
+    // The consumer stops itself (as Ctrl+Z would) after its third value; nobody continues it.
+    fs::write(
+        sub.join("ipc.py"),
+        "import os, random, signal, time\n\
+         r, w = os.pipe()\n\
+         if os.fork() == 0:\n\
+         \x20   os.close(r)\n\
+         \x20   for v in random.sample(range(1, 1000), 12):\n\
+         \x20       os.write(w, f'{v}\\n'.encode()); time.sleep(0.02)\n\
+         \x20   os._exit(0)\n\
+         if os.fork() == 0:\n\
+         \x20   os.close(w)\n\
+         \x20   with os.fdopen(r) as src:\n\
+         \x20       for i, line in enumerate(src):\n\
+         \x20           if i == 2:\n\
+         \x20               os.kill(os.getpid(), signal.SIGSTOP)\n\
+         \x20   os._exit(0)\n\
+         os.close(r); os.close(w); os.wait(); os.wait()\n",
+    )
+    .unwrap();
+    let out = grade(
+        &[
+            "--times",
+            "1",
+            "--timeout",
+            "3s",
+            "--dir",
+            sub.to_str().unwrap(),
+            "--",
+            "python3",
+            "ipc.py",
+        ],
+        tmp.path(),
+    );
+    let text = stdout(&out);
+    let cleanup = text
+        .lines()
+        .find(|l| l.starts_with("cleanup"))
+        .expect("the cleanup line");
+    assert!(
+        cleanup.contains("did not end within the time limit")
+            && cleanup.contains("had stopped itself with SIGSTOP")
+            && cleanup.contains("and was never continued"),
+        "{text}"
+    );
+    assert_eq!(code(&out), 1, "{text}");
+}
+
+#[test]
+fn a_submission_gets_path_lang_term_its_own_home_and_only_the_variables_env_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sub = tmp.path().join("sub");
+    fs::create_dir(&sub).unwrap();
+    let mut child = desafio()
+        .env("PATH", path_env())
+        .env("LANG", "pt_BR.UTF-8")
+        .env("TERM", "xterm-256color")
+        .env("IPC_DESAFIO_TEST_SECRET", "hunter2")
+        .env("IPC_DESAFIO_TEST_PASSED", "passed on")
+        .args(["grade", "--keep", "--times", "1"])
+        .args(["--env", "IPC_DESAFIO_TEST_PASSED"])
+        .args(["--env", "IPC_DESAFIO_TEST_SET=a=b"])
+        .arg("--dir")
+        .arg(&sub)
+        .args(["--", "env"])
+        .current_dir(tmp.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start grade");
+    let mut text = String::new();
+    {
+        use std::io::Read;
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+    }
+    wait_with_deadline(&mut child, ONE_DEADLINE);
+    let kept: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("kept: "))
+        .collect();
+    assert!(!kept.is_empty(), "{text}");
+    let first = Path::new(kept[0]);
+    let printed = fs::read_to_string(first.join("stdout.txt")).expect("the run's stdout");
+    let home = fs::canonicalize(first.join("submission")).unwrap();
+    for k in &kept {
+        fs::remove_dir_all(k).unwrap();
+    }
+    let mut got: Vec<(&str, &str)> = printed
+        .lines()
+        .map(|l| l.split_once('=').expect("NAME=VALUE"))
+        .collect();
+    got.sort();
+    let path = path_env();
+    let home = home.to_str().unwrap();
+    let mut want = vec![
+        ("HOME", home),
+        ("IPC_DESAFIO_TEST_PASSED", "passed on"),
+        ("IPC_DESAFIO_TEST_SET", "a=b"),
+        ("LANG", "pt_BR.UTF-8"),
+        ("PATH", path.as_str()),
+        ("PYTHONDONTWRITEBYTECODE", "1"),
+        ("TERM", "xterm-256color"),
+    ];
+    want.sort();
+    assert_eq!(got, want, "{printed}");
 }

@@ -23,6 +23,7 @@ struct GradeJob {
     template: Option<String>,
     times: u32,
     timeout: Duration,
+    env: Vec<(String, String)>,
     lang: Lang,
 }
 
@@ -30,8 +31,16 @@ impl Job for GradeJob {
     fn run(&self, args: &[String]) -> std::result::Result<String, String> {
         let dir = PathBuf::from(args.first().ok_or("no folder")?);
         let command = class_command(&dir, self.template.as_deref()).map_err(|e| e.to_string())?;
-        let graded = grade(&dir, &command, self.times, self.timeout, false, self.lang)
-            .map_err(|e| e.to_string())?;
+        let graded = grade(
+            &dir,
+            &command,
+            self.times,
+            self.timeout,
+            false,
+            &self.env,
+            self.lang,
+        )
+        .map_err(|e| e.to_string())?;
         Ok(report::json(&graded))
     }
 }
@@ -94,6 +103,7 @@ pub fn grade_class(options: &Options) -> Result<u8> {
         GradeJob {
             template: options.run.clone(),
             times: options.times,
+            env: options.env.clone(),
             timeout: options.timeout,
             lang,
         },

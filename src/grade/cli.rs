@@ -30,6 +30,12 @@ pub struct GradeArgs {
     #[arg(long)]
     pub keep: bool,
 
+    /// Hand the submission a variable of this environment (NAME) or a value (NAME=VALUE);
+    /// repeatable. Otherwise it gets only PATH, LANG and TERM from here and HOME set to its
+    /// scratch copy: never the grader's whole environment, which may hold secrets
+    #[arg(long = "env", value_name = "NAME[=VALUE]")]
+    pub env: Vec<String>,
+
     /// Print one JSON object instead of the report
     #[arg(long)]
     pub json: bool,
@@ -87,6 +93,9 @@ pub struct Options {
     pub times: u32,
     pub timeout: Duration,
     pub keep: bool,
+    /// The submission's environment (besides HOME, its scratch copy): PATH, LANG, TERM, then
+    /// every `--env`.
+    pub env: Vec<(String, String)>,
     pub json: bool,
     pub lang: Lang,
     pub class: Option<PathBuf>,
@@ -157,6 +166,55 @@ pub fn class_command(dir: &std::path::Path, template: Option<&str>) -> Result<Ve
     }
 }
 
+/// The variables every submission gets from the grader's environment, with the value used
+/// where the grader has none.
+const PASSED: [(&str, &str); 3] = [
+    ("PATH", "/usr/local/bin:/usr/bin:/bin"),
+    ("LANG", "C.UTF-8"),
+    ("TERM", "dumb"),
+];
+
+/// The submission's environment: PATH, LANG and TERM, then each `--env NAME[=VALUE]` (a later
+/// one wins).
+fn environment(given: &[String]) -> Result<Vec<(String, String)>> {
+    let mut env: Vec<(String, String)> = PASSED
+        .iter()
+        .map(|(k, default)| {
+            let v = std::env::var(k)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| (*default).to_string());
+            (k.to_string(), v)
+        })
+        .collect();
+    for arg in given {
+        let (name, value) = match arg.split_once('=') {
+            Some((name, value)) => (name, Some(value.to_string())),
+            None => (arg.as_str(), None),
+        };
+        let bad = name.is_empty()
+            || name.contains('\0')
+            || value.as_deref().is_some_and(|v| v.contains('\0'));
+        if bad {
+            return Err(Error::Usage(format!(
+                "--env takes NAME or NAME=VALUE (a name, no NUL), got '{}'",
+                arg.escape_debug()
+            )));
+        }
+        let value = match value {
+            Some(v) => v,
+            None => std::env::var(name).map_err(|_| {
+                Error::Usage(format!(
+                    "--env {name}: {name} is not set here (give --env {name}=VALUE)"
+                ))
+            })?,
+        };
+        env.retain(|(k, _)| k != name);
+        env.push((name.to_string(), value));
+    }
+    Ok(env)
+}
+
 fn existing_dir(flag: &'static str, path: &std::path::Path) -> Result<()> {
     match std::fs::metadata(path) {
         Ok(m) if m.is_dir() => Ok(()),
@@ -190,6 +248,7 @@ impl GradeArgs {
                 }
             }
         }
+        let env = environment(&self.env)?;
         let mut command = self.command;
         if let Some(merge) = &self.merge {
             existing_dir("--merge", merge)?;
@@ -233,6 +292,7 @@ impl GradeArgs {
             times: self.times,
             timeout: self.timeout,
             keep: self.keep,
+            env,
             json: self.json,
             lang,
             class: self.class,

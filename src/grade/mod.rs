@@ -71,6 +71,7 @@ pub fn grade(
     times: u32,
     timeout: Duration,
     keep: bool,
+    env: &[(String, String)],
     lang: Lang,
 ) -> Result<Graded> {
     let started = Instant::now();
@@ -79,6 +80,7 @@ pub fn grade(
         source: dir,
         timeout,
         keep,
+        env,
         scenario,
     };
     let mut normal: Vec<Outcome> = Vec::new();
@@ -246,6 +248,7 @@ pub fn main(options: cli::Options) -> Result<u8> {
         options.times,
         options.timeout,
         options.keep,
+        &options.env,
         options.lang,
     )?;
     let text = if options.json {

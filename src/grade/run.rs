@@ -37,6 +37,8 @@ pub struct Spec<'a> {
     pub source: &'a Path,
     pub timeout: Duration,
     pub keep: bool,
+    /// The submission's environment besides HOME (see `cli::Options::env`).
+    pub env: &'a [(String, String)],
     pub scenario: Scenario,
 }
 
@@ -181,7 +183,14 @@ pub fn run(spec: &Spec<'_>) -> Result<Outcome> {
 
     let mut config = TraceConfig::new(spec.argv.to_vec(), scratch.clone());
     config.deadline = spec.timeout;
-    config.env = vec![("PYTHONDONTWRITEBYTECODE".into(), "1".into())];
+    // Only what the grader hands on (never its whole environment: it may hold secrets); HOME
+    // is the scratch copy, and the teacher's own `--env` wins over both defaults.
+    config.clear_env = true;
+    config.env = vec![
+        ("HOME".into(), scratch.to_string_lossy().into_owned()),
+        ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
+    ];
+    config.env.extend_from_slice(spec.env);
     // Every call stops (no seccomp filter): for comparing, and for a kernel that misbehaves.
     config.seccomp = std::env::var_os("IPC_DESAFIO_TRACE_ALL").is_none();
     let scenario = match &spec.scenario {

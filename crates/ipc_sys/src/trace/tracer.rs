@@ -260,7 +260,7 @@ pub fn run(
         .on_drop(Some(Signal::SIGKILL))
         .spawn(
             [stdio.stdout.as_fd(), stdio.stderr.as_fd()],
-            |[out, err]| launch(out, err, &argv, &cwd, &config.env, confine, &filter),
+            |[out, err]| launch(out, err, &argv, &cwd, config, confine, &filter),
         )?;
     drop(stdio);
     // The tracer reaps its child itself (waitpid with __WALL below), not through the handle.
@@ -324,7 +324,7 @@ fn launch(
     err: OwnedFd,
     argv: &[CString],
     cwd: &CString,
-    env: &[(String, String)],
+    config: &TraceConfig,
     confine: &dyn Fn() -> std::result::Result<(), String>,
     filter: &[libc::sock_filter],
 ) -> i32 {
@@ -371,7 +371,12 @@ fn launch(
     }
     let _ = signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
     let _ = nix::unistd::setsid();
-    for (k, v) in env {
+    if config.clear_env {
+        // SAFETY: this process is single-threaded (a fresh fork of one): nothing holds a
+        // pointer into the environment while it is emptied.
+        unsafe { libc::clearenv() };
+    }
+    for (k, v) in &config.env {
         // SAFETY: this process is single-threaded (a fresh fork of one), so nothing reads the
         // environment concurrently.
         unsafe { std::env::set_var(k, v) };
