@@ -120,7 +120,11 @@ pub(super) fn lock(lang: Lang, runs: &Runs<'_>) -> Criterion {
                 };
                 // A wait that is for the log: the waiter's next act is a write to the log (a
                 // semaphore of a shared buffer, waited on while the holder was held, is not).
-                if let Some(what) = what.filter(|_| then_writes(m, r.pid, r.at_us, &writes_log)) {
+                // Only a file lock is handed over by a waiter that ends: a futex waiter that
+                // exits (a producer's last semaphore wait) leaves its parent nothing.
+                let file_lock = matches!(call.detail, Detail::Lock { .. });
+                let for_log = |_: &String| then_writes(m, r.pid, r.at_us, file_lock, &writes_log);
+                if let Some(what) = what.filter(for_log) {
                     blocked = Some(say!(
                         lang,
                         "{} waited {} in {} while {} was held before its write to {} ({}); it went on {} after the holder was let go",
@@ -154,18 +158,22 @@ pub(super) fn lock(lang: Lang, runs: &Runs<'_>) -> Criterion {
 }
 
 /// Whether `pid`, after a wait that ended at `at`, writes to the log before it waits again
-/// (another lock, another shared futex wait). A waiter that ends first hands over to its
-/// parent: `flock 9` (flock(1)) takes the lock for the shell that then writes.
+/// (another lock, another shared futex wait). With `hand_over` (the wait took a file lock), a
+/// waiter that ends first hands over to its parent: `flock 9` (flock(1)) locks the open file
+/// its shell shares, and the shell then writes.
 fn then_writes(
     m: &Model,
     pid: i32,
     at: u64,
+    hand_over: bool,
     writes_log: &dyn Fn(&ipc_sys::trace::Call) -> bool,
 ) -> bool {
     for r in m.records.iter().filter(|r| r.pid == pid && r.at_us > at) {
         if matches!(r.event, Event::Exited { .. }) {
             let parent = m.procs.get(&pid).and_then(|p| p.parent);
-            return parent.is_some_and(|p| p != pid && then_writes(m, p, r.at_us, writes_log));
+            return hand_over
+                && parent
+                    .is_some_and(|p| p != pid && then_writes(m, p, r.at_us, false, writes_log));
         }
         let Event::Call(call) = &r.event else {
             continue;
