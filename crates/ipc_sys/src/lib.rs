@@ -20,6 +20,7 @@ pub mod memory;
 pub mod pipe;
 pub mod progress;
 pub mod queue;
+pub mod sandbox;
 pub mod semaphore;
 pub mod shm;
 pub mod signal;
