@@ -270,6 +270,18 @@ fn has(sandbox: &Sandbox, p: Protection) -> bool {
     !sandbox.missing().iter().any(|m| m.protection == p)
 }
 
+/// Whether the box has `p`; if not, says so (with the box's own reason) for a check that
+/// means nothing without it.
+fn requires(sandbox: &Sandbox, p: Protection) -> bool {
+    match sandbox.missing().iter().find(|m| m.protection == p) {
+        None => true,
+        Some(m) => {
+            println!("  (skipped: this machine's box lacks it: {m})");
+            false
+        }
+    }
+}
+
 /// A check: a name stating the invariant, and its body.
 type Check = (&'static str, fn(&Path));
 
@@ -342,6 +354,22 @@ const CHECKS: &[Check] = &[
         sigkill_caller,
     ),
     (
+        "the_box_process_and_pid_1_hold_only_their_own_descriptors",
+        descriptors,
+    ),
+    (
+        "a_second_box_on_a_scratch_in_use_is_refused",
+        scratch_in_use,
+    ),
+    (
+        "a_read_only_folder_of_the_submission_goes_in_and_comes_back",
+        read_only_folder,
+    ),
+    (
+        "a_key_of_the_callers_session_keyring_is_out_of_reach",
+        keyring,
+    ),
+    (
         "without_a_pid_namespace_the_subreaper_still_kills_a_daemon",
         no_pid_namespace,
     ),
@@ -386,7 +414,12 @@ fn main() {
         }
         ran += 1;
         let started = Instant::now();
-        let result = std::panic::catch_unwind(|| check(&work));
+        let result = std::panic::catch_unwind(|| {
+            check(&work);
+            // Every run was finished, or its sandbox dropped: none of its cgroups is left.
+            let left = cgroups_of(std::process::id());
+            assert!(left.is_empty(), "cgroups left behind: {left:?}");
+        });
         let verdict = if result.is_ok() { "ok" } else { "FAILED" };
         println!(
             "test {name} (as {who}) ... {verdict} ({:.2?})",
@@ -638,6 +671,9 @@ fn write_outside(work: &Path) {
     let case = Case::new(work, "write-outside");
     case.with("write_outside.py");
     let sandbox = prepared(policy(&case));
+    if !requires(&sandbox, Protection::FileSystem) {
+        return;
+    }
     let canary = case.canary().to_string_lossy().into_owned();
     let out = run_boxed(&sandbox, &case, &["python3", "write_outside.py", &canary]);
     assert_eq!(out.status, ExitStatus::Exited(0), "{}", out.output);
@@ -648,15 +684,13 @@ fn write_outside(work: &Path) {
             "write {what}: {r}"
         );
     }
-    if has(&sandbox, Protection::FileSystem) {
-        assert_eq!(
-            out.attempt("write parent"),
-            "EROFS",
-            "the kernel refuses, not a permission"
-        );
-        assert_eq!(out.attempt("write canary"), "EROFS");
-        assert_eq!(out.attempt("write tmp"), "ok", "the box's /tmp is its own");
-    }
+    assert_eq!(
+        out.attempt("write parent"),
+        "EROFS",
+        "the kernel refuses, not a permission"
+    );
+    assert_eq!(out.attempt("write canary"), "EROFS");
+    assert_eq!(out.attempt("write tmp"), "ok", "the box's /tmp is its own");
     let escaped = PathBuf::from(format!("/tmp/escaped-{}.txt", case.token));
     let leaked = escaped.exists();
     let _ = fs::remove_file(&escaped);
@@ -731,18 +765,19 @@ fn connect(work: &Path) {
     listener.set_nonblocking(true).unwrap();
     let port = listener.local_addr().unwrap().port().to_string();
     let sandbox = prepared(policy(&case));
+    if !requires(&sandbox, Protection::Network) {
+        return;
+    }
     let out = run_boxed(&sandbox, &case, &["python3", "connect.py", &port]);
     assert_eq!(out.status, ExitStatus::Exited(0), "{}", out.output);
     match listener.accept() {
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
         other => panic!("the listener was reached: {other:?}"),
     }
-    if has(&sandbox, Protection::Network) {
-        assert_eq!(
-            out.attempt(&format!("connect 127.0.0.1:{port}")),
-            "ECONNREFUSED"
-        );
-    }
+    assert_eq!(
+        out.attempt(&format!("connect 127.0.0.1:{port}")),
+        "ECONNREFUSED"
+    );
     case.assert_untouched();
 }
 
@@ -761,6 +796,9 @@ fn rm_rf(work: &Path) {
     let case = Case::new(work, "rm-rf");
     case.with("rm_rf.sh");
     let sandbox = prepared(policy(&case));
+    if !requires(&sandbox, Protection::FileSystem) {
+        return;
+    }
     let canary = case.canary().to_string_lossy().into_owned();
     let out = run_boxed(&sandbox, &case, &["/bin/sh", "rm_rf.sh", &canary]);
     assert_eq!(out.status, ExitStatus::Exited(0), "{}", out.output);
@@ -843,8 +881,8 @@ fn kill_all(work: &Path) {
     let case = Case::new(work, "kill-all");
     case.with("kill_all.sh");
     let sandbox = prepared(policy(&case));
-    if !has(&sandbox, Protection::PidNamespace) {
-        println!("  (no PID namespace here: kill -9 -1 would reach the caller's processes)");
+    // Without one, kill -9 -1 would reach every process of the caller's uid.
+    if !requires(&sandbox, Protection::PidNamespace) {
         return;
     }
     let out = run_boxed(&sandbox, &case, &["/bin/sh", "kill_all.sh"]);
@@ -1088,7 +1126,24 @@ fn sigkill_caller(work: &Path) {
     reap_adopted(deadline);
     assert_nothing_left(token);
     drop(sandbox);
+    // The dead grader's run cgroup stays until the next `prepare` sweeps it.
+    let grader_pid = grader.pid().as_raw() as u32;
+    let other = Case::new(work, "sigkill-caller-after");
+    drop(prepared(policy(&other)));
+    assert_eq!(cgroups_of(grader_pid), Vec::<PathBuf>::new());
     case.assert_untouched();
+}
+
+/// The cgroups that boxes of process `pid` created and that still exist.
+fn cgroups_of(pid: u32) -> Vec<PathBuf> {
+    let prefix = format!("ipc_sys-sandbox-{pid}-");
+    walkdir::WalkDir::new("/sys/fs/cgroup")
+        .max_depth(6)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_dir() && e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| e.path().to_path_buf())
+        .collect()
 }
 
 /// Reaps the children this subreaper adopted, until it has none or `deadline` passes.
@@ -1149,5 +1204,183 @@ fn no_view(work: &Path) {
     assert_eq!(out.status, ExitStatus::Exited(0), "{}", out.output);
     assert_ne!(out.attempt("uid"), "0");
     assert!(case.scratch().join("here.txt").exists());
+    case.assert_untouched();
+}
+
+fn descriptors(work: &Path) {
+    if !nix::unistd::geteuid().is_root() {
+        // The box process and pid 1 are not dumpable: only root reads their /proc/PID/fd.
+        println!("  (not root: their /proc/PID/fd is not readable)");
+        return;
+    }
+    let case = Case::new(work, "descriptors");
+    let sandbox = prepared(policy(&case));
+    let up = ipc_sys::pipe::Pipe::new().unwrap();
+    let hold = ipc_sys::pipe::Pipe::new().unwrap();
+    let mut child = sandbox
+        .spawn(&[up.write.as_fd(), hold.read.as_fd()], |fds| {
+            // Say "running", then wait until the driver closes its end.
+            let _ = nix::unistd::write(&fds[0], b"x");
+            let mut buf = [0u8; 1];
+            let _ = nix::unistd::read(&fds[1], &mut buf);
+            0
+        })
+        .unwrap();
+    drop(up.write);
+    drop(hold.read);
+    let mut buf = [0u8; 1];
+    assert_eq!(
+        nix::unistd::read(&up.read, &mut buf),
+        Ok(1),
+        "body never ran"
+    );
+    let fds_of = |pid: i32| -> Vec<(i32, String)> {
+        let mut fds: Vec<(i32, String)> = fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .flatten()
+            .map(|e| {
+                let n: i32 = e.file_name().to_string_lossy().parse().unwrap();
+                let target = fs::read_link(e.path())
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                (n, target)
+            })
+            .filter(|(n, _)| *n > 2)
+            .collect();
+        fds.sort();
+        fds
+    };
+    let ino = |fd: &OwnedFd| nix::sys::stat::fstat(fd).unwrap().st_ino;
+    let outer = child.pid().as_raw();
+    let held = fds_of(outer);
+    // The box process: the lifeline to pid 1, and the real scratch (to copy back into).
+    assert_eq!(held.len(), 2, "{held:?}");
+    let scratch = fs::metadata(case.scratch()).unwrap();
+    let dirs: Vec<&(i32, String)> = held
+        .iter()
+        .filter(|(n, _)| {
+            let m = fs::metadata(format!("/proc/{outer}/fd/{n}")).unwrap();
+            use std::os::unix::fs::MetadataExt;
+            m.ino() == scratch.ino() && m.dev() == scratch.dev()
+        })
+        .collect();
+    assert_eq!(dirs.len(), 1, "{held:?}");
+    assert!(held.iter().any(|(_, t)| t.starts_with("pipe:")), "{held:?}");
+    let children = fs::read_to_string(format!("/proc/{outer}/task/{outer}/children")).unwrap();
+    let first: i32 = children.trim().parse().unwrap();
+    // Pid 1: exactly the two descriptors it was given, at 3 and 4.
+    assert_eq!(
+        fds_of(first),
+        vec![
+            (3, format!("pipe:[{}]", ino(&up.read))),
+            (4, format!("pipe:[{}]", ino(&hold.write))),
+        ]
+    );
+    drop(hold.write);
+    assert_eq!(child.wait().unwrap().status, ExitStatus::Exited(0));
+    sandbox.finish(&mut child).unwrap();
+    case.assert_untouched();
+}
+
+fn scratch_in_use(work: &Path) {
+    let case = Case::new(work, "in-use");
+    let sandbox = prepared(policy(&case));
+    if !requires(&sandbox, Protection::FileSystem) {
+        return;
+    }
+    let first = start_sleeper(&sandbox, &case);
+    let err = sandbox.spawn(&[], |_| 0).unwrap_err();
+    assert!(err.to_string().contains("in use by another box"), "{err}");
+    drop(first);
+    assert_nothing_left(&case.token);
+    assert_eq!(
+        fs::read_to_string(case.scratch().join("started.txt")).unwrap(),
+        "started\n",
+        "the first box's scratch came back whole"
+    );
+    case.assert_untouched();
+}
+
+fn read_only_folder(work: &Path) {
+    let case = Case::new(work, "read-only-folder");
+    let ro = case.scratch().join("ro");
+    fs::create_dir(&ro).unwrap();
+    fs::write(ro.join("f.txt"), "kept\n").unwrap();
+    fs::set_permissions(ro.join("f.txt"), fs::Permissions::from_mode(0o444)).unwrap();
+    fs::set_permissions(&ro, fs::Permissions::from_mode(0o555)).unwrap();
+    let sandbox = prepared(policy(&case));
+    let out = run_boxed(
+        &sandbox,
+        &case,
+        &[
+            "/bin/sh",
+            "-c",
+            "echo ATTEMPT read: $(cat ro/f.txt); echo out > out.txt",
+        ],
+    );
+    assert_eq!(out.status, ExitStatus::Exited(0), "{}", out.output);
+    assert_eq!(out.attempt("read"), "kept");
+    assert_eq!(fs::read_to_string(ro.join("f.txt")).unwrap(), "kept\n");
+    assert_eq!(
+        fs::read_to_string(case.scratch().join("out.txt")).unwrap(),
+        "out\n"
+    );
+    fs::set_permissions(&ro, fs::Permissions::from_mode(0o755)).unwrap();
+    case.assert_untouched();
+}
+
+/// `add_key("user", desc, payload, @s)`: a key in this process's session keyring, readable only
+/// by who possesses it.
+fn add_session_key(description: &str) -> i64 {
+    let kind = CString::new("user").unwrap();
+    let desc = CString::new(description).unwrap();
+    let payload = b"secret";
+    // SAFETY: valid NUL-terminated strings and a payload of the length given; -3 is
+    // KEY_SPEC_SESSION_KEYRING.
+    let key = unsafe {
+        libc::syscall(
+            libc::SYS_add_key,
+            kind.as_ptr(),
+            desc.as_ptr(),
+            payload.as_ptr(),
+            payload.len(),
+            -3i32,
+        )
+    };
+    assert!(key > 0, "add_key: {}", Errno::last());
+    key
+}
+
+fn keyring(work: &Path) {
+    let case = Case::new(work, "keyring");
+    // A session keyring of the driver's own, holding one key.
+    // SAFETY: KEYCTL_JOIN_SESSION_KEYRING (1) with a null name reads no memory of ours.
+    let joined = unsafe { libc::syscall(libc::SYS_keyctl, 1, std::ptr::null::<libc::c_char>()) };
+    assert!(joined > 0, "keyctl: {}", Errno::last());
+    let key = add_session_key(&format!("sandbox-test-{}", case.token));
+    // Reads the key's payload with keyctl(KEYCTL_READ), as whoever possesses it can.
+    let read_key = format!(
+        "import ctypes, errno\n\
+         libc = ctypes.CDLL(None, use_errno=True)\n\
+         buf = ctypes.create_string_buffer(64)\n\
+         n = libc.syscall(250, 11, {key}, buf, 64)\n\
+         e = ctypes.get_errno()\n\
+         print('ATTEMPT key:', buf.raw[:n].decode() if n >= 0 else errno.errorcode[e])\n"
+    );
+    let here = Command::new("python3")
+        .args(["-c", &read_key])
+        .output()
+        .unwrap();
+    let here = String::from_utf8_lossy(&here.stdout);
+    assert_eq!(
+        here.trim(),
+        "ATTEMPT key: secret",
+        "the driver possesses its key"
+    );
+    let sandbox = prepared(policy(&case));
+    let out = run_boxed(&sandbox, &case, &["python3", "-c", &read_key]);
+    assert_eq!(out.status, ExitStatus::Exited(0), "{}", out.output);
+    assert_eq!(out.attempt("key"), "EACCES", "{}", out.output);
     case.assert_untouched();
 }

@@ -61,11 +61,30 @@ pub(super) fn copy_in(from: &Path, to: &Path, owner: Option<(Uid, Gid)>) -> io::
     Ok(())
 }
 
-/// Removes every entry of `dir` (not `dir` itself). `remove_dir_all` never follows a symlink.
+/// Removes every entry of `dir` (not `dir` itself). `remove_dir_all` never follows a symlink;
+/// a directory without write permission for its owner (a read-only folder of the submission)
+/// is given it first, as `rm -rf` would need too.
 pub(super) fn empty(dir: &Path) -> io::Result<()> {
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
         if entry.file_type()?.is_dir() {
+            // Walked lazily: a directory is opened after it is yielded, by then writable.
+            for inner in WalkDir::new(entry.path()).follow_links(false) {
+                let inner = inner.map_err(io::Error::other)?;
+                if inner.file_type().is_dir() {
+                    let mode = inner
+                        .metadata()
+                        .map_err(io::Error::other)?
+                        .permissions()
+                        .mode();
+                    if mode & 0o700 != 0o700 {
+                        fs::set_permissions(
+                            inner.path(),
+                            fs::Permissions::from_mode(mode | 0o700),
+                        )?;
+                    }
+                }
+            }
             fs::remove_dir_all(entry.path())?;
         } else {
             fs::remove_file(entry.path())?;

@@ -387,6 +387,9 @@ pub(super) fn confine() -> Result<()> {
         nix::unistd::setresgid(gid, gid, gid).map_err(|e| fail("setresgid", e))?;
         nix::unistd::setresuid(uid, uid, uid).map_err(|e| fail("setresuid", e))?;
     }
+    // The caller's session keyring is inherited across fork and exec; a new one leaves it
+    // behind (an ordinary user's keys would otherwise be the submission's).
+    super::sys::new_session_keyring().map_err(|e| fail("a new session keyring", e))?;
     nix::sys::prctl::set_no_new_privs().map_err(|e| fail("no_new_privs", e))?;
     if nix::unistd::geteuid().is_root() || nix::unistd::getuid().is_root() {
         return Err(Error::SandboxSetup(

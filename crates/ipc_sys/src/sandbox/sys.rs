@@ -144,6 +144,25 @@ pub(super) fn loopback_up() -> Result<(), String> {
     Ok(())
 }
 
+/// Joins a new anonymous session keyring, so that the caller's session keyring (keys are not
+/// namespaced by the mount or PID namespace) is no longer reachable. A kernel without keys
+/// (ENOSYS) has nothing to reach.
+pub(super) fn new_session_keyring() -> Result<(), Errno> {
+    // SAFETY: KEYCTL_JOIN_SESSION_KEYRING with a null name reads no memory of ours.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            libc::KEYCTL_JOIN_SESSION_KEYRING,
+            std::ptr::null::<libc::c_char>(),
+        )
+    };
+    match rc {
+        rc if rc >= 0 => Ok(()),
+        _ if Errno::last() == Errno::ENOSYS => Ok(()),
+        _ => Err(Errno::last()),
+    }
+}
+
 /// Sets an environment variable of this process (pid 1 of a box, which `body` and the
 /// submission inherit).
 pub(super) fn set_env(key: &str, value: impl AsRef<std::ffi::OsStr>) {

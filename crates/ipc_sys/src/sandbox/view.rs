@@ -15,8 +15,10 @@
 //! without this protection, and says so); a failure after it ends the box.
 
 use std::ffi::OsStr;
-use std::fs;
-use std::os::fd::OwnedFd;
+use std::fs::{self, File};
+use std::os::fd::{AsFd, OwnedFd};
+
+use fs2::FileExt;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
@@ -375,6 +377,18 @@ fn assemble(plan: &Plan, owner: Option<(Uid, Gid)>) -> std::result::Result<Built
         Mode::empty(),
     )
     .map_err(|e| step(format!("opening the scratch {}", plan.scratch.display()), e))?;
+    // Held until the box process ends: a second box on the same scratch would empty it under
+    // this one and race it copying back.
+    let real_scratch = File::from(real_scratch);
+    real_scratch.try_lock_exclusive().map_err(|e| {
+        step(
+            format!(
+                "the scratch {} is in use by another box",
+                plan.scratch.display()
+            ),
+            e,
+        )
+    })?;
     copy::copy_in(&real, Path::new("/w/scratch"), owner).map_err(|e| {
         step(
             format!(
@@ -384,17 +398,30 @@ fn assemble(plan: &Plan, owner: Option<(Uid, Gid)>) -> std::result::Result<Built
             e,
         )
     })?;
-    let built = Built {
-        real_scratch,
-        scratch: plan.scratch.clone(),
-    };
-    // From here on the real scratch is restored from the box by `copy_out` whatever happens.
-    if let Err(e) = copy::empty(&real) {
-        return Err(step(
-            format!("emptying the scratch {}", plan.scratch.display()),
-            e,
-        ));
+    // From here on, the real scratch's content lives in the box: any failure puts it back.
+    let mut source = PathBuf::from("/w/scratch");
+    match leave_the_machine(&real, newroot, &plan.scratch, &mut source) {
+        Ok(()) => Ok(Built {
+            real_scratch: real_scratch.into(),
+            scratch: plan.scratch.clone(),
+        }),
+        Err(e) => {
+            let _ = copy::copy_out(&source, real_scratch.as_fd(), u64::MAX);
+            Err(e)
+        }
     }
+}
+
+/// Empties the real scratch, detaches the machine's tree and pivots into the new root; keeps
+/// `source` naming where the box's scratch is reachable, for a restore after a failure.
+fn leave_the_machine(
+    real: &Path,
+    newroot: &Path,
+    scratch: &Path,
+    source: &mut PathBuf,
+) -> std::result::Result<(), String> {
+    copy::empty(real)
+        .map_err(|e| step(format!("emptying the scratch {}", scratch.display()), e))?;
     umount2("/oldroot", MntFlags::MNT_DETACH)
         .map_err(|e| step("detaching the machine's root", sys::errno_text(e)))?;
     let base = open(
@@ -406,10 +433,10 @@ fn assemble(plan: &Plan, owner: Option<(Uid, Gid)>) -> std::result::Result<Built
     std::env::set_current_dir(newroot).map_err(|e| step("chdir /newroot", e))?;
     nix::unistd::pivot_root(".", ".")
         .map_err(|e| step("pivot_root into the new root", sys::errno_text(e)))?;
+    *source = scratch.to_path_buf();
     nix::unistd::fchdir(&base).map_err(|e| step("fchdir to the box's tmpfs", e))?;
     umount2(".", MntFlags::MNT_DETACH).map_err(|e| step("detaching the box's tmpfs", e))?;
-    std::env::set_current_dir("/").map_err(|e| step("chdir /", e))?;
-    Ok(built)
+    std::env::set_current_dir("/").map_err(|e| step("chdir /", e))
 }
 
 /// Makes sure a mount point exists at `at`: a directory (with its parents), or an empty file.
