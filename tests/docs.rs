@@ -388,6 +388,7 @@ fn every_page_with_commands_is_tested_here() {
         "README.md",
         "README.pt-BR.md",
         "docs/ipc_desafio.md",
+        "docs/grade.md",
         "docs/joinable_queue.md",
         "docs/parallel.md",
         "docs/task_pool.md",
@@ -425,6 +426,10 @@ page_test!(
 page_test!(
     ipc_desafio_manual_commands_run_as_written_and_show_what_it_shows,
     "docs/ipc_desafio.md"
+);
+page_test!(
+    grade_manual_commands_run_as_written_and_show_what_it_shows,
+    "docs/grade.md"
 );
 page_test!(
     joinable_queue_manual_commands_run_as_written_and_show_what_it_shows,

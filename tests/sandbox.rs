@@ -370,6 +370,10 @@ const CHECKS: &[Check] = &[
         keyring,
     ),
     (
+        "a_root_caller_that_dropped_to_a_user_without_exec_still_gets_a_user_namespace",
+        dropped_root,
+    ),
+    (
         "without_a_pid_namespace_the_subreaper_still_kills_a_daemon",
         no_pid_namespace,
     ),
@@ -1382,5 +1386,48 @@ fn keyring(work: &Path) {
     let out = run_boxed(&sandbox, &case, &["python3", "-c", &read_key]);
     assert_eq!(out.status, ExitStatus::Exited(0), "{}", out.output);
     assert_eq!(out.attempt("key"), "EACCES", "{}", out.output);
+    case.assert_untouched();
+}
+
+fn dropped_root(work: &Path) {
+    if !nix::unistd::geteuid().is_root() {
+        println!("  (not root: nothing to drop)");
+        return;
+    }
+    let case = Case::new(work, "dropped-root");
+    std::os::unix::fs::chown(case.scratch(), Some(USER), Some(USER)).unwrap();
+    let scratch = case.scratch();
+    let scratch = &scratch;
+    // A child that drops root as a grader with `--user` might, and prepares a box: not dumpable
+    // after its uid change, it must still be able to map itself in a user namespace.
+    let mut child = Fork::new("dropped")
+        .spawn([], |[]| {
+            let id = nix::unistd::Uid::from_raw(USER);
+            let gid = nix::unistd::Gid::from_raw(USER);
+            if nix::unistd::setgroups(&[]).is_err()
+                || nix::unistd::setresgid(gid, gid, gid).is_err()
+                || nix::unistd::setresuid(id, id, id).is_err()
+            {
+                return 10;
+            }
+            match Sandbox::prepare(Policy::new(scratch)) {
+                Ok(s)
+                    if s.missing()
+                        .iter()
+                        .all(|m| m.protection != Protection::UserNamespace) =>
+                {
+                    0
+                }
+                Ok(s) => {
+                    for m in s.missing() {
+                        println!("  {m}");
+                    }
+                    11
+                }
+                Err(_) => 12,
+            }
+        })
+        .unwrap();
+    assert_eq!(child.wait().unwrap().status, ExitStatus::Exited(0));
     case.assert_untouched();
 }

@@ -4,7 +4,7 @@
 //! namespaces, `pivot_root`, `setrlimit`, cgroups where writable) — the ideas of bubblewrap,
 //! none of its code, and nothing to install.
 //!
-//! # The contract (what `grade` codes against)
+//! # The contract (what a grader codes against)
 //!
 //! ```text
 //! let sandbox = Sandbox::prepare(Policy::new(scratch))?;  // probes this kernel with a trial box
@@ -160,7 +160,7 @@ impl Default for Limits {
 pub enum Identity {
     /// A uid and gid of the run's own, `RUN_ID_BASE` + the box process's pid.
     PerRun,
-    /// A given uid and gid (grade's `--user`), which must not be 0.
+    /// A given uid and gid (a grader's `--user`), which must not be 0.
     Fixed { uid: u32, gid: u32 },
 }
 

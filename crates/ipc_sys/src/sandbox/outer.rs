@@ -304,6 +304,9 @@ fn restore(built: Option<view::Built>, sandbox: &Sandbox, code: i32) -> i32 {
 fn enter_user_namespace() -> Result<(), String> {
     let uid = nix::unistd::getuid();
     let gid = nix::unistd::getgid();
+    // A process that changed its uid without exec since (a root caller that dropped to a user)
+    // is not dumpable, which makes its /proc/self files root's: it could not write its maps.
+    nix::sys::prctl::set_dumpable(true).map_err(|e| format!("PR_SET_DUMPABLE: {e}"))?;
     unshare(CloneFlags::CLONE_NEWUSER)
         .map_err(|e| format!("unshare(CLONE_NEWUSER) failed: {}", sys::errno_text(e)))?;
     let write = |file: &str, text: String| {
