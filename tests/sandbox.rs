@@ -374,6 +374,14 @@ const CHECKS: &[Check] = &[
         dropped_root,
     ),
     (
+        "a_scratch_larger_than_the_disk_limit_is_refused_and_left_whole",
+        scratch_too_big,
+    ),
+    (
+        "a_stopped_pid_1_does_not_keep_the_box_from_ending",
+        stopped_first,
+    ),
+    (
         "without_a_pid_namespace_the_subreaper_still_kills_a_daemon",
         no_pid_namespace,
     ),
@@ -1429,5 +1437,43 @@ fn dropped_root(work: &Path) {
         })
         .unwrap();
     assert_eq!(child.wait().unwrap().status, ExitStatus::Exited(0));
+    case.assert_untouched();
+}
+
+fn scratch_too_big(work: &Path) {
+    let case = Case::new(work, "too-big");
+    let mut p = policy(&case);
+    p.limits.disk = 1 << 20;
+    let sandbox = prepared(p);
+    if !requires(&sandbox, Protection::FileSystem) {
+        return;
+    }
+    fs::write(case.scratch().join("big.bin"), vec![7u8; 2 << 20]).unwrap();
+    let err = sandbox.spawn(&[], |_| 0).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("copying the scratch") && text.contains("No space left"),
+        "{text}"
+    );
+    assert_eq!(
+        fs::read(case.scratch().join("big.bin")).unwrap(),
+        vec![7u8; 2 << 20]
+    );
+    case.assert_untouched();
+}
+
+fn stopped_first(work: &Path) {
+    let case = Case::new(work, "stopped");
+    let sandbox = prepared(policy(&case));
+    if !requires(&sandbox, Protection::PidNamespace) {
+        return;
+    }
+    let child = start_sleeper(&sandbox, &case);
+    let outer = child.pid().as_raw();
+    let children = fs::read_to_string(format!("/proc/{outer}/task/{outer}/children")).unwrap();
+    let first: i32 = children.trim().parse().unwrap();
+    nix::sys::signal::kill(Pid::from_raw(first), Signal::SIGSTOP).unwrap();
+    drop(child);
+    assert_nothing_left(&case.token);
     case.assert_untouched();
 }
