@@ -157,32 +157,32 @@ fn run_boxed(sandbox: &Sandbox, case: &Case, argv: &[&str]) -> Outcome {
     }
 }
 
-/// `body` of the boxes here: forks the program (confined, its output into `fds[0]`, the box's
-/// environment plus `SANDBOX_TEST_TOKEN=token`), waits for it and returns its status as an exit
-/// code (128 + signal when killed).
+/// `body` of the boxes here: forks the program (confined, its output into `fds[0]` if given,
+/// the box's environment plus `SANDBOX_TEST_TOKEN=token`), waits for it and returns its status
+/// as an exit code (128 + signal when killed).
 fn run_program(sandbox: &Sandbox, fds: Vec<OwnedFd>, argv: &[CString], token: &str) -> i32 {
-    let Some(out) = fds.first() else { return 100 };
-    let program =
-        Fork::new("program")
-            .on_drop(Some(Signal::SIGKILL))
-            .spawn([out.as_fd()], |[out]| {
-                if let Err(e) = sandbox.confine() {
-                    eprintln!("confine: {e}");
-                    return 101;
-                }
-                if nix::unistd::dup2_stdout(&out).is_err()
-                    || nix::unistd::dup2_stderr(&out).is_err()
-                {
-                    return 102;
-                }
-                let mut env: Vec<CString> = std::env::vars()
-                    .filter(|(k, _)| k != "SANDBOX_TEST_TOKEN")
-                    .filter_map(|(k, v)| CString::new(format!("{k}={v}")).ok())
-                    .collect();
-                env.extend(CString::new(format!("SANDBOX_TEST_TOKEN={token}")).ok());
-                let _ = nix::unistd::execvpe(&argv[0], argv, &env);
-                127
-            });
+    let keep: Vec<_> = fds.iter().take(1).map(|f| f.as_fd()).collect();
+    let program = Fork::new("program")
+        .on_drop(Some(Signal::SIGKILL))
+        .spawn_list(&keep, |out| {
+            if let Err(e) = sandbox.confine() {
+                eprintln!("confine: {e}");
+                return 101;
+            }
+            if let Some(out) = out.first()
+                && (nix::unistd::dup2_stdout(out).is_err()
+                    || nix::unistd::dup2_stderr(out).is_err())
+            {
+                return 102;
+            }
+            let mut env: Vec<CString> = std::env::vars()
+                .filter(|(k, _)| k != "SANDBOX_TEST_TOKEN")
+                .filter_map(|(k, v)| CString::new(format!("{k}={v}")).ok())
+                .collect();
+            env.extend(CString::new(format!("SANDBOX_TEST_TOKEN={token}")).ok());
+            let _ = nix::unistd::execvpe(&argv[0], argv, &env);
+            127
+        });
     let Ok(mut program) = program else { return 103 };
     match program.wait().map(|r| r.status) {
         Ok(ExitStatus::Exited(c)) => c,
@@ -380,6 +380,10 @@ const CHECKS: &[Check] = &[
     (
         "a_stopped_pid_1_does_not_keep_the_box_from_ending",
         stopped_first,
+    ),
+    (
+        "as_root_of_a_container_mapping_65536_ids_the_run_is_nobody",
+        rootless_container,
     ),
     (
         "without_a_pid_namespace_the_subreaper_still_kills_a_daemon",
@@ -1475,5 +1479,67 @@ fn stopped_first(work: &Path) {
     nix::sys::signal::kill(Pid::from_raw(first), Signal::SIGSTOP).unwrap();
     drop(child);
     assert_nothing_left(&case.token);
+    case.assert_untouched();
+}
+
+fn rootless_container(work: &Path) {
+    if !nix::unistd::geteuid().is_root() {
+        println!("  (not root: cannot map a container's ids)");
+        return;
+    }
+    let case = Case::new(work, "rootless");
+    let go = ipc_sys::pipe::Pipe::new().unwrap();
+    let entered = ipc_sys::pipe::Pipe::new().unwrap();
+    let scratch = case.scratch();
+    let scratch = &scratch;
+    let token = case.token.as_str();
+    // A child in a user namespace that maps ids 0..65536 to themselves, as rootless Podman
+    // does: root there, but the run's own id (RUN_ID_BASE + pid) does not exist.
+    let mut child = Fork::new("container")
+        .spawn([go.read.as_fd(), entered.write.as_fd()], |[go, entered]| {
+            if nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUSER).is_err() {
+                return 10;
+            }
+            let _ = nix::unistd::write(&entered, b"x");
+            let mut b = [0u8; 1];
+            if nix::unistd::read(&go, &mut b) != Ok(1) {
+                return 11;
+            }
+            let root = nix::unistd::Uid::from_raw(0);
+            let gid = nix::unistd::Gid::from_raw(0);
+            if nix::unistd::setresgid(gid, gid, gid).is_err()
+                || nix::unistd::setresuid(root, root, root).is_err()
+            {
+                return 12;
+            }
+            let Ok(sandbox) = Sandbox::prepare(Policy::new(scratch)) else {
+                return 13;
+            };
+            let argv = [
+                CString::new("/bin/sh").unwrap(),
+                CString::new("-c").unwrap(),
+                CString::new("id -u > uid.txt").unwrap(),
+            ];
+            let (s, argv) = (&sandbox, &argv[..]);
+            let Ok(mut b) = sandbox.spawn(&[], |_| run_program(s, Vec::new(), argv, token)) else {
+                return 14;
+            };
+            match b.wait().map(|r| r.status) {
+                Ok(ExitStatus::Exited(0)) => 0,
+                _ => 15,
+            }
+        })
+        .unwrap();
+    let mut b = [0u8; 1];
+    assert_eq!(nix::unistd::read(&entered.read, &mut b), Ok(1));
+    let pid = child.pid();
+    fs::write(format!("/proc/{pid}/uid_map"), "0 0 65536\n").unwrap();
+    fs::write(format!("/proc/{pid}/gid_map"), "0 0 65536\n").unwrap();
+    nix::unistd::write(&go.write, b"x").unwrap();
+    assert_eq!(child.wait().unwrap().status, ExitStatus::Exited(0));
+    assert_eq!(
+        fs::read_to_string(case.scratch().join("uid.txt")).unwrap(),
+        "65534\n"
+    );
     case.assert_untouched();
 }

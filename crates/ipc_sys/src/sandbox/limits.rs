@@ -247,10 +247,18 @@ pub(super) struct Decided {
 /// Decides the confinement of a run and records it for `confine`.
 pub(super) fn decide(limits: &Limits, cx: &Context<'_>) -> Decided {
     let mut missing = Vec::new();
+    let mut per_run = matches!(cx.identity, Identity::PerRun);
     let identity = cx.root.then(|| match cx.identity {
         Identity::PerRun => {
             let id = super::RUN_ID_BASE + cx.box_pid;
-            (id, id)
+            if mapped("uid_map", id) && mapped("gid_map", id) {
+                (id, id)
+            } else {
+                // Root of a container whose user namespace maps only a range of ids (rootless
+                // Podman maps 65,536): the run's own id does not exist there; nobody does.
+                per_run = false;
+                (NOBODY, NOBODY)
+            }
         }
         Identity::Fixed { uid, gid } => (uid, gid),
     });
@@ -280,8 +288,8 @@ pub(super) fn decide(limits: &Limits, cx: &Context<'_>) -> Decided {
     // RLIMIT_NPROC counts the processes of the real uid: exactly the run's when the uid is the
     // run's own, or (since Linux 5.14) when the count is kept per user namespace.
     let nproc_exact = match (cx.root, cx.identity) {
-        (true, Identity::PerRun) => Some(limits.max_procs),
-        (true, Identity::Fixed { .. }) => None,
+        (true, _) if per_run => Some(limits.max_procs),
+        (true, _) => None,
         (false, _) if cx.user_namespace && kernel_at_least(5, 14) => {
             Some(limits.max_procs + cx.own_processes)
         }
@@ -312,6 +320,25 @@ pub(super) fn decide(limits: &Limits, cx: &Context<'_>) -> Decided {
     }
     let _ = CONFINEMENT.set(Confinement { identity, rlimits });
     Decided { identity, missing }
+}
+
+/// The user and group a root box falls back to when its per-run ids are not mapped.
+const NOBODY: u32 = 65534;
+
+/// Whether `id` is mapped in this process's user namespace (`/proc/self/uid_map` or
+/// `gid_map`: lines of `inside outside count`).
+fn mapped(map: &str, id: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/self/{map}")).is_ok_and(|text| in_map(&text, id))
+}
+
+fn in_map(text: &str, id: u32) -> bool {
+    text.lines().any(|line| {
+        let f: Vec<u64> = line
+            .split_whitespace()
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        matches!(f[..], [inside, _, count] if (inside..inside + count).contains(&u64::from(id)))
+    })
 }
 
 /// The number of processes whose real uid is `uid`, from /proc.
@@ -448,6 +475,16 @@ mod tests {
             Limit::explain_kill(Duration::from_millis(30), &limits, &none),
             None
         );
+    }
+
+    #[test]
+    fn an_id_is_mapped_only_inside_a_range_of_the_map() {
+        let init = "         0          0 4294967295\n";
+        let rootless = "         0       1000          1\n         1     100000      65536\n";
+        assert!(in_map(init, super::super::RUN_ID_BASE));
+        assert!(!in_map(rootless, super::super::RUN_ID_BASE));
+        assert!(in_map(rootless, 65534));
+        assert!(!in_map(rootless, 65537));
     }
 
     #[test]

@@ -62,6 +62,7 @@ mod view;
 use std::cell::RefCell;
 use std::ffi::OsString;
 use std::fmt;
+use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -307,12 +308,14 @@ impl Sandbox {
             missing: Vec::new(),
             runs: RefCell::new(Vec::new()),
         };
-        let (mut child, missing) = trial_box.start(&[], |_| 0)?;
+        // The trial's pid 1 confines a child as a submission would be: a box whose identity
+        // or limits cannot be applied is found here, not at the first graded run.
+        let (mut child, missing) = trial_box.start(&[], |_| trial_confinement(&trial_box))?;
         let reaped = child.wait()?;
         trial_box.finish(&mut child)?;
         if !reaped.status.success() {
             return Err(Error::SandboxSetup(format!(
-                "the trial box {}",
+                "the trial box {} (its confinement failed: see stderr)",
                 reaped.status
             )));
         }
@@ -433,6 +436,21 @@ impl Drop for Sandbox {
         for (_, group) in self.runs.borrow_mut().drain(..) {
             let _ = group.finish();
         }
+    }
+}
+
+/// `body` of `prepare`'s trial box: a child that calls `confine` and exits.
+fn trial_confinement(sandbox: &Sandbox) -> i32 {
+    let child = Fork::new("trial submission").spawn([], |[]| match sandbox.confine() {
+        Ok(()) => 0,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "error: {e}");
+            1
+        }
+    });
+    match child.and_then(|mut c| c.wait()) {
+        Ok(r) if r.status.success() => 0,
+        _ => 1,
     }
 }
 
