@@ -38,18 +38,31 @@
 //!   System V / POSIX IPC and the host name are private.
 //! - **Identity.** As root, `confine` switches the submission to an unprivileged uid/gid with no
 //!   supplementary groups: by default one of its own for the run (`RUN_ID_BASE` + the box
-//!   process's pid), or `Identity::Fixed`. As an ordinary user, the box is a user namespace that
+//!   process's pid; `nobody` in a container whose user namespace lacks that id), or
+//!   `Identity::Fixed`. As an ordinary user, the box is a user namespace that
 //!   maps the user to itself. `no_new_privs` always. The submission never runs as root.
 //! - **Limits** (`Limits`, defaults for a 1 s student program): processes through the cgroup
 //!   `pids.max` where writable and `RLIMIT_NPROC` where it counts only the run; CPU time, file
 //!   size and open files through rlimits; memory through the cgroup memory limit of the run, or
 //!   else `RLIMIT_AS` per process; disk through the tmpfs size. `Limit` names the limit behind a
 //!   signal or errno the tracer observes; `RunReport` adds what only the cgroup saw.
-//! - **Honest degradation.** `prepare` runs a trial box; every protection the kernel refused is
+//! - **Honest degradation.** `prepare` runs a trial box (whose pid 1 confines a child, so that
+//!   a confinement the kernel refuses fails `prepare`); every protection the kernel refused is
 //!   in `missing()` with the errno of the call that failed. `spawn` re-checks each run and fails
 //!   if the box came out weaker than the trial (`Error::SandboxChanged`).
 //!
-//! `prepare` and `spawn` fork: call them while single-threaded (see `fork`).
+//! For the caller and its `body`:
+//!
+//! - `prepare` and `spawn` fork: call them while single-threaded (see `fork`).
+//! - Exec the submission with the environment pid 1 inherits (`$HOME`, `$PWD` and `$TMPDIR` are
+//!   set there), or carry those three over into an environment of your own.
+//! - `Policy::scratch` is empty while the box runs; read it after `finish`. A SIGKILL to the box
+//!   process skips the copy back (the scratch then stays empty): end a box with SIGTERM, or by
+//!   returning from `body`.
+//! - A box process killed with SIGKILL leaves pid 1 (which dies at once) to the nearest child
+//!   subreaper: be one, and reap what you adopt.
+//! - Pid 1 is not dumpable and has SIGINT and SIGTERM at their defaults, which, for a pid 1, a
+//!   process inside cannot send it.
 
 mod cgroup;
 mod copy;
