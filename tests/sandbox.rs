@@ -390,6 +390,10 @@ const CHECKS: &[Check] = &[
         no_pid_namespace,
     ),
     (
+        "what_a_box_without_pid_namespace_left_when_killed_is_killed_by_the_next_prepare",
+        stale_cgroup,
+    ),
+    (
         "without_cgroups_a_fork_bomb_still_stops_at_the_process_limit",
         no_cgroups,
     ),
@@ -1542,4 +1546,53 @@ fn rootless_container(work: &Path) {
         "65534\n"
     );
     case.assert_untouched();
+}
+
+fn stale_cgroup(work: &Path) {
+    if !nix::unistd::geteuid().is_root() {
+        println!("  (not root: no cgroups here to keep track of a run)");
+        return;
+    }
+    let case = Case::new(work, "stale");
+    let mut p = policy(&case);
+    p.skip = vec![Protection::PidNamespace];
+    let sandbox = prepared(p);
+    let (s, c) = (&sandbox, &case);
+    // A grader whose box has no PID namespace; both are then killed with SIGKILL, the box
+    // process first, so that nobody is left to sweep the run.
+    let mut grader = Fork::new("grader")
+        .spawn([], |[]| {
+            let _box = start_sleeper(s, c);
+            std::thread::sleep(Duration::from_secs(300));
+            0
+        })
+        .unwrap();
+    let deadline = Instant::now() + RUN_DEADLINE;
+    while count_with_token(&case.token) < 3 {
+        assert!(Instant::now() < deadline, "the grader's box never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let g = grader.pid().as_raw();
+    let children = fs::read_to_string(format!("/proc/{g}/task/{g}/children")).unwrap();
+    let outer: i32 = children.trim().parse().unwrap();
+    nix::sys::signal::kill(Pid::from_raw(outer), Signal::SIGKILL).unwrap();
+    grader.signal(Signal::SIGKILL);
+    grader.wait().unwrap();
+    let grader_pid = g as u32;
+    assert!(!cgroups_of(grader_pid).is_empty(), "the run had cgroups");
+    // The run's processes escaped: this is the weakness the next prepare repairs.
+    assert!(count_with_token(&case.token) > 0);
+    let other = Case::new(work, "stale-after");
+    drop(prepared(policy(&other)));
+    while count_with_token(&case.token) > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the escaped processes were not killed"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    reap_adopted(deadline);
+    assert_nothing_left(&case.token);
+    assert_eq!(cgroups_of(grader_pid), Vec::<PathBuf>::new());
+    drop(sandbox);
 }

@@ -245,7 +245,8 @@ fn probe(place: &Place) -> std::result::Result<(), String> {
 }
 
 /// Removes the cgroups that boxes of dead processes left behind (a grader killed with
-/// SIGKILL before it could finish its runs). A cgroup still in use refuses `rmdir`.
+/// SIGKILL before it could finish its runs), killing what is still in them: only a box without
+/// a PID namespace whose box process was killed too can leave a process there.
 fn sweep_stale(dir: &Path) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
@@ -260,7 +261,9 @@ fn sweep_stale(dir: &Path) {
             continue;
         };
         if !Path::new(&format!("/proc/{creator}")).exists() {
-            let _ = fs::remove_dir(entry.path());
+            let deadline = Instant::now() + Duration::from_secs(1);
+            kill_members(&entry.path(), deadline);
+            let _ = remove(&entry.path(), deadline);
         }
     }
 }
