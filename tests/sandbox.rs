@@ -1063,6 +1063,19 @@ fn start_sleeper(sandbox: &Sandbox, case: &Case) -> Child {
     child
 }
 
+/// Waits until no process carries `token`; past `deadline`, kills them all (nothing a failed
+/// check started may be left running) and fails with `what`.
+fn wait_token_gone(token: &str, deadline: Instant, what: &str) {
+    while count_with_token(token) > 0 {
+        if Instant::now() >= deadline {
+            // Reports them, kills them and fails.
+            assert_nothing_left(token);
+            panic!("{what}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 fn count_with_token(token: &str) -> usize {
     let needle = format!("SANDBOX_TEST_TOKEN={token}");
     fs::read_dir("/proc")
@@ -1103,13 +1116,7 @@ fn sigkill_box(work: &Path) {
     sandbox.finish(&mut child).unwrap();
     // Pid 1 dies of its death signal; the kernel then kills the namespace. Wait for that fact.
     let deadline = Instant::now() + RUN_DEADLINE;
-    while count_with_token(&case.token) > 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the box outlived its box process"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_token_gone(&case.token, deadline, "the box outlived its box process");
     // Pid 1, orphaned, was handed to this subreaper: reap it, as a grader must.
     reap_adopted(deadline);
     assert_nothing_left(&case.token);
@@ -1138,10 +1145,7 @@ fn sigkill_caller(work: &Path) {
     }
     grader.signal(Signal::SIGKILL);
     grader.wait().unwrap();
-    while count_with_token(token) > 0 {
-        assert!(Instant::now() < deadline, "the box outlived its grader");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_token_gone(token, deadline, "the box outlived its grader");
     // The box process was reparented to this subreaper; reap it.
     reap_adopted(deadline);
     assert_nothing_left(token);
@@ -1584,13 +1588,11 @@ fn stale_cgroup(work: &Path) {
     assert!(count_with_token(&case.token) > 0);
     let other = Case::new(work, "stale-after");
     drop(prepared(policy(&other)));
-    while count_with_token(&case.token) > 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the escaped processes were not killed"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_token_gone(
+        &case.token,
+        deadline,
+        "the escaped processes were not killed",
+    );
     reap_adopted(deadline);
     assert_nothing_left(&case.token);
     assert_eq!(cgroups_of(grader_pid), Vec::<PathBuf>::new());
