@@ -248,14 +248,7 @@ fn close_from(first: RawFd) -> std::result::Result<(), Errno> {
 /// The number of threads of this process, from `/proc/self/stat`.
 pub fn thread_count() -> io::Result<usize> {
     let stat = crate::memory::read_proc("/proc/self/stat")?;
-    // Field 20, counted after the command name, which is in parentheses and may hold spaces.
-    let after = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest)
-        .ok_or_else(|| io::Error::other("malformed /proc/self/stat"))?;
-    after
-        .split_whitespace()
-        .nth(17)
+    crate::memory::stat_field(&stat, 20)
         .and_then(|n| n.parse().ok())
         .ok_or_else(|| io::Error::other("malformed /proc/self/stat"))
 }

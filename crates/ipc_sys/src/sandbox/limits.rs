@@ -352,7 +352,8 @@ fn processes_of(uid: u32) -> u64 {
         if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
             continue;
         }
-        let Ok(status) = std::fs::read_to_string(entry.path().join("status")) else {
+        let path = entry.path().join("status");
+        let Ok(status) = crate::memory::read_proc(&path.to_string_lossy()) else {
             continue;
         };
         let real = status

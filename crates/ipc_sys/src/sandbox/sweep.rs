@@ -13,6 +13,8 @@ use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitPidFlag, waitpid};
 use nix::unistd::Pid;
 
+use crate::memory::{read_proc, stat_field};
+
 /// How long the sweep keeps going before it gives up (a process stuck in the kernel, which
 /// SIGKILL cannot end until its call returns).
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -82,11 +84,10 @@ fn descendants(root: i32) -> Vec<i32> {
     out
 }
 
-/// The parent pid from /proc/PID/stat (field 4, after the parenthesised command name).
+/// The parent pid from /proc/PID/stat.
 fn parent_of(pid: i32) -> Option<i32> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (_, rest) = stat.rsplit_once(')')?;
-    rest.split_whitespace().nth(1)?.parse().ok()
+    let stat = read_proc(&format!("/proc/{pid}/stat")).ok()?;
+    stat_field(&stat, 4)?.parse().ok()
 }
 
 #[cfg(test)]
