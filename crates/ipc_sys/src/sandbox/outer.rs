@@ -407,6 +407,8 @@ fn prepare_first(sandbox: &Sandbox, inside: Inside) -> Result<Vec<Missing>, Stri
                         sys::errno_text(e)
                     ),
                 });
+            } else {
+                scatter_pids();
             }
         } else {
             missing.push(Missing {
@@ -430,6 +432,25 @@ fn prepare_first(sandbox: &Sandbox, inside: Inside) -> Result<Vec<Missing>, Stri
         sys::set_env("TMPDIR", Path::new("/tmp"));
     }
     Ok(missing)
+}
+
+/// Makes the next pid of the box's namespace a random one (`ns_last_pid`), as on a machine
+/// where other programs run: in a fresh namespace every run's processes would otherwise get
+/// the same pids (2, 3, 4…), and a program that seeds its random numbers with its pid — a
+/// classic of C coursework, `srand(time(NULL) ^ getpid())` — would draw the same values in two
+/// runs of the same second. Best effort: a kernel without `ns_last_pid` keeps counting from 2.
+fn scatter_pids() {
+    use rand::RngExt;
+    let pid_max: i32 = std::fs::read_to_string("/proc/sys/kernel/pid_max")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(32768);
+    // Below a pid_max of 32,768 and leaving room for a fork bomb at the top.
+    let high = pid_max.min(32768) - 4096;
+    if high > 1000 {
+        let last = rand::rng().random_range(300..high);
+        let _ = std::fs::write("/proc/sys/kernel/ns_last_pid", last.to_string());
+    }
 }
 
 #[cfg(test)]
