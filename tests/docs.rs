@@ -23,12 +23,14 @@
 //! run by a stand-in `cargo` on PATH that executes the binary this `cargo test` built, so the
 //! text typed is the text tested; only the compilation step is skipped.
 
+mod common;
+
 use std::io::Read;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::Bounded;
 use snapbox::IntoData;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -246,9 +248,8 @@ impl Session {
             .env_remove("LC_MESSAGES")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .process_group(0)
-            .spawn()
-            .expect("spawn sh");
+            .start()
+            .within(HARD_LIMIT);
         let mut stdout = child.stdout.take().expect("stdout");
         let reader = std::thread::spawn(move || {
             let mut buf = Vec::new();
@@ -272,9 +273,7 @@ impl Session {
                 interrupted = true;
             }
             if waited > HARD_LIMIT {
-                // SAFETY: as above.
-                unsafe { libc::kill(-pgid, libc::SIGKILL) };
-                let _ = child.wait();
+                child.kill_session();
                 panic!(
                     "{}: `{cmd}` still running after {HARD_LIMIT:?}{}",
                     self.page,

@@ -5,12 +5,16 @@
 //! `main` that runs each check in turn; a scenario that must watch its own output re-runs this
 //! executable with `POOL_API_SCENARIO` set.
 
+#[path = "common/deadline.rs"]
+mod deadline;
+
 use std::fs;
 use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use deadline::Bounded;
 use ipc_desafio::task_pool::{Error, Job, MAX_OUTPUT, Outcome, Pool, PoolConfig, Registry, Task};
 use ipc_sys::ExitStatus;
 
@@ -296,8 +300,7 @@ fn scenario_drop_without_stop() {
 fn dropping_a_pool_without_stop_leaves_no_process_and_prints_nothing() {
     let out = Command::new(std::env::current_exe().unwrap())
         .env("POOL_API_SCENARIO", "drop")
-        .output()
-        .unwrap();
+        .run();
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Run, code, stdout};
+use common::{Bounded, Run, code, stdout};
 use ipc_desafio::desafio::record::{Event, LogLine, Role};
 
 /// Check-then-block: a SIGTERM that lands after the forks but before main starts to wait must
@@ -20,8 +20,7 @@ fn sigterm_just_after_the_forks_is_acted_on_at_once() {
         .command(&["-q", "-n", "20", "--pace", "100"])
         .env("IPC_DESAFIO_TEST_PAUSE_AFTER_FORKS_MS", "300")
         .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+        .start();
     run.wait_for("the consumer's start", Duration::from_secs(20), |l| {
         l.role == Role::Consumer && matches!(l.event, Event::Started(None))
     });
@@ -57,8 +56,7 @@ fn a_writer_killed_in_the_middle_of_its_write_costs_only_its_own_line() {
     let out = run
         .command(&["-q", "-n", "100"])
         .env("IPC_DESAFIO_TEST_TORN_WRITE", "producer:4")
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(code(&out), 1);
     let text = run.exec_text();
     let unparsed: Vec<(usize, &str)> = text
@@ -152,8 +150,7 @@ fn a_consumer_killed_in_the_middle_of_its_write_costs_only_its_own_line() {
     let out = run
         .command(&["-q", "--seed", "1", "--pace", "5"])
         .env("IPC_DESAFIO_TEST_TORN_WRITE", "consumer:2")
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(code(&out), 1);
     let text = run.exec_text();
     let unparsed: Vec<usize> = text
@@ -221,8 +218,7 @@ fn values_a_killed_consumer_logged_but_never_recorded_count_as_lost_for_verify_a
     let out = run
         .command(&["-q", "-n", "3000", "--max", "100000", "--seed", "5"])
         .env("IPC_DESAFIO_TEST_TORN_WRITE", "consumer:3")
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(code(&out), 1);
     let summary = run.summary();
     let audit = stdout(&run.audit());
@@ -240,8 +236,7 @@ fn a_consumer_killed_before_counting_its_last_batch_is_no_disagreement() {
     let out = run
         .command(&["-q", "-n", "3000", "--max", "100000", "--seed", "5"])
         .env("IPC_DESAFIO_TEST_KILL_BEFORE_COUNT", "2")
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(code(&out), 1);
     let (sent, received, lost) = run.summary();
     let recorded = run.consumer_lines().len() as u64;

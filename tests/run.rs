@@ -4,7 +4,7 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::{Run, code, stdout};
+use common::{Bounded, Run, code, stdout};
 use ipc_desafio::desafio::record::{ConsumerLine, Event, Parity, Role};
 
 #[test]
@@ -236,19 +236,14 @@ fn both_logs_start_fresh_on_every_run() {
 #[test]
 fn logs_go_to_the_current_directory_by_default() {
     let dir = tempfile::tempdir().unwrap();
-    let out = common::desafio()
-        .arg("-q")
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
+    let out = common::desafio().arg("-q").current_dir(dir.path()).run();
     assert_eq!(code(&out), 0);
     assert!(dir.path().join("execution_log.txt").exists());
     assert!(dir.path().join("consumer_log.txt").exists());
     let verify = common::desafio()
         .arg("verify")
         .current_dir(dir.path())
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(code(&verify), 0);
 }
 
@@ -256,21 +251,16 @@ fn logs_go_to_the_current_directory_by_default() {
 fn a_closed_stdout_does_not_break_the_run() {
     use std::process::Stdio;
     let run = Run::new();
-    let mut child = run
-        .command(&["--pace", "5"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = run.command(&["--pace", "5"]).stdout(Stdio::piped()).start();
     drop(child.stdout.take());
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(child.code(), 0);
     assert_eq!(code(&run.verify()), 0, "{}", stdout(&run.verify()));
 }
 
 #[test]
 fn help_and_version_work() {
     let run = Run::new();
-    let help = common::desafio().arg("--help").output().unwrap();
+    let help = common::desafio().arg("--help").run();
     assert_eq!(code(&help), 0);
     for flag in [
         "--count",
@@ -289,7 +279,7 @@ fn help_and_version_work() {
             "--help does not mention {flag}"
         );
     }
-    let version = common::desafio().arg("--version").output().unwrap();
+    let version = common::desafio().arg("--version").run();
     assert_eq!(code(&version), 0);
     assert!(stdout(&version).starts_with("ipc_desafio "));
     drop(run);

@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::Bounded;
+
 use std::collections::HashMap;
 use std::io::Write;
 use std::os::unix::process::CommandExt;
@@ -25,23 +27,13 @@ fn run_in(dir: &Path, args: &[&str], input: Option<&[u8]>) -> Output {
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .start();
     if let Some(input) = input {
         let mut stdin = child.stdin.take().unwrap();
         let input = input.to_vec();
         std::thread::spawn(move || stdin.write_all(&input));
     }
-    let waiter = std::thread::spawn(move || child.wait_with_output().unwrap());
-    let start = std::time::Instant::now();
-    while !waiter.is_finished() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "task_pool {args:?} hangs"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    waiter.join().unwrap()
+    child.finish()
 }
 
 fn run(args: &[&str]) -> Output {
@@ -475,8 +467,7 @@ fn a_closed_stdout_ends_the_run_quietly() {
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .start();
     // An endless input: only the closed output can end this run.
     let mut stdin = child.stdin.take().unwrap();
     std::thread::spawn(move || while stdin.write_all(b"line\n").is_ok() {});
@@ -494,9 +485,7 @@ fn a_closed_stdout_ends_the_run_quietly() {
         .unwrap();
     let out = Command::new(BIN)
         .args(["--", "echo", ":::", "a", "b", "c"])
-        .stdout(full)
-        .output()
-        .unwrap();
+        .run_with_stdout(full);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         text(&out.stderr),
@@ -511,9 +500,7 @@ fn a_closed_stdout_ends_the_run_quietly() {
         .unwrap();
     let out = Command::new(BIN)
         .args(["--", "sh", "-c", "echo err >&2", ":::", "a"])
-        .stderr(full)
-        .output()
-        .unwrap();
+        .run_with_stderr(full);
     assert_eq!(out.status.code(), Some(1));
 }
 
@@ -540,7 +527,7 @@ fn a_command_holds_only_stdin_stdout_and_stderr_whatever_the_caller_has_open() {
             Ok(())
         });
     }
-    let out = cmd.output().unwrap();
+    let out = cmd.run();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let listing = text(&out.stdout);
     let mut lines: Vec<&str> = listing.lines().collect();
@@ -599,12 +586,11 @@ fn every_process_of_a_command_run_holds_only_its_own_descriptors() {
             Ok(())
         });
     }
-    let mut child = common::in_new_session(&mut cmd)
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        .start();
     let main = child.id() as i32;
     let start = std::time::Instant::now();
     let mut last = String::new();
@@ -699,13 +685,12 @@ fn a_job_block_holds_only_that_jobs_bytes_even_when_its_worker_reuses_the_file()
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .start();
     let mut stdin = pool.stdin.take().unwrap();
     std::thread::sleep(Duration::from_millis(300));
     stdin.write_all(b"1\n2\n3\n4\n").unwrap();
     drop(stdin);
-    let out = pool.wait_with_output().unwrap();
+    let out = pool.finish();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "one\nthree\nfour\n");
     assert_eq!(text(&out.stderr), "err\n");

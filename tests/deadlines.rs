@@ -1,0 +1,205 @@
+//! The test harness itself: every program a test starts runs under a deadline
+//! (`tests/common/deadline.rs`). A hang fails the test, naming the command and what the test
+//! waited for, and leaves no process behind; no test file starts a program any other way.
+
+mod common;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{Bounded, session_members};
+
+/// A program that sleeps beside a child that leads a process group of its own.
+const LONER: &str = "perl -e 'setpgrp(0, 0); sleep 1000' & sleep 1000";
+
+/// Waits until both sleepers of `LONER` run in session `sid`, the perl one in a group of its
+/// own (not the session's).
+fn wait_for_the_loner(sid: i32) {
+    let group = |pid: i32| -> Option<i32> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        stat.rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(2)?
+            .parse()
+            .ok()
+    };
+    common::wait_until(
+        "the loner in a group of its own",
+        Duration::from_secs(60),
+        || {
+            let members = session_members(sid);
+            members.iter().any(|p| p.comm == "sleep")
+                && members.iter().any(|p| {
+                    p.comm == "perl" && group(p.pid).is_some_and(|g| g == p.pid && g != sid)
+                })
+        },
+    );
+}
+
+/// The message of the panic `f` ends with (it must panic).
+fn panic_message(f: impl FnOnce()) -> String {
+    let payload = catch_unwind(AssertUnwindSafe(f)).expect_err("it was supposed to fail");
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
+
+/// Every call that starts or waits for a program without a deadline, outside the harness:
+/// `Command::output`, `Command::status`, `Command::spawn` (a `std::process::Child` has no
+/// deadline) and `Child::wait_with_output`. `Started::wait`, `finish` and the like are the
+/// bounded ones. A line after a `// deadline: exempt — why` comment is let through.
+#[test]
+fn no_test_starts_a_program_without_a_deadline() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let banned = [".output()", ".status()", ".spawn()", ".wait_with_output()"];
+    let mut found = Vec::new();
+    let mut files = Vec::new();
+    for dir in ["tests", "tests/common", "examples"] {
+        for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    assert!(
+        files.len() > 30,
+        "the test sources were not found: {files:?}"
+    );
+    for path in &files {
+        if path.ends_with("tests/common/deadline.rs") || path.ends_with("tests/deadlines.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut exempt = false;
+        for (i, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or_default();
+            if !exempt && banned.iter().any(|b| code.contains(b)) {
+                found.push(format!(
+                    "{}:{}: {}",
+                    path.strip_prefix(root).unwrap().display(),
+                    i + 1,
+                    line.trim()
+                ));
+            }
+            exempt = line.trim_start().starts_with("// deadline: exempt");
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "start programs with `common::Bounded` (`.run()`, `.start()`) so that a hang fails the \
+         test instead of blocking it:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn a_run_past_its_deadline_fails_naming_the_command_and_what_it_waited_for() {
+    // A grandchild in a process group of its own: killing the program's group would miss it;
+    // its session does not.
+    let mut run = Command::new("sh")
+        .args(["-c", LONER])
+        .start()
+        .within(Duration::from_millis(500));
+    let sid = run.pid();
+    wait_for_the_loner(sid);
+    let message = panic_message(|| {
+        run.wait_for("the two sleeps to end");
+    });
+    assert!(message.starts_with("deadline: "), "{message}");
+    assert!(
+        message.contains(&format!(
+            "for the two sleeps to end, in vain: `sh -c {LONER}`"
+        )),
+        "{message}"
+    );
+    assert!(
+        message.contains("sleep state S"),
+        "what was running: {message}"
+    );
+    assert_eq!(session_members(sid), vec![], "the whole session is gone");
+}
+
+#[test]
+fn output_past_its_deadline_fails_and_kills_what_holds_the_pipes() {
+    // The program exits at once; what it left behind keeps stdout open.
+    let message = panic_message(|| {
+        let run = Command::new("sh")
+            .args(["-c", "sleep 1000 & exit 0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .start()
+            .within(Duration::from_millis(500))
+            .expecting("sh and the sleep it left behind");
+        run.finish();
+    });
+    assert!(
+        message.contains(
+            "for sh and the sleep it left behind and close its stdout and stderr, in vain"
+        ),
+        "{message}"
+    );
+    let sid: i32 = message
+        .split("(session ")
+        .nth(1)
+        .and_then(|r| r.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no session in {message}"));
+    assert_eq!(session_members(sid), vec![]);
+}
+
+/// A test blocked in its own read of the program's stdout (not in a wait of `Started`) is
+/// freed by the watchdog: the session is killed, the read ends, and the test fails saying why.
+#[test]
+fn a_test_blocked_on_a_pipe_is_freed_and_failed_by_the_watchdog() {
+    let mut sid = 0;
+    let message = panic_message(|| {
+        let mut run = Command::new("sh")
+            .args(["-c", "sleep 1000"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .start()
+            .within(Duration::from_millis(200));
+        sid = run.pid();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut run.stdout.take().unwrap(), &mut text).unwrap();
+        assert_eq!(text, "", "the sleep wrote nothing");
+    });
+    assert!(
+        message.starts_with("deadline: `sh -c sleep 1000`"),
+        "{message}"
+    );
+    assert!(
+        message.contains("the watchdog killed the session"),
+        "{message}"
+    );
+    assert_eq!(session_members(sid), vec![]);
+}
+
+#[test]
+fn run_collects_both_pipes_however_much_they_carry_and_the_exit_code() {
+    let out = Command::new("sh")
+        .args([
+            "-c",
+            "head -c 1000000 /dev/zero; head -c 300000 /dev/zero >&2; exit 7",
+        ])
+        .run();
+    assert_eq!(out.status.code(), Some(7));
+    assert_eq!(out.stdout.len(), 1_000_000);
+    assert_eq!(out.stderr.len(), 300_000);
+}
+
+#[test]
+fn a_started_program_dropped_early_takes_its_session_with_it() {
+    let run = Command::new("sh").args(["-c", LONER]).start();
+    let sid = run.pid();
+    wait_for_the_loner(sid);
+    drop(run);
+    assert_eq!(session_members(sid), vec![]);
+}
