@@ -491,3 +491,69 @@ fn a_full_stdout_is_one_error_line_and_a_failure() {
         "error: cannot write standard output: No space left on device (os error 28)\n"
     );
 }
+
+/// The joblog of a fixed run, written out: one task per way to end, on one worker, so the
+/// order is fixed. Start times and runtimes are redacted; worker pids become W1, W2… in order
+/// of first appearance (a crash or a timeout costs the worker its life: the next task gets a
+/// fresh one).
+#[test]
+fn the_joblog_of_a_fixed_run_is_exactly_this() {
+    let dir = tempfile::tempdir().unwrap();
+    let joblog = dir.path().join("jobs.tsv");
+    let (out, _) = run(&[
+        "--workers",
+        "1",
+        "--task",
+        "compute:10",
+        "--task",
+        "fail",
+        "--task",
+        "panic",
+        "--task",
+        "abort",
+        "--task",
+        "overrun:3600000",
+        "--task",
+        "stubborn:3600000",
+        "--timeout",
+        "300",
+        "--grace-ms",
+        "200",
+        "--joblog",
+        joblog.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let log = std::fs::read_to_string(&joblog).unwrap();
+    let row = regex::Regex::new(
+        r"^(\d+\t[\w-]+\t)(\d+)\t\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d\t\d+\.\d{3}\t",
+    )
+    .unwrap();
+    let mut workers: Vec<String> = Vec::new();
+    let redacted: Vec<String> = log
+        .lines()
+        .map(|l| match row.captures(l) {
+            Some(c) => {
+                let pid = c[2].to_string();
+                if !workers.contains(&pid) {
+                    workers.push(pid.clone());
+                }
+                let n = workers.iter().position(|w| *w == pid).unwrap() + 1;
+                format!("{}W{n}\t[START]\t[RUNTIME]\t{}", &c[1], &l[c[0].len()..])
+            }
+            None => l.to_string(),
+        })
+        .collect();
+    assert_eq!(
+        redacted,
+        [
+            "task\tjob\tworker\tstart\truntime_s\toutcome\texit\tsignal",
+            "1\tcompute\tW1\t[START]\t[RUNTIME]\tok\t0\t-",
+            "2\tfail\tW1\t[START]\t[RUNTIME]\tfailed\t1\t-",
+            "3\tpanic\tW1\t[START]\t[RUNTIME]\tcrashed\t101\t-",
+            "4\tabort\tW2\t[START]\t[RUNTIME]\tcrashed\t-\tSIGABRT",
+            "5\toverrun\tW3\t[START]\t[RUNTIME]\ttimed-out\t-\tSIGTERM",
+            "6\tstubborn\tW4\t[START]\t[RUNTIME]\ttimed-out\t-\tSIGKILL",
+        ],
+        "{log}"
+    );
+}
