@@ -151,10 +151,17 @@ fn every_log_line_follows_the_grammar_and_timestamps_never_go_backwards() {
     }
 }
 
+/// The producer logs a value before it sends it, so its `sent` line always comes first. A hook
+/// makes the producer pause 100 ms between those two steps (one value per batch): were the
+/// value sent first, the consumer would receive and log it during the pause, every time.
 #[test]
 fn each_sent_line_comes_before_its_received_line() {
     let run = Run::new();
-    assert_eq!(code(&run.run(&["-q", "-n", "50", "--max", "1000"])), 0);
+    let out = run
+        .command(&["-q", "-n", "8", "--max", "1000", "--pace", "0"])
+        .env("IPC_DESAFIO_TEST_PAUSE_BETWEEN_LOG_AND_SEND_MS", "100")
+        .run();
+    assert_eq!(code(&out), 0, "{}", common::stderr(&out));
     let lines = run.exec_lines();
     for (i, line) in lines.iter().enumerate() {
         if let Event::Received { value, .. } = line.event {
