@@ -1,6 +1,7 @@
 //! The test harness itself: every program a test starts runs under a deadline
 //! (`tests/common/deadline.rs`). A hang fails the test, naming the command and what the test
 //! waited for, and leaves no process behind; no test file starts a program any other way.
+//! And `pool_api`'s own harness (`harness = false`) takes libtest's command line.
 
 mod common;
 
@@ -72,7 +73,7 @@ fn no_test_starts_a_program_without_a_deadline() {
         "the test sources were not found: {files:?}"
     );
     for path in &files {
-        if path.ends_with("tests/common/deadline.rs") || path.ends_with("tests/deadlines.rs") {
+        if path.ends_with("tests/common/deadline.rs") || path.ends_with("tests/harness.rs") {
             continue;
         }
         let text = std::fs::read_to_string(path).unwrap();
@@ -202,4 +203,125 @@ fn a_started_program_dropped_early_takes_its_session_with_it() {
     wait_for_the_loner(sid);
     drop(run);
     assert_eq!(session_members(sid), vec![]);
+}
+
+/// The `pool_api` test executable, as cargo builds it for this profile (a no-op when fresh).
+fn pool_api() -> std::path::PathBuf {
+    let bin = Path::new(common::BIN);
+    let profile_dir = bin.parent().expect("binary in a profile dir");
+    let target_dir = profile_dir.parent().expect("profile dir in a target dir");
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") => "dev",
+        Some(other) => other,
+        None => panic!("unexpected target layout: {}", profile_dir.display()),
+    };
+    let out = Command::new(env!("CARGO"))
+        .args([
+            "test",
+            "--no-run",
+            "--test",
+            "pool_api",
+            "--profile",
+            profile,
+        ])
+        .args(["--message-format", "json"])
+        .arg("--target-dir")
+        .arg(target_dir)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .start()
+        // A build on a busy machine, not a run of the program: a longer deadline.
+        .within(Duration::from_secs(900))
+        .expecting("cargo to build the pool_api test")
+        .finish();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m["target"]["name"] == "pool_api")
+        .find_map(|m| m["executable"].as_str().map(std::path::PathBuf::from))
+        .expect("cargo names the pool_api executable")
+}
+
+/// pool_api's `main` is a harness of its own: it must take what `cargo test` passes to any test
+/// binary, run what it selects, and refuse what it does not know — never run nothing and pass.
+#[test]
+fn pool_apis_own_harness_takes_libtests_command_line_or_refuses_it() {
+    let bin = pool_api();
+    let run = |args: &[&str]| {
+        let out = Command::new(&bin).args(args).run();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, listed, _) = run(&["--list"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        listed.lines().filter(|l| l.ends_with(": test")).count(),
+        7,
+        "{listed}"
+    );
+    for (args, ran) in [
+        (
+            &[
+                "--test-threads",
+                "2",
+                "--exact",
+                "pool_start_is_refused_while_another_thread_runs",
+            ][..],
+            1,
+        ),
+        (&["--test-threads=2", "a_result_over"][..], 1),
+        (
+            &[
+                "--skip",
+                "draw",
+                "--skip",
+                "malformed",
+                "--skip",
+                "dispatcher",
+                "--skip",
+                "a_pool",
+                "--skip",
+                "dropping",
+                "--skip",
+                "frame",
+            ][..],
+            1,
+        ),
+        (
+            &[
+                "--nocapture",
+                "--exact",
+                "pool_start_is_refused_while_another_thread_runs",
+                "-q",
+            ][..],
+            1,
+        ),
+    ] {
+        let (code, out, err) = run(args);
+        assert_eq!(code, Some(0), "{args:?}: {out}{err}");
+        assert!(
+            out.contains(&format!("{ran} passed; 0 failed")),
+            "{args:?} ran something else:\n{out}"
+        );
+    }
+    for args in [
+        &["--bogus"][..],
+        &["--test-threads"][..],
+        &["--test-threads", "many"][..],
+    ] {
+        let (code, out, err) = run(args);
+        assert_eq!(code, Some(2), "{args:?}: {out}{err}");
+        assert!(err.starts_with("error: "), "{args:?}: {err}");
+        assert!(!out.contains("passed"), "{args:?} ran checks: {out}");
+    }
 }
