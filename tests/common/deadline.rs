@@ -41,7 +41,7 @@ pub fn default_deadline() -> Duration {
         .map_or(Duration::from_secs(60), Duration::from_secs)
 }
 
-/// `Command` under a deadline. Tests start programs only through these (tests/deadlines.rs
+/// `Command` under a deadline. Tests start programs only through these (tests/harness.rs
 /// refuses a bare `output()`, `status()`, `spawn()` or `wait_with_output()` anywhere else).
 pub trait Bounded {
     /// Starts the program in a session of its own, under the default deadline.
