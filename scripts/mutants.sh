@@ -5,8 +5,8 @@
 # keeping its pipe ends, the lock patience at an hour…). One at a time, in a scratch copy of
 # this tree, the script applies it, builds, runs only the test binaries that guard that
 # behaviour, and reports:
-#   caught    a test failed (by an assertion; "caught by a deadline" when a test's deadline —
-#             tests/common/deadline.rs — turned a hang into the failure)
+#   caught    a test failed by an assertion ("caught by a deadline only" when every failure
+#             was a test's deadline — tests/common/deadline.rs — turning a hang into a failure)
 #   MISSED    every test passed: the suite cannot see this bug
 #   HUNG      the tests ran past MUTANTS_TIMEOUT (a hang counts as a miss)
 #   STALE     the mutation's pattern no longer matches the source: update it here
@@ -217,10 +217,11 @@ while IFS=$'\t' read -r name file subst selection what; do
       else
         caught=$((caught + 1))
         failed=$(grep -E '^test .* \.\.\. FAILED$' "$log" | sed -E 's/^test (.*) \.\.\. FAILED$/\1/' | sort -u | head -3 | paste -sd, -)
-        if grep -q '^deadline: ' "$log"; then
-          verdict="caught by a deadline: ${failed:-?}"
-        else
+        # A panic raised in tests/common/deadline.rs is a deadline's; any other, an assertion.
+        if grep 'panicked at' "$log" | grep -qv 'tests/common/deadline.rs'; then
           verdict="caught: ${failed:-?}"
+        else
+          verdict="caught by a deadline only: ${failed:-?}"
         fi
       fi
     fi

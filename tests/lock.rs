@@ -143,7 +143,15 @@ fn an_interrupted_run_gives_up_a_lock_whose_holder_is_stopped_and_says_why() {
         .stderr(Stdio::piped())
         .start()
         .expecting("the interrupted run to give up the lock and end");
-    child.wait_until("the run to wait for the lock", || blocked_on(inode));
+    let main = child.pid();
+    child.wait_until("the run to wait for the lock", || {
+        assert_ne!(
+            state_of(main),
+            Some('Z'),
+            "the run ended while a stopped process held the log's lock"
+        );
+        blocked_on(inode)
+    });
     killpg(Pid::from_raw(child.pid()), Signal::SIGINT).unwrap();
     let out = child.finish();
     assert_eq!(
