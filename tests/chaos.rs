@@ -15,7 +15,7 @@ use common::deadline;
 const SEED: u64 = 20_261_125;
 /// Scenarios, always these: each has its own deadline (`Scenario::bound`), enforced by
 /// `chaos::run`, which kills the run's session when it passes and counts a hang as a failure.
-const RUNS: u64 = 80;
+const RUNS: u64 = 60;
 
 #[test]
 fn a_seeded_fault_campaign_breaks_no_invariant() {

@@ -222,6 +222,8 @@ struct Session {
     page: String,
     /// How long a command may run before it counts as hung.
     deadline: Duration,
+    /// How long a command of a `<!-- test: ctrl-c -->` block runs before its SIGINT.
+    patience: Duration,
 }
 
 struct Ran {
@@ -239,6 +241,7 @@ impl Session {
             cargo: fake_cargo(),
             page: page.to_string(),
             deadline: common::default_deadline(),
+            patience: SH_PATIENCE,
         }
     }
 
@@ -372,7 +375,7 @@ fn check_text(session: &Session, page: &str) -> (usize, Vec<String>) {
                     if not_ours(&cmd) {
                         continue;
                     }
-                    let got = session.run(&cmd, block.ctrl_c.then_some(SH_PATIENCE));
+                    let got = session.run(&cmd, block.ctrl_c.then_some(session.patience));
                     ran += 1;
                     if let Some(hang) = session.hang(&got, &cmd, block.line) {
                         failures.push(hang);
@@ -551,6 +554,7 @@ fn redactions_hide_what_changes_between_runs_and_nothing_else() {
 fn a_command_that_does_not_end_fails_its_page_unless_its_block_says_ctrl_c() {
     let mut session = Session::new("inline");
     session.deadline = Duration::from_secs(1);
+    session.patience = Duration::from_secs(1);
     let (ran, failures) = check_text(&session, "```sh\nsleep 1000\n```\n");
     assert_eq!(ran, 1);
     assert_eq!(failures.len(), 1, "{failures:?}");

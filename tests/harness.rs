@@ -10,6 +10,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::deadline::live_members;
 use common::{Bounded, session_members};
 
 /// A program that sleeps beside a child that leads a process group of its own.
@@ -123,7 +124,7 @@ fn a_run_past_its_deadline_fails_naming_the_command_and_what_it_waited_for() {
         message.contains("sleep state S"),
         "what was running: {message}"
     );
-    assert_eq!(session_members(sid), vec![], "the whole session is gone");
+    assert_eq!(live_members(sid), vec![], "nothing of the session runs");
 }
 
 #[test]
@@ -152,7 +153,7 @@ fn output_past_its_deadline_fails_and_kills_what_holds_the_pipes() {
         .and_then(|r| r.split(',').next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no session in {message}"));
-    assert_eq!(session_members(sid), vec![]);
+    assert_eq!(live_members(sid), vec![]);
 }
 
 /// A test blocked in its own read of the program's stdout (not in a wait of `Started`) is
@@ -180,7 +181,7 @@ fn a_test_blocked_on_a_pipe_is_freed_and_failed_by_the_watchdog() {
         message.contains("the watchdog killed the session"),
         "{message}"
     );
-    assert_eq!(session_members(sid), vec![]);
+    assert_eq!(live_members(sid), vec![]);
 }
 
 #[test]
@@ -202,7 +203,7 @@ fn a_started_program_dropped_early_takes_its_session_with_it() {
     let sid = run.pid();
     wait_for_the_loner(sid);
     drop(run);
-    assert_eq!(session_members(sid), vec![]);
+    assert_eq!(live_members(sid), vec![]);
 }
 
 /// The `pool_api` test executable, as cargo builds it for this profile (a no-op when fresh).

@@ -8,7 +8,7 @@ use common::{Bounded, Run, code, stdout};
 use ipc_desafio::desafio::record::{Event, LogLine, Role};
 
 /// Check-then-block: a SIGTERM that lands after the forks but before main starts to wait must
-/// be acted on at once, not when a child happens to exit. A hook makes main pause 5 s between
+/// be acted on at once, not when a child happens to exit. A hook makes main pause 1.5 s between
 /// the forks and its first wait; the test waits until main is in that pause (its `spawned
 /// consumer` line is logged and the kernel shows it in `nanosleep`), then sends SIGTERM. The
 /// producer, at one value a second, would need 19 s for all twenty: with a wait4-based loop main
@@ -18,7 +18,7 @@ fn sigterm_just_after_the_forks_is_acted_on_at_once() {
     let run = Run::new();
     let mut child = run
         .command(&["-q", "-n", "20", "--pace", "1000"])
-        .env("IPC_DESAFIO_TEST_PAUSE_AFTER_FORKS_MS", "5000")
+        .env("IPC_DESAFIO_TEST_PAUSE_AFTER_FORKS_MS", "1500")
         .stdout(std::process::Stdio::null())
         .start();
     let main = child.pid();

@@ -446,7 +446,18 @@ impl Drop for Started {
     fn drop(&mut self) {
         let fired = self.stop_watchdog();
         let sid = self.pid();
-        if matches!(self.child.try_wait(), Ok(None)) || !session_members(sid).is_empty() {
+        // Scanning /proc for the session costs milliseconds, so it is done when something may
+        // be left: the leader still running or killed by a signal, the test failing, or a
+        // process still in the leader's group (one signal-0 probe, no scan).
+        let leftovers = match self.child.try_wait() {
+            Ok(Some(status)) => {
+                std::os::unix::process::ExitStatusExt::signal(&status).is_some()
+                    || std::thread::panicking()
+                    || kill(Pid::from_raw(-sid), None).is_ok()
+            }
+            _ => true,
+        };
+        if leftovers {
             kill_session(sid, &mut self.child);
         }
         if let Some(message) = fired {
@@ -482,16 +493,20 @@ fn signal_session(sid: i32) {
     }
 }
 
-/// SIGKILLs every process of session `sid` until none is left (10 s at most: a process in
-/// uninterruptible sleep cannot be helped), reaping `leader` and any member re-parented to this
-/// process (a child subreaper).
+/// SIGKILLs every process of session `sid` until none is left running (10 s at most: a process
+/// in uninterruptible sleep cannot be helped), reaping `leader` and any member re-parented to
+/// this process (a child subreaper). A zombie whose parent is another process is dead already:
+/// its parent (or init) reaps it.
 fn kill_session(sid: i32, leader: &mut Child) {
     let me = std::process::id() as i32;
     let start = Instant::now();
     loop {
         let _ = leader.kill();
         let _ = leader.try_wait();
-        let members = session_members(sid);
+        let members: Vec<Proc> = session_members(sid)
+            .into_iter()
+            .filter(|p| p.state != 'Z' || p.ppid == me)
+            .collect();
         if members.is_empty() || start.elapsed() > Duration::from_secs(10) {
             if !members.is_empty() {
                 eprintln!(
@@ -524,6 +539,14 @@ pub struct Proc {
     pub ppid: i32,
     pub state: char,
     pub comm: String,
+}
+
+/// The processes of session `sid` still running (zombies left out).
+pub fn live_members(sid: i32) -> Vec<Proc> {
+    session_members(sid)
+        .into_iter()
+        .filter(|p| p.state != 'Z')
+        .collect()
 }
 
 /// Every process of session `sid`, zombies included.
