@@ -292,7 +292,7 @@ impl Session {
         }
         let hung = status.is_none();
         if hung {
-            child.kill_session();
+            child.kill_all();
         }
         let output = String::from_utf8_lossy(&reader.join().expect("reader")).into_owned();
         use std::os::unix::process::ExitStatusExt;

@@ -188,10 +188,10 @@ impl Tree {
     }
 }
 
-/// Ends a run started by `start` (its session SIGKILLed, then reaped — as on drop, also when
-/// a check panics: task-pool workers lead their own groups, but stay in the session).
+/// Ends a run started by `start` (every process of it SIGKILLed, then reaped — as on drop, also
+/// when a check panics: task-pool workers lead their own groups, and are killed with it).
 fn finish(mut child: Started) {
-    child.kill_session();
+    child.kill_all();
 }
 
 fn expect(cond: bool, why: impl FnOnce() -> String) -> Result<(), String> {

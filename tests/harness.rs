@@ -10,35 +10,37 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::deadline::live_members;
-use common::{Bounded, session_members};
+use common::{Bounded, Proc, Started};
 
 /// A program that sleeps beside a child that leads a process group of its own.
 const LONER: &str = "perl -e 'setpgrp(0, 0); sleep 1000' & sleep 1000";
 
-/// Waits until both sleepers of `LONER` run in session `sid`, the perl one in a group of its
-/// own (not the session's).
-fn wait_for_the_loner(sid: i32) {
-    let group = |pid: i32| -> Option<i32> {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        stat.rsplit_once(')')?
-            .1
-            .split_whitespace()
-            .nth(2)?
-            .parse()
-            .ok()
-    };
+/// Waits until both sleepers of `LONER` run, the perl one in a group of its own (not the
+/// program's); returns every pid of the run.
+fn wait_for_the_loner(run: &Started) -> Vec<i32> {
+    let leader = run.pid();
+    let mut pids = Vec::new();
     common::wait_until(
         "the loner in a group of its own",
         Duration::from_secs(60),
         || {
-            let members = session_members(sid);
+            let members = run.members();
+            pids = members.iter().map(|p| p.pid).collect();
             members.iter().any(|p| p.comm == "sleep")
-                && members.iter().any(|p| {
-                    p.comm == "perl" && group(p.pid).is_some_and(|g| g == p.pid && g != sid)
-                })
+                && members
+                    .iter()
+                    .any(|p| p.comm == "perl" && p.pgid == p.pid && p.pgid != leader)
         },
     );
+    pids
+}
+
+/// Those of `pids` still running (a zombie is not running).
+fn running(pids: &[i32]) -> Vec<Proc> {
+    common::deadline::processes()
+        .into_iter()
+        .filter(|p| pids.contains(&p.pid) && p.state != 'Z')
+        .collect()
 }
 
 /// The message of the panic `f` ends with (it must panic).
@@ -102,34 +104,40 @@ fn no_test_starts_a_program_without_a_deadline() {
 
 #[test]
 fn a_run_past_its_deadline_fails_naming_the_command_and_what_it_waited_for() {
-    // A grandchild in a process group of its own: killing the program's group would miss it;
-    // its session does not.
-    let mut run = Command::new("sh")
-        .args(["-c", LONER])
-        .start()
+    // A grandchild in a process group of its own: killing the program's group alone would miss
+    // it. Both ways to start a program.
+    for in_session in [false, true] {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", LONER]);
+        let mut run = if in_session {
+            cmd.start_in_session()
+        } else {
+            cmd.start()
+        }
         .within(Duration::from_millis(500));
-    let sid = run.pid();
-    wait_for_the_loner(sid);
-    let message = panic_message(|| {
-        run.wait_for("the two sleeps to end");
-    });
-    assert!(message.starts_with("deadline: "), "{message}");
-    assert!(
-        message.contains(&format!(
-            "for the two sleeps to end, in vain: `sh -c {LONER}`"
-        )),
-        "{message}"
-    );
-    assert!(
-        message.contains("sleep state S"),
-        "what was running: {message}"
-    );
-    assert_eq!(live_members(sid), vec![], "nothing of the session runs");
+        let pids = wait_for_the_loner(&run);
+        let message = panic_message(|| {
+            run.wait_for("the two sleeps to end");
+        });
+        assert!(message.starts_with("deadline: "), "{message}");
+        assert!(
+            message.contains(&format!(
+                "for the two sleeps to end, in vain: `sh -c {LONER}`"
+            )),
+            "{message}"
+        );
+        assert!(
+            message.contains("sleep state S") && message.contains("perl state S"),
+            "what was running: {message}"
+        );
+        assert_eq!(running(&pids), vec![], "nothing of the run is left");
+    }
 }
 
 #[test]
 fn output_past_its_deadline_fails_and_kills_what_holds_the_pipes() {
     // The program exits at once; what it left behind keeps stdout open.
+    let mut pids = Vec::new();
     let message = panic_message(|| {
         let run = Command::new("sh")
             .args(["-c", "sleep 1000 & exit 0"])
@@ -139,6 +147,10 @@ fn output_past_its_deadline_fails_and_kills_what_holds_the_pipes() {
             .start()
             .within(Duration::from_millis(500))
             .expecting("sh and the sleep it left behind");
+        common::wait_until("the sleep", Duration::from_secs(60), || {
+            pids = run.members().iter().map(|p| p.pid).collect();
+            run.members().iter().any(|p| p.comm == "sleep")
+        });
         run.finish();
     });
     assert!(
@@ -147,20 +159,14 @@ fn output_past_its_deadline_fails_and_kills_what_holds_the_pipes() {
         ),
         "{message}"
     );
-    let sid: i32 = message
-        .split("(session ")
-        .nth(1)
-        .and_then(|r| r.split(',').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no session in {message}"));
-    assert_eq!(live_members(sid), vec![]);
+    assert_eq!(running(&pids), vec![]);
 }
 
 /// A test blocked in its own read of the program's stdout (not in a wait of `Started`) is
-/// freed by the watchdog: the session is killed, the read ends, and the test fails saying why.
+/// freed by the watchdog: the run is killed, the read ends, and the test fails saying why.
 #[test]
 fn a_test_blocked_on_a_pipe_is_freed_and_failed_by_the_watchdog() {
-    let mut sid = 0;
+    let mut pid = 0;
     let message = panic_message(|| {
         let mut run = Command::new("sh")
             .args(["-c", "sleep 1000"])
@@ -168,7 +174,7 @@ fn a_test_blocked_on_a_pipe_is_freed_and_failed_by_the_watchdog() {
             .stdout(Stdio::piped())
             .start()
             .within(Duration::from_millis(200));
-        sid = run.pid();
+        pid = run.pid();
         let mut text = String::new();
         std::io::Read::read_to_string(&mut run.stdout.take().unwrap(), &mut text).unwrap();
         assert_eq!(text, "", "the sleep wrote nothing");
@@ -177,11 +183,8 @@ fn a_test_blocked_on_a_pipe_is_freed_and_failed_by_the_watchdog() {
         message.starts_with("deadline: `sh -c sleep 1000`"),
         "{message}"
     );
-    assert!(
-        message.contains("the watchdog killed the session"),
-        "{message}"
-    );
-    assert_eq!(live_members(sid), vec![]);
+    assert!(message.contains("the watchdog killed its run"), "{message}");
+    assert_eq!(running(&[pid]), vec![]);
 }
 
 #[test]
@@ -198,12 +201,19 @@ fn run_collects_both_pipes_however_much_they_carry_and_the_exit_code() {
 }
 
 #[test]
-fn a_started_program_dropped_early_takes_its_session_with_it() {
-    let run = Command::new("sh").args(["-c", LONER]).start();
-    let sid = run.pid();
-    wait_for_the_loner(sid);
-    drop(run);
-    assert_eq!(live_members(sid), vec![]);
+fn a_started_program_dropped_early_takes_its_run_with_it() {
+    for in_session in [false, true] {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", LONER]);
+        let run = if in_session {
+            cmd.start_in_session()
+        } else {
+            cmd.start()
+        };
+        let pids = wait_for_the_loner(&run);
+        drop(run);
+        assert_eq!(running(&pids), vec![]);
+    }
 }
 
 /// The `pool_api` test executable, as cargo builds it for this profile (a no-op when fresh).

@@ -590,7 +590,7 @@ fn every_process_of_a_command_run_holds_only_its_own_descriptors() {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .start();
+        .start_in_session();
     let main = child.id() as i32;
     let start = std::time::Instant::now();
     let mut last = String::new();

@@ -79,7 +79,7 @@ fn start(args: &[&str], dir: &Path) -> Started {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .start()
+        .start_in_session()
 }
 
 /// Waits for the run to end (it must, within the deadline); its code (128 + N for a signal),
@@ -418,7 +418,7 @@ fn a_signal_to_one_worker_costs_at_most_its_own_job() {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .start();
+            .start_in_session();
         let mut stdin = child.stdin.take().unwrap();
         stdin.write_all(b"1\n2\n").unwrap();
         let sid = child.id() as i32;

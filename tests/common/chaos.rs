@@ -217,7 +217,7 @@ pub fn run(bin: &Path, s: &Scenario, dir: &Path) -> Result<String, String> {
         }
     }
     let Some(status) = child.exit_before_deadline() else {
-        child.kill_session();
+        child.kill_all();
         return Err(format!(
             "hung: main did not end within {:?} (its session was killed)",
             s.bound
@@ -517,7 +517,7 @@ fn verify_with_deadline(bin: &Path, dir: &Path) -> Result<std::process::Output, 
         .start()
         .within(crate::deadline::default_deadline());
     let Some(status) = child.exit_before_deadline() else {
-        child.kill_session();
+        child.kill_all();
         return Err(format!(
             "verify did not end within {:?}",
             crate::deadline::default_deadline()

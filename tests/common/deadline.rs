@@ -1,18 +1,20 @@
 //! Every program a test starts runs under a deadline. `Command::start` (the [`Bounded`] trait)
-//! starts it in a session of its own; every wait on it — its exit, its output, a fact the test
-//! polls for — ends at the deadline, and past it the test fails naming the command and what it
-//! waited for, after killing every process of the session and reaping what it can. A test that
-//! fails for any other reason kills its runs too ([`Started`] does it on drop), so a hang or a
-//! failure never leaves a process behind.
+//! starts it as the leader of a process group of its own; every wait on it — its exit, its
+//! output, a fact the test polls for — ends at the deadline, and past it the test fails naming
+//! the command and what it waited for, after killing the run: its group, every descendant of
+//! its processes (task_pool's workers and commands lead groups of their own) and what they
+//! lead. A test that fails for any other reason kills its runs too ([`Started`] does it on
+//! drop), so a hang or a failure never leaves a process behind.
 //!
 //! Waits inside a test's own code (a `read_line` on the program's stdout, a write to its stdin)
-//! are bounded too: each started program has a watchdog thread that kills its session a few
-//! seconds after the deadline, so the blocked call returns (end of file, EPIPE) and the test
-//! fails, saying so.
+//! are bounded too: each started program has a watchdog thread that kills the run a few seconds
+//! after the deadline, so the blocked call returns (end of file, EPIPE) and the test fails,
+//! saying so.
 //!
-//! A session rather than a process group: the programs make groups of their own (task_pool's
-//! workers and commands lead theirs), but none leaves its session, so the session is the whole
-//! run, orphans included.
+//! `Command::start_in_session` starts it as the leader of a session instead, for a test that
+//! follows every process of a run, orphans included, by its session id (they cannot leave it).
+//! Not the default: on Linux a new session is a new scheduler autogroup, which under load gets
+//! a far smaller share of the CPU than the test's own (task_pool's 3000-task run took 3x as long).
 //!
 //! The deadline (60 s, or `IPC_TEST_DEADLINE_SECS`) is generous on purpose: it exists to turn a
 //! hang into a failure on a loaded machine, never to measure speed (benchmarks do that).
@@ -44,8 +46,11 @@ pub fn default_deadline() -> Duration {
 /// `Command` under a deadline. Tests start programs only through these (tests/harness.rs
 /// refuses a bare `output()`, `status()`, `spawn()` or `wait_with_output()` anywhere else).
 pub trait Bounded {
-    /// Starts the program in a session of its own, under the default deadline.
+    /// Starts the program in a process group of its own, under the default deadline.
     fn start(&mut self) -> Started;
+    /// Starts the program in a session of its own, under the default deadline: every process of
+    /// the run, orphans included, has the program's pid as its session id.
+    fn start_in_session(&mut self) -> Started;
     /// What `Command::output` does for a command whose stdio the test did not set: stdin from
     /// /dev/null, stdout and stderr captured; under the default deadline. (Unlike `output`, it
     /// sets all three whatever the command had: see `run_with_stdout` and `run_with_stderr`.)
@@ -58,7 +63,11 @@ pub trait Bounded {
 
 impl Bounded for Command {
     fn start(&mut self) -> Started {
-        let label = label(self);
+        self.process_group(0);
+        started(self, Scope::Group)
+    }
+
+    fn start_in_session(&mut self) -> Started {
         // SAFETY: setsid, getsid and getpid are async-signal-safe and touch no memory of the
         // parent. setsid fails only for a process group leader: a command that asked for a
         // group of its own (`process_group`) cannot be started here, since its session would
@@ -70,34 +79,7 @@ impl Bounded for Command {
                 Err(e) => Err(std::io::Error::from(e)),
             });
         }
-        let child = self
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start `{label}`: {e}"));
-        let since = Instant::now();
-        let limit = default_deadline();
-        let sid = child.id() as i32;
-        let watch = Arc::new(Watch {
-            state: Mutex::new(WatchState {
-                until: since + limit + WATCHDOG_GRACE,
-                done: false,
-                fired: None,
-            }),
-            bell: Condvar::new(),
-        });
-        let watchdog = {
-            let watch = Arc::clone(&watch);
-            std::thread::spawn(move || watchdog(&watch, sid))
-        };
-        Started {
-            pidfd: pidfd_open(sid),
-            child,
-            label,
-            since,
-            limit,
-            what: "it to exit".to_string(),
-            watch,
-            watchdog: Some(watchdog),
-        }
+        started(self, Scope::Session)
     }
 
     fn run(&mut self) -> Output {
@@ -122,6 +104,80 @@ impl Bounded for Command {
             .stderr(stderr)
             .start()
             .finish()
+    }
+}
+
+/// Spawns `cmd` (already told to lead its group or session) and sets its watchdog.
+fn started(cmd: &mut Command, scope: Scope) -> Started {
+    let label = label(cmd);
+    let child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start `{label}`: {e}"));
+    let since = Instant::now();
+    let limit = default_deadline();
+    let leader = child.id() as i32;
+    let watch = Arc::new(Watch {
+        state: Mutex::new(WatchState {
+            until: since + limit + WATCHDOG_GRACE,
+            done: false,
+            fired: None,
+        }),
+        bell: Condvar::new(),
+    });
+    let watchdog = {
+        let watch = Arc::clone(&watch);
+        std::thread::spawn(move || watchdog(&watch, scope, leader))
+    };
+    Started {
+        pidfd: pidfd_open(leader),
+        child,
+        scope,
+        label,
+        since,
+        limit,
+        what: "it to exit".to_string(),
+        watch,
+        watchdog: Some(watchdog),
+    }
+}
+
+/// What belongs to a run: the leader's process group (and the descendants of its members, and
+/// what they lead), or its whole session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Group,
+    Session,
+}
+
+/// Every process of the run led by `leader`, zombies included.
+pub fn members(scope: Scope, leader: i32) -> Vec<Proc> {
+    let all = processes();
+    match scope {
+        Scope::Session => all.into_iter().filter(|p| p.sid == leader).collect(),
+        Scope::Group => {
+            // The group, then until nothing changes: children of what is in, and the groups
+            // they lead.
+            let mut pids: std::collections::HashSet<i32> = all
+                .iter()
+                .filter(|p| p.pgid == leader)
+                .map(|p| p.pid)
+                .collect();
+            loop {
+                let more: Vec<i32> = all
+                    .iter()
+                    .filter(|p| !pids.contains(&p.pid))
+                    .filter(|p| {
+                        pids.contains(&p.ppid) || (p.pgid != p.pid && pids.contains(&p.pgid))
+                    })
+                    .map(|p| p.pid)
+                    .collect();
+                if more.is_empty() {
+                    break;
+                }
+                pids.extend(more);
+            }
+            all.into_iter().filter(|p| pids.contains(&p.pid)).collect()
+        }
     }
 }
 
@@ -154,12 +210,13 @@ fn pidfd_open(pid: i32) -> Option<OwnedFd> {
     (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
-/// A program a test started, the leader of its own session. Dereferences to its
+/// A program a test started, the leader of its own process group (or session). Dereferences to its
 /// `std::process::Child` (for `id()`, `stdin`, `stdout`, `stderr`, `kill()` of the leader
 /// alone, `try_wait()`); waits go through its own methods, which have the deadline. Dropped, it
-/// kills whatever is left of the session and reaps the leader.
+/// kills whatever is left of the run and reaps the leader.
 pub struct Started {
     child: Child,
+    scope: Scope,
     pidfd: Option<OwnedFd>,
     label: String,
     since: Instant,
@@ -186,7 +243,7 @@ struct WatchState {
     fired: Option<String>,
 }
 
-fn watchdog(watch: &Watch, sid: i32) {
+fn watchdog(watch: &Watch, scope: Scope, leader: i32) {
     let mut state = watch.state.lock().unwrap_or_else(|e| e.into_inner());
     loop {
         if state.done {
@@ -194,8 +251,8 @@ fn watchdog(watch: &Watch, sid: i32) {
         }
         let now = Instant::now();
         if now >= state.until {
-            state.fired = Some(describe(&session_members(sid)));
-            signal_session(sid);
+            state.fired = Some(describe(&members(scope, leader)));
+            signal_all(scope, leader);
             return;
         }
         let nap = state.until - now;
@@ -293,8 +350,8 @@ impl Started {
     }
 
     /// Waits for the leader to exit, until the deadline at most: `None` if it is still running
-    /// then (for a caller that reports a hang its own way; the session is killed on drop, or by
-    /// [`Started::kill_session`]).
+    /// then (for a caller that reports a hang its own way; the run is killed on drop, or by
+    /// [`Started::kill_all`]).
     pub fn exit_before_deadline(&mut self) -> Option<ExitStatus> {
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -386,22 +443,27 @@ impl Started {
         }
     }
 
-    /// SIGKILLs every process of the session and reaps the leader.
-    pub fn kill_session(&mut self) {
-        let sid = self.pid();
-        kill_session(sid, &mut self.child);
+    /// SIGKILLs every process of the run and reaps the leader.
+    pub fn kill_all(&mut self) {
+        kill_all(self.scope, &mut self.child);
+    }
+
+    /// Every process of the run, zombies included.
+    pub fn members(&self) -> Vec<Proc> {
+        members(self.scope, self.pid())
     }
 
     fn overrun(&mut self, what: &str) -> ! {
-        let sid = self.pid();
-        let seen = describe(&session_members(sid));
+        let seen = describe(&self.members());
         let fired = self.stop_watchdog();
-        kill_session(sid, &mut self.child);
+        kill_all(self.scope, &mut self.child);
         match fired {
             Some(message) => panic!("{message}"),
             None => panic!(
-                "deadline: waited {:?} for {what}, in vain: `{}` (session {sid}, now killed; its processes were:\n{seen})",
-                self.limit, self.label
+                "deadline: waited {:?} for {what}, in vain: `{}` (pid {}, killed with its run; its processes were:\n{seen})",
+                self.limit,
+                self.label,
+                self.pid()
             ),
         }
     }
@@ -433,7 +495,7 @@ impl Started {
         }
         fired.map(|seen| {
             format!(
-                "deadline: `{}` (session {}) was still running {:?} after its start, while the test was blocked outside a wait of its own (a read or a write on its pipes?): the watchdog killed the session; its processes were:\n{seen}",
+                "deadline: `{}` (pid {}) was still running {:?} after its start, while the test was blocked outside a wait of its own (a read or a write on its pipes?): the watchdog killed its run; its processes were:\n{seen}",
                 self.label,
                 self.pid(),
                 self.limit + WATCHDOG_GRACE
@@ -445,20 +507,20 @@ impl Started {
 impl Drop for Started {
     fn drop(&mut self) {
         let fired = self.stop_watchdog();
-        let sid = self.pid();
-        // Scanning /proc for the session costs milliseconds, so it is done when something may
-        // be left: the leader still running or killed by a signal, the test failing, or a
-        // process still in the leader's group (one signal-0 probe, no scan).
+        let leader = self.pid();
+        // Scanning /proc costs milliseconds, so it is done when something may be left: the
+        // leader still running or killed by a signal, the test failing, or a process still in
+        // the leader's group (one signal-0 probe, no scan).
         let leftovers = match self.child.try_wait() {
             Ok(Some(status)) => {
                 std::os::unix::process::ExitStatusExt::signal(&status).is_some()
                     || std::thread::panicking()
-                    || kill(Pid::from_raw(-sid), None).is_ok()
+                    || kill(Pid::from_raw(-leader), None).is_ok()
             }
             _ => true,
         };
         if leftovers {
-            kill_session(sid, &mut self.child);
+            kill_all(self.scope, &mut self.child);
         }
         if let Some(message) = fired {
             if std::thread::panicking() {
@@ -474,12 +536,24 @@ fn millis(d: Duration) -> u16 {
     d.as_millis().clamp(1, u16::MAX as u128) as u16
 }
 
-/// SIGKILLs every process of session `sid` until only zombies are left (10 s at most), reaping
-/// none: for the watchdog, whose test thread owns the leader.
-fn signal_session(sid: i32) {
+/// The processes of the run led by `leader` now, and those seen in it before that still exist
+/// (a process whose parent was killed leaves the tree it was found by: it is remembered).
+fn still_there(scope: Scope, leader: i32, known: &mut std::collections::HashSet<i32>) -> Vec<Proc> {
+    let now = members(scope, leader);
+    known.extend(now.iter().map(|p| p.pid));
+    processes()
+        .into_iter()
+        .filter(|p| known.contains(&p.pid))
+        .collect()
+}
+
+/// SIGKILLs every process of the run led by `leader` until only zombies are left (10 s at most),
+/// reaping none: for the watchdog, whose test thread owns the leader.
+fn signal_all(scope: Scope, leader: i32) {
     let start = Instant::now();
+    let mut known = std::collections::HashSet::new();
     loop {
-        let live: Vec<Proc> = session_members(sid)
+        let live: Vec<Proc> = still_there(scope, leader, &mut known)
             .into_iter()
             .filter(|p| p.state != 'Z')
             .collect();
@@ -493,37 +567,41 @@ fn signal_session(sid: i32) {
     }
 }
 
-/// SIGKILLs every process of session `sid` until none is left running (10 s at most: a process
-/// in uninterruptible sleep cannot be helped), reaping `leader` and any member re-parented to
-/// this process (a child subreaper). A zombie whose parent is another process is dead already:
-/// its parent (or init) reaps it.
-fn kill_session(sid: i32, leader: &mut Child) {
+/// SIGKILLs every process of the run led by `leader` until none is left running (10 s at most:
+/// a process in uninterruptible sleep cannot be helped), reaping the leader and any member
+/// re-parented to this process (a child subreaper). A zombie whose parent is another process is
+/// dead already: its parent (or init, at its own pace) reaps it.
+fn kill_all(scope: Scope, leader: &mut Child) {
     let me = std::process::id() as i32;
+    let lead = leader.id() as i32;
     let start = Instant::now();
+    let mut known = std::collections::HashSet::new();
     loop {
-        let _ = leader.kill();
-        let _ = leader.try_wait();
-        let members: Vec<Proc> = session_members(sid)
+        // The run is listed before the leader dies: its orphans leave the tree.
+        let members: Vec<Proc> = still_there(scope, lead, &mut known)
             .into_iter()
             .filter(|p| p.state != 'Z' || p.ppid == me)
             .collect();
-        if members.is_empty() || start.elapsed() > Duration::from_secs(10) {
-            if !members.is_empty() {
-                eprintln!(
-                    "warning: session {sid} still has processes:\n{}",
-                    describe(&members)
-                );
+        let _ = leader.kill();
+        let _ = leader.try_wait();
+        if members.iter().all(|p| p.pid == lead) && matches!(leader.try_wait(), Ok(Some(_)))
+            || start.elapsed() > Duration::from_secs(10)
+        {
+            let left: Vec<&Proc> = members.iter().filter(|p| p.pid != lead).collect();
+            if !left.is_empty() {
+                eprintln!("warning: the run of pid {lead} still has processes: {left:?}");
             }
             return;
         }
         for p in &members {
+            if p.pid == lead {
+                continue;
+            }
             if p.state == 'Z' {
-                if p.ppid == me && p.pid != sid {
-                    let _ = nix::sys::wait::waitpid(
-                        Pid::from_raw(p.pid),
-                        Some(nix::sys::wait::WaitPidFlag::WNOHANG),
-                    );
-                }
+                let _ = nix::sys::wait::waitpid(
+                    Pid::from_raw(p.pid),
+                    Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+                );
             } else {
                 let _ = kill(Pid::from_raw(p.pid), Signal::SIGKILL);
             }
@@ -532,13 +610,39 @@ fn kill_session(sid: i32, leader: &mut Child) {
     }
 }
 
-/// A process seen in /proc: pid, parent pid, state letter (`Z` for a zombie), command name.
+/// A process seen in /proc: pid, parent pid, process group, session, state letter (`Z` for a
+/// zombie), command name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Proc {
     pub pid: i32,
     pub ppid: i32,
+    pub pgid: i32,
+    pub sid: i32,
     pub state: char,
     pub comm: String,
+}
+
+/// Every process in /proc.
+pub fn processes() -> Vec<Proc> {
+    let Ok(all) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    all.filter_map(|e| {
+        let pid: i32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let (head, rest) = stat.rsplit_once(')')?;
+        let comm = head.split_once('(')?.1.to_string();
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        Some(Proc {
+            pid,
+            state: fields.first()?.chars().next()?,
+            ppid: fields.get(1)?.parse().ok()?,
+            pgid: fields.get(2)?.parse().ok()?,
+            sid: fields.get(3)?.parse().ok()?,
+            comm,
+        })
+    })
+    .collect()
 }
 
 /// The processes of session `sid` still running (zombies left out).
@@ -551,26 +655,7 @@ pub fn live_members(sid: i32) -> Vec<Proc> {
 
 /// Every process of session `sid`, zombies included.
 pub fn session_members(sid: i32) -> Vec<Proc> {
-    let Ok(all) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    all.filter_map(|e| {
-        let pid: i32 = e.ok()?.file_name().to_str()?.parse().ok()?;
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        let (head, rest) = stat.rsplit_once(')')?;
-        let comm = head.split_once('(')?.1.to_string();
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let state = fields.first()?.chars().next()?;
-        let ppid = fields.get(1)?.parse().ok()?;
-        let session: i32 = fields.get(3)?.parse().ok()?;
-        (session == sid).then_some(Proc {
-            pid,
-            ppid,
-            state,
-            comm,
-        })
-    })
-    .collect()
+    members(Scope::Session, sid)
 }
 
 /// One line per process: pid, parent, state, name and where in the kernel it waits.

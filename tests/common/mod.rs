@@ -47,8 +47,8 @@ impl Run {
         cmd
     }
 
-    /// Starts a run in a session of its own (so a test can signal its group, whose id is its
-    /// pid, without hitting the test harness), stdout discarded, stderr piped.
+    /// Starts a run in a process group of its own (so a test can signal the group, whose id is
+    /// its pid, without hitting the test harness), stdout discarded, stderr piped.
     pub fn spawn(&self, args: &[&str]) -> Started {
         self.command(args)
             .stdin(Stdio::null())
@@ -207,7 +207,7 @@ pub fn stderr(output: &Output) -> String {
 }
 
 /// Waits for `child` to exit, `timeout` from now at most (past it the test fails and the
-/// child's session is killed): its exit code, or -1 if a signal ended it.
+/// child's run is killed): its exit code, or -1 if a signal ended it.
 pub fn wait_with_deadline(child: &mut Started, timeout: Duration) -> i32 {
     child.extend(timeout);
     child.code()
