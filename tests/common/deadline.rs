@@ -55,6 +55,8 @@ pub trait Bounded {
     /// /dev/null, stdout and stderr captured; under the default deadline. (Unlike `output`, it
     /// sets all three whatever the command had: see `run_with_stdout` and `run_with_stderr`.)
     fn run(&mut self) -> Output;
+    /// `run` for a program that may not exist: the error of its start instead of a panic.
+    fn try_run(&mut self) -> std::io::Result<Output>;
     /// `run` with stdout going to `stdout` (a file, /dev/full…): only stderr is captured.
     fn run_with_stdout(&mut self, stdout: impl Into<Stdio>) -> Output;
     /// `run` with stderr going to `stderr`: only stdout is captured.
@@ -90,6 +92,14 @@ impl Bounded for Command {
             .finish()
     }
 
+    fn try_run(&mut self) -> std::io::Result<Output> {
+        self.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        try_started(self, Scope::Group).map(Started::finish)
+    }
+
     fn run_with_stdout(&mut self, stdout: impl Into<Stdio>) -> Output {
         self.stdin(Stdio::null())
             .stdout(stdout)
@@ -109,10 +119,12 @@ impl Bounded for Command {
 
 /// Spawns `cmd` (already told to lead its group or session) and sets its watchdog.
 fn started(cmd: &mut Command, scope: Scope) -> Started {
+    try_started(cmd, scope).unwrap_or_else(|e| panic!("cannot start `{}`: {e}", label(cmd)))
+}
+
+fn try_started(cmd: &mut Command, scope: Scope) -> std::io::Result<Started> {
     let label = label(cmd);
-    let child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start `{label}`: {e}"));
+    let child = cmd.spawn()?;
     let since = Instant::now();
     let limit = default_deadline();
     let leader = child.id() as i32;
@@ -128,7 +140,7 @@ fn started(cmd: &mut Command, scope: Scope) -> Started {
         let watch = Arc::clone(&watch);
         std::thread::spawn(move || watchdog(&watch, scope, leader))
     };
-    Started {
+    Ok(Started {
         pidfd: pidfd_open(leader),
         child,
         scope,
@@ -138,7 +150,7 @@ fn started(cmd: &mut Command, scope: Scope) -> Started {
         what: "it to exit".to_string(),
         watch,
         watchdog: Some(watchdog),
-    }
+    })
 }
 
 /// What belongs to a run: the leader's process group (and the descendants of its members, and
