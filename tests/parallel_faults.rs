@@ -7,11 +7,12 @@
 
 mod common;
 
+use common::{Bounded, Started};
+
 use std::ffi::OsStr;
 use std::fs;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -22,9 +23,9 @@ use nix::unistd::Pid;
 const BIN: &str = env!("CARGO_BIN_EXE_parallel");
 const DEADLINE: Duration = Duration::from_secs(30);
 
-/// A run of `parallel` in its own process group, its output in files.
+/// A run of `parallel` in a session of its own (ended on drop), its output in files.
 struct Run {
-    child: Child,
+    child: Started,
     dir: tempfile::TempDir,
 }
 
@@ -37,9 +38,7 @@ impl Run {
             .stdin(Stdio::null())
             .stdout(fs::File::create(dir.path().join("stdout")).unwrap())
             .stderr(fs::File::create(dir.path().join("stderr")).unwrap())
-            .process_group(0)
-            .spawn()
-            .unwrap();
+            .start();
         Run { child, dir }
     }
 
@@ -54,14 +53,6 @@ impl Run {
             String::from_utf8_lossy(&fs::read(self.dir.path().join(name)).unwrap()).into_owned()
         };
         (code, read("stdout"), read("stderr"))
-    }
-}
-
-impl Drop for Run {
-    fn drop(&mut self) {
-        let _ = killpg(Pid::from_raw(self.pid()), Signal::SIGKILL);
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -28,8 +28,7 @@ fn killing_the_caller_leaves_no_dispatcher_or_worker() {
             "60000",
         ])
         .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .start();
     let mut lines = BufReader::new(caller.stdout.take().unwrap()).lines();
     let mut dispatcher = 0;
     let mut workers = Vec::new();
@@ -42,16 +41,16 @@ fn killing_the_caller_leaves_no_dispatcher_or_worker() {
         }
     }
     kill(Pid::from_raw(caller.id() as i32), Signal::SIGKILL).unwrap();
-    caller.wait().unwrap();
+    caller.wait();
 
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + common::default_deadline();
     let proc_entry = |pid: i32| Path::new(&format!("/proc/{pid}")).exists();
     // Until it is gone for good: reparented to this subreaper, it is reaped here (a zombie
     // keeps its /proc entry until then).
     while proc_entry(dispatcher) {
         assert!(
             Instant::now() < deadline,
-            "the dispatcher outlived its caller by 10 s"
+            "the dispatcher outlived its caller by a deadline"
         );
         let _ = waitpid(Pid::from_raw(dispatcher), Some(WaitPidFlag::WNOHANG));
         sleep(Duration::from_millis(10));
@@ -67,38 +66,34 @@ fn killing_the_caller_leaves_no_dispatcher_or_worker() {
 
 mod common;
 
-use common::{Proc, in_new_session, session_members, wait_session, wait_session_gone};
-use std::io::Read;
+use common::{Bounded, Proc, Started, session_members, wait_session, wait_session_gone};
 
 const BIN: &str = env!("CARGO_BIN_EXE_task_pool");
 const DEADLINE: Duration = Duration::from_secs(20);
 
 /// Starts task_pool in a session of its own, output captured.
-fn start(args: &[&str], dir: &Path) -> std::process::Child {
-    in_new_session(Command::new(BIN).args(args).current_dir(dir))
+fn start(args: &[&str], dir: &Path) -> Started {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+        .start_in_session()
 }
 
-/// Waits for the run to end (it must, within the deadline); its code, stdout and stderr.
-fn finish(mut child: std::process::Child) -> (i32, String, String) {
-    let (mut out, mut err) = (String::new(), String::new());
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        stderr.read_to_string(&mut err).unwrap();
-        err
+/// Waits for the run to end (it must, within the deadline); its code (128 + N for a signal),
+/// stdout and stderr.
+fn finish(child: Started) -> (i32, String, String) {
+    let out = child.finish();
+    let code = out.status.code().unwrap_or_else(|| {
+        128 + std::os::unix::process::ExitStatusExt::signal(&out.status).unwrap()
     });
-    stdout.read_to_string(&mut out).unwrap();
-    let err = reader.join().unwrap();
-    let status = child.wait().unwrap();
-    let code = status
-        .code()
-        .unwrap_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap());
-    (code, out, err)
+    (
+        code,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn signal(pid: i32, signal: Signal) {
@@ -416,17 +411,14 @@ fn a_signal_to_one_worker_costs_at_most_its_own_job() {
         (true, Signal::SIGTERM),
     ] {
         // Job 2 sleeps, the others are instant; jobs 3-6 arrive only after the signal.
-        let mut child = in_new_session(
-            Command::new(BIN)
-                .args(["-j", "2", "--grace", "300ms", "--", "sh", "-c"])
-                .args(["if [ $1 = 2 ]; then sleep 2; fi; echo $1", "sh"])
-                .current_dir(dir.path()),
-        )
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        let mut child = Command::new(BIN)
+            .args(["-j", "2", "--grace", "300ms", "--", "sh", "-c"])
+            .args(["if [ $1 = 2 ]; then sleep 2; fi; echo $1", "sh"])
+            .current_dir(dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .start_in_session();
         let mut stdin = child.stdin.take().unwrap();
         stdin.write_all(b"1\n2\n").unwrap();
         let sid = child.id() as i32;

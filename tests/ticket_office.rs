@@ -5,9 +5,11 @@
 
 mod common;
 
+use common::Bounded;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -40,8 +42,7 @@ fn with_the_lock_ten_buyers_and_three_tickets_sell_exactly_three_every_run() {
             dir.path(),
             &["--buyers", "10", "--tickets", "3", "--delay-ms", "5"],
         )
-        .output()
-        .unwrap();
+        .run();
         assert_eq!(out.status.code(), Some(0));
         assert_eq!(summary(&out), "tickets 3, sold 3, refused 7, oversold 0");
         assert_eq!(state(dir.path()), "{\"ticket_num\": 0}\n");
@@ -63,8 +64,7 @@ fn without_the_lock_the_race_is_provoked_and_reported() {
             "300",
         ],
     )
-    .output()
-    .unwrap();
+    .run();
     assert_eq!(out.status.code(), Some(1), "overselling is a failed run");
     let line = summary(&out);
     let oversold: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
@@ -75,14 +75,12 @@ fn without_the_lock_the_race_is_provoked_and_reported() {
 #[test]
 fn a_buyer_sigkilled_while_holding_the_lock_does_not_stop_the_others() {
     let dir = tempfile::tempdir().unwrap();
-    let start = Instant::now();
     let mut child = office(
         dir.path(),
         &["--buyers", "4", "--tickets", "4", "--delay-ms", "700"],
     )
     .stdout(Stdio::piped())
-    .spawn()
-    .unwrap();
+    .start();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let holder: i32 = loop {
         let line = lines.next().expect("output ended").unwrap();
@@ -101,11 +99,10 @@ fn a_buyer_sigkilled_while_holding_the_lock_does_not_stop_the_others() {
     kill(Pid::from_raw(holder), Signal::SIGKILL).unwrap();
     let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
     assert_eq!(
-        child.wait().unwrap().code(),
+        child.wait().code(),
         Some(1),
         "a killed buyer makes the run fail"
     );
-    assert!(start.elapsed() < Duration::from_secs(15));
     assert!(
         rest.iter()
             .any(|l| l.ends_with(&format!("({holder}) killed by SIGKILL"))),
@@ -140,8 +137,7 @@ fn readers_never_see_a_half_written_state_file() {
         &["--buyers", "40", "--tickets", "40", "--delay-ms", "0"],
     )
     .stdout(Stdio::null())
-    .spawn()
-    .unwrap();
+    .start();
     let mut reads = 0;
     while child.try_wait().unwrap().is_none() {
         if let Ok(text) = std::fs::read_to_string(&path) {
@@ -173,7 +169,7 @@ fn bad_input_is_one_line_and_exit_2() {
         (vec!["--delay-ms", "abc"], "delay"),
         (vec!["--delay-ms", ""], "delay"),
     ] {
-        let out = Command::new(BIN).args(&args).output().unwrap();
+        let out = Command::new(BIN).args(&args).run();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
@@ -218,8 +214,7 @@ fn a_state_path_that_is_not_a_regular_file_is_refused_and_nothing_is_created() {
         let out = Command::new(BIN)
             .current_dir(d)
             .args(["--state", state, "--buyers", "2"])
-            .output()
-            .unwrap();
+            .run();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{state}: {err}");
         assert_eq!(err.lines().count(), 1, "{state}: {err}");
@@ -247,8 +242,7 @@ fn a_thousand_buyers_sell_exactly_the_tickets_and_leave_no_temp_file() {
         dir.path(),
         &["--buyers", "1000", "--tickets", "10", "--delay-ms", "0"],
     )
-    .output()
-    .unwrap();
+    .run();
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(
         summary(&out),
@@ -267,8 +261,7 @@ fn output_into_a_closed_pipe_ends_quietly() {
     )
     .stdout(Stdio::piped())
     .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    .start();
     let (_, code, err) = common::first_line_then_close(&mut child, Duration::from_secs(30));
     assert_eq!(err, "", "no error lines");
     assert_eq!(code, 0);
@@ -286,9 +279,7 @@ fn a_summary_that_cannot_be_written_is_one_error_line_and_exit_1() {
         dir.path(),
         &["--buyers", "5", "--tickets", "2", "--delay-ms", "0"],
     )
-    .stdout(full)
-    .output()
-    .unwrap();
+    .run_with_stdout(full);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert_eq!(
@@ -307,8 +298,7 @@ fn a_state_path_naming_some_other_file_is_refused_and_left_untouched() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_ticket_office"))
         .args(["--buyers", "2", "--delay-ms", "0", "--state"])
         .arg(&other)
-        .output()
-        .unwrap();
+        .run();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");

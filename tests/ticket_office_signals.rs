@@ -4,9 +4,8 @@
 //! subreaper, so a buyer orphaned by main's death comes to it and is reaped here.
 
 use std::io::{BufRead, BufReader};
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -16,12 +15,15 @@ use nix::unistd::Pid;
 
 mod common;
 
+use common::{Bounded, Started};
+
 const BIN: &str = env!("CARGO_BIN_EXE_ticket_office");
 /// Detects a hang; never a speed requirement.
 const HANG: Duration = Duration::from_secs(30);
 
+/// A run in a session of its own, ended on drop (also when a test fails midway).
 struct Office {
-    child: Child,
+    child: Started,
     dir: tempfile::TempDir,
 }
 
@@ -34,9 +36,7 @@ impl Office {
             .arg(dir.path().join("state.json"))
             .args(args)
             .stdout(Stdio::piped())
-            .process_group(0)
-            .spawn()
-            .unwrap();
+            .start();
         Office { child, dir }
     }
 
@@ -78,13 +78,6 @@ impl Office {
             .trim_end_matches('}')
             .parse()
             .unwrap_or_else(|_| panic!("{text:?}"))
-    }
-}
-
-impl Drop for Office {
-    fn drop(&mut self) {
-        let _ = killpg(self.pid(), Signal::SIGKILL);
-        let _ = self.child.wait();
     }
 }
 

@@ -9,13 +9,13 @@
 
 mod common;
 
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use common::wait_until_group_gone;
+use common::{Bounded, Started, wait_until_group_gone};
 use ipc_desafio::worker_pool::event::{PoolRole, Record};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
@@ -24,20 +24,11 @@ const BIN: &str = env!("CARGO_BIN_EXE_worker_pool");
 /// Only detects hangs: every run here ends in a few seconds.
 const DEADLINE: Duration = Duration::from_secs(30);
 
+/// A run in a session of its own. A test that fails midway still ends it (the runs have no
+/// `--items`: they would go on for ever): `Started` kills the session on drop.
 struct Run {
     dir: tempfile::TempDir,
-    child: Child,
-}
-
-/// A test that fails midway still ends its run (the runs have no `--items`: they would go on
-/// for ever): SIGKILL to the group.
-impl Drop for Run {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = killpg(Pid::from_raw(self.child.id() as i32), Signal::SIGKILL);
-            let _ = self.child.wait();
-        }
-    }
+    child: Started,
 }
 
 /// How main ended, what it printed on stderr, and the log.
@@ -58,9 +49,7 @@ impl Run {
             .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
-            .process_group(0)
-            .spawn()
-            .unwrap();
+            .start();
         Run { dir, child }
     }
 
@@ -103,17 +92,7 @@ impl Run {
     /// Waits for main, then for every other process of the run to be gone (reaping the
     /// orphans re-parented here), then reads main's stderr.
     fn finish(mut self) -> Ended {
-        let start = Instant::now();
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            if start.elapsed() > DEADLINE {
-                let _ = killpg(Pid::from_raw(self.pgid()), Signal::SIGKILL);
-                panic!("main did not end within {DEADLINE:?}");
-            }
-            sleep(Duration::from_millis(10));
-        };
+        let status = self.child.wait_for("main to end");
         wait_until_group_gone(self.pgid(), DEADLINE);
         // Every writer of the stderr pipe is gone now, so this read ends.
         let mut stderr = String::new();
