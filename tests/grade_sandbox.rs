@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::{code, desafio, stderr, stdout, wait_with_deadline};
+use common::deadline::Bounded;
+use common::{code, desafio, stderr, stdout};
 
 const DEADLINE: Duration = Duration::from_secs(300);
 
@@ -30,8 +31,7 @@ fn hostile(name: &str) -> PathBuf {
 fn python() -> String {
     let out = Command::new("python3")
         .args(["-c", "import sys; print(sys.executable)"])
-        .output()
-        .expect("python3");
+        .run();
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
@@ -83,7 +83,9 @@ impl Case {
 
     /// Grades `command` run in `sub/`, its processes carrying the case's token.
     fn grade(&self, flags: &[&str], command: &[&str]) -> Output {
-        let mut child = desafio()
+        // `finish` reads both pipes while the program runs: a report larger than a pipe must
+        // not stall it.
+        desafio()
             .env("SANDBOX_TEST_TOKEN", &self.token)
             .env("TMPDIR", self.path("tmp"))
             .arg("grade")
@@ -91,28 +93,12 @@ impl Case {
             .arg("--")
             .args(command)
             .current_dir(self.path("sub"))
+            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        // Read while it runs: a report larger than a pipe must not stall it.
-        let (mut o, mut e) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-        let reader = std::thread::spawn(move || {
-            use std::io::Read;
-            let (mut out, mut err) = (Vec::new(), Vec::new());
-            let _ = o.read_to_end(&mut out);
-            let _ = e.read_to_end(&mut err);
-            (out, err)
-        });
-        let status = wait_with_deadline(&mut child, DEADLINE);
-        let (stdout, stderr) = reader.join().unwrap();
-        let out = Output {
-            status: child.wait().unwrap(),
-            stdout,
-            stderr,
-        };
-        assert_eq!(code(&out), status);
-        out
+            .start()
+            .within(DEADLINE)
+            .finish()
     }
 
     /// The machine as the case left it: the canary and the submission unchanged, no scratch
@@ -140,7 +126,12 @@ impl Case {
             .map(|pid| pid.to_string())
             .collect();
         for pid in &left {
-            let _ = Command::new("kill").args(["-9", pid]).status();
+            if let Ok(pid) = pid.parse() {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
         }
         assert!(left.is_empty(), "left running: {left:?}");
     }
