@@ -946,3 +946,72 @@ fn an_interrupt_ends_a_run_whose_stdout_nobody_reads() {
         assert_no_process_left(&records);
     }
 }
+
+/// The line formats docs/worker_pool.md gives in its "Log format" section (each backquoted
+/// `<timestamp> [...] <message>`), as regular expressions: `<role>` a word, `<pid>` and `<n>` a
+/// number, `<message>` any text, another placeholder one word.
+fn documented_line_formats() -> Vec<regex::Regex> {
+    let manual =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/worker_pool.md"))
+            .unwrap();
+    let section = manual
+        .split("## Log format")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("a Log format section");
+    let section = section.replace('\n', " ");
+    let placeholder = regex::Regex::new("<[^>]+>").unwrap();
+    section
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|code| code.starts_with("<timestamp> ["))
+        .map(|code| {
+            let mut pattern = String::from("^");
+            let mut last = 0;
+            for m in placeholder.find_iter(code) {
+                pattern.push_str(&regex::escape(&code[last..m.start()]));
+                pattern.push_str(match m.as_str() {
+                    "<role>" => "[a-z]+",
+                    "<pid>" | "<n>" => "[0-9]+",
+                    "<message>" => ".+",
+                    _ => "[^ \\]]+",
+                });
+                last = m.end();
+            }
+            pattern.push_str(&regex::escape(&code[last..]));
+            pattern.push('$');
+            regex::Regex::new(&pattern).unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn every_log_line_has_a_format_the_manual_gives() {
+    let formats = documented_line_formats();
+    assert!(!formats.is_empty(), "no format found in the manual");
+    let pool = Pool::new();
+    let out = pool.run(&[
+        "--items",
+        "6",
+        "--work-ms",
+        "5",
+        "--max-gap-ms",
+        "1",
+        "--fail-below",
+        "30",
+        "--seed",
+        "3",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = pool.text();
+    let mut worker_lines = 0;
+    for line in text.lines() {
+        assert!(
+            formats.iter().any(|f| f.is_match(line)),
+            "no format of docs/worker_pool.md fits {line:?}"
+        );
+        worker_lines += usize::from(line.contains("] took item "));
+    }
+    assert_eq!(worker_lines, 6, "{text}");
+}
