@@ -403,7 +403,7 @@ impl Main<'_> {
             say(&format!(
                 "main: put_nowait refused {} of {} attempts (queue full); full() was out of date {} time(s)",
                 self.q.refused(),
-                self.o.producers * self.o.items,
+                self.q.attempts(),
                 self.q.stale_hints()
             ));
         }
