@@ -148,16 +148,16 @@ impl<'a> Queue<'a> {
             return Ok(Put::Closed);
         }
         self.board.attempts.fetch_add(1, Ordering::SeqCst);
-        if let Some(slots) = self.slots {
-            if !slots.try_acquire()? {
-                if nowait {
-                    self.board.refused.fetch_add(1, Ordering::SeqCst);
-                    return Ok(Put::Full);
-                }
-                waited = true;
-                on_block();
-                slots.acquire()?;
+        if let Some(slots) = self.slots
+            && !slots.try_acquire()?
+        {
+            if nowait {
+                self.board.refused.fetch_add(1, Ordering::SeqCst);
+                return Ok(Put::Full);
             }
+            waited = true;
+            on_block();
+            slots.acquire()?;
         }
         if self.closing() {
             self.give_slot_back()?;
