@@ -26,6 +26,11 @@ pub enum Error {
     #[error("the logger is gone: the log queue is closed")]
     LogGone,
 
+    /// The log queue stayed full past the deadline of a run asked to stop: the logger takes
+    /// nothing (stopped, or stuck). Main stops reporting and ends the run without it.
+    #[error("the logger takes no record: the log queue stayed full")]
+    LogStalled,
+
     #[error("malformed message of {len} bytes on the {queue} queue")]
     BadMessage { queue: &'static str, len: usize },
 }

@@ -17,6 +17,7 @@ use std::io::{ErrorKind, Write};
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use clap::Parser;
 use ipc_sys::cli::{
@@ -146,6 +147,13 @@ impl PoolCli {
     }
 }
 
+/// Once main has asked the roles to stop, how long past `--grace-ms` it waits for the
+/// generator and the spawner to end, and then as long again for the logger, before it SIGKILLs
+/// what is left: a process that is stopped (SIGSTOP) or stuck cannot hold a run that was told
+/// to stop. The spawner's own grace period ends first, so a run that nobody holds up never
+/// gets there.
+const STOP_SLACK: Duration = Duration::from_secs(1);
+
 /// Exit code of a worker whose item failed: the spawner replaces it.
 pub const EXIT_ITEM_FAILED: i32 = 3;
 /// Exit code of a role that stopped because the logger is gone: it can log nothing more, and
@@ -235,17 +243,23 @@ pub fn run(opts: &PoolOptions) -> Result<u8> {
         })?;
     // Main only sends on the log queue; the logger's end must have exactly one holder.
     drop(log_rx);
+    let grace = Duration::from_millis(opts.grace_ms);
     let mut main = Main {
         rep: Reporter::new(log_tx, PoolRole::Main),
         roles: Children::new(),
         names: vec![(logger.pid(), PoolRole::Logger)],
         stopping: false,
+        grace,
+        stop_by: None,
+        overran: false,
         interrupted: None,
         logger_ended: None,
+        logger_killed: false,
         failure: None,
         error: None,
     };
-    main.rep.relay_interrupts_to(Some(logger.pid()));
+    main.rep
+        .relay_interrupts_to(Some(logger.pid()), grace + STOP_SLACK);
     main.roles.push(logger);
     let started = main.rep.report(Event::Started(Some(Params {
         workers: opts.workers,
@@ -338,9 +352,17 @@ struct Main {
     names: Vec<(Pid, PoolRole)>,
     /// Main has asked the roles to stop (an interrupt, or a role gone): a stop is expected.
     stopping: bool,
+    /// `--grace-ms`.
+    grace: Duration,
+    /// Once a stop is asked: the instant past which the generator and the spawner are
+    /// SIGKILLed (`overran` once done) and no report of main waits for room on the log queue.
+    stop_by: Option<Instant>,
+    overran: bool,
     interrupted: Option<Signal>,
-    /// How the logger ended, if it ended before main closed the log queue.
+    /// How the logger ended, if it ended before main closed the log queue, or main killed it.
     logger_ended: Option<(Pid, ExitStatus)>,
+    /// Main SIGKILLed the logger: it took nothing for `STOP_SLACK` past the stop deadline.
+    logger_killed: bool,
     /// The first role that ended unexpectedly, for main's one `error:` line.
     failure: Option<Error>,
     /// Main's own first error.
@@ -362,10 +384,20 @@ impl Main {
             .find_map(|(pid, _)| self.roles.get(*pid))
     }
 
+    /// From now on the run is bounded: see `STOP_SLACK`.
+    fn begin_stop(&mut self) {
+        if self.stop_by.is_none() {
+            let by = Instant::now() + self.grace + STOP_SLACK;
+            self.stop_by = Some(by);
+            self.rep.give_up_at(by);
+        }
+    }
+
     /// Sends `signal` to the generator and the spawner (the logger stops by itself, once every
     /// sending end of the log queue is closed).
     fn stop_roles(&mut self, signal: Signal) {
         self.stopping = true;
+        self.begin_stop();
         for role in [PoolRole::Spawner, PoolRole::Generator] {
             if let Some(child) = self.running(role) {
                 child.signal(signal);
@@ -377,7 +409,7 @@ impl Main {
     /// learns of the logger's end from its exit status, and reports that.
     fn keep(&mut self, result: Result<()>) {
         match result {
-            Ok(()) | Err(Error::LogGone) => {}
+            Ok(()) | Err(Error::LogGone | Error::LogStalled) => {}
             Err(e) => {
                 self.error.get_or_insert(e);
             }
@@ -395,11 +427,17 @@ impl Main {
         while self.running(PoolRole::Spawner).is_some()
             || self.running(PoolRole::Generator).is_some()
         {
-            match self.roles.wait(&mut [], None, self.interrupted.is_none())? {
+            let deadline = self.stop_by.filter(|_| !self.overran);
+            match self
+                .roles
+                .wait(&mut [], deadline, self.interrupted.is_none())?
+            {
                 ChildEvent::Exited(child) => self.ended(child.pid, child.status),
+                ChildEvent::TimedOut => self.kill_overrunning(),
                 ChildEvent::Interrupted => {
                     if let Some(signal) = ipc_sys::signal::interrupted() {
                         self.interrupted = Some(signal);
+                        self.begin_stop();
                         let r = self.rep.report(Event::Interrupted {
                             signal: signal as i32,
                         });
@@ -414,10 +452,32 @@ impl Main {
                     }
                 }
                 ChildEvent::Empty => break,
-                ChildEvent::Ready | ChildEvent::TimedOut => {}
+                ChildEvent::Ready => {}
             }
         }
         Ok(())
+    }
+
+    /// The stop deadline passed with the generator or the spawner still running (stopped, or
+    /// blocked on a log queue nobody empties): SIGKILL. The spawner's workers die with it
+    /// (their death signal); the logger lists their items as abandoned.
+    fn kill_overrunning(&mut self) {
+        self.overran = true;
+        let asked = self.grace + STOP_SLACK;
+        for role in [PoolRole::Spawner, PoolRole::Generator] {
+            let Some(pid) = self.running(role).map(|c| c.pid()) else {
+                continue;
+            };
+            let r = self.rep.report(Event::Overran {
+                role,
+                pid: pid.as_raw() as u32,
+                after_ms: asked.as_millis() as u64,
+            });
+            self.keep(r);
+            if let Some(child) = self.running(role) {
+                child.signal(Signal::SIGKILL);
+            }
+        }
     }
 
     fn ended(&mut self, pid: Pid, status: ExitStatus) {
@@ -425,7 +485,7 @@ impl Main {
         if role == PoolRole::Logger {
             // Nothing more can be logged: stop the run now rather than let it go on unrecorded.
             self.logger_ended = Some((pid, status));
-            self.rep.relay_interrupts_to(None);
+            self.rep.relay_interrupts_to(None, Duration::ZERO);
             self.stop_roles(Signal::SIGTERM);
             return;
         }
@@ -466,13 +526,24 @@ impl Main {
         // The last sending end in main: once it closes (and every worker is gone), the logger
         // drains the queue, writes the accounting and exits.
         drop(self.rep);
-        if let Some(mut logger) = logger {
-            let status = logger.wait()?.status;
+        if let Some(logger) = logger {
+            let pid = logger.pid();
+            let (status, killed) = wait_logger(logger, self.stop_by, self.grace)?;
             if !status.success() {
-                self.logger_ended = Some((logger.pid(), status));
+                self.logger_ended = Some((pid, status));
             }
+            self.logger_killed = killed && status == ExitStatus::Signaled(Signal::SIGKILL as i32);
         }
         match self.logger_ended {
+            Some((pid, _)) if self.logger_killed => {
+                return Err(Error::ChildFailed {
+                    role: format!("logger {pid}"),
+                    status: format!(
+                        "took no record for {} ms once the run was stopped (stopped or stuck?): killed; the log ends there",
+                        STOP_SLACK.as_millis()
+                    ),
+                });
+            }
             Some((pid, status @ ExitStatus::Signaled(_))) => {
                 return Err(Error::ChildFailed {
                     role: format!("logger {pid}"),
@@ -489,6 +560,35 @@ impl Main {
         match self.failure {
             Some(e) if code == EXIT_FAILURE => Err(e),
             _ => Ok(code),
+        }
+    }
+}
+
+/// Waits for the logger to write the accounting and exit. Once the run was asked to stop (or
+/// when an interrupt arrives meanwhile), only until `STOP_SLACK` past the stop deadline: a
+/// logger that takes nothing by then (stopped, or stuck) is SIGKILLed. Returns how it ended and
+/// whether main killed it.
+fn wait_logger(
+    mut logger: ipc_sys::Child,
+    stop_by: Option<Instant>,
+    grace: Duration,
+) -> Result<(ExitStatus, bool)> {
+    // On an error path the logger is killed rather than waited for without end.
+    logger.set_drop_signal(Some(Signal::SIGKILL));
+    let mut set = Children::new();
+    set.push(logger);
+    let mut deadline = stop_by.map(|by| by.max(Instant::now()) + STOP_SLACK);
+    let mut killed = false;
+    loop {
+        match set.wait(&mut [], deadline.filter(|_| !killed), deadline.is_none())? {
+            ChildEvent::Exited(r) => return Ok((r.status, killed)),
+            ChildEvent::Interrupted => deadline = Some(Instant::now() + grace + STOP_SLACK),
+            ChildEvent::TimedOut => {
+                set.signal_all(Signal::SIGKILL);
+                killed = true;
+            }
+            ChildEvent::Empty => return Ok((ExitStatus::Exited(0), killed)),
+            ChildEvent::Ready => {}
         }
     }
 }
