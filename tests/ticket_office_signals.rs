@@ -172,8 +172,80 @@ fn sigkill_of_main_leaves_no_buyer_running_and_no_temp_file() {
     });
     assert_eq!(code, -1);
     all_gone(&buyer_pids(&lines));
-    assert_eq!(office.listing(), ["state.json", "state.json.lock"]);
+    // Main's pid file stays (nobody removed it), but its lock went with main: the next run
+    // takes it over, and removes it when it ends.
+    assert_eq!(
+        office.listing(),
+        ["state.json", "state.json.lock", "state.json.pid"]
+    );
     assert!(office.left() <= 40, "the state file is whole");
+    let next = Command::new(BIN)
+        .arg("--state")
+        .arg(office.dir.path().join("state.json"))
+        .args(["--buyers", "1", "--delay-ms", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(next.status.code(), Some(0), "{}", common::stderr(&next));
+    assert_eq!(office.listing(), ["state.json", "state.json.lock"]);
+}
+
+#[test]
+fn behind_a_stopped_lock_holder_an_interrupt_stops_the_waiting_buyers_before_main_kills() {
+    // The first buyer to get the lock pauses a minute in its purchase; it is stopped
+    // (SIGSTOP) there, holding the lock. Ctrl+C: the buyers waiting for the lock give up by
+    // themselves, saying why, before main's grace runs out; only the stopped holder is killed.
+    let mut office = Office::start(&["--buyers", "4", "--tickets", "4", "--delay-ms", "60000"]);
+    let mut lines = BufReader::new(office.child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let mut holder = None;
+    while holder.is_none()
+        || seen
+            .iter()
+            .filter(|l: &&String| l.contains(": searching"))
+            .count()
+            < 4
+    {
+        let line = lines.next().expect("the run's output ended").unwrap();
+        if line.ends_with("holding the lock") {
+            holder = buyer_pids(std::slice::from_ref(&line)).first().copied();
+        }
+        seen.push(line);
+    }
+    let holder = holder.unwrap();
+    kill(Pid::from_raw(holder), Signal::SIGSTOP).unwrap();
+    let start = Instant::now();
+    while !std::fs::read_to_string(format!("/proc/{holder}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('T'))
+    }) {
+        assert!(start.elapsed() < HANG, "the holder never stopped");
+        sleep(Duration::from_millis(5));
+    }
+    killpg(office.pid(), Signal::SIGINT).unwrap();
+    seen.extend(lines.map(|l| l.unwrap()));
+    let code = common::wait_with_deadline(&mut office.child, HANG);
+    assert_eq!(code, 130, "{seen:#?}");
+    let killed: Vec<&String> = seen.iter().filter(|l| l.contains(" killed by ")).collect();
+    assert_eq!(killed.len(), 1, "{seen:#?}");
+    assert!(
+        killed[0].ends_with(&format!("({holder}) killed by SIGKILL")),
+        "{seen:#?}"
+    );
+    let gave_up = seen
+        .iter()
+        .filter(|l| {
+            l.ends_with(
+                "interrupted while waiting for the lock, which its holder did not release within 2s (stopped?): nothing bought",
+            )
+        })
+        .count();
+    assert_eq!(gave_up, 3, "{seen:#?}");
+    assert_eq!(
+        seen.last().unwrap(),
+        "tickets 4, sold 0, refused 0, oversold 0, unserved 4"
+    );
+    assert_eq!(office.left(), 4, "nothing was bought");
+    all_gone(&buyer_pids(&seen));
 }
 
 /// Ctrl+C while main is still starting its 1000 buyers: the buyers never forked are unserved

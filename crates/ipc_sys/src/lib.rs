@@ -1,7 +1,7 @@
 //! `ipc_sys`: the system layer of ipc_desafio. It knows no program: processes (fork with a
 //! descriptor keep-list, child handles that reap on drop), signals and waiting, pipes and
-//! frames, shared memory, a process-shared semaphore, message queues, locked line logs and the
-//! command-line helpers every binary uses. Linux only: it relies on `prctl(PR_SET_PDEATHSIG)`,
+//! frames, shared memory, a process-shared semaphore, message queues, locked line logs, a run lock
+//! (one run at a time on a set of files) and the command-line helpers every binary uses. Linux only: it relies on `prctl(PR_SET_PDEATHSIG)`,
 //! `close_range(2)`, `SOCK_SEQPACKET`, process-shared unnamed semaphores and `/proc`.
 //!
 //! Invariants (see ARCHITECTURE.md): only `fork` forks; a forked child holds exactly the
@@ -20,6 +20,7 @@ pub mod memory;
 pub mod pipe;
 pub mod progress;
 pub mod queue;
+pub mod runlock;
 pub mod semaphore;
 pub mod shm;
 pub mod signal;
