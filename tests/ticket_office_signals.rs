@@ -27,12 +27,17 @@ struct Office {
 
 impl Office {
     fn start(args: &[&str]) -> Office {
+        Office::start_with(args, &[])
+    }
+
+    fn start_with(args: &[&str], env: &[(&str, &str)]) -> Office {
         nix::sys::prctl::set_child_subreaper(true).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let child = Command::new(BIN)
             .arg("--state")
             .arg(dir.path().join("state.json"))
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .process_group(0)
             .spawn()
@@ -63,22 +68,32 @@ impl Office {
     }
 
     fn listing(&self) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(self.dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
+        listing_of(self.dir.path())
     }
 
     fn left(&self) -> u64 {
-        let text = std::fs::read_to_string(self.dir.path().join("state.json")).unwrap();
-        text.trim()
-            .trim_start_matches("{\"ticket_num\": ")
-            .trim_end_matches('}')
-            .parse()
-            .unwrap_or_else(|_| panic!("{text:?}"))
+        left_in(self.dir.path())
     }
+}
+
+/// Every entry of `dir`, sorted.
+fn listing_of(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The count in `dir`'s state.json.
+fn left_in(dir: &Path) -> u64 {
+    let text = std::fs::read_to_string(dir.join("state.json")).unwrap();
+    text.trim()
+        .trim_start_matches("{\"ticket_num\": ")
+        .trim_end_matches('}')
+        .parse()
+        .unwrap_or_else(|_| panic!("{text:?}"))
 }
 
 impl Drop for Office {
@@ -263,4 +278,100 @@ fn ctrl_c_during_the_forks_still_accounts_for_every_buyer() {
     assert_eq!(oversold, 0);
     assert_eq!(sold + refused + unserved, 1000, "{}", lines.last().unwrap());
     all_gone(&buyer_pids(&lines));
+}
+
+/// The temp files in `dir` (`.state.json.<pid>.<random>.tmp`).
+fn temps_in(dir: &Path) -> Vec<String> {
+    listing_of(dir)
+        .into_iter()
+        .filter(|n| n.starts_with(".state.json.") && n.ends_with(".tmp"))
+        .collect()
+}
+
+#[test]
+fn a_temp_file_left_by_a_main_killed_mid_write_is_removed_by_the_next_run() {
+    // The hook: main SIGKILLs itself with the first count in its temp file, not yet renamed.
+    nix::sys::prctl::set_child_subreaper(true).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    std::fs::write(&state, "{\"ticket_num\": 7}\n").unwrap();
+    let killed = Command::new(BIN)
+        .arg("--state")
+        .arg(&state)
+        .args(["--buyers", "2", "--tickets", "3", "--delay-ms", "0"])
+        .env("TICKET_OFFICE_TEST_DIE_BEFORE_RENAME", "main")
+        .output()
+        .unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(killed.status.signal(), Some(9));
+    assert_eq!(
+        temps_in(dir.path()).len(),
+        1,
+        "{:?}",
+        listing_of(dir.path())
+    );
+    assert_eq!(
+        left_in(dir.path()),
+        7,
+        "the state is untouched: the rename never happened"
+    );
+    let next = Command::new(BIN)
+        .arg("--state")
+        .arg(&state)
+        .args(["--buyers", "2", "--tickets", "1", "--delay-ms", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(next.status.code(), Some(0), "{}", common::stderr(&next));
+    assert_eq!(listing_of(dir.path()), ["state.json", "state.json.lock"]);
+    assert_eq!(left_in(dir.path()), 0);
+}
+
+#[test]
+fn a_buyer_of_a_killed_run_still_writing_cannot_overwrite_the_next_runs_count() {
+    // Run A's only buyer holds the lock with its purchase (5 -> 4) in its temp file, pausing
+    // before the rename (the hook) when A's main is killed: the buyer gets its death signal
+    // but renames anyway. Run B starts at once with 1 ticket for 3 buyers: its reset must land
+    // after that rename, or B's buyers would find 4 tickets and sell 3 of its 1.
+    let mut a = Office::start_with(
+        &["--buyers", "1", "--tickets", "5", "--delay-ms", "0"],
+        &[("TICKET_OFFICE_TEST_PAUSE_BEFORE_RENAME_MS", "1500")],
+    );
+    let mut lines = BufReader::new(a.child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    while !seen
+        .iter()
+        .any(|l: &String| l.ends_with("holding the lock"))
+    {
+        seen.push(lines.next().expect("run A's output ended").unwrap());
+    }
+    let start = Instant::now();
+    while temps_in(a.dir.path()).is_empty() {
+        assert!(
+            start.elapsed() < HANG,
+            "the buyer never wrote its temp file"
+        );
+        sleep(Duration::from_millis(2));
+    }
+    kill(a.pid(), Signal::SIGKILL).unwrap();
+    assert_eq!(common::wait_with_deadline(&mut a.child, HANG), -1);
+    let b = Command::new(BIN)
+        .arg("--state")
+        .arg(a.dir.path().join("state.json"))
+        .args(["--buyers", "3", "--tickets", "1", "--delay-ms", "0"])
+        .env_remove("TICKET_OFFICE_TEST_PAUSE_BEFORE_RENAME_MS")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&b.stdout);
+    assert_eq!(b.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("a buyer of an earlier run still holds it"),
+        "B waited for the lock: {out}"
+    );
+    assert_eq!(
+        out.lines().last(),
+        Some("tickets 1, sold 1, refused 2, oversold 0")
+    );
+    assert_eq!(a.left(), 0);
+    all_gone(&buyer_pids(&seen));
+    assert_eq!(a.listing(), ["state.json", "state.json.lock"]);
 }

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use ipc_sys::cli::{EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, Failure, parse_unsigned};
-use ipc_sys::linelog::{lock_exclusive_within, say};
+use ipc_sys::linelog::{lock_exclusive, lock_exclusive_within, say};
 use ipc_sys::pipe::Pipe;
 use ipc_sys::runlock::{Acquired, RunLock};
 use ipc_sys::signal::{interrupted, sleep_unless_interrupted};
@@ -182,6 +182,21 @@ fn temp_prefix(state: &Path, pid: u32) -> String {
 /// program creates. (`tempfile` creates its files 0600, which the rename would otherwise
 /// carry over to the state.)
 pub fn write_state(path: &Path, tickets: u64) -> Result<()> {
+    write_state_as(path, tickets, "")
+}
+
+/// Test hooks, as `ipc_desafio`'s `IPC_DESAFIO_TEST_*`: moments a test cannot otherwise hit.
+pub mod hooks {
+    /// `TICKET_OFFICE_TEST_DIE_BEFORE_RENAME=main` (or `buyer`): that process SIGKILLs itself
+    /// once its temp file is written and synced, before the rename.
+    pub const DIE_BEFORE_RENAME: &str = "TICKET_OFFICE_TEST_DIE_BEFORE_RENAME";
+    /// `TICKET_OFFICE_TEST_PAUSE_BEFORE_RENAME_MS=<ms>`: a buyer sleeps that long, deaf to
+    /// signals, between writing its temp file and the rename.
+    pub const PAUSE_BEFORE_RENAME: &str = "TICKET_OFFICE_TEST_PAUSE_BEFORE_RENAME_MS";
+}
+
+/// `write_state` by `who` (`main` or `buyer`, for the test hooks).
+fn write_state_as(path: &Path, tickets: u64, who: &str) -> Result<()> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let io_err = |source| Error::WriteState {
         path: path.into(),
@@ -220,6 +235,18 @@ pub fn write_state(path: &Path, tickets: u64) -> Result<()> {
         .write_all(format!("{{\"ticket_num\": {tickets}}}\n").as_bytes())
         .map_err(io_err)?;
     file.sync_all().map_err(io_err)?;
+    if !who.is_empty() {
+        if std::env::var(hooks::DIE_BEFORE_RENAME).is_ok_and(|w| w == who) {
+            ipc_sys::signal::kill_self();
+        }
+        if who == "buyer"
+            && let Some(ms) = std::env::var(hooks::PAUSE_BEFORE_RENAME)
+                .ok()
+                .and_then(|v| v.parse().ok())
+        {
+            std::thread::sleep(Duration::from_millis(ms));
+        }
+    }
     tmp.persist(path).map_err(|e| io_err(os_error(&e.error)))?;
     // The rename itself is durable only once the directory is synced.
     File::open(dir).and_then(|d| d.sync_all()).map_err(io_err)
@@ -383,21 +410,33 @@ pub fn run(cli: &OfficeCli) -> Result<u8> {
     ipc_sys::signal::install_interrupt_handlers()?;
     let lock = lock_path(state);
     let lock_existed = fs::symlink_metadata(&lock).is_ok();
-    OpenOptions::new()
+    let lock_file = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&lock)
         .map_err(|e| {
             bad_path(
-                state,
+                &cli.state,
                 io::Error::new(
                     e.kind(),
                     format!("cannot create its lock file {}: {e}", lock.display()),
                 ),
             )
         })?;
-    if let Err(e) = write_state(state, cli.tickets) {
+    // The reset of the count is made under the buyers' lock. A buyer of an earlier run whose
+    // main was killed may still be finishing a purchase (past its pause, it renames even as
+    // its death signal arrives): its write then lands before this reset, never over it. And
+    // what such a run left behind — a temp file whose writer is dead — goes.
+    if fs2::FileExt::try_lock_exclusive(&lock_file).is_err() {
+        say(&format!(
+            "office: waiting for {}: a buyer of an earlier run still holds it",
+            lock.display()
+        ));
+        lock_exclusive(&lock_file, &lock)?;
+    }
+    remove_dead_writers_temps(state);
+    if let Err(e) = write_state_as(state, cli.tickets, "main") {
         // Nothing created on a failed start: the lock file goes if this run made it.
         if !lock_existed {
             let _ = fs::remove_file(&lock);
@@ -413,6 +452,7 @@ pub fn run(cli: &OfficeCli) -> Result<u8> {
             e => e,
         });
     }
+    drop(lock_file);
     say(&format!(
         "office: {} ticket(s), {} buyers, {}",
         cli.tickets,
@@ -566,6 +606,35 @@ fn remove_stale_temps(state: &Path, pid: u32) {
     }
 }
 
+/// Removes the temp files beside `state` whose writer is dead (killed between writing and
+/// renaming, with nobody left to clean up: a main killed while writing the first count, or a
+/// buyer killed after its main). The pid in each name says who wrote it; a writer still alive
+/// (perhaps another program's process that got its pid) keeps its file.
+fn remove_dead_writers_temps(state: &Path) {
+    let name = state
+        .file_name()
+        .map_or_else(|| "state".into(), |n| n.to_string_lossy().into_owned());
+    let prefix = format!(".{name}.");
+    let Ok(entries) = fs::read_dir(directory_of(state)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let file = file.to_string_lossy();
+        let Some(pid) = file
+            .strip_prefix(&prefix)
+            .filter(|_| file.ends_with(".tmp"))
+            .and_then(|rest| rest.split('.').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// One buyer: search without the lock, then buy (under the lock unless `--no-lock`). Returns
 /// its exit code: 0 bought, `EXIT_REFUSED` sold out, 130 interrupted (nothing bought).
 fn buy(cli: &OfficeCli, state: &Path, k: u64) -> Result<i32> {
@@ -626,7 +695,7 @@ fn buy(cli: &OfficeCli, state: &Path, k: u64) -> Result<i32> {
     if sleep_unless_interrupted(Duration::from_millis(delay)) {
         return stop("in the middle of buying (the count was read, nothing written)");
     }
-    write_state(state, left - 1)?;
+    write_state_as(state, left - 1, "buyer")?;
     say(&format!(
         "buyer {k} ({pid}): bought a ticket ({left} -> {})",
         left - 1
