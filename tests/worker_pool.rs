@@ -1015,3 +1015,39 @@ fn every_log_line_has_a_format_the_manual_gives() {
     }
     assert_eq!(worker_lines, 6, "{text}");
 }
+
+#[test]
+fn a_second_run_on_the_log_a_live_run_writes_is_refused_naming_it_and_the_log_stays_whole() {
+    let pool = Pool::new();
+    let mut first = pool.spawn(&["--items", "20", "--work-ms", "50", "--max-gap-ms", "10"]);
+    let _guard = KillGroupOnDrop(first.id() as i32);
+    pool.wait_for("the first run's workers busy", |r| {
+        r.message.starts_with("took item ")
+    });
+    let second = pool.run(&["--items", "3", "--work-ms", "1", "--max-gap-ms", "1"]);
+    assert_eq!(second.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&second.stderr),
+        format!(
+            "error: --log {}: another worker_pool run (pid {}) is writing this log; one log, one run: try again once it ends\n",
+            pool.log().display(),
+            first.id()
+        )
+    );
+    assert!(second.stdout.is_empty());
+    assert_eq!(wait_with_deadline(&mut first, DEADLINE), 0);
+    // The first run's log is whole: its logger's start first, its accounting last, one run.
+    let records = pool.records();
+    assert!(records[0].message.starts_with("started with pid "));
+    assert_eq!(accounting(&records).0, 20);
+    let mains: HashSet<u32> = records
+        .iter()
+        .filter(|r| r.role == PoolRole::Main)
+        .map(|r| r.pid)
+        .collect();
+    assert_eq!(mains.len(), 1, "one run in the log");
+    assert!(
+        !pool.dir.path().join("log.txt.pid").exists(),
+        "the pid file goes with its run"
+    );
+}

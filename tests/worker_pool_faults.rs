@@ -539,3 +539,47 @@ fn a_stopped_spawner_or_generator_is_killed_when_an_interrupted_run_outlives_its
         assert_true_accounting(&ended.records);
     }
 }
+
+#[test]
+fn after_main_is_killed_its_log_stays_locked_until_its_logger_has_written_the_accounting() {
+    // Main dies; its roles wind down for the grace period (items of 20 s, a grace of 1 s) while
+    // the logger writes their last records. A second run on the same log in that time would
+    // empty it under the logger: it is refused, naming the dead main's run.
+    let run = Run::start(&[
+        "--work-ms",
+        "20000",
+        "--max-gap-ms",
+        "20",
+        "--grace-ms",
+        "1000",
+        "--fail-below",
+        "0",
+    ]);
+    run.wait_for("three busy workers", |r| {
+        r.message.starts_with("took item 3 ")
+    });
+    let main = run.child.id();
+    let logger = run.pid_of(PoolRole::Logger);
+    sigkill(main);
+    let start = Instant::now();
+    while state(main).is_some_and(|s| s != 'Z') {
+        assert!(start.elapsed() < DEADLINE, "main never died");
+        sleep(Duration::from_millis(2));
+    }
+    assert!(state(logger).is_some(), "the logger winds down after main");
+    let second = Command::new(BIN)
+        .args(["-q", "--items", "1", "--log"])
+        .arg(run.log())
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(2), "{second:?}");
+    assert!(
+        String::from_utf8_lossy(&second.stderr).contains(&format!(
+            "another worker_pool run (pid {main}) is writing this log"
+        )),
+        "{second:?}"
+    );
+    let ended = run.finish();
+    assert_true_accounting(&ended.records);
+    assert!(!ended.records.is_empty() && ended.records[0].message.starts_with("started with pid"));
+}

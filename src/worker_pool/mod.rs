@@ -25,6 +25,7 @@ use ipc_sys::cli::{
 };
 use ipc_sys::linelog::LineLog;
 use ipc_sys::queue::{self, QueueEnd};
+use ipc_sys::runlock::{Acquired, RunLock};
 use ipc_sys::semaphore::Semaphore;
 use ipc_sys::{Children, Event as ChildEvent, ExitStatus, Fork};
 use nix::sys::signal::Signal;
@@ -185,7 +186,19 @@ fn check_log_path(path: &Path) -> Result<()> {
         flag: "--log",
         path: path.into(),
         source,
+    })?;
+    writable_file_path(&pid_path(path)).map_err(|e| Error::Path {
+        flag: "--log",
+        path: path.into(),
+        source: std::io::Error::new(e.kind(), format!("its pid file: {e}")),
     })
+}
+
+/// The run lock's pid file: `FILE.pid` beside the log (see `ipc_sys::runlock`).
+fn pid_path(log: &Path) -> PathBuf {
+    let mut name = log.as_os_str().to_owned();
+    name.push(".pid");
+    PathBuf::from(name)
 }
 
 /// `exited with code 1`, `was killed by SIGKILL`: how a role ended, for main's error line.
@@ -214,6 +227,44 @@ fn ended(status: ExitStatus) -> String {
 /// exit code 1 and one `error:` line naming it.
 pub fn run(opts: &PoolOptions) -> Result<u8> {
     check_log_path(&opts.log)?;
+    // One log, one run: a second run on the log a live run writes would empty it under that
+    // run's logger. Refused before the log is touched, naming the live run.
+    let pid_file = pid_path(&opts.log);
+    let run_lock = match RunLock::acquire(&pid_file) {
+        Ok(Acquired::Mine(lock)) => lock,
+        Ok(Acquired::Held(pid)) => {
+            return Err(Error::Busy {
+                log: opts.log.clone(),
+                pid,
+            });
+        }
+        // The pid file sits beside the log: what keeps it from being made (a missing or
+        // unwritable directory) keeps the log from being made too, and is said of the log.
+        Err(ipc_sys::Error::Open { source, .. }) => {
+            return Err(Error::Path {
+                flag: "--log",
+                path: opts.log.clone(),
+                source,
+            });
+        }
+        Err(ipc_sys::Error::Lock { source, .. }) => {
+            return Err(Error::Path {
+                flag: "--log",
+                path: opts.log.clone(),
+                source: std::io::Error::new(
+                    source.kind(),
+                    format!("cannot lock its pid file {}: {source}", pid_file.display()),
+                ),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let lock_fd = run_lock
+        .as_fd()
+        .ok_or(Error::Sys(ipc_sys::Error::Descriptor {
+            op: "run lock",
+            source: nix::errno::Errno::EBADF,
+        }))?;
     // Created (or emptied) before any fork: an unusable path is exit 2 with nothing started.
     drop(LineLog::create(&opts.log).map_err(|e| match e {
         ipc_sys::Error::Open { path, source } => Error::Path {
@@ -231,18 +282,23 @@ pub fn run(opts: &PoolOptions) -> Result<u8> {
     // The logger only receives. Were it to hold a sending end of the log queue, that queue could
     // never report end of file and the logger would wait forever. Dropped (an error path of
     // main), it is waited for: it ends once every sending end is closed.
-    let logger = Fork::new(PoolRole::Logger)
-        .on_drop(None)
-        .spawn([log_rx.as_fd()], |[rx]| {
+    // The logger also holds the run lock, handed on: it is the log's only writer, and may
+    // outlive main (killed) while it writes the last records.
+    let logger = Fork::new(PoolRole::Logger).on_drop(None).spawn(
+        [log_rx.as_fd(), lock_fd],
+        |[rx, lock]| {
+            let _run = RunLock::adopt(lock, &pid_path(&opts.log));
             let rx = QueueEnd::from_fd("log", MAX_RECORD, rx);
             logger::run(&opts.log, !opts.quiet, &rx).unwrap_or_else(|e| {
                 // One write(2), so the line cannot tear against another process's.
                 let _ = std::io::stderr().write_all(format!("error: logger: {e}\n").as_bytes());
                 i32::from(ipc_sys::cli::Failure::exit_code(&e))
             })
-        })?;
+        },
+    )?;
     // Main only sends on the log queue; the logger's end must have exactly one holder.
     drop(log_rx);
+    run_lock.close_shared();
     let grace = Duration::from_millis(opts.grace_ms);
     let mut main = Main {
         rep: Reporter::new(log_tx, PoolRole::Main),

@@ -14,6 +14,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -27,7 +28,8 @@ const PID_PATIENCE: Duration = Duration::from_millis(200);
 /// The lock of the live run: held until dropped, which removes the pid file.
 #[derive(Debug)]
 pub struct RunLock {
-    file: File,
+    /// `None` once given up to a child (`close_shared`): dropping then does nothing.
+    file: Option<File>,
     path: PathBuf,
 }
 
@@ -80,24 +82,48 @@ impl RunLock {
             if named.is_none_or(|m| (m.dev(), m.ino()) != (ours.dev(), ours.ino())) {
                 continue;
             }
+            let written = file
+                .set_len(0)
+                .and_then(|()| file.write_all(format!("{}\n", std::process::id()).as_bytes()));
             let lock = RunLock {
-                file,
+                file: Some(file),
                 path: path.into(),
             };
             // On a failure (a full disk) the lock is dropped, and the file with it.
-            let mut file = &lock.file;
-            file.set_len(0)
-                .and_then(|()| file.write_all(format!("{}\n", std::process::id()).as_bytes()))
-                .map_err(|source| Error::Write {
-                    path: path.into(),
-                    source,
-                })?;
+            written.map_err(|source| Error::Write {
+                path: path.into(),
+                source,
+            })?;
             return Ok(Acquired::Mine(lock));
         }
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The locked descriptor, to hand to a child (`Fork::spawn`'s keep-list) that is to hold
+    /// the lock after this process: a flock belongs to the open file description, which the
+    /// child then shares. The child takes it with `RunLock::adopt`; this process then lets go
+    /// of its own descriptor with `close_shared`.
+    pub fn as_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.file.as_ref().map(AsFd::as_fd)
+    }
+
+    /// In the child given the descriptor: the lock, as its own (removed and released when
+    /// this handle drops, or when the child dies).
+    pub fn adopt(fd: OwnedFd, path: &Path) -> RunLock {
+        RunLock {
+            file: Some(File::from(fd)),
+            path: path.into(),
+        }
+    }
+
+    /// Closes this process's descriptor without releasing the lock or removing the file: the
+    /// child that adopted it holds it now. (Closing one descriptor of an open file description
+    /// leaves its flock alone; only the last close, or an explicit unlock, releases it.)
+    pub fn close_shared(mut self) {
+        drop(self.file.take());
     }
 }
 
@@ -126,8 +152,10 @@ impl Drop for RunLock {
     fn drop(&mut self) {
         // Removed while still locked (see the module's comment); the lock goes with the
         // descriptor, right after.
-        let _ = std::fs::remove_file(&self.path);
-        let _ = fs2::FileExt::unlock(&self.file);
+        if let Some(file) = self.file.take() {
+            let _ = std::fs::remove_file(&self.path);
+            let _ = fs2::FileExt::unlock(&file);
+        }
     }
 }
 
@@ -154,6 +182,30 @@ mod tests {
         }
         drop(first);
         assert!(!path.exists(), "the pid file goes with its lock");
+        assert!(matches!(
+            RunLock::acquire(&path).unwrap(),
+            Acquired::Mine(_)
+        ));
+    }
+
+    #[test]
+    fn a_lock_handed_on_is_held_until_its_new_holder_lets_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.pid");
+        let Acquired::Mine(first) = RunLock::acquire(&path).unwrap() else {
+            panic!("the first lock must be ours");
+        };
+        // What a child given the descriptor does: its own handle on the same description.
+        let shared = first.as_fd().unwrap().try_clone_to_owned().unwrap();
+        let heir = RunLock::adopt(shared, &path);
+        first.close_shared();
+        assert!(path.exists(), "the pid file stays with its holder");
+        assert!(matches!(
+            RunLock::acquire(&path).unwrap(),
+            Acquired::Held(_)
+        ));
+        drop(heir);
+        assert!(!path.exists());
         assert!(matches!(
             RunLock::acquire(&path).unwrap(),
             Acquired::Mine(_)
