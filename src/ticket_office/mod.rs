@@ -384,7 +384,10 @@ pub fn run(cli: &OfficeCli) -> Result<u8> {
                 pid,
             });
         }
-        Err(ipc_sys::Error::Open { source, .. } | ipc_sys::Error::Lock { source, .. }) => {
+        // The pid file sits beside the state: what keeps it from being made (an unwritable
+        // directory) keeps the state from being written too, and is said of the state.
+        Err(ipc_sys::Error::Open { source, .. }) => return Err(bad_path(&cli.state, source)),
+        Err(ipc_sys::Error::Lock { source, .. }) => {
             return Err(bad_path(
                 &cli.state,
                 io::Error::new(
