@@ -24,6 +24,7 @@ pub mod runlock;
 pub mod semaphore;
 pub mod shm;
 pub mod signal;
+pub mod trace;
 
 pub use child::{Child, Children, Event, ExitStatus, Reaped, Usage};
 pub use error::{Error, Result};
