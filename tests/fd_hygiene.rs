@@ -299,9 +299,14 @@ fn worker_pool_each_role_holds_only_its_queue_ends_and_the_logger_the_log() {
         let Some((_, _, logger)) = logger else {
             return Err("no logger with log.txt open".into());
         };
-        expect(logger.len() == 2 && count(logger, "socket:") == 1, || {
-            format!("logger: the log queue's receiving end and log.txt: {logger:?}")
-        })?;
+        expect(
+            logger.len() == 3 && count(logger, "socket:") == 1 && files(logger, "log.txt.pid") == 1,
+            || {
+                format!(
+                    "logger: the log queue's receiving end, log.txt and the run lock log.txt.pid: {logger:?}"
+                )
+            },
+        )?;
         for (pid, _, fds) in roles.iter().filter(|(_, _, f)| files(f, "log.txt") == 0) {
             expect(fds.len() == 2 && count(fds, "socket:") == 2, || {
                 format!("generator/spawner {pid}: a work queue end and a log queue end: {fds:?}")

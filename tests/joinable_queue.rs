@@ -294,6 +294,69 @@ fn put_nowait_on_a_full_queue_fails_at_once_and_says_queue_full() {
 }
 
 #[test]
+fn put_nowait_counts_the_attempts_made_not_the_attempts_planned() {
+    // Producer 1 dies putting its second item (the consumer frees the slot at once, so it
+    // gets there): the run stops early, and fewer than the 20 planned attempts are made. Each
+    // attempt made is one line: queued, dropped, or the put producer 1 died in.
+    let out = run(&[
+        "--producers",
+        "2",
+        "--capacity",
+        "1",
+        "--nowait",
+        "--producer-dies-at",
+        "2",
+        "--work-ms",
+        "0",
+        "--pause-ms",
+        "20",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", common::stderr(&out));
+    let lines = lines(&out);
+    let refused = lines
+        .iter()
+        .filter(|l| l.contains(": put_nowait: queue full"))
+        .count();
+    let queued = items_after(&lines, "put_nowait").len();
+    let died = lines
+        .iter()
+        .filter(|l| l.contains(": dying in the middle of put("))
+        .count();
+    assert_eq!(died, 1, "{lines:#?}");
+    let made = refused + queued + died;
+    assert!(made < 20, "the run was meant to stop early: {lines:#?}");
+    line_with(
+        &lines,
+        &format!("main: put_nowait refused {refused} of {made} attempts (queue full)"),
+    );
+}
+
+#[test]
+fn a_queue_drained_after_a_producer_died_mid_put_is_reported_empty() {
+    // p1-item3 is counted by its producer, which dies before queueing it: the counts say one
+    // item more was put than taken, but the consumer has found the queue closed and empty.
+    let out = run(&[
+        "--producers",
+        "1",
+        "--items",
+        "5",
+        "--producer-dies-at",
+        "3",
+        "--forget-task-done",
+        "1",
+        "--join-timeout",
+        "200ms",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let lines = lines(&out);
+    let stuck = line_with(&lines, "join() cannot return by itself");
+    assert!(
+        stuck.contains("the queue is closed and empty (empty() is true)"),
+        "{stuck}"
+    );
+}
+
+#[test]
 fn a_forgotten_task_done_is_reported_after_the_deadline_naming_the_item() {
     let out = run(&[
         "--producers",

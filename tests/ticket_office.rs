@@ -311,3 +311,229 @@ fn a_state_path_naming_some_other_file_is_refused_and_left_untouched() {
     names.sort();
     assert_eq!(names, ["notes.txt"], "nothing created");
 }
+
+/// Starts a run in `dir` that stays live a while (each purchase pauses), and waits until it
+/// is selling: its first buyer holds the lock. Returns it with its stdout lines still to read.
+fn live_run(
+    dir: &std::path::Path,
+    state: &str,
+) -> (
+    common::deadline::Started,
+    std::io::Lines<BufReader<std::process::ChildStdout>>,
+) {
+    let mut child = Command::new(BIN)
+        .current_dir(dir)
+        .args([
+            "--buyers",
+            "10",
+            "--tickets",
+            "5",
+            "--delay-ms",
+            "200",
+            "--state",
+            state,
+        ])
+        .stdout(Stdio::piped())
+        .start();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    loop {
+        let line = lines.next().expect("the first run's output ended").unwrap();
+        if line.ends_with("holding the lock") {
+            break;
+        }
+    }
+    (child, lines)
+}
+
+#[test]
+fn a_second_run_on_a_live_runs_state_file_is_refused_naming_it_and_touches_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut first, lines) = live_run(dir.path(), "r.json");
+    let before = listing(dir.path());
+    let second = Command::new(BIN)
+        .current_dir(dir.path())
+        .args([
+            "--buyers",
+            "1",
+            "--tickets",
+            "100",
+            "--delay-ms",
+            "0",
+            "--state",
+            "r.json",
+        ])
+        .run();
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(2), "{err}");
+    assert_eq!(
+        err,
+        format!(
+            "error: --state r.json: another ticket_office run (pid {}) is selling from this state file; one state file, one run: try again once it ends\n",
+            first.id()
+        )
+    );
+    assert!(second.stdout.is_empty(), "nothing started");
+    assert_eq!(listing(dir.path()), before, "nothing created or removed");
+    // The first run sells its five tickets, undisturbed, and leaves no pid file behind.
+    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+    assert_eq!(
+        common::wait_with_deadline(&mut first, Duration::from_secs(60)),
+        0
+    );
+    assert_eq!(
+        rest.last().unwrap(),
+        "tickets 5, sold 5, refused 5, oversold 0"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("r.json")).unwrap(),
+        "{\"ticket_num\": 0}\n"
+    );
+    assert_eq!(listing(dir.path()), ["r.json", "r.json.lock"]);
+    // Once it has ended, the state file is free again.
+    let third = Command::new(BIN)
+        .current_dir(dir.path())
+        .args([
+            "--buyers",
+            "1",
+            "--tickets",
+            "1",
+            "--delay-ms",
+            "0",
+            "--state",
+            "r.json",
+        ])
+        .run();
+    assert_eq!(third.status.code(), Some(0));
+}
+
+#[test]
+fn a_symlinked_state_is_written_through_and_shares_the_files_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("real")).unwrap();
+    std::fs::write(d.join("real/state.json"), "{\"ticket_num\": 0}\n").unwrap();
+    std::os::unix::fs::symlink("real/state.json", d.join("link.json")).unwrap();
+    let out = Command::new(BIN)
+        .current_dir(d)
+        .args([
+            "--buyers",
+            "3",
+            "--tickets",
+            "2",
+            "--delay-ms",
+            "0",
+            "--state",
+            "link.json",
+        ])
+        .run();
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    assert_eq!(summary(&out), "tickets 2, sold 2, refused 1, oversold 0");
+    let link = std::fs::symlink_metadata(d.join("link.json")).unwrap();
+    assert!(link.file_type().is_symlink(), "the link is still a link");
+    assert_eq!(
+        std::fs::read_to_string(d.join("real/state.json")).unwrap(),
+        "{\"ticket_num\": 0}\n"
+    );
+    assert_eq!(listing(d), ["link.json", "real"], "no lock beside the link");
+    assert_eq!(listing(&d.join("real")), ["state.json", "state.json.lock"]);
+    // A run through the link and a run on the file itself are one state, one lock: the
+    // second is refused.
+    let (mut first, _lines) = live_run(d, "link.json");
+    let second = Command::new(BIN)
+        .current_dir(d)
+        .args(["--buyers", "1", "--state", "real/state.json"])
+        .run();
+    assert_eq!(second.status.code(), Some(2), "{}", common::stderr(&second));
+    assert!(common::stderr(&second).contains("another ticket_office run"));
+    assert_eq!(
+        common::wait_with_deadline(&mut first, Duration::from_secs(60)),
+        0
+    );
+}
+
+#[test]
+fn the_state_file_keeps_its_mode_and_owner_and_a_new_one_follows_the_umask() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    std::fs::write(&path, "{\"ticket_num\": 0}\n").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = office(
+        dir.path(),
+        &["--buyers", "2", "--tickets", "1", "--delay-ms", "0"],
+    )
+    .run();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o7777, 0o644);
+    // Someone else's file (as root: owner and group are kept too).
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+    // SAFETY: geteuid cannot fail and touches no memory.
+    let root = unsafe { libc::geteuid() } == 0;
+    if root {
+        std::os::unix::fs::chown(&path, Some(65534), Some(65534)).unwrap();
+    }
+    let out = office(
+        dir.path(),
+        &["--buyers", "2", "--tickets", "1", "--delay-ms", "0"],
+    )
+    .run();
+    assert_eq!(out.status.code(), Some(0));
+    let meta = std::fs::metadata(&path).unwrap();
+    assert_eq!(meta.mode() & 0o7777, 0o640);
+    if root {
+        assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
+    }
+    // A new state file: 0666 less the umask, as any file a program creates.
+    std::fs::remove_file(&path).unwrap();
+    let mut cmd = office(dir.path(), &["--buyers", "1", "--delay-ms", "0"]);
+    // SAFETY: umask is async-signal-safe and touches no memory.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::umask(0o027);
+            Ok(())
+        });
+    }
+    assert_eq!(cmd.run().status.code(), Some(0));
+    assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o7777, 0o640);
+}
+
+#[test]
+fn a_disk_full_at_the_first_write_is_exit_1_naming_the_state_file_and_nothing_is_left() {
+    use std::os::unix::process::CommandExt;
+    // The file size limit stands for a full disk (mounting a small file system needs
+    // privileges a test may not have): writing past it fails with EFBIG, as past the end of
+    // a full disk with ENOSPC. The pid file (a few bytes) fits; the state does not.
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = office(dir.path(), &["--buyers", "2", "--delay-ms", "0"]);
+    // SAFETY: setrlimit and signal are async-signal-safe; SIGXFSZ ignored makes the write
+    // fail with EFBIG instead of killing the process, and the ignoring survives exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 12,
+                rlim_max: 12,
+            };
+            libc::setrlimit(libc::RLIMIT_FSIZE, &limit);
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let out = cmd.run();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "error: cannot write the ticket state {}: ",
+            dir.path().join("state.json").display()
+        )),
+        "{err}"
+    );
+    assert!(err.ends_with("File too large (os error 27)\n"), "{err}");
+    assert!(
+        !err.contains(".state.json."),
+        "the temp file means nothing to the user: {err}"
+    );
+    assert!(out.stdout.is_empty(), "nothing started");
+    assert_eq!(listing(dir.path()), Vec::<String>::new(), "nothing left");
+}

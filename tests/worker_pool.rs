@@ -927,3 +927,107 @@ fn an_interrupt_ends_a_run_whose_stdout_nobody_reads() {
         assert_no_process_left(&records);
     }
 }
+
+/// The line formats docs/worker_pool.md gives in its "Log format" section (each backquoted
+/// `<timestamp> [...] <message>`), as regular expressions: `<role>` a word, `<pid>` and `<n>` a
+/// number, `<message>` any text, another placeholder one word.
+fn documented_line_formats() -> Vec<regex::Regex> {
+    let manual =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/worker_pool.md"))
+            .unwrap();
+    let section = manual
+        .split("## Log format")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("a Log format section");
+    let section = section.replace('\n', " ");
+    let placeholder = regex::Regex::new("<[^>]+>").unwrap();
+    section
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|code| code.starts_with("<timestamp> ["))
+        .map(|code| {
+            let mut pattern = String::from("^");
+            let mut last = 0;
+            for m in placeholder.find_iter(code) {
+                pattern.push_str(&regex::escape(&code[last..m.start()]));
+                pattern.push_str(match m.as_str() {
+                    "<role>" => "[a-z]+",
+                    "<pid>" | "<n>" => "[0-9]+",
+                    "<message>" => ".+",
+                    _ => "[^ \\]]+",
+                });
+                last = m.end();
+            }
+            pattern.push_str(&regex::escape(&code[last..]));
+            pattern.push('$');
+            regex::Regex::new(&pattern).unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn every_log_line_has_a_format_the_manual_gives() {
+    let formats = documented_line_formats();
+    assert!(!formats.is_empty(), "no format found in the manual");
+    let pool = Pool::new();
+    let out = pool.run(&[
+        "--items",
+        "6",
+        "--work-ms",
+        "5",
+        "--max-gap-ms",
+        "1",
+        "--fail-below",
+        "30",
+        "--seed",
+        "3",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = pool.text();
+    let mut worker_lines = 0;
+    for line in text.lines() {
+        assert!(
+            formats.iter().any(|f| f.is_match(line)),
+            "no format of docs/worker_pool.md fits {line:?}"
+        );
+        worker_lines += usize::from(line.contains("] took item "));
+    }
+    assert_eq!(worker_lines, 6, "{text}");
+}
+
+#[test]
+fn a_second_run_on_the_log_a_live_run_writes_is_refused_naming_it_and_the_log_stays_whole() {
+    let pool = Pool::new();
+    let mut first = pool.spawn(&["--items", "20", "--work-ms", "50", "--max-gap-ms", "10"]);
+    pool.wait_for("the first run's workers busy", |r| {
+        r.message.starts_with("took item ")
+    });
+    let second = pool.run(&["--items", "3", "--work-ms", "1", "--max-gap-ms", "1"]);
+    assert_eq!(second.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&second.stderr),
+        format!(
+            "error: --log {}: another worker_pool run (pid {}) is writing this log; one log, one run: try again once it ends\n",
+            pool.log().display(),
+            first.id()
+        )
+    );
+    assert!(second.stdout.is_empty());
+    assert_eq!(wait_with_deadline(&mut first, DEADLINE), 0);
+    // The first run's log is whole: its logger's start first, its accounting last, one run.
+    let records = pool.records();
+    assert!(records[0].message.starts_with("started with pid "));
+    assert_eq!(accounting(&records).0, 20);
+    let mains: HashSet<u32> = records
+        .iter()
+        .filter(|r| r.role == PoolRole::Main)
+        .map(|r| r.pid)
+        .collect();
+    assert_eq!(mains.len(), 1, "one run in the log");
+    assert!(
+        !pool.dir.path().join("log.txt.pid").exists(),
+        "the pid file goes with its run"
+    );
+}

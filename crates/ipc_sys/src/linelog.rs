@@ -56,9 +56,16 @@ pub const LOCK_PATIENCE_AFTER_INTERRUPT: Duration = Duration::from_secs(5);
 /// Once SIGINT or SIGTERM has arrived, the wait is bounded by `LOCK_PATIENCE_AFTER_INTERRUPT`
 /// (the lock is then tried every 10 ms): past it, an error says who holds the lock up.
 pub fn lock_exclusive(file: &File, path: &Path) -> Result<()> {
+    lock_exclusive_within(file, path, LOCK_PATIENCE_AFTER_INTERRUPT)
+}
+
+/// `lock_exclusive` with another patience after the interrupt than
+/// `LOCK_PATIENCE_AFTER_INTERRUPT`: for a process whose parent gives it less time than that to
+/// stop before SIGKILL, so that it gives up waiting (and says so) while it still may.
+pub fn lock_exclusive_within(file: &File, path: &Path, after_interrupt: Duration) -> Result<()> {
     let mut patience = crate::signal::interrupted()
         .is_some()
-        .then(|| Instant::now() + LOCK_PATIENCE_AFTER_INTERRUPT);
+        .then(|| Instant::now() + after_interrupt);
     loop {
         let result = match patience {
             None => fs2::FileExt::lock_exclusive(file),
@@ -77,9 +84,9 @@ pub fn lock_exclusive(file: &File, path: &Path) -> Result<()> {
                         source: io::Error::new(
                             io::ErrorKind::TimedOut,
                             format!(
-                                "still held {} s after the interrupt by a process that does not \
+                                "still held {} after the interrupt by a process that does not \
                                  release it (stopped?)",
-                                LOCK_PATIENCE_AFTER_INTERRUPT.as_secs()
+                                crate::cli::describe_duration(after_interrupt)
                             ),
                         ),
                     });
@@ -94,7 +101,7 @@ pub fn lock_exclusive(file: &File, path: &Path) -> Result<()> {
             }
         }
         if patience.is_none() && crate::signal::interrupted().is_some() {
-            patience = Some(Instant::now() + LOCK_PATIENCE_AFTER_INTERRUPT);
+            patience = Some(Instant::now() + after_interrupt);
         }
     }
 }
