@@ -59,6 +59,15 @@ pub fn lock_exclusive(file: &File, path: &Path) -> Result<()> {
     lock_exclusive_within(file, path, LOCK_PATIENCE_AFTER_INTERRUPT)
 }
 
+/// A patience as the lock-timeout message has always written it ("5 s", "300 ms").
+fn patience_text(d: Duration) -> String {
+    if d.subsec_millis() == 0 && d.as_secs() > 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{} ms", d.as_millis())
+    }
+}
+
 /// `lock_exclusive` with another patience after the interrupt than
 /// `LOCK_PATIENCE_AFTER_INTERRUPT`: for a process whose parent gives it less time than that to
 /// stop before SIGKILL, so that it gives up waiting (and says so) while it still may.
@@ -86,7 +95,7 @@ pub fn lock_exclusive_within(file: &File, path: &Path, after_interrupt: Duration
                             format!(
                                 "still held {} after the interrupt by a process that does not \
                                  release it (stopped?)",
-                                crate::cli::describe_duration(after_interrupt)
+                                patience_text(after_interrupt)
                             ),
                         ),
                     });
