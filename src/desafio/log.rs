@@ -274,9 +274,11 @@ impl ExecutionLog {
         // With a lock that excludes nobody, another process may write between our timestamp
         // and our write: the pause makes that window wide enough to see.
         self.hooks.before_write(&self.log, &self.line);
-        let written = match &locked {
-            Some(locked) => locked.append(&self.line),
-            None => self.log.append_unlocked(&self.line),
+        // Only a lock that excludes the others makes the file's last byte ours to inspect: with
+        // a shared one (or none) a torn-line repair could race another writer's append.
+        let written = match (&locked, self.locking) {
+            (Some(locked), Locking::Own) => locked.append(&self.line),
+            _ => self.log.append_unlocked(&self.line),
         };
         if written.is_ok() && self.echo {
             // stdout went away (`| head`), or is full while this process has been told to stop:

@@ -220,8 +220,12 @@ impl SharedLog {
     }
 
     /// Appends without taking the lock: only for showing what the lock is for.
+    ///
+    /// No mid-line repair here: without exclusion, the file's last byte may belong to another
+    /// writer's append still in progress (a write spanning pages grows the file page by page),
+    /// and a repair newline put in front of our line would leave an empty line behind it.
     pub fn append_unlocked(&self, text: &str) -> Result<()> {
-        self.append_bytes(text)
+        self.append_bytes(text, false)
     }
 
     /// Takes the exclusive lock; it is held until the returned guard is unlocked or dropped.
@@ -236,7 +240,7 @@ impl SharedLog {
 }
 
 impl SharedLog {
-    fn append_bytes(&self, text: &str) -> Result<()> {
+    fn append_bytes(&self, text: &str, repair: bool) -> Result<()> {
         let write_error = |source| Error::Write {
             path: self.path.clone(),
             source,
@@ -244,7 +248,7 @@ impl SharedLog {
         let mut file = &self.file;
         let end = file_end(file);
         let mid_line = match end {
-            Some(end) if end > 0 && Some(end) != self.our_end.get() => {
+            Some(end) if repair && end > 0 && Some(end) != self.our_end.get() => {
                 last_byte_is_not_newline(file, end).map_err(write_error)?
             }
             _ => false,
@@ -286,7 +290,7 @@ impl Locked<'_> {
     /// write — a newline goes first, so the killed writer's fragment stays a line of its own and
     /// costs nobody else their line.
     pub fn append(&self, text: &str) -> Result<()> {
-        self.log.append_bytes(text)
+        self.log.append_bytes(text, true)
     }
 
     /// Releases the lock, reporting a failure to do so.
