@@ -4,6 +4,10 @@
 //! the logs is visible. Options: `cargo bench --bench throughput -- --runs N --count N`, and
 //! `--against PATH` to time another build of `ipc_desafio` (say the previous commit's) side by
 //! side with this one, runs interleaved, and print the ratios.
+//!
+//! The default 12-value run is also timed against `benches/naive_desafio.c` — the same lesson as
+//! a student would write it in C — compiled here with `cc -O2` and run interleaved with ours
+//! (issue 21's target: ≤ 1.25×); without a C compiler the row says "cc not installed".
 
 mod common;
 
@@ -25,6 +29,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_ipc_desafio");
 
 struct Measured {
     wall: Duration,
+    /// CPU time of the process and of the children it reaped.
+    cpu: Duration,
     max_rss_kib: u64,
     code: i32,
 }
@@ -37,6 +43,7 @@ fn measure(cmd: &mut Command) -> Measured {
     let reaped = ipc_sys::child::reap(Pid::from_raw(child.id() as i32)).expect("wait4");
     Measured {
         wall: start.elapsed(),
+        cpu: reaped.usage.cpu(),
         max_rss_kib: reaped.usage.max_rss_kib,
         code: reaped.status.code().unwrap_or(-1),
     }
@@ -113,9 +120,15 @@ fn main() {
     let count = arg("--count", 1_000_000);
     let dir = tempfile::tempdir().expect("temp dir");
     let log_dir = dir.path().to_str().expect("utf-8 temp path");
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
-        "ipc_desafio benchmark: {runs} runs per scenario, medians; {} CPUs",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
+        "ipc_desafio benchmark: {runs} runs per scenario, medians; {} CPUs; load average at the \
+         start: {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     println!();
     println!("| scenario | wall (median) | values/s | peak RSS |");
@@ -192,9 +205,71 @@ fn main() {
         "logging overhead: {:.1}x the raw pipe's wall time",
         wall.as_secs_f64() / raw.as_secs_f64()
     );
+    against_c(runs, dir.path());
     if let Some(other) = text_arg("--against") {
         side_by_side(&other, runs, count, log_dir);
     }
+}
+
+/// The default run against the naive C program, interleaved, 20 rounds per `--runs`.
+fn against_c(runs: usize, dir: &Path) {
+    let source = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/naive_desafio.c");
+    let exe = dir.join("naive_desafio");
+    let built = Command::new("cc")
+        .args(["-O2", "-o"])
+        .arg(&exe)
+        .arg(source)
+        .status();
+    println!();
+    if !built.is_ok_and(|s| s.success()) {
+        println!("default run against naive C: cc not installed (or {source} did not build)");
+        return;
+    }
+    let (ours_dir, c_dir) = (dir.join("ours"), dir.join("c"));
+    for d in [&ours_dir, &c_dir] {
+        std::fs::create_dir_all(d).expect("mkdir");
+    }
+    let ours_dir = ours_dir.to_str().expect("utf-8 temp path");
+    let mut ours = Vec::new();
+    let mut c = Vec::new();
+    for round in 0..runs * 20 {
+        let mut one = |bin_is_ours: bool| {
+            let m = if bin_is_ours {
+                measure(Command::new(BIN).args(["--quiet", "--log-dir", ours_dir]))
+            } else {
+                measure(Command::new(&exe).arg(&c_dir))
+            };
+            assert_eq!(m.code, 0, "12-value run failed (ours: {bin_is_ours})");
+            if bin_is_ours { &mut ours } else { &mut c }.push(m);
+        };
+        one(round % 2 == 0);
+        one(round % 2 == 1);
+    }
+    // The C program did the lesson's work: 12 values sent, received and classified.
+    let lines = std::fs::read_to_string(c_dir.join("consumer_log.txt")).unwrap_or_default();
+    assert_eq!(lines.lines().count(), 12, "the C program's consumer log");
+    let med = |v: &[Measured], f: fn(&Measured) -> Duration| median(v.iter().map(f).collect());
+    let (ow, cw) = (med(&ours, |m| m.wall), med(&c, |m| m.wall));
+    let (oc, cc) = (med(&ours, |m| m.cpu), med(&c, |m| m.cpu));
+    println!(
+        "default 12-value run against benches/naive_desafio.c ({} interleaved rounds, medians):",
+        runs * 20
+    );
+    println!();
+    println!("| default 12-value run | ipc_desafio | naive C | ratio | target |");
+    println!("|---|---|---|---|---|");
+    println!(
+        "| wall | {:.2} ms | {:.2} ms | {:.2}× | ≤ 1.25× |",
+        ow.as_secs_f64() * 1e3,
+        cw.as_secs_f64() * 1e3,
+        ow.as_secs_f64() / cw.as_secs_f64()
+    );
+    println!(
+        "| CPU, all three processes | {:.2} ms | {:.2} ms | {:.2}× | |",
+        oc.as_secs_f64() * 1e3,
+        cc.as_secs_f64() * 1e3,
+        oc.as_secs_f64() / cc.as_secs_f64()
+    );
 }
 
 /// This build and `other`, interleaved run by run so that both see the same machine load:

@@ -37,16 +37,17 @@ impl Algo {
 /// small enough to stay in the CPU's L2 cache between the copy and the digest.
 pub const READ_SIZE: usize = 256 << 10;
 
-/// Opens `path` for reading if it is (still) a regular file: the walk saw a regular file (or a
-/// link to one), but it may since have been replaced by a FIFO (whose `open` would block for
-/// ever without O_NONBLOCK), a device (endless) or a directory.
-pub fn open_regular(path: &Path) -> io::Result<File> {
+/// Opens `path` for reading if it is (still) a regular file, with its size now: the walk saw a
+/// regular file (or a link to one), but it may since have been replaced by a FIFO (whose `open`
+/// would block for ever without O_NONBLOCK), a device (endless) or a directory.
+pub fn open_regular(path: &Path) -> io::Result<(File, u64)> {
     let file = File::options()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(path)?;
-    if file.metadata()?.is_file() {
-        Ok(file)
+    let meta = file.metadata()?;
+    if meta.is_file() {
+        Ok((file, meta.len()))
     } else {
         Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -55,7 +56,15 @@ pub fn open_regular(path: &Path) -> io::Result<File> {
     }
 }
 
-fn digest_with<D: Digest>(file: &mut File, buf: &mut [u8], hex: &mut String) -> io::Result<u64> {
+/// Files of at least this many bytes are mapped (`ipc_sys::mapped`) rather than read: the copy
+/// `read(2)` makes is then saved, for the cost of a map, one populate call and an unmap — more
+/// than the copy of a small file, much less than that of a large one. It is also the size from
+/// which a file is alone in its task (`batch::BATCH_BYTES`), so the one hazard of a map (SIGBUS
+/// if the file shrinks meanwhile, which kills the worker) can cost no other file.
+pub const MAP_MIN: u64 = super::batch::BATCH_BYTES;
+
+/// The digest of everything `file` yields, read through `buf`.
+fn digest_read<D: Digest>(file: &mut File, buf: &mut [u8], hex: &mut String) -> io::Result<u64> {
     let mut hasher = D::new();
     let mut size = 0u64;
     loop {
@@ -73,6 +82,37 @@ fn digest_with<D: Digest>(file: &mut File, buf: &mut [u8], hex: &mut String) -> 
     Ok(size)
 }
 
+/// The digest of a mapped file, taken piece by piece so that the pages are mapped in (one
+/// populate call per piece) just ahead of the hashing instead of all at once before it.
+fn digest_mapped<D: Digest>(file: &File, hex: &mut String) -> io::Result<u64> {
+    const PIECE: usize = 4 << 20;
+    let map = ipc_sys::mapped::MappedFile::new(file)?;
+    let bytes = map.bytes();
+    let mut hasher = D::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        let end = (at + PIECE).min(bytes.len());
+        map.populate(at, end);
+        hasher.update(&bytes[at..end]);
+        at = end;
+    }
+    push_hex(hex, &hasher.finalize());
+    Ok(bytes.len() as u64)
+}
+
+fn digest_with<D: Digest>(
+    file: &mut File,
+    len: u64,
+    buf: &mut [u8],
+    hex: &mut String,
+) -> io::Result<u64> {
+    if len >= MAP_MIN {
+        digest_mapped::<D>(file, hex)
+    } else {
+        digest_read::<D>(file, buf, hex)
+    }
+}
+
 /// Appends the lower-case hex of `bytes`.
 pub fn push_hex(out: &mut String, bytes: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -86,14 +126,15 @@ pub fn push_hex(out: &mut String, bytes: &[u8]) {
 /// Digests the file at `path` through `buf` (which must not be empty), appending the hex digest
 /// to `hex`; returns the number of bytes read.
 pub fn digest_file(algo: Algo, path: &Path, buf: &mut [u8], hex: &mut String) -> io::Result<u64> {
-    let mut file = open_regular(path)?;
+    let (mut file, len) = open_regular(path)?;
+    let f = &mut file;
     match algo {
-        Algo::Md5 => digest_with::<md5::Md5>(&mut file, buf, hex),
-        Algo::Sha1 => digest_with::<sha1::Sha1>(&mut file, buf, hex),
-        Algo::Sha224 => digest_with::<sha2::Sha224>(&mut file, buf, hex),
-        Algo::Sha256 => digest_with::<sha2::Sha256>(&mut file, buf, hex),
-        Algo::Sha384 => digest_with::<sha2::Sha384>(&mut file, buf, hex),
-        Algo::Sha512 => digest_with::<sha2::Sha512>(&mut file, buf, hex),
+        Algo::Md5 => digest_with::<md5::Md5>(f, len, buf, hex),
+        Algo::Sha1 => digest_with::<sha1::Sha1>(f, len, buf, hex),
+        Algo::Sha224 => digest_with::<sha2::Sha224>(f, len, buf, hex),
+        Algo::Sha256 => digest_with::<sha2::Sha256>(f, len, buf, hex),
+        Algo::Sha384 => digest_with::<sha2::Sha384>(f, len, buf, hex),
+        Algo::Sha512 => digest_with::<sha2::Sha512>(f, len, buf, hex),
     }
 }
 
