@@ -204,3 +204,49 @@ pub fn report_lost(stopped: &Stopped, batches: &[Vec<PathBuf>], verb: &str) -> u
     }
     lost
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_over_twice_the_part_size_is_cut_into_parts_that_cover_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.log"), vec![b'x'; 10]).unwrap();
+        std::fs::write(dir.path().join("b.log"), vec![b'x'; 3400]).unwrap();
+        std::fs::write(dir.path().join("c.log"), vec![b'x'; 2000]).unwrap();
+        let (mut batches, mut problems) = (Vec::new(), 0);
+        let walk = Walk::new(dir.path(), &[], true);
+        let mut tasks = Batches::new(walk, "scan", &mut batches, &mut problems);
+        tasks.split = Some(1000);
+        let args: Vec<Vec<String>> = tasks.map(|t| t.args).collect();
+        let name = |f: &str| names::encode(&dir.path().join(f));
+        assert_eq!(
+            args,
+            vec![
+                vec![name("a.log")],
+                vec![format!("@0-1000 {}", name("b.log"))],
+                vec![format!("@1000-2000 {}", name("b.log"))],
+                vec![format!("@2000- {}", name("b.log"))],
+                vec![name("c.log")],
+            ]
+        );
+        assert_eq!(
+            batches.len(),
+            5,
+            "one entry per task, for naming lost files"
+        );
+        let (part, rest) = Part::decode(&args[3][0]).unwrap();
+        assert_eq!(
+            (part, rest),
+            (
+                Part {
+                    start: 2000,
+                    end: None
+                },
+                name("b.log").as_str()
+            )
+        );
+        assert_eq!(Part::decode(&name("a.log")), None);
+    }
+}

@@ -82,17 +82,19 @@ fn digest_read<D: Digest>(file: &mut File, buf: &mut [u8], hex: &mut String) -> 
     Ok(size)
 }
 
-/// The digest of a mapped file, taken piece by piece so that the pages are mapped in (one
-/// populate call per piece) just ahead of the hashing instead of all at once before it.
+/// The digest of a mapped file, taken piece by piece through an `ipc_sys::mapped::Reader`: the
+/// pages are mapped in just ahead of the hashing and let go behind it, so a file of any size
+/// costs a bounded resident set.
 fn digest_mapped<D: Digest>(file: &File, hex: &mut String) -> io::Result<u64> {
-    const PIECE: usize = 4 << 20;
+    const PIECE: usize = 1 << 20;
     let map = ipc_sys::mapped::MappedFile::new(file)?;
     let bytes = map.bytes();
+    let mut reader = map.reader(0);
     let mut hasher = D::new();
     let mut at = 0;
     while at < bytes.len() {
         let end = (at + PIECE).min(bytes.len());
-        map.populate(at, end);
+        reader.advance(at, end - at);
         hasher.update(&bytes[at..end]);
         at = end;
     }
@@ -161,5 +163,33 @@ mod tests {
             assert_eq!(digest_file(algo, &path, &mut buf, &mut hex).unwrap(), 3);
             assert_eq!(hex, expected, "{algo:?}");
         }
+    }
+
+    #[test]
+    fn a_mapped_file_has_the_digest_sha256sum_and_md5sum_give() {
+        // 1 MiB of zeros and 3 MB of 'a' (values from sha256sum and md5sum): both at least
+        // MAP_MIN, so read through a map, the second across several populate pieces.
+        let dir = tempfile::tempdir().unwrap();
+        let zeros = dir.path().join("zeros");
+        std::fs::write(&zeros, vec![0u8; 1 << 20]).unwrap();
+        let a = dir.path().join("a");
+        std::fs::write(&a, vec![b'a'; 3_000_000]).unwrap();
+        assert!(std::fs::metadata(&zeros).unwrap().len() >= MAP_MIN);
+        let mut buf = vec![0u8; 4096];
+        let mut hex = String::new();
+        assert_eq!(
+            digest_file(Algo::Sha256, &zeros, &mut buf, &mut hex).unwrap(),
+            1 << 20
+        );
+        assert_eq!(
+            hex,
+            "30e14955ebf1352266dc2ff8067e68104607e750abb9d3b36582b8af909fcb58"
+        );
+        hex.clear();
+        assert_eq!(
+            digest_file(Algo::Md5, &a, &mut buf, &mut hex).unwrap(),
+            3_000_000
+        );
+        assert_eq!(hex, "99ddc9a3a46ea62c95652bdf937a1fb8");
     }
 }

@@ -298,8 +298,8 @@ impl Counter {
     }
 
     /// (ERROR lines, WARNING lines) of `map.bytes()[start..end]` (whole lines; the last may
-    /// lack its newline), a window of whole lines at a time (a line longer than a window is
-    /// one window of its own), each window's pages mapped in just before it is searched.
+    /// lack its newline), a window of whole lines at a time, read through an
+    /// `ipc_sys::mapped::Reader` so that only a bounded stretch of the file is ever mapped in.
     fn count_mapped(
         &self,
         map: &ipc_sys::mapped::MappedFile,
@@ -307,22 +307,23 @@ impl Counter {
         end: usize,
     ) -> (u64, u64) {
         let data = &map.bytes()[..end];
+        let mut reader = map.reader(start);
         let (mut errors, mut warnings) = (0, 0);
         let mut at = start;
-        // Pages are mapped in by the populate call a few windows ahead, not by page faults.
-        let ahead = 16 * WINDOW;
-        let mut mapped = at;
         while at < end {
-            if mapped < end && mapped < at + WINDOW {
-                map.populate(mapped, (at + ahead).min(end));
-                mapped = (at + ahead).min(end);
-            }
+            reader.advance(at, WINDOW);
             let mut cut = (at + WINDOW).min(end);
             if cut < end {
-                cut = match memrchr(b'\n', &data[at..cut]) {
-                    Some(i) => at + i + 1,
-                    None => memchr(b'\n', &data[cut..]).map_or(end, |i| cut + i + 1),
-                };
+                match memrchr(b'\n', &data[at..cut]) {
+                    Some(i) => cut = at + i + 1,
+                    None => {
+                        let (next, e, w) = self.long_line(data, at, &mut reader);
+                        errors += e;
+                        warnings += w;
+                        at = next;
+                        continue;
+                    }
+                }
             }
             let (e, w) = self.count(&data[at..cut]);
             errors += e;
@@ -330,6 +331,32 @@ impl Counter {
             at = cut;
         }
         (errors, warnings)
+    }
+
+    /// A line longer than a window, from `from`: searched a window at a time (each search
+    /// reaching `OVERLAP` bytes back, so a word cut by a window's edge is found) until its
+    /// newline or the end of `data`. Its counts, and where the next line starts.
+    fn long_line(
+        &self,
+        data: &[u8],
+        from: usize,
+        reader: &mut ipc_sys::mapped::Reader<'_>,
+    ) -> (usize, u64, u64) {
+        let (mut error, mut warning) = (false, false);
+        let mut at = from;
+        loop {
+            reader.advance(at, WINDOW);
+            let stop = (at + WINDOW).min(data.len());
+            let newline = memchr(b'\n', &data[at..stop]).map(|i| at + i);
+            let piece = &data[at.saturating_sub(OVERLAP).max(from)..newline.unwrap_or(stop)];
+            error = error || self.error.find(piece).is_some();
+            warning = warning || self.warning.find(piece).is_some();
+            if newline.is_some() || stop == data.len() {
+                let (e, w) = self.classify(error, warning);
+                return (newline.map_or(stop, |n| n + 1), e, w);
+            }
+            at = stop;
+        }
     }
 }
 
@@ -823,6 +850,103 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// Lines of every length, words anywhere, a last line without its newline.
+    fn sample_log() -> Vec<u8> {
+        let mut text = Vec::new();
+        let mut seed = 11u32;
+        for i in 0..3000 {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            let word: &[u8] = match (seed >> 16) % 7 {
+                0 => b"ERROR",
+                1 => b"WARNING",
+                2 => b"ERROR and WARNING",
+                _ => b"info",
+            };
+            text.extend(std::iter::repeat_n(b'x', (seed >> 20) as usize % 90));
+            text.extend_from_slice(word);
+            if i % 500 == 0 {
+                text.extend(std::iter::repeat_n(b'y', 5000));
+            }
+            text.push(b'\n');
+        }
+        text.extend_from_slice(b"tail ERROR");
+        text
+    }
+
+    #[test]
+    fn the_parts_of_a_cut_file_count_each_line_exactly_once_wherever_the_cuts_fall() {
+        let text = sample_log();
+        let len = text.len() as u64;
+        for rule in [Rule::Both, Rule::FirstMatch] {
+            let c = Counter::new(rule);
+            for part in [1u64, 2, 3, 64, 99, 1000, 4097, len / 2, len - 1, len] {
+                let mut total = (0, 0);
+                let mut start = 0;
+                while start < len {
+                    let end = (start + part < len).then_some(start + part);
+                    let (a, b) = part_bounds(&text, &Part { start, end });
+                    let (e, w) = c.count(&text[a..b]);
+                    total = (total.0 + e, total.1 + w);
+                    start += part;
+                }
+                assert_eq!(total, naive(&text, rule), "{rule:?}, parts of {part}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_cut_file_gets_its_row_only_when_every_part_came_back() {
+        let name = || b"f.log".to_vec();
+        let mut p = Parts::default();
+        assert_eq!(p.add(0, false, 1, 2, name()), None);
+        assert_eq!(p.add(10, false, 3, 4, name()), None);
+        assert_eq!(p.add(20, true, 5, 6, name()), Some((9, 12, name())));
+        // A middle part lost.
+        assert_eq!(p.add(0, false, 1, 1, name()), None);
+        p.lost();
+        assert_eq!(p.add(20, true, 1, 1, name()), None);
+        // The first part lost: the next one starts past 0.
+        p.lost();
+        assert_eq!(p.add(10, false, 1, 1, name()), None);
+        assert_eq!(p.add(20, true, 1, 1, name()), None);
+        // The last part of one file lost, then another file: counted on its own.
+        assert_eq!(p.add(0, false, 7, 7, name()), None);
+        p.lost();
+        assert_eq!(
+            p.add(0, true, 2, 3, b"g.log".to_vec()),
+            Some((2, 3, b"g.log".to_vec()))
+        );
+    }
+
+    #[test]
+    fn a_mapped_file_and_its_parts_count_like_grep() {
+        // Through count_file, as a worker runs it: the whole file mapped, then cut in parts.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.log");
+        let text = sample_log().repeat(80);
+        std::fs::write(&path, &text).unwrap();
+        assert!(text.len() as u64 >= MAP_MIN);
+        let mut buf = vec![0u8; READ_SIZE];
+        for rule in [Rule::Both, Rule::FirstMatch] {
+            let c = Counter::new(rule);
+            assert_eq!(
+                c.count_file(&path, None, &mut buf).unwrap(),
+                naive(&text, rule)
+            );
+            let part = 300_001u64;
+            let (mut e, mut w, mut start) = (0, 0, 0);
+            while start < text.len() as u64 {
+                let end = (start + part < text.len() as u64).then_some(start + part);
+                let got = c
+                    .count_file(&path, Some(&Part { start, end }), &mut buf)
+                    .unwrap();
+                (e, w) = (e + got.0, w + got.1);
+                start += part;
+            }
+            assert_eq!((e, w), naive(&text, rule), "{rule:?} in parts");
         }
     }
 }
