@@ -171,7 +171,11 @@ fn setup(fork: &Fork, parent: Pid, keep: &[RawFd]) -> std::result::Result<Vec<Ow
     if let Some(death_signal) = fork.death_signal {
         nix::sys::prctl::set_pdeathsig(death_signal)
             .map_err(|e| format!("cannot set the parent-death signal: {e}"))?;
-        if nix::unistd::getppid() != parent {
+        // A parent pid of 0 means the parent lives outside this process's PID namespace (the
+        // child is pid 1 of a namespace its parent created, see `sandbox`): the check cannot
+        // be made here, and the caller makes it its own way.
+        let ppid = nix::unistd::getppid();
+        if ppid != parent && ppid.as_raw() != 0 {
             // The parent died between fork and prctl: act as if the death signal had arrived.
             if death_signal == Signal::SIGKILL {
                 // SAFETY: as in `run_child`: leave at once, running nothing of the parent's.
@@ -244,14 +248,7 @@ fn close_from(first: RawFd) -> std::result::Result<(), Errno> {
 /// The number of threads of this process, from `/proc/self/stat`.
 pub fn thread_count() -> io::Result<usize> {
     let stat = crate::memory::read_proc("/proc/self/stat")?;
-    // Field 20, counted after the command name, which is in parentheses and may hold spaces.
-    let after = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest)
-        .ok_or_else(|| io::Error::other("malformed /proc/self/stat"))?;
-    after
-        .split_whitespace()
-        .nth(17)
+    crate::memory::stat_field(&stat, 20)
         .and_then(|n| n.parse().ok())
         .ok_or_else(|| io::Error::other("malformed /proc/self/stat"))
 }
