@@ -156,10 +156,10 @@ fn children_cpu() -> Duration {
     tv(usage.user_time()) + tv(usage.system_time())
 }
 
-/// Whether `tool` runs (`tool --version`).
-fn installed(tool: &str) -> bool {
+/// Whether `tool` runs (`tool ARG`, ARG `--version` or openssl's `version`).
+fn installed(tool: &str, arg: &str) -> bool {
     Command::new(tool)
-        .arg("--version")
+        .arg(arg)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -567,7 +567,7 @@ fn main() {
             "≤ 0.40×",
         ));
         pairs.push(pair);
-        if installed("openssl") {
+        if installed("openssl", "version") {
             // The cores the run uses: parallel's default --jobs is every available core.
             let anchor = HashAnchor::ShaNiLimit {
                 bytes: 1 << 30,
@@ -612,7 +612,7 @@ fn main() {
                 std::io::copy(&mut part, &mut all).expect("copy");
             }
         }
-        if installed("rg") {
+        if installed("rg", "--version") {
             for (name, dir, first_match, label) in [
                 (
                     "scan-logs 540 MB in 40 files",

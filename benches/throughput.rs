@@ -205,14 +205,15 @@ fn main() {
         "logging overhead: {:.1}x the raw pipe's wall time",
         wall.as_secs_f64() / raw.as_secs_f64()
     );
-    against_c(runs, dir.path());
+    against_c(runs, dir.path(), text_arg("--against").as_deref());
     if let Some(other) = text_arg("--against") {
         side_by_side(&other, runs, count, log_dir);
     }
 }
 
-/// The default run against the naive C program, interleaved, 20 rounds per `--runs`.
-fn against_c(runs: usize, dir: &Path) {
+/// The default run against the naive C program (and the `--against` build, if given),
+/// interleaved, 20 rounds per `--runs`.
+fn against_c(runs: usize, dir: &Path, other: Option<&str>) {
     let source = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/naive_desafio.c");
     let exe = dir.join("naive_desafio");
     let built = Command::new("cc")
@@ -225,26 +226,37 @@ fn against_c(runs: usize, dir: &Path) {
         println!("default run against naive C: cc not installed (or {source} did not build)");
         return;
     }
-    let (ours_dir, c_dir) = (dir.join("ours"), dir.join("c"));
-    for d in [&ours_dir, &c_dir] {
+    let (ours_dir, c_dir, other_dir) = (dir.join("ours"), dir.join("c"), dir.join("other"));
+    for d in [&ours_dir, &c_dir, &other_dir] {
         std::fs::create_dir_all(d).expect("mkdir");
     }
     let ours_dir = ours_dir.to_str().expect("utf-8 temp path");
-    let mut ours = Vec::new();
-    let mut c = Vec::new();
-    for round in 0..runs * 20 {
-        let mut one = |bin_is_ours: bool| {
-            let m = if bin_is_ours {
-                measure(Command::new(BIN).args(["--quiet", "--log-dir", ours_dir]))
-            } else {
-                measure(Command::new(&exe).arg(&c_dir))
-            };
-            assert_eq!(m.code, 0, "12-value run failed (ours: {bin_is_ours})");
-            if bin_is_ours { &mut ours } else { &mut c }.push(m);
-        };
-        one(round % 2 == 0);
-        one(round % 2 == 1);
+    let other_dir = other_dir.to_str().expect("utf-8 temp path");
+    // Who goes first rotates every round.
+    let mut sides: Vec<(Command, Vec<Measured>)> = Vec::new();
+    let mut cmd = Command::new(BIN);
+    cmd.args(["--quiet", "--log-dir", ours_dir]);
+    sides.push((cmd, Vec::new()));
+    let mut cmd = Command::new(&exe);
+    cmd.arg(&c_dir);
+    sides.push((cmd, Vec::new()));
+    if let Some(other) = other {
+        let mut cmd = Command::new(other);
+        cmd.args(["--quiet", "--log-dir", other_dir]);
+        sides.push((cmd, Vec::new()));
     }
+    let n = sides.len();
+    for round in 0..runs * 20 {
+        for k in 0..n {
+            let (cmd, times) = &mut sides[(round + k) % n];
+            let m = measure(cmd);
+            assert_eq!(m.code, 0, "12-value run failed: {cmd:?}");
+            times.push(m);
+        }
+    }
+    let c = sides.remove(1).1;
+    let ours = sides.remove(0).1;
+    let other_times = sides.pop().map(|s| s.1);
     // The C program did the lesson's work: 12 values sent, received and classified.
     let lines = std::fs::read_to_string(c_dir.join("consumer_log.txt")).unwrap_or_default();
     assert_eq!(lines.lines().count(), 12, "the C program's consumer log");
@@ -270,6 +282,16 @@ fn against_c(runs: usize, dir: &Path) {
         cc.as_secs_f64() * 1e3,
         oc.as_secs_f64() / cc.as_secs_f64()
     );
+    if let (Some(t), Some(other)) = (other_times, other) {
+        let (w, u) = (med(&t, |m| m.wall), med(&t, |m| m.cpu));
+        println!(
+            "| `--against` build ({other}): wall, CPU | {:.2} ms, {:.2} ms | | {:.2}×, {:.2}× | |",
+            w.as_secs_f64() * 1e3,
+            u.as_secs_f64() * 1e3,
+            w.as_secs_f64() / cw.as_secs_f64(),
+            u.as_secs_f64() / cc.as_secs_f64()
+        );
+    }
 }
 
 /// This build and `other`, interleaved run by run so that both see the same machine load:
