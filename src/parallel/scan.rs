@@ -292,30 +292,43 @@ impl Counter {
             return self.count_stream(&mut file, buf);
         }
         let map = ipc_sys::mapped::MappedFile::new(&file)?;
-        let data = map.bytes();
-        let (start, end) = part.map_or((0, data.len()), |p| part_bounds(data, p));
-        Ok(self.count_mapped(&map, start, end))
+        let len = map.bytes().len();
+        let at = |offset: u64| usize::try_from(offset).map_or(len, |o| o.min(len));
+        let (from, limit) = part.map_or((0, len), |p| (at(p.start), p.end.map_or(len, at)));
+        Ok(self.count_part(&map, from, limit))
     }
 
-    /// (ERROR lines, WARNING lines) of `map.bytes()[start..end]` (whole lines; the last may
-    /// lack its newline), a window of whole lines at a time, read through an
-    /// `ipc_sys::mapped::Reader` so that only a bounded stretch of the file is ever mapped in.
-    fn count_mapped(
+    /// (ERROR lines, WARNING lines) of the lines that *begin* in `map.bytes()[from..limit]`: from
+    /// after the first newline at or past `from - 1` (from the start when `from` is 0) through
+    /// the line that holds byte `limit - 1`, however far past `limit` it runs. Each part of a cut
+    /// file is counted so, and every line is counted by exactly one part. The map is read
+    /// through an `ipc_sys::mapped::Reader`, so only a bounded stretch of it is ever mapped in,
+    /// and a part scans no further than its own bytes unless a line of its own runs on.
+    fn count_part(
         &self,
         map: &ipc_sys::mapped::MappedFile,
-        start: usize,
-        end: usize,
+        from: usize,
+        limit: usize,
     ) -> (u64, u64) {
-        let data = &map.bytes()[..end];
-        let mut reader = map.reader(start);
+        let data = map.bytes();
+        let mut reader = map.reader(from.saturating_sub(1));
+        let start = match from {
+            0 => 0,
+            _ => match find_newline(data, from - 1, limit, &mut reader) {
+                Some(i) => i + 1,
+                None => return (0, 0),
+            },
+        };
         let (mut errors, mut warnings) = (0, 0);
         let mut at = start;
-        while at < end {
+        while at < limit {
             reader.advance(at, WINDOW);
-            let mut cut = (at + WINDOW).min(end);
-            if cut < end {
-                match memrchr(b'\n', &data[at..cut]) {
-                    Some(i) => cut = at + i + 1,
+            let window_end = (at + WINDOW).min(limit);
+            let cut = if window_end == data.len() {
+                window_end
+            } else {
+                match memrchr(b'\n', &data[at..window_end]) {
+                    Some(i) => at + i + 1,
                     None => {
                         let (next, e, w) = self.long_line(data, at, &mut reader);
                         errors += e;
@@ -324,7 +337,7 @@ impl Counter {
                         continue;
                     }
                 }
-            }
+            };
             let (e, w) = self.count(&data[at..cut]);
             errors += e;
             warnings += w;
@@ -345,10 +358,12 @@ impl Counter {
         let (mut error, mut warning) = (false, false);
         let mut at = from;
         loop {
-            reader.advance(at, WINDOW);
+            // The search reaches back OVERLAP bytes: the reader must keep those mapped.
+            let begin = at.saturating_sub(OVERLAP).max(from);
+            reader.advance(begin, WINDOW + OVERLAP);
             let stop = (at + WINDOW).min(data.len());
             let newline = memchr(b'\n', &data[at..stop]).map(|i| at + i);
-            let piece = &data[at.saturating_sub(OVERLAP).max(from)..newline.unwrap_or(stop)];
+            let piece = &data[begin..newline.unwrap_or(stop)];
             error = error || self.error.find(piece).is_some();
             warning = warning || self.warning.find(piece).is_some();
             if newline.is_some() || stop == data.len() {
@@ -367,29 +382,23 @@ fn word_at(data: &[u8], at: usize, word: &[u8]) -> bool {
         .any(|(k, &b)| b == b'R' && at >= k && data.get(at - k..at - k + word.len()) == Some(word))
 }
 
-/// Where the lines that begin in `part` start and end in `data` (the whole file): after the
-/// first newline at or past the part's first byte's predecessor, through the line that holds
-/// its last byte.
-fn part_bounds(data: &[u8], part: &Part) -> (usize, usize) {
-    let len = data.len();
-    let line_after = |at: u64| -> usize {
-        let at = usize::try_from(at).unwrap_or(usize::MAX);
-        if at >= len {
-            return len;
+/// The first newline in `data[from..to]`, searched a window at a time through `reader`.
+fn find_newline(
+    data: &[u8],
+    from: usize,
+    to: usize,
+    reader: &mut ipc_sys::mapped::Reader<'_>,
+) -> Option<usize> {
+    let mut at = from;
+    while at < to {
+        reader.advance(at, WINDOW);
+        let stop = (at + WINDOW).min(to);
+        if let Some(i) = memchr(b'\n', &data[at..stop]) {
+            return Some(at + i);
         }
-        memchr(b'\n', &data[at..]).map_or(len, |i| at + i + 1)
-    };
-    let start = if part.start == 0 {
-        0
-    } else {
-        line_after(part.start - 1)
-    };
-    let end = match part.end {
-        None => len,
-        Some(0) => 0,
-        Some(end) => line_after(end - 1),
-    };
-    (start.min(end), end)
+        at = stop;
+    }
+    None
 }
 
 enum Record<'a> {
@@ -878,8 +887,12 @@ mod tests {
 
     #[test]
     fn the_parts_of_a_cut_file_count_each_line_exactly_once_wherever_the_cuts_fall() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cut.log");
         let text = sample_log();
+        std::fs::write(&path, &text).unwrap();
         let len = text.len() as u64;
+        let mut buf = vec![0u8; READ_SIZE];
         for rule in [Rule::Both, Rule::FirstMatch] {
             let c = Counter::new(rule);
             for part in [1u64, 2, 3, 64, 99, 1000, 4097, len / 2, len - 1, len] {
@@ -887,14 +900,39 @@ mod tests {
                 let mut start = 0;
                 while start < len {
                     let end = (start + part < len).then_some(start + part);
-                    let (a, b) = part_bounds(&text, &Part { start, end });
-                    let (e, w) = c.count(&text[a..b]);
+                    let (e, w) = c
+                        .count_file(&path, Some(&Part { start, end }), &mut buf)
+                        .unwrap();
                     total = (total.0 + e, total.1 + w);
                     start += part;
                 }
                 assert_eq!(total, naive(&text, rule), "{rule:?}, parts of {part}");
             }
         }
+    }
+
+    #[test]
+    fn a_cut_file_without_a_newline_is_one_line_counted_by_its_first_part_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("one-line.log");
+        let mut text = vec![b'R'; 3 << 20];
+        text[(3 << 20) - 100..(3 << 20) - 93].copy_from_slice(b"WARNING");
+        std::fs::write(&path, &text).unwrap();
+        let c = Counter::new(Rule::Both);
+        let mut buf = vec![0u8; READ_SIZE];
+        let part = 100_000u64;
+        let mut counts = Vec::new();
+        let mut start = 0;
+        while start < text.len() as u64 {
+            let end = (start + part < text.len() as u64).then_some(start + part);
+            counts.push(
+                c.count_file(&path, Some(&Part { start, end }), &mut buf)
+                    .unwrap(),
+            );
+            start += part;
+        }
+        assert_eq!(counts[0], (0, 1), "the first part owns the line");
+        assert!(counts[1..].iter().all(|&c| c == (0, 0)), "{counts:?}");
     }
 
     #[test]
