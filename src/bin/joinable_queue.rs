@@ -1,5 +1,7 @@
 //! `joinable_queue`: producers, a daemon consumer, task_done and join() across processes.
 
+#![deny(unsafe_code)]
+
 use std::process::ExitCode;
 
 use ipc_desafio::joinable_queue::{Error, JoinCli, run};

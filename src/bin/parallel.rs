@@ -1,5 +1,7 @@
 //! `parallel`: CPU map, log scan, file hashing and port checks on a process pool.
 
+#![deny(unsafe_code)]
+
 use std::process::ExitCode;
 
 use ipc_desafio::parallel::{Error, ParallelCli, run};

@@ -1,5 +1,7 @@
 //! `worker_pool`: generator, semaphore-bounded worker spawner and logger processes.
 
+#![deny(unsafe_code)]
+
 use std::process::ExitCode;
 
 use ipc_desafio::worker_pool::{Error, PoolCli, run};

@@ -12,13 +12,13 @@ use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 
-use ipc_sys::shm::ShmSafe;
 
 /// How many counters a program may keep in a `Tally`.
 pub const COUNTERS: usize = 6;
 
 /// Counts shared by the dispatcher (which writes them) and the caller (which reads them).
 #[repr(C)]
+#[derive(zerocopy::FromZeros)]
 pub struct Tally {
     counts: [AtomicU64; COUNTERS],
     /// Tasks whose output has been written (or that were lost), in order.
@@ -29,9 +29,6 @@ pub struct Tally {
     output_error: AtomicI32,
 }
 
-// SAFETY: every field is an atomic (valid as all-zero bytes) and is only touched through atomic
-// operations, which work across processes on the same shared page.
-unsafe impl ShmSafe for Tally {}
 
 impl Tally {
     pub fn add(&self, counter: usize, n: u64) {

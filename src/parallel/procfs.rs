@@ -60,15 +60,16 @@ pub fn has_ended(pid: i32) -> bool {
 }
 
 pub fn page_size() -> u64 {
-    // SAFETY: sysconf only reads a configuration value.
-    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    u64::try_from(n).unwrap_or(4096)
+    sysconf(nix::unistd::SysconfVar::PAGE_SIZE).unwrap_or(4096)
 }
 
 pub fn ticks_per_second() -> u64 {
-    // SAFETY: sysconf only reads a configuration value.
-    let n = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    u64::try_from(n).ok().filter(|&n| n > 0).unwrap_or(100)
+    sysconf(nix::unistd::SysconfVar::CLK_TCK).unwrap_or(100)
+}
+
+fn sysconf(var: nix::unistd::SysconfVar) -> Option<u64> {
+    let n = nix::unistd::sysconf(var).ok().flatten()?;
+    u64::try_from(n).ok().filter(|&n| n > 0)
 }
 
 #[cfg(test)]

@@ -60,7 +60,7 @@ use ipc_sys::frame::{Fields, FrameBuffer, FrameBuilder};
 use ipc_sys::linelog::LineLog;
 use ipc_sys::pipe::Pipe;
 use ipc_sys::queue::QueueEnd;
-use ipc_sys::shm::{Shared, ShmSafe};
+use ipc_sys::shm::Shared;
 use ipc_sys::signal::{Wake, Watch, wait_event};
 use ipc_sys::{Child, ExitStatus, Fork};
 use nix::poll::{PollFd, PollFlags};
@@ -311,13 +311,11 @@ pub struct Stopped {
 
 /// A count of settled tasks, in memory shared with the dispatcher, for progress displays.
 #[repr(C)]
+#[derive(zerocopy::FromZeros)]
 pub struct Progress {
     settled: AtomicU64,
 }
 
-// SAFETY: all-zero bytes are a valid AtomicU64 (0), and an atomic is the whole struct: it works
-// across processes on shared memory.
-unsafe impl ShmSafe for Progress {}
 
 impl Progress {
     pub fn settled(&self) -> u64 {
