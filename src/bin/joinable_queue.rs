@@ -7,5 +7,5 @@ use std::process::ExitCode;
 use ipc_desafio::joinable_queue::{Error, JoinCli, run};
 
 fn main() -> ExitCode {
-    ipc_sys::cli::main_with::<JoinCli, Error>(|args| run(&args))
+    ipc_cli::main_with::<JoinCli, Error>(|args| run(&args))
 }

@@ -7,5 +7,5 @@ use std::process::ExitCode;
 use ipc_desafio::parallel::{Error, ParallelCli, run};
 
 fn main() -> ExitCode {
-    ipc_sys::cli::main_with::<ParallelCli, Error>(run)
+    ipc_cli::main_with::<ParallelCli, Error>(run)
 }

@@ -7,5 +7,5 @@ use std::process::ExitCode;
 use ipc_desafio::ticket_office::{Error, OfficeCli, run};
 
 fn main() -> ExitCode {
-    ipc_sys::cli::main_with::<OfficeCli, Error>(|args| run(&args))
+    ipc_cli::main_with::<OfficeCli, Error>(|args| run(&args))
 }

@@ -7,7 +7,7 @@ use std::io::Write;
 
 use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, CommandFactory, FromArgMatches};
-use ipc_sys::cli::{EXIT_USAGE, Parsed, first_line};
+use ipc_cli::{EXIT_USAGE, Parsed, first_line};
 
 use super::cli::Cli;
 use super::lang::Lang;

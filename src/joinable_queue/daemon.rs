@@ -31,7 +31,7 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
 use super::Result;
-use ipc_sys::cli::{EXIT_FAILURE, EXIT_INTERRUPTED};
+use ipc_cli::{EXIT_FAILURE, EXIT_INTERRUPTED};
 
 /// How long the parent lives after starting its children (the lesson's 0.5 s).
 const PARENT_LIFE: Duration = Duration::from_millis(500);

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use memchr::memmem::Finder;
 use memchr::{memchr, memrchr};
 
-use ipc_sys::cli::{EXIT_FAILURE, EXIT_INTERRUPTED};
+use ipc_cli::{EXIT_FAILURE, EXIT_INTERRUPTED};
 use ipc_sys::shm::Shared;
 
 use super::batch::{Batches, Part, report_lost};

@@ -16,7 +16,7 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use ipc_sys::cli::{EXIT_FAILURE, EXIT_INTERRUPTED};
+use ipc_cli::{EXIT_FAILURE, EXIT_INTERRUPTED};
 use ipc_sys::semaphore::Semaphore;
 use ipc_sys::shm::Shared;
 use ipc_sys::signal::interrupted;

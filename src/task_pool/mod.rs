@@ -711,7 +711,7 @@ impl Pool {
         let mut stopped = std::mem::take(&mut self.stopped);
         stopped.reports.sort_by_key(|r| r.id);
         let complete = stopped.reports.len() as u64 == self.next_id;
-        let interrupted = i32::from(ipc_sys::cli::EXIT_INTERRUPTED);
+        let interrupted = i32::from(ipc_cli::EXIT_INTERRUPTED);
         match status {
             ExitStatus::Exited(0) if complete => Ok(stopped),
             ExitStatus::Exited(c) if c == interrupted && (winding || self.terminated) => {
@@ -770,7 +770,7 @@ pub(crate) fn create_joblog(path: &std::path::Path, header: &str) -> Result<()> 
         path: path.into(),
         source,
     };
-    ipc_sys::cli::writable_file_path(path).map_err(as_path_error)?;
+    ipc_cli::writable_file_path(path).map_err(as_path_error)?;
     LineLog::create(path)
         .and_then(|mut log| log.write(header))
         .map_err(|e| match e {

@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use ipc_sys::cli::{EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, Failure, parse_between, parse_unsigned};
+use ipc_cli::{EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, Failure, parse_between, parse_unsigned};
 use ipc_sys::linelog::{lock_exclusive, lock_exclusive_within, say};
 use ipc_sys::pipe::Pipe;
 use ipc_sys::runlock::{Acquired, RunLock};
@@ -324,18 +324,18 @@ fn check_state_path(state: &Path) -> io::Result<()> {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "an empty path"));
     }
     if text.ends_with(b"/") {
-        ipc_sys::cli::writable_file_path(state)?;
+        ipc_cli::writable_file_path(state)?;
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "ends with '/': that names a directory, not a file",
         ));
     }
-    ipc_sys::cli::writable_file_path(state)?;
-    ipc_sys::cli::existing_dir(directory_of(state))
+    ipc_cli::writable_file_path(state)?;
+    ipc_cli::existing_dir(directory_of(state))
         .map_err(|e| io::Error::new(e.kind(), format!("its directory: {e}")))?;
-    ipc_sys::cli::writable_file_path(&lock_path(state))
+    ipc_cli::writable_file_path(&lock_path(state))
         .map_err(|e| io::Error::new(e.kind(), format!("its lock file: {e}")))?;
-    ipc_sys::cli::writable_file_path(&pid_path(state))
+    ipc_cli::writable_file_path(&pid_path(state))
         .map_err(|e| io::Error::new(e.kind(), format!("its pid file: {e}")))?;
     // The state is rewritten at start: only a file that already is a ticket state (or an empty
     // one) may be replaced, never some other file given by mistake.
@@ -669,7 +669,7 @@ fn buy(cli: &OfficeCli, state: &Path, k: u64) -> Result<i32> {
             {
                 return stop(&format!(
                     "while waiting for the lock, which its holder did not release within {} (stopped?)",
-                    ipc_sys::cli::describe_duration(LOCK_PATIENCE)
+                    ipc_cli::describe_duration(LOCK_PATIENCE)
                 ));
             }
             Err(e) => return Err(e.into()),

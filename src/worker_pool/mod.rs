@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use ipc_sys::cli::{
+use ipc_cli::{
     EXIT_FAILURE, EXIT_INTERRUPTED, parse_between, parse_unsigned, writable_file_path,
 };
 use ipc_sys::linelog::LineLog;
@@ -292,7 +292,7 @@ pub fn run(opts: &PoolOptions) -> Result<u8> {
             logger::run(&opts.log, !opts.quiet, &rx).unwrap_or_else(|e| {
                 // One write(2), so the line cannot tear against another process's.
                 let _ = std::io::stderr().write_all(format!("error: logger: {e}\n").as_bytes());
-                i32::from(ipc_sys::cli::Failure::exit_code(&e))
+                i32::from(ipc_cli::Failure::exit_code(&e))
             })
         },
     )?;
@@ -663,7 +663,7 @@ fn run_role(mut rep: Reporter, body: impl FnOnce(&mut Reporter) -> Result<i32>) 
             if rep.report(Event::Error(e.to_string())).is_err() {
                 let _ = std::io::stderr().write_all(format!("error: {role}: {e}\n").as_bytes());
             }
-            i32::from(ipc_sys::cli::Failure::exit_code(&e))
+            i32::from(ipc_cli::Failure::exit_code(&e))
         }
     };
     let _ = rep.report(Event::Exiting { code });

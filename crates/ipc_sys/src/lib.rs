@@ -11,7 +11,6 @@
 //! (enforced by `clippy::undocumented_unsafe_blocks`).
 
 pub mod child;
-pub mod cli;
 pub mod error;
 pub mod exec;
 pub mod fork;
@@ -20,7 +19,6 @@ pub mod linelog;
 pub mod mapped;
 pub mod memory;
 pub mod pipe;
-pub mod progress;
 pub mod queue;
 pub mod runlock;
 pub mod sandbox;

@@ -1,6 +1,8 @@
 //! Command-line helpers shared by every binary: one `error: …` line and exit code 2 for bad
 //! input (clap's own report is several lines of usage), number and duration parsers that name
-//! what they parse, and the exit codes every program agrees on.
+//! what they parse, and the exit codes every program agrees on; `progress`, the progress bar.
+
+pub mod progress;
 
 use std::ffi::OsString;
 use std::fmt::Display;

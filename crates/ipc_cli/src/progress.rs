@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::signal::with_interrupts_blocked;
+use ipc_sys::signal::with_interrupts_blocked;
 
 /// A run shorter than this never shows a bar, so short runs print nothing extra.
 const SHOW_AFTER: Duration = Duration::from_secs(1);
