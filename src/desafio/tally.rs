@@ -18,7 +18,6 @@ pub struct Counters {
     end_received: AtomicBool,
 }
 
-
 /// Counters that stay shared with every child forked after `Tally::new`.
 pub struct Tally {
     counters: Shared<Counters>,

@@ -69,7 +69,6 @@ pub struct Board {
     stale_hints: AtomicU64,
 }
 
-
 /// What one put did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Put {

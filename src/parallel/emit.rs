@@ -12,7 +12,6 @@ use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 
-
 /// How many counters a program may keep in a `Tally`.
 pub const COUNTERS: usize = 6;
 
@@ -28,7 +27,6 @@ pub struct Tally {
     /// The errno of the first failed write to standard output; 0 while writes succeed.
     output_error: AtomicI32,
 }
-
 
 impl Tally {
     pub fn add(&self, counter: usize, n: u64) {

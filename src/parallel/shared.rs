@@ -44,7 +44,6 @@ struct Board {
     list: [AtomicU64; ENTRIES],
 }
 
-
 /// A list entry: which worker (1-based) appended it, and its update number.
 fn entry(worker: u64, n: u64) -> u64 {
     worker << 32 | (n + 1)

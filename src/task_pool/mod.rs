@@ -316,7 +316,6 @@ pub struct Progress {
     settled: AtomicU64,
 }
 
-
 impl Progress {
     pub fn settled(&self) -> u64 {
         self.settled.load(Ordering::SeqCst)

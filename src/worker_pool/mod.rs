@@ -20,9 +20,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use ipc_cli::{
-    EXIT_FAILURE, EXIT_INTERRUPTED, parse_between, parse_unsigned, writable_file_path,
-};
+use ipc_cli::{EXIT_FAILURE, EXIT_INTERRUPTED, parse_between, parse_unsigned, writable_file_path};
 use ipc_sys::linelog::LineLog;
 use ipc_sys::queue::{self, QueueEnd};
 use ipc_sys::runlock::{Acquired, RunLock};

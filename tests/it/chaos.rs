@@ -10,7 +10,6 @@ use campaign_of_desafio as chaos;
 
 use std::path::Path;
 
-
 /// Fixed, so a failure here is a failure every time: its replay command is printed.
 const SEED: u64 = 20_261_125;
 /// Scenarios, always these: each has its own deadline (`Scenario::bound`), enforced by
@@ -42,7 +41,10 @@ fn a_seeded_fault_campaign_breaks_no_invariant() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success(), "{report}");
-    assert!(report.contains("1 passed"), "the campaign did not run:\n{report}");
+    assert!(
+        report.contains("1 passed"),
+        "the campaign did not run:\n{report}"
+    );
 }
 
 #[test]
