@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::signal::{Wake, Watch, signal_name, wait_event, watch_children};
 
 /// How a child ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ExitStatus {
     /// It called `exit`/`_exit` with this code.
     Exited(i32),
