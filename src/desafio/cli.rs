@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use ipc_sys::cli::parse_unsigned;
+use ipc_cli::parse_unsigned;
 
 use super::error::Result;
 use super::lang::Lang;
@@ -52,7 +52,7 @@ pub enum Command {
     Report(ReportArgs),
     /// Grade any Desafio 01 submission (any language) by what its processes do: run it, trace
     /// it, kill its producer and its consumer mid-run; ten verdicts with evidence
-    Grade(crate::grade::cli::GradeArgs),
+    Grade(Box<crate::grade::cli::GradeArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -162,7 +162,7 @@ impl RunArgs {
 mod tests {
     use super::*;
     use clap::CommandFactory;
-    use ipc_sys::cli::{Parsed, parse};
+    use ipc_cli::{Parsed, parse};
 
     #[test]
     fn clap_definition_is_consistent() {

@@ -36,8 +36,8 @@ pub fn main(args: Vec<std::ffi::OsString>) -> u8 {
     let lang = lang::Lang::from_args(&args);
     let parsed = cli_pt::parse(&args, lang);
     match parsed {
-        ipc_sys::cli::Parsed::Run(cli) => run(cli, lang),
-        ipc_sys::cli::Parsed::Exit(code) => code,
+        ipc_cli::Parsed::Run(cli) => run(cli, lang),
+        ipc_cli::Parsed::Exit(code) => code,
     }
 }
 
@@ -76,7 +76,7 @@ pub fn run(cli: Cli, lang: lang::Lang) -> u8 {
             report::report(&args.log_dir, args.output.as_deref(), lang).map(|()| 0)
         }
         Some(Command::Grade(args)) => {
-            return match args.into_options(lang).and_then(crate::grade::main) {
+            return match (*args).into_options(lang).and_then(crate::grade::main) {
                 Ok(code) => code,
                 Err(e) => {
                     let text = match lang {

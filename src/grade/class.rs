@@ -25,6 +25,7 @@ struct GradeJob {
     timeout: Duration,
     env: Vec<(String, String)>,
     lang: Lang,
+    skip: Vec<ipc_sys::sandbox::Protection>,
 }
 
 impl Job for GradeJob {
@@ -37,8 +38,11 @@ impl Job for GradeJob {
             self.times,
             self.timeout,
             false,
-            &self.env,
             self.lang,
+            super::Setup {
+                env: &self.env,
+                skip: &self.skip,
+            },
         )
         .map_err(|e| e.to_string())?;
         Ok(report::json(&graded))
@@ -106,6 +110,7 @@ pub fn grade_class(options: &Options) -> Result<u8> {
             env: options.env.clone(),
             timeout: options.timeout,
             lang,
+            skip: options.sandbox_skip.clone(),
         },
     );
     // Every run of a submission, plus its box's backstop, plus copying and judging.

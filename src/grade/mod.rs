@@ -9,7 +9,8 @@
 //! `scenario` (the interventions), `model` (tree, roles, flows), `values` (decoding what crossed
 //! the channel), `classify` (reading what the consumer recorded), `judge` (the verdicts),
 //! `report` (text and JSON), `class` (CSV and HTML), `scratch` (the scratch folders, and those
-//! of killed gradings), `sandbox` (stand-in for issue 23's box).
+//! of killed gradings). Every run happens in `ipc_sys::sandbox`'s box; `check_sandbox` refuses
+//! a weaker box before anything is graded, unless allowed.
 
 pub mod class;
 pub mod classify;
@@ -19,13 +20,14 @@ pub mod judge;
 pub mod model;
 pub mod report;
 pub mod run;
-pub mod sandbox;
 pub mod scenario;
 pub mod scratch;
 pub mod values;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+use ipc_sys::sandbox::{Policy, Protection, Sandbox};
 
 use crate::desafio::lang::Lang;
 
@@ -64,6 +66,15 @@ impl Graded {
     }
 }
 
+/// What every run of a submission gets besides its command and folder.
+#[derive(Debug, Clone, Copy)]
+pub struct Setup<'a> {
+    /// Its environment besides HOME (see `cli::Options::env`).
+    pub env: &'a [(String, String)],
+    /// The sandbox protections it may run without.
+    pub skip: &'a [Protection],
+}
+
 /// Grades the submission in `dir` run as `command`.
 pub fn grade(
     dir: &Path,
@@ -71,10 +82,11 @@ pub fn grade(
     times: u32,
     timeout: Duration,
     keep: bool,
-    env: &[(String, String)],
     lang: Lang,
+    setup: Setup<'_>,
 ) -> Result<Graded> {
     let started = Instant::now();
+    let Setup { env, skip } = setup;
     let spec = |scenario| Spec {
         argv: command,
         source: dir,
@@ -82,6 +94,7 @@ pub fn grade(
         keep,
         env,
         scenario,
+        skip,
     };
     let mut normal: Vec<Outcome> = Vec::new();
     for i in 0..times {
@@ -231,16 +244,43 @@ fn refused_tracing(out: &Outcome) -> Result<()> {
     Ok(())
 }
 
+/// Builds a trial box before anything is graded: with a protection missing, refuses (one
+/// `error:` line, exit 2) unless a weaker box is allowed; the reports name what is missing.
+fn check_sandbox(options: &cli::Options) -> Result<()> {
+    let dir = tempfile::Builder::new()
+        .prefix("ipc_desafio-grade-check-")
+        .tempdir()
+        .map_err(|source| Error::Scratch { source })?;
+    let mut policy = Policy::new(dir.path());
+    policy.skip = options.sandbox_skip.clone();
+    let sandbox = Sandbox::prepare(policy)?;
+    if sandbox.missing().is_empty() || !options.require_sandbox {
+        return Ok(());
+    }
+    let lacks: Vec<String> = sandbox.missing().iter().map(|m| m.to_string()).collect();
+    Err(Error::WeakSandbox(format!(
+        "the sandbox here lacks {} ({}): grading needs every protection when run as root or with --require sandbox; --allow-weaker-sandbox grades without them",
+        sandbox
+            .missing()
+            .iter()
+            .map(|m| m.protection.key())
+            .collect::<Vec<_>>()
+            .join(", "),
+        lacks.join("; ")
+    )))
+}
+
 /// `grade` from the command line: one submission or a class. Returns the exit code.
 pub fn main(options: cli::Options) -> Result<u8> {
     ipc_sys::signal::install_interrupt_handlers()?;
     // Scratch copies of gradings killed before they could remove them.
     scratch::sweep(&std::env::temp_dir());
-    if options.class.is_some() {
-        return class::grade_class(&options);
-    }
     if options.merge.is_some() {
         return class::merge(&options);
+    }
+    check_sandbox(&options)?;
+    if options.class.is_some() {
+        return class::grade_class(&options);
     }
     let graded = grade(
         &options.dir,
@@ -248,8 +288,11 @@ pub fn main(options: cli::Options) -> Result<u8> {
         options.times,
         options.timeout,
         options.keep,
-        &options.env,
         options.lang,
+        Setup {
+            env: &options.env,
+            skip: &options.sandbox_skip,
+        },
     )?;
     let text = if options.json {
         report::json(&graded)

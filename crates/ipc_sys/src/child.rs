@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::signal::{Wake, Watch, signal_name, wait_event, watch_children};
 
 /// How a child ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ExitStatus {
     /// It called `exit`/`_exit` with this code.
     Exited(i32),
@@ -128,8 +128,8 @@ pub fn become_subreaper() -> Result<()> {
 }
 
 /// A forked child process, owned. Dropping it without waiting sends the drop signal (if any; to
-/// the whole group when the child leads one) and then reaps it, so no handle can leave a zombie
-/// behind, on any path.
+/// the whole group when the child leads one), gives it `DROP_GRACE` to end, SIGKILLs it if it
+/// has not, and reaps it: no handle can leave a zombie behind, and no drop blocks for ever.
 #[derive(Debug)]
 pub struct Child {
     pid: Pid,
@@ -253,6 +253,53 @@ mod tests {
     }
 
     #[test]
+    fn dropping_the_handle_of_a_stopped_child_that_ignores_its_signal_kills_and_reaps_it_instead_of_waiting_for_ever()
+     {
+        // deadline: exempt (a stopped `sleep`: the drop under test is what must end it)
+        let sleeper = std::process::Command::new("sh")
+            .args(["-c", "trap '' TERM; exec sleep 600"])
+            .spawn()
+            .unwrap();
+        let pid = Pid::from_raw(sleeper.id() as i32);
+        std::mem::forget(sleeper);
+        // Until the exec, SIGTERM would still end the shell: wait for `sleep` to be running.
+        while !std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c == "sleep\n") {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        signal::kill(pid, Signal::SIGSTOP).unwrap();
+        // Stopped, and ignoring SIGTERM (an ignored disposition survives exec): only the SIGKILL
+        // after the grace can end it.
+        let child = Child::adopt(pid, Some(Signal::SIGTERM)).unwrap();
+        let (done, dropped) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            drop(child);
+            let _ = done.send(());
+        });
+        let bound = DROP_GRACE + Duration::from_secs(60);
+        if dropped.recv_timeout(bound).is_err() {
+            let _ = signal::kill(pid, Signal::SIGKILL);
+            panic!("the drop of a stopped child's handle still blocked after {bound:?}");
+        }
+        assert_eq!(
+            wait4(pid, libc::WNOHANG),
+            Err(Errno::ECHILD),
+            "reaped by the drop"
+        );
+    }
+
+    #[test]
+    fn a_wind_down_kills_once_and_only_after_its_grace() {
+        let children = Children::new();
+        let mut long = WindDown::new(Duration::from_secs(3600));
+        assert_eq!(long.kill_if_due(&children), None, "not before the grace");
+        assert!(long.deadline().is_some());
+        let mut due = WindDown::new(Duration::ZERO);
+        assert_eq!(due.kill_if_due(&children), Some(vec![]));
+        assert_eq!(due.kill_if_due(&children), None, "once");
+        assert_eq!(due.deadline(), None, "nothing left to wake up for");
+    }
+
+    #[test]
     fn a_process_that_is_not_our_child_cannot_be_adopted() {
         let err = Child::adopt(Pid::from_raw(1), None).unwrap_err();
         assert!(matches!(err, Error::Wait(Errno::ECHILD)), "{err}");
@@ -271,7 +318,66 @@ impl Drop for Child {
                 self.signal(signal);
             }
         }
+        // Bounded, as duct's handles never block in drop: a child that is stopped, stuck or
+        // ignores its signal must not hang its parent's error path.
+        let deadline = Instant::now() + DROP_GRACE;
+        let mut nap = Duration::from_millis(1);
+        loop {
+            match self.try_wait() {
+                Ok(Some(_)) | Err(_) => return,
+                Ok(None) if Instant::now() >= deadline => break,
+                Ok(None) => {
+                    std::thread::sleep(nap);
+                    nap = (nap * 2).min(Duration::from_millis(50));
+                }
+            }
+        }
+        if self.group {
+            self.signal_group(Signal::SIGKILL);
+        } else {
+            self.signal(Signal::SIGKILL);
+        }
         let _ = self.wait();
+    }
+}
+
+/// How long a dropped child still running has to end — after its drop signal, or by itself
+/// when it has none — before it is SIGKILLed (and its group with it) and reaped.
+pub const DROP_GRACE: Duration = Duration::from_secs(5);
+
+/// A supervisor winding down: its children were asked to stop (each program decides how);
+/// once `grace` has run out, whatever is left of them gets SIGKILL, once. The one "grace, then
+/// SIGKILL" of every supervisor (Desafio's main, ticket_office, joinable_queue).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindDown {
+    kill_at: Instant,
+    killed: bool,
+}
+
+impl WindDown {
+    /// Starts the grace now.
+    pub fn new(grace: Duration) -> WindDown {
+        WindDown {
+            kill_at: Instant::now() + grace,
+            killed: false,
+        }
+    }
+
+    /// When `Children::wait` must wake up to kill; `None` once the kill is done.
+    pub fn deadline(&self) -> Option<Instant> {
+        (!self.killed).then_some(self.kill_at)
+    }
+
+    /// Once the grace has run out, SIGKILLs every child left in `children` and returns their
+    /// pids (so the caller can say whom it killed) — exactly once; `None` before and after.
+    pub fn kill_if_due(&mut self, children: &Children) -> Option<Vec<Pid>> {
+        if self.killed || Instant::now() < self.kill_at {
+            return None;
+        }
+        self.killed = true;
+        let left: Vec<Pid> = children.pids().collect();
+        children.signal_all(Signal::SIGKILL);
+        Some(left)
     }
 }
 

@@ -56,8 +56,9 @@ pub struct TraceConfig {
     pub cwd: PathBuf,
     /// Variables set (or replaced) in its environment.
     pub env: Vec<(String, String)>,
-    /// Start from an empty environment (then only `env` is set) instead of the tracer's own.
-    pub clear_env: bool,
+    /// With `Some(names)`, the command's environment is only these variables of the tracer's
+    /// own (those it has) and `env`; with `None`, all of the tracer's and `env`.
+    pub keep_env: Option<Vec<String>>,
     /// The trace ends (every process killed) this long after the start.
     pub deadline: Duration,
     /// Bytes kept of one read or write on a pipe, socket or FIFO.
@@ -80,7 +81,7 @@ impl TraceConfig {
             argv,
             cwd,
             env: Vec::new(),
-            clear_env: false,
+            keep_env: None,
             deadline: Duration::from_secs(20),
             channel_bytes: 64 << 10,
             file_bytes: 4 << 10,

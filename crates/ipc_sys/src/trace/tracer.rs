@@ -371,10 +371,19 @@ fn launch(
     }
     let _ = signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
     let _ = nix::unistd::setsid();
-    if config.clear_env {
+    if let Some(keep) = &config.keep_env {
+        let kept: Vec<(&String, std::ffi::OsString)> = keep
+            .iter()
+            .filter_map(|k| std::env::var_os(k).map(|v| (k, v)))
+            .collect();
         // SAFETY: this process is single-threaded (a fresh fork of one): nothing holds a
-        // pointer into the environment while it is emptied.
-        unsafe { libc::clearenv() };
+        // pointer into the environment while it is emptied and refilled.
+        unsafe {
+            libc::clearenv();
+            for (k, v) in kept {
+                std::env::set_var(k, v);
+            }
+        }
     }
     for (k, v) in &config.env {
         // SAFETY: this process is single-threaded (a fresh fork of one), so nothing reads the
