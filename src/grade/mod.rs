@@ -247,10 +247,9 @@ fn refused_tracing(out: &Outcome) -> Result<()> {
 /// Builds a trial box before anything is graded: with a protection missing, refuses (one
 /// `error:` line, exit 2) unless a weaker box is allowed; the reports name what is missing.
 fn check_sandbox(options: &cli::Options) -> Result<()> {
-    let dir = tempfile::Builder::new()
-        .prefix("ipc_desafio-grade-check-")
-        .tempdir()
-        .map_err(|source| Error::Scratch { source })?;
+    // Named as a scratch folder of this grade, so that the next grade removes it if this one
+    // is killed meanwhile.
+    let dir = scratch::create(false)?;
     let mut policy = Policy::new(dir.path());
     policy.skip = options.sandbox_skip.clone();
     let sandbox = Sandbox::prepare(policy)?;

@@ -394,6 +394,10 @@ fn launch(
         fail("cannot confine the command", &e);
         return 126;
     }
+    // Dumpable again, as exec would make the command anyway: a box's pid 1 (the tracer) is not
+    // dumpable, this fork inherited that, and PTRACE_SEIZE, unlike PTRACE_TRACEME, is refused
+    // (EPERM) on a process that is not dumpable without CAP_SYS_PTRACE (an ordinary user's box).
+    let _ = nix::sys::prctl::set_dumpable(true);
     // Stop until the tracer has seized us (PTRACE_SEIZE, so that stop signals the command
     // sends itself really stop it) and sent SIGCONT.
     let _ = signal::raise(Signal::SIGSTOP);
