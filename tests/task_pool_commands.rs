@@ -337,8 +337,8 @@ fn the_joblog_reads_back_column_by_column() {
         "sh -c 'printf %s \"$1\"; sleep 0.2; exit $2' sh hello 0"
     );
     assert_eq!(
-        rows[1].command, "sh -c 'printf %s \"$1\"; sleep 0.2; exit $2' sh 'it'\\''s' 0",
-        "quoted as a shell would need it"
+        rows[1].command, "sh -c 'printf %s \"$1\"; sleep 0.2; exit $2' sh 'it'\"'\"'s' 0",
+        "quoted as GNU parallel quotes it"
     );
 }
 
@@ -365,7 +365,11 @@ fn exit_status_and_joblog_say_how_each_job_ended() {
         ],
         None,
     );
-    assert_eq!(out.status.code(), Some(1), "a job failed");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "two jobs failed: GNU parallel's count"
+    );
     assert_eq!(
         text(&out.stderr),
         "task_pool: 3 jobs: 1 succeeded, 2 failed\n"
@@ -373,7 +377,11 @@ fn exit_status_and_joblog_say_how_each_job_ended() {
     let mut rows = joblog(&dir.path().join("jobs.tsv"));
     rows.sort_by_key(|r| r.seq);
     let ends: Vec<(i64, i32)> = rows.iter().map(|r| (r.exitval, r.signal)).collect();
-    assert_eq!(ends, [(0, 0), (3, 0), (128 + 11, 11)]);
+    assert_eq!(
+        ends,
+        [(0, 0), (3, 0), (0, 11)],
+        "a job killed by a signal: Exitval 0 and the signal, as GNU parallel writes it"
+    );
 
     let out = run_in(
         dir.path(),
@@ -407,8 +415,11 @@ fn bad_input_for_every_command_flag_is_one_error_line_exit_2_and_no_file() {
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
     let huge = "18446744073709551615";
     for (args, mention) in [
-        (vec!["-j", "0"], "--jobs"),
-        (vec!["-j", "-1"], "--jobs"),
+        (vec!["-j", "-1000"], "--jobs"),
+        (vec!["-j", "0%"], "--jobs"),
+        (vec!["-j", "x%"], "--jobs"),
+        (vec!["-j", "1.5"], "--jobs"),
+        (vec!["-j", "+"], "--jobs"),
         (vec!["--jobs", huge], "--jobs"),
         (vec!["-j", "1e20"], "--jobs"),
         (vec!["-j", ""], "--jobs"),
@@ -425,7 +436,7 @@ fn bad_input_for_every_command_flag_is_one_error_line_exit_2_and_no_file() {
         (vec!["--retries", "-1"], "--retries"),
         (vec!["--retries", huge], "--retries"),
         (vec!["--retries", "x"], "--retries"),
-        (vec!["--joblog", "/dev/full"], "not a regular file"),
+        (vec!["--joblog", "/dev/full"], "No space left on device"),
         (
             vec!["--joblog", fifo.to_str().unwrap()],
             "not a regular file",

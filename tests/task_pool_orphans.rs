@@ -298,7 +298,8 @@ fn sigkill_of_any_process_of_a_command_run_leaves_nothing_running() {
             }
             _ => {
                 assert_eq!(code, 130, "{err}");
-                assert!(log.lines().nth(1).unwrap().contains("\t137\t9\t"), "{log}");
+                // Killed by a signal: Exitval 0 and the signal, as GNU parallel writes it.
+                assert!(log.lines().nth(1).unwrap().contains("\t0\t9\t"), "{log}");
             }
         }
         let took = wait_session_gone(sid, DEADLINE);
@@ -330,14 +331,16 @@ fn ctrl_c_or_sigterm_to_main_ends_the_running_commands_and_reports_them() {
         assert_eq!(
             err,
             format!(
-                "task_pool: interrupted by {name}: 3 jobs: 0 succeeded, 2 failed, 1 not started\n"
+                "task_pool: interrupted by {name}: 3 jobs: 0 succeeded, 0 failed, 2 interrupted, 1 not started\n"
             )
         );
+        // Ended by the interrupt (they ignore SIGTERM: killed after the grace), they never
+        // completed: no joblog line, so that --resume runs them again, as in GNU parallel.
         let log = std::fs::read_to_string(&joblog).unwrap();
-        let rows: Vec<&str> = log.lines().skip(1).collect();
-        assert_eq!(rows.len(), 2, "{log}");
-        // They ignore SIGTERM: killed after the grace.
-        assert!(rows.iter().all(|r| r.contains("\t-1\t9\t")), "{log}");
+        assert_eq!(
+            log,
+            "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\n"
+        );
         wait_session_gone(sid, DEADLINE);
     }
 }
@@ -498,13 +501,14 @@ fn sigterm_to_the_dispatcher_alone_is_an_interrupt_the_summary_names() {
     assert_eq!(code, 130, "{err}");
     assert_eq!(
         err,
-        "task_pool: interrupted (the dispatcher was told to stop): 4 jobs: 0 succeeded, 2 failed, 2 not started\n"
+        "task_pool: interrupted (the dispatcher was told to stop): 4 jobs: 0 succeeded, 0 failed, 2 interrupted, 2 not started\n"
     );
     wait_session_gone(sid, DEADLINE);
 }
 
 /// A job waiting for its retry when the run is interrupted failed (its attempt did); the retry
-/// that never ran is neither "not started" nor counted as a retry.
+/// that never ran is neither "not started" nor counted as a retry. The job the interrupt ended
+/// is "interrupted", and has no joblog line.
 #[test]
 fn a_retry_cut_short_by_ctrl_c_leaves_its_job_failed() {
     nix::sys::prctl::set_child_subreaper(true).unwrap();
@@ -541,8 +545,11 @@ fn a_retry_cut_short_by_ctrl_c_leaves_its_job_failed() {
     // The note on job 1 is printed when its retry comes back from the dispatcher before this
     // process has seen its own SIGINT (after that, output is no longer printed): either way the
     // summary is the same.
-    let summary = "task_pool: interrupted by SIGINT: 2 jobs: 0 succeeded, 2 failed\n";
+    let summary =
+        "task_pool: interrupted by SIGINT: 2 jobs: 0 succeeded, 1 failed, 1 interrupted\n";
     let note = "task_pool: job 1: failed; its retry was not started: the run was stopped\n";
     assert!(err == summary || err == format!("{note}{summary}"), "{err}");
+    let log = std::fs::read_to_string(&joblog).unwrap();
+    assert_eq!(log.lines().count(), 2, "a's attempt only: {log}");
     wait_session_gone(sid, DEADLINE);
 }

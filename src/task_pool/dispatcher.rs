@@ -65,6 +65,9 @@ struct Running {
     killed: bool,
     /// Told to stop by the wind-down, not by its timeout.
     interrupted: bool,
+    /// What it asked for, kept to hand a command to another worker if this one never starts it
+    /// (see `WorkerResult::Leaving`).
+    work: Option<Work>,
 }
 
 struct Slot {
@@ -134,6 +137,12 @@ pub fn run(
     let result = (|| -> Result<()> {
         ipc_sys::signal::install_interrupt_handlers()?;
         ipc_sys::signal::one_line_panics("dispatcher (callback)");
+        if d.output.is_some() {
+            // A command whose worker dies before it has told the caller the command's process
+            // group would run on unseen; as a subreaper the dispatcher inherits it and ends it
+            // (see `sweep_orphans`).
+            ipc_sys::child::become_subreaper()?;
+        }
         d.joblog = config.joblog.as_deref().map(LineLog::append).transpose()?;
         if let Some(out) = &d.outcomes {
             ipc_sys::pipe::set_nonblocking(out.as_fd())?;
@@ -281,8 +290,8 @@ impl Dispatcher<'_> {
                 slot.doomed = true;
                 continue;
             }
-            let job = match work {
-                Work::Job { job, .. } => Some(job),
+            let job = match &work {
+                Work::Job { job, .. } => Some(job.clone()),
                 Work::Command { .. } => None,
             };
             if self.config.announce {
@@ -319,6 +328,7 @@ impl Dispatcher<'_> {
                 terminated: None,
                 killed: false,
                 interrupted: false,
+                work: Some(work),
             });
         }
         Ok(())
@@ -383,10 +393,16 @@ impl Dispatcher<'_> {
         }
         let watch = Watch {
             interrupts: self.winding.is_none(),
-            children: false,
+            children: self.output.is_some(),
         };
-        if wait_event(&mut fds, deadline, watch)? != Wake::Ready {
-            return Ok(());
+        match wait_event(&mut fds, deadline, watch)? {
+            Wake::Ready => {}
+            Wake::ChildChanged => {
+                drop(fds);
+                self.sweep_orphans(false);
+                return Ok(());
+            }
+            Wake::Interrupted | Wake::TimedOut => return Ok(()),
         }
         let ready: Vec<bool> = fds
             .iter()
@@ -485,6 +501,14 @@ impl Dispatcher<'_> {
                 slot.ready = true;
                 continue;
             }
+            if let WorkerResult::Leaving = result {
+                // Whatever it was sent after it decided to leave, it never read.
+                slot.doomed = true;
+                if let Some(running) = slot.running.take() {
+                    self.never_started(running)?;
+                }
+                continue;
+            }
             let id = result.id();
             // A result for a task this worker is not running (it runs one at a time: cannot
             // happen) changes nothing, and does not drop the one it runs.
@@ -505,7 +529,6 @@ impl Dispatcher<'_> {
             }
             let timed_out = running.terminated.is_some() && !running.interrupted;
             match result {
-                WorkerResult::Ready => {}
                 WorkerResult::Job {
                     ok, text, runtime, ..
                 } => {
@@ -521,12 +544,21 @@ impl Dispatcher<'_> {
                     };
                     self.complete(&running, pid.as_raw(), runtime, outcome, None)?;
                 }
+                WorkerResult::Command(report)
+                    if report.interrupted && matches!(report.ended, Ended::NotStarted(_)) =>
+                {
+                    // Its worker was told to stop just as the task reached it: the task goes
+                    // to another worker, unless the pool is winding down.
+                    self.slots[i].doomed = true;
+                    self.never_started(running)?;
+                }
                 WorkerResult::Command(mut report) => {
                     report.worker = pid.as_raw();
                     report.timed_out |= timed_out;
-                    report.interrupted |= running.interrupted;
+                    report.winding = running.interrupted;
                     self.complete_command(&report)?;
                 }
+                WorkerResult::Ready | WorkerResult::Leaving => {}
             }
         }
         Ok(n > 0)
@@ -538,6 +570,8 @@ impl Dispatcher<'_> {
         let reaped = slot.child.wait()?;
         // The job may have left processes behind in the worker's group: end them too.
         slot.child.signal_group_even_if_reaped(Signal::SIGKILL);
+        // Its command, if it was running, is now this dispatcher's child.
+        self.sweep_orphans(false);
         let pid = slot.child.pid();
         self.record_usage(pid, slot.tasks_run, &reaped.usage);
         if let Some(running) = slot.running.take() {
@@ -566,6 +600,7 @@ impl Dispatcher<'_> {
                     ended: Ended::WorkerDied(reaped.status),
                     timed_out,
                     interrupted: running.interrupted,
+                    winding: running.interrupted,
                     stdout_bytes: 0,
                     stderr_bytes: 0,
                 })?,
@@ -640,6 +675,52 @@ impl Dispatcher<'_> {
         Ok(())
     }
 
+    /// Ends and reaps the orphans of commands that were reparented to this dispatcher (a child
+    /// subreaper, in a pool that runs commands). A command whose worker died before it told
+    /// the caller the command's process group — SIGKILLed right after the spawn — comes here,
+    /// or its children do: its group is SIGKILLed. So is the group of any orphan whose
+    /// group leader is gone or no longer a worker's child (its job is over: its worker would
+    /// have killed what was left of it). Groups whose leader a live worker still runs are
+    /// left alone (a job's own background process, reparented here, is still that job's), and
+    /// so is a process that left this session (`setsid`: a daemon, out of reach by design).
+    /// Orphans that have ended are reaped; with `wait_killed`, so are the ones just killed.
+    fn sweep_orphans(&mut self, wait_killed: bool) {
+        if self.output.is_none() {
+            return;
+        }
+        let workers: Vec<Pid> = self.slots.iter().map(|s| s.child.pid()).collect();
+        let own_group = nix::unistd::getpgrp();
+        let session = nix::unistd::getsid(None).ok();
+        for pid in ipc_sys::child::own_children() {
+            if workers.contains(&pid) {
+                continue;
+            }
+            let mut killed = false;
+            let in_session = session.is_some() && nix::unistd::getsid(Some(pid)).ok() == session;
+            if in_session
+                && let Ok(group) = nix::unistd::getpgid(Some(pid))
+                && group != own_group
+                && !workers.contains(&group)
+                && !ipc_sys::child::parent_of(group).is_some_and(|p| workers.contains(&p))
+            {
+                let _ = nix::sys::signal::killpg(group, Signal::SIGKILL);
+                killed = true;
+            }
+            if let Ok(mut orphan) = Child::adopt(pid, None) {
+                let ended = if killed && wait_killed {
+                    orphan.wait().is_ok()
+                } else {
+                    matches!(orphan.try_wait(), Ok(Some(_)))
+                };
+                if !ended {
+                    // Still running (a daemon, or dying): reaped by a later sweep, or by
+                    // whoever inherits it when this dispatcher exits.
+                    orphan.disown();
+                }
+            }
+        }
+    }
+
     /// Stops taking work: every task sent and not started settles as not started, every busy
     /// worker's group gets SIGTERM (SIGKILL after the grace), idle workers are told to finish.
     fn wind_down(&mut self) -> Result<()> {
@@ -671,6 +752,25 @@ impl Dispatcher<'_> {
         Ok(())
     }
 
+    /// A task a worker was sent but never started (it was leaving): queued again, first, for
+    /// another worker — or, if the pool is winding down, settled as not started.
+    fn never_started(&mut self, running: Running) -> Result<()> {
+        let Some(work) = running.work else {
+            return Ok(());
+        };
+        let task = Queued {
+            id: running.id,
+            timeout: running.timeout,
+            work,
+        };
+        if self.winding.is_some() {
+            self.settle_not_started(task)
+        } else {
+            self.queue.push_front(task);
+            Ok(())
+        }
+    }
+
     fn settle_not_started(&mut self, task: Queued) -> Result<()> {
         match task.work {
             Work::Job { job, .. } => {
@@ -685,6 +785,7 @@ impl Dispatcher<'_> {
                     terminated: None,
                     killed: false,
                     interrupted: true,
+                    work: None,
                 };
                 self.complete(
                     &running,
@@ -694,9 +795,10 @@ impl Dispatcher<'_> {
                     None,
                 )
             }
-            Work::Command { .. } => {
-                self.complete_command(&CommandReport::not_started(task.id, NOT_STARTED, true))
-            }
+            Work::Command { .. } => self.complete_command(&CommandReport {
+                winding: true,
+                ..CommandReport::not_started(task.id, NOT_STARTED, true)
+            }),
         }
     }
 
@@ -759,6 +861,7 @@ impl Dispatcher<'_> {
         };
         self.pending.extend_from_slice(&report.encode());
         self.progress.settle();
+        super::hooks::dispatcher_settled();
         self.flush_outcomes(false)
     }
 
@@ -774,6 +877,7 @@ impl Dispatcher<'_> {
             })?;
         self.pending.extend_from_slice(&frame);
         self.progress.settle();
+        super::hooks::dispatcher_settled();
         self.flush_outcomes(false)
     }
 
@@ -836,6 +940,7 @@ impl Dispatcher<'_> {
             let reaped = slot.child.wait()?;
             self.record_usage(slot.child.pid(), slot.tasks_run, &reaped.usage);
         }
+        self.sweep_orphans(true);
         for usage in std::mem::take(&mut self.usages) {
             self.pending.extend_from_slice(&usage.encode());
         }

@@ -132,6 +132,7 @@ pub(crate) fn run(
             );
         }
     };
+    super::hooks::worker_spawned();
     let pgid = child.pid().as_raw();
     let started = encode_started(id, pgid);
     let fds = [stdout.as_fd(), stderr.as_fd()];
@@ -266,6 +267,7 @@ fn finished(
         },
         timed_out,
         interrupted,
+        winding: false,
         stdout_bytes,
         stderr_bytes,
     }

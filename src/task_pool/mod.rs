@@ -43,6 +43,7 @@ pub mod demo;
 mod dispatcher;
 pub mod error;
 mod exec;
+mod hooks;
 mod wire;
 mod worker;
 

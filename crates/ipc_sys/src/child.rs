@@ -127,6 +127,35 @@ pub fn become_subreaper() -> Result<()> {
     nix::sys::prctl::set_child_subreaper(true).map_err(Error::Subreaper)
 }
 
+/// The pids of this process's children, as the kernel lists them
+/// (`/proc/<pid>/task/<tid>/children`, for each of its threads). Includes orphans reparented
+/// to this process as a child subreaper, zombies too. Empty if the kernel does not provide the
+/// lists.
+pub fn own_children() -> Vec<Pid> {
+    let tasks = format!("/proc/{}/task", std::process::id());
+    let Ok(threads) = std::fs::read_dir(&tasks) else {
+        return Vec::new();
+    };
+    threads
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("children")).ok())
+        .flat_map(|text| {
+            text.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .map(Pid::from_raw)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The parent of process `pid` (from `/proc/<pid>/stat`), `None` if there is no such process.
+pub fn parent_of(pid: Pid) -> Option<Pid> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: the fields follow its last ')'.
+    let after = stat.rsplit_once(')')?.1;
+    let ppid = after.split_whitespace().nth(1)?.parse().ok()?;
+    Some(Pid::from_raw(ppid))
+}
+
 /// A forked child process, owned. Dropping it without waiting sends the drop signal (if any; to
 /// the whole group when the child leads one) and then reaps it, so no handle can leave a zombie
 /// behind, on any path.
@@ -250,6 +279,21 @@ mod tests {
     fn becoming_a_subreaper_is_seen_by_the_kernel() {
         become_subreaper().unwrap();
         assert!(nix::sys::prctl::get_child_subreaper().unwrap());
+    }
+
+    #[test]
+    fn the_kernel_lists_our_children_and_their_parent() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let pid = Pid::from_raw(child.id() as i32);
+        assert!(own_children().contains(&pid));
+        assert_eq!(parent_of(pid), Some(nix::unistd::getpid()));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(!own_children().contains(&pid));
+        assert_eq!(parent_of(pid), None);
     }
 
     #[test]
