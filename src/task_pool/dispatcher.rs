@@ -861,8 +861,9 @@ impl Dispatcher<'_> {
         };
         self.pending.extend_from_slice(&report.encode());
         self.progress.settle();
+        self.flush_outcomes(false)?;
         super::hooks::dispatcher_settled();
-        self.flush_outcomes(false)
+        Ok(())
     }
 
     /// Settles one command task: its report goes to the caller, which prints its output and
@@ -877,8 +878,9 @@ impl Dispatcher<'_> {
             })?;
         self.pending.extend_from_slice(&frame);
         self.progress.settle();
+        self.flush_outcomes(false)?;
         super::hooks::dispatcher_settled();
-        self.flush_outcomes(false)
+        Ok(())
     }
 
     /// Writes buffered outcomes; without `block`, only as much as the pipe takes right now.

@@ -182,6 +182,11 @@ pub(crate) fn run(
             }
             Ok(Wake::ChildChanged) => {}
             Ok(Wake::Interrupted) => {
+                super::hooks::worker_told_to_stop();
+                // It may have ended by itself at this very moment: then it was not stopped.
+                if let Ok(Some(reaped)) = child.try_wait() {
+                    break reaped.status;
+                }
                 watch_interrupts = false;
                 interrupted = true;
                 if terminated.is_none() {

@@ -21,6 +21,9 @@ pub const DISPATCHER_SIGNAL: &str = "TASK_POOL_TEST_DISPATCHER_SIGNAL";
 /// `TASK_POOL_TEST_WORKER_LINGER_MS=<ms>`: a command worker told to stop waits that long after
 /// its last report before it leaves (time for the dispatcher to hand it another task).
 pub const WORKER_LINGER: &str = "TASK_POOL_TEST_WORKER_LINGER_MS";
+/// `TASK_POOL_TEST_WORKER_STOP_DELAY_MS=<ms>`: a command worker told to stop while its command
+/// runs waits that long before it acts on it (time for the command to end by itself).
+pub const WORKER_STOP_DELAY: &str = "TASK_POOL_TEST_WORKER_STOP_DELAY_MS";
 /// `TASK_POOL_TEST_WORKER_KILL_AFTER_SPAWN=<file>`: the first command worker of the run to
 /// start a command (the one that creates `<file>`) SIGKILLs itself right after the spawn,
 /// before it tells anyone the command's process group. Once per run: its replacement runs on.
@@ -50,6 +53,7 @@ cached!(
     number(INTERRUPT_BEFORE_PUSH)
 );
 cached!(worker_linger_ms, Option<u64>, number(WORKER_LINGER));
+cached!(worker_stop_delay_ms, Option<u64>, number(WORKER_STOP_DELAY));
 /// Whether this process is the first of the run to reach the hook named `name` (whose value is
 /// a path): the one that creates the file.
 fn first_in_run(name: &'static str, cell: &OnceLock<Option<std::ffi::OsString>>) -> bool {
@@ -112,6 +116,13 @@ pub fn dispatcher_settled() {
 /// See `WORKER_LINGER`.
 pub fn worker_leaving() {
     if let Some(ms) = worker_linger_ms() {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
+}
+
+/// See `WORKER_STOP_DELAY`.
+pub fn worker_told_to_stop() {
+    if let Some(ms) = worker_stop_delay_ms() {
         std::thread::sleep(Duration::from_millis(ms));
     }
 }

@@ -42,7 +42,7 @@ use super::{EXIT_OUTPUT_CLOSED, Error, Pool, PoolConfig, Stopped, describe_statu
 use input::{Input, MAX_LINE, OpenError, Source};
 use joblog::{Joblog, Resume};
 use output::{Copied, Sink};
-use template::{Template, Values, render};
+use template::{Template, Values};
 
 pub use joblog::HEADER as JOBLOG_HEADER;
 
@@ -193,10 +193,12 @@ pub(crate) fn run(opts: CommandArgs, cmd: Vec<OsString>) -> Result<u8, Error> {
     })?;
     let budget =
         jobs::budget(jobs, template.uses_slot(), raise_descriptor_limit()).map_err(Error::Usage)?;
-    let joblog = spec
-        .as_ref()
-        .map(|spec| Joblog::open(spec, resume))
-        .transpose()?;
+    // A signal that came while the run was being set up: nothing is created or started.
+    let early = ipc_sys::signal::interrupted().is_some();
+    let joblog = match &spec {
+        Some(spec) if !early => Some(Joblog::open(spec, resume)?),
+        _ => None,
+    };
     if let Some(warning) = &budget.warning {
         let _ = io::stderr().write_all(format!("{warning}\n").as_bytes());
     }
@@ -207,15 +209,14 @@ pub(crate) fn run(opts: CommandArgs, cmd: Vec<OsString>) -> Result<u8, Error> {
         announce: false,
     };
     let mut stdout = Sink::stdout();
-    if matches!(joblog, Some(Joblog::Stdout)) {
+    if matches!(joblog, Some(Joblog::Stdout)) && !early {
         match stdout.write(JOBLOG_HEADER.as_bytes()) {
             Copied::Done | Copied::Interrupted => {}
             Copied::Closed => return Ok(EXIT_OUTPUT_CLOSED as u8),
             Copied::Failed(e) => return Err(Error::Output(e)),
         }
     }
-    // A signal that came while the run was being set up: nothing is started.
-    let (pool, queue) = if ipc_sys::signal::interrupted().is_some() {
+    let (pool, queue) = if early {
         (None, None)
     } else {
         let (pool, queue) = Pool::start_commands(config)?;
@@ -418,12 +419,11 @@ impl Run {
                 },
             };
             let slot = self.slots.as_mut().and_then(BTreeSet::pop_first);
-            let argv = self.template.argv(&Values {
+            let (argv, command) = self.template.expand(&Values {
                 args: &job.args,
                 seq: job.seq,
                 slot: slot.unwrap_or(1),
             });
-            let command = render(&argv);
             hooks::before_push();
             let Some(pool) = self.pool.as_mut() else {
                 return Ok(());
@@ -482,11 +482,12 @@ impl Run {
 
     /// An input line too long to be an argument: its job fails without running.
     fn too_long(&mut self, mut job: Job, len: u64) -> Result<(), Error> {
-        let command = render(&self.template.argv(&Values {
-            args: &[format!("<{len} bytes>").into_bytes()],
+        let placeholder = format!("<{len} bytes>").into_bytes();
+        let (_, command) = self.template.expand(&Values {
+            args: std::slice::from_ref(&placeholder),
             seq: job.seq,
             slot: 1,
-        }));
+        });
         let line = joblog::line(
             job.seq,
             now_us(),

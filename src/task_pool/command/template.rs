@@ -111,41 +111,73 @@ impl Template {
         self.slot
     }
 
-    /// The argv of one job.
-    pub fn argv(&self, v: &Values<'_>) -> Vec<Vec<u8>> {
+    /// The argv of one job, and its command line as GNU parallel writes it in the joblog's
+    /// Command column (see `quote_value` and `quote_text`; a newline is written as `\0`, so
+    /// that one job stays one line).
+    pub fn expand(&self, v: &Values<'_>) -> (Vec<Vec<u8>>, Vec<u8>) {
         let mut argv = Vec::with_capacity(self.words.len() + v.args.len());
+        let mut line = Vec::new();
+        let end_word = |argv: &mut Vec<Vec<u8>>, word: Vec<u8>, line: &mut Vec<u8>| {
+            if !argv.is_empty() {
+                line.push(b' ');
+            }
+            argv.push(word);
+        };
         for word in &self.words {
             let mut current = Vec::new();
+            let mut text = Vec::new();
             for piece in word {
                 match piece {
-                    Piece::Text(t) => current.extend_from_slice(t),
+                    Piece::Text(t) => {
+                        current.extend_from_slice(t);
+                        quote_text(t, &mut text);
+                    }
                     Piece::Replace {
-                        kind: Kind::Seq, ..
-                    } => current.extend_from_slice(v.seq.to_string().as_bytes()),
-                    Piece::Replace {
-                        kind: Kind::Slot, ..
-                    } => current.extend_from_slice(v.slot.to_string().as_bytes()),
+                        kind: kind @ (Kind::Seq | Kind::Slot),
+                        ..
+                    } => {
+                        let n = if *kind == Kind::Seq { v.seq } else { v.slot };
+                        current.extend_from_slice(n.to_string().as_bytes());
+                        text.extend_from_slice(n.to_string().as_bytes());
+                    }
                     Piece::Replace { kind, at: Some(i) } => {
                         if let Some(value) = v.args.get(*i) {
-                            current.extend_from_slice(&kind.apply(value));
+                            let value = kind.apply(value);
+                            current.extend_from_slice(&value);
+                            quote_value(&value, &mut text);
                         }
                     }
                     Piece::Replace { kind, at: None } => {
                         for (n, value) in v.args.iter().enumerate() {
                             if n > 0 {
-                                argv.push(std::mem::take(&mut current));
+                                end_word(&mut argv, std::mem::take(&mut current), &mut line);
+                                line.append(&mut text);
                             }
-                            current.extend_from_slice(&kind.apply(value));
+                            let value = kind.apply(value);
+                            current.extend_from_slice(&value);
+                            quote_value(&value, &mut text);
                         }
                     }
                 }
             }
-            argv.push(current);
+            end_word(&mut argv, current, &mut line);
+            if text.is_empty() {
+                text.extend_from_slice(b"''");
+            }
+            line.append(&mut text);
         }
         if !self.replaces {
-            argv.extend(v.args.iter().cloned());
+            for value in v.args {
+                end_word(&mut argv, value.clone(), &mut line);
+                quote_value(value, &mut line);
+            }
         }
-        argv
+        for b in &mut line {
+            if *b == b'\n' {
+                *b = 0;
+            }
+        }
+        (argv, line)
     }
 }
 
@@ -314,39 +346,22 @@ fn dirname(value: &[u8]) -> Vec<u8> {
     }
 }
 
-/// The command line as GNU parallel writes it in its joblog's Command column: every word quoted
-/// as its shell would need it (parallel's `shell_quote_scalar`: words made only of
-/// `-_.+/` and ASCII letters and digits as they are, others in single quotes, a `'` as
-/// `'"'"'`), and a newline as `\0` so that one job stays one line. Bytes are kept as they are:
-/// a name that is not UTF-8 stays replayable.
-pub fn render(argv: &[Vec<u8>]) -> Vec<u8> {
-    let mut line = Vec::new();
-    for (i, word) in argv.iter().enumerate() {
-        if i > 0 {
-            line.push(b' ');
-        }
-        quote(word, &mut line);
-    }
-    for b in &mut line {
-        if *b == b'\n' {
-            *b = 0;
-        }
-    }
-    line
-}
-
-fn quote(word: &[u8], out: &mut Vec<u8>) {
+/// An inserted value as GNU parallel quotes it (its `shell_quote_scalar`): as it is if made only
+/// of `-_.+/` and ASCII letters and digits, else in single quotes, a `'` written `'"'"'`, and
+/// the empty `''` a leading or trailing quote leaves dropped. Bytes are kept as they are: a name
+/// that is not UTF-8 stays replayable.
+fn quote_value(value: &[u8], out: &mut Vec<u8>) {
     let safe = |b: &u8| b.is_ascii_alphanumeric() || b"-_.+/".contains(b);
-    if word.is_empty() {
+    if value.is_empty() {
         out.extend_from_slice(b"''");
         return;
     }
-    if word.iter().all(safe) {
-        out.extend_from_slice(word);
+    if value.iter().all(safe) {
+        out.extend_from_slice(value);
         return;
     }
     let mut quoted = vec![b'\''];
-    for &b in word {
+    for &b in value {
         if b == b'\'' {
             quoted.extend_from_slice(b"'\"'\"'");
         } else {
@@ -354,7 +369,6 @@ fn quote(word: &[u8], out: &mut Vec<u8>) {
         }
     }
     quoted.push(b'\'');
-    // parallel drops the empty '' a leading or trailing quote leaves.
     let start = if quoted.starts_with(b"''") { 2 } else { 0 };
     let end = if quoted.len() >= start + 2 && quoted.ends_with(b"''") {
         quoted.len() - 2
@@ -362,6 +376,23 @@ fn quote(word: &[u8], out: &mut Vec<u8>) {
         quoted.len()
     };
     out.extend_from_slice(&quoted[start..end]);
+}
+
+/// Text of the template. GNU parallel writes it as it is (its shell gets the line); here there
+/// is no shell, so text a shell would change — blanks, quotes, `$`, globs, `;|&<>()`, a leading
+/// `#` or `~`, brace expansion — is quoted (as a value is), and the line still gives back the
+/// argv that ran. Any other text is written as parallel writes it.
+fn quote_text(text: &[u8], out: &mut Vec<u8>) {
+    let special = |b: &u8| b" \t\n|&;<>()$`\\\"'*?[!".contains(b);
+    let braces = text.contains(&b'{')
+        && text.contains(&b'}')
+        && (text.contains(&b',') || memchr::memmem::find(text, b"..").is_some());
+    let leading = matches!(text.first(), Some(b'#' | b'~'));
+    if text.iter().any(special) || braces || leading {
+        quote_value(text, out);
+    } else {
+        out.extend_from_slice(text);
+    }
 }
 
 #[cfg(test)]
@@ -375,11 +406,12 @@ mod tests {
     fn expand(template: &[&str], args: &[&str]) -> Vec<String> {
         let t = Template::new(words(template), args.len()).unwrap();
         let args = words(args);
-        t.argv(&Values {
+        t.expand(&Values {
             args: &args,
             seq: 7,
             slot: 2,
         })
+        .0
         .into_iter()
         .map(|w| String::from_utf8(w).unwrap())
         .collect()
@@ -471,23 +503,47 @@ mod tests {
     }
 
     #[test]
-    fn rendering_quotes_words_as_gnu_parallel_does() {
-        let text = |argv: &[&str]| String::from_utf8(render(&words(argv))).unwrap();
-        // Each literal below is the Command column parallel 20221122 wrote for `true WORD`.
-        assert_eq!(text(&["true", "a b"]), "true 'a b'");
-        assert_eq!(text(&["true", "it's"]), "true 'it'\"'\"'s'");
-        assert_eq!(text(&["true", "x=y"]), "true 'x=y'");
-        assert_eq!(text(&["true", "a*"]), "true 'a*'");
-        assert_eq!(text(&["true", ""]), "true ''");
-        assert_eq!(text(&["true", "t\tt"]), "true 't\tt'");
-        assert_eq!(text(&["true", "é"]), "true 'é'");
-        assert_eq!(text(&["true", "a-b/c.txt_+"]), "true a-b/c.txt_+");
-        assert_eq!(text(&["true", "'x"]), "true \"'\"'x'");
-        assert_eq!(text(&["echo", "a\nb"]), "echo 'a\0b'");
-        // Not UTF-8: kept byte for byte.
+    fn the_command_line_is_written_as_gnu_parallel_writes_it() {
+        let line = |template: &[&str], args: &[&str]| {
+            let t = Template::new(words(template), args.len()).unwrap();
+            let args = words(args);
+            let (_, line) = t.expand(&Values {
+                args: &args,
+                seq: 1,
+                slot: 1,
+            });
+            String::from_utf8(line).unwrap()
+        };
+        // Each literal below is the Command column parallel 20221122 wrote.
+        assert_eq!(line(&["true"], &["a b"]), "true 'a b'");
+        assert_eq!(line(&["true"], &["it's"]), "true 'it'\"'\"'s'");
+        assert_eq!(line(&["true"], &["x=y"]), "true 'x=y'");
+        assert_eq!(line(&["true"], &["a*"]), "true 'a*'");
+        assert_eq!(line(&["true"], &[""]), "true ''");
+        assert_eq!(line(&["true"], &["t\tt"]), "true 't\tt'");
+        assert_eq!(line(&["true"], &["é"]), "true 'é'");
+        assert_eq!(line(&["true"], &["'x"]), "true \"'\"'x'");
+        assert_eq!(line(&["echo", "x{}y"], &[""]), "echo x''y");
+        assert_eq!(line(&["echo", "{x}"], &["a"]), "echo {x} a");
         assert_eq!(
-            render(&[b"printf".to_vec(), vec![0xe9]]),
-            b"printf '\xe9'".to_vec()
+            line(&["printf", "%s-", "x{}y"], &["a", "1"]),
+            "printf %s- xa 1y"
         );
+        assert_eq!(line(&["echo", "{.}"], &[".d"]), "echo ''");
+        // Where parallel's shell would change the text, it is quoted: the line replays the argv.
+        assert_eq!(
+            line(&["sh", "-c", "exit $1", "sh"], &["3"]),
+            "sh -c 'exit $1' sh 3"
+        );
+        assert_eq!(line(&["echo", ""], &["a"]), "echo '' a");
+        assert_eq!(line(&["echo"], &["a\nb"]), "echo 'a\0b'");
+        // Not UTF-8: kept byte for byte.
+        let t = Template::new(vec![b"printf".to_vec()], 1).unwrap();
+        let (_, l) = t.expand(&Values {
+            args: &[vec![0xe9]],
+            seq: 1,
+            slot: 1,
+        });
+        assert_eq!(l, b"printf '\xe9'".to_vec());
     }
 }
