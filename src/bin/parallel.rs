@@ -1,9 +1,5 @@
 //! `parallel`: CPU map, log scan, file hashing and port checks on a process pool.
 
-use std::process::ExitCode;
-
-use ipc_desafio::parallel::{Error, ParallelCli, run};
-
-fn main() -> ExitCode {
-    ipc_sys::cli::main_with::<ParallelCli, Error>(run)
+fn main() -> std::process::ExitCode {
+    ipc_desafio::parallel::main()
 }

@@ -648,7 +648,7 @@ impl Dispatcher<'_> {
             };
             match r.terminated {
                 None if r.deadline.is_some_and(|d| now >= d) => {
-                    slot.child.signal_group(Signal::SIGTERM);
+                    slot.child.ask_to_end(Signal::SIGTERM);
                     r.terminated = Some(now);
                     slot.doomed = true;
                 }
@@ -743,7 +743,7 @@ impl Dispatcher<'_> {
             if let Some(r) = slot.running.as_mut() {
                 r.interrupted = true;
                 if r.terminated.is_none() {
-                    slot.child.signal_group(Signal::SIGTERM);
+                    slot.child.ask_to_end(Signal::SIGTERM);
                     r.terminated = Some(now);
                 }
             }

@@ -190,7 +190,7 @@ pub(crate) fn run(
                 watch_interrupts = false;
                 interrupted = true;
                 if terminated.is_none() {
-                    child.signal_group(Signal::SIGTERM);
+                    child.ask_to_end(Signal::SIGTERM);
                     terminated = Some(Instant::now());
                 }
             }
@@ -200,7 +200,7 @@ pub(crate) fn run(
                     break reaped.status;
                 }
                 timed_out = true;
-                child.signal_group(Signal::SIGTERM);
+                child.ask_to_end(Signal::SIGTERM);
                 terminated = Some(Instant::now());
             }
             Ok(Wake::TimedOut) => {

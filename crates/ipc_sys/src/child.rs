@@ -232,6 +232,19 @@ impl Child {
         }
     }
 
+    /// Asks the child to end: `signal` (to its whole group if it leads one), then SIGCONT, so
+    /// that a child someone stopped (SIGSTOP) wakes up to act on it — as a shell's `kill` does
+    /// for a stopped job. Nothing once it is reaped.
+    pub fn ask_to_end(&self, signal: Signal) {
+        if self.group {
+            self.signal_group(signal);
+            self.signal_group(Signal::SIGCONT);
+        } else {
+            self.signal(signal);
+            self.signal(Signal::SIGCONT);
+        }
+    }
+
     /// Sends `signal` to the process group the child led, also after the child was reaped: its
     /// own children may still run in it. Safe against pid reuse only while some member of the
     /// group is alive (a process group id is not reused while the group has members).
@@ -309,11 +322,8 @@ impl Drop for Child {
             return;
         }
         if let Some(signal) = self.on_drop {
-            if self.group {
-                self.signal_group(signal);
-            } else {
-                self.signal(signal);
-            }
+            // A stopped child would never act on it, and this wait would never end.
+            self.ask_to_end(signal);
         }
         let _ = self.wait();
     }

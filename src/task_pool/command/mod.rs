@@ -27,7 +27,7 @@ use std::io::{self, Write};
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use clap::{CommandFactory, Parser};
 use ipc_sys::cli::{EXIT_INTERRUPTED, parse_duration};
@@ -52,6 +52,10 @@ pub const EXITVAL_NOT_STARTED: i64 = 255;
 pub const EXITVAL_KILLED: i64 = -1;
 /// GNU parallel's exit status for "more than 100 jobs failed": the failure count stops here.
 pub const MAX_FAILURE_EXIT: u64 = 101;
+/// How long, beyond the grace, an interrupted run waits for the dispatcher's wind-down (its
+/// workers' grace, its own second, the last outcomes) before it SIGKILLs it: a dispatcher
+/// someone keeps stopped cannot keep the run from ending.
+const WIND_DOWN_PATIENCE: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Parser)]
 #[command(
@@ -227,6 +231,8 @@ pub(crate) fn run(opts: CommandArgs, cmd: Vec<OsString>) -> Result<u8, Error> {
         .then(|| (1..=budget.jobs as u64).collect());
     let mut run = Run {
         template,
+        grace: opts.grace,
+        stop_deadline: None,
         timeout: opts.timeout,
         retries: opts.retries,
         keep_order: opts.keep_order,
@@ -344,6 +350,9 @@ enum Stop {
 
 struct Run {
     template: Template,
+    grace: Duration,
+    /// Once the run is stopping: when the dispatcher is SIGKILLed if it has not wound down.
+    stop_deadline: Option<Instant>,
     timeout: Option<Duration>,
     retries: u64,
     keep_order: bool,
@@ -537,17 +546,24 @@ impl Run {
             interrupts: self.stop.is_none(),
             children: false,
         };
-        let wake = wait_event(&mut fds, None, watch)?;
+        let wake = wait_event(&mut fds, self.stop_deadline, watch)?;
         let ready: Vec<bool> = fds
             .iter()
             .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
             .collect();
         let outcomes_ready = outcomes.is_some() && ready[outcomes_at];
         drop(fds);
-        if wake == Wake::Interrupted {
-            let signal = ipc_sys::signal::interrupted().unwrap_or(Signal::SIGTERM);
-            self.halt(Stop::Interrupted(signal));
-            return Ok(());
+        match wake {
+            Wake::Interrupted => {
+                let signal = ipc_sys::signal::interrupted().unwrap_or(Signal::SIGTERM);
+                self.halt(Stop::Interrupted(signal));
+                return Ok(());
+            }
+            Wake::TimedOut => {
+                self.out_of_patience();
+                return Ok(());
+            }
+            Wake::Ready | Wake::ChildChanged => {}
         }
         if input
             && ready[0]
@@ -821,6 +837,7 @@ impl Run {
     fn halt(&mut self, why: Stop) {
         if self.stop.is_none() {
             self.stop = Some(why);
+            self.stop_deadline = Instant::now().checked_add(self.grace + WIND_DOWN_PATIENCE);
             if let Some(pool) = self.pool.as_mut() {
                 pool.terminate();
             }
@@ -828,6 +845,15 @@ impl Run {
             for job in std::mem::take(&mut self.retry) {
                 self.never_ran(job);
             }
+        }
+    }
+
+    /// The wind-down took longer than the grace and `WIND_DOWN_PATIENCE`: the dispatcher is
+    /// SIGKILLed (its pipe closes; the jobs it held are settled as lost or not started).
+    fn out_of_patience(&mut self) {
+        self.stop_deadline = None;
+        if let Some(pool) = self.pool.as_mut() {
+            pool.kill();
         }
     }
 
@@ -960,10 +986,17 @@ impl Run {
                 interrupts: self.stop.is_none(),
                 children: false,
             };
-            if wait_event(&mut fds, None, watch)? == Wake::Interrupted {
-                let signal = ipc_sys::signal::interrupted().unwrap_or(Signal::SIGTERM);
-                self.halt(Stop::Interrupted(signal));
-                continue;
+            match wait_event(&mut fds, self.stop_deadline, watch)? {
+                Wake::Interrupted => {
+                    let signal = ipc_sys::signal::interrupted().unwrap_or(Signal::SIGTERM);
+                    self.halt(Stop::Interrupted(signal));
+                    continue;
+                }
+                Wake::TimedOut => {
+                    self.out_of_patience();
+                    continue;
+                }
+                Wake::Ready | Wake::ChildChanged => {}
             }
             // At end of file the pool forgets the pipe, and the loop ends.
             self.take_outcomes(true)?;
