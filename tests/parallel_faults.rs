@@ -358,3 +358,27 @@ fn a_signal_while_parallel_starts_ends_it_with_its_summary() {
     assert!(rest.contains("interrupted by SIGINT"), "{rest}");
     assert!(fs::read(dir.path().join("stdout")).unwrap().is_empty());
 }
+
+/// Found by the chaos campaign: after a Ctrl+C, parallel drops its pool, whose handle sends the
+/// dispatcher SIGTERM and waits for it — for ever, if someone had SIGSTOPped it. The handle
+/// now sends SIGCONT after the SIGTERM, so a stopped dispatcher wakes and winds down.
+#[test]
+fn a_stopped_dispatcher_does_not_keep_an_interrupted_run_from_ending() {
+    let tree = slow_tree(&["a.bin", "b.bin"]);
+    let mut run = Run::start(&with_dir("hash", tree.path(), &["--jobs", "2"]));
+    let (dispatcher, workers) = pool_of(run.pid(), 2);
+    kill(Pid::from_raw(dispatcher), Signal::SIGSTOP).unwrap();
+    wait_for("the dispatcher stopped", || {
+        fs::read_to_string(format!("/proc/{dispatcher}/stat"))
+            .ok()
+            .filter(|s| {
+                s.rsplit_once(')')
+                    .is_some_and(|(_, r)| r.trim_start().starts_with('T'))
+            })
+    });
+    killpg(Pid::from_raw(run.pid()), Signal::SIGINT).unwrap();
+    let (code, _, err) = run.finish();
+    assert_eq!(code, 130, "{err}");
+    assert!(err.contains("interrupted by SIGINT"), "{err}");
+    assert_all_gone(&[&[dispatcher][..], &workers].concat());
+}

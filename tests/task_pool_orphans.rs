@@ -975,3 +975,48 @@ fn a_signal_while_the_program_starts_ends_it_with_its_summary() {
     }
     wait_session_gone(sid, DEADLINE);
 }
+
+/// Found by the chaos campaign: a dispatcher SIGSTOPped by someone kept an interrupted run
+/// waiting for ever. The caller now wakes it (SIGTERM, then SIGCONT, as a shell's `kill` does
+/// for a stopped job), and one stopped again and again is SIGKILLed after the grace and 5 s:
+/// either way the run ends with its summary and exit 130, and nothing is left.
+#[test]
+fn a_stopped_dispatcher_does_not_keep_an_interrupted_run_from_ending() {
+    nix::sys::prctl::set_child_subreaper(true).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for keep_stopping in [false, true] {
+        let child = start(
+            &[
+                "-j", "2", "--grace", "200ms", "--", "sleep", ":::", "30", "30", "30",
+            ],
+            dir.path(),
+        );
+        let sid = child.id() as i32;
+        wait_session(sid, "two jobs running", DEADLINE, |m| sleeping(m, 2));
+        let (dispatcher, _, _) = roles(sid);
+        signal(dispatcher, Signal::SIGSTOP);
+        wait_session(sid, "the dispatcher stopped", DEADLINE, |m| {
+            m.iter().any(|p| p.pid == dispatcher && p.state == 'T')
+        });
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(keep_stopping));
+        let stopper = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    let _ = nix::sys::signal::kill(Pid::from_raw(dispatcher), Signal::SIGSTOP);
+                    sleep(Duration::from_millis(1));
+                }
+            })
+        };
+        nix::sys::signal::killpg(Pid::from_raw(sid), Signal::SIGINT).unwrap();
+        let (code, _, err) = finish(child);
+        stop.store(false, std::sync::atomic::Ordering::SeqCst);
+        stopper.join().unwrap();
+        assert_eq!(code, 130, "{err}");
+        assert!(
+            err.starts_with("task_pool: interrupted by SIGINT: 3 jobs: "),
+            "{err}"
+        );
+        wait_session_gone(sid, DEADLINE);
+    }
+}
