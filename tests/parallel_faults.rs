@@ -346,6 +346,22 @@ fn a_signal_while_parallel_starts_ends_it_with_its_summary() {
         .process_group(0)
         .spawn()
         .unwrap();
+    // The reads below wait on the program: past the deadline, it is killed and they end.
+    let pgid = child.id() as i32;
+    let armed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let watchdog = {
+        let armed = armed.clone();
+        std::thread::spawn(move || {
+            let start = Instant::now();
+            while armed.load(std::sync::atomic::Ordering::SeqCst) {
+                if start.elapsed() > DEADLINE {
+                    let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+                    return;
+                }
+                sleep(Duration::from_millis(20));
+            }
+        })
+    };
     let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
@@ -354,6 +370,8 @@ fn a_signal_while_parallel_starts_ends_it_with_its_summary() {
     let code = common::wait_with_deadline(&mut child, DEADLINE);
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    armed.store(false, std::sync::atomic::Ordering::SeqCst);
+    watchdog.join().unwrap();
     assert_eq!(code, 130, "{rest}");
     assert!(rest.contains("interrupted by SIGINT"), "{rest}");
     assert!(fs::read(dir.path().join("stdout")).unwrap().is_empty());

@@ -83,22 +83,71 @@ fn start(args: &[&str], dir: &Path) -> std::process::Child {
         .unwrap()
 }
 
-/// Waits for the run to end (it must, within the deadline); its code, stdout and stderr.
+/// Waits for the run to end (it must, within the deadline); its code, stdout and stderr. Past
+/// the deadline — main still running, or some process still holding its output open — the
+/// whole session is SIGKILLed and the test fails, naming what was left.
 fn finish(mut child: std::process::Child) -> (i32, String, String) {
-    let (mut out, mut err) = (String::new(), String::new());
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        stderr.read_to_string(&mut err).unwrap();
-        err
-    });
-    stdout.read_to_string(&mut out).unwrap();
-    let err = reader.join().unwrap();
-    let status = child.wait().unwrap();
+    let sid = child.id() as i32;
+    let read = |mut from: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = from.read_to_string(&mut text);
+            text
+        })
+    };
+    let out = read(Box::new(child.stdout.take().unwrap()));
+    let err = read(Box::new(child.stderr.take().unwrap()));
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap()
+            && out.is_finished()
+            && err.is_finished()
+        {
+            break status;
+        }
+        if start.elapsed() > DEADLINE {
+            let left = session_members(sid);
+            let _ = nix::sys::signal::killpg(Pid::from_raw(sid), Signal::SIGKILL);
+            for p in &left {
+                let _ = nix::sys::signal::kill(Pid::from_raw(p.pid), Signal::SIGKILL);
+            }
+            let _ = child.wait();
+            panic!("task_pool did not end within {DEADLINE:?} (or left its output open): {left:?}");
+        }
+        sleep(Duration::from_millis(5));
+    };
+    let (out, err) = (out.join().unwrap(), err.join().unwrap());
     let code = status
         .code()
         .unwrap_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap());
     (code, out, err)
+}
+
+/// Kills session `sid` if the test still runs `DEADLINE` from now: a test that waits on a read
+/// cannot hang. Disarmed when dropped.
+struct Watchdog(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+fn watchdog(sid: i32) -> Watchdog {
+    let armed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let flag = armed.clone();
+    std::thread::spawn(move || {
+        let start = Instant::now();
+        while start.elapsed() < DEADLINE {
+            if !flag.load(std::sync::atomic::Ordering::SeqCst) {
+                return;
+            }
+            sleep(Duration::from_millis(20));
+        }
+        eprintln!("watchdog: session {sid} still running after {DEADLINE:?}: killed");
+        let _ = nix::sys::signal::killpg(Pid::from_raw(sid), Signal::SIGKILL);
+    });
+    Watchdog(armed)
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 fn signal(pid: i32, signal: Signal) {
@@ -957,6 +1006,7 @@ fn a_signal_while_the_program_starts_ends_it_with_its_summary() {
     let hook = ("TASK_POOL_TEST_PAUSE_AT_START_MS", "30000".to_string());
     let mut child = start_with(&args, dir.path(), &[hook]);
     let sid = child.id() as i32;
+    let _watchdog = watchdog(sid);
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     stderr.read_line(&mut line).unwrap();
