@@ -595,10 +595,11 @@ fn check(
                 "exit 0, yet {succeeded} of {n} jobs succeeded\n{err}\n{joblog}"
             ));
         }
-        // Not cut short: every job whose last attempt ran to its end has its output printed.
+        // Not cut short: every job whose last attempt ran to its end (an exit, not a signal:
+        // one from outside may come before the job's first line) has its output printed.
         for (seq, attempts) in &by_seq {
-            let (exitval, _) = attempts[attempts.len() - 1];
-            if (0..255).contains(&exitval) && !seen.contains(seq) {
+            let (exitval, signal) = attempts[attempts.len() - 1];
+            if (0..255).contains(&exitval) && signal == 0 && !seen.contains(seq) {
                 return Err(format!(
                     "job {seq} ran to its end, but its output is missing\n{joblog}"
                 ));
