@@ -72,7 +72,7 @@ fn raw_pipe(count: u64) -> Duration {
     let start = Instant::now();
     let pipe = Pipe::new().expect("pipe");
     let writer = Fork::new("writer").spawn([pipe.write.as_fd()], |[w]| {
-        let mut tx = Sender::new(w);
+        let mut tx = Sender::new(ipc_sys::pipe::PipeEnd::new(w).expect("pipe end"));
         let mut frames = Vec::with_capacity(MAX_BATCH * FRAME_LEN);
         let mut v = 0i64;
         while (v as u64) < count {
@@ -88,7 +88,7 @@ fn raw_pipe(count: u64) -> Duration {
         i32::from(tx.send(Message::End { sent: count }).is_err())
     });
     let reader = Fork::new("reader").spawn([pipe.read.as_fd()], |[r]| {
-        let mut rx = Receiver::new(std::fs::File::from(r));
+        let mut rx = Receiver::new(ipc_sys::pipe::PipeEnd::new(r).expect("pipe end"));
         let mut n = 0u64;
         loop {
             match rx.recv() {

@@ -184,3 +184,102 @@ fn requirement_5_errors_and_blocking_situations_handled() {
         assert!(line.contains(handled), "{fault}: {line}");
     }
 }
+
+/// The manual's table of verdicts ("The last line is the verdict", docs/ipc_desafio.md) is the
+/// contract: each row's verdict word, verify's exit code and main's possible exit codes are the
+/// code's (`verify::Verdict`), and real runs of each class land in their row.
+#[test]
+fn the_manuals_table_of_verdicts_is_the_codes_and_real_runs_follow_it() {
+    use ipc_desafio::desafio::lang::Lang;
+    use ipc_desafio::desafio::verify::Verdict;
+    let manual = include_str!("../docs/ipc_desafio.md");
+    let rows: Vec<(String, u8, Vec<u8>)> = manual
+        .lines()
+        .filter(|l| l.starts_with("| `verify: "))
+        .map(|l| {
+            let cells: Vec<&str> = l.split(" | ").collect();
+            let word = cells[0]
+                .trim_start_matches("| `verify: ")
+                .split(':')
+                .next()
+                .unwrap()
+                .to_string();
+            let verify: u8 = cells[1].trim().parse().unwrap();
+            let main: Vec<u8> = cells[2]
+                .split([',', ' '])
+                .filter_map(|w| w.parse().ok())
+                .collect();
+            (word, verify, main)
+        })
+        .collect();
+    let code_rows: Vec<(String, u8, Vec<u8>)> = Verdict::ALL
+        .iter()
+        .map(|v| {
+            (
+                v.word(Lang::En).to_string(),
+                v.exit_code(),
+                v.main_exits().to_vec(),
+            )
+        })
+        .collect();
+    assert_eq!(rows, code_rows, "the manual's table and the code differ");
+    assert!(
+        manual.contains("| one `error: …` line on stderr | 2 | — |"),
+        "the error row"
+    );
+
+    // Real runs: (main's exit code, verify's exit code, the verdict word) within a row.
+    let check = |run: &Run, main: i32, audit_only: bool| {
+        let out = if audit_only {
+            run.audit()
+        } else {
+            run.verify()
+        };
+        let report = stdout(&out);
+        let word = report
+            .lines()
+            .last()
+            .unwrap()
+            .trim_start_matches("verify: ")
+            .split(':')
+            .next()
+            .unwrap()
+            .to_string();
+        let row = rows
+            .iter()
+            .find(|r| r.0 == word)
+            .unwrap_or_else(|| panic!("{word} is no row\n{report}"));
+        assert_eq!(i32::from(row.1), code(&out), "{report}");
+        assert!(
+            row.2.contains(&u8::try_from(main).unwrap()),
+            "main exited {main} with verdict {word}\n{report}"
+        );
+        word
+    };
+    let run = Run::new();
+    let main = code(&run.run(&["-q", "--seed", "2026"]));
+    assert_eq!(check(&run, main, false), "OK");
+    let run = Run::new();
+    let main = code(&run.run(&["-q", "--fault", "consumer-exit@12"]));
+    assert_eq!(check(&run, main, true), "INCOMPLETE");
+    let run = Run::new();
+    let main = code(&run.run(&[
+        "-q",
+        "--seed",
+        "7",
+        "--pace",
+        "20",
+        "--fault",
+        "consumer-exit@5",
+    ]));
+    assert_eq!(
+        check(&run, main, false),
+        "FAILED",
+        "requirement 2 is not met"
+    );
+    let run = Run::new();
+    let main = code(&run.run(&["-q", "--seed", "2026"]));
+    let text = run.exec_text().replacen(": even", ": odd", 1);
+    std::fs::write(run.exec_path(), text).unwrap();
+    assert_eq!(check(&run, main, true), "FAILED", "a violation");
+}

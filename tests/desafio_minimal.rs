@@ -96,3 +96,41 @@ fn the_one_page_solution_fits_on_one_page() {
         "examples/desafio_minimal.rs has {lines} lines, more than 200"
     );
 }
+
+/// A student who knows little Rust can explain it: fork, pipe, close (drop), flock, write,
+/// even/odd, wait — none of let-else slice patterns, `-> !`, atomics in mapped memory or an
+/// error-type crate — and its comments speak the course's language.
+#[test]
+fn the_one_page_solution_is_written_in_plain_rust_with_portuguese_comments() {
+    for construct in [
+        "-> !",
+        "Atomic",
+        "mmap",
+        "thiserror",
+        "let Ok(",
+        "let Some(",
+        "@ ..",
+        "impl Display",
+    ] {
+        assert!(
+            !SOURCE.contains(construct),
+            "examples/desafio_minimal.rs uses `{construct}`"
+        );
+    }
+    for call in [
+        "fork()",
+        "pipe()",
+        "drop(",
+        "lock_exclusive()",
+        "write_all(",
+        "waitpid(",
+    ] {
+        assert!(
+            SOURCE.contains(call),
+            "the lesson's `{call}` is in plain sight"
+        );
+    }
+    for word in ["produtor", "consumidor", "par ou ímpar", "pipe"] {
+        assert!(SOURCE.contains(word), "comments in Portuguese: {word}");
+    }
+}

@@ -160,11 +160,11 @@ fn redactions() -> snapbox::Redactions {
             "[PID]",
             r"(?:producer \d+|consumer|buyer \d+|daemon|parent|top) \((?<redacted>\d{2,})\)",
         ),
-        ("[SECS]", r"(?<redacted>\d+(?:\.\d+)?) s\b"),
-        ("[MEM]", r"(?<redacted>\d+(?:\.\d+)?) (?:KiB|MiB|GiB)\b"),
+        ("[SECS]", r"(?<redacted>\d+(?:[.,]\d+)?) s\b"),
+        ("[MEM]", r"(?<redacted>\d+(?:[.,]\d+)?) (?:KiB|MiB|GiB)\b"),
         (
             "[RATE]",
-            r"(?<redacted>\d+(?:\.\d+)?) (?:values/s|valores/s)",
+            r"(?<redacted>\d+(?:[.,]\d+)?) (?:values/s|valores/s)",
         ),
     ];
     for (placeholder, pattern) in rules {

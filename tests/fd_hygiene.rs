@@ -238,9 +238,15 @@ fn desafio_each_child_holds_one_pipe_end_and_its_own_logs_and_main_holds_no_pipe
         expect(count(main, "pipe:") == 1, || {
             format!("main holds only the starter's pipe: {main:?}")
         })?;
+        // Two descriptors of the execution log: the one main writes with, and the run's claim
+        // on its logs (a second run in the directory refuses while it is held).
         expect(
-            main.len() == 3 && files(main, "execution_log.txt") == 1,
-            || format!("main: its own execution log and the starter's two extras: {main:?}"),
+            main.len() == 4 && files(main, "execution_log.txt") == 2,
+            || {
+                format!(
+                    "main: its claim, its own execution log and the starter's two extras: {main:?}"
+                )
+            },
         )?;
         let writer = kids.iter().find(|(_, _, f)| {
             f.iter()

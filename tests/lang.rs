@@ -129,7 +129,7 @@ fn help_and_errors_speak_portuguese_with_a_portuguese_locale() {
         ),
         (
             vec!["verify", "--log-dir", "/nonexistent"],
-            "erro: --log-dir /nonexistent: arquivo ou pasta inexistente (os error 2)",
+            "erro: --log-dir /nonexistent: arquivo ou pasta inexistente (erro do sistema 2)",
         ),
     ] {
         let out = brazilian().args(&args).output().unwrap();
@@ -151,6 +151,122 @@ fn logs_that_mix_two_languages_are_caught() {
     let text = text.replacen(line, &english, 1);
     std::fs::write(run.exec_path(), text).unwrap();
     let audit = stdout(&run.audit());
-    assert!(audit.contains("the logs mix two languages"), "{audit}");
+    let at = text_line_number(&run.exec_text(), &english);
+    assert!(
+        audit.contains(&format!(
+            "execution_log.txt:{at}: a line in English in a log written in Portuguese: one run writes one language"
+        )),
+        "{audit}"
+    );
     assert_eq!(code(&run.audit()), 1);
+}
+
+fn text_line_number(text: &str, line: &str) -> usize {
+    text.lines().position(|l| l == line).unwrap() + 1
+}
+
+/// The same for the consumer's own log: one Portuguese line inside an English consumer_log.txt
+/// is named at its line.
+#[test]
+fn a_portuguese_line_in_an_english_consumer_log_is_caught() {
+    let run = Run::new();
+    assert_eq!(code(&run.run(&["-q", "--lang", "en"])), 0);
+    let path = run.consumer_path();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let line = text.lines().nth(3).unwrap().to_string();
+    let portuguese = line.replace(" even", " par").replace(" odd", " ímpar");
+    std::fs::write(&path, text.replacen(&line, &portuguese, 1)).unwrap();
+    let audit = stdout(&run.audit());
+    assert!(
+        audit.contains(
+            "consumer_log.txt:4: a line in Portuguese in a log written in English: one run writes one language"
+        ),
+        "{audit}"
+    );
+    assert_eq!(code(&run.audit()), 1);
+}
+
+/// Everything a Portuguese user reads is Portuguese: `help COMMAND`, the usage line and the
+/// placeholders, the system's error texts, the picture's titles, verify's reasons, and numbers
+/// with a decimal comma.
+#[test]
+fn a_portuguese_user_reads_portuguese_everywhere() {
+    let help = brazilian().args(["help", "verify"]).output().unwrap();
+    assert_eq!(code(&help), 0, "{}", stderr(&help));
+    let text = stdout(&help);
+    assert!(text.contains("Uso: ipc_desafio verify [OPÇÕES]"), "{text}");
+    assert!(text.contains("--log-dir <PASTA>"), "{text}");
+    let main_help = stdout(&brazilian().arg("--help").output().unwrap());
+    for (pt, en) in [("<TIPO@K>", "<KIND@K>"), ("<PASTA>", "<DIR>")] {
+        assert!(
+            main_help.contains(pt) && !main_help.contains(en),
+            "{main_help}"
+        );
+    }
+    assert!(
+        main_help.contains("help    Mostra esta ajuda"),
+        "{main_help}"
+    );
+    let report_help = stdout(&brazilian().args(["help", "report"]).output().unwrap());
+    assert!(report_help.contains("--output <ARQUIVO>"), "{report_help}");
+
+    let missing = brazilian()
+        .args(["-q", "--log-dir", "/nonexistent"])
+        .output()
+        .unwrap();
+    assert!(
+        !stderr(&missing).contains("os error"),
+        "{}",
+        stderr(&missing)
+    );
+
+    let run = Run::new();
+    let out = brazilian()
+        .args(["-q", "--seed", "3", "--log-dir"])
+        .arg(run.path())
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0);
+    let summary = run.exec_text().lines().last().unwrap().to_string();
+    let comma =
+        regex::Regex::new(r"em \d+,\d{3} s; produtor pico de RSS \d+,\d MiB, CPU \d+,\d{3} s")
+            .unwrap();
+    assert!(comma.is_match(&summary), "{summary}");
+
+    let picture = run.path().join("execucao.html");
+    let out = brazilian()
+        .args(["report", "--log-dir"])
+        .arg(run.path())
+        .arg("-o")
+        .arg(&picture)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let html = std::fs::read_to_string(&picture).unwrap();
+    assert!(
+        html.contains("<title>Execução do Desafio 01: ")
+            && html.contains("<title>Execução do Desafio 01</title>")
+    );
+    assert!(!html.contains("Desafio 01 run"), "an English title is left");
+
+    // A line no run writes: the reason is given in Portuguese too.
+    let text = run.exec_text();
+    let line = text.lines().find(|l| l.contains("] enviou ")).unwrap();
+    let (head, _) = line.split_once("] ").unwrap();
+    std::fs::write(
+        run.exec_path(),
+        text.replacen(line, &format!("{head}] dançou"), 1),
+    )
+    .unwrap();
+    let audit = stdout(
+        &brazilian()
+            .args(["verify", "--audit-only", "--log-dir"])
+            .arg(run.path())
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        audit.contains("linha ilegível: mensagem desconhecida 'dançou'"),
+        "{audit}"
+    );
 }

@@ -112,3 +112,166 @@ fn main_kill_fault_leaves_children_to_wind_down_and_verify_says_main_was_killed(
     assert!(audit.contains("both exited 0"), "{audit}");
     assert!(audit.contains("verify: INCOMPLETE"), "{audit}");
 }
+
+/// Kills every process of session `sid` when dropped: a failing test leaves nothing running.
+struct KillSessionOnDrop(i32);
+
+impl Drop for KillSessionOnDrop {
+    fn drop(&mut self) {
+        for p in common::session_members(self.0) {
+            let _ = kill(Pid::from_raw(p.pid), Signal::SIGKILL);
+        }
+    }
+}
+
+/// Starts a run in a session of its own, waits until `ready` holds for its log, SIGKILLs main,
+/// and returns the run once every process of the session is gone (the test fails, naming what
+/// is left, if one outlives the deadline — and kills it).
+fn kill_main_when(args: &[&str], what: &str, ready: impl Fn(&Run) -> bool) -> Run {
+    nix::sys::prctl::set_child_subreaper(true).unwrap();
+    let run = Run::new();
+    let mut cmd = run.command(args);
+    cmd.stdout(std::process::Stdio::null());
+    let mut main = common::in_new_session(&mut cmd).spawn().unwrap();
+    let sid = main.id() as i32;
+    let _guard = KillSessionOnDrop(sid);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ready(&run) {
+        assert!(
+            Instant::now() < deadline,
+            "{args:?}: timed out waiting for {what}; log so far:\n{}",
+            run.exec_text()
+        );
+        sleep(Duration::from_millis(5));
+    }
+    kill(Pid::from_raw(sid), Signal::SIGKILL).unwrap();
+    let _ = main.wait();
+    common::wait_session_gone(sid, Duration::from_secs(30));
+    run
+}
+
+/// Whether `pid` is blocked on its pipe, as /proc shows it: in `write`, or in `ppoll` on one
+/// descriptor (a `--pace` sleep is a `ppoll` on none).
+fn waits_on_one_descriptor(pid: i32) -> bool {
+    let syscall = std::fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();
+    let fields: Vec<&str> = syscall.split_whitespace().collect();
+    let is = |n: libc::c_long| fields.first() == Some(&n.to_string().as_str());
+    is(libc::SYS_write) || (is(libc::SYS_ppoll) && fields.get(2) == Some(&"0x1"))
+}
+
+fn logged(run: &Run, pred: impl Fn(&Event) -> bool) -> bool {
+    run.parsed_lines().iter().any(|l| pred(&l.event))
+}
+
+/// `--bug parent-keeps-ends`, producer gone: the consumer holds the write end itself, so no end
+/// of file can come. Its death signal (SIGTERM) must still end it: once told to stop, it waits
+/// at most 5 s for the pipe to move, says so, and exits.
+#[test]
+fn the_death_signal_ends_a_consumer_that_waits_for_an_end_of_file_that_cannot_come() {
+    let run = kill_main_when(
+        &[
+            "-q",
+            "--pace",
+            "100",
+            "--fault",
+            "producer-exit@4",
+            "--bug",
+            "parent-keeps-ends",
+        ],
+        "main to report the producer's exit",
+        |run| {
+            logged(run, |e| {
+                matches!(
+                    e,
+                    Event::ChildExited {
+                        role: Role::Producer,
+                        ..
+                    }
+                )
+            })
+        },
+    );
+    let consumer = run.messages(Role::Consumer);
+    assert!(
+        consumer.iter().any(|m| m
+            == "error: nothing came through the pipe for 5 s after the interrupt: giving up after 4 values, without the end marker"),
+        "{consumer:?}"
+    );
+    assert_eq!(consumer.last().unwrap(), "exiting with code 1");
+    let audit = common::stdout(&run.audit());
+    assert!(audit.contains("verify: INCOMPLETE"), "{audit}");
+}
+
+/// The EPIPE side: the consumer gone, main and the producer still hold the read end, the pipe
+/// is full: once told to stop, the producer waits at most 5 s on the full pipe and exits.
+#[test]
+fn the_death_signal_ends_a_producer_blocked_on_a_pipe_nobody_reads() {
+    let run = kill_main_when(
+        &[
+            "-q",
+            "-n",
+            "20000",
+            "--max",
+            "100000",
+            "--fault",
+            "consumer-exit@3",
+            "--bug",
+            "parent-keeps-ends",
+        ],
+        "the consumer gone and the producer waiting on the full pipe",
+        |run| {
+            logged(run, |e| {
+                matches!(
+                    e,
+                    Event::ChildExited {
+                        role: Role::Consumer,
+                        ..
+                    }
+                )
+            }) && run
+                .pid_of(Role::Producer)
+                .is_some_and(waits_on_one_descriptor)
+        },
+    );
+    let producer = run.messages(Role::Producer);
+    assert!(
+        producer.iter().any(|m| m.starts_with(
+            "error: the pipe stayed full for 5 s after the interrupt: giving up after "
+        )),
+        "{:?}",
+        &producer[producer.len().saturating_sub(3)..]
+    );
+    let audit = common::stdout(&run.audit());
+    assert!(audit.contains("verify: INCOMPLETE"), "{audit}");
+}
+
+/// "No orphan" in every mode: with each `--bug` (and none), main SIGKILLed mid-run leaves no
+/// process behind.
+#[test]
+fn sigkill_of_main_leaves_no_process_behind_in_any_mode() {
+    for bug in [
+        None,
+        Some("no-lock"),
+        Some("lock-before-fork"),
+        Some("parent-keeps-ends"),
+    ] {
+        let mut args = vec!["-q", "-n", "40", "--pace", "50"];
+        if let Some(bug) = bug {
+            args.extend(["--bug", bug]);
+        }
+        let run = kill_main_when(&args, "3 values received", |run| {
+            run.parsed_lines()
+                .iter()
+                .filter(|l| matches!(l.event, Event::Received { .. }))
+                .count()
+                >= 3
+        });
+        assert!(
+            run.messages(Role::Consumer)
+                .last()
+                .is_some_and(|m| m.starts_with("exiting with code")),
+            "{bug:?}: {}",
+            run.exec_text()
+        );
+    }
+}

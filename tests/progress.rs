@@ -36,6 +36,17 @@ fn a_long_quiet_run_on_a_terminal_shows_progress() {
     assert_eq!(code(&run.verify()), 0);
 }
 
+/// The bar speaks the run's language.
+#[test]
+fn the_progress_bar_speaks_portuguese_in_a_portuguese_run() {
+    let run = Run::new();
+    let screen = run_on_a_terminal(&run, "-q -n 150 --max 1000 --pace 10 --lang pt");
+    assert!(
+        screen.contains("valores recebidos") && !screen.contains("values received"),
+        "{screen}"
+    );
+}
+
 #[test]
 fn a_short_quiet_run_on_a_terminal_prints_nothing() {
     let run = Run::new();

@@ -258,3 +258,49 @@ fn a_consumer_killed_before_counting_its_last_batch_is_no_disagreement() {
     assert!(!audit.contains("summary says"), "{audit}");
     assert_eq!(sent, received + lost);
 }
+
+/// A consumer killed between its two logs' writes leaves values in a third state: taken from
+/// the pipe and logged as received in execution_log.txt, never recorded in consumer_log.txt.
+/// verify names it in its counts — neither "0 received" against the received lines, nor a
+/// `lost:` line that disagrees with the verdict.
+#[test]
+fn values_received_but_never_recorded_are_named_as_such() {
+    let run = Run::new();
+    let out = run
+        .command(&["-q", "-n", "3000", "--max", "100000", "--seed", "5"])
+        .env("IPC_DESAFIO_TEST_TORN_WRITE", "consumer:3")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 1);
+    let logged = run
+        .parsed_lines()
+        .iter()
+        .filter(|l| matches!(l.event, Event::Received { .. }))
+        .count() as u64;
+    let recorded = std::fs::read_to_string(run.consumer_path())
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .count() as u64;
+    let unrecorded = logged - recorded;
+    assert!(unrecorded > 0, "the torn write left values unrecorded");
+    let audit = stdout(&run.audit());
+    let last = audit.lines().last().unwrap();
+    let (sent, received, lost) = verdict_counts(&audit);
+    assert_eq!(received, recorded, "{last}");
+    let in_pipe = lost - unrecorded;
+    assert!(
+        last.contains(&format!(
+            ", {lost} lost ({in_pipe} in the pipe, {unrecorded} received but never recorded in consumer_log.txt)"
+        )),
+        "{last}"
+    );
+    assert_eq!(sent, received + lost);
+    if in_pipe > 0 {
+        let lost_line = audit.lines().find(|l| l.starts_with("lost: ")).unwrap();
+        assert!(
+            lost_line.starts_with(&format!("lost: {in_pipe} value")),
+            "the lost: line counts the values lost in the pipe: {lost_line}"
+        );
+    }
+}

@@ -207,3 +207,155 @@ fn unusable_logs_give_one_error_line_never_a_panic_or_a_hang() {
     refused(&run, &["-o", "/dev/null"], 2);
     refused(&run, &["-o", run.path().to_str().unwrap()], 2);
 }
+
+fn number(node: &roxmltree::Node, attribute: &str) -> f64 {
+    node.attribute(attribute)
+        .unwrap_or_else(|| panic!("no {attribute}"))
+        .parse()
+        .unwrap()
+}
+
+/// The x of the marks of `class` on `role`'s lane.
+fn marks_x(doc: &roxmltree::Document, class: &str, role: &str) -> Vec<f64> {
+    classes(doc, class)
+        .iter()
+        .filter(|n| n.attribute("data-role") == Some(role))
+        .map(|n| number(n, "data-x"))
+        .collect()
+}
+
+/// The run a student makes first, unpaced, takes a few milliseconds: too fast for its
+/// timestamps, so the picture shows the order of events — every event at its rank in the log.
+/// The producer's end marker and exit come after its last value, and every arrow lands before
+/// the consumer exits.
+#[test]
+fn an_unpaced_run_is_drawn_in_the_order_its_log_tells() {
+    let run = Run::new();
+    assert_eq!(code(&run.run(&["-q", "--seed", "7"])), 0);
+    let (out, svg) = report(&run, "run.svg");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    let arrows: Vec<(f64, f64)> = classes(&doc, "trip")
+        .iter()
+        .map(|n| (number(n, "x1"), number(n, "x2")))
+        .collect();
+    assert_eq!(arrows.len(), 12);
+    let last_sent = arrows.iter().map(|a| a.0).fold(f64::MIN, f64::max);
+    let last_received = arrows.iter().map(|a| a.1).fold(f64::MIN, f64::max);
+    let end = marks_x(&doc, "mark end", "producer")[0];
+    let producer_exit = marks_x(&doc, "mark exit", "producer")[0];
+    let consumer_exit = marks_x(&doc, "mark exit", "consumer")[0];
+    assert!(
+        last_sent < end && end < producer_exit,
+        "{last_sent} {end} {producer_exit}"
+    );
+    assert!(
+        last_received < consumer_exit,
+        "{last_received} {consumer_exit}"
+    );
+    assert!(
+        arrows.iter().all(|(a, b)| a < b),
+        "every arrow goes forward"
+    );
+}
+
+/// No label covers another: each one goes to a free row under its lane (main's lane holds
+/// the most, a small fault run the densest).
+#[test]
+fn mark_labels_never_overlap() {
+    for args in [
+        &["-q", "--seed", "7"][..],
+        &[
+            "-q",
+            "--seed",
+            "7",
+            "--pace",
+            "20",
+            "--fault",
+            "consumer-exit@5",
+        ],
+        &["-q", "-n", "3", "--seed", "7", "--fault", "producer-kill@1"],
+    ] {
+        let run = Run::new();
+        let _ = run.run(args);
+        let (out, svg) = report(&run, "run.svg");
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        let doc = roxmltree::Document::parse(&svg).unwrap();
+        let mut boxes: Vec<(f64, f64, f64, String)> = Vec::new();
+        for mark in classes(&doc, "mark") {
+            let Some(text) = mark.children().find(|c| c.has_tag_name("text")) else {
+                continue;
+            };
+            let words = text.text().unwrap_or_default().to_string();
+            let width = words.chars().count() as f64 * 5.0;
+            let x = number(&text, "x");
+            let (left, right) = match text.attribute("text-anchor") {
+                Some("end") => (x - width, x),
+                Some("start") => (x, x + width),
+                _ => (x - width / 2.0, x + width / 2.0),
+            };
+            boxes.push((number(&text, "y"), left, right, words));
+        }
+        assert!(!boxes.is_empty());
+        for (i, a) in boxes.iter().enumerate() {
+            for b in &boxes[i + 1..] {
+                let overlap = a.0 == b.0 && a.1 < b.2 && b.1 < a.2;
+                assert!(!overlap, "{args:?}: {:?} and {:?} overlap", a.3, b.3);
+            }
+        }
+    }
+}
+
+/// Above 200 values: every line of the charts is named, and the caption stands clear of
+/// every other text; a run that took a few milliseconds gets time ticks that differ.
+#[test]
+fn a_large_runs_charts_name_every_line_and_their_ticks_differ() {
+    let run = Run::new();
+    assert_eq!(code(&run.run(&["-q", "-n", "300", "--max", "1000"])), 0);
+    let (out, svg) = report(&run, "run.svg");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    assert_eq!(
+        classes(&doc, "key").len(),
+        4,
+        "sent, received, median, slowest"
+    );
+    let caption = classes(&doc, "caption")[0];
+    let y = number(&caption, "y");
+    for text in doc.descendants().filter(|n| n.has_tag_name("text")) {
+        if text != caption && text.attribute("y").is_some() {
+            assert!(
+                (number(&text, "y") - y).abs() >= 12.0,
+                "{:?} sits on the caption",
+                text.text()
+            );
+        }
+    }
+    let ticks: Vec<String> = classes(&doc, "tick")
+        .iter()
+        .map(|n| n.text().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(ticks.len(), 6);
+    let mut distinct = ticks.clone();
+    distinct.dedup();
+    assert_eq!(distinct, ticks, "tick labels repeat: {ticks:?}");
+}
+
+/// `report` writes SVG text: a `.png` (or any other format's name) is refused with one line
+/// that says how to get a PNG, and nothing is written.
+#[test]
+fn a_png_is_refused_with_the_way_to_get_one() {
+    let run = Run::new();
+    assert_eq!(code(&run.run(&["-q"])), 0);
+    for name in ["run.png", "run.pdf", "run"] {
+        let (out, _) = report(&run, name);
+        assert_eq!(code(&out), 2, "{name}");
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains("rsvg-convert") && err.contains(".svg"),
+            "{err}"
+        );
+        assert!(!run.path().join(name).exists(), "{name} was written");
+    }
+}

@@ -102,7 +102,7 @@ fn a_missing_received_line_is_caught_and_the_value_reported_lost() {
     });
     assert_fails_with(
         &run,
-        &format!("lost: 1 values sent but never received: {}", sent[5]),
+        &format!("lost: 1 value sent but never received: {}", sent[5]),
     );
 }
 
@@ -287,6 +287,8 @@ fn a_gigabyte_without_a_newline_is_one_overlong_line_not_a_memory_hog() {
     assert!(report.contains("verify: FAILED"), "{report}");
 }
 
+/// Random bytes are not a log of this program: one line says so, naming the first line, and
+/// points to `grade`; no invented problems.
 #[test]
 fn random_bytes_give_a_clear_verdict() {
     let run = clean_run();
@@ -302,16 +304,16 @@ fn random_bytes_give_a_clear_verdict() {
     std::fs::write(run.exec_path(), &garbage).unwrap();
     std::fs::write(run.consumer_path(), &garbage[..50_000]).unwrap();
     let (code, report, err) = verdict_within(&run, 30);
-    assert_eq!(code, 1, "{err}");
+    assert_eq!(code, 2, "{err}");
+    assert!(report.is_empty(), "{report}");
+    assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
-        report.lines().last().unwrap().starts_with("verify: FAILED"),
-        "{report}"
+        err.starts_with(
+            "error: execution_log.txt is not a log written by ipc_desafio: line 1 reads "
+        ) && err.contains("ipc_desafio grade"),
+        "{err}"
     );
-    assert!(
-        report.lines().count() <= 60,
-        "problems are capped: {} lines",
-        report.lines().count()
-    );
+    assert!(!err.chars().any(|c| c.is_control() && c != '\n'), "{err:?}");
 }
 
 /// A fault announced in main's first line that never fired, in a run nothing else disturbed, is
@@ -349,6 +351,193 @@ fn an_overlong_line_is_a_violation_at_its_number_and_reading_moves_on() {
         report.lines().last().unwrap().starts_with(
             "verify: FAILED: 1 problem; 12 values sent, 12 received, 0 lost (execution_log.txt: 38 lines"
         ),
+        "{report}"
+    );
+}
+
+/// An edited log that lacks a line every run writes, or puts one where no run could, is
+/// caught at its line: each rule below is one such line.
+#[test]
+fn lines_every_run_writes_in_the_order_it_writes_them_are_checked() {
+    // The producer's first line must be its `started`; main must log `spawned` for each
+    // child; no child line comes after main's `exiting`.
+    type Edit = fn(Vec<String>) -> Vec<String>;
+    let cases: [(&str, Edit, &str); 4] = [
+        (
+            "a deleted consumer 'started'",
+            |mut lines| {
+                let at = index_of(&lines, "[consumer ");
+                lines.remove(at);
+                lines
+            },
+            "the consumer's first line must be 'started'",
+        ),
+        (
+            "deleted 'spawned' lines",
+            |lines| {
+                lines
+                    .into_iter()
+                    .filter(|l| !l.contains("] spawned "))
+                    .collect()
+            },
+            "the producer logs, but main never logged 'spawned producer <pid>'",
+        ),
+        (
+            "main's 'exiting' before the producer's",
+            |mut lines| {
+                let exiting = index_of(&lines, "[main ");
+                let _ = exiting;
+                let main_exit = lines
+                    .iter()
+                    .position(|l| l.contains("[main ") && l.contains("] exiting with code"))
+                    .unwrap();
+                let line = lines.remove(main_exit);
+                let producer_exit = lines
+                    .iter()
+                    .position(|l| l.contains("[producer ") && l.contains("] exiting with code"))
+                    .unwrap();
+                lines.insert(producer_exit, line);
+                lines
+            },
+            "a line from the producer after main's 'exiting'",
+        ),
+        (
+            "a producer that stops early and gives no reason",
+            |mut lines| {
+                lines[0] = lines[0].replace("count 12,", "count 14,");
+                lines
+            },
+            "the producer stopped after 12 of 14 values and gave no reason (no interrupt, fault or error line)",
+        ),
+    ];
+    for (what, change, expected) in cases {
+        let run = clean_run();
+        edit(&run.exec_path(), change);
+        let report = stdout(&run.audit());
+        assert!(
+            report.contains(expected),
+            "{what}: expected {expected:?} in\n{report}"
+        );
+        assert_eq!(code(&run.audit()), 1, "{what}");
+    }
+}
+
+/// Counts speak English and Portuguese grammar: one value, one line, one timestamp.
+#[test]
+fn counts_of_one_are_singular_in_both_languages() {
+    let singular_wrong = regex::Regex::new(
+        r"\b1 (values|lines|timestamps|repeated values|valores|linhas|horários|pares|ímpares|recebidos|enviados|perdidos)\b|after 1 values|de 1 valores",
+    )
+    .unwrap();
+    for lang in ["en", "pt"] {
+        for args in [
+            &["-q", "-n", "1", "--seed", "3"][..],
+            &[
+                "-q",
+                "-n",
+                "2",
+                "--pace",
+                "20",
+                "--seed",
+                "3",
+                "--fault",
+                "consumer-exit@1",
+            ],
+            &["-q", "-n", "2", "--seed", "3", "--fault", "producer-exit@1"],
+        ] {
+            let run = Run::new();
+            let mut args = args.to_vec();
+            args.extend(["--lang", lang]);
+            let _ = run.run(&args);
+            let verify = common::desafio()
+                .args(["verify", "--lang", lang, "--log-dir"])
+                .arg(run.path())
+                .output()
+                .unwrap();
+            let text = format!(
+                "{}{}{}",
+                run.exec_text(),
+                std::fs::read_to_string(run.consumer_path()).unwrap(),
+                stdout(&verify)
+            );
+            if let Some(m) = singular_wrong.find(&text) {
+                panic!("{lang} {args:?}: '{}' in\n{text}", m.as_str());
+            }
+        }
+    }
+}
+
+/// Logs that are not this program's (another student's program, a timestamp with a space
+/// instead of `T`) get one line that says so, names the first line, and points to `grade` —
+/// exit 2, no invented problems.
+#[test]
+fn logs_in_another_programs_layout_are_named_not_judged() {
+    for (exec, consumer) in [
+        (
+            "[Produtor]: Enviando dado: 7 (1/12)\n[Consumidor]: Recebido 7 -> Impar\n",
+            "7 Impar\n",
+        ),
+        (
+            "2026-11-25 12:01:02.123+00:00 [main 41] started: count 12, range 1..=100, seed 1, pace none, fault none\n",
+            "# consumer_log.txt: run started 2026-11-25 12:01:02.123+00:00, consumer pid 43\n",
+        ),
+    ] {
+        let run = Run::new();
+        std::fs::write(run.exec_path(), exec).unwrap();
+        std::fs::write(run.consumer_path(), consumer).unwrap();
+        let out = run.verify();
+        let first = exec.lines().next().unwrap();
+        assert_eq!(code(&out), 2);
+        assert_eq!(stdout(&out), "", "no invented problems");
+        assert_eq!(
+            common::stderr(&out),
+            format!(
+                "error: execution_log.txt is not a log written by ipc_desafio: line 1 reads \"{}\"; to judge another program by what it does, use `ipc_desafio grade -- COMMAND`\n",
+                first.chars().take(60).collect::<String>()
+                    + if first.chars().count() > 60 {
+                        "…"
+                    } else {
+                        ""
+                    }
+            )
+        );
+    }
+}
+
+/// The verdict's class never contradicts what is printed above it: a requirement that fails
+/// fails the run (FAILED, not INCOMPLETE), and a requirement 4 that fails says why in words
+/// that state a failure.
+#[test]
+fn a_failed_requirement_makes_the_verdict_failed_and_says_why() {
+    let run = Run::new();
+    assert_eq!(
+        code(&run.run(&[
+            "-q",
+            "--seed",
+            "7",
+            "--pace",
+            "20",
+            "--fault",
+            "consumer-exit@5"
+        ])),
+        1
+    );
+    let report = stdout(&run.verify());
+    assert!(
+        report.contains("requirement 2, at least 10 exchanges: FAIL"),
+        "{report}"
+    );
+    assert!(
+        report.lines().last().unwrap().starts_with(
+            "verify: FAILED: the run does not meet requirement 2 of the assignment, and it did not complete;"
+        ),
+        "{report}"
+    );
+    let run = Run::new();
+    let _ = run.run(&["-q", "--fault", "consumer-exit@0"]);
+    let report = stdout(&run.verify());
+    assert!(
+        report.contains("requirement 4, the consumer processes and records: FAIL — the consumer recorded nothing in consumer_log.txt: no value reached it"),
         "{report}"
     );
 }

@@ -19,8 +19,9 @@ Examples:
   ipc_desafio verify                   audit execution_log.txt and consumer_log.txt
   ipc_desafio report -o run.svg        draw the run (open run.svg in a browser)
 
-Exit codes: 0 ok, 1 run failed or incomplete (a child failed, a value was lost), 2 bad input,
-130 interrupted (SIGINT/SIGTERM; every value already sent is still received).";
+Exit codes: 0 ok, 1 run failed or incomplete (a child failed, a value was lost), 2 bad input
+(or another run is writing the logs of --log-dir), 130 interrupted (SIGINT/SIGTERM; every value
+already sent is still received).";
 
 #[derive(Debug, Parser)]
 #[command(

@@ -23,8 +23,8 @@ Exemplos:
   ipc_desafio report -o run.svg        desenha a execução (abra run.svg num navegador)
 
 Códigos de saída: 0 ok, 1 a execução falhou ou não terminou (um filho falhou, um valor se
-perdeu), 2 entrada inválida, 130 interrompida (SIGINT/SIGTERM; todo valor já enviado ainda é
-recebido).";
+perdeu), 2 entrada inválida (ou outra execução escrevendo os logs de --log-dir), 130 interrompida
+(SIGINT/SIGTERM; todo valor já enviado ainda é recebido).";
 
 /// (argument id, Portuguese help) for every option of the main command.
 const RUN_HELP: [(&str, &str); 10] = [
@@ -70,13 +70,29 @@ const RUN_HELP: [(&str, &str); 10] = [
     ),
 ];
 
+/// The placeholders of values, in Portuguese: (argument id, value name).
+const VALUE_NAMES: [(&str, &str); 3] = [
+    ("log_dir", "PASTA"),
+    ("fault", "TIPO@K"),
+    ("output", "ARQUIVO"),
+];
+
 fn translate_args(mut cmd: clap::Command, helps: &[(&'static str, &'static str)]) -> clap::Command {
     for (id, help) in helps {
+        let value_name = VALUE_NAMES
+            .iter()
+            .find(|(v, _)| v == id)
+            .map(|(_, name)| *name);
         cmd = cmd.mut_arg(*id, |a| {
             let takes_value = a.get_action().takes_values();
-            a.help(*help)
+            let a = a
+                .help(*help)
                 .help_heading("Opções")
-                .hide_default_value(takes_value)
+                .hide_default_value(takes_value);
+            match value_name {
+                Some(name) => a.value_name(name),
+                None => a,
+            }
         });
     }
     cmd.disable_help_flag(true)
@@ -107,6 +123,19 @@ pub fn command() -> clap::Command {
         .override_usage("ipc_desafio [OPÇÕES]\n       ipc_desafio <COMANDO>")
         .disable_help_subcommand(true)
         .subcommand_help_heading("Comandos")
+        .subcommand(
+            clap::Command::new("help")
+                .about("Mostra esta ajuda, ou a de COMANDO")
+                .override_usage("ipc_desafio help [COMANDO]")
+                .help_template("{about-with-newline}\nUso: {usage}\n\n{all-args}")
+                .arg(
+                    Arg::new("command")
+                        .value_name("COMANDO")
+                        .help("O comando cuja ajuda mostrar: verify ou report")
+                        .help_heading("Argumentos"),
+                )
+                .disable_help_flag(true),
+        )
         .mut_subcommand("verify", |sub| {
             translate_args(
                 sub.about("Audita os dois logs de uma execução e avalia os cinco requisitos do desafio; sai com 0 só se estiver tudo certo")
@@ -152,7 +181,28 @@ pub fn parse(args: &[OsString], lang: Lang) -> Parsed<Cli> {
         .map(|a| a.get_id().to_string())
         .filter(|id| id != "lang")
         .collect();
+    let mut help_cmd = cmd.clone();
+    let mut help_text: Option<String> = None;
     let result = cmd.try_get_matches_from(args).and_then(|m| {
+        // `help [COMMAND]`, which the Portuguese command defines itself (clap's own would
+        // speak English): the help of that command, or of the whole program.
+        if let Some(("help", sub)) = m.subcommand() {
+            let target = sub.get_one::<String>("command").cloned();
+            let help = match target {
+                Some(name) => match help_cmd.find_subcommand_mut(&name) {
+                    Some(sub) => sub.render_long_help(),
+                    _ => {
+                        return Err(clap::Error::raw(
+                            clap::error::ErrorKind::InvalidSubcommand,
+                            format!("unrecognized subcommand '{name}'"),
+                        ));
+                    }
+                },
+                None => help_cmd.render_long_help(),
+            };
+            help_text = Some(help.to_string());
+            return Err(clap::Error::new(clap::error::ErrorKind::DisplayHelp));
+        }
         if let Some((name, _)) = m.subcommand() {
             let mixed = run_args
                 .iter()
@@ -174,7 +224,8 @@ pub fn parse(args: &[OsString], lang: Lang) -> Parsed<Cli> {
     match result {
         Ok(cli) => Parsed::Run(cli),
         Err(e) if !e.use_stderr() => {
-            let _ = write!(std::io::stdout(), "{}", e.render());
+            let text = help_text.unwrap_or_else(|| e.render().to_string());
+            let _ = write!(std::io::stdout(), "{text}");
             Parsed::Exit(0)
         }
         Err(e) => {
@@ -238,7 +289,7 @@ pub fn translate(message: &str) -> String {
             out = out.replace(&from, &to);
         }
     }
-    const PHRASES: [(&str, &str); 30] = [
+    const PHRASES: [(&str, &str); 45] = [
         ("unexpected argument", "argumento inesperado"),
         ("' found", "'"),
         ("invalid value", "valor inválido"),
@@ -275,6 +326,42 @@ pub fn translate(message: &str) -> String {
         ("not a directory", "não é uma pasta"),
         ("No space left on device", "sem espaço no dispositivo"),
         ("Is a directory", "é uma pasta"),
+        ("Not a directory", "não é uma pasta"),
+        (
+            "Read-only file system",
+            "sistema de arquivos somente leitura",
+        ),
+        ("Too many open files", "arquivos abertos demais"),
+        ("Operation not permitted", "operação não permitida"),
+        ("Input/output error", "erro de entrada/saída"),
+        ("Broken pipe", "pipe quebrado"),
+        ("(os error ", "(erro do sistema "),
+        (
+            "not a regular file (a FIFO): a log must be one",
+            "não é um arquivo comum (é um FIFO): um log precisa ser um arquivo comum",
+        ),
+        (
+            "not a regular file (a directory): a log must be one",
+            "não é um arquivo comum (é uma pasta): um log precisa ser um arquivo comum",
+        ),
+        (
+            "not a regular file (a device): a log must be one",
+            "não é um arquivo comum (é um dispositivo): um log precisa ser um arquivo comum",
+        ),
+        (
+            "not a regular file: a log must be one",
+            "não é um arquivo comum: um log precisa ser um arquivo comum",
+        ),
+        ("not a regular file", "não é um arquivo comum"),
+        (
+            "is the same file as execution_log.txt: the two logs must be two files",
+            "é o mesmo arquivo que execution_log.txt: os dois logs precisam ser dois arquivos",
+        ),
+        (
+            "is one of the run's logs: the report would replace it",
+            "é um dos logs da execução: o relatório o substituiria",
+        ),
+        ("standard output", "a saída padrão"),
     ];
     for (en, pt) in PHRASES {
         out = out.replace(en, pt);

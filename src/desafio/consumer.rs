@@ -88,9 +88,10 @@ fn consume<R: std::io::Read>(
                     log.log(&Event::Fault { fault, note })?;
                     process::kill_self();
                 }
+                let values = lang.words().values_n(counts.values);
                 let note = lang.pick(
-                    format!("closing the pipe after {} values", counts.values),
-                    format!("fechando o pipe após {} valores", counts.values),
+                    format!("closing the pipe after {} {values}", counts.values),
+                    format!("fechando o pipe após {} {values}", counts.values),
                 );
                 log.log(&Event::Fault { fault, note })?;
                 return Ok(Some(format!("{} {fault}", lang.words().fault)));
@@ -113,18 +114,25 @@ fn consume<R: std::io::Read>(
                     truncated: Some(got),
                 });
             }
-            Err(e) => return Err(e),
+            Err(e) => {
+                // Gave up on a pipe that did not move after an interrupt: say first that the
+                // interrupt came, as when a value arrives.
+                if let Error::Stuck { secs, total, .. } = e {
+                    if !told_interrupt {
+                        tell_interrupt(log)?;
+                    }
+                    return Err(Error::Stuck {
+                        secs,
+                        count: counts.values,
+                        total,
+                    });
+                }
+                return Err(e);
+            }
         };
-        if !told_interrupt && let Some(signal) = process::interrupted() {
+        if !told_interrupt && process::interrupted().is_some() {
             told_interrupt = true;
-            log.log(&Event::Interrupted {
-                signal: signal.as_str().into(),
-                note: Some(
-                    log.lang()
-                        .pick("draining the pipe", "drenando o pipe")
-                        .into(),
-                ),
-            })?;
+            tell_interrupt(log)?;
         }
         events.clear();
         lines.clear();
@@ -176,6 +184,18 @@ fn consume<R: std::io::Read>(
     }
 }
 
+/// `interrupted by <SIGNAL>: draining the pipe`.
+fn tell_interrupt(log: &mut ExecutionLog) -> Result<()> {
+    let Some(signal) = process::interrupted() else {
+        return Ok(());
+    };
+    let note = log.lang().pick("draining the pipe", "drenando o pipe");
+    log.log(&Event::Interrupted {
+        signal: signal.as_str().into(),
+        note: Some(note.into()),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,7 +243,7 @@ mod tests {
         assert_eq!(err.exit_code(), EXIT_PIPE_CLOSED);
         assert_eq!(
             err.to_string(),
-            "pipe closed before the end marker after 1 values (truncated message: 4 of 9 bytes)"
+            "pipe closed before the end marker after 1 value (truncated message: 4 of 9 bytes)"
         );
         assert!(exec.contains("received 8: even"));
         assert!(

@@ -27,6 +27,11 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// Another run is live in this `--log-dir`: its processes hold their claim on
+    /// `execution_log.txt` (`pid`: its main, from the log's first line).
+    #[error("--log-dir {}: {}", dir.display(), busy_text(*pid, Lang::En))]
+    Busy { dir: PathBuf, pid: Option<i32> },
+
     /// A path given with `flag` that cannot be used (a report's output, say).
     #[error("{flag} {}: {source}", path.display())]
     Path {
@@ -39,14 +44,27 @@ pub enum Error {
     #[error("{0}")]
     BadLog(String),
 
+    /// A log in a layout this program does not write (another program's): `verify` cannot
+    /// judge it and says where to go instead.
+    #[error(
+        "{file} is not a log written by ipc_desafio: line {line} reads \"{}\"; to judge another program by what it does, use `ipc_desafio grade -- COMMAND`",
+        crate::desafio::escape::terminal(text)
+    )]
+    Foreign {
+        file: &'static str,
+        line: usize,
+        text: String,
+    },
+
     /// A failure of the system layer (fork, pipe, lock, write, …).
     #[error(transparent)]
     Sys(#[from] ipc_sys::Error),
 
-    #[error("consumer closed the pipe after {sent} of {total} values")]
+    #[error("consumer closed the pipe after {sent} of {total} {}", crate::desafio::lang::EN.values_n(*total))]
     BrokenPipe { sent: u64, total: u64 },
 
-    #[error("pipe closed before the end marker after {received} values{}",
+    #[error("pipe closed before the end marker after {received} {}{}",
+        crate::desafio::lang::EN.values_n(*received),
         truncated.map(|got| format!(" (truncated message: {got} of {FRAME_LEN} bytes)"))
             .unwrap_or_default())]
     PipeClosed {
@@ -63,15 +81,53 @@ pub enum Error {
     #[error("the {role} {status}")]
     ChildFailed { role: String, status: String },
 
-    #[error("end marker announced {announced} values but {received} arrived")]
+    #[error("end marker announced {announced} {} but {received} arrived", crate::desafio::lang::EN.values_n(*announced))]
     CountMismatch { announced: u64, received: u64 },
+
+    /// After an interrupt, the pipe did not move for `secs` seconds (the patience of
+    /// `ipc_sys::pipe::PipeEnd`): the other side is stopped, or an end that should be closed is
+    /// still open somewhere. The producer's (`total` set) found it full, the consumer's empty.
+    #[error("{}", stuck_text(*secs, *count, *total, Lang::En))]
+    Stuck {
+        secs: u64,
+        count: u64,
+        total: Option<u64>,
+    },
+}
+
+/// Why a second run refuses a `--log-dir` a live run is writing.
+fn busy_text(pid: Option<i32>, lang: Lang) -> String {
+    let who = match pid {
+        Some(pid) => lang.pick(
+            format!("another run (main pid {pid})"),
+            format!("outra execução (main pid {pid})"),
+        ),
+        None => lang.pick("another run".into(), "outra execução".into()),
+    };
+    lang.pick(
+        format!("{who} is writing these logs; wait for it to end or choose another --log-dir"),
+        format!("{who} está escrevendo estes logs; espere ela terminar ou escolha outro --log-dir"),
+    )
+}
+
+/// The message of `Error::Stuck`: the log's `error:` line without its `error: `.
+fn stuck_text(secs: u64, count: u64, total: Option<u64>, lang: Lang) -> String {
+    let line = crate::desafio::record::Event::GaveUp { secs, count, total }
+        .render(lang)
+        .to_string();
+    let prefix = format!("{}: ", lang.words().error);
+    line.strip_prefix(&prefix).unwrap_or(&line).to_string()
 }
 
 impl Error {
     /// The process exit code this error stands for.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Usage(_) | Error::LogDir { .. } | Error::Path { .. } => EXIT_USAGE,
+            Error::Usage(_)
+            | Error::LogDir { .. }
+            | Error::Path { .. }
+            | Error::Busy { .. }
+            | Error::Foreign { .. } => EXIT_USAGE,
             Error::BrokenPipe { .. } => EXIT_BROKEN_PIPE,
             Error::PipeClosed { .. } | Error::Truncated { .. } => EXIT_PIPE_CLOSED,
             Error::UnknownTag(_) | Error::CountMismatch { .. } => EXIT_PROTOCOL,
@@ -89,17 +145,26 @@ impl Error {
         }
         match self {
             Error::Usage(m) | Error::BadLog(m) => m.clone(),
+            Error::Foreign { file, line, text } => format!(
+                "{file} não é um log escrito pelo ipc_desafio: a linha {line} diz \"{}\"; para avaliar outro programa pelo que ele faz, use `ipc_desafio grade -- COMANDO`",
+                crate::desafio::escape::terminal(text)
+            ),
             Error::LogDir { path, source } => format!("--log-dir {}: {source}", path.display()),
+            Error::Busy { dir, pid } => {
+                format!("--log-dir {}: {}", dir.display(), busy_text(*pid, lang))
+            }
             Error::Path { flag, path, source } => format!("{flag} {}: {source}", path.display()),
             Error::Sys(e) => sys_pt(e),
-            Error::BrokenPipe { sent, total } => {
-                format!("o consumidor fechou o pipe após {sent} de {total} valores")
-            }
+            Error::BrokenPipe { sent, total } => format!(
+                "o consumidor fechou o pipe após {sent} de {total} {}",
+                crate::desafio::lang::PT.values_n(*total)
+            ),
             Error::PipeClosed {
                 received,
                 truncated,
             } => format!(
-                "pipe fechado antes do marcador de fim após {received} valores{}",
+                "pipe fechado antes do marcador de fim após {received} {}{}",
+                crate::desafio::lang::PT.values_n(*received),
                 truncated
                     .map(|got| format!(" (mensagem truncada: {got} de {FRAME_LEN} bytes)"))
                     .unwrap_or_default()
@@ -112,7 +177,11 @@ impl Error {
             Error::CountMismatch {
                 announced,
                 received,
-            } => format!("o marcador de fim anunciou {announced} valores, mas chegaram {received}"),
+            } => format!(
+                "o marcador de fim anunciou {announced} {}, mas chegaram {received}",
+                crate::desafio::lang::PT.values_n(*announced)
+            ),
+            Error::Stuck { secs, count, total } => stuck_text(*secs, *count, *total, lang),
         }
     }
 }

@@ -16,6 +16,47 @@ pub enum Lang {
     Pt,
 }
 
+impl Words {
+    /// `value` for one, `values` otherwise (zero included, in both languages).
+    pub fn values_n(&self, n: u64) -> &'static str {
+        if n == 1 { self.value } else { self.values }
+    }
+
+    /// `value announced` / `values announced`.
+    pub fn announced_n(&self, n: u64) -> &'static str {
+        if n == 1 {
+            self.value_announced
+        } else {
+            self.values_announced
+        }
+    }
+
+    /// `received` (`recebido` / `recebidos` in Portuguese).
+    pub fn received_n(&self, n: u64) -> &'static str {
+        if n == 1 {
+            self.received_one
+        } else {
+            self.received_count
+        }
+    }
+}
+
+/// `1 value`, `3 values`, `0 valores`: a count and its noun; `one` and `many` are the noun's two
+/// forms, in the caller's language (zero takes the plural, in both).
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// `x` with `decimals` decimals, as `lang` writes numbers: `1.03` in English, `1,03` in
+/// Portuguese.
+pub fn decimal(x: f64, decimals: usize, lang: Lang) -> String {
+    let text = format!("{x:.decimals$}");
+    match lang {
+        Lang::En => text,
+        Lang::Pt => text.replace('.', ","),
+    }
+}
+
 impl Lang {
     pub const ALL: [Lang; 2] = [Lang::En, Lang::Pt];
 
@@ -132,15 +173,26 @@ pub struct Words {
     pub sent: &'static str,
     pub end_sent: &'static str,
     pub values: &'static str,
+    /// `value`: one of `values`.
+    pub value: &'static str,
     pub received: &'static str,
     pub end_received: &'static str,
     pub values_announced: &'static str,
+    pub value_announced: &'static str,
     pub received_count: &'static str,
+    pub received_one: &'static str,
     pub interrupted_by: &'static str,
     pub error: &'static str,
     pub broken_pipe: &'static str,
     pub of: &'static str,
     pub pipe_closed: &'static str,
+    /// A pipe that did not move after an interrupt: `the pipe stayed full for` (producer),
+    /// `nothing came through the pipe for` (consumer), then `<s> s after the interrupt: giving
+    /// up after …, without the end marker`.
+    pub stuck_full: &'static str,
+    pub stuck_empty: &'static str,
+    pub after_interrupt: &'static str,
+    pub without_end: &'static str,
     pub exited_with_code: &'static str,
     pub killed_by: &'static str,
     pub exiting_with_code: &'static str,
@@ -173,15 +225,22 @@ pub static EN: Words = Words {
     sent: "sent",
     end_sent: "end marker sent",
     values: "values",
+    value: "value",
     received: "received",
     end_received: "end marker received",
     values_announced: "values announced",
+    value_announced: "value announced",
     received_count: "received",
+    received_one: "received",
     interrupted_by: "interrupted by",
     error: "error",
     broken_pipe: "consumer closed the pipe after",
     of: "of",
     pipe_closed: "pipe closed before the end marker after",
+    stuck_full: "the pipe stayed full for",
+    stuck_empty: "nothing came through the pipe for",
+    after_interrupt: "s after the interrupt: giving up after",
+    without_end: "without the end marker",
     exited_with_code: "exited with code",
     killed_by: "killed by",
     exiting_with_code: "exiting with code",
@@ -214,15 +273,22 @@ pub static PT: Words = Words {
     sent: "enviou",
     end_sent: "marcador de fim enviado",
     values: "valores",
+    value: "valor",
     received: "recebeu",
     end_received: "marcador de fim recebido",
     values_announced: "valores anunciados",
+    value_announced: "valor anunciado",
     received_count: "recebidos",
+    received_one: "recebido",
     interrupted_by: "interrompido por",
     error: "erro",
     broken_pipe: "o consumidor fechou o pipe após",
     of: "de",
     pipe_closed: "pipe fechado antes do marcador de fim após",
+    stuck_full: "o pipe continuou cheio por",
+    stuck_empty: "nada passou pelo pipe por",
+    after_interrupt: "s após a interrupção: desistindo após",
+    without_end: "sem o marcador de fim",
     exited_with_code: "terminou com código",
     killed_by: "morto por",
     exiting_with_code: "saindo com código",

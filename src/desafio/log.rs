@@ -35,6 +35,15 @@ impl LogPaths {
     /// Creates or empties both logs in `dir`. Both are opened before either is truncated, so
     /// an unusable directory leaves every existing log untouched.
     pub fn create_fresh(dir: &Path) -> Result<LogPaths> {
+        Ok(LogPaths::claim_fresh(dir)?.0)
+    }
+
+    /// `create_fresh` for a run: first claims `execution_log.txt` for this run (see
+    /// `ipc_sys::linelog::Claim`), refusing with `Error::Busy` — before anything is emptied —
+    /// while another run's processes hold theirs. The claim lasts as long as the returned file
+    /// is open, so main keeps it to the end; each child claims its own descriptor too
+    /// (`claim_for_run`). A log that is a device (the full-disk experiment) is not claimed.
+    pub fn claim_fresh(dir: &Path) -> Result<(LogPaths, Option<File>)> {
         existing_dir(dir).map_err(|source| Error::LogDir {
             path: dir.into(),
             source,
@@ -44,13 +53,14 @@ impl LogPaths {
         // forever (opening a FIFO for writing blocks until a reader comes, and no signal ends
         // that wait: the open is retried). A regular file, or a character device such as
         // /dev/full for the full-disk experiment; nothing else.
-        let open = |path: &Path| {
+        let open = |path: &Path, read: bool| {
             use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
             let error = |source| Error::LogDir {
                 path: path.into(),
                 source,
             };
             let file = OpenOptions::new()
+                .read(read)
                 .write(true)
                 .create(true)
                 .truncate(false)
@@ -103,7 +113,27 @@ impl LogPaths {
                 ),
             });
         }
-        let files = [open(&paths.execution)?, open(&paths.consumer)?];
+        // Read access too, for the shared claim (a log we may not read is simply not claimed).
+        let execution = open(&paths.execution, true).or_else(|_| open(&paths.execution, false))?;
+        let files = [execution, open(&paths.consumer, false)?];
+        let claimed = files[0].metadata().is_ok_and(|m| m.is_file());
+        if claimed {
+            use ipc_sys::linelog::{Claim, claim};
+            use std::os::fd::AsFd;
+            let fd = files[0].as_fd();
+            let busy = |_| Error::Busy {
+                dir: dir.into(),
+                pid: live_main_pid(&paths.execution),
+            };
+            if !claim(fd, Claim::Exclusive).map_err(|e| Error::LogDir {
+                path: paths.execution.clone(),
+                source: e,
+            })? {
+                return Err(busy(()));
+            }
+            // Shared from now on, so that the run's children can take theirs.
+            let _ = claim(fd, Claim::Shared);
+        }
         for (file, path) in files.iter().zip([&paths.execution, &paths.consumer]) {
             let truncate = |file: &File| -> io::Result<()> {
                 // A log pointed at a device (say /dev/full, to test a full disk) has nothing to
@@ -119,8 +149,38 @@ impl LogPaths {
                 source,
             })?;
         }
-        Ok(paths)
+        let [execution, _] = files;
+        Ok((paths, claimed.then_some(execution)))
     }
+}
+
+/// In a child: the run's shared claim on `execution_log.txt`, on the descriptor it writes with,
+/// so that a second run refuses these logs for as long as this process lives (main may die
+/// first). Best effort: a descriptor open for appending only cannot hold it.
+pub fn claim_for_run(log: &ExecutionLog) {
+    use std::os::fd::AsFd;
+    let _ = ipc_sys::linelog::claim(log.log.as_fd(), ipc_sys::linelog::Claim::Shared);
+}
+
+/// The pid of main in a live run's log: its first line, `<time> [main <pid>] started: …`. That
+/// line follows the run's claim by a moment: looked for during a second at most.
+pub fn live_main_pid(execution: &Path) -> Option<i32> {
+    use std::io::Read;
+    for _ in 0..50 {
+        let mut head = Vec::with_capacity(512);
+        if let Ok(file) = File::open(execution) {
+            let _ = file.take(4096).read_to_end(&mut head);
+        }
+        if let Some(line) = head.split(|&b| b == b'\n').next()
+            && let Ok(line) = std::str::from_utf8(line)
+            && let Ok(parsed) = line.parse::<crate::desafio::record::LogLine>()
+            && parsed.role == Role::Main
+        {
+            return Some(parsed.pid);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    None
 }
 
 /// How a process excludes the others while it writes `execution_log.txt`.

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod cli_pt;
 pub mod consumer;
 pub mod error;
+pub mod escape;
 pub mod lang;
 pub mod log;
 pub mod options;
@@ -62,7 +63,8 @@ pub fn run(cli: Cli, lang: lang::Lang) -> u8 {
             verify::verify(&args.log_dir, lang, args.audit_only).and_then(|report| {
                 // The verdict is the product: one that cannot be written (a full disk) is an
                 // error, not a silent pass. A reader that left (`| head`) is not.
-                written(std::io::stdout().write_all(report.render().as_bytes()))?;
+                let text = report.render();
+                written(std::io::stdout().write_all(escape::terminal_lines(&text).as_bytes()))?;
                 Ok(if report.passed() {
                     0
                 } else {
@@ -83,7 +85,12 @@ pub fn run(cli: Cli, lang: lang::Lang) -> u8 {
             lang::Lang::En => e.to_string(),
             lang::Lang::Pt => cli_pt::translate(&e.render(lang)),
         };
-        let _ = writeln!(std::io::stderr(), "{} {text}", lang.pick("error:", "erro:"));
+        let line = format!(
+            "{} {}\n",
+            lang.pick("error:", "erro:"),
+            escape::terminal(&text)
+        );
+        let _ = std::io::stderr().write_all(line.as_bytes());
         e.exit_code()
     })
 }

@@ -52,10 +52,7 @@ pub fn run(
             process::sleep_unless_interrupted(std::time::Duration::from_millis(ms));
         }
         if let Some(signal) = process::interrupted() {
-            let note = log.lang().pick(
-                format!("stopping after {sent} of {total} values"),
-                format!("parando após {sent} de {total} valores"),
-            );
+            let note = interrupt_note(log.lang(), sent, total);
             log.log(&Event::Interrupted {
                 signal: signal.as_str().into(),
                 note: Some(note),
@@ -83,7 +80,9 @@ pub fn run(
         let (delivered, result) = sender.send_all(&frames);
         sent += delivered as u64;
         tally.add_sent(delivered as u64);
-        result.map_err(|e| pipe_error(e, sent, total))?;
+        result
+            .map_err(|e| pipe_error(e, sent, total))
+            .or_else(|e| tell_interrupt_before(log, e, sent, total))?;
         batch_limit = (batch_limit * 2).min(MAX_BATCH as u64);
     }
     if fault_due(opts, sent, log)? {
@@ -92,9 +91,32 @@ pub fn run(
     log.log(&Event::EndSent { sent })?;
     sender
         .send(Message::End { sent })
-        .map_err(|e| pipe_error(e, sent, total))?;
+        .map_err(|e| pipe_error(e, sent, total))
+        .or_else(|e| tell_interrupt_before(log, e, sent, total))?;
     tally.mark_end_sent();
     Ok(0)
+}
+
+/// A producer that gives up on a full pipe after an interrupt says first that the interrupt
+/// came (as it does when the interrupt finds it between two sends), then fails with `e`.
+fn tell_interrupt_before(log: &mut ExecutionLog, e: Error, sent: u64, total: u64) -> Result<()> {
+    if let (Error::Stuck { .. }, Some(signal)) = (&e, process::interrupted()) {
+        let note = interrupt_note(log.lang(), sent, total);
+        log.log(&Event::Interrupted {
+            signal: signal.as_str().into(),
+            note: Some(note),
+        })?;
+    }
+    Err(e)
+}
+
+/// `stopping after 3 of 12 values`.
+fn interrupt_note(lang: crate::desafio::lang::Lang, sent: u64, total: u64) -> String {
+    let w = lang.words();
+    lang.pick(
+        format!("stopping after {sent} of {total} {}", w.values_n(total)),
+        format!("parando após {sent} de {total} {}", w.values_n(total)),
+    )
 }
 
 /// Carries out a producer fault once `sent` values are out. Returns true if the producer must
@@ -106,8 +128,14 @@ fn fault_due(opts: &RunOptions, sent: u64, log: &mut ExecutionLog) -> Result<boo
     let lang = log.lang();
     let note = match fault.kind {
         FaultKind::ProducerExit => lang.pick(
-            format!("exiting without the end marker after {sent} values"),
-            format!("saindo sem o marcador de fim após {sent} valores"),
+            format!(
+                "exiting without the end marker after {sent} {}",
+                lang.words().values_n(sent)
+            ),
+            format!(
+                "saindo sem o marcador de fim após {sent} {}",
+                lang.words().values_n(sent)
+            ),
         ),
         FaultKind::ProducerKill => kill_note(lang, sent),
         FaultKind::ConsumerExit | FaultKind::ConsumerKill | FaultKind::MainKill => {
@@ -123,15 +151,22 @@ fn fault_due(opts: &RunOptions, sent: u64, log: &mut ExecutionLog) -> Result<boo
 
 /// The note of a `*-kill@K` fault, in the log's language.
 pub fn kill_note(lang: crate::desafio::lang::Lang, after: u64) -> String {
+    let values = lang.words().values_n(after);
     lang.pick(
-        format!("sending itself SIGKILL after {after} values"),
-        format!("enviando SIGKILL a si mesmo após {after} valores"),
+        format!("sending itself SIGKILL after {after} {values}"),
+        format!("enviando SIGKILL a si mesmo após {after} {values}"),
     )
 }
 
 fn pipe_error(e: io::Error, sent: u64, total: u64) -> Error {
     if e.kind() == io::ErrorKind::BrokenPipe {
         Error::BrokenPipe { sent, total }
+    } else if e.kind() == io::ErrorKind::TimedOut {
+        Error::Stuck {
+            secs: ipc_sys::pipe::PATIENCE_AFTER_INTERRUPT.as_secs(),
+            count: sent,
+            total: Some(total),
+        }
     } else {
         ipc_sys::Error::PipeIo {
             op: "write",

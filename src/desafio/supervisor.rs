@@ -11,7 +11,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use ipc_sys::linelog::SharedLog;
-use ipc_sys::pipe::Pipe;
+use ipc_sys::pipe::{Pipe, PipeEnd};
 use ipc_sys::{Children, Event as ChildEvent, Fork, Reaped};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
@@ -43,7 +43,8 @@ pub fn run(opts: &RunOptions) -> Result<u8> {
     // default death: a Ctrl+C that lands while the logs are being created still ends in a
     // complete, interrupted run (the children inherit the flag and stop at once), exit 130.
     ipc_sys::signal::install_interrupt_handlers()?;
-    let paths = LogPaths::create_fresh(&opts.log_dir)?;
+    // The run's claim on its logs, held to the end: a second run in this directory refuses.
+    let (paths, _claim) = LogPaths::claim_fresh(&opts.log_dir)?;
     let lang = opts.lang;
     let tally = Tally::new()?;
 
@@ -82,7 +83,7 @@ pub fn run(opts: &RunOptions) -> Result<u8> {
         fork(Role::Producer).spawn_list(&keep_list(write, read, keeps_ends, log_fd), |fds| {
             let (write, log, _other_end) = take_fds(fds, &paths, opts);
             run_child(Role::Producer, &paths, opts, log, |log| match write {
-                Some(write) => producer::run(opts, log, Sender::new(write), &tally),
+                Some(write) => producer::run(opts, log, Sender::new(PipeEnd::new(write)?), &tally),
                 None => Ok(i32::from(EXIT_FAILURE)),
             })
         })?;
@@ -95,7 +96,7 @@ pub fn run(opts: &RunOptions) -> Result<u8> {
                 let mut out = ConsumerLog::open(&paths.consumer, opts.lang)?;
                 match read {
                     Some(read) => {
-                        let receiver = Receiver::new(File::from(read));
+                        let receiver = Receiver::new(PipeEnd::new(read)?);
                         consumer::run(opts, log, &mut out, receiver, &tally)
                     }
                     None => Ok(i32::from(EXIT_FAILURE)),
@@ -141,10 +142,15 @@ pub fn run(opts: &RunOptions) -> Result<u8> {
     let received = || tally.received();
     let reaped = ipc_sys::progress::while_running(
         show_progress,
-        "values received",
+        lang.pick("values received", "valores recebidos"),
         Some(opts.count),
         &received,
-        || session.reap_all(&mut children, opts, &tally),
+        || {
+            let pipe = kept_pipe
+                .as_ref()
+                .map(|p| (p.read.as_fd(), p.write.as_fd()));
+            session.reap_all(&mut children, opts, &tally, pipe)
+        },
     )?;
     drop(kept_pipe);
 
@@ -201,7 +207,7 @@ pub fn run(opts: &RunOptions) -> Result<u8> {
     match session.first_error {
         // Interrupted: the exit code is the one logged (130); the error is still said.
         Some(e) if facts.interrupted => {
-            error_line(format!("error: {}", e.render(lang)));
+            error_line(format!("{}: {}", lang.words().error, e.render(lang)));
             Ok(code)
         }
         Some(e) => Err(e),
@@ -329,11 +335,14 @@ impl Session {
     /// Waits for both children, logging each exit as it happens. The wait and the interrupt
     /// check are one atomic step (`Children::wait`): a SIGINT or SIGTERM that arrives at any
     /// instant — even between the forks and the first wait — is acted on at once.
+    /// `pipe` is main's own read and write ends, kept under `--bug parent-keeps-ends`: what the
+    /// pipe holds tells a stuck child from a slow one.
     fn reap_all(
         &mut self,
         children: &mut Children,
         opts: &RunOptions,
         tally: &Tally,
+        pipe: Option<(BorrowedFd<'_>, BorrowedFd<'_>)>,
     ) -> Result<Vec<Reaped>> {
         let main_kill = opts
             .fault
@@ -349,7 +358,7 @@ impl Session {
                 self.kill_main(k, opts);
             }
             if let Some(stall) = &mut stall
-                && let Some(why) = stall.check(tally, &reaped, self.producer, self.lang)
+                && let Some(why) = stall.check(tally, &reaped, self.producer, self.lang, pipe)
             {
                 self.log(&Event::Error(why));
                 // Blocked in read or write, and our handlers retry on EINTR: only SIGKILL ends
@@ -436,7 +445,12 @@ impl Session {
 }
 
 /// `--bug parent-keeps-ends`: notices a run that cannot end by itself any more — one child has
-/// ended, the other is still there, and nothing has moved for `STALL`.
+/// ended, the other is still there, nothing has moved for `STALL`, and the pipe shows that the
+/// survivor cannot move either. "No line for 2 s" alone is not "blocked": a producer sleeping in
+/// a long `--pace` is silent too. So main looks at the pipe through the ends it keeps: a
+/// consumer waits for ever only on an empty pipe (`FIONREAD` 0: no writer is left to fill it,
+/// and the end of file cannot come), a producer only on a full one (no room for a write, as
+/// `poll` says: nobody reads it, and EPIPE cannot come).
 #[derive(Default)]
 struct Stall {
     last: Option<(u64, u64, Instant)>,
@@ -450,6 +464,7 @@ impl Stall {
         reaped: &[Reaped],
         producer: Pid,
         lang: Lang,
+        pipe: Option<(BorrowedFd<'_>, BorrowedFd<'_>)>,
     ) -> Option<String> {
         let now = (tally.sent(), tally.received());
         let since = match self.last {
@@ -462,9 +477,20 @@ impl Stall {
         if self.reported || reaped.len() != 1 || since.elapsed() < STALL {
             return None;
         }
+        let (read_end, write_end) = pipe?;
+        let unread = ipc_sys::pipe::unread_bytes(read_end).ok()?;
+        let producer_gone = reaped[0].pid == producer;
+        let stuck = if producer_gone {
+            unread == 0
+        } else {
+            !ipc_sys::pipe::has_room(write_end).ok()?
+        };
+        if !stuck {
+            return None;
+        }
         self.reported = true;
         let secs = STALL.as_secs();
-        Some(if reaped[0].pid == producer {
+        Some(if producer_gone {
             lang.pick(
                 format!(
                     "stall: the producer has ended, but the consumer has waited {secs} s for an end of file that cannot come: main still holds the write end of the pipe (and so does the consumer itself: --bug parent-keeps-ends); ending the run"
@@ -476,10 +502,10 @@ impl Stall {
         } else {
             lang.pick(
                 format!(
-                    "stall: the consumer has ended, but the producer has been blocked for {secs} s writing into a pipe nobody reads: main still holds the read end of the pipe (and so does the producer itself: --bug parent-keeps-ends), so EPIPE cannot come; ending the run"
+                    "stall: the consumer has ended, but the producer has been blocked for {secs} s writing into a full pipe nobody reads ({unread} bytes unread): main still holds the read end of the pipe (and so does the producer itself: --bug parent-keeps-ends), so EPIPE cannot come; ending the run"
                 ),
                 format!(
-                    "travamento: o consumidor terminou, mas o produtor está bloqueado há {secs} s escrevendo num pipe que ninguém lê: o main ainda tem a ponta de leitura do pipe (e o próprio produtor também: --bug parent-keeps-ends), então EPIPE não pode chegar; encerrando a execução"
+                    "travamento: o consumidor terminou, mas o produtor está bloqueado há {secs} s escrevendo num pipe cheio que ninguém lê ({unread} bytes não lidos): o main ainda tem a ponta de leitura do pipe (e o próprio produtor também: --bug parent-keeps-ends), então EPIPE não pode chegar; encerrando a execução"
                 ),
             )
         })
@@ -513,10 +539,11 @@ fn run_child(
     let mut log = match log {
         Ok(log) => log,
         Err(e) => {
-            error_line(format!("error: {role}: {}", e.render(opts.lang)));
+            error_line(failure_line(role, opts.lang, &e.render(opts.lang), None));
             return e.exit_code().into();
         }
     };
+    crate::desafio::log::claim_for_run(&log);
     let result = log.log(&Event::Started(None)).and_then(|()| body(&mut log));
     let code = match result {
         Ok(code) => code,
@@ -524,6 +551,11 @@ fn run_child(
             let event = match &e {
                 Error::BrokenPipe { sent, total } => Event::BrokenPipe {
                     sent: *sent,
+                    total: *total,
+                },
+                Error::Stuck { secs, count, total } => Event::GaveUp {
+                    secs: *secs,
+                    count: *count,
                     total: *total,
                 },
                 Error::PipeClosed {
@@ -547,26 +579,39 @@ fn run_child(
                 e => Event::Error(e.render(opts.lang)),
             };
             if let Err(log_error) = log.log(&event) {
-                error_line(format!(
-                    "error: {role}: {} ({})",
-                    e.render(opts.lang),
-                    log_error.render(opts.lang)
+                error_line(failure_line(
+                    role,
+                    opts.lang,
+                    &e.render(opts.lang),
+                    Some(&log_error.render(opts.lang)),
                 ));
             }
             e.exit_code().into()
         }
     };
     if let Err(e) = log.log(&Event::Exiting { code }) {
-        error_line(format!("error: {role}: {}", e.render(opts.lang)));
+        error_line(failure_line(role, opts.lang, &e.render(opts.lang), None));
         return if code == 0 { EXIT_FAILURE.into() } else { code };
     }
     code
 }
 
+/// A child's failure on stderr, when its log cannot say it: `error: consumer: <what failed>`,
+/// with why the log could not take it in parentheses — unless that is the same failure (a full
+/// disk under the log fails both writes alike), which is said once.
+fn failure_line(role: Role, lang: Lang, failed: &str, log_failed: Option<&str>) -> String {
+    let head = format!("{}: {}: {failed}", lang.words().error, role.in_lang(lang));
+    match log_failed {
+        Some(log) if log != failed => format!("{head} ({log})"),
+        _ => head,
+    }
+}
+
 /// One line on stderr with a single `write(2)`: `writeln!` on the unbuffered stderr writes each
 /// piece of the format on its own, and two children failing at once (a full disk under the
 /// shared log) would tear each other's lines.
-fn error_line(mut line: String) {
+fn error_line(line: String) {
+    let mut line = crate::desafio::escape::terminal(&line).into_owned();
     line.push('\n');
     let _ = io::stderr().lock().write_all(line.as_bytes());
 }
@@ -592,11 +637,13 @@ fn resources(
         ("valores/s em", "s", "pico de RSS"),
     );
     // Whole numbers at scale; two decimals for a paced run, where "1 values/s" would mislead.
-    let mut text = if rate >= 100.0 {
-        format!("{rate:.0} {per_s} {secs:.3} {over}")
-    } else {
-        format!("{rate:.2} {per_s} {secs:.3} {over}")
-    };
+    // Decimals as the log's language writes them (a comma in Portuguese).
+    let dec = |x: f64, places: usize| crate::desafio::lang::decimal(x, places, lang);
+    let mut text = format!(
+        "{} {per_s} {} {over}",
+        dec(rate, if rate >= 100.0 { 0 } else { 2 }),
+        dec(secs, 3)
+    );
     let mut children: Vec<&Reaped> = reaped.iter().collect();
     children.sort_by_key(|r| r.pid != producer);
     for child in children {
@@ -607,14 +654,33 @@ fn resources(
         };
         let cpu = child.usage.cpu().as_secs_f64();
         text.push_str(&format!(
-            "; {} {peak} {:.1} MiB, CPU {cpu:.3} s",
+            "; {} {peak} {} MiB, CPU {} s",
             role.in_lang(lang),
-            mib(child.usage.max_rss_kib)
+            dec(mib(child.usage.max_rss_kib), 1),
+            dec(cpu, 3)
         ));
     }
     text.push_str(&format!(
-        "; main {peak} {:.1} MiB",
-        mib(ipc_sys::memory::own_peak_rss_kib())
+        "; main {peak} {} MiB",
+        dec(mib(ipc_sys::memory::own_peak_rss_kib()), 1)
     ));
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_the_log_could_not_take_either_is_said_once() {
+        let full = "cannot write /x/execution_log.txt: No space left on device (os error 28)";
+        assert_eq!(
+            failure_line(Role::Producer, Lang::En, full, Some(full)),
+            format!("error: producer: {full}")
+        );
+        assert_eq!(
+            failure_line(Role::Consumer, Lang::Pt, "a", Some("b")),
+            "erro: consumidor: a (b)"
+        );
+    }
 }

@@ -12,9 +12,9 @@
 //! assert_eq!(Message::End { sent: 258 }.encode(), [2, 2, 1, 0, 0, 0, 0, 0, 0]);
 //! ```
 
-use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::OwnedFd;
+
+use ipc_sys::pipe::PipeEnd;
 
 use crate::desafio::error::{Error, Result};
 
@@ -60,17 +60,17 @@ impl Message {
     }
 }
 
-/// The producer's end of the pipe, framed for `Message`s.
+/// The producer's end of the pipe, framed for `Message`s. Once the producer is told to stop,
+/// a pipe that stays full gives up after `ipc_sys::pipe::PATIENCE_AFTER_INTERRUPT`
+/// (`io::ErrorKind::TimedOut`) instead of blocking for ever.
 pub struct Sender {
-    file: File,
+    file: PipeEnd,
 }
 
 impl Sender {
     /// Wraps the pipe's write end.
-    pub fn new(fd: OwnedFd) -> Sender {
-        Sender {
-            file: File::from(fd),
-        }
+    pub fn new(file: PipeEnd) -> Sender {
+        Sender { file }
     }
 
     /// Writes one frame with a single `write(2)` (atomic: FRAME_LEN < PIPE_BUF).
@@ -155,6 +155,15 @@ impl<R: Read> Receiver<R> {
                     return Ok(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // After an interrupt, nothing came for the pipe end's patience: the caller
+                // knows how many values went through before and fills it in.
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                    return Err(Error::Stuck {
+                        secs: ipc_sys::pipe::PATIENCE_AFTER_INTERRUPT.as_secs(),
+                        count: 0,
+                        total: None,
+                    });
+                }
                 Err(e) => {
                     return Err(ipc_sys::Error::PipeIo {
                         op: "read",

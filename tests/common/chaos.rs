@@ -328,7 +328,9 @@ pub fn run(bin: &Path, s: &Scenario, dir: &Path) -> Result<String, String> {
     }
     // sent = received + lost, and main's summary is the logs' (verify checked it line by line;
     // here the arithmetic of its counts).
-    let counts = verdict.split(": ").last().unwrap_or_default();
+    // The counts follow the verdict's last "; " (`…; 12 values sent, 4 received, 8 lost (…)`):
+    // the first three numbers there.
+    let counts = verdict.rsplit_once("; ").map_or("", |(_, c)| c);
     let numbers: Vec<u64> = counts
         .split(|c: char| !c.is_ascii_digit())
         .filter_map(|w| w.parse().ok())

@@ -99,6 +99,59 @@ pub fn lock_exclusive(file: &File, path: &Path) -> Result<()> {
     }
 }
 
+/// A run's claim on a log file: every process of one run holds a *shared* open-file-description
+/// lock (`F_OFD_SETLK`, `F_RDLCK`, the whole file) on the descriptor it writes the log with, for
+/// as long as it lives; a process about to start a run asks for an *exclusive* one first, which
+/// the kernel refuses while any process of a live run holds its shared one. These are `fcntl`
+/// record locks, which on Linux are independent of the `flock` that orders each write: the two
+/// never block each other. An OFD lock belongs to the open file description, so it lasts until
+/// the last descriptor of it is closed (at the holder's exit at the latest) and is never lost
+/// when the process closes another descriptor of the same file (as a classic POSIX lock is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// Only this open file description holds the file: a new run may start.
+    Exclusive,
+    /// Shared with the other processes of the same run.
+    Shared,
+}
+
+/// A whole-file record lock of type `kind`.
+fn whole_file(kind: libc::c_short) -> libc::flock {
+    // SAFETY: `flock` is plain old data; all-zero is a valid value (whole file from offset 0,
+    // pid 0 as OFD locks require).
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = kind;
+    lock.l_whence = libc::SEEK_SET as libc::c_short;
+    lock
+}
+
+/// Takes `claim` on the file open at `fd` without waiting: `Ok(false)` if another run's
+/// processes hold a conflicting claim. Taking `Shared` where this description holds
+/// `Exclusive` converts it atomically. `Exclusive` needs the descriptor open for writing,
+/// `Shared` for reading.
+pub fn claim(fd: std::os::fd::BorrowedFd<'_>, claim: Claim) -> io::Result<bool> {
+    use nix::fcntl::{FcntlArg, fcntl};
+    let kind = match claim {
+        Claim::Exclusive => libc::F_WRLCK,
+        Claim::Shared => libc::F_RDLCK,
+    } as libc::c_short;
+    let lock = whole_file(kind);
+    match fcntl(fd, FcntlArg::F_OFD_SETLK(&lock)) {
+        Ok(_) => Ok(true),
+        Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EACCES) => Ok(false),
+        Err(e) => Err(io::Error::from(e)),
+    }
+}
+
+/// Whether another open file description holds a claim on the file open at `fd` (a run is live
+/// on it). Any descriptor will do, read-only included; nothing is taken.
+pub fn claimed_elsewhere(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<bool> {
+    use nix::fcntl::{FcntlArg, fcntl};
+    let mut lock = whole_file(libc::F_WRLCK as libc::c_short);
+    fcntl(fd, FcntlArg::F_OFD_GETLK(&mut lock)).map_err(io::Error::from)?;
+    Ok(lock.l_type != libc::F_UNLCK as libc::c_short)
+}
+
 /// Opens an existing file for appending: every write lands at the end, whoever else appends.
 fn open_append(path: &Path) -> Result<File> {
     OpenOptions::new()
@@ -317,6 +370,43 @@ pub fn say(line: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsFd;
+
+    #[test]
+    fn a_run_claim_excludes_a_second_run_and_not_its_own_processes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let rw = || {
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .unwrap()
+        };
+        let first = rw();
+        assert!(claim(first.as_fd(), Claim::Exclusive).unwrap());
+        assert!(claim(first.as_fd(), Claim::Shared).unwrap(), "converted");
+        let child = rw();
+        assert!(
+            claim(child.as_fd(), Claim::Shared).unwrap(),
+            "a process of the run"
+        );
+        let second = rw();
+        assert!(
+            !claim(second.as_fd(), Claim::Exclusive).unwrap(),
+            "a second run"
+        );
+        assert!(claimed_elsewhere(File::open(&path).unwrap().as_fd()).unwrap());
+        // The flock that orders writes is not disturbed by the claim.
+        fs2::FileExt::try_lock_exclusive(&second).unwrap();
+        drop((first, child));
+        assert!(
+            claim(second.as_fd(), Claim::Exclusive).unwrap(),
+            "the run has ended"
+        );
+    }
 
     #[test]
     fn a_line_after_a_killed_writers_fragment_starts_on_a_fresh_line() {

@@ -66,6 +66,14 @@ pub enum Event {
         received: u64,
         detail: Option<String>,
     },
+    /// After an interrupt the pipe did not move for `secs` seconds and the role gave up: the
+    /// producer on a pipe that stayed full (`total` is its count), the consumer on one that
+    /// stayed empty (`total` is `None`). `count` values went through before.
+    GaveUp {
+        secs: u64,
+        count: u64,
+        total: Option<u64>,
+    },
     /// Any other error, as its message.
     Error(String),
     ChildExited {
@@ -82,6 +90,12 @@ pub enum Event {
         lost: u64,
         extra: Option<String>,
     },
+}
+
+/// Free text inside a log line (an error naming a path, say): control characters escaped, so
+/// that a newline cannot split the line and no terminal sequence reaches whoever reads it.
+fn esc(text: &str) -> std::borrow::Cow<'_, str> {
+    crate::desafio::escape::log(text)
 }
 
 /// An event rendered in one language (`Event::render`).
@@ -183,7 +197,9 @@ impl fmt::Display for Rendered<'_> {
                 index,
                 total,
             } => write!(f, "{} {value} ({index}/{total})", w.sent),
-            Event::EndSent { sent } => write!(f, "{} ({sent} {})", w.end_sent, w.values),
+            Event::EndSent { sent } => {
+                write!(f, "{} ({sent} {})", w.end_sent, w.values_n(*sent))
+            }
             Event::Received { value, parity } => {
                 write!(f, "{} {value}: {}", w.received, parity.in_lang(lang))
             }
@@ -193,29 +209,57 @@ impl fmt::Display for Rendered<'_> {
             } => write!(
                 f,
                 "{} ({announced} {}, {received} {})",
-                w.end_received, w.values_announced, w.received_count
+                w.end_received,
+                w.announced_n(*announced),
+                w.received_n(*received)
             ),
             Event::Interrupted { signal, note } => {
-                write!(f, "{} {signal}", w.interrupted_by)?;
+                write!(f, "{} {}", w.interrupted_by, esc(signal))?;
                 match note {
-                    Some(note) => write!(f, ": {note}"),
+                    Some(note) => write!(f, ": {}", esc(note)),
                     None => Ok(()),
                 }
             }
-            Event::Fault { fault, note } => write!(f, "{} {fault}: {note}", w.fault),
+            Event::Fault { fault, note } => write!(f, "{} {fault}: {}", w.fault, esc(note)),
             Event::BrokenPipe { sent, total } => write!(
                 f,
                 "{}: {} {sent} {} {total} {}",
-                w.error, w.broken_pipe, w.of, w.values
+                w.error,
+                w.broken_pipe,
+                w.of,
+                w.values_n(*total)
             ),
             Event::PipeClosed { received, detail } => {
-                write!(f, "{}: {} {received} {}", w.error, w.pipe_closed, w.values)?;
+                write!(
+                    f,
+                    "{}: {} {received} {}",
+                    w.error,
+                    w.pipe_closed,
+                    w.values_n(*received)
+                )?;
                 match detail {
-                    Some(d) => write!(f, " ({d})"),
+                    Some(d) => write!(f, " ({})", esc(d)),
                     None => Ok(()),
                 }
             }
-            Event::Error(msg) => write!(f, "{}: {msg}", w.error),
+            Event::GaveUp { secs, count, total } => {
+                let stuck = if total.is_some() {
+                    w.stuck_full
+                } else {
+                    w.stuck_empty
+                };
+                write!(
+                    f,
+                    "{}: {stuck} {secs} {} {count}",
+                    w.error, w.after_interrupt
+                )?;
+                match total {
+                    Some(total) => write!(f, " {} {total} {}", w.of, w.values_n(*total))?,
+                    None => write!(f, " {}", w.values_n(*count))?,
+                }
+                write!(f, ", {}", w.without_end)
+            }
+            Event::Error(msg) => write!(f, "{}: {}", w.error, esc(msg)),
             Event::ChildExited { role, pid, status } => {
                 write!(f, "{} {pid} {}", role.in_lang(lang), status.render(lang))
             }
@@ -232,7 +276,7 @@ impl fmt::Display for Rendered<'_> {
                     w.summary, w.sum_sent, w.sum_received, w.sum_lost
                 )?;
                 match extra {
-                    Some(extra) => write!(f, "; {extra}"),
+                    Some(extra) => write!(f, "; {}", esc(extra)),
                     None => Ok(()),
                 }
             }
@@ -307,16 +351,22 @@ impl Event {
         } else if let Some(rest) = after(w.end_sent) {
             c = Cursor(rest);
             c.tag("(")?;
-            Event::EndSent {
-                sent: c.number(&format!(" {})", w.values))?,
-            }
+            let sent = c.number(" ")?;
+            c.tag_any(&[w.values, w.value])?;
+            c.tag(")")?;
+            Event::EndSent { sent }
         } else if let Some(rest) = after(w.end_received) {
             c = Cursor(rest);
             c.tag("(")?;
-            let announced = c.number(&format!(" {}, ", w.values_announced))?;
+            let announced = c.number(" ")?;
+            c.tag_any(&[w.values_announced, w.value_announced])?;
+            c.tag(", ")?;
+            let received = c.number(" ")?;
+            c.tag_any(&[w.received_count, w.received_one])?;
+            c.tag(")")?;
             Event::EndReceived {
                 announced,
-                received: c.number(&format!(" {})", w.received_count))?,
+                received,
             }
         } else if let Some(rest) = after(w.sent) {
             c = Cursor(rest);
@@ -407,15 +457,46 @@ fn parse_error(text: &str, w: &Words) -> Event {
         c.tag(w.broken_pipe)?;
         c.tag(" ")?;
         let sent = c.number(&format!(" {} ", w.of))?;
-        let total = c.number(&format!(" {}", w.values))?;
+        let total = c.number(" ")?;
+        c.tag_any(&[w.values, w.value])?;
         c.end()?;
         Ok(Event::BrokenPipe { sent, total })
+    };
+    let gave_up = || -> Result<Event, String> {
+        let mut c = Cursor(text);
+        let full = match c.tag(w.stuck_full) {
+            Ok(()) => true,
+            Err(_) => {
+                c.tag(w.stuck_empty)?;
+                false
+            }
+        };
+        c.tag(" ")?;
+        let secs = c.number(" ")?;
+        c.tag(w.after_interrupt)?;
+        c.tag(" ")?;
+        let count = c.number(" ")?;
+        let total = if full {
+            c.tag(w.of)?;
+            c.tag(" ")?;
+            Some(c.number(" ")?)
+        } else {
+            None
+        };
+        c.tag_any(&[w.values, w.value])?;
+        c.tag(", ")?;
+        c.tag(w.without_end)?;
+        c.end()?;
+        Ok(Event::GaveUp { secs, count, total })
     };
     let closed = || -> Result<Event, String> {
         let mut c = Cursor(text);
         c.tag(w.pipe_closed)?;
         c.tag(" ")?;
-        let (count, detail) = match c.0.split_once(&format!(" {}", w.values)) {
+        let split =
+            c.0.split_once(&format!(" {}", w.values))
+                .or_else(|| c.0.split_once(&format!(" {}", w.value)));
+        let (count, detail) = match split {
             Some((n, "")) => (n, None),
             Some((n, d)) => (
                 n,
@@ -432,6 +513,7 @@ fn parse_error(text: &str, w: &Words) -> Event {
         Ok(Event::PipeClosed { received, detail })
     };
     broken()
+        .or_else(|_| gave_up())
         .or_else(|_| closed())
         .unwrap_or_else(|_| Event::Error(text.to_string()))
 }
@@ -574,7 +656,28 @@ mod tests {
                 received: 4,
                 detail: Some("truncated message: 3 of 9 bytes".into()),
             },
+            Event::PipeClosed {
+                received: 1,
+                detail: None,
+            },
+            Event::BrokenPipe { sent: 0, total: 1 },
+            Event::EndSent { sent: 1 },
+            Event::EndReceived {
+                announced: 1,
+                received: 1,
+            },
+            Event::GaveUp {
+                secs: 5,
+                count: 120,
+                total: Some(20000),
+            },
+            Event::GaveUp {
+                secs: 5,
+                count: 1,
+                total: None,
+            },
             Event::Error("cannot write /x: No space left on device (os error 28)".into()),
+            Event::Error("a path with an ESC \\u{1b} and a newline \\n, escaped".into()),
             Event::ChildExited {
                 role: Role::Producer,
                 pid: 9,
@@ -600,6 +703,19 @@ mod tests {
             },
         ] {
             round_trip(event);
+        }
+    }
+
+    #[test]
+    fn control_characters_in_free_text_cannot_split_or_colour_a_line() {
+        let event = Event::Error("cannot write /tmp/a\nb\u{1b}[31m/consumer_log.txt".into());
+        for lang in Lang::ALL {
+            let line = event.render(lang).to_string();
+            assert!(!line.chars().any(char::is_control), "{line:?}");
+            assert!(
+                line.ends_with("/tmp/a\\nb\\u{1b}[31m/consumer_log.txt"),
+                "{line}"
+            );
         }
     }
 

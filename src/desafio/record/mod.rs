@@ -190,6 +190,18 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// One of `tags`, the longest that matches (so `values` wins over `value`).
+    pub(crate) fn tag_any(&mut self, tags: &[&str]) -> Result<(), String> {
+        let best = tags
+            .iter()
+            .filter(|t| self.0.starts_with(**t))
+            .max_by_key(|t| t.len());
+        match best {
+            Some(tag) => self.tag(tag),
+            None => Err(format!("expected one of {tags:?} at '{}'", self.0)),
+        }
+    }
+
     /// The text up to (not including) `end`, consuming `end` too.
     pub(crate) fn until(&mut self, end: &str) -> Result<&'a str, String> {
         match self.0.split_once(end) {
@@ -218,6 +230,47 @@ impl<'a> Cursor<'a> {
             Err(format!("unexpected trailing text '{}'", self.0))
         }
     }
+}
+
+/// Why a line does not parse, in `lang`: the parser words its reasons in English; this says
+/// them in Portuguese, phrase by phrase (quoted text is left as it is).
+pub fn reason_in(reason: &str, lang: Lang) -> String {
+    if lang == Lang::En {
+        return reason.to_string();
+    }
+    const PHRASES: [(&str, &str); 20] = [
+        ("expected a number, got '", "esperado um número; recebido '"),
+        (
+            "expected exactly three fields '",
+            "esperados exatamente três campos '",
+        ),
+        ("unexpected trailing text '", "texto sobrando no fim: '"),
+        ("unrecognised message '", "mensagem desconhecida '"),
+        ("unknown role '", "papel desconhecido '"),
+        ("bad timestamp '", "horário inválido '"),
+        (
+            "': expected YYYY-MM-DDTHH:MM:SS.mmm+HH:MM",
+            "': esperado AAAA-MM-DDTHH:MM:SS.mmm+HH:MM",
+        ),
+        ("expected one of", "esperado um de"),
+        ("expected '", "esperado '"),
+        ("' at '", "' em '"),
+        ("' in '", "' em '"),
+        ("' or '", "' ou '"),
+        ("', got '", "'; recebido '"),
+        ("', got ", "'; recebidos "),
+        ("unclosed '('", "'(' sem fechamento"),
+        ("pace must end in ' ms'", "a pausa deve terminar em ' ms'"),
+        ("bad detail", "detalhe inválido"),
+        ("no count", "sem contagem"),
+        ("bad count", "contagem inválida"),
+        ("unknown fault kind '", "tipo de falha desconhecido '"),
+    ];
+    let mut out = reason.to_string();
+    for (en, pt) in PHRASES {
+        out = out.replace(en, pt);
+    }
+    out
 }
 
 /// Parses timestamps, remembering the last one. The lines of one batch share a timestamp, so
@@ -257,6 +310,20 @@ pub fn parse_time(s: &str) -> Result<DateTime<FixedOffset>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parse_reasons_are_said_in_portuguese() {
+        let line = "2026-11-23T20:30:36.123+00:00 [main 1] danced";
+        let reason = line.parse::<LogLine>().unwrap_err();
+        assert_eq!(
+            reason_in(&reason, Lang::Pt),
+            "mensagem desconhecida 'danced'"
+        );
+        assert_eq!(
+            reason_in("expected a number, got 'x'", Lang::Pt),
+            "esperado um número; recebido 'x'"
+        );
+    }
 
     #[test]
     fn parity_is_right_for_negative_values_too() {

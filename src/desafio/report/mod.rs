@@ -34,6 +34,9 @@ pub struct Trip {
     pub value: i64,
     pub index: u64,
     pub sent_ms: f64,
+    /// The line numbers of its `sent` and `received` lines: its place in the order of events.
+    pub sent_line: usize,
+    pub received_line: Option<usize>,
     /// `None`: sent, never received (lost, or still in the pipe when a process died).
     pub received_ms: Option<f64>,
     pub parity: Parity,
@@ -46,6 +49,8 @@ pub struct Trip {
 pub struct Mark {
     pub role: Role,
     pub at_ms: f64,
+    /// The line of the log it comes from.
+    pub line: usize,
     pub kind: MarkKind,
     pub text: String,
 }
@@ -122,6 +127,7 @@ fn bad_log(path: &Path, source: std::io::Error) -> Error {
 fn each_line(
     file: File,
     name: &str,
+    lang: Lang,
     mut f: impl FnMut(usize, &str) -> Result<()>,
 ) -> Result<usize> {
     let mut reader = BufReader::with_capacity(1 << 16, file);
@@ -141,15 +147,24 @@ fn each_line(
         }
         number += 1;
         if buf.last() != Some(&b'\n') && n > MAX_LINE {
-            return Err(Error::BadLog(format!(
-                "{name}:{number}: a line longer than {MAX_LINE} bytes: not a log of this program"
+            return Err(Error::BadLog(lang.pick(
+                format!(
+                    "{name}:{number}: a line longer than {MAX_LINE} bytes: not a log of this program"
+                ),
+                format!(
+                    "{name}:{number}: uma linha com mais de {MAX_LINE} bytes: não é um log deste programa"
+                ),
             )));
         }
         if buf.last() == Some(&b'\n') {
             buf.pop();
         }
-        let text = std::str::from_utf8(&buf)
-            .map_err(|_| Error::BadLog(format!("{name}:{number}: not valid UTF-8")))?;
+        let text = std::str::from_utf8(&buf).map_err(|_| {
+            Error::BadLog(lang.pick(
+                format!("{name}:{number}: not valid UTF-8"),
+                format!("{name}:{number}: não é UTF-8 válido"),
+            ))
+        })?;
         f(number, text)?;
     }
 }
@@ -171,15 +186,19 @@ pub fn read(dir: &Path, lang: Lang) -> Result<Run> {
     let mut received_times: Vec<f64> = Vec::new();
     let mut latencies: Vec<(f64, f64)> = Vec::new();
     let mut last_error_line: Option<usize> = None;
-    run.exec_lines = each_line(exec, EXECUTION_LOG, |number, text| {
+    run.exec_lines = each_line(exec, EXECUTION_LOG, lang, |number, text| {
         let line = match LogLine::parse_cached(text, &mut times) {
             Ok(line) => line,
             Err(e) => {
                 // A killed writer may leave its last line unfinished; anything else is a log
                 // this program did not write.
                 if last_error_line.is_some() {
-                    return Err(Error::BadLog(format!(
-                        "{EXECUTION_LOG}:{number}: cannot parse line: {e}"
+                    return Err(Error::BadLog(lang.pick(
+                        format!("{EXECUTION_LOG}:{number}: cannot parse line: {e}"),
+                        format!(
+                            "{EXECUTION_LOG}:{number}: linha ilegível: {}",
+                            crate::desafio::record::reason_in(&e, lang)
+                        ),
                     )));
                 }
                 last_error_line = Some(number);
@@ -195,6 +214,7 @@ pub fn read(dir: &Path, lang: Lang) -> Result<Run> {
             run.marks.push(Mark {
                 role: line.role,
                 at_ms: at,
+                line: number,
                 kind,
                 text,
             })
@@ -241,6 +261,8 @@ pub fn read(dir: &Path, lang: Lang) -> Result<Run> {
                         value,
                         index,
                         sent_ms: at,
+                        sent_line: number,
+                        received_line: None,
                         received_ms: None,
                         parity: Parity::of(value),
                         unsent: false,
@@ -256,6 +278,7 @@ pub fn read(dir: &Path, lang: Lang) -> Result<Run> {
                     latencies.push((at, at - sent_times[i]));
                     if let Some(trip) = run.trips.get_mut(i) {
                         trip.received_ms = Some(at);
+                        trip.received_line = Some(number);
                     }
                 }
             }
@@ -268,8 +291,15 @@ pub fn read(dir: &Path, lang: Lang) -> Result<Run> {
             Event::Fault { fault, .. } => {
                 mark(MarkKind::Fault, format!("{} {fault}", lang.words().fault))
             }
-            Event::BrokenPipe { sent, .. } => {
-                mark(MarkKind::Error, "EPIPE".into());
+            Event::BrokenPipe { .. } | Event::GaveUp { total: Some(_), .. } => {
+                let (sent, what) = match line.event {
+                    Event::BrokenPipe { sent, .. } => (sent, "EPIPE".to_string()),
+                    Event::GaveUp { count, .. } => {
+                        (count, lang.pick("gave up", "desistiu").to_string())
+                    }
+                    _ => (0, String::new()),
+                };
+                mark(MarkKind::Error, what);
                 // Values of the batch whose write failed were logged, never delivered.
                 for trip in run.trips.iter_mut().filter(|t| t.index > sent) {
                     trip.unsent = true;
@@ -284,6 +314,9 @@ pub fn read(dir: &Path, lang: Lang) -> Result<Run> {
                 }
             }
             Event::PipeClosed { .. } => mark(MarkKind::Error, "EOF".into()),
+            Event::GaveUp { total: None, .. } => {
+                mark(MarkKind::Error, lang.pick("gave up", "desistiu").into())
+            }
             Event::Error(e) => mark(MarkKind::Error, short(&e)),
             Event::ChildExited { role, status, .. } => {
                 let (r, exit) = (role.in_lang(lang), lang.pick("exit", "saída"));
@@ -314,15 +347,17 @@ pub fn read(dir: &Path, lang: Lang) -> Result<Run> {
         Ok(())
     })?;
     if run.exec_lines == 0 {
-        return Err(Error::BadLog(format!(
-            "{EXECUTION_LOG} is empty: no run has written it"
+        return Err(Error::BadLog(lang.pick(
+            format!("{EXECUTION_LOG} is empty: no run has written it"),
+            format!("{EXECUTION_LOG} está vazio: nenhuma execução o escreveu"),
         )));
     }
     // The consumer log must at least be this program's: a header first.
-    each_line(cons, CONSUMER_LOG, |number, text| {
+    each_line(cons, CONSUMER_LOG, lang, |number, text| {
         if number == 1 && !text.starts_with("# ") {
-            return Err(Error::BadLog(format!(
-                "{CONSUMER_LOG}:1: not a consumer log (no '# ' header)"
+            return Err(Error::BadLog(lang.pick(
+                format!("{CONSUMER_LOG}:1: not a consumer log (no '# ' header)"),
+                format!("{CONSUMER_LOG}:1: não é um log do consumidor (sem cabeçalho '# ')"),
             )));
         }
         let _ = text.parse::<ConsumerLine>();
@@ -403,10 +438,37 @@ pub fn report(dir: &Path, output: Option<&Path>, lang: Lang) -> Result<()> {
                 ),
             });
         }
+        // The picture is SVG text: a name that promises another format (run.png) would hold
+        // SVG under a lying extension. Rendering a PNG here would need a rasteriser and fonts
+        // (resvg and its 60 crates: over 40 s of CPU added to a fresh build); a browser or
+        // rsvg-convert does it from the SVG in one command.
+        let kind = out
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        if !matches!(kind.as_deref(), Some("svg" | "html" | "htm")) {
+            let stem = out.with_extension("svg");
+            let stem = stem.display();
+            return Err(Error::Path {
+                flag: "-o",
+                path: out.into(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    lang.pick(
+                        format!("report writes an .svg picture or an .html page; for a PNG, write {stem} and convert it: rsvg-convert {stem} -o picture.png (or scripts/render.sh, headless Chromium)"),
+                        format!("o report grava uma figura .svg ou uma página .html; para um PNG, grave {stem} e converta: rsvg-convert {stem} -o figura.png (ou scripts/render.sh, Chromium sem janela)"),
+                    ),
+                ),
+            });
+        }
     }
     let run = read(dir, lang)?;
     let picture = svg::draw(&run);
-    let html = output.is_some_and(|o| o.extension().is_some_and(|e| e == "html"));
+    let html = output.is_some_and(|o| {
+        o.extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e.eq_ignore_ascii_case("html") || e.eq_ignore_ascii_case("htm"))
+    });
     let text = if html {
         svg::page(&run, &picture)
     } else {

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use super::{Charts, MarkKind, Run, Trip};
-use crate::desafio::lang::Lang;
+use crate::desafio::lang::{Lang, decimal};
 use crate::desafio::record::{Parity, Role};
 
 const WIDTH: f64 = 1100.0;
@@ -17,49 +17,63 @@ const AXIS: f64 = 400.0;
 /// Below this span the timestamps (milliseconds) cannot separate events: the x axis shows the
 /// order of the log's lines instead of time.
 const TIME_AXIS_FROM_MS: f64 = 100.0;
+/// Rows of labels under a lane (12 px apart): a label goes to the first row where it overlaps
+/// no other; with every row taken it is left out (its mark still has a tooltip).
+const LABEL_ROWS: usize = 4;
+/// Estimated width of one character of a 10 px label (sans-serif averages about 0.55 em).
+const LABEL_CHAR: f64 = 5.6;
 const EVEN: &str = "#1f6fb4";
 const ODD: &str = "#e8710a";
 const LOST: &str = "#c62828";
 
 fn esc(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    crate::desafio::escape::xml(text)
 }
 
-/// Where on the x axis a moment lies: by time, or by its position among the run's moments.
+/// Where on the x axis an event lies: by its time, or — when the whole run is too fast for
+/// millisecond timestamps to separate its events — by its line's rank in the log, which is the
+/// order the events really happened in (lines are written under the lock, in order).
 struct Axis {
     by_time: bool,
     span: f64,
-    moments: Vec<f64>,
+    lines: usize,
 }
 
 impl Axis {
     fn new(run: &Run) -> Axis {
-        let mut moments: Vec<f64> = run
-            .trips
-            .iter()
-            .flat_map(|t| [Some(t.sent_ms), t.received_ms])
-            .flatten()
-            .chain(run.marks.iter().map(|m| m.at_ms))
-            .collect();
-        moments.sort_by(|a, b| a.total_cmp(b));
         Axis {
             by_time: run.span_ms >= TIME_AXIS_FROM_MS || run.charts.is_some(),
             span: run.span_ms.max(1e-9),
-            moments,
+            lines: run.exec_lines.max(2),
         }
     }
 
-    /// x of the moment `t`; `nth` breaks ties in order mode (several events in one millisecond).
-    fn x(&self, t: f64, nth: usize) -> f64 {
+    /// x of the event at `t` ms, written on log line `line`.
+    fn x(&self, t: f64, line: usize) -> f64 {
         if self.by_time {
-            return LEFT + t / self.span * PLOT;
+            LEFT + t / self.span * PLOT
+        } else {
+            LEFT + (line.saturating_sub(1) as f64 / (self.lines - 1) as f64) * PLOT
         }
-        let first = self.moments.partition_point(|m| *m < t);
-        let slots = self.moments.len().max(2) - 1;
-        LEFT + ((first + nth).min(slots) as f64 / slots as f64) * PLOT
+    }
+}
+
+/// Labels already placed under one lane, by row: (left, right) extents.
+#[derive(Default)]
+struct Rows {
+    taken: [Vec<(f64, f64)>; LABEL_ROWS],
+}
+
+impl Rows {
+    /// The first row where a label spanning `left..right` overlaps no other, taken; `None` when
+    /// every row is.
+    fn place(&mut self, left: f64, right: f64) -> Option<usize> {
+        let row = self
+            .taken
+            .iter()
+            .position(|row| row.iter().all(|&(a, b)| right + 3.0 < a || left > b + 3.0))?;
+        self.taken[row].push((left, right));
+        Some(row)
     }
 }
 
@@ -69,12 +83,12 @@ fn role_name(role: Role) -> &'static str {
 
 /// The whole picture.
 pub fn draw(run: &Run) -> String {
-    let height = if run.charts.is_some() { 900.0 } else { 520.0 };
+    let height = if run.charts.is_some() { 920.0 } else { 520.0 };
     let mut s = String::new();
     let _ = write!(
         s,
         r##"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="12">
-<title>Desafio 01 run</title>
+<title>{doc_title}</title>
 <defs>
 <marker id="head-even" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="{EVEN}"/></marker>
 <marker id="head-odd" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="{ODD}"/></marker>
@@ -85,7 +99,8 @@ pub fn draw(run: &Run) -> String {
         title = run.lang.pick(
             "Desafio 01 — producer and consumer over a pipe",
             "Desafio 01 — produtor e consumidor ligados por um pipe"
-        )
+        ),
+        doc_title = run.lang.pick("Desafio 01 run", "Execução do Desafio 01"),
     );
     if let Some(started) = &run.started {
         let _ = writeln!(
@@ -128,14 +143,8 @@ fn lane(s: &mut String, run: &Run, role: Role) {
 fn trips(s: &mut String, axis: &Axis, trips: &[Trip], lang: Lang) {
     let (top, bottom) = (LANES[1] + 6.0, LANES[2] - 6.0);
     let label = trips.len() <= 60;
-    let mut per_ms: std::collections::HashMap<(u64, bool), usize> = Default::default();
-    let mut nth = |t: f64, sent: bool| {
-        let n = per_ms.entry((t.to_bits(), sent)).or_insert(0);
-        *n += 1;
-        *n - 1
-    };
     for trip in trips {
-        let x1 = axis.x(trip.sent_ms, nth(trip.sent_ms, true));
+        let x1 = axis.x(trip.sent_ms, trip.sent_line);
         let (class, colour) = match trip.parity {
             Parity::Even => ("even", EVEN),
             Parity::Odd => ("odd", ODD),
@@ -154,7 +163,7 @@ fn trips(s: &mut String, axis: &Axis, trips: &[Trip], lang: Lang) {
                 );
             }
             Some(r) => {
-                let x2 = axis.x(r, nth(r, false));
+                let x2 = axis.x(r, trip.received_line.unwrap_or(trip.sent_line));
                 let _ = writeln!(
                     s,
                     r#"<line class="trip {class}" data-value="{v}" data-index="{i}" x1="{x1:.1}" y1="{top}" x2="{x2:.1}" y2="{bottom}" stroke="{colour}" stroke-width="1.6" marker-end="url(#head-{class})"><title>{v} ({label}): #{i}</title></line>"#,
@@ -188,11 +197,11 @@ fn trips(s: &mut String, axis: &Axis, trips: &[Trip], lang: Lang) {
 }
 
 fn marks(s: &mut String, run: &Run, axis: &Axis) {
-    let mut per_lane = [0usize; 3];
+    let mut rows: [Rows; 3] = Default::default();
     for mark in &run.marks {
         let lane = Run::lane(mark.role);
         let y = LANES[lane];
-        let x = axis.x(mark.at_ms, 0);
+        let x = axis.x(mark.at_ms, mark.line);
         let (class, shape) = match mark.kind {
             MarkKind::Start => (
                 "start",
@@ -241,13 +250,10 @@ fn marks(s: &mut String, run: &Run, axis: &Axis) {
                 ),
             ),
         };
-        // Labels alternate below the lane so that neighbours overlap less.
-        let row = per_lane[lane] % 3;
-        per_lane[lane] += 1;
-        let ty = y + 20.0 + 12.0 * row as f64;
-        let anchor = if x > WIDTH - RIGHT - 60.0 {
+        let width = mark.text.chars().count() as f64 * LABEL_CHAR;
+        let anchor = if x > WIDTH - RIGHT - width / 2.0 {
             "end"
-        } else if x < LEFT + 60.0 {
+        } else if x < LEFT + width / 2.0 {
             "start"
         } else {
             "middle"
@@ -257,13 +263,28 @@ fn marks(s: &mut String, run: &Run, axis: &Axis) {
             "start" => x - 8.0,
             _ => x,
         };
+        let (left, right) = match anchor {
+            "end" => (tx - width, tx),
+            "start" => (tx, tx + width),
+            _ => (tx - width / 2.0, tx + width / 2.0),
+        };
         let colour = match mark.kind {
             MarkKind::Fault | MarkKind::Error => LOST,
             _ => "#333",
         };
+        // The label goes to the first free row under the lane; with none free it is left
+        // out, and the mark keeps its words as a tooltip.
+        let label = match rows[lane].place(left, right) {
+            Some(row) => format!(
+                r#"<text x="{tx:.1}" y="{}" font-size="10" fill="{colour}" text-anchor="{anchor}">{}</text>"#,
+                y + 20.0 + 12.0 * row as f64,
+                esc(&mark.text)
+            ),
+            None => String::new(),
+        };
         let _ = writeln!(
             s,
-            r#"<g class="mark {class}" data-role="{role}">{shape}<text x="{tx:.1}" y="{ty}" font-size="10" fill="{colour}" text-anchor="{anchor}">{text}</text></g>"#,
+            r#"<g class="mark {class}" data-role="{role}" data-x="{x:.1}"><title>{text}</title>{shape}{label}</g>"#,
             role = role_name(mark.role),
             text = esc(&mark.text)
         );
@@ -277,17 +298,24 @@ fn x_axis(s: &mut String, run: &Run, axis: &Axis) {
         end = WIDTH - RIGHT
     );
     if axis.by_time {
+        // As many decimals as the span needs for six distinct ticks.
+        let decimals = match run.span_ms {
+            s if s >= 50.0 => 0,
+            s if s >= 5.0 => 1,
+            s if s >= 0.5 => 2,
+            _ => 3,
+        };
         for i in 0..=5 {
             let t = run.span_ms * i as f64 / 5.0;
             let x = LEFT + PLOT * i as f64 / 5.0;
             let label = if run.span_ms >= 10_000.0 {
-                format!("{:.1} s", t / 1000.0)
+                decimal(t / 1000.0, 1, run.lang) + " s"
             } else {
-                format!("{t:.0} ms")
+                decimal(t, decimals, run.lang) + " ms"
             };
             let _ = writeln!(
                 s,
-                r##"<line x1="{x:.1}" y1="{AXIS}" x2="{x:.1}" y2="{}" stroke="#333"/><text x="{x:.1}" y="{}" text-anchor="middle" fill="#333">{label}</text>"##,
+                r##"<line x1="{x:.1}" y1="{AXIS}" x2="{x:.1}" y2="{}" stroke="#333"/><text class="tick" x="{x:.1}" y="{}" text-anchor="middle" fill="#333">{label}</text>"##,
                 AXIS + 6.0,
                 AXIS + 20.0
             );
@@ -329,6 +357,19 @@ fn polyline(s: &mut String, class: &str, colour: &str, points: &[(f64, f64)], da
     );
 }
 
+/// One legend entry: a short stroke of the series' colour and dash, then its name.
+fn key(s: &mut String, x: f64, y: f64, colour: &str, dash: Option<&str>, name: &str) {
+    let dash = dash.map_or(String::new(), |d| format!(r#" stroke-dasharray="{d}""#));
+    let _ = write!(
+        s,
+        r#"<g class="key"><line x1="{x:.1}" y1="{y}" x2="{:.1}" y2="{y}" stroke="{colour}" stroke-width="2"{dash}/><text x="{:.1}" y="{}">{}</text></g>"#,
+        x + 24.0,
+        x + 30.0,
+        y + 4.0,
+        esc(name)
+    );
+}
+
 fn draw_charts(s: &mut String, c: &Charts, span: f64, lang: Lang) {
     let n = c.sent.len().max(1);
     let x = |i: usize| LEFT + PLOT * (i as f64 + 0.5) / n as f64;
@@ -344,14 +385,32 @@ fn draw_charts(s: &mut String, c: &Charts, span: f64, lang: Lang) {
     let y = |v: f64| top + h - v / max * h;
     let _ = writeln!(
         s,
-        r##"<text x="20" y="{}" font-size="14" font-weight="bold">{}</text><text x="20" y="{}" fill="#555">{} {max:.0}</text><line x1="{LEFT}" y1="{}" x2="{}" y2="{}" stroke="#999"/>"##,
+        r##"<text x="20" y="{}" font-size="14" font-weight="bold">{}</text><text x="20" y="{}" fill="#555">{} {}</text><line x1="{LEFT}" y1="{}" x2="{}" y2="{}" stroke="#999"/>"##,
         top + 20.0,
         lang.pick("throughput", "vazão"),
         top + 36.0,
         lang.pick("values/s, peak", "valores/s, pico"),
+        decimal(max, 0, lang),
         top + h,
         WIDTH - RIGHT,
         top + h
+    );
+    // Each chart names its own lines, above its plot.
+    key(
+        s,
+        LEFT,
+        top - 8.0,
+        EVEN,
+        None,
+        lang.pick("sent", "enviados"),
+    );
+    key(
+        s,
+        LEFT + 130.0,
+        top - 8.0,
+        "#2e7d32",
+        Some("5 3"),
+        lang.pick("received", "recebidos"),
     );
     let sent: Vec<(f64, f64)> = c
         .sent
@@ -368,7 +427,7 @@ fn draw_charts(s: &mut String, c: &Charts, span: f64, lang: Lang) {
     polyline(s, "sent", EVEN, &sent, false);
     polyline(s, "received", "#2e7d32", &received, true);
     // Latency, sent → received.
-    let (top, h) = (680.0, 150.0);
+    let (top, h) = (690.0, 150.0);
     let max = c
         .latency
         .iter()
@@ -378,16 +437,33 @@ fn draw_charts(s: &mut String, c: &Charts, span: f64, lang: Lang) {
     let y = |v: f64| top + h - v / max * h;
     let _ = writeln!(
         s,
-        r##"<text x="20" y="{}" font-size="14" font-weight="bold">{}</text><text x="20" y="{}" fill="#555">{}</text><text x="20" y="{}" fill="#555">{} {max:.1} ms</text><line x1="{LEFT}" y1="{}" x2="{}" y2="{}" stroke="#999"/>"##,
+        r##"<text x="20" y="{}" font-size="14" font-weight="bold">{}</text><text x="20" y="{}" fill="#555">{}</text><text x="20" y="{}" fill="#555">{} {} ms</text><line x1="{LEFT}" y1="{}" x2="{}" y2="{}" stroke="#999"/>"##,
         top + 20.0,
         lang.pick("latency", "latência"),
         top + 36.0,
         lang.pick("sent → received, ms", "enviado → recebido, ms"),
         top + 52.0,
         lang.pick("max", "máx."),
+        decimal(max, 1, lang),
         top + h,
         WIDTH - RIGHT,
         top + h
+    );
+    key(
+        s,
+        LEFT,
+        top - 8.0,
+        "#6a1b9a",
+        None,
+        lang.pick("median of a bucket", "mediana do intervalo"),
+    );
+    key(
+        s,
+        LEFT + 190.0,
+        top - 8.0,
+        LOST,
+        Some("5 3"),
+        lang.pick("slowest of a bucket", "a mais lenta do intervalo"),
     );
     let median: Vec<(f64, f64)> = c
         .latency
@@ -403,16 +479,14 @@ fn draw_charts(s: &mut String, c: &Charts, span: f64, lang: Lang) {
         .collect();
     polyline(s, "latency-median", "#6a1b9a", &median, false);
     polyline(s, "latency-max", LOST, &worst, true);
+    let (width, total) = (decimal(c.bucket_ms, 1, lang), decimal(span, 0, lang));
     let _ = writeln!(
         s,
-        r##"<text x="{LEFT}" y="{}" fill="#555">{}</text>"##,
+        r##"<text class="buckets" x="{LEFT}" y="{}" fill="#555">{}</text>"##,
         top + h + 20.0,
         lang.pick(
-            format!(
-                "{n} time buckets of {:.1} ms over {span:.0} ms",
-                c.bucket_ms
-            ),
-            format!("{n} intervalos de {:.1} ms em {span:.0} ms", c.bucket_ms),
+            format!("{n} time buckets of {width} ms over {total} ms"),
+            format!("{n} intervalos de {width} ms em {total} ms"),
         )
     );
 }
@@ -420,14 +494,9 @@ fn draw_charts(s: &mut String, c: &Charts, span: f64, lang: Lang) {
 fn caption(s: &mut String, run: &Run, height: f64) {
     let lang = run.lang;
     let y = height - 46.0;
+    // The charts name their own lines; the arrows' colours are named here.
     let legend = if run.charts.is_some() {
-        format!(
-            r##"<line x1="20" y1="{y}" x2="44" y2="{y}" stroke="{EVEN}" stroke-width="2"/><text x="50" y="{}">{}</text><line x1="120" y1="{y}" x2="144" y2="{y}" stroke="#2e7d32" stroke-width="2" stroke-dasharray="5 3"/><text x="150" y="{}">{}</text>"##,
-            y + 4.0,
-            lang.pick("sent", "enviados"),
-            y + 4.0,
-            lang.pick("received", "recebidos")
-        )
+        String::new()
     } else {
         format!(
             r##"<line x1="20" y1="{y}" x2="44" y2="{y}" stroke="{EVEN}" stroke-width="2"/><text x="50" y="{t}">{even}</text><line x1="100" y1="{y}" x2="124" y2="{y}" stroke="{ODD}" stroke-width="2"/><text x="130" y="{t}">{odd}</text><line x1="185" y1="{y}" x2="209" y2="{y}" stroke="{LOST}" stroke-width="2" stroke-dasharray="4 3"/><text x="215" y="{t}">{lost}</text><line x1="290" y1="{y}" x2="314" y2="{y}" stroke="#999" stroke-width="2" stroke-dasharray="2 3"/><text x="320" y="{t}">{unsent}</text>"##,
@@ -470,8 +539,9 @@ fn caption(s: &mut String, run: &Run, height: f64) {
 /// An HTML page embedding the picture.
 pub fn page(run: &Run, svg: &str) -> String {
     format!(
-        "<!DOCTYPE html>\n<html lang=\"{}\">\n<head>\n<meta charset=\"utf-8\">\n<title>Desafio 01 run: {}</title>\n</head>\n<body style=\"margin: 1em\">\n{svg}</body>\n</html>\n",
+        "<!DOCTYPE html>\n<html lang=\"{}\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}: {}</title>\n</head>\n<body style=\"margin: 1em\">\n{svg}</body>\n</html>\n",
         run.lang.pick("en", "pt-BR"),
+        run.lang.pick("Desafio 01 run", "Execução do Desafio 01"),
         esc(run.started.as_deref().unwrap_or("")),
     )
 }

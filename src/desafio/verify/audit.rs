@@ -11,19 +11,22 @@ use std::path::Path;
 use chrono::{DateTime, FixedOffset};
 
 use super::consumer::{self, ConsumerPass};
+use super::foreign;
 use super::judge;
 use super::reader::{Line, LogReader, OpenError};
 use super::{Problem, Report};
 use crate::desafio::error::{Error, Result};
 use crate::desafio::lang::Lang;
 use crate::desafio::log::{CONSUMER_LOG, EXECUTION_LOG, LogPaths};
-use crate::desafio::options::range_len;
+use crate::desafio::options::{Bug, FaultKind, range_len};
 use crate::desafio::record::{ChildStatus, Event, LogLine, Parity, Role, RunParams, TimeCache};
 
 /// What the execution log said about one child role.
 #[derive(Debug, Default, Clone)]
 pub(super) struct RoleState {
     pub pid: Option<(i32, usize)>,
+    /// The role's own first line: whether it is `started`, and where.
+    pub first: Option<(bool, usize)>,
     pub exit_code: Option<i32>,
     pub main_saw: Option<(ChildStatus, usize)>,
     pub last_line: usize,
@@ -44,6 +47,9 @@ pub(super) struct Evidence {
     pub end_received: Option<(u64, u64, usize)>,
     pub broken_pipe: Option<(u64, usize)>,
     pub pipe_closed: Option<(u64, usize)>,
+    /// A child that gave up on a pipe that did not move after an interrupt: (role, values
+    /// through before, line).
+    pub gave_up: Vec<(Role, u64, usize)>,
     pub faults: Vec<(Role, String, usize)>,
     pub errors: Vec<(Role, String, usize)>,
     pub interrupts: Vec<(Role, String, usize)>,
@@ -60,6 +66,18 @@ pub(super) struct Evidence {
     pub stall: Option<usize>,
     /// Lines whose timestamp is earlier than the line before.
     pub backwards: Vec<usize>,
+    /// The run declared a lock that excludes nobody (`--bug no-lock`, `lock-before-fork`):
+    /// timestamps that go backwards are that bug's doing, told in its line, not violations.
+    pub lock_bug: bool,
+    /// A run is still writing these logs: its processes hold their claim on them.
+    pub live: bool,
+    /// Main's `fault main-kill@K` line: main was killed on purpose there.
+    pub main_kill_at: Option<usize>,
+    /// Values logged as sent after main reported the consumer gone (no process reads the pipe
+    /// any more: each such write must fail with EPIPE), and when the first and last were.
+    pub sent_after_consumer_gone: u64,
+    pub consumer_gone_time: Option<DateTime<FixedOffset>>,
+    pub last_sent_after_gone: Option<DateTime<FixedOffset>>,
 }
 
 pub(super) struct Audit {
@@ -108,6 +126,16 @@ fn read_error(path: &Path, source: std::io::Error) -> Error {
     })
 }
 
+/// `English` / `inglês`: a language named in `speak`.
+pub(super) fn lang_name(lang: Lang, speak: Lang) -> &'static str {
+    match (lang, speak) {
+        (Lang::En, Lang::En) => "English",
+        (Lang::Pt, Lang::En) => "Portuguese",
+        (Lang::En, Lang::Pt) => "inglês",
+        (Lang::Pt, Lang::Pt) => "português",
+    }
+}
+
 /// Order-sensitive fingerprint step shared with the consumer pass.
 pub(super) fn fingerprint(print: u64, value: i64) -> u64 {
     (print ^ value as u64)
@@ -119,6 +147,11 @@ pub(super) fn run(dir: &Path, lang: Lang) -> Result<Report> {
     let paths = LogPaths::in_dir(dir);
     let mut exec = open(&paths.execution, EXECUTION_LOG)?;
     let cons = open(&paths.consumer, CONSUMER_LOG)?;
+    foreign::check(&paths)?;
+    let live = {
+        use std::os::fd::AsFd;
+        ipc_sys::linelog::claimed_elsewhere(exec.file().as_fd()).unwrap_or(false)
+    };
     let mut audit = Audit {
         lang,
         report: Report {
@@ -139,6 +172,7 @@ pub(super) fn run(dir: &Path, lang: Lang) -> Result<Report> {
         unparsed: Vec::new(),
         stopped: false,
     };
+    audit.ev.live = live;
     let consumer_pass = std::thread::scope(|scope| -> Result<ConsumerPass> {
         let pass = scope.spawn(move || consumer::read(cons, lang));
         let path = exec.path().to_path_buf();
@@ -279,7 +313,7 @@ impl Audit {
             self.last_stamp.push_str(stamp);
         }
         self.mark_lang(lang);
-        self.common(role, pid);
+        self.common(role, pid, false);
         match event {
             Event::Sent {
                 value,
@@ -292,7 +326,25 @@ impl Audit {
         true
     }
 
+    /// One run writes in one language: a line in the other is a line from somewhere else.
     fn mark_lang(&mut self, lang: Lang) {
+        let first = match self.log_langs {
+            [true, _] => Some(Lang::En),
+            [false, true] => Some(Lang::Pt),
+            _ => None,
+        };
+        if let Some(first) = first
+            && first != lang
+        {
+            let (l, f) = (lang_name(lang, self.lang), lang_name(first, self.lang));
+            self.problem(self.lang.pick(
+                format!("a line in {l} in a log written in {f}: one run writes one language"),
+                format!(
+                    "uma linha em {l} num log escrito em {f}: uma execução escreve num só idioma"
+                ),
+            ));
+            return;
+        }
         self.log_langs[usize::from(lang == Lang::Pt)] = true;
     }
 
@@ -301,17 +353,50 @@ impl Audit {
             && time < last
         {
             self.ev.backwards.push(self.number);
-            let lang = self.lang;
-            self.problem(lang.pick(
-                format!("timestamp goes backwards ({time} < {last})"),
-                format!("o horário volta para trás ({time} < {last})"),
-            ));
+            if !self.ev.lock_bug {
+                let lang = self.lang;
+                self.problem(lang.pick(
+                    format!("timestamp goes backwards ({time} < {last})"),
+                    format!("o horário volta para trás ({time} < {last})"),
+                ));
+            }
         }
         self.last_time = Some(time);
     }
 
-    /// What every line is checked for, whatever it says.
-    fn common(&mut self, role: Role, pid: i32) {
+    /// What every line is checked for, whatever it says. `started`: the line is the role's
+    /// `started` line.
+    fn common(&mut self, role: Role, pid: i32, started: bool) {
+        let lang = self.lang;
+        if role != Role::Main {
+            let r = role.in_lang(lang);
+            let state = match role {
+                Role::Producer => &mut self.ev.producer,
+                _ => &mut self.ev.consumer,
+            };
+            let first = state.first.is_none();
+            if first {
+                state.first = Some((started, self.number));
+            }
+            let reported = state.main_saw.is_some();
+            if first && !started {
+                self.problem(lang.pick(
+                    format!("the {r}'s first line must be 'started'"),
+                    format!("a primeira linha do {r} deve ser 'iniciado'"),
+                ));
+            }
+            if reported {
+                self.problem(lang.pick(
+                    format!("a line from the {r} after main reported how it ended"),
+                    format!("uma linha do {r} depois de o main relatar como ele terminou"),
+                ));
+            } else if self.ev.main_exit.is_some() {
+                self.problem(lang.pick(
+                    format!("a line from the {r} after main's 'exiting' (main exits only once both children have ended)"),
+                    format!("uma linha do {r} depois da saída do main (o main só sai depois que os dois filhos terminam)"),
+                ));
+            }
+        }
         if self.number == 1 {
             self.problem(self.lang.pick(
                 "first line must be main's 'started: ...' line",
@@ -377,7 +462,8 @@ impl Audit {
                 (Role::Main, Event::Started(Some(_)))
             )
         {
-            self.common(line.role, line.pid);
+            let started = matches!(line.event, Event::Started(None));
+            self.common(line.role, line.pid, started);
         } else {
             self.check_pid(line.role, line.pid);
         }
@@ -392,6 +478,7 @@ impl Audit {
                 }
                 self.sent_values
                     .reserve(usize::try_from(params.count.min(1 << 22)).unwrap_or(0));
+                self.ev.lock_bug = matches!(params.bug, Some(Bug::NoLock | Bug::LockBeforeFork));
                 self.ev.params = Some(params);
             }
             (Role::Producer | Role::Consumer, Event::Started(None)) => {}
@@ -412,8 +499,14 @@ impl Audit {
                 if sent != self.ev.sent_lines {
                     let n = self.ev.sent_lines;
                     self.problem(lang.pick(
-                        format!("end marker announces {sent} values but {n} were sent"),
-                        format!("o marcador de fim anuncia {sent} valores, mas {n} foram enviados"),
+                        format!(
+                            "end marker announces {sent_values} but {n} were sent",
+                            sent_values = crate::desafio::lang::count(sent, "value", "values")
+                        ),
+                        format!(
+                            "o marcador de fim anuncia {sent_valores}, mas {n} foram enviados",
+                            sent_valores = crate::desafio::lang::count(sent, "valor", "valores")
+                        ),
                     ));
                 }
                 self.ev.end_sent = Some((sent, at));
@@ -431,8 +524,8 @@ impl Audit {
                     let sent = producer_sent
                         .map_or(lang.pick("none", "nenhum").to_string(), |s| s.to_string());
                     self.problem(lang.pick(
-                        format!("consumer reports an end marker of {announced} values, the producer sent {sent}"),
-                        format!("o consumidor relata um marcador de fim de {announced} valores; o produtor enviou {sent}"),
+                        format!("consumer reports an end marker of {announced_values}, the producer sent {sent}", announced_values = crate::desafio::lang::count(announced, "value", "values")),
+                        format!("o consumidor relata um marcador de fim de {announced_valores}; o produtor enviou {sent}", announced_valores = crate::desafio::lang::count(announced, "valor", "valores")),
                     ));
                 }
                 if received != self.received {
@@ -466,7 +559,10 @@ impl Audit {
                 } else {
                     let n = self.ev.sent_lines;
                     self.problem(lang.pick(
-                        format!("EPIPE after {sent} values, but {n} were logged as sent"),
+                        format!(
+                            "EPIPE after {sent_values}, but {n} were logged as sent",
+                            sent_values = crate::desafio::lang::count(sent, "value", "values")
+                        ),
                         format!(
                             "EPIPE após {sent} valores, mas {n} foram registrados como enviados"
                         ),
@@ -474,8 +570,8 @@ impl Audit {
                 }
                 if self.ev.params.as_ref().is_some_and(|p| p.count != total) {
                     self.problem(lang.pick(
-                        format!("EPIPE line names {total} values, the run asked for another count"),
-                        format!("a linha de EPIPE cita {total} valores; a execução pediu outra quantidade"),
+                        format!("EPIPE line names {total_values}, the run asked for another count", total_values = crate::desafio::lang::count(total, "value", "values")),
+                        format!("a linha de EPIPE cita {total_valores}; a execução pediu outra quantidade", total_valores = crate::desafio::lang::count(total, "valor", "valores")),
                     ));
                 }
                 self.stop(text);
@@ -484,7 +580,11 @@ impl Audit {
                 if received != self.received {
                     let n = self.received;
                     self.problem(lang.pick(
-                        format!("consumer says {received} values arrived, the log shows {n}"),
+                        format!(
+                            "consumer says {received_values} arrived, the log shows {n}",
+                            received_values =
+                                crate::desafio::lang::count(received, "value", "values")
+                        ),
                         format!(
                             "o consumidor diz que chegaram {received} valores; o log mostra {n}"
                         ),
@@ -493,7 +593,66 @@ impl Audit {
                 self.ev.pipe_closed = Some((received, at));
                 self.stop(text);
             }
+            (
+                Role::Producer,
+                Event::GaveUp {
+                    count,
+                    total: Some(total),
+                    ..
+                },
+            ) => {
+                // Like EPIPE: values logged as sent after the first `count` never entered the
+                // pipe (the write that would have taken them gave up).
+                if self.ev.sent_lines >= count {
+                    self.undeliver(self.ev.sent_lines - count);
+                } else {
+                    let n = self.ev.sent_lines;
+                    self.problem(lang.pick(
+                        format!("the producer says {count_values} went through, but {n} were logged as sent", count_values = crate::desafio::lang::count(count, "value", "values")),
+                        format!("o produtor diz que {count_valores} passaram, mas {n} foram registrados como enviados", count_valores = crate::desafio::lang::count(count, "valor", "valores")),
+                    ));
+                }
+                if self.ev.params.as_ref().is_some_and(|p| p.count != total) {
+                    self.problem(lang.pick(
+                        format!(
+                            "the line names {total_values}, the run asked for another count",
+                            total_values = crate::desafio::lang::count(total, "value", "values")
+                        ),
+                        format!(
+                            "a linha cita {total_valores}; a execução pediu outra quantidade",
+                            total_valores = crate::desafio::lang::count(total, "valor", "valores")
+                        ),
+                    ));
+                }
+                self.ev.gave_up.push((Role::Producer, count, at));
+                self.stop(text);
+            }
+            (
+                Role::Consumer,
+                Event::GaveUp {
+                    count, total: None, ..
+                },
+            ) => {
+                if count != self.received {
+                    let n = self.received;
+                    self.problem(lang.pick(
+                        format!(
+                            "consumer says {count_values} arrived, the log shows {n}",
+                            count_values = crate::desafio::lang::count(count, "value", "values")
+                        ),
+                        format!(
+                            "o consumidor diz que chegaram {count_valores}; o log mostra {n}",
+                            count_valores = crate::desafio::lang::count(count, "valor", "valores")
+                        ),
+                    ));
+                }
+                self.ev.gave_up.push((Role::Consumer, count, at));
+                self.stop(text);
+            }
             (role, Event::Fault { fault, .. }) => {
+                if role == Role::Main && fault.kind == FaultKind::MainKill {
+                    self.ev.main_kill_at = Some(at);
+                }
                 self.ev.faults.push((role, fault.to_string(), at));
                 self.stop(text);
             }
@@ -509,6 +668,9 @@ impl Audit {
                 self.ev.main_last_line = at;
                 if !status.succeeded() {
                     self.stop(text);
+                }
+                if role == Role::Consumer {
+                    self.ev.consumer_gone_time = self.last_time;
                 }
                 let state = match role {
                     Role::Producer => &mut self.ev.producer,
@@ -578,8 +740,14 @@ impl Audit {
             let (count, min, max) = (p.count, p.min, p.max);
             if total != count {
                 self.problem(lang.pick(
-                    format!("sent line says {total} values, the run asked for {count}"),
-                    format!("a linha de envio diz {total} valores; a execução pediu {count}"),
+                    format!(
+                        "sent line says {total_values}, the run asked for {count}",
+                        total_values = crate::desafio::lang::count(total, "value", "values")
+                    ),
+                    format!(
+                        "a linha de envio diz {total_valores}; a execução pediu {count}",
+                        total_valores = crate::desafio::lang::count(total, "valor", "valores")
+                    ),
                 ));
             }
             if !(min..=max).contains(&value) {
@@ -597,6 +765,10 @@ impl Audit {
         }
         self.sent_values.push(value);
         self.in_flight.push_back(value);
+        if self.ev.consumer.main_saw.is_some() {
+            self.ev.sent_after_consumer_gone += 1;
+            self.ev.last_sent_after_gone = self.last_time;
+        }
     }
 
     fn received(&mut self, value: i64, parity: Parity) {
@@ -672,7 +844,7 @@ impl Audit {
         // The consumer log must hold the values the execution log says were received, in the
         // same order: compared by fingerprint, named line by line only when they differ.
         let consumer_gone = matches!(self.ev.consumer.main_saw, Some((ChildStatus::Signal(_), _)))
-            || self.main_was_killed();
+            || self.main_unfinished();
         if cons.values != self.received || cons.print != self.received_print {
             self.ev.unrecorded =
                 consumer::compare(paths, lang, consumer_gone, &mut self.report.problems).map_err(
@@ -708,27 +880,35 @@ impl Audit {
         Ok(())
     }
 
-    /// Both logs in one language; which one goes in the report.
+    /// Both logs in one language (each log's stray lines are named by its own pass); which
+    /// one goes in the report.
     fn log_lang_check(&mut self, cons: &ConsumerPass) {
-        let mut langs = self.log_langs;
-        if let Some(l) = cons.lang {
-            langs[usize::from(l == Lang::Pt)] = true;
-        }
-        self.report.log_lang = match langs {
-            [true, false] => Some(Lang::En),
+        let exec = match self.log_langs {
+            [true, _] => Some(Lang::En),
             [false, true] => Some(Lang::Pt),
-            [true, true] => {
+            _ => None,
+        };
+        self.report.log_lang = match (exec, cons.lang) {
+            (Some(a), Some(b)) if a != b => {
                 self.problem_at(
-                    EXECUTION_LOG,
+                    CONSUMER_LOG,
                     0,
                     self.lang.pick(
-                        "the logs mix two languages: they cannot come from one run",
-                        "os logs misturam dois idiomas: não podem ser de uma mesma execução",
+                        format!(
+                            "written in {}, {EXECUTION_LOG} in {}: the two logs of one run speak one language",
+                            lang_name(b, self.lang),
+                            lang_name(a, self.lang)
+                        ),
+                        format!(
+                            "escrito em {}, e {EXECUTION_LOG} em {}: os dois logs de uma execução falam um só idioma",
+                            lang_name(b, self.lang),
+                            lang_name(a, self.lang)
+                        ),
                     ),
                 );
                 None
             }
-            _ => None,
+            (a, b) => a.or(b),
         };
     }
 
@@ -740,7 +920,7 @@ impl Audit {
             .iter()
             .filter(|s| matches!(s.main_saw, Some((ChildStatus::Signal(_), _))))
             .count()
-            + usize::from(self.main_was_killed());
+            + usize::from(self.main_unfinished());
         let mut allowed = killed;
         for (line, why) in std::mem::take(&mut self.unparsed) {
             if allowed > 0 && line > 1 {
@@ -756,16 +936,20 @@ impl Audit {
                     line,
                     lang.pick(
                         format!("cannot parse line: {why}"),
-                        format!("linha ilegível: {why}"),
+                        format!(
+                            "linha ilegível: {}",
+                            crate::desafio::record::reason_in(&why, lang)
+                        ),
                     ),
                 );
             }
         }
     }
 
-    /// Main ended without its summary, its last line: it was killed (by `--fault main-kill@K`
-    /// or from outside). Its log cannot be asked for lines it never got to write.
-    pub(super) fn main_was_killed(&self) -> bool {
+    /// Main's log has no summary, its last line: main was killed (by `--fault main-kill@K` or
+    /// from outside), could not write it, or is still running. Which, the log alone cannot
+    /// tell; it cannot be asked for lines main never got to write.
+    pub(super) fn main_unfinished(&self) -> bool {
         self.ev.summary.is_none()
     }
 

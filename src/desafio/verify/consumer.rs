@@ -35,6 +35,27 @@ impl ConsumerPass {
             text,
         });
     }
+
+    /// The log's language is its first value's or totals'; a line in the other is a problem.
+    fn mark_lang(&mut self, line: usize, line_lang: Option<Lang>, speak: Lang) {
+        match (self.lang, line_lang) {
+            (Some(first), Some(this)) if first != this => {
+                let (l, f) = (
+                    super::audit::lang_name(this, speak),
+                    super::audit::lang_name(first, speak),
+                );
+                self.problem(
+                    line,
+                    speak.pick(
+                        format!("a line in {l} in a log written in {f}: one run writes one language"),
+                        format!("uma linha em {l} num log escrito em {f}: uma execução escreve num só idioma"),
+                    ),
+                );
+            }
+            (None, Some(this)) => self.lang = Some(this),
+            _ => {}
+        }
+    }
 }
 
 /// Reads the whole consumer log.
@@ -102,7 +123,7 @@ pub fn read(mut r: LogReader, lang: Lang) -> Result<ConsumerPass> {
         match ConsumerLine::parse_any(text, &mut times) {
             Ok((ConsumerLine::Value { value, parity, .. }, line_lang)) => {
                 seen_values = true;
-                pass.lang = pass.lang.or(line_lang);
+                pass.mark_lang(n, line_lang, lang);
                 value_line(&mut pass, n, value, parity, lang);
             }
             Ok((
@@ -114,7 +135,7 @@ pub fn read(mut r: LogReader, lang: Lang) -> Result<ConsumerPass> {
                 },
                 line_lang,
             )) => {
-                pass.lang = pass.lang.or(line_lang);
+                pass.mark_lang(n, line_lang, lang);
                 if pass.totals_line.is_some() {
                     pass.problem(
                         n,
@@ -142,7 +163,10 @@ pub fn read(mut r: LogReader, lang: Lang) -> Result<ConsumerPass> {
                 n,
                 lang.pick(
                     format!("cannot parse line: {e}"),
-                    format!("linha ilegível: {e}"),
+                    format!(
+                        "linha ilegível: {}",
+                        crate::desafio::record::reason_in(&e, lang)
+                    ),
                 ),
             ),
         }
@@ -190,7 +214,7 @@ fn fast_value(
     if times.parse(stamp).is_err() {
         return false;
     }
-    pass.lang = pass.lang.or(Some(line_lang));
+    pass.mark_lang(n, Some(line_lang), lang);
     value_line(pass, n, value, parity, lang);
     true
 }

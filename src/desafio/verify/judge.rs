@@ -7,7 +7,7 @@ use super::Problem;
 use super::audit::Audit;
 use super::consumer::ConsumerPass;
 use crate::desafio::error::Result;
-use crate::desafio::lang::Lang;
+use crate::desafio::lang::{Lang, count};
 use crate::desafio::log::{CONSUMER_LOG, EXECUTION_LOG};
 use crate::desafio::options::{Bug, Fault, FaultKind};
 use crate::desafio::producer::MAX_BATCH;
@@ -29,6 +29,16 @@ pub struct Grading {
     /// Error or blocking paths the run went through, and how they were handled.
     pub handled: Vec<String>,
     pub fault_handled: Option<bool>,
+    /// The classic mistake the run made on purpose, if any: it fails the requirement it breaks
+    /// whatever this run happened to show.
+    pub bug: Option<Bug>,
+    /// Lines whose timestamp went backwards (the evidence of a lock bug).
+    pub backwards: Vec<usize>,
+}
+
+/// `s` for a plural (`recebido` / `recebidos`), nothing for one.
+pub(super) fn plural_s(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }
 
 fn status_text(status: &ChildStatus, lang: Lang) -> String {
@@ -47,7 +57,10 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
     let lang = a.lang;
     let end = |line: usize| (EXECUTION_LOG, line);
     let (efile, eline) = end(end_line);
-    let main_killed = a.main_was_killed();
+    // Main's log ends without its summary: killed by its own fault (known), or — the log
+    // cannot tell which — killed from outside, unable to write, or still running.
+    let main_killed = a.main_unfinished();
+    let killed_on_purpose = a.ev.main_kill_at.is_some();
     let mut outcomes = Vec::new();
     let mut problems: Vec<Problem> = Vec::new();
     let mut problem =
@@ -62,17 +75,31 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
         let r = role.in_lang(lang);
         let spawned = a.ev.spawned.iter().any(|(r, _, _)| *r == role);
         if state.pid.is_none() && !spawned && main_killed {
-            outcomes.push(lang.pick(
-                format!("main was killed before it started the {r}"),
-                format!("o main foi morto antes de iniciar o {r}"),
-            ));
+            outcomes.push(if killed_on_purpose {
+                lang.pick(
+                    format!("main was killed before it started the {r}"),
+                    format!("o main foi morto antes de iniciar o {r}"),
+                )
+            } else {
+                lang.pick(
+                    format!("no line from the {r}, and main has not finished"),
+                    format!("nenhuma linha do {r}, e o main não terminou"),
+                )
+            });
             continue;
         }
         match (&state.main_saw, state.exit_code) {
-            (None, _) if main_killed => outcomes.push(lang.pick(
-                format!("main was killed before it reported how the {r} ended"),
-                format!("o main foi morto antes de relatar como o {r} terminou"),
-            )),
+            (None, _) if main_killed => outcomes.push(if killed_on_purpose {
+                lang.pick(
+                    format!("main was killed before it reported how the {r} ended"),
+                    format!("o main foi morto antes de relatar como o {r} terminou"),
+                )
+            } else {
+                lang.pick(
+                    format!("main has not reported how the {r} ended"),
+                    format!("o main não relatou como o {r} terminou"),
+                )
+            }),
             (None, _) => problem(
                 efile,
                 eline,
@@ -119,6 +146,53 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
             ));
         }
     }
+    // Lines a run always writes, and the order it always writes them in: an edited log that
+    // lacks one, or gives none of the reasons a producer has to stop early, is caught.
+    for role in [Role::Producer, Role::Consumer] {
+        let state = match role {
+            Role::Producer => &a.ev.producer,
+            _ => &a.ev.consumer,
+        };
+        let spawned = a.ev.spawned.iter().any(|(r, _, _)| *r == role);
+        if let Some((_, first)) = state.first
+            && !spawned
+            && !main_killed
+        {
+            let r = role.in_lang(lang);
+            problem(
+                EXECUTION_LOG,
+                first,
+                lang.pick(
+                    format!("the {r} logs, but main never logged 'spawned {r} <pid>'"),
+                    format!("o {r} registra, mas o main nunca registrou 'criou {r} <pid>'"),
+                ),
+            );
+        }
+    }
+    if let Some(asked) = a.ev.params.as_ref().map(|p| p.count) {
+        let is_producer = |r: &Role| *r == Role::Producer;
+        let reason = a.ev.interrupts.iter().any(|(r, _, _)| is_producer(r))
+            || a.ev.faults.iter().any(|(r, _, _)| is_producer(r))
+            || a.ev.errors.iter().any(|(r, _, _)| is_producer(r))
+            || a.ev.gave_up.iter().any(|(r, _, _)| is_producer(r))
+            || a.ev.broken_pipe.is_some()
+            || matches!(a.ev.producer.main_saw, Some((ChildStatus::Signal(_), _)));
+        let ended = a.ev.producer.exit_code.is_some() || a.ev.producer.main_saw.is_some();
+        let sent = a.ev.sent_lines;
+        if ended && sent < asked && !reason {
+            let at =
+                a.ev.end_sent
+                    .map_or(a.ev.producer.last_line.max(1), |(_, l)| l);
+            problem(
+                EXECUTION_LOG,
+                at,
+                lang.pick(
+                    format!("the producer stopped after {sent} of {asked} {} and gave no reason (no interrupt, fault or error line)", lang.words().values_n(asked)),
+                    format!("o produtor parou após {sent} de {asked} {} sem dar motivo (nenhuma linha de interrupção, falha ou erro)", lang.words().values_n(asked)),
+                ),
+            );
+        }
+    }
     if a.ev.end_sent.is_none() {
         outcomes.push(lang.pick(
             "the producer never sent the end marker".into(),
@@ -136,12 +210,19 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
     let consumer_started =
         a.ev.consumer.pid.is_some() || a.ev.spawned.iter().any(|(r, _, _)| *r == Role::Consumer);
     if cons.lines == 0 && (consumer_killed || main_killed) && consumer_started {
-        outcomes.push(lang.pick(
-            format!("{CONSUMER_LOG} is empty: the consumer was killed before it wrote anything"),
-            format!(
-                "{CONSUMER_LOG} está vazio: o consumidor foi morto antes de escrever qualquer coisa"
-            ),
-        ));
+        outcomes.push(if consumer_killed {
+            lang.pick(
+                format!("{CONSUMER_LOG} is empty: the consumer was killed before it wrote anything"),
+                format!(
+                    "{CONSUMER_LOG} está vazio: o consumidor foi morto antes de escrever qualquer coisa"
+                ),
+            )
+        } else {
+            lang.pick(
+                format!("{CONSUMER_LOG} is empty: the consumer has written nothing"),
+                format!("{CONSUMER_LOG} está vazio: o consumidor não escreveu nada"),
+            )
+        });
     }
     if cons.totals_line.is_none() && cons.lines > 0 {
         let text = lang.pick(
@@ -198,8 +279,8 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
             }
             a.ev.undelivered += extra;
             a.report.notes.push(lang.pick(
-                format!("{extra} values logged as sent never entered the pipe: the producer was killed before writing them"),
-                format!("{extra} valores registrados como enviados nunca entraram no pipe: o produtor foi morto antes de escrevê-los"),
+                format!("{extra_values_logged_as_sent_never_entered} the pipe: the producer was killed before writing them", extra_values_logged_as_sent_never_entered = count(extra, "value logged as sent never entered", "values logged as sent never entered")),
+                format!("{extra_valores_registrados_como_enviados_nunca_entraram} no pipe: o produtor foi morto antes de escrevê-los", extra_valores_registrados_como_enviados_nunca_entraram = count(extra, "valor registrado como enviado nunca entrou", "valores registrados como enviados nunca entraram")),
             ));
         }
     }
@@ -210,12 +291,13 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
     if a.ev.unrecorded > 0 {
         let n = a.ev.unrecorded;
         a.report.notes.push(lang.pick(
-            format!("{n} values were received but never recorded in {CONSUMER_LOG}: the consumer was killed between its two writes"),
-            format!("{n} valores foram recebidos mas nunca registrados em {CONSUMER_LOG}: o consumidor foi morto entre suas duas escritas"),
+            format!("{} received but never recorded in {CONSUMER_LOG}: the consumer was killed between its two writes", count(n, "value was", "values were")),
+            format!("{} recebido{} mas nunca registrado{} em {CONSUMER_LOG}: o consumidor foi morto entre suas duas escritas", count(n, "valor foi", "valores foram"), plural_s(n), plural_s(n)),
         ));
     }
     a.report.sent = delivered;
     a.report.received = recorded;
+    a.report.unrecorded = a.ev.unrecorded;
     a.report.lost = a.in_flight.iter().copied().collect();
     let lost = a.report.lost.len() as u64 + a.ev.unrecorded;
     let consumer_left_early = a.ev.faults.iter().any(|(r, _, _)| *r == Role::Consumer)
@@ -224,8 +306,16 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
         || (a.ev.consumer.exit_code.is_some_and(|c| c != 0));
     if lost > 0 {
         let text = lang.pick(
-            format!("{lost} values were sent but never received"),
-            format!("{lost} valores foram enviados e nunca recebidos"),
+            format!(
+                "{} sent but never received",
+                count(lost, "value was", "values were")
+            ),
+            format!(
+                "{} enviado{} e nunca recebido{}",
+                count(lost, "valor foi", "valores foram"),
+                plural_s(lost),
+                plural_s(lost)
+            ),
         );
         if consumer_left_early || main_killed {
             outcomes.push(text);
@@ -234,10 +324,23 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
         }
     }
     match a.ev.summary {
-        None if main_killed => outcomes.push(lang.pick(
+        None if killed_on_purpose => outcomes.push(lang.pick(
             "no summary line from main: main did not finish".into(),
             "nenhuma linha de resumo do main: o main não terminou".to_string(),
         )),
+        // Said as the log shows it: no summary. Why (killed from outside, a write that failed,
+        // a run still going) the log alone cannot tell — except the last, from the claim.
+        None if main_killed => outcomes.push(if a.ev.live {
+            lang.pick(
+                "main has not finished: no summary line yet — the run is still in progress (its processes hold execution_log.txt); verify it again once it has ended".to_string(),
+                "o main não terminou: ainda não há linha de resumo — a execução continua (seus processos seguram execution_log.txt); verifique de novo quando ela acabar".to_string(),
+            )
+        } else {
+            lang.pick(
+                "main has not finished: no summary line".to_string(),
+                "o main não terminou: nenhuma linha de resumo".to_string(),
+            )
+        }),
         None => problem(
             efile,
             eline,
@@ -292,6 +395,20 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
         consumer: own(&a.ev.consumer),
         interrupted: a.ev.interrupts.iter().any(|(r, _, _)| *r == Role::Main),
     };
+    if let Some((0, at)) = a.ev.main_exit
+        && let Some((_, _, line)) = a.ev.errors.iter().find(|(r, _, _)| *r == Role::Main)
+    {
+        problem(
+            EXECUTION_LOG,
+            at,
+            lang.pick(
+                format!("main exited with code 0 after logging an error ({EXECUTION_LOG}:{line})"),
+                format!(
+                    "o main saiu com código 0 depois de registrar um erro ({EXECUTION_LOG}:{line})"
+                ),
+            ),
+        );
+    }
     if let Some((code, at)) = a.ev.main_exit {
         let expected = i32::from(facts.exit_code());
         let error_exit = code == 1 && a.ev.errors.iter().any(|(r, _, _)| *r == Role::Main);
@@ -306,7 +423,26 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
             );
         }
     }
-    a.report.complete = facts.complete() && a.ev.summary.is_some() && !main_killed;
+    // The verdict's class is main's exit code's: OK with 0, INCOMPLETE with 1 or 130 (a run
+    // interrupted on purpose sent less than it was asked, even when it lost nothing).
+    a.report.complete = facts.exit_code() == 0 && a.ev.summary.is_some() && !main_killed;
+    if facts.interrupted
+        && let Some((_, signal, at)) = a.ev.interrupts.iter().find(|(r, _, _)| *r == Role::Main)
+    {
+        let asked = a.ev.params.as_ref().map_or(0, |p| p.count);
+        let lost_text = if lost == 0 {
+            lang.pick("nothing lost", "nada perdido").to_string()
+        } else {
+            lang.pick(
+                count(lost, "value lost", "values lost"),
+                count(lost, "valor perdido", "valores perdidos"),
+            )
+        };
+        outcomes.push(lang.pick(
+            format!("the run was interrupted by {signal} ({EXECUTION_LOG}:{at}) after {delivered} of {asked} {} sent; {lost_text}", lang.words().values_n(asked)),
+            format!("a execução foi interrompida por {signal} ({EXECUTION_LOG}:{at}) após {delivered} de {asked} {} enviados; {lost_text}", lang.words().values_n(asked)),
+        ));
+    }
     if let Some(at) = a.ev.stall {
         outcomes.push(lang.pick(
             format!("main found the run stuck and ended it ({EXECUTION_LOG}:{at})"),
@@ -347,6 +483,8 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
         consumer_even: cons.even,
         handled,
         fault_handled,
+        bug: a.ev.params.as_ref().and_then(|p| p.bug),
+        backwards: a.ev.backwards.clone(),
     };
     Ok(())
 }
@@ -361,8 +499,8 @@ fn handled_paths(a: &Audit, cons: &ConsumerPass, facts: &Facts, main_killed: boo
                 .exit_code
                 .map_or("-".into(), |c| c.to_string());
         out.push(lang.pick(
-            format!("EPIPE: the producer saw the consumer close the pipe after {sent} values and exited {exit} ({EXECUTION_LOG}:{at})"),
-            format!("EPIPE: o produtor viu o consumidor fechar o pipe após {sent} valores e saiu com {exit} ({EXECUTION_LOG}:{at})"),
+            format!("EPIPE: the producer saw the consumer close the pipe after {} and exited {exit} ({EXECUTION_LOG}:{at})", count(sent, "value", "values")),
+            format!("EPIPE: o produtor viu o consumidor fechar o pipe após {} e saiu com {exit} ({EXECUTION_LOG}:{at})", count(sent, "valor", "valores")),
         ));
     }
     if let Some((received, at)) = a.ev.pipe_closed {
@@ -371,16 +509,16 @@ fn handled_paths(a: &Audit, cons: &ConsumerPass, facts: &Facts, main_killed: boo
                 .exit_code
                 .map_or("-".into(), |c| c.to_string());
         out.push(lang.pick(
-            format!("EOF: the consumer saw the pipe close before the end marker after {received} values and exited {exit} ({EXECUTION_LOG}:{at})"),
-            format!("EOF: o consumidor viu o pipe fechar antes do marcador de fim após {received} valores e saiu com {exit} ({EXECUTION_LOG}:{at})"),
+            format!("EOF: the consumer saw the pipe close before the end marker after {} and exited {exit} ({EXECUTION_LOG}:{at})", count(received, "value", "values")),
+            format!("EOF: o consumidor viu o pipe fechar antes do marcador de fim após {} e saiu com {exit} ({EXECUTION_LOG}:{at})", count(received, "valor", "valores")),
         ));
     }
     for (role, signal, at) in &a.ev.interrupts {
         if *role == Role::Main {
             let lost = facts.lost();
             out.push(lang.pick(
-                format!("{signal}: main asked the producer to stop, the consumer drained the pipe; {lost} values lost ({EXECUTION_LOG}:{at})"),
-                format!("{signal}: o main pediu ao produtor que parasse, o consumidor esvaziou o pipe; {lost} valores perdidos ({EXECUTION_LOG}:{at})"),
+                format!("{signal}: main asked the producer to stop, the consumer drained the pipe; {} ({EXECUTION_LOG}:{at})", count(lost, "value lost", "values lost")),
+                format!("{signal}: o main pediu ao produtor que parasse, o consumidor esvaziou o pipe; {} ({EXECUTION_LOG}:{at})", count(lost, "valor perdido", "valores perdidos")),
             ));
         }
     }
@@ -403,14 +541,33 @@ fn handled_paths(a: &Audit, cons: &ConsumerPass, facts: &Facts, main_killed: boo
         }
     }
     if main_killed && a.ev.producer.exit_code == Some(0) && a.ev.consumer.exit_code == Some(0) {
-        out.push(
+        out.push(if a.ev.main_kill_at.is_some() {
             lang.pick(
                 "main killed: both children wound down through their death signal and exited 0"
                     .to_string(),
                 "main morto: os dois filhos encerraram pelo sinal de morte do pai e saíram com 0"
                     .to_string(),
+            )
+        } else {
+            lang.pick(
+                "main did not finish: both children wound down by themselves and exited 0"
+                    .to_string(),
+                "o main não terminou: os dois filhos encerraram sozinhos e saíram com 0"
+                    .to_string(),
+            )
+        });
+    }
+    for (role, n, at) in &a.ev.gave_up {
+        out.push(match role {
+            Role::Consumer => lang.pick(
+                format!("told to stop, the consumer waited 5 s on a pipe nothing came through, then gave up after {} ({EXECUTION_LOG}:{at})", count(*n, "value", "values")),
+                format!("mandado parar, o consumidor esperou 5 s num pipe por onde nada passou e desistiu após {} ({EXECUTION_LOG}:{at})", count(*n, "valor", "valores")),
             ),
-        );
+            _ => lang.pick(
+                format!("told to stop, the producer waited 5 s on a full pipe nobody read, then gave up after {} ({EXECUTION_LOG}:{at})", count(*n, "value", "values")),
+                format!("mandado parar, o produtor esperou 5 s num pipe cheio que ninguém lia e desistiu após {} ({EXECUTION_LOG}:{at})", count(*n, "valor", "valores")),
+            ),
+        });
     }
     if let Some(at) = a.ev.stall {
         out.push(lang.pick(
@@ -443,10 +600,7 @@ fn judge_bug(a: &Audit, bug: Bug) -> String {
                 format!("end of file and EPIPE could not happen while main (and each child) still held both ends of the pipe; the run stalled and main ended it ({EXECUTION_LOG}:{at})"),
                 format!("fim de arquivo e EPIPE não podiam acontecer enquanto o main (e cada filho) ainda tinha as duas pontas do pipe; a execução travou e o main a encerrou ({EXECUTION_LOG}:{at})"),
             ),
-            None => lang.pick(
-                "harmless in this run: the end marker, not end of file, ended the consumer; with a fault (--fault producer-exit@K, say) it would have stalled".to_string(),
-                "inofensivo nesta execução: o marcador de fim, e não o fim de arquivo, encerrou o consumidor; com uma falha (--fault producer-exit@K, por exemplo) ela teria travado".to_string(),
-            ),
+            None => parent_keeps_ends_effect(a),
         },
         Bug::LockBeforeFork | Bug::NoLock => {
             let why = if bug == Bug::NoLock {
@@ -465,9 +619,11 @@ fn judge_bug(a: &Audit, bug: Bug) -> String {
                 lines => {
                     let shown: Vec<String> = lines.iter().take(10).map(usize::to_string).collect();
                     let more = if lines.len() > 10 { ", …" } else { "" };
+                    let n = lines.len() as u64;
+                    let (en_lines, pt_lines) = if n == 1 { ("line", "linha") } else { ("lines", "linhas") };
                     lang.pick(
-                        format!("{why}, a process could write between another's timestamp and its write: {} timestamps go backwards ({EXECUTION_LOG} lines {}{more})", lines.len(), shown.join(", ")),
-                        format!("{why}, um processo podia escrever entre o horário de outro e a escrita dele: {} horários voltam para trás ({EXECUTION_LOG} linhas {}{more})", lines.len(), shown.join(", ")),
+                        format!("{why}, a process could write between another's timestamp and its write: {} ({EXECUTION_LOG} {en_lines} {}{more})", count(n, "timestamp goes backwards", "timestamps go backwards"), shown.join(", ")),
+                        format!("{why}, um processo podia escrever entre o horário de outro e a escrita dele: {} ({EXECUTION_LOG} {pt_lines} {}{more})", count(n, "horário volta para trás", "horários voltam para trás"), shown.join(", ")),
                     )
                 }
             }
@@ -476,6 +632,62 @@ fn judge_bug(a: &Audit, bug: Bug) -> String {
     lang.pick(
         format!("bug {bug} made on purpose: {what}"),
         format!("bug {bug} feito de propósito: {what}"),
+    )
+}
+
+/// Under `--bug parent-keeps-ends`, the producer's writes after main reported the consumer
+/// gone, none of which failed with EPIPE: `the producer kept writing: 9 more values over 450 ms,
+/// and no write failed with EPIPE, because main (and the producer itself) still held the read
+/// end`. `None` if there were none (or one did fail).
+fn writes_after_consumer_gone(a: &Audit) -> Option<String> {
+    let lang = a.lang;
+    let n = a.ev.sent_after_consumer_gone;
+    let bug = a.ev.params.as_ref().and_then(|p| p.bug);
+    if bug != Some(Bug::ParentKeepsEnds) || n == 0 || a.ev.broken_pipe.is_some() {
+        return None;
+    }
+    let ms = match (a.ev.consumer_gone_time, a.ev.last_sent_after_gone) {
+        (Some(gone), Some(last)) => (last - gone).num_milliseconds().max(0),
+        _ => 0,
+    };
+    let at = a.ev.consumer.main_saw.as_ref().map_or(0, |(_, l)| *l);
+    Some(lang.pick(
+        format!("after main reported it gone ({EXECUTION_LOG}:{at}) the producer kept writing: {n} more {} over {ms} ms, and no write failed with EPIPE, because main (and the producer itself) still held the read end", lang.words().values_n(n)),
+        format!("depois que o main o relatou terminado ({EXECUTION_LOG}:{at}) o produtor continuou escrevendo: mais {n} {} em {ms} ms, e nenhuma escrita falhou com EPIPE, porque o main (e o próprio produtor) ainda tinha a ponta de leitura", lang.words().values_n(n)),
+    ))
+}
+
+/// What `--bug parent-keeps-ends` did to a run main did not find stuck.
+fn parent_keeps_ends_effect(a: &Audit) -> String {
+    let lang = a.lang;
+    if let Some(kept_writing) = writes_after_consumer_gone(a) {
+        let lost = a.in_flight.len() as u64;
+        return lang.pick(
+            format!("EPIPE could not happen: the consumer had gone, and {kept_writing}; {} lost to the bug", count(lost, "value", "values")),
+            format!("EPIPE não podia acontecer: o consumidor tinha saído, e {kept_writing}; {} perdidos por causa do bug", count(lost, "valor", "valores")),
+        );
+    }
+    if let Some((role, _, at)) = a.ev.gave_up.first() {
+        return match role {
+            Role::Consumer => lang.pick(
+                format!("end of file could not come: the producer had gone, but the consumer itself (and main) still held the write end; told to stop, the consumer gave up waiting ({EXECUTION_LOG}:{at})"),
+                format!("o fim de arquivo não podia chegar: o produtor tinha saído, mas o próprio consumidor (e o main) ainda tinha a ponta de escrita; mandado parar, o consumidor desistiu de esperar ({EXECUTION_LOG}:{at})"),
+            ),
+            _ => lang.pick(
+                format!("EPIPE could not come: the consumer had gone, but the producer itself (and main) still held the read end; told to stop, the producer gave up on the full pipe ({EXECUTION_LOG}:{at})"),
+                format!("o EPIPE não podia chegar: o consumidor tinha saído, mas o próprio produtor (e o main) ainda tinha a ponta de leitura; mandado parar, o produtor desistiu do pipe cheio ({EXECUTION_LOG}:{at})"),
+            ),
+        };
+    }
+    if a.ev.end_received.is_some() {
+        return lang.pick(
+            "harmless in this run: the end marker, not end of file, ended the consumer; with a fault (--fault producer-exit@K, say) it would have stalled".to_string(),
+            "inofensivo nesta execução: o marcador de fim, e não o fim de arquivo, encerrou o consumidor; com uma falha (--fault producer-exit@K, por exemplo) ela teria travado".to_string(),
+        );
+    }
+    lang.pick(
+        "end of file and EPIPE could not happen while main (and each child) held both ends of the pipe; this run ended before either was needed".to_string(),
+        "fim de arquivo e EPIPE não podiam acontecer enquanto o main (e cada filho) tinha as duas pontas do pipe; esta execução terminou antes que um deles fosse necessário".to_string(),
     )
 }
 
@@ -489,9 +701,9 @@ fn judge_fault(
 ) -> (Judged, String) {
     let lang = a.lang;
     let k = fault.after;
-    let count = a.ev.params.as_ref().map_or(0, |p| p.count);
+    let asked = a.ev.params.as_ref().map_or(0, |p| p.count);
     let sent = facts.sent;
-    let never_sent = count.saturating_sub(a.ev.sent_lines - a.ev.undelivered);
+    let never_sent = asked.saturating_sub(a.ev.sent_lines - a.ev.undelivered);
     let logged = a.ev.faults.iter().any(|(_, f, _)| *f == fault.to_string());
     // Something else happened too (an interrupt, a kill from outside, a stall)?
     // A kill is the fault's own only if the fault fired: the same process may have been killed
@@ -524,12 +736,12 @@ fn judge_fault(
         // --bug parent-keeps-ends: the fault's designed reaction (EOF, EPIPE) cannot happen.
         let how = match fault.kind {
             FaultKind::ProducerExit | FaultKind::ProducerKill => lang.pick(
-                format!("the producer left after {k} values without the end marker; the consumer waited for an end of file that could not come while the write end was still open, until main ended the run ({EXECUTION_LOG}:{at})"),
-                format!("o produtor saiu após {k} valores sem o marcador de fim; o consumidor esperou um fim de arquivo que não podia chegar enquanto a ponta de escrita seguia aberta, até o main encerrar a execução ({EXECUTION_LOG}:{at})"),
+                format!("the producer left after {k_values} without the end marker; the consumer waited for an end of file that could not come while the write end was still open, until main ended the run ({EXECUTION_LOG}:{at})", k_values = count(k, "value", "values")),
+                format!("o produtor saiu após {k_valores} sem o marcador de fim; o consumidor esperou um fim de arquivo que não podia chegar enquanto a ponta de escrita seguia aberta, até o main encerrar a execução ({EXECUTION_LOG}:{at})", k_valores = count(k, "valor", "valores")),
             ),
             _ => lang.pick(
-                format!("the consumer left after {} values; the producer, blocked on a full pipe, could not get EPIPE while the read end was still open, until main ended the run ({EXECUTION_LOG}:{at})", facts.received),
-                format!("o consumidor saiu após {} valores; o produtor, bloqueado num pipe cheio, não podia receber EPIPE enquanto a ponta de leitura seguia aberta, até o main encerrar a execução ({EXECUTION_LOG}:{at})", facts.received),
+                format!("the consumer left after {}; the producer, blocked on a full pipe, could not get EPIPE while the read end was still open, until main ended the run ({EXECUTION_LOG}:{at})", count(facts.received, "value", "values")),
+                format!("o consumidor saiu após {}; o produtor, bloqueado num pipe cheio, não podia receber EPIPE enquanto a ponta de leitura seguia aberta, até o main encerrar a execução ({EXECUTION_LOG}:{at})", count(facts.received, "valor", "valores")),
             ),
         };
         return (
@@ -548,16 +760,16 @@ fn judge_fault(
             return (
                 Judged::NotHandled,
                 lang.pick(
-                    format!("fault {fault} injected — NOT handled as designed: it never fired, though nothing else stopped the run ({n} values received)"),
-                    format!("falha {fault} injetada — NÃO tratada como previsto: ela nunca ocorreu, embora nada mais tenha parado a execução ({n} valores recebidos)"),
+                    format!("fault {fault} injected — NOT handled as designed: it never fired, though nothing else stopped the run ({n_values_received})", n_values_received = count(n, "value received", "values received")),
+                    format!("falha {fault} injetada — NÃO tratada como previsto: ela nunca ocorreu, embora nada mais tenha parado a execução ({n_valores_recebidos})", n_valores_recebidos = count(n, "valor recebido", "valores recebidos")),
                 ),
             );
         }
         return (
             Judged::Told,
             lang.pick(
-                format!("fault {fault} not reached: the run ended after {n} values received, before the fault's turn"),
-                format!("falha {fault} não alcançada: a execução terminou após {n} valores recebidos, antes da vez da falha"),
+                format!("fault {fault} not reached: the run ended after {n_values_received}, before the fault's turn", n_values_received = count(n, "value received", "values received")),
+                format!("falha {fault} não alcançada: a execução terminou após {n_valores_recebidos}, antes da vez da falha", n_valores_recebidos = count(n, "valor recebido", "valores recebidos")),
             ),
         );
     }
@@ -565,7 +777,7 @@ fn judge_fault(
     if disturbed {
         let what = match (interrupted, main_killed_from_outside) {
             (true, _) => lang.pick("interrupted", "interrompida"),
-            (_, true) => lang.pick("main was killed", "o main foi morto"),
+            (_, true) => lang.pick("main did not finish", "o main não terminou"),
             _ => lang.pick(
                 "a process was killed from outside",
                 "um processo foi morto de fora",
@@ -576,6 +788,23 @@ fn judge_fault(
             lang.pick(
                 format!("fault {fault} injected, but the run was also disturbed ({what}): how it ended is not the fault's alone, so it is not judged"),
                 format!("falha {fault} injetada, mas a execução também foi perturbada ({what}): o desfecho não é só da falha, então não é julgado"),
+            ),
+        );
+    }
+    // --bug parent-keeps-ends, the consumer gone: the producer's writes after that must fail
+    // with EPIPE, and could not — main and the producer itself still held the read end.
+    if let Some(kept_writing) = writes_after_consumer_gone(a)
+        && matches!(
+            fault.kind,
+            FaultKind::ConsumerExit | FaultKind::ConsumerKill
+        )
+    {
+        let received = facts.received;
+        return (
+            Judged::Told,
+            lang.pick(
+                format!("fault {fault} injected — not handled, as --bug parent-keeps-ends predicts: the consumer left after {received} {}, and {kept_writing}; {}", lang.words().values_n(received), count(lost, "value lost in the pipe", "values lost in the pipe")),
+                format!("falha {fault} injetada — não tratada, como o --bug parent-keeps-ends prevê: o consumidor saiu após {received} {}, e {kept_writing}; {}", lang.words().values_n(received), count(lost, "valor perdido no pipe", "valores perdidos no pipe")),
             ),
         );
     }
@@ -597,32 +826,32 @@ fn judge_fault(
         )
     };
     let never = lang.pick(
-        format!("{never_sent} values never sent"),
-        format!("{never_sent} valores nunca enviados"),
+        count(never_sent, "value never sent", "values never sent"),
+        count(never_sent, "valor nunca enviado", "valores nunca enviados"),
     );
     let (ok, how) = match fault.kind {
         FaultKind::ConsumerExit => {
             let producer_ok = match code(p) {
                 Some(3) => Some(lang.pick(
-                    format!("the producer got EPIPE after {sent} values and exited 3"),
-                    format!("o produtor recebeu EPIPE após {sent} valores e saiu com 3"),
+                    format!("the producer got EPIPE after {sent_values} and exited 3", sent_values = count(sent, "value", "values")),
+                    format!("o produtor recebeu EPIPE após {sent_valores} e saiu com 3", sent_valores = count(sent, "valor", "valores")),
                 )),
                 Some(0) => Some(lang.pick(
-                    format!("the producer had already written all {sent} values into the pipe and exited 0"),
-                    format!("o produtor já tinha escrito os {sent} valores no pipe e saiu com 0"),
+                    format!("the producer had already written all {sent_values} into the pipe and exited 0", sent_values = count(sent, "value", "values")),
+                    format!("o produtor já tinha escrito os {sent_valores} no pipe e saiu com 0", sent_valores = count(sent, "valor", "valores")),
                 )),
                 _ => None,
             };
             let ok = logged && code(c) == Some(0) && facts.received == k && producer_ok.is_some();
             let how = lang.pick(
                 format!(
-                    "the consumer closed the pipe after {} values and exited {}",
-                    facts.received,
+                    "the consumer closed the pipe after {} and exited {}",
+                    count(facts.received, "value", "values"),
                     code(c).map_or("?".into(), |c| c.to_string())
                 ),
                 format!(
-                    "o consumidor fechou o pipe após {} valores e saiu com {}",
-                    facts.received,
+                    "o consumidor fechou o pipe após {} e saiu com {}",
+                    count(facts.received, "valor", "valores"),
                     code(c).map_or("?".into(), |c| c.to_string())
                 ),
             );
@@ -645,23 +874,34 @@ fn judge_fault(
                 && facts.received == k
                 && lost == 0;
             (ok, lang.pick(
-                format!("the producer left without the end marker after {k} values; the consumer saw end of file after {} values and exited {}; {never}; {lost_text}", facts.received, code(c).map_or("?".into(), |c| c.to_string())),
-                format!("o produtor saiu sem o marcador de fim após {k} valores; o consumidor viu o fim do arquivo após {} valores e saiu com {}; {never}; {lost_text}", facts.received, code(c).map_or("?".into(), |c| c.to_string())),
+                format!("the producer left without the end marker after {k_values}; the consumer saw end of file after {} and exited {}; {never}; {lost_text}", count(facts.received, "value", "values"), code(c).map_or("?".into(), |c| c.to_string()), k_values = count(k, "value", "values")),
+                format!("o produtor saiu sem o marcador de fim após {k_valores}; o consumidor viu o fim do arquivo após {} e saiu com {}; {never}; {lost_text}", count(facts.received, "valor", "valores"), code(c).map_or("?".into(), |c| c.to_string()), k_valores = count(k, "valor", "valores")),
             ))
         }
         FaultKind::ConsumerKill => {
             let producer_ok = matches!(code(p), Some(3 | 0));
             let ok = logged && killed(c) && facts.received == k && producer_ok;
-            (ok, lang.pick(
-                format!("the consumer was killed after {} values; the producer {}; {never}; {lost_text}", facts.received, p.as_ref().map_or("?".into(), |s| s.render(Lang::En))),
-                format!("o consumidor foi morto após {} valores; o produtor {}; {never}; {lost_text}", facts.received, p.as_ref().map_or("?".into(), |s| s.render(Lang::Pt))),
-            ))
+            (
+                ok,
+                lang.pick(
+                    format!(
+                        "the consumer was killed after {}; the producer {}; {never}; {lost_text}",
+                        count(facts.received, "value", "values"),
+                        p.as_ref().map_or("?".into(), |s| s.render(Lang::En))
+                    ),
+                    format!(
+                        "o consumidor foi morto após {}; o produtor {}; {never}; {lost_text}",
+                        count(facts.received, "valor", "valores"),
+                        p.as_ref().map_or("?".into(), |s| s.render(Lang::Pt))
+                    ),
+                ),
+            )
         }
         FaultKind::ProducerKill => {
             let ok = logged && killed(p) && code(c) == Some(4) && lost == 0;
             (ok, lang.pick(
-                format!("the producer was killed after {k} values; the consumer saw end of file after {} values and exited {}; {never}; {lost_text}", facts.received, code(c).map_or("?".into(), |c| c.to_string())),
-                format!("o produtor foi morto após {k} valores; o consumidor viu o fim do arquivo após {} valores e saiu com {}; {never}; {lost_text}", facts.received, code(c).map_or("?".into(), |c| c.to_string())),
+                format!("the producer was killed after {k_values}; the consumer saw end of file after {} and exited {}; {never}; {lost_text}", count(facts.received, "value", "values"), code(c).map_or("?".into(), |c| c.to_string()), k_values = count(k, "value", "values")),
+                format!("o produtor foi morto após {k_valores}; o consumidor viu o fim do arquivo após {} e saiu com {}; {never}; {lost_text}", count(facts.received, "valor", "valores"), code(c).map_or("?".into(), |c| c.to_string()), k_valores = count(k, "valor", "valores")),
             ))
         }
         FaultKind::MainKill => {
@@ -679,13 +919,25 @@ fn judge_fault(
             let (pe, ce) = (ended(p, lang), ended(c, lang));
             let marker = if facts.end_sent {
                 lang.pick(
-                    format!("sent the end marker after {sent} values"),
-                    format!("enviou o marcador de fim após {sent} valores"),
+                    format!(
+                        "sent the end marker after {sent_values}",
+                        sent_values = count(sent, "value", "values")
+                    ),
+                    format!(
+                        "enviou o marcador de fim após {sent_valores}",
+                        sent_valores = count(sent, "valor", "valores")
+                    ),
                 )
             } else {
                 lang.pick(
-                    format!("never sent the end marker ({sent} values sent)"),
-                    format!("nunca enviou o marcador de fim ({sent} valores enviados)"),
+                    format!(
+                        "never sent the end marker ({sent_values_sent})",
+                        sent_values_sent = count(sent, "value sent", "values sent")
+                    ),
+                    format!(
+                        "nunca enviou o marcador de fim ({sent_valores_enviados})",
+                        sent_valores_enviados = count(sent, "valor enviado", "valores enviados")
+                    ),
                 )
             };
             let r = facts.received;
@@ -703,8 +955,8 @@ fn judge_fault(
                 )
             };
             (ok, lang.pick(
-                format!("main was killed after {k} values were received; its children got their death signal (SIGTERM) and wound down: {ends}; {lost_text}"),
-                format!("o main foi morto após {k} valores recebidos; os filhos receberam o sinal de morte do pai (SIGTERM) e encerraram: {ends}; {lost_text}"),
+                format!("main was killed after {k_values_were_received}; its children got their death signal (SIGTERM) and wound down: {ends}; {lost_text}", k_values_were_received = count(k, "value was received", "values were received")),
+                format!("o main foi morto após {k_valores_recebidos}; os filhos receberam o sinal de morte do pai (SIGTERM) e encerraram: {ends}; {lost_text}", k_valores_recebidos = count(k, "valor recebido", "valores recebidos")),
             ))
         }
     };

@@ -16,6 +16,7 @@
 
 mod audit;
 mod consumer;
+mod foreign;
 mod judge;
 mod reader;
 mod rubric;
@@ -23,7 +24,7 @@ mod rubric;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::desafio::error::{Error, Result};
+use crate::desafio::error::{self, Error, Result};
 use crate::desafio::lang::Lang;
 use crate::desafio::log::{CONSUMER_LOG, EXECUTION_LOG};
 pub use reader::MAX_LINE;
@@ -34,6 +35,50 @@ const LOST_LISTED: usize = 20;
 /// How many problems a report prints before it only counts them (a corrupt million-line log
 /// would otherwise print a million lines).
 const PROBLEMS_PRINTED: usize = 50;
+
+/// The class of a verdict — the last line's first word — with the exit codes that go with it.
+/// The table of docs/ipc_desafio.md ("The last line is the verdict") is this, row by row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Consistent logs of a complete run (that meets the assignment, unless `--audit-only`).
+    Ok,
+    /// Consistent logs of a run that did not complete: told, not blamed.
+    Incomplete,
+    /// Violations in the logs, or a requirement not met.
+    Failed,
+}
+
+impl Verdict {
+    pub const ALL: [Verdict; 3] = [Verdict::Ok, Verdict::Incomplete, Verdict::Failed];
+
+    /// `OK`, `INCOMPLETE` (`INCOMPLETO`), `FAILED` (`FALHOU`): the word after `verify: `.
+    pub fn word(self, lang: Lang) -> &'static str {
+        match self {
+            Verdict::Ok => "OK",
+            Verdict::Incomplete => lang.pick("INCOMPLETE", "INCOMPLETO"),
+            Verdict::Failed => lang.pick("FAILED", "FALHOU"),
+        }
+    }
+
+    /// verify's exit code.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Verdict::Ok => 0,
+            Verdict::Incomplete | Verdict::Failed => error::EXIT_FAILURE,
+        }
+    }
+
+    /// The exit codes main can have ended the run with (`verdict::Facts::exit_code`): the same
+    /// function of the same facts gives OK only with 0, INCOMPLETE only with 1 or 130; a
+    /// violation or a requirement not met may come with any of them.
+    pub fn main_exits(self) -> &'static [u8] {
+        match self {
+            Verdict::Ok => &[0],
+            Verdict::Incomplete => &[error::EXIT_FAILURE, error::EXIT_INTERRUPTED],
+            Verdict::Failed => &[0, error::EXIT_FAILURE, error::EXIT_INTERRUPTED],
+        }
+    }
+}
 
 /// One violation: where, and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +121,9 @@ pub struct Report {
     /// Values that entered the pipe.
     pub sent: u64,
     pub received: u64,
+    /// Values the consumer took from the pipe and logged as received, but was killed before
+    /// recording in its own log: neither received (recorded) nor lost in the pipe.
+    pub unrecorded: u64,
     pub lost: Vec<i64>,
     pub exec_lines: usize,
     pub consumer_lines: usize,
@@ -105,7 +153,19 @@ impl Report {
 
     /// Exit 0 only for consistent logs of a complete run that meets the assignment.
     pub fn passed(&self) -> bool {
-        self.consistent() && self.complete && self.rubric_passed()
+        self.verdict() == Verdict::Ok
+    }
+
+    /// The verdict's class: FAILED for a violation or a requirement not met (complete or not),
+    /// else INCOMPLETE for a run that did not complete, else OK.
+    pub fn verdict(&self) -> Verdict {
+        if !self.consistent() || !self.rubric_passed() {
+            Verdict::Failed
+        } else if !self.complete {
+            Verdict::Incomplete
+        } else {
+            Verdict::Ok
+        }
     }
 
     /// The human-readable verdict, one fact per line, ending with `verify: OK`,
@@ -159,11 +219,28 @@ impl Report {
                 .map(i64::to_string)
                 .collect();
             let more = self.lost.len().saturating_sub(LOST_LISTED);
-            let n = self.lost.len();
+            let n = self.lost.len() as u64;
             let (head, and) = lang.pick(
-                (format!("lost: {n} values sent but never received"), "and"),
                 (
-                    format!("perdidos: {n} valores enviados e nunca recebidos"),
+                    format!(
+                        "lost: {}",
+                        crate::desafio::lang::count(
+                            n,
+                            "value sent but never received",
+                            "values sent but never received"
+                        )
+                    ),
+                    "and",
+                ),
+                (
+                    format!(
+                        "perdidos: {}",
+                        crate::desafio::lang::count(
+                            n,
+                            "valor enviado e nunca recebido",
+                            "valores enviados e nunca recebidos"
+                        )
+                    ),
                     "e mais",
                 ),
             );
@@ -198,46 +275,65 @@ impl Report {
                 many.to_string()
             }
         };
+        let lost = self.lost_count();
+        // The third state, named when there is one: taken from the pipe and logged as
+        // received, never recorded. Lost all the same (main counts what was recorded), so
+        // sent = received + lost still holds; the values lost in the pipe are the `lost:` line's.
+        let third = match self.unrecorded {
+            0 => String::new(),
+            n => lang.pick(
+                format!(
+                    " ({} in the pipe, {n} received but never recorded in {CONSUMER_LOG})",
+                    lost - n
+                ),
+                format!(
+                    " ({} no pipe, {n} recebido{} mas nunca registrado{} em {CONSUMER_LOG})",
+                    lost - n,
+                    judge::plural_s(n),
+                    judge::plural_s(n)
+                ),
+            ),
+        };
         let counts = lang.pick(
             format!(
-                "{} {} sent, {} received, {} lost ({EXECUTION_LOG}: {} lines, {CONSUMER_LOG}: {} lines)",
+                "{} {} sent, {} received, {lost} lost{third} ({EXECUTION_LOG}: {} {}, {CONSUMER_LOG}: {} {})",
                 self.sent,
                 plural(self.sent, "value", "values"),
                 self.received,
-                self.lost_count(),
                 self.exec_lines,
-                self.consumer_lines
+                plural(self.exec_lines as u64, "line", "lines"),
+                self.consumer_lines,
+                plural(self.consumer_lines as u64, "line", "lines"),
             ),
             format!(
-                "{} {}, {} {}, {} {} ({EXECUTION_LOG}: {} linhas, {CONSUMER_LOG}: {} linhas)",
+                "{} {}, {} {}, {lost} {}{third} ({EXECUTION_LOG}: {} {}, {CONSUMER_LOG}: {} {})",
                 self.sent,
                 plural(self.sent, "valor enviado", "valores enviados"),
                 self.received,
                 plural(self.received, "recebido", "recebidos"),
-                self.lost_count(),
-                plural(self.lost_count(), "perdido", "perdidos"),
+                plural(lost, "perdido", "perdidos"),
                 self.exec_lines,
-                self.consumer_lines
+                plural(self.exec_lines as u64, "linha", "linhas"),
+                self.consumer_lines,
+                plural(self.consumer_lines as u64, "linha", "linhas"),
             ),
         );
+        let word = self.verdict().word(lang);
         if !self.consistent() {
             let n = self.problems.len();
             lang.pick(
                 format!(
-                    "verify: FAILED: {n} {}; {counts}",
+                    "verify: {word}: {n} {}; {counts}",
                     if n == 1 { "problem" } else { "problems" }
                 ),
                 format!(
-                    "verify: FALHOU: {n} {}; {counts}",
+                    "verify: {word}: {n} {}; {counts}",
                     if n == 1 { "problema" } else { "problemas" }
                 ),
             )
-        } else if !self.complete {
-            lang.pick(
-                format!("verify: INCOMPLETE: the logs are consistent, but the run did not complete; {counts}"),
-                format!("verify: INCOMPLETO: os logs são consistentes, mas a execução não terminou; {counts}"),
-            )
         } else if !self.rubric_passed() {
+            // A requirement not met fails the run, complete or not: the verdict never reads
+            // INCOMPLETE under a FAIL.
             let failed: Vec<String> = self
                 .rubric
                 .iter()
@@ -245,19 +341,41 @@ impl Report {
                 .filter(|r| !r.passed)
                 .map(|r| r.number.to_string())
                 .collect();
+            let n = failed.len() as u64;
+            let incomplete = if self.complete {
+                ""
+            } else {
+                lang.pick(", and it did not complete", ", e não terminou")
+            };
             lang.pick(
                 format!(
-                    "verify: FAILED: the run does not meet requirement {} of the assignment; {counts}",
-                    failed.join(", ")
+                    "verify: {word}: the run does not meet {} {} of the assignment{incomplete}; {counts}",
+                    plural(n, "requirement", "requirements"),
+                    join_and(&failed, "and")
                 ),
                 format!(
-                    "verify: FALHOU: a execução não atende ao requisito {} do desafio; {counts}",
-                    failed.join(", ")
+                    "verify: {word}: a execução não atende {} {} do desafio{incomplete}; {counts}",
+                    plural(n, "ao requisito", "aos requisitos"),
+                    join_and(&failed, "e")
                 ),
             )
+        } else if !self.complete {
+            lang.pick(
+                format!("verify: {word}: the logs are consistent, but the run did not complete; {counts}"),
+                format!("verify: {word}: os logs são consistentes, mas a execução não terminou; {counts}"),
+            )
         } else {
-            format!("verify: OK: {counts}")
+            format!("verify: {word}: {counts}")
         }
+    }
+}
+
+/// `2`, `2 and 5`, `1, 2 and 5`.
+fn join_and(items: &[String], and: &str) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} {and} {last}", rest.join(", ")),
     }
 }
 

@@ -86,6 +86,10 @@ impl LogReader {
         &self.path
     }
 
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
     /// Reads more, keeping the unread tail. `Ok(false)` at end of file.
     fn fill(&mut self) -> io::Result<bool> {
         if self.eof {

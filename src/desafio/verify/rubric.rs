@@ -2,8 +2,9 @@
 //! show, with the evidence (counts, pids, file:line).
 
 use super::Report;
-use crate::desafio::lang::Lang;
+use crate::desafio::lang::{Lang, count};
 use crate::desafio::log::{CONSUMER_LOG, EXECUTION_LOG};
+use crate::desafio::options::Bug;
 use crate::desafio::record::Role;
 
 /// At least this many values must be exchanged (requirement 2).
@@ -96,8 +97,19 @@ pub fn grade(r: &Report) -> Vec<Requirement> {
             )
         } else {
             lang.pick(
-                format!("only {sent} values sent and {received} received: at least {MIN_EXCHANGES} are required"),
-                format!("apenas {sent} valores enviados e {received} recebidos: são exigidos pelo menos {MIN_EXCHANGES}"),
+                format!(
+                    "only {} sent and {received} received: at least {MIN_EXCHANGES} are required",
+                    count(sent, "value", "values")
+                ),
+                format!(
+                    "apenas {} e {received} {}: são exigidos pelo menos {MIN_EXCHANGES}",
+                    count(sent, "valor enviado", "valores enviados"),
+                    if received == 1 {
+                        "recebido"
+                    } else {
+                        "recebidos"
+                    }
+                ),
             )
         },
     ));
@@ -116,15 +128,25 @@ pub fn grade(r: &Report) -> Vec<Requirement> {
         if g.duplicates > 0 {
             lang.pick(
                 format!(
-                    "{} repeated values among {} sent",
-                    g.duplicates,
+                    "{} among {} sent",
+                    count(g.duplicates, "repeated value", "repeated values"),
                     g.distinct + g.duplicates
                 ),
                 format!(
-                    "{} valores repetidos entre {} enviados",
-                    g.duplicates,
+                    "{} entre {} enviados",
+                    count(g.duplicates, "valor repetido", "valores repetidos"),
                     g.distinct + g.duplicates
                 ),
+            )
+        } else if g.distinct == 0 {
+            lang.pick(
+                "no value was sent".to_string(),
+                "nenhum valor foi enviado".to_string(),
+            )
+        } else if g.distinct == 1 {
+            lang.pick(
+                format!("a single value was sent{range}: nothing to vary"),
+                format!("um único valor foi enviado{range}: nada para variar"),
             )
         } else {
             lang.pick(
@@ -152,20 +174,86 @@ pub fn grade(r: &Report) -> Vec<Requirement> {
         "o consumidor processa e registra",
         if four {
             lang.pick(
-                format!("{values} values classified in {CONSUMER_LOG} ({even} even, {odd} odd), one timestamped line each"),
-                format!("{values} valores classificados em {CONSUMER_LOG} ({even} pares, {odd} ímpares), uma linha com horário para cada"),
+                format!(
+                    "{} in {CONSUMER_LOG} ({even} even, {odd} odd), one timestamped line each",
+                    count(values, "value classified", "values classified")
+                ),
+                format!(
+                    "{} em {CONSUMER_LOG} ({} e {}), uma linha com horário para cada",
+                    count(values, "valor classificado", "valores classificados"),
+                    count(even, "par", "pares"),
+                    count(odd, "ímpar", "ímpares")
+                ),
+            )
+        } else if values == 0 && received == 0 {
+            lang.pick(
+                format!("the consumer recorded nothing in {CONSUMER_LOG}: no value reached it"),
+                format!(
+                    "o consumidor não registrou nada em {CONSUMER_LOG}: nenhum valor chegou até ele"
+                ),
             )
         } else {
             lang.pick(
-                format!("{CONSUMER_LOG} records {values} values for {received} received{}", if misclassified { ", some misclassified" } else { "" }),
-                format!("{CONSUMER_LOG} registra {values} valores para {received} recebidos{}", if misclassified { ", alguns mal classificados" } else { "" }),
+                format!(
+                    "{CONSUMER_LOG} records {values} values for {received} received{}",
+                    if misclassified {
+                        ", some misclassified"
+                    } else {
+                        ""
+                    }
+                ),
+                format!(
+                    "{CONSUMER_LOG} registra {values} valores para {received} recebidos{}",
+                    if misclassified {
+                        ", alguns mal classificados"
+                    } else {
+                        ""
+                    }
+                ),
             )
         },
     ));
 
-    // 5. Errors and blocking situations handled: judged from what this run shows.
-    let five = r.consistent() && g.fault_handled != Some(false);
-    let evidence = if !r.consistent() {
+    // 5. Errors and blocking situations handled: judged from what this run shows — except
+    // under a classic mistake made on purpose, which fails it whatever this run happened to
+    // show (same flags, same verdict).
+    let five = r.consistent() && g.fault_handled != Some(false) && g.bug.is_none();
+    let evidence = if let Some(bug) = g.bug {
+        let what = match bug {
+            Bug::ParentKeepsEnds => lang.pick(
+                "main and each child keep both ends of the pipe, so end of file and EPIPE cannot happen: a producer that dies leaves the consumer waiting for ever, a consumer that dies leaves the producer writing into a pipe nobody reads".to_string(),
+                "o main e cada filho ficam com as duas pontas do pipe, então fim de arquivo e EPIPE não podem acontecer: um produtor que morre deixa o consumidor esperando para sempre, um consumidor que morre deixa o produtor escrevendo num pipe que ninguém lê".to_string(),
+            ),
+            Bug::NoLock | Bug::LockBeforeFork => {
+                let why = if bug == Bug::NoLock {
+                    lang.pick("no lock", "nenhuma trava")
+                } else {
+                    lang.pick(
+                        "a lock on one descriptor shared by every process",
+                        "uma trava num descritor compartilhado por todos os processos",
+                    )
+                };
+                let seen = match g.backwards.len() as u64 {
+                    0 => lang.pick(
+                        "no timestamp went backwards in this run, by chance".to_string(),
+                        "nenhum horário voltou para trás nesta execução, por acaso".to_string(),
+                    ),
+                    n => lang.pick(
+                        format!("{} in this run", count(n, "timestamp went backwards", "timestamps went backwards")),
+                        format!("{} nesta execução", count(n, "horário voltou para trás", "horários voltaram para trás")),
+                    ),
+                };
+                lang.pick(
+                    format!("with {why}, the processes' writes to {EXECUTION_LOG} were not mutually exclusive: one could write between another's timestamp and its write, so the file's order proves nothing ({seen})"),
+                    format!("com {why}, as escritas dos processos em {EXECUTION_LOG} não eram mutuamente exclusivas: um podia escrever entre o horário de outro e a escrita dele, então a ordem do arquivo não prova nada ({seen})"),
+                )
+            }
+        };
+        lang.pick(
+            format!("--bug {bug} made on purpose: {what}"),
+            format!("--bug {bug} feito de propósito: {what}"),
+        )
+    } else if !r.consistent() {
         lang.pick(
             "the logs are not consistent (see the problems above)".to_string(),
             "os logs não são consistentes (veja os problemas acima)".to_string(),
@@ -176,8 +264,8 @@ pub fn grade(r: &Report) -> Vec<Requirement> {
         paths.join("; ")
     } else if g.handled.is_empty() {
         lang.pick(
-            "no error occurred in this run; blocking: the consumer waited on the pipe for every value and stopped at the end marker. Errors are not exercised here — see --fault to watch each one handled".to_string(),
-            "nenhum erro ocorreu nesta execução; bloqueio: o consumidor esperou no pipe por cada valor e parou no marcador de fim. Os erros não foram exercitados aqui — veja --fault para ver cada um tratado".to_string(),
+            "no error occurred in this run; blocking: the consumer waited on the pipe for every value and stopped at the end marker, and each process waited for the log's lock before writing. Errors are not exercised here — see --fault to watch each one handled".to_string(),
+            "nenhum erro ocorreu nesta execução; bloqueio: o consumidor esperou no pipe por cada valor e parou no marcador de fim, e cada processo esperou a trava do log antes de escrever. Os erros não foram exercitados aqui — veja --fault para ver cada um tratado".to_string(),
         )
     } else {
         g.handled.join("; ")
