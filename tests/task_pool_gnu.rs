@@ -568,6 +568,7 @@ fn argument_files_and_several_input_sources_are_taken_as_gnu_parallel_takes_them
     assert_eq!(out, "1 x\n2 y\n", ":::+ pairs a source with the one before");
     for (args, mention) in [
         (vec!["--", "echo", "::::", "missing"], "missing"),
+        (vec!["--", "echo", "::::", "."], ":::: .: Is a directory"),
         (vec!["--", "echo", "::::"], "followed by a file"),
         (
             vec!["--", "echo", ":::", "a", ":::"],

@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, BorrowedFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 
@@ -139,13 +139,23 @@ impl Source {
     /// The source of a run: one source streamed, several read whole first. A file that
     /// cannot be opened or read, or an empty source among several, is an error.
     pub fn open(specs: Vec<SourceSpec>) -> Result<Source, OpenError> {
-        let open = |path: &PathBuf| File::open(path).map_err(|e| OpenError::File(path.clone(), e));
+        // A directory opens, and fails only at the first read: refused here, before anything.
+        let open = |path: &PathBuf| {
+            let file = File::open(path).map_err(|e| OpenError::File(path.clone(), e))?;
+            match file.metadata() {
+                Ok(m) if m.is_dir() => Err(OpenError::File(
+                    path.clone(),
+                    io::Error::from_raw_os_error(libc::EISDIR),
+                )),
+                _ => Ok(file),
+            }
+        };
         if let [only] = &specs[..] {
             return Ok(match &only.origin {
                 Origin::Args(args) => Source::Args(args.clone().into_iter()),
                 Origin::Stdin => Source::Lines(LineReader::stdin()),
                 Origin::File(path) if path.as_os_str() == "-" => Source::Lines(LineReader::stdin()),
-                Origin::File(path) => Source::Lines(LineReader::file(open(path)?)),
+                Origin::File(path) => Source::Lines(LineReader::file(open(path)?, path)),
             });
         }
         let mut groups = Vec::with_capacity(specs.len());
@@ -195,6 +205,17 @@ impl Source {
         match self {
             Source::Lines(reader) if !reader.eof && reader.lines.is_empty() => Some(reader.fd()),
             _ => None,
+        }
+    }
+
+    /// What a streamed source reads, for an error message: its file, or `-`.
+    pub fn name(&self) -> PathBuf {
+        match self {
+            Source::Lines(LineReader {
+                stream: Stream::File(_, path),
+                ..
+            }) => path.clone(),
+            _ => PathBuf::from("-"),
         }
     }
 
@@ -317,7 +338,7 @@ impl Combinations {
 
 enum Stream {
     Stdin(io::Stdin),
-    File(File),
+    File(File, PathBuf),
 }
 
 /// Splits a stream (standard input or a file) into lines (without their newline) as it arrives.
@@ -335,8 +356,8 @@ impl LineReader {
         LineReader::new(Stream::Stdin(io::stdin()))
     }
 
-    fn file(file: File) -> LineReader {
-        LineReader::new(Stream::File(file))
+    fn file(file: File, path: &Path) -> LineReader {
+        LineReader::new(Stream::File(file, path.to_path_buf()))
     }
 
     fn new(stream: Stream) -> LineReader {
@@ -351,7 +372,7 @@ impl LineReader {
 
     fn fd(&self) -> BorrowedFd<'_> {
         match &self.stream {
-            Stream::File(f) => f.as_fd(),
+            Stream::File(f, _) => f.as_fd(),
             Stream::Stdin(s) => s.as_fd(),
         }
     }

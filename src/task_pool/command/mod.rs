@@ -26,7 +26,6 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use clap::{CommandFactory, Parser};
@@ -570,9 +569,14 @@ impl Run {
             && let Err(e) = self.source.fill()
             && e.kind() != io::ErrorKind::Interrupted
         {
+            let name = self.source.name();
             return Err(Error::Path {
-                flag: "input",
-                path: PathBuf::from("-"),
+                flag: if name.as_os_str() == "-" {
+                    "standard input"
+                } else {
+                    "::::"
+                },
+                path: name,
                 source: e,
             });
         }
