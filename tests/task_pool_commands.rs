@@ -721,3 +721,57 @@ fn a_job_block_holds_only_that_jobs_bytes_even_when_its_worker_reuses_the_file()
     assert_eq!(text(&out.stdout), "one\nthree\nfour\n");
     assert_eq!(text(&out.stderr), "err\n");
 }
+
+/// Two runs given the same joblog (a script started twice): each line either writes lands
+/// whole at the end — the joblog is appended to once emptied — never over another's.
+#[test]
+fn two_runs_writing_one_joblog_leave_only_whole_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    // Lines of different lengths, so that one written over another cannot look whole.
+    let short: Vec<String> = (1..=300).map(|i| i.to_string()).collect();
+    let long: Vec<String> = (1..=300)
+        .map(|i| format!("{i}-{}", "x".repeat(i % 50)))
+        .collect();
+    let args = |inputs: &[String]| -> Vec<String> {
+        let mut v: Vec<String> = ["-j", "2", "--joblog", "j.tsv", "--", "echo", ":::"]
+            .map(String::from)
+            .to_vec();
+        v.extend(inputs.iter().cloned());
+        v
+    };
+    let start = |args: Vec<String>| {
+        Command::new(BIN)
+            .args(args)
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let (mut a, mut b) = (start(args(&short)), start(args(&long)));
+    assert_eq!(
+        common::wait_with_deadline(&mut a, Duration::from_secs(60)),
+        0
+    );
+    assert_eq!(
+        common::wait_with_deadline(&mut b, Duration::from_secs(60)),
+        0
+    );
+    let log = std::fs::read_to_string(dir.path().join("j.tsv")).unwrap();
+    for line in log.lines() {
+        let c: Vec<&str> = line.split('\t').collect();
+        let whole = line.starts_with("Seq\tHost\t")
+            || (c.len() == 9
+                && c[0].parse::<u64>().is_ok()
+                && c[6] == "0"
+                && (c[8] == format!("echo {}", c[0])
+                    || c[8]
+                        == format!(
+                            "echo {}-{}",
+                            c[0],
+                            "x".repeat(c[0].parse::<usize>().unwrap() % 50)
+                        )));
+        assert!(whole, "a broken line {line:?} in\n{log}");
+    }
+}

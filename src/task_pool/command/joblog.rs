@@ -175,16 +175,17 @@ impl Joblog {
             .is_some_and(|m| m.file_type().is_char_device());
         let empty = meta.as_ref().is_none_or(|m| m.len() == 0);
         let append = plus || resume != Resume::No;
-        let mut log = if device || append {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|e| path_error(path, e))?;
-            LineLog::append(path).map_err(as_error)?
-        } else {
-            LineLog::create(path).map_err(as_error)?
-        };
+        // Emptied first if it is not appended to, then always written in append mode: every
+        // line lands whole at the end, even if another run writes the same file.
+        if !device && !append {
+            drop(LineLog::create(path).map_err(as_error)?);
+        }
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| path_error(path, e))?;
+        let mut log = LineLog::append(path).map_err(as_error)?;
         let header = if plus {
             false
         } else if resume != Resume::No {
