@@ -1070,3 +1070,53 @@ fn a_stopped_dispatcher_does_not_keep_an_interrupted_run_from_ending() {
         wait_session_gone(sid, DEADLINE);
     }
 }
+
+/// Found by the chaos campaign: at the end of a run the dispatcher waited for each worker to
+/// exit — for ever, for a worker someone had stopped, even after a Ctrl+C. Told to stop, it now
+/// wakes such a worker (SIGTERM, SIGCONT) and SIGKILLs it after the grace: the run ends, and
+/// nothing is left.
+#[test]
+fn a_stopped_idle_worker_does_not_keep_an_interrupted_run_from_ending() {
+    nix::sys::prctl::set_child_subreaper(true).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let joblog = dir.path().join("j.tsv");
+    let child = start(
+        &[
+            "-j",
+            "2",
+            "--grace",
+            "200ms",
+            "--joblog",
+            joblog.to_str().unwrap(),
+            "--",
+            "sleep",
+            ":::",
+            "0.5",
+        ],
+        dir.path(),
+    );
+    let sid = child.id() as i32;
+    wait_session(
+        sid,
+        "the job running, the other worker idle",
+        DEADLINE,
+        |m| sleeping(m, 1),
+    );
+    let (_, workers, commands) = roles(sid);
+    let members = session_members(sid);
+    let busy = members
+        .iter()
+        .find(|p| commands.contains(&p.pid) || p.comm == "sleep")
+        .map(|p| p.ppid);
+    let idle = *workers.iter().find(|w| Some(**w) != busy).unwrap();
+    signal(idle, Signal::SIGSTOP);
+    // The job ends, the run has nothing left to do: the dispatcher waits for its workers.
+    wait_session(sid, "the job logged", DEADLINE, |_| {
+        std::fs::read_to_string(&joblog).is_ok_and(|t| t.lines().count() == 2)
+    });
+    nix::sys::signal::killpg(Pid::from_raw(sid), Signal::SIGINT).unwrap();
+    let (code, _, err) = finish(child);
+    assert_eq!(code, 130, "{err}");
+    let took = wait_session_gone(sid, DEADLINE);
+    assert!(took < Duration::from_secs(3), "left for {took:?}");
+}

@@ -936,17 +936,61 @@ impl Dispatcher<'_> {
     /// Every task is settled: close the workers' task pipes (they exit at end of file), reap
     /// them, and deliver the last outcomes.
     fn finish(&mut self) -> Result<()> {
-        for mut slot in std::mem::take(&mut self.slots) {
-            // End of file on its task pipe is the worker's signal to exit 0.
+        // End of file on its task pipe is each worker's signal to exit 0.
+        for slot in &mut self.slots {
             drop(slot.to_worker.take());
-            let reaped = slot.child.wait()?;
-            self.record_usage(slot.child.pid(), slot.tasks_run, &reaped.usage);
         }
+        self.reap_workers()?;
         self.sweep_orphans(true);
         for usage in std::mem::take(&mut self.usages) {
             self.pending.extend_from_slice(&usage.encode());
         }
         self.flush_outcomes(true)
+    }
+
+    /// Waits for every worker (told to finish) to exit, and reaps it. A worker someone stopped
+    /// (SIGSTOP) or that is stuck would keep the pool waiting for ever: once the dispatcher is
+    /// told to stop, each worker left gets SIGTERM and SIGCONT (it wakes to act on it), and
+    /// SIGKILL after the grace.
+    fn reap_workers(&mut self) -> Result<()> {
+        let mut kill_at: Option<Instant> = None;
+        loop {
+            let mut i = 0;
+            while i < self.slots.len() {
+                match self.slots[i].child.try_wait()? {
+                    Some(reaped) => {
+                        let slot = self.slots.remove(i);
+                        self.record_usage(slot.child.pid(), slot.tasks_run, &reaped.usage);
+                    }
+                    None => i += 1,
+                }
+            }
+            if self.slots.is_empty() {
+                return Ok(());
+            }
+            let now = Instant::now();
+            if kill_at.is_none() && ipc_sys::signal::interrupted().is_some() {
+                kill_at = Some(now + self.config.grace);
+                for slot in &self.slots {
+                    slot.child.ask_to_end(Signal::SIGTERM);
+                }
+            }
+            if kill_at.is_some_and(|k| now >= k) {
+                for slot in &mut self.slots {
+                    if !slot.final_kill {
+                        slot.child.signal_group(Signal::SIGKILL);
+                        slot.final_kill = true;
+                    }
+                }
+            }
+            let watch = Watch {
+                interrupts: kill_at.is_none(),
+                children: true,
+            };
+            // SIGCHLD (a worker ended), an interrupt, or the grace's end wakes it.
+            let until = kill_at.filter(|_| self.slots.iter().any(|s| !s.final_kill));
+            wait_event(&mut [], until, watch)?;
+        }
     }
 
     /// The dispatcher failed: say why to the caller (one frame, so the caller reports it once),
