@@ -1110,10 +1110,22 @@ fn a_stopped_idle_worker_does_not_keep_an_interrupted_run_from_ending() {
         .map(|p| p.ppid);
     let idle = *workers.iter().find(|w| Some(**w) != busy).unwrap();
     signal(idle, Signal::SIGSTOP);
-    // The job ends, the run has nothing left to do: the dispatcher waits for its workers.
-    wait_session(sid, "the job logged", DEADLINE, |_| {
-        std::fs::read_to_string(&joblog).is_ok_and(|t| t.lines().count() == 2)
-    });
+    // The job ends, the run has nothing left to do: the dispatcher closes every worker's task
+    // pipe (the idle one's too: it holds its write end no more) and waits for them to exit.
+    let (dispatcher, _, _) = roles(sid);
+    let task_pipe = std::fs::read_link(format!("/proc/{idle}/fd/3")).unwrap();
+    wait_session(
+        sid,
+        "the dispatcher waiting for its workers",
+        DEADLINE,
+        |_| {
+            let held = std::fs::read_dir(format!("/proc/{dispatcher}/fd")).is_ok_and(|fds| {
+                fds.flatten()
+                    .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t == task_pipe))
+            });
+            !held && std::fs::read_to_string(&joblog).is_ok_and(|t| t.lines().count() == 2)
+        },
+    );
     nix::sys::signal::killpg(Pid::from_raw(sid), Signal::SIGINT).unwrap();
     let (code, _, err) = finish(child);
     assert_eq!(code, 130, "{err}");
