@@ -423,18 +423,23 @@ fn describe(case: &Case) -> String {
     format!("{:?} {:?}", case.options, case.command)
 }
 
-#[test]
-fn task_pool_gives_gnu_parallels_stdout_exit_status_and_joblog() {
-    let dir = tempfile::tempdir().unwrap();
-    fixtures(dir.path());
-    let mode = std::env::var("TASK_POOL_DIFF").unwrap_or_default();
-    let gnu = !mode.is_empty()
+/// Whether the live comparison is asked for (`TASK_POOL_DIFF`) and GNU parallel is installed.
+fn gnu_parallel() -> bool {
+    std::env::var("TASK_POOL_DIFF").is_ok_and(|m| !m.is_empty())
         && Command::new("parallel")
             .arg("--version")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
-            .is_ok_and(|s| s.success());
+            .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn task_pool_gives_gnu_parallels_stdout_exit_status_and_joblog() {
+    let dir = tempfile::tempdir().unwrap();
+    fixtures(dir.path());
+    let mode = std::env::var("TASK_POOL_DIFF").unwrap_or_default();
+    let gnu = gnu_parallel();
     let mut failures = Vec::new();
     for case in CASES {
         let (stdout, code, joblog) = run_case(case, dir.path(), false);
@@ -749,6 +754,29 @@ fn resume_runs_again_exactly_the_jobs_an_interrupt_ended_or_that_failed() {
         ["1:0", "2:1"]
     );
     std::fs::write(dir.path().join("go"), "").unwrap();
+    // With TASK_POOL_DIFF=1 and GNU parallel installed: parallel's own --resume, reading this
+    // joblog, runs the same two jobs (a script, since parallel hands its command to a shell).
+    if gnu_parallel() {
+        std::fs::copy(&joblog, dir.path().join("gnu.tsv")).unwrap();
+        std::fs::write(dir.path().join("job.sh"), format!("#!/bin/sh\n{script}\n")).unwrap();
+        let mut cmd = Command::new("parallel");
+        cmd.args([
+            "--will-cite",
+            "-j",
+            "2",
+            "--resume",
+            "--joblog",
+            "gnu.tsv",
+            "sh",
+            "job.sh",
+        ])
+        .args([":::", "1", "2", "3", "4"])
+        .current_dir(dir.path());
+        let out = output_of(cmd, None);
+        let mut ran: Vec<String> = text(&out.stdout).lines().map(String::from).collect();
+        ran.sort();
+        assert_eq!(ran, ["3", "4"], "GNU parallel --resume on this joblog");
+    }
     let mut resumed = args.to_vec();
     resumed.insert(0, "--resume");
     let (out, code, err) = run(dir.path(), &resumed, None);
