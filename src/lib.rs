@@ -6,6 +6,7 @@
 //! invariants.
 
 pub mod desafio;
+pub mod grade;
 pub mod joinable_queue;
 pub mod parallel;
 pub mod task_pool;

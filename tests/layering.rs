@@ -1,21 +1,29 @@
 //! The layering rules of ARCHITECTURE.md, checked on the source: each program's folder uses
 //! only the system layer (`ipc_sys`, a separate crate that cannot see any program — the
-//! compiler enforces that half) and itself; the one allowed edge between programs is
-//! `parallel` → `task_pool` (parallel is built on the pool, as the tutorial is built on
-//! `multiprocessing.Pool`). Binaries stay thin.
+//! compiler enforces that half) and itself. The allowed edges between programs: `parallel` →
+//! `task_pool` (parallel is built on the pool, as the tutorial is built on
+//! `multiprocessing.Pool`); `grade` → `task_pool` (a class is graded on the pool); `desafio` ⇄
+//! `grade` (grade is the Desafio's `grade` subcommand and speaks its two languages). Binaries
+//! stay thin.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-const PROGRAMS: [&str; 6] = [
+const PROGRAMS: [&str; 7] = [
     "desafio",
+    "grade",
     "worker_pool",
     "task_pool",
     "ticket_office",
     "joinable_queue",
     "parallel",
 ];
-const ALLOWED: [(&str, &str); 1] = [("parallel", "task_pool")];
+const ALLOWED: [(&str, &str); 4] = [
+    ("parallel", "task_pool"),
+    ("grade", "task_pool"),
+    ("grade", "desafio"),
+    ("desafio", "grade"),
+];
 
 fn rust_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();

@@ -50,6 +50,9 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Draw a run from its two logs: an SVG (or, with -o FILE.html, a web page)
     Report(ReportArgs),
+    /// Grade any Desafio 01 submission (any language) by what its processes do: run it, trace
+    /// it, kill its producer and its consumer mid-run; ten verdicts with evidence
+    Grade(crate::grade::cli::GradeArgs),
 }
 
 #[derive(Debug, Args)]

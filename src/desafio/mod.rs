@@ -75,6 +75,19 @@ pub fn run(cli: Cli, lang: lang::Lang) -> u8 {
         Some(Command::Report(args)) => {
             report::report(&args.log_dir, args.output.as_deref(), lang).map(|()| 0)
         }
+        Some(Command::Grade(args)) => {
+            return match args.into_options(lang).and_then(crate::grade::main) {
+                Ok(code) => code,
+                Err(e) => {
+                    let text = match lang {
+                        lang::Lang::En => e.to_string(),
+                        lang::Lang::Pt => cli_pt::translate(&e.to_string()),
+                    };
+                    let _ = writeln!(std::io::stderr(), "{} {text}", lang.pick("error:", "erro:"));
+                    e.exit_code()
+                }
+            };
+        }
         None => cli
             .run
             .into_options(lang)

@@ -84,6 +84,9 @@ pub enum Error {
     #[error("cannot write {}: {source}", path.display())]
     Write { path: PathBuf, source: io::Error },
 
+    #[error("cannot trace: {0}")]
+    Trace(String),
+
     #[error("cannot read {}: {source}", path.display())]
     Read { path: PathBuf, source: io::Error },
 }

@@ -218,6 +218,21 @@ fn keep_only(keep: &[RawFd]) -> std::result::Result<Vec<OwnedFd>, Errno> {
         .collect())
 }
 
+/// In a child forked with a keep-list whose closure gave up ownership of its descriptors
+/// (`IntoRawFd`), takes ownership of the `index`-th of them (descriptor `FIRST_KEPT_FD +
+/// index`), if it is open. For code that runs in such a child without being handed the
+/// descriptors (a body given as `Fn() -> i32`). Take each index once.
+pub fn take_kept(index: usize) -> Option<OwnedFd> {
+    let fd = FIRST_KEPT_FD.checked_add(RawFd::try_from(index).ok()?)?;
+    // SAFETY: F_GETFD only queries the descriptor.
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        return None;
+    }
+    // SAFETY: the descriptor is open (checked above) and, per this function's contract, owned
+    // by nothing else in this process: the forked closure released it with `into_raw_fd`.
+    Some(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 /// Closes every descriptor from `first` up.
 fn close_from(first: RawFd) -> std::result::Result<(), Errno> {
     let first = libc::c_uint::try_from(first).map_err(|_| Errno::EBADF)?;

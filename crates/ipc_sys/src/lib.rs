@@ -23,6 +23,7 @@ pub mod queue;
 pub mod semaphore;
 pub mod shm;
 pub mod signal;
+pub mod trace;
 
 pub use child::{Child, Children, Event, ExitStatus, Reaped, Usage};
 pub use error::{Error, Result};

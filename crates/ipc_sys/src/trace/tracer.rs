@@ -1,0 +1,957 @@
+//! The tracer's loop: start the root, then handle every stop of every tracee until none is
+//! left. See the module documentation in `mod.rs` for the design.
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::time::Instant;
+
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::ptrace::{self, Options};
+use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+
+use super::inspect;
+use super::record::{Call, Detail, Event, InCall, Intervention, Object, Record, Status};
+use super::syscalls::{Sys, path_arg};
+use super::{Controller, Decision, Entry, Outcome, Sink, Stdio, TraceConfig};
+use crate::error::{Error, Result};
+use crate::fork::Fork;
+
+/// Errnos recorded for any call that fails with them: what a sandbox refuses (EACCES, EPERM,
+/// EROFS), what a limit stops (EAGAIN for fork, ENOMEM, EFBIG, ENOSPC, EDQUOT, EMFILE,
+/// ENFILE), what a missing network says (ENETUNREACH, ECONNREFUSED).
+pub const NOTABLE_ERRNOS: [i32; 12] = [
+    libc::EACCES,
+    libc::EPERM,
+    libc::EROFS,
+    libc::EAGAIN,
+    libc::ENOMEM,
+    libc::EFBIG,
+    libc::ENOSPC,
+    libc::EDQUOT,
+    libc::EMFILE,
+    libc::ENFILE,
+    libc::ENETUNREACH,
+    libc::ECONNREFUSED,
+];
+
+const PTRACE_SYSCALL_INFO_ENTRY: u8 = 1;
+const PTRACE_SYSCALL_INFO_EXIT: u8 = 2;
+#[cfg(target_arch = "x86_64")]
+const NATIVE_ARCH: u32 = 0xC000_003E;
+#[cfg(target_arch = "aarch64")]
+const NATIVE_ARCH: u32 = 0xC000_00B7;
+
+/// A call entered and not yet left.
+#[derive(Debug, Clone)]
+pub(super) struct Pending {
+    pub(super) entry: Entry,
+    pub(super) args: [u64; 6],
+}
+
+#[derive(Debug, Default)]
+struct Thread {
+    pid: i32,
+    pending: Option<Pending>,
+    /// Held at a call's entry: until this time (µs), or until resumed (`None`).
+    held: Option<Option<u64>>,
+}
+
+#[derive(Debug, Clone)]
+struct Proc {
+    parent: Option<i32>,
+    lineage: Vec<u32>,
+    children: u32,
+    alive: bool,
+}
+
+enum Request {
+    Kill(i32, Signal),
+    Resume(i32),
+    ResumeAt(i32, u64),
+    Snapshot(String),
+    Finish(String),
+    Wake(u64),
+}
+
+/// The controller's view of the trace and its way to intervene.
+pub struct Ctx<'a> {
+    now_us: u64,
+    procs: &'a HashMap<i32, Proc>,
+    threads: &'a HashMap<i32, Thread>,
+    requests: Vec<Request>,
+}
+
+impl Ctx<'_> {
+    /// µs since the trace began.
+    pub fn now_us(&self) -> u64 {
+        self.now_us
+    }
+
+    /// Where a process sits in the tree: the birth order of each ancestor's child on the way
+    /// down from the root (`[]` for the root, `[1, 0]` for the first child of its second
+    /// child). Threads do not count. The same program makes the same tree on every run.
+    pub fn lineage(&self, pid: i32) -> Option<&[u32]> {
+        self.procs.get(&pid).map(|p| p.lineage.as_slice())
+    }
+
+    /// The live process whose lineage is `lineage`.
+    pub fn find(&self, lineage: &[u32]) -> Option<i32> {
+        self.procs
+            .iter()
+            .find(|(_, p)| p.alive && p.lineage == lineage)
+            .map(|(pid, _)| *pid)
+    }
+
+    pub fn parent(&self, pid: i32) -> Option<i32> {
+        self.procs.get(&pid).and_then(|p| p.parent)
+    }
+
+    pub fn alive(&self, pid: i32) -> bool {
+        self.procs.get(&pid).is_some_and(|p| p.alive)
+    }
+
+    /// The live processes.
+    pub fn processes(&self) -> Vec<i32> {
+        let mut v: Vec<i32> = self
+            .procs
+            .iter()
+            .filter(|(_, p)| p.alive)
+            .map(|(pid, _)| *pid)
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// The calls the threads of `pid` are in right now (entered, not left).
+    pub fn pending(&self, pid: i32) -> Vec<&Entry> {
+        self.threads
+            .values()
+            .filter(|t| t.pid == pid)
+            .filter_map(|t| t.pending.as_ref().map(|p| &p.entry))
+            .collect()
+    }
+
+    /// Whether thread `tid` is being held at a call's entry.
+    pub fn held(&self, tid: i32) -> bool {
+        self.threads.get(&tid).is_some_and(|t| t.held.is_some())
+    }
+
+    /// Sends `signal` to process `pid`.
+    pub fn kill(&mut self, pid: i32, signal: Signal) {
+        self.requests.push(Request::Kill(pid, signal));
+    }
+
+    /// Lets a held thread go.
+    pub fn resume(&mut self, tid: i32) {
+        self.requests.push(Request::Resume(tid));
+    }
+
+    /// Lets a held thread go at `at_us`.
+    pub fn resume_at(&mut self, tid: i32, at_us: u64) {
+        self.requests.push(Request::ResumeAt(tid, at_us));
+    }
+
+    /// Records every live process's descriptors (an `Event::Snapshot`).
+    pub fn snapshot(&mut self, label: &str) {
+        self.requests.push(Request::Snapshot(label.to_string()));
+    }
+
+    /// Ends the trace: every process is killed.
+    pub fn finish(&mut self, reason: &str) {
+        self.requests.push(Request::Finish(reason.to_string()));
+    }
+
+    /// Asks for an `on_tick` no later than `at_us`.
+    pub fn wake_at(&mut self, at_us: u64) {
+        self.requests.push(Request::Wake(at_us));
+    }
+}
+
+pub(super) struct Tracer<'a> {
+    pub(super) config: &'a TraceConfig,
+    sink: &'a mut dyn Sink,
+    controller: &'a mut dyn Controller,
+    start: Instant,
+    root: i32,
+    threads: HashMap<i32, Thread>,
+    procs: HashMap<i32, Proc>,
+    /// Announced by their creator's event; their first stop not seen yet.
+    expected: HashSet<i32>,
+    /// Stopped before their creator's event announced them.
+    early: HashSet<i32>,
+    fd_cache: HashMap<(i32, i32), Object>,
+    wakes: Vec<u64>,
+    root_status: Option<Status>,
+    finishing: Option<String>,
+    root_started: bool,
+    pub(super) bytes_kept: usize,
+    records: usize,
+    noted_caps: bool,
+    noted_arch: bool,
+}
+
+/// Starts `config.argv` and traces it and everything it starts until every process is gone,
+/// the deadline passes or the controller ends it. `confine` runs in the root process just
+/// before it becomes traceable and executes the command (a sandbox's last step); an error
+/// there ends the root with exit code 126 and the message on its stderr.
+///
+/// Call it in a process that is single-threaded (it forks) and has no other children: it
+/// becomes a child subreaper and reaps every orphan of the trace.
+pub fn run(
+    config: &TraceConfig,
+    stdio: Stdio,
+    confine: &dyn Fn() -> std::result::Result<(), String>,
+    controller: &mut dyn Controller,
+    sink: &mut dyn Sink,
+) -> Result<Outcome> {
+    if config.argv.is_empty() {
+        return Err(Error::Trace("no command to trace".into()));
+    }
+    crate::child::become_subreaper()?;
+    // SIGCHLD is blocked and read from a signalfd; its disposition must not be SIG_IGN nor
+    // carry SA_NOCLDSTOP, or ptrace stops would raise no SIGCHLD at all.
+    let dfl = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    // SAFETY: restoring the default disposition installs no handler.
+    unsafe { signal::sigaction(Signal::SIGCHLD, &dfl) }.map_err(Error::Signal)?;
+    let mut mask = SigSet::empty();
+    mask.add(Signal::SIGCHLD);
+    signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&mask), None).map_err(Error::Signal)?;
+    let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+        .map_err(Error::Signal)?;
+
+    let argv: Vec<CString> = config
+        .argv
+        .iter()
+        .map(|a| CString::new(a.as_bytes()))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| Error::Trace("an argument holds a NUL byte".into()))?;
+    let cwd = CString::new(config.cwd.as_os_str().as_encoded_bytes())
+        .map_err(|_| Error::Trace("the directory holds a NUL byte".into()))?;
+    let child = Fork::new("traced command")
+        .death_signal(Signal::SIGKILL)
+        .on_drop(Some(Signal::SIGKILL))
+        .spawn(
+            [stdio.stdout.as_fd(), stdio.stderr.as_fd()],
+            |[out, err]| launch(out, err, &argv, &cwd, &config.env, confine),
+        )?;
+    drop(stdio);
+    // The tracer reaps its child itself (waitpid with __WALL below), not through the handle.
+    let root = child.pid().as_raw();
+    std::mem::forget(child);
+
+    let mut tracer = Tracer {
+        config,
+        sink,
+        controller,
+        start: Instant::now(),
+        root,
+        threads: HashMap::from([(
+            root,
+            Thread {
+                pid: root,
+                ..Thread::default()
+            },
+        )]),
+        procs: HashMap::from([(
+            root,
+            Proc {
+                parent: None,
+                lineage: Vec::new(),
+                children: 0,
+                alive: true,
+            },
+        )]),
+        expected: HashSet::new(),
+        early: HashSet::new(),
+        fd_cache: HashMap::new(),
+        wakes: Vec::new(),
+        root_status: None,
+        finishing: None,
+        root_started: false,
+        bytes_kept: 0,
+        records: 0,
+        noted_caps: false,
+        noted_arch: false,
+    };
+    let reason = tracer.run_loop(&sfd)?;
+    tracer.emit(
+        root,
+        root,
+        Event::Finished {
+            reason: reason.clone(),
+        },
+    );
+    Ok(Outcome {
+        root: tracer.root_status,
+        reason,
+    })
+}
+
+/// The root, between fork and exec.
+fn launch(
+    out: OwnedFd,
+    err: OwnedFd,
+    argv: &[CString],
+    cwd: &CString,
+    env: &[(String, String)],
+    confine: &dyn Fn() -> std::result::Result<(), String>,
+) -> i32 {
+    let fail = |what: &str, e: &dyn std::fmt::Display| {
+        let line = format!("error: {what}: {e}\n");
+        // SAFETY: writes a buffer we own to descriptor 2.
+        unsafe { libc::write(2, line.as_ptr().cast(), line.len()) };
+    };
+    // SAFETY: dup2 only rearranges descriptors; 1 and 2 are ours to replace (the forked child
+    // holds nothing else there that anything relies on).
+    let dup_ok =
+        unsafe { libc::dup2(out.as_raw_fd(), 1) >= 0 && libc::dup2(err.as_raw_fd(), 2) >= 0 };
+    drop((out, err));
+    if !dup_ok {
+        return 126;
+    }
+    match nix::fcntl::open(
+        "/dev/null",
+        nix::fcntl::OFlag::O_RDONLY,
+        nix::sys::stat::Mode::empty(),
+    ) {
+        Ok(null) => {
+            // SAFETY: as above, for descriptor 0.
+            unsafe { libc::dup2(null.as_raw_fd(), 0) };
+        }
+        Err(e) => fail("cannot open /dev/null", &e),
+    }
+    if let Err(e) = nix::unistd::chdir(cwd.as_c_str()) {
+        fail(&format!("cannot enter {}", cwd.to_string_lossy()), &e);
+        return 126;
+    }
+    // The command starts as a fresh program would: every signal at its default (an ignored
+    // SIGPIPE, the Rust runtime's, would survive exec and turn the command's broken pipes into
+    // EPIPE), nothing blocked, a session of its own (no terminal signals reach it directly).
+    for n in 1..32 {
+        if n == libc::SIGKILL || n == libc::SIGSTOP {
+            continue;
+        }
+        if let Ok(sig) = Signal::try_from(n) {
+            let dfl = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+            // SAFETY: the default disposition installs no handler.
+            let _ = unsafe { signal::sigaction(sig, &dfl) };
+        }
+    }
+    let _ = signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+    let _ = nix::unistd::setsid();
+    for (k, v) in env {
+        // SAFETY: this process is single-threaded (a fresh fork of one), so nothing reads the
+        // environment concurrently.
+        unsafe { std::env::set_var(k, v) };
+    }
+    if let Err(e) = confine() {
+        fail("cannot confine the command", &e);
+        return 126;
+    }
+    if let Err(e) = ptrace::traceme() {
+        fail("cannot be traced", &e);
+        return 126;
+    }
+    // Stop until the tracer has set its options; it resumes us into execvp.
+    let _ = signal::raise(Signal::SIGSTOP);
+    let e = nix::unistd::execvp(&argv[0], argv).err();
+    fail(
+        &format!("cannot run {}", argv[0].to_string_lossy()),
+        &e.map_or_else(|| "unknown error".to_string(), |e| e.desc().to_string()),
+    );
+    127
+}
+
+impl Tracer<'_> {
+    fn now_us(&self) -> u64 {
+        self.start.elapsed().as_micros() as u64
+    }
+
+    fn deadline_us(&self) -> u64 {
+        self.config.deadline.as_micros() as u64
+    }
+
+    fn run_loop(&mut self, sfd: &SignalFd) -> Result<String> {
+        loop {
+            loop {
+                match waitpid(None, Some(WaitPidFlag::WNOHANG | WaitPidFlag::__WALL)) {
+                    Ok(WaitStatus::StillAlive) => break,
+                    Ok(status) => self.handle(status),
+                    Err(Errno::EINTR) => {}
+                    Err(Errno::ECHILD) => {
+                        return Ok(self.finishing.clone().unwrap_or_else(|| "exited".into()));
+                    }
+                    Err(e) => return Err(Error::Wait(e)),
+                }
+            }
+            let now = self.now_us();
+            if self.finishing.is_none() && now >= self.deadline_us() {
+                self.finish("timeout");
+            }
+            self.release_due(now);
+            self.tick();
+            let now = self.now_us();
+            let mut next = self.deadline_us().max(now);
+            if self.finishing.is_some() {
+                // Killed processes end promptly; poll again soon in case a stop is missed.
+                next = now + 50_000;
+            }
+            for t in self.threads.values() {
+                if let Some(Some(at)) = t.held {
+                    next = next.min(at);
+                }
+            }
+            self.wakes.retain(|&w| w > now);
+            if let Some(&w) = self.wakes.iter().min() {
+                next = next.min(w);
+            }
+            let wait_ms = (next.saturating_sub(now)).div_ceil(1000).min(60_000) as u16;
+            let mut fds = [PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+            match nix::poll::poll(&mut fds, PollTimeout::from(wait_ms)) {
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(e) => return Err(Error::Poll(e)),
+            }
+            while let Ok(Some(_)) = sfd.read_signal() {}
+        }
+    }
+
+    fn release_due(&mut self, now: u64) {
+        let due: Vec<i32> = self
+            .threads
+            .iter()
+            .filter(|(_, t)| matches!(t.held, Some(Some(at)) if at <= now))
+            .map(|(tid, _)| *tid)
+            .collect();
+        for tid in due {
+            self.resume_held(tid);
+        }
+    }
+
+    fn resume_held(&mut self, tid: i32) {
+        let Some(t) = self.threads.get_mut(&tid) else {
+            return;
+        };
+        if t.held.take().is_none() {
+            return;
+        }
+        let pid = t.pid;
+        self.emit(pid, tid, Event::Intervention(Intervention::Resumed));
+        let _ = ptrace::syscall(Pid::from_raw(tid), None);
+    }
+
+    fn finish(&mut self, reason: &str) {
+        if self.finishing.is_some() {
+            return;
+        }
+        self.finishing = Some(reason.to_string());
+        let pids: Vec<i32> = self
+            .procs
+            .iter()
+            .filter(|(_, p)| p.alive)
+            .map(|(pid, _)| *pid)
+            .collect();
+        for pid in pids {
+            let _ = signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+            self.emit(
+                pid,
+                pid,
+                Event::Intervention(Intervention::Signalled {
+                    signal: libc::SIGKILL,
+                }),
+            );
+        }
+    }
+
+    fn tick(&mut self) {
+        let requests = {
+            let procs = &self.procs;
+            let threads = &self.threads;
+            let mut ctx = Ctx {
+                now_us: self.start.elapsed().as_micros() as u64,
+                procs,
+                threads,
+                requests: Vec::new(),
+            };
+            self.controller.on_tick(&mut ctx);
+            ctx.requests
+        };
+        self.apply(requests);
+    }
+
+    fn apply(&mut self, requests: Vec<Request>) {
+        for r in requests {
+            match r {
+                Request::Kill(pid, sig) => {
+                    if self.procs.get(&pid).is_some_and(|p| p.alive) {
+                        let _ = signal::kill(Pid::from_raw(pid), sig);
+                        self.emit(
+                            pid,
+                            pid,
+                            Event::Intervention(Intervention::Signalled { signal: sig as i32 }),
+                        );
+                    }
+                }
+                Request::Resume(tid) => self.resume_held(tid),
+                Request::ResumeAt(tid, at) => {
+                    if let Some(t) = self.threads.get_mut(&tid)
+                        && t.held.is_some()
+                    {
+                        t.held = Some(Some(at));
+                    }
+                }
+                Request::Snapshot(label) => {
+                    let mut pids: Vec<i32> = self
+                        .procs
+                        .iter()
+                        .filter(|(_, p)| p.alive)
+                        .map(|(pid, _)| *pid)
+                        .collect();
+                    pids.sort_unstable();
+                    let tables = pids
+                        .into_iter()
+                        .map(|pid| {
+                            let mut table = inspect::fd_table(pid);
+                            table.calls = self
+                                .threads
+                                .iter()
+                                .filter(|(_, t)| t.pid == pid)
+                                .filter_map(|(tid, t)| {
+                                    t.pending.as_ref().map(|p| InCall {
+                                        tid: *tid,
+                                        sys: p.entry.sys,
+                                        fd: p.entry.fd,
+                                        object: p.entry.object.clone(),
+                                        since_us: p.entry.entered_us,
+                                        held: t.held.is_some(),
+                                    })
+                                })
+                                .collect();
+                            table
+                        })
+                        .collect();
+                    let root = self.root;
+                    self.emit(root, root, Event::Snapshot { label, tables });
+                }
+                Request::Finish(reason) => self.finish(&reason),
+                Request::Wake(at) => self.wakes.push(at),
+            }
+        }
+    }
+
+    /// Sends a record to the sink and shows it to the controller.
+    fn emit(&mut self, pid: i32, tid: i32, event: Event) {
+        let essential = matches!(
+            event,
+            Event::Spawned { .. }
+                | Event::Exec { .. }
+                | Event::Exited { .. }
+                | Event::Finished { .. }
+                | Event::Intervention(_)
+                | Event::Snapshot { .. }
+                | Event::Started { .. }
+        );
+        if !essential && self.records >= self.config.max_records {
+            if !self.noted_caps {
+                self.noted_caps = true;
+                let note = Event::Note {
+                    text: format!(
+                        "more than {} records: only process events are kept from here on",
+                        self.config.max_records
+                    ),
+                };
+                self.emit_now(pid, tid, note);
+            }
+            return;
+        }
+        self.emit_now(pid, tid, event);
+    }
+
+    fn emit_now(&mut self, pid: i32, tid: i32, event: Event) {
+        self.records += 1;
+        let record = Record {
+            at_us: self.now_us(),
+            pid,
+            tid,
+            event,
+        };
+        if !self.sink.record(&record) {
+            self.finish("the receiver of the records is gone");
+        }
+        let requests = {
+            let mut ctx = Ctx {
+                now_us: record.at_us,
+                procs: &self.procs,
+                threads: &self.threads,
+                requests: Vec::new(),
+            };
+            self.controller.on_record(&mut ctx, &record);
+            ctx.requests
+        };
+        self.apply(requests);
+    }
+
+    fn handle(&mut self, status: WaitStatus) {
+        match status {
+            WaitStatus::PtraceSyscall(pid) => self.on_syscall(pid.as_raw()),
+            WaitStatus::PtraceEvent(pid, _, event) => self.on_event(pid.as_raw(), event),
+            WaitStatus::Stopped(pid, sig) => self.on_stop(pid.as_raw(), sig),
+            WaitStatus::Exited(pid, code) => self.on_exit(pid.as_raw(), Status::Code(code)),
+            WaitStatus::Signaled(pid, sig, _) => {
+                self.on_exit(pid.as_raw(), Status::Signal(sig as i32))
+            }
+            _ => {}
+        }
+    }
+
+    fn on_exit(&mut self, tid: i32, status: Status) {
+        self.expected.remove(&tid);
+        self.early.remove(&tid);
+        let Some(thread) = self.threads.remove(&tid) else {
+            return;
+        };
+        if thread.pid != tid {
+            return;
+        }
+        // The leader's end is reported once every thread of the group is gone.
+        self.threads.retain(|_, t| t.pid != tid);
+        self.fd_cache.retain(|(p, _), _| *p != tid);
+        if let Some(p) = self.procs.get_mut(&tid) {
+            p.alive = false;
+        }
+        if tid == self.root {
+            self.root_status = Some(status);
+        }
+        self.emit(tid, tid, Event::Exited { status });
+    }
+
+    fn on_stop(&mut self, tid: i32, sig: Signal) {
+        let pid = Pid::from_raw(tid);
+        if tid == self.root && !self.root_started {
+            self.root_started = true;
+            let options = Options::PTRACE_O_TRACESYSGOOD
+                | Options::PTRACE_O_TRACEFORK
+                | Options::PTRACE_O_TRACEVFORK
+                | Options::PTRACE_O_TRACECLONE
+                | Options::PTRACE_O_TRACEEXEC
+                | Options::PTRACE_O_TRACEEXIT
+                | Options::PTRACE_O_EXITKILL;
+            if ptrace::setoptions(pid, options).is_err() {
+                let _ = signal::kill(pid, Signal::SIGKILL);
+                return;
+            }
+            let argv = self.config.argv.clone();
+            let cwd = self.config.cwd.to_string_lossy().into_owned();
+            self.emit(tid, tid, Event::Started { argv, cwd });
+            let _ = ptrace::syscall(pid, None);
+            return;
+        }
+        if sig == Signal::SIGSTOP {
+            if self.expected.remove(&tid) {
+                let _ = ptrace::syscall(pid, None);
+                return;
+            }
+            if !self.threads.contains_key(&tid) {
+                // A new tracee whose creator's event has not been seen yet: it stays stopped
+                // until then.
+                self.early.insert(tid);
+                return;
+            }
+        }
+        match ptrace::getsiginfo(pid) {
+            Ok(_) => {
+                let owner = self.threads.get(&tid).map_or(tid, |t| t.pid);
+                self.emit(owner, tid, Event::Signal { signal: sig as i32 });
+                let _ = ptrace::syscall(pid, Some(sig));
+            }
+            // A group-stop: under PTRACE_TRACEME it cannot be kept without seize; let it run.
+            Err(_) => {
+                let _ = ptrace::syscall(pid, None);
+            }
+        }
+    }
+
+    fn on_event(&mut self, tid: i32, event: i32) {
+        let pid = Pid::from_raw(tid);
+        match event {
+            libc::PTRACE_EVENT_FORK | libc::PTRACE_EVENT_VFORK | libc::PTRACE_EVENT_CLONE => {
+                if let Ok(new) = ptrace::getevent(pid) {
+                    self.announce(tid, new as i32, event);
+                }
+            }
+            libc::PTRACE_EVENT_EXEC => {
+                let former = ptrace::getevent(pid).map_or(tid, |f| f as i32);
+                self.on_exec(tid, former);
+            }
+            _ => {}
+        }
+        let _ = ptrace::syscall(pid, None);
+    }
+
+    fn announce(&mut self, creator_tid: i32, new: i32, event: i32) {
+        let creator = self
+            .threads
+            .get(&creator_tid)
+            .map_or(creator_tid, |t| t.pid);
+        let tgid = if event == libc::PTRACE_EVENT_CLONE {
+            inspect::tgid(new).unwrap_or(new)
+        } else {
+            new
+        };
+        let thread = tgid != new;
+        self.threads.insert(
+            new,
+            Thread {
+                pid: tgid,
+                ..Thread::default()
+            },
+        );
+        if !thread {
+            let parent = self.procs.get_mut(&creator);
+            let lineage = match parent {
+                Some(p) => {
+                    let mut l = p.lineage.clone();
+                    l.push(p.children);
+                    p.children += 1;
+                    l
+                }
+                None => vec![u32::MAX],
+            };
+            self.procs.insert(
+                new,
+                Proc {
+                    parent: Some(creator),
+                    lineage,
+                    children: 0,
+                    alive: true,
+                },
+            );
+        }
+        if self.early.remove(&new) {
+            let _ = ptrace::syscall(Pid::from_raw(new), None);
+        } else {
+            self.expected.insert(new);
+        }
+        self.emit(creator, creator_tid, Event::Spawned { child: new, thread });
+        if self.finishing.is_some() {
+            let _ = signal::kill(Pid::from_raw(tgid), Signal::SIGKILL);
+        }
+    }
+
+    fn on_exec(&mut self, tid: i32, former: i32) {
+        let pid = self.threads.get(&tid).map_or(tid, |t| t.pid);
+        if former != tid
+            && let Some(old) = self.threads.remove(&former)
+        {
+            let entry = self.threads.entry(tid).or_default();
+            entry.pid = pid;
+            entry.pending = old.pending;
+        }
+        self.fd_cache.retain(|(p, _), _| *p != pid);
+        let argv = inspect::argv(pid);
+        let path = inspect::exe(pid);
+        self.emit(
+            pid,
+            tid,
+            Event::Exec {
+                path,
+                argv,
+                former_tid: former,
+            },
+        );
+    }
+
+    pub(super) fn object(&mut self, pid: i32, fd: i32) -> Object {
+        if let Some(o) = self.fd_cache.get(&(pid, fd)) {
+            return o.clone();
+        }
+        let o = inspect::object(pid, fd);
+        if o != Object::Unknown {
+            self.fd_cache.insert((pid, fd), o.clone());
+        }
+        o
+    }
+
+    fn on_syscall(&mut self, tid: i32) {
+        let pid = Pid::from_raw(tid);
+        let Ok(info) = ptrace::syscall_info(pid) else {
+            let _ = ptrace::syscall(pid, None);
+            return;
+        };
+        if info.arch != NATIVE_ARCH {
+            if !self.noted_arch {
+                self.noted_arch = true;
+                let owner = self.threads.get(&tid).map_or(tid, |t| t.pid);
+                self.emit(
+                    owner,
+                    tid,
+                    Event::Note {
+                        text:
+                            "a process of another architecture (32-bit): its calls are not decoded"
+                                .into(),
+                    },
+                );
+            }
+            let _ = ptrace::syscall(pid, None);
+            return;
+        }
+        match info.op {
+            PTRACE_SYSCALL_INFO_ENTRY => {
+                // SAFETY: `op` says the kernel filled the `entry` member of the union.
+                let entry = unsafe { info.u.entry };
+                if self.on_entry(tid, entry.nr, entry.args) {
+                    let _ = ptrace::syscall(pid, None);
+                }
+            }
+            PTRACE_SYSCALL_INFO_EXIT => {
+                // SAFETY: `op` says the kernel filled the `exit` member of the union.
+                let exit = unsafe { info.u.exit };
+                self.on_leave(tid, exit.sval);
+                let _ = ptrace::syscall(pid, None);
+            }
+            _ => {
+                let _ = ptrace::syscall(pid, None);
+            }
+        }
+    }
+
+    /// Returns whether the thread may go on now (false: it is held).
+    fn on_entry(&mut self, tid: i32, nr: u64, args: [u64; 6]) -> bool {
+        let pid = self.threads.get(&tid).map_or(tid, |t| t.pid);
+        let sys = Sys::from_nr(nr);
+        let fd = sys.takes_fd().then_some(args[0] as i32);
+        let object = fd.map(|fd| self.object(pid, fd));
+        let entry = Entry {
+            pid,
+            tid,
+            sys,
+            fd,
+            object,
+            count: if sys.reads() || sys.writes() {
+                args[2]
+            } else {
+                0
+            },
+            entered_us: self.now_us(),
+            args,
+        };
+        let decision = if matches!(sys, Sys::Other(_)) || self.finishing.is_some() {
+            Decision::Go
+        } else {
+            let (decision, requests) = {
+                let mut ctx = Ctx {
+                    now_us: entry.entered_us,
+                    procs: &self.procs,
+                    threads: &self.threads,
+                    requests: Vec::new(),
+                };
+                let d = self.controller.on_enter(&mut ctx, &entry);
+                (d, ctx.requests)
+            };
+            self.apply(requests);
+            decision
+        };
+        let held = match decision {
+            Decision::Go => None,
+            Decision::Hold => Some(None),
+            Decision::HoldFor(d) => Some(Some(entry.entered_us + d.as_micros() as u64)),
+        };
+        let pending = Pending { entry, args };
+        let fd = pending.entry.fd;
+        let t = self.threads.entry(tid).or_default();
+        t.pid = pid;
+        t.pending = Some(pending);
+        if held.is_some() && self.procs.get(&pid).is_some_and(|p| p.alive) {
+            t.held = held;
+            self.emit(
+                pid,
+                tid,
+                Event::Intervention(Intervention::Held { sys, fd }),
+            );
+            return false;
+        }
+        true
+    }
+
+    fn on_leave(&mut self, tid: i32, result: i64) {
+        let Some(pending) = self.threads.get_mut(&tid).and_then(|t| t.pending.take()) else {
+            return;
+        };
+        let pid = pending.entry.pid;
+        let sys = pending.entry.sys;
+        let errno = (result < 0 && result > -4096).then(|| -result as i32);
+        // The descriptor table changed: forget what the cache knew about the affected numbers.
+        match sys {
+            Sys::Close => {
+                self.fd_cache.remove(&(pid, pending.args[0] as i32));
+            }
+            Sys::CloseRange => {
+                let (lo, hi) = (pending.args[0], pending.args[1].min(1 << 20));
+                self.fd_cache
+                    .retain(|(p, fd), _| *p != pid || (*fd as u64) < lo || (*fd as u64) > hi);
+            }
+            Sys::Dup2 | Sys::Dup3 => {
+                self.fd_cache.remove(&(pid, pending.args[1] as i32));
+            }
+            Sys::Recvmsg => self.fd_cache.retain(|(p, _), _| *p != pid),
+            Sys::Pipe | Sys::Pipe2 | Sys::Socketpair => {
+                for i in 0..2 {
+                    if let Some(fd) = inspect::read_i32(
+                        pid,
+                        pending.args[if sys == Sys::Socketpair { 3 } else { 0 }] + 4 * i,
+                    ) {
+                        self.fd_cache.remove(&(pid, fd));
+                    }
+                }
+            }
+            _ if !sys.never_returns_fd() && (0..1 << 20).contains(&result) => {
+                self.fd_cache.remove(&(pid, result as i32));
+            }
+            _ => {}
+        }
+        let notable = errno.is_some_and(|e| {
+            NOTABLE_ERRNOS.contains(&e)
+                && sys != Sys::Futex
+                && !(e == libc::EAGAIN && (sys.reads() || sys.writes()))
+        });
+        let detail = self.decode(&pending, result, notable);
+        let Some(detail) = detail.or_else(|| {
+            notable.then(|| match path_arg(sys) {
+                Some((dirfd, at)) => {
+                    let path = inspect::read_string(pid, pending.args[at], 4096);
+                    let dirfd = dirfd.map(|i| pending.args[i] as i32);
+                    Detail::Path {
+                        path: inspect::absolute(pid, dirfd, &path),
+                    }
+                }
+                None => Detail::Plain,
+            })
+        }) else {
+            return;
+        };
+        let call = Call {
+            sys,
+            entered_us: pending.entry.entered_us,
+            result,
+            detail,
+        };
+        self.emit(pid, tid, Event::Call(call));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notable_errnos_hold_what_a_sandbox_refuses() {
+        for e in [libc::EACCES, libc::EPERM, libc::EROFS, libc::EAGAIN] {
+            assert!(NOTABLE_ERRNOS.contains(&e));
+        }
+        assert!(!NOTABLE_ERRNOS.contains(&libc::ENOENT));
+    }
+}

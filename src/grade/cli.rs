@@ -1,0 +1,245 @@
+//! `ipc_desafio grade`'s command line (a subcommand of the Desafio's), and its validation into
+//! `Options`. Bad input is one `error:` line and exit 2, before anything is copied or forked.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use ipc_sys::cli::{parse_between, parse_duration};
+use serde::Deserialize;
+
+use super::error::{Error, Result};
+use crate::desafio::lang::Lang;
+
+#[derive(Debug, Args)]
+pub struct GradeArgs {
+    /// The submission's folder (copied afresh for every run; never written)
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
+
+    /// Normal runs (besides the three fault runs: lock contention, producer killed, consumer
+    /// killed); 2 or more also checks that values differ between runs
+    #[arg(long, value_name = "N", default_value = "3", value_parser = times_parser)]
+    pub times: u32,
+
+    /// Time limit of each run; the whole tree is killed when it passes
+    #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = timeout_parser)]
+    pub timeout: Duration,
+
+    /// Keep each run's scratch copy (its path is printed) instead of removing it
+    #[arg(long)]
+    pub keep: bool,
+
+    /// Print one JSON object instead of the report
+    #[arg(long)]
+    pub json: bool,
+
+    /// Grade every submission folder of DIR (a class); writes grade.csv and grade.html
+    #[arg(long, value_name = "DIR")]
+    pub class: Option<PathBuf>,
+
+    /// Build grade.csv and grade.html from the `--json` outputs in DIR (one STUDENT.json per
+    /// submission, graded elsewhere: on other machines, in a job array)
+    #[arg(long, value_name = "DIR", conflicts_with = "class")]
+    pub merge: Option<PathBuf>,
+
+    /// With --class: the command of every submission, `{}` standing for its folder (e.g.
+    /// 'python3 {}/ipc.py'); a folder's own grade.toml wins
+    #[arg(long, value_name = "COMMAND")]
+    pub run: Option<String>,
+
+    /// With --class: submissions graded at once (default: the number of CPUs)
+    #[arg(long, value_name = "N", value_parser = jobs_parser)]
+    pub jobs: Option<u64>,
+
+    /// With --class or --merge: where grade.csv and grade.html go (default: the current
+    /// directory)
+    #[arg(short = 'o', long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+
+    /// The submission's command, after `--` (default: the `command` of DIR/grade.toml)
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+fn times_parser(s: &str) -> std::result::Result<u32, String> {
+    parse_between(s, "the number of runs", 1, 20).map(|n| n as u32)
+}
+
+fn jobs_parser(s: &str) -> std::result::Result<u64, String> {
+    parse_between(s, "the number of jobs", 1, 256)
+}
+
+fn timeout_parser(s: &str) -> std::result::Result<Duration, String> {
+    let d = parse_duration(s, "the timeout", Duration::from_secs(3600))?;
+    if d < Duration::from_secs(1) {
+        return Err(format!("the timeout must be at least 1s, got '{s}'"));
+    }
+    Ok(d)
+}
+
+/// What to grade, validated.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub dir: PathBuf,
+    /// The command; `None` in class mode (each folder has its own).
+    pub command: Vec<String>,
+    pub times: u32,
+    pub timeout: Duration,
+    pub keep: bool,
+    pub json: bool,
+    pub lang: Lang,
+    pub class: Option<PathBuf>,
+    pub merge: Option<PathBuf>,
+    pub run: Option<String>,
+    pub jobs: usize,
+    pub output: PathBuf,
+}
+
+/// A folder's `grade.toml`: `command = "python3 ipc.py"` (run by `sh -c`) or
+/// `command = ["python3", "ipc.py"]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    command: CommandSpec,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum CommandSpec {
+    Shell(String),
+    Argv(Vec<String>),
+}
+
+/// The command of a folder's `grade.toml`, if it has one.
+pub fn command_of(dir: &std::path::Path) -> Result<Option<Vec<String>>> {
+    let path = dir.join("grade.toml");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(Error::Path {
+                flag: "grade.toml",
+                path,
+                source,
+            });
+        }
+    };
+    let config: Config = toml::from_str(&text).map_err(|e| Error::Config {
+        path: path.clone(),
+        message: e.message().to_string(),
+    })?;
+    let argv = match config.command {
+        CommandSpec::Shell(s) => vec!["sh".into(), "-c".into(), s],
+        CommandSpec::Argv(v) => v,
+    };
+    if argv.is_empty() || argv[0].is_empty() {
+        return Err(Error::Config {
+            path,
+            message: "`command` is empty".into(),
+        });
+    }
+    Ok(Some(argv))
+}
+
+/// The command for a class member: its grade.toml, else the `--run` template with `{}` as its
+/// folder (the run's scratch copy is the working directory, so `{}` becomes `.`).
+pub fn class_command(dir: &std::path::Path, template: Option<&str>) -> Result<Vec<String>> {
+    if let Some(argv) = command_of(dir)? {
+        return Ok(argv);
+    }
+    match template {
+        Some(t) => Ok(vec!["sh".into(), "-c".into(), t.replace("{}", ".")]),
+        None => Err(Error::Usage(format!(
+            "{}: no grade.toml and no --run template",
+            dir.display()
+        ))),
+    }
+}
+
+fn existing_dir(flag: &'static str, path: &std::path::Path) -> Result<()> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(Error::Path {
+            flag,
+            path: path.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
+        }),
+        Err(source) => Err(Error::Path {
+            flag,
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+impl GradeArgs {
+    pub fn into_options(self, lang: Lang) -> Result<Options> {
+        let jobs = self.jobs.map_or_else(
+            || std::thread::available_parallelism().map_or(2, |n| n.get()),
+            |j| j as usize,
+        );
+        if self.class.is_none() {
+            for (given, flag) in [
+                (self.run.is_some(), "--run"),
+                (self.jobs.is_some(), "--jobs"),
+                (self.output.is_some() && self.merge.is_none(), "--output"),
+            ] {
+                if given {
+                    return Err(Error::Usage(format!("{flag} goes with --class")));
+                }
+            }
+        }
+        let mut command = self.command;
+        if let Some(merge) = &self.merge {
+            existing_dir("--merge", merge)?;
+            if let Some(out) = &self.output {
+                existing_dir("--output", out)?;
+            }
+            if !command.is_empty() {
+                return Err(Error::Usage(
+                    "--merge runs nothing: no command after --".into(),
+                ));
+            }
+        } else if let Some(class) = &self.class {
+            existing_dir("--class", class)?;
+            if !command.is_empty() {
+                return Err(Error::Usage(
+                    "--class takes the command from --run or each folder's grade.toml, not after --"
+                        .into(),
+                ));
+            }
+            if let Some(out) = &self.output {
+                existing_dir("--output", out)?;
+            }
+        } else {
+            existing_dir("--dir", &self.dir)?;
+            if command.is_empty() {
+                command = command_of(&self.dir)?.ok_or_else(|| {
+                    Error::Usage(format!(
+                        "nothing to grade: give the command after -- (e.g. ipc_desafio grade --dir {} -- python3 ipc.py) or write a grade.toml in {}",
+                        self.dir.display(),
+                        self.dir.display()
+                    ))
+                })?;
+            }
+            if command[0].is_empty() {
+                return Err(Error::Usage("the command is empty".into()));
+            }
+        }
+        Ok(Options {
+            dir: self.dir,
+            command,
+            times: self.times,
+            timeout: self.timeout,
+            keep: self.keep,
+            json: self.json,
+            lang,
+            class: self.class,
+            merge: self.merge,
+            run: self.run,
+            jobs,
+            output: self.output.unwrap_or_else(|| PathBuf::from(".")),
+        })
+    }
+}

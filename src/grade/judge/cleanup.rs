@@ -1,0 +1,216 @@
+//! The cleanup verdict, and the sandbox's evidence.
+
+use super::*;
+
+pub(super) fn cleanup(lang: Lang, normal: &[Outcome]) -> Criterion {
+    for (i, run) in normal.iter().enumerate() {
+        let m = &run.model;
+        let n = Namer::new(lang, m);
+        let main = m.roles.as_ref().map_or(m.root, |r| r.main);
+        if m.finished == "timeout" || run.backstop {
+            return criterion(
+                "cleanup",
+                Verdict::Fail,
+                say!(
+                    lang,
+                    "run {} did not end within the time limit; grade killed what was left",
+                    "a execução {} não terminou dentro do prazo; o grade matou o que restava",
+                    i + 1
+                ),
+            );
+        }
+        match m.root_exit() {
+            Some(Status::Code(0)) => {}
+            Some(s) => {
+                return criterion(
+                    "cleanup",
+                    Verdict::Fail,
+                    say!(
+                        lang,
+                        "run {}: the command ended with {}",
+                        "execução {}: o comando terminou com {}",
+                        i + 1,
+                        status_text(lang, s)
+                    ),
+                );
+            }
+            None => {}
+        }
+        if let Some((_, tables)) = snapshot(m, SNAP_LEFT) {
+            let left: Vec<String> = tables
+                .iter()
+                .filter(|t| !m.is_helper(t.pid))
+                .map(|t| n.name(t.pid))
+                .collect();
+            if !left.is_empty() {
+                return criterion(
+                    "cleanup",
+                    Verdict::Fail,
+                    say!(
+                        lang,
+                        "run {}: still running after main ended: {} (grade killed them)",
+                        "execução {}: ainda rodando depois do fim do main: {} (o grade os matou)",
+                        i + 1,
+                        left.join(", ")
+                    ),
+                );
+            }
+        }
+        let main_end = m.procs.get(&main).and_then(|p| p.exit).map(|e| e.1);
+        for p in m.workers() {
+            if p.pid == m.root {
+                continue;
+            }
+            let reaped = p.reaped_by.is_some_and(|(by, at)| {
+                by != p.pid && (p.parent != Some(main) || main_end.is_none_or(|e| at <= e))
+            });
+            if !reaped {
+                let ended_after = match (p.exit, main_end) {
+                    (Some((_, e)), Some(me)) => e > me,
+                    _ => false,
+                };
+                let why = if ended_after {
+                    lang.pick("it outlived main", "ele sobreviveu ao main")
+                } else {
+                    lang.pick(
+                        "no wait4/waitid returned it",
+                        "nenhum wait4/waitid o devolveu",
+                    )
+                };
+                let parent = p.parent.map(|pp| n.name(pp)).unwrap_or_default();
+                return criterion(
+                    "cleanup",
+                    Verdict::Fail,
+                    say!(
+                        lang,
+                        "run {}: {} was never waited for by its parent {} ({})",
+                        "execução {}: {} nunca foi esperado pelo pai {} ({})",
+                        i + 1,
+                        n.name(p.pid),
+                        parent,
+                        why
+                    ),
+                );
+            }
+        }
+    }
+    let waits = normal
+        .first()
+        .and_then(|run| {
+            let r = run.model.roles.as_ref()?;
+            let n = Namer::new(lang, &run.model);
+            let by = |pid: i32| {
+                run.model
+                    .procs
+                    .get(&pid)
+                    .and_then(|p| p.reaped_by)
+                    .map(|(b, _)| n.name(b))
+            };
+            Some(say!(
+                lang,
+                "; the producer was reaped by {}, the consumer by {}",
+                "; o produtor foi recolhido por {}, o consumidor por {}",
+                by(r.producer).unwrap_or_default(),
+                by(r.consumer).unwrap_or_default()
+            ))
+        })
+        .unwrap_or_default();
+    criterion(
+        "cleanup",
+        Verdict::Pass,
+        say!(
+            lang,
+            "{} normal run(s) exited 0, every process was waited for by its parent and nothing outlived main{}",
+            "{} execução(ões) normais saíram com 0, todo processo foi esperado pelo pai e nada sobreviveu ao main{}",
+            normal.len(),
+            waits
+        ),
+    )
+}
+
+/// Lines of sandbox evidence shown at most.
+const SANDBOX_LINES: usize = 12;
+
+/// The sandbox's evidence: calls refused or limited, grouped, with counts.
+pub fn sandbox_lines(lang: Lang, outcomes: &[&Outcome]) -> Vec<String> {
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for run in outcomes {
+        for r in &run.model.records {
+            let Event::Call(call) = &r.event else {
+                continue;
+            };
+            let Some(errno) = call
+                .errno()
+                .filter(|e| ipc_sys::trace::NOTABLE_ERRNOS.contains(e))
+            else {
+                continue;
+            };
+            let what = match &call.detail {
+                Detail::Open { path, flags, .. } => {
+                    let w = flags & libc::O_ACCMODE != libc::O_RDONLY || flags & libc::O_CREAT != 0;
+                    say!(
+                        lang,
+                        "tried to {} {}",
+                        "tentou {} {}",
+                        if w {
+                            lang.pick("write", "escrever")
+                        } else {
+                            lang.pick("read", "ler")
+                        },
+                        path
+                    )
+                }
+                Detail::Path { path } => say!(lang, "{} {}", "{} {}", call.sys.name(), path),
+                Detail::Connect { address, .. } => {
+                    say!(
+                        lang,
+                        "tried to connect to {}",
+                        "tentou conectar a {}",
+                        address
+                    )
+                }
+                _ if matches!(call.sys, Sys::Clone | Sys::Clone3 | Sys::Fork | Sys::Vfork) => lang
+                    .pick("tried to create a process", "tentou criar um processo")
+                    .into(),
+                Detail::Io { object, .. } => say!(lang, "{} {}", "{} {}", call.sys.name(), object),
+                _ => call.sys.name(),
+            };
+            let errno = nix::errno::Errno::from_raw(errno);
+            *seen
+                .entry(format!("{what}: {} ({})", errno.desc(), errno))
+                .or_insert(0) += 1;
+        }
+        for r in &run.model.records {
+            if let Event::Exited {
+                status: Status::Signal(sig),
+            } = r.event
+                && (sig == libc::SIGXCPU || sig == libc::SIGXFSZ)
+            {
+                *seen
+                    .entry(say!(
+                        lang,
+                        "pid {} was killed by {} (a limit)",
+                        "o pid {} foi morto por {} (um limite)",
+                        r.pid,
+                        ipc_sys::signal::signal_name(sig)
+                    ))
+                    .or_insert(0) += 1;
+            }
+        }
+    }
+    let total = seen.len();
+    let mut lines: Vec<String> = seen
+        .into_iter()
+        .take(SANDBOX_LINES)
+        .map(|(k, n)| if n > 1 { format!("{k} ×{n}") } else { k })
+        .collect();
+    if total > SANDBOX_LINES {
+        lines.push(say!(
+            lang,
+            "… and {} more",
+            "… e mais {}",
+            total - SANDBOX_LINES
+        ));
+    }
+    lines
+}

@@ -1,0 +1,624 @@
+//! The verdicts of the normal runs: processes, channel, exchanges, distinct, classified,
+//! shared_log.
+
+use super::*;
+
+pub(super) fn processes(lang: Lang, run: &Outcome) -> Criterion {
+    let m = &run.model;
+    let n = Namer::new(lang, m);
+    // Main and what it started after it began running the submission's program (a launcher
+    // such as pyenv's shim forks a few processes of its own before it executes python).
+    let under = |top: i32| {
+        let since = m.procs.get(&top).map_or(0, |p| p.exec_us);
+        m.workers()
+            .filter(|p| p.pid == top || (p.born_us >= since && m.ancestors(p.pid).contains(&top)))
+            .count()
+    };
+    let workers = m
+        .roles
+        .as_ref()
+        .map_or_else(|| m.workers().count(), |r| under(r.main));
+    let helpers: Vec<String> = m
+        .procs
+        .values()
+        .filter(|p| p.helper)
+        .map(|p| n.name(p.pid))
+        .collect();
+    let helpers = if helpers.is_empty() {
+        String::new()
+    } else {
+        say!(
+            lang,
+            "; Python helpers not counted: {}",
+            "; auxiliares do Python não contados: {}",
+            helpers.join(", ")
+        )
+    };
+    let Some(r) = &m.roles else {
+        return criterion(
+            "processes",
+            Verdict::Fail,
+            say!(
+                lang,
+                "{} process(es) ran, but none sent data to another through a pipe, socket pair or FIFO: no producer and consumer{}",
+                "{} processo(s) rodaram, mas nenhum enviou dados a outro por pipe, par de sockets ou FIFO: não há produtor e consumidor{}",
+                workers,
+                helpers
+            ),
+        );
+    };
+    let main_argv = m
+        .procs
+        .get(&r.main)
+        .map(|p| short_argv(&p.argv))
+        .unwrap_or_default();
+    if r.producer == r.main || r.consumer == r.main {
+        let role = if r.producer == r.main {
+            lang.pick("producer", "produtor")
+        } else {
+            lang.pick("consumer", "consumidor")
+        };
+        return criterion(
+            "processes",
+            Verdict::Fail,
+            say!(
+                lang,
+                "main {} ({}) is itself the {}: only one process besides main ({})",
+                "o main {} ({}) é ele mesmo o {}: só um processo além do main ({})",
+                r.main,
+                main_argv,
+                role,
+                n.name(if r.producer == r.main {
+                    r.consumer
+                } else {
+                    r.producer
+                })
+            ),
+        );
+    }
+    criterion(
+        "processes",
+        Verdict::Pass,
+        say!(
+            lang,
+            "main {} ({}) → producer {}, consumer {}; {} processes from main down{}",
+            "main {} ({}) → produtor {}, consumidor {}; {} processos do main para baixo{}",
+            r.main,
+            main_argv,
+            r.producer,
+            r.consumer,
+            workers,
+            helpers
+        ),
+    )
+}
+
+/// Who created the channel, and how.
+pub(super) fn creation(lang: Lang, m: &Model, c: &Conduit) -> String {
+    let n = Namer::new(lang, m);
+    for r in &m.records {
+        let Event::Call(call) = &r.event else {
+            continue;
+        };
+        let hit = match (&call.detail, c) {
+            (Detail::Pair { objects, .. }, Conduit::Pipe(ino)) => {
+                objects.contains(&Object::Pipe(*ino))
+            }
+            (Detail::Pair { objects, .. }, Conduit::Socket(ino)) => {
+                objects.contains(&Object::Socket(*ino))
+            }
+            (Detail::MakeFifo { path }, Conduit::Fifo(p)) => path == p,
+            _ => false,
+        };
+        if hit {
+            return say!(
+                lang,
+                " ({} in {} at {})",
+                " ({} em {} em {})",
+                call.sys.name(),
+                n.name(r.pid),
+                secs(r.at_us)
+            );
+        }
+    }
+    String::new()
+}
+
+pub(super) fn channel(lang: Lang, run: &Outcome) -> Criterion {
+    let m = &run.model;
+    let Some(r) = &m.roles else {
+        return criterion(
+            "channel",
+            Verdict::Fail,
+            say!(
+                lang,
+                "no pipe, socket pair or FIFO carried data from one process to another",
+                "nenhum pipe, par de sockets ou FIFO levou dados de um processo a outro"
+            ),
+        );
+    };
+    let f = &r.flow;
+    criterion(
+        "channel",
+        Verdict::Pass,
+        say!(
+            lang,
+            "{}{}: producer {} writes fd {} ({} writes), consumer {} reads fd {} ({} bytes)",
+            "{}{}: produtor {} escreve no fd {} ({} escritas), consumidor {} lê o fd {} ({} bytes)",
+            conduit_text(lang, &f.conduit, m),
+            creation(lang, m, &f.conduit),
+            r.producer,
+            f.write_fd,
+            f.writes,
+            r.consumer,
+            f.read_fd,
+            f.read_bytes
+        ),
+    )
+}
+
+pub(super) fn scheme_text(lang: Lang, scheme: &str) -> String {
+    match scheme {
+        "text" => lang.pick("integers as text", "inteiros em texto").into(),
+        "pickle" => lang.pick("Python pickles", "pickles do Python").into(),
+        "connection" => lang
+            .pick(
+                "pickles in multiprocessing.Connection frames",
+                "pickles em quadros de multiprocessing.Connection",
+            )
+            .into(),
+        "int32" => lang.pick("4-byte integers", "inteiros de 4 bytes").into(),
+        "int64" => lang.pick("8-byte integers", "inteiros de 8 bytes").into(),
+        _ => "?".into(),
+    }
+}
+
+/// The values the consumer got in a run: from the channel, else from what it recorded.
+pub(super) fn values(run: &Outcome) -> Option<(Vec<i64>, String)> {
+    let r = run.model.roles.as_ref()?;
+    if !r.flow.decoded.values.is_empty() {
+        return Some((
+            r.flow.decoded.values.clone(),
+            r.flow.decoded.scheme.to_string(),
+        ));
+    }
+    let readings = consumer_readings(run);
+    let vals: Vec<i64> = readings
+        .files
+        .values()
+        .flat_map(|lines| {
+            lines
+                .iter()
+                .filter_map(|l| l.reading.as_ref().map(|r| r.value))
+        })
+        .collect();
+    (!vals.is_empty()).then(|| (vals, "file".to_string()))
+}
+
+pub(super) fn exchanges(lang: Lang, normal: &[Outcome]) -> Criterion {
+    let mut counts = Vec::new();
+    for (i, run) in normal.iter().enumerate() {
+        match values(run) {
+            Some((v, scheme)) => counts.push((i + 1, v.len(), scheme)),
+            None => {
+                if let Some(r) = &run.model.roles {
+                    return criterion(
+                        "exchanges",
+                        Verdict::Unknown,
+                        say!(
+                            lang,
+                            "run {}: {} bytes reached the consumer, but they are not integers as text, native integers or pickles, and the consumer recorded no value in a file",
+                            "execução {}: {} bytes chegaram ao consumidor, mas não são inteiros em texto, inteiros nativos nem pickles, e o consumidor não registrou valores em arquivo",
+                            i + 1,
+                            r.flow.read_bytes
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    let Some(min) = counts.iter().min_by_key(|c| c.1) else {
+        return criterion(
+            "exchanges",
+            Verdict::Fail,
+            say!(
+                lang,
+                "no value reached a consumer: no channel between two processes was found",
+                "nenhum valor chegou a um consumidor: não há canal entre dois processos"
+            ),
+        );
+    };
+    let how = if min.2 == "file" {
+        lang.pick(
+            "as recorded by the consumer",
+            "segundo o que o consumidor registrou",
+        )
+        .to_string()
+    } else {
+        scheme_text(lang, &min.2)
+    };
+    if min.1 >= 10 {
+        let all: Vec<String> = counts.iter().map(|c| c.1.to_string()).collect();
+        criterion(
+            "exchanges",
+            Verdict::Pass,
+            say!(
+                lang,
+                "values that reached the consumer, run by run: {} ({})",
+                "valores que chegaram ao consumidor, execução a execução: {} ({})",
+                all.join(", "),
+                how
+            ),
+        )
+    } else {
+        criterion(
+            "exchanges",
+            Verdict::Fail,
+            say!(
+                lang,
+                "run {}: only {} value(s) reached the consumer ({}); at least 10 are asked",
+                "execução {}: só {} valor(es) chegaram ao consumidor ({}); pede-se pelo menos 10",
+                min.0,
+                min.1,
+                how
+            ),
+        )
+    }
+}
+
+pub(super) fn first_values(v: &[i64]) -> String {
+    let mut s: Vec<String> = v.iter().take(4).map(|x| x.to_string()).collect();
+    if v.len() > 4 {
+        s.push("…".into());
+    }
+    s.join(", ")
+}
+
+pub(super) fn distinct(lang: Lang, normal: &[Outcome]) -> Criterion {
+    let seqs: Vec<(usize, Vec<i64>)> = normal
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| values(r).map(|(v, _)| (i + 1, v)))
+        .collect();
+    if seqs.is_empty() {
+        return criterion(
+            "distinct",
+            Verdict::Unknown,
+            say!(lang, "no values were seen", "nenhum valor foi observado"),
+        );
+    }
+    for (i, v) in &seqs {
+        let mut seen = BTreeSet::new();
+        let repeated: BTreeSet<i64> = v.iter().filter(|x| !seen.insert(**x)).copied().collect();
+        if !repeated.is_empty() {
+            let list: Vec<String> = repeated.iter().take(5).map(|x| x.to_string()).collect();
+            return criterion(
+                "distinct",
+                Verdict::Fail,
+                say!(
+                    lang,
+                    "run {}: value(s) sent more than once: {} (of {} values)",
+                    "execução {}: valor(es) enviados mais de uma vez: {} (de {} valores)",
+                    i,
+                    list.join(", "),
+                    v.len()
+                ),
+            );
+        }
+    }
+    if seqs.len() < 2 {
+        return criterion(
+            "distinct",
+            Verdict::Unknown,
+            say!(
+                lang,
+                "no value repeated within the run; one run cannot show that values differ between runs (--times 2 or more)",
+                "nenhum valor se repetiu na execução; uma execução só não mostra que os valores mudam entre execuções (--times 2 ou mais)"
+            ),
+        );
+    }
+    let first = &seqs[0].1;
+    if seqs.iter().all(|(_, v)| v == first) {
+        return criterion(
+            "distinct",
+            Verdict::Fail,
+            say!(
+                lang,
+                "all {} runs sent the same values: {} (an unseeded random generator?)",
+                "as {} execuções enviaram os mesmos valores: {} (gerador aleatório sem semente?)",
+                seqs.len(),
+                first_values(first)
+            ),
+        );
+    }
+    let starts: Vec<String> = seqs
+        .iter()
+        .take(3)
+        .map(|(i, v)| say!(lang, "run {}: {}", "execução {}: {}", i, first_values(v)))
+        .collect();
+    criterion(
+        "distinct",
+        Verdict::Pass,
+        say!(
+            lang,
+            "no value repeated within a run, and the {} runs differ ({})",
+            "nenhum valor se repetiu numa execução, e as {} execuções diferem ({})",
+            seqs.len(),
+            starts.join("; ")
+        ),
+    )
+}
+
+/// One line the consumer wrote, where it is in the file, and what it says.
+pub struct ConsumerLine {
+    pub number: usize,
+    pub text: String,
+    pub reading: Option<crate::grade::classify::Reading>,
+}
+
+pub struct Readings {
+    /// Relative path → lines the consumer wrote there.
+    pub files: BTreeMap<String, Vec<ConsumerLine>>,
+    /// Lines the consumer wrote on its standard output or error.
+    pub printed: usize,
+}
+
+/// The lines the consumer wrote into files of the scratch copy, read tolerantly.
+pub fn consumer_readings(run: &Outcome) -> Readings {
+    let mut out = Readings {
+        files: BTreeMap::new(),
+        printed: 0,
+    };
+    let Some(r) = &run.model.roles else {
+        return out;
+    };
+    let received = &r.flow.decoded.values;
+    let scratch = run.scratch.to_string_lossy().into_owned();
+    for ((pid, path), chunks) in run.model.file_writes() {
+        if pid != r.consumer {
+            continue;
+        }
+        let bytes: Vec<u8> = chunks.iter().flat_map(|(_, d)| d.iter().copied()).collect();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let Some(rel) = path
+            .strip_prefix(&scratch)
+            .map(|p| p.trim_start_matches('/'))
+        else {
+            // Its stdout/stderr (grade's capture files) or a file outside the scratch copy.
+            out.printed += text.lines().count();
+            continue;
+        };
+        let final_lines = run.files.get(rel).cloned().unwrap_or_default();
+        let mut from = 0;
+        let mut lines = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let number = match final_lines[from.min(final_lines.len())..]
+                .iter()
+                .position(|l| l == line)
+            {
+                Some(p) => {
+                    from += p + 1;
+                    from
+                }
+                None => i + 1,
+            };
+            lines.push(ConsumerLine {
+                number,
+                text: line.to_string(),
+                reading: read_line(line, received),
+            });
+        }
+        out.files.insert(rel.to_string(), lines);
+    }
+    out
+}
+
+pub(super) fn classified(lang: Lang, normal: &[Outcome]) -> Criterion {
+    let mut pass_evidence = None;
+    for (i, run) in normal.iter().enumerate() {
+        if run.model.roles.is_none() {
+            continue;
+        }
+        let readings = consumer_readings(run);
+        if readings.files.is_empty() {
+            let printed = if readings.printed > 0 {
+                say!(
+                    lang,
+                    " (it printed {} line(s) on its standard output instead)",
+                    " (imprimiu {} linha(s) na saída padrão em vez disso)",
+                    readings.printed
+                )
+            } else {
+                String::new()
+            };
+            return criterion(
+                "classified",
+                Verdict::Fail,
+                say!(
+                    lang,
+                    "run {}: the consumer recorded nothing in a file{}",
+                    "execução {}: o consumidor não registrou nada em arquivo{}",
+                    i + 1,
+                    printed
+                ),
+            );
+        }
+        let mut total = 0;
+        let mut read = 0;
+        let mut names = Vec::new();
+        let any_readable = readings
+            .files
+            .values()
+            .any(|lines| lines.iter().any(|l| l.reading.is_some()));
+        for (file, lines) in &readings.files {
+            if any_readable && lines.iter().all(|l| l.reading.is_none()) {
+                continue;
+            }
+            names.push(file.clone());
+            for l in lines {
+                total += 1;
+                let Some(reading) = &l.reading else {
+                    continue;
+                };
+                read += 1;
+                if Class::of(reading.value) != reading.class {
+                    return criterion(
+                        "classified",
+                        Verdict::Fail,
+                        say!(
+                            lang,
+                            "run {}: {}:{}: {} is recorded as '{}': «{}»",
+                            "execução {}: {}:{}: {} está registrado como '{}': «{}»",
+                            i + 1,
+                            file,
+                            l.number,
+                            reading.value,
+                            reading.word,
+                            l.text.trim()
+                        ),
+                    );
+                }
+            }
+        }
+        if read == 0 {
+            return criterion(
+                "classified",
+                Verdict::Fail,
+                say!(
+                    lang,
+                    "run {}: the consumer wrote {} line(s) in {}, none pairing an integer with a class word (par, ímpar, even, odd)",
+                    "execução {}: o consumidor escreveu {} linha(s) em {}, nenhuma com um inteiro e uma classe (par, ímpar, even, odd)",
+                    i + 1,
+                    total,
+                    names.join(", ")
+                ),
+            );
+        }
+        if pass_evidence.is_none() {
+            let of = if read < total {
+                say!(
+                    lang,
+                    "; {} of {} lines could be read",
+                    "; {} de {} linhas puderam ser lidas",
+                    read,
+                    total
+                )
+            } else {
+                String::new()
+            };
+            pass_evidence = Some(say!(
+                lang,
+                "{}: every class right ({} values classified in run {}{})",
+                "{}: todas as classes certas ({} valores classificados na execução {}{})",
+                names.join(", "),
+                read,
+                i + 1,
+                of
+            ));
+        }
+    }
+    match pass_evidence {
+        Some(e) => criterion("classified", Verdict::Pass, e),
+        None => criterion(
+            "classified",
+            Verdict::Unknown,
+            say!(
+                lang,
+                "no consumer was found, so nothing it recorded can be read",
+                "nenhum consumidor foi encontrado; não há registro dele para ler"
+            ),
+        ),
+    }
+}
+
+/// The files of the scratch copy each role wrote: relative path → (role pid → writes).
+pub(super) fn role_files(run: &Outcome) -> BTreeMap<String, BTreeMap<i32, usize>> {
+    let mut out: BTreeMap<String, BTreeMap<i32, usize>> = BTreeMap::new();
+    let scratch = run.scratch.to_string_lossy().into_owned();
+    for ((pid, path), chunks) in run.model.file_writes() {
+        if let Some(rel) = path.strip_prefix(&scratch) {
+            *out.entry(rel.trim_start_matches('/').to_string())
+                .or_default()
+                .entry(pid)
+                .or_insert(0) += chunks.len();
+        }
+    }
+    out
+}
+
+/// The shared log of a run: the file of the scratch copy written by the most processes (two
+/// at least), then by the most writes.
+pub fn shared_log_of(run: &Outcome) -> Option<String> {
+    role_files(run)
+        .into_iter()
+        .filter(|(_, w)| w.len() >= 2)
+        .max_by_key(|(_, w)| (w.len(), w.values().sum::<usize>()))
+        .map(|(f, _)| f)
+}
+
+pub(super) fn shared_log(lang: Lang, run: &Outcome) -> Criterion {
+    let Some(r) = &run.model.roles else {
+        return criterion(
+            "shared_log",
+            Verdict::Unknown,
+            say!(lang, "no roles were found", "nenhum papel foi identificado"),
+        );
+    };
+    let n = Namer::new(lang, &run.model);
+    let files = role_files(run);
+    let describe = |writers: &BTreeMap<i32, usize>| {
+        writers
+            .iter()
+            .map(|(pid, k)| {
+                let w = match (lang, *k == 1) {
+                    (Lang::En, true) => "write",
+                    (Lang::En, false) => "writes",
+                    (Lang::Pt, true) => "escrita",
+                    (Lang::Pt, false) => "escritas",
+                };
+                format!("{} ({k} {w})", n.name(*pid))
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for (file, writers) in &files {
+        if [r.main, r.producer, r.consumer]
+            .iter()
+            .all(|p| writers.contains_key(p))
+        {
+            return criterion(
+                "shared_log",
+                Verdict::Pass,
+                say!(lang, "{}: {}", "{}: {}", file, describe(writers)),
+            );
+        }
+    }
+    if files.is_empty() {
+        return criterion(
+            "shared_log",
+            Verdict::Fail,
+            say!(
+                lang,
+                "no process wrote a file in the submission's folder",
+                "nenhum processo escreveu um arquivo na pasta da entrega"
+            ),
+        );
+    }
+    let list: Vec<String> = files
+        .iter()
+        .map(|(f, w)| format!("{f} ({})", describe(w)))
+        .collect();
+    criterion(
+        "shared_log",
+        Verdict::Fail,
+        say!(
+            lang,
+            "no file was written by main, producer and consumer all three: {}",
+            "nenhum arquivo foi escrito pelos três, main, produtor e consumidor: {}",
+            list.join("; ")
+        ),
+    )
+}

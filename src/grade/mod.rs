@@ -1,0 +1,249 @@
+//! `ipc_desafio grade`: judges any Desafio 01 submission, in any language, by what its
+//! processes do. Each submission is run several times in fresh scratch copies of its folder,
+//! traced by `ipc_sys::trace` inside a box (`sandbox`), and provoked: its log writers are
+//! slowed down until they contend, its producer is killed mid-run, its consumer is killed
+//! mid-run. `judge` turns what was seen into ten verdicts with evidence; `class` grades a whole
+//! class on `task_pool`.
+//!
+//! Modules: `cli` (flags, grade.toml), `run` (one run: scratch copy, box, tracer, records),
+//! `scenario` (the interventions), `model` (tree, roles, flows), `values` (decoding what crossed
+//! the channel), `classify` (reading what the consumer recorded), `judge` (the verdicts),
+//! `report` (text and JSON), `class` (CSV and HTML), `sandbox` (stand-in for issue 23's box).
+
+pub mod class;
+pub mod classify;
+pub mod cli;
+pub mod error;
+pub mod judge;
+pub mod model;
+pub mod report;
+pub mod run;
+pub mod sandbox;
+pub mod scenario;
+pub mod values;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::desafio::lang::Lang;
+
+pub use error::{Error, Result};
+use judge::{Criterion, Runs, Verdict};
+use run::{Outcome, Spec};
+use scenario::{Scenario, Target};
+
+/// How long each process is held at each of its first writes to the shared log.
+pub const LOCK_HOLD: Duration = Duration::from_millis(150);
+/// Writes held per process in the contention run.
+pub const LOCK_HOLDS: u32 = 3;
+/// How long the consumer (eof) or producer (epipe) is watched after the other side died.
+pub const FAULT_WATCH: Duration = Duration::from_millis(2500);
+/// The producer's write at which the fault runs act.
+pub const FAULT_WRITE: u32 = 3;
+
+/// The grading of one submission.
+#[derive(Debug)]
+pub struct Graded {
+    pub command: Vec<String>,
+    pub times: u32,
+    pub criteria: Vec<Criterion>,
+    pub elapsed: Duration,
+    /// Scratch copies kept (`--keep`).
+    pub kept: Vec<PathBuf>,
+    pub sandbox: Vec<String>,
+    pub missing: Vec<String>,
+    /// Each run's scenario and wall time, in order.
+    pub run_times: Vec<(&'static str, Duration)>,
+}
+
+impl Graded {
+    pub fn count(&self, v: Verdict) -> usize {
+        self.criteria.iter().filter(|c| c.verdict == v).count()
+    }
+}
+
+/// Grades the submission in `dir` run as `command`.
+pub fn grade(
+    dir: &Path,
+    command: &[String],
+    times: u32,
+    timeout: Duration,
+    keep: bool,
+    lang: Lang,
+) -> Result<Graded> {
+    let started = Instant::now();
+    let spec = |scenario| Spec {
+        argv: command,
+        source: dir,
+        timeout,
+        keep,
+        scenario,
+    };
+    let mut normal: Vec<Outcome> = Vec::new();
+    for i in 0..times {
+        let out = run::run(&spec(Scenario::Plain))?;
+        if i == 0 {
+            refused_tracing(&out)?;
+            if !out.model.started() {
+                normal.push(out);
+                break;
+            }
+        }
+        normal.push(out);
+    }
+    let reference = normal.iter().find(|r| r.model.roles.is_some());
+    let log = reference.and_then(judge::shared_log_of);
+    let lock = match &log {
+        Some(log) => Some(run::run(&spec(Scenario::Lock {
+            log: log.clone(),
+            per_process: LOCK_HOLDS,
+            hold: LOCK_HOLD,
+        }))?),
+        None => None,
+    };
+    let mut k = FAULT_WRITE;
+    let (mut eof, mut epipe) = (None, None);
+    if let Some(r) = reference.and_then(|o| o.model.roles.as_ref().map(|r| (o, r))) {
+        let (out, roles) = r;
+        let lineage = |pid: i32| {
+            out.model
+                .procs
+                .get(&pid)
+                .map(|p| p.lineage.clone())
+                .unwrap_or_default()
+        };
+        let producer = Target {
+            lineage: lineage(roles.producer),
+            fd: roles.flow.write_fd,
+        };
+        let consumer = Target {
+            lineage: lineage(roles.consumer),
+            fd: roles.flow.read_fd,
+        };
+        // The middle of the run, at most the third write. A producer that batches its values
+        // may write fewer times in another run: then the fault run is made again, acting at its
+        // first write.
+        k = (roles.flow.writes as u32 / 2).clamp(1, FAULT_WRITE);
+        let fault = |eof: bool, k: u32| {
+            let (producer, consumer) = (producer.clone(), consumer.clone());
+            run::run(&spec(if eof {
+                Scenario::Eof {
+                    producer,
+                    consumer,
+                    k,
+                    watch: FAULT_WATCH,
+                }
+            } else {
+                Scenario::Epipe {
+                    producer,
+                    consumer,
+                    k,
+                    watch: FAULT_WATCH,
+                }
+            }))
+        };
+        for is_eof in [true, false] {
+            let mut out = fault(is_eof, k)?;
+            if !held(&out) && k > 1 {
+                out = fault(is_eof, 1)?;
+            }
+            if is_eof {
+                eof = Some(out);
+            } else {
+                epipe = Some(out);
+            }
+        }
+    }
+    let runs = Runs {
+        normal: &normal,
+        lock: lock.as_ref(),
+        eof: eof.as_ref(),
+        epipe: epipe.as_ref(),
+        log,
+        k,
+    };
+    let criteria = judge::judge(&runs, lang);
+    let all: Vec<&Outcome> = normal
+        .iter()
+        .chain(lock.iter())
+        .chain(eof.iter())
+        .chain(epipe.iter())
+        .collect();
+    let kept = all
+        .iter()
+        .filter(|o| o.kept)
+        .filter_map(|o| o.scratch.parent().map(Path::to_path_buf))
+        .collect();
+    let missing = normal
+        .first()
+        .map(|o| {
+            o.missing
+                .iter()
+                .map(|m| format!("{} ({})", m.protection, m.reason))
+                .collect()
+        })
+        .unwrap_or_default();
+    let run_times = all.iter().map(|o| (o.scenario.name(), o.elapsed)).collect();
+    Ok(Graded {
+        run_times,
+        command: command.to_vec(),
+        times,
+        criteria,
+        elapsed: started.elapsed(),
+        kept,
+        sandbox: judge::sandbox_lines(lang, &all),
+        missing,
+    })
+}
+
+/// Whether a fault run reached the producer's chosen write (and acted there).
+fn held(out: &Outcome) -> bool {
+    out.model.records.iter().any(|r| {
+        matches!(
+            r.event,
+            ipc_sys::trace::Event::Intervention(ipc_sys::trace::Intervention::Held { .. })
+        )
+    })
+}
+
+/// The kernel or the container refused ptrace: nothing can be observed.
+fn refused_tracing(out: &Outcome) -> Result<()> {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if let Some(line) = stderr.lines().find(|l| l.contains("cannot be traced")) {
+        return Err(Error::NoTracing(format!(
+            "grade needs ptrace, which is refused here ({}): allow it (kernel.yama.ptrace_scope 0 or 1; in a container, no seccomp profile that forbids ptrace)",
+            line.trim_start_matches("error: ")
+        )));
+    }
+    Ok(())
+}
+
+/// `grade` from the command line: one submission or a class. Returns the exit code.
+pub fn main(options: cli::Options) -> Result<u8> {
+    ipc_sys::signal::install_interrupt_handlers()?;
+    if options.class.is_some() {
+        return class::grade_class(&options);
+    }
+    if options.merge.is_some() {
+        return class::merge(&options);
+    }
+    let graded = grade(
+        &options.dir,
+        &options.command,
+        options.times,
+        options.timeout,
+        options.keep,
+        options.lang,
+    )?;
+    let text = if options.json {
+        report::json(&graded)
+    } else {
+        report::text(&graded, options.lang)
+    };
+    report::print(&text)?;
+    Ok(if graded.count(Verdict::Fail) > 0 {
+        error::EXIT_FAILURE
+    } else {
+        0
+    })
+}

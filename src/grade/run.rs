@@ -1,0 +1,299 @@
+//! One run of a submission: a fresh scratch copy of its folder, the box forked, the tracer
+//! inside it tracing the command under a scenario and streaming its records back over a pipe
+//! (postcard, one record per frame), grade reading them with a hard backstop deadline, and
+//! the scratch copy removed (or kept, with `--keep`).
+
+use std::fs::{self, File};
+use std::io::{BufWriter, Read, Write};
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use ipc_sys::fork::take_kept;
+use ipc_sys::frame::FrameBuffer;
+use ipc_sys::pipe::Pipe;
+use ipc_sys::signal::{Wake, Watch, wait_event};
+use ipc_sys::trace::{self, Event, Record, Sink, Stdio, TraceConfig};
+use nix::poll::{PollFd, PollFlags};
+use nix::sys::signal::Signal;
+
+use super::error::{Error, Result};
+use super::model::Model;
+use super::sandbox::{Missing, Policy, Sandbox};
+use super::scenario::{Director, Scenario};
+
+/// Largest record frame: a snapshot of a large tree, a capped buffer.
+const MAX_FRAME: usize = 16 << 20;
+/// The box is killed this long after the run's own deadline, whatever the tracer is doing.
+const BACKSTOP: Duration = Duration::from_secs(10);
+/// The name every scratch directory starts with.
+const SCRATCH_PREFIX: &str = "ipc_desafio-grade-";
+/// Bytes of the command's stdout and stderr kept.
+const OUTPUT_CAP: usize = 64 << 10;
+
+/// What one run needs.
+#[derive(Debug, Clone)]
+pub struct Spec<'a> {
+    pub argv: &'a [String],
+    pub source: &'a Path,
+    pub timeout: Duration,
+    pub keep: bool,
+    pub scenario: Scenario,
+}
+
+/// What one run left.
+#[derive(Debug)]
+pub struct Outcome {
+    pub model: Model,
+    /// The scratch copy's path (canonical): gone unless kept.
+    pub scratch: PathBuf,
+    pub kept: bool,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    /// The box overran the backstop and was killed.
+    pub backstop: bool,
+    pub missing: Vec<Missing>,
+    pub scenario: Scenario,
+    pub elapsed: Duration,
+    /// The final lines of every file of the scratch copy that a process wrote, by path
+    /// relative to the scratch copy (read before the copy is removed).
+    pub files: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+/// Copies the submission's folder (files, folders, symbolic links as links; permissions kept)
+/// into `to`.
+pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    // Scratch copies (this run's, or another grading's) may live inside the folder graded
+    // (grading the temporary directory itself): never copy them.
+    let walk = walkdir::WalkDir::new(from)
+        .follow_links(false)
+        .into_iter()
+        .filter_entry(|e| !e.file_name().to_string_lossy().starts_with(SCRATCH_PREFIX));
+    for entry in walk {
+        let entry = match entry {
+            Ok(e) => e,
+            // Something that vanished while being copied (a temporary file of another program).
+            Err(e)
+                if e.io_error()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound) =>
+            {
+                continue;
+            }
+            Err(e) => {
+                return Err(Error::Copy {
+                    path: from.to_path_buf(),
+                    source: e.into(),
+                });
+            }
+        };
+        let rel = entry.path().strip_prefix(from).unwrap_or(entry.path());
+        let dest = to.join(rel);
+        let kind = entry.file_type();
+        let copy_err = |source| Error::Copy {
+            path: entry.path().to_path_buf(),
+            source,
+        };
+        if kind.is_dir() {
+            fs::create_dir_all(&dest).map_err(copy_err)?;
+        } else if kind.is_symlink() {
+            let target = fs::read_link(entry.path()).map_err(copy_err)?;
+            std::os::unix::fs::symlink(target, &dest).map_err(copy_err)?;
+        } else if kind.is_file() {
+            fs::copy(entry.path(), &dest).map_err(copy_err)?;
+            // A read-only source stays readable; the copy must be writable by its owner.
+            if let Ok(meta) = fs::metadata(&dest) {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = meta.permissions().mode() | 0o600;
+                let _ = fs::set_permissions(&dest, fs::Permissions::from_mode(mode));
+            }
+        }
+        // FIFOs, sockets and devices of the source are not copied.
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let _ = fs::set_permissions(to, fs::Permissions::from_mode(0o755));
+    Ok(())
+}
+
+/// Records as frames on the pipe to grade.
+struct FrameSink {
+    out: BufWriter<File>,
+}
+
+impl Sink for FrameSink {
+    fn record(&mut self, record: &Record) -> bool {
+        let Ok(payload) = postcard::to_stdvec(record) else {
+            return true;
+        };
+        let len = (payload.len() as u32).to_le_bytes();
+        let ok = self.out.write_all(&len).is_ok() && self.out.write_all(&payload).is_ok();
+        // Process events are flushed at once, so a box killed by the backstop has sent them.
+        let flush = !matches!(record.event, Event::Call(_));
+        ok && (!flush || self.out.flush().is_ok())
+    }
+}
+
+/// The box's body: trace the command, stream the records, end.
+fn body(config: &TraceConfig, sandbox: &Sandbox, scenario: &Scenario) -> i32 {
+    let (Some(events), Some(stdout), Some(stderr)) = (take_kept(0), take_kept(1), take_kept(2))
+    else {
+        return 1;
+    };
+    let mut sink = FrameSink {
+        out: BufWriter::with_capacity(64 << 10, File::from(events)),
+    };
+    let mut director = Director::new(scenario.clone());
+    let confine = || sandbox.confine().map_err(|e| e.to_string());
+    let result = trace::run(
+        config,
+        Stdio { stdout, stderr },
+        &confine,
+        &mut director,
+        &mut sink,
+    );
+    if let Err(e) = result {
+        sink.record(&Record {
+            at_us: 0,
+            pid: 0,
+            tid: 0,
+            event: Event::Note {
+                text: format!("the tracer failed: {e}"),
+            },
+        });
+    }
+    let _ = sink.out.flush();
+    0
+}
+
+/// Runs the submission once.
+pub fn run(spec: &Spec<'_>) -> Result<Outcome> {
+    let started = Instant::now();
+    let work = tempfile::Builder::new()
+        .prefix(SCRATCH_PREFIX)
+        .tempdir()
+        .map_err(|source| Error::Scratch { source })?;
+    let scratch_dir = work.path().join("submission");
+    copy_tree(spec.source, &scratch_dir)?;
+    let scratch = fs::canonicalize(&scratch_dir).unwrap_or(scratch_dir);
+    let out_path = work.path().join("stdout.txt");
+    let err_path = work.path().join("stderr.txt");
+    let stdout = File::create(&out_path).map_err(|source| Error::Scratch { source })?;
+    let stderr = File::create(&err_path).map_err(|source| Error::Scratch { source })?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = fs::set_permissions(work.path(), fs::Permissions::from_mode(0o755));
+    }
+
+    let mut config = TraceConfig::new(spec.argv.to_vec(), scratch.clone());
+    config.deadline = spec.timeout;
+    config.env = vec![("PYTHONDONTWRITEBYTECODE".into(), "1".into())];
+    let scenario = match &spec.scenario {
+        Scenario::Lock {
+            log,
+            per_process,
+            hold,
+        } => Scenario::Lock {
+            log: scratch.join(log).to_string_lossy().into_owned(),
+            per_process: *per_process,
+            hold: *hold,
+        },
+        other => other.clone(),
+    };
+    let sandbox = Sandbox::prepare(Policy {
+        scratch: scratch.clone(),
+        cpu: spec.timeout,
+    })?;
+    let events = Pipe::new()?;
+    let mut child = sandbox.spawn(
+        &[events.write.as_fd(), stdout.as_fd(), stderr.as_fd()],
+        || body(&config, &sandbox, &scenario),
+    )?;
+    drop(events.write);
+    drop((stdout, stderr));
+
+    let mut reader = File::from(events.read);
+    let mut buf = FrameBuffer::new(MAX_FRAME);
+    let mut records = Vec::new();
+    let deadline = Instant::now() + spec.timeout + BACKSTOP;
+    let mut backstop = false;
+    loop {
+        let wake = {
+            let mut fds = [PollFd::new(reader.as_fd(), PollFlags::POLLIN)];
+            wait_event(&mut fds, Some(deadline), Watch::INTERRUPTS)?
+        };
+        match wake {
+            Wake::Ready => {}
+            Wake::TimedOut if !backstop => {
+                backstop = true;
+                child.signal_group(Signal::SIGKILL);
+                child.signal(Signal::SIGKILL);
+                continue;
+            }
+            Wake::Interrupted => {
+                child.signal_group(Signal::SIGKILL);
+                child.signal(Signal::SIGKILL);
+                let _ = child.wait();
+                return Err(Error::Interrupted);
+            }
+            _ => {}
+        }
+        let n = buf.fill(&mut reader).unwrap_or(0);
+        while let Ok(Some(frame)) = buf.next_frame() {
+            if let Ok(record) = postcard::from_bytes::<Record>(frame) {
+                records.push(record);
+            }
+        }
+        if n == 0 {
+            break;
+        }
+    }
+    let _ = child.wait();
+    let read_capped = |p: &Path| {
+        let mut v = Vec::new();
+        if let Ok(f) = File::open(p) {
+            let _ = f.take(OUTPUT_CAP as u64).read_to_end(&mut v);
+        }
+        v
+    };
+    let model = Model::build(records);
+    let mut files = std::collections::BTreeMap::new();
+    for (_, path) in model.file_writes().keys() {
+        if let Ok(rel) = Path::new(path).strip_prefix(&scratch) {
+            let rel = rel.to_string_lossy().into_owned();
+            files
+                .entry(rel)
+                .or_insert_with(|| read_lines(Path::new(path)));
+        }
+    }
+    let out = Outcome {
+        files,
+        model,
+        scratch: scratch.clone(),
+        kept: spec.keep,
+        stdout: read_capped(&out_path),
+        stderr: read_capped(&err_path),
+        backstop,
+        missing: sandbox.missing().to_vec(),
+        scenario: spec.scenario.clone(),
+        elapsed: started.elapsed(),
+    };
+    if spec.keep {
+        let _ = work.keep();
+    }
+    Ok(out)
+}
+
+/// The lines of a file of the scratch copy (at most 4 MiB of it).
+fn read_lines(path: &Path) -> Vec<String> {
+    let mut bytes = Vec::new();
+    if let Ok(f) = File::open(path) {
+        let _ = f.take(4 << 20).read_to_end(&mut bytes);
+    }
+    Some(bytes)
+        .map(|b| {
+            String::from_utf8_lossy(&b)
+                .lines()
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
