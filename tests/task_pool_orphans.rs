@@ -1135,3 +1135,33 @@ fn a_stopped_idle_worker_does_not_keep_an_interrupted_run_from_ending() {
     assert!(left.is_empty(), "main exited and left {left:?}");
     wait_session_gone(sid, DEADLINE);
 }
+
+/// Found by the chaos campaign: SIGTERM to the dispatcher alone, while the caller was writing
+/// more tasks into a pipe the dispatcher had stopped reading, made the run fail as if the
+/// dispatcher had died (`error: the dispatcher exited with code 130`, exit 1). Those tasks never
+/// started: the run is an interrupt, as any SIGTERM to the dispatcher. (The hook holds the
+/// dispatcher at that moment, after it has settled what it had queued.)
+#[test]
+fn tasks_a_winding_dispatcher_never_read_count_as_not_started() {
+    nix::sys::prctl::set_child_subreaper(true).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let inputs: Vec<String> = (0..20).map(|_| "30".to_string()).collect();
+    let mut args = vec!["-j", "2", "--grace", "200ms", "--", "sleep", ":::"];
+    args.extend(inputs.iter().map(String::as_str));
+    let hook = (
+        "TASK_POOL_TEST_DISPATCHER_WINDING_PAUSE_MS",
+        "500".to_string(),
+    );
+    let child = start_with(&args, dir.path(), &[hook]);
+    let sid = child.id() as i32;
+    wait_session(sid, "two jobs running", DEADLINE, |m| sleeping(m, 2));
+    let (dispatcher, _, _) = roles(sid);
+    signal(dispatcher, Signal::SIGTERM);
+    let (code, _, err) = finish(child);
+    assert_eq!(code, 130, "{err}");
+    assert_eq!(
+        err,
+        "task_pool: interrupted (the dispatcher was told to stop): 20 jobs: 0 succeeded, 0 failed, 2 interrupted, 18 not started\n"
+    );
+    wait_session_gone(sid, DEADLINE);
+}

@@ -734,10 +734,13 @@ impl Dispatcher<'_> {
                 break;
             }
         }
-        self.tasks = None;
         for task in std::mem::take(&mut self.queue) {
             self.settle_not_started(task)?;
         }
+        super::hooks::dispatcher_winding();
+        // A task the caller writes from now on is never read: the caller settles it as not
+        // started when this dispatcher has exited (130).
+        self.tasks = None;
         for slot in &mut self.slots {
             slot.doomed = true;
             if let Some(r) = slot.running.as_mut() {

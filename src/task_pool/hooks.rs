@@ -18,6 +18,10 @@ pub const INTERRUPT_BEFORE_PUSH: &str = "TASK_POOL_TEST_INTERRUPT_BEFORE_PUSH";
 /// `TASK_POOL_TEST_DISPATCHER_SIGNAL=<SIGNAME>@<n>`: the dispatcher sends itself that signal
 /// right after it has settled its n-th task.
 pub const DISPATCHER_SIGNAL: &str = "TASK_POOL_TEST_DISPATCHER_SIGNAL";
+/// `TASK_POOL_TEST_DISPATCHER_WINDING_PAUSE_MS=<ms>`: the dispatcher, winding down, pauses
+/// that long after it has settled the tasks it had queued and before it stops reading the task
+/// pipe (time for the caller to write more tasks into it).
+pub const DISPATCHER_WINDING_PAUSE: &str = "TASK_POOL_TEST_DISPATCHER_WINDING_PAUSE_MS";
 /// `TASK_POOL_TEST_WORKER_LINGER_MS=<ms>`: a command worker told to stop waits that long after
 /// its last report before it leaves (time for the dispatcher to hand it another task).
 pub const WORKER_LINGER: &str = "TASK_POOL_TEST_WORKER_LINGER_MS";
@@ -53,6 +57,11 @@ cached!(
     number(INTERRUPT_BEFORE_PUSH)
 );
 cached!(worker_linger_ms, Option<u64>, number(WORKER_LINGER));
+cached!(
+    dispatcher_winding_pause_ms,
+    Option<u64>,
+    number(DISPATCHER_WINDING_PAUSE)
+);
 cached!(worker_stop_delay_ms, Option<u64>, number(WORKER_STOP_DELAY));
 /// Whether this process is the first of the run to reach the hook named `name` (whose value is
 /// a path): the one that creates the file.
@@ -110,6 +119,13 @@ pub fn dispatcher_settled() {
         && nth(&SETTLED, Some(n))
     {
         signal_self(signal);
+    }
+}
+
+/// See `DISPATCHER_WINDING_PAUSE`.
+pub fn dispatcher_winding() {
+    if let Some(ms) = dispatcher_winding_pause_ms() {
+        std::thread::sleep(Duration::from_millis(ms));
     }
 }
 

@@ -906,6 +906,15 @@ impl Run {
                 None,
             )
         };
+        let told_to_stop = status == ipc_sys::ExitStatus::Exited(i32::from(EXIT_INTERRUPTED));
+        if told_to_stop && self.flights.values().all(|f| f.started.is_none()) {
+            // Tasks written to a dispatcher that had stopped reading: they never started.
+            let mut unread: Vec<Flight> = self.flights.drain().map(|(_, f)| f).collect();
+            unread.sort_by_key(|f| f.job.seq);
+            for flight in unread {
+                self.never_ran(flight.job);
+            }
+        }
         let lost = !self.flights.is_empty();
         let mut died = None;
         let expected = [0, i32::from(EXIT_INTERRUPTED), EXIT_OUTPUT_CLOSED]
