@@ -1,6 +1,10 @@
 //! `examples/desafio_minimal.rs`, the whole solution on one page, is a real solution: its logs
 //! pass `ipc_desafio verify`, the grader of the full program, and it stays on one page.
 
+mod common;
+
+use common::Bounded;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -31,8 +35,14 @@ fn example() -> PathBuf {
         .arg("--target-dir")
         .arg(target_dir)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run cargo build");
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .start()
+        // A build on a busy machine, not a run of the program: a longer deadline.
+        .within(std::time::Duration::from_secs(900))
+        .expecting("cargo to build the example")
+        .finish();
     assert!(
         build.status.success(),
         "cargo build failed:\n{}",
@@ -56,10 +66,7 @@ fn show(out: &Output) -> String {
 #[test]
 fn the_one_page_solution_passes_verify() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let run = Command::new(example())
-        .arg(dir.path())
-        .output()
-        .expect("run the example");
+    let run = Command::new(example()).arg(dir.path()).run();
     assert_eq!(
         run.status.code(),
         Some(0),
@@ -75,8 +82,7 @@ fn the_one_page_solution_passes_verify() {
     let verify = Command::new(BIN)
         .args(["verify", "--log-dir"])
         .arg(dir.path())
-        .output()
-        .expect("run verify");
+        .run();
     let report = text(&verify.stdout);
     assert_eq!(
         verify.status.code(),

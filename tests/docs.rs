@@ -9,10 +9,16 @@
 //!   compared with snapbox: `[..]` matches the rest of a line's text, a `...` line any number of
 //!   lines, and what changes from run to run — timestamps, pids, durations, memory, rates — is
 //!   redacted on both sides, so a page can show a real run.
-//! - A ```` ```sh ```` block is a list of commands to type: each must run and end with a code the
-//!   program documents for a run (0; 1 for a run that did not complete, as fault demos do; 130
-//!   when the test stops a long run with SIGINT after a few seconds, as a reader would with
-//!   Ctrl+C). Exit 2 (bad usage), 126/127 (no such command) or a crash fails the page.
+//! - A ```` ```sh ```` block is a list of commands to type: each must end by itself, with a code
+//!   the program documents for a run (0; 1 for a run that did not complete, as fault demos do),
+//!   and print no panic. Exit 2 (bad usage), 126/127 (no such command), a crash, or a command
+//!   still running at the deadline (a hang) fails the page. The output is not shown, so not
+//!   compared: a page that shows what a command prints uses a console block.
+//! - `<!-- test: ctrl-c -->` on the line before a sh block: its commands may run until the reader
+//!   stops them (`--pace 500..1500`, `worker_pool` without `--items`). One still running after a
+//!   few seconds gets SIGINT, as from Ctrl+C, and must then exit 130. Only such a block is
+//!   interrupted: anywhere else a command that does not end is a failure, not a reader's
+//!   impatience.
 //! - `<!-- test: unordered -->` on the line before a block: its output lines are checked in any
 //!   order (lines of concurrent processes). `<!-- test: skip -->`: the block is not run (say
 //!   why in the page). Commands of cargo itself other than `cargo run` (`cargo test`, `cargo
@@ -23,20 +29,21 @@
 //! run by a stand-in `cargo` on PATH that executes the binary this `cargo test` built, so the
 //! text typed is the text tested; only the compilation step is skipped.
 
+mod common;
+
 use std::io::Read;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::Bounded;
 use snapbox::IntoData;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
-/// How long a `sh` command may run before the test stops it with SIGINT, as a reader would.
+/// How long a command of a `<!-- test: ctrl-c -->` block runs before the test stops it with
+/// SIGINT, as a reader would.
 const SH_PATIENCE: Duration = Duration::from_secs(4);
-/// How long any command may take at all.
-const HARD_LIMIT: Duration = Duration::from_secs(90);
 
 #[derive(Debug, PartialEq)]
 enum Kind {
@@ -51,6 +58,8 @@ struct Block {
     text: String,
     unordered: bool,
     skip: bool,
+    /// `<!-- test: ctrl-c -->`: its commands may run until a reader stops them.
+    ctrl_c: bool,
 }
 
 fn blocks(page: &str) -> Vec<Block> {
@@ -85,6 +94,7 @@ fn blocks(page: &str) -> Vec<Block> {
                 text,
                 unordered: note == "<!-- test: unordered -->",
                 skip: note.starts_with("<!-- test: skip"),
+                ctrl_c: note == "<!-- test: ctrl-c -->",
             });
         }
         previous = "";
@@ -210,12 +220,18 @@ struct Session {
     dir: tempfile::TempDir,
     cargo: tempfile::TempDir,
     page: String,
+    /// How long a command may run before it counts as hung.
+    deadline: Duration,
+    /// How long a command of a `<!-- test: ctrl-c -->` block runs before its SIGINT.
+    patience: Duration,
 }
 
 struct Ran {
     output: String,
     code: Option<i32>,
     interrupted: bool,
+    /// Still running at the deadline (its session was killed).
+    hung: bool,
 }
 
 impl Session {
@@ -224,11 +240,14 @@ impl Session {
             dir: tempfile::tempdir().expect("temp dir"),
             cargo: fake_cargo(),
             page: page.to_string(),
+            deadline: common::default_deadline(),
+            patience: SH_PATIENCE,
         }
     }
 
-    /// Runs `cmd` with `sh -c` in the session's directory, stderr merged into stdout; after
-    /// `patience` (if any) it gets SIGINT, as from Ctrl+C.
+    /// Runs `cmd` with `sh -c` in the session's directory, stderr merged into stdout, until it
+    /// ends or the deadline passes (then its session is killed and it counts as hung). With
+    /// `patience`, a command still running after that long gets SIGINT, as from Ctrl+C.
     fn run(&self, cmd: &str, patience: Option<Duration>) -> Ran {
         let path = format!(
             "{}:{}",
@@ -246,51 +265,58 @@ impl Session {
             .env_remove("LC_MESSAGES")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .process_group(0)
-            .spawn()
-            .expect("spawn sh");
+            .start();
         let mut stdout = child.stdout.take().expect("stdout");
         let reader = std::thread::spawn(move || {
             let mut buf = Vec::new();
             let _ = stdout.read_to_end(&mut buf);
             buf
         });
-        let start = Instant::now();
-        let pgid = child.id() as i32;
         let mut interrupted = false;
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("wait") {
-                break status;
-            }
-            let waited = start.elapsed();
-            if let Some(p) = patience
-                && waited > p
-                && !interrupted
-            {
-                // SAFETY: signals the process group this test created for the command.
-                unsafe { libc::kill(-pgid, libc::SIGINT) };
+        let mut status = None;
+        if let Some(patience) = patience {
+            child.extend(patience);
+            status = child.exit_before_deadline();
+            if status.is_none() {
+                // The reader's Ctrl+C: SIGINT to the command's process group.
+                let _ = nix::sys::signal::killpg(
+                    nix::unistd::Pid::from_raw(child.pid()),
+                    nix::sys::signal::Signal::SIGINT,
+                );
                 interrupted = true;
             }
-            if waited > HARD_LIMIT {
-                // SAFETY: as above.
-                unsafe { libc::kill(-pgid, libc::SIGKILL) };
-                let _ = child.wait();
-                panic!(
-                    "{}: `{cmd}` still running after {HARD_LIMIT:?}{}",
-                    self.page,
-                    if interrupted { " and a SIGINT" } else { "" }
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        }
+        if status.is_none() {
+            child.extend(self.deadline);
+            status = child.exit_before_deadline();
+        }
+        let hung = status.is_none();
+        if hung {
+            child.kill_all();
+        }
         let output = String::from_utf8_lossy(&reader.join().expect("reader")).into_owned();
         use std::os::unix::process::ExitStatusExt;
-        let code = status.code().or_else(|| status.signal().map(|s| 128 + s));
+        let code = status.and_then(|s| s.code().or_else(|| s.signal().map(|n| 128 + n)));
         Ran {
             output,
             code,
             interrupted,
+            hung,
         }
+    }
+
+    /// What is wrong with how `cmd` ended, if anything, for a page's failure list.
+    fn hang(&self, got: &Ran, cmd: &str, line: usize) -> Option<String> {
+        got.hung.then(|| {
+            format!(
+                "{}:{line}: `{cmd}` did not end by itself within {:?}{}: a hang (a command that \
+                 runs until the reader stops it belongs in a block marked `<!-- test: ctrl-c -->`)\n{}",
+                self.page,
+                self.deadline,
+                if got.interrupted { ", even after a SIGINT" } else { "" },
+                got.output
+            )
+        })
     }
 }
 
@@ -314,11 +340,18 @@ fn check_page(rel: &str) -> usize {
         )
     };
     let page = std::fs::read_to_string(Path::new(ROOT).join(rel)).expect("read page");
-    let session = Session::new(rel);
+    let (ran, failures) = check_text(&Session::new(rel), &page);
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    ran
+}
+
+/// Runs every tested block of `page` in `session`: how many commands ran, and what failed.
+fn check_text(session: &Session, page: &str) -> (usize, Vec<String>) {
+    let rel = session.page.as_str();
     let redactions = redactions();
     let mut ran = 0;
     let mut failures = Vec::new();
-    for block in blocks(&page) {
+    for block in blocks(page) {
         if block.skip {
             continue;
         }
@@ -330,6 +363,10 @@ fn check_page(rel: &str) -> usize {
                     }
                     let got = session.run(&cmd, None);
                     ran += 1;
+                    if let Some(hang) = session.hang(&got, &cmd, block.line) {
+                        failures.push(hang);
+                        continue;
+                    }
                     if got.code != Some(0) {
                         failures.push(format!(
                             "{rel}:{}: `{cmd}` exited {:?} (a page shows a failure with `; echo \"exit $?\"`):\n{}",
@@ -355,8 +392,19 @@ fn check_page(rel: &str) -> usize {
                     if not_ours(&cmd) {
                         continue;
                     }
-                    let got = session.run(&cmd, Some(SH_PATIENCE));
+                    let got = session.run(&cmd, block.ctrl_c.then_some(session.patience));
                     ran += 1;
+                    if let Some(hang) = session.hang(&got, &cmd, block.line) {
+                        failures.push(hang);
+                        continue;
+                    }
+                    if got.output.contains("panicked at") {
+                        failures.push(format!(
+                            "{rel}:{}: `{cmd}` panicked:\n{}",
+                            block.line, got.output
+                        ));
+                        continue;
+                    }
                     let fine = match got.code {
                         Some(0 | 1) => true,
                         Some(130) => got.interrupted,
@@ -379,8 +427,7 @@ fn check_page(rel: &str) -> usize {
             }
         }
     }
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
-    ran
+    (ran, failures)
 }
 
 fn pages() -> Vec<PathBuf> {
@@ -520,4 +567,33 @@ fn redactions_hide_what_changes_between_runs_and_nothing_else() {
         r.redact("[consumer 6159] received 40: even"),
         "[consumer [PID]] received 40: even"
     );
+}
+
+/// The checker on long commands: in a plain sh block a command that does not end is a hang and
+/// fails the page (it is not taken for a reader's Ctrl+C); in a block marked
+/// `<!-- test: ctrl-c -->` it is stopped with SIGINT and must exit 130.
+#[test]
+fn a_command_that_does_not_end_fails_its_page_unless_its_block_says_ctrl_c() {
+    let mut session = Session::new("inline");
+    session.deadline = Duration::from_secs(1);
+    session.patience = Duration::from_secs(1);
+    let (ran, failures) = check_text(&session, "```sh\nsleep 1000\n```\n");
+    assert_eq!(ran, 1);
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert!(
+        failures[0].starts_with("inline:1: `sleep 1000` did not end by itself within 1s: a hang"),
+        "{failures:?}"
+    );
+    let (ran, failures) = check_text(
+        &session,
+        "<!-- test: ctrl-c -->\n```sh\nsleep 1000\ntrue\n```\n",
+    );
+    assert_eq!((ran, failures), (2, Vec::<String>::new()));
+    // A command that ignores the Ctrl+C is a hang all the same.
+    let (_, failures) = check_text(
+        &session,
+        "<!-- test: ctrl-c -->\n```sh\ntrap '' INT; sleep 1000\n```\n",
+    );
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert!(failures[0].contains("even after a SIGINT"), "{failures:?}");
 }

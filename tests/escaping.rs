@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{code, desafio, stdout};
+use common::{Bounded, code, desafio, stdout};
 use ipc_desafio::desafio::record::LogLine;
 
 fn raw_controls(text: &str) -> Vec<char> {
@@ -20,12 +20,7 @@ fn a_log_dir_holding_esc_and_a_newline_stays_one_escaped_line_per_event() {
     std::fs::create_dir(&dir).unwrap();
     // A full disk under the consumer's log: its error line names the path.
     std::os::unix::fs::symlink("/dev/full", dir.join("consumer_log.txt")).unwrap();
-    let out = desafio()
-        .arg("-q")
-        .arg("--log-dir")
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let out = desafio().arg("-q").arg("--log-dir").arg(&dir).run();
     assert_eq!(code(&out), 1, "{}", common::stderr(&out));
     let text = std::fs::read_to_string(dir.join("execution_log.txt")).unwrap();
     assert!(raw_controls(&text).is_empty(), "{text:?}");
@@ -43,8 +38,7 @@ fn a_log_dir_holding_esc_and_a_newline_stays_one_escaped_line_per_event() {
     let audit = desafio()
         .args(["verify", "--audit-only", "--log-dir"])
         .arg(&dir)
-        .output()
-        .unwrap();
+        .run();
     let report = stdout(&audit);
     assert!(!report.contains("cannot parse"), "{report}");
     assert!(raw_controls(&report).is_empty(), "{report:?}");
@@ -79,8 +73,7 @@ fn a_crafted_log_can_neither_hide_the_verdict_on_a_terminal_nor_break_the_pictur
         .arg(run.path())
         .arg("-o")
         .arg(&svg_path)
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(code(&out), 0, "{}", common::stderr(&out));
     let svg = std::fs::read_to_string(&svg_path).unwrap();
     assert!(raw_controls(&svg).is_empty());

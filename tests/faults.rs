@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Run, code, stderr, stdout};
+use common::{Bounded, Run, code, stderr, stdout};
 use ipc_desafio::desafio::record::Role;
 
 fn child_exit_line(run: &Run, role: Role) -> String {
@@ -86,23 +86,125 @@ fn producer_gets_epipe_without_pace_once_the_pipe_buffer_is_full() {
             &run,
             &[&format!("lost: {lost} values sent but never received")],
         );
+    } else {
+        // The producer's next write came after the consumer had left with the pipe empty.
+        assert!(
+            !stdout(&run.verify()).contains("lost: "),
+            "{}",
+            stdout(&run.verify())
+        );
     }
 }
 
+/// The same, with the pipe certainly full when the consumer leaves: a hook holds the consumer
+/// back until the producer has sent 4095 values (its first twelve batches, 36 KiB in the pipe;
+/// the next batch of 4096 cannot fit, so the producer is blocked in it). The consumer reads 3
+/// and closes: thousands of values were in the pipe, and are reported lost.
+#[test]
+fn producer_blocked_on_a_full_pipe_gets_epipe_and_what_was_in_the_pipe_is_lost() {
+    let run = Run::new();
+    let out = run
+        .command(&[
+            "-q",
+            "-n",
+            "20000",
+            "--max",
+            "1000000",
+            "--fault",
+            "consumer-exit@3",
+        ])
+        .env("IPC_DESAFIO_TEST_CONSUMER_WAITS_FOR_SENT", "4095")
+        .run();
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let (sent, received, lost) = run.summary();
+    assert!(sent >= 4095, "{sent}");
+    assert_eq!((received, lost), (3, sent - 3));
+    let producer = run.messages(Role::Producer);
+    assert!(
+        producer.contains(&format!(
+            "error: consumer closed the pipe after {sent} of 20000 values"
+        )),
+        "{producer:?}"
+    );
+    assert_verify_fails_with(
+        &run,
+        &[
+            "the producer exited with code 3",
+            &format!("lost: {lost} values sent but never received"),
+        ],
+    );
+}
+
+/// Values in the pipe when the consumer leaves are lost, and reported. A hook holds the
+/// consumer back until all twelve are sent (they fit in the pipe): it reads 3 and leaves 9.
 #[test]
 fn values_buffered_in_the_pipe_when_the_consumer_leaves_are_reported_lost() {
     let run = Run::new();
-    assert_eq!(code(&run.run(&["-q", "--fault", "consumer-exit@3"])), 1);
-    let (sent, received, lost) = run.summary();
-    assert_eq!((received, lost), (3, sent - 3));
-    if lost > 0 {
-        assert_verify_fails_with(
-            &run,
-            &[&format!("lost: {lost} values sent but never received")],
-        );
-    } else {
-        assert_verify_fails_with(&run, &["the producer exited with code 3"]);
-    }
+    let out = run
+        .command(&["-q", "--fault", "consumer-exit@3"])
+        .env("IPC_DESAFIO_TEST_CONSUMER_WAITS_FOR_SENT", "12")
+        .run();
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_eq!(run.summary(), (12, 3, 9));
+    assert_verify_fails_with(&run, &["lost: 9 values sent but never received"]);
+}
+
+/// Values drained from a pipe the consumer has already left: none lost. With one value per
+/// batch and a pause between them (`--pace`), the consumer reads each before the next comes:
+/// when it leaves after 3, the pipe is empty, and the producer's next write is EPIPE.
+#[test]
+fn a_consumer_that_leaves_an_empty_pipe_loses_nothing() {
+    let run = Run::new();
+    assert_eq!(
+        code(&run.run(&["-q", "--pace", "40", "--fault", "consumer-exit@3"])),
+        1
+    );
+    assert_eq!(run.summary(), (3, 3, 0));
+    let report = stdout(&run.verify());
+    assert!(!report.contains("lost: "), "{report}");
+    assert_verify_fails_with(&run, &["the producer exited with code 3"]);
+}
+
+/// The end marker carries the count the producer sent; a consumer that received another number
+/// says so, fails with its own code, and verify names the disagreement. A hook makes the
+/// producer's marker announce one value more than it sent (its log line tells the truth).
+#[test]
+fn an_end_marker_that_announces_another_count_is_a_protocol_error_through_the_real_binary() {
+    let run = Run::new();
+    let out = run
+        .command(&["-q", "--seed", "7"])
+        .env("IPC_DESAFIO_TEST_END_MARKER_ADDS", "1")
+        .run();
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let consumer = run.messages(Role::Consumer);
+    assert!(
+        consumer.contains(&"end marker received (13 values announced, 12 received)".to_string()),
+        "{consumer:?}"
+    );
+    assert!(
+        run.messages(Role::Producer)
+            .contains(&"end marker sent (12 values)".to_string())
+    );
+    assert!(
+        consumer.contains(&"error: end marker announced 13 values but 12 arrived".to_string()),
+        "{consumer:?}"
+    );
+    assert!(child_exit_line(&run, Role::Consumer).ends_with("exited with code 5"));
+    assert_eq!(run.summary(), (12, 12, 0));
+    let report = stdout(&run.verify());
+    assert_eq!(code(&run.verify()), 1, "{report}");
+    assert!(
+        report.contains("consumer reports an end marker of 13 values, the producer sent 12"),
+        "{report}"
+    );
+    assert!(
+        report
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("verify: FAILED: 1 problem; "),
+        "{report}"
+    );
 }
 
 #[test]

@@ -10,15 +10,14 @@
 
 mod common;
 
+use common::{Bounded, Started};
+
 use std::fs;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
-
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
 
 /// The descriptor numbers the starter leaves open in the program (without close-on-exec).
 const EXTRA_FILE: i32 = 7;
@@ -101,8 +100,7 @@ fn start(program: &str, args: &[&str], dir: &Path) -> Started {
     cmd.args(args)
         .current_dir(dir)
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .process_group(0);
+        .stdout(Stdio::null());
     // SAFETY: runs in the forked child before exec and only calls dup2/close, which are
     // async-signal-safe; the test harness's own inherited descriptors (cargo's jobserver pipe)
     // are closed so that only the two extras are the starter's.
@@ -119,7 +117,7 @@ fn start(program: &str, args: &[&str], dir: &Path) -> Started {
             Ok(())
         })
     };
-    Started(cmd.spawn().unwrap())
+    cmd.start()
 }
 
 /// No process but the starter's direct child may hold an extra: it is the caller's, and the
@@ -190,19 +188,10 @@ impl Tree {
     }
 }
 
-/// A run started by `start`, ended on drop — also when a check panics: SIGKILL to its group
-/// (task-pool workers lead their own groups, but die with their dispatcher), then reaped.
-struct Started(Child);
-
-impl Drop for Started {
-    fn drop(&mut self) {
-        let _ = killpg(Pid::from_raw(self.0.id() as i32), Signal::SIGKILL);
-        let _ = self.0.wait();
-    }
-}
-
-fn finish(child: Started) {
-    drop(child);
+/// Ends a run started by `start` (every process of it SIGKILLed, then reaped — as on drop, also
+/// when a check panics: task-pool workers lead their own groups, and are killed with it).
+fn finish(mut child: Started) {
+    child.kill_all();
 }
 
 fn expect(cond: bool, why: impl FnOnce() -> String) -> Result<(), String> {
@@ -228,7 +217,7 @@ fn desafio_each_child_holds_one_pipe_end_and_its_own_logs_and_main_holds_no_pipe
         ],
         dir.path(),
     );
-    let top = child.0.id() as i32;
+    let top = child.pid();
     eventually("ipc_desafio", top, |tree| {
         let kids = tree.at(1);
         expect(kids.len() == 2, || {
@@ -299,7 +288,7 @@ fn worker_pool_each_role_holds_only_its_queue_ends_and_the_logger_the_log() {
         ],
         dir.path(),
     );
-    let top = child.0.id() as i32;
+    let top = child.pid();
     eventually("worker_pool", top, |tree| {
         let roles = tree.at(1);
         let workers = tree.at(2);
@@ -310,9 +299,14 @@ fn worker_pool_each_role_holds_only_its_queue_ends_and_the_logger_the_log() {
         let Some((_, _, logger)) = logger else {
             return Err("no logger with log.txt open".into());
         };
-        expect(logger.len() == 2 && count(logger, "socket:") == 1, || {
-            format!("logger: the log queue's receiving end and log.txt: {logger:?}")
-        })?;
+        expect(
+            logger.len() == 3 && count(logger, "socket:") == 1 && files(logger, "log.txt.pid") == 1,
+            || {
+                format!(
+                    "logger: the log queue's receiving end, log.txt and the run lock log.txt.pid: {logger:?}"
+                )
+            },
+        )?;
         for (pid, _, fds) in roles.iter().filter(|(_, _, f)| files(f, "log.txt") == 0) {
             expect(fds.len() == 2 && count(fds, "socket:") == 2, || {
                 format!("generator/spawner {pid}: a work queue end and a log queue end: {fds:?}")
@@ -351,7 +345,7 @@ fn task_pool_dispatcher_and_workers_hold_only_their_pipes() {
         ],
         dir.path(),
     );
-    let top = child.0.id() as i32;
+    let top = child.pid();
     eventually("task_pool", top, |tree| {
         let dispatchers = tree.at(1);
         let workers = tree.at(2);
@@ -384,7 +378,7 @@ fn joinable_queue_consumer_and_producers_hold_only_their_queue_ends() {
         &["--producers", "2", "--items", "2000"],
         dir.path(),
     );
-    let top = child.0.id() as i32;
+    let top = child.pid();
     eventually("joinable_queue", top, |tree| {
         let kids = tree.at(1);
         expect(kids.len() == 3, || {
@@ -421,7 +415,7 @@ fn ticket_office_buyers_hold_only_the_lock_file() {
         ],
         dir.path(),
     );
-    let top = child.0.id() as i32;
+    let top = child.pid();
     eventually("ticket_office", top, |tree| {
         let buyers = tree.at(1);
         expect(buyers.len() == 3, || "three buyers not up yet".into())?;
@@ -452,7 +446,7 @@ fn parallel_workers_hold_only_their_pipes() {
         &["hash", "--jobs", "2", "tree"],
         dir.path(),
     );
-    let top = child.0.id() as i32;
+    let top = child.pid();
     eventually("parallel", top, |tree| {
         let dispatchers = tree.at(1);
         let workers = tree.at(2);

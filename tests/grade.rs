@@ -13,7 +13,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::{BIN, code, desafio, stderr, stdout, wait_with_deadline};
+use common::{BIN, Bounded, code, desafio, stderr, stdout};
 
 /// Generous: grading a class of eleven on two busy cores takes about a minute.
 const CLASS_DEADLINE: Duration = Duration::from_secs(900);
@@ -32,7 +32,7 @@ fn path_env() -> String {
         let path = std::env::var("PATH").unwrap_or_default();
         let exe = Command::new("python3")
             .args(["-c", "import sys; print(sys.executable)"])
-            .output()
+            .try_run()
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
             .unwrap_or_default();
         match Path::new(&exe).parent() {
@@ -51,7 +51,12 @@ fn grade(args: &[&str], dir: &Path) -> Output {
 
 /// `grade`, with its temporary directory (where scratch copies go) given.
 fn grade_with_tmp(args: &[&str], dir: &Path, tmp: &Path) -> Output {
-    let mut child = desafio()
+    let deadline = if args.contains(&"--class") {
+        CLASS_DEADLINE
+    } else {
+        ONE_DEADLINE
+    };
+    desafio()
         .env("PATH", path_env())
         .env("TMPDIR", tmp)
         .arg("grade")
@@ -59,33 +64,9 @@ fn grade_with_tmp(args: &[&str], dir: &Path, tmp: &Path) -> Output {
         .current_dir(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
-        .expect("start grade");
-    let out_pipe = child.stdout.take().expect("stdout");
-    let err_pipe = child.stderr.take().expect("stderr");
-    let reader = std::thread::spawn(move || {
-        use std::io::Read;
-        let (mut o, mut e) = (Vec::new(), Vec::new());
-        let mut out_pipe = out_pipe;
-        let mut err_pipe = err_pipe;
-        let _ = out_pipe.read_to_end(&mut o);
-        let _ = err_pipe.read_to_end(&mut e);
-        (o, e)
-    });
-    let deadline = if args.contains(&"--class") {
-        CLASS_DEADLINE
-    } else {
-        ONE_DEADLINE
-    };
-    let status_code = wait_with_deadline(&mut child, deadline);
-    let (o, e) = reader.join().expect("reader");
-    let status = child.wait().expect("status");
-    assert_eq!(status.code().unwrap_or(-1), status_code);
-    Output {
-        status,
-        stdout: o,
-        stderr: e,
-    }
+        .start()
+        .within(deadline)
+        .finish()
 }
 
 /// The expected verdicts of a test submission: `criterion verdict[|verdict…]` per line.
@@ -122,13 +103,8 @@ fn class_run() -> &'static ClassRun {
             let path = entry.unwrap().path();
             if path.is_dir() && path.join("expected.txt").exists() {
                 let to = class.join(path.file_name().unwrap());
-                let copied = Command::new("cp")
-                    .args(["-r"])
-                    .arg(&path)
-                    .arg(&to)
-                    .status()
-                    .unwrap();
-                assert!(copied.success());
+                let copied = Command::new("cp").args(["-r"]).arg(&path).arg(&to).run();
+                assert!(copied.status.success(), "{}", stderr(&copied));
             }
         }
         let output = grade(
@@ -262,7 +238,7 @@ fn the_class_page_renders_in_headless_chromium() {
         .find(|b| {
             Command::new(b)
                 .arg("--version")
-                .output()
+                .try_run()
                 .is_ok_and(|o| o.status.success())
         })
         .expect("IPC_DESAFIO_BROWSER=1 but no chromium is installed (apt-get install chromium)");
@@ -277,8 +253,7 @@ fn the_class_page_renders_in_headless_chromium() {
         .args(common_args)
         .arg("--dump-dom")
         .arg(&url)
-        .output()
-        .expect("chromium --dump-dom");
+        .run();
     let dom = String::from_utf8_lossy(&dom.stdout);
     let rows = fs::read_dir(&run.class).unwrap().count();
     assert_eq!(dom.matches("<td class=\"student\">").count(), rows, "{dom}");
@@ -291,8 +266,7 @@ fn the_class_page_renders_in_headless_chromium() {
         .arg(format!("--screenshot={}", png.display()))
         .arg("--window-size=1400,900")
         .arg(&url)
-        .output()
-        .expect("chromium --screenshot");
+        .run();
     assert!(
         shot.status.success(),
         "{}",
@@ -455,8 +429,7 @@ fn bad_input_is_one_error_line_and_exit_2_with_nothing_copied_or_run() {
             .args(&args_ref)
             .env("TMPDIR", &scratch)
             .current_dir(tmp.path())
-            .output()
-            .unwrap();
+            .run();
         let err = stderr(&out);
         assert_eq!(code(&out), 2, "{args:?}: {err}");
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
@@ -584,9 +557,8 @@ fn grading_works_for_an_unprivileged_grader_and_speaks_portuguese() {
         // As root, the grader itself runs as nobody (std drops the supplementary groups).
         cmd.uid(65534).gid(65534);
     }
-    let mut child = cmd.spawn().unwrap();
-    let code = wait_with_deadline(&mut child, ONE_DEADLINE);
-    let out = child.wait_with_output().unwrap();
+    let out = cmd.start().within(ONE_DEADLINE).finish();
+    let code = out.status.code().unwrap_or(-1);
     let text = stdout(&out);
     assert_eq!(code, 0, "{text}{}", stderr(&out));
     assert!(

@@ -10,33 +10,22 @@ use std::time::Duration;
 
 mod common;
 
+use common::Bounded;
+
 const BIN: &str = env!("CARGO_BIN_EXE_joinable_queue");
 /// Detects a hang; never a speed requirement.
 const HANG: Duration = Duration::from_secs(60);
 
-/// Runs the program to its end, failing the test if it hangs.
+/// Runs the program to its end, failing the test if it hangs (past the deadline).
 fn run(args: &[&str]) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Read both pipes on threads so a full pipe cannot block the program while we wait.
-    let out = child.stdout.take().unwrap();
-    let err = child.stderr.take().unwrap();
-    let out = std::thread::spawn(move || std::io::read_to_string(out).unwrap());
-    let err = std::thread::spawn(move || std::io::read_to_string(err).unwrap());
-    let code = common::wait_with_deadline(&mut child, HANG);
-    let stdout = out.join().unwrap();
-    let stderr = err.join().unwrap();
-    assert!(code != -1, "killed by a signal: {stdout}\n{stderr}");
-    use std::os::unix::process::ExitStatusExt;
-    Output {
-        status: std::process::ExitStatus::from_raw(code << 8),
-        stdout: stdout.into_bytes(),
-        stderr: stderr.into_bytes(),
-    }
+    let out = Command::new(BIN).args(args).run();
+    assert!(
+        out.status.code().is_some(),
+        "killed by a signal: {}\n{}",
+        common::stdout(&out),
+        common::stderr(&out)
+    );
+    out
 }
 
 fn lines(out: &Output) -> Vec<String> {
@@ -63,16 +52,6 @@ fn items_after(lines: &[String], verb: &str) -> HashMap<String, usize> {
         }
     }
     seen
-}
-
-/// A child killed (and reaped) if the test fails before waiting for it: no run outlives its test.
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]
@@ -165,14 +144,11 @@ fn a_consumer_dying_mid_item_makes_join_fail_naming_the_item() {
 
 #[test]
 fn a_consumer_killed_from_outside_makes_join_fail_at_once() {
-    let mut child = Killed(
-        Command::new(BIN)
-            .args(["--producers", "3", "--items", "100000", "--pause-ms", "1"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
+    let mut child = Command::new(BIN)
+        .args(["--producers", "3", "--items", "100000", "--pause-ms", "1"])
+        .stdout(Stdio::piped())
+        .start();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let first = lines.next().unwrap().unwrap();
     let consumer: i32 = first
         .strip_prefix("main: daemon consumer ")
@@ -191,7 +167,7 @@ fn a_consumer_killed_from_outside_makes_join_fail_at_once() {
     )
     .unwrap();
     let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
-    assert_eq!(common::wait_with_deadline(&mut child.0, HANG), 1);
+    assert_eq!(common::wait_with_deadline(&mut child, HANG), 1);
     let failed = line_with(&rest, "main: join() failed: ");
     assert!(
         failed.contains(&format!("the consumer {consumer} killed by SIGKILL")),
@@ -318,6 +294,69 @@ fn put_nowait_on_a_full_queue_fails_at_once_and_says_queue_full() {
 }
 
 #[test]
+fn put_nowait_counts_the_attempts_made_not_the_attempts_planned() {
+    // Producer 1 dies putting its second item (the consumer frees the slot at once, so it
+    // gets there): the run stops early, and fewer than the 20 planned attempts are made. Each
+    // attempt made is one line: queued, dropped, or the put producer 1 died in.
+    let out = run(&[
+        "--producers",
+        "2",
+        "--capacity",
+        "1",
+        "--nowait",
+        "--producer-dies-at",
+        "2",
+        "--work-ms",
+        "0",
+        "--pause-ms",
+        "20",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", common::stderr(&out));
+    let lines = lines(&out);
+    let refused = lines
+        .iter()
+        .filter(|l| l.contains(": put_nowait: queue full"))
+        .count();
+    let queued = items_after(&lines, "put_nowait").len();
+    let died = lines
+        .iter()
+        .filter(|l| l.contains(": dying in the middle of put("))
+        .count();
+    assert_eq!(died, 1, "{lines:#?}");
+    let made = refused + queued + died;
+    assert!(made < 20, "the run was meant to stop early: {lines:#?}");
+    line_with(
+        &lines,
+        &format!("main: put_nowait refused {refused} of {made} attempts (queue full)"),
+    );
+}
+
+#[test]
+fn a_queue_drained_after_a_producer_died_mid_put_is_reported_empty() {
+    // p1-item3 is counted by its producer, which dies before queueing it: the counts say one
+    // item more was put than taken, but the consumer has found the queue closed and empty.
+    let out = run(&[
+        "--producers",
+        "1",
+        "--items",
+        "5",
+        "--producer-dies-at",
+        "3",
+        "--forget-task-done",
+        "1",
+        "--join-timeout",
+        "200ms",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let lines = lines(&out);
+    let stuck = line_with(&lines, "join() cannot return by itself");
+    assert!(
+        stuck.contains("the queue is closed and empty (empty() is true)"),
+        "{stuck}"
+    );
+}
+
+#[test]
 fn a_forgotten_task_done_is_reported_after_the_deadline_naming_the_item() {
     let out = run(&[
         "--producers",
@@ -404,24 +443,21 @@ fn a_producer_killed_holding_the_only_slot_stops_nobody() {
 
 #[test]
 fn output_into_a_closed_pipe_ends_quietly() {
-    let mut child = Killed(
-        Command::new(BIN)
-            .args([
-                "--producers",
-                "3",
-                "--items",
-                "300",
-                "--work-ms",
-                "0",
-                "--pause-ms",
-                "0",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let (_, code, err) = common::first_line_then_close(&mut child.0, HANG);
+    let mut child = Command::new(BIN)
+        .args([
+            "--producers",
+            "3",
+            "--items",
+            "300",
+            "--work-ms",
+            "0",
+            "--pause-ms",
+            "0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .start();
+    let (_, code, err) = common::first_line_then_close(&mut child, HANG);
     assert_eq!(err, "", "no error lines");
     assert_eq!(code, 0);
 }
@@ -454,7 +490,7 @@ fn bad_input_is_one_line_and_exit_2() {
         (vec!["--producers", "2", "daemon"], "daemon"),
         (vec!["daemon", "--items", "3"], "--items"),
     ] {
-        let out = Command::new(BIN).args(&args).output().unwrap();
+        let out = Command::new(BIN).args(&args).run();
         let err = common::stderr(&out);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
@@ -474,9 +510,7 @@ fn a_summary_that_cannot_be_written_is_one_error_line_and_exit_1() {
         .unwrap();
     let out = Command::new(BIN)
         .args(["--items", "3", "--pause-ms", "0", "--work-ms", "0"])
-        .stdout(full)
-        .output()
-        .unwrap();
+        .run_with_stdout(full);
     let err = common::stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert_eq!(

@@ -5,9 +5,8 @@
 //! comes to it: each test checks that every process it saw is gone (and reaps it).
 
 use std::io::{BufRead, BufReader};
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
@@ -18,13 +17,16 @@ use nix::unistd::Pid;
 
 mod common;
 
+use common::{Bounded, Started};
+
 const BIN: &str = env!("CARGO_BIN_EXE_joinable_queue");
 /// Detects a hang; never a speed requirement.
 const HANG: Duration = Duration::from_secs(30);
 
-/// A run in its own process group, its output lines arriving on a channel.
+/// A run in a session of its own (ended on drop, also when a test fails midway), its output
+/// lines arriving on a channel.
 struct Run {
-    child: Child,
+    child: Started,
     lines: Receiver<String>,
     seen: Vec<String>,
 }
@@ -32,12 +34,7 @@ struct Run {
 impl Run {
     fn start(args: &[&str]) -> Run {
         nix::sys::prctl::set_child_subreaper(true).unwrap();
-        let mut child = Command::new(BIN)
-            .args(args)
-            .stdout(Stdio::piped())
-            .process_group(0)
-            .spawn()
-            .unwrap();
+        let mut child = Command::new(BIN).args(args).stdout(Stdio::piped()).start();
         let out = child.stdout.take().unwrap();
         let (tx, lines) = channel();
         std::thread::spawn(move || {
@@ -95,14 +92,6 @@ impl Run {
             self.seen.push(line);
         }
         (code, std::mem::take(&mut self.seen))
-    }
-}
-
-/// A test that fails midway still ends its run: SIGKILL to the group, then reaped.
-impl Drop for Run {
-    fn drop(&mut self) {
-        let _ = killpg(self.pid(), Signal::SIGKILL);
-        let _ = self.child.wait();
     }
 }
 

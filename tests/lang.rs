@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{Run, code, stderr, stdout};
+use common::{Bounded, Run, code, stderr, stdout};
 
 /// `ipc_desafio` with a Brazilian locale.
 fn brazilian() -> Command {
@@ -22,8 +22,7 @@ fn a_portuguese_locale_writes_portuguese_logs_that_verify_reads_in_either_langua
     let out = brazilian()
         .args(["-q", "--seed", "3", "--log-dir"])
         .arg(run.path())
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let exec = run.exec_text();
     for word in [
@@ -56,8 +55,7 @@ fn a_portuguese_locale_writes_portuguese_logs_that_verify_reads_in_either_langua
         .arg("verify")
         .arg("--log-dir")
         .arg(run.path())
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(code(&verdict), 0, "{}", stdout(&verdict));
     let text = stdout(&verdict);
     assert!(text.contains("nota: os logs estão em português"), "{text}");
@@ -74,8 +72,7 @@ fn a_portuguese_locale_writes_portuguese_logs_that_verify_reads_in_either_langua
     let svg = common::desafio()
         .args(["report", "--log-dir"])
         .arg(run.path())
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(code(&svg), 0, "{}", stderr(&svg));
     assert_eq!(
         stdout(&svg).matches("class=\"trip ").count(),
@@ -90,22 +87,20 @@ fn the_flag_wins_over_the_locale_in_both_directions() {
     let out = brazilian()
         .args(["-q", "--lang", "en", "--log-dir"])
         .arg(run.path())
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(code(&out), 0);
     assert!(run.exec_text().contains("] summary: sent 12"));
     let out = common::desafio()
         .args(["-q", "--lang", "pt", "--log-dir"])
         .arg(run.path())
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(code(&out), 0);
     assert!(run.exec_text().contains("] resumo: enviados 12"));
 }
 
 #[test]
 fn help_and_errors_speak_portuguese_with_a_portuguese_locale() {
-    let help = brazilian().arg("--help").output().unwrap();
+    let help = brazilian().arg("--help").run();
     assert_eq!(code(&help), 0);
     let text = stdout(&help);
     for part in [
@@ -132,7 +127,7 @@ fn help_and_errors_speak_portuguese_with_a_portuguese_locale() {
             "erro: --log-dir /nonexistent: arquivo ou pasta inexistente (erro do sistema 2)",
         ),
     ] {
-        let out = brazilian().args(&args).output().unwrap();
+        let out = brazilian().args(&args).run();
         assert_eq!(code(&out), 2, "{args:?}");
         assert_eq!(stderr(&out).trim_end(), expected, "{args:?}");
     }
@@ -191,12 +186,12 @@ fn a_portuguese_line_in_an_english_consumer_log_is_caught() {
 /// with a decimal comma.
 #[test]
 fn a_portuguese_user_reads_portuguese_everywhere() {
-    let help = brazilian().args(["help", "verify"]).output().unwrap();
+    let help = brazilian().args(["help", "verify"]).run();
     assert_eq!(code(&help), 0, "{}", stderr(&help));
     let text = stdout(&help);
     assert!(text.contains("Uso: ipc_desafio verify [OPÇÕES]"), "{text}");
     assert!(text.contains("--log-dir <PASTA>"), "{text}");
-    let main_help = stdout(&brazilian().arg("--help").output().unwrap());
+    let main_help = stdout(&brazilian().arg("--help").run());
     for (pt, en) in [("<TIPO@K>", "<KIND@K>"), ("<PASTA>", "<DIR>")] {
         assert!(
             main_help.contains(pt) && !main_help.contains(en),
@@ -207,13 +202,10 @@ fn a_portuguese_user_reads_portuguese_everywhere() {
         main_help.contains("help    Mostra esta ajuda"),
         "{main_help}"
     );
-    let report_help = stdout(&brazilian().args(["help", "report"]).output().unwrap());
+    let report_help = stdout(&brazilian().args(["help", "report"]).run());
     assert!(report_help.contains("--output <ARQUIVO>"), "{report_help}");
 
-    let missing = brazilian()
-        .args(["-q", "--log-dir", "/nonexistent"])
-        .output()
-        .unwrap();
+    let missing = brazilian().args(["-q", "--log-dir", "/nonexistent"]).run();
     assert!(
         !stderr(&missing).contains("os error"),
         "{}",
@@ -224,8 +216,7 @@ fn a_portuguese_user_reads_portuguese_everywhere() {
     let out = brazilian()
         .args(["-q", "--seed", "3", "--log-dir"])
         .arg(run.path())
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(code(&out), 0);
     let summary = run.exec_text().lines().last().unwrap().to_string();
     let comma =
@@ -239,8 +230,7 @@ fn a_portuguese_user_reads_portuguese_everywhere() {
         .arg(run.path())
         .arg("-o")
         .arg(&picture)
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let html = std::fs::read_to_string(&picture).unwrap();
     assert!(
@@ -262,8 +252,7 @@ fn a_portuguese_user_reads_portuguese_everywhere() {
         &brazilian()
             .args(["verify", "--audit-only", "--log-dir"])
             .arg(run.path())
-            .output()
-            .unwrap(),
+            .run(),
     );
     assert!(
         audit.contains("linha ilegível: mensagem desconhecida 'dançou'"),

@@ -1,13 +1,17 @@
 //! The lock really excludes: while another process holds an exclusive flock on
 //! execution_log.txt, the run cannot log and so makes no progress; once released, it finishes.
+//! Under contention, no writer's line lands between another's timestamp and its write. Once
+//! interrupted, a process gives up a lock held by a stopped process after a bounded wait.
 
 mod common;
 
 use std::fs::OpenOptions;
-use std::thread::sleep;
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use common::{Run, code, wait_with_deadline};
+use common::{Bounded, Run, code, wait_with_deadline};
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid;
 
 /// Whether /proc/locks shows a process blocked waiting for a FLOCK on `inode`: blocked
 /// waiters are the lines with ` -> ` (`1: -> FLOCK  ADVISORY  WRITE 4242 00:2d:1234 0 EOF`).
@@ -16,6 +20,20 @@ fn blocked_on(inode: u64) -> bool {
         .unwrap_or_default()
         .lines()
         .filter(|l| l.contains(" -> ") && l.contains("FLOCK"))
+        .any(|l| {
+            l.split_whitespace()
+                .find(|w| w.matches(':').count() == 2)
+                .and_then(|dev_ino| dev_ino.rsplit(':').next()?.parse::<u64>().ok())
+                == Some(inode)
+        })
+}
+
+/// Whether /proc/locks shows a FLOCK held (granted, not waited for) on `inode`.
+fn held(inode: u64) -> bool {
+    std::fs::read_to_string("/proc/locks")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.contains(" -> ") && l.contains("FLOCK"))
         .any(|l| {
             l.split_whitespace()
                 .find(|w| w.matches(':').count() == 2)
@@ -38,19 +56,15 @@ fn a_foreign_exclusive_lock_on_the_execution_log_holds_the_run_until_released() 
     // The run's first write must block on our lock: /proc/locks shows a waiter ("->") on the
     // log's inode. No sleeping and hoping.
     let inode = std::os::unix::fs::MetadataExt::ino(&holder.metadata().unwrap());
-    let start = Instant::now();
-    while !blocked_on(inode) {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "no process ever waited for the lock:\n{}",
-            std::fs::read_to_string("/proc/locks").unwrap_or_default()
-        );
-        assert!(
-            child.try_wait().unwrap().is_none(),
+    let main = child.pid();
+    child.wait_until("a process of the run to wait for the lock", || {
+        assert_ne!(
+            state_of(main),
+            Some('Z'),
             "the run finished while the log was locked"
         );
-        sleep(Duration::from_millis(5));
-    }
+        blocked_on(inode)
+    });
     assert_eq!(
         run.exec_text(),
         "",
@@ -63,15 +77,110 @@ fn a_foreign_exclusive_lock_on_the_execution_log_holds_the_run_until_released() 
 }
 
 /// Three writers appending concurrently, 5,000 values (10,000 lines, which go out in batches of up
-/// to 4096, so a few dozen locked writes of up to a few hundred KiB each): no line is torn or
-/// interleaved.
+/// to 4096, so a few dozen writes of up to a few hundred KiB each): every batch arrives whole —
+/// one `write(2)` each, never split by a user-space buffer. (This is `O_APPEND` at work, not the
+/// lock: appends to a file do not interleave even without it. The next test is the lock's.)
 #[test]
-fn concurrent_writers_never_tear_a_line() {
+fn batches_of_many_lines_from_three_writers_arrive_whole() {
     let run = Run::new();
     assert_eq!(code(&run.run(&["-q", "-n", "5000", "--max", "1000000"])), 0);
     let lines = run.exec_lines();
     assert_eq!(lines.len(), 5000 * 2 + 13);
     assert_eq!(code(&run.verify()), 0);
+}
+
+/// What the lock is for: a writer takes its timestamp under the lock and writes before it lets
+/// go, so no other writer's line can land in between, and the file's timestamps never go
+/// backwards. A hook makes every writer linger in that window (the consumer 3 ms per batch,
+/// main 1 ms), with values going one at a time: without the lock, the producer's lines land
+/// while the consumer lingers — `--bug no-lock` in bugs.rs shows it happen with this very
+/// pause — and this test fails. With it, they wait.
+#[test]
+fn with_the_lock_no_writer_lands_a_line_between_another_ones_timestamp_and_its_write() {
+    let run = Run::new();
+    let out = run
+        .command(&["-q", "-n", "100", "--max", "1000", "--pace", "1"])
+        .env("IPC_DESAFIO_TEST_LINGER_UNDER_LOCK", "1")
+        .run();
+    assert_eq!(code(&out), 0, "{}", common::stderr(&out));
+    // The oracle is the text: RFC 3339 stamps of one length and offset sort as text.
+    let text = run.exec_text();
+    let stamps: Vec<&str> = text.lines().map(|l| &l[..29]).collect();
+    assert_eq!(stamps.len(), 100 * 2 + 13);
+    for (i, pair) in stamps.windows(2).enumerate() {
+        assert!(
+            pair[0] <= pair[1],
+            "execution_log.txt:{}: timestamp goes backwards:\n{text}",
+            i + 2
+        );
+    }
+    assert_eq!(code(&run.audit()), 0, "{}", common::stdout(&run.audit()));
+}
+
+/// Once interrupted, a process waits for the log's lock `LOCK_PATIENCE_AFTER_INTERRUPT` (5 s)
+/// at most: a holder that is stopped (SIGSTOP) cannot keep it from ending. The fact checked is
+/// that the run ends — with the error that says why — while the holder is still stopped and
+/// still holds the lock; a run that waited for it would hang until the test's deadline.
+#[test]
+fn an_interrupted_run_gives_up_a_lock_whose_holder_is_stopped_and_says_why() {
+    let run = Run::new();
+    std::fs::write(run.exec_path(), "").unwrap();
+    let mut holder = Command::new("flock")
+        .arg("--exclusive")
+        .arg(run.exec_path())
+        .args(["sleep", "3600"])
+        .stdin(Stdio::null())
+        .start();
+    let inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(run.exec_path()).unwrap());
+    holder.wait_until("flock to hold the log's lock", || held(inode));
+    let holder_pid = Pid::from_raw(holder.pid());
+    kill(holder_pid, Signal::SIGSTOP).unwrap();
+
+    let mut child = run
+        .command(&["-q"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .start()
+        .expecting("the interrupted run to give up the lock and end");
+    let main = child.pid();
+    child.wait_until("the run to wait for the lock", || {
+        assert_ne!(
+            state_of(main),
+            Some('Z'),
+            "the run ended while a stopped process held the log's lock"
+        );
+        blocked_on(inode)
+    });
+    killpg(Pid::from_raw(child.pid()), Signal::SIGINT).unwrap();
+    let out = child.finish();
+    assert_eq!(
+        common::stderr(&out),
+        format!(
+            "error: cannot lock {}: still held 5 s after the interrupt by a process that does not \
+             release it (stopped?)\n",
+            run.exec_path().display()
+        )
+    );
+    assert_eq!(code(&out), 1);
+    assert_eq!(
+        state_of(holder.pid()),
+        Some('T'),
+        "the holder is still stopped"
+    );
+    assert!(held(inode), "and still holds the lock");
+    assert_eq!(run.exec_text(), "", "nothing was written without the lock");
+}
+
+/// The state letter of a process (`T` when stopped).
+fn state_of(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .next()?
+        .chars()
+        .next()
 }
 
 /// Kills the group of a spawned run when dropped (a failing test leaves nothing running).

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{stderr, stdout};
+use common::{Bounded, stderr, stdout};
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -15,11 +15,11 @@ use std::time::Duration;
 const BIN: &str = env!("CARGO_BIN_EXE_parallel");
 
 fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().unwrap()
+    Command::new(BIN).args(args).run()
 }
 
 fn run_os(args: &[&OsStr]) -> Output {
-    Command::new(BIN).args(args).output().unwrap()
+    Command::new(BIN).args(args).run()
 }
 
 fn bytes(seed: &mut u64, n: usize) -> Vec<u8> {
@@ -101,7 +101,7 @@ fn hash_output_is_byte_for_byte_what_the_coreutils_tool_prints_for_every_algorit
             OsStr::new("3"),
         ]);
         assert_eq!(ours.status.code(), Some(0), "{algo}: {}", stderr(&ours));
-        let theirs = Command::new(tool).args(&files).output().unwrap();
+        let theirs = Command::new(tool).args(&files).run();
         assert!(theirs.status.success());
         assert_eq!(
             String::from_utf8_lossy(&ours.stdout),
@@ -127,11 +127,10 @@ fn md5sum_c_and_sha256sum_c_accept_the_output_including_a_newline_and_a_non_utf8
             .arg("hash")
             .arg(dir.path())
             .args(["--algo", algo])
-            .output()
-            .unwrap();
+            .run();
         assert_eq!(out.status.code(), Some(0));
         std::fs::write(&sums, &out.stdout).unwrap();
-        let check = Command::new(tool).arg("-c").arg(&sums).output().unwrap();
+        let check = Command::new(tool).arg("-c").arg(&sums).run();
         assert!(check.status.success(), "{tool} -c: {}", stderr(&check));
         let ok = check
             .stdout
@@ -197,8 +196,7 @@ fn hash_sorts_by_size_largest_first_and_prints_the_tutorial_layout() {
         .arg(dir.path())
         .args(["--algo", "md5", "--sort", "size", "--format", "tutorial"])
         .args(["--ext", ".txt", ".log", ".py"])
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let lines: Vec<&str> = text.lines().collect();
@@ -229,7 +227,7 @@ fn hash_sorts_by_size_largest_first_and_prints_the_tutorial_layout() {
 }
 
 fn md5_of(path: &Path) -> String {
-    let out = Command::new("md5sum").arg(path).output().unwrap();
+    let out = Command::new("md5sum").arg(path).run();
     String::from_utf8_lossy(&out.stdout)
         .split(' ')
         .next()
@@ -265,11 +263,7 @@ fn too_long_path(dir: &Path) -> usize {
 fn a_file_that_cannot_be_reached_is_named_and_makes_the_exit_status_1() {
     let dir = tree();
     too_long_path(dir.path());
-    let out = Command::new(BIN)
-        .arg("hash")
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let out = Command::new(BIN).arg("hash").arg(dir.path()).run();
     assert_eq!(out.status.code(), Some(1), "something was skipped");
     let err = stderr(&out);
     assert!(err.contains("File name too long"), "{err}");
@@ -294,8 +288,7 @@ fn grep_count(path: &Path, pattern: &str, without_error: bool) -> u64 {
     let out = Command::new("sh")
         .args(["-c", script, "sh", pattern])
         .arg(path)
-        .output()
-        .unwrap();
+        .run();
     String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
 }
 
@@ -555,8 +548,7 @@ fn a_reader_that_stops_after_one_line_ends_the_run_quietly() {
         .arg(dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .start();
     let (first, code, err) = common::first_line_then_close(&mut child, Duration::from_secs(30));
     assert!(first.ends_with(".txt\n"), "{first}");
     assert_eq!(err, "", "no message, no panic");
@@ -575,9 +567,7 @@ fn a_full_disk_is_one_error_line() {
             .arg(sub)
             .arg(dir.path())
             .args(["--ext", ".txt"])
-            .stdout(full)
-            .output()
-            .unwrap();
+            .run_with_stdout(full);
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(1), "{sub}: {err}");
         assert_eq!(err.lines().count(), 1, "{sub}: {err}");
@@ -670,7 +660,7 @@ fn a_link_to_a_file_is_hashed_a_link_to_a_directory_is_named_and_a_dangling_one_
     std::fs::write(root.join("sub/real.txt"), "hello\n").unwrap();
     std::os::unix::fs::symlink("sub/real.txt", root.join("link.txt")).unwrap();
     std::os::unix::fs::symlink("sub", root.join("dirlink")).unwrap();
-    let out = Command::new(BIN).arg("hash").arg(root).output().unwrap();
+    let out = Command::new(BIN).arg("hash").arg(root).run();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
     assert_eq!(text.lines().count(), 2, "{text}");
@@ -681,7 +671,7 @@ fn a_link_to_a_file_is_hashed_a_link_to_a_directory_is_named_and_a_dangling_one_
     assert!(stderr(&out).contains("dirlink: a symbolic link to a directory, not followed"));
 
     std::os::unix::fs::symlink("nowhere", root.join("dangling.txt")).unwrap();
-    let out = Command::new(BIN).arg("hash").arg(root).output().unwrap();
+    let out = Command::new(BIN).arg("hash").arg(root).run();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("dangling.txt: No such file or directory"));
 }
@@ -696,8 +686,7 @@ fn a_log_without_newlines_is_scanned_in_bounded_memory() {
         .arg("scan-logs")
         .arg(dir.path())
         .args(["--jobs", "1"])
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
     let rss: f64 = text

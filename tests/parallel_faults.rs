@@ -7,11 +7,12 @@
 
 mod common;
 
+use common::{Bounded, Started};
+
 use std::ffi::OsStr;
 use std::fs;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -22,9 +23,9 @@ use nix::unistd::Pid;
 const BIN: &str = env!("CARGO_BIN_EXE_parallel");
 const DEADLINE: Duration = Duration::from_secs(30);
 
-/// A run of `parallel` in its own process group, its output in files.
+/// A run of `parallel` in a session of its own (ended on drop), its output in files.
 struct Run {
-    child: Child,
+    child: Started,
     dir: tempfile::TempDir,
 }
 
@@ -37,9 +38,7 @@ impl Run {
             .stdin(Stdio::null())
             .stdout(fs::File::create(dir.path().join("stdout")).unwrap())
             .stderr(fs::File::create(dir.path().join("stderr")).unwrap())
-            .process_group(0)
-            .spawn()
-            .unwrap();
+            .start();
         Run { child, dir }
     }
 
@@ -54,14 +53,6 @@ impl Run {
             String::from_utf8_lossy(&fs::read(self.dir.path().join(name)).unwrap()).into_owned()
         };
         (code, read("stdout"), read("stderr"))
-    }
-}
-
-impl Drop for Run {
-    fn drop(&mut self) {
-        let _ = killpg(Pid::from_raw(self.pid()), Signal::SIGKILL);
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -343,25 +334,9 @@ fn a_signal_while_parallel_starts_ends_it_with_its_summary() {
         .stdin(Stdio::null())
         .stdout(fs::File::create(dir.path().join("stdout")).unwrap())
         .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .unwrap();
-    // The reads below wait on the program: past the deadline, it is killed and they end.
-    let pgid = child.id() as i32;
-    let armed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let watchdog = {
-        let armed = armed.clone();
-        std::thread::spawn(move || {
-            let start = Instant::now();
-            while armed.load(std::sync::atomic::Ordering::SeqCst) {
-                if start.elapsed() > DEADLINE {
-                    let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
-                    return;
-                }
-                sleep(Duration::from_millis(20));
-            }
-        })
-    };
+        .start();
+    // The reads below wait on the program: past the deadline, Started's watchdog kills it
+    // and they end.
     let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
@@ -370,8 +345,6 @@ fn a_signal_while_parallel_starts_ends_it_with_its_summary() {
     let code = common::wait_with_deadline(&mut child, DEADLINE);
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
-    armed.store(false, std::sync::atomic::Ordering::SeqCst);
-    watchdog.join().unwrap();
     assert_eq!(code, 130, "{rest}");
     assert!(rest.contains("interrupted by SIGINT"), "{rest}");
     assert!(fs::read(dir.path().join("stdout")).unwrap().is_empty());

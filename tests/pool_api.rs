@@ -1,9 +1,14 @@
 //! The task pool's library API, driven directly — no binary in between.
 //!
 //! `harness = false`: libtest runs tests on threads, and `Pool::start` forks, which is refused
-//! while another thread is alive (see `ipc_sys::fork`). This target is a plain single-threaded
-//! `main` that runs each check in turn; a scenario that must watch its own output re-runs this
+//! while another thread is alive (see `ipc_sys::fork`). This target's `main` hands its checks
+//! to libtest-mimic, which reads libtest's command line (a filter, `--skip`, `--list`,
+//! `--exact`, `--test-threads`…, anything else refused with exit 2) and is told to run them on
+//! the main thread, one at a time; a scenario that must watch its own output re-runs this
 //! executable with `POOL_API_SCENARIO` set.
+
+#[path = "common/deadline.rs"]
+mod deadline;
 
 use std::fs;
 use std::os::fd::AsRawFd;
@@ -11,6 +16,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use deadline::Bounded;
 use ipc_desafio::task_pool::{Error, Job, MAX_OUTPUT, Outcome, Pool, PoolConfig, Registry, Task};
 use ipc_sys::ExitStatus;
 
@@ -280,7 +286,7 @@ fn scenario_drop_without_stop() {
         let start = Instant::now();
         while alive(w) {
             assert!(
-                start.elapsed() < Duration::from_secs(10),
+                start.elapsed() < deadline::default_deadline(),
                 "worker {w} lives on"
             );
             std::thread::sleep(Duration::from_millis(5));
@@ -296,8 +302,7 @@ fn scenario_drop_without_stop() {
 fn dropping_a_pool_without_stop_leaves_no_process_and_prints_nothing() {
     let out = Command::new(std::env::current_exe().unwrap())
         .env("POOL_API_SCENARIO", "drop")
-        .output()
-        .unwrap();
+        .run();
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),
@@ -306,10 +311,10 @@ fn dropping_a_pool_without_stop_leaves_no_process_and_prints_nothing() {
     assert_eq!((stdout.as_ref(), stderr.as_ref()), ("", ""), "stray output");
 }
 
-fn main() {
+fn main() -> std::process::ExitCode {
     if std::env::var("POOL_API_SCENARIO").as_deref() == Ok("drop") {
         scenario_drop_without_stop();
-        return;
+        return std::process::ExitCode::SUCCESS;
     }
     let checks: [(&str, fn()); 7] = [
         (
@@ -341,13 +346,20 @@ fn main() {
             dropping_a_pool_without_stop_leaves_no_process_and_prints_nothing,
         ),
     ];
-    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
-    for (name, check) in checks {
-        if filter.as_deref().is_some_and(|f| !name.contains(f)) {
-            continue;
-        }
-        println!("test {name} ...");
-        check();
-        println!("test {name} ... ok");
-    }
+    // libtest's command line, parsed by libtest-mimic: a filter, --exact, --skip, --list,
+    // --ignored, --nocapture, --test-threads N (or =N)…; anything else is refused (exit 2).
+    let mut args = libtest_mimic::Arguments::from_args();
+    // Pool::start forks, which is refused while another thread is alive: every check runs on
+    // this, the main thread, one after the other, whatever --test-threads asks.
+    args.test_threads = Some(1);
+    let trials = checks
+        .into_iter()
+        .map(|(name, check)| {
+            libtest_mimic::Trial::test(name, move || {
+                check();
+                Ok(())
+            })
+        })
+        .collect();
+    libtest_mimic::run(&args, trials).exit_code()
 }

@@ -4,15 +4,14 @@ mod common;
 
 use std::process::Command;
 
-use common::{Run, code, stderr};
+use common::{Bounded, Run, code, stderr};
 
 /// Runs the binary under `script`, which gives it a pseudo-terminal as stdin/stdout/stderr.
 fn run_on_a_terminal(run: &Run, args: &str) -> String {
     let cmd = format!("{} --log-dir {} {args}", common::BIN, run.path().display());
     let out = Command::new("script")
         .args(["-qfec", &cmd, "/dev/null"])
-        .output()
-        .expect("script(1)");
+        .run();
     // -e: script exits with the program's own status; anything else means the run failed (or
     // script itself did), and the screen would prove nothing.
     assert_eq!(

@@ -4,10 +4,8 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
-use common::{Run, code, stderr};
-use ipc_desafio::desafio::record::{Event, Parity, Role};
+use common::{Bounded, Run, code, stderr};
+use ipc_desafio::desafio::record::{Event, Role};
 
 /// Runs `report` on `run`'s logs into `file` (in the run's dir) and parses the SVG.
 fn report(run: &Run, file: &str) -> (std::process::Output, String) {
@@ -16,8 +14,7 @@ fn report(run: &Run, file: &str) -> (std::process::Output, String) {
         .arg(run.path())
         .arg("-o")
         .arg(run.path().join(file))
-        .output()
-        .unwrap();
+        .run();
     let text = std::fs::read_to_string(run.path().join(file)).unwrap_or_default();
     (out, text)
 }
@@ -62,11 +59,8 @@ fn every_value_is_one_arrow_from_sent_to_received_coloured_by_parity() {
         .map(|v| {
             (
                 v,
-                if Parity::of(v) == Parity::Even {
-                    "even"
-                } else {
-                    "odd"
-                },
+                // The oracle is arithmetic, not the program's Parity::of.
+                if v % 2 == 0 { "even" } else { "odd" },
             )
         })
         .collect();
@@ -155,20 +149,14 @@ fn a_large_run_gets_throughput_and_latency_charts_instead_of_arrows() {
     }
 }
 
-/// One line on stderr, the expected code, within a few seconds.
+/// One line on stderr, the expected code, and no hang (the deadline).
 fn refused(run: &Run, args: &[&str], expected: i32) {
-    let start = Instant::now();
     let out = common::desafio()
         .arg("report")
         .args(args)
         .arg("--log-dir")
         .arg(run.path())
-        .output()
-        .unwrap();
-    assert!(
-        start.elapsed() < Duration::from_secs(20),
-        "{args:?} took too long"
-    );
+        .run();
     assert_eq!(code(&out), expected, "{args:?}: {}", stderr(&out));
     assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
     assert!(stderr(&out).starts_with("error: "));

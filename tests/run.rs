@@ -4,7 +4,7 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::{Run, code, stdout};
+use common::{Bounded, Run, code, stdout};
 use ipc_desafio::desafio::record::{ConsumerLine, Event, Parity, Role};
 
 #[test]
@@ -151,10 +151,17 @@ fn every_log_line_follows_the_grammar_and_timestamps_never_go_backwards() {
     }
 }
 
+/// The producer logs a value before it sends it, so its `sent` line always comes first. A hook
+/// makes the producer pause 100 ms between those two steps (one value per batch): were the
+/// value sent first, the consumer would receive and log it during the pause, every time.
 #[test]
 fn each_sent_line_comes_before_its_received_line() {
     let run = Run::new();
-    assert_eq!(code(&run.run(&["-q", "-n", "50", "--max", "1000"])), 0);
+    let out = run
+        .command(&["-q", "-n", "8", "--max", "1000", "--pace", "0"])
+        .env("IPC_DESAFIO_TEST_PAUSE_BETWEEN_LOG_AND_SEND_MS", "100")
+        .run();
+    assert_eq!(code(&out), 0, "{}", common::stderr(&out));
     let lines = run.exec_lines();
     for (i, line) in lines.iter().enumerate() {
         if let Event::Received { value, .. } = line.event {
@@ -193,7 +200,15 @@ fn consumer_log_has_a_header_one_three_field_line_per_value_and_totals() {
         values.iter().map(|v| v.0).collect::<Vec<_>>(),
         run.sent_values()
     );
-    assert!(values.iter().all(|(v, p)| *p == Parity::of(*v)));
+    // The oracle is arithmetic, not the program's Parity::of.
+    for (v, p) in &values {
+        let want = if v % 2 == 0 {
+            Parity::Even
+        } else {
+            Parity::Odd
+        };
+        assert_eq!(*p, want, "{v} classified {p:?}");
+    }
     let even = values.iter().filter(|(_, p)| *p == Parity::Even).count() as u64;
     assert_eq!(
         lines.last().unwrap(),
@@ -236,19 +251,14 @@ fn both_logs_start_fresh_on_every_run() {
 #[test]
 fn logs_go_to_the_current_directory_by_default() {
     let dir = tempfile::tempdir().unwrap();
-    let out = common::desafio()
-        .arg("-q")
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
+    let out = common::desafio().arg("-q").current_dir(dir.path()).run();
     assert_eq!(code(&out), 0);
     assert!(dir.path().join("execution_log.txt").exists());
     assert!(dir.path().join("consumer_log.txt").exists());
     let verify = common::desafio()
         .arg("verify")
         .current_dir(dir.path())
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(code(&verify), 0);
 }
 
@@ -256,21 +266,16 @@ fn logs_go_to_the_current_directory_by_default() {
 fn a_closed_stdout_does_not_break_the_run() {
     use std::process::Stdio;
     let run = Run::new();
-    let mut child = run
-        .command(&["--pace", "5"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = run.command(&["--pace", "5"]).stdout(Stdio::piped()).start();
     drop(child.stdout.take());
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(child.code(), 0);
     assert_eq!(code(&run.verify()), 0, "{}", stdout(&run.verify()));
 }
 
 #[test]
 fn help_and_version_work() {
     let run = Run::new();
-    let help = common::desafio().arg("--help").output().unwrap();
+    let help = common::desafio().arg("--help").run();
     assert_eq!(code(&help), 0);
     for flag in [
         "--count",
@@ -289,8 +294,178 @@ fn help_and_version_work() {
             "--help does not mention {flag}"
         );
     }
-    let version = common::desafio().arg("--version").output().unwrap();
+    let version = common::desafio().arg("--version").run();
     assert_eq!(code(&version), 0);
     assert!(stdout(&version).starts_with("ipc_desafio "));
     drop(run);
+}
+
+/// Timestamps, pids and the summary's measurements replaced by placeholders: what is left of a
+/// log is what a seed fixes.
+fn redacted(text: &str) -> String {
+    let stamp = regex::Regex::new(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d").unwrap();
+    let pid = regex::Regex::new(r"\b(main|producer|consumer|pid) \d+").unwrap();
+    let text = stamp.replace_all(text, "[TS]");
+    pid.replace_all(&text, "$1 [PID]").into_owned()
+}
+
+/// The oracle is the text itself, written out: seed 7's twelve values, each one's parity
+/// (values above and below 50, both parities), both logs' lines, the totals. No function of the
+/// program computes any expectation here.
+#[test]
+fn seed_7_gives_exactly_these_values_parities_and_log_lines() {
+    let run = Run::new();
+    assert_eq!(code(&run.run(&["-q", "--seed", "7"])), 0);
+    let consumer_log = std::fs::read_to_string(run.consumer_path()).unwrap();
+    assert_eq!(
+        redacted(&consumer_log),
+        "# consumer_log.txt: run started [TS], consumer pid [PID]
+[TS] 4 even
+[TS] 32 even
+[TS] 16 even
+[TS] 56 even
+[TS] 31 odd
+[TS] 96 even
+[TS] 23 odd
+[TS] 5 odd
+[TS] 20 even
+[TS] 75 odd
+[TS] 68 even
+[TS] 13 odd
+# totals: values 12, even 7, odd 5
+"
+    );
+    // The execution log interleaves three writers: each one's lines, in file order.
+    let exec = redacted(&run.exec_text());
+    let of = |role: &str| -> Vec<&str> {
+        exec.lines()
+            .filter_map(|l| l.strip_prefix(&format!("[TS] [{role} [PID]] ")))
+            .collect()
+    };
+    assert_eq!(
+        of("producer"),
+        [
+            "started",
+            "sent 4 (1/12)",
+            "sent 32 (2/12)",
+            "sent 16 (3/12)",
+            "sent 56 (4/12)",
+            "sent 31 (5/12)",
+            "sent 96 (6/12)",
+            "sent 23 (7/12)",
+            "sent 5 (8/12)",
+            "sent 20 (9/12)",
+            "sent 75 (10/12)",
+            "sent 68 (11/12)",
+            "sent 13 (12/12)",
+            "end marker sent (12 values)",
+            "exiting with code 0",
+        ]
+    );
+    assert_eq!(
+        of("consumer"),
+        [
+            "started",
+            "received 4: even",
+            "received 32: even",
+            "received 16: even",
+            "received 56: even",
+            "received 31: odd",
+            "received 96: even",
+            "received 23: odd",
+            "received 5: odd",
+            "received 20: even",
+            "received 75: odd",
+            "received 68: even",
+            "received 13: odd",
+            "end marker received (12 values announced, 12 received)",
+            "exiting with code 0",
+        ]
+    );
+    let main = of("main");
+    assert_eq!(
+        main[..3],
+        [
+            "started: count 12, range 1..=100, seed 7, pace none, fault none",
+            "spawned producer [PID]",
+            "spawned consumer [PID]",
+        ]
+    );
+    let mut reaped = main[3..5].to_vec();
+    reaped.sort();
+    assert_eq!(
+        reaped,
+        [
+            "consumer [PID] exited with code 0",
+            "producer [PID] exited with code 0"
+        ],
+        "in the order main reaped them"
+    );
+    assert_eq!(main[5], "exiting with code 0");
+    assert!(
+        main[6].starts_with("summary: sent 12, received 12, lost 0; "),
+        "{}",
+        main[6]
+    );
+    assert_eq!(main.len(), 7, "{exec}");
+}
+
+/// Parity through the real binary, at both ends of the range it accepts, against a table
+/// written out: every value 0..=10 and the eleven largest i64 values.
+#[test]
+fn parity_is_right_at_zero_small_values_and_the_largest_i64s() {
+    for (min, max, table) in [
+        (
+            "0",
+            "10",
+            &[
+                (0, "even"),
+                (1, "odd"),
+                (2, "even"),
+                (3, "odd"),
+                (4, "even"),
+                (5, "odd"),
+                (6, "even"),
+                (7, "odd"),
+                (8, "even"),
+                (9, "odd"),
+                (10, "even"),
+            ][..],
+        ),
+        (
+            "9223372036854775797",
+            "9223372036854775807",
+            &[
+                (9223372036854775797, "odd"),
+                (9223372036854775798, "even"),
+                (9223372036854775799, "odd"),
+                (9223372036854775800, "even"),
+                (9223372036854775801, "odd"),
+                (9223372036854775802, "even"),
+                (9223372036854775803, "odd"),
+                (9223372036854775804, "even"),
+                (9223372036854775805, "odd"),
+                (9223372036854775806, "even"),
+                (9223372036854775807, "odd"),
+            ][..],
+        ),
+    ] {
+        let run = Run::new();
+        assert_eq!(
+            code(&run.run(&["-q", "-n", "11", "--min", min, "--max", max])),
+            0
+        );
+        let text = std::fs::read_to_string(run.consumer_path()).unwrap();
+        let mut got: Vec<(i64, String)> = text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| {
+                let f: Vec<&str> = l.split(' ').collect();
+                (f[1].parse().unwrap(), f[2].to_string())
+            })
+            .collect();
+        got.sort();
+        let want: Vec<(i64, String)> = table.iter().map(|(v, p)| (*v, p.to_string())).collect();
+        assert_eq!(got, want, "{text}");
+    }
 }

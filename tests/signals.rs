@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Run, wait_with_deadline};
+use common::{Bounded, Run, wait_with_deadline};
 use ipc_desafio::desafio::record::{Event, Role};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
@@ -147,16 +147,13 @@ fn sigint_with_a_full_pipe_still_delivers_every_value_sent() {
     assert_nothing_lost(&run, 5_000_000);
 }
 
+/// Each pause is the longest `--pace` accepts (a minute): a producer that slept through
+/// Ctrl+C would keep the run going past the test's deadline, which fails it.
 #[test]
 fn a_long_pause_is_cut_short_by_the_interrupt() {
-    let start = std::time::Instant::now();
-    let run = interrupt_mid_run(&["-q", "-n", "5", "--pace", "20000"], 1, |pid| {
+    let run = interrupt_mid_run(&["-q", "-n", "5", "--pace", "60000"], 1, |pid| {
         killpg(pid, Signal::SIGINT).unwrap();
     });
-    assert!(
-        start.elapsed() < Duration::from_secs(15),
-        "the producer slept through Ctrl+C"
-    );
     assert_eq!(run.summary(), (1, 1, 0));
 }
 
@@ -167,15 +164,12 @@ fn a_long_pause_is_cut_short_by_the_interrupt() {
 /// a process echoes only what stdout takes at once.
 #[test]
 fn ctrl_c_ends_a_run_whose_stdout_nobody_reads() {
-    use std::os::unix::process::CommandExt;
     let run = Run::new();
     let mut child = run
         .command(&["-n", "200000", "--max", "1000000"])
         .stdout(std::process::Stdio::piped()) // held open, never read
         .stderr(std::process::Stdio::null())
-        .process_group(0)
-        .spawn()
-        .unwrap();
+        .start();
     // Wait until the run is held up by the full pipe: the log stops growing.
     let start = std::time::Instant::now();
     let (mut last, mut still) = (0, 0);

@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::Bounded;
+
 use std::collections::HashMap;
 use std::io::Write;
 use std::os::unix::process::CommandExt;
@@ -25,23 +27,13 @@ fn run_in(dir: &Path, args: &[&str], input: Option<&[u8]>) -> Output {
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .start();
     if let Some(input) = input {
         let mut stdin = child.stdin.take().unwrap();
         let input = input.to_vec();
         std::thread::spawn(move || stdin.write_all(&input));
     }
-    let waiter = std::thread::spawn(move || child.wait_with_output().unwrap());
-    let start = std::time::Instant::now();
-    while !waiter.is_finished() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "task_pool {args:?} hangs"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    waiter.join().unwrap()
+    child.finish()
 }
 
 fn run(args: &[&str]) -> Output {
@@ -486,8 +478,7 @@ fn a_closed_stdout_ends_the_run_quietly() {
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .start();
     // An endless input: only the closed output can end this run.
     let mut stdin = child.stdin.take().unwrap();
     std::thread::spawn(move || while stdin.write_all(b"line\n").is_ok() {});
@@ -505,9 +496,7 @@ fn a_closed_stdout_ends_the_run_quietly() {
         .unwrap();
     let out = Command::new(BIN)
         .args(["--", "echo", ":::", "a", "b", "c"])
-        .stdout(full)
-        .output()
-        .unwrap();
+        .run_with_stdout(full);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         text(&out.stderr),
@@ -522,9 +511,7 @@ fn a_closed_stdout_ends_the_run_quietly() {
         .unwrap();
     let out = Command::new(BIN)
         .args(["--", "sh", "-c", "echo err >&2", ":::", "a"])
-        .stderr(full)
-        .output()
-        .unwrap();
+        .run_with_stderr(full);
     assert_eq!(out.status.code(), Some(1));
 }
 
@@ -551,7 +538,7 @@ fn a_command_holds_only_stdin_stdout_and_stderr_whatever_the_caller_has_open() {
             Ok(())
         });
     }
-    let out = cmd.output().unwrap();
+    let out = cmd.run();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let listing = text(&out.stdout);
     let mut lines: Vec<&str> = listing.lines().collect();
@@ -610,12 +597,11 @@ fn every_process_of_a_command_run_holds_only_its_own_descriptors() {
             Ok(())
         });
     }
-    let mut child = common::in_new_session(&mut cmd)
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        .start_in_session();
     let main = child.id() as i32;
     let start = std::time::Instant::now();
     let mut last = String::new();
@@ -710,13 +696,12 @@ fn a_job_block_holds_only_that_jobs_bytes_even_when_its_worker_reuses_the_file()
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .start();
     let mut stdin = pool.stdin.take().unwrap();
     std::thread::sleep(Duration::from_millis(300));
     stdin.write_all(b"1\n2\n3\n4\n").unwrap();
     drop(stdin);
-    let out = pool.wait_with_output().unwrap();
+    let out = pool.finish();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "one\nthree\nfour\n");
     assert_eq!(text(&out.stderr), "err\n");
@@ -746,8 +731,7 @@ fn two_runs_writing_one_joblog_leave_only_whole_lines() {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .spawn()
-            .unwrap()
+            .start()
     };
     let (mut a, mut b) = (start(args(&short)), start(args(&long)));
     assert_eq!(
@@ -773,5 +757,110 @@ fn two_runs_writing_one_joblog_leave_only_whole_lines() {
                             "x".repeat(c[0].parse::<usize>().unwrap() % 50)
                         )));
         assert!(whole, "a broken line {line:?} in\n{log}");
+    }
+}
+
+/// The joblog of a fixed run, written out (only the start time and the runtime, which no run
+/// repeats, are redacted): one command per way to end — success, a failure, a timed-out one
+/// that honours SIGTERM, a timed-out one that ignores it — each failed one retried once, in
+/// this order with one job at a time.
+#[test]
+fn the_joblog_of_a_fixed_run_is_exactly_this() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = r#"case $1 in ok) echo fine;; fail) exit 3;; polite) sleep 3600;; deaf) trap "" TERM; sleep 3600;; esac"#;
+    let out = run_in(
+        dir.path(),
+        &[
+            "-j",
+            "1",
+            "--timeout",
+            "300ms",
+            "--grace",
+            "200ms",
+            "--retries",
+            "1",
+            "--joblog",
+            "jobs.tsv",
+            "--",
+            "sh",
+            "-c",
+            script,
+            "sh",
+            ":::",
+            "ok",
+            "fail",
+            "polite",
+            "deaf",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "fine\n");
+    assert_eq!(
+        text(&out.stderr),
+        "task_pool: 4 jobs: 1 succeeded, 3 failed (2 timed out); 3 retries\n"
+    );
+    let log = std::fs::read_to_string(dir.path().join("jobs.tsv")).unwrap();
+    let times = regex::Regex::new(r"(?m)^(\d+\t:\t)\d+\.\d{3}\t +\d+\.\d{3}\t").unwrap();
+    let cmd = format!("sh -c '{script}' sh");
+    assert_eq!(
+        times.replace_all(&log, "${1}[START]\t[RUNTIME]\t"),
+        format!(
+            "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand
+1\t:\t[START]\t[RUNTIME]\t0\t5\t0\t0\t{cmd} ok
+2\t:\t[START]\t[RUNTIME]\t0\t0\t3\t0\t{cmd} fail
+3\t:\t[START]\t[RUNTIME]\t0\t0\t-1\t15\t{cmd} polite
+4\t:\t[START]\t[RUNTIME]\t0\t0\t-1\t9\t{cmd} deaf
+2\t:\t[START]\t[RUNTIME]\t0\t0\t3\t0\t{cmd} fail
+3\t:\t[START]\t[RUNTIME]\t0\t0\t-1\t15\t{cmd} polite
+4\t:\t[START]\t[RUNTIME]\t0\t0\t-1\t9\t{cmd} deaf
+"
+        )
+    );
+}
+
+/// docs/task_pool.md: a job past its timeout is *timed out* even if it ends during the grace.
+/// This command honours SIGTERM — it exits 0, cleanly, at once — and is still a timed-out,
+/// failed job (Exitval -1, no signal: it was not killed), retried, and the run fails.
+#[test]
+fn a_timed_out_command_that_honours_sigterm_is_still_timed_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_in(
+        dir.path(),
+        &[
+            "-j",
+            "1",
+            "--timeout",
+            "300ms",
+            "--grace",
+            "1h",
+            "--retries",
+            "1",
+            "--joblog",
+            "jobs.tsv",
+            "--",
+            "sh",
+            "-c",
+            "trap 'echo bye; exit 0' TERM; sleep 3600 & wait",
+            ":::",
+            "x",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stdout), "bye\n", "the last attempt's output");
+    assert_eq!(
+        text(&out.stderr),
+        "task_pool: 1 job: 0 succeeded, 1 failed (1 timed out); 1 retry\n"
+    );
+    let rows = joblog(&dir.path().join("jobs.tsv"));
+    assert_eq!(rows.len(), 2, "one line per attempt");
+    for row in &rows {
+        assert_eq!((row.seq, row.exitval, row.signal), (1, -1, 0), "{row:?}");
+        assert_eq!(
+            row.receive, 4,
+            "each attempt saw the SIGTERM (bye): {row:?}"
+        );
+        assert!(row.runtime >= 0.3, "not before its timeout: {row:?}");
     }
 }

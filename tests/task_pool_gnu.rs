@@ -14,13 +14,15 @@ use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use common::{Bounded, Started};
 
 const BIN: &str = env!("CARGO_BIN_EXE_task_pool");
 const DEADLINE: Duration = Duration::from_secs(60);
 
-/// Runs `cmd` with `input` on stdin (none: /dev/null) in its own process group, to its end; a
-/// run past the deadline is killed (its group) and fails the test.
+/// Runs `cmd` with `input` on stdin (none: /dev/null) in its own process group, to its end,
+/// under the tests' deadline (common/deadline.rs).
 fn output_of(mut cmd: Command, input: Option<&[u8]>) -> Output {
     cmd.stdin(if input.is_some() {
         Stdio::piped()
@@ -28,28 +30,14 @@ fn output_of(mut cmd: Command, input: Option<&[u8]>) -> Output {
         Stdio::null()
     })
     .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .process_group(0);
-    let mut child = cmd.spawn().expect("spawn");
-    let pid = child.id() as i32;
+    .stderr(Stdio::piped());
+    let mut child = cmd.start();
     if let Some(input) = input {
         let mut stdin = child.stdin.take().unwrap();
         let input = input.to_vec();
         std::thread::spawn(move || stdin.write_all(&input));
     }
-    let waiter = std::thread::spawn(move || child.wait_with_output().unwrap());
-    let start = Instant::now();
-    while !waiter.is_finished() {
-        if start.elapsed() > DEADLINE {
-            let _ = nix::sys::signal::killpg(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-            panic!("{cmd:?} did not end within {DEADLINE:?}");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    waiter.join().unwrap()
+    child.finish()
 }
 
 fn task_pool(dir: &Path, args: &[&str]) -> Command {
@@ -430,8 +418,8 @@ fn gnu_parallel() -> bool {
             .arg("--version")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
+            .try_run()
+            .is_ok_and(|o| o.status.success())
 }
 
 #[test]
@@ -685,32 +673,17 @@ fn jobs_killed_by_a_signal_have_exitval_0_and_the_signal_as_in_gnu_parallel() {
 
 /// Starts `task_pool args` in a session of its own (so that a Ctrl+C to its group reaches
 /// nothing else), stdout and stderr to files in `dir`.
-fn start(dir: &Path, args: &[&str]) -> std::process::Child {
-    let mut cmd = task_pool(dir, args);
-    common::in_new_session(&mut cmd)
+fn start(dir: &Path, args: &[&str]) -> Started {
+    task_pool(dir, args)
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(dir.join("out")).unwrap())
-        .stderr(std::fs::File::create(dir.join("err")).unwrap());
-    cmd.spawn().unwrap()
+        .stderr(std::fs::File::create(dir.join("err")).unwrap())
+        .start_in_session()
 }
 
-/// Waits for `child` with the deadline (killing its session and failing past it).
-fn finish(mut child: std::process::Child) -> i32 {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status.code().unwrap_or(-1);
-        }
-        if start.elapsed() > DEADLINE {
-            let _ = nix::sys::signal::killpg(
-                nix::unistd::Pid::from_raw(child.id() as i32),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-            let _ = child.wait();
-            panic!("task_pool did not end within {DEADLINE:?}");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+/// Waits for `child` under the deadline: its exit code (-1 for a signal).
+fn finish(mut child: Started) -> i32 {
+    child.code()
 }
 
 // Item 26: the jobs a Ctrl+C ends have no joblog line, so --resume runs them again, and

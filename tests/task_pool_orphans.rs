@@ -1,7 +1,7 @@
 //! Killing the caller leaves no dispatcher and no worker behind. The test makes itself a child
 //! subreaper so the orphaned dispatcher is re-parented to it and can be reaped (no zombie).
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::thread::sleep;
@@ -28,8 +28,7 @@ fn killing_the_caller_leaves_no_dispatcher_or_worker() {
             "60000",
         ])
         .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .start();
     let mut lines = BufReader::new(caller.stdout.take().unwrap()).lines();
     let mut dispatcher = 0;
     let mut workers = Vec::new();
@@ -42,16 +41,16 @@ fn killing_the_caller_leaves_no_dispatcher_or_worker() {
         }
     }
     kill(Pid::from_raw(caller.id() as i32), Signal::SIGKILL).unwrap();
-    caller.wait().unwrap();
+    caller.wait();
 
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + common::default_deadline();
     let proc_entry = |pid: i32| Path::new(&format!("/proc/{pid}")).exists();
     // Until it is gone for good: reparented to this subreaper, it is reaped here (a zombie
     // keeps its /proc entry until then).
     while proc_entry(dispatcher) {
         assert!(
             Instant::now() < deadline,
-            "the dispatcher outlived its caller by 10 s"
+            "the dispatcher outlived its caller by a deadline"
         );
         let _ = waitpid(Pid::from_raw(dispatcher), Some(WaitPidFlag::WNOHANG));
         sleep(Duration::from_millis(10));
@@ -67,87 +66,34 @@ fn killing_the_caller_leaves_no_dispatcher_or_worker() {
 
 mod common;
 
-use common::{Proc, in_new_session, session_members, wait_session, wait_session_gone};
-use std::io::Read;
+use common::{Bounded, Proc, Started, session_members, wait_session, wait_session_gone};
 
 const BIN: &str = env!("CARGO_BIN_EXE_task_pool");
 const DEADLINE: Duration = Duration::from_secs(20);
 
 /// Starts task_pool in a session of its own, output captured.
-fn start(args: &[&str], dir: &Path) -> std::process::Child {
-    in_new_session(Command::new(BIN).args(args).current_dir(dir))
+fn start(args: &[&str], dir: &Path) -> Started {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+        .start_in_session()
 }
 
-/// Waits for the run to end (it must, within the deadline); its code, stdout and stderr. Past
-/// the deadline — main still running, or some process still holding its output open — the
-/// whole session is SIGKILLed and the test fails, naming what was left.
-fn finish(mut child: std::process::Child) -> (i32, String, String) {
-    let sid = child.id() as i32;
-    let read = |mut from: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = from.read_to_string(&mut text);
-            text
-        })
-    };
-    let out = read(Box::new(child.stdout.take().unwrap()));
-    let err = read(Box::new(child.stderr.take().unwrap()));
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap()
-            && out.is_finished()
-            && err.is_finished()
-        {
-            break status;
-        }
-        if start.elapsed() > DEADLINE {
-            let left = session_members(sid);
-            let _ = nix::sys::signal::killpg(Pid::from_raw(sid), Signal::SIGKILL);
-            for p in &left {
-                let _ = nix::sys::signal::kill(Pid::from_raw(p.pid), Signal::SIGKILL);
-            }
-            let _ = child.wait();
-            panic!("task_pool did not end within {DEADLINE:?} (or left its output open): {left:?}");
-        }
-        sleep(Duration::from_millis(5));
-    };
-    let (out, err) = (out.join().unwrap(), err.join().unwrap());
-    let code = status
-        .code()
-        .unwrap_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap());
-    (code, out, err)
-}
-
-/// Kills session `sid` if the test still runs `DEADLINE` from now: a test that waits on a read
-/// cannot hang. Disarmed when dropped.
-struct Watchdog(std::sync::Arc<std::sync::atomic::AtomicBool>);
-
-fn watchdog(sid: i32) -> Watchdog {
-    let armed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let flag = armed.clone();
-    std::thread::spawn(move || {
-        let start = Instant::now();
-        while start.elapsed() < DEADLINE {
-            if !flag.load(std::sync::atomic::Ordering::SeqCst) {
-                return;
-            }
-            sleep(Duration::from_millis(20));
-        }
-        eprintln!("watchdog: session {sid} still running after {DEADLINE:?}: killed");
-        let _ = nix::sys::signal::killpg(Pid::from_raw(sid), Signal::SIGKILL);
+/// Waits for the run to end (it must, within the deadline); its code (128 + N for a signal),
+/// stdout and stderr.
+fn finish(child: Started) -> (i32, String, String) {
+    let out = child.finish();
+    let code = out.status.code().unwrap_or_else(|| {
+        128 + std::os::unix::process::ExitStatusExt::signal(&out.status).unwrap()
     });
-    Watchdog(armed)
-}
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        self.0.store(false, std::sync::atomic::Ordering::SeqCst);
-    }
+    (
+        code,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn signal(pid: i32, signal: Signal) {
@@ -468,17 +414,14 @@ fn a_signal_to_one_worker_costs_at_most_its_own_job() {
         (true, Signal::SIGTERM),
     ] {
         // Job 2 sleeps, the others are instant; jobs 3-6 arrive only after the signal.
-        let mut child = in_new_session(
-            Command::new(BIN)
-                .args(["-j", "2", "--grace", "300ms", "--", "sh", "-c"])
-                .args(["if [ $1 = 2 ]; then sleep 2; fi; echo $1", "sh"])
-                .current_dir(dir.path()),
-        )
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        let mut child = Command::new(BIN)
+            .args(["-j", "2", "--grace", "300ms", "--", "sh", "-c"])
+            .args(["if [ $1 = 2 ]; then sleep 2; fi; echo $1", "sh"])
+            .current_dir(dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .start_in_session();
         let mut stdin = child.stdin.take().unwrap();
         stdin.write_all(b"1\n2\n").unwrap();
         let sid = child.id() as i32;
@@ -607,18 +550,16 @@ fn a_retry_cut_short_by_ctrl_c_leaves_its_job_failed() {
 // Issue 24: races made to happen at the exact moment by the test hooks (src/task_pool/hooks.rs).
 
 /// `start`, with environment variables (the test hooks).
-fn start_with(args: &[&str], dir: &Path, env: &[(&str, String)]) -> std::process::Child {
+fn start_with(args: &[&str], dir: &Path, env: &[(&str, String)]) -> Started {
     let mut cmd = Command::new(BIN);
     cmd.args(args).current_dir(dir);
     for (k, v) in env {
         cmd.env(k, v);
     }
-    in_new_session(&mut cmd)
-        .stdin(Stdio::null())
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+        .start_in_session()
 }
 
 /// The counts of a summary line: `N jobs: S succeeded, F failed, …, I interrupted, L lost with
@@ -898,16 +839,13 @@ fn an_interrupted_run_counts_every_input_it_knows() {
     );
     wait_session_gone(sid, DEADLINE);
 
-    let mut child = in_new_session(
-        Command::new(BIN)
-            .args(["-j", "2", "--grace", "200ms", "--", "sleep"])
-            .current_dir(dir.path()),
-    )
-    .stdin(Stdio::piped())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["-j", "2", "--grace", "200ms", "--", "sleep"])
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .start_in_session();
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(b"30\n30\n30\n30\n30\n").unwrap();
     let sid = child.id() as i32;
@@ -1006,7 +944,6 @@ fn a_signal_while_the_program_starts_ends_it_with_its_summary() {
     let hook = ("TASK_POOL_TEST_PAUSE_AT_START_MS", "30000".to_string());
     let mut child = start_with(&args, dir.path(), &[hook]);
     let sid = child.id() as i32;
-    let _watchdog = watchdog(sid);
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     stderr.read_line(&mut line).unwrap();
@@ -1014,7 +951,7 @@ fn a_signal_while_the_program_starts_ends_it_with_its_summary() {
     signal(sid, Signal::SIGTERM);
     let mut rest = String::new();
     stderr.read_to_string(&mut rest).unwrap();
-    let status = child.wait().unwrap();
+    let status = child.wait();
     assert_eq!(status.code(), Some(130), "{rest}");
     assert_eq!(
         rest,

@@ -5,9 +5,11 @@
 
 mod common;
 
+use common::Bounded;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -40,8 +42,7 @@ fn with_the_lock_ten_buyers_and_three_tickets_sell_exactly_three_every_run() {
             dir.path(),
             &["--buyers", "10", "--tickets", "3", "--delay-ms", "5"],
         )
-        .output()
-        .unwrap();
+        .run();
         assert_eq!(out.status.code(), Some(0));
         assert_eq!(summary(&out), "tickets 3, sold 3, refused 7, oversold 0");
         assert_eq!(state(dir.path()), "{\"ticket_num\": 0}\n");
@@ -63,8 +64,7 @@ fn without_the_lock_the_race_is_provoked_and_reported() {
             "300",
         ],
     )
-    .output()
-    .unwrap();
+    .run();
     assert_eq!(out.status.code(), Some(1), "overselling is a failed run");
     let line = summary(&out);
     let oversold: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
@@ -75,14 +75,12 @@ fn without_the_lock_the_race_is_provoked_and_reported() {
 #[test]
 fn a_buyer_sigkilled_while_holding_the_lock_does_not_stop_the_others() {
     let dir = tempfile::tempdir().unwrap();
-    let start = Instant::now();
     let mut child = office(
         dir.path(),
         &["--buyers", "4", "--tickets", "4", "--delay-ms", "700"],
     )
     .stdout(Stdio::piped())
-    .spawn()
-    .unwrap();
+    .start();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let holder: i32 = loop {
         let line = lines.next().expect("output ended").unwrap();
@@ -101,11 +99,10 @@ fn a_buyer_sigkilled_while_holding_the_lock_does_not_stop_the_others() {
     kill(Pid::from_raw(holder), Signal::SIGKILL).unwrap();
     let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
     assert_eq!(
-        child.wait().unwrap().code(),
+        child.wait().code(),
         Some(1),
         "a killed buyer makes the run fail"
     );
-    assert!(start.elapsed() < Duration::from_secs(15));
     assert!(
         rest.iter()
             .any(|l| l.ends_with(&format!("({holder}) killed by SIGKILL"))),
@@ -140,8 +137,7 @@ fn readers_never_see_a_half_written_state_file() {
         &["--buyers", "40", "--tickets", "40", "--delay-ms", "0"],
     )
     .stdout(Stdio::null())
-    .spawn()
-    .unwrap();
+    .start();
     let mut reads = 0;
     while child.try_wait().unwrap().is_none() {
         if let Ok(text) = std::fs::read_to_string(&path) {
@@ -173,7 +169,7 @@ fn bad_input_is_one_line_and_exit_2() {
         (vec!["--delay-ms", "abc"], "delay"),
         (vec!["--delay-ms", ""], "delay"),
     ] {
-        let out = Command::new(BIN).args(&args).output().unwrap();
+        let out = Command::new(BIN).args(&args).run();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
@@ -218,8 +214,7 @@ fn a_state_path_that_is_not_a_regular_file_is_refused_and_nothing_is_created() {
         let out = Command::new(BIN)
             .current_dir(d)
             .args(["--state", state, "--buyers", "2"])
-            .output()
-            .unwrap();
+            .run();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{state}: {err}");
         assert_eq!(err.lines().count(), 1, "{state}: {err}");
@@ -247,8 +242,7 @@ fn a_thousand_buyers_sell_exactly_the_tickets_and_leave_no_temp_file() {
         dir.path(),
         &["--buyers", "1000", "--tickets", "10", "--delay-ms", "0"],
     )
-    .output()
-    .unwrap();
+    .run();
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(
         summary(&out),
@@ -267,8 +261,7 @@ fn output_into_a_closed_pipe_ends_quietly() {
     )
     .stdout(Stdio::piped())
     .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    .start();
     let (_, code, err) = common::first_line_then_close(&mut child, Duration::from_secs(30));
     assert_eq!(err, "", "no error lines");
     assert_eq!(code, 0);
@@ -286,9 +279,7 @@ fn a_summary_that_cannot_be_written_is_one_error_line_and_exit_1() {
         dir.path(),
         &["--buyers", "5", "--tickets", "2", "--delay-ms", "0"],
     )
-    .stdout(full)
-    .output()
-    .unwrap();
+    .run_with_stdout(full);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert_eq!(
@@ -307,8 +298,7 @@ fn a_state_path_naming_some_other_file_is_refused_and_left_untouched() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_ticket_office"))
         .args(["--buyers", "2", "--delay-ms", "0", "--state"])
         .arg(&other)
-        .output()
-        .unwrap();
+        .run();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
@@ -320,4 +310,230 @@ fn a_state_path_naming_some_other_file_is_refused_and_left_untouched() {
         .collect();
     names.sort();
     assert_eq!(names, ["notes.txt"], "nothing created");
+}
+
+/// Starts a run in `dir` that stays live a while (each purchase pauses), and waits until it
+/// is selling: its first buyer holds the lock. Returns it with its stdout lines still to read.
+fn live_run(
+    dir: &std::path::Path,
+    state: &str,
+) -> (
+    common::deadline::Started,
+    std::io::Lines<BufReader<std::process::ChildStdout>>,
+) {
+    let mut child = Command::new(BIN)
+        .current_dir(dir)
+        .args([
+            "--buyers",
+            "10",
+            "--tickets",
+            "5",
+            "--delay-ms",
+            "200",
+            "--state",
+            state,
+        ])
+        .stdout(Stdio::piped())
+        .start();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    loop {
+        let line = lines.next().expect("the first run's output ended").unwrap();
+        if line.ends_with("holding the lock") {
+            break;
+        }
+    }
+    (child, lines)
+}
+
+#[test]
+fn a_second_run_on_a_live_runs_state_file_is_refused_naming_it_and_touches_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut first, lines) = live_run(dir.path(), "r.json");
+    let before = listing(dir.path());
+    let second = Command::new(BIN)
+        .current_dir(dir.path())
+        .args([
+            "--buyers",
+            "1",
+            "--tickets",
+            "100",
+            "--delay-ms",
+            "0",
+            "--state",
+            "r.json",
+        ])
+        .run();
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(2), "{err}");
+    assert_eq!(
+        err,
+        format!(
+            "error: --state r.json: another ticket_office run (pid {}) is selling from this state file; one state file, one run: try again once it ends\n",
+            first.id()
+        )
+    );
+    assert!(second.stdout.is_empty(), "nothing started");
+    assert_eq!(listing(dir.path()), before, "nothing created or removed");
+    // The first run sells its five tickets, undisturbed, and leaves no pid file behind.
+    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+    assert_eq!(
+        common::wait_with_deadline(&mut first, Duration::from_secs(60)),
+        0
+    );
+    assert_eq!(
+        rest.last().unwrap(),
+        "tickets 5, sold 5, refused 5, oversold 0"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("r.json")).unwrap(),
+        "{\"ticket_num\": 0}\n"
+    );
+    assert_eq!(listing(dir.path()), ["r.json", "r.json.lock"]);
+    // Once it has ended, the state file is free again.
+    let third = Command::new(BIN)
+        .current_dir(dir.path())
+        .args([
+            "--buyers",
+            "1",
+            "--tickets",
+            "1",
+            "--delay-ms",
+            "0",
+            "--state",
+            "r.json",
+        ])
+        .run();
+    assert_eq!(third.status.code(), Some(0));
+}
+
+#[test]
+fn a_symlinked_state_is_written_through_and_shares_the_files_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("real")).unwrap();
+    std::fs::write(d.join("real/state.json"), "{\"ticket_num\": 0}\n").unwrap();
+    std::os::unix::fs::symlink("real/state.json", d.join("link.json")).unwrap();
+    let out = Command::new(BIN)
+        .current_dir(d)
+        .args([
+            "--buyers",
+            "3",
+            "--tickets",
+            "2",
+            "--delay-ms",
+            "0",
+            "--state",
+            "link.json",
+        ])
+        .run();
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    assert_eq!(summary(&out), "tickets 2, sold 2, refused 1, oversold 0");
+    let link = std::fs::symlink_metadata(d.join("link.json")).unwrap();
+    assert!(link.file_type().is_symlink(), "the link is still a link");
+    assert_eq!(
+        std::fs::read_to_string(d.join("real/state.json")).unwrap(),
+        "{\"ticket_num\": 0}\n"
+    );
+    assert_eq!(listing(d), ["link.json", "real"], "no lock beside the link");
+    assert_eq!(listing(&d.join("real")), ["state.json", "state.json.lock"]);
+    // A run through the link and a run on the file itself are one state, one lock: the
+    // second is refused.
+    let (mut first, _lines) = live_run(d, "link.json");
+    let second = Command::new(BIN)
+        .current_dir(d)
+        .args(["--buyers", "1", "--state", "real/state.json"])
+        .run();
+    assert_eq!(second.status.code(), Some(2), "{}", common::stderr(&second));
+    assert!(common::stderr(&second).contains("another ticket_office run"));
+    assert_eq!(
+        common::wait_with_deadline(&mut first, Duration::from_secs(60)),
+        0
+    );
+}
+
+#[test]
+fn the_state_file_keeps_its_mode_and_owner_and_a_new_one_follows_the_umask() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    std::fs::write(&path, "{\"ticket_num\": 0}\n").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = office(
+        dir.path(),
+        &["--buyers", "2", "--tickets", "1", "--delay-ms", "0"],
+    )
+    .run();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o7777, 0o644);
+    // Someone else's file (as root: owner and group are kept too).
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+    // SAFETY: geteuid cannot fail and touches no memory.
+    let root = unsafe { libc::geteuid() } == 0;
+    if root {
+        std::os::unix::fs::chown(&path, Some(65534), Some(65534)).unwrap();
+    }
+    let out = office(
+        dir.path(),
+        &["--buyers", "2", "--tickets", "1", "--delay-ms", "0"],
+    )
+    .run();
+    assert_eq!(out.status.code(), Some(0));
+    let meta = std::fs::metadata(&path).unwrap();
+    assert_eq!(meta.mode() & 0o7777, 0o640);
+    if root {
+        assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
+    }
+    // A new state file: 0666 less the umask, as any file a program creates.
+    std::fs::remove_file(&path).unwrap();
+    let mut cmd = office(dir.path(), &["--buyers", "1", "--delay-ms", "0"]);
+    // SAFETY: umask is async-signal-safe and touches no memory.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::umask(0o027);
+            Ok(())
+        });
+    }
+    assert_eq!(cmd.run().status.code(), Some(0));
+    assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o7777, 0o640);
+}
+
+#[test]
+fn a_disk_full_at_the_first_write_is_exit_1_naming_the_state_file_and_nothing_is_left() {
+    use std::os::unix::process::CommandExt;
+    // The file size limit stands for a full disk (mounting a small file system needs
+    // privileges a test may not have): writing past it fails with EFBIG, as past the end of
+    // a full disk with ENOSPC. The pid file (a few bytes) fits; the state does not.
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = office(dir.path(), &["--buyers", "2", "--delay-ms", "0"]);
+    // SAFETY: setrlimit and signal are async-signal-safe; SIGXFSZ ignored makes the write
+    // fail with EFBIG instead of killing the process, and the ignoring survives exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 12,
+                rlim_max: 12,
+            };
+            libc::setrlimit(libc::RLIMIT_FSIZE, &limit);
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let out = cmd.run();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "error: cannot write the ticket state {}: ",
+            dir.path().join("state.json").display()
+        )),
+        "{err}"
+    );
+    assert!(err.ends_with("File too large (os error 27)\n"), "{err}");
+    assert!(
+        !err.contains(".state.json."),
+        "the temp file means nothing to the user: {err}"
+    );
+    assert!(out.stdout.is_empty(), "nothing started");
+    assert_eq!(listing(dir.path()), Vec::<String>::new(), "nothing left");
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Run, code, stderr, stdout};
+use common::{Bounded, Run, code, stderr, stdout};
 
 const SENTINEL: &str = "log from an earlier run\n";
 
@@ -11,11 +11,7 @@ fn assert_rejected(args: &[&str], mention: &str) {
     let run = Run::new();
     std::fs::write(run.exec_path(), SENTINEL).unwrap();
     std::fs::write(run.consumer_path(), SENTINEL).unwrap();
-    let out = common::desafio()
-        .args(args)
-        .current_dir(run.path())
-        .output()
-        .unwrap();
+    let out = common::desafio().args(args).current_dir(run.path()).run();
     let err = stderr(&out);
     assert_eq!(code(&out), 2, "{args:?} must exit 2, stderr: {err}");
     assert_eq!(
@@ -106,8 +102,7 @@ fn malformed_fault_and_pace_are_rejected() {
 fn verify_of_a_missing_directory_is_a_usage_error() {
     let out = common::desafio()
         .args(["verify", "--log-dir", "/nonexistent/ipc_desafio"])
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(code(&out), 2);
     assert_eq!(stderr(&out).lines().count(), 1);
     assert!(stderr(&out).contains("--log-dir /nonexistent/ipc_desafio"));
@@ -145,17 +140,8 @@ fn a_log_that_is_a_fifo_or_a_directory_is_refused_and_nothing_is_created() {
         } else {
             std::fs::create_dir(&path).unwrap();
         }
-        let mut child = run
-            .command(&["-q"])
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        assert_eq!(
-            common::wait_with_deadline(&mut child, std::time::Duration::from_secs(20)),
-            2,
-            "{name} as a {make}"
-        );
-        let out = child.wait_with_output().unwrap();
+        let out = run.command(&["-q"]).run();
+        assert_eq!(code(&out), 2, "{name} as a {make}");
         let err = stderr(&out);
         assert_eq!(err.lines().count(), 1, "{err}");
         assert!(
@@ -174,7 +160,7 @@ fn two_logs_that_are_one_file_are_refused_before_the_run() {
     let run = Run::new();
     std::fs::write(run.exec_path(), SENTINEL).unwrap();
     std::os::unix::fs::symlink("execution_log.txt", run.consumer_path()).unwrap();
-    let out = run.command(&["-q"]).output().unwrap();
+    let out = run.command(&["-q"]).run();
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
     assert!(stderr(&out).contains("same file"), "{}", stderr(&out));
@@ -185,17 +171,13 @@ fn two_logs_that_are_one_file_are_refused_before_the_run() {
 #[test]
 fn report_never_writes_over_the_logs_it_reads() {
     let run = Run::new();
-    assert_eq!(
-        code(&run.command(&["-q", "--seed", "1"]).output().unwrap()),
-        0
-    );
+    assert_eq!(code(&run.command(&["-q", "--seed", "1"]).run()), 0);
     let before = std::fs::read_to_string(run.exec_path()).unwrap();
     for target in ["execution_log.txt", "./consumer_log.txt"] {
         let out = common::desafio()
             .args(["report", "--log-dir", ".", "-o", target])
             .current_dir(run.path())
-            .output()
-            .unwrap();
+            .run();
         assert_eq!(code(&out), 2, "{target}: {}", stderr(&out));
         assert!(
             stderr(&out).contains("is one of the run's logs"),
@@ -211,10 +193,7 @@ fn report_never_writes_over_the_logs_it_reads() {
 #[test]
 fn verify_and_report_into_a_full_disk_fail_with_one_error_line() {
     let run = Run::new();
-    assert_eq!(
-        code(&run.command(&["-q", "--seed", "1"]).output().unwrap()),
-        0
-    );
+    assert_eq!(code(&run.command(&["-q", "--seed", "1"]).run()), 0);
     for sub in ["verify", "report"] {
         let full = std::fs::OpenOptions::new()
             .write(true)
@@ -223,9 +202,7 @@ fn verify_and_report_into_a_full_disk_fail_with_one_error_line() {
         let out = common::desafio()
             .args([sub, "--log-dir", "."])
             .current_dir(run.path())
-            .stdout(full)
-            .output()
-            .unwrap();
+            .run_with_stdout(full);
         assert_eq!(code(&out), 1, "{sub}: {}", stderr(&out));
         assert_eq!(
             stderr(&out),

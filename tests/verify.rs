@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Run, code, stdout};
+use common::{Bounded, Run, code, stdout};
 
 fn clean_run() -> Run {
     let run = Run::new();
@@ -233,15 +233,10 @@ fn a_value_outside_the_logged_range_is_caught() {
     assert_fails_with(&run, "is outside the run's range 1..=2");
 }
 
-/// verify on untrusted input: whatever the file, one prompt verdict, bounded memory.
-fn verdict_within(run: &Run, seconds: u64) -> (i32, String, String) {
-    let start = std::time::Instant::now();
+/// verify on untrusted input: whatever the file, one verdict and no hang (the deadline); bounded
+/// memory. (How fast is for the benchmarks.)
+fn verdict(run: &Run) -> (i32, String, String) {
     let out = run.audit();
-    assert!(
-        start.elapsed() < std::time::Duration::from_secs(seconds),
-        "verify took {:?}",
-        start.elapsed()
-    );
     (code(&out), stdout(&out), common::stderr(&out))
 }
 
@@ -250,20 +245,20 @@ fn a_log_that_is_not_a_regular_file_is_refused_at_once() {
     let run = clean_run();
     std::fs::remove_file(run.exec_path()).unwrap();
     std::os::unix::fs::symlink("/dev/zero", run.exec_path()).unwrap();
-    let (code, _, err) = verdict_within(&run, 10);
+    let (code, _, err) = verdict(&run);
     assert_eq!(code, 2, "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("not a regular file (a device)"), "{err}");
 
     std::fs::remove_file(run.exec_path()).unwrap();
     nix::unistd::mkfifo(&run.exec_path(), nix::sys::stat::Mode::S_IRWXU).unwrap();
-    let (code, _, err) = verdict_within(&run, 10);
+    let (code, _, err) = verdict(&run);
     assert_eq!(code, 2, "a FIFO nobody writes must not block: {err}");
     assert!(err.contains("a FIFO"), "{err}");
 
     std::fs::remove_file(run.exec_path()).unwrap();
     std::fs::create_dir(run.exec_path()).unwrap();
-    let (code, _, err) = verdict_within(&run, 10);
+    let (code, _, err) = verdict(&run);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("a directory"), "{err}");
 }
@@ -278,7 +273,7 @@ fn a_gigabyte_without_a_newline_is_one_overlong_line_not_a_memory_hog() {
     // Sparse: a gibibyte of zeros that costs nothing on disk.
     let len = file.metadata().unwrap().len();
     file.set_len(len + (1 << 30)).unwrap();
-    let (code, report, _) = verdict_within(&run, 60);
+    let (code, report, _) = verdict(&run);
     assert_eq!(code, 1);
     assert!(
         report.contains("execution_log.txt:38: line longer than 4096 bytes"),
@@ -303,7 +298,7 @@ fn random_bytes_give_a_clear_verdict() {
         .collect();
     std::fs::write(run.exec_path(), &garbage).unwrap();
     std::fs::write(run.consumer_path(), &garbage[..50_000]).unwrap();
-    let (code, report, err) = verdict_within(&run, 30);
+    let (code, report, err) = verdict(&run);
     assert_eq!(code, 2, "{err}");
     assert!(report.is_empty(), "{report}");
     assert_eq!(err.lines().count(), 1, "{err}");
@@ -452,8 +447,7 @@ fn counts_of_one_are_singular_in_both_languages() {
             let verify = common::desafio()
                 .args(["verify", "--lang", lang, "--log-dir"])
                 .arg(run.path())
-                .output()
-                .unwrap();
+                .run();
             let text = format!(
                 "{}{}{}",
                 run.exec_text(),

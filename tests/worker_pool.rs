@@ -6,11 +6,11 @@ mod common;
 use std::collections::{HashMap, HashSet};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use common::wait_with_deadline;
+use common::{Bounded, Started, wait_with_deadline};
 use ipc_desafio::worker_pool::event::{PoolRole, Record};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
@@ -40,15 +40,11 @@ impl Pool {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().unwrap()
+        self.command(args).run()
     }
 
-    fn spawn(&self, args: &[&str]) -> Child {
-        self.command(args)
-            .stdout(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .unwrap()
+    fn spawn(&self, args: &[&str]) -> Started {
+        self.command(args).stdout(Stdio::null()).start()
     }
 
     fn records(&self) -> Vec<Record> {
@@ -72,16 +68,6 @@ impl Pool {
             sleep(Duration::from_millis(10));
         }
         panic!("timed out waiting for {what}:\n{}", self.text());
-    }
-}
-
-/// Kills a run's whole process group when a test ends, passing or failing: a run without
-/// `--items` never ends by itself.
-struct KillGroupOnDrop(i32);
-
-impl Drop for KillGroupOnDrop {
-    fn drop(&mut self) {
-        let _ = killpg(Pid::from_raw(self.0), Signal::SIGKILL);
     }
 }
 
@@ -372,11 +358,13 @@ fn ctrl_c_mid_run_exits_130_with_the_accounting_and_no_process_left() {
 }
 
 #[test]
+/// A worker busy for an hour: only the kill at the end of the grace period can let the run end
+/// before the test's deadline.
 fn workers_that_overrun_the_grace_period_are_killed_and_their_items_abandoned() {
     let pool = Pool::new();
     let mut child = pool.spawn(&[
         "--work-ms",
-        "20000",
+        "3600000",
         "--max-gap-ms",
         "0",
         "--grace-ms",
@@ -384,15 +372,15 @@ fn workers_that_overrun_the_grace_period_are_killed_and_their_items_abandoned() 
         "--fail-below",
         "0",
     ]);
-    let start = Instant::now();
     let took = pool.wait_for("a worker taking an item", |r| {
         r.message.starts_with("took item ")
     });
     killpg(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
-    assert_eq!(wait_with_deadline(&mut child, DEADLINE), 130);
-    assert!(
-        start.elapsed() < Duration::from_secs(10),
-        "the grace period was not enforced"
+    assert_eq!(
+        child
+            .wait_for("the run to end once the grace period is over")
+            .code(),
+        Some(130)
     );
     let text = pool.text();
     let item = item_id(&took.message, "took item ").unwrap();
@@ -470,16 +458,15 @@ fn the_log_has_every_record_of_every_process() {
 /// contract: exit 2, one `error:` line naming `mention`, nothing written in the dir.
 fn refused(args: &[&str], mention: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(BIN)
+    let child = Command::new(BIN)
         .args(args)
         .current_dir(dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .start();
     // A FIFO opened for writing blocks until a reader comes: a hang is a failure, not a wait.
-    let code = wait_with_deadline(&mut child, DEADLINE);
-    let out = child.wait_with_output().unwrap();
+    let out = child.finish();
+    let code = out.status.code().unwrap_or(-1);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(code, 2, "{args:?}: {err}");
     assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
@@ -697,8 +684,7 @@ fn output_into_a_reader_that_stops_after_one_line_ends_quietly_with_the_log_comp
         .args(["--items", "300", "--work-ms", "0", "--max-gap-ms", "0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .start();
     let (first, code, err) = common::first_line_then_close(&mut child, DEADLINE);
     assert!(first.contains("[logger "), "{first}");
     assert_eq!(code, 0);
@@ -719,9 +705,7 @@ fn a_stdout_on_a_full_disk_stops_the_echo_and_the_log_says_so() {
         .args(["--log"])
         .arg(pool.log())
         .args(["--items", "50", "--work-ms", "0", "--max-gap-ms", "0"])
-        .stdout(full)
-        .output()
-        .unwrap();
+        .run_with_stdout(full);
     assert_eq!(out.status.code(), Some(0));
     let notes: Vec<String> = pool
         .records()
@@ -752,13 +736,12 @@ fn a_full_disk_gives_one_error_line_and_exit_1_not_one_per_process() {
             Ok(())
         });
     }
-    let mut child = cmd
+    let out = cmd
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let code = wait_with_deadline(&mut child, DEADLINE);
-    let out = child.wait_with_output().unwrap();
+        .start()
+        .finish();
+    let code = out.status.code().unwrap_or(-1);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(code, 1, "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
@@ -905,12 +888,10 @@ fn an_interrupt_ends_a_run_whose_stdout_nobody_reads() {
             .args(["--work-ms", "0", "--max-gap-ms", "0"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .unwrap();
+            .start();
         let unread = child.stdout.take().unwrap();
-        // This run has no --items: a failing assertion must not leave it running.
-        let _group = KillGroupOnDrop(child.id() as i32);
+        // This run has no --items: a failing assertion must not leave it running (`Started`
+        // kills its session on drop).
         let generator = pool
             .wait_for("the generator", |r| r.role == PoolRole::Generator)
             .pid;
@@ -945,4 +926,108 @@ fn an_interrupt_ends_a_run_whose_stdout_nobody_reads() {
         assert_eq!(g, p + f + a);
         assert_no_process_left(&records);
     }
+}
+
+/// The line formats docs/worker_pool.md gives in its "Log format" section (each backquoted
+/// `<timestamp> [...] <message>`), as regular expressions: `<role>` a word, `<pid>` and `<n>` a
+/// number, `<message>` any text, another placeholder one word.
+fn documented_line_formats() -> Vec<regex::Regex> {
+    let manual =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/worker_pool.md"))
+            .unwrap();
+    let section = manual
+        .split("## Log format")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("a Log format section");
+    let section = section.replace('\n', " ");
+    let placeholder = regex::Regex::new("<[^>]+>").unwrap();
+    section
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|code| code.starts_with("<timestamp> ["))
+        .map(|code| {
+            let mut pattern = String::from("^");
+            let mut last = 0;
+            for m in placeholder.find_iter(code) {
+                pattern.push_str(&regex::escape(&code[last..m.start()]));
+                pattern.push_str(match m.as_str() {
+                    "<role>" => "[a-z]+",
+                    "<pid>" | "<n>" => "[0-9]+",
+                    "<message>" => ".+",
+                    _ => "[^ \\]]+",
+                });
+                last = m.end();
+            }
+            pattern.push_str(&regex::escape(&code[last..]));
+            pattern.push('$');
+            regex::Regex::new(&pattern).unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn every_log_line_has_a_format_the_manual_gives() {
+    let formats = documented_line_formats();
+    assert!(!formats.is_empty(), "no format found in the manual");
+    let pool = Pool::new();
+    let out = pool.run(&[
+        "--items",
+        "6",
+        "--work-ms",
+        "5",
+        "--max-gap-ms",
+        "1",
+        "--fail-below",
+        "30",
+        "--seed",
+        "3",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = pool.text();
+    let mut worker_lines = 0;
+    for line in text.lines() {
+        assert!(
+            formats.iter().any(|f| f.is_match(line)),
+            "no format of docs/worker_pool.md fits {line:?}"
+        );
+        worker_lines += usize::from(line.contains("] took item "));
+    }
+    assert_eq!(worker_lines, 6, "{text}");
+}
+
+#[test]
+fn a_second_run_on_the_log_a_live_run_writes_is_refused_naming_it_and_the_log_stays_whole() {
+    let pool = Pool::new();
+    let mut first = pool.spawn(&["--items", "20", "--work-ms", "50", "--max-gap-ms", "10"]);
+    pool.wait_for("the first run's workers busy", |r| {
+        r.message.starts_with("took item ")
+    });
+    let second = pool.run(&["--items", "3", "--work-ms", "1", "--max-gap-ms", "1"]);
+    assert_eq!(second.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&second.stderr),
+        format!(
+            "error: --log {}: another worker_pool run (pid {}) is writing this log; one log, one run: try again once it ends\n",
+            pool.log().display(),
+            first.id()
+        )
+    );
+    assert!(second.stdout.is_empty());
+    assert_eq!(wait_with_deadline(&mut first, DEADLINE), 0);
+    // The first run's log is whole: its logger's start first, its accounting last, one run.
+    let records = pool.records();
+    assert!(records[0].message.starts_with("started with pid "));
+    assert_eq!(accounting(&records).0, 20);
+    let mains: HashSet<u32> = records
+        .iter()
+        .filter(|r| r.role == PoolRole::Main)
+        .map(|r| r.pid)
+        .collect();
+    assert_eq!(mains.len(), 1, "one run in the log");
+    assert!(
+        !pool.dir.path().join("log.txt.pid").exists(),
+        "the pid file goes with its run"
+    );
 }

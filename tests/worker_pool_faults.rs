@@ -9,13 +9,13 @@
 
 mod common;
 
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use common::wait_until_group_gone;
+use common::{Bounded, Started, wait_until_group_gone};
 use ipc_desafio::worker_pool::event::{PoolRole, Record};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
@@ -24,20 +24,11 @@ const BIN: &str = env!("CARGO_BIN_EXE_worker_pool");
 /// Only detects hangs: every run here ends in a few seconds.
 const DEADLINE: Duration = Duration::from_secs(30);
 
+/// A run in a session of its own. A test that fails midway still ends it (the runs have no
+/// `--items`: they would go on for ever): `Started` kills the session on drop.
 struct Run {
     dir: tempfile::TempDir,
-    child: Child,
-}
-
-/// A test that fails midway still ends its run (the runs have no `--items`: they would go on
-/// for ever): SIGKILL to the group.
-impl Drop for Run {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = killpg(Pid::from_raw(self.child.id() as i32), Signal::SIGKILL);
-            let _ = self.child.wait();
-        }
-    }
+    child: Started,
 }
 
 /// How main ended, what it printed on stderr, and the log.
@@ -58,9 +49,7 @@ impl Run {
             .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
-            .process_group(0)
-            .spawn()
-            .unwrap();
+            .start();
         Run { dir, child }
     }
 
@@ -103,17 +92,7 @@ impl Run {
     /// Waits for main, then for every other process of the run to be gone (reaping the
     /// orphans re-parented here), then reads main's stderr.
     fn finish(mut self) -> Ended {
-        let start = Instant::now();
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            if start.elapsed() > DEADLINE {
-                let _ = killpg(Pid::from_raw(self.pgid()), Signal::SIGKILL);
-                panic!("main did not end within {DEADLINE:?}");
-            }
-            sleep(Duration::from_millis(10));
-        };
+        let status = self.child.wait_for("main to end");
         wait_until_group_gone(self.pgid(), DEADLINE);
         // Every writer of the stderr pipe is gone now, so this read ends.
         let mut stderr = String::new();
@@ -471,4 +450,114 @@ fn when_the_spawner_dies_its_busy_workers_die_at_once_instead_of_running_on_as_o
         "no orphan went on working"
     );
     assert_true_accounting(&ended.records);
+}
+
+#[test]
+fn an_interrupt_ends_a_run_whose_logger_is_stopped_within_its_grace() {
+    type Interrupt = fn(i32);
+    let interrupts: [(&str, Interrupt); 2] = [
+        ("Ctrl+C", |pgid| {
+            killpg(Pid::from_raw(pgid), Signal::SIGINT).unwrap()
+        }),
+        ("SIGTERM to main alone", |main| {
+            kill(Pid::from_raw(main), Signal::SIGTERM).unwrap()
+        }),
+    ];
+    for (how, interrupt) in interrupts {
+        // Every process blocks sending to the full log queue: none can act on the signal by
+        // itself. Main bounds the stop (grace, then SIGKILL of what is left) and says why the
+        // log ends where it ends.
+        let run = Run::start(&["--work-ms", "0", "--max-gap-ms", "0", "--grace-ms", "300"]);
+        let logger = stall_logger(&run);
+        interrupt(run.pgid());
+        let ended = run.finish();
+        assert_one_error(
+            &ended,
+            how,
+            &format!(
+                "the logger {logger} took no record for 1000 ms once the run was stopped (stopped or stuck?): killed; the log ends there"
+            ),
+        );
+    }
+}
+
+#[test]
+fn a_stopped_spawner_or_generator_is_killed_when_an_interrupted_run_outlives_its_grace() {
+    for role in [PoolRole::Spawner, PoolRole::Generator] {
+        let run = Run::start(&["--work-ms", "50", "--max-gap-ms", "10", "--grace-ms", "300"]);
+        run.wait_for("a processed item", |r| {
+            r.message.starts_with("processed item ")
+        });
+        let victim = run.pid_of(role);
+        kill(Pid::from_raw(victim as i32), Signal::SIGSTOP).unwrap();
+        let start = Instant::now();
+        while state(victim) != Some('T') {
+            assert!(start.elapsed() < DEADLINE, "the {role} never stopped");
+            sleep(Duration::from_millis(5));
+        }
+        killpg(Pid::from_raw(run.pgid()), Signal::SIGINT).unwrap();
+        let ended = run.finish();
+        assert_eq!(ended.code, Some(130), "{role}: {}", ended.stderr);
+        assert_quiet(&ended, "a Ctrl+C run");
+        let said = |text: &str| {
+            ended
+                .records
+                .iter()
+                .any(|r| r.role == PoolRole::Main && r.message.starts_with(text))
+        };
+        assert!(
+            said(&format!(
+                "{role} {victim} still running 1300 ms after it was asked to stop (stopped or stuck?): killing it"
+            )),
+            "{role}"
+        );
+        assert!(
+            said(&format!("{role} {victim} killed by SIGKILL")),
+            "{role}"
+        );
+        assert_true_accounting(&ended.records);
+    }
+}
+
+#[test]
+fn after_main_is_killed_its_log_stays_locked_until_its_logger_has_written_the_accounting() {
+    // Main dies; its roles wind down for the grace period (items of 20 s, a grace of 1 s) while
+    // the logger writes their last records. A second run on the same log in that time would
+    // empty it under the logger: it is refused, naming the dead main's run.
+    let run = Run::start(&[
+        "--work-ms",
+        "20000",
+        "--max-gap-ms",
+        "20",
+        "--grace-ms",
+        "1000",
+        "--fail-below",
+        "0",
+    ]);
+    run.wait_for("three busy workers", |r| {
+        r.message.starts_with("took item 3 ")
+    });
+    let main = run.child.id();
+    let logger = run.pid_of(PoolRole::Logger);
+    sigkill(main);
+    let start = Instant::now();
+    while state(main).is_some_and(|s| s != 'Z') {
+        assert!(start.elapsed() < DEADLINE, "main never died");
+        sleep(Duration::from_millis(2));
+    }
+    assert!(state(logger).is_some(), "the logger winds down after main");
+    let second = Command::new(BIN)
+        .args(["-q", "--items", "1", "--log"])
+        .arg(run.log())
+        .run();
+    assert_eq!(second.status.code(), Some(2), "{second:?}");
+    assert!(
+        String::from_utf8_lossy(&second.stderr).contains(&format!(
+            "another worker_pool run (pid {main}) is writing this log"
+        )),
+        "{second:?}"
+    );
+    let ended = run.finish();
+    assert_true_accounting(&ended.records);
+    assert!(!ended.records.is_empty() && ended.records[0].message.starts_with("started with pid"));
 }

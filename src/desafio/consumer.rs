@@ -72,6 +72,11 @@ fn consume<R: std::io::Read>(
 ) -> Result<Option<String>> {
     let mut told_interrupt = false;
     let kill_before_count = crate::desafio::log::hooks::kill_before_count();
+    if let Some(n) = crate::desafio::log::hooks::consumer_waits_for_sent() {
+        while tally.sent() < n && process::interrupted().is_none() {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
     let mut batches = 0u64;
     let mut events = Vec::new();
     let mut lines = Vec::new();

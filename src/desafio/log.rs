@@ -274,9 +274,11 @@ impl ExecutionLog {
         // With a lock that excludes nobody, another process may write between our timestamp
         // and our write: the pause makes that window wide enough to see.
         self.hooks.before_write(&self.log, &self.line);
-        let written = match &locked {
-            Some(locked) => locked.append(&self.line),
-            None => self.log.append_unlocked(&self.line),
+        // Only a lock that excludes the others makes the file's last byte ours to inspect: with
+        // a shared one (or none) a torn-line repair could race another writer's append.
+        let written = match (&locked, self.locking) {
+            (Some(locked), Locking::Own) => locked.append(&self.line),
+            _ => self.log.append_unlocked(&self.line),
         };
         if written.is_ok() && self.echo {
             // stdout went away (`| head`), or is full while this process has been told to stop:
@@ -372,9 +374,45 @@ pub mod hooks {
     /// instant a killed consumer can leave main's count behind its own log.
     pub const KILL_BEFORE_COUNT: &str = "IPC_DESAFIO_TEST_KILL_BEFORE_COUNT";
 
+    /// `IPC_DESAFIO_TEST_LINGER_UNDER_LOCK=1`: every writer lingers between its timestamp and
+    /// its write as the classic-bug demos do (the consumer 3 ms, main 1 ms), but under the real
+    /// lock: the window in which a lock that excluded nobody would let another writer's lines
+    /// land first (and the file's timestamps go backwards).
+    pub const LINGER_UNDER_LOCK: &str = "IPC_DESAFIO_TEST_LINGER_UNDER_LOCK";
+
+    /// `IPC_DESAFIO_TEST_PAUSE_BETWEEN_LOG_AND_SEND_MS=<ms>`: the producer pauses that long
+    /// between logging a batch as sent and writing it into the pipe: the window in which a
+    /// value sent before it is logged would be received (and logged) first.
+    pub const PAUSE_BETWEEN_LOG_AND_SEND: &str = "IPC_DESAFIO_TEST_PAUSE_BETWEEN_LOG_AND_SEND_MS";
+
+    /// `IPC_DESAFIO_TEST_CONSUMER_WAITS_FOR_SENT=<n>`: the consumer reads nothing until the
+    /// producer has sent `n` values (counted in shared memory): values are in the pipe, unread,
+    /// when a consumer fault strikes.
+    pub const CONSUMER_WAITS_FOR_SENT: &str = "IPC_DESAFIO_TEST_CONSUMER_WAITS_FOR_SENT";
+
+    /// `IPC_DESAFIO_TEST_END_MARKER_ADDS=<n>`: the producer's end marker announces `n` values
+    /// more than it sent (its log line tells the truth): a protocol error for the consumer.
+    pub const END_MARKER_ADDS: &str = "IPC_DESAFIO_TEST_END_MARKER_ADDS";
+
+    fn number(name: &str) -> Option<u64> {
+        std::env::var(name).ok()?.parse().ok()
+    }
+
     /// The batch `KILL_BEFORE_COUNT` names, if set.
     pub fn kill_before_count() -> Option<u64> {
-        std::env::var(KILL_BEFORE_COUNT).ok()?.parse().ok()
+        number(KILL_BEFORE_COUNT)
+    }
+
+    pub fn pause_between_log_and_send() -> Option<Duration> {
+        number(PAUSE_BETWEEN_LOG_AND_SEND).map(Duration::from_millis)
+    }
+
+    pub fn consumer_waits_for_sent() -> Option<u64> {
+        number(CONSUMER_WAITS_FOR_SENT)
+    }
+
+    pub fn end_marker_adds() -> u64 {
+        number(END_MARKER_ADDS).unwrap_or(0)
     }
 
     pub struct Writer {
@@ -393,7 +431,8 @@ pub mod hooks {
             // The consumer lingers between its timestamp and its write while the producer,
             // which does not, stamps and writes its next lines: with a lock that excludes
             // nobody, those land first, and the file's timestamps go backwards.
-            let pause = (locking != Locking::Own).then(|| match role {
+            let linger = locking != Locking::Own || std::env::var_os(LINGER_UNDER_LOCK).is_some();
+            let pause = linger.then(|| match role {
                 Role::Consumer => Duration::from_millis(3),
                 Role::Main => Duration::from_millis(1),
                 Role::Producer => Duration::ZERO,

@@ -44,6 +44,7 @@ pub fn run(
     let mut events = Vec::new();
     let mut frames = Vec::new();
     let mut sent = 0u64;
+    let pause_before_send = crate::desafio::log::hooks::pause_between_log_and_send();
     while sent < total {
         if sent > 0
             && let Some(pace) = opts.pace
@@ -77,6 +78,9 @@ pub fn run(
             frames.extend_from_slice(&Message::Value(value).encode());
         }
         log.log_all(&events)?;
+        if let Some(pause) = pause_before_send {
+            std::thread::sleep(pause);
+        }
         let (delivered, result) = sender.send_all(&frames);
         sent += delivered as u64;
         tally.add_sent(delivered as u64);
@@ -89,8 +93,9 @@ pub fn run(
         return Ok(0);
     }
     log.log(&Event::EndSent { sent })?;
+    let announced = sent + crate::desafio::log::hooks::end_marker_adds();
     sender
-        .send(Message::End { sent })
+        .send(Message::End { sent: announced })
         .map_err(|e| pipe_error(e, sent, total))
         .or_else(|e| tell_interrupt_before(log, e, sent, total))?;
     tally.mark_end_sent();

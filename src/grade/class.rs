@@ -24,14 +24,23 @@ struct GradeJob {
     times: u32,
     timeout: Duration,
     lang: Lang,
+    skip: Vec<ipc_sys::sandbox::Protection>,
 }
 
 impl Job for GradeJob {
     fn run(&self, args: &[String]) -> std::result::Result<String, String> {
         let dir = PathBuf::from(args.first().ok_or("no folder")?);
         let command = class_command(&dir, self.template.as_deref()).map_err(|e| e.to_string())?;
-        let graded = grade(&dir, &command, self.times, self.timeout, false, self.lang)
-            .map_err(|e| e.to_string())?;
+        let graded = grade(
+            &dir,
+            &command,
+            self.times,
+            self.timeout,
+            false,
+            self.lang,
+            &self.skip,
+        )
+        .map_err(|e| e.to_string())?;
         Ok(report::json(&graded))
     }
 }
@@ -96,6 +105,7 @@ pub fn grade_class(options: &Options) -> Result<u8> {
             times: options.times,
             timeout: options.timeout,
             lang,
+            skip: options.sandbox_skip.clone(),
         },
     );
     // Every run of a submission, plus its box's backstop, plus copying and judging.

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 use ipc_sys::cli::{parse_between, parse_duration};
+use ipc_sys::sandbox::Protection;
 use serde::Deserialize;
 
 use super::error::{Error, Result};
@@ -57,9 +58,39 @@ pub struct GradeArgs {
     #[arg(short = 'o', long, value_name = "DIR")]
     pub output: Option<PathBuf>,
 
+    /// Refuse to grade unless every run's sandbox has every protection (the default when run as
+    /// root); what this machine refuses is named in one error line
+    #[arg(long, value_name = "WHAT", value_parser = ["sandbox"])]
+    pub require: Option<String>,
+
+    /// Grade even in a sandbox this machine makes weaker (the default for an ordinary user);
+    /// every report names what is missing
+    #[arg(long, conflicts_with = "require")]
+    pub allow_weaker_sandbox: bool,
+
+    /// Protections the sandbox does not attempt, comma-separated (tests of a weaker box)
+    #[arg(long, value_name = "LIST", hide = true, value_parser = skip_parser)]
+    pub sandbox_skip: Option<SkipList>,
+
     /// The submission's command, after `--` (default: the `command` of DIR/grade.toml)
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
+}
+
+/// Protections named by their keys (`network,pid-namespace`).
+#[derive(Debug, Clone)]
+pub struct SkipList(pub Vec<Protection>);
+
+fn skip_parser(s: &str) -> std::result::Result<SkipList, String> {
+    s.split(',')
+        .map(|k| {
+            Protection::from_key(k.trim()).ok_or_else(|| {
+                let keys: Vec<&str> = Protection::ALL.iter().map(|p| p.key()).collect();
+                format!("'{k}' is not a protection ({})", keys.join(", "))
+            })
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map(SkipList)
 }
 
 fn times_parser(s: &str) -> std::result::Result<u32, String> {
@@ -94,6 +125,9 @@ pub struct Options {
     pub run: Option<String>,
     pub jobs: usize,
     pub output: PathBuf,
+    /// Refuse a sandbox with a protection missing (`--require sandbox`; the default as root).
+    pub require_sandbox: bool,
+    pub sandbox_skip: Vec<Protection>,
 }
 
 /// A folder's `grade.toml`: `command = "python3 ipc.py"` (run by `sh -c`) or
@@ -240,6 +274,9 @@ impl GradeArgs {
             run: self.run,
             jobs,
             output: self.output.unwrap_or_else(|| PathBuf::from(".")),
+            require_sandbox: self.require.is_some()
+                || (!self.allow_weaker_sandbox && nix::unistd::geteuid().is_root()),
+            sandbox_skip: self.sandbox_skip.map(|s| s.0).unwrap_or_default(),
         })
     }
 }

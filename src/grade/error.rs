@@ -33,6 +33,10 @@ pub enum Error {
     #[error("{0}")]
     NoTracing(String),
 
+    /// The sandbox lacks a protection and a weaker one is not allowed.
+    #[error("{0}")]
+    WeakSandbox(String),
+
     #[error("interrupted")]
     Interrupted,
 
@@ -52,9 +56,11 @@ pub enum Error {
 impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Usage(_) | Error::Path { .. } | Error::Config { .. } | Error::NoTracing(_) => {
-                EXIT_USAGE
-            }
+            Error::Usage(_)
+            | Error::Path { .. }
+            | Error::Config { .. }
+            | Error::NoTracing(_)
+            | Error::WeakSandbox(_) => EXIT_USAGE,
             Error::Interrupted => EXIT_INTERRUPTED,
             _ => EXIT_FAILURE,
         }

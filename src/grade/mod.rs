@@ -8,7 +8,8 @@
 //! Modules: `cli` (flags, grade.toml), `run` (one run: scratch copy, box, tracer, records),
 //! `scenario` (the interventions), `model` (tree, roles, flows), `values` (decoding what crossed
 //! the channel), `classify` (reading what the consumer recorded), `judge` (the verdicts),
-//! `report` (text and JSON), `class` (CSV and HTML), `sandbox` (stand-in for issue 23's box).
+//! `report` (text and JSON), `class` (CSV and HTML). Every run happens in `ipc_sys::sandbox`'s
+//! box; `check_sandbox` refuses a weaker box before anything is graded, unless allowed.
 
 pub mod class;
 pub mod classify;
@@ -18,12 +19,13 @@ pub mod judge;
 pub mod model;
 pub mod report;
 pub mod run;
-pub mod sandbox;
 pub mod scenario;
 pub mod values;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+use ipc_sys::sandbox::{Policy, Protection, Sandbox};
 
 use crate::desafio::lang::Lang;
 
@@ -70,6 +72,7 @@ pub fn grade(
     timeout: Duration,
     keep: bool,
     lang: Lang,
+    skip: &[Protection],
 ) -> Result<Graded> {
     let started = Instant::now();
     let spec = |scenario| Spec {
@@ -78,6 +81,7 @@ pub fn grade(
         timeout,
         keep,
         scenario,
+        skip,
     };
     let mut normal: Vec<Outcome> = Vec::new();
     for i in 0..times {
@@ -218,14 +222,41 @@ fn refused_tracing(out: &Outcome) -> Result<()> {
     Ok(())
 }
 
+/// Builds a trial box before anything is graded: with a protection missing, refuses (one
+/// `error:` line, exit 2) unless a weaker box is allowed; the reports name what is missing.
+fn check_sandbox(options: &cli::Options) -> Result<()> {
+    let dir = tempfile::Builder::new()
+        .prefix("ipc_desafio-grade-check-")
+        .tempdir()
+        .map_err(|source| Error::Scratch { source })?;
+    let mut policy = Policy::new(dir.path());
+    policy.skip = options.sandbox_skip.clone();
+    let sandbox = Sandbox::prepare(policy)?;
+    if sandbox.missing().is_empty() || !options.require_sandbox {
+        return Ok(());
+    }
+    let lacks: Vec<String> = sandbox.missing().iter().map(|m| m.to_string()).collect();
+    Err(Error::WeakSandbox(format!(
+        "the sandbox here lacks {} ({}): grading needs every protection when run as root or with --require sandbox; --allow-weaker-sandbox grades without them",
+        sandbox
+            .missing()
+            .iter()
+            .map(|m| m.protection.key())
+            .collect::<Vec<_>>()
+            .join(", "),
+        lacks.join("; ")
+    )))
+}
+
 /// `grade` from the command line: one submission or a class. Returns the exit code.
 pub fn main(options: cli::Options) -> Result<u8> {
     ipc_sys::signal::install_interrupt_handlers()?;
-    if options.class.is_some() {
-        return class::grade_class(&options);
-    }
     if options.merge.is_some() {
         return class::merge(&options);
+    }
+    check_sandbox(&options)?;
+    if options.class.is_some() {
+        return class::grade_class(&options);
     }
     let graded = grade(
         &options.dir,
@@ -234,6 +265,7 @@ pub fn main(options: cli::Options) -> Result<u8> {
         options.timeout,
         options.keep,
         options.lang,
+        &options.sandbox_skip,
     )?;
     let text = if options.json {
         report::json(&graded)

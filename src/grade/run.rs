@@ -5,13 +5,13 @@
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Read, Write};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use ipc_sys::fork::take_kept;
 use ipc_sys::frame::FrameBuffer;
 use ipc_sys::pipe::Pipe;
+use ipc_sys::sandbox::{Limits, Missing, Policy, Protection, RunReport, Sandbox};
 use ipc_sys::signal::{Wake, Watch, wait_event};
 use ipc_sys::trace::{self, Event, Record, Sink, Stdio, TraceConfig};
 use nix::poll::{PollFd, PollFlags};
@@ -19,12 +19,13 @@ use nix::sys::signal::Signal;
 
 use super::error::{Error, Result};
 use super::model::Model;
-use super::sandbox::{Missing, Policy, Sandbox};
 use super::scenario::{Director, Scenario};
 
 /// Largest record frame: a snapshot of a large tree, a capped buffer.
 const MAX_FRAME: usize = 16 << 20;
-/// The box is killed this long after the run's own deadline, whatever the tracer is doing.
+/// The box is ended this long after the run's own deadline, whatever the tracer is doing:
+/// SIGTERM (the box kills the run and copies its scratch back), then, as long again later,
+/// SIGKILL.
 const BACKSTOP: Duration = Duration::from_secs(10);
 /// The name every scratch directory starts with.
 const SCRATCH_PREFIX: &str = "ipc_desafio-grade-";
@@ -39,6 +40,8 @@ pub struct Spec<'a> {
     pub timeout: Duration,
     pub keep: bool,
     pub scenario: Scenario,
+    /// Protections the box does not attempt (a hidden flag, for tests of a weaker box).
+    pub skip: &'a [Protection],
 }
 
 /// What one run left.
@@ -53,6 +56,9 @@ pub struct Outcome {
     /// The box overran the backstop and was killed.
     pub backstop: bool,
     pub missing: Vec<Missing>,
+    /// The box's limits, and what its cgroups counted.
+    pub limits: Limits,
+    pub report: RunReport,
     pub scenario: Scenario,
     pub elapsed: Duration,
     /// The final lines of every file of the scratch copy that a process wrote, by path
@@ -132,10 +138,10 @@ impl Sink for FrameSink {
     }
 }
 
-/// The box's body: trace the command, stream the records, end.
-fn body(config: &TraceConfig, sandbox: &Sandbox, scenario: &Scenario) -> i32 {
-    let (Some(events), Some(stdout), Some(stderr)) = (take_kept(0), take_kept(1), take_kept(2))
-    else {
+/// The box's body (its pid 1): trace the command, stream the records, end. `fds`: the events
+/// pipe, the command's stdout and stderr files.
+fn body(config: &TraceConfig, sandbox: &Sandbox, scenario: &Scenario, fds: Vec<OwnedFd>) -> i32 {
+    let Ok([events, stdout, stderr]) = <[OwnedFd; 3]>::try_from(fds) else {
         return 1;
     };
     let mut sink = FrameSink {
@@ -198,14 +204,11 @@ pub fn run(spec: &Spec<'_>) -> Result<Outcome> {
         },
         other => other.clone(),
     };
-    let sandbox = Sandbox::prepare(Policy {
-        scratch: scratch.clone(),
-        cpu: spec.timeout,
-    })?;
+    let sandbox = Sandbox::prepare(policy(spec, &scratch))?;
     let events = Pipe::new()?;
     let mut child = sandbox.spawn(
         &[events.write.as_fd(), stdout.as_fd(), stderr.as_fd()],
-        || body(&config, &sandbox, &scenario),
+        |fds| body(&config, &sandbox, &scenario, fds),
     )?;
     drop(events.write);
     drop((stdout, stderr));
@@ -213,7 +216,7 @@ pub fn run(spec: &Spec<'_>) -> Result<Outcome> {
     let mut reader = File::from(events.read);
     let mut buf = FrameBuffer::new(MAX_FRAME);
     let mut records = Vec::new();
-    let deadline = Instant::now() + spec.timeout + BACKSTOP;
+    let mut deadline = Instant::now() + spec.timeout + BACKSTOP;
     let mut backstop = false;
     loop {
         let wake = {
@@ -223,9 +226,16 @@ pub fn run(spec: &Spec<'_>) -> Result<Outcome> {
         match wake {
             Wake::Ready => {}
             Wake::TimedOut if !backstop => {
+                // The box kills everything of the run and copies the scratch back.
                 backstop = true;
+                child.signal(Signal::SIGTERM);
+                deadline += BACKSTOP;
+                continue;
+            }
+            Wake::TimedOut => {
                 child.signal_group(Signal::SIGKILL);
                 child.signal(Signal::SIGKILL);
+                deadline += BACKSTOP;
                 continue;
             }
             Wake::Interrupted => {
@@ -247,6 +257,7 @@ pub fn run(spec: &Spec<'_>) -> Result<Outcome> {
         }
     }
     let _ = child.wait();
+    let report = sandbox.finish(&mut child).unwrap_or_default();
     let read_capped = |p: &Path| {
         let mut v = Vec::new();
         if let Ok(f) = File::open(p) {
@@ -273,6 +284,8 @@ pub fn run(spec: &Spec<'_>) -> Result<Outcome> {
         stderr: read_capped(&err_path),
         backstop,
         missing: sandbox.missing().to_vec(),
+        limits: sandbox.policy().limits,
+        report,
         scenario: spec.scenario.clone(),
         elapsed: started.elapsed(),
     };
@@ -280,6 +293,22 @@ pub fn run(spec: &Spec<'_>) -> Result<Outcome> {
         let _ = work.keep();
     }
     Ok(out)
+}
+
+/// The box of a run: the scratch copy the only writable place, the submission's own folder
+/// hidden, each process's CPU time limited to the run's time limit.
+fn policy(spec: &Spec<'_>, scratch: &Path) -> Policy {
+    let mut policy = Policy::new(scratch);
+    policy.limits.cpu = spec.timeout;
+    policy.skip = spec.skip.to_vec();
+    // Hidden unless it holds the scratch (a grading of the temporary folder itself) or is the
+    // root: the scratch must stay reachable, and the machine's programs too.
+    if let Ok(source) = spec.source.canonicalize()
+        && !scratch.starts_with(&source)
+    {
+        policy.hide.push(source);
+    }
+    policy
 }
 
 /// The lines of a file of the scratch copy (at most 4 MiB of it).

@@ -61,7 +61,9 @@ pub struct Board {
     closed: AtomicBool,
     /// Set by the consumer once the queue is closed (every producer gone) and empty.
     drained: AtomicBool,
-    /// `put_nowait` calls refused, and times `full()` said the opposite of what the put found.
+    /// `put` / `put_nowait` calls made (each producer's attempts, a killed producer's last one
+    /// included), those refused, and times `full()` said the opposite of what the put found.
+    attempts: AtomicU64,
     refused: AtomicU64,
     stale_hints: AtomicU64,
 }
@@ -122,9 +124,12 @@ impl<'a> Queue<'a> {
     }
 
     /// `empty()`: nothing waiting to be taken right now. Only a hint, like `full()`; and
-    /// "empty" is not "done": a taken item may still be unfinished.
+    /// "empty" is not "done": a taken item may still be unfinished. Once the consumer has found
+    /// the queue closed and drained it is empty for good, whatever the counts say: a producer
+    /// killed in the middle of a `put` counted an item that never reached the queue.
     pub fn empty(&self) -> bool {
-        self.put_total() <= self.board.taken.load(Ordering::SeqCst)
+        self.board.drained.load(Ordering::SeqCst)
+            || self.put_total() <= self.board.taken.load(Ordering::SeqCst)
     }
 
     /// `put` (`nowait` false: waits for a slot) or `put_nowait` (fails at once when full).
@@ -139,19 +144,20 @@ impl<'a> Queue<'a> {
         die_midway: impl FnOnce(),
     ) -> Result<Put> {
         let mut waited = false;
-        if let Some(slots) = self.slots {
-            if self.closing() {
-                return Ok(Put::Closed);
+        if self.closing() {
+            return Ok(Put::Closed);
+        }
+        self.board.attempts.fetch_add(1, Ordering::SeqCst);
+        if let Some(slots) = self.slots
+            && !slots.try_acquire()?
+        {
+            if nowait {
+                self.board.refused.fetch_add(1, Ordering::SeqCst);
+                return Ok(Put::Full);
             }
-            if !slots.try_acquire()? {
-                if nowait {
-                    self.board.refused.fetch_add(1, Ordering::SeqCst);
-                    return Ok(Put::Full);
-                }
-                waited = true;
-                on_block();
-                slots.acquire()?;
-            }
+            waited = true;
+            on_block();
+            slots.acquire()?;
         }
         if self.closing() {
             self.give_slot_back()?;
@@ -283,6 +289,12 @@ impl<'a> Queue<'a> {
 
     pub fn holding(&self) -> u64 {
         self.board.holding.load(Ordering::SeqCst)
+    }
+
+    /// `put` / `put_nowait` calls made: each was refused, queued, or cut short (closed queue,
+    /// interrupt, a producer killed in the middle).
+    pub fn attempts(&self) -> u64 {
+        self.board.attempts.load(Ordering::SeqCst)
     }
 
     pub fn refused(&self) -> u64 {

@@ -56,7 +56,38 @@ pub fn run(o: &Options, q: Queue<'_>, items: &QueueEnd, doorbell: &QueueEnd) -> 
     }
 }
 
+/// Whether an error of the consumer means main is gone: the doorbell has no reader left. Only
+/// main reads it, and main only leaves once it has ended this daemon — unless it was killed.
+pub fn main_gone(e: &super::Error) -> bool {
+    matches!(
+        e,
+        super::Error::Sys(ipc_sys::Error::QueueIo {
+            name: "done",
+            source: nix::errno::Errno::EPIPE | nix::errno::Errno::ECONNRESET,
+            ..
+        })
+    )
+}
+
 /// How long the consumer may take to settle the item in hand once told to stop.
 pub fn settle_time(o: &Options) -> Duration {
     o.max_work() + Duration::from_secs(2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_doorbell_whose_reader_is_gone_means_main_is_gone() {
+        let (tx, rx) = ipc_sys::queue::pair("done", super::super::board::ITEM_LEN).unwrap();
+        drop(rx);
+        let e = super::super::Error::from(tx.send(&7u64.to_le_bytes()).unwrap_err());
+        assert!(main_gone(&e), "{e}");
+        let (items_tx, items_rx) =
+            ipc_sys::queue::pair("items", super::super::board::ITEM_LEN).unwrap();
+        drop(items_rx);
+        let other = super::super::Error::from(items_tx.send(&7u64.to_le_bytes()).unwrap_err());
+        assert!(!main_gone(&other), "only the doorbell is main's: {other}");
+    }
 }

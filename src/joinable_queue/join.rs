@@ -66,6 +66,9 @@ pub fn run(o: &Options) -> Result<u8> {
             let bell = QueueEnd::from_fd("done", ITEM_LEN, bell);
             match consumer::run(o, q, &items, &bell) {
                 Ok(()) => 0,
+                // Main is gone (killed): this daemon dies with it, on its death signal, and
+                // has nobody to tell anything.
+                Err(e) if consumer::main_gone(&e) => EXIT_FAILURE.into(),
                 Err(e) => {
                     say(&format!("consumer ({}): {e}", std::process::id()));
                     EXIT_FAILURE.into()
@@ -403,7 +406,7 @@ impl Main<'_> {
             say(&format!(
                 "main: put_nowait refused {} of {} attempts (queue full); full() was out of date {} time(s)",
                 self.q.refused(),
-                self.o.producers * self.o.items,
+                self.q.attempts(),
                 self.q.stale_hints()
             ));
         }

@@ -7,8 +7,14 @@
 //! lock on the replaced file would no longer exclude anyone. The kernel drops a flock when its
 //! holder dies, even by SIGKILL, so a killed buyer cannot block the others.
 //!
+//! One state file, one run: main holds `FILE.pid` under an exclusive flock for the whole run
+//! (`ipc_sys::runlock`), and a second run on the same state is refused before it touches
+//! anything — its reset of the count would wipe the live run's sales under its buyers.
+//!
 //! Paths: the state file and its lock file must be regular files or not exist yet — never a
-//! device, a directory, a FIFO (`--state /dev/null` must not replace /dev/null). Temp files are
+//! device, a directory, a FIFO (`--state /dev/null` must not replace /dev/null). A symbolic
+//! link is written through: the run works on the file it points to (and locks beside it). The
+//! state keeps its mode and owner across the rewrites. Temp files are
 //! named `.<state>.<pid>.<random>.tmp` (created with O_EXCL by `tempfile`) and removed on every
 //! path: by their writer on an error, by main when a buyer is killed before renaming its own.
 //!
@@ -24,8 +30,9 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use ipc_sys::cli::{EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, Failure, parse_unsigned};
-use ipc_sys::linelog::{lock_exclusive, say};
+use ipc_sys::linelog::{lock_exclusive, lock_exclusive_within, say};
 use ipc_sys::pipe::Pipe;
+use ipc_sys::runlock::{Acquired, RunLock};
 use ipc_sys::signal::{interrupted, sleep_unless_interrupted};
 use ipc_sys::{Children, Event as ChildEvent, ExitStatus, Fork};
 use nix::sys::signal::Signal;
@@ -40,6 +47,14 @@ pub enum Error {
         path: PathBuf,
         source: io::Error,
     },
+
+    /// Another run is selling from the same state file: one state file, one run.
+    #[error(
+        "--state {}: another ticket_office run{} is selling from this state file; one state file, one run: try again once it ends",
+        path.display(),
+        pid.map_or(String::new(), |p| format!(" (pid {p})"))
+    )]
+    Busy { path: PathBuf, pid: Option<u32> },
 
     #[error("cannot read the ticket state {}: {source}", path.display())]
     ReadState { path: PathBuf, source: io::Error },
@@ -59,7 +74,7 @@ pub enum Error {
 impl Failure for Error {
     fn exit_code(&self) -> u8 {
         match self {
-            Error::Path { .. } => EXIT_USAGE,
+            Error::Path { .. } | Error::Busy { .. } => EXIT_USAGE,
             _ => EXIT_FAILURE,
         }
     }
@@ -76,6 +91,13 @@ const DEFAULT_MAX_DELAY_MS: u64 = 999;
 /// at once, so this only covers the queue of buyers waiting for the lock, each of which takes it
 /// and lets it go.
 const STOP_GRACE: Duration = Duration::from_secs(3);
+/// Once interrupted, how long a buyer keeps waiting for the lock: shorter than `STOP_GRACE`,
+/// so that behind a holder that never lets it go (stopped, SIGSTOP) the waiting buyers give up
+/// by themselves and say so, and only the holder is SIGKILLed.
+const LOCK_PATIENCE: Duration = Duration::from_secs(2);
+/// Symbolic links followed at most from `--state` to the file itself (as the kernel's own
+/// limit for a path, `ELOOP`).
+const MAX_LINKS: usize = 40;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -154,35 +176,149 @@ fn temp_prefix(state: &Path, pid: u32) -> String {
 /// Replaces the state file atomically: a reader sees the old or the new count, never half. The
 /// temp file is created with O_EXCL beside the state (same file system, so the rename is atomic)
 /// and removed on any error; the data is synced before the rename, the directory after it.
+///
+/// The new file keeps the old one's mode, owner and group (where this process may set them),
+/// as an editor saving a file does; a new state file gets 0666 less the umask, as any file a
+/// program creates. (`tempfile` creates its files 0600, which the rename would otherwise
+/// carry over to the state.)
 pub fn write_state(path: &Path, tickets: u64) -> Result<()> {
+    write_state_as(path, tickets, "")
+}
+
+/// Test hooks, as `ipc_desafio`'s `IPC_DESAFIO_TEST_*`: moments a test cannot otherwise hit.
+pub mod hooks {
+    /// `TICKET_OFFICE_TEST_DIE_BEFORE_RENAME=main` (or `buyer`): that process SIGKILLs itself
+    /// once its temp file is written and synced, before the rename.
+    pub const DIE_BEFORE_RENAME: &str = "TICKET_OFFICE_TEST_DIE_BEFORE_RENAME";
+    /// `TICKET_OFFICE_TEST_PAUSE_BEFORE_RENAME_MS=<ms>`: a buyer sleeps that long, deaf to
+    /// signals, between writing its temp file and the rename.
+    pub const PAUSE_BEFORE_RENAME: &str = "TICKET_OFFICE_TEST_PAUSE_BEFORE_RENAME_MS";
+}
+
+/// `write_state` by `who` (`main` or `buyer`, for the test hooks).
+fn write_state_as(path: &Path, tickets: u64, who: &str) -> Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let io_err = |source| Error::WriteState {
         path: path.into(),
         source,
     };
     let dir = directory_of(path);
-    let mut tmp = tempfile::Builder::new()
+    let old = fs::metadata(path).ok().filter(|m| m.is_file());
+    let mode = old.as_ref().map_or(0o666, |m| m.mode() & 0o7777);
+    let tmp = tempfile::Builder::new()
         .prefix(&temp_prefix(path, std::process::id()))
         .suffix(".tmp")
+        .permissions(fs::Permissions::from_mode(mode))
         .tempfile_in(dir)
         .map_err(|e| {
             io_err(io::Error::new(
                 e.kind(),
-                format!("cannot create a temp file in {}: {e}", dir.display()),
+                format!(
+                    "cannot create a temp file in {}: {}",
+                    dir.display(),
+                    os_error(&e)
+                ),
             ))
         })?;
+    let file = tmp.as_file();
+    if let Some(old) = &old {
+        // The umask applied at creation; the old file's mode is restored exactly. A chown
+        // refused (not root, another owner) leaves this process's own.
+        let _ = std::os::unix::fs::fchown(file, Some(old.uid()), Some(old.gid()));
+        file.set_permissions(fs::Permissions::from_mode(mode))
+            .map_err(io_err)?;
+    }
+    // Written through the `File`, not the `NamedTempFile`, whose errors name the temp file: a
+    // full disk is reported against the state file the user named.
     // The same bytes as Python's json.dump({"ticket_num": n}), plus a final newline.
-    tmp.write_all(format!("{{\"ticket_num\": {tickets}}}\n").as_bytes())
+    (&*file)
+        .write_all(format!("{{\"ticket_num\": {tickets}}}\n").as_bytes())
         .map_err(io_err)?;
-    tmp.as_file().sync_all().map_err(io_err)?;
-    tmp.persist(path).map_err(|e| io_err(e.error))?;
+    file.sync_all().map_err(io_err)?;
+    if !who.is_empty() {
+        if std::env::var(hooks::DIE_BEFORE_RENAME).is_ok_and(|w| w == who) {
+            ipc_sys::signal::kill_self();
+        }
+        if who == "buyer"
+            && let Some(ms) = std::env::var(hooks::PAUSE_BEFORE_RENAME)
+                .ok()
+                .and_then(|v| v.parse().ok())
+        {
+            std::thread::sleep(Duration::from_millis(ms));
+        }
+    }
+    tmp.persist(path).map_err(|e| io_err(os_error(&e.error)))?;
     // The rename itself is durable only once the directory is synced.
     File::open(dir).and_then(|d| d.sync_all()).map_err(io_err)
 }
 
+/// The operating system's error behind an `io::Error` that `tempfile` wrapped with a path
+/// (`No space left on device (os error 28) at path "/…/.state.123.tmp"`): the path of a temp
+/// file means nothing to the user, who named the state file.
+fn os_error(e: &io::Error) -> io::Error {
+    if let Some(code) = e.raw_os_error() {
+        return io::Error::from_raw_os_error(code);
+    }
+    let mut inner = e.get_ref().map(|i| i as &(dyn std::error::Error + 'static));
+    while let Some(err) = inner {
+        if let Some(code) = err
+            .downcast_ref::<io::Error>()
+            .and_then(io::Error::raw_os_error)
+        {
+            return io::Error::from_raw_os_error(code);
+        }
+        inner = err.source();
+    }
+    io::Error::new(e.kind(), e.kind().to_string())
+}
+
+/// Whether a write failed for want of a resource (a full disk, a quota, an I/O error) rather
+/// than because the path cannot be used: the first is a failed run (exit 1), the second bad
+/// input (exit 2).
+fn out_of_resources(e: &io::Error) -> bool {
+    matches!(
+        os_error(e).raw_os_error(),
+        Some(libc::ENOSPC | libc::EDQUOT | libc::EIO | libc::EFBIG)
+    )
+}
+
 fn lock_path(state: &Path) -> PathBuf {
-    let mut name = state.as_os_str().to_owned();
-    name.push(".lock");
+    with_suffix(state, ".lock")
+}
+
+/// The run lock's pid file: `FILE.pid`, held by main for the whole run (see `ipc_sys::runlock`).
+fn pid_path(state: &Path) -> PathBuf {
+    with_suffix(state, ".pid")
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
     PathBuf::from(name)
+}
+
+/// The file `--state` names, symbolic links followed: the run writes through a link, replacing
+/// the file it points to (never the link itself), and locks beside that file — so a run given
+/// the link and a run given the file share one lock.
+fn resolve_links(state: &Path) -> io::Result<PathBuf> {
+    let mut path = state.to_path_buf();
+    for _ in 0..MAX_LINKS {
+        match fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let target = fs::read_link(&path)?;
+                path = if target.is_absolute() {
+                    target
+                } else {
+                    directory_of(&path).join(target)
+                };
+            }
+            _ => return Ok(path),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("more than {MAX_LINKS} symbolic links"),
+    ))
 }
 
 /// Checks `--state` before anything is created: a file name (not ending with '/'), in an
@@ -206,6 +342,8 @@ fn check_state_path(state: &Path) -> io::Result<()> {
         .map_err(|e| io::Error::new(e.kind(), format!("its directory: {e}")))?;
     ipc_sys::cli::writable_file_path(&lock_path(state))
         .map_err(|e| io::Error::new(e.kind(), format!("its lock file: {e}")))?;
+    ipc_sys::cli::writable_file_path(&pid_path(state))
+        .map_err(|e| io::Error::new(e.kind(), format!("its pid file: {e}")))?;
     // The state is rewritten at start: only a file that already is a ticket state (or an empty
     // one) may be replaced, never some other file given by mistake.
     if let Ok(meta) = fs::metadata(state)
@@ -225,40 +363,99 @@ fn check_state_path(state: &Path) -> io::Result<()> {
 
 /// Runs the office and returns main's exit code.
 pub fn run(cli: &OfficeCli) -> Result<u8> {
-    let state = &cli.state;
     let bad_path = |path: &Path, source| Error::Path {
         flag: "--state",
         path: path.into(),
         source,
     };
-    check_state_path(state).map_err(|e| bad_path(state, e))?;
+    check_state_path(&cli.state).map_err(|e| bad_path(&cli.state, e))?;
+    let resolved = resolve_links(&cli.state).map_err(|e| bad_path(&cli.state, e))?;
+    let state = &resolved;
+    if state != &cli.state {
+        check_state_path(state).map_err(|e| bad_path(&cli.state, e))?;
+    }
+    // One state file, one run: a second run on it would reset the count under the first one's
+    // buyers. Refused before anything is touched, naming the live run.
+    let _run = match RunLock::acquire(&pid_path(state)) {
+        Ok(Acquired::Mine(lock)) => lock,
+        Ok(Acquired::Held(pid)) => {
+            return Err(Error::Busy {
+                path: cli.state.clone(),
+                pid,
+            });
+        }
+        // The pid file sits beside the state: what keeps it from being made (an unwritable
+        // directory) keeps the state from being written too, and is said of the state.
+        Err(ipc_sys::Error::Open { source, .. }) => return Err(bad_path(&cli.state, source)),
+        Err(ipc_sys::Error::Lock { source, .. }) => {
+            return Err(bad_path(
+                &cli.state,
+                io::Error::new(
+                    source.kind(),
+                    format!(
+                        "cannot lock its pid file {}: {source}",
+                        pid_path(state).display()
+                    ),
+                ),
+            ));
+        }
+        Err(ipc_sys::Error::Write { path, source }) => {
+            return Err(Error::WriteState {
+                path: cli.state.clone(),
+                source: io::Error::new(
+                    source.kind(),
+                    format!("its pid file {}: {source}", path.display()),
+                ),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
     ipc_sys::signal::install_interrupt_handlers()?;
     let lock = lock_path(state);
     let lock_existed = fs::symlink_metadata(&lock).is_ok();
-    OpenOptions::new()
+    let lock_file = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&lock)
         .map_err(|e| {
             bad_path(
-                state,
+                &cli.state,
                 io::Error::new(
                     e.kind(),
                     format!("cannot create its lock file {}: {e}", lock.display()),
                 ),
             )
         })?;
-    if let Err(e) = write_state(state, cli.tickets) {
-        // Nothing created on bad input: the lock file goes if this run made it.
+    // The reset of the count is made under the buyers' lock. A buyer of an earlier run whose
+    // main was killed may still be finishing a purchase (past its pause, it renames even as
+    // its death signal arrives): its write then lands before this reset, never over it. And
+    // what such a run left behind — a temp file whose writer is dead — goes.
+    if fs2::FileExt::try_lock_exclusive(&lock_file).is_err() {
+        say(&format!(
+            "office: waiting for {}: a buyer of an earlier run still holds it",
+            lock.display()
+        ));
+        lock_exclusive(&lock_file, &lock)?;
+    }
+    remove_dead_writers_temps(state);
+    if let Err(e) = write_state_as(state, cli.tickets, "main") {
+        // Nothing created on a failed start: the lock file goes if this run made it.
         if !lock_existed {
             let _ = fs::remove_file(&lock);
         }
         return Err(match e {
-            Error::WriteState { path, source } => bad_path(&path, source),
+            // A full disk is a failed run, named against the state file (exit 1); a path that
+            // cannot be written is bad input (exit 2).
+            Error::WriteState { source, .. } if out_of_resources(&source) => Error::WriteState {
+                path: cli.state.clone(),
+                source,
+            },
+            Error::WriteState { source, .. } => bad_path(&cli.state, source),
             e => e,
         });
     }
+    drop(lock_file);
     say(&format!(
         "office: {} ticket(s), {} buyers, {}",
         cli.tickets,
@@ -284,7 +481,7 @@ pub fn run(cli: &OfficeCli) -> Result<u8> {
         // own temp file, which nobody else would.
         let child = Fork::new(format!("buyer {k}")).spawn([gun.read.as_fd()], |[wait]| {
             let _ = io::copy(&mut File::from(wait), &mut io::sink());
-            match buy(cli, k) {
+            match buy(cli, state, k) {
                 Ok(code) => code,
                 Err(e) => {
                     say(&format!("buyer {k} ({}): error: {e}", std::process::id()));
@@ -412,9 +609,38 @@ fn remove_stale_temps(state: &Path, pid: u32) {
     }
 }
 
+/// Removes the temp files beside `state` whose writer is dead (killed between writing and
+/// renaming, with nobody left to clean up: a main killed while writing the first count, or a
+/// buyer killed after its main). The pid in each name says who wrote it; a writer still alive
+/// (perhaps another program's process that got its pid) keeps its file.
+fn remove_dead_writers_temps(state: &Path) {
+    let name = state
+        .file_name()
+        .map_or_else(|| "state".into(), |n| n.to_string_lossy().into_owned());
+    let prefix = format!(".{name}.");
+    let Ok(entries) = fs::read_dir(directory_of(state)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let file = file.to_string_lossy();
+        let Some(pid) = file
+            .strip_prefix(&prefix)
+            .filter(|_| file.ends_with(".tmp"))
+            .and_then(|rest| rest.split('.').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// One buyer: search without the lock, then buy (under the lock unless `--no-lock`). Returns
 /// its exit code: 0 bought, `EXIT_REFUSED` sold out, 130 interrupted (nothing bought).
-fn buy(cli: &OfficeCli, k: u64) -> Result<i32> {
+fn buy(cli: &OfficeCli, state: &Path, k: u64) -> Result<i32> {
     let pid = std::process::id();
     let stop = |when: &str| {
         say(&format!(
@@ -425,14 +651,14 @@ fn buy(cli: &OfficeCli, k: u64) -> Result<i32> {
     if interrupted().is_some() {
         return stop("before searching");
     }
-    let seen = read_state(&cli.state)?;
+    let seen = read_state(state)?;
     say(&format!(
         "buyer {k} ({pid}): searching: sees {seen} ticket(s) left"
     ));
     let lock = if cli.no_lock {
         None
     } else {
-        let path = lock_path(&cli.state);
+        let path = lock_path(state);
         let file = OpenOptions::new()
             .write(true)
             .open(&path)
@@ -441,15 +667,27 @@ fn buy(cli: &OfficeCli, k: u64) -> Result<i32> {
                 source,
             })?;
         // Blocks while another buyer holds it. An interrupt then reaches the holder too, which
-        // lets the lock go at once, so this wait ends promptly.
-        lock_exclusive(&file, &path)?;
+        // lets the lock go at once, so this wait ends promptly — unless the holder is stopped:
+        // then this buyer gives up after `LOCK_PATIENCE`, before main's grace runs out.
+        match lock_exclusive_within(&file, &path, LOCK_PATIENCE) {
+            Ok(()) => {}
+            Err(ipc_sys::Error::Lock { source, .. })
+                if interrupted().is_some() && source.kind() == io::ErrorKind::TimedOut =>
+            {
+                return stop(&format!(
+                    "while waiting for the lock, which its holder did not release within {} (stopped?)",
+                    ipc_sys::cli::describe_duration(LOCK_PATIENCE)
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        }
         if interrupted().is_some() {
             return stop("while waiting for the lock");
         }
         say(&format!("buyer {k} ({pid}): holding the lock"));
         Some(file)
     };
-    let left = read_state(&cli.state)?;
+    let left = read_state(state)?;
     if left == 0 {
         say(&format!("buyer {k} ({pid}): refused: sold out"));
         return Ok(EXIT_REFUSED);
@@ -460,7 +698,7 @@ fn buy(cli: &OfficeCli, k: u64) -> Result<i32> {
     if sleep_unless_interrupted(Duration::from_millis(delay)) {
         return stop("in the middle of buying (the count was read, nothing written)");
     }
-    write_state(&cli.state, left - 1)?;
+    write_state_as(state, left - 1, "buyer")?;
     say(&format!(
         "buyer {k} ({pid}): bought a ticket ({left} -> {})",
         left - 1

@@ -14,6 +14,14 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// Another run writes this log: one log, one run.
+    #[error(
+        "--log {}: another worker_pool run{} is writing this log; one log, one run: try again once it ends",
+        log.display(),
+        pid.map_or(String::new(), |p| format!(" (pid {p})"))
+    )]
+    Busy { log: PathBuf, pid: Option<u32> },
+
     #[error(transparent)]
     Sys(#[from] ipc_sys::Error),
 
@@ -26,6 +34,11 @@ pub enum Error {
     #[error("the logger is gone: the log queue is closed")]
     LogGone,
 
+    /// The log queue stayed full past the deadline of a run asked to stop: the logger takes
+    /// nothing (stopped, or stuck). Main stops reporting and ends the run without it.
+    #[error("the logger takes no record: the log queue stayed full")]
+    LogStalled,
+
     #[error("malformed message of {len} bytes on the {queue} queue")]
     BadMessage { queue: &'static str, len: usize },
 }
@@ -33,7 +46,7 @@ pub enum Error {
 impl Failure for Error {
     fn exit_code(&self) -> u8 {
         match self {
-            Error::Path { .. } => EXIT_USAGE,
+            Error::Path { .. } | Error::Busy { .. } => EXIT_USAGE,
             _ => EXIT_FAILURE,
         }
     }

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
+use std::time::{Duration, Instant};
 
 use ipc_sys::ExitStatus;
 use ipc_sys::frame::{Fields, FrameBuilder};
@@ -124,6 +125,13 @@ pub enum Event {
     },
     /// Main saw the spawner end while the generator still ran: nobody would take its items.
     SpawnerGone,
+    /// A role main asked to stop was still running `after_ms` later (stopped, or stuck): main
+    /// kills it.
+    Overran {
+        role: PoolRole,
+        pid: u32,
+        after_ms: u64,
+    },
     Permits {
         free: i64,
         total: u32,
@@ -204,6 +212,14 @@ impl fmt::Display for Event {
             Event::RoleEnded { role, pid, status } => write!(f, "{role} {pid} {status}"),
             Event::SpawnerGone => f.write_str(
                 "the spawner is gone: stopping the generator (nobody would take its items)",
+            ),
+            Event::Overran {
+                role,
+                pid,
+                after_ms,
+            } => write!(
+                f,
+                "{role} {pid} still running {after_ms} ms after it was asked to stop (stopped or stuck?): killing it"
             ),
             Event::Permits { free, total } => {
                 write!(f, "semaphore: {free} of {total} permits free")
@@ -362,6 +378,11 @@ impl Event {
             Event::Note(text) => b.u64(17).str(text),
             Event::LoggerStarted { pid, log } => b.u64(18).u64(u(*pid)).str(log),
             Event::SpawnerGone => b.u64(19),
+            Event::Overran {
+                role,
+                pid,
+                after_ms,
+            } => b.u64(20).u64(role.code()).u64(u(*pid)).u64(*after_ms),
         }
     }
 
@@ -455,6 +476,11 @@ impl Event {
                 log: f.str()?,
             },
             19 => Event::SpawnerGone,
+            20 => Event::Overran {
+                role: PoolRole::from_code(f.u64()?)?,
+                pid: pid(f)?,
+                after_ms: f.u64()?,
+            },
             _ => return None,
         })
     }
@@ -530,6 +556,10 @@ pub struct Reporter {
     /// The process an interrupt is relayed to while this reporter waits on a full queue.
     relay: Option<Pid>,
     relayed: bool,
+    /// With a relay (main's reporter): once an interrupt has arrived, how long a report may
+    /// wait for room on the queue, and the instant past which no report waits any more.
+    patience: Duration,
+    give_up_at: Option<Instant>,
 }
 
 impl Reporter {
@@ -542,15 +572,25 @@ impl Reporter {
             clock: Clock::default(),
             relay: None,
             relayed: false,
+            patience: Duration::ZERO,
+            give_up_at: None,
         }
     }
 
     /// While a report waits for room on a full log queue, relays the first SIGINT/SIGTERM to
     /// `pid` (the logger: only it can empty the queue, and it stops waiting on a stalled stdout
     /// once interrupted). Without this, main blocked on the queue could not pass on a SIGTERM
-    /// sent to it alone.
-    pub fn relay_interrupts_to(&mut self, pid: Option<Pid>) {
+    /// sent to it alone. From that interrupt on, a report waits at most `patience` for room
+    /// (see `give_up_at`): a logger that is stopped (SIGSTOP) cannot hold main.
+    pub fn relay_interrupts_to(&mut self, pid: Option<Pid>, patience: Duration) {
         self.relay = pid;
+        self.patience = patience;
+    }
+
+    /// No report waits for room on the queue past `at` (reporters with a relay only): past
+    /// it, a report that finds the queue full fails at once with `Error::LogStalled`.
+    pub fn give_up_at(&mut self, at: Instant) {
+        self.give_up_at = Some(self.give_up_at.map_or(at, |t| t.min(at)));
     }
 
     /// The reporter of worker number `num`: every line it sends names the worker by it.
@@ -610,11 +650,16 @@ impl Reporter {
                 interrupts: !self.relayed,
                 children: false,
             };
-            if wait_event(&mut fds, None, watch)? == Wake::Interrupted
-                && let Some(signal) = ipc_sys::signal::interrupted()
-            {
-                let _ = nix::sys::signal::kill(relay, signal);
-                self.relayed = true;
+            match wait_event(&mut fds, self.give_up_at, watch)? {
+                Wake::Interrupted => {
+                    if let Some(signal) = ipc_sys::signal::interrupted() {
+                        let _ = nix::sys::signal::kill(relay, signal);
+                        self.relayed = true;
+                        self.give_up_at(Instant::now() + self.patience);
+                    }
+                }
+                Wake::TimedOut => return Err(Error::LogStalled),
+                Wake::Ready | Wake::ChildChanged => {}
             }
         }
         Ok(())
@@ -888,6 +933,14 @@ mod tests {
             (
                 Event::SpawnerGone,
                 "the spawner is gone: stopping the generator (nobody would take its items)",
+            ),
+            (
+                Event::Overran {
+                    role: PoolRole::Spawner,
+                    pid: 5,
+                    after_ms: 1500,
+                },
+                "spawner 5 still running 1500 ms after it was asked to stop (stopped or stuck?): killing it",
             ),
             (
                 Event::Permits { free: 3, total: 3 },

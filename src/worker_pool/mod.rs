@@ -17,6 +17,7 @@ use std::io::{ErrorKind, Write};
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use clap::Parser;
 use ipc_sys::cli::{
@@ -24,6 +25,7 @@ use ipc_sys::cli::{
 };
 use ipc_sys::linelog::LineLog;
 use ipc_sys::queue::{self, QueueEnd};
+use ipc_sys::runlock::{Acquired, RunLock};
 use ipc_sys::semaphore::Semaphore;
 use ipc_sys::{Children, Event as ChildEvent, ExitStatus, Fork};
 use nix::sys::signal::Signal;
@@ -146,6 +148,13 @@ impl PoolCli {
     }
 }
 
+/// Once main has asked the roles to stop, how long past `--grace-ms` it waits for the
+/// generator and the spawner to end, and then as long again for the logger, before it SIGKILLs
+/// what is left: a process that is stopped (SIGSTOP) or stuck cannot hold a run that was told
+/// to stop. The spawner's own grace period ends first, so a run that nobody holds up never
+/// gets there.
+const STOP_SLACK: Duration = Duration::from_secs(1);
+
 /// Exit code of a worker whose item failed: the spawner replaces it.
 pub const EXIT_ITEM_FAILED: i32 = 3;
 /// Exit code of a role that stopped because the logger is gone: it can log nothing more, and
@@ -177,7 +186,19 @@ fn check_log_path(path: &Path) -> Result<()> {
         flag: "--log",
         path: path.into(),
         source,
+    })?;
+    writable_file_path(&pid_path(path)).map_err(|e| Error::Path {
+        flag: "--log",
+        path: path.into(),
+        source: std::io::Error::new(e.kind(), format!("its pid file: {e}")),
     })
+}
+
+/// The run lock's pid file: `FILE.pid` beside the log (see `ipc_sys::runlock`).
+fn pid_path(log: &Path) -> PathBuf {
+    let mut name = log.as_os_str().to_owned();
+    name.push(".pid");
+    PathBuf::from(name)
 }
 
 /// `exited with code 1`, `was killed by SIGKILL`: how a role ended, for main's error line.
@@ -206,6 +227,44 @@ fn ended(status: ExitStatus) -> String {
 /// exit code 1 and one `error:` line naming it.
 pub fn run(opts: &PoolOptions) -> Result<u8> {
     check_log_path(&opts.log)?;
+    // One log, one run: a second run on the log a live run writes would empty it under that
+    // run's logger. Refused before the log is touched, naming the live run.
+    let pid_file = pid_path(&opts.log);
+    let run_lock = match RunLock::acquire(&pid_file) {
+        Ok(Acquired::Mine(lock)) => lock,
+        Ok(Acquired::Held(pid)) => {
+            return Err(Error::Busy {
+                log: opts.log.clone(),
+                pid,
+            });
+        }
+        // The pid file sits beside the log: what keeps it from being made (a missing or
+        // unwritable directory) keeps the log from being made too, and is said of the log.
+        Err(ipc_sys::Error::Open { source, .. }) => {
+            return Err(Error::Path {
+                flag: "--log",
+                path: opts.log.clone(),
+                source,
+            });
+        }
+        Err(ipc_sys::Error::Lock { source, .. }) => {
+            return Err(Error::Path {
+                flag: "--log",
+                path: opts.log.clone(),
+                source: std::io::Error::new(
+                    source.kind(),
+                    format!("cannot lock its pid file {}: {source}", pid_file.display()),
+                ),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let lock_fd = run_lock
+        .as_fd()
+        .ok_or(Error::Sys(ipc_sys::Error::Descriptor {
+            op: "run lock",
+            source: nix::errno::Errno::EBADF,
+        }))?;
     // Created (or emptied) before any fork: an unusable path is exit 2 with nothing started.
     drop(LineLog::create(&opts.log).map_err(|e| match e {
         ipc_sys::Error::Open { path, source } => Error::Path {
@@ -223,29 +282,40 @@ pub fn run(opts: &PoolOptions) -> Result<u8> {
     // The logger only receives. Were it to hold a sending end of the log queue, that queue could
     // never report end of file and the logger would wait forever. Dropped (an error path of
     // main), it is waited for: it ends once every sending end is closed.
-    let logger = Fork::new(PoolRole::Logger)
-        .on_drop(None)
-        .spawn([log_rx.as_fd()], |[rx]| {
+    // The logger also holds the run lock, handed on: it is the log's only writer, and may
+    // outlive main (killed) while it writes the last records.
+    let logger = Fork::new(PoolRole::Logger).on_drop(None).spawn(
+        [log_rx.as_fd(), lock_fd],
+        |[rx, lock]| {
+            let _run = RunLock::adopt(lock, &pid_path(&opts.log));
             let rx = QueueEnd::from_fd("log", MAX_RECORD, rx);
             logger::run(&opts.log, !opts.quiet, &rx).unwrap_or_else(|e| {
                 // One write(2), so the line cannot tear against another process's.
                 let _ = std::io::stderr().write_all(format!("error: logger: {e}\n").as_bytes());
                 i32::from(ipc_sys::cli::Failure::exit_code(&e))
             })
-        })?;
+        },
+    )?;
     // Main only sends on the log queue; the logger's end must have exactly one holder.
     drop(log_rx);
+    run_lock.close_shared();
+    let grace = Duration::from_millis(opts.grace_ms);
     let mut main = Main {
         rep: Reporter::new(log_tx, PoolRole::Main),
         roles: Children::new(),
         names: vec![(logger.pid(), PoolRole::Logger)],
         stopping: false,
+        grace,
+        stop_by: None,
+        overran: false,
         interrupted: None,
         logger_ended: None,
+        logger_killed: false,
         failure: None,
         error: None,
     };
-    main.rep.relay_interrupts_to(Some(logger.pid()));
+    main.rep
+        .relay_interrupts_to(Some(logger.pid()), grace + STOP_SLACK);
     main.roles.push(logger);
     let started = main.rep.report(Event::Started(Some(Params {
         workers: opts.workers,
@@ -338,9 +408,17 @@ struct Main {
     names: Vec<(Pid, PoolRole)>,
     /// Main has asked the roles to stop (an interrupt, or a role gone): a stop is expected.
     stopping: bool,
+    /// `--grace-ms`.
+    grace: Duration,
+    /// Once a stop is asked: the instant past which the generator and the spawner are
+    /// SIGKILLed (`overran` once done) and no report of main waits for room on the log queue.
+    stop_by: Option<Instant>,
+    overran: bool,
     interrupted: Option<Signal>,
-    /// How the logger ended, if it ended before main closed the log queue.
+    /// How the logger ended, if it ended before main closed the log queue, or main killed it.
     logger_ended: Option<(Pid, ExitStatus)>,
+    /// Main SIGKILLed the logger: it took nothing for `STOP_SLACK` past the stop deadline.
+    logger_killed: bool,
     /// The first role that ended unexpectedly, for main's one `error:` line.
     failure: Option<Error>,
     /// Main's own first error.
@@ -362,10 +440,20 @@ impl Main {
             .find_map(|(pid, _)| self.roles.get(*pid))
     }
 
+    /// From now on the run is bounded: see `STOP_SLACK`.
+    fn begin_stop(&mut self) {
+        if self.stop_by.is_none() {
+            let by = Instant::now() + self.grace + STOP_SLACK;
+            self.stop_by = Some(by);
+            self.rep.give_up_at(by);
+        }
+    }
+
     /// Sends `signal` to the generator and the spawner (the logger stops by itself, once every
     /// sending end of the log queue is closed).
     fn stop_roles(&mut self, signal: Signal) {
         self.stopping = true;
+        self.begin_stop();
         for role in [PoolRole::Spawner, PoolRole::Generator] {
             if let Some(child) = self.running(role) {
                 child.signal(signal);
@@ -377,7 +465,7 @@ impl Main {
     /// learns of the logger's end from its exit status, and reports that.
     fn keep(&mut self, result: Result<()>) {
         match result {
-            Ok(()) | Err(Error::LogGone) => {}
+            Ok(()) | Err(Error::LogGone | Error::LogStalled) => {}
             Err(e) => {
                 self.error.get_or_insert(e);
             }
@@ -395,11 +483,17 @@ impl Main {
         while self.running(PoolRole::Spawner).is_some()
             || self.running(PoolRole::Generator).is_some()
         {
-            match self.roles.wait(&mut [], None, self.interrupted.is_none())? {
+            let deadline = self.stop_by.filter(|_| !self.overran);
+            match self
+                .roles
+                .wait(&mut [], deadline, self.interrupted.is_none())?
+            {
                 ChildEvent::Exited(child) => self.ended(child.pid, child.status),
+                ChildEvent::TimedOut => self.kill_overrunning(),
                 ChildEvent::Interrupted => {
                     if let Some(signal) = ipc_sys::signal::interrupted() {
                         self.interrupted = Some(signal);
+                        self.begin_stop();
                         let r = self.rep.report(Event::Interrupted {
                             signal: signal as i32,
                         });
@@ -414,10 +508,32 @@ impl Main {
                     }
                 }
                 ChildEvent::Empty => break,
-                ChildEvent::Ready | ChildEvent::TimedOut => {}
+                ChildEvent::Ready => {}
             }
         }
         Ok(())
+    }
+
+    /// The stop deadline passed with the generator or the spawner still running (stopped, or
+    /// blocked on a log queue nobody empties): SIGKILL. The spawner's workers die with it
+    /// (their death signal); the logger lists their items as abandoned.
+    fn kill_overrunning(&mut self) {
+        self.overran = true;
+        let asked = self.grace + STOP_SLACK;
+        for role in [PoolRole::Spawner, PoolRole::Generator] {
+            let Some(pid) = self.running(role).map(|c| c.pid()) else {
+                continue;
+            };
+            let r = self.rep.report(Event::Overran {
+                role,
+                pid: pid.as_raw() as u32,
+                after_ms: asked.as_millis() as u64,
+            });
+            self.keep(r);
+            if let Some(child) = self.running(role) {
+                child.signal(Signal::SIGKILL);
+            }
+        }
     }
 
     fn ended(&mut self, pid: Pid, status: ExitStatus) {
@@ -425,7 +541,7 @@ impl Main {
         if role == PoolRole::Logger {
             // Nothing more can be logged: stop the run now rather than let it go on unrecorded.
             self.logger_ended = Some((pid, status));
-            self.rep.relay_interrupts_to(None);
+            self.rep.relay_interrupts_to(None, Duration::ZERO);
             self.stop_roles(Signal::SIGTERM);
             return;
         }
@@ -466,13 +582,24 @@ impl Main {
         // The last sending end in main: once it closes (and every worker is gone), the logger
         // drains the queue, writes the accounting and exits.
         drop(self.rep);
-        if let Some(mut logger) = logger {
-            let status = logger.wait()?.status;
+        if let Some(logger) = logger {
+            let pid = logger.pid();
+            let (status, killed) = wait_logger(logger, self.stop_by, self.grace)?;
             if !status.success() {
-                self.logger_ended = Some((logger.pid(), status));
+                self.logger_ended = Some((pid, status));
             }
+            self.logger_killed = killed && status == ExitStatus::Signaled(Signal::SIGKILL as i32);
         }
         match self.logger_ended {
+            Some((pid, _)) if self.logger_killed => {
+                return Err(Error::ChildFailed {
+                    role: format!("logger {pid}"),
+                    status: format!(
+                        "took no record for {} ms once the run was stopped (stopped or stuck?): killed; the log ends there",
+                        STOP_SLACK.as_millis()
+                    ),
+                });
+            }
             Some((pid, status @ ExitStatus::Signaled(_))) => {
                 return Err(Error::ChildFailed {
                     role: format!("logger {pid}"),
@@ -489,6 +616,35 @@ impl Main {
         match self.failure {
             Some(e) if code == EXIT_FAILURE => Err(e),
             _ => Ok(code),
+        }
+    }
+}
+
+/// Waits for the logger to write the accounting and exit. Once the run was asked to stop (or
+/// when an interrupt arrives meanwhile), only until `STOP_SLACK` past the stop deadline: a
+/// logger that takes nothing by then (stopped, or stuck) is SIGKILLed. Returns how it ended and
+/// whether main killed it.
+fn wait_logger(
+    mut logger: ipc_sys::Child,
+    stop_by: Option<Instant>,
+    grace: Duration,
+) -> Result<(ExitStatus, bool)> {
+    // On an error path the logger is killed rather than waited for without end.
+    logger.set_drop_signal(Some(Signal::SIGKILL));
+    let mut set = Children::new();
+    set.push(logger);
+    let mut deadline = stop_by.map(|by| by.max(Instant::now()) + STOP_SLACK);
+    let mut killed = false;
+    loop {
+        match set.wait(&mut [], deadline.filter(|_| !killed), deadline.is_none())? {
+            ChildEvent::Exited(r) => return Ok((r.status, killed)),
+            ChildEvent::Interrupted => deadline = Some(Instant::now() + grace + STOP_SLACK),
+            ChildEvent::TimedOut => {
+                set.signal_all(Signal::SIGKILL);
+                killed = true;
+            }
+            ChildEvent::Empty => return Ok((ExitStatus::Exited(0), killed)),
+            ChildEvent::Ready => {}
         }
     }
 }

@@ -100,6 +100,7 @@ impl<S> Campaign<S> {
             if bin.parent().and_then(|d| d.file_name()) == Some(std::ffi::OsStr::new("release")) {
                 build.arg("--release");
             }
+            // deadline: exempt (cargo building the program under test, not a run of it)
             if !build.status().is_ok_and(|s| s.success()) {
                 eprintln!("error: cargo build --bin {} failed", self.program);
                 return ExitCode::from(2);
@@ -244,6 +245,7 @@ impl Session {
             .stdin(Stdio::null())
             .stdout(open(&stdout)?)
             .stderr(open(&stderr)?)
+            // deadline: exempt (a Session is bounded by the campaign's own per-run deadline)
             .spawn()
             .map_err(|e| format!("spawn: {e}"))?;
         let sid = child.id() as i32;

@@ -23,6 +23,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill, killpg};
+
+use crate::deadline::Bounded;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 use rand::rngs::StdRng;
@@ -154,20 +156,23 @@ fn pid_in_log(dir: &Path, role: &str) -> Option<i32> {
 /// Runs one scenario in `dir` and checks every invariant. `Err` says which broke.
 /// `Ok` says how the run ended (`exit 1, verify: INCOMPLETE`, say), for the campaign's tally.
 pub fn run(bin: &Path, s: &Scenario, dir: &Path) -> Result<String, String> {
-    use std::os::unix::process::CommandExt;
     let start = Instant::now();
+    // Main's stderr goes to a file: no pipe that an orphan could hold open.
+    let stderr_path = dir.join("main.err");
     let mut child = Command::new(bin)
         .args(&s.args)
         .arg("--log-dir")
         .arg(dir)
         .env("LC_ALL", "C.UTF-8")
+        .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .map_err(|e| format!("spawn: {e}"))?;
-    let main = Pid::from_raw(child.id() as i32);
-    let deadline = start + s.bound;
+        .stderr(
+            std::fs::File::create(&stderr_path)
+                .map_err(|e| format!("{}: {e}", stderr_path.display()))?,
+        )
+        .start()
+        .within(s.bound);
+    let main = Pid::from_raw(child.pid());
     // The action, at its moment, if the run is still going.
     let mut acted = false;
     while Instant::now() < start + s.at {
@@ -211,25 +216,14 @@ pub fn run(bin: &Path, s: &Scenario, dir: &Path) -> Result<String, String> {
             }
         }
     }
-    let status = loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = killpg(main, Signal::SIGKILL);
-            let _ = child.wait();
-            return Err(format!("hung: main did not end within {:?}", s.bound));
-        }
-        std::thread::sleep(Duration::from_millis(2));
+    let Some(status) = child.exit_before_deadline() else {
+        child.kill_all();
+        return Err(format!(
+            "hung: main did not end within {:?} (its session was killed)",
+            s.bound
+        ));
     };
-    let stderr = {
-        use std::io::Read;
-        let mut text = String::new();
-        if let Some(mut e) = child.stderr.take() {
-            let _ = e.read_to_string(&mut text);
-        }
-        text
-    };
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
     // Main reaps its children before it exits: if it exited (rather than being killed), any
     // child of this subreaper now — running or a zombie — is one main left behind.
     if std::os::unix::process::ExitStatusExt::signal(&status).is_none() {
@@ -244,7 +238,7 @@ pub fn run(bin: &Path, s: &Scenario, dir: &Path) -> Result<String, String> {
     }
     // Orphans (when main was killed) come to this subreaper; the others main has reaped. Every
     // child this process still has belongs to this run: each must end (its death signal) soon.
-    let orphans_deadline = Instant::now() + Duration::from_secs(10);
+    let orphans_deadline = Instant::now() + crate::deadline::default_deadline();
     loop {
         match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
             Err(nix::errno::Errno::ECHILD) => break,
@@ -252,7 +246,10 @@ pub fn run(bin: &Path, s: &Scenario, dir: &Path) -> Result<String, String> {
                 std::thread::sleep(Duration::from_millis(2))
             }
             Ok(WaitStatus::StillAlive) => {
-                return Err("a process of the run was still running 10 s after main ended".into());
+                return Err(format!(
+                    "a process of the run was still running {:?} after main ended",
+                    crate::deadline::default_deadline()
+                ));
             }
             Ok(_) => {}
             Err(e) => return Err(format!("waitpid: {e}")),
@@ -328,28 +325,38 @@ pub fn run(bin: &Path, s: &Scenario, dir: &Path) -> Result<String, String> {
     }
     // sent = received + lost, and main's summary is the logs' (verify checked it line by line;
     // here the arithmetic of its counts).
-    // The counts follow the verdict's last "; " (`…; 12 values sent, 4 received, 8 lost (…)`):
-    // the first three numbers there.
-    let counts = verdict.rsplit_once("; ").map_or("", |(_, c)| c);
-    let numbers: Vec<u64> = counts
-        .split(|c: char| !c.is_ascii_digit())
-        .filter_map(|w| w.parse().ok())
-        .take(3)
-        .collect();
-    if let [sent, received, lost] = numbers[..]
-        && sent != received + lost
-    {
+    // The counts are `N value(s) sent, R received, L lost`; a verdict line without them is a
+    // failure (this check used to be skipped in silence when the line changed shape).
+    let counts = regex::Regex::new(r"(\d+) values? sent, (\d+) received, (\d+) lost")
+        .map_err(|e| e.to_string())?;
+    let Some(found) = counts.captures(verdict) else {
+        return Err(format!(
+            "verify's last line has no counts (N values sent, R received, L lost): {verdict:?}"
+        ));
+    };
+    let number = |i: usize| {
+        found[i]
+            .parse::<u64>()
+            .map_err(|e| format!("{verdict:?}: {e}"))
+    };
+    let (sent, received, lost) = (number(1)?, number(2)?, number(3)?);
+    if sent != received + lost {
         return Err(format!(
             "sent {sent} != received {received} + lost {lost}: {verdict}"
         ));
     }
-    let _ = deadline;
     let fault = s
         .args
         .iter()
         .find_map(|a| a.split_once('@').map(|(kind, _)| kind.to_string()));
     let disturbed = acted && !matches!(s.action, Action::Nothing | Action::StopContConsumer);
-    check_logs(dir, &status, fault.as_deref(), disturbed, numbers.get(..3))?;
+    check_logs(
+        dir,
+        &status,
+        fault.as_deref(),
+        disturbed,
+        Some(&[sent, received, lost]),
+    )?;
     let verdict_word = verdict.split(':').take(2).collect::<Vec<_>>().join(":");
     Ok(match code {
         Some(c) => format!("exit {c}, {verdict_word}"),
@@ -495,7 +502,7 @@ fn children_of_this_process() -> Vec<Pid> {
         .collect()
 }
 
-/// `ipc_desafio verify --audit-only`, ended if it runs past 20 s (it must never hang). Its
+/// `ipc_desafio verify --audit-only`, ended if it runs past the deadline (it must never hang). Its
 /// output goes to files beside the logs: no pipe to drain, and a failing run keeps them.
 fn verify_with_deadline(bin: &Path, dir: &Path) -> Result<std::process::Output, String> {
     let (out_path, err_path) = (dir.join("verify.out"), dir.join("verify.err"));
@@ -507,19 +514,14 @@ fn verify_with_deadline(bin: &Path, dir: &Path) -> Result<std::process::Output, 
         .stdin(Stdio::null())
         .stdout(file(&out_path)?)
         .stderr(file(&err_path)?)
-        .spawn()
-        .map_err(|e| format!("verify: {e}"))?;
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().map_err(|e| format!("verify: {e}"))? {
-            break status;
-        }
-        if start.elapsed() > Duration::from_secs(20) {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err("verify did not end within 20 s".into());
-        }
-        std::thread::sleep(Duration::from_millis(1));
+        .start()
+        .within(crate::deadline::default_deadline());
+    let Some(status) = child.exit_before_deadline() else {
+        child.kill_all();
+        return Err(format!(
+            "verify did not end within {:?}",
+            crate::deadline::default_deadline()
+        ));
     };
     Ok(std::process::Output {
         status,

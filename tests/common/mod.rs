@@ -2,10 +2,15 @@
 //! temporary directory and reads back the logs it wrote.
 #![allow(dead_code)]
 
+pub mod deadline;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
+
+#[allow(unused_imports)]
+pub use deadline::{Bounded, Proc, Started, default_deadline, session_members, wait_until};
 
 use ipc_desafio::desafio::record::{ConsumerLine, Event, LogLine, Role};
 use tempfile::TempDir;
@@ -28,9 +33,9 @@ impl Run {
         self.dir.path()
     }
 
-    /// `ipc_desafio <args>` with the logs in this dir, to completion.
+    /// `ipc_desafio <args>` with the logs in this dir, to completion (under the deadline).
     pub fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().expect("run ipc_desafio")
+        self.command(args).run()
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
@@ -42,16 +47,14 @@ impl Run {
         cmd
     }
 
-    /// Starts a run in its own process group (so a test can signal the group without hitting
-    /// the test harness), stdout discarded.
-    pub fn spawn(&self, args: &[&str]) -> Child {
-        use std::os::unix::process::CommandExt;
+    /// Starts a run in a process group of its own (so a test can signal the group, whose id is
+    /// its pid, without hitting the test harness), stdout discarded, stderr piped.
+    pub fn spawn(&self, args: &[&str]) -> Started {
         self.command(args)
+            .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
-            .process_group(0)
-            .spawn()
-            .expect("spawn ipc_desafio")
+            .start()
     }
 
     pub fn verify(&self) -> Output {
@@ -59,8 +62,7 @@ impl Run {
             .arg("verify")
             .arg("--log-dir")
             .arg(self.path())
-            .output()
-            .expect("run verify")
+            .run()
     }
 
     /// `verify --audit-only`: are the logs consistent (and the run complete), whatever the
@@ -69,8 +71,7 @@ impl Run {
         desafio()
             .args(["verify", "--audit-only", "--log-dir"])
             .arg(self.path())
-            .output()
-            .expect("run verify")
+            .run()
     }
 
     pub fn exec_path(&self) -> PathBuf {
@@ -205,31 +206,24 @@ pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-/// Waits for a spawned child with a deadline; kills it and panics if it overruns.
-pub fn wait_with_deadline(child: &mut Child, timeout: Duration) -> i32 {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status.code().unwrap_or(-1);
-        }
-        if start.elapsed() > timeout {
-            let _ = child.kill();
-            panic!("the program did not finish within {timeout:?}");
-        }
-        sleep(Duration::from_millis(10));
-    }
+/// Waits for `child` to exit, `timeout` from now at most (past it the test fails and the
+/// child's run is killed): its exit code, or -1 if a signal ended it.
+pub fn wait_with_deadline(child: &mut Started, timeout: Duration) -> i32 {
+    child.extend(timeout);
+    child.code()
 }
 
-/// What a program does into `| head -1`: reads the first line of `child`'s stdout, closes the
-/// pipe, and waits for the end (a hang fails the test after `timeout`). Returns that line, the
-/// exit code and everything written on stderr. stdout and stderr must be piped.
-pub fn first_line_then_close(child: &mut Child, timeout: Duration) -> (String, i32, String) {
+/// What a program does into `| head -1`: reads the first line of its stdout, closes the pipe,
+/// and waits for the end (under the deadline). Returns that line, the exit code (-1 for a
+/// signal) and everything written on stderr. stdout and stderr must be piped.
+pub fn first_line_then_close(child: &mut Started, timeout: Duration) -> (String, i32, String) {
     use std::io::{BufRead, BufReader, Read};
+    child.extend(timeout);
     let mut first = String::new();
     BufReader::new(child.stdout.take().expect("stdout piped"))
         .read_line(&mut first)
         .expect("read the first line");
-    let code = wait_with_deadline(child, timeout);
+    let code = child.code();
     let mut err = String::new();
     child
         .stderr
@@ -243,54 +237,6 @@ pub fn first_line_then_close(child: &mut Child, timeout: Duration) -> (String, i
 /// Whether a process with this pid still exists (a zombie counts as existing).
 pub fn alive(pid: i32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
-}
-
-/// A command that starts its program in a session of its own (`setsid`): every process the
-/// program ever starts stays in that session (its id is the program's pid), whatever process
-/// groups they make — so a test can find them all, orphans included.
-pub fn in_new_session(cmd: &mut Command) -> &mut Command {
-    use std::os::unix::process::CommandExt;
-    // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
-    unsafe {
-        cmd.pre_exec(|| {
-            nix::unistd::setsid()
-                .map(drop)
-                .map_err(std::io::Error::from)
-        })
-    }
-}
-
-/// A process seen in /proc: pid, parent pid, state letter (`Z` for a zombie), command name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Proc {
-    pub pid: i32,
-    pub ppid: i32,
-    pub state: char,
-    pub comm: String,
-}
-
-/// Every process of session `sid`, zombies included.
-pub fn session_members(sid: i32) -> Vec<Proc> {
-    let Ok(all) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    all.filter_map(|e| {
-        let pid: i32 = e.ok()?.file_name().to_str()?.parse().ok()?;
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        let (head, rest) = stat.rsplit_once(')')?;
-        let comm = head.split_once('(')?.1.to_string();
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let state = fields.first()?.chars().next()?;
-        let ppid = fields.get(1)?.parse().ok()?;
-        let session: i32 = fields.get(3)?.parse().ok()?;
-        (session == sid).then_some(Proc {
-            pid,
-            ppid,
-            state,
-            comm,
-        })
-    })
-    .collect()
 }
 
 /// Waits until no process of session `sid` is left. This process must be a child subreaper:

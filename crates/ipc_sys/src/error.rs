@@ -89,6 +89,20 @@ pub enum Error {
 
     #[error("cannot read {}: {source}", path.display())]
     Read { path: PathBuf, source: io::Error },
+
+    /// A sandbox policy field with a value the box cannot honour.
+    #[error("sandbox policy: {field}: {reason}")]
+    SandboxPolicy { field: &'static str, reason: String },
+
+    #[error("cannot set up the sandbox: {0}")]
+    SandboxSetup(String),
+
+    /// A run's box came out with other protections than `Sandbox::prepare`'s trial box.
+    #[error("the sandbox changed since it was prepared: it had {expected}, this run {now}")]
+    SandboxChanged { expected: String, now: String },
+
+    #[error("cgroup {}: {source}", path.display())]
+    Cgroup { path: PathBuf, source: io::Error },
 }
 
 impl Error {

@@ -171,7 +171,11 @@ fn setup(fork: &Fork, parent: Pid, keep: &[RawFd]) -> std::result::Result<Vec<Ow
     if let Some(death_signal) = fork.death_signal {
         nix::sys::prctl::set_pdeathsig(death_signal)
             .map_err(|e| format!("cannot set the parent-death signal: {e}"))?;
-        if nix::unistd::getppid() != parent {
+        // A parent pid of 0 means the parent lives outside this process's PID namespace (the
+        // child is pid 1 of a namespace its parent created, see `sandbox`): the check cannot
+        // be made here, and the caller makes it its own way.
+        let ppid = nix::unistd::getppid();
+        if ppid != parent && ppid.as_raw() != 0 {
             // The parent died between fork and prctl: act as if the death signal had arrived.
             if death_signal == Signal::SIGKILL {
                 // SAFETY: as in `run_child`: leave at once, running nothing of the parent's.
@@ -218,21 +222,6 @@ fn keep_only(keep: &[RawFd]) -> std::result::Result<Vec<OwnedFd>, Errno> {
         .collect())
 }
 
-/// In a child forked with a keep-list whose closure gave up ownership of its descriptors
-/// (`IntoRawFd`), takes ownership of the `index`-th of them (descriptor `FIRST_KEPT_FD +
-/// index`), if it is open. For code that runs in such a child without being handed the
-/// descriptors (a body given as `Fn() -> i32`). Take each index once.
-pub fn take_kept(index: usize) -> Option<OwnedFd> {
-    let fd = FIRST_KEPT_FD.checked_add(RawFd::try_from(index).ok()?)?;
-    // SAFETY: F_GETFD only queries the descriptor.
-    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
-        return None;
-    }
-    // SAFETY: the descriptor is open (checked above) and, per this function's contract, owned
-    // by nothing else in this process: the forked closure released it with `into_raw_fd`.
-    Some(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
 /// Closes every descriptor from `first` up.
 fn close_from(first: RawFd) -> std::result::Result<(), Errno> {
     let first = libc::c_uint::try_from(first).map_err(|_| Errno::EBADF)?;
@@ -259,14 +248,7 @@ fn close_from(first: RawFd) -> std::result::Result<(), Errno> {
 /// The number of threads of this process, from `/proc/self/stat`.
 pub fn thread_count() -> io::Result<usize> {
     let stat = crate::memory::read_proc("/proc/self/stat")?;
-    // Field 20, counted after the command name, which is in parentheses and may hold spaces.
-    let after = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest)
-        .ok_or_else(|| io::Error::other("malformed /proc/self/stat"))?;
-    after
-        .split_whitespace()
-        .nth(17)
+    crate::memory::stat_field(&stat, 20)
         .and_then(|n| n.parse().ok())
         .ok_or_else(|| io::Error::other("malformed /proc/self/stat"))
 }

@@ -56,9 +56,25 @@ pub const LOCK_PATIENCE_AFTER_INTERRUPT: Duration = Duration::from_secs(5);
 /// Once SIGINT or SIGTERM has arrived, the wait is bounded by `LOCK_PATIENCE_AFTER_INTERRUPT`
 /// (the lock is then tried every 10 ms): past it, an error says who holds the lock up.
 pub fn lock_exclusive(file: &File, path: &Path) -> Result<()> {
+    lock_exclusive_within(file, path, LOCK_PATIENCE_AFTER_INTERRUPT)
+}
+
+/// A patience as the lock-timeout message has always written it ("5 s", "300 ms").
+fn patience_text(d: Duration) -> String {
+    if d.subsec_millis() == 0 && d.as_secs() > 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{} ms", d.as_millis())
+    }
+}
+
+/// `lock_exclusive` with another patience after the interrupt than
+/// `LOCK_PATIENCE_AFTER_INTERRUPT`: for a process whose parent gives it less time than that to
+/// stop before SIGKILL, so that it gives up waiting (and says so) while it still may.
+pub fn lock_exclusive_within(file: &File, path: &Path, after_interrupt: Duration) -> Result<()> {
     let mut patience = crate::signal::interrupted()
         .is_some()
-        .then(|| Instant::now() + LOCK_PATIENCE_AFTER_INTERRUPT);
+        .then(|| Instant::now() + after_interrupt);
     loop {
         let result = match patience {
             None => fs2::FileExt::lock_exclusive(file),
@@ -77,9 +93,9 @@ pub fn lock_exclusive(file: &File, path: &Path) -> Result<()> {
                         source: io::Error::new(
                             io::ErrorKind::TimedOut,
                             format!(
-                                "still held {} s after the interrupt by a process that does not \
+                                "still held {} after the interrupt by a process that does not \
                                  release it (stopped?)",
-                                LOCK_PATIENCE_AFTER_INTERRUPT.as_secs()
+                                patience_text(after_interrupt)
                             ),
                         ),
                     });
@@ -94,7 +110,7 @@ pub fn lock_exclusive(file: &File, path: &Path) -> Result<()> {
             }
         }
         if patience.is_none() && crate::signal::interrupted().is_some() {
-            patience = Some(Instant::now() + LOCK_PATIENCE_AFTER_INTERRUPT);
+            patience = Some(Instant::now() + after_interrupt);
         }
     }
 }
@@ -204,8 +220,12 @@ impl SharedLog {
     }
 
     /// Appends without taking the lock: only for showing what the lock is for.
+    ///
+    /// No mid-line repair here: without exclusion, the file's last byte may belong to another
+    /// writer's append still in progress (a write spanning pages grows the file page by page),
+    /// and a repair newline put in front of our line would leave an empty line behind it.
     pub fn append_unlocked(&self, text: &str) -> Result<()> {
-        self.append_bytes(text)
+        self.append_bytes(text, false)
     }
 
     /// Takes the exclusive lock; it is held until the returned guard is unlocked or dropped.
@@ -220,7 +240,7 @@ impl SharedLog {
 }
 
 impl SharedLog {
-    fn append_bytes(&self, text: &str) -> Result<()> {
+    fn append_bytes(&self, text: &str, repair: bool) -> Result<()> {
         let write_error = |source| Error::Write {
             path: self.path.clone(),
             source,
@@ -228,7 +248,7 @@ impl SharedLog {
         let mut file = &self.file;
         let end = file_end(file);
         let mid_line = match end {
-            Some(end) if end > 0 && Some(end) != self.our_end.get() => {
+            Some(end) if repair && end > 0 && Some(end) != self.our_end.get() => {
                 last_byte_is_not_newline(file, end).map_err(write_error)?
             }
             _ => false,
@@ -270,7 +290,7 @@ impl Locked<'_> {
     /// write — a newline goes first, so the killed writer's fragment stays a line of its own and
     /// costs nobody else their line.
     pub fn append(&self, text: &str) -> Result<()> {
-        self.log.append_bytes(text)
+        self.log.append_bytes(text, true)
     }
 
     /// Releases the lock, reporting a failure to do so.

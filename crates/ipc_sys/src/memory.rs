@@ -1,4 +1,5 @@
-//! What a process's memory use was, from the kernel's own accounting (/proc).
+//! What a process's memory use was, from the kernel's own accounting (/proc), and the small
+//! /proc readers the rest of the layer shares.
 
 /// This process's peak resident set since it started *this program*, in KiB: `VmHWM` from
 /// `/proc/self/status`, which starts afresh at `exec`. (`getrusage`'s `ru_maxrss` survives
@@ -24,8 +25,24 @@ pub(crate) fn read_proc(path: &str) -> std::io::Result<String> {
     Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
 }
 
+/// Field `n` of a /proc/PID/stat line, numbered as in proc(5) (1 is the pid, 4 the parent's
+/// pid), for `n` ≥ 3: counted after the command name, which is in parentheses and may itself
+/// hold spaces and parentheses.
+pub(crate) fn stat_field(stat: &str, n: usize) -> Option<&str> {
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(n.checked_sub(3)?)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn stat_fields_are_counted_after_the_command_name() {
+        let stat = "42 (a (b) c) S 7 42 42 0 -1";
+        assert_eq!(super::stat_field(stat, 3), Some("S"));
+        assert_eq!(super::stat_field(stat, 4), Some("7"));
+        assert_eq!(super::stat_field(stat, 2), None);
+    }
+
     #[test]
     fn the_peak_is_known_and_plausible() {
         let kib = super::own_peak_rss_kib();

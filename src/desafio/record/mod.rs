@@ -331,4 +331,31 @@ mod tests {
         assert_eq!(Parity::of(-4), Parity::Even);
         assert_eq!(Parity::of(0), Parity::Even);
     }
+
+    /// A table written out: positive odd and even (below and above 50), negative, zero and
+    /// both extremes of i64.
+    #[test]
+    fn parity_table() {
+        use Parity::{Even, Odd};
+        for (value, want) in [
+            (i64::MIN, Even),
+            (i64::MIN + 1, Odd),
+            (-101, Odd),
+            (-2, Even),
+            (-1, Odd),
+            (0, Even),
+            (1, Odd),
+            (2, Even),
+            (49, Odd),
+            (50, Even),
+            (51, Odd),
+            (52, Even),
+            (99, Odd),
+            (100, Even),
+            (i64::MAX - 1, Even),
+            (i64::MAX, Odd),
+        ] {
+            assert_eq!(Parity::of(value), want, "{value}");
+        }
+    }
 }

@@ -1,5 +1,7 @@
 //! The cleanup verdict, and the sandbox's evidence.
 
+use ipc_sys::sandbox::{Limit, Limits};
+
 use super::*;
 
 pub(super) fn cleanup(lang: Lang, normal: &[Outcome]) -> Criterion {
@@ -128,6 +130,49 @@ pub(super) fn cleanup(lang: Lang, normal: &[Outcome]) -> Criterion {
     )
 }
 
+/// `the process limit (64)`, `o limite de memória (512 MiB)`.
+fn limit_name(lang: Lang, limit: Limit, limits: &Limits) -> String {
+    let mib = |b: u64| b >> 20;
+    match limit {
+        Limit::Processes => say!(
+            lang,
+            "the process limit ({})",
+            "o limite de processos ({})",
+            limits.max_procs
+        ),
+        Limit::CpuTime => say!(
+            lang,
+            "the CPU time limit ({} s)",
+            "o limite de tempo de CPU ({} s)",
+            limits.cpu.as_secs()
+        ),
+        Limit::Memory => say!(
+            lang,
+            "the memory limit ({} MiB)",
+            "o limite de memória ({} MiB)",
+            mib(limits.memory)
+        ),
+        Limit::FileSize => say!(
+            lang,
+            "the file size limit ({} MiB)",
+            "o limite de tamanho de arquivo ({} MiB)",
+            mib(limits.file_size)
+        ),
+        Limit::OpenFiles => say!(
+            lang,
+            "the open files limit ({})",
+            "o limite de arquivos abertos ({})",
+            limits.open_files
+        ),
+        Limit::Disk => say!(
+            lang,
+            "the disk limit ({} MiB)",
+            "o limite de disco ({} MiB)",
+            mib(limits.disk)
+        ),
+    }
+}
+
 /// Lines of sandbox evidence shown at most.
 const SANDBOX_LINES: usize = 12;
 
@@ -176,8 +221,11 @@ pub fn sandbox_lines(lang: Lang, outcomes: &[&Outcome]) -> Vec<String> {
                 _ => call.sys.name(),
             };
             let errno = nix::errno::Errno::from_raw(errno);
+            let limit = Limit::from_errno(&call.sys.name(), errno)
+                .map(|l| format!(": {}", limit_name(lang, l, &run.limits)))
+                .unwrap_or_default();
             *seen
-                .entry(format!("{what}: {} ({})", errno.desc(), errno))
+                .entry(format!("{what}: {} ({errno:?}){limit}", errno.desc()))
                 .or_insert(0) += 1;
         }
         for r in &run.model.records {
@@ -186,16 +234,33 @@ pub fn sandbox_lines(lang: Lang, outcomes: &[&Outcome]) -> Vec<String> {
             } = r.event
                 && (sig == libc::SIGXCPU || sig == libc::SIGXFSZ)
             {
+                let limit = Limit::from_signal(sig).map_or_else(
+                    || lang.pick("a limit", "um limite").into(),
+                    |l| limit_name(lang, l, &run.limits),
+                );
                 *seen
                     .entry(say!(
                         lang,
-                        "pid {} was killed by {} (a limit)",
-                        "o pid {} foi morto por {} (um limite)",
+                        "pid {} was killed by {}: {}",
+                        "o pid {} foi morto por {}: {}",
                         r.pid,
-                        ipc_sys::signal::signal_name(sig)
+                        ipc_sys::signal::signal_name(sig),
+                        limit
                     ))
                     .or_insert(0) += 1;
             }
+        }
+        // Kills at the memory limit are the kernel's, seen only by the run's cgroup.
+        if let Some(n) = run.report.oom_kills.filter(|n| *n > 0) {
+            *seen
+                .entry(say!(
+                    lang,
+                    "the kernel killed {} process(es) at {}",
+                    "o kernel matou {} processo(s) no {}",
+                    n,
+                    limit_name(lang, Limit::Memory, &run.limits)
+                ))
+                .or_insert(0) += 1;
         }
     }
     let total = seen.len();

@@ -1,0 +1,4 @@
+# Spins for ever.
+print("ATTEMPT spin: started", flush=True)
+while True:
+    pass
