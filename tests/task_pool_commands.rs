@@ -794,7 +794,8 @@ fn the_joblog_of_a_fixed_run_is_exactly_this() {
         ],
         None,
     );
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    // Item 27: the exit status is the number of failed jobs, as in GNU parallel.
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "fine\n");
     assert_eq!(
         text(&out.stderr),
