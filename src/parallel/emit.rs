@@ -77,6 +77,9 @@ pub trait Render {
     /// Appends to `out` (standard output) and `err` (standard error) what `output` stands for
     /// and adds its counts to `tally`.
     fn render(&self, output: &str, out: &mut Vec<u8>, err: &mut Vec<u8>, tally: &Tally);
+
+    /// A task, in its turn, came back without a result (its worker crashed or timed out).
+    fn lost(&self) {}
 }
 
 /// The dispatcher-side state: results held back until their turn.
@@ -110,6 +113,7 @@ impl Emitter {
             match output {
                 Some(text) => render.render(&text, &mut self.out, &mut self.err, tally),
                 None => {
+                    render.lost();
                     tally.lost.fetch_add(1, Ordering::SeqCst);
                 }
             }

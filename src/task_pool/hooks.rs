@@ -78,7 +78,7 @@ fn first_in_run(name: &'static str, cell: &OnceLock<Option<std::ffi::OsString>>)
 cached!(dispatcher_signal, Option<(Signal, u64)>, {
     std::env::var(DISPATCHER_SIGNAL).ok().and_then(|spec| {
         let (name, n) = spec.split_once('@')?;
-        let signal = Signal::try_from(ipc_sys::signal::signal_number(name)?).ok()?;
+        let signal = name.parse::<Signal>().ok()?;
         Some((signal, n.parse().ok()?))
     })
 });

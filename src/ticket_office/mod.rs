@@ -29,7 +29,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use ipc_sys::cli::{EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, Failure, parse_unsigned};
+use ipc_sys::cli::{
+    EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, Failure, parse_between, parse_unsigned,
+};
 use ipc_sys::linelog::{lock_exclusive, lock_exclusive_within, say};
 use ipc_sys::pipe::Pipe;
 use ipc_sys::runlock::{Acquired, RunLock};
@@ -110,7 +112,7 @@ const MAX_LINKS: usize = 40;
 )]
 pub struct OfficeCli {
     /// Buyer processes (1..=1000)
-    #[arg(long, value_name = "N", default_value = "10", value_parser = |s: &str| between(s, "the buyer count", 1, 1000), allow_negative_numbers = true)]
+    #[arg(long, value_name = "N", default_value = "10", value_parser = |s: &str| parse_between(s, "the buyer count", 1, 1000), allow_negative_numbers = true)]
     pub buyers: u64,
     /// Tickets on sale
     #[arg(long, value_name = "N", default_value = "1", value_parser = |s: &str| parse_unsigned(s, "the ticket count"), allow_negative_numbers = true)]
@@ -122,15 +124,8 @@ pub struct OfficeCli {
     #[arg(long, value_name = "FILE", default_value = "ticket_office.json")]
     pub state: PathBuf,
     /// Pause between reading and writing the count while buying (default: random, under 1 s, as in the lesson)
-    #[arg(long, value_name = "MS", value_parser = |s: &str| between(s, "the delay", 0, 60_000), allow_negative_numbers = true)]
+    #[arg(long, value_name = "MS", value_parser = |s: &str| parse_between(s, "the delay", 0, 60_000), allow_negative_numbers = true)]
     pub delay_ms: Option<u64>,
-}
-
-fn between(s: &str, what: &str, min: u64, max: u64) -> Result<u64, String> {
-    match parse_unsigned(s, what)? {
-        n if (min..=max).contains(&n) => Ok(n),
-        n => Err(format!("{what} must be between {min} and {max}, got {n}")),
-    }
 }
 
 /// Reads `{"ticket_num": N}`.

@@ -3,7 +3,7 @@
 //! megabytes that keep a worker busy, subdirectories), a random `--jobs`, and one fault at a
 //! random moment — Ctrl+C to the group, SIGTERM or SIGKILL of main, SIGKILL or SIGTERM of the
 //! dispatcher or of a worker, SIGSTOP then SIGCONT of any of them, or SIGSTOP of the dispatcher
-//! or a worker then an interrupt (the process left stopped). Shared by `tests/chaos_pools.rs`
+//! or a worker then an interrupt (the process left stopped). Shared by `tests/it/chaos_pools.rs`
 //! (a slice) and `examples/chaos_parallel.rs` (at length).
 //!
 //! The oracles are the tools an administrator trusts, run on the same tree before `parallel`:

@@ -5,7 +5,7 @@
 //! one fault at a random moment: Ctrl+C to the group, SIGTERM or SIGKILL of main, SIGKILL or
 //! SIGTERM of the dispatcher, a worker or a running command, SIGSTOP then SIGCONT of any of
 //! them, or SIGSTOP of one then an interrupt (the process left stopped). Shared by
-//! `tests/chaos_pools.rs` (a slice) and `examples/chaos_task_pool.rs` (at length).
+//! `tests/it/chaos_pools.rs` (a slice) and `examples/chaos_task_pool.rs` (at length).
 //!
 //! Each job prints `<<N>>` (N its number) first, and nothing on stderr.
 //!

@@ -157,8 +157,8 @@ pub fn parent_of(pid: Pid) -> Option<Pid> {
 }
 
 /// A forked child process, owned. Dropping it without waiting sends the drop signal (if any; to
-/// the whole group when the child leads one) and then reaps it, so no handle can leave a zombie
-/// behind, on any path.
+/// the whole group when the child leads one), gives it `DROP_GRACE` to end, SIGKILLs it if it
+/// has not, and reaps it: no handle can leave a zombie behind, and no drop blocks for ever.
 #[derive(Debug)]
 pub struct Child {
     pid: Pid,
@@ -296,6 +296,7 @@ mod tests {
 
     #[test]
     fn the_kernel_lists_our_children_and_their_parent() {
+        // deadline: exempt (a `sleep` this test kills itself)
         let mut child = std::process::Command::new("sleep")
             .arg("5")
             .spawn()
@@ -307,6 +308,35 @@ mod tests {
         child.wait().unwrap();
         assert!(!own_children().contains(&pid));
         assert_eq!(parent_of(pid), None);
+    }
+
+    #[test]
+    fn dropping_the_handle_of_a_stopped_child_kills_and_reaps_it_instead_of_waiting_for_ever() {
+        // deadline: exempt (a stopped `sleep`: the drop under test is what must end it)
+        let sleeper = std::process::Command::new("sleep")
+            .arg("600")
+            .spawn()
+            .unwrap();
+        let pid = Pid::from_raw(sleeper.id() as i32);
+        std::mem::forget(sleeper);
+        signal::kill(pid, Signal::SIGSTOP).unwrap();
+        // A SIGTERM to a stopped process stays pending: only the SIGKILL after the grace ends it.
+        let child = Child::adopt(pid, Some(Signal::SIGTERM)).unwrap();
+        let (done, dropped) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            drop(child);
+            let _ = done.send(());
+        });
+        let bound = DROP_GRACE + Duration::from_secs(60);
+        if dropped.recv_timeout(bound).is_err() {
+            let _ = signal::kill(pid, Signal::SIGKILL);
+            panic!("the drop of a stopped child's handle still blocked after {bound:?}");
+        }
+        assert_eq!(
+            wait4(pid, libc::WNOHANG),
+            Err(Errno::ECHILD),
+            "reaped by the drop"
+        );
     }
 
     #[test]
@@ -325,9 +355,32 @@ impl Drop for Child {
             // A stopped child would never act on it, and this wait would never end.
             self.ask_to_end(signal);
         }
+        // Bounded, as duct's handles never block in drop: a child that is stopped, stuck or
+        // ignores its signal must not hang its parent's error path.
+        let deadline = Instant::now() + DROP_GRACE;
+        let mut nap = Duration::from_millis(1);
+        loop {
+            match self.try_wait() {
+                Ok(Some(_)) | Err(_) => return,
+                Ok(None) if Instant::now() >= deadline => break,
+                Ok(None) => {
+                    std::thread::sleep(nap);
+                    nap = (nap * 2).min(Duration::from_millis(50));
+                }
+            }
+        }
+        if self.group {
+            self.signal_group(Signal::SIGKILL);
+        } else {
+            self.signal(Signal::SIGKILL);
+        }
         let _ = self.wait();
     }
 }
+
+/// How long a dropped child still running has to end — after its drop signal, or by itself
+/// when it has none — before it is SIGKILLed (and its group with it) and reaped.
+pub const DROP_GRACE: Duration = Duration::from_secs(5);
 
 /// What `Children::wait` saw.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,6 +17,7 @@ pub mod exec;
 pub mod fork;
 pub mod frame;
 pub mod linelog;
+pub mod mapped;
 pub mod memory;
 pub mod pipe;
 pub mod progress;
