@@ -1026,27 +1026,32 @@ fn a_stopped_idle_worker_does_not_keep_an_interrupted_run_from_ending() {
             "--joblog",
             joblog.to_str().unwrap(),
             "--",
-            "sleep",
+            "sh",
+            "-c",
+            "until [ -e go ]; do sleep 0.05; done",
             ":::",
-            "0.5",
+            "x",
         ],
         dir.path(),
     );
     let sid = child.id() as i32;
+    // The job runs until the test creates `go` (a fixed sleep ended before the test had
+    // stopped the idle worker on a loaded machine).
     wait_session(
         sid,
         "the job running, the other worker idle",
         DEADLINE,
-        |m| sleeping(m, 1),
+        |_| roles(sid).2.len() == 1 && roles(sid).1.len() == 2,
     );
     let (_, workers, commands) = roles(sid);
     let members = session_members(sid);
     let busy = members
         .iter()
-        .find(|p| commands.contains(&p.pid) || p.comm == "sleep")
+        .find(|p| commands.contains(&p.pid))
         .map(|p| p.ppid);
     let idle = *workers.iter().find(|w| Some(**w) != busy).unwrap();
     signal(idle, Signal::SIGSTOP);
+    std::fs::write(dir.path().join("go"), "").unwrap();
     // The job ends, the run has nothing left to do: the dispatcher closes every worker's task
     // pipe (the idle one's too: it holds its write end no more) and waits for them to exit.
     let (dispatcher, _, _) = roles(sid);
