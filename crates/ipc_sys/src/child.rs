@@ -139,6 +139,34 @@ pub fn become_subreaper() -> Result<()> {
     nix::sys::prctl::set_child_subreaper(true).map_err(Error::Subreaper)
 }
 
+/// The pids of this process's children, as the kernel lists them
+/// (`/proc/<pid>/task/<tid>/children`, for each of its threads). Includes orphans reparented
+/// to this process as a child subreaper, zombies too. Empty if the kernel does not provide the
+/// lists.
+pub fn own_children() -> Vec<Pid> {
+    let tasks = format!("/proc/{}/task", std::process::id());
+    let Ok(threads) = std::fs::read_dir(&tasks) else {
+        return Vec::new();
+    };
+    threads
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("children")).ok())
+        .flat_map(|text| {
+            text.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .map(Pid::from_raw)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The parent of process `pid` (from `/proc/<pid>/stat`), `None` if there is no such process.
+pub fn parent_of(pid: Pid) -> Option<Pid> {
+    let stat = crate::memory::read_stat(pid.as_raw())?;
+    Some(Pid::from_raw(
+        crate::memory::stat_field(&stat, 4)?.parse().ok()?,
+    ))
+}
+
 /// A forked child process, owned. Dropping it without waiting sends the drop signal (if any; to
 /// the whole group when the child leads one), gives it `DROP_GRACE` to end, SIGKILLs it if it
 /// has not, and reaps it: no handle can leave a zombie behind, and no drop blocks for ever.
@@ -212,6 +240,19 @@ impl Child {
     pub fn signal_group(&self, signal: Signal) {
         if self.ended.is_none() {
             let _ = signal::killpg(self.pid, signal);
+        }
+    }
+
+    /// Asks the child to end: `signal` (to its whole group if it leads one), then SIGCONT, so
+    /// that a child someone stopped (SIGSTOP) wakes up to act on it — as a shell's `kill` does
+    /// for a stopped job. Nothing once it is reaped.
+    pub fn ask_to_end(&self, signal: Signal) {
+        if self.group {
+            self.signal_group(signal);
+            self.signal_group(Signal::SIGCONT);
+        } else {
+            self.signal(signal);
+            self.signal(Signal::SIGCONT);
         }
     }
 
@@ -300,6 +341,22 @@ mod tests {
     }
 
     #[test]
+    fn the_kernel_lists_our_children_and_their_parent() {
+        // deadline: exempt (a `sleep` this test kills itself)
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let pid = Pid::from_raw(child.id() as i32);
+        assert!(own_children().contains(&pid));
+        assert_eq!(parent_of(pid), Some(nix::unistd::getpid()));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(!own_children().contains(&pid));
+        assert_eq!(parent_of(pid), None);
+    }
+
+    #[test]
     fn dropping_the_handle_of_a_stopped_child_that_ignores_its_signal_kills_and_reaps_it_instead_of_waiting_for_ever()
      {
         // deadline: exempt (a stopped `sleep`: the drop under test is what must end it)
@@ -359,11 +416,8 @@ impl Drop for Child {
             return;
         }
         if let Some(signal) = self.on_drop {
-            if self.group {
-                self.signal_group(signal);
-            } else {
-                self.signal(signal);
-            }
+            // A stopped child would never act on it, and this wait would never end.
+            self.ask_to_end(signal);
         }
         // Bounded, as duct's handles never block in drop: a child that is stopped, stuck or
         // ignores its signal must not hang its parent's error path.
