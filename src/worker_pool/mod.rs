@@ -228,8 +228,18 @@ fn ended(status: ExitStatus) -> String {
 pub fn run(opts: &PoolOptions) -> Result<u8> {
     check_log_path(&opts.log)?;
     // One log, one run: a second run on the log a live run writes would empty it under that
-    // run's logger. Refused before the log is touched, naming the live run.
-    let pid_file = pid_path(&opts.log);
+    // run's logger. Refused before the log is touched, naming the live run. The lock sits
+    // beside the file the log's symbolic links lead to, so that a run given a link to a live
+    // run's log finds that run's lock.
+    let resolved = ipc_sys::runlock::resolve_links(&opts.log).map_err(|source| Error::Path {
+        flag: "--log",
+        path: opts.log.clone(),
+        source,
+    })?;
+    if resolved != opts.log {
+        check_log_path(&resolved)?;
+    }
+    let pid_file = pid_path(&resolved);
     let run_lock = match RunLock::acquire(&pid_file) {
         Ok(Acquired::Mine(lock)) => lock,
         Ok(Acquired::Held(pid)) => {
@@ -287,7 +297,7 @@ pub fn run(opts: &PoolOptions) -> Result<u8> {
     let logger = Fork::new(PoolRole::Logger).on_drop(None).spawn(
         [log_rx.as_fd(), lock_fd],
         |[rx, lock]| {
-            let _run = RunLock::adopt(lock, &pid_path(&opts.log));
+            let _run = RunLock::adopt(lock, &pid_file);
             let rx = QueueEnd::from_fd("log", MAX_RECORD, rx);
             logger::run(&opts.log, !opts.quiet, &rx).unwrap_or_else(|e| {
                 // One write(2), so the line cannot tear against another process's.
