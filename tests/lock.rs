@@ -289,3 +289,53 @@ fn verify_on_a_live_run_says_main_has_not_finished_and_invents_no_cause() {
     );
     assert!(!report.contains("main was killed"), "{report}");
 }
+
+/// A consumer_log.txt that is a link to a live run's log (its execution log or its consumer
+/// log) would be emptied by a second run and then written into: both logs of a run are its
+/// claim, so the second run refuses — one line naming the live run's main, exit 2 — and the
+/// live run's logs are only ever appended to by that run.
+#[test]
+fn a_consumer_log_linked_to_a_live_runs_log_is_refused_and_that_log_stays_whole() {
+    let run = Run::new();
+    let mut first = run.spawn(&["-q", "--seed", "7", "--pace", "50"]);
+    let _guard = KillGroupOnDrop(first.id() as i32);
+    run.wait_for(
+        "the first run's second value",
+        Duration::from_secs(30),
+        |l| {
+            matches!(
+                l.event,
+                ipc_desafio::desafio::record::Event::Received { .. }
+            ) && run.received_values().len() >= 2
+        },
+    );
+    let main_pid = run
+        .pid_of(ipc_desafio::desafio::record::Role::Main)
+        .unwrap();
+    for target in [run.exec_path(), run.consumer_path()] {
+        let before = (run.exec_text(), std::fs::read(run.consumer_path()).unwrap());
+        let other = Run::new();
+        std::os::unix::fs::symlink(&target, other.consumer_path()).unwrap();
+        let second = other.run(&["-q", "-n", "10"]);
+        assert_eq!(code(&second), 2, "{}", common::stderr(&second));
+        assert_eq!(
+            common::stderr(&second),
+            format!(
+                "error: --log-dir {}: another run (main pid {main_pid}) is writing these logs; wait for it to end or choose another --log-dir\n",
+                other.path().display()
+            ),
+            "link to {}",
+            target.display()
+        );
+        assert!(!other.exec_path().exists(), "nothing created");
+        assert!(run.exec_text().starts_with(&before.0), "only appended to");
+        assert!(
+            std::fs::read(run.consumer_path())
+                .unwrap()
+                .starts_with(&before.1)
+        );
+    }
+    assert_eq!(wait_with_deadline(&mut first, Duration::from_secs(60)), 0);
+    assert_eq!(code(&run.verify()), 0, "{}", common::stdout(&run.verify()));
+    assert_eq!(run.sent_values().len(), 12);
+}

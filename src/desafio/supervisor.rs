@@ -94,6 +94,7 @@ pub fn run(opts: &RunOptions) -> Result<u8> {
             let (read, log, _other_end) = take_fds(fds, &paths, opts);
             run_child(Role::Consumer, &paths, opts, log, |log| {
                 let mut out = ConsumerLog::open(&paths.consumer, opts.lang)?;
+                let _claim = crate::desafio::log::claim_consumer_log(&paths.consumer);
                 match read {
                     Some(read) => {
                         let receiver = Receiver::new(PipeEnd::new(read)?);
