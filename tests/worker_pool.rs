@@ -752,6 +752,38 @@ fn a_full_disk_gives_one_error_line_and_exit_1_not_one_per_process() {
 }
 
 #[test]
+fn a_log_write_cut_short_by_a_full_disk_leaves_no_torn_line() {
+    let pool = Pool::new();
+    let mut cmd = pool.command(&["--items", "3000", "--work-ms", "0", "--max-gap-ms", "0"]);
+    // SAFETY: as above: the file size limit stands for a full disk, SIGXFSZ ignored.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let limit = libc::rlimit {
+                rlim_cur: 65536,
+                rlim_max: 65536,
+            };
+            libc::setrlimit(libc::RLIMIT_FSIZE, &limit);
+            Ok(())
+        });
+    }
+    let out = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .start()
+        .finish();
+    assert_eq!(out.status.code(), Some(1));
+    let text = pool.text();
+    assert!(
+        text.ends_with('\n'),
+        "torn last line: {:?}",
+        &text[text.len().saturating_sub(80)..]
+    );
+    // Every line parses (`records` panics naming one that does not).
+    assert!(!pool.records().is_empty());
+}
+
+#[test]
 fn sigterm_to_main_alone_winds_down_with_exit_130_and_a_true_accounting() {
     let pool = Pool::new();
     let mut child = pool.spawn(&["--work-ms", "200", "--max-gap-ms", "20"]);
