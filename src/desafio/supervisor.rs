@@ -612,7 +612,7 @@ fn failure_line(role: Role, lang: Lang, failed: &str, log_failed: Option<&str>) 
 /// piece of the format on its own, and two children failing at once (a full disk under the
 /// shared log) would tear each other's lines.
 fn error_line(line: String) {
-    let mut line = crate::desafio::escape::terminal(&line).into_owned();
+    let mut line = ipc_sys::escape::terminal(&line).into_owned();
     line.push('\n');
     let _ = io::stderr().lock().write_all(line.as_bytes());
 }

@@ -460,7 +460,11 @@ pub fn run(cli: &OfficeCli) -> Result<u8> {
             match buy(cli, state, k) {
                 Ok(code) => code,
                 Err(e) => {
-                    say(&format!("buyer {k} ({}): error: {e}", std::process::id()));
+                    say(&format!(
+                        "buyer {k} ({}): error: {}",
+                        std::process::id(),
+                        ipc_sys::escape::terminal(&e.to_string())
+                    ));
                     EXIT_FAILURE.into()
                 }
             }

@@ -301,7 +301,13 @@ pub fn run(opts: &PoolOptions) -> Result<u8> {
             let rx = QueueEnd::from_fd("log", MAX_RECORD, rx);
             logger::run(&opts.log, !opts.quiet, &rx).unwrap_or_else(|e| {
                 // One write(2), so the line cannot tear against another process's.
-                let _ = std::io::stderr().write_all(format!("error: logger: {e}\n").as_bytes());
+                let _ = std::io::stderr().write_all(
+                    format!(
+                        "error: logger: {}\n",
+                        ipc_sys::escape::terminal(&e.to_string())
+                    )
+                    .as_bytes(),
+                );
                 i32::from(ipc_sys::cli::Failure::exit_code(&e))
             })
         },
@@ -671,7 +677,13 @@ fn run_role(mut rep: Reporter, body: impl FnOnce(&mut Reporter) -> Result<i32>) 
         Err(Error::LogGone) => return EXIT_LOG_GONE,
         Err(e) => {
             if rep.report(Event::Error(e.to_string())).is_err() {
-                let _ = std::io::stderr().write_all(format!("error: {role}: {e}\n").as_bytes());
+                let _ = std::io::stderr().write_all(
+                    format!(
+                        "error: {role}: {}\n",
+                        ipc_sys::escape::terminal(&e.to_string())
+                    )
+                    .as_bytes(),
+                );
             }
             i32::from(ipc_sys::cli::Failure::exit_code(&e))
         }

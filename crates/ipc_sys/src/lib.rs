@@ -13,6 +13,7 @@
 pub mod child;
 pub mod cli;
 pub mod error;
+pub mod escape;
 pub mod exec;
 pub mod fork;
 pub mod frame;
