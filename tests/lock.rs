@@ -290,12 +290,12 @@ fn verify_on_a_live_run_says_main_has_not_finished_and_invents_no_cause() {
     assert!(!report.contains("main was killed"), "{report}");
 }
 
-/// A consumer_log.txt that is a link to a live run's log (its execution log or its consumer
+/// A log that is a link to a live run's log (consumer_log.txt to its execution log or its consumer
 /// log) would be emptied by a second run and then written into: both logs of a run are its
 /// claim, so the second run refuses — one line naming the live run's main, exit 2 — and the
 /// live run's logs are only ever appended to by that run.
 #[test]
-fn a_consumer_log_linked_to_a_live_runs_log_is_refused_and_that_log_stays_whole() {
+fn a_log_linked_to_a_live_runs_log_is_refused_and_that_log_stays_whole() {
     let run = Run::new();
     let mut first = run.spawn(&["-q", "--seed", "7", "--pace", "50"]);
     let _guard = KillGroupOnDrop(first.id() as i32);
@@ -312,10 +312,19 @@ fn a_consumer_log_linked_to_a_live_runs_log_is_refused_and_that_log_stays_whole(
     let main_pid = run
         .pid_of(ipc_desafio::desafio::record::Role::Main)
         .unwrap();
-    for target in [run.exec_path(), run.consumer_path()] {
+    for (target, at_consumer) in [
+        (run.exec_path(), true),
+        (run.consumer_path(), true),
+        (run.consumer_path(), false),
+    ] {
         let before = (run.exec_text(), std::fs::read(run.consumer_path()).unwrap());
         let other = Run::new();
-        std::os::unix::fs::symlink(&target, other.consumer_path()).unwrap();
+        let (link, other_log) = if at_consumer {
+            (other.consumer_path(), other.exec_path())
+        } else {
+            (other.exec_path(), other.consumer_path())
+        };
+        std::os::unix::fs::symlink(&target, &link).unwrap();
         let second = other.run(&["-q", "-n", "10"]);
         assert_eq!(code(&second), 2, "{}", common::stderr(&second));
         assert_eq!(
@@ -327,7 +336,7 @@ fn a_consumer_log_linked_to_a_live_runs_log_is_refused_and_that_log_stays_whole(
             "link to {}",
             target.display()
         );
-        assert!(!other.exec_path().exists(), "nothing created");
+        assert!(!other_log.exists(), "nothing created");
         assert!(run.exec_text().starts_with(&before.0), "only appended to");
         assert!(
             std::fs::read(run.consumer_path())
