@@ -1,18 +1,26 @@
 //! `cargo bench --bench parallel`: `parallel` against the shell pipelines a user would type
 //! instead, on the same trees, side by side in one run.
 //!
-//! It generates three trees in a temporary directory — 20,000 files of 4 KiB in 100 folders,
-//! 1 GiB in 64 files, ~540 MB of logs in 40 files — then times, in alternating order, round
-//! after round (medians of `--runs`, at least 5):
+//! It generates four trees in a temporary directory — 20,000 files of 4 KiB in 100 folders,
+//! 1 GiB in 64 files, ~540 MB of logs in 40 files, and the same logs as one 540 MB file — then
+//! times, in alternating order, round after round (medians of `--runs`, at least 5), each
+//! against its anchor (issue 21):
 //!
-//! - `parallel hash DIR` vs `find DIR -type f -print0 | xargs -0 -P2 sha256sum`, on both hash trees;
-//! - `parallel scan-logs DIR` (and `--first-match`) vs `find DIR -name '*.log' -print0 | xargs -0
-//!   -P2 grep -c ERROR`;
+//! - `parallel hash DIR` on the small files vs `find DIR -type f -print0 | xargs -0 -P2
+//!   sha256sum` (target ≤ 0.40×);
+//! - `parallel hash DIR` on the 1 GiB tree vs the SHA-NI limit: 1 GiB / (`openssl speed -evp
+//!   sha256` single-core figure × the cores in use), measured in the same rounds (target ≤ 1.10×;
+//!   the CPU time of the whole run over 1 GiB / the single-core figure is printed too: on a
+//!   loaded machine two cores are not two cores, but CPU time is still CPU time);
+//! - `parallel scan-logs` (the 40 files, the one file, and the 40 files with `--first-match`) vs
+//!   `rg -c ERROR` on the same path (target ≤ 1.0×; ripgrep counts one word, scan-logs two);
 //! - `parallel cpu --jobs 2`: its own sequential-then-parallel speed-up, and the machine's
 //!   ceiling (two copies of the loop at once).
 //!
 //! Every output goes to a file — GNU grep stops at the first match when its output is
-//! /dev/null — and every result is checked: each digest equals sha256sum's, each count grep's.
+//! /dev/null — and every result is checked: each digest equals sha256sum's (and every `--algo`
+//! passes its coreutils `-c` check), each count `grep -c`'s on every file. ripgrep and openssl
+//! are optional: "not installed" is printed instead of their rows.
 //! Options: `-- --runs N`, `--only hash|scan|cpu`, `--dir PATH` (where to build the trees),
 //! `--against PATH` (another build of `parallel`, timed in the same rounds: before/after).
 
@@ -139,6 +147,43 @@ fn timed_ours(args: &[&str], out: &Path) -> Duration {
     timed_bin(BIN, args, out)
 }
 
+/// CPU time (user + system) of every child reaped so far, and of their reaped descendants.
+fn children_cpu() -> Duration {
+    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
+        .expect("getrusage");
+    let tv =
+        |t: nix::sys::time::TimeVal| Duration::new(t.tv_sec() as u64, t.tv_usec() as u32 * 1000);
+    tv(usage.user_time()) + tv(usage.system_time())
+}
+
+/// Whether `tool` runs (`tool ARG`, ARG `--version` or openssl's `version`).
+fn installed(tool: &str, arg: &str) -> bool {
+    Command::new(tool)
+        .arg(arg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// `openssl speed -evp sha256` on 16 KiB blocks, one core, one second: bytes per second.
+fn openssl_sha256() -> f64 {
+    let out = Command::new("openssl")
+        .args([
+            "speed", "-evp", "sha256", "-bytes", "16384", "-seconds", "1",
+        ])
+        .stderr(Stdio::null())
+        .output()
+        .expect("openssl speed");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let last = text
+        .lines()
+        .rfind(|l| l.starts_with("sha256"))
+        .and_then(|l| l.split_whitespace().last())
+        .expect("openssl speed's sha256 line");
+    1000.0 * last.trim_end_matches('k').parse::<f64>().expect("a rate")
+}
+
 fn timed_bin(bin: &str, args: &[&str], out: &Path) -> Duration {
     let file = std::fs::File::create(out).expect("output file");
     let err = std::fs::File::create(out.with_extension("err")).expect("stderr file");
@@ -189,21 +234,17 @@ impl Pair {
         ))
     }
 
-    fn row(&self, ours_label: &str, theirs_label: &str) -> String {
+    /// `| workload | ours | anchor | ours / anchor | target |`.
+    fn row(&self, ours_label: &str, theirs_label: &str, target: &str) -> String {
         let (o, t) = (median(self.ours.clone()), median(self.theirs.clone()));
         // A `|` inside a table cell, even in code, must be escaped.
         let theirs_label = theirs_label.replace('|', "\\|");
         format!(
-            "| {} | `{ours_label}`: {:.3} s | `{theirs_label}`: {:.3} s | {:.2}× {} |",
+            "| {} | `{ours_label}`: {:.3} s | {theirs_label}: {:.3} s | {:.2}× | {target} |",
             self.name,
             o.as_secs_f64(),
             t.as_secs_f64(),
-            if o <= t {
-                t.as_secs_f64() / o.as_secs_f64()
-            } else {
-                o.as_secs_f64() / t.as_secs_f64()
-            },
-            if o <= t { "faster" } else { "slower" }
+            o.as_secs_f64() / t.as_secs_f64(),
         )
     }
 }
@@ -242,26 +283,57 @@ fn compare(
     pair
 }
 
-fn hash_pair(name: &str, tree: &Path, work: &Path, runs: usize, against: Option<&str>) -> Pair {
+/// What a hash row is measured against.
+enum HashAnchor {
+    /// `find … -print0 | xargs -0 -P2 sha256sum`, timed.
+    Sha256sum,
+    /// 1 GiB / (openssl's single-core SHA-256 rate × cores in use), measured each round.
+    ShaNiLimit { bytes: u64, cores: usize },
+}
+
+fn hash_pair(
+    name: &str,
+    tree: &Path,
+    work: &Path,
+    runs: usize,
+    anchor: &HashAnchor,
+    against: Option<&str>,
+) -> (Pair, Vec<f64>) {
     let ours_out = work.join("ours.sha256");
     let theirs_out = work.join("theirs.sha256");
     let previous_out = work.join("previous.sha256");
     let t = tree.to_str().expect("utf-8 temp path");
+    let pipeline = format!("find '{t}' -type f -print0 | xargs -0 -P2 sha256sum");
     // Older builds ran a --jobs 1 comparison pass unless told not to.
     let mut previous =
         against.map(|bin| move || timed_bin(bin, &["hash", t, "--no-baseline"], &previous_out));
+    // CPU time of each of our runs, over what one core at openssl's rate would need.
+    let cpu_ratios = std::cell::RefCell::new(Vec::new());
     let pair = compare(
         name,
         runs,
-        || timed_ours(&["hash", t], &ours_out),
         || {
-            timed_shell(
-                &format!("find '{t}' -type f -print0 | xargs -0 -P2 sha256sum"),
-                &theirs_out,
-            )
+            let before = children_cpu();
+            let wall = timed_ours(&["hash", t], &ours_out);
+            if let HashAnchor::ShaNiLimit { bytes, .. } = anchor {
+                let cpu = (children_cpu() - before).as_secs_f64();
+                let rate = openssl_sha256();
+                cpu_ratios.borrow_mut().push(cpu / (*bytes as f64 / rate));
+            }
+            wall
+        },
+        || match anchor {
+            HashAnchor::Sha256sum => timed_shell(&pipeline, &theirs_out),
+            HashAnchor::ShaNiLimit { bytes, cores } => {
+                Duration::from_secs_f64(*bytes as f64 / (openssl_sha256() * *cores as f64))
+            }
         },
         previous.as_mut().map(|p| p as &mut dyn FnMut() -> Duration),
     );
+    if let HashAnchor::ShaNiLimit { .. } = anchor {
+        // The digests are still checked against sha256sum's (once, untimed).
+        timed_shell(&pipeline, &theirs_out);
+    }
     let (o, s) = (lines_sorted(&ours_out), lines_sorted(&theirs_out));
     assert_eq!(o.len(), s.len(), "{name}: the same number of files");
     assert!(o == s, "{name}: every digest equals sha256sum's");
@@ -269,21 +341,38 @@ fn hash_pair(name: &str, tree: &Path, work: &Path, runs: usize, against: Option<
         "  {name}: {} digests, every one equal to sha256sum's",
         o.len()
     );
-    pair
+    (pair, cpu_ratios.into_inner())
+}
+
+/// Every `--algo`'s output passes its coreutils tool's `-c` check.
+fn check_algorithms(tree: &Path, work: &Path) {
+    let t = tree.to_str().expect("utf-8 temp path");
+    for (algo, tool) in [
+        ("md5", "md5sum"),
+        ("sha1", "sha1sum"),
+        ("sha224", "sha224sum"),
+        ("sha256", "sha256sum"),
+        ("sha384", "sha384sum"),
+        ("sha512", "sha512sum"),
+    ] {
+        let sums = work.join(format!("sums.{algo}"));
+        timed_ours(&["hash", t, "--algo", algo], &sums);
+        let ok = Command::new(tool)
+            .args(["-c", "--quiet"])
+            .arg(&sums)
+            .status()
+            .expect(tool);
+        assert!(
+            ok.success(),
+            "{tool} -c rejects parallel hash --algo {algo}"
+        );
+    }
+    println!(
+        "  every --algo (md5, sha1, sha224, sha256, sha384, sha512) passes its tool's -c check"
+    );
 }
 
 /// `path:count` lines from `grep -c`, and (path, ERROR, WARNING) rows from scan-logs.
-fn grep_counts(path: &Path) -> BTreeMap<String, u64> {
-    std::fs::read_to_string(path)
-        .expect("read")
-        .lines()
-        .filter_map(|l| {
-            let (p, n) = l.rsplit_once(':')?;
-            Some((p.to_string(), n.parse().ok()?))
-        })
-        .collect()
-}
-
 fn scan_counts(path: &Path) -> BTreeMap<String, (u64, u64)> {
     std::fs::read_to_string(path)
         .expect("read")
@@ -313,6 +402,8 @@ fn count_with(script: &str) -> BTreeMap<String, u64> {
         .collect()
 }
 
+/// `parallel scan-logs` against `rg -c ERROR` on the same tree; then every count is checked
+/// against `grep -c` on every file.
 fn scan_pair(
     name: &str,
     tree: &Path,
@@ -326,39 +417,33 @@ fn scan_pair(
     } else {
         "ours.scan"
     });
-    let theirs_out = work.join("theirs.grep");
+    let theirs_out = work.join("theirs.rg");
     let t = tree.to_str().expect("utf-8 temp path");
     let mut args = vec!["scan-logs", t];
     if first_match {
         args.push("--first-match");
     }
     let previous_out = work.join("previous.scan");
-    // Older builds have no --first-match: only the default rule is compared.
-    let mut previous = against
-        .filter(|_| !first_match)
-        .map(|bin| move || timed_bin(bin, &["scan-logs", t], &previous_out));
+    let mut previous =
+        against.map(|bin| move || timed_bin(bin, &args_of(t, first_match), &previous_out));
     let pair = compare(
         name,
         runs,
         || timed_ours(&args, &ours_out),
-        || {
-            timed_shell(
-                &format!("find '{t}' -name '*.log' -print0 | xargs -0 -P2 grep -c ERROR"),
-                &theirs_out,
-            )
-        },
+        || timed_shell(&format!("rg -c ERROR '{t}'"), &theirs_out),
         previous.as_mut().map(|p| p as &mut dyn FnMut() -> Duration),
     );
     let ours = scan_counts(&ours_out);
-    let errors = grep_counts(&theirs_out);
+    let errors = count_with(&format!("grep -c ERROR '{t}'/*.log /dev/null"));
     let warnings = if first_match {
         count_with(&format!(
             "for f in '{t}'/*.log; do printf '%s:' \"$f\"; grep WARNING \"$f\" | grep -vc ERROR; done"
         ))
     } else {
-        count_with(&format!("grep -c WARNING '{t}'/*.log"))
+        count_with(&format!("grep -c WARNING '{t}'/*.log /dev/null"))
     };
-    assert_eq!(ours.len(), errors.len(), "{name}: the same files");
+    let files: Vec<&String> = errors.keys().filter(|p| *p != "/dev/null").collect();
+    assert_eq!(ours.len(), files.len(), "{name}: the same files");
     for (path, (e, w)) in &ours {
         assert_eq!(Some(e), errors.get(path), "{name}: ERROR lines of {path}");
         assert_eq!(
@@ -368,10 +453,18 @@ fn scan_pair(
         );
     }
     println!(
-        "  {name}: {} files, every ERROR and WARNING count equal to grep's",
+        "  {name}: {} file(s), every ERROR and WARNING count equal to grep's",
         ours.len()
     );
     pair
+}
+
+fn args_of(t: &str, first_match: bool) -> Vec<&str> {
+    let mut args = vec!["scan-logs", t];
+    if first_match {
+        args.push("--first-match");
+    }
+    args
 }
 
 fn cpu_rows(runs: usize) -> Vec<String> {
@@ -437,13 +530,19 @@ fn main() {
     let base: PathBuf = text_arg("--dir").map_or_else(|| temp.path().to_path_buf(), PathBuf::from);
     let work = base.join("outputs");
     std::fs::create_dir_all(&work).expect("mkdir");
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
         "parallel benchmark: {runs} rounds per pair (alternating order, one warm-up), medians; \
-         {} CPUs; trees in {}\n",
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
+         {cores} CPUs; load average at the start: {}; trees in {}\n",
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" "),
         base.display()
     );
     let mut rows = Vec::new();
+    let mut notes = Vec::new();
     let mut pairs = Vec::new();
     if wanted("hash") {
         let small = base.join("small");
@@ -454,47 +553,101 @@ fn main() {
         if !big.exists() {
             big_files(&big);
         }
-        let pipeline = "find … -print0 | xargs -0 -P2 sha256sum";
-        for (name, tree) in [
-            ("hash 20,000 files of 4 KiB in 100 folders", &small),
-            ("hash 1 GiB in 64 files", &big),
-        ] {
-            let pair = hash_pair(name, tree, &work, runs, against);
-            rows.push(pair.row("parallel hash DIR", pipeline));
+        let (pair, _) = hash_pair(
+            "hash 20,000 files of 4 KiB in 100 folders",
+            &small,
+            &work,
+            runs,
+            &HashAnchor::Sha256sum,
+            against,
+        );
+        rows.push(pair.row(
+            "parallel hash DIR",
+            "`find … -print0 | xargs -0 -P2 sha256sum`",
+            "≤ 0.40×",
+        ));
+        pairs.push(pair);
+        if installed("openssl", "version") {
+            // The cores the run uses: parallel's default --jobs is every available core.
+            let anchor = HashAnchor::ShaNiLimit {
+                bytes: 1 << 30,
+                cores,
+            };
+            let (pair, cpu) = hash_pair(
+                "hash 1 GiB in 64 files",
+                &big,
+                &work,
+                runs,
+                &anchor,
+                against,
+            );
+            rows.push(pair.row(
+                "parallel hash DIR",
+                &format!("SHA-NI limit (1 GiB / ({cores} × `openssl speed -evp sha256`))"),
+                "≤ 1.10×",
+            ));
+            notes.push(format!(
+                "hash 1 GiB: CPU time of the whole run / (1 GiB at openssl's single-core rate) = {:.2} (median; 1.00 is every cycle spent in SHA-256 at openssl's speed)",
+                median(cpu)
+            ));
             pairs.push(pair);
+        } else {
+            println!("  hash 1 GiB: openssl not installed: no SHA-NI limit to measure against");
         }
+        check_algorithms(&small.join("dir000"), &work);
     }
     if wanted("scan") {
         let tree = base.join("logs");
         if !tree.exists() {
             logs(&tree);
         }
-        let grep = "find … -print0 | xargs -0 -P2 grep -c ERROR";
-        let pair = scan_pair(
-            "scan-logs 540 MB in 40 files",
-            &tree,
-            &work,
-            runs,
-            false,
-            against,
-        );
-        rows.push(pair.row("parallel scan-logs DIR", grep));
-        pairs.push(pair);
-        let pair = scan_pair(
-            "scan-logs --first-match, same files",
-            &tree,
-            &work,
-            runs,
-            true,
-            against,
-        );
-        rows.push(pair.row("parallel scan-logs DIR --first-match", grep));
-        pairs.push(pair);
+        let one = base.join("one");
+        if !one.exists() {
+            // The same 540 MB as one file.
+            std::fs::create_dir_all(&one).expect("mkdir");
+            let mut all = std::fs::File::create(one.join("all.log")).expect("one file");
+            for f in 0..40 {
+                let mut part =
+                    std::fs::File::open(tree.join(format!("service{f:02}.log"))).expect("a log");
+                std::io::copy(&mut part, &mut all).expect("copy");
+            }
+        }
+        if installed("rg", "--version") {
+            for (name, dir, first_match, label) in [
+                (
+                    "scan-logs 540 MB in 40 files",
+                    &tree,
+                    false,
+                    "parallel scan-logs DIR",
+                ),
+                (
+                    "scan-logs, the same 540 MB as one file",
+                    &one,
+                    false,
+                    "parallel scan-logs DIR",
+                ),
+                (
+                    "scan-logs --first-match, 40 files",
+                    &tree,
+                    true,
+                    "parallel scan-logs DIR --first-match",
+                ),
+            ] {
+                let pair = scan_pair(name, dir, &work, runs, first_match, against);
+                rows.push(pair.row(label, "`rg -c ERROR DIR`", "≤ 1.0×"));
+                pairs.push(pair);
+            }
+        } else {
+            println!("  scan-logs: ripgrep (rg) not installed: no anchor to measure against");
+        }
     }
-    println!("\n| workload (medians) | this project | what a user would type instead | ratio |");
-    println!("|---|---|---|---|");
+    println!("\n| workload (medians) | this project | anchor | ratio | target |");
+    println!("|---|---|---|---|---|");
     for row in &rows {
         println!("{row}");
+    }
+    for note in &notes {
+        println!("\n{note}");
     }
     let before_after: Vec<String> = pairs.iter().filter_map(Pair::before_after).collect();
     if !before_after.is_empty() {

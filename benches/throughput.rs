@@ -4,6 +4,10 @@
 //! the logs is visible. Options: `cargo bench --bench throughput -- --runs N --count N`, and
 //! `--against PATH` to time another build of `ipc_desafio` (say the previous commit's) side by
 //! side with this one, runs interleaved, and print the ratios.
+//!
+//! The default 12-value run is also timed against `benches/naive_desafio.c` — the same lesson as
+//! a student would write it in C — compiled here with `cc -O2` and run interleaved with ours
+//! (issue 21's target: ≤ 1.25×); without a C compiler the row says "cc not installed".
 
 mod common;
 
@@ -25,6 +29,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_ipc_desafio");
 
 struct Measured {
     wall: Duration,
+    /// CPU time of the process and of the children it reaped.
+    cpu: Duration,
     max_rss_kib: u64,
     code: i32,
 }
@@ -37,6 +43,7 @@ fn measure(cmd: &mut Command) -> Measured {
     let reaped = ipc_sys::child::reap(Pid::from_raw(child.id() as i32)).expect("wait4");
     Measured {
         wall: start.elapsed(),
+        cpu: reaped.usage.cpu(),
         max_rss_kib: reaped.usage.max_rss_kib,
         code: reaped.status.code().unwrap_or(-1),
     }
@@ -113,9 +120,15 @@ fn main() {
     let count = arg("--count", 1_000_000);
     let dir = tempfile::tempdir().expect("temp dir");
     let log_dir = dir.path().to_str().expect("utf-8 temp path");
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
-        "ipc_desafio benchmark: {runs} runs per scenario, medians; {} CPUs",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
+        "ipc_desafio benchmark: {runs} runs per scenario, medians; {} CPUs; load average at the \
+         start: {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     println!();
     println!("| scenario | wall (median) | values/s | peak RSS |");
@@ -192,8 +205,92 @@ fn main() {
         "logging overhead: {:.1}x the raw pipe's wall time",
         wall.as_secs_f64() / raw.as_secs_f64()
     );
+    against_c(runs, dir.path(), text_arg("--against").as_deref());
     if let Some(other) = text_arg("--against") {
         side_by_side(&other, runs, count, log_dir);
+    }
+}
+
+/// The default run against the naive C program (and the `--against` build, if given),
+/// interleaved, 20 rounds per `--runs`.
+fn against_c(runs: usize, dir: &Path, other: Option<&str>) {
+    let source = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/naive_desafio.c");
+    let exe = dir.join("naive_desafio");
+    let built = Command::new("cc")
+        .args(["-O2", "-o"])
+        .arg(&exe)
+        .arg(source)
+        .status();
+    println!();
+    if !built.is_ok_and(|s| s.success()) {
+        println!("default run against naive C: cc not installed (or {source} did not build)");
+        return;
+    }
+    let (ours_dir, c_dir, other_dir) = (dir.join("ours"), dir.join("c"), dir.join("other"));
+    for d in [&ours_dir, &c_dir, &other_dir] {
+        std::fs::create_dir_all(d).expect("mkdir");
+    }
+    let ours_dir = ours_dir.to_str().expect("utf-8 temp path");
+    let other_dir = other_dir.to_str().expect("utf-8 temp path");
+    // Who goes first rotates every round.
+    let mut sides: Vec<(Command, Vec<Measured>)> = Vec::new();
+    let mut cmd = Command::new(BIN);
+    cmd.args(["--quiet", "--log-dir", ours_dir]);
+    sides.push((cmd, Vec::new()));
+    let mut cmd = Command::new(&exe);
+    cmd.arg(&c_dir);
+    sides.push((cmd, Vec::new()));
+    if let Some(other) = other {
+        let mut cmd = Command::new(other);
+        cmd.args(["--quiet", "--log-dir", other_dir]);
+        sides.push((cmd, Vec::new()));
+    }
+    let n = sides.len();
+    for round in 0..runs * 20 {
+        for k in 0..n {
+            let (cmd, times) = &mut sides[(round + k) % n];
+            let m = measure(cmd);
+            assert_eq!(m.code, 0, "12-value run failed: {cmd:?}");
+            times.push(m);
+        }
+    }
+    let c = sides.remove(1).1;
+    let ours = sides.remove(0).1;
+    let other_times = sides.pop().map(|s| s.1);
+    // The C program did the lesson's work: 12 values sent, received and classified.
+    let lines = std::fs::read_to_string(c_dir.join("consumer_log.txt")).unwrap_or_default();
+    assert_eq!(lines.lines().count(), 12, "the C program's consumer log");
+    let med = |v: &[Measured], f: fn(&Measured) -> Duration| median(v.iter().map(f).collect());
+    let (ow, cw) = (med(&ours, |m| m.wall), med(&c, |m| m.wall));
+    let (oc, cc) = (med(&ours, |m| m.cpu), med(&c, |m| m.cpu));
+    println!(
+        "default 12-value run against benches/naive_desafio.c ({} interleaved rounds, medians):",
+        runs * 20
+    );
+    println!();
+    println!("| default 12-value run | ipc_desafio | naive C | ratio | target |");
+    println!("|---|---|---|---|---|");
+    println!(
+        "| wall | {:.2} ms | {:.2} ms | {:.2}× | ≤ 1.25× |",
+        ow.as_secs_f64() * 1e3,
+        cw.as_secs_f64() * 1e3,
+        ow.as_secs_f64() / cw.as_secs_f64()
+    );
+    println!(
+        "| CPU, all three processes | {:.2} ms | {:.2} ms | {:.2}× | |",
+        oc.as_secs_f64() * 1e3,
+        cc.as_secs_f64() * 1e3,
+        oc.as_secs_f64() / cc.as_secs_f64()
+    );
+    if let (Some(t), Some(other)) = (other_times, other) {
+        let (w, u) = (med(&t, |m| m.wall), med(&t, |m| m.cpu));
+        println!(
+            "| `--against` build ({other}): wall, CPU | {:.2} ms, {:.2} ms | | {:.2}×, {:.2}× | |",
+            w.as_secs_f64() * 1e3,
+            u.as_secs_f64() * 1e3,
+            w.as_secs_f64() / cw.as_secs_f64(),
+            u.as_secs_f64() / cc.as_secs_f64()
+        );
     }
 }
 

@@ -5,6 +5,8 @@
 //! rebuilds is built on `multiprocessing.Pool`. See ARCHITECTURE.md for the code map and the
 //! invariants.
 
+#![deny(unsafe_code)]
+
 pub mod desafio;
 pub mod grade;
 pub mod joinable_queue;

@@ -1,5 +1,7 @@
 //! `ipc_desafio`: Desafio 01. Parsing and reporting only; the library does the work.
 
+#![deny(unsafe_code)]
+
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

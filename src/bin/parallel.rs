@@ -1,9 +1,11 @@
 //! `parallel`: CPU map, log scan, file hashing and port checks on a process pool.
 
+#![deny(unsafe_code)]
+
 use std::process::ExitCode;
 
 use ipc_desafio::parallel::{Error, ParallelCli, run};
 
 fn main() -> ExitCode {
-    ipc_sys::cli::main_with::<ParallelCli, Error>(run)
+    ipc_cli::main_with::<ParallelCli, Error>(run)
 }

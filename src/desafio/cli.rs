@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use ipc_sys::cli::parse_unsigned;
+use ipc_cli::parse_unsigned;
 
 use super::error::Result;
 use super::lang::Lang;
@@ -162,7 +162,7 @@ impl RunArgs {
 mod tests {
     use super::*;
     use clap::CommandFactory;
-    use ipc_sys::cli::{Parsed, parse};
+    use ipc_cli::{Parsed, parse};
 
     #[test]
     fn clap_definition_is_consistent() {

@@ -7,7 +7,7 @@ use std::io::Write;
 
 use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, CommandFactory, FromArgMatches};
-use ipc_sys::cli::{EXIT_USAGE, Parsed, first_line};
+use ipc_cli::{EXIT_USAGE, Parsed, first_line};
 
 use super::cli::Cli;
 use super::lang::Lang;
@@ -188,13 +188,19 @@ pub fn parse(args: &[OsString], lang: Lang) -> Parsed<Cli> {
         .map(|a| a.get_id().to_string())
         .filter(|id| id != "lang")
         .collect();
-    let mut help_cmd = cmd.clone();
+    // The command again for `help`, built only then: cloning it up front for every run cost
+    // more than parsing the command line.
+    let help_cmd = || match lang {
+        Lang::En => Cli::command(),
+        Lang::Pt => command(),
+    };
     let mut help_text: Option<String> = None;
     let result = cmd.try_get_matches_from(args).and_then(|m| {
         // `help [COMMAND]`, which the Portuguese command defines itself (clap's own would
         // speak English): the help of that command, or of the whole program.
         if let Some(("help", sub)) = m.subcommand() {
             let target = sub.get_one::<String>("command").cloned();
+            let mut help_cmd = help_cmd();
             let help = match target {
                 Some(name) => match help_cmd.find_subcommand_mut(&name) {
                     Some(sub) => sub.render_long_help(),

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-pub use ipc_sys::cli::{EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE};
+pub use ipc_cli::{EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE};
 
 use super::lang::Lang;
 use super::wire::FRAME_LEN;
@@ -219,7 +219,7 @@ fn sys_pt(e: &ipc_sys::Error) -> String {
     }
 }
 
-impl ipc_sys::cli::Failure for Error {
+impl ipc_cli::Failure for Error {
     fn exit_code(&self) -> u8 {
         Error::exit_code(self)
     }

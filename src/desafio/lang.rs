@@ -109,13 +109,6 @@ impl Lang {
         }
     }
 
-    pub fn name(self) -> &'static str {
-        match self {
-            Lang::En => "English",
-            Lang::Pt => "português",
-        }
-    }
-
     /// The words of this language's log grammar.
     pub fn words(self) -> &'static Words {
         match self {

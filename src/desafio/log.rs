@@ -7,7 +7,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use ipc_sys::cli::existing_dir;
+use ipc_cli::existing_dir;
 use ipc_sys::linelog::{Clock, LineLog, SharedLog};
 
 use crate::desafio::error::{Error, Result};

@@ -36,8 +36,8 @@ pub fn main(args: Vec<std::ffi::OsString>) -> u8 {
     let lang = lang::Lang::from_args(&args);
     let parsed = cli_pt::parse(&args, lang);
     match parsed {
-        ipc_sys::cli::Parsed::Run(cli) => run(cli, lang),
-        ipc_sys::cli::Parsed::Exit(code) => code,
+        ipc_cli::Parsed::Run(cli) => run(cli, lang),
+        ipc_cli::Parsed::Exit(code) => code,
     }
 }
 

@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use ipc_sys::cli::parse_unsigned;
+use ipc_cli::parse_unsigned;
 
 use super::error::{Error, Result};
 use super::lang::Lang;

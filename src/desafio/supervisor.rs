@@ -139,9 +139,9 @@ pub fn run(opts: &RunOptions) -> Result<u8> {
     if let Some(pause) = hooks::Writer::pause_after_forks() {
         std::thread::sleep(pause);
     }
-    let show_progress = ipc_sys::progress::wanted(opts.quiet);
+    let show_progress = ipc_cli::progress::wanted(opts.quiet);
     let received = || tally.received();
-    let reaped = ipc_sys::progress::while_running(
+    let reaped = ipc_cli::progress::while_running(
         show_progress,
         lang.pick("values received", "valores recebidos"),
         Some(opts.count),

@@ -5,21 +5,18 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use ipc_sys::shm::{Shared, ShmSafe};
+use ipc_sys::shm::Shared;
 
 use crate::desafio::error::Result;
 
 #[repr(C)]
+#[derive(zerocopy::FromZeros)]
 pub struct Counters {
     sent: AtomicU64,
     received: AtomicU64,
     end_sent: AtomicBool,
     end_received: AtomicBool,
 }
-
-// SAFETY: all-zero bytes are valid atomics (0, false), and atomics work across processes on
-// shared memory; there is nothing else in the struct.
-unsafe impl ShmSafe for Counters {}
 
 /// Counters that stay shared with every child forked after `Tally::new`.
 pub struct Tally {

@@ -25,6 +25,11 @@ const TAG_END: u8 = 0x02;
 /// Bytes the receiver asks for per read: the default Linux pipe capacity, so one read can take
 /// everything the producer managed to queue.
 const READ_CHUNK: usize = 64 * 1024;
+/// What the receiver's buffer starts at: one page. It grows to `READ_CHUNK` the first time a
+/// read fills it, so a long run reads in full chunks from its second read on, while a short one
+/// (the default 12 values: 108 bytes) never touches the other fifteen pages — a page fault and
+/// the zeroing of a page cost more than the whole 12-value exchange.
+const FIRST_CHUNK: usize = 4096;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Message {
@@ -108,7 +113,7 @@ impl<R: Read> Receiver<R> {
     pub fn new(source: R) -> Self {
         Receiver {
             source,
-            buf: vec![0; READ_CHUNK],
+            buf: vec![0; FIRST_CHUNK],
             start: 0,
             end: 0,
         }
@@ -152,6 +157,9 @@ impl<R: Read> Receiver<R> {
             match self.source.read(&mut self.buf[self.end..]) {
                 Ok(n) => {
                     self.end += n;
+                    if self.end == self.buf.len() && self.buf.len() < READ_CHUNK {
+                        self.buf.resize(READ_CHUNK, 0);
+                    }
                     return Ok(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -224,6 +232,29 @@ mod tests {
             Message::End { sent: 2 },
         ];
         for step in 1..=FRAME_LEN * 3 {
+            let mut rx = Receiver::new(Dribble {
+                data: stream(&messages),
+                pos: 0,
+                step,
+            });
+            let got: Vec<_> = std::iter::from_fn(|| rx.recv().unwrap()).collect();
+            assert_eq!(got, messages, "step {step}");
+        }
+    }
+
+    #[test]
+    fn a_stream_longer_than_the_first_buffer_arrives_whole_in_any_read_size() {
+        // 2,000 frames: 18,000 bytes, more than the first page-sized buffer holds, with frames
+        // cut by reads of every size around the moment the buffer grows.
+        let messages: Vec<Message> = (0..2000).map(Message::Value).collect();
+        for step in [
+            1,
+            7,
+            FIRST_CHUNK - 1,
+            FIRST_CHUNK,
+            FIRST_CHUNK + 5,
+            READ_CHUNK * 2,
+        ] {
             let mut rx = Receiver::new(Dribble {
                 data: stream(&messages),
                 pos: 0,

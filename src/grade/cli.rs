@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use ipc_sys::cli::{parse_between, parse_duration};
+use ipc_cli::{parse_between, parse_duration};
 use ipc_sys::sandbox::Protection;
 use serde::Deserialize;
 

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-pub use ipc_sys::cli::{EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE};
+pub use ipc_cli::{EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use ipc_sys::queue::{QueueEnd, Received};
 use ipc_sys::semaphore::Semaphore;
-use ipc_sys::shm::{Shared, ShmSafe};
+use ipc_sys::shm::Shared;
 use ipc_sys::signal::{Wake, Watch, interrupted, wait_event};
 use nix::poll::{PollFd, PollFlags};
 
@@ -48,6 +48,7 @@ pub const DRAINED: u64 = 0;
 
 /// Counters shared by every process of a run.
 #[repr(C)]
+#[derive(zerocopy::FromZeros)]
 pub struct Board {
     /// Items each producer has put (counted before queueing; index = producer number).
     put: [AtomicU64; MAX_PRODUCERS + 1],
@@ -67,10 +68,6 @@ pub struct Board {
     refused: AtomicU64,
     stale_hints: AtomicU64,
 }
-
-// SAFETY: atomics only (all-zero bytes are valid values), which work across processes on
-// shared memory; no pointers.
-unsafe impl ShmSafe for Board {}
 
 /// What one put did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

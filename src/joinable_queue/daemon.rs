@@ -31,7 +31,7 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
 use super::Result;
-use ipc_sys::cli::{EXIT_FAILURE, EXIT_INTERRUPTED};
+use ipc_cli::{EXIT_FAILURE, EXIT_INTERRUPTED};
 
 /// How long the parent lives after starting its children (the lesson's 0.5 s).
 const PARENT_LIFE: Duration = Duration::from_millis(500);
@@ -351,11 +351,10 @@ fn describe(pid: i32) -> String {
 
 /// (state, parent pid) of a process, from /proc/<pid>/stat.
 fn stat(pid: i32) -> Option<(char, i32)> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name is in parentheses and may hold spaces: fields start after the last ')'.
-    let mut fields = text.rsplit_once(')')?.1.split_whitespace();
-    let state = fields.next()?.chars().next()?;
-    let ppid = fields.next()?.parse().ok()?;
+    use ipc_sys::memory::{read_stat, stat_field};
+    let text = read_stat(pid)?;
+    let state = stat_field(&text, 3)?.chars().next()?;
+    let ppid = stat_field(&text, 4)?.parse().ok()?;
     Some((state, ppid))
 }
 

@@ -26,7 +26,7 @@ use std::fmt::Write as _;
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
-use ipc_sys::cli::{EXIT_FAILURE, EXIT_INTERRUPTED};
+use ipc_cli::{EXIT_FAILURE, EXIT_INTERRUPTED};
 use ipc_sys::linelog::say;
 use ipc_sys::queue::{self, QueueEnd, Received};
 use ipc_sys::semaphore::Semaphore;
@@ -378,7 +378,7 @@ impl Main<'_> {
                 say(&format!(
                     "main: join() cannot return by itself: the queue is closed and empty (empty() is {}), the consumer waits for more, and {unfinished} taken item(s) were never marked done — taking an item is not finishing it; join() gives up in {}",
                     self.q.empty(),
-                    ipc_sys::cli::describe_duration(self.o.join_timeout)
+                    ipc_cli::describe_duration(self.o.join_timeout)
                 ));
                 self.stage = Stage::Joining {
                     stuck_since: Some(Instant::now()),
@@ -388,7 +388,7 @@ impl Main<'_> {
                 let never = self.never_done();
                 summary(&format!(
                     "main: join() failed after waiting {}: {} of {expected} items never marked done: {}",
-                    ipc_sys::cli::describe_duration(self.o.join_timeout),
+                    ipc_cli::describe_duration(self.o.join_timeout),
                     never.count,
                     never.names()
                 ))?;

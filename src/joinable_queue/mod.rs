@@ -18,7 +18,7 @@ mod producer;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use ipc_sys::cli::{EXIT_FAILURE, EXIT_USAGE, Failure, parse_between, parse_duration};
+use ipc_cli::{EXIT_FAILURE, EXIT_USAGE, Failure, parse_between, parse_duration};
 
 pub use board::{CAPACITY_MAX, MAX_PRODUCERS};
 

@@ -30,6 +30,47 @@ pub struct Batches<'a> {
     pub problems: &'a mut u64,
     /// Print walk problems (a second pass over the same tree does not repeat them).
     pub report: bool,
+    /// Cut a file larger than twice this many bytes into tasks of this many bytes each (see
+    /// `Part`), so that one large file keeps every worker busy; `None`: never.
+    pub split: Option<u64>,
+    /// The file being cut: its path, its size at the walk, where its next part starts.
+    cutting: Option<(PathBuf, u64, u64)>,
+}
+
+/// One part of a file cut by `Batches::split`: the bytes `start..end` (`end` `None`: to the end
+/// of the file, however long it has grown), as one task argument `@START-END NAME` (`@START-
+/// NAME` for the last part). A part owns the lines that *begin* in its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    pub start: u64,
+    pub end: Option<u64>,
+}
+
+impl Part {
+    pub fn encode(&self, name: &str) -> String {
+        match self.end {
+            Some(end) => format!("@{}-{end} {name}", self.start),
+            None => format!("@{}- {name}", self.start),
+        }
+    }
+
+    /// `(part, NAME)` of an argument `encode` made; `None` for a plain name.
+    pub fn decode(arg: &str) -> Option<(Part, &str)> {
+        let (range, name) = arg.strip_prefix('@')?.split_once(' ')?;
+        let (start, end) = range.split_once('-')?;
+        let end = if end.is_empty() {
+            None
+        } else {
+            Some(end.parse().ok()?)
+        };
+        Some((
+            Part {
+                start: start.parse().ok()?,
+                end,
+            },
+            name,
+        ))
+    }
 }
 
 impl<'a> Batches<'a> {
@@ -46,6 +87,8 @@ impl<'a> Batches<'a> {
             batches,
             problems,
             report: true,
+            split: None,
+            cutting: None,
         }
     }
 
@@ -72,13 +115,46 @@ impl<'a> Batches<'a> {
     }
 }
 
+impl Batches<'_> {
+    /// The next part of the file being cut, if one is.
+    fn next_part(&mut self) -> Option<Task> {
+        let part = self.split?;
+        let (path, size, start) = self.cutting.take()?;
+        let end = start + part;
+        // The last part runs to the end of the file; it is never shorter than half a part.
+        let range = if end + part / 2 >= size {
+            Part { start, end: None }
+        } else {
+            self.cutting = Some((path.clone(), size, end));
+            Part {
+                start,
+                end: Some(end),
+            }
+        };
+        let arg = range.encode(&names::encode(&path));
+        self.batches.push(vec![path]);
+        Some(Task::new(self.job, NO_TIMEOUT, vec![arg]))
+    }
+}
+
 impl Iterator for Batches<'_> {
     type Item = Task;
 
     fn next(&mut self) -> Option<Task> {
+        if let Some(task) = self.next_part() {
+            return Some(task);
+        }
         let mut files = Vec::new();
         let mut bytes = 0u64;
         while let Some((path, size)) = self.next_file() {
+            if self.split.is_some_and(|part| size > 2 * part) {
+                if files.is_empty() {
+                    self.cutting = Some((path, size, 0));
+                    return self.next_part();
+                }
+                self.held = Some((path, size));
+                break;
+            }
             if !files.is_empty() && (size >= BATCH_BYTES || bytes + size > BATCH_BYTES) {
                 self.held = Some((path, size));
                 break;
@@ -102,6 +178,7 @@ impl Iterator for Batches<'_> {
 /// "hashed", "scanned"), and returns how many there were.
 pub fn report_lost(stopped: &Stopped, batches: &[Vec<PathBuf>], verb: &str) -> u64 {
     let mut lost = 0;
+    let mut named: Option<PathBuf> = None;
     for report in &stopped.reports {
         if matches!(report.outcome, Outcome::Ok(_)) {
             continue;
@@ -112,6 +189,11 @@ pub fn report_lost(stopped: &Stopped, batches: &[Vec<PathBuf>], verb: &str) -> u
             .map_or(&[][..], Vec::as_slice);
         let why = super::runner::lost_reason(report);
         for path in files {
+            // The parts of one cut file follow each other: the file is named once.
+            if named.as_ref() == Some(path) {
+                continue;
+            }
+            named = Some(path.clone());
             lost += 1;
             let _ = writeln!(
                 std::io::stderr(),
@@ -121,4 +203,50 @@ pub fn report_lost(stopped: &Stopped, batches: &[Vec<PathBuf>], verb: &str) -> u
         }
     }
     lost
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_over_twice_the_part_size_is_cut_into_parts_that_cover_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.log"), vec![b'x'; 10]).unwrap();
+        std::fs::write(dir.path().join("b.log"), vec![b'x'; 3400]).unwrap();
+        std::fs::write(dir.path().join("c.log"), vec![b'x'; 2000]).unwrap();
+        let (mut batches, mut problems) = (Vec::new(), 0);
+        let walk = Walk::new(dir.path(), &[], true);
+        let mut tasks = Batches::new(walk, "scan", &mut batches, &mut problems);
+        tasks.split = Some(1000);
+        let args: Vec<Vec<String>> = tasks.map(|t| t.args).collect();
+        let name = |f: &str| names::encode(&dir.path().join(f));
+        assert_eq!(
+            args,
+            vec![
+                vec![name("a.log")],
+                vec![format!("@0-1000 {}", name("b.log"))],
+                vec![format!("@1000-2000 {}", name("b.log"))],
+                vec![format!("@2000- {}", name("b.log"))],
+                vec![name("c.log")],
+            ]
+        );
+        assert_eq!(
+            batches.len(),
+            5,
+            "one entry per task, for naming lost files"
+        );
+        let (part, rest) = Part::decode(&args[3][0]).unwrap();
+        assert_eq!(
+            (part, rest),
+            (
+                Part {
+                    start: 2000,
+                    end: None
+                },
+                name("b.log").as_str()
+            )
+        );
+        assert_eq!(Part::decode(&name("a.log")), None);
+    }
 }

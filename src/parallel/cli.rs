@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use ipc_sys::cli::{parse_between, parse_duration};
+use ipc_cli::{parse_between, parse_duration};
 
 use super::digest::Algo;
 

@@ -12,13 +12,12 @@ use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 
-use ipc_sys::shm::ShmSafe;
-
 /// How many counters a program may keep in a `Tally`.
 pub const COUNTERS: usize = 6;
 
 /// Counts shared by the dispatcher (which writes them) and the caller (which reads them).
 #[repr(C)]
+#[derive(zerocopy::FromZeros)]
 pub struct Tally {
     counts: [AtomicU64; COUNTERS],
     /// Tasks whose output has been written (or that were lost), in order.
@@ -28,10 +27,6 @@ pub struct Tally {
     /// The errno of the first failed write to standard output; 0 while writes succeed.
     output_error: AtomicI32,
 }
-
-// SAFETY: every field is an atomic (valid as all-zero bytes) and is only touched through atomic
-// operations, which work across processes on the same shared page.
-unsafe impl ShmSafe for Tally {}
 
 impl Tally {
     pub fn add(&self, counter: usize, n: u64) {
@@ -77,6 +72,9 @@ pub trait Render {
     /// Appends to `out` (standard output) and `err` (standard error) what `output` stands for
     /// and adds its counts to `tally`.
     fn render(&self, output: &str, out: &mut Vec<u8>, err: &mut Vec<u8>, tally: &Tally);
+
+    /// A task, in its turn, came back without a result (its worker crashed or timed out).
+    fn lost(&self) {}
 }
 
 /// The dispatcher-side state: results held back until their turn.
@@ -110,6 +108,7 @@ impl Emitter {
             match output {
                 Some(text) => render.render(&text, &mut self.out, &mut self.err, tally),
                 None => {
+                    render.lost();
                     tally.lost.fetch_add(1, Ordering::SeqCst);
                 }
             }

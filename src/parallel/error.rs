@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use ipc_sys::cli::{EXIT_FAILURE, EXIT_USAGE, Failure};
+use ipc_cli::{EXIT_FAILURE, EXIT_USAGE, Failure};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -65,7 +65,7 @@ pub fn run(cli: ParallelCli) -> Result<u8> {
 /// A directory argument that must exist: exit 2 otherwise. `FILE/` (the kernel's ENOTDIR) and
 /// `FILE` get the same message: a trailing slash is not a different error.
 pub(crate) fn check_dir(dir: &std::path::Path) -> Result<()> {
-    ipc_sys::cli::existing_dir(dir).map_err(|source| Error::Path {
+    ipc_cli::existing_dir(dir).map_err(|source| Error::Path {
         flag: "DIR",
         path: dir.into(),
         source: if source.kind() == std::io::ErrorKind::NotADirectory {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
-use ipc_sys::cli::{EXIT_FAILURE, EXIT_INTERRUPTED};
+use ipc_cli::{EXIT_FAILURE, EXIT_INTERRUPTED};
 use ipc_sys::signal::{Wake, Watch, interrupted, wait_event};
 
 use super::cli::MonitorArgs;

@@ -4,6 +4,8 @@
 
 use std::fs;
 
+use ipc_sys::memory::stat_field;
+
 /// One reading of a process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stat {
@@ -15,13 +17,10 @@ pub struct Stat {
     pub rss_bytes: u64,
 }
 
-/// Parses `/proc/<pid>/stat`. The command name (field 2) is in parentheses and may hold spaces
-/// or parentheses itself, so fields are counted after the last `)`.
+/// Parses `/proc/<pid>/stat` (fields numbered as in proc(5), through the system layer's one
+/// reader: the command name may hold spaces and parentheses).
 pub fn parse_stat(pid: i32, text: &str) -> Option<Stat> {
-    let (_, rest) = text.rsplit_once(')')?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // After ')': state(3) ppid(4) … utime(14) stime(15) … rss(24), numbered as in proc(5).
-    let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok());
+    let field = |n: usize| stat_field(text, n)?.parse::<u64>().ok();
     Some(Stat {
         pid,
         ppid: i32::try_from(field(4)?).ok()?,
@@ -31,7 +30,7 @@ pub fn parse_stat(pid: i32, text: &str) -> Option<Stat> {
 }
 
 pub fn read_stat(pid: i32) -> Option<Stat> {
-    parse_stat(pid, &fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+    parse_stat(pid, &ipc_sys::memory::read_stat(pid)?)
 }
 
 /// Every process whose parent is `parent` (this kernel may lack
@@ -51,24 +50,20 @@ pub fn children_of(parent: i32) -> Vec<Stat> {
 
 /// Whether our child `pid` has ended: a zombie waiting to be reaped, or gone.
 pub fn has_ended(pid: i32) -> bool {
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .is_none_or(|(_, rest)| rest.trim_start().starts_with('Z')),
-        Err(_) => true,
-    }
+    ipc_sys::memory::read_stat(pid).is_none_or(|stat| stat_field(&stat, 3) == Some("Z"))
 }
 
 pub fn page_size() -> u64 {
-    // SAFETY: sysconf only reads a configuration value.
-    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    u64::try_from(n).unwrap_or(4096)
+    sysconf(nix::unistd::SysconfVar::PAGE_SIZE).unwrap_or(4096)
 }
 
 pub fn ticks_per_second() -> u64 {
-    // SAFETY: sysconf only reads a configuration value.
-    let n = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    u64::try_from(n).ok().filter(|&n| n > 0).unwrap_or(100)
+    sysconf(nix::unistd::SysconfVar::CLK_TCK).unwrap_or(100)
+}
+
+fn sysconf(var: nix::unistd::SysconfVar) -> Option<u64> {
+    let n = nix::unistd::sysconf(var).ok().flatten()?;
+    u64::try_from(n).ok().filter(|&n| n > 0)
 }
 
 #[cfg(test)]

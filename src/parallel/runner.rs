@@ -6,7 +6,7 @@
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
-use ipc_sys::progress;
+use ipc_cli::progress;
 use ipc_sys::signal::{Wake, Watch, interrupted, wait_event};
 use nix::sys::signal::Signal;
 

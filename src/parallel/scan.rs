@@ -17,13 +17,13 @@ use std::sync::Arc;
 use memchr::memmem::Finder;
 use memchr::{memchr, memrchr};
 
-use ipc_sys::cli::{EXIT_FAILURE, EXIT_INTERRUPTED};
+use ipc_cli::{EXIT_FAILURE, EXIT_INTERRUPTED};
 use ipc_sys::shm::Shared;
 
-use super::batch::{Batches, report_lost};
+use super::batch::{Batches, Part, report_lost};
 use super::buffer::AlignedBuf;
 use super::cli::{ScanArgs, ScanSort};
-use super::digest::open_regular;
+use super::digest::{MAP_MIN, open_regular};
 use super::emit::{Render, SharedEmitter, Tally};
 use super::error::Result;
 use super::names;
@@ -47,6 +47,12 @@ const OVERLAP: usize = b"WARNING".len() - 1;
 const MIN_BUFFER: usize = 2 * b"WARNING".len();
 /// Reads should start on a cache line (see `buffer`).
 const CACHE_LINE: usize = 64;
+/// A mapped file is searched a window of whole lines at a time, so that the second search
+/// (WARNING after ERROR) finds the bytes still in the CPU's L2 cache.
+const WINDOW: usize = READ_SIZE;
+/// A file more than twice this large is cut into parts of this size, one task each, so that
+/// one large log keeps every worker busy (ripgrep searches a file on one thread).
+pub const PART: u64 = 32 << 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rule {
@@ -102,10 +108,52 @@ impl Counter {
         count
     }
 
-    /// (ERROR lines, WARNING lines) of a run of complete lines. For the first-match rule, the
-    /// lines holding both words are those whose end appears in both searches: counting them
-    /// takes a merge of two short sorted lists, not a search of every WARNING line for ERROR.
+    /// (ERROR lines, WARNING lines) of a run of complete lines (the last may lack its newline),
+    /// in one pass: `R` is the one byte both words hold, so a single `memchr` for it (the
+    /// fastest search there is: one vector compare per 32 bytes) finds every candidate for
+    /// either word; only where a word is really there is its line looked at, once, for both.
+    /// In text where `R` is common (most candidates false) it gives up and counts with
+    /// `count_two_pass` instead, so the worst case stays that of two `memmem` searches.
     pub fn count(&self, data: &[u8]) -> (u64, u64) {
+        // False candidates allowed: one per 64 bytes. Logs in mixed case have a few per line at
+        // most; text in capitals does not pay more than this before the switch.
+        let budget = data.len() / 64 + 16;
+        let mut misses = 0;
+        let (mut errors, mut warnings) = (0, 0);
+        let mut pos = 0;
+        while let Some(i) = memchr(b'R', &data[pos..]) {
+            let at = pos + i;
+            if !(word_at(data, at, b"ERROR") || word_at(data, at, b"WARNING")) {
+                misses += 1;
+                if misses > budget {
+                    return self.count_two_pass(data);
+                }
+                pos = at + 1;
+                continue;
+            }
+            // From the line's start (or `pos`, if the line began before it: a word before `pos`
+            // would have had one of its `R`s found first) to its end.
+            let start = memrchr(b'\n', &data[pos..at]).map_or(pos, |j| pos + j + 1);
+            let end = memchr(b'\n', &data[at..]).map_or(data.len(), |j| at + j);
+            let line = &data[start..end];
+            let (e, w) = self.classify(
+                self.error.find(line).is_some(),
+                self.warning.find(line).is_some(),
+            );
+            errors += e;
+            warnings += w;
+            pos = end + 1;
+            if pos >= data.len() {
+                break;
+            }
+        }
+        (errors, warnings)
+    }
+
+    /// `count` by two whole-buffer `memmem` searches, one per word. For the first-match rule,
+    /// the lines holding both words are those whose end appears in both searches: counting them
+    /// takes a merge of two short sorted lists, not a search of every WARNING line for ERROR.
+    fn count_two_pass(&self, data: &[u8]) -> (u64, u64) {
         match self.rule {
             Rule::Both => (
                 self.lines_with(data, &self.error, None),
@@ -231,12 +279,138 @@ impl Counter {
         }
     }
 
-    pub fn count_file(&self, path: &Path, buf: &mut [u8]) -> io::Result<(u64, u64)> {
-        self.count_stream(&mut open_regular(path)?, buf)
+    /// (ERROR lines, WARNING lines) of the lines that begin in `part` of the file (all of it
+    /// when `part` is `None`). A file of `MAP_MIN` bytes or more (or a part) is mapped, not read.
+    pub fn count_file(
+        &self,
+        path: &Path,
+        part: Option<&Part>,
+        buf: &mut [u8],
+    ) -> io::Result<(u64, u64)> {
+        let (mut file, len) = open_regular(path)?;
+        if part.is_none() && len < MAP_MIN {
+            return self.count_stream(&mut file, buf);
+        }
+        let map = ipc_sys::mapped::MappedFile::new(&file)?;
+        let len = map.bytes().len();
+        let at = |offset: u64| usize::try_from(offset).map_or(len, |o| o.min(len));
+        let (from, limit) = part.map_or((0, len), |p| (at(p.start), p.end.map_or(len, at)));
+        Ok(self.count_part(&map, from, limit))
+    }
+
+    /// (ERROR lines, WARNING lines) of the lines that *begin* in `map.bytes()[from..limit]`: from
+    /// after the first newline at or past `from - 1` (from the start when `from` is 0) through
+    /// the line that holds byte `limit - 1`, however far past `limit` it runs. Each part of a cut
+    /// file is counted so, and every line is counted by exactly one part. The map is read
+    /// through an `ipc_sys::mapped::Reader`, so only a bounded stretch of it is ever mapped in,
+    /// and a part scans no further than its own bytes unless a line of its own runs on.
+    fn count_part(
+        &self,
+        map: &ipc_sys::mapped::MappedFile,
+        from: usize,
+        limit: usize,
+    ) -> (u64, u64) {
+        let data = map.bytes();
+        let mut reader = map.reader(from.saturating_sub(1));
+        let start = match from {
+            0 => 0,
+            _ => match find_newline(data, from - 1, limit, &mut reader) {
+                Some(i) => i + 1,
+                None => return (0, 0),
+            },
+        };
+        let (mut errors, mut warnings) = (0, 0);
+        let mut at = start;
+        while at < limit {
+            reader.advance(at, WINDOW);
+            let window_end = (at + WINDOW).min(limit);
+            let cut = if window_end == data.len() {
+                window_end
+            } else {
+                match memrchr(b'\n', &data[at..window_end]) {
+                    Some(i) => at + i + 1,
+                    None => {
+                        let (next, e, w) = self.long_line(data, at, &mut reader);
+                        errors += e;
+                        warnings += w;
+                        at = next;
+                        continue;
+                    }
+                }
+            };
+            let (e, w) = self.count(&data[at..cut]);
+            errors += e;
+            warnings += w;
+            at = cut;
+        }
+        (errors, warnings)
+    }
+
+    /// A line longer than a window, from `from`: searched a window at a time (each search
+    /// reaching `OVERLAP` bytes back, so a word cut by a window's edge is found) until its
+    /// newline or the end of `data`. Its counts, and where the next line starts.
+    fn long_line(
+        &self,
+        data: &[u8],
+        from: usize,
+        reader: &mut ipc_sys::mapped::Reader<'_>,
+    ) -> (usize, u64, u64) {
+        let (mut error, mut warning) = (false, false);
+        let mut at = from;
+        loop {
+            // The search reaches back OVERLAP bytes: the reader must keep those mapped.
+            let begin = at.saturating_sub(OVERLAP).max(from);
+            reader.advance(begin, WINDOW + OVERLAP);
+            let stop = (at + WINDOW).min(data.len());
+            let newline = memchr(b'\n', &data[at..stop]).map(|i| at + i);
+            let piece = &data[begin..newline.unwrap_or(stop)];
+            error = error || self.error.find(piece).is_some();
+            warning = warning || self.warning.find(piece).is_some();
+            if newline.is_some() || stop == data.len() {
+                let (e, w) = self.classify(error, warning);
+                return (newline.map_or(stop, |n| n + 1), e, w);
+            }
+            at = stop;
+        }
     }
 }
 
+/// Whether `word` occurs in `data` over the byte at `at` (an `R`): at any of `word`'s `R`s.
+fn word_at(data: &[u8], at: usize, word: &[u8]) -> bool {
+    word.iter()
+        .enumerate()
+        .any(|(k, &b)| b == b'R' && at >= k && data.get(at - k..at - k + word.len()) == Some(word))
+}
+
+/// The first newline in `data[from..to]`, searched a window at a time through `reader`.
+fn find_newline(
+    data: &[u8],
+    from: usize,
+    to: usize,
+    reader: &mut ipc_sys::mapped::Reader<'_>,
+) -> Option<usize> {
+    let mut at = from;
+    while at < to {
+        reader.advance(at, WINDOW);
+        let stop = (at + WINDOW).min(to);
+        if let Some(i) = memchr(b'\n', &data[at..stop]) {
+            return Some(at + i);
+        }
+        at = stop;
+    }
+    None
+}
+
 enum Record<'a> {
+    /// A part of a cut file (`~START LAST ERRORS WARNINGS NAME`): its counts add up to the
+    /// file's, which gets its row once its last part is in.
+    Part {
+        start: u64,
+        last: bool,
+        errors: u64,
+        warnings: u64,
+        name: Vec<u8>,
+    },
     Counted {
         errors: u64,
         warnings: u64,
@@ -249,7 +423,21 @@ enum Record<'a> {
 }
 
 fn parse_record(line: &str) -> Option<Record<'_>> {
-    if let Some(rest) = line.strip_prefix('+') {
+    if let Some(rest) = line.strip_prefix('~') {
+        let mut it = rest.splitn(5, ' ');
+        let start = it.next()?.parse().ok()?;
+        let last = it.next()? == "1";
+        let errors = it.next()?.parse().ok()?;
+        let warnings = it.next()?.parse().ok()?;
+        let name = names::decode_bytes(it.next()?)?;
+        Some(Record::Part {
+            start,
+            last,
+            errors,
+            warnings,
+            name,
+        })
+    } else if let Some(rest) = line.strip_prefix('+') {
         let mut it = rest.splitn(3, ' ');
         let errors = it.next()?.parse().ok()?;
         let warnings = it.next()?.parse().ok()?;
@@ -281,6 +469,10 @@ struct Scanner {
     emitter: SharedEmitter,
     /// Worker side: the read buffer, made on first use and reused for every file.
     buf: RefCell<Option<AlignedBuf>>,
+    /// Dispatcher side: the cut file being added up.
+    parts: RefCell<Parts>,
+    /// Dispatcher side: the last file named unreadable (its other parts are not named again).
+    unreadable: RefCell<Option<Vec<u8>>>,
 }
 
 impl Job for Scanner {
@@ -289,10 +481,18 @@ impl Job for Scanner {
         let buf = buf.get_or_insert_with(|| AlignedBuf::new(READ_SIZE)).get();
         let mut out = String::with_capacity(args.len() * 80);
         for arg in args {
-            let path = names::decode(arg).ok_or("a malformed path argument")?;
-            let _ = match self.counter.count_file(&path, buf) {
-                Ok((e, w)) => writeln!(out, "+{e} {w} {arg}"),
-                Err(e) => writeln!(out, "!{arg} {e}"),
+            let (part, name) = match Part::decode(arg) {
+                Some((part, name)) => (Some(part), name),
+                None => (None, arg.as_str()),
+            };
+            let path = names::decode(name).ok_or("a malformed path argument")?;
+            let _ = match (self.counter.count_file(&path, part.as_ref(), buf), part) {
+                (Ok((e, w)), None) => writeln!(out, "+{e} {w} {name}"),
+                (Ok((e, w)), Some(p)) => {
+                    let last = u8::from(p.end.is_none());
+                    writeln!(out, "~{} {last} {e} {w} {name}", p.start)
+                }
+                (Err(e), _) => writeln!(out, "!{name} {e}"),
             };
         }
         Ok(out)
@@ -315,10 +515,103 @@ impl Job for Scanner {
     }
 }
 
+/// The counts of a cut file so far, while its parts come in (in task order).
+struct Partial {
+    name: Vec<u8>,
+    errors: u64,
+    warnings: u64,
+    /// False once a part is missing (lost with its worker): the file then gets no row (the
+    /// caller names it as not scanned).
+    whole: bool,
+}
+
+/// Adds the parts of cut files up, in task order, into whole-file counts.
+#[derive(Default)]
+struct Parts {
+    current: Option<Partial>,
+}
+
+impl Parts {
+    /// A part's counts; the file's total `(errors, warnings, name)` once its last part is in
+    /// and none was missing.
+    fn add(
+        &mut self,
+        start: u64,
+        last: bool,
+        errors: u64,
+        warnings: u64,
+        name: Vec<u8>,
+    ) -> Option<(u64, u64, Vec<u8>)> {
+        match &mut self.current {
+            Some(p) if start > 0 && p.name == name => {
+                p.errors += errors;
+                p.warnings += warnings;
+            }
+            _ => {
+                self.current = Some(Partial {
+                    name,
+                    errors,
+                    warnings,
+                    // A file's first part starts at 0: a later one seen first means the earlier
+                    // ones were lost.
+                    whole: start == 0,
+                });
+            }
+        }
+        if !last {
+            return None;
+        }
+        let p = self.current.take()?;
+        p.whole.then_some((p.errors, p.warnings, p.name))
+    }
+
+    /// A task came back without a result: the file being added up (if any) is not whole.
+    fn lost(&mut self) {
+        if let Some(p) = &mut self.current {
+            p.whole = false;
+        }
+    }
+}
+
 impl Render for Scanner {
+    fn lost(&self) {
+        self.parts.borrow_mut().lost();
+    }
+
     fn render(&self, output: &str, out: &mut Vec<u8>, err: &mut Vec<u8>, tally: &Tally) {
         for line in output.lines() {
-            match parse_record(line) {
+            let record = match parse_record(line) {
+                Some(Record::Part {
+                    start,
+                    last,
+                    errors,
+                    warnings,
+                    name,
+                }) => match self
+                    .parts
+                    .borrow_mut()
+                    .add(start, last, errors, warnings, name)
+                {
+                    Some((errors, warnings, name)) => Some(Record::Counted {
+                        errors,
+                        warnings,
+                        name,
+                    }),
+                    None => continue,
+                },
+                Some(Record::Unreadable { name, why }) => {
+                    // Every part of a file that could not be opened says so: once is enough.
+                    let mut last = self.unreadable.borrow_mut();
+                    if last.as_ref() == Some(&name) {
+                        continue;
+                    }
+                    *last = Some(name.clone());
+                    Some(Record::Unreadable { name, why })
+                }
+                other => other,
+            };
+            match record {
+                Some(Record::Part { .. }) => {}
                 Some(Record::Counted {
                     errors,
                     warnings,
@@ -351,19 +644,30 @@ impl Render for Scanner {
 
 fn print_sorted(out: &mut Out, stopped: &Stopped) {
     let mut rows = Vec::new();
+    let mut parts = Parts::default();
     for r in &stopped.reports {
         let Outcome::Ok(text) = &r.outcome else {
+            parts.lost();
             continue;
         };
         for line in text.lines() {
-            if let Some(Record::Counted {
-                errors,
-                warnings,
-                name,
-            }) = parse_record(line)
-                && errors + warnings > 0
-            {
-                rows.push((errors, warnings, name));
+            let row = match parse_record(line) {
+                Some(Record::Counted {
+                    errors,
+                    warnings,
+                    name,
+                }) => Some((errors, warnings, name)),
+                Some(Record::Part {
+                    start,
+                    last,
+                    errors,
+                    warnings,
+                    name,
+                }) => parts.add(start, last, errors, warnings, name),
+                _ => None,
+            };
+            if let Some(row) = row.filter(|(e, w, _)| e + w > 0) {
+                rows.push(row);
             }
         }
     }
@@ -394,6 +698,8 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
             tally: Arc::clone(&tally),
             emitter: SharedEmitter::default(),
             buf: RefCell::new(None),
+            parts: RefCell::default(),
+            unreadable: RefCell::default(),
         },
     );
     let mut out = Out::default();
@@ -401,7 +707,8 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
     let mut batches: Vec<Vec<PathBuf>> = Vec::new();
     let mut problems = 0u64;
     let walk = Walk::new(&args.dir, std::slice::from_ref(&args.ext), !args.no_recurse);
-    let tasks = Batches::new(walk, "scan", &mut batches, &mut problems);
+    let mut tasks = Batches::new(walk, "scan", &mut batches, &mut problems);
+    tasks.split = Some(PART);
     let run = run_pool(jobs, registry, "batches scanned", None, tasks, Some(&tally))?;
     let mut code = 0;
     let mut lost_files = 0u64;
@@ -530,6 +837,11 @@ mod tests {
             text.extend_from_slice(&line);
             text.push(b'\n');
         }
+        // Capitals: R everywhere, so the one-pass count gives up and searches twice instead.
+        for _ in 0..50 {
+            text.extend_from_slice(b"RRRR RARE RUN ERRR ERROR RRRRRRRRRRRRRRRRRRRRRRRRRRRRRRR\n");
+            text.extend_from_slice(b"RRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRR WARNINGR\n");
+        }
         text.extend_from_slice(b"last ERROR without newline");
         for rule in [Rule::Both, Rule::FirstMatch] {
             let c = Counter::new(rule);
@@ -547,6 +859,132 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// Lines of every length, words anywhere, a last line without its newline.
+    fn sample_log() -> Vec<u8> {
+        let mut text = Vec::new();
+        let mut seed = 11u32;
+        for i in 0..3000 {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            let word: &[u8] = match (seed >> 16) % 7 {
+                0 => b"ERROR",
+                1 => b"WARNING",
+                2 => b"ERROR and WARNING",
+                _ => b"info",
+            };
+            text.extend(std::iter::repeat_n(b'x', (seed >> 20) as usize % 90));
+            text.extend_from_slice(word);
+            if i % 500 == 0 {
+                text.extend(std::iter::repeat_n(b'y', 5000));
+            }
+            text.push(b'\n');
+        }
+        text.extend_from_slice(b"tail ERROR");
+        text
+    }
+
+    #[test]
+    fn the_parts_of_a_cut_file_count_each_line_exactly_once_wherever_the_cuts_fall() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cut.log");
+        let text = sample_log();
+        std::fs::write(&path, &text).unwrap();
+        let len = text.len() as u64;
+        let mut buf = vec![0u8; READ_SIZE];
+        for rule in [Rule::Both, Rule::FirstMatch] {
+            let c = Counter::new(rule);
+            for part in [1u64, 2, 3, 64, 99, 1000, 4097, len / 2, len - 1, len] {
+                let mut total = (0, 0);
+                let mut start = 0;
+                while start < len {
+                    let end = (start + part < len).then_some(start + part);
+                    let (e, w) = c
+                        .count_file(&path, Some(&Part { start, end }), &mut buf)
+                        .unwrap();
+                    total = (total.0 + e, total.1 + w);
+                    start += part;
+                }
+                assert_eq!(total, naive(&text, rule), "{rule:?}, parts of {part}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_cut_file_without_a_newline_is_one_line_counted_by_its_first_part_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("one-line.log");
+        let mut text = vec![b'R'; 3 << 20];
+        text[(3 << 20) - 100..(3 << 20) - 93].copy_from_slice(b"WARNING");
+        std::fs::write(&path, &text).unwrap();
+        let c = Counter::new(Rule::Both);
+        let mut buf = vec![0u8; READ_SIZE];
+        let part = 100_000u64;
+        let mut counts = Vec::new();
+        let mut start = 0;
+        while start < text.len() as u64 {
+            let end = (start + part < text.len() as u64).then_some(start + part);
+            counts.push(
+                c.count_file(&path, Some(&Part { start, end }), &mut buf)
+                    .unwrap(),
+            );
+            start += part;
+        }
+        assert_eq!(counts[0], (0, 1), "the first part owns the line");
+        assert!(counts[1..].iter().all(|&c| c == (0, 0)), "{counts:?}");
+    }
+
+    #[test]
+    fn a_cut_file_gets_its_row_only_when_every_part_came_back() {
+        let name = || b"f.log".to_vec();
+        let mut p = Parts::default();
+        assert_eq!(p.add(0, false, 1, 2, name()), None);
+        assert_eq!(p.add(10, false, 3, 4, name()), None);
+        assert_eq!(p.add(20, true, 5, 6, name()), Some((9, 12, name())));
+        // A middle part lost.
+        assert_eq!(p.add(0, false, 1, 1, name()), None);
+        p.lost();
+        assert_eq!(p.add(20, true, 1, 1, name()), None);
+        // The first part lost: the next one starts past 0.
+        p.lost();
+        assert_eq!(p.add(10, false, 1, 1, name()), None);
+        assert_eq!(p.add(20, true, 1, 1, name()), None);
+        // The last part of one file lost, then another file: counted on its own.
+        assert_eq!(p.add(0, false, 7, 7, name()), None);
+        p.lost();
+        assert_eq!(
+            p.add(0, true, 2, 3, b"g.log".to_vec()),
+            Some((2, 3, b"g.log".to_vec()))
+        );
+    }
+
+    #[test]
+    fn a_mapped_file_and_its_parts_count_like_grep() {
+        // Through count_file, as a worker runs it: the whole file mapped, then cut in parts.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.log");
+        let text = sample_log().repeat(80);
+        std::fs::write(&path, &text).unwrap();
+        assert!(text.len() as u64 >= MAP_MIN);
+        let mut buf = vec![0u8; READ_SIZE];
+        for rule in [Rule::Both, Rule::FirstMatch] {
+            let c = Counter::new(rule);
+            assert_eq!(
+                c.count_file(&path, None, &mut buf).unwrap(),
+                naive(&text, rule)
+            );
+            let part = 300_001u64;
+            let (mut e, mut w, mut start) = (0, 0, 0);
+            while start < text.len() as u64 {
+                let end = (start + part < text.len() as u64).then_some(start + part);
+                let got = c
+                    .count_file(&path, Some(&Part { start, end }), &mut buf)
+                    .unwrap();
+                (e, w) = (e + got.0, w + got.1);
+                start += part;
+            }
+            assert_eq!((e, w), naive(&text, rule), "{rule:?} in parts");
         }
     }
 }

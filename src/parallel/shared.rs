@@ -16,9 +16,9 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use ipc_sys::cli::{EXIT_FAILURE, EXIT_INTERRUPTED};
+use ipc_cli::{EXIT_FAILURE, EXIT_INTERRUPTED};
 use ipc_sys::semaphore::Semaphore;
-use ipc_sys::shm::{Shared, ShmSafe};
+use ipc_sys::shm::Shared;
 use ipc_sys::signal::interrupted;
 use ipc_sys::{Children, Event, Fork};
 use nix::sys::signal::Signal;
@@ -34,6 +34,7 @@ const ENTRIES: usize = MAX_SHARED_ENTRIES as usize;
 /// a separate load and store — a read-modify-write that is *not* atomic as a whole, exactly
 /// like a Manager's get-then-set: the atomics only make each single access well-defined.
 #[repr(C)]
+#[derive(zerocopy::FromZeros)]
 struct Board {
     /// The start gun: workers begin together, so they really overlap.
     go: AtomicU32,
@@ -42,10 +43,6 @@ struct Board {
     len: AtomicU64,
     list: [AtomicU64; ENTRIES],
 }
-
-// SAFETY: only atomics (all-zero is valid: every value 0), used through atomic operations, so
-// the same bytes are well-defined in every process that maps them.
-unsafe impl ShmSafe for Board {}
 
 /// A list entry: which worker (1-based) appended it, and its update number.
 fn entry(worker: u64, n: u64) -> u64 {
@@ -66,8 +63,7 @@ fn round_trip() {
 }
 
 fn yield_cpu() {
-    // SAFETY: sched_yield takes no arguments and cannot fail in a way that matters here.
-    unsafe { libc::sched_yield() };
+    std::thread::yield_now();
 }
 
 /// Takes the lock: the semaphore's single permit. A waiter retries with a yield (the system

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use ipc_sys::cli::{EXIT_INTERRUPTED, Failure, Parsed, parse_between};
+use ipc_cli::{EXIT_INTERRUPTED, Failure, Parsed, parse_between};
 
 use super::{Error, Pool, PoolConfig, Stopped, Task, command, demo};
 
@@ -77,9 +77,9 @@ pub fn main() -> ExitCode {
 }
 
 fn run_parsed<P: Parser>(args: Vec<OsString>, run: impl FnOnce(P) -> Result<u8, Error>) -> u8 {
-    match ipc_sys::cli::parse::<P, _, _>(args) {
+    match ipc_cli::parse::<P, _, _>(args) {
         Parsed::Run(parsed) => run(parsed).unwrap_or_else(|e| {
-            ipc_sys::cli::report(&e);
+            ipc_cli::report(&e);
             e.exit_code()
         }),
         Parsed::Exit(code) => code,

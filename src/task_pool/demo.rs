@@ -42,9 +42,7 @@ fn number(job: &str, args: &[String]) -> Result<u64, String> {
     };
     match args {
         [] => Ok(default),
-        [arg] => {
-            ipc_sys::cli::parse_between(arg, &format!("the argument of '{job}' ({what})"), 0, max)
-        }
+        [arg] => ipc_cli::parse_between(arg, &format!("the argument of '{job}' ({what})"), 0, max),
         _ => Err(format!("'{job}' takes one argument")),
     }
 }

@@ -146,11 +146,11 @@ pub fn run(
     })();
     match result {
         Ok(()) if d.output_closed => EXIT_OUTPUT_CLOSED,
-        Ok(()) if d.winding.is_some() => i32::from(ipc_sys::cli::EXIT_INTERRUPTED),
+        Ok(()) if d.winding.is_some() => i32::from(ipc_cli::EXIT_INTERRUPTED),
         Ok(()) => 0,
         Err(e) => {
             d.fatal(&e);
-            i32::from(ipc_sys::cli::Failure::exit_code(&e))
+            i32::from(ipc_cli::Failure::exit_code(&e))
         }
     }
 }

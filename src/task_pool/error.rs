@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use ipc_sys::cli::{EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, Failure};
+use ipc_cli::{EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, Failure};
 use ipc_sys::frame::FrameError;
 use nix::sys::signal::Signal;
 

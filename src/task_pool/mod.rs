@@ -60,7 +60,7 @@ use ipc_sys::frame::{Fields, FrameBuffer, FrameBuilder};
 use ipc_sys::linelog::LineLog;
 use ipc_sys::pipe::Pipe;
 use ipc_sys::queue::QueueEnd;
-use ipc_sys::shm::{Shared, ShmSafe};
+use ipc_sys::shm::Shared;
 use ipc_sys::signal::{Wake, Watch, wait_event};
 use ipc_sys::{Child, ExitStatus, Fork};
 use nix::poll::{PollFd, PollFlags};
@@ -311,13 +311,10 @@ pub struct Stopped {
 
 /// A count of settled tasks, in memory shared with the dispatcher, for progress displays.
 #[repr(C)]
+#[derive(zerocopy::FromZeros)]
 pub struct Progress {
     settled: AtomicU64,
 }
-
-// SAFETY: all-zero bytes are a valid AtomicU64 (0), and an atomic is the whole struct: it works
-// across processes on shared memory.
-unsafe impl ShmSafe for Progress {}
 
 impl Progress {
     pub fn settled(&self) -> u64 {
@@ -713,7 +710,7 @@ impl Pool {
         let mut stopped = std::mem::take(&mut self.stopped);
         stopped.reports.sort_by_key(|r| r.id);
         let complete = stopped.reports.len() as u64 == self.next_id;
-        let interrupted = i32::from(ipc_sys::cli::EXIT_INTERRUPTED);
+        let interrupted = i32::from(ipc_cli::EXIT_INTERRUPTED);
         match status {
             ExitStatus::Exited(0) if complete => Ok(stopped),
             ExitStatus::Exited(c) if c == interrupted && (winding || self.terminated) => {
@@ -772,7 +769,7 @@ pub(crate) fn create_joblog(path: &std::path::Path, header: &str) -> Result<()> 
         path: path.into(),
         source,
     };
-    ipc_sys::cli::writable_file_path(path).map_err(as_path_error)?;
+    ipc_cli::writable_file_path(path).map_err(as_path_error)?;
     LineLog::create(path)
         .and_then(|mut log| log.write(header))
         .map_err(|e| match e {

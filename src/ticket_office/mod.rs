@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use ipc_sys::cli::{EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, Failure, parse_unsigned};
+use ipc_cli::{EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, Failure, parse_between, parse_unsigned};
 use ipc_sys::linelog::{lock_exclusive, lock_exclusive_within, say};
 use ipc_sys::pipe::Pipe;
 use ipc_sys::runlock::{Acquired, RunLock};
@@ -109,7 +109,7 @@ const LOCK_PATIENCE: Duration = Duration::from_secs(2);
 )]
 pub struct OfficeCli {
     /// Buyer processes (1..=1000)
-    #[arg(long, value_name = "N", default_value = "10", value_parser = |s: &str| between(s, "the buyer count", 1, 1000), allow_negative_numbers = true)]
+    #[arg(long, value_name = "N", default_value = "10", value_parser = |s: &str| parse_between(s, "the buyer count", 1, 1000), allow_negative_numbers = true)]
     pub buyers: u64,
     /// Tickets on sale
     #[arg(long, value_name = "N", default_value = "1", value_parser = |s: &str| parse_unsigned(s, "the ticket count"), allow_negative_numbers = true)]
@@ -121,15 +121,8 @@ pub struct OfficeCli {
     #[arg(long, value_name = "FILE", default_value = "ticket_office.json")]
     pub state: PathBuf,
     /// Pause between reading and writing the count while buying (default: random, under 1 s, as in the lesson)
-    #[arg(long, value_name = "MS", value_parser = |s: &str| between(s, "the delay", 0, 60_000), allow_negative_numbers = true)]
+    #[arg(long, value_name = "MS", value_parser = |s: &str| parse_between(s, "the delay", 0, 60_000), allow_negative_numbers = true)]
     pub delay_ms: Option<u64>,
-}
-
-fn between(s: &str, what: &str, min: u64, max: u64) -> Result<u64, String> {
-    match parse_unsigned(s, what)? {
-        n if (min..=max).contains(&n) => Ok(n),
-        n => Err(format!("{what} must be between {min} and {max}, got {n}")),
-    }
 }
 
 /// Reads `{"ticket_num": N}`.
@@ -306,18 +299,18 @@ fn check_state_path(state: &Path) -> io::Result<()> {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "an empty path"));
     }
     if text.ends_with(b"/") {
-        ipc_sys::cli::writable_file_path(state)?;
+        ipc_cli::writable_file_path(state)?;
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "ends with '/': that names a directory, not a file",
         ));
     }
-    ipc_sys::cli::writable_file_path(state)?;
-    ipc_sys::cli::existing_dir(directory_of(state))
+    ipc_cli::writable_file_path(state)?;
+    ipc_cli::existing_dir(directory_of(state))
         .map_err(|e| io::Error::new(e.kind(), format!("its directory: {e}")))?;
-    ipc_sys::cli::writable_file_path(&lock_path(state))
+    ipc_cli::writable_file_path(&lock_path(state))
         .map_err(|e| io::Error::new(e.kind(), format!("its lock file: {e}")))?;
-    ipc_sys::cli::writable_file_path(&pid_path(state))
+    ipc_cli::writable_file_path(&pid_path(state))
         .map_err(|e| io::Error::new(e.kind(), format!("its pid file: {e}")))?;
     // The state is rewritten at start: only a file that already is a ticket state (or an empty
     // one) may be replaced, never some other file given by mistake.
@@ -656,7 +649,7 @@ fn buy(cli: &OfficeCli, state: &Path, k: u64) -> Result<i32> {
             {
                 return stop(&format!(
                     "while waiting for the lock, which its holder did not release within {} (stopped?)",
-                    ipc_sys::cli::describe_duration(LOCK_PATIENCE)
+                    ipc_cli::describe_duration(LOCK_PATIENCE)
                 ));
             }
             Err(e) => return Err(e.into()),

@@ -20,9 +20,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use ipc_sys::cli::{
-    EXIT_FAILURE, EXIT_INTERRUPTED, parse_between, parse_unsigned, writable_file_path,
-};
+use ipc_cli::{EXIT_FAILURE, EXIT_INTERRUPTED, parse_between, parse_unsigned, writable_file_path};
 use ipc_sys::linelog::LineLog;
 use ipc_sys::queue::{self, QueueEnd};
 use ipc_sys::runlock::{Acquired, RunLock};
@@ -308,7 +306,7 @@ pub fn run(opts: &PoolOptions) -> Result<u8> {
                     )
                     .as_bytes(),
                 );
-                i32::from(ipc_sys::cli::Failure::exit_code(&e))
+                i32::from(ipc_cli::Failure::exit_code(&e))
             })
         },
     )?;
@@ -685,7 +683,7 @@ fn run_role(mut rep: Reporter, body: impl FnOnce(&mut Reporter) -> Result<i32>) 
                     .as_bytes(),
                 );
             }
-            i32::from(ipc_sys::cli::Failure::exit_code(&e))
+            i32::from(ipc_cli::Failure::exit_code(&e))
         }
     };
     let _ = rep.report(Event::Exiting { code });

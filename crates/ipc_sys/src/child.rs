@@ -128,8 +128,8 @@ pub fn become_subreaper() -> Result<()> {
 }
 
 /// A forked child process, owned. Dropping it without waiting sends the drop signal (if any; to
-/// the whole group when the child leads one) and then reaps it, so no handle can leave a zombie
-/// behind, on any path.
+/// the whole group when the child leads one), gives it `DROP_GRACE` to end, SIGKILLs it if it
+/// has not, and reaps it: no handle can leave a zombie behind, and no drop blocks for ever.
 #[derive(Debug)]
 pub struct Child {
     pid: Pid,
@@ -253,6 +253,35 @@ mod tests {
     }
 
     #[test]
+    fn dropping_the_handle_of_a_stopped_child_kills_and_reaps_it_instead_of_waiting_for_ever() {
+        // deadline: exempt (a stopped `sleep`: the drop under test is what must end it)
+        let sleeper = std::process::Command::new("sleep")
+            .arg("600")
+            .spawn()
+            .unwrap();
+        let pid = Pid::from_raw(sleeper.id() as i32);
+        std::mem::forget(sleeper);
+        signal::kill(pid, Signal::SIGSTOP).unwrap();
+        // A SIGTERM to a stopped process stays pending: only the SIGKILL after the grace ends it.
+        let child = Child::adopt(pid, Some(Signal::SIGTERM)).unwrap();
+        let (done, dropped) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            drop(child);
+            let _ = done.send(());
+        });
+        let bound = DROP_GRACE + Duration::from_secs(60);
+        if dropped.recv_timeout(bound).is_err() {
+            let _ = signal::kill(pid, Signal::SIGKILL);
+            panic!("the drop of a stopped child's handle still blocked after {bound:?}");
+        }
+        assert_eq!(
+            wait4(pid, libc::WNOHANG),
+            Err(Errno::ECHILD),
+            "reaped by the drop"
+        );
+    }
+
+    #[test]
     fn a_process_that_is_not_our_child_cannot_be_adopted() {
         let err = Child::adopt(Pid::from_raw(1), None).unwrap_err();
         assert!(matches!(err, Error::Wait(Errno::ECHILD)), "{err}");
@@ -271,9 +300,32 @@ impl Drop for Child {
                 self.signal(signal);
             }
         }
+        // Bounded, as duct's handles never block in drop: a child that is stopped, stuck or
+        // ignores its signal must not hang its parent's error path.
+        let deadline = Instant::now() + DROP_GRACE;
+        let mut nap = Duration::from_millis(1);
+        loop {
+            match self.try_wait() {
+                Ok(Some(_)) | Err(_) => return,
+                Ok(None) if Instant::now() >= deadline => break,
+                Ok(None) => {
+                    std::thread::sleep(nap);
+                    nap = (nap * 2).min(Duration::from_millis(50));
+                }
+            }
+        }
+        if self.group {
+            self.signal_group(Signal::SIGKILL);
+        } else {
+            self.signal(Signal::SIGKILL);
+        }
         let _ = self.wait();
     }
 }
+
+/// How long a dropped child still running has to end — after its drop signal, or by itself
+/// when it has none — before it is SIGKILLed (and its group with it) and reaped.
+pub const DROP_GRACE: Duration = Duration::from_secs(5);
 
 /// What `Children::wait` saw.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

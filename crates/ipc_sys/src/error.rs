@@ -105,11 +105,4 @@ pub enum Error {
     Cgroup { path: PathBuf, source: io::Error },
 }
 
-impl Error {
-    /// Wraps an `io::Error` from a call that has an errno behind it.
-    pub(crate) fn errno(e: &io::Error) -> Errno {
-        Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
-    }
-}
-
 pub type Result<T, E = Error> = std::result::Result<T, E>;

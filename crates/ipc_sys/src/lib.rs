@@ -11,16 +11,15 @@
 //! (enforced by `clippy::undocumented_unsafe_blocks`).
 
 pub mod child;
-pub mod cli;
 pub mod error;
 pub mod escape;
 pub mod exec;
 pub mod fork;
 pub mod frame;
 pub mod linelog;
+pub mod mapped;
 pub mod memory;
 pub mod pipe;
-pub mod progress;
 pub mod queue;
 pub mod runlock;
 pub mod sandbox;

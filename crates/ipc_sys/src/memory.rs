@@ -18,7 +18,7 @@ pub fn own_peak_rss_kib() -> u64 {
 
 /// A small /proc file, read with one `read(2)` into a fixed buffer: /proc files report a size
 /// of 0, so `read_to_string` would read them in a series of growing chunks.
-pub(crate) fn read_proc(path: &str) -> std::io::Result<String> {
+pub fn read_proc(path: &str) -> std::io::Result<String> {
     use std::io::Read;
     let mut buf = [0u8; 4096];
     let n = std::fs::File::open(path)?.read(&mut buf)?;
@@ -28,9 +28,15 @@ pub(crate) fn read_proc(path: &str) -> std::io::Result<String> {
 /// Field `n` of a /proc/PID/stat line, numbered as in proc(5) (1 is the pid, 4 the parent's
 /// pid), for `n` ≥ 3: counted after the command name, which is in parentheses and may itself
 /// hold spaces and parentheses.
-pub(crate) fn stat_field(stat: &str, n: usize) -> Option<&str> {
+pub fn stat_field(stat: &str, n: usize) -> Option<&str> {
     let (_, rest) = stat.rsplit_once(')')?;
     rest.split_whitespace().nth(n.checked_sub(3)?)
+}
+
+/// `/proc/PID/stat` of a process, or `None` once it is gone (read with `read_proc`; fields
+/// through `stat_field`).
+pub fn read_stat(pid: i32) -> Option<String> {
+    read_proc(&format!("/proc/{pid}/stat")).ok()
 }
 
 #[cfg(test)]

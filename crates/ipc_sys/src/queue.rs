@@ -66,11 +66,6 @@ impl QueueEnd {
         self.name
     }
 
-    /// The largest message this queue carries.
-    pub fn max_message(&self) -> usize {
-        self.max
-    }
-
     /// Sends one message, whole, blocking while the queue is full. Retries when a signal
     /// interrupts the wait.
     pub fn send(&self, message: &[u8]) -> Result<()> {
@@ -113,7 +108,7 @@ impl QueueEnd {
         }
     }
 
-    /// Receives one message into `buf` (which must hold `max_message()` bytes), blocking unless
+    /// Receives one message into `buf` (which must hold the queue's largest message), blocking unless
     /// `wait` is false. A blocking receive interrupted by a signal reports `Empty` so the caller
     /// can look at its interrupt flag.
     pub fn recv(&self, buf: &mut [u8], wait: bool) -> Result<Received> {
@@ -226,16 +221,6 @@ impl QueueEnd {
             0 if fds.is_empty() => Ok((Received::Closed, fds)),
             n => Ok((Received::Message(n), fds)),
         }
-    }
-
-    /// Another descriptor for the same end (`dup`), e.g. for a second owner in one process.
-    pub fn try_clone(&self) -> Result<QueueEnd> {
-        let fd = self.fd.try_clone().map_err(|e| Error::QueueIo {
-            name: self.name,
-            op: "dup",
-            source: Error::errno(&e),
-        })?;
-        Ok(QueueEnd::from_fd(self.name, self.max, fd))
     }
 }
 

@@ -28,6 +28,13 @@ use crate::error::{Error, Result};
 /// ```
 pub unsafe trait ShmSafe: Sync {}
 
+// SAFETY: `FromZeros` (derived, and so checked field by field by zerocopy) makes all-zero bytes a
+// valid value; `Sync` types that are `FromZeros` can only be mutated through `&T` by atomics —
+// the one interior mutability zerocopy accepts — which work across processes on shared pages.
+// This is how the programs' counters qualify without an `unsafe` line of their own: they derive
+// `zerocopy::FromZeros`.
+unsafe impl<T: zerocopy::FromZeros + Sync> ShmSafe for T {}
+
 /// One `T` in an anonymous shared mapping, created zero-filled.
 pub struct Shared<T: ShmSafe> {
     ptr: NonNull<T>,

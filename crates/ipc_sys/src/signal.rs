@@ -259,8 +259,3 @@ pub fn kill_self() -> ! {
 pub fn signal_name(signo: i32) -> String {
     Signal::try_from(signo).map_or_else(|_| format!("signal {signo}"), |s| s.as_str().to_string())
 }
-
-/// The signal number for a name such as `SIGKILL`.
-pub fn signal_number(name: &str) -> Option<i32> {
-    name.parse::<Signal>().ok().map(|s| s as i32)
-}

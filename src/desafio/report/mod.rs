@@ -172,7 +172,7 @@ fn each_line(
 /// Reads both logs in `dir` (written in either language) into the picture's model, whose
 /// words are in `lang`.
 pub fn read(dir: &Path, lang: Lang) -> Result<Run> {
-    ipc_sys::cli::existing_dir(dir).map_err(|source| bad_log(dir, source))?;
+    ipc_cli::existing_dir(dir).map_err(|source| bad_log(dir, source))?;
     let exec = open_regular(&dir.join(EXECUTION_LOG))?;
     let cons = open_regular(&dir.join(CONSUMER_LOG))?;
     let mut run = Run {
@@ -418,7 +418,7 @@ fn charts(span: f64, sent: &[f64], received: &[f64], latencies: &[(f64, f64)]) -
 /// other name → the SVG; none → the SVG on stdout).
 pub fn report(dir: &Path, output: Option<&Path>, lang: Lang) -> Result<()> {
     if let Some(out) = output {
-        ipc_sys::cli::writable_file_path(out).map_err(|source| Error::Path {
+        ipc_cli::writable_file_path(out).map_err(|source| Error::Path {
             flag: "-o",
             path: out.into(),
             source,

@@ -410,7 +410,7 @@ fn join_and(items: &[String], and: &str) -> String {
 /// Audits the logs in `dir` (and grades them unless `audit_only`), speaking `lang`. `Err` only
 /// when a log cannot be read at all.
 pub fn verify(dir: &Path, lang: Lang, audit_only: bool) -> Result<Report> {
-    ipc_sys::cli::existing_dir(dir).map_err(|source| Error::LogDir {
+    ipc_cli::existing_dir(dir).map_err(|source| Error::LogDir {
         path: dir.into(),
         source,
     })?;

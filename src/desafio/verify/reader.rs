@@ -166,16 +166,11 @@ impl LogReader {
     /// no newline), so that a gigabyte of nothing costs no reading. Best effort: a file system
     /// that cannot tell where data is just gets read.
     fn skip_hole(&mut self) {
-        use std::os::fd::AsRawFd;
-        let fd = self.file.as_raw_fd();
-        // SAFETY: lseek on our own open descriptor; it only moves the file offset.
-        let here = unsafe { libc::lseek(fd, 0, libc::SEEK_CUR) };
-        if here < 0 {
+        use nix::unistd::{Whence, lseek};
+        let Ok(here) = lseek(&self.file, 0, Whence::SeekCur) else {
             return;
-        }
-        // SAFETY: as above.
-        let data = unsafe { libc::lseek(fd, here, libc::SEEK_DATA) };
-        if data < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENXIO) {
+        };
+        if lseek(&self.file, here, Whence::SeekData) == Err(nix::errno::Errno::ENXIO) {
             // No data after `here`: the rest of the file is a hole.
             self.eof = true;
         }

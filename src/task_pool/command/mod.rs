@@ -28,7 +28,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use clap::{CommandFactory, Parser};
-use ipc_sys::cli::{EXIT_INTERRUPTED, parse_between, parse_duration};
+use ipc_cli::{EXIT_INTERRUPTED, parse_between, parse_duration};
 use ipc_sys::linelog::LineLog;
 use ipc_sys::queue::{QueueEnd, Received};
 use ipc_sys::signal::{Wake, Watch, wait_event};
