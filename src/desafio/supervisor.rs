@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use ipc_sys::linelog::SharedLog;
 use ipc_sys::pipe::{Pipe, PipeEnd};
-use ipc_sys::{Children, Event as ChildEvent, Fork, Reaped};
+use ipc_sys::{Children, Event as ChildEvent, Fork, Reaped, WindDown};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
@@ -123,7 +123,7 @@ pub fn run(opts: &RunOptions) -> Result<u8> {
         first_error: None,
         producer: producer_pid,
         interrupted: false,
-        interrupted_at: None,
+        wind: None,
         unlogged_interrupt: None,
         lang,
     };
@@ -302,8 +302,8 @@ struct Session {
     first_error: Option<Error>,
     producer: Pid,
     interrupted: bool,
-    /// When main was interrupted: the children have `INTERRUPT_GRACE` from then to end.
-    interrupted_at: Option<Instant>,
+    /// Once main was interrupted: the children have `INTERRUPT_GRACE` from then to end.
+    wind: Option<WindDown>,
     /// The `interrupted` line, when it could not be written at the time.
     unlogged_interrupt: Option<Event>,
     lang: Lang,
@@ -366,10 +366,9 @@ impl Session {
                 // a stuck child.
                 children.signal_all(Signal::SIGKILL);
             }
-            if let Some(at) = self.interrupted_at
-                && at.elapsed() >= INTERRUPT_GRACE
+            if let Some(wind) = &mut self.wind
+                && wind.kill_if_due(children).is_some()
             {
-                self.interrupted_at = None;
                 self.log(&Event::Error(self.lang.pick(
                     format!(
                         "the children are still running {} s after the interrupt (stopped or stuck?): killing them",
@@ -380,9 +379,8 @@ impl Session {
                         INTERRUPT_GRACE.as_secs()
                     ),
                 )));
-                children.signal_all(Signal::SIGKILL);
             }
-            let grace_end = self.interrupted_at.map(|at| at + INTERRUPT_GRACE);
+            let grace_end = self.wind.and_then(|w| w.deadline());
             let deadline = match (watching.then(|| Instant::now() + WATCH_EVERY), grace_end) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
@@ -431,7 +429,7 @@ impl Session {
             return;
         }
         self.interrupted = true;
-        self.interrupted_at = Some(Instant::now());
+        self.wind = Some(WindDown::new(INTERRUPT_GRACE));
         let event = Event::Interrupted {
             signal: signal.as_str().into(),
             note: None,

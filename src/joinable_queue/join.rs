@@ -32,7 +32,7 @@ use ipc_sys::queue::{self, QueueEnd, Received};
 use ipc_sys::semaphore::Semaphore;
 use ipc_sys::shm::Shared;
 use ipc_sys::signal::interrupted;
-use ipc_sys::{Children, Event, ExitStatus, Fork, Reaped};
+use ipc_sys::{Children, Event, ExitStatus, Fork, Reaped, WindDown};
 use nix::poll::{PollFd, PollFlags};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
@@ -156,12 +156,8 @@ enum Stage {
     Running,
     /// Every producer has ended: `join()`. `stuck_since`: when it could no longer return.
     Joining { stuck_since: Option<Instant> },
-    /// Winding down: every child was asked to stop; SIGKILL at `deadline`.
-    Stopping {
-        why: Stop,
-        deadline: Instant,
-        killed: bool,
-    },
+    /// Winding down: every child was asked to stop; SIGKILL once the grace runs out.
+    Stopping { why: Stop, wind: WindDown },
 }
 
 #[derive(Clone, Copy)]
@@ -222,9 +218,7 @@ impl Main<'_> {
         match self.stage {
             Stage::Running => None,
             Stage::Joining { stuck_since } => stuck_since.map(|t| t + self.o.join_timeout),
-            Stage::Stopping {
-                deadline, killed, ..
-            } => (!killed).then_some(deadline),
+            Stage::Stopping { wind, .. } => wind.deadline(),
         }
     }
 
@@ -283,8 +277,7 @@ impl Main<'_> {
         };
         self.stage = Stage::Stopping {
             why,
-            deadline: Instant::now() + grace,
-            killed: false,
+            wind: WindDown::new(grace),
         };
         Ok(())
     }
@@ -311,26 +304,17 @@ impl Main<'_> {
             }
             Stage::Running => Ok(None),
             Stage::Joining { stuck_since } => self.join_step(stuck_since),
-            Stage::Stopping {
-                why,
-                deadline,
-                killed,
-            } => {
+            Stage::Stopping { why, mut wind } => {
                 if self.kids.is_empty() {
                     return self.report_stop(why).map(Some);
                 }
-                if !killed && Instant::now() >= deadline {
-                    let left: Vec<String> = self.kids.pids().map(|p| p.to_string()).collect();
+                if let Some(left) = wind.kill_if_due(&self.kids) {
+                    let left: Vec<String> = left.iter().map(|p| p.to_string()).collect();
                     say(&format!(
                         "main: still running after the grace period, SIGKILLed: {}",
                         left.join(", ")
                     ));
-                    self.kids.signal_all(Signal::SIGKILL);
-                    self.stage = Stage::Stopping {
-                        why,
-                        deadline,
-                        killed: true,
-                    };
+                    self.stage = Stage::Stopping { why, wind };
                 }
                 Ok(None)
             }
@@ -426,10 +410,12 @@ impl Main<'_> {
         if let Some(c) = self.kids.get(self.consumer) {
             c.signal(Signal::SIGTERM);
         }
-        let deadline = Instant::now() + STOP_GRACE;
+        let mut wind = WindDown::new(STOP_GRACE);
         while !self.kids.is_empty() {
-            match self.kids.wait(&mut [], Some(deadline), false)? {
-                Event::TimedOut => self.kids.signal_all(Signal::SIGKILL),
+            match self.kids.wait(&mut [], wind.deadline(), false)? {
+                Event::TimedOut => {
+                    wind.kill_if_due(&self.kids);
+                }
                 Event::Empty => break,
                 _ => {}
             }

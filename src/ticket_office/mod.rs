@@ -26,7 +26,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::Parser;
 use ipc_cli::{EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, Failure, parse_between, parse_unsigned};
@@ -34,7 +34,7 @@ use ipc_sys::linelog::{lock_exclusive, lock_exclusive_within, say};
 use ipc_sys::pipe::Pipe;
 use ipc_sys::runlock::{Acquired, RunLock};
 use ipc_sys::signal::{interrupted, sleep_unless_interrupted};
-use ipc_sys::{Children, Event as ChildEvent, ExitStatus, Fork};
+use ipc_sys::{Children, Event as ChildEvent, ExitStatus, Fork, WindDown};
 use nix::sys::signal::Signal;
 use rand::RngExt;
 
@@ -469,9 +469,9 @@ pub fn run(cli: &OfficeCli) -> Result<u8> {
     drop(gun);
 
     let mut tally = Tally::default();
-    let mut stopping: Option<(Signal, Instant, bool)> = None;
+    let mut stopping: Option<(Signal, WindDown)> = None;
     loop {
-        let deadline = stopping.and_then(|(_, at, killed)| (!killed).then_some(at));
+        let deadline = stopping.as_ref().and_then(|(_, wind)| wind.deadline());
         let event = buyers.wait(&mut [], deadline, stopping.is_none())?;
         if stopping.is_none()
             && let Some(signal) = interrupted()
@@ -481,7 +481,7 @@ pub fn run(cli: &OfficeCli) -> Result<u8> {
                 signal.as_str()
             ));
             buyers.signal_all(Signal::SIGTERM);
-            stopping = Some((signal, Instant::now() + STOP_GRACE, false));
+            stopping = Some((signal, WindDown::new(STOP_GRACE)));
         }
         match event {
             ChildEvent::Exited(r) => {
@@ -505,10 +505,10 @@ pub fn run(cli: &OfficeCli) -> Result<u8> {
             }
             ChildEvent::Empty => break,
             ChildEvent::TimedOut => {
-                if let Some((signal, at, false)) = stopping {
+                if let Some((_, wind)) = &mut stopping
+                    && wind.kill_if_due(&buyers).is_some()
+                {
                     say("office: buyers still running after the grace period: SIGKILL");
-                    buyers.signal_all(Signal::SIGKILL);
-                    stopping = Some((signal, at, true));
                 }
             }
             _ => {}

@@ -8,7 +8,6 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use ipc_sys::ExitStatus;
-use ipc_sys::frame::{Fields, FrameBuilder};
 use ipc_sys::linelog::Clock;
 use ipc_sys::queue::QueueEnd;
 use ipc_sys::signal::{Wake, Watch, signal_name, wait_event};
@@ -22,7 +21,7 @@ use super::error::{Error, Result};
 pub const MAX_RECORD: usize = 4096;
 
 /// The roles of the worker pool, as they appear in `log.txt`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum PoolRole {
     Main,
     Generator,
@@ -53,14 +52,6 @@ impl PoolRole {
     fn parse(s: &str) -> Option<PoolRole> {
         PoolRole::ALL.into_iter().find(|r| r.name() == s)
     }
-
-    fn code(self) -> u64 {
-        PoolRole::ALL.iter().position(|r| *r == self).unwrap_or(0) as u64
-    }
-
-    fn from_code(code: u64) -> Option<PoolRole> {
-        PoolRole::ALL.get(usize::try_from(code).ok()?).copied()
-    }
 }
 
 impl fmt::Display for PoolRole {
@@ -70,7 +61,7 @@ impl fmt::Display for PoolRole {
 }
 
 /// The run's parameters, as main announces them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Params {
     pub workers: u32,
     pub items: Option<u64>,
@@ -83,7 +74,7 @@ pub struct Params {
 
 /// A worker as every line about it names it: its number in spawn order (1, 2, … — the
 /// original's `worker_num`) and its pid. Rendered `worker #3 pid 4242`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct WorkerRef {
     pub num: u64,
     pub pid: u32,
@@ -96,7 +87,7 @@ impl fmt::Display for WorkerRef {
 }
 
 /// Why the generator stopped.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum GeneratorStop {
     ItemsReached(u64),
     Interrupted(i32),
@@ -105,7 +96,7 @@ pub enum GeneratorStop {
 }
 
 /// Everything a role reports. Only the logger turns these into text.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Event {
     /// A role's first line; main's carries the run's parameters.
     Started(Option<Params>),
@@ -289,211 +280,9 @@ impl fmt::Display for Event {
     }
 }
 
-/// `ExitStatus` as two integers on the wire.
-fn status_fields(status: ExitStatus) -> (u64, i64) {
-    match status {
-        ExitStatus::Exited(c) => (0, i64::from(c)),
-        ExitStatus::Signaled(s) => (1, i64::from(s)),
-    }
-}
-
-fn status_from(kind: u64, n: i64) -> Option<ExitStatus> {
-    let n = i32::try_from(n).ok()?;
-    match kind {
-        0 => Some(ExitStatus::Exited(n)),
-        1 => Some(ExitStatus::Signaled(n)),
-        _ => None,
-    }
-}
-
-fn worker_fields(b: FrameBuilder, w: &WorkerRef) -> FrameBuilder {
-    b.u64(w.num).u64(u64::from(w.pid))
-}
-
-fn worker_from(f: &mut Fields<'_>) -> Option<WorkerRef> {
-    Some(WorkerRef {
-        num: f.u64()?,
-        pid: u32::try_from(f.u64()?).ok()?,
-    })
-}
-
-impl Event {
-    fn encode(&self, b: FrameBuilder) -> FrameBuilder {
-        let u = |v: u32| u64::from(v);
-        match self {
-            Event::Started(None) => b.u64(0),
-            Event::Started(Some(p)) => b
-                .u64(1)
-                .u64(u(p.workers))
-                .u64(p.items.map_or(0, |n| n.saturating_add(1)))
-                .u64(p.work_ms)
-                .u64(p.max_gap_ms)
-                .i64(p.fail_below)
-                .u64(p.grace_ms)
-                .u64(p.seed),
-            Event::Interrupted { signal } => b.u64(2).i64(i64::from(*signal)),
-            Event::RoleEnded { role, pid, status } => {
-                let (k, n) = status_fields(*status);
-                b.u64(3).u64(role.code()).u64(u(*pid)).u64(k).i64(n)
-            }
-            Event::Permits { free, total } => b.u64(4).i64(*free).u64(u(*total)),
-            Event::Exiting { code } => b.u64(5).i64(i64::from(*code)),
-            Event::Error(e) => b.u64(6).str(e),
-            Event::Generated { id, value } => b.u64(7).u64(*id).i64(*value),
-            Event::GeneratorStopped {
-                generated,
-                why,
-                unsent,
-            } => {
-                let b = b.u64(8).u64(*generated).u64(unsent.map_or(0, |id| id));
-                match why {
-                    GeneratorStop::ItemsReached(n) => b.u64(0).u64(*n),
-                    GeneratorStop::Interrupted(s) => b.u64(1).u64(u64::from(s.unsigned_abs())),
-                    GeneratorStop::NoTaker => b.u64(2).u64(0),
-                }
-            }
-            Event::ShuttingDown {
-                signal,
-                alive,
-                grace_ms,
-            } => b.u64(9).i64(i64::from(*signal)).u64(*alive).u64(*grace_ms),
-            Event::Spawned {
-                worker,
-                alive,
-                limit,
-            } => worker_fields(b.u64(10), worker).u64(*alive).u64(u(*limit)),
-            Event::GraceOver { worker } => worker_fields(b.u64(11), worker),
-            Event::WorkerEnded {
-                worker,
-                status,
-                alive,
-                limit,
-            } => {
-                let (k, n) = status_fields(*status);
-                worker_fields(b.u64(12), worker)
-                    .u64(k)
-                    .i64(n)
-                    .u64(*alive)
-                    .u64(u(*limit))
-            }
-            Event::WorkerStopping { signal } => b.u64(13).i64(signal.map_or(-1, i64::from)),
-            Event::Took { id, value } => b.u64(14).u64(*id).i64(*value),
-            Event::ItemFailed { id, value, below } => b.u64(15).u64(*id).i64(*value).i64(*below),
-            Event::Processed { id, value } => b.u64(16).u64(*id).i64(*value),
-            Event::Note(text) => b.u64(17).str(text),
-            Event::LoggerStarted { pid, log } => b.u64(18).u64(u(*pid)).str(log),
-            Event::SpawnerGone => b.u64(19),
-            Event::Overran {
-                role,
-                pid,
-                after_ms,
-            } => b.u64(20).u64(role.code()).u64(u(*pid)).u64(*after_ms),
-        }
-    }
-
-    fn decode(f: &mut Fields<'_>) -> Option<Event> {
-        let pid = |f: &mut Fields<'_>| u32::try_from(f.u64()?).ok();
-        let signal = |f: &mut Fields<'_>| i32::try_from(f.i64()?).ok();
-        Some(match f.u64()? {
-            0 => Event::Started(None),
-            1 => Event::Started(Some(Params {
-                workers: u32::try_from(f.u64()?).ok()?,
-                items: f.u64()?.checked_sub(1),
-                work_ms: f.u64()?,
-                max_gap_ms: f.u64()?,
-                fail_below: f.i64()?,
-                grace_ms: f.u64()?,
-                seed: f.u64()?,
-            })),
-            2 => Event::Interrupted { signal: signal(f)? },
-            3 => Event::RoleEnded {
-                role: PoolRole::from_code(f.u64()?)?,
-                pid: pid(f)?,
-                status: status_from(f.u64()?, f.i64()?)?,
-            },
-            4 => Event::Permits {
-                free: f.i64()?,
-                total: u32::try_from(f.u64()?).ok()?,
-            },
-            5 => Event::Exiting { code: signal(f)? },
-            6 => Event::Error(f.str()?),
-            7 => Event::Generated {
-                id: f.u64()?,
-                value: f.i64()?,
-            },
-            8 => {
-                let generated = f.u64()?;
-                let unsent = Some(f.u64()?).filter(|id| *id != 0);
-                let (kind, n) = (f.u64()?, f.u64()?);
-                let why = match kind {
-                    0 => GeneratorStop::ItemsReached(n),
-                    1 => GeneratorStop::Interrupted(i32::try_from(n).ok()?),
-                    2 => GeneratorStop::NoTaker,
-                    _ => return None,
-                };
-                Event::GeneratorStopped {
-                    generated,
-                    why,
-                    unsent,
-                }
-            }
-            9 => Event::ShuttingDown {
-                signal: signal(f)?,
-                alive: f.u64()?,
-                grace_ms: f.u64()?,
-            },
-            10 => Event::Spawned {
-                worker: worker_from(f)?,
-                alive: f.u64()?,
-                limit: u32::try_from(f.u64()?).ok()?,
-            },
-            11 => Event::GraceOver {
-                worker: worker_from(f)?,
-            },
-            12 => Event::WorkerEnded {
-                worker: worker_from(f)?,
-                status: status_from(f.u64()?, f.i64()?)?,
-                alive: f.u64()?,
-                limit: u32::try_from(f.u64()?).ok()?,
-            },
-            13 => Event::WorkerStopping {
-                signal: match f.i64()? {
-                    -1 => None,
-                    s => Some(i32::try_from(s).ok()?),
-                },
-            },
-            14 => Event::Took {
-                id: f.u64()?,
-                value: f.i64()?,
-            },
-            15 => Event::ItemFailed {
-                id: f.u64()?,
-                value: f.i64()?,
-                below: f.i64()?,
-            },
-            16 => Event::Processed {
-                id: f.u64()?,
-                value: f.i64()?,
-            },
-            17 => Event::Note(f.str()?),
-            18 => Event::LoggerStarted {
-                pid: pid(f)?,
-                log: f.str()?,
-            },
-            19 => Event::SpawnerGone,
-            20 => Event::Overran {
-                role: PoolRole::from_code(f.u64()?)?,
-                pid: pid(f)?,
-                after_ms: f.u64()?,
-            },
-            _ => return None,
-        })
-    }
-}
-
 /// One event as it travels on the log queue: who sent it (role, worker number for a worker,
 /// pid), when, and what.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Envelope {
     pub role: PoolRole,
     /// A worker's number in spawn order (1, 2, …); `None` for the other roles.
@@ -504,31 +293,19 @@ pub struct Envelope {
 }
 
 impl Envelope {
-    /// The datagram, or `None` if it would exceed `MAX_RECORD`.
+    /// The datagram (serde, postcard), or `None` if it would exceed `MAX_RECORD`.
     pub fn encode(&self) -> Option<Vec<u8>> {
-        let b = FrameBuilder::new()
-            .u64(self.role.code())
-            .u64(self.num.unwrap_or(0))
-            .u64(u64::from(self.pid))
-            .str(&self.time);
-        self.event.encode(b).finish(MAX_RECORD).ok()
+        postcard::to_stdvec(self)
+            .ok()
+            .filter(|bytes| bytes.len() <= MAX_RECORD)
     }
 
+    /// The envelope a whole datagram holds; `None` for anything else (trailing bytes included).
     pub fn decode(bytes: &[u8]) -> Option<Envelope> {
-        let payload = bytes.get(ipc_sys::frame::PREFIX..)?;
-        let mut f = Fields::new(payload);
-        let role = PoolRole::from_code(f.u64()?)?;
-        let num = Some(f.u64()?).filter(|n| *n != 0);
-        let pid = u32::try_from(f.u64()?).ok()?;
-        let time = f.str()?;
-        let event = Event::decode(&mut f)?;
-        f.is_empty().then_some(Envelope {
-            role,
-            num,
-            pid,
-            time,
-            event,
-        })
+        match postcard::take_from_bytes(bytes) {
+            Ok((envelope, [])) => Some(envelope),
+            _ => None,
+        }
     }
 
     /// The `log.txt` line: `<timestamp> [<role> <pid>] <message>`, and for a worker, named as

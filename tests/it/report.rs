@@ -178,15 +178,27 @@ fn unusable_logs_give_one_error_line_never_a_panic_or_a_hang() {
     refused(&run, &[], 2);
     std::fs::remove_dir(run.exec_path()).unwrap();
 
-    // Files that are not logs of this program: exit 1.
+    // Files that are not logs of this program: bad input, exit 2, in the words verify uses.
     let garbage: Vec<u8> = (0..100_000u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
     std::fs::write(run.exec_path(), &garbage).unwrap();
-    refused(&run, &[], 1);
+    refused(&run, &[], 2);
+    std::fs::write(run.exec_path(), "[Produtor]: Enviando dado: 7 (1/12)\n").unwrap();
+    refused(&run, &[], 2);
+    let out = common::desafio()
+        .args(["report", "--log-dir"])
+        .arg(run.path())
+        .run();
+    assert!(
+        stderr(&out).contains("is not a log written by ipc_desafio: line 1 reads"),
+        "{}",
+        stderr(&out)
+    );
     let huge = std::fs::File::create(run.exec_path()).unwrap();
     huge.set_len(1 << 30).unwrap(); // 1 GiB without a newline, sparse: nothing on disk
-    refused(&run, &[], 1);
+    refused(&run, &[], 2);
+    // An empty log is this program's, cut short: the run is incomplete, exit 1.
     std::fs::write(run.exec_path(), "").unwrap();
     refused(&run, &[], 1);
 

@@ -3,6 +3,7 @@
 //! is a set of them that can be waited on together with descriptors and the interrupt flag.
 
 use std::fmt;
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -14,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::signal::{Wake, Watch, signal_name, wait_event, watch_children};
 
 /// How a child ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ExitStatus {
     /// It called `exit`/`_exit` with this code.
     Exited(i32),
@@ -105,6 +106,17 @@ fn wait4(pid: Pid, flags: libc::c_int) -> std::result::Result<Option<Reaped>, Er
             },
         })),
     }
+}
+
+/// A pidfd for `pid` (close-on-exec), or `None` where the kernel has none.
+fn pidfd_open(pid: Pid) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1; nothing is
+    // borrowed.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    let fd = i32::try_from(fd).ok().filter(|fd| *fd >= 0)?;
+    // SAFETY: a descriptor the kernel just returned to us, owned by nobody else.
+    Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
 }
 
 /// Blocks until the child `pid` ends and reaps it with its resource usage (retrying when a
@@ -236,6 +248,41 @@ impl Child {
         Ok(r)
     }
 
+    /// Whether the child ends (and is reaped) within `grace`. Waits on a pidfd, which becomes
+    /// readable the moment the child exits, so an ending child costs no polling delay; where
+    /// the kernel has no pidfd (before 5.3), polls with short naps.
+    fn ended_within(&mut self, grace: Duration) -> bool {
+        let deadline = Instant::now() + grace;
+        if let Some(pidfd) = pidfd_open(self.pid) {
+            loop {
+                match self.try_wait() {
+                    Ok(Some(_)) | Err(_) => return true,
+                    Ok(None) => {}
+                }
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return false;
+                }
+                let timeout =
+                    nix::poll::PollTimeout::try_from(left).unwrap_or(nix::poll::PollTimeout::MAX);
+                let mut fds = [PollFd::new(pidfd.as_fd(), nix::poll::PollFlags::POLLIN)];
+                // Readable: exited (a zombie now); EINTR or a timeout: the loop decides.
+                let _ = nix::poll::poll(&mut fds, timeout);
+            }
+        }
+        let mut nap = Duration::from_millis(1);
+        loop {
+            match self.try_wait() {
+                Ok(Some(_)) | Err(_) => return true,
+                Ok(None) if Instant::now() >= deadline => return false,
+                Ok(None) => {
+                    std::thread::sleep(nap);
+                    nap = (nap * 2).min(Duration::from_millis(50));
+                }
+            }
+        }
+    }
+
     /// Changes what dropping the handle does to a child still running.
     pub fn set_drop_signal(&mut self, signal: Option<Signal>) {
         self.on_drop = signal;
@@ -253,16 +300,22 @@ mod tests {
     }
 
     #[test]
-    fn dropping_the_handle_of_a_stopped_child_kills_and_reaps_it_instead_of_waiting_for_ever() {
+    fn dropping_the_handle_of_a_stopped_child_that_ignores_its_signal_kills_and_reaps_it_instead_of_waiting_for_ever()
+     {
         // deadline: exempt (a stopped `sleep`: the drop under test is what must end it)
-        let sleeper = std::process::Command::new("sleep")
-            .arg("600")
+        let sleeper = std::process::Command::new("sh")
+            .args(["-c", "trap '' TERM; exec sleep 600"])
             .spawn()
             .unwrap();
         let pid = Pid::from_raw(sleeper.id() as i32);
         std::mem::forget(sleeper);
+        // Until the exec, SIGTERM would still end the shell: wait for `sleep` to be running.
+        while !std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c == "sleep\n") {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         signal::kill(pid, Signal::SIGSTOP).unwrap();
-        // A SIGTERM to a stopped process stays pending: only the SIGKILL after the grace ends it.
+        // Stopped, and ignoring SIGTERM (an ignored disposition survives exec): only the SIGKILL
+        // after the grace can end it.
         let child = Child::adopt(pid, Some(Signal::SIGTERM)).unwrap();
         let (done, dropped) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -279,6 +332,18 @@ mod tests {
             Err(Errno::ECHILD),
             "reaped by the drop"
         );
+    }
+
+    #[test]
+    fn a_wind_down_kills_once_and_only_after_its_grace() {
+        let children = Children::new();
+        let mut long = WindDown::new(Duration::from_secs(3600));
+        assert_eq!(long.kill_if_due(&children), None, "not before the grace");
+        assert!(long.deadline().is_some());
+        let mut due = WindDown::new(Duration::ZERO);
+        assert_eq!(due.kill_if_due(&children), Some(vec![]));
+        assert_eq!(due.kill_if_due(&children), None, "once");
+        assert_eq!(due.deadline(), None, "nothing left to wake up for");
     }
 
     #[test]
@@ -302,17 +367,8 @@ impl Drop for Child {
         }
         // Bounded, as duct's handles never block in drop: a child that is stopped, stuck or
         // ignores its signal must not hang its parent's error path.
-        let deadline = Instant::now() + DROP_GRACE;
-        let mut nap = Duration::from_millis(1);
-        loop {
-            match self.try_wait() {
-                Ok(Some(_)) | Err(_) => return,
-                Ok(None) if Instant::now() >= deadline => break,
-                Ok(None) => {
-                    std::thread::sleep(nap);
-                    nap = (nap * 2).min(Duration::from_millis(50));
-                }
-            }
+        if self.ended_within(DROP_GRACE) {
+            return;
         }
         if self.group {
             self.signal_group(Signal::SIGKILL);
@@ -326,6 +382,42 @@ impl Drop for Child {
 /// How long a dropped child still running has to end — after its drop signal, or by itself
 /// when it has none — before it is SIGKILLed (and its group with it) and reaped.
 pub const DROP_GRACE: Duration = Duration::from_secs(5);
+
+/// A supervisor winding down: its children were asked to stop (each program decides how);
+/// once `grace` has run out, whatever is left of them gets SIGKILL, once. The one "grace, then
+/// SIGKILL" of every supervisor (Desafio's main, ticket_office, joinable_queue).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindDown {
+    kill_at: Instant,
+    killed: bool,
+}
+
+impl WindDown {
+    /// Starts the grace now.
+    pub fn new(grace: Duration) -> WindDown {
+        WindDown {
+            kill_at: Instant::now() + grace,
+            killed: false,
+        }
+    }
+
+    /// When `Children::wait` must wake up to kill; `None` once the kill is done.
+    pub fn deadline(&self) -> Option<Instant> {
+        (!self.killed).then_some(self.kill_at)
+    }
+
+    /// Once the grace has run out, SIGKILLs every child left in `children` and returns their
+    /// pids (so the caller can say whom it killed) — exactly once; `None` before and after.
+    pub fn kill_if_due(&mut self, children: &Children) -> Option<Vec<Pid>> {
+        if self.killed || Instant::now() < self.kill_at {
+            return None;
+        }
+        self.killed = true;
+        let left: Vec<Pid> = children.pids().collect();
+        children.signal_all(Signal::SIGKILL);
+        Some(left)
+    }
+}
 
 /// What `Children::wait` saw.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

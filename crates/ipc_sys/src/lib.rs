@@ -28,6 +28,6 @@ pub mod shm;
 pub mod signal;
 pub mod trace;
 
-pub use child::{Child, Children, Event, ExitStatus, Reaped, Usage};
+pub use child::{Child, Children, Event, ExitStatus, Reaped, Usage, WindDown};
 pub use error::{Error, Result};
 pub use fork::Fork;

@@ -175,6 +175,8 @@ pub fn read(dir: &Path, lang: Lang) -> Result<Run> {
     ipc_cli::existing_dir(dir).map_err(|source| bad_log(dir, source))?;
     let exec = open_regular(&dir.join(EXECUTION_LOG))?;
     let cons = open_regular(&dir.join(CONSUMER_LOG))?;
+    // Another program's logs: one line and exit 2, as `verify` says it.
+    crate::desafio::verify::foreign::check(&crate::desafio::log::LogPaths::in_dir(dir))?;
     let mut run = Run {
         lang,
         ..Run::default()

@@ -49,7 +49,7 @@ fn has_execution_shape(line: &str) -> bool {
 
 /// `Err(Error::Foreign)` naming the first line that is not this program's, if either log's
 /// first line is not. Empty or unreadable logs are left to the audit.
-pub(super) fn check(paths: &LogPaths) -> Result<()> {
+pub(crate) fn check(paths: &LogPaths) -> Result<()> {
     let foreign = |file: &'static str, line: Vec<u8>| {
         let text = String::from_utf8_lossy(&line);
         let mut quoted: String = text.chars().take(QUOTED).collect();

@@ -16,7 +16,7 @@
 
 mod audit;
 mod consumer;
-mod foreign;
+pub(crate) mod foreign;
 mod judge;
 mod reader;
 mod rubric;
