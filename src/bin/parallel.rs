@@ -2,10 +2,6 @@
 
 #![deny(unsafe_code)]
 
-use std::process::ExitCode;
-
-use ipc_desafio::parallel::{Error, ParallelCli, run};
-
-fn main() -> ExitCode {
-    ipc_cli::main_with::<ParallelCli, Error>(run)
+fn main() -> std::process::ExitCode {
+    ipc_desafio::parallel::main()
 }

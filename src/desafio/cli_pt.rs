@@ -97,15 +97,19 @@ fn translate_args(mut cmd: clap::Command, helps: &[(&'static str, &'static str)]
     }
     cmd.disable_help_flag(true)
         .disable_version_flag(true)
-        .arg(
-            Arg::new("help")
-                .short('h')
-                .long("help")
-                .action(ArgAction::Help)
-                .help("Mostra esta ajuda")
-                .help_heading("Opções"),
-        )
+        .arg(help_arg())
         .help_template("{about-with-newline}\nUso: {usage}\n\n{all-args}{after-help}")
+}
+
+/// `-h`/`--help` in Portuguese. clap's own is turned off by `disable_help_flag`, a *global*
+/// setting: every subcommand loses it too, so each must be given this one.
+fn help_arg() -> Arg {
+    Arg::new("help")
+        .short('h')
+        .long("help")
+        .action(ArgAction::Help)
+        .help("Mostra esta ajuda")
+        .help_heading("Opções")
 }
 
 /// The main command, in Portuguese.
@@ -131,7 +135,7 @@ pub fn command() -> clap::Command {
                 .arg(
                     Arg::new("command")
                         .value_name("COMANDO")
-                        .help("O comando cuja ajuda mostrar: verify ou report")
+                        .help("O comando cuja ajuda mostrar: verify, report ou grade")
                         .help_heading("Argumentos"),
                 )
                 .disable_help_flag(true),
@@ -155,7 +159,10 @@ pub fn command() -> clap::Command {
                     ("output", "Grava a figura aqui (ARQUIVO.html para uma página web); padrão: o SVG na saída padrão"),
                 ],
             )
-        });
+        })
+        // Its options are described in English (the manual, docs/grade.md, is English too);
+        // its help flag works as every other's.
+        .mut_subcommand("grade", |sub| sub.disable_help_flag(true).arg(help_arg()));
     translate_args(cmd, &RUN_HELP).arg(
         Arg::new("version")
             .short('V')

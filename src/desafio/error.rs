@@ -48,7 +48,7 @@ pub enum Error {
     /// judge it and says where to go instead.
     #[error(
         "{file} is not a log written by ipc_desafio: line {line} reads \"{}\"; to judge another program by what it does, use `ipc_desafio grade -- COMMAND`",
-        crate::desafio::escape::terminal(text)
+        ipc_sys::escape::terminal(text)
     )]
     Foreign {
         file: &'static str,
@@ -147,7 +147,7 @@ impl Error {
             Error::Usage(m) | Error::BadLog(m) => m.clone(),
             Error::Foreign { file, line, text } => format!(
                 "{file} não é um log escrito pelo ipc_desafio: a linha {line} diz \"{}\"; para avaliar outro programa pelo que ele faz, use `ipc_desafio grade -- COMANDO`",
-                crate::desafio::escape::terminal(text)
+                ipc_sys::escape::terminal(text)
             ),
             Error::LogDir { path, source } => format!("--log-dir {}: {source}", path.display()),
             Error::Busy { dir, pid } => {

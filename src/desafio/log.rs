@@ -38,12 +38,14 @@ impl LogPaths {
         Ok(LogPaths::claim_fresh(dir)?.0)
     }
 
-    /// `create_fresh` for a run: first claims `execution_log.txt` for this run (see
+    /// `create_fresh` for a run: first claims both logs for this run (see
     /// `ipc_sys::linelog::Claim`), refusing with `Error::Busy` — before anything is emptied —
-    /// while another run's processes hold theirs. The claim lasts as long as the returned file
-    /// is open, so main keeps it to the end; each child claims its own descriptor too
-    /// (`claim_for_run`). A log that is a device (the full-disk experiment) is not claimed.
-    pub fn claim_fresh(dir: &Path) -> Result<(LogPaths, Option<File>)> {
+    /// while another run's processes hold a claim on either (a `consumer_log.txt` linked to a
+    /// live run's log). The claims last as long as the returned `RunClaim`, so main keeps it to
+    /// the end; each child claims its own descriptor of the execution log too
+    /// (`claim_for_run`), the consumer its consumer log (`claim_consumer_log`). A log that is a
+    /// device (the full-disk experiment) is not claimed.
+    pub fn claim_fresh(dir: &Path) -> Result<(LogPaths, RunClaim)> {
         existing_dir(dir).map_err(|source| Error::LogDir {
             path: dir.into(),
             source,
@@ -113,26 +115,46 @@ impl LogPaths {
                 ),
             });
         }
+        // A refused run leaves the directory as it found it: what it created goes again.
+        let existed = [&paths.execution, &paths.consumer].map(|p| p.symlink_metadata().is_ok());
         // Read access too, for the shared claim (a log we may not read is simply not claimed).
         let execution = open(&paths.execution, true).or_else(|_| open(&paths.execution, false))?;
-        let files = [execution, open(&paths.consumer, false)?];
-        let claimed = files[0].metadata().is_ok_and(|m| m.is_file());
-        if claimed {
+        let consumer = open(&paths.consumer, true).or_else(|_| open(&paths.consumer, false))?;
+        let files = [execution, consumer];
+        // Both logs are claimed, and both before either is emptied: consumer_log.txt may be a
+        // link to a live run's log (its execution log, or its consumer log, which that run's
+        // main and consumer claim), and emptying it would destroy that run's record.
+        let mut claimed = [false, false];
+        for (i, path) in [&paths.execution, &paths.consumer].into_iter().enumerate() {
             use ipc_sys::linelog::{Claim, claim};
             use std::os::fd::AsFd;
-            let fd = files[0].as_fd();
-            let busy = |_| Error::Busy {
-                dir: dir.into(),
-                pid: live_main_pid(&paths.execution),
-            };
+            if !files[i].metadata().is_ok_and(|m| m.is_file()) {
+                continue;
+            }
+            let fd = files[i].as_fd();
             if !claim(fd, Claim::Exclusive).map_err(|e| Error::LogDir {
-                path: paths.execution.clone(),
+                path: path.clone(),
                 source: e,
             })? {
-                return Err(busy(()));
+                for (path, existed) in [&paths.execution, &paths.consumer].into_iter().zip(existed)
+                {
+                    if !existed {
+                        let _ = std::fs::remove_file(path);
+                    }
+                }
+                return Err(Error::Busy {
+                    dir: dir.into(),
+                    pid: live_main_pid(&execution_log_of(path)),
+                });
             }
-            // Shared from now on, so that the run's children can take theirs.
-            let _ = claim(fd, Claim::Shared);
+            claimed[i] = true;
+        }
+        for (file, claimed) in files.iter().zip(claimed) {
+            use std::os::fd::AsFd;
+            if claimed {
+                // Shared from now on, so that the run's children can take theirs.
+                let _ = ipc_sys::linelog::claim(file.as_fd(), ipc_sys::linelog::Claim::Shared);
+            }
         }
         for (file, path) in files.iter().zip([&paths.execution, &paths.consumer]) {
             let truncate = |file: &File| -> io::Result<()> {
@@ -149,9 +171,37 @@ impl LogPaths {
                 source,
             })?;
         }
-        let [execution, _] = files;
-        Ok((paths, claimed.then_some(execution)))
+        Ok((paths, RunClaim { _files: files }))
     }
+}
+
+/// Main's claim on a run's two logs (`LogPaths::claim_fresh`): held as long as it lives (the
+/// claims belong to these open files).
+#[derive(Debug)]
+pub struct RunClaim {
+    _files: [File; 2],
+}
+
+/// The execution log of the run `log` belongs to: `log` itself, or the `execution_log.txt`
+/// beside the file a `consumer_log.txt` (through its links) is — to name that run's main.
+fn execution_log_of(log: &Path) -> PathBuf {
+    let file = ipc_sys::runlock::resolve_links(log).unwrap_or_else(|_| log.into());
+    if file.file_name() == Some(std::ffi::OsStr::new(CONSUMER_LOG)) {
+        file.with_file_name(EXECUTION_LOG)
+    } else {
+        file
+    }
+}
+
+/// In the consumer: the run's shared claim on `consumer_log.txt`, on a descriptor of its own
+/// kept open as long as the returned file lives (the consumer may outlive main), so that a
+/// second run given a link to this log refuses it. Best effort, like `claim_for_run`.
+pub fn claim_consumer_log(path: &Path) -> Option<File> {
+    use std::os::fd::AsFd;
+    let file = File::open(path).ok()?;
+    let ok = file.metadata().is_ok_and(|m| m.is_file())
+        && ipc_sys::linelog::claim(file.as_fd(), ipc_sys::linelog::Claim::Shared).unwrap_or(false);
+    ok.then_some(file)
 }
 
 /// In a child: the run's shared claim on `execution_log.txt`, on the descriptor it writes with,

@@ -10,7 +10,7 @@ pub mod cli;
 pub mod cli_pt;
 pub mod consumer;
 pub mod error;
-pub mod escape;
+pub use ipc_sys::escape;
 pub mod lang;
 pub mod log;
 pub mod options;

@@ -94,6 +94,7 @@ pub fn run(opts: &RunOptions) -> Result<u8> {
             let (read, log, _other_end) = take_fds(fds, &paths, opts);
             run_child(Role::Consumer, &paths, opts, log, |log| {
                 let mut out = ConsumerLog::open(&paths.consumer, opts.lang)?;
+                let _claim = crate::desafio::log::claim_consumer_log(&paths.consumer);
                 match read {
                     Some(read) => {
                         let receiver = Receiver::new(PipeEnd::new(read)?);
@@ -609,7 +610,7 @@ fn failure_line(role: Role, lang: Lang, failed: &str, log_failed: Option<&str>) 
 /// piece of the format on its own, and two children failing at once (a full disk under the
 /// shared log) would tear each other's lines.
 fn error_line(line: String) {
-    let mut line = crate::desafio::escape::terminal(&line).into_owned();
+    let mut line = ipc_sys::escape::terminal(&line).into_owned();
     line.push('\n');
     let _ = io::stderr().lock().write_all(line.as_bytes());
 }

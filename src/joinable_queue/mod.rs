@@ -153,6 +153,34 @@ impl JoinCli {
                 "--nowait needs --capacity: an unbounded queue is never full".into(),
             ));
         }
+        // A fault whose turn can never come would be silently ignored and the run look healthy.
+        let total = self.producers.saturating_mul(self.items);
+        for (flag, k, most, bound) in [
+            (
+                "--forget-task-done",
+                self.forget_task_done,
+                total,
+                "--producers × --items",
+            ),
+            (
+                "--consumer-dies-at",
+                self.consumer_dies_at,
+                total,
+                "--producers × --items",
+            ),
+            (
+                "--producer-dies-at",
+                self.producer_dies_at,
+                self.items,
+                "--items",
+            ),
+        ] {
+            if let Some(k) = k.filter(|&k| k > most) {
+                return Err(Error::Usage(format!(
+                    "{flag} {k}: K must be at most {bound} ({most})"
+                )));
+            }
+        }
         Ok(Options {
             producers: self.producers,
             items: self.items,

@@ -29,8 +29,32 @@ mod walk;
 pub use cli::{Command, ParallelCli};
 pub use error::{Error, Result};
 
+/// The whole `main` of the binary. The interrupt handlers come first, so that a Ctrl+C or a
+/// SIGTERM that arrives while the program starts is a flag the run acts on (it winds down,
+/// prints its summary, exits 130) rather than a death without a word; only the instants before
+/// `main` remain a default death.
+pub fn main() -> std::process::ExitCode {
+    if let Err(e) = ipc_sys::signal::install_interrupt_handlers() {
+        ipc_cli::report(&e);
+        return std::process::ExitCode::from(ipc_cli::EXIT_FAILURE);
+    }
+    ipc_cli::main_with::<ParallelCli, Error>(run)
+}
+
+/// Hidden test hook: `PARALLEL_TEST_PAUSE_AT_START_MS=<ms>` makes `run` say
+/// `parallel: test hook: paused` on stderr and sleep that long (a signal ends the sleep) before
+/// it looks at its arguments — the instant of a signal that lands while the program starts.
+pub const PAUSE_AT_START: &str = "PARALLEL_TEST_PAUSE_AT_START_MS";
+
 /// Runs a subcommand and returns the exit code.
 pub fn run(cli: ParallelCli) -> Result<u8> {
+    if let Some(ms) = std::env::var(PAUSE_AT_START)
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), b"parallel: test hook: paused\n");
+        ipc_sys::signal::sleep_unless_interrupted(std::time::Duration::from_millis(ms));
+    }
     // Check everything before anything runs (nothing forked, no file opened on bad input).
     match &cli.command {
         Command::Cpu(args) => args.check().map_err(Error::Usage)?,

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use ipc_cli::{EXIT_INTERRUPTED, Failure, Parsed, parse_between};
 
 use super::{Error, Pool, PoolConfig, Stopped, Task, command, demo};
@@ -61,6 +61,13 @@ pub struct DemoArgs {
 
 /// The whole `main` of the binary.
 pub fn main() -> ExitCode {
+    // First of all, so that a Ctrl+C or a SIGTERM that comes while the program starts is seen
+    // (the run then ends at once with its summary and exit 130) instead of killing it with no
+    // word. Only the instants before `main` (the process's start-up) remain a default death.
+    if let Err(e) = ipc_sys::signal::install_interrupt_handlers() {
+        ipc_cli::report(&e);
+        return ExitCode::from(ipc_cli::EXIT_FAILURE);
+    }
     let args: Vec<OsString> = std::env::args_os().collect();
     let code = if args.get(1).is_some_and(|a| a == "demo") {
         let mut rest = args.clone();
@@ -70,10 +77,90 @@ pub fn main() -> ExitCode {
         let (options, cmd) = args.split_at(split);
         let cmd = cmd[1..].to_vec();
         run_parsed::<command::CommandArgs>(options.to_vec(), |opts| command::run(opts, cmd))
+    } else if let Some(message) = forgotten_dashes(&args) {
+        ipc_cli::report(&message);
+        ipc_cli::EXIT_USAGE
     } else {
         run_parsed::<DemoArgs>(args, run_demo)
     };
     ExitCode::from(code)
+}
+
+/// The usage line an error without `--` ends with.
+const USAGE: &str =
+    "usage: task_pool [OPTIONS] -- CMD [ARG...] [::: INPUT...], or task_pool [demo] [DEMO OPTIONS]";
+
+/// For a command line without `--` that the demo refuses: what the user most likely meant,
+/// as one error message — a command (or a command's option) that must follow `--`, or a flag
+/// that neither mode knows — with the usage line. `None` if the demo takes it.
+fn forgotten_dashes(args: &[OsString]) -> Option<String> {
+    let error = DemoArgs::try_parse_from(args).err()?;
+    if !error.use_stderr() {
+        return None;
+    }
+    let words: Vec<String> = args
+        .iter()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    // The first word that starts a command: not a flag, and not the value of the flag before it.
+    let takes_value = |w: &str| {
+        let name = w.split_once('=').map_or(w, |(n, _)| n);
+        !w.contains('=')
+            && DemoArgs::command()
+                .get_arguments()
+                .chain(command::CommandArgs::command().get_arguments())
+                .any(|a| {
+                    a.get_action().takes_values()
+                        && (a.get_long().is_some_and(|l| name == format!("--{l}"))
+                            || a.get_short().is_some_and(|s| name == format!("-{s}")))
+                })
+    };
+    let mut i = 0;
+    let mut command_at = None;
+    while i < words.len() {
+        let w = &words[i];
+        if !w.starts_with('-') || w == "-" {
+            command_at = Some(i);
+            break;
+        }
+        i += if takes_value(w) { 2 } else { 1 };
+    }
+    let shown = |ws: &[String]| ws.join(" ");
+    if let Some(at) = command_at {
+        let (options, command) = words.split_at(at);
+        let options = if options.is_empty() {
+            String::new()
+        } else {
+            format!("{} ", shown(options))
+        };
+        return Some(format!(
+            "'{}' is not a demo option: a command must follow '--' (task_pool {options}-- {}); {USAGE}",
+            words[at],
+            shown(command)
+        ));
+    }
+    let unknown = words
+        .iter()
+        .find(|w| w.starts_with('-') && !known_demo_flag(w))
+        .cloned()
+        .unwrap_or_default();
+    if command::is_command_option(&unknown) {
+        return Some(format!(
+            "{unknown} is an option for running a command, which must follow '--' (task_pool {unknown} ... -- CMD ...); {USAGE}"
+        ));
+    }
+    let first = ipc_cli::first_line(&error.to_string());
+    Some(format!("{first}; {USAGE}"))
+}
+
+/// Whether `word` is one of the demo's flags.
+fn known_demo_flag(word: &str) -> bool {
+    let name = word.split_once('=').map_or(word, |(n, _)| n);
+    DemoArgs::command().get_arguments().any(|a| {
+        a.get_long().is_some_and(|l| name == format!("--{l}"))
+            || a.get_short().is_some_and(|s| name == format!("-{s}"))
+    }) || matches!(name, "-h" | "--help" | "-V" | "--version")
 }
 
 fn run_parsed<P: Parser>(args: Vec<OsString>, run: impl FnOnce(P) -> Result<u8, Error>) -> u8 {
@@ -130,9 +217,8 @@ fn run_demo(args: DemoArgs) -> Result<u8, Error> {
     } else {
         Box::new(args.task.into_iter())
     };
-    // Ctrl+C (to the whole group) or SIGTERM (to main alone) winds the pool down: a flag here,
-    // acted on by `push` and `stop`.
-    ipc_sys::signal::install_interrupt_handlers()?;
+    // Ctrl+C (to the whole group) or SIGTERM (to main alone) winds the pool down: a flag (set
+    // up first thing in `main`), acted on by `push` and `stop`.
     let mut pool = Pool::start(config, demo::registry())?;
     let mut out = Out::new();
     out.line(&format!(

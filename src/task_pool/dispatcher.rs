@@ -65,6 +65,9 @@ struct Running {
     killed: bool,
     /// Told to stop by the wind-down, not by its timeout.
     interrupted: bool,
+    /// What it asked for, kept to hand a command to another worker if this one never starts it
+    /// (see `WorkerResult::Leaving`).
+    work: Option<Work>,
 }
 
 struct Slot {
@@ -134,6 +137,12 @@ pub fn run(
     let result = (|| -> Result<()> {
         ipc_sys::signal::install_interrupt_handlers()?;
         ipc_sys::signal::one_line_panics("dispatcher (callback)");
+        if d.output.is_some() {
+            // A command whose worker dies before it has told the caller the command's process
+            // group would run on unseen; as a subreaper the dispatcher inherits it and ends it
+            // (see `sweep_orphans`).
+            ipc_sys::child::become_subreaper()?;
+        }
         d.joblog = config.joblog.as_deref().map(LineLog::append).transpose()?;
         if let Some(out) = &d.outcomes {
             ipc_sys::pipe::set_nonblocking(out.as_fd())?;
@@ -281,8 +290,8 @@ impl Dispatcher<'_> {
                 slot.doomed = true;
                 continue;
             }
-            let job = match work {
-                Work::Job { job, .. } => Some(job),
+            let job = match &work {
+                Work::Job { job, .. } => Some(job.clone()),
                 Work::Command { .. } => None,
             };
             if self.config.announce {
@@ -319,6 +328,7 @@ impl Dispatcher<'_> {
                 terminated: None,
                 killed: false,
                 interrupted: false,
+                work: Some(work),
             });
         }
         Ok(())
@@ -383,10 +393,16 @@ impl Dispatcher<'_> {
         }
         let watch = Watch {
             interrupts: self.winding.is_none(),
-            children: false,
+            children: self.output.is_some(),
         };
-        if wait_event(&mut fds, deadline, watch)? != Wake::Ready {
-            return Ok(());
+        match wait_event(&mut fds, deadline, watch)? {
+            Wake::Ready => {}
+            Wake::ChildChanged => {
+                drop(fds);
+                self.sweep_orphans(false);
+                return Ok(());
+            }
+            Wake::Interrupted | Wake::TimedOut => return Ok(()),
         }
         let ready: Vec<bool> = fds
             .iter()
@@ -485,6 +501,14 @@ impl Dispatcher<'_> {
                 slot.ready = true;
                 continue;
             }
+            if let WorkerResult::Leaving = result {
+                // Whatever it was sent after it decided to leave, it never read.
+                slot.doomed = true;
+                if let Some(running) = slot.running.take() {
+                    self.never_started(running)?;
+                }
+                continue;
+            }
             let id = result.id();
             // A result for a task this worker is not running (it runs one at a time: cannot
             // happen) changes nothing, and does not drop the one it runs.
@@ -505,7 +529,6 @@ impl Dispatcher<'_> {
             }
             let timed_out = running.terminated.is_some() && !running.interrupted;
             match result {
-                WorkerResult::Ready => {}
                 WorkerResult::Job {
                     ok, text, runtime, ..
                 } => {
@@ -521,12 +544,21 @@ impl Dispatcher<'_> {
                     };
                     self.complete(&running, pid.as_raw(), runtime, outcome, None)?;
                 }
+                WorkerResult::Command(report)
+                    if report.interrupted && matches!(report.ended, Ended::NotStarted(_)) =>
+                {
+                    // Its worker was told to stop just as the task reached it: the task goes
+                    // to another worker, unless the pool is winding down.
+                    self.slots[i].doomed = true;
+                    self.never_started(running)?;
+                }
                 WorkerResult::Command(mut report) => {
                     report.worker = pid.as_raw();
                     report.timed_out |= timed_out;
-                    report.interrupted |= running.interrupted;
+                    report.winding = running.interrupted;
                     self.complete_command(&report)?;
                 }
+                WorkerResult::Ready | WorkerResult::Leaving => {}
             }
         }
         Ok(n > 0)
@@ -538,6 +570,8 @@ impl Dispatcher<'_> {
         let reaped = slot.child.wait()?;
         // The job may have left processes behind in the worker's group: end them too.
         slot.child.signal_group_even_if_reaped(Signal::SIGKILL);
+        // Its command, if it was running, is now this dispatcher's child.
+        self.sweep_orphans(false);
         let pid = slot.child.pid();
         self.record_usage(pid, slot.tasks_run, &reaped.usage);
         if let Some(running) = slot.running.take() {
@@ -566,6 +600,7 @@ impl Dispatcher<'_> {
                     ended: Ended::WorkerDied(reaped.status),
                     timed_out,
                     interrupted: running.interrupted,
+                    winding: running.interrupted,
                     stdout_bytes: 0,
                     stderr_bytes: 0,
                 })?,
@@ -613,7 +648,7 @@ impl Dispatcher<'_> {
             };
             match r.terminated {
                 None if r.deadline.is_some_and(|d| now >= d) => {
-                    slot.child.signal_group(Signal::SIGTERM);
+                    slot.child.ask_to_end(Signal::SIGTERM);
                     r.terminated = Some(now);
                     slot.doomed = true;
                 }
@@ -640,6 +675,52 @@ impl Dispatcher<'_> {
         Ok(())
     }
 
+    /// Ends and reaps the orphans of commands that were reparented to this dispatcher (a child
+    /// subreaper, in a pool that runs commands). A command whose worker died before it told
+    /// the caller the command's process group — SIGKILLed right after the spawn — comes here,
+    /// or its children do: its group is SIGKILLed. So is the group of any orphan whose
+    /// group leader is gone or no longer a worker's child (its job is over: its worker would
+    /// have killed what was left of it). Groups whose leader a live worker still runs are
+    /// left alone (a job's own background process, reparented here, is still that job's), and
+    /// so is a process that left this session (`setsid`: a daemon, out of reach by design).
+    /// Orphans that have ended are reaped; with `wait_killed`, so are the ones just killed.
+    fn sweep_orphans(&mut self, wait_killed: bool) {
+        if self.output.is_none() {
+            return;
+        }
+        let workers: Vec<Pid> = self.slots.iter().map(|s| s.child.pid()).collect();
+        let own_group = nix::unistd::getpgrp();
+        let session = nix::unistd::getsid(None).ok();
+        for pid in ipc_sys::child::own_children() {
+            if workers.contains(&pid) {
+                continue;
+            }
+            let mut killed = false;
+            let in_session = session.is_some() && nix::unistd::getsid(Some(pid)).ok() == session;
+            if in_session
+                && let Ok(group) = nix::unistd::getpgid(Some(pid))
+                && group != own_group
+                && !workers.contains(&group)
+                && !ipc_sys::child::parent_of(group).is_some_and(|p| workers.contains(&p))
+            {
+                let _ = nix::sys::signal::killpg(group, Signal::SIGKILL);
+                killed = true;
+            }
+            if let Ok(mut orphan) = Child::adopt(pid, None) {
+                let ended = if killed && wait_killed {
+                    orphan.wait().is_ok()
+                } else {
+                    matches!(orphan.try_wait(), Ok(Some(_)))
+                };
+                if !ended {
+                    // Still running (a daemon, or dying): reaped by a later sweep, or by
+                    // whoever inherits it when this dispatcher exits.
+                    orphan.disown();
+                }
+            }
+        }
+    }
+
     /// Stops taking work: every task sent and not started settles as not started, every busy
     /// worker's group gets SIGTERM (SIGKILL after the grace), idle workers are told to finish.
     fn wind_down(&mut self) -> Result<()> {
@@ -653,22 +734,44 @@ impl Dispatcher<'_> {
                 break;
             }
         }
-        self.tasks = None;
         for task in std::mem::take(&mut self.queue) {
             self.settle_not_started(task)?;
         }
+        super::hooks::dispatcher_winding();
+        // A task the caller writes from now on is never read: the caller settles it as not
+        // started when this dispatcher has exited (130).
+        self.tasks = None;
         for slot in &mut self.slots {
             slot.doomed = true;
             if let Some(r) = slot.running.as_mut() {
                 r.interrupted = true;
                 if r.terminated.is_none() {
-                    slot.child.signal_group(Signal::SIGTERM);
+                    slot.child.ask_to_end(Signal::SIGTERM);
                     r.terminated = Some(now);
                 }
             }
         }
         self.release_idle();
         Ok(())
+    }
+
+    /// A task a worker was sent but never started (it was leaving): queued again, first, for
+    /// another worker — or, if the pool is winding down, settled as not started.
+    fn never_started(&mut self, running: Running) -> Result<()> {
+        let Some(work) = running.work else {
+            return Ok(());
+        };
+        let task = Queued {
+            id: running.id,
+            timeout: running.timeout,
+            work,
+        };
+        if self.winding.is_some() {
+            self.settle_not_started(task)
+        } else {
+            self.queue.push_front(task);
+            Ok(())
+        }
     }
 
     fn settle_not_started(&mut self, task: Queued) -> Result<()> {
@@ -685,6 +788,7 @@ impl Dispatcher<'_> {
                     terminated: None,
                     killed: false,
                     interrupted: true,
+                    work: None,
                 };
                 self.complete(
                     &running,
@@ -694,9 +798,10 @@ impl Dispatcher<'_> {
                     None,
                 )
             }
-            Work::Command { .. } => {
-                self.complete_command(&CommandReport::not_started(task.id, NOT_STARTED, true))
-            }
+            Work::Command { .. } => self.complete_command(&CommandReport {
+                winding: true,
+                ..CommandReport::not_started(task.id, NOT_STARTED, true)
+            }),
         }
     }
 
@@ -759,7 +864,9 @@ impl Dispatcher<'_> {
         };
         self.pending.extend_from_slice(&report.encode());
         self.progress.settle();
-        self.flush_outcomes(false)
+        self.flush_outcomes(false)?;
+        super::hooks::dispatcher_settled();
+        Ok(())
     }
 
     /// Settles one command task: its report goes to the caller, which prints its output and
@@ -774,7 +881,9 @@ impl Dispatcher<'_> {
             })?;
         self.pending.extend_from_slice(&frame);
         self.progress.settle();
-        self.flush_outcomes(false)
+        self.flush_outcomes(false)?;
+        super::hooks::dispatcher_settled();
+        Ok(())
     }
 
     /// Writes buffered outcomes; without `block`, only as much as the pipe takes right now.
@@ -830,16 +939,61 @@ impl Dispatcher<'_> {
     /// Every task is settled: close the workers' task pipes (they exit at end of file), reap
     /// them, and deliver the last outcomes.
     fn finish(&mut self) -> Result<()> {
-        for mut slot in std::mem::take(&mut self.slots) {
-            // End of file on its task pipe is the worker's signal to exit 0.
+        // End of file on its task pipe is each worker's signal to exit 0.
+        for slot in &mut self.slots {
             drop(slot.to_worker.take());
-            let reaped = slot.child.wait()?;
-            self.record_usage(slot.child.pid(), slot.tasks_run, &reaped.usage);
         }
+        self.reap_workers()?;
+        self.sweep_orphans(true);
         for usage in std::mem::take(&mut self.usages) {
             self.pending.extend_from_slice(&usage.encode());
         }
         self.flush_outcomes(true)
+    }
+
+    /// Waits for every worker (told to finish) to exit, and reaps it. A worker someone stopped
+    /// (SIGSTOP) or that is stuck would keep the pool waiting for ever: once the dispatcher is
+    /// told to stop, each worker left gets SIGTERM and SIGCONT (it wakes to act on it), and
+    /// SIGKILL after the grace.
+    fn reap_workers(&mut self) -> Result<()> {
+        let mut kill_at: Option<Instant> = None;
+        loop {
+            let mut i = 0;
+            while i < self.slots.len() {
+                match self.slots[i].child.try_wait()? {
+                    Some(reaped) => {
+                        let slot = self.slots.remove(i);
+                        self.record_usage(slot.child.pid(), slot.tasks_run, &reaped.usage);
+                    }
+                    None => i += 1,
+                }
+            }
+            if self.slots.is_empty() {
+                return Ok(());
+            }
+            let now = Instant::now();
+            if kill_at.is_none() && ipc_sys::signal::interrupted().is_some() {
+                kill_at = Some(now + self.config.grace);
+                for slot in &self.slots {
+                    slot.child.ask_to_end(Signal::SIGTERM);
+                }
+            }
+            if kill_at.is_some_and(|k| now >= k) {
+                for slot in &mut self.slots {
+                    if !slot.final_kill {
+                        slot.child.signal_group(Signal::SIGKILL);
+                        slot.final_kill = true;
+                    }
+                }
+            }
+            let watch = Watch {
+                interrupts: kill_at.is_none(),
+                children: true,
+            };
+            // SIGCHLD (a worker ended), an interrupt, or the grace's end wakes it.
+            let until = kill_at.filter(|_| self.slots.iter().any(|s| !s.final_kill));
+            wait_event(&mut [], until, watch)?;
+        }
     }
 
     /// The dispatcher failed: say why to the caller (one frame, so the caller reports it once),

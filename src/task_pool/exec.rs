@@ -132,6 +132,7 @@ pub(crate) fn run(
             );
         }
     };
+    super::hooks::worker_spawned();
     let pgid = child.pid().as_raw();
     let started = encode_started(id, pgid);
     let fds = [stdout.as_fd(), stderr.as_fd()];
@@ -181,10 +182,15 @@ pub(crate) fn run(
             }
             Ok(Wake::ChildChanged) => {}
             Ok(Wake::Interrupted) => {
+                super::hooks::worker_told_to_stop();
+                // It may have ended by itself at this very moment: then it was not stopped.
+                if let Ok(Some(reaped)) = child.try_wait() {
+                    break reaped.status;
+                }
                 watch_interrupts = false;
                 interrupted = true;
                 if terminated.is_none() {
-                    child.signal_group(Signal::SIGTERM);
+                    child.ask_to_end(Signal::SIGTERM);
                     terminated = Some(Instant::now());
                 }
             }
@@ -194,7 +200,7 @@ pub(crate) fn run(
                     break reaped.status;
                 }
                 timed_out = true;
-                child.signal_group(Signal::SIGTERM);
+                child.ask_to_end(Signal::SIGTERM);
                 terminated = Some(Instant::now());
             }
             Ok(Wake::TimedOut) => {
@@ -266,6 +272,7 @@ fn finished(
         },
         timed_out,
         interrupted,
+        winding: false,
         stdout_bytes,
         stderr_bytes,
     }

@@ -43,6 +43,7 @@ pub mod demo;
 mod dispatcher;
 pub mod error;
 mod exec;
+mod hooks;
 mod wire;
 mod worker;
 
@@ -645,8 +646,15 @@ impl Pool {
     pub(crate) fn terminate(&mut self) {
         if !self.terminated {
             self.terminated = true;
-            self.dispatcher.signal(Signal::SIGTERM);
+            self.dispatcher.ask_to_end(Signal::SIGTERM);
         }
+    }
+
+    /// SIGKILL to the dispatcher: for a caller that has waited long enough for a wind-down (a
+    /// dispatcher stopped again and again, or stuck). Its workers end their commands (their
+    /// death signal); its outcome pipe closes.
+    pub(crate) fn kill(&mut self) {
+        self.dispatcher.signal(Signal::SIGKILL);
     }
 
     /// No more tasks: end of file on the task pipe.

@@ -157,8 +157,12 @@ pub(crate) struct CommandReport {
     pub ended: Ended,
     /// It overran its timeout (it was sent SIGTERM), however it ended afterwards.
     pub timed_out: bool,
-    /// It was ended because the pool was told to stop.
+    /// Its worker was told to stop (SIGINT/SIGTERM) and ended it, or, if it never started,
+    /// refused it.
     pub interrupted: bool,
+    /// The pool was winding down (the run was interrupted): set by the dispatcher on the tasks
+    /// its wind-down ended or left unstarted.
+    pub winding: bool,
     /// Bytes it wrote to stdout and stderr (0 if unknown: its worker died).
     pub stdout_bytes: u64,
     pub stderr_bytes: u64,
@@ -174,6 +178,7 @@ impl CommandReport {
             ended: Ended::NotStarted(why.to_string()),
             timed_out: false,
             interrupted,
+            winding: false,
             stdout_bytes: 0,
             stderr_bytes: 0,
         }
@@ -194,7 +199,11 @@ impl CommandReport {
             .u64(kind)
             .i64(code)
             .str(text)
-            .u64(u64::from(self.timed_out) | u64::from(self.interrupted) << 1)
+            .u64(
+                u64::from(self.timed_out)
+                    | u64::from(self.interrupted) << 1
+                    | u64::from(self.winding) << 2,
+            )
             .u64(self.stdout_bytes)
             .u64(self.stderr_bytes)
     }
@@ -225,6 +234,7 @@ impl CommandReport {
             ended,
             timed_out: flags & 1 != 0,
             interrupted: flags & 2 != 0,
+            winding: flags & 4 != 0,
             stdout_bytes,
             stderr_bytes,
         })
@@ -245,11 +255,15 @@ pub(crate) enum WorkerResult {
         runtime: Duration,
     },
     Command(CommandReport),
+    /// A command worker told to stop (SIGINT/SIGTERM) is leaving: it reads no task after this
+    /// message, so a task the dispatcher sent it meanwhile never started and goes to another.
+    Leaving,
 }
 
 const RESULT_JOB: u64 = 0;
 const RESULT_COMMAND: u64 = 1;
 const RESULT_READY: u64 = 2;
+const RESULT_LEAVING: u64 = 3;
 
 impl WorkerResult {
     pub fn encode(&self) -> Result<Vec<u8>, FrameError> {
@@ -267,6 +281,7 @@ impl WorkerResult {
                 .u64(super::micros(*runtime)),
             WorkerResult::Command(report) => report.put(FrameBuilder::new().u64(RESULT_COMMAND)),
             WorkerResult::Ready => FrameBuilder::new().u64(RESULT_READY),
+            WorkerResult::Leaving => FrameBuilder::new().u64(RESULT_LEAVING),
         }
         .finish(MAX_FRAME)
     }
@@ -282,6 +297,7 @@ impl WorkerResult {
             },
             RESULT_COMMAND => WorkerResult::Command(CommandReport::get(&mut f)?),
             RESULT_READY => WorkerResult::Ready,
+            RESULT_LEAVING => WorkerResult::Leaving,
             _ => return None,
         };
         f.is_empty().then_some(result)
@@ -291,7 +307,7 @@ impl WorkerResult {
         match self {
             WorkerResult::Job { id, .. } => *id,
             WorkerResult::Command(r) => r.id,
-            WorkerResult::Ready => 0,
+            WorkerResult::Ready | WorkerResult::Leaving => 0,
         }
     }
 }
@@ -368,6 +384,7 @@ mod tests {
                 ended,
                 timed_out: true,
                 interrupted: false,
+                winding: true,
                 stdout_bytes: 10_000_000,
                 stderr_bytes: 7,
             });
@@ -382,6 +399,11 @@ mod tests {
         };
         let frame = job.encode().unwrap();
         assert_eq!(WorkerResult::decode(&frame[4..]), Some(job));
+        let frame = WorkerResult::Leaving.encode().unwrap();
+        assert_eq!(
+            WorkerResult::decode(&frame[4..]),
+            Some(WorkerResult::Leaving)
+        );
         assert_eq!(decode_started(&encode_started(9, 1234)), Some((9, 1234)));
     }
 }

@@ -41,12 +41,18 @@ pub fn run(
     loop {
         // A command worker told to stop (SIGINT/SIGTERM: from its dispatcher winding the run
         // down, or from anyone else) leaves once its command is settled and reported, and does
-        // not wait idle for a task it would refuse: the dispatcher replaces it if the run goes
-        // on. (A job worker dies of the signal itself.)
+        // not wait idle for a task it would refuse: it says it is leaving and reads nothing
+        // more, so a task the dispatcher sent it meanwhile goes to another worker (the
+        // dispatcher replaces this one if the run goes on). A job worker dies of the signal.
         if queue.is_some() && buf.pending() == 0 {
             use std::os::fd::AsFd;
             match ipc_sys::signal::wait_unless_interrupted(Some(tasks.as_fd()), None) {
-                Ok(ipc_sys::signal::Wake::Interrupted) => return 0,
+                Ok(ipc_sys::signal::Wake::Interrupted) => {
+                    super::hooks::worker_leaving();
+                    let leaving = WorkerResult::Leaving.encode().ok();
+                    let _ = leaving.map(|frame| frame::write_frame(&mut results, &frame));
+                    return 0;
+                }
                 Ok(_) => {}
                 Err(_) => return 1,
             }
@@ -59,6 +65,9 @@ pub fn run(
             Ok(None) => return 0,
             Err(_) => return 1,
         };
+        if queue.is_some() {
+            super::hooks::worker_got_task();
+        }
         let result = match (task.work, &queue) {
             (Work::Job { job, args }, _) => run_job(registry, task.id, &job, &args),
             (Work::Command { argv }, Some(queue)) => WorkerResult::Command(exec::run(

@@ -97,7 +97,6 @@ const STOP_GRACE: Duration = Duration::from_secs(3);
 const LOCK_PATIENCE: Duration = Duration::from_secs(2);
 /// Symbolic links followed at most from `--state` to the file itself (as the kernel's own
 /// limit for a path, `ELOOP`).
-const MAX_LINKS: usize = 40;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -290,30 +289,6 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// The file `--state` names, symbolic links followed: the run writes through a link, replacing
-/// the file it points to (never the link itself), and locks beside that file — so a run given
-/// the link and a run given the file share one lock.
-fn resolve_links(state: &Path) -> io::Result<PathBuf> {
-    let mut path = state.to_path_buf();
-    for _ in 0..MAX_LINKS {
-        match fs::symlink_metadata(&path) {
-            Ok(meta) if meta.file_type().is_symlink() => {
-                let target = fs::read_link(&path)?;
-                path = if target.is_absolute() {
-                    target
-                } else {
-                    directory_of(&path).join(target)
-                };
-            }
-            _ => return Ok(path),
-        }
-    }
-    Err(io::Error::new(
-        io::ErrorKind::InvalidInput,
-        format!("more than {MAX_LINKS} symbolic links"),
-    ))
-}
-
 /// Checks `--state` before anything is created: a file name (not ending with '/'), in an
 /// existing directory, that is a regular file or does not exist yet — and the same for its lock
 /// file. A trailing slash gets the error the path would get without it when that names a
@@ -362,7 +337,8 @@ pub fn run(cli: &OfficeCli) -> Result<u8> {
         source,
     };
     check_state_path(&cli.state).map_err(|e| bad_path(&cli.state, e))?;
-    let resolved = resolve_links(&cli.state).map_err(|e| bad_path(&cli.state, e))?;
+    let resolved =
+        ipc_sys::runlock::resolve_links(&cli.state).map_err(|e| bad_path(&cli.state, e))?;
     let state = &resolved;
     if state != &cli.state {
         check_state_path(state).map_err(|e| bad_path(&cli.state, e))?;
@@ -477,7 +453,11 @@ pub fn run(cli: &OfficeCli) -> Result<u8> {
             match buy(cli, state, k) {
                 Ok(code) => code,
                 Err(e) => {
-                    say(&format!("buyer {k} ({}): error: {e}", std::process::id()));
+                    say(&format!(
+                        "buyer {k} ({}): error: {}",
+                        std::process::id(),
+                        ipc_sys::escape::terminal(&e.to_string())
+                    ));
                     EXIT_FAILURE.into()
                 }
             }

@@ -197,7 +197,11 @@ impl fmt::Display for Event {
                 p.seed
             ),
             Event::LoggerStarted { pid, log } => {
-                write!(f, "started with pid {pid}, writing {log}")
+                write!(
+                    f,
+                    "started with pid {pid}, writing {}",
+                    ipc_sys::escape::log(log)
+                )
             }
             Event::Interrupted { signal } => write!(f, "interrupted by {}", signal_name(*signal)),
             Event::RoleEnded { role, pid, status } => write!(f, "{role} {pid} {status}"),
@@ -216,7 +220,8 @@ impl fmt::Display for Event {
                 write!(f, "semaphore: {free} of {total} permits free")
             }
             Event::Exiting { code } => write!(f, "exiting with code {code}"),
-            Event::Error(e) => write!(f, "error: {e}"),
+            // Free text that may quote a path: one line, no terminal sequence.
+            Event::Error(e) => write!(f, "error: {}", ipc_sys::escape::log(e)),
             Event::Generated { id, value } => write!(f, "generated item {id} value {value}"),
             Event::GeneratorStopped {
                 generated,
@@ -270,7 +275,7 @@ impl fmt::Display for Event {
                 write!(f, "failed item {id} value {value}: value below {below}")
             }
             Event::Processed { id, value } => write!(f, "processed item {id} value {value}"),
-            Event::Note(text) => f.write_str(text),
+            Event::Note(text) => f.write_str(&ipc_sys::escape::log(text)),
         }
     }
 }

@@ -226,8 +226,18 @@ fn ended(status: ExitStatus) -> String {
 pub fn run(opts: &PoolOptions) -> Result<u8> {
     check_log_path(&opts.log)?;
     // One log, one run: a second run on the log a live run writes would empty it under that
-    // run's logger. Refused before the log is touched, naming the live run.
-    let pid_file = pid_path(&opts.log);
+    // run's logger. Refused before the log is touched, naming the live run. The lock sits
+    // beside the file the log's symbolic links lead to, so that a run given a link to a live
+    // run's log finds that run's lock.
+    let resolved = ipc_sys::runlock::resolve_links(&opts.log).map_err(|source| Error::Path {
+        flag: "--log",
+        path: opts.log.clone(),
+        source,
+    })?;
+    if resolved != opts.log {
+        check_log_path(&resolved)?;
+    }
+    let pid_file = pid_path(&resolved);
     let run_lock = match RunLock::acquire(&pid_file) {
         Ok(Acquired::Mine(lock)) => lock,
         Ok(Acquired::Held(pid)) => {
@@ -285,11 +295,17 @@ pub fn run(opts: &PoolOptions) -> Result<u8> {
     let logger = Fork::new(PoolRole::Logger).on_drop(None).spawn(
         [log_rx.as_fd(), lock_fd],
         |[rx, lock]| {
-            let _run = RunLock::adopt(lock, &pid_path(&opts.log));
+            let _run = RunLock::adopt(lock, &pid_file);
             let rx = QueueEnd::from_fd("log", MAX_RECORD, rx);
             logger::run(&opts.log, !opts.quiet, &rx).unwrap_or_else(|e| {
                 // One write(2), so the line cannot tear against another process's.
-                let _ = std::io::stderr().write_all(format!("error: logger: {e}\n").as_bytes());
+                let _ = std::io::stderr().write_all(
+                    format!(
+                        "error: logger: {}\n",
+                        ipc_sys::escape::terminal(&e.to_string())
+                    )
+                    .as_bytes(),
+                );
                 i32::from(ipc_cli::Failure::exit_code(&e))
             })
         },
@@ -659,7 +675,13 @@ fn run_role(mut rep: Reporter, body: impl FnOnce(&mut Reporter) -> Result<i32>) 
         Err(Error::LogGone) => return EXIT_LOG_GONE,
         Err(e) => {
             if rep.report(Event::Error(e.to_string())).is_err() {
-                let _ = std::io::stderr().write_all(format!("error: {role}: {e}\n").as_bytes());
+                let _ = std::io::stderr().write_all(
+                    format!(
+                        "error: {role}: {}\n",
+                        ipc_sys::escape::terminal(&e.to_string())
+                    )
+                    .as_bytes(),
+                );
             }
             i32::from(ipc_cli::Failure::exit_code(&e))
         }

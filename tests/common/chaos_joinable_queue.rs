@@ -108,25 +108,28 @@ pub fn scenario(seed: u64) -> Scenario {
     let mut flagged = false;
     let total = (producers * items).max(1);
     if rng.random_bool(0.15) {
-        args.extend([
-            "--forget-task-done".into(),
-            rng.random_range(1..=total).to_string(),
-        ]);
-        flagged = true;
+        let k = rng.random_range(1..=total);
+        // Without items no fault's turn can come: the program refuses such a K (exit 2).
+        if items > 0 {
+            args.extend(["--forget-task-done".into(), k.to_string()]);
+            flagged = true;
+        }
     }
     if rng.random_bool(0.1) {
-        args.extend([
-            "--consumer-dies-at".into(),
-            rng.random_range(1..=total).to_string(),
-        ]);
-        flagged = true;
+        let k = rng.random_range(1..=total);
+        // Without items no fault's turn can come: the program refuses such a K (exit 2).
+        if items > 0 {
+            args.extend(["--consumer-dies-at".into(), k.to_string()]);
+            flagged = true;
+        }
     }
     if rng.random_bool(0.1) {
-        args.extend([
-            "--producer-dies-at".into(),
-            rng.random_range(1..=items.max(1)).to_string(),
-        ]);
-        flagged = true;
+        let k = rng.random_range(1..=items.max(1));
+        // Without items no fault's turn can come: the program refuses such a K (exit 2).
+        if items > 0 {
+            args.extend(["--producer-dies-at".into(), k.to_string()]);
+            flagged = true;
+        }
     }
     let roles = [Role::Main, Role::Consumer, Role::Producer];
     let children = [Role::Consumer, Role::Producer];

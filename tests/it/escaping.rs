@@ -79,3 +79,56 @@ fn a_crafted_log_can_neither_hide_the_verdict_on_a_terminal_nor_break_the_pictur
     assert!(raw_controls(&svg).is_empty());
     roxmltree::Document::parse(&svg).expect("the SVG is well-formed XML");
 }
+
+/// worker_pool and ticket_office quote their paths with the same escaping: an error naming a
+/// path that holds ESC and a newline is one line on stderr with neither raw, and worker_pool's
+/// log stays one parsable line per record.
+#[test]
+fn the_siblings_escape_control_characters_in_paths_on_stderr_and_in_the_log() {
+    let top = tempfile::tempdir().unwrap();
+    let bad = top.path().join("no\u{1b}[31mred\nline").join("x");
+    for (bin, flag) in [
+        (env!("CARGO_BIN_EXE_worker_pool"), "--log"),
+        (env!("CARGO_BIN_EXE_ticket_office"), "--state"),
+    ] {
+        let out = std::process::Command::new(bin).arg(flag).arg(&bad).run();
+        let err = common::stderr(&out);
+        assert_eq!(code(&out), 2, "{bin}: {err}");
+        assert_eq!(err.lines().count(), 1, "{bin}: {err:?}");
+        assert!(raw_controls(&err).is_empty(), "{bin}: {err:?}");
+        assert!(
+            err.starts_with(&format!("error: {flag} "))
+                && err.contains("no\\u{1b}[31mred\\nline/x"),
+            "{bin}: {err:?}"
+        );
+    }
+    let dir = top.path().join("d\u{1b}[2J");
+    std::fs::create_dir(&dir).unwrap();
+    let log = dir.join("l\nog");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_worker_pool"))
+        .args([
+            "-q",
+            "--items",
+            "2",
+            "--work-ms",
+            "1",
+            "--max-gap-ms",
+            "1",
+            "--log",
+        ])
+        .arg(&log)
+        .run();
+    assert_eq!(code(&out), 0, "{}", common::stderr(&out));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(raw_controls(&text).is_empty(), "{text:?}");
+    for line in text.lines() {
+        assert!(
+            ipc_desafio::worker_pool::event::Record::parse_line(line).is_some(),
+            "{line:?} does not parse"
+        );
+    }
+    assert!(
+        text.lines().next().unwrap().ends_with("d\\u{1b}[2J/l\\nog"),
+        "{text}"
+    );
+}

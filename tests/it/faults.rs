@@ -4,7 +4,7 @@
 use crate::common;
 
 use common::{Bounded, Run, code, stderr, stdout};
-use ipc_desafio::desafio::record::Role;
+use ipc_desafio::desafio::record::{Event, Role};
 
 fn child_exit_line(run: &Run, role: Role) -> String {
     run.messages(Role::Main)
@@ -338,4 +338,64 @@ fn a_full_disk_under_the_execution_log_is_reported_with_its_path() {
         "{err}"
     );
     assert!(!err.contains("panicked"));
+}
+
+/// A full file system cuts a log write short. The file size limit stands for it (mounting a
+/// small file system needs privileges a test may not have): past it a write fails with EFBIG,
+/// as past the end of a full disk with ENOSPC, after writing what fitted.
+fn with_file_size_limit(cmd: &mut std::process::Command, bytes: u64) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setrlimit and signal are async-signal-safe; SIGXFSZ ignored makes the write fail
+    // with EFBIG instead of killing the process, and the ignoring survives exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let limit = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            libc::setrlimit(libc::RLIMIT_FSIZE, &limit);
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+}
+
+/// A batch of `sent` lines cut short by a full disk is taken back whole: the log keeps no torn
+/// line and no value the producer never put in the pipe (it logs a batch, then sends it), and
+/// verify says INCOMPLETE, as main does, never "a torn write" or "a killed process".
+#[test]
+fn a_log_write_cut_short_by_a_full_disk_leaves_no_torn_line_and_no_value_never_sent() {
+    let run = Run::new();
+    let mut cmd = run.command(&["-q", "-n", "100", "--seed", "3"]);
+    with_file_size_limit(&mut cmd, 4096);
+    let out = common::Bounded::run(&mut cmd);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let text = run.exec_text();
+    assert!(
+        text.ends_with('\n'),
+        "torn last line: {:?}",
+        &text[text.len().saturating_sub(80)..]
+    );
+    for line in text.lines() {
+        assert!(
+            line.parse::<ipc_desafio::desafio::record::LogLine>()
+                .is_ok(),
+            "a line that does not parse: {line:?}"
+        );
+    }
+    // Main's summary counts what went into the pipe (the shared tally), not the log's lines.
+    // It is there when the disk had room left for it after the failed batch (it usually has:
+    // the batch that failed was larger than the summary).
+    if let Some(Event::Summary { sent, .. }) = run.parsed_lines().last().map(|l| l.event.clone()) {
+        assert_eq!(
+            run.sent_values().len() as u64,
+            sent,
+            "values logged sent, never sent"
+        );
+    }
+    let audit = run.audit();
+    let said = common::stdout(&audit);
+    assert_eq!(code(&audit), 1, "{said}");
+    assert!(said.contains("verify: INCOMPLETE"), "{said}");
+    assert!(!said.contains("torn") && !said.contains("killed"), "{said}");
 }

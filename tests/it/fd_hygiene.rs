@@ -228,12 +228,15 @@ fn desafio_each_child_holds_one_pipe_end_and_its_own_logs_and_main_holds_no_pipe
             format!("main holds only the starter's pipe: {main:?}")
         })?;
         // Two descriptors of the execution log: the one main writes with, and the run's claim
-        // on its logs (a second run in the directory refuses while it is held).
+        // on its logs (a second run in the directory refuses while it is held); and the claim
+        // on the consumer log (a log linked to it elsewhere is refused too).
         expect(
-            main.len() == 4 && files(main, "execution_log.txt") == 2,
+            main.len() == 5
+                && files(main, "execution_log.txt") == 2
+                && files(main, "consumer_log.txt") == 1,
             || {
                 format!(
-                    "main: its claim, its own execution log and the starter's two extras: {main:?}"
+                    "main: its two claims, its own execution log and the starter's two extras: {main:?}"
                 )
             },
         )?;
@@ -253,10 +256,14 @@ fn desafio_each_child_holds_one_pipe_end_and_its_own_logs_and_main_holds_no_pipe
             || format!("producer: the write end and its own execution log: {producer:?}"),
         )?;
         expect(
-            consumer.len() == 3
+            consumer.len() == 4
                 && files(consumer, "execution_log.txt") == 1
-                && files(consumer, "consumer_log.txt") == 1,
-            || format!("consumer: the read end and its two logs: {consumer:?}"),
+                && files(consumer, "consumer_log.txt") == 2,
+            || {
+                format!(
+                    "consumer: the read end, its two logs and its claim on its own: {consumer:?}"
+                )
+            },
         )?;
         let p = producer.iter().find(|f| f.target.starts_with("pipe:"));
         let c = consumer.iter().find(|f| f.target.starts_with("pipe:"));

@@ -518,3 +518,58 @@ fn a_summary_that_cannot_be_written_is_one_error_line_and_exit_1() {
         "error: cannot write the summary to stdout: No space left on device (os error 28)\n"
     );
 }
+
+/// A fault whose turn can never come is refused, as ipc_desafio's `--fault KIND@K` beyond
+/// `--count`: the consumer's K-th item among producers × items, producer 1's among its items.
+/// The last item that exists is still accepted.
+#[test]
+fn a_fault_position_beyond_the_runs_items_is_refused_with_one_line_and_exit_2() {
+    for (args, expected) in [
+        (
+            vec!["--consumer-dies-at", "31"],
+            "error: --consumer-dies-at 31: K must be at most --producers × --items (30)\n",
+        ),
+        (
+            vec!["--forget-task-done", "31"],
+            "error: --forget-task-done 31: K must be at most --producers × --items (30)\n",
+        ),
+        (
+            vec!["--producer-dies-at", "11"],
+            "error: --producer-dies-at 11: K must be at most --items (10)\n",
+        ),
+        (
+            vec!["--items", "0", "--producer-dies-at", "1"],
+            "error: --producer-dies-at 1: K must be at most --items (0)\n",
+        ),
+        (
+            vec![
+                "--producers",
+                "2",
+                "--items",
+                "3",
+                "--consumer-dies-at",
+                "18446744073709551615",
+            ],
+            "error: --consumer-dies-at 18446744073709551615: K must be at most --producers × --items (6)\n",
+        ),
+    ] {
+        let out = Command::new(BIN).args(&args).run();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(common::stderr(&out), expected, "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}: nothing started");
+    }
+    let last = Command::new(BIN)
+        .args([
+            "--producers",
+            "1",
+            "--items",
+            "2",
+            "--work-ms",
+            "0",
+            "--pause-ms",
+            "0",
+        ])
+        .args(["--producer-dies-at", "2"])
+        .run();
+    assert_ne!(last.status.code(), Some(2), "{}", common::stderr(&last));
+}

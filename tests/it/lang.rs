@@ -259,3 +259,26 @@ fn a_portuguese_user_reads_portuguese_everywhere() {
         "{audit}"
     );
 }
+
+/// The Portuguese command turns clap's help flag off (a global setting) to give its own: every
+/// subcommand, grade included, still answers `-h`/`--help` and `help COMMAND` with its help.
+#[test]
+fn every_subcommand_shows_its_help_in_a_portuguese_locale() {
+    for (args, first) in [
+        (vec!["grade", "--help"], "Grade any Desafio 01 submission"),
+        (vec!["grade", "-h"], "Grade any Desafio 01 submission"),
+        (vec!["help", "grade"], "Grade any Desafio 01 submission"),
+        (vec!["verify", "--help"], "Audita os dois logs"),
+        (vec!["report", "-h"], "Desenha uma execução"),
+        (vec!["help", "report"], "Desenha uma execução"),
+    ] {
+        let out = brazilian().args(&args).run();
+        assert_eq!(code(&out), 0, "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).is_empty(), "{args:?}: {}", stderr(&out));
+        assert!(
+            stdout(&out).starts_with(first),
+            "{args:?}:\n{}",
+            stdout(&out)
+        );
+    }
+}

@@ -267,7 +267,7 @@ fn verify_on_a_live_run_says_main_has_not_finished_and_invents_no_cause() {
     assert_eq!(code(&audit), 1, "{report}");
     assert!(
         report.contains(
-            "outcome: main has not finished: no summary line yet — the run is still in progress"
+            "outcome: the run is still in progress (its processes hold execution_log.txt)"
         ),
         "{report}"
     );
@@ -288,4 +288,115 @@ fn verify_on_a_live_run_says_main_has_not_finished_and_invents_no_cause() {
         "{report}"
     );
     assert!(!report.contains("main was killed"), "{report}");
+}
+
+/// A log that is a link to a live run's log (consumer_log.txt to its execution log or its consumer
+/// log) would be emptied by a second run and then written into: both logs of a run are its
+/// claim, so the second run refuses — one line naming the live run's main, exit 2 — and the
+/// live run's logs are only ever appended to by that run.
+#[test]
+fn a_log_linked_to_a_live_runs_log_is_refused_and_that_log_stays_whole() {
+    let run = Run::new();
+    let mut first = run.spawn(&["-q", "--seed", "7", "--pace", "50"]);
+    let _guard = KillGroupOnDrop(first.id() as i32);
+    run.wait_for(
+        "the first run's second value",
+        Duration::from_secs(30),
+        |l| {
+            matches!(
+                l.event,
+                ipc_desafio::desafio::record::Event::Received { .. }
+            ) && run.received_values().len() >= 2
+        },
+    );
+    let main_pid = run
+        .pid_of(ipc_desafio::desafio::record::Role::Main)
+        .unwrap();
+    for (target, at_consumer) in [
+        (run.exec_path(), true),
+        (run.consumer_path(), true),
+        (run.consumer_path(), false),
+    ] {
+        let before = (run.exec_text(), std::fs::read(run.consumer_path()).unwrap());
+        let other = Run::new();
+        let (link, other_log) = if at_consumer {
+            (other.consumer_path(), other.exec_path())
+        } else {
+            (other.exec_path(), other.consumer_path())
+        };
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let second = other.run(&["-q", "-n", "10"]);
+        assert_eq!(code(&second), 2, "{}", common::stderr(&second));
+        assert_eq!(
+            common::stderr(&second),
+            format!(
+                "error: --log-dir {}: another run (main pid {main_pid}) is writing these logs; wait for it to end or choose another --log-dir\n",
+                other.path().display()
+            ),
+            "link to {}",
+            target.display()
+        );
+        assert!(!other_log.exists(), "nothing created");
+        assert!(run.exec_text().starts_with(&before.0), "only appended to");
+        assert!(
+            std::fs::read(run.consumer_path())
+                .unwrap()
+                .starts_with(&before.1)
+        );
+    }
+    assert_eq!(wait_with_deadline(&mut first, Duration::from_secs(60)), 0);
+    assert_eq!(code(&run.verify()), 0, "{}", common::stdout(&run.verify()));
+    assert_eq!(run.sent_values().len(), 12);
+}
+
+/// verify reads a live run's two logs while they grow, at different moments: what it would find
+/// (no totals line yet, values in the pipe counted lost, a requirement the run has not reached
+/// yet) is a fact of the moment, not of the run. While a run holds its claim on the logs, the
+/// verdict is INCOMPLETE, the run still in progress — never a violation, never the rubric —
+/// also when verify is asked to grade; once the run has ended, its logs are judged as usual.
+#[test]
+fn verify_on_a_live_run_is_incomplete_still_in_progress_never_a_violation_nor_graded() {
+    let run = Run::new();
+    let mut paced = run.spawn(&["-q", "--pace", "300"]);
+    let _guard = KillGroupOnDrop(paced.id() as i32);
+    run.wait_for("two values received", Duration::from_secs(30), |_| {
+        run.received_values().len() >= 2
+    });
+    for out in [run.verify(), run.audit()] {
+        let report = common::stdout(&out);
+        assert_eq!(code(&out), 1, "{report}");
+        assert!(
+            report.ends_with("verify: INCOMPLETE: the run is still in progress\n"),
+            "{report}"
+        );
+        assert!(
+            !report.contains("requirement"),
+            "the rubric graded: {report}"
+        );
+        assert!(!report.contains("lost"), "{report}");
+    }
+    assert_eq!(wait_with_deadline(&mut paced, Duration::from_secs(60)), 0);
+    let out = run.verify();
+    assert_eq!(code(&out), 0, "{}", common::stdout(&out));
+
+    // Unpaced, the logs grow fast and the two are read at different moments of the run.
+    let run = Run::new();
+    let mut fast = run.spawn(&["-q", "-n", "200000", "--max", "1000000000000"]);
+    let _guard = KillGroupOnDrop(fast.id() as i32);
+    run.wait_for("a value sent", Duration::from_secs(30), |l| {
+        matches!(l.event, ipc_desafio::desafio::record::Event::Sent { .. })
+    });
+    let mut verdicts = 0;
+    while fast.running() && verdicts < 5 {
+        let report = common::stdout(&run.audit());
+        let last = report.lines().last().unwrap_or_default().to_string();
+        assert!(
+            last == "verify: INCOMPLETE: the run is still in progress"
+                || last.starts_with("verify: OK"),
+            "{report}"
+        );
+        verdicts += 1;
+    }
+    assert_eq!(wait_with_deadline(&mut fast, Duration::from_secs(120)), 0);
+    assert_eq!(code(&run.audit()), 0);
 }

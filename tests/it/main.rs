@@ -13,6 +13,7 @@ use common::deadline;
 
 mod bugs;
 mod chaos;
+mod chaos_pools;
 mod chaos_siblings;
 mod desafio01;
 mod desafio_minimal;
@@ -39,6 +40,7 @@ mod scale;
 mod signals;
 mod task_pool;
 mod task_pool_commands;
+mod task_pool_gnu;
 mod task_pool_orphans;
 mod ticket_office;
 mod ticket_office_signals;

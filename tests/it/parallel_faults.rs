@@ -318,3 +318,58 @@ fn a_shared_state_worker_killed_while_it_may_hold_the_lock_stops_the_others() {
     );
     assert_all_gone(&workers);
 }
+
+/// Found by the chaos campaign (tests/common/chaos_parallel.rs): a Ctrl+C in the first
+/// milliseconds, before the handlers were installed, killed `parallel` with no word. The
+/// handlers now come first: a signal while the program starts ends it as a later one would —
+/// summary, exit 130. (The test hook holds the program at that instant.)
+#[test]
+fn a_signal_while_parallel_starts_ends_it_with_its_summary() {
+    let tree = slow_tree(&["a.log"]);
+    nix::sys::prctl::set_child_subreaper(true).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args(with_dir("hash", tree.path(), &["--jobs", "2"]))
+        .env(ipc_desafio::parallel::PAUSE_AT_START, "30000")
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(dir.path().join("stdout")).unwrap())
+        .stderr(Stdio::piped())
+        .start();
+    // The reads below wait on the program: past the deadline, Started's watchdog kills it
+    // and they end.
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+    assert_eq!(line, "parallel: test hook: paused\n");
+    killpg(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    let code = common::wait_with_deadline(&mut child, DEADLINE);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert_eq!(code, 130, "{rest}");
+    assert!(rest.contains("interrupted by SIGINT"), "{rest}");
+    assert!(fs::read(dir.path().join("stdout")).unwrap().is_empty());
+}
+
+/// Found by the chaos campaign: after a Ctrl+C, parallel drops its pool, whose handle sends the
+/// dispatcher SIGTERM and waits for it — for ever, if someone had SIGSTOPped it. The handle
+/// now sends SIGCONT after the SIGTERM, so a stopped dispatcher wakes and winds down.
+#[test]
+fn a_stopped_dispatcher_does_not_keep_an_interrupted_run_from_ending() {
+    let tree = slow_tree(&["a.bin", "b.bin"]);
+    let mut run = Run::start(&with_dir("hash", tree.path(), &["--jobs", "2"]));
+    let (dispatcher, workers) = pool_of(run.pid(), 2);
+    kill(Pid::from_raw(dispatcher), Signal::SIGSTOP).unwrap();
+    wait_for("the dispatcher stopped", || {
+        fs::read_to_string(format!("/proc/{dispatcher}/stat"))
+            .ok()
+            .filter(|s| {
+                s.rsplit_once(')')
+                    .is_some_and(|(_, r)| r.trim_start().starts_with('T'))
+            })
+    });
+    killpg(Pid::from_raw(run.pid()), Signal::SIGINT).unwrap();
+    let (code, _, err) = run.finish();
+    assert_eq!(code, 130, "{err}");
+    assert!(err.contains("interrupted by SIGINT"), "{err}");
+    assert_all_gone(&[&[dispatcher][..], &workers].concat());
+}

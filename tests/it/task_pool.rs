@@ -73,8 +73,10 @@ fn every_pushed_task_gets_exactly_one_outcome_and_one_callback() {
         "4",
         "--tasks",
         "20",
+        // Far above what the other jobs take on a loaded machine (a sleep:200 overran 400 ms
+        // with both cores busy), so that only the two `overrun` tasks (60 s) time out.
         "--timeout",
-        "400",
+        "5000",
         "--grace-ms",
         "100",
         "--joblog",
@@ -115,7 +117,8 @@ fn every_pushed_task_gets_exactly_one_outcome_and_one_callback() {
             kinds("timed out"),
             kinds("crashed")
         ),
-        (12, 2, 2, 4)
+        (12, 2, 2, 4),
+        "{text}"
     );
     let log = std::fs::read_to_string(&joblog).unwrap();
     let lines: Vec<&str> = log.lines().collect();

@@ -329,8 +329,8 @@ fn the_joblog_reads_back_column_by_column() {
         "sh -c 'printf %s \"$1\"; sleep 0.2; exit $2' sh hello 0"
     );
     assert_eq!(
-        rows[1].command, "sh -c 'printf %s \"$1\"; sleep 0.2; exit $2' sh 'it'\\''s' 0",
-        "quoted as a shell would need it"
+        rows[1].command, "sh -c 'printf %s \"$1\"; sleep 0.2; exit $2' sh 'it'\"'\"'s' 0",
+        "quoted as GNU parallel quotes it"
     );
 }
 
@@ -357,7 +357,11 @@ fn exit_status_and_joblog_say_how_each_job_ended() {
         ],
         None,
     );
-    assert_eq!(out.status.code(), Some(1), "a job failed");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "two jobs failed: GNU parallel's count"
+    );
     assert_eq!(
         text(&out.stderr),
         "task_pool: 3 jobs: 1 succeeded, 2 failed\n"
@@ -365,7 +369,11 @@ fn exit_status_and_joblog_say_how_each_job_ended() {
     let mut rows = joblog(&dir.path().join("jobs.tsv"));
     rows.sort_by_key(|r| r.seq);
     let ends: Vec<(i64, i32)> = rows.iter().map(|r| (r.exitval, r.signal)).collect();
-    assert_eq!(ends, [(0, 0), (3, 0), (128 + 11, 11)]);
+    assert_eq!(
+        ends,
+        [(0, 0), (3, 0), (0, 11)],
+        "a job killed by a signal: Exitval 0 and the signal, as GNU parallel writes it"
+    );
 
     let out = run_in(
         dir.path(),
@@ -399,8 +407,11 @@ fn bad_input_for_every_command_flag_is_one_error_line_exit_2_and_no_file() {
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
     let huge = "18446744073709551615";
     for (args, mention) in [
-        (vec!["-j", "0"], "--jobs"),
-        (vec!["-j", "-1"], "--jobs"),
+        (vec!["-j", "-1000"], "--jobs"),
+        (vec!["-j", "0%"], "--jobs"),
+        (vec!["-j", "x%"], "--jobs"),
+        (vec!["-j", "1.5"], "--jobs"),
+        (vec!["-j", "+"], "--jobs"),
         (vec!["--jobs", huge], "--jobs"),
         (vec!["-j", "1e20"], "--jobs"),
         (vec!["-j", ""], "--jobs"),
@@ -417,7 +428,7 @@ fn bad_input_for_every_command_flag_is_one_error_line_exit_2_and_no_file() {
         (vec!["--retries", "-1"], "--retries"),
         (vec!["--retries", huge], "--retries"),
         (vec!["--retries", "x"], "--retries"),
-        (vec!["--joblog", "/dev/full"], "not a regular file"),
+        (vec!["--joblog", "/dev/full"], "No space left on device"),
         (
             vec!["--joblog", fifo.to_str().unwrap()],
             "not a regular file",
@@ -696,6 +707,59 @@ fn a_job_block_holds_only_that_jobs_bytes_even_when_its_worker_reuses_the_file()
     assert_eq!(text(&out.stderr), "err\n");
 }
 
+/// Two runs given the same joblog (a script started twice): each line either writes lands
+/// whole at the end — the joblog is appended to once emptied — never over another's.
+#[test]
+fn two_runs_writing_one_joblog_leave_only_whole_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    // Lines of different lengths, so that one written over another cannot look whole.
+    let short: Vec<String> = (1..=300).map(|i| i.to_string()).collect();
+    let long: Vec<String> = (1..=300)
+        .map(|i| format!("{i}-{}", "x".repeat(i % 50)))
+        .collect();
+    let args = |inputs: &[String]| -> Vec<String> {
+        let mut v: Vec<String> = ["-j", "2", "--joblog", "j.tsv", "--", "echo", ":::"]
+            .map(String::from)
+            .to_vec();
+        v.extend(inputs.iter().cloned());
+        v
+    };
+    let start = |args: Vec<String>| {
+        Command::new(BIN)
+            .args(args)
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .start()
+    };
+    let (mut a, mut b) = (start(args(&short)), start(args(&long)));
+    assert_eq!(
+        common::wait_with_deadline(&mut a, Duration::from_secs(60)),
+        0
+    );
+    assert_eq!(
+        common::wait_with_deadline(&mut b, Duration::from_secs(60)),
+        0
+    );
+    let log = std::fs::read_to_string(dir.path().join("j.tsv")).unwrap();
+    for line in log.lines() {
+        let c: Vec<&str> = line.split('\t').collect();
+        let whole = line.starts_with("Seq\tHost\t")
+            || (c.len() == 9
+                && c[0].parse::<u64>().is_ok()
+                && c[6] == "0"
+                && (c[8] == format!("echo {}", c[0])
+                    || c[8]
+                        == format!(
+                            "echo {}-{}",
+                            c[0],
+                            "x".repeat(c[0].parse::<usize>().unwrap() % 50)
+                        )));
+        assert!(whole, "a broken line {line:?} in\n{log}");
+    }
+}
+
 /// The joblog of a fixed run, written out (only the start time and the runtime, which no run
 /// repeats, are redacted): one command per way to end — success, a failure, a timed-out one
 /// that honours SIGTERM, a timed-out one that ignores it — each failed one retried once, in
@@ -730,7 +794,8 @@ fn the_joblog_of_a_fixed_run_is_exactly_this() {
         ],
         None,
     );
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    // Item 27: the exit status is the number of failed jobs, as in GNU parallel.
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "fine\n");
     assert_eq!(
         text(&out.stderr),

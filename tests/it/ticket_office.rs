@@ -537,3 +537,21 @@ fn a_disk_full_at_the_first_write_is_exit_1_naming_the_state_file_and_nothing_is
     assert!(out.stdout.is_empty(), "nothing started");
     assert_eq!(listing(dir.path()), Vec::<String>::new(), "nothing left");
 }
+
+#[test]
+fn a_pid_file_that_is_a_symbolic_link_is_refused_and_what_it_points_to_is_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "important\n").unwrap();
+    std::os::unix::fs::symlink(&victim, dir.path().join("state.json.pid")).unwrap();
+    let out = office(dir.path(), &["--buyers", "2", "--delay-ms", "0"]).run();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("error: --state ") && err.contains("symbolic link"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "important\n");
+    assert!(!dir.path().join("state.json").exists(), "nothing created");
+}

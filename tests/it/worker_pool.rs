@@ -752,6 +752,38 @@ fn a_full_disk_gives_one_error_line_and_exit_1_not_one_per_process() {
 }
 
 #[test]
+fn a_log_write_cut_short_by_a_full_disk_leaves_no_torn_line() {
+    let pool = Pool::new();
+    let mut cmd = pool.command(&["--items", "3000", "--work-ms", "0", "--max-gap-ms", "0"]);
+    // SAFETY: as above: the file size limit stands for a full disk, SIGXFSZ ignored.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let limit = libc::rlimit {
+                rlim_cur: 65536,
+                rlim_max: 65536,
+            };
+            libc::setrlimit(libc::RLIMIT_FSIZE, &limit);
+            Ok(())
+        });
+    }
+    let out = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .start()
+        .finish();
+    assert_eq!(out.status.code(), Some(1));
+    let text = pool.text();
+    assert!(
+        text.ends_with('\n'),
+        "torn last line: {:?}",
+        &text[text.len().saturating_sub(80)..]
+    );
+    // Every line parses (`records` panics naming one that does not).
+    assert!(!pool.records().is_empty());
+}
+
+#[test]
 fn sigterm_to_main_alone_winds_down_with_exit_130_and_a_true_accounting() {
     let pool = Pool::new();
     let mut child = pool.spawn(&["--work-ms", "200", "--max-gap-ms", "20"]);
@@ -1030,4 +1062,74 @@ fn a_second_run_on_the_log_a_live_run_writes_is_refused_naming_it_and_the_log_st
         !pool.dir.path().join("log.txt.pid").exists(),
         "the pid file goes with its run"
     );
+}
+
+#[test]
+fn a_run_given_a_symbolic_link_to_a_live_runs_log_is_refused_naming_that_run() {
+    let pool = Pool::new();
+    let link = pool.dir.path().join("link.txt");
+    std::os::unix::fs::symlink(pool.log(), &link).unwrap();
+    let mut first = pool.spawn(&["--items", "20", "--work-ms", "50", "--max-gap-ms", "10"]);
+    pool.wait_for("the first run's workers busy", |r| {
+        r.message.starts_with("took item ")
+    });
+    let second = Command::new(BIN)
+        .args([
+            "-q",
+            "--items",
+            "3",
+            "--work-ms",
+            "1",
+            "--max-gap-ms",
+            "1",
+            "--log",
+        ])
+        .arg(&link)
+        .run();
+    assert_eq!(second.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&second.stderr),
+        format!(
+            "error: --log {}: another worker_pool run (pid {}) is writing this log; one log, one run: try again once it ends\n",
+            link.display(),
+            first.id()
+        )
+    );
+    assert!(!pool.dir.path().join("link.txt.pid").exists());
+    assert_eq!(wait_with_deadline(&mut first, DEADLINE), 0);
+    let records = pool.records();
+    assert!(records[0].message.starts_with("started with pid "));
+    assert_eq!(accounting(&records).0, 20, "the first run's log is whole");
+}
+
+#[test]
+fn a_pid_file_that_is_a_symbolic_link_is_refused_and_what_it_points_to_is_untouched() {
+    let pool = Pool::new();
+    let victim = pool.dir.path().join("victim");
+    std::fs::write(&victim, "important\n").unwrap();
+    let pid_file = pool.dir.path().join("log.txt.pid");
+    std::os::unix::fs::symlink(&victim, &pid_file).unwrap();
+    let out = pool.run(&["--items", "3", "--work-ms", "1", "--max-gap-ms", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("error: --log ") && err.contains("symbolic link"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "important\n");
+    assert!(!pool.log().exists(), "nothing created");
+    // A dangling link would have created its target.
+    std::fs::remove_file(&pid_file).unwrap();
+    let nowhere = pool.dir.path().join("nowhere");
+    std::os::unix::fs::symlink(&nowhere, &pid_file).unwrap();
+    let out = pool.run(&["--items", "3", "--work-ms", "1", "--max-gap-ms", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!nowhere.exists(), "the dangling link's target was created");
+    // Nor is a file that holds anything but a pid emptied.
+    std::fs::remove_file(&pid_file).unwrap();
+    std::fs::write(&pid_file, "my notes\n").unwrap();
+    let out = pool.run(&["--items", "3", "--work-ms", "1", "--max-gap-ms", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(std::fs::read_to_string(&pid_file).unwrap(), "my notes\n");
 }

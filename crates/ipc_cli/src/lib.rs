@@ -78,9 +78,12 @@ pub fn first_line(message: &str) -> String {
         .to_string()
 }
 
-/// Prints `error: <e>` on stderr; a closed stderr is ignored rather than panicking.
+/// Prints `error: <e>` on stderr, one line: control characters it quotes (a path, a value
+/// from the command line) escaped, so that none splits the line or acts on the terminal. A
+/// closed stderr is ignored rather than panicking.
 pub fn report(e: &dyn Display) {
-    let _ = writeln!(io::stderr(), "error: {e}");
+    let text = e.to_string();
+    let _ = writeln!(io::stderr(), "error: {}", ipc_sys::escape::terminal(&text));
 }
 
 /// Parses a non-negative decimal integer, naming what it was meant to be on failure.

@@ -3,6 +3,7 @@
 //! is a set of them that can be waited on together with descriptors and the interrupt flag.
 
 use std::fmt;
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -107,6 +108,17 @@ fn wait4(pid: Pid, flags: libc::c_int) -> std::result::Result<Option<Reaped>, Er
     }
 }
 
+/// A pidfd for `pid` (close-on-exec), or `None` where the kernel has none.
+fn pidfd_open(pid: Pid) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1; nothing is
+    // borrowed.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    let fd = i32::try_from(fd).ok().filter(|fd| *fd >= 0)?;
+    // SAFETY: a descriptor the kernel just returned to us, owned by nobody else.
+    Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
 /// Blocks until the child `pid` ends and reaps it with its resource usage (retrying when a
 /// signal interrupts). For children this process did not start through `Fork` — a
 /// `std::process::Command`, say — whose exact peak RSS is wanted; `Child::wait` otherwise.
@@ -125,6 +137,34 @@ pub fn reap(pid: Pid) -> Result<Reaped> {
 /// can see it, adopt it (`Child::adopt`) and reap it. The setting lasts for the process's life.
 pub fn become_subreaper() -> Result<()> {
     nix::sys::prctl::set_child_subreaper(true).map_err(Error::Subreaper)
+}
+
+/// The pids of this process's children, as the kernel lists them
+/// (`/proc/<pid>/task/<tid>/children`, for each of its threads). Includes orphans reparented
+/// to this process as a child subreaper, zombies too. Empty if the kernel does not provide the
+/// lists.
+pub fn own_children() -> Vec<Pid> {
+    let tasks = format!("/proc/{}/task", std::process::id());
+    let Ok(threads) = std::fs::read_dir(&tasks) else {
+        return Vec::new();
+    };
+    threads
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("children")).ok())
+        .flat_map(|text| {
+            text.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .map(Pid::from_raw)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The parent of process `pid` (from `/proc/<pid>/stat`), `None` if there is no such process.
+pub fn parent_of(pid: Pid) -> Option<Pid> {
+    let stat = crate::memory::read_stat(pid.as_raw())?;
+    Some(Pid::from_raw(
+        crate::memory::stat_field(&stat, 4)?.parse().ok()?,
+    ))
 }
 
 /// A forked child process, owned. Dropping it without waiting sends the drop signal (if any; to
@@ -203,6 +243,19 @@ impl Child {
         }
     }
 
+    /// Asks the child to end: `signal` (to its whole group if it leads one), then SIGCONT, so
+    /// that a child someone stopped (SIGSTOP) wakes up to act on it — as a shell's `kill` does
+    /// for a stopped job. Nothing once it is reaped.
+    pub fn ask_to_end(&self, signal: Signal) {
+        if self.group {
+            self.signal_group(signal);
+            self.signal_group(Signal::SIGCONT);
+        } else {
+            self.signal(signal);
+            self.signal(Signal::SIGCONT);
+        }
+    }
+
     /// Sends `signal` to the process group the child led, also after the child was reaped: its
     /// own children may still run in it. Safe against pid reuse only while some member of the
     /// group is alive (a process group id is not reused while the group has members).
@@ -236,6 +289,41 @@ impl Child {
         Ok(r)
     }
 
+    /// Whether the child ends (and is reaped) within `grace`. Waits on a pidfd, which becomes
+    /// readable the moment the child exits, so an ending child costs no polling delay; where
+    /// the kernel has no pidfd (before 5.3), polls with short naps.
+    fn ended_within(&mut self, grace: Duration) -> bool {
+        let deadline = Instant::now() + grace;
+        if let Some(pidfd) = pidfd_open(self.pid) {
+            loop {
+                match self.try_wait() {
+                    Ok(Some(_)) | Err(_) => return true,
+                    Ok(None) => {}
+                }
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return false;
+                }
+                let timeout =
+                    nix::poll::PollTimeout::try_from(left).unwrap_or(nix::poll::PollTimeout::MAX);
+                let mut fds = [PollFd::new(pidfd.as_fd(), nix::poll::PollFlags::POLLIN)];
+                // Readable: exited (a zombie now); EINTR or a timeout: the loop decides.
+                let _ = nix::poll::poll(&mut fds, timeout);
+            }
+        }
+        let mut nap = Duration::from_millis(1);
+        loop {
+            match self.try_wait() {
+                Ok(Some(_)) | Err(_) => return true,
+                Ok(None) if Instant::now() >= deadline => return false,
+                Ok(None) => {
+                    std::thread::sleep(nap);
+                    nap = (nap * 2).min(Duration::from_millis(50));
+                }
+            }
+        }
+    }
+
     /// Changes what dropping the handle does to a child still running.
     pub fn set_drop_signal(&mut self, signal: Option<Signal>) {
         self.on_drop = signal;
@@ -250,6 +338,22 @@ mod tests {
     fn becoming_a_subreaper_is_seen_by_the_kernel() {
         become_subreaper().unwrap();
         assert!(nix::sys::prctl::get_child_subreaper().unwrap());
+    }
+
+    #[test]
+    fn the_kernel_lists_our_children_and_their_parent() {
+        // deadline: exempt (a `sleep` this test kills itself)
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let pid = Pid::from_raw(child.id() as i32);
+        assert!(own_children().contains(&pid));
+        assert_eq!(parent_of(pid), Some(nix::unistd::getpid()));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(!own_children().contains(&pid));
+        assert_eq!(parent_of(pid), None);
     }
 
     #[test]
@@ -312,25 +416,13 @@ impl Drop for Child {
             return;
         }
         if let Some(signal) = self.on_drop {
-            if self.group {
-                self.signal_group(signal);
-            } else {
-                self.signal(signal);
-            }
+            // A stopped child would never act on it, and this wait would never end.
+            self.ask_to_end(signal);
         }
         // Bounded, as duct's handles never block in drop: a child that is stopped, stuck or
         // ignores its signal must not hang its parent's error path.
-        let deadline = Instant::now() + DROP_GRACE;
-        let mut nap = Duration::from_millis(1);
-        loop {
-            match self.try_wait() {
-                Ok(Some(_)) | Err(_) => return,
-                Ok(None) if Instant::now() >= deadline => break,
-                Ok(None) => {
-                    std::thread::sleep(nap);
-                    nap = (nap * 2).min(Duration::from_millis(50));
-                }
-            }
+        if self.ended_within(DROP_GRACE) {
+            return;
         }
         if self.group {
             self.signal_group(Signal::SIGKILL);

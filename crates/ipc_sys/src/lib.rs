@@ -12,6 +12,7 @@
 
 pub mod child;
 pub mod error;
+pub mod escape;
 pub mod exec;
 pub mod fork;
 pub mod frame;

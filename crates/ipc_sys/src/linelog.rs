@@ -245,7 +245,7 @@ impl SharedLog {
             path: self.path.clone(),
             source,
         };
-        let mut file = &self.file;
+        let file = &self.file;
         let end = file_end(file);
         let mid_line = match end {
             Some(end) if repair && end > 0 && Some(end) != self.our_end.get() => {
@@ -254,15 +254,17 @@ impl SharedLog {
             _ => false,
         };
         self.our_end.set(None);
-        let written = if mid_line {
-            let mut fixed = Vec::with_capacity(text.len() + 1);
-            fixed.push(b'\n');
-            fixed.extend_from_slice(text.as_bytes());
-            file.write_all(&fixed).map(|()| fixed.len())
+        let fixed: Vec<u8>;
+        let bytes = if mid_line {
+            fixed = [b"\n", text.as_bytes()].concat();
+            &fixed[..]
         } else {
-            file.write_all(text.as_bytes()).map(|()| text.len())
+            text.as_bytes()
         };
-        let written = written.map_err(write_error)?;
+        // Under the lock the file's end is ours: a write cut short (a full disk) is taken back
+        // whole. Without the lock another writer's bytes may follow ours, so it stays.
+        let written =
+            write_whole(file, bytes, if repair { end } else { None }).map_err(write_error)?;
         // Under the lock, so the file now ends where our bytes end (O_APPEND put them there).
         if text.ends_with('\n') {
             self.our_end.set(end.map(|e| e + written as u64));
@@ -372,10 +374,34 @@ impl LineLog {
 
     /// `write` for lines that may hold bytes that are not UTF-8 (file names, arguments).
     pub fn write_bytes(&mut self, text: &[u8]) -> Result<()> {
-        (&self.file).write_all(text).map_err(|source| Error::Write {
-            path: self.path.clone(),
-            source,
-        })
+        // The only writer: the file's end before the write is where a cut-short one is undone.
+        write_whole(&self.file, text, file_end(&self.file))
+            .map(drop)
+            .map_err(|source| Error::Write {
+                path: self.path.clone(),
+                source,
+            })
+    }
+}
+
+/// Writes all of `text` (one `write(2)` unless the kernel takes less), returning its length.
+/// A write cut short — a full disk, the file size limit — would leave a torn line that no
+/// reader can parse, and half of a batch of lines whose other half never made it: with the
+/// file's end before the write known (`end`, only where nobody else writes meanwhile), the
+/// file is cut back to it, so that a failed write leaves nothing of itself behind.
+fn write_whole(mut file: &File, text: &[u8], end: Option<u64>) -> io::Result<usize> {
+    match file.write_all(text) {
+        Ok(()) => Ok(text.len()),
+        Err(e) => {
+            if let Some(end) = end
+                && file.metadata().is_ok_and(|m| m.is_file() && m.len() > end)
+            {
+                // Best effort: the write's own error is what is reported.
+                let _ = file.set_len(end);
+                let _ = io::Seek::seek(&mut file, io::SeekFrom::Start(end));
+            }
+            Err(e)
+        }
     }
 }
 

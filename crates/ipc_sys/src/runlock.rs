@@ -11,6 +11,12 @@
 //! old file in between finds, once it gets the lock, that the path no longer names what it
 //! locked, and starts again on a new file. Without that check two runs could each hold a lock
 //! — one on the removed file, one on its replacement.
+//!
+//! The pid file is written, so it is never written *through* anything: a symbolic link in its
+//! place is refused (`O_NOFOLLOW`: a link planted there would have the run overwrite whatever
+//! file it points to with a pid, as root any file of the machine), and so is a regular file
+//! that holds something other than a pid (a name typed by mistake must not empty some other
+//! file). A FIFO or a device is refused as well; opening never blocks (`O_NONBLOCK`).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, Write};
@@ -50,15 +56,36 @@ impl RunLock {
             path: path.into(),
             source,
         };
+        let refuse = |why: String| Error::Open {
+            path: path.into(),
+            source: io::Error::new(io::ErrorKind::InvalidInput, why),
+        };
         loop {
-            let mut file = OpenOptions::new()
+            let mut file = match OpenOptions::new()
                 .read(true)
                 .write(true)
                 .create(true)
                 .truncate(false)
                 .mode(0o644)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
                 .open(path)
-                .map_err(open_error)?;
+            {
+                Ok(file) => file,
+                Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                    return Err(refuse(format!(
+                        "its pid file {} is a symbolic link: a pid file is never written \
+                         through a link",
+                        path.display()
+                    )));
+                }
+                Err(e) => return Err(open_error(e)),
+            };
+            if !file.metadata().map_err(open_error)?.is_file() {
+                return Err(refuse(format!(
+                    "its pid file {} is not a regular file",
+                    path.display()
+                )));
+            }
             match fs2::FileExt::try_lock_exclusive(&file) {
                 Ok(()) => {}
                 Err(e) if e.raw_os_error() == fs2::lock_contended_error().raw_os_error() => {
@@ -82,8 +109,17 @@ impl RunLock {
             if named.is_none_or(|m| (m.dev(), m.ino()) != (ours.dev(), ours.ino())) {
                 continue;
             }
+            // Ours, and no live run's: it is emptied next, so it must be a pid file (or empty).
+            if !holds_a_pid_or_nothing(&mut file) {
+                return Err(refuse(format!(
+                    "its pid file {} exists and holds something other than a process id: \
+                     refusing to replace it",
+                    path.display()
+                )));
+            }
             let written = file
                 .set_len(0)
+                .and_then(|()| file.rewind())
                 .and_then(|()| file.write_all(format!("{}\n", std::process::id()).as_bytes()));
             let lock = RunLock {
                 file: Some(file),
@@ -125,6 +161,50 @@ impl RunLock {
     pub fn close_shared(mut self) {
         drop(self.file.take());
     }
+}
+
+/// How many symbolic links `resolve_links` follows before giving up (Linux's own limit).
+const MAX_LINKS: usize = 40;
+
+/// The file `path` names, symbolic links in its last component followed: a program that
+/// writes through a link locks beside the file it points to — so a run given the link and a
+/// run given the file share one lock (and one pid file).
+pub fn resolve_links(path: &Path) -> io::Result<PathBuf> {
+    let mut path = path.to_path_buf();
+    for _ in 0..MAX_LINKS {
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let target = std::fs::read_link(&path)?;
+                path = if target.is_absolute() {
+                    target
+                } else {
+                    path.parent()
+                        .filter(|p| !p.as_os_str().is_empty())
+                        .unwrap_or(Path::new("."))
+                        .join(target)
+                };
+            }
+            _ => return Ok(path),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("more than {MAX_LINKS} symbolic links"),
+    ))
+}
+
+/// Whether `file` is empty or holds one process id (digits and a newline), as this module
+/// writes it: a file that holds anything else is not one of ours to empty.
+fn holds_a_pid_or_nothing(file: &mut File) -> bool {
+    let mut text = Vec::new();
+    let read = file
+        .rewind()
+        .and_then(|()| file.take(64).read_to_end(&mut text));
+    if read.is_err() || text.len() >= 64 {
+        return false;
+    }
+    let digits = text.strip_suffix(b"\n").unwrap_or(&text);
+    digits.is_empty() || (digits.len() <= 20 && digits.iter().all(u8::is_ascii_digit))
 }
 
 /// The pid written in a held lock's file, waiting a moment for a holder that has just locked
@@ -210,6 +290,50 @@ mod tests {
             RunLock::acquire(&path).unwrap(),
             Acquired::Mine(_)
         ));
+    }
+
+    #[test]
+    fn a_pid_file_that_is_a_symbolic_link_is_refused_and_its_target_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("precious");
+        std::fs::write(&target, "precious\n").unwrap();
+        let path = dir.path().join("run.pid");
+        std::os::unix::fs::symlink(&target, &path).unwrap();
+        let err = RunLock::acquire(&path).unwrap_err().to_string();
+        assert!(err.contains("is a symbolic link"), "{err}");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious\n");
+        assert!(path.symlink_metadata().unwrap().file_type().is_symlink());
+        // A dangling link would have created its target.
+        let nowhere = dir.path().join("nowhere");
+        let dangling = dir.path().join("dangling.pid");
+        std::os::unix::fs::symlink(&nowhere, &dangling).unwrap();
+        assert!(RunLock::acquire(&dangling).is_err());
+        assert!(!nowhere.exists(), "a dangling link's target was created");
+    }
+
+    #[test]
+    fn a_pid_file_holding_anything_but_a_pid_is_refused_and_left_as_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.pid");
+        std::fs::write(&path, "my notes\n").unwrap();
+        let err = RunLock::acquire(&path).unwrap_err().to_string();
+        assert!(err.contains("something other than a process id"), "{err}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "my notes\n");
+        // Empty (a holder killed before it wrote its pid) is taken over.
+        std::fs::write(&path, "").unwrap();
+        assert!(matches!(
+            RunLock::acquire(&path).unwrap(),
+            Acquired::Mine(_)
+        ));
+    }
+
+    #[test]
+    fn a_pid_file_that_is_a_fifo_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.pid");
+        nix::unistd::mkfifo(&path, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let err = RunLock::acquire(&path).unwrap_err().to_string();
+        assert!(err.contains("not a regular file"), "{err}");
     }
 
     #[test]

@@ -34,7 +34,7 @@ impl ConsumerLine {
     pub fn render(&self, lang: Lang) -> String {
         let w = lang.words();
         match self {
-            ConsumerLine::Header(text) => format!("# {}", crate::desafio::escape::log(text)),
+            ConsumerLine::Header(text) => format!("# {}", ipc_sys::escape::log(text)),
             ConsumerLine::Value {
                 time,
                 value,
@@ -55,7 +55,7 @@ impl ConsumerLine {
                     w.totals, w.tot_values, w.tot_even, w.tot_odd
                 );
                 if let Some(why) = incomplete {
-                    let why = crate::desafio::escape::log(why);
+                    let why = ipc_sys::escape::log(why);
                     line.push_str(&format!(" ({}: {why})", w.incomplete));
                 }
                 line

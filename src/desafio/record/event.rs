@@ -95,7 +95,7 @@ pub enum Event {
 /// Free text inside a log line (an error naming a path, say): control characters escaped, so
 /// that a newline cannot split the line and no terminal sequence reaches whoever reads it.
 fn esc(text: &str) -> std::borrow::Cow<'_, str> {
-    crate::desafio::escape::log(text)
+    ipc_sys::escape::log(text)
 }
 
 /// An event rendered in one language (`Event::render`).

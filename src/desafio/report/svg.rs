@@ -27,7 +27,7 @@ const ODD: &str = "#e8710a";
 const LOST: &str = "#c62828";
 
 fn esc(text: &str) -> String {
-    crate::desafio::escape::xml(text)
+    ipc_sys::escape::xml(text)
 }
 
 /// Where on the x axis an event lies: by its time, or — when the whole run is too fast for

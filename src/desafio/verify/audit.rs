@@ -203,8 +203,16 @@ pub(super) fn run(dir: &Path, lang: Lang) -> Result<Report> {
             .unwrap_or_else(|_| Err(Error::BadLog("the consumer log reader panicked".into())))
     })?;
     audit.report.exec_lines = exec.number;
+    // Live before or after the reading: a run that ended, or began, while the two logs were
+    // being read leaves them read at different moments of it.
+    let live = live || {
+        use std::os::fd::AsFd;
+        ipc_sys::linelog::claimed_elsewhere(exec.file().as_fd()).unwrap_or(false)
+    };
+    audit.ev.live = live;
     audit.finish(&paths, consumer_pass)?;
     let mut report = audit.report;
+    report.live = live;
     report
         .problems
         .sort_by_key(|p| (p.file != EXECUTION_LOG, p.line));

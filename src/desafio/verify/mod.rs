@@ -129,6 +129,9 @@ pub struct Report {
     pub consumer_lines: usize,
     /// The run completed (see `verdict::Facts::complete`).
     pub complete: bool,
+    /// A run held the logs' claim while they were read: they are a snapshot of a run still
+    /// writing them (see `still_in_progress`).
+    pub live: bool,
     /// What the rubric grades from.
     pub(crate) grading: judge::Grading,
 }
@@ -166,6 +169,25 @@ impl Report {
         } else {
             Verdict::Ok
         }
+    }
+
+    /// The report of logs a live run is still writing. They were read while they grew, the
+    /// two at different moments: a missing totals line, values in the pipe counted lost, a
+    /// requirement the run has not reached yet are facts of the moment, not of the run. So
+    /// nothing is judged: the verdict is INCOMPLETE, the run still in progress.
+    fn still_in_progress(&mut self) {
+        self.problems.clear();
+        self.notes.clear();
+        self.outcomes = vec![self.lang.pick(
+            "the run is still in progress (its processes hold execution_log.txt): its logs are still being written, so nothing is judged; verify it again once it has ended".to_string(),
+            "a execução continua (seus processos seguram execution_log.txt): seus logs ainda estão sendo escritos, então nada é avaliado; verifique de novo quando ela acabar".to_string(),
+        )];
+        self.fault = None;
+        self.bug = None;
+        self.rubric = None;
+        self.lost.clear();
+        self.unrecorded = 0;
+        self.complete = false;
     }
 
     /// The human-readable verdict, one fact per line, ending with `verify: OK`,
@@ -319,7 +341,13 @@ impl Report {
             ),
         );
         let word = self.verdict().word(lang);
-        if !self.consistent() {
+        if self.live {
+            // The counts of a snapshot, read while they changed: not a fact of the run.
+            lang.pick(
+                format!("verify: {word}: the run is still in progress"),
+                format!("verify: {word}: a execução continua"),
+            )
+        } else if !self.consistent() {
             let n = self.problems.len();
             lang.pick(
                 format!(
@@ -387,6 +415,10 @@ pub fn verify(dir: &Path, lang: Lang, audit_only: bool) -> Result<Report> {
         source,
     })?;
     let mut report = audit::run(dir, lang)?;
+    if report.live {
+        report.still_in_progress();
+        return Ok(report);
+    }
     if !audit_only {
         report.rubric = Some(rubric::grade(&report));
     }

@@ -77,6 +77,38 @@ impl Sink {
         result
     }
 
+    /// Writes `bytes` (a joblog line for `--joblog -`), waiting for room as `copy` does.
+    pub fn write(&mut self, bytes: &[u8]) -> Copied {
+        if self.closed {
+            return Copied::Closed;
+        }
+        let stdout = io::stdout();
+        let stderr = io::stderr();
+        let fd = match self.stream {
+            Stream::Stdout => stdout.as_fd(),
+            Stream::Stderr => stderr.as_fd(),
+        };
+        let mut at = 0;
+        while at < bytes.len() {
+            let mut fds = [PollFd::new(fd, PollFlags::POLLOUT)];
+            match wait_event(&mut fds, None, Watch::INTERRUPTS) {
+                Ok(Wake::Interrupted) => return Copied::Interrupted,
+                Ok(_) => {}
+                Err(e) => return Copied::Failed(io::Error::other(e.to_string())),
+            }
+            match nix::unistd::write(fd, &bytes[at..]) {
+                Ok(n) => at += n,
+                Err(Errno::EINTR | Errno::EAGAIN) => {}
+                Err(Errno::EPIPE) => {
+                    self.closed = true;
+                    return Copied::Closed;
+                }
+                Err(e) => return Copied::Failed(io::Error::from(e)),
+            }
+        }
+        Copied::Done
+    }
+
     fn copy_to(&self, fd: BorrowedFd<'_>, file: &File, len: u64) -> Copied {
         let mut offset: i64 = 0;
         let end = i64::try_from(len).unwrap_or(i64::MAX);
