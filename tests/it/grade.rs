@@ -726,8 +726,8 @@ fn a_killed_grades_scratch_copy_is_removed_by_the_next_grade_and_kept_or_live_on
         .current_dir(tmp.path())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        .start()
+        .within(Duration::from_secs(300));
     // The run's copy (not the sandbox's trial folder, made first) and the sleep itself (not
     // grade, whose command line holds the marker too).
     let copied = || {
@@ -745,8 +745,13 @@ fn a_killed_grades_scratch_copy_is_removed_by_the_next_grade_and_kept_or_live_on
         ONE_DEADLINE,
         || copied() && sleeping(),
     );
-    killed.kill().unwrap();
-    killed.wait().unwrap();
+    // SIGKILL to grade alone (not its group): what it started must end by itself.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(killed.pid()),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    killed.wait();
     wait_until("the killed grade's sleep to end", ONE_DEADLINE, || {
         running_with("303.75").is_empty()
     });
