@@ -221,8 +221,11 @@ pub fn sandbox_lines(lang: Lang, outcomes: &[&Outcome]) -> Vec<String> {
             else {
                 continue;
             };
-            // A non-blocking read or write that would block: no limit, no refusal.
-            if errno == libc::EAGAIN && (call.sys.reads() || call.sys.writes()) {
+            // A non-blocking read or write that would block, or a futex wait whose word had
+            // already changed (a lock handed over in between): no limit, no refusal.
+            if errno == libc::EAGAIN
+                && (call.sys.reads() || call.sys.writes() || call.sys == Sys::Futex)
+            {
                 continue;
             }
             let what = match &call.detail {
