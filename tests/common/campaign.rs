@@ -165,6 +165,79 @@ impl<S> Campaign<S> {
     }
 }
 
+/// The faults every process-pool campaign injects, over its own roles `R`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault<R> {
+    Nothing,
+    /// SIGINT to main's process group.
+    CtrlC,
+    /// SIGTERM to main alone.
+    TermMain,
+    Kill(R),
+    /// SIGTERM to one process of that role alone (not main).
+    Term(R),
+    /// SIGSTOP of one process, then Ctrl+C (`true`) or SIGTERM to main: it stays stopped, and
+    /// the run must end anyway.
+    StopThenInterrupt(R, bool),
+    /// SIGSTOP, a pause, SIGCONT.
+    StopCont(R),
+}
+
+/// Injects `fault` into the session's run, finding the process a role names with `pid_of`;
+/// returns whether it reached a process (a fault aimed at a role that never appeared, or one
+/// already gone, did not act).
+pub fn inject<R: Copy>(
+    sess: &mut Session,
+    fault: Fault<R>,
+    stopped_for: Duration,
+    mut pid_of: impl FnMut(&mut Session, R) -> Option<i32>,
+) -> bool {
+    match fault {
+        Fault::Nothing => false,
+        Fault::CtrlC => {
+            sess.signal_group(Signal::SIGINT);
+            true
+        }
+        Fault::TermMain => {
+            sess.signal_main(Signal::SIGTERM);
+            true
+        }
+        Fault::Kill(role) | Fault::Term(role) => {
+            let signal = if matches!(fault, Fault::Kill(_)) {
+                Signal::SIGKILL
+            } else {
+                Signal::SIGTERM
+            };
+            pid_of(sess, role).is_some_and(|pid| sess.signal(pid, signal))
+        }
+        Fault::StopThenInterrupt(role, ctrl_c) => {
+            let Some(pid) = pid_of(sess, role).filter(|&pid| sess.signal(pid, Signal::SIGSTOP))
+            else {
+                return false;
+            };
+            sess.wait_for(Duration::from_secs(5), |_| {
+                matches!(state(pid), Some('T' | 'Z') | None)
+            });
+            std::thread::sleep(stopped_for);
+            if ctrl_c {
+                sess.signal_group(Signal::SIGINT);
+            } else {
+                sess.signal_main(Signal::SIGTERM);
+            }
+            true
+        }
+        Fault::StopCont(role) => {
+            let Some(pid) = pid_of(sess, role).filter(|&pid| sess.signal(pid, Signal::SIGSTOP))
+            else {
+                return false;
+            };
+            std::thread::sleep(stopped_for);
+            let _ = kill(Pid::from_raw(pid), Signal::SIGCONT);
+            true
+        }
+    }
+}
+
 /// Makes this process a child subreaper (idempotent): orphans of a run come here.
 pub fn become_subreaper() {
     let _ = nix::sys::prctl::set_child_subreaper(true);

@@ -29,7 +29,6 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use nix::sys::signal::Signal;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
@@ -42,18 +41,7 @@ pub enum Role {
     Producer,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
-    Nothing,
-    CtrlC,
-    TermMain,
-    Kill(Role),
-    /// SIGTERM to the consumer or a producer alone.
-    Term(Role),
-    /// SIGSTOP of the consumer or a producer, then Ctrl+C (`true`) or SIGTERM to main.
-    StopThenInterrupt(Role, bool),
-    StopCont(Role),
-}
+pub type Fault = campaign::Fault<Role>;
 
 #[derive(Debug, Clone)]
 pub struct Scenario {
@@ -234,53 +222,7 @@ pub fn run(bin: &Path, s: &Scenario, dir: &Path) -> Result<String, String> {
         found
     };
     if sess.until(s.at) {
-        match s.fault {
-            Fault::Nothing => {}
-            Fault::CtrlC => {
-                sess.signal_group(Signal::SIGINT);
-                acted = true;
-            }
-            Fault::TermMain => {
-                sess.signal_main(Signal::SIGTERM);
-                acted = true;
-            }
-            Fault::Kill(role) | Fault::Term(role) => {
-                let signal = if matches!(s.fault, Fault::Kill(_)) {
-                    Signal::SIGKILL
-                } else {
-                    Signal::SIGTERM
-                };
-                if let Some(pid) = pid_of(&mut sess, role) {
-                    acted = sess.signal(pid, signal);
-                }
-            }
-            Fault::StopThenInterrupt(role, ctrl_c) => {
-                if let Some(pid) = pid_of(&mut sess, role)
-                    && sess.signal(pid, Signal::SIGSTOP)
-                {
-                    acted = true;
-                    sess.wait_for(Duration::from_secs(5), |_| {
-                        matches!(campaign::state(pid), Some('T' | 'Z') | None)
-                    });
-                    std::thread::sleep(s.stopped_for);
-                    if ctrl_c {
-                        sess.signal_group(Signal::SIGINT);
-                    } else {
-                        sess.signal_main(Signal::SIGTERM);
-                    }
-                }
-            }
-            Fault::StopCont(role) => {
-                if let Some(pid) = pid_of(&mut sess, role)
-                    && sess.signal(pid, Signal::SIGSTOP)
-                {
-                    acted = true;
-                    std::thread::sleep(s.stopped_for);
-                    let _ =
-                        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGCONT);
-                }
-            }
-        }
+        acted = campaign::inject(&mut sess, s.fault, s.stopped_for, pid_of);
     }
     let status = sess.finish(s.bound)?;
     sess.all_gone(Duration::from_secs(10))?;

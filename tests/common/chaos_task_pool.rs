@@ -33,7 +33,6 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use nix::sys::signal::Signal;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
@@ -47,19 +46,7 @@ pub enum Role {
     Command,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
-    Nothing,
-    CtrlC,
-    TermMain,
-    Kill(Role),
-    /// SIGTERM to the dispatcher, a worker or a command alone.
-    Term(Role),
-    /// SIGSTOP, a pause, SIGCONT.
-    StopCont(Role),
-    /// SIGSTOP of one process, then Ctrl+C (`true`) or SIGTERM to main; it stays stopped.
-    StopThenInterrupt(Role, bool),
-}
+pub type Fault = campaign::Fault<Role>;
 
 /// What a job does, and so how it must end when nothing disturbs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -299,53 +286,7 @@ pub fn run(bin: &Path, s: &Scenario, dir: &Path) -> Result<String, String> {
         found
     };
     if sess.until(s.at) {
-        match s.fault {
-            Fault::Nothing => {}
-            Fault::CtrlC => {
-                sess.signal_group(Signal::SIGINT);
-                acted = true;
-            }
-            Fault::TermMain => {
-                sess.signal_main(Signal::SIGTERM);
-                acted = true;
-            }
-            Fault::Kill(role) | Fault::Term(role) => {
-                let signal = if matches!(s.fault, Fault::Kill(_)) {
-                    Signal::SIGKILL
-                } else {
-                    Signal::SIGTERM
-                };
-                if let Some(pid) = pid_of(&mut sess, role) {
-                    acted = sess.signal(pid, signal);
-                }
-            }
-            Fault::StopThenInterrupt(role, ctrl_c) => {
-                if let Some(pid) = pid_of(&mut sess, role)
-                    && sess.signal(pid, Signal::SIGSTOP)
-                {
-                    acted = true;
-                    sess.wait_for(Duration::from_secs(5), |_| {
-                        matches!(campaign::state(pid), Some('T' | 'Z') | None)
-                    });
-                    std::thread::sleep(s.stopped_for);
-                    if ctrl_c {
-                        sess.signal_group(Signal::SIGINT);
-                    } else {
-                        sess.signal_main(Signal::SIGTERM);
-                    }
-                }
-            }
-            Fault::StopCont(role) => {
-                if let Some(pid) = pid_of(&mut sess, role)
-                    && sess.signal(pid, Signal::SIGSTOP)
-                {
-                    acted = true;
-                    std::thread::sleep(s.stopped_for);
-                    let _ =
-                        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGCONT);
-                }
-            }
-        }
+        acted = campaign::inject(&mut sess, s.fault, s.stopped_for, pid_of);
     }
     let status = sess.finish(s.bound)?;
     // The wind-down of a killed main: the grace, the dispatcher's second, a margin.

@@ -31,28 +31,12 @@ use std::process::Command;
 use std::time::Duration;
 
 use ipc_desafio::worker_pool::event::{PoolRole, Record};
-use nix::sys::signal::Signal;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
 use crate::campaign::{self, Campaign, Session, how, moment, pick};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
-    Nothing,
-    /// SIGINT to main's process group.
-    CtrlC,
-    /// SIGTERM to main alone.
-    TermMain,
-    Kill(PoolRole),
-    /// SIGTERM to one role alone (not main).
-    Term(PoolRole),
-    /// SIGSTOP of a role (not main), then Ctrl+C (`true`) or SIGTERM to main: the role stays
-    /// stopped, and the run must end anyway.
-    StopThenInterrupt(PoolRole, bool),
-    /// SIGSTOP, a pause, SIGCONT.
-    StopCont(PoolRole),
-}
+pub type Fault = campaign::Fault<PoolRole>;
 
 #[derive(Debug, Clone)]
 pub struct Scenario {
@@ -238,53 +222,7 @@ pub fn run(bin: &Path, s: &Scenario, dir: &Path) -> Result<String, String> {
         found
     };
     if sess.until(s.at) {
-        match s.fault {
-            Fault::Nothing => {}
-            Fault::CtrlC => {
-                sess.signal_group(Signal::SIGINT);
-                acted = true;
-            }
-            Fault::TermMain => {
-                sess.signal_main(Signal::SIGTERM);
-                acted = true;
-            }
-            Fault::Kill(role) => {
-                if let Some(pid) = pid_of(&mut sess, role) {
-                    acted = sess.signal(pid, Signal::SIGKILL);
-                }
-            }
-            Fault::Term(role) => {
-                if let Some(pid) = pid_of(&mut sess, role) {
-                    acted = sess.signal(pid, Signal::SIGTERM);
-                }
-            }
-            Fault::StopThenInterrupt(role, ctrl_c) => {
-                if let Some(pid) = pid_of(&mut sess, role)
-                    && sess.signal(pid, Signal::SIGSTOP)
-                {
-                    acted = true;
-                    sess.wait_for(Duration::from_secs(5), |_| {
-                        matches!(campaign::state(pid), Some('T' | 'Z') | None)
-                    });
-                    std::thread::sleep(s.stopped_for);
-                    if ctrl_c {
-                        sess.signal_group(Signal::SIGINT);
-                    } else {
-                        sess.signal_main(Signal::SIGTERM);
-                    }
-                }
-            }
-            Fault::StopCont(role) => {
-                if let Some(pid) = pid_of(&mut sess, role)
-                    && sess.signal(pid, Signal::SIGSTOP)
-                {
-                    acted = true;
-                    std::thread::sleep(s.stopped_for);
-                    let _ =
-                        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGCONT);
-                }
-            }
-        }
+        acted = campaign::inject(&mut sess, s.fault, s.stopped_for, pid_of);
     }
     let status = sess.finish(s.bound)?;
     let main_killed = std::os::unix::process::ExitStatusExt::signal(&status) == Some(9);
