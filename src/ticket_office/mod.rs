@@ -469,9 +469,9 @@ pub fn run(cli: &OfficeCli) -> Result<u8> {
     drop(gun);
 
     let mut tally = Tally::default();
-    let mut stopping: Option<(Signal, WindDown)> = None;
+    let mut stopping: Option<WindDown> = None;
     loop {
-        let deadline = stopping.as_ref().and_then(|(_, wind)| wind.deadline());
+        let deadline = stopping.and_then(|wind| wind.deadline());
         let event = buyers.wait(&mut [], deadline, stopping.is_none())?;
         if stopping.is_none()
             && let Some(signal) = interrupted()
@@ -481,7 +481,7 @@ pub fn run(cli: &OfficeCli) -> Result<u8> {
                 signal.as_str()
             ));
             buyers.signal_all(Signal::SIGTERM);
-            stopping = Some((signal, WindDown::new(STOP_GRACE)));
+            stopping = Some(WindDown::new(STOP_GRACE));
         }
         match event {
             ChildEvent::Exited(r) => {
@@ -505,7 +505,7 @@ pub fn run(cli: &OfficeCli) -> Result<u8> {
             }
             ChildEvent::Empty => break,
             ChildEvent::TimedOut => {
-                if let Some((_, wind)) = &mut stopping
+                if let Some(wind) = &mut stopping
                     && wind.kill_if_due(&buyers).is_some()
                 {
                     say("office: buyers still running after the grace period: SIGKILL");
