@@ -7,7 +7,7 @@ use ipc_cli::parse_unsigned;
 
 use super::error::Result;
 use super::lang::Lang;
-use super::options::{Bug, Fault, Pace, RawRunOptions, RunOptions, parse_bound};
+use super::options::{Bug, Fault, Pace, RunOptions, parse_bound};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -142,19 +142,7 @@ impl RunArgs {
     /// The validated options; `lang` is the language chosen before parsing (the locale's when
     /// `--lang` is absent).
     pub fn into_options(self, lang: Lang) -> Result<RunOptions> {
-        let raw = RawRunOptions {
-            count: self.count,
-            min: self.min,
-            max: self.max,
-            seed: self.seed,
-            pace: self.pace,
-            log_dir: self.log_dir,
-            quiet: self.quiet,
-            fault: self.fault,
-            bug: self.bug,
-            lang: self.lang.unwrap_or(lang),
-        };
-        RunOptions::validate(raw, rand::random::<u64>)
+        RunOptions::validate(self, lang, rand::random::<u64>)
     }
 }
 

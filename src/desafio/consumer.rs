@@ -204,14 +204,15 @@ fn tell_interrupt(log: &mut ExecutionLog) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::desafio::cli::RunArgs;
     use crate::desafio::error::EXIT_PIPE_CLOSED;
     use crate::desafio::log::LogPaths;
-    use crate::desafio::options::{RawRunOptions, RunOptions};
+    use crate::desafio::options::RunOptions;
 
     fn consume_bytes(bytes: Vec<u8>) -> (Result<i32>, String, String) {
         let dir = tempfile::tempdir().unwrap();
         let paths = LogPaths::create_fresh(dir.path()).unwrap();
-        let raw = RawRunOptions {
+        let raw = RunArgs {
             count: 12,
             min: 1,
             max: 100,
@@ -221,9 +222,9 @@ mod tests {
             quiet: true,
             fault: None,
             bug: None,
-            lang: crate::desafio::lang::Lang::En,
+            lang: None,
         };
-        let opts = RunOptions::validate(raw, || 0).unwrap();
+        let opts = RunOptions::validate(raw, crate::desafio::lang::Lang::En, || 0).unwrap();
         let mut log = ExecutionLog::open(
             &paths.execution,
             crate::desafio::record::Role::Consumer,

@@ -7,6 +7,7 @@ use std::str::FromStr;
 
 use ipc_cli::parse_unsigned;
 
+use super::cli::RunArgs;
 use super::error::{Error, Result};
 use super::lang::Lang;
 
@@ -206,25 +207,11 @@ pub struct RunOptions {
     pub lang: Lang,
 }
 
-/// The raw values as parsed, before cross-flag validation.
-#[derive(Debug, Clone)]
-pub struct RawRunOptions {
-    pub count: u64,
-    pub min: i64,
-    pub max: i64,
-    pub seed: Option<u64>,
-    pub pace: Option<Pace>,
-    pub log_dir: PathBuf,
-    pub quiet: bool,
-    pub fault: Option<Fault>,
-    pub bug: Option<Bug>,
-    pub lang: Lang,
-}
-
 impl RunOptions {
-    /// Applies the rules no single flag can check on its own. `entropy` supplies a seed when
-    /// `--seed` is absent, so tests can make that path deterministic too.
-    pub fn validate(raw: RawRunOptions, entropy: impl FnOnce() -> u64) -> Result<Self> {
+    /// Applies the rules no single flag can check on its own to the flags as parsed. `lang` is
+    /// the language chosen before parsing (the locale's), for when `--lang` is absent; `entropy`
+    /// supplies a seed when `--seed` is absent, so tests can make that path deterministic too.
+    pub fn validate(raw: RunArgs, lang: Lang, entropy: impl FnOnce() -> u64) -> Result<Self> {
         if raw.count == 0 {
             return Err(Error::Usage("--count must be at least 1".into()));
         }
@@ -260,7 +247,7 @@ impl RunOptions {
             quiet: raw.quiet,
             fault: raw.fault,
             bug: raw.bug,
-            lang: raw.lang,
+            lang: raw.lang.unwrap_or(lang),
         })
     }
 }
@@ -274,8 +261,8 @@ pub fn range_len(min: i64, max: i64) -> u64 {
 mod tests {
     use super::*;
 
-    fn raw() -> RawRunOptions {
-        RawRunOptions {
+    fn raw() -> RunArgs {
+        RunArgs {
             count: 12,
             min: 1,
             max: 100,
@@ -285,8 +272,12 @@ mod tests {
             quiet: false,
             fault: None,
             bug: None,
-            lang: Lang::En,
+            lang: None,
         }
+    }
+
+    fn validate(raw: RunArgs, entropy: impl FnOnce() -> u64) -> Result<RunOptions> {
+        RunOptions::validate(raw, Lang::En, entropy)
     }
 
     #[test]
@@ -355,8 +346,8 @@ mod tests {
 
     #[test]
     fn validation_rejects_more_values_than_the_range_holds() {
-        let err = RunOptions::validate(
-            RawRunOptions {
+        let err = validate(
+            RunArgs {
                 count: 11,
                 min: 1,
                 max: 10,
@@ -367,8 +358,8 @@ mod tests {
         .unwrap_err();
         assert!(err.to_string().contains("--count 11"), "{err}");
         assert!(
-            RunOptions::validate(
-                RawRunOptions {
+            validate(
+                RunArgs {
                     count: 10,
                     min: 1,
                     max: 10,
@@ -383,8 +374,8 @@ mod tests {
     #[test]
     fn validation_rejects_inverted_range_zero_count_and_late_fault() {
         assert!(
-            RunOptions::validate(
-                RawRunOptions {
+            validate(
+                RunArgs {
                     min: 9,
                     max: 3,
                     ..raw()
@@ -393,19 +384,19 @@ mod tests {
             )
             .is_err()
         );
-        assert!(RunOptions::validate(RawRunOptions { count: 0, ..raw() }, || 0).is_err());
+        assert!(validate(RunArgs { count: 0, ..raw() }, || 0).is_err());
         let fault = Some("producer-exit@13".parse().unwrap());
-        assert!(RunOptions::validate(RawRunOptions { fault, ..raw() }, || 0).is_err());
+        assert!(validate(RunArgs { fault, ..raw() }, || 0).is_err());
         let fault = Some("producer-exit@12".parse().unwrap());
-        assert!(RunOptions::validate(RawRunOptions { fault, ..raw() }, || 0).is_ok());
+        assert!(validate(RunArgs { fault, ..raw() }, || 0).is_ok());
     }
 
     #[test]
     fn missing_seed_is_drawn_once_and_remembered() {
-        let opts = RunOptions::validate(raw(), || 42).unwrap();
+        let opts = validate(raw(), || 42).unwrap();
         assert_eq!((opts.seed, opts.seed_given), (42, false));
-        let opts = RunOptions::validate(
-            RawRunOptions {
+        let opts = validate(
+            RunArgs {
                 seed: Some(7),
                 ..raw()
             },
