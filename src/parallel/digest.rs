@@ -4,7 +4,6 @@
 
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use sha2::Digest;
@@ -36,25 +35,6 @@ impl Algo {
 /// How much of a file one `read(2)` takes: large enough that a big file costs few system calls,
 /// small enough to stay in the CPU's L2 cache between the copy and the digest.
 pub const READ_SIZE: usize = 256 << 10;
-
-/// Opens `path` for reading if it is (still) a regular file, with its size now: the walk saw a
-/// regular file (or a link to one), but it may since have been replaced by a FIFO (whose `open`
-/// would block for ever without O_NONBLOCK), a device (endless) or a directory.
-pub fn open_regular(path: &Path) -> io::Result<(File, u64)> {
-    let file = File::options()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)?;
-    let meta = file.metadata()?;
-    if meta.is_file() {
-        Ok((file, meta.len()))
-    } else {
-        Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "not a regular file",
-        ))
-    }
-}
 
 /// Files of at least this many bytes are mapped (`ipc_sys::mapped`) rather than read: the copy
 /// `read(2)` makes is then saved, for the cost of a map, one populate call and an unmap — more
@@ -128,7 +108,8 @@ pub fn push_hex(out: &mut String, bytes: &[u8]) {
 /// Digests the file at `path` through `buf` (which must not be empty), appending the hex digest
 /// to `hex`; returns the number of bytes read.
 pub fn digest_file(algo: Algo, path: &Path, buf: &mut [u8], hex: &mut String) -> io::Result<u64> {
-    let (mut file, len) = open_regular(path)?;
+    let (mut file, meta) = ipc_sys::file::open_regular(path)?;
+    let len = meta.len();
     let f = &mut file;
     match algo {
         Algo::Md5 => digest_with::<md5::Md5>(f, len, buf, hex),

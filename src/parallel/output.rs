@@ -5,10 +5,7 @@
 
 use std::io::{self, Write};
 
-use ipc_cli::EXIT_FAILURE;
-
-/// Exit code when standard output's reader has gone: 128 + SIGPIPE, as a shell shows it.
-pub const EXIT_OUTPUT_CLOSED: u8 = 141;
+use ipc_cli::{EXIT_FAILURE, EXIT_OUTPUT_CLOSED};
 
 #[derive(Default)]
 pub struct Out {

@@ -13,7 +13,6 @@ use nix::sys::signal::Signal;
 use super::emit::Tally;
 use super::error::{Error, Result};
 use crate::task_pool::{Outcome, Pool, PoolConfig, Registry, Stopped, Task, TaskReport};
-use ipc_sys::ExitStatus;
 
 /// How often the caller looks at the settled count while the last tasks run. The pool has no
 /// descriptor that turns readable when a task settles (the count lives in shared memory), so
@@ -135,14 +134,11 @@ fn settle(pool: &Pool, pushed: u64, tally: Option<&Tally>) -> Option<End> {
 /// Why a task ended without a result, for a message about each of its files.
 pub fn lost_reason(report: &TaskReport) -> String {
     match &report.outcome {
-        Outcome::Crashed(ExitStatus::Signaled(s)) => format!(
-            "its worker (pid {}) was killed by {}",
+        Outcome::Crashed(status) => format!(
+            "its worker (pid {}) {}",
             report.worker,
-            ipc_sys::signal::signal_name(*s)
+            status.worded("died with exit code", "was killed by")
         ),
-        Outcome::Crashed(ExitStatus::Exited(c)) => {
-            format!("its worker (pid {}) died with exit code {c}", report.worker)
-        }
         Outcome::TimedOut => format!("its worker (pid {}) timed out", report.worker),
         Outcome::Failed(why) => format!("its task failed: {why}"),
         Outcome::Ok(_) => "done".into(),

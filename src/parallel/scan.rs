@@ -23,7 +23,7 @@ use ipc_sys::shm::Shared;
 use super::batch::{Batches, Part, report_lost};
 use super::buffer::AlignedBuf;
 use super::cli::{ScanArgs, ScanSort};
-use super::digest::{MAP_MIN, open_regular};
+use super::digest::MAP_MIN;
 use super::emit::{Render, SharedEmitter, Tally};
 use super::error::Result;
 use super::names;
@@ -287,7 +287,8 @@ impl Counter {
         part: Option<&Part>,
         buf: &mut [u8],
     ) -> io::Result<(u64, u64)> {
-        let (mut file, len) = open_regular(path)?;
+        let (mut file, meta) = ipc_sys::file::open_regular(path)?;
+        let len = meta.len();
         if part.is_none() && len < MAP_MIN {
             return self.count_stream(&mut file, buf);
         }

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{CommandFactory, Parser};
-use ipc_cli::{EXIT_INTERRUPTED, Failure, Parsed, parse_between};
+use ipc_cli::{EXIT_INTERRUPTED, EXIT_OUTPUT_CLOSED, Failure, Parsed, parse_between};
 
 use super::{Error, Pool, PoolConfig, Stopped, Task, command, demo};
 
@@ -259,7 +259,7 @@ fn run_demo(args: DemoArgs) -> Result<u8, Error> {
             };
             (*partial, Some(by))
         }
-        Err(Error::OutputClosed) => return Ok(super::EXIT_OUTPUT_CLOSED as u8),
+        Err(Error::OutputClosed) => return Ok(EXIT_OUTPUT_CLOSED),
         Err(Error::DispatcherFailed { why, partial }) => {
             print_table(&mut out, &partial, None);
             return Err(Error::DispatcherFailed {
@@ -271,7 +271,7 @@ fn run_demo(args: DemoArgs) -> Result<u8, Error> {
     };
     print_table(&mut out, &stopped, interrupted.as_deref());
     match out.failed {
-        Some(_) if out.closed() => Ok(super::EXIT_OUTPUT_CLOSED as u8),
+        Some(_) if out.closed() => Ok(EXIT_OUTPUT_CLOSED),
         Some(e) => Err(Error::Output(e)),
         None if interrupted.is_some() => Ok(EXIT_INTERRUPTED),
         None => Ok(0),

@@ -29,8 +29,8 @@ use nix::unistd::Pid;
 use super::error::{Error, Result};
 use super::wire::{CommandReport, Ended, TaskFrame, Work, WorkerResult, WorkerTask};
 use super::{
-    EXIT_OUTPUT_CLOSED, FRAME_COMMAND, FRAME_FATAL, MAX_FRAME, Outcome, PoolConfig, Progress,
-    Registry, TaskReport, WorkerUsage, worker,
+    FRAME_COMMAND, FRAME_FATAL, MAX_FRAME, Outcome, PoolConfig, Progress, Registry, TaskReport,
+    WorkerUsage, worker,
 };
 
 /// Tasks read ahead of the workers at most: beyond this the dispatcher stops reading the task
@@ -154,7 +154,7 @@ pub fn run(
         d.serve()
     })();
     match result {
-        Ok(()) if d.output_closed => EXIT_OUTPUT_CLOSED,
+        Ok(()) if d.output_closed => i32::from(ipc_cli::EXIT_OUTPUT_CLOSED),
         Ok(()) if d.winding.is_some() => i32::from(ipc_cli::EXIT_INTERRUPTED),
         Ok(()) => 0,
         Err(e) => {

@@ -71,7 +71,7 @@ impl Failure for Error {
         match self {
             Error::Usage(_) | Error::Path { .. } => EXIT_USAGE,
             Error::Interrupted { .. } => EXIT_INTERRUPTED,
-            Error::OutputClosed => super::EXIT_OUTPUT_CLOSED as u8,
+            Error::OutputClosed => ipc_cli::EXIT_OUTPUT_CLOSED,
             _ => EXIT_FAILURE,
         }
     }

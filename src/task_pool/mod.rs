@@ -256,10 +256,6 @@ const FRAME_COMMAND: u64 = 2;
 /// The dispatcher failed; the frame says why, so the caller reports it once.
 const FRAME_FATAL: u64 = 3;
 
-/// Exit code of a dispatcher (and of the binary) whose standard output was closed under it
-/// (`| head -1`): 128 + SIGPIPE, what a shell shows for a program that SIGPIPE killed.
-pub const EXIT_OUTPUT_CLOSED: i32 = 128 + libc::SIGPIPE;
-
 /// Kernel accounting of one worker process, reaped by the dispatcher (`wait4`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkerUsage {
@@ -735,7 +731,9 @@ impl Pool {
                 signal: None,
                 partial: Box::new(stopped),
             }),
-            ExitStatus::Exited(EXIT_OUTPUT_CLOSED) => Err(Error::OutputClosed),
+            ExitStatus::Exited(c) if c == i32::from(ipc_cli::EXIT_OUTPUT_CLOSED) => {
+                Err(Error::OutputClosed)
+            }
             status => {
                 let why = match fatal {
                     Some(message) => format!("dispatcher: {message}"),
@@ -744,7 +742,7 @@ impl Pool {
                         stopped.reports.len(),
                         self.next_id
                     ),
-                    None => format!("the dispatcher {}", describe_status(status)),
+                    None => format!("the dispatcher {}", status.after_subject()),
                 };
                 let lost = self.next_id.saturating_sub(stopped.reports.len() as u64);
                 let why = if lost > 0 && !status.success() {
@@ -761,14 +759,6 @@ impl Pool {
     }
 }
 
-/// `exited with code 3`, `was killed by SIGKILL`: an exit status after "the <role>".
-pub(crate) fn describe_status(status: ExitStatus) -> String {
-    match status {
-        ExitStatus::Exited(_) => status.to_string(),
-        ExitStatus::Signaled(_) => format!("was {status}"),
-    }
-}
-
 /// Creates (or empties) a joblog and writes its header, refusing anything but a regular file
 /// or a new path: a FIFO would block the run, a device is not a log.
 pub(crate) fn create_joblog(path: &std::path::Path, header: &str) -> Result<()> {
@@ -777,7 +767,7 @@ pub(crate) fn create_joblog(path: &std::path::Path, header: &str) -> Result<()> 
         path: path.into(),
         source,
     };
-    ipc_cli::writable_file_path(path).map_err(as_path_error)?;
+    ipc_sys::file::writable(path, ipc_sys::file::Devices::Refused).map_err(as_path_error)?;
     LineLog::create(path)
         .and_then(|mut log| log.write(header))
         .map_err(|e| match e {

@@ -30,6 +30,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use ipc_cli::{EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, Failure, parse_between, parse_unsigned};
+use ipc_sys::file::{Devices, writable};
 use ipc_sys::linelog::{lock_exclusive, lock_exclusive_within, say};
 use ipc_sys::pipe::Pipe;
 use ipc_sys::runlock::{Acquired, RunLock};
@@ -299,18 +300,18 @@ fn check_state_path(state: &Path) -> io::Result<()> {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "an empty path"));
     }
     if text.ends_with(b"/") {
-        ipc_cli::writable_file_path(state)?;
+        writable(state, Devices::Refused)?;
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "ends with '/': that names a directory, not a file",
         ));
     }
-    ipc_cli::writable_file_path(state)?;
+    writable(state, Devices::Refused)?;
     ipc_cli::existing_dir(directory_of(state))
         .map_err(|e| io::Error::new(e.kind(), format!("its directory: {e}")))?;
-    ipc_cli::writable_file_path(&lock_path(state))
+    writable(&lock_path(state), Devices::Refused)
         .map_err(|e| io::Error::new(e.kind(), format!("its lock file: {e}")))?;
-    ipc_cli::writable_file_path(&pid_path(state))
+    writable(&pid_path(state), Devices::Refused)
         .map_err(|e| io::Error::new(e.kind(), format!("its pid file: {e}")))?;
     // The state is rewritten at start: only a file that already is a ticket state (or an empty
     // one) may be replaced, never some other file given by mistake.

@@ -20,7 +20,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use ipc_cli::{EXIT_FAILURE, EXIT_INTERRUPTED, parse_between, parse_unsigned, writable_file_path};
+use ipc_cli::{EXIT_FAILURE, EXIT_INTERRUPTED, parse_between, parse_unsigned};
+use ipc_sys::file::{Devices, writable};
 use ipc_sys::linelog::LineLog;
 use ipc_sys::queue::{self, QueueEnd};
 use ipc_sys::runlock::{Acquired, RunLock};
@@ -180,12 +181,12 @@ fn check_log_path(path: &Path) -> Result<()> {
             ),
         });
     }
-    writable_file_path(path).map_err(|source| Error::Path {
+    writable(path, Devices::Refused).map_err(|source| Error::Path {
         flag: "--log",
         path: path.into(),
         source,
     })?;
-    writable_file_path(&pid_path(path)).map_err(|e| Error::Path {
+    writable(&pid_path(path), Devices::Refused).map_err(|e| Error::Path {
         flag: "--log",
         path: path.into(),
         source: std::io::Error::new(e.kind(), format!("its pid file: {e}")),
@@ -202,11 +203,10 @@ fn pid_path(log: &Path) -> PathBuf {
 /// `exited with code 1`, `was killed by SIGKILL`: how a role ended, for main's error line.
 fn ended(status: ExitStatus) -> String {
     match status {
-        ExitStatus::Signaled(_) => format!("was {status}"),
         ExitStatus::Exited(EXIT_STOPPED) => {
             format!("stopped early on a SIGINT/SIGTERM sent to it alone (exit code {EXIT_STOPPED})")
         }
-        ExitStatus::Exited(_) => status.to_string(),
+        _ => status.after_subject(),
     }
 }
 

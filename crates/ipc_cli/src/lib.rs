@@ -18,6 +18,9 @@ pub const EXIT_FAILURE: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 /// Ended by SIGINT or SIGTERM, as a shell reports a Ctrl+C (128 + SIGINT).
 pub const EXIT_INTERRUPTED: u8 = 130;
+/// Standard output's reader went away (`| head -1`): 128 + SIGPIPE, what a shell shows for a
+/// program SIGPIPE killed there, though ours end quietly instead.
+pub const EXIT_OUTPUT_CLOSED: u8 = 141;
 
 /// An error a binary can end with: its message and the exit code it stands for.
 pub trait Failure: Display {
@@ -173,25 +176,6 @@ pub fn existing_dir(dir: &Path) -> io::Result<()> {
             io::ErrorKind::NotADirectory,
             "not a directory",
         ))
-    }
-}
-
-/// `Ok` if a program may create or replace the file at `path`: it does not exist yet, or it is
-/// a regular file. A device, a directory, a FIFO or a socket is refused, so that no program
-/// ever writes through (or replaces) something like /dev/null.
-pub fn writable_file_path(path: &Path) -> io::Result<()> {
-    match std::fs::metadata(path) {
-        Ok(meta) if meta.is_file() => Ok(()),
-        Ok(meta) if meta.is_dir() => Err(io::Error::new(
-            io::ErrorKind::IsADirectory,
-            "is a directory",
-        )),
-        Ok(_) => Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "not a regular file",
-        )),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
     }
 }
 

@@ -42,6 +42,21 @@ impl ExitStatus {
         }
     }
 
+    /// The one wording of an exit status, in the words a sentence gives it: `{exited} 3` or
+    /// `{killed} SIGKILL`. `Display` is `exited with code 3` / `killed by SIGKILL`.
+    pub fn worded(self, exited: &str, killed: &str) -> String {
+        match self {
+            ExitStatus::Exited(c) => format!("{exited} {c}"),
+            ExitStatus::Signaled(s) => format!("{killed} {}", signal_name(s)),
+        }
+    }
+
+    /// The status after its subject: `the dispatcher exited with code 3`, `… was killed by
+    /// SIGKILL`.
+    pub fn after_subject(self) -> String {
+        self.worded("exited with code", "was killed by")
+    }
+
     fn from_wait(status: libc::c_int) -> ExitStatus {
         if libc::WIFSIGNALED(status) {
             ExitStatus::Signaled(libc::WTERMSIG(status))
@@ -54,10 +69,7 @@ impl ExitStatus {
 /// `exited with code 3`, `killed by SIGKILL`.
 impl fmt::Display for ExitStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ExitStatus::Exited(c) => write!(f, "exited with code {c}"),
-            ExitStatus::Signaled(s) => write!(f, "killed by {}", signal_name(*s)),
-        }
+        f.write_str(&self.worded("exited with code", "killed by"))
     }
 }
 
@@ -333,6 +345,17 @@ impl Child {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_exit_status_is_worded_in_the_words_given() {
+        let (code, killed) = (ExitStatus::Exited(3), ExitStatus::Signaled(libc::SIGKILL));
+        assert_eq!(code.to_string(), "exited with code 3");
+        assert_eq!(killed.to_string(), "killed by SIGKILL");
+        assert_eq!(code.after_subject(), "exited with code 3");
+        assert_eq!(killed.after_subject(), "was killed by SIGKILL");
+        assert_eq!(code.worded("saída", "morto por"), "saída 3");
+        assert_eq!(killed.worded("saída", "morto por"), "morto por SIGKILL");
+    }
 
     #[test]
     fn becoming_a_subreaper_is_seen_by_the_kernel() {

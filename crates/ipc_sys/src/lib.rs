@@ -14,6 +14,7 @@ pub mod child;
 pub mod error;
 pub mod escape;
 pub mod exec;
+pub mod file;
 pub mod fork;
 pub mod frame;
 pub mod linelog;

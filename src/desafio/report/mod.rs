@@ -420,10 +420,12 @@ fn charts(span: f64, sent: &[f64], received: &[f64], latencies: &[(f64, f64)]) -
 /// other name → the SVG; none → the SVG on stdout).
 pub fn report(dir: &Path, output: Option<&Path>, lang: Lang) -> Result<()> {
     if let Some(out) = output {
-        ipc_cli::writable_file_path(out).map_err(|source| Error::Path {
-            flag: "-o",
-            path: out.into(),
-            source,
+        ipc_sys::file::writable(out, ipc_sys::file::Devices::Refused).map_err(|source| {
+            Error::Path {
+                flag: "-o",
+                path: out.into(),
+                source,
+            }
         })?;
         // The picture must never replace the run it shows.
         let logs = crate::desafio::log::LogPaths::in_dir(dir);

@@ -203,15 +203,8 @@ pub fn short_argv(argv: &[String]) -> String {
 }
 
 fn status_text(lang: Lang, s: Status) -> String {
-    match s {
-        Status::Code(c) => say!(lang, "exit {}", "saída {}", c),
-        Status::Signal(sig) => say!(
-            lang,
-            "killed by {}",
-            "morto por {}",
-            ipc_sys::signal::signal_name(sig)
-        ),
-    }
+    let (exited, killed) = lang.pick(("exit", "killed by"), ("saída", "morto por"));
+    ipc_sys::ExitStatus::from(s).worded(exited, killed)
 }
 
 fn conduit_text(lang: Lang, c: &Conduit, model: &Model) -> String {

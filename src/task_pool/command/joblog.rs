@@ -14,6 +14,7 @@ use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use ipc_sys::file::{Devices, writable};
 use ipc_sys::linelog::LineLog;
 
 use super::super::Error;
@@ -73,33 +74,22 @@ pub fn check(spec: &Spec) -> Result<(), Error> {
     let Spec::File { path, .. } = spec else {
         return Ok(());
     };
-    match std::fs::metadata(path) {
-        Ok(meta) if meta.is_file() || meta.file_type().is_char_device() => Ok(()),
-        Ok(meta) if meta.is_dir() => Err(path_error(
-            path,
-            io::Error::new(io::ErrorKind::IsADirectory, "is a directory"),
-        )),
-        Ok(_) => Err(path_error(
-            path,
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "not a regular file or a character device",
-            ),
-        )),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            // A new file: its directory must exist.
-            let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-            match dir.map(std::fs::metadata) {
-                Some(Err(e)) => Err(path_error(path, e)),
-                Some(Ok(m)) if !m.is_dir() => Err(path_error(
+    writable(path, Devices::Allowed).map_err(|e| path_error(path, e))?;
+    if std::fs::metadata(path).is_err() {
+        // A new file: its directory must exist.
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        match dir.map(std::fs::metadata) {
+            Some(Err(e)) => return Err(path_error(path, e)),
+            Some(Ok(m)) if !m.is_dir() => {
+                return Err(path_error(
                     path,
                     io::Error::new(io::ErrorKind::NotADirectory, "not a directory"),
-                )),
-                _ => Ok(()),
+                ));
             }
+            _ => {}
         }
-        Err(e) => Err(path_error(path, e)),
     }
+    Ok(())
 }
 
 /// The sequence numbers `--resume` / `--resume-failed` skip, read from the joblog as GNU

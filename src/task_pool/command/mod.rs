@@ -29,7 +29,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::time::{Duration, Instant, SystemTime};
 
 use clap::{CommandFactory, Parser};
-use ipc_cli::{EXIT_INTERRUPTED, parse_duration};
+use ipc_cli::{EXIT_INTERRUPTED, EXIT_OUTPUT_CLOSED, parse_duration};
 use ipc_sys::queue::{QueueEnd, Received};
 use ipc_sys::signal::{Wake, Watch, wait_event};
 use nix::poll::{PollFd, PollFlags};
@@ -37,7 +37,7 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
 use super::wire::{CommandReport, Ended, STARTED_LEN, decode_started};
-use super::{EXIT_OUTPUT_CLOSED, Error, Pool, PoolConfig, Stopped, describe_status, hooks};
+use super::{Error, Pool, PoolConfig, Stopped, hooks};
 use input::{Input, MAX_LINE, OpenError, Source};
 use joblog::{Joblog, Resume};
 use output::{Copied, Sink};
@@ -215,7 +215,7 @@ pub(crate) fn run(opts: CommandArgs, cmd: Vec<OsString>) -> Result<u8, Error> {
     if matches!(joblog, Some(Joblog::Stdout)) && !early {
         match stdout.write(JOBLOG_HEADER.as_bytes()) {
             Copied::Done | Copied::Interrupted => {}
-            Copied::Closed => return Ok(EXIT_OUTPUT_CLOSED as u8),
+            Copied::Closed => return Ok(EXIT_OUTPUT_CLOSED),
             Copied::Failed(e) => return Err(Error::Output(e)),
         }
     }
@@ -723,7 +723,7 @@ impl Run {
                 "task_pool: job {}: its worker {} {}; the command was killed",
                 job.seq,
                 report.worker,
-                describe_status(*status)
+                status.after_subject()
             )),
             _ => None,
         };
@@ -917,13 +917,14 @@ impl Run {
         }
         let lost = !self.flights.is_empty();
         let mut died = None;
-        let expected = [0, i32::from(EXIT_INTERRUPTED), EXIT_OUTPUT_CLOSED]
+        let expected = [0, EXIT_INTERRUPTED, EXIT_OUTPUT_CLOSED]
+            .map(i32::from)
             .map(ipc_sys::ExitStatus::Exited)
             .contains(&status);
         if lost || !expected {
             died = Some(match fatal {
                 Some(message) => format!("dispatcher: {message}"),
-                None => format!("the dispatcher {}", describe_status(status)),
+                None => format!("the dispatcher {}", status.after_subject()),
             });
             let mut flights: Vec<Flight> = self.flights.drain().map(|(_, f)| f).collect();
             flights.sort_by_key(|f| f.job.seq);
@@ -955,7 +956,7 @@ impl Run {
             self.print(finished);
         }
         match self.stop.take() {
-            Some(Stop::OutputClosed) => return Ok(EXIT_OUTPUT_CLOSED as u8),
+            Some(Stop::OutputClosed) => return Ok(EXIT_OUTPUT_CLOSED),
             Some(Stop::OutputFailed(e)) => return Err(Error::Output(e)),
             Some(Stop::Interrupted(signal)) => {
                 self.summary(Some(&format!("interrupted by {}", signal.as_str())));

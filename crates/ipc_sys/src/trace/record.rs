@@ -63,6 +63,16 @@ pub enum Status {
     Signal(i32),
 }
 
+impl From<Status> for crate::ExitStatus {
+    /// So a traced process's end is worded as a child's is (`ExitStatus::worded`).
+    fn from(s: Status) -> crate::ExitStatus {
+        match s {
+            Status::Code(c) => crate::ExitStatus::Exited(c),
+            Status::Signal(s) => crate::ExitStatus::Signaled(s),
+        }
+    }
+}
+
 /// A lock operation on a descriptor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LockOp {
