@@ -639,22 +639,25 @@ pub fn processes() -> Vec<Proc> {
     let Ok(all) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
-    all.filter_map(|e| {
-        let pid: i32 = e.ok()?.file_name().to_str()?.parse().ok()?;
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        let (head, rest) = stat.rsplit_once(')')?;
-        let comm = head.split_once('(')?.1.to_string();
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        Some(Proc {
-            pid,
-            state: fields.first()?.chars().next()?,
-            ppid: fields.get(1)?.parse().ok()?,
-            pgid: fields.get(2)?.parse().ok()?,
-            sid: fields.get(3)?.parse().ok()?,
-            comm,
-        })
+    all.filter_map(|e| process(e.ok()?.file_name().to_str()?.parse().ok()?))
+        .collect()
+}
+
+/// One process, from `/proc/PID/stat` (the tests' one reader of it): `None` once it is gone
+/// (a zombie is still there, in state `Z`).
+pub fn process(pid: i32) -> Option<Proc> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (head, rest) = stat.rsplit_once(')')?;
+    let comm = head.split_once('(')?.1.to_string();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    Some(Proc {
+        pid,
+        state: fields.first()?.chars().next()?,
+        ppid: fields.get(1)?.parse().ok()?,
+        pgid: fields.get(2)?.parse().ok()?,
+        sid: fields.get(3)?.parse().ok()?,
+        comm,
     })
-    .collect()
 }
 
 /// The processes of session `sid` still running (zombies left out).

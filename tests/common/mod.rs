@@ -10,12 +10,20 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 #[allow(unused_imports)]
-pub use deadline::{Bounded, Proc, Started, default_deadline, session_members, wait_until};
+pub use deadline::{
+    Bounded, Proc, Started, default_deadline, process, processes, session_members, wait_until,
+};
 
 use ipc_desafio::desafio::record::{ConsumerLine, Event, LogLine, Role};
 use tempfile::TempDir;
 
+/// The binaries under test, named once.
 pub const BIN: &str = env!("CARGO_BIN_EXE_ipc_desafio");
+pub const TASK_POOL: &str = env!("CARGO_BIN_EXE_task_pool");
+pub const PARALLEL: &str = env!("CARGO_BIN_EXE_parallel");
+pub const WORKER_POOL: &str = env!("CARGO_BIN_EXE_worker_pool");
+pub const JOINABLE_QUEUE: &str = env!("CARGO_BIN_EXE_joinable_queue");
+pub const TICKET_OFFICE: &str = env!("CARGO_BIN_EXE_ticket_office");
 
 /// A temp dir that holds one run's logs.
 pub struct Run {
@@ -199,11 +207,30 @@ pub fn code(output: &Output) -> i32 {
 }
 
 pub fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    text(&output.stdout)
 }
 
 pub fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
+    text(&output.stderr)
+}
+
+/// Bytes a program wrote, as text (invalid UTF-8 replaced).
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The state letter of a process (`T` when stopped, `Z` a zombie), `None` once it is gone.
+pub fn state(pid: i32) -> Option<char> {
+    process(pid).map(|p| p.state)
+}
+
+/// The direct children of `pid`, from every process's parent in /proc.
+pub fn children(pid: i32) -> Vec<i32> {
+    processes()
+        .into_iter()
+        .filter(|p| p.ppid == pid)
+        .map(|p| p.pid)
+        .collect()
 }
 
 /// Waits for `child` to exit, `timeout` from now at most (past it the test fails and the
@@ -283,19 +310,11 @@ pub fn wait_session(sid: i32, what: &str, timeout: Duration, pred: impl Fn(&[Pro
 /// Every process of process group `pgid` still listed in /proc (zombies included), as
 /// (pid, parent pid, state letter).
 pub fn group_members(pgid: i32) -> Vec<(i32, i32, char)> {
-    let Ok(all) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    all.filter_map(|e| {
-        let pid: i32 = e.ok()?.file_name().to_str()?.parse().ok()?;
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
-        let state = fields.next()?.chars().next()?;
-        let ppid: i32 = fields.next()?.parse().ok()?;
-        let group: i32 = fields.next()?.parse().ok()?;
-        (group == pgid).then_some((pid, ppid, state))
-    })
-    .collect()
+    processes()
+        .into_iter()
+        .filter(|p| p.pgid == pgid)
+        .map(|p| (p.pid, p.ppid, p.state))
+        .collect()
 }
 
 /// For a test process that made itself a child subreaper: waits until no process of group

@@ -17,10 +17,10 @@ const SEED: u64 = 20_261_207;
 
 #[test]
 fn task_pool_under_random_faults_keeps_every_invariant() {
-    chaos_task_pool::CAMPAIGN.slice(Path::new(env!("CARGO_BIN_EXE_task_pool")), SEED, 20);
+    chaos_task_pool::CAMPAIGN.slice(Path::new(crate::common::TASK_POOL), SEED, 20);
 }
 
 #[test]
 fn parallel_under_random_faults_keeps_every_invariant() {
-    chaos_parallel::CAMPAIGN.slice(Path::new(env!("CARGO_BIN_EXE_parallel")), SEED, 16);
+    chaos_parallel::CAMPAIGN.slice(Path::new(crate::common::PARALLEL), SEED, 16);
 }

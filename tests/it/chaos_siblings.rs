@@ -19,15 +19,15 @@ const SEED: u64 = 20_261_206;
 
 #[test]
 fn worker_pool_under_random_faults_keeps_every_invariant() {
-    chaos_worker_pool::CAMPAIGN.slice(Path::new(env!("CARGO_BIN_EXE_worker_pool")), SEED, 20);
+    chaos_worker_pool::CAMPAIGN.slice(Path::new(crate::common::WORKER_POOL), SEED, 20);
 }
 
 #[test]
 fn joinable_queue_under_random_faults_keeps_every_invariant() {
-    chaos_joinable_queue::CAMPAIGN.slice(Path::new(env!("CARGO_BIN_EXE_joinable_queue")), SEED, 25);
+    chaos_joinable_queue::CAMPAIGN.slice(Path::new(crate::common::JOINABLE_QUEUE), SEED, 25);
 }
 
 #[test]
 fn ticket_office_under_random_faults_keeps_every_invariant() {
-    chaos_ticket_office::CAMPAIGN.slice(Path::new(env!("CARGO_BIN_EXE_ticket_office")), SEED, 25);
+    chaos_ticket_office::CAMPAIGN.slice(Path::new(crate::common::TICKET_OFFICE), SEED, 25);
 }

@@ -3,12 +3,12 @@
 
 use crate::common;
 
-use common::Bounded;
+use common::{Bounded, text};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const BIN: &str = env!("CARGO_BIN_EXE_ipc_desafio");
+use crate::common::BIN;
 const SOURCE: &str = include_str!("../../examples/desafio_minimal.rs");
 
 /// The example's binary, built by the same profile into the same target dir as `ipc_desafio`.
@@ -49,10 +49,6 @@ fn example() -> PathBuf {
         text(&build.stderr)
     );
     profile_dir.join("examples").join("desafio_minimal")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn show(out: &Output) -> String {

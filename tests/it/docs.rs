@@ -186,7 +186,7 @@ fn redactions() -> snapbox::Redactions {
 /// A directory holding a stand-in `cargo` that runs the binaries this test run built.
 fn fake_cargo() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
-    let bins = Path::new(env!("CARGO_BIN_EXE_ipc_desafio"))
+    let bins = Path::new(crate::common::BIN)
         .parent()
         .expect("binary dir")
         .to_path_buf();

@@ -88,8 +88,8 @@ fn the_siblings_escape_control_characters_in_paths_on_stderr_and_in_the_log() {
     let top = tempfile::tempdir().unwrap();
     let bad = top.path().join("no\u{1b}[31mred\nline").join("x");
     for (bin, flag) in [
-        (env!("CARGO_BIN_EXE_worker_pool"), "--log"),
-        (env!("CARGO_BIN_EXE_ticket_office"), "--state"),
+        (crate::common::WORKER_POOL, "--log"),
+        (crate::common::TICKET_OFFICE, "--state"),
     ] {
         let out = std::process::Command::new(bin).arg(flag).arg(&bad).run();
         let err = common::stderr(&out);
@@ -105,7 +105,7 @@ fn the_siblings_escape_control_characters_in_paths_on_stderr_and_in_the_log() {
     let dir = top.path().join("d\u{1b}[2J");
     std::fs::create_dir(&dir).unwrap();
     let log = dir.join("l\nog");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_worker_pool"))
+    let out = std::process::Command::new(crate::common::WORKER_POOL)
         .args([
             "-q",
             "--items",

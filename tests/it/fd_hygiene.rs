@@ -57,27 +57,6 @@ fn descriptors(pid: i32) -> Vec<Fd> {
     fds
 }
 
-/// The direct children of `pid`, from every process's parent pid in /proc (this kernel has no
-/// /proc/<pid>/task/<tid>/children).
-fn children(pid: i32) -> Vec<i32> {
-    let Ok(all) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    all.filter_map(|e| {
-        let child: i32 = e.ok()?.file_name().to_str()?.parse().ok()?;
-        let stat = fs::read_to_string(format!("/proc/{child}/stat")).ok()?;
-        let ppid: i32 = stat
-            .rsplit_once(')')?
-            .1
-            .split_whitespace()
-            .nth(1)?
-            .parse()
-            .ok()?;
-        (ppid == pid).then_some(child)
-    })
-    .collect()
-}
-
 /// Counts descriptors by kind: (pipes, sockets, files whose path ends with `name` for each name).
 fn count(fds: &[Fd], prefix: &str) -> usize {
     fds.iter().filter(|f| f.target.starts_with(prefix)).count()
@@ -166,7 +145,7 @@ impl Tree {
         let mut stack = vec![(top, 0)];
         while let Some((pid, depth)) = stack.pop() {
             procs.push((pid, depth, descriptors(pid)));
-            stack.extend(children(pid).into_iter().map(|c| (c, depth + 1)));
+            stack.extend(common::children(pid).into_iter().map(|c| (c, depth + 1)));
         }
         Tree { procs, extra_pipe }
     }
@@ -279,7 +258,7 @@ fn desafio_each_child_holds_one_pipe_end_and_its_own_logs_and_main_holds_no_pipe
 fn worker_pool_each_role_holds_only_its_queue_ends_and_the_logger_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let child = start(
-        env!("CARGO_BIN_EXE_worker_pool"),
+        crate::common::WORKER_POOL,
         &[
             "-q",
             "--workers",
@@ -337,7 +316,7 @@ fn worker_pool_each_role_holds_only_its_queue_ends_and_the_logger_the_log() {
 fn task_pool_dispatcher_and_workers_hold_only_their_pipes() {
     let dir = tempfile::tempdir().unwrap();
     let child = start(
-        env!("CARGO_BIN_EXE_task_pool"),
+        crate::common::TASK_POOL,
         &[
             "--workers",
             "3",
@@ -381,7 +360,7 @@ fn task_pool_dispatcher_and_workers_hold_only_their_pipes() {
 fn joinable_queue_consumer_and_producers_hold_only_their_queue_ends() {
     let dir = tempfile::tempdir().unwrap();
     let child = start(
-        env!("CARGO_BIN_EXE_joinable_queue"),
+        crate::common::JOINABLE_QUEUE,
         &["--producers", "2", "--items", "2000"],
         dir.path(),
     );
@@ -409,7 +388,7 @@ fn joinable_queue_consumer_and_producers_hold_only_their_queue_ends() {
 fn ticket_office_buyers_hold_only_the_lock_file() {
     let dir = tempfile::tempdir().unwrap();
     let child = start(
-        env!("CARGO_BIN_EXE_ticket_office"),
+        crate::common::TICKET_OFFICE,
         &[
             "--buyers",
             "3",
@@ -449,7 +428,7 @@ fn parallel_workers_hold_only_their_pipes() {
             .unwrap();
     }
     let child = start(
-        env!("CARGO_BIN_EXE_parallel"),
+        crate::common::PARALLEL,
         &["hash", "--jobs", "2", "tree"],
         dir.path(),
     );

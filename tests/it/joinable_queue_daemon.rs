@@ -19,7 +19,7 @@ use crate::common;
 
 use common::{Bounded, Started};
 
-const BIN: &str = env!("CARGO_BIN_EXE_joinable_queue");
+use crate::common::JOINABLE_QUEUE as BIN;
 /// Detects a hang; never a speed requirement.
 const HANG: Duration = Duration::from_secs(30);
 

@@ -59,7 +59,7 @@ fn a_foreign_exclusive_lock_on_the_execution_log_holds_the_run_until_released() 
     let main = child.pid();
     child.wait_until("a process of the run to wait for the lock", || {
         assert_ne!(
-            state_of(main),
+            common::state(main),
             Some('Z'),
             "the run finished while the log was locked"
         );
@@ -146,7 +146,7 @@ fn an_interrupted_run_gives_up_a_lock_whose_holder_is_stopped_and_says_why() {
     let main = child.pid();
     child.wait_until("the run to wait for the lock", || {
         assert_ne!(
-            state_of(main),
+            common::state(main),
             Some('Z'),
             "the run ended while a stopped process held the log's lock"
         );
@@ -164,23 +164,12 @@ fn an_interrupted_run_gives_up_a_lock_whose_holder_is_stopped_and_says_why() {
     );
     assert_eq!(code(&out), 1);
     assert_eq!(
-        state_of(holder.pid()),
+        common::state(holder.pid()),
         Some('T'),
         "the holder is still stopped"
     );
     assert!(held(inode), "and still holds the lock");
     assert_eq!(run.exec_text(), "", "nothing was written without the lock");
-}
-
-/// The state letter of a process (`T` when stopped).
-fn state_of(pid: i32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit_once(')')?
-        .1
-        .split_whitespace()
-        .next()?
-        .chars()
-        .next()
 }
 
 /// Kills the group of a spawned run when dropped (a failing test leaves nothing running).

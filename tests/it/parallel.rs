@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_parallel");
+use crate::common::PARALLEL as BIN;
 
 fn run(args: &[&str]) -> Output {
     Command::new(BIN).args(args).run()

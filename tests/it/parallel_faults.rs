@@ -20,7 +20,7 @@ use nix::sys::signal::{Signal, kill, killpg};
 use nix::sys::wait::{WaitPidFlag, waitpid};
 use nix::unistd::Pid;
 
-const BIN: &str = env!("CARGO_BIN_EXE_parallel");
+use crate::common::PARALLEL as BIN;
 const DEADLINE: Duration = Duration::from_secs(30);
 
 /// A run of `parallel` in a session of its own (ended on drop), its output in files.
@@ -360,12 +360,7 @@ fn a_stopped_dispatcher_does_not_keep_an_interrupted_run_from_ending() {
     let (dispatcher, workers) = pool_of(run.pid(), 2);
     kill(Pid::from_raw(dispatcher), Signal::SIGSTOP).unwrap();
     wait_for("the dispatcher stopped", || {
-        fs::read_to_string(format!("/proc/{dispatcher}/stat"))
-            .ok()
-            .filter(|s| {
-                s.rsplit_once(')')
-                    .is_some_and(|(_, r)| r.trim_start().starts_with('T'))
-            })
+        (common::state(dispatcher) == Some('T')).then_some(())
     });
     killpg(Pid::from_raw(run.pid()), Signal::SIGINT).unwrap();
     let (code, _, err) = run.finish();

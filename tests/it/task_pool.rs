@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-const BIN: &str = env!("CARGO_BIN_EXE_task_pool");
+use crate::common::TASK_POOL as BIN;
 
 /// `task_pool <args>` to its end (under the deadline: a run that hangs fails the test), and
 /// how long it took (a lower bound only: no test bounds wall time from above).

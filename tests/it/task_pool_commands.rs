@@ -4,7 +4,7 @@
 
 use crate::common;
 
-use common::Bounded;
+use common::{Bounded, text};
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, SystemTime};
 
-const BIN: &str = env!("CARGO_BIN_EXE_task_pool");
+use crate::common::TASK_POOL as BIN;
 
 /// `task_pool args…` with `input` on stdin (none: /dev/null), to completion.
 fn run_in(dir: &Path, args: &[&str], input: Option<&[u8]>) -> Output {
@@ -39,10 +39,6 @@ fn run_in(dir: &Path, args: &[&str], input: Option<&[u8]>) -> Output {
 fn run(args: &[&str]) -> Output {
     let dir = tempfile::tempdir().unwrap();
     run_in(dir.path(), args, None)
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// One parsed joblog line, every column typed.

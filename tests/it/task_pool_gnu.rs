@@ -16,9 +16,9 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::{Bounded, Started};
+use common::{Bounded, Started, text};
 
-const BIN: &str = env!("CARGO_BIN_EXE_task_pool");
+use crate::common::TASK_POOL as BIN;
 const DEADLINE: Duration = Duration::from_secs(60);
 
 /// Runs `cmd` with `input` on stdin (none: /dev/null) in its own process group, to its end,
@@ -44,10 +44,6 @@ fn task_pool(dir: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.args(args).current_dir(dir);
     cmd
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// The scripts and files the cases use, in `dir`.

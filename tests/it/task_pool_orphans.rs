@@ -14,7 +14,7 @@ use nix::unistd::Pid;
 #[test]
 fn killing_the_caller_leaves_no_dispatcher_or_worker() {
     nix::sys::prctl::set_child_subreaper(true).unwrap();
-    let mut caller = Command::new(env!("CARGO_BIN_EXE_task_pool"))
+    let mut caller = Command::new(crate::common::TASK_POOL)
         .args([
             "--workers",
             "3",
@@ -68,7 +68,7 @@ use crate::common;
 
 use common::{Bounded, Proc, Started, session_members, wait_session, wait_session_gone};
 
-const BIN: &str = env!("CARGO_BIN_EXE_task_pool");
+use crate::common::TASK_POOL as BIN;
 const DEADLINE: Duration = Duration::from_secs(20);
 
 /// Starts task_pool in a session of its own, output captured.

@@ -14,7 +14,7 @@ use std::time::Duration;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-const BIN: &str = env!("CARGO_BIN_EXE_ticket_office");
+use crate::common::TICKET_OFFICE as BIN;
 
 fn office(dir: &std::path::Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(BIN);
@@ -295,7 +295,7 @@ fn a_state_path_naming_some_other_file_is_refused_and_left_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let other = dir.path().join("notes.txt");
     std::fs::write(&other, "precious\n").unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ticket_office"))
+    let out = std::process::Command::new(crate::common::TICKET_OFFICE)
         .args(["--buyers", "2", "--delay-ms", "0", "--state"])
         .arg(&other)
         .run();

@@ -17,7 +17,7 @@ use crate::common;
 
 use common::{Bounded, Started};
 
-const BIN: &str = env!("CARGO_BIN_EXE_ticket_office");
+use crate::common::TICKET_OFFICE as BIN;
 /// Detects a hang; never a speed requirement.
 const HANG: Duration = Duration::from_secs(30);
 
@@ -221,10 +221,7 @@ fn behind_a_stopped_lock_holder_an_interrupt_stops_the_waiting_buyers_before_mai
     let holder = holder.unwrap();
     kill(Pid::from_raw(holder), Signal::SIGSTOP).unwrap();
     let start = Instant::now();
-    while !std::fs::read_to_string(format!("/proc/{holder}/stat")).is_ok_and(|stat| {
-        stat.rsplit_once(") ")
-            .is_some_and(|(_, rest)| rest.starts_with('T'))
-    }) {
+    while common::state(holder) != Some('T') {
         assert!(start.elapsed() < HANG, "the holder never stopped");
         sleep(Duration::from_millis(5));
     }

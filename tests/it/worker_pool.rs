@@ -15,7 +15,7 @@ use ipc_desafio::worker_pool::event::{PoolRole, Record};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 
-const BIN: &str = env!("CARGO_BIN_EXE_worker_pool");
+use crate::common::WORKER_POOL as BIN;
 const DEADLINE: Duration = Duration::from_secs(30);
 
 struct Pool {
@@ -837,12 +837,6 @@ fn sigint_to_main_alone_is_relayed_as_sigint_so_no_line_says_sigterm() {
     );
 }
 
-/// The state letter of a process (`R`, `S`, `Z`, …) from /proc, if it exists.
-fn state(pid: u32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit_once(')')?.1.trim_start().chars().next()
-}
-
 #[test]
 fn ctrl_c_while_the_generator_waits_on_a_full_work_queue_stops_it_at_once() {
     // One worker busy for 20 s: the generator (no pause between items) fills the work queue
@@ -872,7 +866,7 @@ fn ctrl_c_while_the_generator_waits_on_a_full_work_queue_stops_it_at_once() {
     let mut asleep = 0;
     while asleep < 5 {
         assert!(start.elapsed() < DEADLINE, "the generator never blocked");
-        asleep = if state(generator) == Some('S') {
+        asleep = if common::state(generator as i32) == Some('S') {
             asleep + 1
         } else {
             0
@@ -931,7 +925,7 @@ fn an_interrupt_ends_a_run_whose_stdout_nobody_reads() {
         let mut asleep = 0;
         while asleep < 10 {
             assert!(start.elapsed() < DEADLINE, "the run never stalled");
-            asleep = if state(generator) == Some('S') {
+            asleep = if common::state(generator as i32) == Some('S') {
                 asleep + 1
             } else {
                 0

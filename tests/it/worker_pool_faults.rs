@@ -20,7 +20,7 @@ use ipc_desafio::worker_pool::event::{PoolRole, Record};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 
-const BIN: &str = env!("CARGO_BIN_EXE_worker_pool");
+use crate::common::WORKER_POOL as BIN;
 /// Only detects hangs: every run here ends in a few seconds.
 const DEADLINE: Duration = Duration::from_secs(30);
 
@@ -340,12 +340,6 @@ fn sigkill_of_a_worker_at_any_stage_fails_only_the_item_it_held() {
     }
 }
 
-/// The state letter of a process (`R`, `S`, `T`, `Z`, …), if it exists.
-fn state(pid: u32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit_once(')')?.1.trim_start().chars().next()
-}
-
 /// Stops the logger (SIGSTOP) and waits until the generator and the spawner are asleep for a
 /// while: with nobody draining the log queue, they block on it once it is full.
 fn stall_logger(run: &Run) -> u32 {
@@ -362,7 +356,9 @@ fn stall_logger(run: &Run) -> u32 {
     let mut asleep = 0;
     while asleep < 10 {
         assert!(start.elapsed() < DEADLINE, "the senders never blocked");
-        let all = senders.iter().all(|p| state(*p) == Some('S'));
+        let all = senders
+            .iter()
+            .all(|p| common::state(*p as i32) == Some('S'));
         asleep = if all { asleep + 1 } else { 0 };
         sleep(Duration::from_millis(10));
     }
@@ -491,7 +487,7 @@ fn a_stopped_spawner_or_generator_is_killed_when_an_interrupted_run_outlives_its
         let victim = run.pid_of(role);
         kill(Pid::from_raw(victim as i32), Signal::SIGSTOP).unwrap();
         let start = Instant::now();
-        while state(victim) != Some('T') {
+        while common::state(victim as i32) != Some('T') {
             assert!(start.elapsed() < DEADLINE, "the {role} never stopped");
             sleep(Duration::from_millis(5));
         }
@@ -541,11 +537,14 @@ fn after_main_is_killed_its_log_stays_locked_until_its_logger_has_written_the_ac
     let logger = run.pid_of(PoolRole::Logger);
     sigkill(main);
     let start = Instant::now();
-    while state(main).is_some_and(|s| s != 'Z') {
+    while common::state(main as i32).is_some_and(|s| s != 'Z') {
         assert!(start.elapsed() < DEADLINE, "main never died");
         sleep(Duration::from_millis(2));
     }
-    assert!(state(logger).is_some(), "the logger winds down after main");
+    assert!(
+        common::state(logger as i32).is_some(),
+        "the logger winds down after main"
+    );
     let second = Command::new(BIN)
         .args(["-q", "--items", "1", "--log"])
         .arg(run.log())
