@@ -814,6 +814,39 @@ fn the_joblog_appends_with_a_plus_goes_to_stdout_with_a_dash_and_accepts_dev_nul
     assert_eq!((code, err.as_str()), (0, ""));
 }
 
+// A character device holds no earlier run: resuming from /dev/zero reads nothing from it (it
+// used to read it until memory ran out; the test caps the run's address space at 1 GiB so that
+// a regression aborts instead of eating the machine's memory).
+#[test]
+fn resuming_from_a_joblog_that_is_an_endless_device_reads_nothing_from_it() {
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    for resume in ["--resume", "--resume-failed"] {
+        let mut cmd = task_pool(
+            dir.path(),
+            &[resume, "--joblog", "/dev/zero", "--", "echo", ":::", "a"],
+        );
+        // SAFETY: setrlimit is async-signal-safe; the child calls nothing else before exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                let gib = 1 << 30;
+                nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_AS, gib, gib)
+                    .map_err(std::io::Error::from)
+            })
+        };
+        let out = output_of(cmd, None);
+        assert_eq!(
+            (
+                out.status.code(),
+                text(&out.stdout).as_str(),
+                text(&out.stderr).as_str()
+            ),
+            (Some(0), "a\n", ""),
+            "{resume}"
+        );
+    }
+}
+
 // Item 27: the exit status is the number of failed jobs, at most 101.
 #[test]
 fn the_exit_status_counts_the_failed_jobs_up_to_101() {

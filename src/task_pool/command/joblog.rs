@@ -95,7 +95,8 @@ pub fn check(spec: &Spec) -> Result<(), Error> {
 /// The sequence numbers `--resume` / `--resume-failed` skip, read from the joblog as GNU
 /// parallel reads it: every line but the header must be a joblog line. (GNU parallel takes the
 /// first line for the header whatever it holds; here a first line that is a job's, as in a
-/// `+FILE` joblog, counts.) A joblog that does not exist yet skips nothing.
+/// `+FILE` joblog, counts.) A joblog that does not exist yet skips nothing, nor does a
+/// character device (`/dev/null` is empty; `/dev/zero` would be read until memory ran out).
 pub fn done(spec: &Spec, resume: Resume) -> Result<HashSet<u64>, Error> {
     let mut done = HashSet::new();
     let Spec::File { path, .. } = spec else {
@@ -104,9 +105,17 @@ pub fn done(spec: &Spec, resume: Resume) -> Result<HashSet<u64>, Error> {
     if resume == Resume::No {
         return Ok(done);
     }
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(done),
+    let file = match ipc_sys::file::open_regular(path) {
+        Ok((f, _)) => f,
+        // `check` let through only a regular file, a new path or a character device.
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::InvalidInput
+            ) =>
+        {
+            return Ok(done);
+        }
         Err(e) => return Err(path_error(path, e)),
     };
     for (n, line) in io::BufReader::new(file).split(b'\n').enumerate() {
