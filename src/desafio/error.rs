@@ -9,11 +9,11 @@ use super::lang::Lang;
 use super::wire::FRAME_LEN;
 
 /// Producer's exit code when the consumer closed the pipe (EPIPE).
-pub const EXIT_BROKEN_PIPE: u8 = 3;
+const EXIT_BROKEN_PIPE: u8 = 3;
 /// Consumer's exit code when the pipe closed before the end marker (EOF or a truncated frame).
 pub const EXIT_PIPE_CLOSED: u8 = 4;
 /// Consumer's exit code when the other side broke the wire protocol.
-pub const EXIT_PROTOCOL: u8 = 5;
+const EXIT_PROTOCOL: u8 = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -214,7 +214,7 @@ pub fn claim_for_run(log: &ExecutionLog) {
 
 /// The pid of main in a live run's log: its first line, `<time> [main <pid>] started: …`. That
 /// line follows the run's claim by a moment: looked for during a second at most.
-pub fn live_main_pid(execution: &Path) -> Option<i32> {
+fn live_main_pid(execution: &Path) -> Option<i32> {
     use std::io::Read;
     for _ in 0..50 {
         let mut head = Vec::with_capacity(512);
@@ -414,35 +414,35 @@ pub mod hooks {
     /// `IPC_DESAFIO_TEST_TORN_WRITE=<role>:<n>`: that role writes its n-th batch of lines only
     /// up to the middle of the batch's last line, then SIGKILLs itself — a writer killed in
     /// the middle of its write.
-    pub const TORN_WRITE: &str = "IPC_DESAFIO_TEST_TORN_WRITE";
+    const TORN_WRITE: &str = "IPC_DESAFIO_TEST_TORN_WRITE";
     /// `IPC_DESAFIO_TEST_PAUSE_AFTER_FORKS_MS=<ms>`: main sleeps that long between forking its
     /// children and starting to wait for them (the window of a check-then-block race).
-    pub const PAUSE_AFTER_FORKS: &str = "IPC_DESAFIO_TEST_PAUSE_AFTER_FORKS_MS";
+    const PAUSE_AFTER_FORKS: &str = "IPC_DESAFIO_TEST_PAUSE_AFTER_FORKS_MS";
 
     /// `IPC_DESAFIO_TEST_KILL_BEFORE_COUNT=<n>`: the consumer SIGKILLs itself once its n-th
     /// batch is in both logs, before it adds the batch to the count main reads — the last
     /// instant a killed consumer can leave main's count behind its own log.
-    pub const KILL_BEFORE_COUNT: &str = "IPC_DESAFIO_TEST_KILL_BEFORE_COUNT";
+    const KILL_BEFORE_COUNT: &str = "IPC_DESAFIO_TEST_KILL_BEFORE_COUNT";
 
     /// `IPC_DESAFIO_TEST_LINGER_UNDER_LOCK=1`: every writer lingers between its timestamp and
     /// its write as the classic-bug demos do (the consumer 3 ms, main 1 ms), but under the real
     /// lock: the window in which a lock that excluded nobody would let another writer's lines
     /// land first (and the file's timestamps go backwards).
-    pub const LINGER_UNDER_LOCK: &str = "IPC_DESAFIO_TEST_LINGER_UNDER_LOCK";
+    const LINGER_UNDER_LOCK: &str = "IPC_DESAFIO_TEST_LINGER_UNDER_LOCK";
 
     /// `IPC_DESAFIO_TEST_PAUSE_BETWEEN_LOG_AND_SEND_MS=<ms>`: the producer pauses that long
     /// between logging a batch as sent and writing it into the pipe: the window in which a
     /// value sent before it is logged would be received (and logged) first.
-    pub const PAUSE_BETWEEN_LOG_AND_SEND: &str = "IPC_DESAFIO_TEST_PAUSE_BETWEEN_LOG_AND_SEND_MS";
+    const PAUSE_BETWEEN_LOG_AND_SEND: &str = "IPC_DESAFIO_TEST_PAUSE_BETWEEN_LOG_AND_SEND_MS";
 
     /// `IPC_DESAFIO_TEST_CONSUMER_WAITS_FOR_SENT=<n>`: the consumer reads nothing until the
     /// producer has sent `n` values (counted in shared memory): values are in the pipe, unread,
     /// when a consumer fault strikes.
-    pub const CONSUMER_WAITS_FOR_SENT: &str = "IPC_DESAFIO_TEST_CONSUMER_WAITS_FOR_SENT";
+    const CONSUMER_WAITS_FOR_SENT: &str = "IPC_DESAFIO_TEST_CONSUMER_WAITS_FOR_SENT";
 
     /// `IPC_DESAFIO_TEST_END_MARKER_ADDS=<n>`: the producer's end marker announces `n` values
     /// more than it sent (its log line tells the truth): a protocol error for the consumer.
-    pub const END_MARKER_ADDS: &str = "IPC_DESAFIO_TEST_END_MARKER_ADDS";
+    const END_MARKER_ADDS: &str = "IPC_DESAFIO_TEST_END_MARKER_ADDS";
 
     fn number(name: &str) -> Option<u64> {
         std::env::var(name).ok()?.parse().ok()
@@ -473,7 +473,7 @@ pub mod hooks {
     }
 
     impl Writer {
-        pub fn for_role(role: Role, locking: Locking) -> Writer {
+        pub(super) fn for_role(role: Role, locking: Locking) -> Writer {
             let torn_at = std::env::var(TORN_WRITE).ok().and_then(|spec| {
                 let (who, n) = spec.split_once(':')?;
                 (who == role.name()).then(|| n.parse().ok()).flatten()

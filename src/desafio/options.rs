@@ -12,7 +12,7 @@ use super::error::{Error, Result};
 use super::lang::Lang;
 
 /// Longest pause accepted by `--pace`: one minute per value is already a demonstration, not a run.
-pub const MAX_PACE_MS: u64 = 60_000;
+const MAX_PACE_MS: u64 = 60_000;
 
 /// The pause the producer takes between two sends: fixed, or drawn uniformly from a range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,7 +22,7 @@ pub struct Pace {
 }
 
 impl Pace {
-    pub fn is_fixed(&self) -> bool {
+    fn is_fixed(&self) -> bool {
         self.min_ms == self.max_ms
     }
 }
@@ -197,8 +197,6 @@ pub struct RunOptions {
     pub min: i64,
     pub max: i64,
     pub seed: u64,
-    /// Whether `seed` came from `--seed` (reported in the log so a run can be repeated either way).
-    pub seed_given: bool,
     pub pace: Option<Pace>,
     pub log_dir: PathBuf,
     pub quiet: bool,
@@ -240,7 +238,6 @@ impl RunOptions {
             count: raw.count,
             min: raw.min,
             max: raw.max,
-            seed_given: raw.seed.is_some(),
             seed: raw.seed.unwrap_or_else(entropy),
             pace: raw.pace,
             log_dir: raw.log_dir,
@@ -394,7 +391,7 @@ mod tests {
     #[test]
     fn missing_seed_is_drawn_once_and_remembered() {
         let opts = validate(raw(), || 42).unwrap();
-        assert_eq!((opts.seed, opts.seed_given), (42, false));
+        assert_eq!(opts.seed, 42);
         let opts = validate(
             RunArgs {
                 seed: Some(7),
@@ -403,7 +400,7 @@ mod tests {
             || 42,
         )
         .unwrap();
-        assert_eq!((opts.seed, opts.seed_given), (7, true));
+        assert_eq!(opts.seed, 7);
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::desafio::options::range_len;
 
 /// Largest sample drawn with the exact shuffle; its map then holds at most this many entries
 /// (about 1.5 MiB), which keeps every process well inside the 8 MiB peak-RSS budget.
-pub const EXACT_LIMIT: u64 = 1 << 16;
+const EXACT_LIMIT: u64 = 1 << 16;
 /// Feistel rounds: 6 rounds of a strong keyed mixer leave no detectable structure even on the
 /// tiny domains where Feistel networks are weakest.
 const ROUNDS: usize = 6;

@@ -72,7 +72,7 @@ pub struct GradeArgs {
     /// Grade even in a sandbox this machine makes weaker (the default for an ordinary user);
     /// every report names what is missing
     #[arg(long, conflicts_with = "require")]
-    pub allow_weaker_sandbox: bool,
+    allow_weaker_sandbox: bool,
 
     /// Protections the sandbox does not attempt, comma-separated (tests of a weaker box)
     #[arg(long, value_name = "LIST", hide = true, value_parser = skip_parser)]
@@ -155,7 +155,7 @@ enum CommandSpec {
 }
 
 /// The command of a folder's `grade.toml`, if it has one.
-pub fn command_of(dir: &std::path::Path) -> Result<Option<Vec<String>>> {
+fn command_of(dir: &std::path::Path) -> Result<Option<Vec<String>>> {
     let path = dir.join("grade.toml");
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,

@@ -37,13 +37,13 @@ use run::{Outcome, Spec};
 use scenario::{Scenario, Target};
 
 /// How long each process is held at each of its first writes to the shared log.
-pub const LOCK_HOLD: Duration = Duration::from_millis(150);
+const LOCK_HOLD: Duration = Duration::from_millis(150);
 /// Writes held per process in the contention run.
-pub const LOCK_HOLDS: u32 = 3;
+const LOCK_HOLDS: u32 = 3;
 /// How long the consumer (eof) or producer (epipe) is watched after the other side died.
-pub const FAULT_WATCH: Duration = Duration::from_millis(2500);
+const FAULT_WATCH: Duration = Duration::from_millis(2500);
 /// The producer's write at which the fault runs act.
-pub const FAULT_WRITE: u32 = 3;
+const FAULT_WRITE: u32 = 3;
 
 /// The grading of one submission.
 #[derive(Debug)]

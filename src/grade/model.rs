@@ -83,7 +83,7 @@ impl Chunk {
 }
 
 /// (pid, path) → the chunks it wrote there, in order.
-pub type FileWrites = BTreeMap<(i32, String), Vec<Chunk>>;
+type FileWrites = BTreeMap<(i32, String), Vec<Chunk>>;
 
 /// One run rebuilt.
 #[derive(Debug, Default)]

@@ -69,7 +69,7 @@ pub struct Outcome {
 
 /// Copies the submission's folder (files, folders, symbolic links as links; permissions kept)
 /// into `to`.
-pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     // Scratch copies (this run's, or another grading's) may live inside the folder graded
     // (grading the temporary directory itself): never copy them.
     let walk = walkdir::WalkDir::new(from)

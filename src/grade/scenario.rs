@@ -61,7 +61,7 @@ pub const SNAP_EOF_SIGNAL: &str = "eof: the consumer is about to be signalled";
 pub const SNAP_EPIPE_WROTE: &str = "epipe: the producer's write succeeded";
 pub const SNAP_EPIPE_OVER: &str = "epipe: the watch is over";
 pub const SNAP_LEFT: &str = "main has ended";
-pub const SNAP_DONE: &str = "the scenario has its answer";
+const SNAP_DONE: &str = "the scenario has its answer";
 /// How long after the root's end the processes still running are taken note of (Python's
 /// resource tracker leaves a moment after main): they outlived main.
 const AFTER_ROOT: Duration = Duration::from_millis(1500);

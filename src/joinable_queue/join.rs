@@ -42,7 +42,7 @@ use super::{Error, Options, Result, consumer, item_id, item_name, producer, summ
 
 /// A producer's exit code when the consumer is gone (its put had nowhere to go): a consequence
 /// of the consumer's death, not a fault of its own.
-pub const EXIT_CONSUMER_GONE: i32 = 3;
+const EXIT_CONSUMER_GONE: i32 = 3;
 /// How long producers get to stop once asked, before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(2);
 /// Most item names listed in one line.

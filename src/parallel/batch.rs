@@ -18,7 +18,7 @@ use crate::task_pool::{Outcome, Stopped, Task};
 pub const BATCH_BYTES: u64 = 1 << 20;
 /// And at this many files (a tree of empty files still moves in bounded frames: 256 paths of at
 /// most 4 KiB, hex-encoded, stay far below the pool's frame limit).
-pub const BATCH_FILES: usize = 256;
+const BATCH_FILES: usize = 256;
 
 /// The tasks of a walk. Task *n* holds the files `batches[n - 1]`; every walk problem is printed
 /// on standard error as it is met (`error: path: reason`) and counted in `problems`.

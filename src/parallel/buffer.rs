@@ -5,7 +5,7 @@
 //! been 37% of the profile.
 
 /// Where reads land best: a page.
-pub const ALIGN: usize = 4096;
+const ALIGN: usize = 4096;
 
 pub struct AlignedBuf {
     raw: Vec<u8>,

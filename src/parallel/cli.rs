@@ -69,7 +69,7 @@ fn jobs_parser(s: &str) -> Result<usize, String> {
 
 /// Largest task size: task n sums i² for i < n·10⁶, and i² must fit in 64 bits
 /// (i < 4.29·10⁹) for the loop to stay the tutorial's plain integer loop.
-pub const MAX_TASK: u64 = 4000;
+const MAX_TASK: u64 = 4000;
 /// Most tasks in one list.
 pub const MAX_TASKS: usize = 1000;
 
@@ -188,7 +188,7 @@ pub struct HashArgs {
     pub baseline: bool,
     /// No --jobs 1 comparison (the default; kept for scripts written for older versions)
     #[arg(long, hide = true)]
-    pub no_baseline: bool,
+    no_baseline: bool,
     #[command(flatten)]
     pub jobs: Jobs,
 }

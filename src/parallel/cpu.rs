@@ -17,13 +17,13 @@ use super::runner::{End, PoolRun, describe_workers, efficiency, processes, run_p
 use crate::task_pool::{Job, Outcome, Registry, Stopped, Task};
 
 /// Terms per unit of `--tasks` and `--chunk`: the tutorial's `n * 10**6`.
-pub const TERMS_PER_UNIT: u64 = 1_000_000;
+const TERMS_PER_UNIT: u64 = 1_000_000;
 
 /// Σ i² for start ≤ i < end, exactly. Every i² fits in 64 bits (`--tasks` is bounded so that
 /// i < 2³²); the sum is kept in 128. `black_box` keeps the compiler from replacing the loop by
 /// its closed form — the point is to burn CPU the way the tutorial's loop does.
 #[inline(never)] // one copy of the machine code for both runs, so the comparison is fair
-pub fn sum_of_squares_in(start: u64, end: u64) -> u128 {
+fn sum_of_squares_in(start: u64, end: u64) -> u128 {
     let mut acc = 0u128;
     for i in start..end {
         let i = black_box(i);

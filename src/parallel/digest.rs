@@ -96,7 +96,7 @@ fn digest_with<D: Digest>(
 }
 
 /// Appends the lower-case hex of `bytes`.
-pub fn push_hex(out: &mut String, bytes: &[u8]) {
+fn push_hex(out: &mut String, bytes: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.reserve(2 * bytes.len());
     for b in bytes {

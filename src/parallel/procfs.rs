@@ -19,7 +19,7 @@ pub struct Stat {
 
 /// Parses `/proc/<pid>/stat` (fields numbered as in proc(5), through the system layer's one
 /// reader: the command name may hold spaces and parentheses).
-pub fn parse_stat(pid: i32, text: &str) -> Option<Stat> {
+fn parse_stat(pid: i32, text: &str) -> Option<Stat> {
     let field = |n: usize| stat_field(text, n)?.parse::<u64>().ok();
     Some(Stat {
         pid,

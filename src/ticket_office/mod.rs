@@ -123,11 +123,11 @@ pub struct OfficeCli {
     pub state: PathBuf,
     /// Pause between reading and writing the count while buying (default: random, under 1 s, as in the lesson)
     #[arg(long, value_name = "MS", value_parser = |s: &str| parse_between(s, "the delay", 0, 60_000), allow_negative_numbers = true)]
-    pub delay_ms: Option<u64>,
+    delay_ms: Option<u64>,
 }
 
 /// Reads `{"ticket_num": N}`.
-pub fn read_state(path: &Path) -> Result<u64> {
+fn read_state(path: &Path) -> Result<u64> {
     let read_error = |source| Error::ReadState {
         path: path.into(),
         source,
@@ -166,6 +166,16 @@ fn temp_prefix(state: &Path, pid: u32) -> String {
     format!(".{name}.{pid}.")
 }
 
+/// Test hooks, as `ipc_desafio`'s `IPC_DESAFIO_TEST_*`: moments a test cannot otherwise hit.
+pub mod hooks {
+    /// `TICKET_OFFICE_TEST_DIE_BEFORE_RENAME=main` (or `buyer`): that process SIGKILLs itself
+    /// once its temp file is written and synced, before the rename.
+    pub(super) const DIE_BEFORE_RENAME: &str = "TICKET_OFFICE_TEST_DIE_BEFORE_RENAME";
+    /// `TICKET_OFFICE_TEST_PAUSE_BEFORE_RENAME_MS=<ms>`: a buyer sleeps that long, deaf to
+    /// signals, between writing its temp file and the rename.
+    pub(super) const PAUSE_BEFORE_RENAME: &str = "TICKET_OFFICE_TEST_PAUSE_BEFORE_RENAME_MS";
+}
+
 /// Replaces the state file atomically: a reader sees the old or the new count, never half. The
 /// temp file is created with O_EXCL beside the state (same file system, so the rename is atomic)
 /// and removed on any error; the data is synced before the rename, the directory after it.
@@ -174,21 +184,7 @@ fn temp_prefix(state: &Path, pid: u32) -> String {
 /// as an editor saving a file does; a new state file gets 0666 less the umask, as any file a
 /// program creates. (`tempfile` creates its files 0600, which the rename would otherwise
 /// carry over to the state.)
-pub fn write_state(path: &Path, tickets: u64) -> Result<()> {
-    write_state_as(path, tickets, "")
-}
-
-/// Test hooks, as `ipc_desafio`'s `IPC_DESAFIO_TEST_*`: moments a test cannot otherwise hit.
-pub mod hooks {
-    /// `TICKET_OFFICE_TEST_DIE_BEFORE_RENAME=main` (or `buyer`): that process SIGKILLs itself
-    /// once its temp file is written and synced, before the rename.
-    pub const DIE_BEFORE_RENAME: &str = "TICKET_OFFICE_TEST_DIE_BEFORE_RENAME";
-    /// `TICKET_OFFICE_TEST_PAUSE_BEFORE_RENAME_MS=<ms>`: a buyer sleeps that long, deaf to
-    /// signals, between writing its temp file and the rename.
-    pub const PAUSE_BEFORE_RENAME: &str = "TICKET_OFFICE_TEST_PAUSE_BEFORE_RENAME_MS";
-}
-
-/// `write_state` by `who` (`main` or `buyer`, for the test hooks).
+/// `who` (`main` or `buyer`) names the writer for the test hooks.
 fn write_state_as(path: &Path, tickets: u64, who: &str) -> Result<()> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let io_err = |source| Error::WriteState {
@@ -690,7 +686,7 @@ mod tests {
     fn state_round_trips_and_garbage_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.json");
-        write_state(&path, 7).unwrap();
+        write_state_as(&path, 7, "").unwrap();
         assert_eq!(read_state(&path).unwrap(), 7);
         assert_eq!(fs::read_to_string(&path).unwrap(), "{\"ticket_num\": 7}\n");
         for bad in [

@@ -458,7 +458,7 @@ impl Drop for Child {
 
 /// How long a dropped child still running has to end — after its drop signal, or by itself
 /// when it has none — before it is SIGKILLed (and its group with it) and reaped.
-pub const DROP_GRACE: Duration = Duration::from_secs(5);
+const DROP_GRACE: Duration = Duration::from_secs(5);
 
 /// A supervisor winding down: its children were asked to stop (each program decides how);
 /// once `grace` has run out, whatever is left of them gets SIGKILL, once. The one "grace, then
@@ -562,7 +562,7 @@ impl Children {
     }
 
     /// Reaps a child of the set that has ended, without blocking.
-    pub fn try_reap(&mut self) -> Result<Option<Reaped>> {
+    fn try_reap(&mut self) -> Result<Option<Reaped>> {
         for i in 0..self.list.len() {
             if let Some(r) = self.list[i].try_wait()? {
                 self.list.swap_remove(i);

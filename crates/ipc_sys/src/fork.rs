@@ -31,11 +31,11 @@ use crate::error::{Error, Result};
 use crate::signal::raise_interrupt_flag;
 
 /// Exit code of a child whose closure panicked (the number Rust's own runtime uses).
-pub const EXIT_PANIC: i32 = 101;
+const EXIT_PANIC: i32 = 101;
 /// Exit code of a child that could not set itself up (descriptors, death signal).
 pub const EXIT_SETUP: i32 = 1;
 /// First descriptor number a child's kept descriptors land on (after stdin, stdout, stderr).
-pub const FIRST_KEPT_FD: RawFd = 3;
+const FIRST_KEPT_FD: RawFd = 3;
 
 /// How to fork one child. `Fork::new("producer").spawn([fd], |[fd]| …)`.
 #[derive(Debug, Clone)]
@@ -246,7 +246,7 @@ fn close_from(first: RawFd) -> std::result::Result<(), Errno> {
 }
 
 /// The number of threads of this process, from `/proc/self/stat`.
-pub fn thread_count() -> io::Result<usize> {
+fn thread_count() -> io::Result<usize> {
     let stat = crate::memory::read_proc("/proc/self/stat")?;
     crate::memory::stat_field(&stat, 20)
         .and_then(|n| n.parse().ok())
@@ -261,7 +261,7 @@ pub fn thread_count() -> io::Result<usize> {
 ///
 /// A thread that was just joined is given a moment to leave: `pthread_join` returns as soon as
 /// the thread has finished, a little before the kernel stops counting it.
-pub fn single_threaded() -> io::Result<bool> {
+fn single_threaded() -> io::Result<bool> {
     for _ in 0..100 {
         // SAFETY: with these flags unshare changes nothing in a single-threaded process and
         // fails in a multi-threaded one; it touches no memory.

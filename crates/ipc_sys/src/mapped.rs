@@ -57,7 +57,7 @@ impl MappedFile {
     /// Lets go of the pages of `bytes()[start..end]` (whole pages inside it): the page cache
     /// keeps them, only this process stops mapping them, so they leave its resident set; a
     /// later read maps them in again. Only advice, like `populate`.
-    pub fn discard(&self, start: usize, end: usize) {
+    fn discard(&self, start: usize, end: usize) {
         let start = start.next_multiple_of(PAGE);
         let end = end.min(self.map.len()) / PAGE * PAGE;
         if start < end {

@@ -109,12 +109,6 @@ impl PipeEnd {
         })
     }
 
-    /// A different patience after an interrupt (tests).
-    pub fn with_patience(mut self, patience: Duration) -> PipeEnd {
-        self.patience = patience;
-        self
-    }
-
     /// Waits until the end is ready for `flags`; after an interrupt, at most the patience.
     fn wait(&self, flags: PollFlags) -> io::Result<()> {
         let mut deadline: Option<Instant> = None;

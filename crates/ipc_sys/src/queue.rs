@@ -43,7 +43,7 @@ pub fn pair(name: &'static str, max: usize) -> Result<(QueueEnd, QueueEnd)> {
 }
 
 /// Most descriptors one message can carry (`send_with_fds`).
-pub const MAX_FDS: usize = 8;
+const MAX_FDS: usize = 8;
 
 /// What a receive found.
 #[derive(Debug, PartialEq, Eq)]

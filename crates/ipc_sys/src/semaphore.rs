@@ -12,7 +12,7 @@ use crate::shm::{Shared, ShmSafe};
 /// The C object, behind `UnsafeCell`: `sem_post`/`sem_wait` mutate it through a shared
 /// reference, which only interior mutability makes legal.
 #[repr(transparent)]
-pub struct RawSem(UnsafeCell<libc::sem_t>);
+struct RawSem(UnsafeCell<libc::sem_t>);
 
 // SAFETY: sem_t is designed for concurrent use; every access goes through the sem_* calls.
 unsafe impl Sync for RawSem {}

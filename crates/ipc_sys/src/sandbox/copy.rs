@@ -115,7 +115,7 @@ pub(super) struct Copied {
     pub entries: u64,
     pub bytes: u64,
     /// Entries left out: too deep, of another kind, already present, or cut at the budget.
-    pub left_out: u64,
+    left_out: u64,
 }
 
 /// Recreates the tree below `from` in the directory open as `to`, at most `budget` bytes of

@@ -11,7 +11,7 @@ use nix::sys::resource::{Resource, setrlimit};
 use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
 use nix::unistd::{Gid, Uid};
 
-use super::{Identity, Limits, Missing, Policy, Protection, RunReport};
+use super::{Identity, Limits, Missing, Policy, Protection};
 use crate::error::{Error, Result};
 
 /// A limit of the box, as a verdict names it.
@@ -27,7 +27,7 @@ pub enum Limit {
 
 impl Limit {
     /// The limit a signal that ended a process stands for: SIGXCPU (CPU time), SIGXFSZ (file
-    /// size). A SIGKILL may be the CPU time's hard limit or the memory limit: see `explain_kill`.
+    /// size). (A SIGKILL may be the CPU time's hard limit or the memory limit: no signal says which.)
     pub fn from_signal(signal: i32) -> Option<Limit> {
         match Signal::try_from(signal).ok()? {
             Signal::SIGXCPU => Some(Limit::CpuTime),
@@ -50,18 +50,6 @@ impl Limit {
             Errno::ENOSPC | Errno::EDQUOT => Some(Limit::Disk),
             Errno::ENOMEM => Some(Limit::Memory),
             _ => None,
-        }
-    }
-
-    /// The limit behind a SIGKILL the tracer did not send: the CPU time's hard limit when the
-    /// process used up its CPU time, else the memory limit when the cgroup counted a kill.
-    pub fn explain_kill(cpu_used: Duration, limits: &Limits, report: &RunReport) -> Option<Limit> {
-        if cpu_used >= limits.cpu {
-            Some(Limit::CpuTime)
-        } else if report.oom_kills.is_some_and(|n| n > 0) {
-            Some(Limit::Memory)
-        } else {
-            None
         }
     }
 
@@ -453,28 +441,6 @@ mod tests {
         assert_eq!(
             Limit::from_errno("mmap", Errno::ENOMEM),
             Some(Limit::Memory)
-        );
-    }
-
-    #[test]
-    fn a_kill_is_the_cpu_limit_only_once_the_cpu_time_is_used_up() {
-        let limits = Limits::default();
-        let oom = RunReport {
-            oom_kills: Some(1),
-            ..RunReport::default()
-        };
-        let none = RunReport::default();
-        assert_eq!(
-            Limit::explain_kill(Duration::from_secs(10), &limits, &none),
-            Some(Limit::CpuTime)
-        );
-        assert_eq!(
-            Limit::explain_kill(Duration::from_millis(30), &limits, &oom),
-            Some(Limit::Memory)
-        );
-        assert_eq!(
-            Limit::explain_kill(Duration::from_millis(30), &limits, &none),
-            None
         );
     }
 

@@ -46,7 +46,7 @@ fn jump(code: u32, k: u32, jt: u8, jf: u8) -> libc::sock_filter {
 /// The numbers of the calls that stop: every call `Sys` names (the tracer decodes it, or
 /// reports its failure as a sandbox's refusal), and `restart_syscall` (a timed wait going on
 /// after a stop or an ignored signal interrupted it: the same call, continued).
-pub fn traced_numbers() -> Vec<u32> {
+fn traced_numbers() -> Vec<u32> {
     (0..MAX_NR)
         .filter(|&nr| {
             !matches!(Sys::from_nr(nr), Sys::Other(_)) || nr == libc::SYS_restart_syscall as u64

@@ -138,7 +138,7 @@ pub fn object(pid: i32, fd: i32) -> Object {
 }
 
 /// The open flags of descriptor `fd` (the `flags:` line of fdinfo, octal).
-pub fn fd_flags(pid: i32, fd: i32) -> u32 {
+fn fd_flags(pid: i32, fd: i32) -> u32 {
     fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}"))
         .ok()
         .and_then(|text| {

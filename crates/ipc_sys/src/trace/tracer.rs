@@ -84,7 +84,6 @@ struct Proc {
 enum Request {
     Kill(i32, Signal),
     Resume(i32),
-    ResumeAt(i32, u64),
     Snapshot(String),
     Finish(String),
     Wake(u64),
@@ -161,11 +160,6 @@ impl Ctx<'_> {
     /// Lets a held thread go.
     pub fn resume(&mut self, tid: i32) {
         self.requests.push(Request::Resume(tid));
-    }
-
-    /// Lets a held thread go at `at_us`.
-    pub fn resume_at(&mut self, tid: i32, at_us: u64) {
-        self.requests.push(Request::ResumeAt(tid, at_us));
     }
 
     /// Records every live process's descriptors (an `Event::Snapshot`).
@@ -609,13 +603,6 @@ impl Tracer<'_> {
                     }
                 }
                 Request::Resume(tid) => self.resume_held(tid),
-                Request::ResumeAt(tid, at) => {
-                    if let Some(t) = self.threads.get_mut(&tid)
-                        && t.held.is_some()
-                    {
-                        t.held = Some(Some(at));
-                    }
-                }
                 Request::Snapshot(label) => {
                     let mut pids: Vec<i32> = self
                         .procs
