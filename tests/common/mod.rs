@@ -233,6 +233,25 @@ pub fn children(pid: i32) -> Vec<i32> {
         .collect()
 }
 
+/// Runs `cmd` with `input` on stdin (none: /dev/null) in its own process group, to its end,
+/// under the tests' deadline (common/deadline.rs).
+pub fn output_of(mut cmd: Command, input: Option<&[u8]>) -> Output {
+    cmd.stdin(if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = deadline::Bounded::start(&mut cmd);
+    if let Some(input) = input {
+        let mut stdin = child.stdin.take().unwrap();
+        let input = input.to_vec();
+        std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &input));
+    }
+    child.finish()
+}
+
 /// Waits for `child` to exit, `timeout` from now at most (past it the test fails and the
 /// child's run is killed): its exit code, or -1 if a signal ended it.
 pub fn wait_with_deadline(child: &mut Started, timeout: Duration) -> i32 {
@@ -264,6 +283,28 @@ pub fn first_line_then_close(child: &mut Started, timeout: Duration) -> (String,
 /// Whether a process with this pid still exists (a zombie counts as existing).
 pub fn alive(pid: i32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Waits until none of `pids` exists any more, reaping each one that was re-parented to this
+/// process (a child subreaper) once it has exited, so that none stays a zombie; panics naming
+/// those still there after `timeout`.
+pub fn wait_gone(pids: &[i32], timeout: Duration) {
+    use nix::sys::wait::{WaitPidFlag, waitpid};
+    let start = Instant::now();
+    loop {
+        for &pid in pids {
+            let _ = waitpid(nix::unistd::Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
+        }
+        let left: Vec<i32> = pids.iter().copied().filter(|&p| alive(p)).collect();
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "processes {left:?} are still there after {timeout:?}"
+        );
+        sleep(Duration::from_millis(10));
+    }
 }
 
 /// Waits until no process of session `sid` is left. This process must be a child subreaper:

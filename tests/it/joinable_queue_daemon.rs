@@ -5,14 +5,11 @@
 //! comes to it: each test checks that every process it saw is gone (and reaps it).
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
-use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill, killpg};
-use nix::sys::wait::{WaitPidFlag, waitpid};
 use nix::unistd::Pid;
 
 use crate::common;
@@ -120,19 +117,6 @@ fn pids_in(lines: &[String]) -> Vec<i32> {
     pids
 }
 
-/// Every process in `pids` is gone within the deadline; orphans that came to this subreaper
-/// are reaped, so none stays a zombie.
-fn all_gone(pids: &[i32]) {
-    let deadline = Instant::now() + HANG;
-    for &pid in pids {
-        while Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
-            assert!(Instant::now() < deadline, "process {pid} is still there");
-            sleep(Duration::from_millis(10));
-        }
-    }
-}
-
 #[test]
 fn sigkill_of_main_leaves_no_daemon_consumer_alive() {
     for (args, moment) in [
@@ -165,7 +149,7 @@ fn sigkill_of_main_leaves_no_daemon_consumer_alive() {
         assert_eq!(code, -1);
         let pids = pids_in(&lines);
         assert!(pids.len() >= 3, "{lines:#?}");
-        all_gone(&pids);
+        common::wait_gone(&pids, HANG);
     }
 }
 
@@ -187,7 +171,7 @@ fn ctrl_c_to_the_group_winds_down_with_a_summary_and_exit_130() {
         .filter_map(|w| w.parse().ok())
         .collect();
     assert_eq!(n[0], n[1] + n[2], "{summary}");
-    all_gone(&pids_in(&lines));
+    common::wait_gone(&pids_in(&lines), HANG);
 }
 
 #[test]
@@ -217,7 +201,7 @@ fn sigterm_to_main_alone_stops_producers_blocked_on_a_full_queue() {
         !lines.iter().any(|l| l.contains("SIGKILLed")),
         "all stopped when asked"
     );
-    all_gone(&pids_in(&lines));
+    common::wait_gone(&pids_in(&lines), HANG);
 }
 
 #[test]
@@ -243,7 +227,7 @@ fn a_producer_killed_from_outside_fails_the_run_without_a_hang() {
         lines.last().unwrap().starts_with("main: join() returned: "),
         "what was queued is settled: {lines:#?}"
     );
-    all_gone(&pids_in(&lines));
+    common::wait_gone(&pids_in(&lines), HANG);
 }
 
 #[test]
@@ -288,7 +272,7 @@ fn the_daemon_dies_with_its_parent_and_the_non_daemon_lives_on_and_is_reaped() {
             .unwrap()
             .ends_with("every child of the demo reaped")
     );
-    all_gone(&pids_in(&lines));
+    common::wait_gone(&pids_in(&lines), HANG);
 }
 
 #[test]
@@ -304,7 +288,7 @@ fn sigkill_of_the_daemon_demo_leaves_nothing_behind() {
         "the non-daemon sees its lifeline close: {lines:#?}"
     );
     assert!(!lines.iter().any(|l| l.ends_with("is over")), "{lines:#?}");
-    all_gone(&pids_in(&lines));
+    common::wait_gone(&pids_in(&lines), HANG);
 }
 
 #[test]
@@ -315,5 +299,5 @@ fn ctrl_c_during_the_daemon_demo_ends_it_with_130_and_reaps_every_child() {
     let (code, lines) = run.finish();
     assert_eq!(code, 130, "{lines:#?}");
     assert!(lines.iter().any(|l| l.contains("interrupted by SIGINT")));
-    all_gone(&pids_in(&lines));
+    common::wait_gone(&pids_in(&lines), HANG);
 }

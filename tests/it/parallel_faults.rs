@@ -17,7 +17,6 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill, killpg};
-use nix::sys::wait::{WaitPidFlag, waitpid};
 use nix::unistd::Pid;
 
 use crate::common::PARALLEL as BIN;
@@ -107,19 +106,6 @@ fn pool_of(main: i32, workers: usize) -> (i32, Vec<i32>) {
     })
 }
 
-/// Every one of `pids` is gone for good within the deadline: any that was re-parented to this
-/// subreaper is reaped here (a zombie keeps its /proc entry until then).
-fn assert_all_gone(pids: &[i32]) {
-    wait_for("every process of the run to be gone", || {
-        for &pid in pids {
-            let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
-        }
-        pids.iter()
-            .all(|p| !Path::new(&format!("/proc/{p}")).exists())
-            .then_some(())
-    });
-}
-
 /// Sparse files that take the (unoptimised) workers tens of seconds each.
 fn slow_tree(names: &[&str]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -159,7 +145,7 @@ fn ctrl_c_to_the_group_ends_hash_and_scan_with_a_summary_exit_130_and_no_process
         } else {
             assert!(out.contains("total over 0 files"), "{out}");
         }
-        assert_all_gone(&[&[dispatcher][..], &workers].concat());
+        common::wait_gone(&[&[dispatcher][..], &workers].concat(), DEADLINE);
     }
 }
 
@@ -172,7 +158,7 @@ fn sigterm_to_the_caller_alone_winds_the_run_down_the_same_way() {
     let (code, _, err) = run.finish();
     assert_eq!(code, 130, "{err}");
     assert!(err.contains("interrupted by SIGTERM"), "{err}");
-    assert_all_gone(&[&[dispatcher][..], &workers].concat());
+    common::wait_gone(&[&[dispatcher][..], &workers].concat(), DEADLINE);
 }
 
 #[test]
@@ -210,7 +196,7 @@ fn ctrl_c_ends_cpu_monitor_and_shared_with_exit_130() {
         let (code, out, err) = run.finish();
         assert_eq!(code, 130, "{args:?}: {out}{err}");
         assert!(out.contains("interrupted by SIGINT"), "{args:?}: {out}");
-        assert_all_gone(&pids);
+        common::wait_gone(&pids, DEADLINE);
     }
 }
 
@@ -238,7 +224,7 @@ fn a_worker_killed_mid_file_loses_that_file_only_and_says_so() {
     let expected = format!("big.bin: not hashed: its worker (pid {busy}) was killed by SIGKILL");
     assert!(err.contains(&expected), "{err}");
     assert!(err.contains("1 lost with their worker"), "{err}");
-    assert_all_gone(&[&[dispatcher][..], &workers].concat());
+    common::wait_gone(&[&[dispatcher][..], &workers].concat(), DEADLINE);
 }
 
 #[test]
@@ -268,7 +254,7 @@ fn a_worker_killed_mid_piece_is_reported_lost_not_as_different_results() {
         )),
         "{err}"
     );
-    assert_all_gone(&[&[dispatcher][..], &workers].concat());
+    common::wait_gone(&[&[dispatcher][..], &workers].concat(), DEADLINE);
 }
 
 #[test]
@@ -287,7 +273,7 @@ fn killing_or_stopping_the_dispatcher_fails_the_run_with_one_error_and_no_worker
             err.contains("hashed 0 files"),
             "what was done is still said: {err}"
         );
-        assert_all_gone(&[&[dispatcher][..], &workers].concat());
+        common::wait_gone(&[&[dispatcher][..], &workers].concat(), DEADLINE);
     }
 }
 
@@ -299,7 +285,7 @@ fn killing_the_caller_leaves_no_dispatcher_and_no_worker() {
     kill(Pid::from_raw(run.pid()), Signal::SIGKILL).unwrap();
     let (code, _, _) = run.finish();
     assert_eq!(code, -1, "killed");
-    assert_all_gone(&[&[dispatcher][..], &workers].concat());
+    common::wait_gone(&[&[dispatcher][..], &workers].concat(), DEADLINE);
 }
 
 #[test]
@@ -316,7 +302,7 @@ fn a_shared_state_worker_killed_while_it_may_hold_the_lock_stops_the_others() {
         err.contains(&format!("worker pid {} killed by SIGKILL", workers[0])),
         "{err}"
     );
-    assert_all_gone(&workers);
+    common::wait_gone(&workers, DEADLINE);
 }
 
 /// Found by the chaos campaign (tests/common/chaos_parallel.rs): a Ctrl+C in the first
@@ -366,5 +352,5 @@ fn a_stopped_dispatcher_does_not_keep_an_interrupted_run_from_ending() {
     let (code, _, err) = run.finish();
     assert_eq!(code, 130, "{err}");
     assert!(err.contains("interrupted by SIGINT"), "{err}");
-    assert_all_gone(&[&[dispatcher][..], &workers].concat());
+    common::wait_gone(&[&[dispatcher][..], &workers].concat(), DEADLINE);
 }

@@ -17,23 +17,9 @@ use crate::common::TASK_POOL as BIN;
 
 /// `task_pool args…` with `input` on stdin (none: /dev/null), to completion.
 fn run_in(dir: &Path, args: &[&str], input: Option<&[u8]>) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .current_dir(dir)
-        .stdin(if input.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .start();
-    if let Some(input) = input {
-        let mut stdin = child.stdin.take().unwrap();
-        let input = input.to_vec();
-        std::thread::spawn(move || stdin.write_all(&input));
-    }
-    child.finish()
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).current_dir(dir);
+    common::output_of(cmd, input)
 }
 
 fn run(args: &[&str]) -> Output {

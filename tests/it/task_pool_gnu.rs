@@ -10,35 +10,15 @@
 
 use crate::common;
 
-use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Bounded, Started, text};
+use common::{Bounded, Started, output_of, text};
 
 use crate::common::TASK_POOL as BIN;
 const DEADLINE: Duration = Duration::from_secs(60);
-
-/// Runs `cmd` with `input` on stdin (none: /dev/null) in its own process group, to its end,
-/// under the tests' deadline (common/deadline.rs).
-fn output_of(mut cmd: Command, input: Option<&[u8]>) -> Output {
-    cmd.stdin(if input.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = cmd.start();
-    if let Some(input) = input {
-        let mut stdin = child.stdin.take().unwrap();
-        let input = input.to_vec();
-        std::thread::spawn(move || stdin.write_all(&input));
-    }
-    child.finish()
-}
 
 fn task_pool(dir: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(BIN);

@@ -10,7 +10,6 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill, killpg};
-use nix::sys::wait::{WaitPidFlag, waitpid};
 use nix::unistd::Pid;
 
 use crate::common;
@@ -108,17 +107,6 @@ fn buyer_pids(lines: &[String]) -> Vec<i32> {
     pids
 }
 
-fn all_gone(pids: &[i32]) {
-    let deadline = Instant::now() + HANG;
-    for &pid in pids {
-        while Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
-            assert!(Instant::now() < deadline, "buyer {pid} is still there");
-            sleep(Duration::from_millis(10));
-        }
-    }
-}
-
 /// `tickets T, sold S, refused R, oversold O, unserved U` → [T, S, R, O, U].
 fn summary_numbers(line: &str) -> Vec<u64> {
     line.split(|c: char| !c.is_ascii_digit())
@@ -149,7 +137,7 @@ fn check_interrupted_run(code: i32, lines: &[String], office: &Office, signal: &
         ["state.json", "state.json.lock"],
         "no temp file"
     );
-    all_gone(&buyer_pids(lines));
+    common::wait_gone(&buyer_pids(lines), HANG);
 }
 
 #[test]
@@ -179,7 +167,7 @@ fn sigkill_of_main_leaves_no_buyer_running_and_no_temp_file() {
         kill(pid, Signal::SIGKILL).unwrap()
     });
     assert_eq!(code, -1);
-    all_gone(&buyer_pids(&lines));
+    common::wait_gone(&buyer_pids(&lines), HANG);
     // Main's pid file stays (nobody removed it), but its lock went with main: the next run
     // takes it over, and removes it when it ends.
     assert_eq!(
@@ -249,7 +237,7 @@ fn behind_a_stopped_lock_holder_an_interrupt_stops_the_waiting_buyers_before_mai
         "tickets 4, sold 0, refused 0, oversold 0, unserved 4"
     );
     assert_eq!(office.left(), 4, "nothing was bought");
-    all_gone(&buyer_pids(&seen));
+    common::wait_gone(&buyer_pids(&seen), HANG);
 }
 
 /// Ctrl+C while main is still starting its 1000 buyers: the buyers never forked are unserved
@@ -266,7 +254,7 @@ fn ctrl_c_during_the_forks_still_accounts_for_every_buyer() {
     let unserved = n.get(4).copied().unwrap_or(0);
     assert_eq!(oversold, 0);
     assert_eq!(sold + refused + unserved, 1000, "{}", lines.last().unwrap());
-    all_gone(&buyer_pids(&lines));
+    common::wait_gone(&buyer_pids(&lines), HANG);
 }
 
 /// The temp files in `dir` (`.state.json.<pid>.<random>.tmp`).
@@ -358,6 +346,6 @@ fn a_buyer_of_a_killed_run_still_writing_cannot_overwrite_the_next_runs_count() 
         Some("tickets 1, sold 1, refused 2, oversold 0")
     );
     assert_eq!(a.left(), 0);
-    all_gone(&buyer_pids(&seen));
+    common::wait_gone(&buyer_pids(&seen), HANG);
     assert_eq!(a.listing(), ["state.json", "state.json.lock"]);
 }
