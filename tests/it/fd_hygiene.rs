@@ -167,10 +167,43 @@ impl Tree {
     }
 }
 
-/// Ends a run started by `start` (every process of it SIGKILLed, then reaped — as on drop, also
-/// when a check panics: task-pool workers lead their own groups, and are killed with it).
-fn finish(mut child: Started) {
+/// Starts `program args` in `dir` (see `start`), waits until `check` holds of its process tree
+/// and no process below the top holds an extra of the starter's, then ends the run (every process
+/// of it SIGKILLed, then reaped — as on drop, also when a check panics: task-pool workers lead
+/// their own groups, and are killed with it).
+fn holds(program: &str, args: &[&str], dir: &Path, check: impl Fn(&Tree) -> Result<(), String>) {
+    let mut child = start(program, args, dir);
+    let name = Path::new(program).file_name().unwrap().to_string_lossy();
+    eventually(&name, child.pid(), |tree| {
+        check(tree)?;
+        tree.no_extra_below_top()
+    });
     child.kill_all();
+}
+
+/// A pool of `workers` (task_pool's, and parallel's on it): the dispatcher holds its outcome
+/// pipe (and its task pipe, until every task is pushed: then the caller closes it and so does
+/// the dispatcher) and two pipe ends per worker; each worker its own two pipe ends, and at most
+/// the one file it hashes.
+fn a_pool_holds_only_its_pipes(tree: &Tree, workers: usize) -> Result<(), String> {
+    let dispatchers = tree.at(1);
+    let kids = tree.at(2);
+    expect(dispatchers.len() == 1 && kids.len() == workers, || {
+        "the pool is not up yet".into()
+    })?;
+    let (_, _, d) = dispatchers[0];
+    expect(
+        [1 + workers * 2, 2 + workers * 2].contains(&d.len()) && count(d, "pipe:") == d.len(),
+        || format!("dispatcher: its outcome (and task) pipe and two per worker: {d:?}"),
+    )?;
+    for (pid, _, fds) in &kids {
+        let hashing = fds.iter().filter(|f| f.target.contains("/tree/")).count();
+        expect(
+            count(fds, "pipe:") == 2 && fds.len() == 2 + hashing && hashing <= 1,
+            || format!("worker {pid}: its own two pipe ends and the file it hashes: {fds:?}"),
+        )?;
+    }
+    Ok(())
 }
 
 fn expect(cond: bool, why: impl FnOnce() -> String) -> Result<(), String> {
@@ -181,7 +214,7 @@ fn expect(cond: bool, why: impl FnOnce() -> String) -> Result<(), String> {
 fn desafio_each_child_holds_one_pipe_end_and_its_own_logs_and_main_holds_no_pipe() {
     let dir = tempfile::tempdir().unwrap();
     let log_dir = dir.path().to_str().unwrap();
-    let child = start(
+    holds(
         common::BIN,
         &[
             "-q",
@@ -195,69 +228,67 @@ fn desafio_each_child_holds_one_pipe_end_and_its_own_logs_and_main_holds_no_pipe
             log_dir,
         ],
         dir.path(),
+        |tree| {
+            let kids = tree.at(1);
+            expect(kids.len() == 2, || {
+                "main has not forked both children yet".into()
+            })?;
+            let (_, _, main) = tree.at(0)[0];
+            expect(count(main, "pipe:") == 1, || {
+                format!("main holds only the starter's pipe: {main:?}")
+            })?;
+            // Two descriptors of the execution log: the one main writes with, and the run's claim
+            // on its logs (a second run in the directory refuses while it is held); and the claim
+            // on the consumer log (a log linked to it elsewhere is refused too).
+            expect(
+                main.len() == 5
+                    && files(main, "execution_log.txt") == 2
+                    && files(main, "consumer_log.txt") == 1,
+                || {
+                    format!(
+                        "main: its two claims, its own execution log and the starter's two extras: {main:?}"
+                    )
+                },
+            )?;
+            let writer = kids.iter().find(|(_, _, f)| {
+                f.iter()
+                    .any(|f| f.write_only && f.target.starts_with("pipe:"))
+            });
+            let reader = kids.iter().find(|(_, _, f)| {
+                f.iter()
+                    .any(|f| !f.write_only && f.target.starts_with("pipe:"))
+            });
+            let (Some((_, _, producer)), Some((_, _, consumer))) = (writer, reader) else {
+                return Err("no producer/consumer pipe ends yet".into());
+            };
+            expect(
+                producer.len() == 2 && files(producer, "execution_log.txt") == 1,
+                || format!("producer: the write end and its own execution log: {producer:?}"),
+            )?;
+            expect(
+                consumer.len() == 4
+                    && files(consumer, "execution_log.txt") == 1
+                    && files(consumer, "consumer_log.txt") == 2,
+                || {
+                    format!(
+                        "consumer: the read end, its two logs and its claim on its own: {consumer:?}"
+                    )
+                },
+            )?;
+            let p = producer.iter().find(|f| f.target.starts_with("pipe:"));
+            let c = consumer.iter().find(|f| f.target.starts_with("pipe:"));
+            expect(p.map(|f| &f.target) == c.map(|f| &f.target), || {
+                "both ends of one pipe".into()
+            })?;
+            Ok(())
+        },
     );
-    let top = child.pid();
-    eventually("ipc_desafio", top, |tree| {
-        let kids = tree.at(1);
-        expect(kids.len() == 2, || {
-            "main has not forked both children yet".into()
-        })?;
-        let (_, _, main) = tree.at(0)[0];
-        expect(count(main, "pipe:") == 1, || {
-            format!("main holds only the starter's pipe: {main:?}")
-        })?;
-        // Two descriptors of the execution log: the one main writes with, and the run's claim
-        // on its logs (a second run in the directory refuses while it is held); and the claim
-        // on the consumer log (a log linked to it elsewhere is refused too).
-        expect(
-            main.len() == 5
-                && files(main, "execution_log.txt") == 2
-                && files(main, "consumer_log.txt") == 1,
-            || {
-                format!(
-                    "main: its two claims, its own execution log and the starter's two extras: {main:?}"
-                )
-            },
-        )?;
-        let writer = kids.iter().find(|(_, _, f)| {
-            f.iter()
-                .any(|f| f.write_only && f.target.starts_with("pipe:"))
-        });
-        let reader = kids.iter().find(|(_, _, f)| {
-            f.iter()
-                .any(|f| !f.write_only && f.target.starts_with("pipe:"))
-        });
-        let (Some((_, _, producer)), Some((_, _, consumer))) = (writer, reader) else {
-            return Err("no producer/consumer pipe ends yet".into());
-        };
-        expect(
-            producer.len() == 2 && files(producer, "execution_log.txt") == 1,
-            || format!("producer: the write end and its own execution log: {producer:?}"),
-        )?;
-        expect(
-            consumer.len() == 4
-                && files(consumer, "execution_log.txt") == 1
-                && files(consumer, "consumer_log.txt") == 2,
-            || {
-                format!(
-                    "consumer: the read end, its two logs and its claim on its own: {consumer:?}"
-                )
-            },
-        )?;
-        let p = producer.iter().find(|f| f.target.starts_with("pipe:"));
-        let c = consumer.iter().find(|f| f.target.starts_with("pipe:"));
-        expect(p.map(|f| &f.target) == c.map(|f| &f.target), || {
-            "both ends of one pipe".into()
-        })?;
-        tree.no_extra_below_top()
-    });
-    finish(child);
 }
 
 #[test]
 fn worker_pool_each_role_holds_only_its_queue_ends_and_the_logger_the_log() {
     let dir = tempfile::tempdir().unwrap();
-    let child = start(
+    holds(
         crate::common::WORKER_POOL,
         &[
             "-q",
@@ -273,49 +304,51 @@ fn worker_pool_each_role_holds_only_its_queue_ends_and_the_logger_the_log() {
             "log.txt",
         ],
         dir.path(),
+        |tree| {
+            let roles = tree.at(1);
+            let workers = tree.at(2);
+            expect(roles.len() == 3 && workers.len() == 2, || {
+                "not every process is up yet".into()
+            })?;
+            let logger = roles.iter().find(|(_, _, f)| files(f, "log.txt") == 1);
+            let Some((_, _, logger)) = logger else {
+                return Err("no logger with log.txt open".into());
+            };
+            expect(
+                logger.len() == 3
+                    && count(logger, "socket:") == 1
+                    && files(logger, "log.txt.pid") == 1,
+                || {
+                    format!(
+                        "logger: the log queue's receiving end, log.txt and the run lock log.txt.pid: {logger:?}"
+                    )
+                },
+            )?;
+            for (pid, _, fds) in roles.iter().filter(|(_, _, f)| files(f, "log.txt") == 0) {
+                expect(fds.len() == 2 && count(fds, "socket:") == 2, || {
+                    format!(
+                        "generator/spawner {pid}: a work queue end and a log queue end: {fds:?}"
+                    )
+                })?;
+            }
+            for (pid, _, fds) in &workers {
+                expect(fds.len() == 2 && count(fds, "socket:") == 2, || {
+                    format!("worker {pid}: the work queue's receiving end and a log end: {fds:?}")
+                })?;
+            }
+            let (_, _, main) = tree.at(0)[0];
+            expect(count(main, "socket:") == 1, || {
+                format!("main: one log queue end: {main:?}")
+            })?;
+            Ok(())
+        },
     );
-    let top = child.pid();
-    eventually("worker_pool", top, |tree| {
-        let roles = tree.at(1);
-        let workers = tree.at(2);
-        expect(roles.len() == 3 && workers.len() == 2, || {
-            "not every process is up yet".into()
-        })?;
-        let logger = roles.iter().find(|(_, _, f)| files(f, "log.txt") == 1);
-        let Some((_, _, logger)) = logger else {
-            return Err("no logger with log.txt open".into());
-        };
-        expect(
-            logger.len() == 3 && count(logger, "socket:") == 1 && files(logger, "log.txt.pid") == 1,
-            || {
-                format!(
-                    "logger: the log queue's receiving end, log.txt and the run lock log.txt.pid: {logger:?}"
-                )
-            },
-        )?;
-        for (pid, _, fds) in roles.iter().filter(|(_, _, f)| files(f, "log.txt") == 0) {
-            expect(fds.len() == 2 && count(fds, "socket:") == 2, || {
-                format!("generator/spawner {pid}: a work queue end and a log queue end: {fds:?}")
-            })?;
-        }
-        for (pid, _, fds) in &workers {
-            expect(fds.len() == 2 && count(fds, "socket:") == 2, || {
-                format!("worker {pid}: the work queue's receiving end and a log end: {fds:?}")
-            })?;
-        }
-        let (_, _, main) = tree.at(0)[0];
-        expect(count(main, "socket:") == 1, || {
-            format!("main: one log queue end: {main:?}")
-        })?;
-        tree.no_extra_below_top()
-    });
-    finish(child);
 }
 
 #[test]
 fn task_pool_dispatcher_and_workers_hold_only_their_pipes() {
     let dir = tempfile::tempdir().unwrap();
-    let child = start(
+    holds(
         crate::common::TASK_POOL,
         &[
             "--workers",
@@ -330,64 +363,40 @@ fn task_pool_dispatcher_and_workers_hold_only_their_pipes() {
             "30000",
         ],
         dir.path(),
+        |tree| a_pool_holds_only_its_pipes(tree, 3),
     );
-    let top = child.pid();
-    eventually("task_pool", top, |tree| {
-        let dispatchers = tree.at(1);
-        let workers = tree.at(2);
-        expect(dispatchers.len() == 1 && workers.len() == 3, || {
-            "not every process is up yet".into()
-        })?;
-        let (_, _, d) = dispatchers[0];
-        // Once every task is pushed, the caller closes the task pipe and so does the dispatcher.
-        expect(
-            [1 + 3 * 2, 2 + 3 * 2].contains(&d.len()) && count(d, "pipe:") == d.len(),
-            || format!("dispatcher: its outcome (and task) pipe and two per worker: {d:?}"),
-        )?;
-        for (pid, _, fds) in &workers {
-            let hashing = fds.iter().filter(|f| f.target.contains("/tree/")).count();
-            expect(
-                count(fds, "pipe:") == 2 && fds.len() == 2 + hashing && hashing <= 1,
-                || format!("worker {pid}: its own two pipe ends and the file it hashes: {fds:?}"),
-            )?;
-        }
-        tree.no_extra_below_top()
-    });
-    finish(child);
 }
 
 #[test]
 fn joinable_queue_consumer_and_producers_hold_only_their_queue_ends() {
     let dir = tempfile::tempdir().unwrap();
-    let child = start(
+    holds(
         crate::common::JOINABLE_QUEUE,
         &["--producers", "2", "--items", "2000"],
         dir.path(),
+        |tree| {
+            let kids = tree.at(1);
+            expect(kids.len() == 3, || {
+                "consumer and two producers not up yet".into()
+            })?;
+            let consumers: Vec<_> = kids.iter().filter(|(_, _, f)| f.len() == 2).collect();
+            let producers: Vec<_> = kids.iter().filter(|(_, _, f)| f.len() == 1).collect();
+            expect(consumers.len() == 1 && producers.len() == 2, || {
+                format!("one consumer with two queue ends, producers with one: {kids:?}")
+            })?;
+            expect(
+                kids.iter().all(|(_, _, f)| count(f, "socket:") == f.len()),
+                || format!("queue ends only: {kids:?}"),
+            )?;
+            Ok(())
+        },
     );
-    let top = child.pid();
-    eventually("joinable_queue", top, |tree| {
-        let kids = tree.at(1);
-        expect(kids.len() == 3, || {
-            "consumer and two producers not up yet".into()
-        })?;
-        let consumers: Vec<_> = kids.iter().filter(|(_, _, f)| f.len() == 2).collect();
-        let producers: Vec<_> = kids.iter().filter(|(_, _, f)| f.len() == 1).collect();
-        expect(consumers.len() == 1 && producers.len() == 2, || {
-            format!("one consumer with two queue ends, producers with one: {kids:?}")
-        })?;
-        expect(
-            kids.iter().all(|(_, _, f)| count(f, "socket:") == f.len()),
-            || format!("queue ends only: {kids:?}"),
-        )?;
-        tree.no_extra_below_top()
-    });
-    finish(child);
 }
 
 #[test]
 fn ticket_office_buyers_hold_only_the_lock_file() {
     let dir = tempfile::tempdir().unwrap();
-    let child = start(
+    holds(
         crate::common::TICKET_OFFICE,
         &[
             "--buyers",
@@ -400,19 +409,17 @@ fn ticket_office_buyers_hold_only_the_lock_file() {
             "state.json",
         ],
         dir.path(),
+        |tree| {
+            let buyers = tree.at(1);
+            expect(buyers.len() == 3, || "three buyers not up yet".into())?;
+            for (pid, _, fds) in &buyers {
+                expect(fds.len() == 1 && files(fds, "state.json.lock") == 1, || {
+                    format!("buyer {pid}: only the lock file (after the start gun): {fds:?}")
+                })?;
+            }
+            Ok(())
+        },
     );
-    let top = child.pid();
-    eventually("ticket_office", top, |tree| {
-        let buyers = tree.at(1);
-        expect(buyers.len() == 3, || "three buyers not up yet".into())?;
-        for (pid, _, fds) in &buyers {
-            expect(fds.len() == 1 && files(fds, "state.json.lock") == 1, || {
-                format!("buyer {pid}: only the lock file (after the start gun): {fds:?}")
-            })?;
-        }
-        tree.no_extra_below_top()
-    });
-    finish(child);
 }
 
 #[test]
@@ -427,32 +434,10 @@ fn parallel_workers_hold_only_their_pipes() {
             .set_len(64 << 30)
             .unwrap();
     }
-    let child = start(
+    holds(
         crate::common::PARALLEL,
         &["hash", "--jobs", "2", "tree"],
         dir.path(),
+        |tree| a_pool_holds_only_its_pipes(tree, 2),
     );
-    let top = child.pid();
-    eventually("parallel", top, |tree| {
-        let dispatchers = tree.at(1);
-        let workers = tree.at(2);
-        expect(dispatchers.len() == 1 && workers.len() == 2, || {
-            "the pool is not up yet".into()
-        })?;
-        let (_, _, d) = dispatchers[0];
-        // Once every task is pushed, the caller closes the task pipe and so does the dispatcher.
-        expect(
-            [1 + 2 * 2, 2 + 2 * 2].contains(&d.len()) && count(d, "pipe:") == d.len(),
-            || format!("dispatcher: its outcome (and task) pipe and two per worker: {d:?}"),
-        )?;
-        for (pid, _, fds) in &workers {
-            let hashing = fds.iter().filter(|f| f.target.contains("/tree/")).count();
-            expect(
-                count(fds, "pipe:") == 2 && fds.len() == 2 + hashing && hashing <= 1,
-                || format!("worker {pid}: its own two pipe ends and the file it hashes: {fds:?}"),
-            )?;
-        }
-        tree.no_extra_below_top()
-    });
-    finish(child);
 }
