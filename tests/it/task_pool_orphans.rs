@@ -11,10 +11,17 @@ use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitPidFlag, waitpid};
 use nix::unistd::Pid;
 
+use crate::common::{
+    self, Bounded, Proc, Started, TASK_POOL as BIN, session_members, text, wait_session,
+    wait_session_gone,
+};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
 #[test]
 fn killing_the_caller_leaves_no_dispatcher_or_worker() {
     nix::sys::prctl::set_child_subreaper(true).unwrap();
-    let mut caller = Command::new(crate::common::TASK_POOL)
+    let mut caller = Command::new(BIN)
         .args([
             "--workers",
             "3",
@@ -64,22 +71,9 @@ fn killing_the_caller_leaves_no_dispatcher_or_worker() {
     }
 }
 
-use crate::common;
-
-use common::{Bounded, Proc, Started, session_members, wait_session, wait_session_gone};
-
-use crate::common::TASK_POOL as BIN;
-const DEADLINE: Duration = Duration::from_secs(20);
-
 /// Starts task_pool in a session of its own, output captured.
 fn start(args: &[&str], dir: &Path) -> Started {
-    Command::new(BIN)
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .start_in_session()
+    start_with(args, dir, &[])
 }
 
 /// Waits for the run to end (it must, within the deadline); its code (128 + N for a signal),
@@ -89,11 +83,7 @@ fn finish(child: Started) -> (i32, String, String) {
     let code = out.status.code().unwrap_or_else(|| {
         128 + std::os::unix::process::ExitStatusExt::signal(&out.status).unwrap()
     });
-    (
-        code,
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    (code, text(&out.stdout), text(&out.stderr))
 }
 
 fn signal(pid: i32, signal: Signal) {
