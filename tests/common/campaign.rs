@@ -183,6 +183,21 @@ pub enum Fault<R> {
     StopCont(R),
 }
 
+impl<R: std::fmt::Debug> Fault<R> {
+    /// The fault as a campaign's tally names it: `Kill(Dispatcher)`, `StopThenCtrlC(Worker)`.
+    pub fn label(&self) -> String {
+        match self {
+            Fault::StopThenInterrupt(r, ctrl_c) => {
+                format!(
+                    "StopThen{}({r:?})",
+                    if *ctrl_c { "CtrlC" } else { "TermMain" }
+                )
+            }
+            f => format!("{f:?}"),
+        }
+    }
+}
+
 /// Injects `fault` into the session's run, finding the process a role names with `pid_of`;
 /// returns whether it reached a process (a fault aimed at a role that never appeared, or one
 /// already gone, did not act).

@@ -221,15 +221,7 @@ pub fn describe(s: &Scenario) -> String {
 }
 
 pub fn fault(s: &Scenario) -> String {
-    match s.fault {
-        Fault::StopThenInterrupt(r, ctrl_c) => {
-            format!(
-                "StopThen{}({r:?})",
-                if ctrl_c { "CtrlC" } else { "TermMain" }
-            )
-        }
-        f => format!("{f:?}"),
-    }
+    s.fault.label()
 }
 
 pub const CAMPAIGN: Campaign<Scenario> = Campaign {
