@@ -56,7 +56,7 @@ impl LogPaths {
         // that wait: the open is retried). A regular file, or a character device such as
         // /dev/full for the full-disk experiment; nothing else.
         let open = |path: &Path, read: bool| {
-            use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+            use std::os::unix::fs::OpenOptionsExt;
             let error = |source| Error::LogDir {
                 path: path.into(),
                 source,
@@ -76,33 +76,15 @@ impl LogPaths {
                     )),
                     _ => error(e),
                 })?;
-            let kind = file.metadata().map_err(error)?.file_type();
-            if !(kind.is_file() || kind.is_char_device()) {
-                return Err(error(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "not a regular file: a log must be one",
-                )));
-            }
-            Ok(file)
+            not_a_log(&file.metadata().map_err(error)?).map_or(Ok(file), |e| Err(error(e)))
         };
         // Both checked before either is created, so a refusal leaves the directory as it was.
         for path in [&paths.execution, &paths.consumer] {
-            use std::os::unix::fs::FileTypeExt;
-            if let Ok(meta) = std::fs::metadata(path) {
-                let kind = meta.file_type();
-                if !(kind.is_file() || kind.is_char_device()) {
-                    let what = if kind.is_fifo() {
-                        "not a regular file (a FIFO): a log must be one"
-                    } else if kind.is_dir() {
-                        "not a regular file (a directory): a log must be one"
-                    } else {
-                        "not a regular file: a log must be one"
-                    };
-                    return Err(Error::LogDir {
-                        path: path.clone(),
-                        source: io::Error::new(io::ErrorKind::InvalidInput, what),
-                    });
-                }
+            if let Some(source) = std::fs::metadata(path).ok().as_ref().and_then(not_a_log) {
+                return Err(Error::LogDir {
+                    path: path.clone(),
+                    source,
+                });
             }
         }
         // Two names for one file (a link): the two logs would overwrite each other.
@@ -389,6 +371,23 @@ fn echo(text: &str) -> bool {
         }
     }
     true
+}
+
+/// Why a file cannot be a log, if it cannot: a log is a regular file, or a character device such
+/// as /dev/full for the full-disk experiment; nothing else.
+fn not_a_log(meta: &std::fs::Metadata) -> Option<io::Error> {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = meta.file_type();
+    let what = if kind.is_file() || kind.is_char_device() {
+        return None;
+    } else if kind.is_fifo() {
+        "not a regular file (a FIFO): a log must be one"
+    } else if kind.is_dir() {
+        "not a regular file (a directory): a log must be one"
+    } else {
+        "not a regular file: a log must be one"
+    };
+    Some(io::Error::new(io::ErrorKind::InvalidInput, what))
 }
 
 /// Whether two paths name the same existing file (same device and inode, links followed).

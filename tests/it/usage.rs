@@ -132,20 +132,34 @@ fn a_log_that_is_a_fifo_or_a_directory_is_refused_and_nothing_is_created() {
         ("consumer_log.txt", "fifo"),
         ("execution_log.txt", "fifo"),
         ("consumer_log.txt", "dir"),
+        ("execution_log.txt", "socket"),
     ] {
         let run = Run::new();
         let path = run.path().join(name);
-        if make == "fifo" {
-            nix::unistd::mkfifo(&path, nix::sys::stat::Mode::S_IRWXU).unwrap();
-        } else {
-            std::fs::create_dir(&path).unwrap();
-        }
+        let _listener = match make {
+            "fifo" => {
+                nix::unistd::mkfifo(&path, nix::sys::stat::Mode::S_IRWXU).unwrap();
+                None
+            }
+            "dir" => {
+                std::fs::create_dir(&path).unwrap();
+                None
+            }
+            _ => Some(std::os::unix::net::UnixListener::bind(&path).unwrap()),
+        };
         let out = run.command(&["-q"]).run();
         assert_eq!(code(&out), 2, "{name} as a {make}");
         let err = stderr(&out);
         assert_eq!(err.lines().count(), 1, "{err}");
+        let why = match make {
+            "fifo" => "not a regular file (a FIFO): a log must be one",
+            "dir" => "not a regular file (a directory): a log must be one",
+            _ => "not a regular file: a log must be one",
+        };
         assert!(
-            err.starts_with("error: --log-dir ") && err.contains(name),
+            err.starts_with("error: --log-dir ")
+                && err.contains(name)
+                && err.ends_with(&format!("{why}\n")),
             "{err}"
         );
         let entries: Vec<_> = std::fs::read_dir(run.path()).unwrap().collect();
