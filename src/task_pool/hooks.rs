@@ -14,28 +14,28 @@ use nix::sys::signal::Signal;
 pub const PAUSE_AT_START: &str = "TASK_POOL_TEST_PAUSE_AT_START_MS";
 /// `TASK_POOL_TEST_INTERRUPT_BEFORE_PUSH=<n>`: the caller sends itself SIGTERM just before its
 /// n-th push of a task to the pool (retries count) — an interrupt that lands on a push.
-pub const INTERRUPT_BEFORE_PUSH: &str = "TASK_POOL_TEST_INTERRUPT_BEFORE_PUSH";
+const INTERRUPT_BEFORE_PUSH: &str = "TASK_POOL_TEST_INTERRUPT_BEFORE_PUSH";
 /// `TASK_POOL_TEST_DISPATCHER_SIGNAL=<SIGNAME>@<n>`: the dispatcher sends itself that signal
 /// right after it has settled its n-th task.
-pub const DISPATCHER_SIGNAL: &str = "TASK_POOL_TEST_DISPATCHER_SIGNAL";
+const DISPATCHER_SIGNAL: &str = "TASK_POOL_TEST_DISPATCHER_SIGNAL";
 /// `TASK_POOL_TEST_DISPATCHER_WINDING_PAUSE_MS=<ms>`: the dispatcher, winding down, pauses
 /// that long after it has settled the tasks it had queued and before it stops reading the task
 /// pipe (time for the caller to write more tasks into it).
-pub const DISPATCHER_WINDING_PAUSE: &str = "TASK_POOL_TEST_DISPATCHER_WINDING_PAUSE_MS";
+const DISPATCHER_WINDING_PAUSE: &str = "TASK_POOL_TEST_DISPATCHER_WINDING_PAUSE_MS";
 /// `TASK_POOL_TEST_WORKER_LINGER_MS=<ms>`: a command worker told to stop waits that long after
 /// its last report before it leaves (time for the dispatcher to hand it another task).
-pub const WORKER_LINGER: &str = "TASK_POOL_TEST_WORKER_LINGER_MS";
+const WORKER_LINGER: &str = "TASK_POOL_TEST_WORKER_LINGER_MS";
 /// `TASK_POOL_TEST_WORKER_STOP_DELAY_MS=<ms>`: a command worker told to stop while its command
 /// runs waits that long before it acts on it (time for the command to end by itself).
-pub const WORKER_STOP_DELAY: &str = "TASK_POOL_TEST_WORKER_STOP_DELAY_MS";
+const WORKER_STOP_DELAY: &str = "TASK_POOL_TEST_WORKER_STOP_DELAY_MS";
 /// `TASK_POOL_TEST_WORKER_KILL_AFTER_SPAWN=<file>`: the first command worker of the run to
 /// start a command (the one that creates `<file>`) SIGKILLs itself right after the spawn,
 /// before it tells anyone the command's process group. Once per run: its replacement runs on.
-pub const WORKER_KILL_AFTER_SPAWN: &str = "TASK_POOL_TEST_WORKER_KILL_AFTER_SPAWN";
+const WORKER_KILL_AFTER_SPAWN: &str = "TASK_POOL_TEST_WORKER_KILL_AFTER_SPAWN";
 /// `TASK_POOL_TEST_WORKER_SIGTERM_ON_TASK=<file>`: the first command worker of the run to read
 /// a task (the one that creates `<file>`) sends itself SIGTERM right after, before it starts
 /// the command. Once per run.
-pub const WORKER_SIGTERM_ON_TASK: &str = "TASK_POOL_TEST_WORKER_SIGTERM_ON_TASK";
+const WORKER_SIGTERM_ON_TASK: &str = "TASK_POOL_TEST_WORKER_SIGTERM_ON_TASK";
 
 fn number(name: &str) -> Option<u64> {
     std::env::var(name).ok()?.trim().parse().ok()
