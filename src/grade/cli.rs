@@ -250,19 +250,11 @@ fn environment(given: &[String]) -> Result<Vec<(String, String)>> {
 }
 
 fn existing_dir(flag: &'static str, path: &std::path::Path) -> Result<()> {
-    match std::fs::metadata(path) {
-        Ok(m) if m.is_dir() => Ok(()),
-        Ok(_) => Err(Error::Path {
-            flag,
-            path: path.to_path_buf(),
-            source: std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
-        }),
-        Err(source) => Err(Error::Path {
-            flag,
-            path: path.to_path_buf(),
-            source,
-        }),
-    }
+    ipc_cli::existing_dir(path).map_err(|source| Error::Path {
+        flag,
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 impl GradeArgs {
