@@ -124,7 +124,7 @@ fn started(cmd: &mut Command, scope: Scope) -> Started {
 
 fn try_started(cmd: &mut Command, scope: Scope) -> std::io::Result<Started> {
     let label = label(cmd);
-    let child = cmd.spawn()?;
+    let child = spawn(cmd)?;
     let since = Instant::now();
     let limit = default_deadline();
     let leader = child.id() as i32;
@@ -151,6 +151,22 @@ fn try_started(cmd: &mut Command, scope: Scope) -> std::io::Result<Started> {
         watch,
         watchdog: Some(watchdog),
     })
+}
+
+/// `cmd.spawn()`, retried while the program is busy (ETXTBSY): a program a test has just written
+/// (a copy of a binary) stays open for writing in every child another test thread forks before
+/// the copy is closed, until that child execs. That clears by itself, so the spawn is tried
+/// again for a few seconds, as Go's os/exec does.
+fn spawn(cmd: &mut Command) -> std::io::Result<Child> {
+    let until = Instant::now() + Duration::from_secs(5);
+    loop {
+        match cmd.spawn() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && Instant::now() < until => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            spawned => return spawned,
+        }
+    }
 }
 
 /// What belongs to a run: the leader's process group (and the descendants of its members, and
