@@ -16,7 +16,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant, SystemTime};
 
-use ipc_sys::frame::{self, FrameBuffer, FrameBuilder};
+use ipc_sys::frame::{self, FrameBuffer};
 use ipc_sys::linelog::{LineLog, now_text};
 use ipc_sys::pipe::Pipe;
 use ipc_sys::queue::QueueEnd;
@@ -27,10 +27,12 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
 use super::error::{Error, Result};
-use super::wire::{CommandReport, Ended, TaskFrame, Work, WorkerResult, WorkerTask};
+use super::wire::{
+    self, CommandReport, Ended, TaskFrame, ToCaller, Work, WorkerResult, WorkerTask,
+};
 use super::{
-    EXIT_OUTPUT_CLOSED, FRAME_COMMAND, FRAME_FATAL, MAX_FRAME, Outcome, PoolConfig, Progress,
-    Registry, TaskReport, WorkerUsage, worker,
+    EXIT_OUTPUT_CLOSED, MAX_FRAME, Outcome, PoolConfig, Progress, Registry, TaskReport,
+    WorkerUsage, worker,
 };
 
 /// Tasks read ahead of the workers at most: beyond this the dispatcher stops reading the task
@@ -271,7 +273,7 @@ impl Dispatcher<'_> {
             };
             // Cannot fail: the caller framed the same fields within the same limit, and the
             // worker's frame adds eight bytes — checked, never assumed.
-            let frame = worker_task.encode().map_err(|source| Error::Frame {
+            let frame = wire::frame(&worker_task).map_err(|source| Error::Frame {
                 pipe: "worker task",
                 source,
             })?;
@@ -443,7 +445,7 @@ impl Dispatcher<'_> {
             pipe: "task",
             source,
         })? {
-            let task = TaskFrame::decode(payload).ok_or(Error::BadMessage {
+            let task: TaskFrame = wire::decode(payload).ok_or(Error::BadMessage {
                 pipe: "task",
                 len: payload.len(),
             })?;
@@ -478,7 +480,7 @@ impl Dispatcher<'_> {
             let slot = &mut self.slots[i];
             let decoded = match slot.buf.next_frame() {
                 Ok(None) => break,
-                Ok(Some(payload)) => WorkerResult::decode(payload)
+                Ok(Some(payload)) => wire::decode::<WorkerResult>(payload)
                     .ok_or_else(|| format!("malformed result of {} bytes", payload.len())),
                 Err(e) => Err(e.to_string()),
             };
@@ -556,7 +558,7 @@ impl Dispatcher<'_> {
                     report.worker = pid.as_raw();
                     report.timed_out |= timed_out;
                     report.winding = running.interrupted;
-                    self.complete_command(&report)?;
+                    self.complete_command(report)?;
                 }
                 WorkerResult::Ready | WorkerResult::Leaving => {}
             }
@@ -592,7 +594,7 @@ impl Dispatcher<'_> {
                         Some(reaped.status),
                     )?;
                 }
-                None => self.complete_command(&CommandReport {
+                None => self.complete_command(CommandReport {
                     id: running.id,
                     worker: pid.as_raw(),
                     start_us: running.start_us,
@@ -798,7 +800,7 @@ impl Dispatcher<'_> {
                     None,
                 )
             }
-            Work::Command { .. } => self.complete_command(&CommandReport {
+            Work::Command { .. } => self.complete_command(CommandReport {
                 winding: true,
                 ..CommandReport::not_started(task.id, NOT_STARTED, true)
             }),
@@ -862,7 +864,7 @@ impl Dispatcher<'_> {
             outcome,
             callback_panicked,
         };
-        self.pending.extend_from_slice(&report.encode());
+        report.append_to(&mut self.pending);
         self.progress.settle();
         self.flush_outcomes(false)?;
         super::hooks::dispatcher_settled();
@@ -871,15 +873,13 @@ impl Dispatcher<'_> {
 
     /// Settles one command task: its report goes to the caller, which prints its output and
     /// writes its joblog line.
-    fn complete_command(&mut self, report: &CommandReport) -> Result<()> {
-        let frame = report
-            .put(FrameBuilder::new().u64(FRAME_COMMAND))
-            .finish(MAX_FRAME)
-            .map_err(|source| Error::Frame {
+    fn complete_command(&mut self, report: CommandReport) -> Result<()> {
+        wire::append_frame(&mut self.pending, &ToCaller::Command(report)).map_err(|source| {
+            Error::Frame {
                 pipe: "outcome",
                 source,
-            })?;
-        self.pending.extend_from_slice(&frame);
+            }
+        })?;
         self.progress.settle();
         self.flush_outcomes(false)?;
         super::hooks::dispatcher_settled();
@@ -946,7 +946,8 @@ impl Dispatcher<'_> {
         self.reap_workers()?;
         self.sweep_orphans(true);
         for usage in std::mem::take(&mut self.usages) {
-            self.pending.extend_from_slice(&usage.encode());
+            // A usage record is a few bytes: it always fits.
+            let _ = wire::append_frame(&mut self.pending, &ToCaller::Usage(usage));
         }
         self.flush_outcomes(true)
     }
@@ -1000,13 +1001,7 @@ impl Dispatcher<'_> {
     /// or on stderr if the caller cannot be reached. The workers are ended by their handles.
     fn fatal(&mut self, e: &Error) {
         self.pending.clear();
-        if let Ok(frame) = FrameBuilder::new()
-            .u64(FRAME_FATAL)
-            .str(&e.to_string())
-            .finish(MAX_FRAME)
-        {
-            self.pending.extend_from_slice(&frame);
-        }
+        let _ = wire::append_frame(&mut self.pending, &ToCaller::Fatal(e.to_string()));
         self.winding.get_or_insert_with(Instant::now);
         if self.outcomes.is_none() || self.flush_outcomes(true).is_err() || !self.pending.is_empty()
         {

@@ -28,7 +28,7 @@ use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags};
 use nix::sys::signal::Signal;
 
-use super::wire::{CommandReport, Ended, encode_started};
+use super::wire::{CommandReport, Ended, Started};
 
 /// Exit code of a command that could not be executed because it was not found (as in a shell).
 pub const EXIT_NOT_FOUND: i32 = 127;
@@ -134,7 +134,7 @@ pub(crate) fn run(
     };
     super::hooks::worker_spawned();
     let pgid = child.pid().as_raw();
-    let started = encode_started(id, pgid);
+    let started = Started { id, pgid }.encode();
     let fds = [stdout.as_fd(), stderr.as_fd()];
     // Not blocking here: a caller slow to read must not keep this worker from timing the
     // command. A message still pending is sent when the queue has room, or after the end.
@@ -249,7 +249,7 @@ fn finished(
     let runtime = start.elapsed();
     let status = match status {
         Ok(status) => {
-            let started = encode_started(id, 0);
+            let started = Started { id, pgid: 0 }.encode();
             let _ = queue.send_with_fds(&started, &[stdout.as_fd(), stderr.as_fd()], true);
             status
         }

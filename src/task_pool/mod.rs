@@ -57,7 +57,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use ipc_sys::frame::{Fields, FrameBuffer, FrameBuilder};
+use ipc_sys::frame::FrameBuffer;
 use ipc_sys::linelog::LineLog;
 use ipc_sys::pipe::Pipe;
 use ipc_sys::queue::QueueEnd;
@@ -68,7 +68,8 @@ use nix::poll::{PollFd, PollFlags};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
-use wire::{CommandReport, TaskFrame, Work};
+use serde::{Deserialize, Serialize};
+use wire::{CommandReport, TaskFrame, ToCaller, Work};
 
 pub use error::{Error, Result};
 
@@ -136,7 +137,7 @@ impl Task {
 }
 
 /// How a task ended. Exactly one per pushed task.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Outcome {
     Ok(String),
     Failed(String),
@@ -167,7 +168,7 @@ impl fmt::Display for Outcome {
 }
 
 /// What the caller learns about each task when the pool stops.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskReport {
     pub id: u64,
     pub job: String,
@@ -179,62 +180,27 @@ pub struct TaskReport {
 }
 
 impl TaskReport {
-    /// The report as a frame. An output too large to frame is replaced by a `Failed` outcome
-    /// that says so, so every task still gets exactly one report.
-    fn encode(&self) -> Vec<u8> {
-        let frame = |outcome: &Outcome| {
-            let (kind, text, code) = match outcome {
-                Outcome::Ok(s) => (0, s.as_str(), 0),
-                Outcome::Failed(s) => (1, s.as_str(), 0),
-                Outcome::TimedOut => (2, "", 0),
-                Outcome::Crashed(ExitStatus::Exited(c)) => (3, "", i64::from(*c)),
-                Outcome::Crashed(ExitStatus::Signaled(s)) => (4, "", i64::from(*s)),
-            };
-            FrameBuilder::new()
-                .u64(FRAME_REPORT)
-                .u64(self.id)
-                .str(&self.job)
-                .i64(i64::from(self.worker))
-                .u64(micros(self.runtime))
-                .u64(kind)
-                .str(text)
-                .i64(code)
-                .u64(u64::from(self.callback_panicked))
-                .finish(MAX_FRAME)
+    /// Appends the report's frame to `buf`. An output too large to frame is replaced by a
+    /// `Failed` outcome that says so, so every task still gets exactly one report.
+    fn append_to(self, buf: &mut Vec<u8>) {
+        let message = ToCaller::Report(self);
+        let Err(e) = wire::append_frame(buf, &message) else {
+            return;
         };
-        frame(&self.outcome).unwrap_or_else(|e| {
-            let len = match &self.outcome {
-                Outcome::Ok(s) | Outcome::Failed(s) => s.len(),
-                _ => 0,
-            };
-            let failed = Outcome::Failed(format!("output too large: {len} bytes"));
-            frame(&failed).unwrap_or_else(|_| panic!("a report without output must fit: {e}"))
-        })
-    }
-
-    fn decode(f: &mut Fields<'_>) -> Option<TaskReport> {
-        let id = f.u64()?;
-        let job = f.str()?;
-        let worker = i32::try_from(f.i64()?).ok()?;
-        let runtime = Duration::from_micros(f.u64()?);
-        let (kind, text, code) = (f.u64()?, f.str()?, f.i64()?);
-        let outcome = match kind {
-            0 => Outcome::Ok(text),
-            1 => Outcome::Failed(text),
-            2 => Outcome::TimedOut,
-            3 => Outcome::Crashed(ExitStatus::Exited(i32::try_from(code).ok()?)),
-            4 => Outcome::Crashed(ExitStatus::Signaled(i32::try_from(code).ok()?)),
-            _ => return None,
+        let ToCaller::Report(report) = message else {
+            return;
         };
-        let callback_panicked = f.u64()? != 0;
-        Some(TaskReport {
-            id,
-            job,
-            worker,
-            runtime,
-            outcome,
-            callback_panicked,
-        })
+        let len = match &report.outcome {
+            Outcome::Ok(s) | Outcome::Failed(s) => s.len(),
+            _ => 0,
+        };
+        let failed = TaskReport {
+            outcome: Outcome::Failed(format!("output too large: {len} bytes")),
+            ..report
+        };
+        if wire::append_frame(buf, &ToCaller::Report(failed)).is_err() {
+            panic!("a report without output must fit: {e}");
+        }
     }
 }
 
@@ -243,25 +209,12 @@ fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
-/// A duration in whole milliseconds, saturating.
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// Outcome-pipe frames start with their kind.
-const FRAME_REPORT: u64 = 0;
-const FRAME_USAGE: u64 = 1;
-/// A command's report (see `wire::CommandReport`).
-const FRAME_COMMAND: u64 = 2;
-/// The dispatcher failed; the frame says why, so the caller reports it once.
-const FRAME_FATAL: u64 = 3;
-
 /// Exit code of a dispatcher (and of the binary) whose standard output was closed under it
 /// (`| head -1`): 128 + SIGPIPE, what a shell shows for a program that SIGPIPE killed.
 pub const EXIT_OUTPUT_CLOSED: i32 = 128 + libc::SIGPIPE;
 
 /// Kernel accounting of one worker process, reaped by the dispatcher (`wait4`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkerUsage {
     pub pid: i32,
     pub tasks: u64,
@@ -279,26 +232,6 @@ impl WorkerUsage {
             self.max_rss_kib as f64 / 1024.0,
             self.cpu.as_secs_f64()
         )
-    }
-
-    fn encode(&self) -> Vec<u8> {
-        FrameBuilder::new()
-            .u64(FRAME_USAGE)
-            .i64(i64::from(self.pid))
-            .u64(self.tasks)
-            .u64(self.max_rss_kib)
-            .u64(micros(self.cpu))
-            .finish(MAX_FRAME)
-            .unwrap_or_default()
-    }
-
-    fn decode(f: &mut Fields<'_>) -> Option<WorkerUsage> {
-        Some(WorkerUsage {
-            pid: i32::try_from(f.i64()?).ok()?,
-            tasks: f.u64()?,
-            max_rss_kib: f.u64()?,
-            cpu: Duration::from_micros(f.u64()?),
-        })
     }
 }
 
@@ -517,25 +450,15 @@ impl Pool {
                 source,
             })?
         {
-            let bad = || Error::BadMessage {
+            let message = wire::decode(payload).ok_or(Error::BadMessage {
                 pipe: "outcome",
                 len: payload.len(),
-            };
-            let mut f = Fields::new(payload);
-            match f.u64().ok_or_else(bad)? {
-                FRAME_REPORT => self
-                    .stopped
-                    .reports
-                    .push(TaskReport::decode(&mut f).ok_or_else(bad)?),
-                FRAME_USAGE => self
-                    .stopped
-                    .workers
-                    .push(WorkerUsage::decode(&mut f).ok_or_else(bad)?),
-                FRAME_COMMAND => self
-                    .commands
-                    .push_back(CommandReport::get(&mut f).ok_or_else(bad)?),
-                FRAME_FATAL => self.fatal = Some(f.str().ok_or_else(bad)?),
-                _ => return Err(bad()),
+            })?;
+            match message {
+                ToCaller::Report(report) => self.stopped.reports.push(report),
+                ToCaller::Usage(usage) => self.stopped.workers.push(usage),
+                ToCaller::Command(report) => self.commands.push_back(report),
+                ToCaller::Fatal(why) => self.fatal = Some(why),
             }
         }
         Ok(())
@@ -556,15 +479,14 @@ impl Pool {
             )));
         }
         let job = task.job.clone();
-        let frame = TaskFrame {
+        let frame = wire::frame(&TaskFrame {
             id: self.next_id + 1,
             timeout: Some(task.timeout),
             work: Work::Job {
                 job: task.job,
                 args: task.args,
             },
-        }
-        .encode()
+        })
         .map_err(|e| Error::Usage(format!("task '{job}' is too large to send: {e}")))?;
         self.send(&frame)
     }
@@ -575,12 +497,11 @@ impl Pool {
         argv: Vec<Vec<u8>>,
         timeout: Option<Duration>,
     ) -> Result<u64> {
-        let frame = TaskFrame {
+        let frame = wire::frame(&TaskFrame {
             id: self.next_id + 1,
             timeout,
             work: Work::Command { argv },
-        }
-        .encode()
+        })
         .map_err(|e| Error::Usage(format!("a command line is too large to send: {e}")))?;
         self.send(&frame)
     }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use ipc_sys::frame::{self, FrameBuffer};
 use ipc_sys::queue::QueueEnd;
 
-use super::wire::{CommandReport, Work, WorkerResult, WorkerTask};
+use super::wire::{self, CommandReport, Work, WorkerResult, WorkerTask};
 use super::{MAX_FRAME, MAX_OUTPUT, Registry, exec};
 
 /// `queue` is the output queue to the caller: present in a pool that runs commands.
@@ -32,7 +32,7 @@ pub fn run(
         return 1;
     }
     ipc_sys::signal::one_line_panics("worker");
-    let ready = WorkerResult::Ready.encode().ok();
+    let ready = wire::frame(&WorkerResult::Ready).ok();
     if ready.is_none_or(|frame| frame::write_frame(&mut results, &frame).is_err()) {
         return 1;
     }
@@ -49,7 +49,7 @@ pub fn run(
             match ipc_sys::signal::wait_unless_interrupted(Some(tasks.as_fd()), None) {
                 Ok(ipc_sys::signal::Wake::Interrupted) => {
                     super::hooks::worker_leaving();
-                    let leaving = WorkerResult::Leaving.encode().ok();
+                    let leaving = wire::frame(&WorkerResult::Leaving).ok();
                     let _ = leaving.map(|frame| frame::write_frame(&mut results, &frame));
                     return 0;
                 }
@@ -58,7 +58,7 @@ pub fn run(
             }
         }
         let task = match buf.read_frame(&mut tasks) {
-            Ok(Some(payload)) => match WorkerTask::decode(payload) {
+            Ok(Some(payload)) => match wire::decode::<WorkerTask>(payload) {
                 Some(task) => task,
                 None => return 1,
             },
@@ -84,7 +84,7 @@ pub fn run(
                 false,
             )),
         };
-        let Ok(frame) = result.encode() else {
+        let Ok(frame) = wire::frame(&result) else {
             return 1;
         };
         if frame::write_frame(&mut results, &frame).is_err() {

@@ -36,7 +36,7 @@ use nix::poll::{PollFd, PollFlags};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
-use super::wire::{CommandReport, Ended, STARTED_LEN, decode_started};
+use super::wire::{self, CommandReport, Ended, STARTED_LEN};
 use super::{EXIT_OUTPUT_CLOSED, Error, Pool, PoolConfig, Stopped, describe_status, hooks};
 use input::{Input, MAX_LINE, OpenError, Source};
 use joblog::{Joblog, Resume};
@@ -613,8 +613,8 @@ impl Run {
             };
             let mut fds = fds.into_iter();
             // Anything but two files is not a message of ours: its descriptors close here.
-            let (Some((id, pgid)), Some(stdout), Some(stderr), None) = (
-                decode_started(&buf[..n]),
+            let (Some(wire::Started { id, pgid }), Some(stdout), Some(stderr), None) = (
+                wire::decode::<wire::Started>(&buf[..n]),
                 fds.next(),
                 fds.next(),
                 fds.next(),
