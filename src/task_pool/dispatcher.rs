@@ -31,8 +31,8 @@ use super::wire::{
     self, CommandReport, Ended, TaskFrame, ToCaller, Work, WorkerResult, WorkerTask,
 };
 use super::{
-    EXIT_OUTPUT_CLOSED, MAX_FRAME, Outcome, PoolConfig, Progress, Registry, TaskReport,
-    WorkerUsage, worker,
+    EXIT_OUTPUT_CLOSED, Job, MAX_FRAME, Outcome, PoolConfig, Progress, TaskReport, WorkerUsage,
+    worker,
 };
 
 /// Tasks read ahead of the workers at most: beyond this the dispatcher stops reading the task
@@ -47,13 +47,13 @@ const FLUSH_LIMIT: Duration = Duration::from_secs(2);
 /// The reason given to the tasks that were never started because the pool was told to stop.
 pub(crate) const NOT_STARTED: &str = "not started: the pool was told to stop";
 
-struct Queued {
+struct Queued<I> {
     id: u64,
     timeout: Option<Duration>,
-    work: Work,
+    work: Work<I>,
 }
 
-struct Running {
+struct Running<I> {
     id: u64,
     /// The job's name; `None` for a command.
     job: Option<String>,
@@ -69,10 +69,10 @@ struct Running {
     interrupted: bool,
     /// What it asked for, kept to hand a command to another worker if this one never starts it
     /// (see `WorkerResult::Leaving`).
-    work: Option<Work>,
+    work: Option<Work<I>>,
 }
 
-struct Slot {
+struct Slot<I> {
     child: Child,
     tasks_run: u64,
     /// `None` once the worker is told to finish (end of file on its task pipe).
@@ -81,7 +81,7 @@ struct Slot {
     buf: FrameBuffer,
     /// The worker has said it is up: its first task's clock does not count its start-up.
     ready: bool,
-    running: Option<Running>,
+    running: Option<Running<I>>,
     /// Told to die (timeout, wind-down): finishes its current report but gets no new task.
     doomed: bool,
     /// Broke the result protocol and was killed: whatever else it wrote is discarded.
@@ -90,19 +90,19 @@ struct Slot {
     final_kill: bool,
 }
 
-struct Dispatcher<'a> {
+struct Dispatcher<'a, J: Job> {
     config: &'a PoolConfig,
     progress: &'a Progress,
     usages: Vec<WorkerUsage>,
-    registry: &'a Registry,
+    job: &'a J,
     /// The caller's output queue, handed to every worker of a pool that runs commands.
     output: Option<&'a OwnedFd>,
     tasks: Option<File>,
     tasks_buf: FrameBuffer,
     outcomes: Option<File>,
     pending: Vec<u8>,
-    slots: Vec<Slot>,
-    queue: VecDeque<Queued>,
+    slots: Vec<Slot<J::In>>,
+    queue: VecDeque<Queued<J::In>>,
     joblog: Option<LineLog>,
     /// Winding down: the moment every worker still alive gets SIGKILL.
     winding: Option<Instant>,
@@ -112,9 +112,9 @@ struct Dispatcher<'a> {
 
 /// Runs the dispatcher in the current (child) process; returns its exit code. `output` is the
 /// caller's output queue for a pool that runs commands.
-pub fn run(
+pub fn run<J: Job>(
     config: &PoolConfig,
-    registry: &Registry,
+    job: &J,
     tasks: File,
     outcomes: File,
     progress: &Progress,
@@ -124,7 +124,7 @@ pub fn run(
         config,
         progress,
         usages: Vec::new(),
-        registry,
+        job,
         output,
         tasks: Some(tasks),
         tasks_buf: FrameBuffer::new(MAX_FRAME),
@@ -166,11 +166,11 @@ pub fn run(
     }
 }
 
-impl Dispatcher<'_> {
-    fn spawn_worker(&mut self) -> Result<Slot> {
+impl<J: Job> Dispatcher<'_, J> {
+    fn spawn_worker(&mut self) -> Result<Slot<J::In>> {
         let down = Pipe::new()?;
         let up = Pipe::new()?;
-        let registry = self.registry;
+        let job = self.job;
         // A worker keeps only its own two pipe ends (and, running commands, the output queue):
         // the fork primitive closes everything else. A worker holding another worker's result
         // pipe would hide that worker's death (no end of file); one holding the outcome pipe
@@ -184,7 +184,7 @@ impl Dispatcher<'_> {
                 .death_signal(Signal::SIGKILL)
                 .on_drop(Some(Signal::SIGKILL))
                 .spawn([down.read.as_fd(), up.write.as_fd()], |[tasks, results]| {
-                    worker::run(registry, File::from(tasks), File::from(results), None)
+                    worker::run(job, File::from(tasks), File::from(results), None)
                 })?,
             // A command worker runs only this crate's code and ends its command's group before
             // it exits: SIGTERM (a flag) gives it the chance, when the dispatcher dies or drops it.
@@ -196,12 +196,7 @@ impl Dispatcher<'_> {
                     [down.read.as_fd(), up.write.as_fd(), output.as_fd()],
                     |[tasks, results, output]| {
                         let output = QueueEnd::from_fd("output", super::wire::STARTED_LEN, output);
-                        worker::run(
-                            registry,
-                            File::from(tasks),
-                            File::from(results),
-                            Some(output),
-                        )
+                        worker::run(job, File::from(tasks), File::from(results), Some(output))
                     },
                 )?,
         };
@@ -349,7 +344,7 @@ impl Dispatcher<'_> {
 
     /// How long after SIGTERM a task's worker group gets SIGKILL. A command's worker ends its
     /// command within the grace by itself: the dispatcher waits a little longer before it steps in.
-    fn kill_after(&self, r: &Running) -> Duration {
+    fn kill_after(&self, r: &Running<J::In>) -> Duration {
         match r.job {
             Some(_) => self.config.grace,
             None => self.config.grace + BACKSTOP,
@@ -445,7 +440,7 @@ impl Dispatcher<'_> {
             pipe: "task",
             source,
         })? {
-            let task: TaskFrame = wire::decode(payload).ok_or(Error::BadMessage {
+            let task: TaskFrame<J::In> = wire::decode(payload).ok_or(Error::BadMessage {
                 pipe: "task",
                 len: payload.len(),
             })?;
@@ -480,7 +475,7 @@ impl Dispatcher<'_> {
             let slot = &mut self.slots[i];
             let decoded = match slot.buf.next_frame() {
                 Ok(None) => break,
-                Ok(Some(payload)) => wire::decode::<WorkerResult>(payload)
+                Ok(Some(payload)) => wire::decode::<WorkerResult<J::Out>>(payload)
                     .ok_or_else(|| format!("malformed result of {} bytes", payload.len())),
                 Err(e) => Err(e.to_string()),
             };
@@ -532,17 +527,18 @@ impl Dispatcher<'_> {
             let timed_out = running.terminated.is_some() && !running.interrupted;
             match result {
                 WorkerResult::Job {
-                    ok, text, runtime, ..
+                    result, runtime, ..
                 } => {
                     // Overran its limit, as measured where it ran: a timeout even if it finished
                     // before the dispatcher could stop it.
                     let overran = running.timeout.is_some_and(|t| runtime > t);
                     let outcome = if timed_out || overran {
                         Outcome::TimedOut
-                    } else if ok {
-                        Outcome::Ok(text)
                     } else {
-                        Outcome::Failed(text)
+                        match result {
+                            Ok(output) => Outcome::Ok(output),
+                            Err(text) => Outcome::Failed(text),
+                        }
                     };
                     self.complete(&running, pid.as_raw(), runtime, outcome, None)?;
                 }
@@ -759,7 +755,7 @@ impl Dispatcher<'_> {
 
     /// A task a worker was sent but never started (it was leaving): queued again, first, for
     /// another worker — or, if the pool is winding down, settled as not started.
-    fn never_started(&mut self, running: Running) -> Result<()> {
+    fn never_started(&mut self, running: Running<J::In>) -> Result<()> {
         let Some(work) = running.work else {
             return Ok(());
         };
@@ -776,7 +772,7 @@ impl Dispatcher<'_> {
         }
     }
 
-    fn settle_not_started(&mut self, task: Queued) -> Result<()> {
+    fn settle_not_started(&mut self, task: Queued<J::In>) -> Result<()> {
         match task.work {
             Work::Job { job, .. } => {
                 let running = Running {
@@ -810,27 +806,26 @@ impl Dispatcher<'_> {
     /// Settles one job task: callback, joblog line, outcome for the caller.
     fn complete(
         &mut self,
-        running: &Running,
+        running: &Running<J::In>,
         pid: i32,
         runtime: Duration,
-        outcome: Outcome,
+        outcome: Outcome<J::Out>,
         status: Option<ExitStatus>,
     ) -> Result<()> {
         let job_name = running.job.clone().unwrap_or_default();
         let mut callback_panicked = false;
-        if let Some(job) = self.registry.get(&job_name) {
-            let call = panic::catch_unwind(AssertUnwindSafe(|| match &outcome {
-                Outcome::Ok(output) => job.callback(running.id, output),
-                other => job.error_callback(running.id, other),
-            }));
-            if call.is_err() {
-                callback_panicked = true;
-                let line = format!(
-                    "error: the callback of task {} ({job_name}) panicked; the pool goes on\n",
-                    running.id
-                );
-                let _ = io::stderr().write_all(line.as_bytes());
-            }
+        let job = self.job;
+        let call = panic::catch_unwind(AssertUnwindSafe(|| match &outcome {
+            Outcome::Ok(output) => job.callback(running.id, &job_name, output),
+            other => job.error_callback(running.id, &job_name, other),
+        }));
+        if call.is_err() {
+            callback_panicked = true;
+            let line = format!(
+                "error: the callback of task {} ({job_name}) panicked; the pool goes on\n",
+                running.id
+            );
+            let _ = io::stderr().write_all(line.as_bytes());
         }
         if let Some(joblog) = &mut self.joblog {
             let not_started = pid == 0;
@@ -874,12 +869,12 @@ impl Dispatcher<'_> {
     /// Settles one command task: its report goes to the caller, which prints its output and
     /// writes its joblog line.
     fn complete_command(&mut self, report: CommandReport) -> Result<()> {
-        wire::append_frame(&mut self.pending, &ToCaller::Command(report)).map_err(|source| {
-            Error::Frame {
+        wire::append_frame(&mut self.pending, &ToCaller::<J::Out>::Command(report)).map_err(
+            |source| Error::Frame {
                 pipe: "outcome",
                 source,
-            }
-        })?;
+            },
+        )?;
         self.progress.settle();
         self.flush_outcomes(false)?;
         super::hooks::dispatcher_settled();
@@ -947,7 +942,7 @@ impl Dispatcher<'_> {
         self.sweep_orphans(true);
         for usage in std::mem::take(&mut self.usages) {
             // A usage record is a few bytes: it always fits.
-            let _ = wire::append_frame(&mut self.pending, &ToCaller::Usage(usage));
+            let _ = wire::append_frame(&mut self.pending, &ToCaller::<J::Out>::Usage(usage));
         }
         self.flush_outcomes(true)
     }
@@ -1001,7 +996,7 @@ impl Dispatcher<'_> {
     /// or on stderr if the caller cannot be reached. The workers are ended by their handles.
     fn fatal(&mut self, e: &Error) {
         self.pending.clear();
-        let _ = wire::append_frame(&mut self.pending, &ToCaller::Fatal(e.to_string()));
+        let _ = wire::append_frame(&mut self.pending, &ToCaller::<J::Out>::Fatal(e.to_string()));
         self.winding.get_or_insert_with(Instant::now);
         if self.outcomes.is_none() || self.flush_outcomes(true).is_err() || !self.pending.is_empty()
         {

@@ -52,6 +52,11 @@ pub(crate) fn frame<T: Serialize>(message: &T) -> Result<Vec<u8>, FrameError> {
     append_frame(&mut buf, message).map(|()| buf)
 }
 
+/// Bytes `value` takes once encoded (for a message saying an output is too large).
+pub(crate) fn encoded_len<T: Serialize>(value: &T) -> usize {
+    postcard::experimental::serialized_size(value).unwrap_or(usize::MAX)
+}
+
 /// The message a whole payload holds; `None` for anything else (trailing bytes included).
 pub(crate) fn decode<T: DeserializeOwned>(payload: &[u8]) -> Option<T> {
     match postcard::take_from_bytes(payload) {
@@ -62,29 +67,29 @@ pub(crate) fn decode<T: DeserializeOwned>(payload: &[u8]) -> Option<T> {
 
 /// What a task asks a worker to do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) enum Work {
-    /// Run a job of the registry with these arguments, inside the worker.
-    Job { job: String, args: Vec<String> },
+pub(crate) enum Work<I> {
+    /// Run the pool's job on this input (`job`: the task's name), inside the worker.
+    Job { job: String, input: I },
     /// Run a program (`argv[0]`, looked up in PATH) in a process group of its own.
     Command { argv: Vec<Vec<u8>> },
 }
 
 /// A task as the caller sends it to the dispatcher.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct TaskFrame {
+pub(crate) struct TaskFrame<I> {
     pub id: u64,
     pub timeout: Option<Duration>,
-    pub work: Work,
+    pub work: Work<I>,
 }
 
 /// A task as the dispatcher hands it to a worker: a command also needs its timeout and grace,
 /// which its worker enforces.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct WorkerTask {
+pub(crate) struct WorkerTask<I> {
     pub id: u64,
     pub timeout: Option<Duration>,
     pub grace: Duration,
-    pub work: Work,
+    pub work: Work<I>,
 }
 
 /// How a command ended.
@@ -141,15 +146,14 @@ impl CommandReport {
 
 /// What a worker sends back: that it is up (once, first), then one result per task.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) enum WorkerResult {
+pub(crate) enum WorkerResult<O> {
     /// The worker is set up and reading tasks: its first task's clock starts only now, so a
     /// worker slow to be scheduled after its fork does not eat into that task's timeout.
     Ready,
     /// A job's result: its output or error text, and how long `run` took in the worker.
     Job {
         id: u64,
-        ok: bool,
-        text: String,
+        result: Result<O, String>,
         runtime: Duration,
     },
     Command(CommandReport),
@@ -158,7 +162,7 @@ pub(crate) enum WorkerResult {
     Leaving,
 }
 
-impl WorkerResult {
+impl<O> WorkerResult<O> {
     pub fn id(&self) -> u64 {
         match self {
             WorkerResult::Job { id, .. } => *id,
@@ -170,8 +174,8 @@ impl WorkerResult {
 
 /// What the dispatcher sends the caller.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) enum ToCaller {
-    Report(TaskReport),
+pub(crate) enum ToCaller<O> {
+    Report(TaskReport<O>),
     Usage(WorkerUsage),
     Command(CommandReport),
     /// The dispatcher failed; the message says why, so the caller reports it once.
@@ -219,7 +223,7 @@ mod tests {
                 timeout: Some(Duration::from_millis(250)),
                 work: Work::Job {
                     job: "sleep".into(),
-                    args: vec!["10".into()],
+                    input: vec!["10".to_string()],
                 },
             },
             TaskFrame {
@@ -247,7 +251,7 @@ mod tests {
             Ended::WorkerDied(ExitStatus::Signaled(9)),
             Ended::WorkerDied(ExitStatus::Exited(1)),
         ] {
-            let r = WorkerResult::Command(CommandReport {
+            let r = WorkerResult::<String>::Command(CommandReport {
                 id: 1,
                 worker: 42,
                 start_us: 1_700_000_000_123_456,
@@ -261,18 +265,23 @@ mod tests {
             });
             assert_eq!(round_trip(&r), Some(r.clone()));
         }
-        let job = WorkerResult::Job {
+        let job = WorkerResult::<u64>::Job {
             id: 3,
-            ok: false,
-            text: "failing".into(),
+            result: Err("failing".into()),
             runtime: Duration::from_millis(3),
         };
         assert_eq!(round_trip(&job), Some(job));
+        let ok = WorkerResult::Job {
+            id: 4,
+            result: Ok(vec![(7u64, u128::MAX)]),
+            runtime: Duration::from_millis(3),
+        };
+        assert_eq!(round_trip(&ok), Some(ok));
         assert_eq!(
-            round_trip(&WorkerResult::Leaving),
+            round_trip(&WorkerResult::<u64>::Leaving),
             Some(WorkerResult::Leaving)
         );
-        let fatal = ToCaller::Fatal("gone".into());
+        let fatal = ToCaller::<u64>::Fatal("gone".into());
         assert_eq!(round_trip(&fatal), Some(fatal));
         for started in [
             Started { id: 9, pgid: 1234 },
@@ -289,30 +298,29 @@ mod tests {
 
     #[test]
     fn a_payload_with_bytes_left_over_or_cut_short_is_refused() {
-        let payload = postcard::to_stdvec(&WorkerResult::Leaving).unwrap();
+        let payload = postcard::to_stdvec(&WorkerResult::<String>::Leaving).unwrap();
         let mut longer = payload.clone();
         longer.push(0);
-        assert_eq!(decode::<WorkerResult>(&longer), None);
-        let job = postcard::to_stdvec(&WorkerResult::Job {
+        assert_eq!(decode::<WorkerResult<String>>(&longer), None);
+        let job = postcard::to_stdvec(&WorkerResult::<String>::Job {
             id: 3,
-            ok: true,
-            text: "out".into(),
+            result: Ok("out".into()),
             runtime: Duration::ZERO,
         })
         .unwrap();
-        assert_eq!(decode::<WorkerResult>(&job[..job.len() - 1]), None);
+        assert_eq!(decode::<WorkerResult<String>>(&job[..job.len() - 1]), None);
     }
 
     #[test]
     fn a_frame_over_the_limit_is_refused_and_leaves_the_buffer_as_it_was() {
         let mut buf = b"kept".to_vec();
-        let big = ToCaller::Fatal("x".repeat(MAX_FRAME));
+        let big = ToCaller::<String>::Fatal("x".repeat(MAX_FRAME));
         assert!(matches!(
             append_frame(&mut buf, &big),
             Err(FrameError::TooLarge { .. })
         ));
         assert_eq!(buf, b"kept");
-        append_frame(&mut buf, &ToCaller::Fatal("ok".into())).unwrap();
+        append_frame(&mut buf, &ToCaller::<String>::Fatal("ok".into())).unwrap();
         assert_eq!(&buf[..4], b"kept");
         assert_eq!(&buf[4..8], &4u32.to_le_bytes(), "tag, length, two bytes");
     }

@@ -6,19 +6,14 @@
 use std::fs::File;
 use std::time::{Duration, Instant};
 
-use ipc_sys::frame::{self, FrameBuffer};
+use ipc_sys::frame::{self, FrameBuffer, FrameError, PREFIX};
 use ipc_sys::queue::QueueEnd;
 
 use super::wire::{self, CommandReport, Work, WorkerResult, WorkerTask};
-use super::{MAX_FRAME, MAX_OUTPUT, Registry, exec};
+use super::{Job, MAX_FRAME, MAX_OUTPUT, exec};
 
 /// `queue` is the output queue to the caller: present in a pool that runs commands.
-pub fn run(
-    registry: &Registry,
-    mut tasks: File,
-    mut results: File,
-    queue: Option<QueueEnd>,
-) -> i32 {
+pub fn run<J: Job>(job: &J, mut tasks: File, mut results: File, queue: Option<QueueEnd>) -> i32 {
     let signals = if queue.is_some() {
         // A command worker runs only this crate's code, which winds its command down when told
         // to stop (SIGTERM from the dispatcher, or the dispatcher's death): a flag, not death.
@@ -32,7 +27,7 @@ pub fn run(
         return 1;
     }
     ipc_sys::signal::one_line_panics("worker");
-    let ready = wire::frame(&WorkerResult::Ready).ok();
+    let ready = wire::frame(&WorkerResult::<J::Out>::Ready).ok();
     if ready.is_none_or(|frame| frame::write_frame(&mut results, &frame).is_err()) {
         return 1;
     }
@@ -49,7 +44,7 @@ pub fn run(
             match ipc_sys::signal::wait_unless_interrupted(Some(tasks.as_fd()), None) {
                 Ok(ipc_sys::signal::Wake::Interrupted) => {
                     super::hooks::worker_leaving();
-                    let leaving = wire::frame(&WorkerResult::Leaving).ok();
+                    let leaving = wire::frame(&WorkerResult::<J::Out>::Leaving).ok();
                     let _ = leaving.map(|frame| frame::write_frame(&mut results, &frame));
                     return 0;
                 }
@@ -58,7 +53,7 @@ pub fn run(
             }
         }
         let task = match buf.read_frame(&mut tasks) {
-            Ok(Some(payload)) => match wire::decode::<WorkerTask>(payload) {
+            Ok(Some(payload)) => match wire::decode::<WorkerTask<J::In>>(payload) {
                 Some(task) => task,
                 None => return 1,
             },
@@ -68,23 +63,16 @@ pub fn run(
         if queue.is_some() {
             super::hooks::worker_got_task();
         }
-        let result = match (task.work, &queue) {
-            (Work::Job { job, args }, _) => run_job(registry, task.id, &job, &args),
-            (Work::Command { argv }, Some(queue)) => WorkerResult::Command(exec::run(
-                task.id,
-                &argv,
-                task.timeout,
-                task.grace,
-                queue,
-                &mut spares,
+        let frame = match (task.work, &queue) {
+            (Work::Job { input, .. }, _) => run_job(job, task.id, input),
+            (Work::Command { argv }, Some(queue)) => wire::frame(&WorkerResult::<J::Out>::Command(
+                exec::run(task.id, &argv, task.timeout, task.grace, queue, &mut spares),
             )),
-            (Work::Command { .. }, None) => WorkerResult::Command(CommandReport::not_started(
-                task.id,
-                "this pool runs jobs, not commands",
-                false,
+            (Work::Command { .. }, None) => wire::frame(&WorkerResult::<J::Out>::Command(
+                CommandReport::not_started(task.id, "this pool runs jobs, not commands", false),
             )),
         };
-        let Ok(frame) = wire::frame(&result) else {
+        let Ok(frame) = frame else {
             return 1;
         };
         if frame::write_frame(&mut results, &frame).is_err() {
@@ -93,28 +81,34 @@ pub fn run(
     }
 }
 
-fn run_job(registry: &Registry, id: u64, job: &str, args: &[String]) -> WorkerResult {
+/// Runs the job and frames its result. Checked here, where the output is, so the dispatcher
+/// never has to cope with a frame over its limit: a result over `MAX_OUTPUT` fails at once and
+/// says why.
+fn run_job<J: Job>(job: &J, id: u64, input: J::In) -> Result<Vec<u8>, FrameError> {
     let start = Instant::now();
-    let result = match registry.get(job) {
-        Some(job) => job.run(args),
-        None => Err(format!("unknown job '{job}'")),
-    };
+    let result = job.run(input);
     let runtime: Duration = start.elapsed();
-    let (ok, text) = match result {
-        Ok(out) => (true, out),
-        Err(msg) => (false, msg),
-    };
-    // Checked here, where the output is, so the dispatcher never has to cope with a frame over
-    // its limit: the task fails at once and says why.
-    let (ok, text) = if text.len() > MAX_OUTPUT {
-        (false, format!("output too large: {} bytes", text.len()))
-    } else {
-        (ok, text)
-    };
-    WorkerResult::Job {
+    let message = WorkerResult::Job {
         id,
-        ok,
-        text,
+        result,
         runtime,
+    };
+    let frame = wire::frame(&message);
+    if frame.as_ref().is_ok_and(|f| f.len() - PREFIX <= MAX_OUTPUT) {
+        return frame;
     }
+    let len = match &message {
+        WorkerResult::Job {
+            result: Ok(output), ..
+        } => wire::encoded_len(output),
+        WorkerResult::Job {
+            result: Err(text), ..
+        } => text.len(),
+        _ => 0,
+    };
+    wire::frame(&WorkerResult::<J::Out>::Job {
+        id,
+        result: Err(format!("output too large: {len} bytes")),
+        runtime,
+    })
 }
