@@ -51,8 +51,45 @@ pub struct Part {
 /// the part of it to read if the file was cut.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileArg {
+    #[serde(with = "os_bytes")]
     pub path: OsString,
     pub part: Option<Part>,
+}
+
+/// A file name on the pool's pipes as one run of bytes (a length, then the bytes, copied
+/// whole) rather than serde's default for an `OsString` (an enum of a sequence, one element
+/// at a time): for `#[serde(with = "os_bytes")]`.
+pub mod os_bytes {
+    use std::ffi::OsString;
+    use std::fmt;
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+
+    use serde::de::{Error, Visitor};
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(name: &OsString, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(name.as_bytes())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<OsString, D::Error> {
+        struct Bytes;
+        impl Visitor<'_> for Bytes {
+            type Value = OsString;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a file name's bytes")
+            }
+
+            fn visit_bytes<E: Error>(self, v: &[u8]) -> Result<OsString, E> {
+                Ok(OsString::from_vec(v.to_vec()))
+            }
+
+            fn visit_byte_buf<E: Error>(self, v: Vec<u8>) -> Result<OsString, E> {
+                Ok(OsString::from_vec(v))
+            }
+        }
+        d.deserialize_byte_buf(Bytes)
+    }
 }
 
 impl FileArg {
@@ -254,6 +291,8 @@ mod tests {
                 }),
             };
             let bytes = postcard::to_stdvec(&arg).unwrap();
+            // A length, the bytes, then the part (`Some`, 7, `None`): the name is one run.
+            assert_eq!(bytes.len(), 1 + name.len() + 3, "{bytes:?}");
             let back: FileArg = postcard::from_bytes(&bytes).unwrap();
             assert_eq!(back.path.as_bytes(), name);
             assert_eq!(back, arg);

@@ -31,6 +31,7 @@ const UNREADABLE: usize = 2;
 /// One file of a worker's result: its size and digest (in hex), or why it could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct Hashed {
+    #[serde(with = "super::batch::os_bytes")]
     name: OsString,
     digest: std::result::Result<(u64, String), String>,
 }

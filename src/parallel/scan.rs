@@ -406,6 +406,7 @@ fn find_newline(
 /// add up to the file's, which gets its row once its last part is in.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct Scanned {
+    #[serde(with = "super::batch::os_bytes")]
     name: OsString,
     part: Option<(u64, bool)>,
     counts: std::result::Result<(u64, u64), String>,
