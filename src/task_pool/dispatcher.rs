@@ -32,7 +32,7 @@ use super::wire::{
 };
 use super::{
     EXIT_OUTPUT_CLOSED, Job, MAX_FRAME, Outcome, PoolConfig, Progress, TaskReport, WorkerUsage,
-    worker,
+    exec, worker,
 };
 
 /// Tasks read ahead of the workers at most: beyond this the dispatcher stops reading the task
@@ -184,7 +184,7 @@ impl<J: Job> Dispatcher<'_, J> {
                 .death_signal(Signal::SIGKILL)
                 .on_drop(Some(Signal::SIGKILL))
                 .spawn([down.read.as_fd(), up.write.as_fd()], |[tasks, results]| {
-                    worker::run(job, File::from(tasks), File::from(results), None)
+                    worker::serve(job, File::from(tasks), File::from(results))
                 })?,
             // A command worker runs only this crate's code and ends its command's group before
             // it exits: SIGTERM (a flag) gives it the chance, when the dispatcher dies or drops it.
@@ -196,7 +196,7 @@ impl<J: Job> Dispatcher<'_, J> {
                     [down.read.as_fd(), up.write.as_fd(), output.as_fd()],
                     |[tasks, results, output]| {
                         let output = QueueEnd::from_fd("output", super::wire::STARTED_LEN, output);
-                        worker::run(job, File::from(tasks), File::from(results), Some(output))
+                        exec::serve(File::from(tasks), File::from(results), output)
                     },
                 )?,
         };
@@ -260,21 +260,29 @@ impl<J: Job> Dispatcher<'_, J> {
             let Some(task) = self.queue.pop_front() else {
                 return Ok(());
             };
-            let worker_task = WorkerTask {
-                id: task.id,
-                timeout: task.timeout,
-                grace: self.config.grace,
-                work: task.work,
-            };
-            // Cannot fail: the caller framed the same fields within the same limit, and the
-            // worker's frame adds eight bytes — checked, never assumed.
-            let frame = wire::frame(&worker_task).map_err(|source| Error::Frame {
+            let Queued { id, timeout, work } = task;
+            let grace = self.config.grace;
+            // A job worker gets the job's input, a command worker the command line: each reads
+            // nothing else. Cannot fail: the caller framed more within the same limit —
+            // checked, never assumed.
+            let frame = match &work {
+                Work::Job { input, .. } => wire::frame(&WorkerTask {
+                    id,
+                    timeout,
+                    grace,
+                    work: input,
+                }),
+                Work::Command { argv } => wire::frame(&WorkerTask {
+                    id,
+                    timeout,
+                    grace,
+                    work: argv,
+                }),
+            }
+            .map_err(|source| Error::Frame {
                 pipe: "worker task",
                 source,
             })?;
-            let WorkerTask {
-                id, timeout, work, ..
-            } = worker_task;
             let slot = &mut self.slots[i];
             slot.tasks_run += 1;
             let written = slot

@@ -82,14 +82,15 @@ pub(crate) struct TaskFrame<I> {
     pub work: Work<I>,
 }
 
-/// A task as the dispatcher hands it to a worker: a command also needs its timeout and grace,
-/// which its worker enforces.
+/// A task as the dispatcher hands it to a worker: what that kind of worker runs (a job worker
+/// the job's input, a command worker the command line); a command also needs its timeout and
+/// grace, which its worker enforces.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct WorkerTask<I> {
+pub(crate) struct WorkerTask<W> {
     pub id: u64,
     pub timeout: Option<Duration>,
     pub grace: Duration,
-    pub work: Work<I>,
+    pub work: W,
 }
 
 /// How a command ended.
@@ -242,7 +243,15 @@ mod tests {
                 grace: Duration::from_millis(500),
                 work: t.work,
             };
-            assert_eq!(round_trip(&wt), Some(wt));
+            assert_eq!(round_trip(&wt), Some(wt.clone()));
+            // Sent by reference, read back as the value.
+            let by_ref = WorkerTask {
+                id: wt.id,
+                timeout: wt.timeout,
+                grace: wt.grace,
+                work: &wt.work,
+            };
+            assert_eq!(decode(&frame(&by_ref).unwrap()[PREFIX..]), Some(wt));
         }
         for ended in [
             Ended::Exited(3),
