@@ -83,33 +83,111 @@ pub fn serve<J: Job>(job: &J, tasks: File, results: File) -> i32 {
 }
 
 /// Runs the job and frames its result. Checked here, where the output is, so the dispatcher
-/// never has to cope with a frame over its limit: a result over `MAX_OUTPUT` fails at once and
-/// says why.
+/// never has to cope with a frame over its limit: a result over `MAX_OUTPUT` (or one that cannot
+/// be encoded) fails at once and says why.
 fn run_job<J: Job>(job: &J, id: u64, input: J::In) -> Result<Vec<u8>, FrameError> {
     let start = Instant::now();
     let result = job.run(input);
     let runtime: Duration = start.elapsed();
-    let message = WorkerResult::Job {
+    // Framed by reference: the output is not moved, and is still there to measure if too large.
+    let frame = wire::frame(&WorkerResult::Job {
         id,
-        result,
+        result: result.as_ref().map_err(Clone::clone),
         runtime,
-    };
-    let frame = wire::frame(&message);
-    if frame.as_ref().is_ok_and(|f| f.len() - PREFIX <= MAX_OUTPUT) {
-        return frame;
-    }
-    let len = match &message {
-        WorkerResult::Job {
-            result: Ok(output), ..
-        } => wire::encoded_len(output),
-        WorkerResult::Job {
-            result: Err(text), ..
-        } => text.len(),
-        _ => 0,
+    });
+    let why = match frame {
+        Ok(frame) if frame.len() - PREFIX <= MAX_OUTPUT => return Ok(frame),
+        Err(FrameError::Io(e)) => format!("its output cannot be encoded: {e}"),
+        _ => {
+            let len = match &result {
+                Ok(output) => wire::encoded_len(output),
+                Err(text) => text.len(),
+            };
+            format!("output too large: {len} bytes")
+        }
     };
     wire::frame(&WorkerResult::<J::Out>::Job {
         id,
-        result: Err(format!("output too large: {len} bytes")),
+        result: Err(why),
         runtime,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::*;
+
+    /// An output postcard cannot encode: a sequence of unknown length.
+    #[derive(Debug)]
+    struct Unsized;
+
+    impl Serialize for Unsized {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeSeq;
+            s.serialize_seq(None)?.end()
+        }
+    }
+
+    impl<'de> Deserialize<'de> for Unsized {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Unsized, D::Error> {
+            <()>::deserialize(d).map(|()| Unsized)
+        }
+    }
+
+    struct Echo;
+
+    impl Job for Echo {
+        type In = usize;
+        type Out = String;
+
+        fn name(&self, _: &usize) -> &'static str {
+            "echo"
+        }
+
+        fn run(&self, n: usize) -> Result<String, String> {
+            Ok("x".repeat(n))
+        }
+    }
+
+    struct Broken;
+
+    impl Job for Broken {
+        type In = ();
+        type Out = Unsized;
+
+        fn name(&self, _: &()) -> &'static str {
+            "broken"
+        }
+
+        fn run(&self, (): ()) -> Result<Unsized, String> {
+            Ok(Unsized)
+        }
+    }
+
+    fn result_of(frame: &[u8]) -> Result<String, String> {
+        match wire::decode::<WorkerResult<String>>(&frame[PREFIX..]) {
+            Some(WorkerResult::Job { id: 9, result, .. }) => result,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_result_too_large_or_not_encodable_becomes_a_failure_that_says_so() {
+        assert_eq!(result_of(&run_job(&Echo, 9, 3).unwrap()), Ok("xxx".into()));
+        assert_eq!(
+            result_of(&run_job(&Echo, 9, MAX_OUTPUT + 1).unwrap()),
+            Err(format!("output too large: {} bytes", MAX_OUTPUT + 1 + 4)),
+            "the string after its length (a 4-byte varint)"
+        );
+        let broken = run_job(&Broken, 9, ()).unwrap();
+        let Some(WorkerResult::<()>::Job {
+            result: Err(why), ..
+        }) = wire::decode(&broken[PREFIX..])
+        else {
+            panic!("not a failure");
+        };
+        assert!(why.starts_with("its output cannot be encoded: "), "{why}");
+    }
 }
