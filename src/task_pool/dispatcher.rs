@@ -28,7 +28,7 @@ use nix::unistd::Pid;
 
 use super::error::{Error, Result};
 use super::wire::{
-    self, CommandReport, Ended, TaskFrame, ToCaller, Work, WorkerResult, WorkerTask,
+    self, CommandReport, Ended, Kind, TaskHeader, ToCaller, WorkerHeader, WorkerResult,
 };
 use super::{
     EXIT_OUTPUT_CLOSED, Job, MAX_FRAME, Outcome, PoolConfig, Progress, TaskReport, WorkerUsage,
@@ -47,16 +47,18 @@ const FLUSH_LIMIT: Duration = Duration::from_secs(2);
 /// The reason given to the tasks that were never started because the pool was told to stop.
 pub(crate) const NOT_STARTED: &str = "not started: the pool was told to stop";
 
-struct Queued<I> {
+/// A task read from the caller: its header, and the job's input or the command line, encoded,
+/// for a worker to read (the dispatcher never decodes it).
+struct Queued {
     id: u64,
     timeout: Option<Duration>,
-    work: Work<I>,
+    kind: Kind,
+    payload: Vec<u8>,
 }
 
-struct Running<I> {
+struct Running {
     id: u64,
-    /// The job's name; `None` for a command.
-    job: Option<String>,
+    kind: Kind,
     timeout: Option<Duration>,
     started: Instant,
     start_us: u64,
@@ -69,10 +71,10 @@ struct Running<I> {
     interrupted: bool,
     /// What it asked for, kept to hand a command to another worker if this one never starts it
     /// (see `WorkerResult::Leaving`).
-    work: Option<Work<I>>,
+    payload: Vec<u8>,
 }
 
-struct Slot<I> {
+struct Slot {
     child: Child,
     tasks_run: u64,
     /// `None` once the worker is told to finish (end of file on its task pipe).
@@ -81,7 +83,7 @@ struct Slot<I> {
     buf: FrameBuffer,
     /// The worker has said it is up: its first task's clock does not count its start-up.
     ready: bool,
-    running: Option<Running<I>>,
+    running: Option<Running>,
     /// Told to die (timeout, wind-down): finishes its current report but gets no new task.
     doomed: bool,
     /// Broke the result protocol and was killed: whatever else it wrote is discarded.
@@ -101,8 +103,8 @@ struct Dispatcher<'a, J: Job> {
     tasks_buf: FrameBuffer,
     outcomes: Option<File>,
     pending: Vec<u8>,
-    slots: Vec<Slot<J::In>>,
-    queue: VecDeque<Queued<J::In>>,
+    slots: Vec<Slot>,
+    queue: VecDeque<Queued>,
     joblog: Option<LineLog>,
     /// Winding down: the moment every worker still alive gets SIGKILL.
     winding: Option<Instant>,
@@ -167,7 +169,7 @@ pub fn run<J: Job>(
 }
 
 impl<J: Job> Dispatcher<'_, J> {
-    fn spawn_worker(&mut self) -> Result<Slot<J::In>> {
+    fn spawn_worker(&mut self) -> Result<Slot> {
         let down = Pipe::new()?;
         let up = Pipe::new()?;
         let job = self.job;
@@ -260,29 +262,19 @@ impl<J: Job> Dispatcher<'_, J> {
             let Some(task) = self.queue.pop_front() else {
                 return Ok(());
             };
-            let Queued { id, timeout, work } = task;
-            let grace = self.config.grace;
-            // A job worker gets the job's input, a command worker the command line: each reads
-            // nothing else. Cannot fail: the caller framed more within the same limit —
-            // checked, never assumed.
-            let frame = match &work {
-                Work::Job { input, .. } => wire::frame(&WorkerTask {
-                    id,
-                    timeout,
-                    grace,
-                    work: input,
-                }),
-                Work::Command { argv } => wire::frame(&WorkerTask {
-                    id,
-                    timeout,
-                    grace,
-                    work: argv,
-                }),
-            }
-            .map_err(|source| Error::Frame {
-                pipe: "worker task",
-                source,
-            })?;
+            // The worker reads the payload as what its kind runs (the job's input, a command
+            // line). Cannot fail: the caller framed more within the same limit — checked, never
+            // assumed.
+            let header = WorkerHeader {
+                id: task.id,
+                timeout: task.timeout,
+                grace: self.config.grace,
+            };
+            let frame =
+                wire::frame_with_tail(&header, &task.payload).map_err(|source| Error::Frame {
+                    pipe: "worker task",
+                    source,
+                })?;
             let slot = &mut self.slots[i];
             slot.tasks_run += 1;
             let written = slot
@@ -291,18 +283,21 @@ impl<J: Job> Dispatcher<'_, J> {
                 .is_some_and(|to| frame::write_frame(to, &frame).is_ok());
             if !written {
                 // The worker died while idle; it is replaced when its pipe reports end of file.
-                self.queue.push_front(Queued { id, timeout, work });
+                self.queue.push_front(task);
                 slot.doomed = true;
                 continue;
             }
-            let job = match &work {
-                Work::Job { job, .. } => Some(job.clone()),
-                Work::Command { .. } => None,
-            };
+            let Queued {
+                id,
+                timeout,
+                kind,
+                payload,
+            } = task;
+            let is_job = matches!(kind, Kind::Job(_));
             if self.config.announce {
                 let line = format!(
                     "started task {id} ({}) on worker {}\n",
-                    job.as_deref().unwrap_or("command"),
+                    kind.name(),
                     slot.child.pid()
                 );
                 if let Err(e) = io::stdout().write_all(line.as_bytes())
@@ -313,18 +308,19 @@ impl<J: Job> Dispatcher<'_, J> {
             }
             let now = Instant::now();
             // A command's worker enforces the timeout itself; the dispatcher only backs it up.
-            let limit = match &job {
-                Some(_) => timeout,
-                None => timeout.and_then(|t| t.checked_add(self.config.grace + BACKSTOP)),
+            let limit = if is_job {
+                timeout
+            } else {
+                timeout.and_then(|t| t.checked_add(self.config.grace + BACKSTOP))
             };
-            let start_text = if self.joblog.is_some() && job.is_some() {
+            let start_text = if self.joblog.is_some() && is_job {
                 now_text()
             } else {
                 String::new()
             };
             slot.running = Some(Running {
                 id,
-                job,
+                kind,
                 timeout,
                 started: now,
                 start_us: epoch_micros(),
@@ -333,7 +329,7 @@ impl<J: Job> Dispatcher<'_, J> {
                 terminated: None,
                 killed: false,
                 interrupted: false,
-                work: Some(work),
+                payload,
             });
         }
         Ok(())
@@ -352,10 +348,10 @@ impl<J: Job> Dispatcher<'_, J> {
 
     /// How long after SIGTERM a task's worker group gets SIGKILL. A command's worker ends its
     /// command within the grace by itself: the dispatcher waits a little longer before it steps in.
-    fn kill_after(&self, r: &Running<J::In>) -> Duration {
-        match r.job {
-            Some(_) => self.config.grace,
-            None => self.config.grace + BACKSTOP,
+    fn kill_after(&self, r: &Running) -> Duration {
+        match r.kind {
+            Kind::Job(_) => self.config.grace,
+            Kind::Command => self.config.grace + BACKSTOP,
         }
     }
 
@@ -448,14 +444,15 @@ impl<J: Job> Dispatcher<'_, J> {
             pipe: "task",
             source,
         })? {
-            let task: TaskFrame<J::In> = wire::decode(payload).ok_or(Error::BadMessage {
+            let (header, rest) = wire::split::<TaskHeader>(payload).ok_or(Error::BadMessage {
                 pipe: "task",
                 len: payload.len(),
             })?;
             self.queue.push_back(Queued {
-                id: task.id,
-                timeout: task.timeout,
-                work: task.work,
+                id: header.id,
+                timeout: header.timeout,
+                kind: header.kind,
+                payload: rest.to_vec(),
             });
         }
         if n == 0 {
@@ -527,7 +524,7 @@ impl<J: Job> Dispatcher<'_, J> {
             if running.terminated.is_some() {
                 // It was sent SIGTERM: it may be blocking it (the demo's `stubborn`). End it
                 // now; a fresh worker replaces it when its pipe closes.
-                if running.job.is_some() {
+                if let Kind::Job(_) = running.kind {
                     slot.child.signal_group(Signal::SIGKILL);
                 }
                 slot.doomed = true;
@@ -583,8 +580,8 @@ impl<J: Job> Dispatcher<'_, J> {
         if let Some(running) = slot.running.take() {
             let timed_out = running.terminated.is_some() && !running.interrupted;
             let runtime = running.started.elapsed();
-            match running.job {
-                Some(_) => {
+            match running.kind {
+                Kind::Job(_) => {
                     let outcome = if timed_out {
                         Outcome::TimedOut
                     } else {
@@ -598,7 +595,7 @@ impl<J: Job> Dispatcher<'_, J> {
                         Some(reaped.status),
                     )?;
                 }
-                None => self.complete_command(CommandReport {
+                Kind::Command => self.complete_command(CommandReport {
                     id: running.id,
                     worker: pid.as_raw(),
                     start_us: running.start_us,
@@ -763,14 +760,12 @@ impl<J: Job> Dispatcher<'_, J> {
 
     /// A task a worker was sent but never started (it was leaving): queued again, first, for
     /// another worker — or, if the pool is winding down, settled as not started.
-    fn never_started(&mut self, running: Running<J::In>) -> Result<()> {
-        let Some(work) = running.work else {
-            return Ok(());
-        };
+    fn never_started(&mut self, running: Running) -> Result<()> {
         let task = Queued {
             id: running.id,
             timeout: running.timeout,
-            work,
+            kind: running.kind,
+            payload: running.payload,
         };
         if self.winding.is_some() {
             self.settle_not_started(task)
@@ -780,12 +775,12 @@ impl<J: Job> Dispatcher<'_, J> {
         }
     }
 
-    fn settle_not_started(&mut self, task: Queued<J::In>) -> Result<()> {
-        match task.work {
-            Work::Job { job, .. } => {
+    fn settle_not_started(&mut self, task: Queued) -> Result<()> {
+        match task.kind {
+            Kind::Job(_) => {
                 let running = Running {
                     id: task.id,
-                    job: Some(job),
+                    kind: task.kind,
                     timeout: task.timeout,
                     started: Instant::now(),
                     start_us: 0,
@@ -794,7 +789,7 @@ impl<J: Job> Dispatcher<'_, J> {
                     terminated: None,
                     killed: false,
                     interrupted: true,
-                    work: None,
+                    payload: Vec::new(),
                 };
                 self.complete(
                     &running,
@@ -804,7 +799,7 @@ impl<J: Job> Dispatcher<'_, J> {
                     None,
                 )
             }
-            Work::Command { .. } => self.complete_command(CommandReport {
+            Kind::Command => self.complete_command(CommandReport {
                 winding: true,
                 ..CommandReport::not_started(task.id, NOT_STARTED, true)
             }),
@@ -814,13 +809,13 @@ impl<J: Job> Dispatcher<'_, J> {
     /// Settles one job task: callback, joblog line, outcome for the caller.
     fn complete(
         &mut self,
-        running: &Running<J::In>,
+        running: &Running,
         pid: i32,
         runtime: Duration,
         outcome: Outcome<J::Out>,
         status: Option<ExitStatus>,
     ) -> Result<()> {
-        let job_name = running.job.clone().unwrap_or_default();
+        let job_name = running.kind.name().to_string();
         let mut callback_panicked = false;
         let job = self.job;
         let call = panic::catch_unwind(AssertUnwindSafe(|| match &outcome {

@@ -93,7 +93,7 @@ pub(crate) fn serve(tasks: File, results: File, queue: QueueEnd) -> i32 {
                 Err(_) => return 1,
             }
         }
-        let task = match pipes.next::<Vec<Vec<u8>>>() {
+        let (task, argv) = match pipes.next::<Vec<Vec<u8>>>() {
             Ok(Some(task)) => task,
             Ok(None) => return 0,
             Err(()) => return 1,
@@ -101,7 +101,7 @@ pub(crate) fn serve(tasks: File, results: File, queue: QueueEnd) -> i32 {
         hooks::worker_got_task();
         let report = run(
             task.id,
-            &task.work,
+            &argv,
             task.timeout,
             task.grace,
             &queue,

@@ -71,7 +71,7 @@ use nix::unistd::Pid;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use wire::{CommandReport, TaskFrame, ToCaller, Work};
+use wire::{CommandReport, Kind, TaskHeader, ToCaller};
 
 pub use error::{Error, Result};
 
@@ -358,12 +358,13 @@ impl Pool<Commands> {
         argv: Vec<Vec<u8>>,
         timeout: Option<Duration>,
     ) -> Result<u64> {
-        let frame = wire::frame(&TaskFrame::<Never> {
+        let header = TaskHeader {
             id: self.next_id + 1,
             timeout,
-            work: Work::Command { argv },
-        })
-        .map_err(|e| Error::Usage(format!("a command line is too large to send: {e}")))?;
+            kind: Kind::Command,
+        };
+        let frame = wire::frame(&(header, &argv))
+            .map_err(|e| Error::Usage(format!("a command line is too large to send: {e}")))?;
         self.send(&frame)
     }
 }
@@ -523,15 +524,13 @@ impl<J: Job> Pool<J> {
     /// caller then ends the pool with `wind_down`.
     pub fn push(&mut self, task: Task<J::In>) -> Result<u64> {
         let job = self.job.name(&task.input);
-        let frame = wire::frame(&TaskFrame {
+        let header = TaskHeader {
             id: self.next_id + 1,
             timeout: Some(task.timeout),
-            work: Work::Job {
-                job: job.to_string(),
-                input: task.input,
-            },
-        })
-        .map_err(|e| Error::Usage(format!("task '{job}' is too large to send: {e}")))?;
+            kind: Kind::Job(job.to_string()),
+        };
+        let frame = wire::frame(&(header, &task.input))
+            .map_err(|e| Error::Usage(format!("task '{job}' is too large to send: {e}")))?;
         self.send(&frame)
     }
 

@@ -1,9 +1,10 @@
 //! The messages of the pool's pipes, typed and framed in one way: each is a serde record
-//! (postcard) behind `ipc_sys::frame`'s `u32` length prefix. Caller → dispatcher (a task),
-//! dispatcher → worker (the same, with the grace a command needs), worker → dispatcher (a
-//! result), dispatcher → caller (a report, a worker's usage, a command's report, its last
-//! words), and the "command started" message on the output queue. A decoder refuses a payload
-//! with bytes left over, so a message of another kind is never half-read as this one.
+//! (postcard) behind `ipc_sys::frame`'s `u32` length prefix. Caller → dispatcher (a task: a
+//! header, then the job's input or the command line), dispatcher → worker (another header, then
+//! that payload, passed on unread), worker → dispatcher (a result), dispatcher → caller (a report,
+//! a worker's usage, a command's report, its last words), and the "command started" message on
+//! the output queue. A decoder refuses a payload with bytes left over, so a message of another
+//! kind is never half-read as this one.
 
 use std::time::Duration;
 
@@ -18,9 +19,21 @@ use super::{MAX_FRAME, TaskReport, WorkerUsage};
 /// `MAX_FRAME` payload bytes; on error `buf` is left as it was. Serialised straight into `buf`:
 /// no intermediate copy.
 pub(crate) fn append_frame<T: Serialize>(buf: &mut Vec<u8>, message: &T) -> Result<(), FrameError> {
+    append_frame_with_tail(buf, message, &[])
+}
+
+/// `append_frame`, with `tail` (bytes already encoded) after the message.
+fn append_frame_with_tail<T: Serialize>(
+    buf: &mut Vec<u8>,
+    message: &T,
+    tail: &[u8],
+) -> Result<(), FrameError> {
     let at = buf.len();
     buf.extend_from_slice(&[0; PREFIX]);
-    let encoded = postcard::to_extend(message, std::mem::take(buf));
+    let encoded = postcard::to_extend(message, std::mem::take(buf)).map(|mut out| {
+        out.extend_from_slice(tail);
+        out
+    });
     let too_large = |len| FrameError::TooLarge {
         len,
         max: MAX_FRAME,
@@ -48,8 +61,21 @@ pub(crate) fn append_frame<T: Serialize>(buf: &mut Vec<u8>, message: &T) -> Resu
 
 /// `message` as one frame, ready to write.
 pub(crate) fn frame<T: Serialize>(message: &T) -> Result<Vec<u8>, FrameError> {
+    frame_with_tail(message, &[])
+}
+
+/// `message` then `tail` (bytes already encoded) as one frame, ready to write.
+pub(crate) fn frame_with_tail<T: Serialize>(
+    message: &T,
+    tail: &[u8],
+) -> Result<Vec<u8>, FrameError> {
     let mut buf = Vec::new();
-    append_frame(&mut buf, message).map(|()| buf)
+    append_frame_with_tail(&mut buf, message, tail).map(|()| buf)
+}
+
+/// The message at the start of a payload, and the bytes after it.
+pub(crate) fn split<T: DeserializeOwned>(payload: &[u8]) -> Option<(T, &[u8])> {
+    postcard::take_from_bytes(payload).ok()
 }
 
 /// Bytes `value` takes once encoded (for a message saying an output is too large).
@@ -65,32 +91,43 @@ pub(crate) fn decode<T: DeserializeOwned>(payload: &[u8]) -> Option<T> {
     }
 }
 
-/// What a task asks a worker to do.
+/// What a task asks a worker to do; what it needs to do it follows the task's header.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) enum Work<I> {
-    /// Run the pool's job on this input (`job`: the task's name), inside the worker.
-    Job { job: String, input: I },
-    /// Run a program (`argv[0]`, looked up in PATH) in a process group of its own.
-    Command { argv: Vec<Vec<u8>> },
+pub(crate) enum Kind {
+    /// Run the pool's job (the task's name) on the input that follows, inside the worker.
+    Job(String),
+    /// Run the command line that follows (`argv[0]`, looked up in PATH) in a process group of
+    /// its own.
+    Command,
 }
 
-/// A task as the caller sends it to the dispatcher.
+impl Kind {
+    /// The task's name, as the announcements and the joblog show it.
+    pub fn name(&self) -> &str {
+        match self {
+            Kind::Job(name) => name,
+            Kind::Command => "command",
+        }
+    }
+}
+
+/// A task as the caller sends it to the dispatcher: this header, then the job's input or the
+/// command line (postcard), which the dispatcher passes on to a worker without reading it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct TaskFrame<I> {
+pub(crate) struct TaskHeader {
     pub id: u64,
     pub timeout: Option<Duration>,
-    pub work: Work<I>,
+    pub kind: Kind,
 }
 
-/// A task as the dispatcher hands it to a worker: what that kind of worker runs (a job worker
-/// the job's input, a command worker the command line); a command also needs its timeout and
-/// grace, which its worker enforces.
+/// A task as the dispatcher hands it to a worker: this header, then the payload the caller sent
+/// (a job worker reads the job's input, a command worker the command line). A command also
+/// needs its timeout and grace, which its worker enforces.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct WorkerTask<W> {
+pub(crate) struct WorkerHeader {
     pub id: u64,
     pub timeout: Option<Duration>,
     pub grace: Duration,
-    pub work: W,
 }
 
 /// How a command ended.
@@ -218,41 +255,39 @@ mod tests {
 
     #[test]
     fn every_frame_round_trips() {
-        let tasks = [
-            TaskFrame {
-                id: 7,
-                timeout: Some(Duration::from_millis(250)),
-                work: Work::Job {
-                    job: "sleep".into(),
-                    input: vec!["10".to_string()],
-                },
-            },
-            TaskFrame {
+        let header = TaskHeader {
+            id: 7,
+            timeout: Some(Duration::from_millis(250)),
+            kind: Kind::Job("sleep".into()),
+        };
+        let input = vec!["10".to_string()];
+        // The caller's frame: the header, then the input; the dispatcher splits it unread.
+        let task = frame(&(&header, &input)).unwrap();
+        let (got, payload) = split::<TaskHeader>(&task[PREFIX..]).unwrap();
+        assert_eq!(got, header);
+        assert_eq!(decode::<Vec<String>>(payload), Some(input));
+        // The worker's frame: another header, then the same payload, copied as it is.
+        let worker = WorkerHeader {
+            id: 8,
+            timeout: None,
+            grace: Duration::from_millis(500),
+        };
+        let argv = vec![b"echo".to_vec(), vec![0xff, b'\n']];
+        let command = frame(&(
+            TaskHeader {
                 id: 8,
                 timeout: None,
-                work: Work::Command {
-                    argv: vec![b"echo".to_vec(), vec![0xff, b'\n']],
-                },
+                kind: Kind::Command,
             },
-        ];
-        for t in tasks {
-            assert_eq!(round_trip(&t), Some(t.clone()));
-            let wt = WorkerTask {
-                id: t.id,
-                timeout: t.timeout,
-                grace: Duration::from_millis(500),
-                work: t.work,
-            };
-            assert_eq!(round_trip(&wt), Some(wt.clone()));
-            // Sent by reference, read back as the value.
-            let by_ref = WorkerTask {
-                id: wt.id,
-                timeout: wt.timeout,
-                grace: wt.grace,
-                work: &wt.work,
-            };
-            assert_eq!(decode(&frame(&by_ref).unwrap()[PREFIX..]), Some(wt));
-        }
+            &argv,
+        ))
+        .unwrap();
+        let (_, payload) = split::<TaskHeader>(&command[PREFIX..]).unwrap();
+        let framed = frame_with_tail(&worker, payload).unwrap();
+        let (got, payload) = split::<WorkerHeader>(&framed[PREFIX..]).unwrap();
+        assert_eq!(got, worker);
+        assert_eq!(decode::<Vec<Vec<u8>>>(payload), Some(argv));
+        assert_eq!(round_trip(&worker), Some(worker));
         for ended in [
             Ended::Exited(3),
             Ended::Signaled(9),

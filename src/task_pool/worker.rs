@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use ipc_sys::frame::{self, FrameBuffer, FrameError, PREFIX};
 use serde::de::DeserializeOwned;
 
-use super::wire::{self, WorkerResult, WorkerTask};
+use super::wire::{self, WorkerHeader, WorkerResult};
 use super::{Job, MAX_FRAME, MAX_OUTPUT, Never};
 
 /// A worker's two pipe ends: tasks in (reassembled from the frames), results out.
@@ -33,11 +33,15 @@ impl Pipes {
         })
     }
 
-    /// The next task (blocking); `Ok(None)` at end of file, the dispatcher's word to exit;
-    /// `Err` for a broken pipe or a task this worker cannot read.
-    pub fn next<W: DeserializeOwned>(&mut self) -> Result<Option<WorkerTask<W>>, ()> {
+    /// The next task (blocking): its header and what this kind of worker runs; `Ok(None)` at
+    /// end of file, the dispatcher's word to exit; `Err` for a broken pipe or a task this
+    /// worker cannot read.
+    pub fn next<W: DeserializeOwned>(&mut self) -> Result<Option<(WorkerHeader, W)>, ()> {
         match self.buf.read_frame(&mut self.tasks) {
-            Ok(Some(payload)) => wire::decode(payload).map(Some).ok_or(()),
+            Ok(Some(payload)) => {
+                let (header, rest) = wire::split(payload).ok_or(())?;
+                Ok(Some((header, wire::decode(rest).ok_or(())?)))
+            }
             Ok(None) => Ok(None),
             Err(_) => Err(()),
         }
@@ -70,12 +74,12 @@ pub fn serve<J: Job>(job: &J, tasks: File, results: File) -> i32 {
         return 1;
     };
     loop {
-        let task = match pipes.next::<J::In>() {
+        let (task, input) = match pipes.next::<J::In>() {
             Ok(Some(task)) => task,
             Ok(None) => return 0,
             Err(()) => return 1,
         };
-        match run_job(job, task.id, task.work) {
+        match run_job(job, task.id, input) {
             Ok(frame) if pipes.send(&frame) => {}
             _ => return 1,
         }
