@@ -77,9 +77,10 @@ pub use error::{Error, Result};
 
 /// Largest frame on any of the pool's pipes: bounds a reader's memory.
 pub const MAX_FRAME: usize = 16 << 20;
-/// Largest job output (or error text) delivered whole: the rest of a report frame (job name,
-/// ids, times) fits in what is left of `MAX_FRAME`. A larger output becomes
-/// `Outcome::Failed("output too large: N bytes")`.
+/// Largest job result (its output or error text, encoded, with the task's id and runtime)
+/// delivered whole: the rest of a report frame (job name, ids, times) fits in what is left of
+/// `MAX_FRAME`. A larger one becomes `Outcome::Failed("output too large: N bytes")`, N the
+/// output's encoded size (a string's length and its bytes; an error text's length).
 pub const MAX_OUTPUT: usize = MAX_FRAME - (64 << 10);
 
 /// The pool's unit of work, typed (the analogue of the classic "module with runnable, callback
