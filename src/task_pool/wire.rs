@@ -69,7 +69,8 @@ pub(crate) fn frame_with_tail<T: Serialize>(
     message: &T,
     tail: &[u8],
 ) -> Result<Vec<u8>, FrameError> {
-    let mut buf = Vec::new();
+    // Room for a header's few bytes and the tail: one allocation when the message is small.
+    let mut buf = Vec::with_capacity(PREFIX + 64 + tail.len());
     append_frame_with_tail(&mut buf, message, tail).map(|()| buf)
 }
 
