@@ -499,41 +499,23 @@ impl<J: Job> Dispatcher<'_, J> {
                     return Ok(n > 0);
                 }
             };
-            if let WorkerResult::Ready = result {
-                slot.ready = true;
-                continue;
-            }
-            if let WorkerResult::Leaving = result {
-                // Whatever it was sent after it decided to leave, it never read.
-                slot.doomed = true;
-                if let Some(running) = slot.running.take() {
-                    self.never_started(running)?;
-                }
-                continue;
-            }
-            let id = result.id();
-            // A result for a task this worker is not running (it runs one at a time: cannot
-            // happen) changes nothing, and does not drop the one it runs.
-            if slot.running.as_ref().is_none_or(|r| r.id != id) {
-                continue;
-            }
-            let Some(running) = slot.running.take() else {
-                continue;
-            };
-            let pid = slot.child.pid();
-            if running.terminated.is_some() {
-                // It was sent SIGTERM: it may be blocking it (the demo's `stubborn`). End it
-                // now; a fresh worker replaces it when its pipe closes.
-                if let Kind::Job(_) = running.kind {
-                    slot.child.signal_group(Signal::SIGKILL);
-                }
-                slot.doomed = true;
-            }
-            let timed_out = running.terminated.is_some() && !running.interrupted;
             match result {
+                WorkerResult::Ready => slot.ready = true,
+                WorkerResult::Leaving => {
+                    // Whatever it was sent after it decided to leave, it never read.
+                    slot.doomed = true;
+                    if let Some(running) = slot.running.take() {
+                        self.never_started(running)?;
+                    }
+                }
                 WorkerResult::Job {
-                    result, runtime, ..
+                    id,
+                    result,
+                    runtime,
                 } => {
+                    let Some((running, pid, timed_out)) = self.take_running(i, id) else {
+                        continue;
+                    };
                     // Overran its limit, as measured where it ran: a timeout even if it finished
                     // before the dispatcher could stop it.
                     let overran = running.timeout.is_some_and(|t| runtime > t);
@@ -545,26 +527,46 @@ impl<J: Job> Dispatcher<'_, J> {
                             Err(text) => Outcome::Failed(text),
                         }
                     };
-                    self.complete(&running, pid.as_raw(), runtime, outcome, None)?;
-                }
-                WorkerResult::Command(report)
-                    if report.interrupted && matches!(report.ended, Ended::NotStarted(_)) =>
-                {
-                    // Its worker was told to stop just as the task reached it: the task goes
-                    // to another worker, unless the pool is winding down.
-                    self.slots[i].doomed = true;
-                    self.never_started(running)?;
+                    self.complete(&running, pid, runtime, outcome, None)?;
                 }
                 WorkerResult::Command(mut report) => {
-                    report.worker = pid.as_raw();
-                    report.timed_out |= timed_out;
-                    report.winding = running.interrupted;
-                    self.complete_command(report)?;
+                    let Some((running, pid, timed_out)) = self.take_running(i, report.id) else {
+                        continue;
+                    };
+                    if report.interrupted && matches!(report.ended, Ended::NotStarted(_)) {
+                        // Its worker was told to stop just as the task reached it: the task
+                        // goes to another worker, unless the pool is winding down.
+                        self.slots[i].doomed = true;
+                        self.never_started(running)?;
+                    } else {
+                        report.worker = pid;
+                        report.timed_out |= timed_out;
+                        report.winding = running.interrupted;
+                        self.complete_command(report)?;
+                    }
                 }
-                WorkerResult::Ready | WorkerResult::Leaving => {}
             }
         }
         Ok(n > 0)
+    }
+
+    /// The task worker `i` runs, if a result for task `id` settles it (a worker runs one task
+    /// at a time: a result for another changes nothing, and does not drop the one it runs); with
+    /// the worker's pid and whether the task overran its timeout. A worker that was sent SIGTERM
+    /// gets no more work.
+    fn take_running(&mut self, i: usize, id: u64) -> Option<(Running, i32, bool)> {
+        let slot = &mut self.slots[i];
+        let running = slot.running.take_if(|r| r.id == id)?;
+        if running.terminated.is_some() {
+            // It was sent SIGTERM: it may be blocking it (the demo's `stubborn`). End it now; a
+            // fresh worker replaces it when its pipe closes.
+            if let Kind::Job(_) = running.kind {
+                slot.child.signal_group(Signal::SIGKILL);
+            }
+            slot.doomed = true;
+        }
+        let timed_out = running.terminated.is_some() && !running.interrupted;
+        Some((running, slot.child.pid().as_raw(), timed_out))
     }
 
     /// A worker's pipe closed: reap it, settle the task it held, start a fresh worker.

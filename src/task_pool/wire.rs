@@ -201,16 +201,6 @@ pub(crate) enum WorkerResult<O> {
     Leaving,
 }
 
-impl<O> WorkerResult<O> {
-    pub fn id(&self) -> u64 {
-        match self {
-            WorkerResult::Job { id, .. } => *id,
-            WorkerResult::Command(r) => r.id,
-            WorkerResult::Ready | WorkerResult::Leaving => 0,
-        }
-    }
-}
-
 /// What the dispatcher sends the caller.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum ToCaller<O> {
