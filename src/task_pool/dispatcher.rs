@@ -30,10 +30,7 @@ use super::error::{Error, Result};
 use super::wire::{
     self, CommandReport, Ended, Kind, TaskHeader, ToCaller, WorkerHeader, WorkerResult,
 };
-use super::{
-    Job, MAX_FRAME, Outcome, PoolConfig, Progress, TaskReport, WorkerUsage,
-    exec, worker,
-};
+use super::{Job, MAX_FRAME, Outcome, PoolConfig, Progress, TaskReport, WorkerUsage, exec, worker};
 
 /// Tasks read ahead of the workers at most: beyond this the dispatcher stops reading the task
 /// pipe, the pipe fills, and the caller's `push` blocks — back-pressure instead of an unbounded

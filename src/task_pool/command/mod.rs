@@ -37,9 +37,7 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
 use super::wire::{self, CommandReport, Ended, STARTED_LEN};
-use super::{
-    Commands, Error, Partial, Pool, PoolConfig, hooks,
-};
+use super::{Commands, Error, Partial, Pool, PoolConfig, hooks};
 use input::{Input, MAX_LINE, OpenError, Source};
 use joblog::{Joblog, Resume};
 use output::{Copied, Sink};
