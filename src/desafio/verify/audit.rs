@@ -1,6 +1,6 @@
 //! The audit: one pass over `execution_log.txt` on this thread while `consumer_log.txt` is read
-//! on another (`consumer`), then the cross-checks between them. Hot lines (`sent`, `received`)
-//! take a fast path; everything else goes through `record`'s parser.
+//! on another (`consumer`), then the cross-checks between them. Every line goes through
+//! `record`'s parser, the one `report` uses too.
 //!
 //! Distinctness is proved by sorting the values sent (8 bytes each) rather than hashing them;
 //! only when something is wrong is a log read a second time, to name the lines involved.
@@ -86,7 +86,6 @@ pub(super) struct Audit {
     pub(super) ev: Evidence,
     times: TimeCache,
     last_time: Option<DateTime<FixedOffset>>,
-    last_stamp: String,
     log_langs: [bool; 2],
     number: usize,
     /// Every value sent, in order of sending (for the distinctness check by sorting).
@@ -161,7 +160,6 @@ pub(super) fn run(dir: &Path, lang: Lang) -> Result<Report> {
         ev: Evidence::default(),
         times: TimeCache::default(),
         last_time: None,
-        last_stamp: String::new(),
         log_langs: [false; 2],
         number: 0,
         sent_values: Vec::new(),
@@ -237,101 +235,10 @@ impl Audit {
     }
 
     fn line(&mut self, text: &str) {
-        if self.fast_line(text) {
-            return;
-        }
         match LogLine::parse_cached(text, &mut self.times) {
             Ok(line) => self.event(line, text),
             Err(e) => self.unparsed.push((self.number, e)),
         }
-    }
-
-    /// `sent` and `received` lines — nearly all of a large log — parsed without allocating.
-    /// Anything unexpected falls back to the full parser, which also words the error.
-    fn fast_line(&mut self, text: &str) -> bool {
-        let Some((stamp, rest)) = text.split_at_checked(29) else {
-            return false;
-        };
-        let Some(rest) = rest.strip_prefix(" [") else {
-            return false;
-        };
-        let Some((who, rest)) = rest.split_once(' ') else {
-            return false;
-        };
-        let Some((pid, msg)) = rest.split_once("] ") else {
-            return false;
-        };
-        let lang = match who {
-            "producer" | "consumer" => Lang::En,
-            "produtor" | "consumidor" => Lang::Pt,
-            _ => return false,
-        };
-        let Ok(pid) = pid.parse::<i32>() else {
-            return false;
-        };
-        let w = lang.words();
-        let role = if who == w.producer {
-            Role::Producer
-        } else {
-            Role::Consumer
-        };
-        let event = if role == Role::Producer {
-            let Some(rest) = msg.strip_prefix(w.sent).and_then(|r| r.strip_prefix(' ')) else {
-                return false;
-            };
-            let Some((value, rest)) = rest.split_once(" (") else {
-                return false;
-            };
-            let Some((index, total)) = rest.strip_suffix(')').and_then(|r| r.split_once('/'))
-            else {
-                return false;
-            };
-            match (value.parse(), index.parse(), total.parse()) {
-                (Ok(value), Ok(index), Ok(total)) => Event::Sent {
-                    value,
-                    index,
-                    total,
-                },
-                _ => return false,
-            }
-        } else {
-            let Some(rest) = msg
-                .strip_prefix(w.received)
-                .and_then(|r| r.strip_prefix(' '))
-            else {
-                return false;
-            };
-            let Some((value, label)) = rest.split_once(": ") else {
-                return false;
-            };
-            let Ok(parity) = Parity::parse_in(label, lang) else {
-                return false;
-            };
-            match value.parse() {
-                Ok(value) => Event::Received { value, parity },
-                Err(_) => return false,
-            }
-        };
-        if stamp != self.last_stamp {
-            let Ok(time) = self.times.parse(stamp) else {
-                return false;
-            };
-            self.check_time(time);
-            self.last_stamp.clear();
-            self.last_stamp.push_str(stamp);
-        }
-        self.mark_lang(lang);
-        self.common(role, pid, false);
-        match event {
-            Event::Sent {
-                value,
-                index,
-                total,
-            } => self.sent(value, index, total),
-            Event::Received { value, parity } => self.received(value, parity),
-            _ => {}
-        }
-        true
     }
 
     /// One run writes in one language: a line in the other is a line from somewhere else.
@@ -462,7 +369,6 @@ impl Audit {
         let lang = self.lang;
         self.mark_lang(line.lang);
         self.check_time(line.time);
-        self.last_stamp.clear();
         let first = self.number == 1;
         if !first
             || !matches!(

@@ -18,7 +18,7 @@ mod audit;
 mod consumer;
 pub(crate) mod foreign;
 mod judge;
-mod reader;
+pub(crate) mod reader;
 mod rubric;
 
 use std::fmt::Write as _;
