@@ -42,11 +42,19 @@ pub(crate) enum Msg {
     Totals,
     /// The `pace` slot of a `started:` line, when there is a pace.
     PaceMs,
+    /// The notes of the children's `interrupted by` and `fault` lines, and the consumer log's
+    /// header (free text: rendered, never parsed).
+    NoteStopping,
+    NoteExitingEarly,
+    NoteKillingItself,
+    NoteClosingPipe,
+    NoteDraining,
+    ConsumerHeader,
 }
 
 impl Msg {
     /// Every message, in the order of declaration (`pieces` indexes this by `self as usize`).
-    const ALL: [Msg; 26] = [
+    const ALL: [Msg; 32] = [
         Msg::Sent,
         Msg::Received,
         Msg::Started,
@@ -73,6 +81,12 @@ impl Msg {
         Msg::TotalsIncomplete,
         Msg::Totals,
         Msg::PaceMs,
+        Msg::NoteStopping,
+        Msg::NoteExitingEarly,
+        Msg::NoteKillingItself,
+        Msg::NoteClosingPipe,
+        Msg::NoteDraining,
+        Msg::ConsumerHeader,
     ];
 
     /// The messages of `execution_log.txt`, in the order the parser tries them: the two hot
@@ -146,6 +160,21 @@ impl Msg {
                 "# totals: values {}, even {}, odd {}",
                 "# totais: valores {}, pares {}, ímpares {}",
             ),
+            Msg::NoteStopping => ("stopping after {} of {} {}", "parando após {} de {} {}"),
+            Msg::NoteExitingEarly => (
+                "exiting without the end marker after {} {}",
+                "saindo sem o marcador de fim após {} {}",
+            ),
+            Msg::NoteKillingItself => (
+                "sending itself SIGKILL after {} {}",
+                "enviando SIGKILL a si mesmo após {} {}",
+            ),
+            Msg::NoteClosingPipe => ("closing the pipe after {} {}", "fechando o pipe após {} {}"),
+            Msg::NoteDraining => ("draining the pipe", "drenando o pipe"),
+            Msg::ConsumerHeader => (
+                "consumer_log.txt: run started {}, consumer pid {}",
+                "consumer_log.txt: execução iniciada em {}, consumidor pid {}",
+            ),
         }
     }
 
@@ -186,6 +215,18 @@ pub(crate) fn fill(out: &mut String, msg: Msg, lang: Lang, args: &[Arg<'_>]) {
         }
         out.push_str(piece);
     }
+}
+
+/// `msg`'s template in `lang`, filled: a note or a header, free text inside a line.
+pub(crate) fn say(msg: Msg, lang: Lang, args: &[Arg<'_>]) -> String {
+    let mut out = String::new();
+    fill(&mut out, msg, lang, args);
+    out
+}
+
+/// A count and the noun agreeing with it (`3`, `values`): two slots.
+pub(crate) fn counted(n: u64, lang: Lang) -> [Arg<'static>; 2] {
+    [Arg::Int(n.into()), Arg::Text(lang.words().values_n(n))]
 }
 
 /// Most slots a template has (`StartedParamsBug`).

@@ -203,8 +203,9 @@ mod catalog;
 mod consumer_line;
 mod event;
 
-use catalog::{Arg, Msg, capture, fill};
+pub(crate) use catalog::{Arg, Msg, counted, say};
 pub use catalog::{EN, PT, Words};
+use catalog::{capture, fill};
 
 pub use consumer_line::ConsumerLine;
 pub use event::{Event, LogLine, RunParams};
