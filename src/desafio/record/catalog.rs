@@ -366,6 +366,11 @@ impl Words {
         if n == 1 { self.value } else { self.values }
     }
 
+    /// `1 value`, `3 values`, `0 valores`: a count and its noun.
+    pub fn n_values(&self, n: u64) -> String {
+        format!("{n} {}", self.values_n(n))
+    }
+
     /// `value announced` / `values announced`.
     pub fn announced_n(&self, n: u64) -> &'static str {
         if n == 1 {

@@ -412,15 +412,10 @@ impl Audit {
             (Role::Producer, Event::EndSent { sent }) => {
                 if sent != self.ev.sent_lines {
                     let n = self.ev.sent_lines;
+                    let sent_values = lang.words().n_values(sent);
                     self.problem(lang.pick(
-                        format!(
-                            "end marker announces {sent_values} but {n} were sent",
-                            sent_values = crate::desafio::lang::count(sent, "value", "values")
-                        ),
-                        format!(
-                            "o marcador de fim anuncia {sent_valores}, mas {n} foram enviados",
-                            sent_valores = crate::desafio::lang::count(sent, "valor", "valores")
-                        ),
+                        format!("end marker announces {sent_values} but {n} were sent"),
+                        format!("o marcador de fim anuncia {sent_values}, mas {n} foram enviados"),
                     ));
                 }
                 self.ev.end_sent = Some((sent, at));
@@ -437,10 +432,8 @@ impl Audit {
                 if Some(announced) != producer_sent {
                     let sent = producer_sent
                         .map_or(lang.pick("none", "nenhum").to_string(), |s| s.to_string());
-                    self.problem(lang.pick(
-                        format!("consumer reports an end marker of {announced_values}, the producer sent {sent}", announced_values = crate::desafio::lang::count(announced, "value", "values")),
-                        format!("o consumidor relata um marcador de fim de {announced_valores}; o produtor enviou {sent}", announced_valores = crate::desafio::lang::count(announced, "valor", "valores")),
-                    ));
+                    let announced_values = lang.words().n_values(announced);
+                    self.problem(lang.pick(format!("consumer reports an end marker of {announced_values}, the producer sent {sent}"), format!("o consumidor relata um marcador de fim de {announced_values}; o produtor enviou {sent}")));
                 }
                 if received != self.received {
                     let n = self.received;
@@ -475,7 +468,7 @@ impl Audit {
                     self.problem(lang.pick(
                         format!(
                             "EPIPE after {sent_values}, but {n} were logged as sent",
-                            sent_values = crate::desafio::lang::count(sent, "value", "values")
+                            sent_values = lang.words().n_values(sent)
                         ),
                         format!(
                             "EPIPE após {sent} valores, mas {n} foram registrados como enviados"
@@ -483,10 +476,8 @@ impl Audit {
                     ));
                 }
                 if self.ev.params.as_ref().is_some_and(|p| p.count != total) {
-                    self.problem(lang.pick(
-                        format!("EPIPE line names {total_values}, the run asked for another count", total_values = crate::desafio::lang::count(total, "value", "values")),
-                        format!("a linha de EPIPE cita {total_valores}; a execução pediu outra quantidade", total_valores = crate::desafio::lang::count(total, "valor", "valores")),
-                    ));
+                    let total_values = lang.words().n_values(total);
+                    self.problem(lang.pick(format!("EPIPE line names {total_values}, the run asked for another count"), format!("a linha de EPIPE cita {total_values}; a execução pediu outra quantidade")));
                 }
                 self.stop(text);
             }
@@ -496,8 +487,7 @@ impl Audit {
                     self.problem(lang.pick(
                         format!(
                             "consumer says {received_values} arrived, the log shows {n}",
-                            received_values =
-                                crate::desafio::lang::count(received, "value", "values")
+                            received_values = lang.words().n_values(received)
                         ),
                         format!(
                             "o consumidor diz que chegaram {received} valores; o log mostra {n}"
@@ -521,21 +511,14 @@ impl Audit {
                     self.undeliver(self.ev.sent_lines - count);
                 } else {
                     let n = self.ev.sent_lines;
-                    self.problem(lang.pick(
-                        format!("the producer says {count_values} went through, but {n} were logged as sent", count_values = crate::desafio::lang::count(count, "value", "values")),
-                        format!("o produtor diz que {count_valores} passaram, mas {n} foram registrados como enviados", count_valores = crate::desafio::lang::count(count, "valor", "valores")),
-                    ));
+                    let count_values = lang.words().n_values(count);
+                    self.problem(lang.pick(format!("the producer says {count_values} went through, but {n} were logged as sent"), format!("o produtor diz que {count_values} passaram, mas {n} foram registrados como enviados")));
                 }
                 if self.ev.params.as_ref().is_some_and(|p| p.count != total) {
+                    let total_values = lang.words().n_values(total);
                     self.problem(lang.pick(
-                        format!(
-                            "the line names {total_values}, the run asked for another count",
-                            total_values = crate::desafio::lang::count(total, "value", "values")
-                        ),
-                        format!(
-                            "a linha cita {total_valores}; a execução pediu outra quantidade",
-                            total_valores = crate::desafio::lang::count(total, "valor", "valores")
-                        ),
+                        format!("the line names {total_values}, the run asked for another count"),
+                        format!("a linha cita {total_values}; a execução pediu outra quantidade"),
                     ));
                 }
                 self.ev.gave_up.push((Role::Producer, count, at));
@@ -549,15 +532,10 @@ impl Audit {
             ) => {
                 if count != self.received {
                     let n = self.received;
+                    let count_values = lang.words().n_values(count);
                     self.problem(lang.pick(
-                        format!(
-                            "consumer says {count_values} arrived, the log shows {n}",
-                            count_values = crate::desafio::lang::count(count, "value", "values")
-                        ),
-                        format!(
-                            "o consumidor diz que chegaram {count_valores}; o log mostra {n}",
-                            count_valores = crate::desafio::lang::count(count, "valor", "valores")
-                        ),
+                        format!("consumer says {count_values} arrived, the log shows {n}"),
+                        format!("o consumidor diz que chegaram {count_values}; o log mostra {n}"),
                     ));
                 }
                 self.ev.gave_up.push((Role::Consumer, count, at));
@@ -653,15 +631,10 @@ impl Audit {
         if let Some(p) = &self.ev.params {
             let (count, min, max) = (p.count, p.min, p.max);
             if total != count {
+                let total_values = lang.words().n_values(total);
                 self.problem(lang.pick(
-                    format!(
-                        "sent line says {total_values}, the run asked for {count}",
-                        total_values = crate::desafio::lang::count(total, "value", "values")
-                    ),
-                    format!(
-                        "a linha de envio diz {total_valores}; a execução pediu {count}",
-                        total_valores = crate::desafio::lang::count(total, "valor", "valores")
-                    ),
+                    format!("sent line says {total_values}, the run asked for {count}"),
+                    format!("a linha de envio diz {total_values}; a execução pediu {count}"),
                 ));
             }
             if !(min..=max).contains(&value) {
