@@ -467,6 +467,45 @@ mod tests {
         );
     }
 
+    /// The notes and the consumer log's header, written out in both languages.
+    #[test]
+    fn the_free_text_of_the_logs_reads_as_it_always_has() {
+        let [n, values] = counted(3, Lang::Pt);
+        assert_eq!(
+            say(Msg::NoteStopping, Lang::Pt, &[Arg::Int(1), n, values]),
+            "parando após 1 de 3 valores"
+        );
+        for (msg, en, pt) in [
+            (
+                Msg::NoteExitingEarly,
+                "exiting without the end marker after 1 value",
+                "saindo sem o marcador de fim após 1 valor",
+            ),
+            (
+                Msg::NoteKillingItself,
+                "sending itself SIGKILL after 1 value",
+                "enviando SIGKILL a si mesmo após 1 valor",
+            ),
+            (
+                Msg::NoteClosingPipe,
+                "closing the pipe after 1 value",
+                "fechando o pipe após 1 valor",
+            ),
+        ] {
+            assert_eq!(say(msg, Lang::En, &counted(1, Lang::En)), en);
+            assert_eq!(say(msg, Lang::Pt, &counted(1, Lang::Pt)), pt);
+        }
+        assert_eq!(say(Msg::NoteDraining, Lang::Pt, &[]), "drenando o pipe");
+        assert_eq!(
+            say(
+                Msg::ConsumerHeader,
+                Lang::Pt,
+                &[Arg::Text("T"), Arg::Int(5)]
+            ),
+            "consumer_log.txt: execução iniciada em T, consumidor pid 5"
+        );
+    }
+
     #[test]
     fn every_template_has_its_slots_in_both_languages() {
         for (i, msg) in Msg::ALL.into_iter().enumerate() {

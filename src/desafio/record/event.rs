@@ -603,6 +603,155 @@ mod tests {
         }
     }
 
+    /// The bytes of every message in both languages, written out (the lines of runs made
+    /// before the catalog existed): the catalog may change how a line is made, never the line.
+    #[test]
+    fn every_message_reads_as_the_logs_have_always_read() {
+        let params = RunParams {
+            count: 12,
+            min: 1,
+            max: 100,
+            seed: 7,
+            pace: Some(Pace {
+                min_ms: 5,
+                max_ms: 10,
+            }),
+            fault: None,
+            bug: Some(Bug::NoLock),
+        };
+        let cases = [
+            (Event::Started(None), "started", "iniciado"),
+            (
+                Event::Started(Some(params)),
+                "started: count 12, range 1..=100, seed 7, pace 5..10 ms, fault none, bug no-lock",
+                "iniciado: quantidade 12, intervalo 1..=100, semente 7, pausa 5..10 ms, falha nenhuma, bug no-lock",
+            ),
+            (
+                Event::Spawned {
+                    role: Role::Producer,
+                    pid: 7,
+                },
+                "spawned producer 7",
+                "criou produtor 7",
+            ),
+            (
+                Event::Sent {
+                    value: -4,
+                    index: 3,
+                    total: 12,
+                },
+                "sent -4 (3/12)",
+                "enviou -4 (3/12)",
+            ),
+            (
+                Event::Received {
+                    value: 41,
+                    parity: Parity::Odd,
+                },
+                "received 41: odd",
+                "recebeu 41: ímpar",
+            ),
+            (
+                Event::EndSent { sent: 1 },
+                "end marker sent (1 value)",
+                "marcador de fim enviado (1 valor)",
+            ),
+            (
+                Event::EndReceived {
+                    announced: 12,
+                    received: 1,
+                },
+                "end marker received (12 values announced, 1 received)",
+                "marcador de fim recebido (12 valores anunciados, 1 recebido)",
+            ),
+            (
+                Event::Interrupted {
+                    signal: "SIGTERM".into(),
+                    note: Some("x".into()),
+                },
+                "interrupted by SIGTERM: x",
+                "interrompido por SIGTERM: x",
+            ),
+            (
+                Event::Fault {
+                    fault: "consumer-exit@3".parse().unwrap(),
+                    note: "x".into(),
+                },
+                "fault consumer-exit@3: x",
+                "falha consumer-exit@3: x",
+            ),
+            (
+                Event::BrokenPipe { sent: 3, total: 12 },
+                "error: consumer closed the pipe after 3 of 12 values",
+                "erro: o consumidor fechou o pipe após 3 de 12 valores",
+            ),
+            (
+                Event::PipeClosed {
+                    received: 1,
+                    detail: Some("x".into()),
+                },
+                "error: pipe closed before the end marker after 1 value (x)",
+                "erro: pipe fechado antes do marcador de fim após 1 valor (x)",
+            ),
+            (
+                Event::GaveUp {
+                    secs: 5,
+                    count: 1,
+                    total: Some(7),
+                },
+                "error: the pipe stayed full for 5 s after the interrupt: giving up after 1 of 7 values, without the end marker",
+                "erro: o pipe continuou cheio por 5 s após a interrupção: desistindo após 1 de 7 valores, sem o marcador de fim",
+            ),
+            (
+                Event::GaveUp {
+                    secs: 5,
+                    count: 1,
+                    total: None,
+                },
+                "error: nothing came through the pipe for 5 s after the interrupt: giving up after 1 value, without the end marker",
+                "erro: nada passou pelo pipe por 5 s após a interrupção: desistindo após 1 valor, sem o marcador de fim",
+            ),
+            (Event::Error("x".into()), "error: x", "erro: x"),
+            (
+                Event::ChildExited {
+                    role: Role::Consumer,
+                    pid: 9,
+                    status: ChildStatus::Signal("SIGKILL".into()),
+                },
+                "consumer 9 killed by SIGKILL",
+                "consumidor 9 morto por SIGKILL",
+            ),
+            (
+                Event::ChildExited {
+                    role: Role::Producer,
+                    pid: 9,
+                    status: ChildStatus::Code(1),
+                },
+                "producer 9 exited with code 1",
+                "produtor 9 terminou com código 1",
+            ),
+            (
+                Event::Exiting { code: 130 },
+                "exiting with code 130",
+                "saindo com código 130",
+            ),
+            (
+                Event::Summary {
+                    sent: 4,
+                    received: 3,
+                    lost: 1,
+                    extra: Some("x".into()),
+                },
+                "summary: sent 4, received 3, lost 1; x",
+                "resumo: enviados 4, recebidos 3, perdidos 1; x",
+            ),
+        ];
+        for (event, en, pt) in cases {
+            assert_eq!(event.render(Lang::En).to_string(), en);
+            assert_eq!(event.render(Lang::Pt).to_string(), pt);
+        }
+    }
+
     #[test]
     fn control_characters_in_free_text_cannot_split_or_colour_a_line() {
         let event = Event::Error("cannot write /tmp/a\nb\u{1b}[31m/consumer_log.txt".into());
