@@ -71,6 +71,13 @@ const AFTER_ROOT: Duration = Duration::from_millis(1500);
 const IDLE_AFTER_ROOT: Duration = Duration::from_secs(2);
 /// How long a held producer waits for a consumer that has not started yet (epipe).
 const CONSUMER_PATIENCE: Duration = Duration::from_secs(2);
+/// Epipe: once the consumer is gone, the producer stays held until every other process has
+/// made no traced call for this long (main has finished setting up: a main that closes its
+/// copy of the read end right after starting the consumer has closed it, even on a loaded
+/// machine) …
+const SETTLE_QUIET: Duration = Duration::from_millis(200);
+/// … or for at most this long (a main that keeps making calls).
+const SETTLE_MAX: Duration = Duration::from_secs(1);
 
 /// The controller that plays a scenario.
 pub struct Director {
@@ -101,6 +108,10 @@ pub struct Director {
     awaiting_consumer: Option<u64>,
     /// Epipe: a write of the producer succeeded after the consumer's death.
     wrote_after: bool,
+    /// Epipe: the consumer is gone (µs); the producer is let go once the others are quiet.
+    settling_since: Option<u64>,
+    /// When a process other than the held producer last made a traced call (µs).
+    last_other_call: u64,
 }
 
 impl Director {
@@ -122,6 +133,8 @@ impl Director {
             idle_wake: 0,
             awaiting_consumer: None,
             wrote_after: false,
+            settling_since: None,
+            last_other_call: 0,
         }
     }
 
@@ -267,12 +280,10 @@ impl Controller for Director {
                 (Scenario::Eof { .. }, Some(_)) if Some(record.pid) == self.consumer => {
                     self.end_soon(ctx, Duration::from_millis(500), SNAP_DONE);
                 }
-                (Scenario::Epipe { .. }, Some((_, tid))) if Some(record.pid) == self.consumer => {
-                    self.resumed = true;
-                    ctx.resume(tid);
-                    let at = ctx.now_us() + watch.as_micros() as u64;
-                    self.watch_until = Some(at);
-                    ctx.wake_at(at);
+                (Scenario::Epipe { .. }, Some(_)) if Some(record.pid) == self.consumer => {
+                    let now = ctx.now_us();
+                    self.settling_since = Some(now);
+                    ctx.wake_at(now + SETTLE_QUIET.as_micros() as u64);
                 }
                 (Scenario::Epipe { .. }, Some((producer, _))) if record.pid == producer => {
                     self.end_soon(ctx, Duration::from_millis(500), SNAP_DONE);
@@ -281,6 +292,9 @@ impl Controller for Director {
             },
             Event::Call(call) => {
                 self.last_call = record.at_us;
+                if self.stopped.is_none_or(|(pid, _)| pid != record.pid) {
+                    self.last_other_call = record.at_us;
+                }
                 if let (Scenario::Epipe { producer, .. }, Some((pid, _)), true) =
                     (&self.scenario, self.stopped, self.resumed)
                     && record.pid == pid
@@ -301,6 +315,22 @@ impl Controller for Director {
 
     fn on_tick(&mut self, ctx: &mut Ctx<'_>) {
         let now = ctx.now_us();
+        if let (Some(since), Some((_, tid)), Scenario::Epipe { watch, .. }) =
+            (self.settling_since, self.stopped, &self.scenario)
+        {
+            let quiet_at = self.last_other_call.max(since) + SETTLE_QUIET.as_micros() as u64;
+            let go_at = quiet_at.min(since + SETTLE_MAX.as_micros() as u64);
+            if now >= go_at {
+                self.settling_since = None;
+                self.resumed = true;
+                ctx.resume(tid);
+                let at = now + watch.as_micros() as u64;
+                self.watch_until = Some(at);
+                ctx.wake_at(at);
+            } else {
+                ctx.wake_at(go_at);
+            }
+        }
         if let Some(gone) = self.root_gone
             && self.end_at.is_none()
             && !ctx.processes().is_empty()

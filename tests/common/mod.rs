@@ -159,7 +159,7 @@ impl Run {
     }
 
     pub fn pid_of(&self, role: Role) -> Option<i32> {
-        self.exec_lines()
+        self.parsed_lines()
             .into_iter()
             .find(|l| l.role == role)
             .map(|l| l.pid)

@@ -278,6 +278,15 @@ impl Session {
             child.extend(patience);
             status = child.exit_before_deadline();
             if status.is_none() {
+                // A shell that gets SIGINT before it has started its command notes it, starts
+                // the command all the same, and waits for it (dash): on a loaded machine a
+                // reader would press Ctrl+C once the command runs, so wait (a little) for that.
+                let started = std::time::Instant::now();
+                while !shell_started_its_command(child.pid())
+                    && started.elapsed() < Duration::from_secs(5)
+                {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
                 // The reader's Ctrl+C: SIGINT to the command's process group.
                 let _ = nix::sys::signal::killpg(
                     nix::unistd::Pid::from_raw(child.pid()),
@@ -318,6 +327,24 @@ impl Session {
             )
         })
     }
+}
+
+/// Whether `sh` (pid `shell`) has started the command it runs: it has become the command
+/// itself (`exec`, or dash running its last command in its own process), or a child of it is
+/// something other than `sh` (a fork that has not yet exec'd would catch a SIGINT as its shell
+/// does and lose it).
+fn shell_started_its_command(shell: i32) -> bool {
+    let comm = |pid: &str| std::fs::read_to_string(format!("/proc/{pid}/comm"));
+    let Ok(own) = comm(&shell.to_string()) else {
+        return true; // gone: nothing to wait for
+    };
+    if own.trim() != "sh" {
+        return true;
+    }
+    std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .any(|child| comm(child).is_ok_and(|c| c.trim() != "sh"))
 }
 
 /// Runs every tested block of a page; returns how many commands ran.

@@ -393,6 +393,9 @@ fn verdict(json: &serde_json::Value, id: &str) -> String {
 #[test]
 fn ipc_desafio_passes_every_criterion_and_its_bug_modes_fail_what_they_break() {
     let dir = tempfile::tempdir().unwrap();
+    // Graded as a student's program is: from its folder (a checkout under a private home is
+    // out of the box's reach).
+    let bin = submission_copy_of_bin(dir.path());
     let modes: [&[&str]; 3] = [&[], &["--bug", "parent-keeps-ends"], &["--bug", "no-lock"]];
     let results: Vec<(Vec<&str>, Output)> = std::thread::scope(|s| {
         let handles: Vec<_> = modes
@@ -400,7 +403,7 @@ fn ipc_desafio_passes_every_criterion_and_its_bug_modes_fail_what_they_break() {
             .map(|extra| {
                 let dir = dir.path();
                 s.spawn(move || {
-                    let mut args = vec!["--json", "--times", "2", "--", BIN, "-q"];
+                    let mut args = vec!["--json", "--times", "2", "--", bin, "-q"];
                     args.extend_from_slice(extra);
                     (extra.to_vec(), grade(&args, dir))
                 })
@@ -646,12 +649,18 @@ fn grading_works_for_an_unprivileged_grader_and_speaks_portuguese() {
     use std::os::unix::process::CommandExt;
     let tmp = tempfile::tempdir().unwrap();
     fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o777)).unwrap();
-    let mut cmd = Command::new(BIN);
-    cmd.args(["grade", "--lang", "pt", "--times", "1", "--", BIN, "-q"])
+    // The grader and the submission both run from a folder nobody may enter (the checkout may
+    // be under a private home): the submission's folder, a copy of the binary in it.
+    let sub = tmp.path().join("sub");
+    fs::create_dir(&sub).unwrap();
+    fs::set_permissions(&sub, fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = submission_copy_of_bin(&sub);
+    let mut cmd = Command::new(sub.join(bin));
+    cmd.args(["grade", "--lang", "pt", "--times", "1", "--", bin, "-q"])
         .env("TMPDIR", tmp.path())
         // cargo's library path points into root's toolchain, which nobody may read.
         .env_remove("LD_LIBRARY_PATH")
-        .current_dir(tmp.path())
+        .current_dir(&sub)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     // SAFETY: geteuid only reads this process's credentials.
@@ -690,6 +699,16 @@ fn grading_works_for_an_unprivileged_grader_and_speaks_portuguese() {
             .is_match(eof),
         "{text}"
     );
+}
+
+/// Copies the `ipc_desafio` binary into a submission's folder, readable and runnable by
+/// anyone; returns the command that runs it from there.
+fn submission_copy_of_bin(dir: &Path) -> &'static str {
+    use std::os::unix::fs::PermissionsExt;
+    let to = dir.join("ipc_desafio");
+    fs::copy(BIN, &to).unwrap();
+    fs::set_permissions(&to, fs::Permissions::from_mode(0o755)).unwrap();
+    "./ipc_desafio"
 }
 
 /// Waits (polling, up to `deadline`) until `done` holds; panics naming `what` otherwise.

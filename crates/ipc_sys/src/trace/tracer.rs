@@ -405,10 +405,17 @@ fn launch(
         install_filter(filter);
     }
     let e = nix::unistd::execvp(&argv[0], argv).err();
-    fail(
-        &format!("cannot run {}", argv[0].to_string_lossy()),
-        &e.map_or_else(|| "unknown error".to_string(), |e| e.desc().to_string()),
-    );
+    let why = match e {
+        // The usual cause: the command lies under a folder only its owner may enter (a home).
+        Some(nix::errno::Errno::EACCES) => format!(
+            "{} (as uid {}, which needs to enter every folder on the way to it)",
+            nix::errno::Errno::EACCES.desc(),
+            nix::unistd::getuid()
+        ),
+        Some(e) => e.desc().to_string(),
+        None => "unknown error".to_string(),
+    };
+    fail(&format!("cannot run {}", argv[0].to_string_lossy()), &why);
     127
 }
 
