@@ -236,9 +236,9 @@ const MAX_SLOTS: usize = 7;
 #[derive(Debug)]
 pub(crate) struct Caps<'a> {
     slots: [&'a str; MAX_SLOTS],
-    /// The template's text after each slot.
-    follow: [&'static str; MAX_SLOTS],
     len: usize,
+    /// The template, cut at its slots (`Msg::pieces`): the text after slot `i` is `i + 1`.
+    pieces: &'static [&'static str],
 }
 
 impl<'a> Caps<'a> {
@@ -255,7 +255,10 @@ impl<'a> Caps<'a> {
 
     /// Slot `i` is one of `words` (a noun's singular and plural, say).
     pub(crate) fn word(&self, i: usize, words: &[&str]) -> Result<(), String> {
-        let (slot, follow) = (self.get(i), self.follow.get(i).copied().unwrap_or_default());
+        let (slot, follow) = (
+            self.get(i),
+            self.pieces.get(i + 1).copied().unwrap_or_default(),
+        );
         let longest = words
             .iter()
             .filter(|w| slot.starts_with(**w))
@@ -279,12 +282,13 @@ impl<'a> Caps<'a> {
 /// A slot takes the text up to the first occurrence of what follows it; the last slot takes
 /// the rest, less the template's closing text.
 pub(crate) fn capture(msg: Msg, lang: Lang, text: &str) -> Option<Result<Caps<'_>, String>> {
-    let (first, pieces) = msg.pieces(lang).split_first().unwrap_or((&"", &[]));
+    let all = msg.pieces(lang);
+    let (first, pieces) = all.split_first().unwrap_or((&"", &[]));
     let mut rest = text.strip_prefix(first)?;
     let mut caps = Caps {
         slots: [""; MAX_SLOTS],
-        follow: [""; MAX_SLOTS],
         len: 0,
+        pieces: all,
     };
     if pieces.is_empty() {
         return Some(match rest {
@@ -317,7 +321,6 @@ pub(crate) fn capture(msg: Msg, lang: Lang, text: &str) -> Option<Result<Caps<'_
             return Some(Err(format!("more than {MAX_SLOTS} slots in {msg:?}")));
         }
         caps.slots[caps.len] = slot;
-        caps.follow[caps.len] = after;
         caps.len += 1;
     }
     Some(Ok(caps))
