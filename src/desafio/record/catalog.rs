@@ -344,7 +344,6 @@ pub struct Words {
     pub consumer: &'static str,
     pub even: &'static str,
     pub odd: &'static str,
-    pub started: &'static str,
     pub fault: &'static str,
     /// The `, bug <name>` of a `--bug` run's `started:` line (absent otherwise).
     pub bug: &'static str,
@@ -399,7 +398,6 @@ pub static EN: Words = Words {
     consumer: "consumer",
     even: "even",
     odd: "odd",
-    started: "started",
     fault: "fault",
     bug: "bug",
     none: "none",
@@ -422,7 +420,6 @@ pub static PT: Words = Words {
     consumer: "consumidor",
     even: "par",
     odd: "ímpar",
-    started: "iniciado",
     fault: "falha",
     bug: "bug",
     none: "nenhuma",

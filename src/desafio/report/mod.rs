@@ -18,7 +18,7 @@ use chrono::{DateTime, FixedOffset};
 use crate::desafio::error::{Error, Result};
 use crate::desafio::lang::Lang;
 use crate::desafio::log::{CONSUMER_LOG, EXECUTION_LOG};
-use crate::desafio::record::{ChildStatus, ConsumerLine, Event, LogLine, Parity, Role, TimeCache};
+use crate::desafio::record::{ChildStatus, Event, LogLine, Parity, Role, TimeCache};
 use crate::desafio::verify::MAX_LINE;
 use crate::desafio::verify::reader::{Line, LogReader, OpenError};
 
@@ -214,11 +214,11 @@ pub fn read(dir: &Path, lang: Lang) -> Result<Run> {
         match line.event {
             Event::Started(params) => {
                 if let Some(p) = &params {
-                    let (values, from, seed, pace, fault) = lang.pick(
-                        ("values from", "", "seed", "pace", "fault"),
-                        ("valores de", "", "semente", "pausa", "falha"),
+                    let (values, seed, pace) = lang.pick(
+                        ("values from", "seed", "pace"),
+                        ("valores de", "semente", "pausa"),
                     );
-                    let _ = from;
+                    let (fault, bug) = (lang.words().fault, lang.words().bug);
                     run.started = Some(format!(
                         "{} {values} {}..={}, {seed} {}{}{}{}",
                         p.count,
@@ -231,12 +231,13 @@ pub fn read(dir: &Path, lang: Lang) -> Result<Run> {
                         p.fault
                             .map(|f| format!(", {fault} {f}"))
                             .unwrap_or_default(),
-                        p.bug
-                            .map(|b| format!(", {} {b}", lang.words().bug))
-                            .unwrap_or_default()
+                        p.bug.map(|b| format!(", {bug} {b}")).unwrap_or_default()
                     ));
                 }
-                mark(MarkKind::Start, lang.words().started.into());
+                mark(
+                    MarkKind::Start,
+                    Event::Started(None).render(lang).to_string(),
+                );
             }
             Event::Spawned { role, pid } => {
                 run.pids[Run::lane(role)].get_or_insert(pid);
@@ -352,7 +353,6 @@ pub fn read(dir: &Path, lang: Lang) -> Result<Run> {
                 format!("{CONSUMER_LOG}:1: não é um log do consumidor (sem cabeçalho '# ')"),
             )));
         }
-        let _ = text.parse::<ConsumerLine>();
         Ok(())
     })?;
     if run.values as usize > ARROWS_UP_TO {
