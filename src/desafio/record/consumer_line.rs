@@ -91,6 +91,16 @@ impl ConsumerLine {
             for kind in [Msg::TotalsIncomplete, Msg::Totals] {
                 let c = match capture(kind, lang, line) {
                     None => continue,
+                    // An `(incomplete: …` opened and never closed.
+                    Some(Err(_))
+                        if kind == Msg::TotalsIncomplete
+                            && Msg::TotalsIncomplete
+                                .pieces(lang)
+                                .get(3)
+                                .is_some_and(|open| line.contains(open)) =>
+                    {
+                        return Err("unclosed '('".into());
+                    }
                     Some(Err(why)) => {
                         misfit.get_or_insert(why);
                         continue;
@@ -245,6 +255,10 @@ mod tests {
             "2026-11-23T20:30:36.123+00:00 8"
                 .parse::<ConsumerLine>()
                 .is_err()
+        );
+        assert_eq!(
+            "# totals: values 1, even 0, odd 1 (incomplete: x".parse::<ConsumerLine>(),
+            Err("unclosed '('".to_string())
         );
     }
 }

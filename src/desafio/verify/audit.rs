@@ -367,8 +367,15 @@ impl Audit {
 
     fn event(&mut self, line: LogLine, text: &str) {
         let lang = self.lang;
-        self.mark_lang(line.lang);
-        self.check_time(line.time);
+        // Two problems of one line are listed in the order verify has always listed them: a
+        // `sent` or `received` line's timestamp first, any other line's language first.
+        if matches!(line.event, Event::Sent { .. } | Event::Received { .. }) {
+            self.check_time(line.time);
+            self.mark_lang(line.lang);
+        } else {
+            self.mark_lang(line.lang);
+            self.check_time(line.time);
+        }
         let first = self.number == 1;
         if !first
             || !matches!(
