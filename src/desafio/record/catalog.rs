@@ -50,11 +50,16 @@ pub(crate) enum Msg {
     NoteClosingPipe,
     NoteDraining,
     ConsumerHeader,
+    /// Main's errors and a `pipe closed` line's detail (free text, too).
+    ChildrenStillRunning,
+    StallProducerGone,
+    StallConsumerGone,
+    TruncatedMessage,
 }
 
 impl Msg {
     /// Every message, in the order of declaration (`pieces` indexes this by `self as usize`).
-    const ALL: [Msg; 32] = [
+    const ALL: [Msg; 36] = [
         Msg::Sent,
         Msg::Received,
         Msg::Started,
@@ -87,6 +92,10 @@ impl Msg {
         Msg::NoteClosingPipe,
         Msg::NoteDraining,
         Msg::ConsumerHeader,
+        Msg::ChildrenStillRunning,
+        Msg::StallProducerGone,
+        Msg::StallConsumerGone,
+        Msg::TruncatedMessage,
     ];
 
     /// The messages of `execution_log.txt`, in the order the parser tries them: the two hot
@@ -174,6 +183,22 @@ impl Msg {
             Msg::ConsumerHeader => (
                 "consumer_log.txt: run started {}, consumer pid {}",
                 "consumer_log.txt: execução iniciada em {}, consumidor pid {}",
+            ),
+            Msg::ChildrenStillRunning => (
+                "the children are still running {} s after the interrupt (stopped or stuck?): killing them",
+                "os filhos ainda estão rodando {} s após a interrupção (parados ou travados?): matando-os",
+            ),
+            Msg::StallProducerGone => (
+                "stall: the producer has ended, but the consumer has waited {} s for an end of file that cannot come: main still holds the write end of the pipe (and so does the consumer itself: --bug parent-keeps-ends); ending the run",
+                "travamento: o produtor terminou, mas o consumidor espera há {} s por um fim de arquivo que não pode chegar: o main ainda tem a ponta de escrita do pipe (e o próprio consumidor também: --bug parent-keeps-ends); encerrando a execução",
+            ),
+            Msg::StallConsumerGone => (
+                "stall: the consumer has ended, but the producer has been blocked for {} s writing into a full pipe nobody reads ({} bytes unread): main still holds the read end of the pipe (and so does the producer itself: --bug parent-keeps-ends), so EPIPE cannot come; ending the run",
+                "travamento: o consumidor terminou, mas o produtor está bloqueado há {} s escrevendo num pipe cheio que ninguém lê ({} bytes não lidos): o main ainda tem a ponta de leitura do pipe (e o próprio produtor também: --bug parent-keeps-ends), então EPIPE não pode chegar; encerrando a execução",
+            ),
+            Msg::TruncatedMessage => (
+                "truncated message: {} of {} bytes",
+                "mensagem truncada: {} de {} bytes",
             ),
         }
     }
@@ -496,6 +521,14 @@ mod tests {
             assert_eq!(say(msg, Lang::Pt, &counted(1, Lang::Pt)), pt);
         }
         assert_eq!(say(Msg::NoteDraining, Lang::Pt, &[]), "drenando o pipe");
+        assert_eq!(
+            say(Msg::TruncatedMessage, Lang::Pt, &[Arg::Int(3), Arg::Int(9)]),
+            "mensagem truncada: 3 de 9 bytes"
+        );
+        assert_eq!(
+            say(Msg::ChildrenStillRunning, Lang::Pt, &[Arg::Int(5)]),
+            "os filhos ainda estão rodando 5 s após a interrupção (parados ou travados?): matando-os"
+        );
         assert_eq!(
             say(
                 Msg::ConsumerHeader,
