@@ -607,18 +607,11 @@ fn resources(
         0.0
     };
     let mib = |kib: u64| kib as f64 / 1024.0;
-    let (per_s, over, peak) = lang.pick(
-        ("values/s over", "s", "peak RSS"),
-        ("valores/s em", "s", "pico de RSS"),
-    );
     // Whole numbers at scale; two decimals for a paced run, where "1 values/s" would mislead.
     // Decimals as the log's language writes them (a comma in Portuguese).
     let dec = |x: f64, places: usize| crate::desafio::lang::decimal(x, places, lang);
-    let mut text = format!(
-        "{} {per_s} {} {over}",
-        dec(rate, if rate >= 100.0 { 0 } else { 2 }),
-        dec(secs, 3)
-    );
+    let (rate, secs) = (dec(rate, if rate >= 100.0 { 0 } else { 2 }), dec(secs, 3));
+    let mut text = say(Msg::Throughput, lang, &[Arg::Text(&rate), Arg::Text(&secs)]);
     let mut children: Vec<&Reaped> = reaped.iter().collect();
     children.sort_by_key(|r| r.pid != producer);
     for child in children {
@@ -627,18 +620,17 @@ fn resources(
         } else {
             Role::Consumer
         };
-        let cpu = child.usage.cpu().as_secs_f64();
-        text.push_str(&format!(
-            "; {} {peak} {} MiB, CPU {} s",
-            role.in_lang(lang),
-            dec(mib(child.usage.max_rss_kib), 1),
-            dec(cpu, 3)
-        ));
+        let rss = dec(mib(child.usage.max_rss_kib), 1);
+        let cpu = dec(child.usage.cpu().as_secs_f64(), 3);
+        let args = [
+            Arg::Text(role.in_lang(lang)),
+            Arg::Text(&rss),
+            Arg::Text(&cpu),
+        ];
+        text.push_str(&say(Msg::ChildResources, lang, &args));
     }
-    text.push_str(&format!(
-        "; main {peak} {} MiB",
-        dec(mib(ipc_sys::memory::own_peak_rss_kib()), 1)
-    ));
+    let rss = dec(mib(ipc_sys::memory::own_peak_rss_kib()), 1);
+    text.push_str(&say(Msg::MainResources, lang, &[Arg::Text(&rss)]));
     text
 }
 

@@ -55,11 +55,15 @@ pub(crate) enum Msg {
     StallProducerGone,
     StallConsumerGone,
     TruncatedMessage,
+    /// The measurements closing main's summary: throughput, then each process's peak memory.
+    Throughput,
+    ChildResources,
+    MainResources,
 }
 
 impl Msg {
     /// Every message, in the order of declaration (`pieces` indexes this by `self as usize`).
-    const ALL: [Msg; 36] = [
+    const ALL: [Msg; 39] = [
         Msg::Sent,
         Msg::Received,
         Msg::Started,
@@ -96,6 +100,9 @@ impl Msg {
         Msg::StallProducerGone,
         Msg::StallConsumerGone,
         Msg::TruncatedMessage,
+        Msg::Throughput,
+        Msg::ChildResources,
+        Msg::MainResources,
     ];
 
     /// The messages of `execution_log.txt`, in the order the parser tries them: the two hot
@@ -200,6 +207,12 @@ impl Msg {
                 "truncated message: {} of {} bytes",
                 "mensagem truncada: {} de {} bytes",
             ),
+            Msg::Throughput => ("{} values/s over {} s", "{} valores/s em {} s"),
+            Msg::ChildResources => (
+                "; {} peak RSS {} MiB, CPU {} s",
+                "; {} pico de RSS {} MiB, CPU {} s",
+            ),
+            Msg::MainResources => ("; main peak RSS {} MiB", "; main pico de RSS {} MiB"),
         }
     }
 
