@@ -295,9 +295,10 @@ impl Audit {
             }
             let reported = state.main_saw.is_some();
             if first && !started {
+                let word = Event::Started(None).render(lang);
                 self.problem(lang.pick(
-                    format!("the {r}'s first line must be 'started'"),
-                    format!("a primeira linha do {r} deve ser 'iniciado'"),
+                    format!("the {r}'s first line must be '{word}'"),
+                    format!("a primeira linha do {r} deve ser '{word}'"),
                 ));
             }
             if reported {

@@ -11,7 +11,7 @@ use crate::desafio::lang::{Lang, count};
 use crate::desafio::log::{CONSUMER_LOG, EXECUTION_LOG};
 use crate::desafio::options::{Bug, Fault, FaultKind};
 use crate::desafio::producer::MAX_BATCH;
-use crate::desafio::record::{ChildStatus, Role};
+use crate::desafio::record::{Arg, ChildStatus, Msg, Role, say};
 use crate::desafio::verdict::Facts;
 
 /// What the rubric needs to know, gathered here.
@@ -41,15 +41,11 @@ pub(super) fn plural_s(n: u64) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
+/// How a child ended, in the log's words (`exited with code 3`, `was killed by SIGKILL`).
 fn status_text(status: &ChildStatus, lang: Lang) -> String {
     match status {
-        ChildStatus::Code(c) => lang.pick(
-            format!("exited with code {c}"),
-            format!("terminou com código {c}"),
-        ),
-        ChildStatus::Signal(s) => {
-            lang.pick(format!("was killed by {s}"), format!("foi morto por {s}"))
-        }
+        ChildStatus::Code(_) => status.render(lang),
+        ChildStatus::Signal(_) => format!("{} {}", lang.pick("was", "foi"), status.render(lang)),
     }
 }
 
@@ -159,14 +155,13 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
             && !main_killed
         {
             let r = role.in_lang(lang);
-            problem(
-                EXECUTION_LOG,
-                first,
+            problem(EXECUTION_LOG, first, {
+                let spawned = say(Msg::Spawned, lang, &[Arg::Text(r), Arg::Text("<pid>")]);
                 lang.pick(
-                    format!("the {r} logs, but main never logged 'spawned {r} <pid>'"),
-                    format!("o {r} registra, mas o main nunca registrou 'criou {r} <pid>'"),
-                ),
-            );
+                    format!("the {r} logs, but main never logged '{spawned}'"),
+                    format!("o {r} registra, mas o main nunca registrou '{spawned}'"),
+                )
+            });
         }
     }
     if let Some(asked) = a.ev.params.as_ref().map(|p| p.count) {
