@@ -254,7 +254,8 @@ impl Session {
             self.cargo.path().display(),
             std::env::var("PATH").unwrap_or_default()
         );
-        let mut child = Command::new("sh")
+        let mut command = Command::new("sh");
+        command
             .arg("-c")
             .arg(format!("exec 2>&1\n{cmd}"))
             .current_dir(self.dir.path())
@@ -264,8 +265,19 @@ impl Session {
             .env_remove("LC_ALL")
             .env_remove("LC_MESSAGES")
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .start();
+            .stdout(Stdio::piped());
+        // A reader's shell lets Ctrl+C end a command; a test run in the background of a
+        // non-interactive shell (`cargo test &`) has SIGINT ignored, and an ignored signal
+        // stays ignored across exec: `sleep` would outlive every Ctrl+C.
+        // SAFETY: signal() is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+                libc::signal(libc::SIGINT, libc::SIG_DFL);
+                libc::signal(libc::SIGQUIT, libc::SIG_DFL);
+                Ok(())
+            });
+        }
+        let mut child = command.start();
         let mut stdout = child.stdout.take().expect("stdout");
         let reader = std::thread::spawn(move || {
             let mut buf = Vec::new();
