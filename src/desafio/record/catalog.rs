@@ -1,8 +1,9 @@
-//! Every phrase of the two logs, in both languages, in one table. A message is a template
-//! whose `{}` are its slots (`Msg`); the nouns and labels that fill slots, or that other text
-//! borrows, are `Words`. `Event` and `ConsumerLine` render by filling a template (`fill`) and
-//! parse by matching the same template (`capture`), so a line written in one language is
-//! always read back in it, and a new message is one row here plus its slots in `event.rs`.
+//! Every phrase of the two logs, in both languages, in one table (only the wording of errors,
+//! shared with stderr, is `error.rs`'s). A message is a template whose `{}` are its slots
+//! (`Msg`); the nouns and labels that fill slots, or that other text borrows, are `Words`.
+//! `Event` and `ConsumerLine` render by filling a template (`fill`) and parse by matching the
+//! same template (`capture`), so a line written in one language is always read back in it, and
+//! a new message is one row here plus its render and parse arms in `event.rs`.
 
 use std::sync::LazyLock;
 
