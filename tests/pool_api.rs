@@ -17,81 +17,76 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use deadline::Bounded;
-use ipc_desafio::task_pool::{Error, Job, MAX_OUTPUT, Outcome, Pool, PoolConfig, Registry, Task};
+use ipc_desafio::task_pool::{Error, Job, MAX_OUTPUT, Outcome, Pool, PoolConfig, Task};
 use ipc_sys::ExitStatus;
 
-/// `square N` → N², `big N` → N bytes of output, `mark DIR MS` → writes this worker's pid to
-/// DIR/<pid> and sleeps MS, `garbage` → writes a bogus frame straight onto the result pipe.
-struct Square;
-struct Draw;
-struct Big;
-struct Mark;
-struct Garbage;
+/// The test job's calls: `Square(N)` → N², `Draw` → a random number, `Big(N)` → N bytes of
+/// output, `Mark(DIR, MS)` → writes this worker's pid to DIR/<pid> and sleeps MS, `Garbage` →
+/// writes a bogus frame straight onto the result pipe.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+enum Call {
+    Square(u64),
+    Draw,
+    Big(usize),
+    Mark(String, u64),
+    Garbage,
+}
 
-impl Job for Square {
-    fn run(&self, args: &[String]) -> Result<String, String> {
-        let n: u64 = args.first().and_then(|a| a.parse().ok()).ok_or("need N")?;
-        Ok((n * n).to_string())
+struct Calls;
+
+impl Job for Calls {
+    type In = Call;
+    type Out = String;
+
+    fn name(&self, call: &Call) -> &'static str {
+        match call {
+            Call::Square(_) => "square",
+            Call::Draw => "draw",
+            Call::Big(_) => "big",
+            Call::Mark(..) => "mark",
+            Call::Garbage => "garbage",
+        }
+    }
+
+    fn run(&self, call: Call) -> Result<String, String> {
+        match call {
+            Call::Square(n) => Ok((n * n).to_string()),
+            Call::Draw => {
+                use rand::Rng;
+                let n = rand::rng().next_u64();
+                // Long enough that the other worker takes the other task.
+                std::thread::sleep(Duration::from_millis(300));
+                Ok(n.to_string())
+            }
+            Call::Big(n) => Ok("x".repeat(n)),
+            Call::Mark(dir, ms) => {
+                let pid = std::process::id();
+                // Written under another name and renamed: the marker appears only once the
+                // file is closed, so a test that reads this worker's descriptors never sees it
+                // open.
+                let tmp = Path::new(&dir).join(format!(".{pid}.tmp"));
+                fs::write(&tmp, b"").map_err(|e| e.to_string())?;
+                fs::rename(&tmp, Path::new(&dir).join(pid.to_string()))
+                    .map_err(|e| e.to_string())?;
+                std::thread::sleep(Duration::from_millis(ms));
+                Ok(pid.to_string())
+            }
+            Call::Garbage => {
+                // A worker keeps exactly two descriptors, moved to 3 (tasks) and 4 (results) by
+                // the fork primitive. A length prefix far over the frame limit, then silence.
+                let bogus = u32::MAX.to_le_bytes();
+                // SAFETY: writes 4 bytes from a live buffer to descriptor 4, which this worker
+                // owns.
+                unsafe { libc::write(4, bogus.as_ptr().cast(), bogus.len()) };
+                std::thread::sleep(Duration::from_secs(30));
+                Ok("unreachable".into())
+            }
+        }
     }
 }
 
-impl Job for Draw {
-    fn run(&self, _: &[String]) -> Result<String, String> {
-        use rand::Rng;
-        let n = rand::rng().next_u64();
-        // Long enough that the other worker takes the other task.
-        std::thread::sleep(Duration::from_millis(300));
-        Ok(n.to_string())
-    }
-}
-
-impl Job for Big {
-    fn run(&self, args: &[String]) -> Result<String, String> {
-        let n: usize = args.first().and_then(|a| a.parse().ok()).ok_or("need N")?;
-        Ok("x".repeat(n))
-    }
-}
-
-impl Job for Mark {
-    fn run(&self, args: &[String]) -> Result<String, String> {
-        let [dir, ms] = args else {
-            return Err("need DIR MS".into());
-        };
-        let pid = std::process::id();
-        // Written under another name and renamed: the marker appears only once the file is
-        // closed, so a test that reads this worker's descriptors never sees it open.
-        let tmp = Path::new(dir).join(format!(".{pid}.tmp"));
-        fs::write(&tmp, b"").map_err(|e| e.to_string())?;
-        fs::rename(&tmp, Path::new(dir).join(pid.to_string())).map_err(|e| e.to_string())?;
-        std::thread::sleep(Duration::from_millis(ms.parse().map_err(|_| "bad MS")?));
-        Ok(pid.to_string())
-    }
-}
-
-impl Job for Garbage {
-    fn run(&self, _: &[String]) -> Result<String, String> {
-        // A worker keeps exactly two descriptors, moved to 3 (tasks) and 4 (results) by the
-        // fork primitive. A length prefix far over the frame limit, then silence.
-        let bogus = u32::MAX.to_le_bytes();
-        // SAFETY: writes 4 bytes from a live buffer to descriptor 4, which this worker owns.
-        unsafe { libc::write(4, bogus.as_ptr().cast(), bogus.len()) };
-        std::thread::sleep(Duration::from_secs(30));
-        Ok("unreachable".into())
-    }
-}
-
-fn registry() -> Registry {
-    let mut r = Registry::default();
-    r.register("square", Square);
-    r.register("draw", Draw);
-    r.register("big", Big);
-    r.register("mark", Mark);
-    r.register("garbage", Garbage);
-    r
-}
-
-fn task(job: &str, args: &[&str]) -> Task {
-    Task::new(job, Duration::from_secs(60), args.iter().copied())
+fn task(call: Call) -> Task<Call> {
+    Task::new(Duration::from_secs(60), call)
 }
 
 fn alive(pid: i32) -> bool {
@@ -134,9 +129,9 @@ fn descriptors(pid: i32) -> Vec<String> {
 }
 
 fn a_pool_runs_jobs_and_returns_one_report_per_task() {
-    let mut pool = Pool::start(PoolConfig::new(3), registry()).unwrap();
+    let mut pool = Pool::start(PoolConfig::new(3), Calls).unwrap();
     for n in 0..50u64 {
-        pool.push(task("square", &[&n.to_string()])).unwrap();
+        pool.push(task(Call::Square(n))).unwrap();
     }
     let stopped = pool.stop().unwrap();
     assert_eq!(stopped.reports.len(), 50);
@@ -153,9 +148,9 @@ fn forked_workers_draw_their_own_random_numbers() {
     // The thread-local generator is in use before the fork: without a reseed in each child,
     // both workers would continue the very same stream.
     let mine = rand::rng().next_u64();
-    let mut pool = Pool::start(PoolConfig::new(2), registry()).unwrap();
-    pool.push(task("draw", &[])).unwrap();
-    pool.push(task("draw", &[])).unwrap();
+    let mut pool = Pool::start(PoolConfig::new(2), Calls).unwrap();
+    pool.push(task(Call::Draw)).unwrap();
+    pool.push(task(Call::Draw)).unwrap();
     let stopped = pool.stop().unwrap();
     let draws: Vec<&Outcome> = stopped.reports.iter().map(|r| &r.outcome).collect();
     let workers: std::collections::HashSet<i32> =
@@ -166,22 +161,23 @@ fn forked_workers_draw_their_own_random_numbers() {
 }
 
 fn a_result_over_the_frame_limit_fails_at_once_saying_so() {
-    let mut pool = Pool::start(PoolConfig::new(1), registry()).unwrap();
+    let mut pool = Pool::start(PoolConfig::new(1), Calls).unwrap();
     let too_big = MAX_OUTPUT + 1;
-    pool.push(task("big", &[&too_big.to_string()])).unwrap();
-    pool.push(task("big", &["5"])).unwrap();
+    pool.push(task(Call::Big(too_big))).unwrap();
+    pool.push(task(Call::Big(5))).unwrap();
     let reports = pool.stop().unwrap().reports;
+    // The output's size as it would travel: the string, after its length (a 4-byte varint).
     assert_eq!(
         reports[0].outcome,
-        Outcome::Failed(format!("output too large: {too_big} bytes"))
+        Outcome::Failed(format!("output too large: {} bytes", too_big + 4))
     );
     assert_eq!(reports[1].outcome, Outcome::Ok("xxxxx".into()));
 }
 
 fn a_worker_that_writes_a_malformed_frame_is_killed_and_its_task_crashed() {
-    let mut pool = Pool::start(PoolConfig::new(1), registry()).unwrap();
-    pool.push(task("garbage", &[])).unwrap();
-    pool.push(task("square", &["7"])).unwrap();
+    let mut pool = Pool::start(PoolConfig::new(1), Calls).unwrap();
+    pool.push(task(Call::Garbage)).unwrap();
+    pool.push(task(Call::Square(7))).unwrap();
     let reports = pool.stop().unwrap().reports;
     assert_eq!(
         reports[0].outcome,
@@ -198,7 +194,7 @@ fn a_worker_that_writes_a_malformed_frame_is_killed_and_its_task_crashed() {
 fn pool_start_is_refused_while_another_thread_runs() {
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     let other = std::thread::spawn(move || rx.recv());
-    let refused = Pool::start(PoolConfig::new(1), registry());
+    let refused = Pool::start(PoolConfig::new(1), Calls);
     assert!(
         matches!(
             refused,
@@ -209,7 +205,7 @@ fn pool_start_is_refused_while_another_thread_runs() {
     );
     drop(tx);
     let _ = other.join();
-    let pool = Pool::start(PoolConfig::new(1), registry()).expect("single-threaded again");
+    let pool = Pool::start(PoolConfig::new(1), Calls).expect("single-threaded again");
     assert!(pool.stop().unwrap().reports.is_empty());
 }
 
@@ -231,10 +227,10 @@ fn the_dispatcher_and_workers_hold_only_their_pipes_whatever_the_caller_has_open
     let (_file, raw) = inheritable(&extra);
     let pipe = ipc_sys::pipe::Pipe::new().unwrap();
 
-    let mut pool = Pool::start(PoolConfig::new(2), registry()).unwrap();
+    let mut pool = Pool::start(PoolConfig::new(2), Calls).unwrap();
     let m = markers.to_str().unwrap();
-    pool.push(task("mark", &[m, "3000"])).unwrap();
-    pool.push(task("mark", &[m, "3000"])).unwrap();
+    pool.push(task(Call::Mark(m.into(), 3000))).unwrap();
+    pool.push(task(Call::Mark(m.into(), 3000))).unwrap();
     let workers = wait_for_markers(&markers, 2);
     let dispatcher = pool.dispatcher_pid().as_raw();
 
@@ -274,9 +270,9 @@ fn the_dispatcher_and_workers_hold_only_their_pipes_whatever_the_caller_has_open
 fn scenario_drop_without_stop() {
     let dir = tempfile::tempdir().unwrap();
     let m = dir.path().to_str().unwrap();
-    let mut pool = Pool::start(PoolConfig::new(2), registry()).unwrap();
+    let mut pool = Pool::start(PoolConfig::new(2), Calls).unwrap();
     for _ in 0..10 {
-        pool.push(task("mark", &[m, "20000"])).unwrap();
+        pool.push(task(Call::Mark(m.into(), 20000))).unwrap();
     }
     let workers = wait_for_markers(dir.path(), 2);
     let dispatcher = pool.dispatcher_pid();

@@ -16,9 +16,9 @@ use super::error::{Error, Result};
 use super::judge::IDS;
 use super::{grade, report};
 use crate::desafio::lang::Lang;
-use crate::task_pool::{Job, Outcome, Pool, PoolConfig, Registry, Task};
+use crate::task_pool::{Job, Outcome, Pool, PoolConfig, Task};
 
-/// One submission's grading, as a pool job: `args[0]` is its folder; the output is its JSON.
+/// One submission's grading, as a pool job: the input is its folder; the output is its JSON.
 struct GradeJob {
     template: Option<String>,
     times: u32,
@@ -29,8 +29,15 @@ struct GradeJob {
 }
 
 impl Job for GradeJob {
-    fn run(&self, args: &[String]) -> std::result::Result<String, String> {
-        let dir = PathBuf::from(args.first().ok_or("no folder")?);
+    type In = String;
+    type Out = String;
+
+    fn name(&self, _: &String) -> &'static str {
+        "grade"
+    }
+
+    fn run(&self, folder: String) -> std::result::Result<String, String> {
+        let dir = PathBuf::from(folder);
         let command = class_command(&dir, self.template.as_deref()).map_err(|e| e.to_string())?;
         let graded = grade(
             &dir,
@@ -101,29 +108,24 @@ pub fn grade_class(options: &Options) -> Result<u8> {
         )));
     }
     let lang = options.lang;
-    let mut registry = Registry::default();
-    registry.register(
-        "grade",
-        GradeJob {
-            template: options.run.clone(),
-            times: options.times,
-            env: options.env.clone(),
-            timeout: options.timeout,
-            lang,
-            skip: options.sandbox_skip.clone(),
-        },
-    );
+    let job = GradeJob {
+        template: options.run.clone(),
+        times: options.times,
+        env: options.env.clone(),
+        timeout: options.timeout,
+        lang,
+        skip: options.sandbox_skip.clone(),
+    };
     // Every run of a submission, plus its box's backstop, plus copying and judging.
     let runs = options.times + 3;
     let per_submission =
         (options.timeout + Duration::from_secs(15)) * runs + Duration::from_secs(60);
-    let mut pool = Pool::start(PoolConfig::new(options.jobs.min(folders.len())), registry)
+    let mut pool = Pool::start(PoolConfig::new(options.jobs.min(folders.len())), job)
         .map_err(|e| Error::Pool(e.to_string()))?;
     for folder in &folders {
         pool.push(Task::new(
-            "grade",
             per_submission,
-            [folder.to_string_lossy().into_owned()],
+            folder.to_string_lossy().into_owned(),
         ))
         .map_err(|e| Error::Pool(e.to_string()))?;
     }

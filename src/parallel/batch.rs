@@ -3,11 +3,14 @@
 //! while a large file gets a task of its own so that the work spreads evenly. The walk advances
 //! only as tasks are taken, so the pool's back-pressure still paces it.
 
+use std::ffi::OsString;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use super::names;
+use serde::{Deserialize, Serialize};
+
+use super::output::display_name;
 use super::runner::NO_TIMEOUT;
 use super::walk::{Entry, Walk};
 use crate::task_pool::{Outcome, Stopped, Task};
@@ -17,14 +20,13 @@ use crate::task_pool::{Outcome, Stopped, Task};
 /// trip negligible, small enough to keep two workers evenly busy on a small tree.
 pub const BATCH_BYTES: u64 = 1 << 20;
 /// And at this many files (a tree of empty files still moves in bounded frames: 256 paths of at
-/// most 4 KiB, hex-encoded, stay far below the pool's frame limit).
+/// most 4 KiB stay far below the pool's frame limit).
 pub const BATCH_FILES: usize = 256;
 
 /// The tasks of a walk. Task *n* holds the files `batches[n - 1]`; every walk problem is printed
 /// on standard error as it is met (`error: path: reason`) and counted in `problems`.
 pub struct Batches<'a> {
     walk: Walk,
-    job: &'static str,
     held: Option<(PathBuf, u64)>,
     pub batches: &'a mut Vec<Vec<PathBuf>>,
     pub problems: &'a mut u64,
@@ -38,51 +40,79 @@ pub struct Batches<'a> {
 }
 
 /// One part of a file cut by `Batches::split`: the bytes `start..end` (`end` `None`: to the end
-/// of the file, however long it has grown), as one task argument `@START-END NAME` (`@START-
-/// NAME` for the last part). A part owns the lines that *begin* in its bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// of the file, however long it has grown). A part owns the lines that *begin* in its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Part {
     pub start: u64,
     pub end: Option<u64>,
 }
 
-impl Part {
-    pub fn encode(&self, name: &str) -> String {
-        match self.end {
-            Some(end) => format!("@{}-{end} {name}", self.start),
-            None => format!("@{}- {name}", self.start),
+/// One file of a task: its path, any bytes (an `OsString` travels whole, UTF-8 or not), and
+/// the part of it to read if the file was cut.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileArg {
+    #[serde(with = "os_bytes")]
+    pub path: OsString,
+    pub part: Option<Part>,
+}
+
+/// A file name on the pool's pipes as one run of bytes (a length, then the bytes, copied
+/// whole) rather than serde's default for an `OsString` (an enum of a sequence, one element
+/// at a time): for `#[serde(with = "os_bytes")]`.
+pub mod os_bytes {
+    use std::ffi::OsString;
+    use std::fmt;
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+
+    use serde::de::{Error, Visitor};
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(name: &OsString, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(name.as_bytes())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<OsString, D::Error> {
+        struct Bytes;
+        impl Visitor<'_> for Bytes {
+            type Value = OsString;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a file name's bytes")
+            }
+
+            fn visit_bytes<E: Error>(self, v: &[u8]) -> Result<OsString, E> {
+                Ok(OsString::from_vec(v.to_vec()))
+            }
+
+            fn visit_byte_buf<E: Error>(self, v: Vec<u8>) -> Result<OsString, E> {
+                Ok(OsString::from_vec(v))
+            }
+        }
+        d.deserialize_byte_buf(Bytes)
+    }
+}
+
+impl FileArg {
+    fn new(path: &Path, part: Option<Part>) -> FileArg {
+        FileArg {
+            path: path.as_os_str().to_os_string(),
+            part,
         }
     }
 
-    /// `(part, NAME)` of an argument `encode` made; `None` for a plain name.
-    pub fn decode(arg: &str) -> Option<(Part, &str)> {
-        let (range, name) = arg.strip_prefix('@')?.split_once(' ')?;
-        let (start, end) = range.split_once('-')?;
-        let end = if end.is_empty() {
-            None
-        } else {
-            Some(end.parse().ok()?)
-        };
-        Some((
-            Part {
-                start: start.parse().ok()?,
-                end,
-            },
-            name,
-        ))
+    pub fn path(&self) -> &Path {
+        Path::new(&self.path)
     }
 }
 
 impl<'a> Batches<'a> {
     pub fn new(
         walk: Walk,
-        job: &'static str,
         batches: &'a mut Vec<Vec<PathBuf>>,
         problems: &'a mut u64,
     ) -> Batches<'a> {
         Batches {
             walk,
-            job,
             held: None,
             batches,
             problems,
@@ -117,7 +147,7 @@ impl<'a> Batches<'a> {
 
 impl Batches<'_> {
     /// The next part of the file being cut, if one is.
-    fn next_part(&mut self) -> Option<Task> {
+    fn next_part(&mut self) -> Option<Task<Vec<FileArg>>> {
         let part = self.split?;
         let (path, size, start) = self.cutting.take()?;
         let end = start + part;
@@ -131,16 +161,16 @@ impl Batches<'_> {
                 end: Some(end),
             }
         };
-        let arg = range.encode(&names::encode(&path));
+        let arg = FileArg::new(&path, Some(range));
         self.batches.push(vec![path]);
-        Some(Task::new(self.job, NO_TIMEOUT, vec![arg]))
+        Some(Task::new(NO_TIMEOUT, vec![arg]))
     }
 }
 
 impl Iterator for Batches<'_> {
-    type Item = Task;
+    type Item = Task<Vec<FileArg>>;
 
-    fn next(&mut self) -> Option<Task> {
+    fn next(&mut self) -> Option<Task<Vec<FileArg>>> {
         if let Some(task) = self.next_part() {
             return Some(task);
         }
@@ -168,15 +198,15 @@ impl Iterator for Batches<'_> {
         if files.is_empty() {
             return None;
         }
-        let args: Vec<String> = files.iter().map(|p| names::encode(p)).collect();
+        let args = files.iter().map(|p| FileArg::new(p, None)).collect();
         self.batches.push(files);
-        Some(Task::new(self.job, NO_TIMEOUT, args))
+        Some(Task::new(NO_TIMEOUT, args))
     }
 }
 
 /// Names, on standard error, every file of every task that ended without a result (`verb`:
 /// "hashed", "scanned"), and returns how many there were.
-pub fn report_lost(stopped: &Stopped, batches: &[Vec<PathBuf>], verb: &str) -> u64 {
+pub fn report_lost<O>(stopped: &Stopped<O>, batches: &[Vec<PathBuf>], verb: &str) -> u64 {
     let mut lost = 0;
     let mut named: Option<PathBuf> = None;
     for report in &stopped.reports {
@@ -198,7 +228,7 @@ pub fn report_lost(stopped: &Stopped, batches: &[Vec<PathBuf>], verb: &str) -> u
             let _ = writeln!(
                 std::io::stderr(),
                 "error: {}: not {verb}: {why}",
-                names::display(path.as_os_str().as_bytes())
+                display_name(path.as_os_str().as_bytes())
             );
         }
     }
@@ -217,18 +247,21 @@ mod tests {
         std::fs::write(dir.path().join("c.log"), vec![b'x'; 2000]).unwrap();
         let (mut batches, mut problems) = (Vec::new(), 0);
         let walk = Walk::new(dir.path(), &[], true);
-        let mut tasks = Batches::new(walk, "scan", &mut batches, &mut problems);
+        let mut tasks = Batches::new(walk, &mut batches, &mut problems);
         tasks.split = Some(1000);
-        let args: Vec<Vec<String>> = tasks.map(|t| t.args).collect();
-        let name = |f: &str| names::encode(&dir.path().join(f));
+        let args: Vec<Vec<FileArg>> = tasks.map(|t| t.input).collect();
+        let file = |f: &str, part: Option<(u64, Option<u64>)>| FileArg {
+            path: dir.path().join(f).into_os_string(),
+            part: part.map(|(start, end)| Part { start, end }),
+        };
         assert_eq!(
             args,
             vec![
-                vec![name("a.log")],
-                vec![format!("@0-1000 {}", name("b.log"))],
-                vec![format!("@1000-2000 {}", name("b.log"))],
-                vec![format!("@2000- {}", name("b.log"))],
-                vec![name("c.log")],
+                vec![file("a.log", None)],
+                vec![file("b.log", Some((0, Some(1000))))],
+                vec![file("b.log", Some((1000, Some(2000))))],
+                vec![file("b.log", Some((2000, None)))],
+                vec![file("c.log", None)],
             ]
         );
         assert_eq!(
@@ -236,17 +269,33 @@ mod tests {
             5,
             "one entry per task, for naming lost files"
         );
-        let (part, rest) = Part::decode(&args[3][0]).unwrap();
-        assert_eq!(
-            (part, rest),
-            (
-                Part {
-                    start: 2000,
-                    end: None
-                },
-                name("b.log").as_str()
-            )
-        );
-        assert_eq!(Part::decode(&name("a.log")), None);
+    }
+
+    #[test]
+    fn every_path_crosses_the_pool_whole() {
+        use std::os::unix::ffi::OsStrExt;
+        let names: [&[u8]; 6] = [
+            b"plain/file.txt",
+            b"new\nline",
+            b"back\\slash\\n",
+            b"cr\rlf",
+            b"latin1-\xe9t\xe9",
+            b"",
+        ];
+        for name in names {
+            let arg = FileArg {
+                path: std::ffi::OsStr::from_bytes(name).to_os_string(),
+                part: Some(Part {
+                    start: 7,
+                    end: None,
+                }),
+            };
+            let bytes = postcard::to_stdvec(&arg).unwrap();
+            // A length, the bytes, then the part (`Some`, 7, `None`): the name is one run.
+            assert_eq!(bytes.len(), 1 + name.len() + 3, "{bytes:?}");
+            let back: FileArg = postcard::from_bytes(&bytes).unwrap();
+            assert_eq!(back.path.as_bytes(), name);
+            assert_eq!(back, arg);
+        }
     }
 }

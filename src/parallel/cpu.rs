@@ -14,7 +14,7 @@ use super::cli::CpuArgs;
 use super::error::Result;
 use super::output::{Out, note};
 use super::runner::{End, PoolRun, describe_workers, efficiency, processes, run_pool};
-use crate::task_pool::{Job, Outcome, Registry, Stopped, Task};
+use crate::task_pool::{Job, Outcome, Stopped, Task};
 
 /// Terms per unit of `--tasks` and `--chunk`: the tutorial's `n * 10**6`.
 pub const TERMS_PER_UNIT: u64 = 1_000_000;
@@ -61,38 +61,29 @@ pub fn pieces(args: &CpuArgs) -> Vec<Piece> {
 
 pub struct SumOfSquares;
 
+/// Σ i² over the terms `start..end` of its input.
 impl Job for SumOfSquares {
-    fn run(&self, args: &[String]) -> Result<String, String> {
-        match args {
-            [start, end] => {
-                let start: u64 = start.parse().map_err(|_| "a malformed start")?;
-                let end: u64 = end.parse().map_err(|_| "a malformed end")?;
-                Ok(sum_of_squares_in(start, end).to_string())
-            }
-            _ => Err("need a start and an end".into()),
-        }
+    type In = (u64, u64);
+    type Out = u128;
+
+    fn name(&self, _: &(u64, u64)) -> &'static str {
+        "sum-of-squares"
+    }
+
+    fn run(&self, (start, end): (u64, u64)) -> Result<u128, String> {
+        Ok(sum_of_squares_in(start, end))
     }
 }
 
-pub fn registry() -> Registry {
-    let mut registry = Registry::default();
-    registry.register("sum-of-squares", SumOfSquares);
-    registry
-}
-
-pub fn tasks(pieces: &[Piece]) -> impl Iterator<Item = Task> + '_ {
-    pieces.iter().map(|p| {
-        Task::new(
-            "sum-of-squares",
-            super::runner::NO_TIMEOUT,
-            [p.start.to_string(), p.end.to_string()],
-        )
-    })
+pub fn tasks(pieces: &[Piece]) -> impl Iterator<Item = Task<(u64, u64)>> + '_ {
+    pieces
+        .iter()
+        .map(|p| Task::new(super::runner::NO_TIMEOUT, (p.start, p.end)))
 }
 
 /// Per task, the sum of its pieces' results; `None` for a task that lost a piece. Every lost
 /// piece is reported on standard error as lost, with the worker's fate.
-pub fn assemble(args: &CpuArgs, pieces: &[Piece], stopped: &Stopped) -> Vec<Option<u128>> {
+pub fn assemble(args: &CpuArgs, pieces: &[Piece], stopped: &Stopped<u128>) -> Vec<Option<u128>> {
     let mut sums: Vec<Option<u128>> = vec![Some(0); args.tasks.len()];
     for report in &stopped.reports {
         let Some(piece) = usize::try_from(report.id - 1)
@@ -102,7 +93,7 @@ pub fn assemble(args: &CpuArgs, pieces: &[Piece], stopped: &Stopped) -> Vec<Opti
             continue;
         };
         let part = match &report.outcome {
-            Outcome::Ok(v) => v.parse::<u128>().ok(),
+            Outcome::Ok(v) => Some(*v),
             _ => None,
         };
         if part.is_none() {
@@ -165,7 +156,7 @@ pub fn run(args: &CpuArgs) -> Result<u8> {
 
     let PoolRun { end, wall, .. } = run_pool(
         jobs,
-        registry(),
+        SumOfSquares,
         "pieces done",
         Some(pieces.len() as u64),
         tasks(&pieces),
@@ -213,7 +204,7 @@ fn report(
     pieces: &[Piece],
     seq_wall: Duration,
     par_wall: Duration,
-    stopped: &Stopped,
+    stopped: &Stopped<u128>,
     incomplete: bool,
 ) {
     let speedup = seq_wall.as_secs_f64() / par_wall.as_secs_f64().max(1e-9);

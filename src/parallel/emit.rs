@@ -69,53 +69,78 @@ impl Tally {
 
 /// Turns one task's output into what is printed and counted.
 pub trait Render {
+    type Output;
+
     /// Appends to `out` (standard output) and `err` (standard error) what `output` stands for
     /// and adds its counts to `tally`.
-    fn render(&self, output: &str, out: &mut Vec<u8>, err: &mut Vec<u8>, tally: &Tally);
+    fn render(&self, output: &Self::Output, out: &mut Vec<u8>, err: &mut Vec<u8>, tally: &Tally);
 
     /// A task, in its turn, came back without a result (its worker crashed or timed out).
     fn lost(&self) {}
 }
 
 /// The dispatcher-side state: results held back until their turn.
-#[derive(Default)]
-pub struct Emitter {
+pub struct Emitter<O> {
     next: u64,
-    waiting: BTreeMap<u64, Option<String>>,
+    waiting: BTreeMap<u64, Option<O>>,
     out: Vec<u8>,
     err: Vec<u8>,
 }
 
-/// An emitter in a job's callbacks (the `Job` trait hands out `&self`).
-pub type SharedEmitter = RefCell<Emitter>;
+impl<O> Default for Emitter<O> {
+    fn default() -> Self {
+        Emitter {
+            next: 1,
+            waiting: BTreeMap::new(),
+            out: Vec::new(),
+            err: Vec::new(),
+        }
+    }
+}
 
-impl Emitter {
+/// An emitter in a job's callbacks (the `Job` trait hands out `&self`).
+pub type SharedEmitter<O> = RefCell<Emitter<O>>;
+
+impl<O: Clone> Emitter<O> {
     /// Task `id` (ids start at 1) ended: with its output, or lost (`None`). Writes every result
-    /// whose turn has come; with `stream` false only counts (the caller prints at the end).
+    /// whose turn has come; with `stream` false only counts (the caller prints at the end). An
+    /// output is copied only if it must wait for an earlier task's.
     pub fn arrive(
         &mut self,
         id: u64,
-        output: Option<String>,
-        render: &dyn Render,
+        output: Option<&O>,
+        render: &dyn Render<Output = O>,
         tally: &Tally,
         stream: bool,
     ) {
-        if self.next == 0 {
-            self.next = 1;
+        if id == self.next {
+            self.emit(output, render, tally, stream);
+        } else {
+            self.waiting.insert(id, output.cloned());
         }
-        self.waiting.insert(id, output);
         while let Some(output) = self.waiting.remove(&self.next) {
-            match output {
-                Some(text) => render.render(&text, &mut self.out, &mut self.err, tally),
-                None => {
-                    render.lost();
-                    tally.lost.fetch_add(1, Ordering::SeqCst);
-                }
-            }
-            self.next += 1;
-            self.flush(tally, stream);
-            tally.emitted.fetch_add(1, Ordering::SeqCst);
+            self.emit(output.as_ref(), render, tally, stream);
         }
+    }
+
+    /// Writes the result of task `self.next`, whose turn it is.
+    fn emit(
+        &mut self,
+        output: Option<&O>,
+        render: &dyn Render<Output = O>,
+        tally: &Tally,
+        stream: bool,
+    ) {
+        match output {
+            Some(output) => render.render(output, &mut self.out, &mut self.err, tally),
+            None => {
+                render.lost();
+                tally.lost.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        self.next += 1;
+        self.flush(tally, stream);
+        tally.emitted.fetch_add(1, Ordering::SeqCst);
     }
 
     fn flush(&mut self, tally: &Tally, stream: bool) {
@@ -140,7 +165,9 @@ mod tests {
 
     struct Echo;
     impl Render for Echo {
-        fn render(&self, output: &str, out: &mut Vec<u8>, _: &mut Vec<u8>, tally: &Tally) {
+        type Output = String;
+
+        fn render(&self, output: &String, out: &mut Vec<u8>, _: &mut Vec<u8>, tally: &Tally) {
             out.extend_from_slice(output.as_bytes());
             tally.add(0, 1);
         }
@@ -150,10 +177,10 @@ mod tests {
     fn results_are_released_in_task_order_and_lost_ones_are_skipped() {
         let tally = ipc_sys::shm::Shared::<Tally>::new().unwrap();
         let mut e = Emitter::default();
-        e.arrive(2, Some("b".into()), &Echo, &tally, false);
+        e.arrive(2, Some(&"b".into()), &Echo, &tally, false);
         assert_eq!(tally.emitted(), 0, "task 1 is still out");
         e.arrive(3, None, &Echo, &tally, false);
-        e.arrive(1, Some("a".into()), &Echo, &tally, false);
+        e.arrive(1, Some(&"a".into()), &Echo, &tally, false);
         assert_eq!((tally.emitted(), tally.lost(), tally.get(0)), (3, 1, 2));
     }
 }

@@ -3,58 +3,37 @@
 //! workers hash batches of files; or sorted largest first and laid out as the tutorial prints it.
 
 use std::cell::RefCell;
+use std::ffi::OsString;
 use std::fmt::Write as _;
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use ipc_cli::{EXIT_FAILURE, EXIT_INTERRUPTED};
 use ipc_sys::shm::Shared;
 
-use super::batch::{Batches, report_lost};
+use super::batch::{Batches, FileArg, report_lost};
 use super::buffer::AlignedBuf;
 use super::cli::{HashArgs, HashFormat, HashSort};
 use super::digest::{self, Algo, READ_SIZE};
 use super::emit::{Render, SharedEmitter, Tally};
 use super::error::Result;
-use super::names;
-use super::output::{Out, note};
+use super::output::{Out, display_name, note, push_escaped, push_sum_line};
 use super::runner::{End, PoolRun, describe_workers, efficiency, processes, run_pool};
 use super::walk::Walk;
-use crate::task_pool::{Job, Outcome, Registry, Stopped};
+use crate::task_pool::{Job, Outcome, Stopped};
 
 /// `Tally` counters.
 const FILES: usize = 0;
 const BYTES: usize = 1;
 const UNREADABLE: usize = 2;
 
-/// One line of a worker's result: a hashed file or one that could not be read.
-enum Record<'a> {
-    Hashed {
-        size: u64,
-        hex: &'a str,
-        name: Vec<u8>,
-    },
-    Unreadable {
-        name: Vec<u8>,
-        why: &'a str,
-    },
-}
-
-/// `+SIZE HEX NAME` or `!NAME REASON`, NAME as `names::encode` wrote it.
-fn parse_record(line: &str) -> Option<Record<'_>> {
-    if let Some(rest) = line.strip_prefix('+') {
-        let mut it = rest.splitn(3, ' ');
-        let size = it.next()?.parse().ok()?;
-        let hex = it.next()?;
-        let name = names::decode_bytes(it.next()?)?;
-        Some(Record::Hashed { size, hex, name })
-    } else {
-        let (name, why) = line.strip_prefix('!')?.split_once(' ')?;
-        Some(Record::Unreadable {
-            name: names::decode_bytes(name)?,
-            why,
-        })
-    }
+/// One file of a worker's result: its size and digest (in hex), or why it could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Hashed {
+    #[serde(with = "super::batch::os_bytes")]
+    name: OsString,
+    digest: std::result::Result<(u64, String), String>,
 }
 
 struct Hasher {
@@ -63,39 +42,44 @@ struct Hasher {
     stream: bool,
     tally: Arc<Shared<Tally>>,
     /// Dispatcher side: results waiting for their turn.
-    emitter: SharedEmitter,
+    emitter: SharedEmitter<Vec<Hashed>>,
     /// Worker side: the read buffer, made on first use and reused for every file of every task.
     buf: RefCell<Option<AlignedBuf>>,
 }
 
 impl Job for Hasher {
-    fn run(&self, args: &[String]) -> Result<String, String> {
+    type In = Vec<FileArg>;
+    type Out = Vec<Hashed>;
+
+    fn name(&self, _: &Vec<FileArg>) -> &'static str {
+        "hash"
+    }
+
+    fn run(&self, files: Vec<FileArg>) -> Result<Vec<Hashed>, String> {
         let mut buf = self.buf.borrow_mut();
         let buf = buf.get_or_insert_with(|| AlignedBuf::new(READ_SIZE)).get();
-        let mut out = String::with_capacity(args.len() * 160);
-        let mut hex = String::with_capacity(128);
-        for arg in args {
-            let path = names::decode(arg).ok_or("a malformed path argument")?;
-            hex.clear();
-            let _ = match digest::digest_file(self.algo, &path, buf, &mut hex) {
-                Ok(size) => writeln!(out, "+{size} {hex} {arg}"),
-                Err(e) => writeln!(out, "!{arg} {e}"),
+        let mut out = Vec::with_capacity(files.len());
+        for file in files {
+            let mut hex = String::with_capacity(128);
+            let digest = match digest::digest_file(self.algo, file.path(), buf, &mut hex) {
+                Ok(size) => Ok((size, hex)),
+                Err(e) => Err(e.to_string()),
             };
+            out.push(Hashed {
+                name: file.path,
+                digest,
+            });
         }
         Ok(out)
     }
 
-    fn callback(&self, task: u64, output: &str) {
-        self.emitter.borrow_mut().arrive(
-            task,
-            Some(output.to_string()),
-            self,
-            &self.tally,
-            self.stream,
-        );
+    fn callback(&self, task: u64, _: &str, output: &Vec<Hashed>) {
+        self.emitter
+            .borrow_mut()
+            .arrive(task, Some(output), self, &self.tally, self.stream);
     }
 
-    fn error_callback(&self, task: u64, _: &Outcome) {
+    fn error_callback(&self, task: u64, _: &str, _: &Outcome<Vec<Hashed>>) {
         // The caller names the batch's files once the run is over.
         self.emitter
             .borrow_mut()
@@ -106,9 +90,9 @@ impl Job for Hasher {
 /// Appends a hashed file's line in `format`.
 fn push_line(out: &mut Vec<u8>, format: HashFormat, size: u64, hex: &str, name: &[u8]) {
     match format {
-        HashFormat::Sum => names::push_sum_line(out, hex, name),
+        HashFormat::Sum => push_sum_line(out, hex, name),
         HashFormat::Tutorial => {
-            names::push_escaped(out, name);
+            push_escaped(out, name);
             let _ = writeln!(WriteVec(out), ": {hex} ({size} bytes)");
         }
     }
@@ -125,20 +109,19 @@ impl std::fmt::Write for WriteVec<'_> {
 }
 
 impl Render for Hasher {
-    fn render(&self, output: &str, out: &mut Vec<u8>, err: &mut Vec<u8>, tally: &Tally) {
-        for line in output.lines() {
-            match parse_record(line) {
-                Some(Record::Hashed { size, hex, name }) => {
-                    push_line(out, self.format, size, hex, &name);
+    type Output = Vec<Hashed>;
+
+    fn render(&self, output: &Vec<Hashed>, out: &mut Vec<u8>, err: &mut Vec<u8>, tally: &Tally) {
+        for file in output {
+            let name = file.name.as_bytes();
+            match &file.digest {
+                Ok((size, hex)) => {
+                    push_line(out, self.format, *size, hex, name);
                     tally.add(FILES, 1);
-                    tally.add(BYTES, size);
+                    tally.add(BYTES, *size);
                 }
-                Some(Record::Unreadable { name, why }) => {
-                    let _ = writeln!(WriteVec(err), "error: {}: {why}", names::display(&name));
-                    tally.add(UNREADABLE, 1);
-                }
-                None => {
-                    let _ = writeln!(WriteVec(err), "error: a malformed result line: {line}");
+                Err(why) => {
+                    let _ = writeln!(WriteVec(err), "error: {}: {why}", display_name(name));
                     tally.add(UNREADABLE, 1);
                 }
             }
@@ -148,7 +131,7 @@ impl Render for Hasher {
 
 /// One pass over the tree.
 struct Pass {
-    run: PoolRun,
+    run: PoolRun<Vec<Hashed>>,
     tally: Arc<Shared<Tally>>,
     batches: Vec<Vec<PathBuf>>,
     problems: u64,
@@ -156,24 +139,20 @@ struct Pass {
 
 fn pass(args: &HashArgs, jobs: usize, stream: bool, report_walk: bool) -> Result<Pass> {
     let tally: Arc<Shared<Tally>> = Arc::new(Shared::new()?);
-    let mut registry = Registry::default();
-    registry.register(
-        "hash",
-        Hasher {
-            algo: args.algo,
-            format: args.format,
-            stream,
-            tally: Arc::clone(&tally),
-            emitter: SharedEmitter::default(),
-            buf: RefCell::new(None),
-        },
-    );
+    let hasher = Hasher {
+        algo: args.algo,
+        format: args.format,
+        stream,
+        tally: Arc::clone(&tally),
+        emitter: SharedEmitter::default(),
+        buf: RefCell::new(None),
+    };
     let mut batches = Vec::new();
     let mut problems = 0u64;
     let walk = Walk::new(&args.dir, &args.ext, !args.no_recurse);
-    let mut tasks = Batches::new(walk, "hash", &mut batches, &mut problems);
+    let mut tasks = Batches::new(walk, &mut batches, &mut problems);
     tasks.report = report_walk;
-    let run = run_pool(jobs, registry, "batches hashed", None, tasks, Some(&tally))?;
+    let run = run_pool(jobs, hasher, "batches hashed", None, tasks, Some(&tally))?;
     Ok(Pass {
         run,
         tally,
@@ -183,28 +162,28 @@ fn pass(args: &HashArgs, jobs: usize, stream: bool, report_walk: bool) -> Result
 }
 
 /// The results of a completed pass, per task (None for a task that was lost).
-fn outputs(stopped: &Stopped) -> Vec<Option<&str>> {
+fn outputs(stopped: &Stopped<Vec<Hashed>>) -> Vec<Option<&Vec<Hashed>>> {
     stopped
         .reports
         .iter()
         .map(|r| match &r.outcome {
-            Outcome::Ok(text) => Some(text.as_str()),
+            Outcome::Ok(files) => Some(files),
             _ => None,
         })
         .collect()
 }
 
 /// Prints every hashed file sorted by size, largest first (ties by path), as the tutorial does.
-fn print_sorted(out: &mut Out, stopped: &Stopped, format: HashFormat) {
-    let mut rows: Vec<(u64, Vec<u8>, String)> = Vec::new();
-    for text in outputs(stopped).into_iter().flatten() {
-        for line in text.lines() {
-            if let Some(Record::Hashed { size, hex, name }) = parse_record(line) {
-                rows.push((size, name, hex.to_string()));
+fn print_sorted(out: &mut Out, stopped: &Stopped<Vec<Hashed>>, format: HashFormat) {
+    let mut rows: Vec<(u64, &[u8], &str)> = Vec::new();
+    for files in outputs(stopped).into_iter().flatten() {
+        for file in files {
+            if let Ok((size, hex)) = &file.digest {
+                rows.push((*size, file.name.as_bytes(), hex));
             }
         }
     }
-    rows.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    rows.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
     let mut bytes = Vec::new();
     for (size, name, hex) in &rows {
         push_line(&mut bytes, format, *size, hex, name);
@@ -301,7 +280,12 @@ pub fn run(args: &HashArgs) -> Result<u8> {
 
 /// `--baseline`: the same work on one process, for the speed-up, and a check that every result
 /// is the same.
-fn baseline(args: &HashArgs, jobs: usize, parallel: &Stopped, wall: f64) -> Result<u8> {
+fn baseline(
+    args: &HashArgs,
+    jobs: usize,
+    parallel: &Stopped<Vec<Hashed>>,
+    wall: f64,
+) -> Result<u8> {
     let base = pass(args, 1, false, false)?;
     let base_wall = base.run.wall.as_secs_f64();
     let End::Completed(stopped) = base.run.end else {

@@ -17,7 +17,6 @@ mod emit;
 pub mod error;
 mod hash;
 mod monitor;
-mod names;
 mod output;
 mod ports;
 mod procfs;

@@ -118,7 +118,7 @@ fn mib(bytes: u64) -> f64 {
 }
 
 /// The table at the end: every process seen, and every worker the kernel accounted for.
-fn final_table(tracker: &Tracker, stopped: Option<&Stopped>) -> Vec<String> {
+fn final_table(tracker: &Tracker, stopped: Option<&Stopped<u128>>) -> Vec<String> {
     let mut lines = vec![format!(
         "{:>8}  {:<10} {:>7} {:>9} {:>9} {:>8}  {:>5} {:>7} {:>9}",
         "pid", "role", "samples", "RSS MiB", "peak MiB", "CPU% avg", "tasks", "CPU s", "kernel MiB"
@@ -156,7 +156,7 @@ pub fn run(args: &MonitorArgs) -> Result<u8> {
     let live = std::io::stdout().is_terminal();
     let mut out = Out::default();
     let start = Instant::now();
-    let mut pool = Pool::start(PoolConfig::new(jobs), cpu::registry())?;
+    let mut pool = Pool::start(PoolConfig::new(jobs), cpu::SumOfSquares)?;
     let mut tracker = Tracker {
         dispatcher: pool.dispatcher_pid().as_raw(),
         seen: BTreeMap::new(),

@@ -61,3 +61,57 @@ impl Out {
 pub fn note(text: &str) {
     let _ = writeln!(io::stderr(), "{text}");
 }
+
+/// The bytes `sha256sum` escapes in a file name, and their escapes.
+fn escape_of(b: u8) -> Option<&'static [u8]> {
+    match b {
+        b'\\' => Some(b"\\\\"),
+        b'\n' => Some(b"\\n"),
+        b'\r' => Some(b"\\r"),
+        _ => None,
+    }
+}
+
+/// Appends `name` to `out` with `\`, newline and carriage return escaped as `sha256sum` does,
+/// so a name stays on its line. Every other byte, UTF-8 or not, is copied as it is.
+pub fn push_escaped(out: &mut Vec<u8>, name: &[u8]) {
+    for &b in name {
+        match escape_of(b) {
+            Some(esc) => out.extend_from_slice(esc),
+            None => out.push(b),
+        }
+    }
+}
+
+/// A file name as one printable line's worth of text (escaped, no `\` prefix): for messages.
+pub fn display_name(name: &[u8]) -> String {
+    let mut out = Vec::with_capacity(name.len());
+    push_escaped(&mut out, name);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Appends the line `sha256sum` prints for `name` with digest `hex`: `[\]HEX  NAME\n` — a name
+/// holding `\`, a newline or a carriage return is escaped and its line starts with `\`, which is
+/// what `sha256sum -c` / `md5sum -c` expect back.
+pub fn push_sum_line(out: &mut Vec<u8>, hex: &str, name: &[u8]) {
+    if name.iter().any(|&b| escape_of(b).is_some()) {
+        out.push(b'\\');
+    }
+    out.extend_from_slice(hex.as_bytes());
+    out.extend_from_slice(b"  ");
+    push_escaped(out, name);
+    out.push(b'\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sum_lines_are_escaped_like_sha256sum() {
+        let mut out = Vec::new();
+        push_sum_line(&mut out, "ab", b"a\nb\\c");
+        push_sum_line(&mut out, "cd", b"pla\xffin");
+        assert_eq!(out, b"\\ab  a\\nb\\\\c\ncd  pla\xffin\n");
+    }
+}

@@ -11,10 +11,25 @@ use super::cli::PortsArgs;
 use super::error::Result;
 use super::output::Out;
 use super::runner::{End, describe_workers, processes, run_pool};
-use crate::task_pool::{Job, Outcome, Registry, Task};
+use crate::task_pool::{Job, Outcome, Task};
 
-/// Checks one endpoint: `UP <µs>` or `DOWN <µs>`; anything else is an error message.
-pub fn check(endpoint: &str, timeout: Duration) -> Result<String, String> {
+/// What a connection attempt found: the port open (`up`: it connected) or closed (refused),
+/// and how long it took to learn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Probe {
+    pub up: bool,
+    pub micros: u128,
+}
+
+impl std::fmt::Display for Probe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = if self.up { "UP" } else { "DOWN" };
+        write!(f, "{state} {} us", self.micros)
+    }
+}
+
+/// Checks one endpoint: open or closed, with the latency; anything else is an error message.
+pub fn check(endpoint: &str, timeout: Duration) -> Result<Probe, String> {
     let addr = endpoint
         .to_socket_addrs()
         .map_err(|e| format!("cannot resolve: {e}"))?
@@ -22,41 +37,46 @@ pub fn check(endpoint: &str, timeout: Duration) -> Result<String, String> {
         .ok_or("no address")?;
     let start = Instant::now();
     match TcpStream::connect_timeout(&addr, timeout) {
-        Ok(_) => Ok(format!("UP {}", start.elapsed().as_micros())),
-        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-            Ok(format!("DOWN {}", start.elapsed().as_micros()))
-        }
+        Ok(_) => Ok(Probe {
+            up: true,
+            micros: start.elapsed().as_micros(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => Ok(Probe {
+            up: false,
+            micros: start.elapsed().as_micros(),
+        }),
         Err(e) => Err(e.to_string()),
     }
 }
 
 struct Port;
 
+/// An endpoint, and the connection timeout in milliseconds.
 impl Job for Port {
-    fn run(&self, args: &[String]) -> Result<String, String> {
-        let [endpoint, ms] = args else {
-            return Err("need an endpoint and a timeout".into());
-        };
-        let ms: u64 = ms.parse().map_err(|_| "a malformed timeout")?;
-        check(endpoint, Duration::from_millis(ms.max(1)))
+    type In = (String, u64);
+    type Out = Probe;
+
+    fn name(&self, _: &(String, u64)) -> &'static str {
+        "port"
+    }
+
+    fn run(&self, (endpoint, ms): (String, u64)) -> Result<Probe, String> {
+        check(&endpoint, Duration::from_millis(ms.max(1)))
     }
 }
 
 pub fn run(args: &PortsArgs) -> Result<u8> {
     let jobs = args.jobs.jobs.unwrap_or(args.endpoints.len().clamp(1, 64));
-    let mut registry = Registry::default();
-    registry.register("port", Port);
     // The pool's own timeout is a safety net above the connection timeout (name resolution
     // has no timeout of its own).
     let limit = Duration::from_millis(args.timeout_ms) + Duration::from_secs(2);
-    let ms = args.timeout_ms.to_string();
     let tasks = args
         .endpoints
         .iter()
-        .map(|e| Task::new("port", limit, [e.as_str(), ms.as_str()]));
+        .map(|e| Task::new(limit, (e.clone(), args.timeout_ms)));
     let run = run_pool(
         jobs,
-        registry,
+        Port,
         "endpoints checked",
         Some(args.endpoints.len() as u64),
         tasks,
@@ -82,10 +102,10 @@ pub fn run(args: &PortsArgs) -> Result<u8> {
     for r in &stopped.reports {
         let endpoint = &args.endpoints[(r.id - 1) as usize];
         let line = match &r.outcome {
-            Outcome::Ok(text) => {
-                let (state, us) = text.split_once(' ').unwrap_or((text.as_str(), "0"));
-                all_up &= state == "UP";
-                let ms = us.parse::<f64>().unwrap_or(0.0) / 1000.0;
+            Outcome::Ok(probe) => {
+                let state = if probe.up { "UP" } else { "DOWN" };
+                all_up &= probe.up;
+                let ms = probe.micros as f64 / 1000.0;
                 format!("{endpoint:<24} {state:<5} {ms:.2} ms")
             }
             Outcome::Failed(why) => {

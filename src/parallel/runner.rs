@@ -12,7 +12,7 @@ use nix::sys::signal::Signal;
 
 use super::emit::Tally;
 use super::error::{Error, Result};
-use crate::task_pool::{Outcome, Pool, PoolConfig, Registry, Stopped, Task, TaskReport};
+use crate::task_pool::{Job, Outcome, Pool, PoolConfig, Stopped, Task, TaskReport};
 use ipc_sys::ExitStatus;
 
 /// How often the caller looks at the settled count while the last tasks run. The pool has no
@@ -25,9 +25,9 @@ const SETTLE_POLL: Duration = Duration::from_millis(2);
 pub const NO_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// How a run ended.
-pub enum End {
+pub enum End<O> {
     /// Every pushed task settled; the reports and every worker's usage.
-    Completed(Stopped),
+    Completed(Stopped<O>),
     /// SIGINT or SIGTERM: no more tasks were pushed and the pool was stopped at once; the
     /// tasks in flight were abandoned.
     Interrupted(Signal),
@@ -37,29 +37,30 @@ pub enum End {
     Failed(Error),
 }
 
-pub struct PoolRun {
-    pub end: End,
+pub struct PoolRun<O> {
+    pub end: End<O>,
     pub wall: Duration,
 }
 
 /// Why the caller should stop feeding the pool, if it should.
-fn stop_reason(tally: Option<&Tally>) -> Option<End> {
+fn stop_reason<O>(tally: Option<&Tally>) -> Option<End<O>> {
     if let Some(signal) = interrupted() {
         return Some(End::Interrupted(signal));
     }
     tally.and_then(Tally::output_error).map(End::OutputFailed)
 }
 
-/// Runs `tasks` on `jobs` workers. `tally` is the shared count the registry's callbacks keep, if
-/// they print as they go: a failed write to standard output (seen there) stops the run too.
-pub fn run_pool(
+/// Runs `tasks` of `job` on `jobs` workers. `tally` is the shared count the job's callbacks
+/// keep, if they print as they go: a failed write to standard output (seen there) stops the run
+/// too.
+pub fn run_pool<J: Job>(
     jobs: usize,
-    registry: Registry,
+    job: J,
     unit: &'static str,
     total: Option<u64>,
-    tasks: impl Iterator<Item = Task>,
+    tasks: impl Iterator<Item = Task<J::In>>,
     tally: Option<&Tally>,
-) -> Result<PoolRun> {
+) -> Result<PoolRun<J::Out>> {
     let start = Instant::now();
     let mut pool = Pool::start(
         PoolConfig {
@@ -68,7 +69,7 @@ pub fn run_pool(
             joblog: None,
             announce: false,
         },
-        registry,
+        job,
     )?;
     let counter = pool.settled_counter();
     let settled = move || counter.settled();
@@ -108,7 +109,7 @@ pub fn run_pool(
 
 /// Waits until every pushed task has settled, so that `stop()` (which blocks until then) never
 /// keeps an interrupted caller waiting; returns why to stop early instead, if something says so.
-fn settle(pool: &Pool, pushed: u64, tally: Option<&Tally>) -> Option<End> {
+fn settle<J: Job>(pool: &Pool<J>, pushed: u64, tally: Option<&Tally>) -> Option<End<J::Out>> {
     loop {
         if let Some(end) = stop_reason(tally) {
             return Some(end);
@@ -133,7 +134,7 @@ fn settle(pool: &Pool, pushed: u64, tally: Option<&Tally>) -> Option<End> {
 }
 
 /// Why a task ended without a result, for a message about each of its files.
-pub fn lost_reason(report: &TaskReport) -> String {
+pub fn lost_reason<O>(report: &TaskReport<O>) -> String {
     match &report.outcome {
         Outcome::Crashed(ExitStatus::Signaled(s)) => format!(
             "its worker (pid {}) was killed by {}",
@@ -150,7 +151,7 @@ pub fn lost_reason(report: &TaskReport) -> String {
 }
 
 /// `worker <pid>: N tasks, peak RSS …, CPU …` for every worker of a run.
-pub fn describe_workers(stopped: &Stopped) -> Vec<String> {
+pub fn describe_workers<O>(stopped: &Stopped<O>) -> Vec<String> {
     stopped.workers.iter().map(|w| w.describe()).collect()
 }
 

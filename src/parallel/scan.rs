@@ -9,8 +9,9 @@
 //! line counts at most once.
 
 use std::cell::RefCell;
-use std::fmt::Write as _;
+use std::ffi::OsString;
 use std::io::{self, Read};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -20,17 +21,16 @@ use memchr::{memchr, memrchr};
 use ipc_cli::{EXIT_FAILURE, EXIT_INTERRUPTED};
 use ipc_sys::shm::Shared;
 
-use super::batch::{Batches, Part, report_lost};
+use super::batch::{Batches, FileArg, Part, report_lost};
 use super::buffer::AlignedBuf;
 use super::cli::{ScanArgs, ScanSort};
 use super::digest::{MAP_MIN, open_regular};
 use super::emit::{Render, SharedEmitter, Tally};
 use super::error::Result;
-use super::names;
-use super::output::{Out, note};
+use super::output::{Out, display_name, note, push_escaped};
 use super::runner::{End, describe_workers, processes, run_pool};
 use super::walk::Walk;
-use crate::task_pool::{Job, Outcome, Registry, Stopped};
+use crate::task_pool::{Job, Outcome, Stopped};
 
 /// `Tally` counters.
 const FILES: usize = 0;
@@ -401,64 +401,20 @@ fn find_newline(
     None
 }
 
-enum Record<'a> {
-    /// A part of a cut file (`~START LAST ERRORS WARNINGS NAME`): its counts add up to the
-    /// file's, which gets its row once its last part is in.
-    Part {
-        start: u64,
-        last: bool,
-        errors: u64,
-        warnings: u64,
-        name: Vec<u8>,
-    },
-    Counted {
-        errors: u64,
-        warnings: u64,
-        name: Vec<u8>,
-    },
-    Unreadable {
-        name: Vec<u8>,
-        why: &'a str,
-    },
-}
-
-fn parse_record(line: &str) -> Option<Record<'_>> {
-    if let Some(rest) = line.strip_prefix('~') {
-        let mut it = rest.splitn(5, ' ');
-        let start = it.next()?.parse().ok()?;
-        let last = it.next()? == "1";
-        let errors = it.next()?.parse().ok()?;
-        let warnings = it.next()?.parse().ok()?;
-        let name = names::decode_bytes(it.next()?)?;
-        Some(Record::Part {
-            start,
-            last,
-            errors,
-            warnings,
-            name,
-        })
-    } else if let Some(rest) = line.strip_prefix('+') {
-        let mut it = rest.splitn(3, ' ');
-        let errors = it.next()?.parse().ok()?;
-        let warnings = it.next()?.parse().ok()?;
-        let name = names::decode_bytes(it.next()?)?;
-        Some(Record::Counted {
-            errors,
-            warnings,
-            name,
-        })
-    } else {
-        let (name, why) = line.strip_prefix('!')?.split_once(' ')?;
-        Some(Record::Unreadable {
-            name: names::decode_bytes(name)?,
-            why,
-        })
-    }
+/// One file of a worker's result: its counts (ERROR lines, WARNING lines), or why it could not
+/// be read. A part of a cut file says where it starts and whether it is the last: its counts
+/// add up to the file's, which gets its row once its last part is in.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Scanned {
+    #[serde(with = "super::batch::os_bytes")]
+    name: OsString,
+    part: Option<(u64, bool)>,
+    counts: std::result::Result<(u64, u64), String>,
 }
 
 fn push_row(out: &mut Vec<u8>, errors: u64, warnings: u64, name: &[u8]) {
     out.extend_from_slice(format!("{errors:>8} {warnings:>8}  ").as_bytes());
-    names::push_escaped(out, name);
+    push_escaped(out, name);
     out.push(b'\n');
 }
 
@@ -466,7 +422,7 @@ struct Scanner {
     counter: Counter,
     stream: bool,
     tally: Arc<Shared<Tally>>,
-    emitter: SharedEmitter,
+    emitter: SharedEmitter<Vec<Scanned>>,
     /// Worker side: the read buffer, made on first use and reused for every file.
     buf: RefCell<Option<AlignedBuf>>,
     /// Dispatcher side: the cut file being added up.
@@ -476,39 +432,38 @@ struct Scanner {
 }
 
 impl Job for Scanner {
-    fn run(&self, args: &[String]) -> Result<String, String> {
+    type In = Vec<FileArg>;
+    type Out = Vec<Scanned>;
+
+    fn name(&self, _: &Vec<FileArg>) -> &'static str {
+        "scan"
+    }
+
+    fn run(&self, files: Vec<FileArg>) -> Result<Vec<Scanned>, String> {
         let mut buf = self.buf.borrow_mut();
         let buf = buf.get_or_insert_with(|| AlignedBuf::new(READ_SIZE)).get();
-        let mut out = String::with_capacity(args.len() * 80);
-        for arg in args {
-            let (part, name) = match Part::decode(arg) {
-                Some((part, name)) => (Some(part), name),
-                None => (None, arg.as_str()),
-            };
-            let path = names::decode(name).ok_or("a malformed path argument")?;
-            let _ = match (self.counter.count_file(&path, part.as_ref(), buf), part) {
-                (Ok((e, w)), None) => writeln!(out, "+{e} {w} {name}"),
-                (Ok((e, w)), Some(p)) => {
-                    let last = u8::from(p.end.is_none());
-                    writeln!(out, "~{} {last} {e} {w} {name}", p.start)
-                }
-                (Err(e), _) => writeln!(out, "!{name} {e}"),
-            };
+        let mut out = Vec::with_capacity(files.len());
+        for file in files {
+            let counts = self
+                .counter
+                .count_file(file.path(), file.part.as_ref(), buf)
+                .map_err(|e| e.to_string());
+            out.push(Scanned {
+                part: file.part.map(|p| (p.start, p.end.is_none())),
+                name: file.path,
+                counts,
+            });
         }
         Ok(out)
     }
 
-    fn callback(&self, task: u64, output: &str) {
-        self.emitter.borrow_mut().arrive(
-            task,
-            Some(output.to_string()),
-            self,
-            &self.tally,
-            self.stream,
-        );
+    fn callback(&self, task: u64, _: &str, output: &Vec<Scanned>) {
+        self.emitter
+            .borrow_mut()
+            .arrive(task, Some(output), self, &self.tally, self.stream);
     }
 
-    fn error_callback(&self, task: u64, _: &Outcome) {
+    fn error_callback(&self, task: u64, _: &str, _: &Outcome<Vec<Scanned>>) {
         self.emitter
             .borrow_mut()
             .arrive(task, None, self, &self.tally, self.stream);
@@ -540,7 +495,7 @@ impl Parts {
         last: bool,
         errors: u64,
         warnings: u64,
-        name: Vec<u8>,
+        name: &[u8],
     ) -> Option<(u64, u64, Vec<u8>)> {
         match &mut self.current {
             Some(p) if start > 0 && p.name == name => {
@@ -549,7 +504,7 @@ impl Parts {
             }
             _ => {
                 self.current = Some(Partial {
-                    name,
+                    name: name.to_vec(),
                     errors,
                     warnings,
                     // A file's first part starts at 0: a later one seen first means the earlier
@@ -574,97 +529,62 @@ impl Parts {
 }
 
 impl Render for Scanner {
+    type Output = Vec<Scanned>;
+
     fn lost(&self) {
         self.parts.borrow_mut().lost();
     }
 
-    fn render(&self, output: &str, out: &mut Vec<u8>, err: &mut Vec<u8>, tally: &Tally) {
-        for line in output.lines() {
-            let record = match parse_record(line) {
-                Some(Record::Part {
-                    start,
-                    last,
-                    errors,
-                    warnings,
-                    name,
-                }) => match self
-                    .parts
-                    .borrow_mut()
-                    .add(start, last, errors, warnings, name)
-                {
-                    Some((errors, warnings, name)) => Some(Record::Counted {
-                        errors,
-                        warnings,
-                        name,
-                    }),
-                    None => continue,
-                },
-                Some(Record::Unreadable { name, why }) => {
+    fn render(&self, output: &Vec<Scanned>, out: &mut Vec<u8>, err: &mut Vec<u8>, tally: &Tally) {
+        for file in output {
+            let name = file.name.as_bytes();
+            let (errors, warnings, whole) = match (&file.counts, file.part) {
+                (Ok((e, w)), None) => (*e, *w, None),
+                (Ok((e, w)), Some((start, last))) => {
+                    match self.parts.borrow_mut().add(start, last, *e, *w, name) {
+                        Some((e, w, name)) => (e, w, Some(name)),
+                        None => continue,
+                    }
+                }
+                (Err(why), _) => {
                     // Every part of a file that could not be opened says so: once is enough.
                     let mut last = self.unreadable.borrow_mut();
-                    if last.as_ref() == Some(&name) {
+                    if last.as_deref() == Some(name) {
                         continue;
                     }
-                    *last = Some(name.clone());
-                    Some(Record::Unreadable { name, why })
+                    *last = Some(name.to_vec());
+                    err.extend_from_slice(
+                        format!("error: {}: {why}\n", display_name(name)).as_bytes(),
+                    );
+                    tally.add(UNREADABLE, 1);
+                    continue;
                 }
-                other => other,
             };
-            match record {
-                Some(Record::Part { .. }) => {}
-                Some(Record::Counted {
-                    errors,
-                    warnings,
-                    name,
-                }) => {
-                    // Like the tutorial, only files with something to report get a row.
-                    if errors + warnings > 0 {
-                        push_row(out, errors, warnings, &name);
-                    }
-                    tally.add(FILES, 1);
-                    tally.add(ERRORS, errors);
-                    tally.add(WARNINGS, warnings);
-                }
-                Some(Record::Unreadable { name, why }) => {
-                    err.extend_from_slice(
-                        format!("error: {}: {why}\n", names::display(&name)).as_bytes(),
-                    );
-                    tally.add(UNREADABLE, 1);
-                }
-                None => {
-                    err.extend_from_slice(
-                        format!("error: a malformed result: {line}\n").as_bytes(),
-                    );
-                    tally.add(UNREADABLE, 1);
-                }
+            // Like the tutorial, only files with something to report get a row.
+            if errors + warnings > 0 {
+                push_row(out, errors, warnings, whole.as_deref().unwrap_or(name));
             }
+            tally.add(FILES, 1);
+            tally.add(ERRORS, errors);
+            tally.add(WARNINGS, warnings);
         }
     }
 }
 
-fn print_sorted(out: &mut Out, stopped: &Stopped) {
+fn print_sorted(out: &mut Out, stopped: &Stopped<Vec<Scanned>>) {
     let mut rows = Vec::new();
     let mut parts = Parts::default();
     for r in &stopped.reports {
-        let Outcome::Ok(text) = &r.outcome else {
+        let Outcome::Ok(files) = &r.outcome else {
             parts.lost();
             continue;
         };
-        for line in text.lines() {
-            let row = match parse_record(line) {
-                Some(Record::Counted {
-                    errors,
-                    warnings,
-                    name,
-                }) => Some((errors, warnings, name)),
-                Some(Record::Part {
-                    start,
-                    last,
-                    errors,
-                    warnings,
-                    name,
-                }) => parts.add(start, last, errors, warnings, name),
-                _ => None,
+        for file in files {
+            let name = file.name.as_bytes();
+            let row = match (&file.counts, file.part) {
+                (Ok((e, w)), None) => Some((*e, *w, name.to_vec())),
+                (Ok((e, w)), Some((start, last))) => parts.add(start, last, *e, *w, name),
+                (Err(_), _) => None,
             };
             if let Some(row) = row.filter(|(e, w, _)| e + w > 0) {
                 rows.push(row);
@@ -689,27 +609,23 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
         Rule::Both
     };
     let tally: Arc<Shared<Tally>> = Arc::new(Shared::new()?);
-    let mut registry = Registry::default();
-    registry.register(
-        "scan",
-        Scanner {
-            counter: Counter::new(rule),
-            stream,
-            tally: Arc::clone(&tally),
-            emitter: SharedEmitter::default(),
-            buf: RefCell::new(None),
-            parts: RefCell::default(),
-            unreadable: RefCell::default(),
-        },
-    );
+    let scanner = Scanner {
+        counter: Counter::new(rule),
+        stream,
+        tally: Arc::clone(&tally),
+        emitter: SharedEmitter::default(),
+        buf: RefCell::new(None),
+        parts: RefCell::default(),
+        unreadable: RefCell::default(),
+    };
     let mut out = Out::default();
     out.line(&format!("{:>8} {:>8}  file", "ERROR", "WARNING"));
     let mut batches: Vec<Vec<PathBuf>> = Vec::new();
     let mut problems = 0u64;
     let walk = Walk::new(&args.dir, std::slice::from_ref(&args.ext), !args.no_recurse);
-    let mut tasks = Batches::new(walk, "scan", &mut batches, &mut problems);
+    let mut tasks = Batches::new(walk, &mut batches, &mut problems);
     tasks.split = Some(PART);
-    let run = run_pool(jobs, registry, "batches scanned", None, tasks, Some(&tally))?;
+    let run = run_pool(jobs, scanner, "batches scanned", None, tasks, Some(&tally))?;
     let mut code = 0;
     let mut lost_files = 0u64;
     let mut completed = None;
@@ -937,24 +853,24 @@ mod tests {
 
     #[test]
     fn a_cut_file_gets_its_row_only_when_every_part_came_back() {
-        let name = || b"f.log".to_vec();
+        let name: &[u8] = b"f.log";
         let mut p = Parts::default();
-        assert_eq!(p.add(0, false, 1, 2, name()), None);
-        assert_eq!(p.add(10, false, 3, 4, name()), None);
-        assert_eq!(p.add(20, true, 5, 6, name()), Some((9, 12, name())));
+        assert_eq!(p.add(0, false, 1, 2, name), None);
+        assert_eq!(p.add(10, false, 3, 4, name), None);
+        assert_eq!(p.add(20, true, 5, 6, name), Some((9, 12, name.to_vec())));
         // A middle part lost.
-        assert_eq!(p.add(0, false, 1, 1, name()), None);
+        assert_eq!(p.add(0, false, 1, 1, name), None);
         p.lost();
-        assert_eq!(p.add(20, true, 1, 1, name()), None);
+        assert_eq!(p.add(20, true, 1, 1, name), None);
         // The first part lost: the next one starts past 0.
         p.lost();
-        assert_eq!(p.add(10, false, 1, 1, name()), None);
-        assert_eq!(p.add(20, true, 1, 1, name()), None);
+        assert_eq!(p.add(10, false, 1, 1, name), None);
+        assert_eq!(p.add(20, true, 1, 1, name), None);
         // The last part of one file lost, then another file: counted on its own.
-        assert_eq!(p.add(0, false, 7, 7, name()), None);
+        assert_eq!(p.add(0, false, 7, 7, name), None);
         p.lost();
         assert_eq!(
-            p.add(0, true, 2, 3, b"g.log".to_vec()),
+            p.add(0, true, 2, 3, b"g.log"),
             Some((2, 3, b"g.log".to_vec()))
         );
     }

@@ -14,7 +14,7 @@
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use super::names;
+use super::output::display_name;
 
 pub enum Entry {
     /// A regular file and its size at the time of the walk.
@@ -52,7 +52,7 @@ impl Walk {
 }
 
 fn problem(path: Option<&Path>, why: impl std::fmt::Display) -> Entry {
-    let name = path.map_or_else(String::new, |p| names::display(p.as_os_str().as_bytes()));
+    let name = path.map_or_else(String::new, |p| display_name(p.as_os_str().as_bytes()));
     Entry::Problem(format!("{name}: {why}"))
 }
 
@@ -80,7 +80,7 @@ impl Iterator for Walk {
                 return Some(match std::fs::metadata(entry.path()) {
                     Ok(meta) if meta.is_file() => Entry::File(entry.into_path(), meta.len()),
                     Ok(meta) if meta.is_dir() => {
-                        let name = names::display(entry.path().as_os_str().as_bytes());
+                        let name = display_name(entry.path().as_os_str().as_bytes());
                         Entry::Note(format!(
                             "{name}: a symbolic link to a directory, not followed"
                         ))

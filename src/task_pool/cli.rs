@@ -11,7 +11,7 @@ use std::time::Duration;
 use clap::{CommandFactory, Parser};
 use ipc_cli::{EXIT_INTERRUPTED, Failure, Parsed, parse_between};
 
-use super::{Error, Pool, PoolConfig, Stopped, Task, command, demo};
+use super::{Error, Partial, Pool, PoolConfig, Stopped, Task, command, demo};
 
 /// Largest `--tasks`: the demo keeps one report per task for its table.
 pub const MAX_TASKS: u64 = 100_000;
@@ -219,7 +219,7 @@ fn run_demo(args: DemoArgs) -> Result<u8, Error> {
     };
     // Ctrl+C (to the whole group) or SIGTERM (to main alone) winds the pool down: a flag (set
     // up first thing in `main`), acted on by `push` and `stop`.
-    let mut pool = Pool::start(config, demo::registry())?;
+    let mut pool = Pool::start(config, demo::Demo)?;
     let mut out = Out::new();
     out.line(&format!(
         "pool: dispatcher {}, {} worker{}",
@@ -229,8 +229,8 @@ fn run_demo(args: DemoArgs) -> Result<u8, Error> {
     ));
     let mut pushed_all = true;
     for spec in specs {
-        let (job, task_args) = demo::parse_spec(&spec).map_err(Error::Usage)?;
-        match pool.push(Task::new(&job, timeout, task_args)) {
+        let task = demo::parse_spec(&spec).map_err(Error::Usage)?;
+        match pool.push(Task::new(timeout, task)) {
             Ok(_) => {}
             Err(Error::Interrupted { .. } | Error::DispatcherGone) => {
                 pushed_all = false;
@@ -257,14 +257,14 @@ fn run_demo(args: DemoArgs) -> Result<u8, Error> {
                 Some(s) => format!("interrupted by {}", s.as_str()),
                 None => "interrupted (the dispatcher was told to stop)".to_string(),
             };
-            (*partial, Some(by))
+            (partial.take(), Some(by))
         }
         Err(Error::OutputClosed) => return Ok(super::EXIT_OUTPUT_CLOSED as u8),
         Err(Error::DispatcherFailed { why, partial }) => {
-            print_table(&mut out, &partial, None);
+            print_table(&mut out, &partial.take(), None);
             return Err(Error::DispatcherFailed {
                 why,
-                partial: Box::default(),
+                partial: Partial::default(),
             });
         }
         Err(e) => return Err(e),

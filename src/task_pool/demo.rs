@@ -4,12 +4,28 @@
 use std::io::{self, Write};
 use std::time::Duration;
 
-use super::{Job, Outcome, Registry};
+use serde::{Deserialize, Serialize};
+
+use super::{Job, Outcome};
 
 /// Longest sleep a demo job takes (`sleep:MS`, `overrun:MS`, …): an hour.
 pub const MAX_MS: u64 = 3_600_000;
 /// Largest `compute:N`: ten billion terms (seconds of work in a release build).
 pub const MAX_TERMS: u64 = 10_000_000_000;
+
+/// The demo's kinds of task: one of each outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Kind {
+    Abort,
+    BadCallback,
+    Compute,
+    Fail,
+    Overrun,
+    Panic,
+    Sleep,
+    SlowCallback,
+    Stubborn,
+}
 
 /// How a demo job reads its one optional argument.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,75 +35,80 @@ enum Arg {
     Terms(u64),
 }
 
-/// The argument a job takes, its default, and its bound.
-fn arg_kind(job: &str) -> Option<Arg> {
-    Some(match job {
-        "sleep" => Arg::Millis(200),
-        "compute" => Arg::Terms(1_000_000),
-        "fail" | "panic" | "abort" => Arg::None,
-        "overrun" | "stubborn" => Arg::Millis(60_000),
-        "bad-callback" | "slow-callback" => Arg::Millis(200),
-        _ => return None,
-    })
+impl Kind {
+    /// In the order of their names (the order `unknown job` lists them in).
+    const ALL: [Kind; 9] = [
+        Kind::Abort,
+        Kind::BadCallback,
+        Kind::Compute,
+        Kind::Fail,
+        Kind::Overrun,
+        Kind::Panic,
+        Kind::Sleep,
+        Kind::SlowCallback,
+        Kind::Stubborn,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Abort => "abort",
+            Kind::BadCallback => "bad-callback",
+            Kind::Compute => "compute",
+            Kind::Fail => "fail",
+            Kind::Overrun => "overrun",
+            Kind::Panic => "panic",
+            Kind::Sleep => "sleep",
+            Kind::SlowCallback => "slow-callback",
+            Kind::Stubborn => "stubborn",
+        }
+    }
+
+    /// The argument it takes, its default, and its bound.
+    fn arg(self) -> Arg {
+        match self {
+            Kind::Sleep => Arg::Millis(200),
+            Kind::Compute => Arg::Terms(1_000_000),
+            Kind::Fail | Kind::Panic | Kind::Abort => Arg::None,
+            Kind::Overrun | Kind::Stubborn => Arg::Millis(60_000),
+            Kind::BadCallback | Kind::SlowCallback => Arg::Millis(200),
+        }
+    }
 }
 
-/// The job's argument, checked: a number within its bound, or none for jobs that take none.
-fn number(job: &str, args: &[String]) -> Result<u64, String> {
-    let kind = arg_kind(job).ok_or_else(|| format!("unknown job '{job}'"))?;
-    let (default, max, what) = match kind {
-        Arg::None if args.is_empty() => return Ok(0),
+/// A demo task: its kind and its checked argument (milliseconds or terms; 0 when it takes none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DemoTask {
+    pub kind: Kind,
+    pub arg: u64,
+}
+
+/// A demo task spec, `JOB` or `JOB:ARG`, checked: the job exists and its argument is valid.
+pub fn parse_spec(spec: &str) -> Result<DemoTask, String> {
+    let (job, arg) = match spec.split_once(':') {
+        Some((job, arg)) => (job, Some(arg)),
+        None => (spec, None),
+    };
+    let Some(kind) = Kind::ALL.into_iter().find(|k| k.name() == job) else {
+        let known: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+        return Err(format!("unknown job '{job}' (known: {})", known.join(", ")));
+    };
+    let (default, max, what) = match kind.arg() {
+        Arg::None if arg.is_none() => return Ok(DemoTask { kind, arg: 0 }),
         Arg::None => return Err(format!("'{job}' takes no argument")),
         Arg::Millis(d) => (d, MAX_MS, "a duration in milliseconds"),
         Arg::Terms(d) => (d, MAX_TERMS, "a number of terms"),
     };
-    match args {
-        [] => Ok(default),
-        [arg] => ipc_cli::parse_between(arg, &format!("the argument of '{job}' ({what})"), 0, max),
-        _ => Err(format!("'{job}' takes one argument")),
-    }
-}
-
-/// A demo task spec, `JOB` or `JOB:ARG`, checked: the job exists and its argument is valid.
-/// Returns the job's name and its arguments.
-pub fn parse_spec(spec: &str) -> Result<(String, Vec<String>), String> {
-    let (job, args) = match spec.split_once(':') {
-        Some((job, arg)) => (job, vec![arg.to_string()]),
-        None => (spec, Vec::new()),
+    let arg = match arg {
+        None => default,
+        Some(arg) => {
+            ipc_cli::parse_between(arg, &format!("the argument of '{job}' ({what})"), 0, max)?
+        }
     };
-    if arg_kind(job).is_none() {
-        let registry = registry();
-        let known: Vec<&str> = registry.names().collect();
-        return Err(format!("unknown job '{job}' (known: {})", known.join(", ")));
-    }
-    number(job, &args)?;
-    Ok((job.to_string(), args))
+    Ok(DemoTask { kind, arg })
 }
 
-/// Prints its callbacks, so the demo shows where (in the dispatcher) they run.
-struct Demo {
-    name: &'static str,
-    run: fn(&[String]) -> Result<String, String>,
-    panicking_callback: bool,
-}
-
-/// `slow-callback:MS`: the job returns at once, its callback takes MS — in the dispatcher, which
-/// meanwhile hands out nothing and reads no result (the article's warning about callbacks).
-struct SlowCallback;
-
-impl Job for SlowCallback {
-    /// The output is the callback's duration, in milliseconds.
-    fn run(&self, args: &[String]) -> Result<String, String> {
-        number("slow-callback", args).map(|ms| ms.to_string())
-    }
-
-    fn callback(&self, task: u64, output: &str) {
-        let ms = output.parse().unwrap_or(0);
-        std::thread::sleep(Duration::from_millis(ms));
-        say(format!(
-            "callback: task {task} (slow-callback) -> held the dispatcher {ms} ms"
-        ));
-    }
-}
+/// The demo's job. Its callbacks print, so the demo shows where (in the dispatcher) they run.
+pub struct Demo;
 
 /// One line on stdout in one write. A closed or full stdout is not the callback's business: the
 /// line is lost, the pool goes on (the dispatcher notices a closed stdout itself).
@@ -96,99 +117,66 @@ fn say(line: String) {
 }
 
 impl Job for Demo {
-    fn run(&self, args: &[String]) -> Result<String, String> {
-        (self.run)(args)
+    type In = DemoTask;
+    type Out = String;
+
+    fn name(&self, task: &DemoTask) -> &'static str {
+        task.kind.name()
     }
 
-    fn callback(&self, task: u64, output: &str) {
-        if self.panicking_callback {
+    fn run(&self, task: DemoTask) -> Result<String, String> {
+        let ms = task.arg;
+        let sleep = || std::thread::sleep(Duration::from_millis(ms));
+        match task.kind {
+            Kind::Sleep | Kind::BadCallback => {
+                sleep();
+                Ok(format!("slept {ms} ms"))
+            }
+            Kind::Compute => {
+                let sum: u128 = (0..u128::from(ms)).map(|i| i * i).sum();
+                Ok(format!("sum of squares below {ms} = {sum}"))
+            }
+            Kind::Fail => Err("failing on purpose".into()),
+            Kind::Panic => panic!("a job that panics takes its worker down"),
+            Kind::Abort => std::process::abort(),
+            Kind::Overrun => {
+                sleep();
+                Ok("overran but finished".into())
+            }
+            Kind::Stubborn => {
+                // Ignores the polite SIGTERM of a timeout: only the SIGKILL after the grace
+                // period stops it.
+                ipc_sys::signal::block_interrupts().map_err(|e| e.to_string())?;
+                sleep();
+                Ok("overran but finished".into())
+            }
+            // `slow-callback:MS`: the job returns at once, its callback takes MS — in the
+            // dispatcher, which meanwhile hands out nothing and reads no result (the
+            // article's warning about callbacks). The output is the callback's duration.
+            Kind::SlowCallback => Ok(ms.to_string()),
+        }
+    }
+
+    fn callback(&self, task: u64, job: &str, output: &String) {
+        if job == Kind::SlowCallback.name() {
+            let ms = output.parse().unwrap_or(0);
+            std::thread::sleep(Duration::from_millis(ms));
+            say(format!(
+                "callback: task {task} (slow-callback) -> held the dispatcher {ms} ms"
+            ));
+            return;
+        }
+        if job == Kind::BadCallback.name() {
             panic!("the callback of task {task} panics on purpose");
         }
-        say(format!("callback: task {task} ({}) -> {output}", self.name));
+        say(format!("callback: task {task} ({job}) -> {output}"));
     }
 
-    fn error_callback(&self, task: u64, outcome: &Outcome) {
-        say(format!(
-            "error_callback: task {task} ({}) -> {outcome}",
-            self.name
-        ));
+    fn error_callback(&self, task: u64, job: &str, outcome: &Outcome) {
+        if job != Kind::SlowCallback.name() {
+            say(format!("error_callback: task {task} ({job}) -> {outcome}"));
+        }
     }
-}
-
-fn sleep(args: &[String]) -> Result<String, String> {
-    let ms = number("sleep", args)?;
-    std::thread::sleep(Duration::from_millis(ms));
-    Ok(format!("slept {ms} ms"))
-}
-
-fn compute(args: &[String]) -> Result<String, String> {
-    let n = number("compute", args)?;
-    let sum: u128 = (0..u128::from(n)).map(|i| i * i).sum();
-    Ok(format!("sum of squares below {n} = {sum}"))
-}
-
-fn fail(args: &[String]) -> Result<String, String> {
-    number("fail", args)?;
-    Err("failing on purpose".into())
-}
-
-fn crash(_: &[String]) -> Result<String, String> {
-    panic!("a job that panics takes its worker down");
-}
-
-fn abort(_: &[String]) -> Result<String, String> {
-    std::process::abort()
-}
-
-fn stubborn(args: &[String]) -> Result<String, String> {
-    let ms = number("stubborn", args)?;
-    // Ignores the polite SIGTERM of a timeout: only the SIGKILL after the grace period stops it.
-    ipc_sys::signal::block_interrupts().map_err(|e| e.to_string())?;
-    std::thread::sleep(Duration::from_millis(ms));
-    Ok("overran but finished".into())
-}
-
-fn overrun(args: &[String]) -> Result<String, String> {
-    let ms = number("overrun", args)?;
-    std::thread::sleep(Duration::from_millis(ms));
-    Ok("overran but finished".into())
-}
-
-fn bad_callback(args: &[String]) -> Result<String, String> {
-    let ms = number("bad-callback", args)?;
-    std::thread::sleep(Duration::from_millis(ms));
-    Ok(format!("slept {ms} ms"))
-}
-
-/// `sleep[:MS]`, `compute[:N]`, `fail`, `panic`, `abort`, `overrun[:MS]`, `stubborn[:MS]`,
-/// `bad-callback[:MS]`, `slow-callback[:MS]`.
-pub fn registry() -> Registry {
-    let mut r = Registry::default();
-    r.register("slow-callback", SlowCallback);
-    for (name, run, panicking_callback) in [
-        (
-            "sleep",
-            sleep as fn(&[String]) -> Result<String, String>,
-            false,
-        ),
-        ("compute", compute, false),
-        ("fail", fail, false),
-        ("panic", crash, false),
-        ("abort", abort, false),
-        ("overrun", overrun, false),
-        ("stubborn", stubborn, false),
-        ("bad-callback", bad_callback, true),
-    ] {
-        r.register(
-            name,
-            Demo {
-                name,
-                run,
-                panicking_callback,
-            },
-        );
-    }
-    r
 }
 
 /// The default task list of `--tasks N`: these ten in turn (every outcome; `stubborn` only
@@ -214,9 +202,25 @@ mod tests {
     fn specs_are_checked_not_defaulted() {
         assert_eq!(
             parse_spec("sleep:10"),
-            Ok(("sleep".into(), vec!["10".into()]))
+            Ok(DemoTask {
+                kind: Kind::Sleep,
+                arg: 10
+            })
         );
-        assert_eq!(parse_spec("fail"), Ok(("fail".into(), vec![])));
+        assert_eq!(
+            parse_spec("fail"),
+            Ok(DemoTask {
+                kind: Kind::Fail,
+                arg: 0
+            })
+        );
+        assert_eq!(
+            parse_spec("compute"),
+            Ok(DemoTask {
+                kind: Kind::Compute,
+                arg: 1_000_000
+            })
+        );
         for bad in [
             "sleep:abc",
             "sleep:",
@@ -230,6 +234,14 @@ mod tests {
         ] {
             assert!(parse_spec(bad).is_err(), "accepted {bad:?}");
         }
+        assert_eq!(
+            parse_spec("nope"),
+            Err(
+                "unknown job 'nope' (known: abort, bad-callback, compute, fail, overrun, \
+                 panic, sleep, slow-callback, stubborn)"
+                    .into()
+            )
+        );
         for spec in ROTATION {
             assert!(parse_spec(spec).is_ok(), "{spec}");
         }

@@ -16,7 +16,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant, SystemTime};
 
-use ipc_sys::frame::{self, FrameBuffer, FrameBuilder};
+use ipc_sys::frame::{self, FrameBuffer};
 use ipc_sys::linelog::{LineLog, now_text};
 use ipc_sys::pipe::Pipe;
 use ipc_sys::queue::QueueEnd;
@@ -27,10 +27,12 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
 use super::error::{Error, Result};
-use super::wire::{CommandReport, Ended, TaskFrame, Work, WorkerResult, WorkerTask};
+use super::wire::{
+    self, CommandReport, Ended, Kind, TaskHeader, ToCaller, WorkerHeader, WorkerResult,
+};
 use super::{
-    EXIT_OUTPUT_CLOSED, FRAME_COMMAND, FRAME_FATAL, MAX_FRAME, Outcome, PoolConfig, Progress,
-    Registry, TaskReport, WorkerUsage, worker,
+    EXIT_OUTPUT_CLOSED, Job, MAX_FRAME, Outcome, PoolConfig, Progress, TaskReport, WorkerUsage,
+    exec, worker,
 };
 
 /// Tasks read ahead of the workers at most: beyond this the dispatcher stops reading the task
@@ -45,16 +47,18 @@ const FLUSH_LIMIT: Duration = Duration::from_secs(2);
 /// The reason given to the tasks that were never started because the pool was told to stop.
 pub(crate) const NOT_STARTED: &str = "not started: the pool was told to stop";
 
+/// A task read from the caller: its header, and the job's input or the command line, encoded,
+/// for a worker to read (the dispatcher never decodes it).
 struct Queued {
     id: u64,
     timeout: Option<Duration>,
-    work: Work,
+    kind: Kind,
+    payload: Vec<u8>,
 }
 
 struct Running {
     id: u64,
-    /// The job's name; `None` for a command.
-    job: Option<String>,
+    kind: Kind,
     timeout: Option<Duration>,
     started: Instant,
     start_us: u64,
@@ -67,7 +71,7 @@ struct Running {
     interrupted: bool,
     /// What it asked for, kept to hand a command to another worker if this one never starts it
     /// (see `WorkerResult::Leaving`).
-    work: Option<Work>,
+    payload: Vec<u8>,
 }
 
 struct Slot {
@@ -88,11 +92,11 @@ struct Slot {
     final_kill: bool,
 }
 
-struct Dispatcher<'a> {
+struct Dispatcher<'a, J: Job> {
     config: &'a PoolConfig,
     progress: &'a Progress,
     usages: Vec<WorkerUsage>,
-    registry: &'a Registry,
+    job: &'a J,
     /// The caller's output queue, handed to every worker of a pool that runs commands.
     output: Option<&'a OwnedFd>,
     tasks: Option<File>,
@@ -110,9 +114,9 @@ struct Dispatcher<'a> {
 
 /// Runs the dispatcher in the current (child) process; returns its exit code. `output` is the
 /// caller's output queue for a pool that runs commands.
-pub fn run(
+pub fn run<J: Job>(
     config: &PoolConfig,
-    registry: &Registry,
+    job: &J,
     tasks: File,
     outcomes: File,
     progress: &Progress,
@@ -122,7 +126,7 @@ pub fn run(
         config,
         progress,
         usages: Vec::new(),
-        registry,
+        job,
         output,
         tasks: Some(tasks),
         tasks_buf: FrameBuffer::new(MAX_FRAME),
@@ -164,11 +168,11 @@ pub fn run(
     }
 }
 
-impl Dispatcher<'_> {
+impl<J: Job> Dispatcher<'_, J> {
     fn spawn_worker(&mut self) -> Result<Slot> {
         let down = Pipe::new()?;
         let up = Pipe::new()?;
-        let registry = self.registry;
+        let job = self.job;
         // A worker keeps only its own two pipe ends (and, running commands, the output queue):
         // the fork primitive closes everything else. A worker holding another worker's result
         // pipe would hide that worker's death (no end of file); one holding the outcome pipe
@@ -182,7 +186,7 @@ impl Dispatcher<'_> {
                 .death_signal(Signal::SIGKILL)
                 .on_drop(Some(Signal::SIGKILL))
                 .spawn([down.read.as_fd(), up.write.as_fd()], |[tasks, results]| {
-                    worker::run(registry, File::from(tasks), File::from(results), None)
+                    worker::serve(job, File::from(tasks), File::from(results))
                 })?,
             // A command worker runs only this crate's code and ends its command's group before
             // it exits: SIGTERM (a flag) gives it the chance, when the dispatcher dies or drops it.
@@ -194,12 +198,7 @@ impl Dispatcher<'_> {
                     [down.read.as_fd(), up.write.as_fd(), output.as_fd()],
                     |[tasks, results, output]| {
                         let output = QueueEnd::from_fd("output", super::wire::STARTED_LEN, output);
-                        worker::run(
-                            registry,
-                            File::from(tasks),
-                            File::from(results),
-                            Some(output),
-                        )
+                        exec::serve(File::from(tasks), File::from(results), output)
                     },
                 )?,
         };
@@ -263,21 +262,19 @@ impl Dispatcher<'_> {
             let Some(task) = self.queue.pop_front() else {
                 return Ok(());
             };
-            let worker_task = WorkerTask {
+            // The worker reads the payload as what its kind runs (the job's input, a command
+            // line). Cannot fail: the caller framed more within the same limit — checked, never
+            // assumed.
+            let header = WorkerHeader {
                 id: task.id,
                 timeout: task.timeout,
                 grace: self.config.grace,
-                work: task.work,
             };
-            // Cannot fail: the caller framed the same fields within the same limit, and the
-            // worker's frame adds eight bytes — checked, never assumed.
-            let frame = worker_task.encode().map_err(|source| Error::Frame {
-                pipe: "worker task",
-                source,
-            })?;
-            let WorkerTask {
-                id, timeout, work, ..
-            } = worker_task;
+            let frame =
+                wire::frame_with_tail(&header, &task.payload).map_err(|source| Error::Frame {
+                    pipe: "worker task",
+                    source,
+                })?;
             let slot = &mut self.slots[i];
             slot.tasks_run += 1;
             let written = slot
@@ -286,18 +283,21 @@ impl Dispatcher<'_> {
                 .is_some_and(|to| frame::write_frame(to, &frame).is_ok());
             if !written {
                 // The worker died while idle; it is replaced when its pipe reports end of file.
-                self.queue.push_front(Queued { id, timeout, work });
+                self.queue.push_front(task);
                 slot.doomed = true;
                 continue;
             }
-            let job = match &work {
-                Work::Job { job, .. } => Some(job.clone()),
-                Work::Command { .. } => None,
-            };
+            let Queued {
+                id,
+                timeout,
+                kind,
+                payload,
+            } = task;
+            let is_job = matches!(kind, Kind::Job(_));
             if self.config.announce {
                 let line = format!(
                     "started task {id} ({}) on worker {}\n",
-                    job.as_deref().unwrap_or("command"),
+                    kind.name(),
                     slot.child.pid()
                 );
                 if let Err(e) = io::stdout().write_all(line.as_bytes())
@@ -308,18 +308,19 @@ impl Dispatcher<'_> {
             }
             let now = Instant::now();
             // A command's worker enforces the timeout itself; the dispatcher only backs it up.
-            let limit = match &job {
-                Some(_) => timeout,
-                None => timeout.and_then(|t| t.checked_add(self.config.grace + BACKSTOP)),
+            let limit = if is_job {
+                timeout
+            } else {
+                timeout.and_then(|t| t.checked_add(self.config.grace + BACKSTOP))
             };
-            let start_text = if self.joblog.is_some() && job.is_some() {
+            let start_text = if self.joblog.is_some() && is_job {
                 now_text()
             } else {
                 String::new()
             };
             slot.running = Some(Running {
                 id,
-                job,
+                kind,
                 timeout,
                 started: now,
                 start_us: epoch_micros(),
@@ -328,7 +329,7 @@ impl Dispatcher<'_> {
                 terminated: None,
                 killed: false,
                 interrupted: false,
-                work: Some(work),
+                payload,
             });
         }
         Ok(())
@@ -348,9 +349,9 @@ impl Dispatcher<'_> {
     /// How long after SIGTERM a task's worker group gets SIGKILL. A command's worker ends its
     /// command within the grace by itself: the dispatcher waits a little longer before it steps in.
     fn kill_after(&self, r: &Running) -> Duration {
-        match r.job {
-            Some(_) => self.config.grace,
-            None => self.config.grace + BACKSTOP,
+        match r.kind {
+            Kind::Job(_) => self.config.grace,
+            Kind::Command => self.config.grace + BACKSTOP,
         }
     }
 
@@ -443,14 +444,15 @@ impl Dispatcher<'_> {
             pipe: "task",
             source,
         })? {
-            let task = TaskFrame::decode(payload).ok_or(Error::BadMessage {
+            let (header, rest) = wire::split::<TaskHeader>(payload).ok_or(Error::BadMessage {
                 pipe: "task",
                 len: payload.len(),
             })?;
             self.queue.push_back(Queued {
-                id: task.id,
-                timeout: task.timeout,
-                work: task.work,
+                id: header.id,
+                timeout: header.timeout,
+                kind: header.kind,
+                payload: rest.to_vec(),
             });
         }
         if n == 0 {
@@ -478,7 +480,7 @@ impl Dispatcher<'_> {
             let slot = &mut self.slots[i];
             let decoded = match slot.buf.next_frame() {
                 Ok(None) => break,
-                Ok(Some(payload)) => WorkerResult::decode(payload)
+                Ok(Some(payload)) => wire::decode::<WorkerResult<J::Out>>(payload)
                     .ok_or_else(|| format!("malformed result of {} bytes", payload.len())),
                 Err(e) => Err(e.to_string()),
             };
@@ -497,71 +499,74 @@ impl Dispatcher<'_> {
                     return Ok(n > 0);
                 }
             };
-            if let WorkerResult::Ready = result {
-                slot.ready = true;
-                continue;
-            }
-            if let WorkerResult::Leaving = result {
-                // Whatever it was sent after it decided to leave, it never read.
-                slot.doomed = true;
-                if let Some(running) = slot.running.take() {
-                    self.never_started(running)?;
-                }
-                continue;
-            }
-            let id = result.id();
-            // A result for a task this worker is not running (it runs one at a time: cannot
-            // happen) changes nothing, and does not drop the one it runs.
-            if slot.running.as_ref().is_none_or(|r| r.id != id) {
-                continue;
-            }
-            let Some(running) = slot.running.take() else {
-                continue;
-            };
-            let pid = slot.child.pid();
-            if running.terminated.is_some() {
-                // It was sent SIGTERM: it may be blocking it (the demo's `stubborn`). End it
-                // now; a fresh worker replaces it when its pipe closes.
-                if running.job.is_some() {
-                    slot.child.signal_group(Signal::SIGKILL);
-                }
-                slot.doomed = true;
-            }
-            let timed_out = running.terminated.is_some() && !running.interrupted;
             match result {
+                WorkerResult::Ready => slot.ready = true,
+                WorkerResult::Leaving => {
+                    // Whatever it was sent after it decided to leave, it never read.
+                    slot.doomed = true;
+                    if let Some(running) = slot.running.take() {
+                        self.never_started(running)?;
+                    }
+                }
                 WorkerResult::Job {
-                    ok, text, runtime, ..
+                    id,
+                    result,
+                    runtime,
                 } => {
+                    let Some((running, pid, timed_out)) = self.take_running(i, id) else {
+                        continue;
+                    };
                     // Overran its limit, as measured where it ran: a timeout even if it finished
                     // before the dispatcher could stop it.
                     let overran = running.timeout.is_some_and(|t| runtime > t);
                     let outcome = if timed_out || overran {
                         Outcome::TimedOut
-                    } else if ok {
-                        Outcome::Ok(text)
                     } else {
-                        Outcome::Failed(text)
+                        match result {
+                            Ok(output) => Outcome::Ok(output),
+                            Err(text) => Outcome::Failed(text),
+                        }
                     };
-                    self.complete(&running, pid.as_raw(), runtime, outcome, None)?;
-                }
-                WorkerResult::Command(report)
-                    if report.interrupted && matches!(report.ended, Ended::NotStarted(_)) =>
-                {
-                    // Its worker was told to stop just as the task reached it: the task goes
-                    // to another worker, unless the pool is winding down.
-                    self.slots[i].doomed = true;
-                    self.never_started(running)?;
+                    self.complete(&running, pid, runtime, outcome, None)?;
                 }
                 WorkerResult::Command(mut report) => {
-                    report.worker = pid.as_raw();
-                    report.timed_out |= timed_out;
-                    report.winding = running.interrupted;
-                    self.complete_command(&report)?;
+                    let Some((running, pid, timed_out)) = self.take_running(i, report.id) else {
+                        continue;
+                    };
+                    if report.interrupted && matches!(report.ended, Ended::NotStarted(_)) {
+                        // Its worker was told to stop just as the task reached it: the task
+                        // goes to another worker, unless the pool is winding down.
+                        self.slots[i].doomed = true;
+                        self.never_started(running)?;
+                    } else {
+                        report.worker = pid;
+                        report.timed_out |= timed_out;
+                        report.winding = running.interrupted;
+                        self.complete_command(report)?;
+                    }
                 }
-                WorkerResult::Ready | WorkerResult::Leaving => {}
             }
         }
         Ok(n > 0)
+    }
+
+    /// The task worker `i` runs, if a result for task `id` settles it (a worker runs one task
+    /// at a time: a result for another changes nothing, and does not drop the one it runs); with
+    /// the worker's pid and whether the task overran its timeout. A worker that was sent SIGTERM
+    /// gets no more work.
+    fn take_running(&mut self, i: usize, id: u64) -> Option<(Running, i32, bool)> {
+        let slot = &mut self.slots[i];
+        let running = slot.running.take_if(|r| r.id == id)?;
+        if running.terminated.is_some() {
+            // It was sent SIGTERM: it may be blocking it (the demo's `stubborn`). End it now; a
+            // fresh worker replaces it when its pipe closes.
+            if let Kind::Job(_) = running.kind {
+                slot.child.signal_group(Signal::SIGKILL);
+            }
+            slot.doomed = true;
+        }
+        let timed_out = running.terminated.is_some() && !running.interrupted;
+        Some((running, slot.child.pid().as_raw(), timed_out))
     }
 
     /// A worker's pipe closed: reap it, settle the task it held, start a fresh worker.
@@ -577,8 +582,8 @@ impl Dispatcher<'_> {
         if let Some(running) = slot.running.take() {
             let timed_out = running.terminated.is_some() && !running.interrupted;
             let runtime = running.started.elapsed();
-            match running.job {
-                Some(_) => {
+            match running.kind {
+                Kind::Job(_) => {
                     let outcome = if timed_out {
                         Outcome::TimedOut
                     } else {
@@ -592,7 +597,7 @@ impl Dispatcher<'_> {
                         Some(reaped.status),
                     )?;
                 }
-                None => self.complete_command(&CommandReport {
+                Kind::Command => self.complete_command(CommandReport {
                     id: running.id,
                     worker: pid.as_raw(),
                     start_us: running.start_us,
@@ -758,13 +763,11 @@ impl Dispatcher<'_> {
     /// A task a worker was sent but never started (it was leaving): queued again, first, for
     /// another worker — or, if the pool is winding down, settled as not started.
     fn never_started(&mut self, running: Running) -> Result<()> {
-        let Some(work) = running.work else {
-            return Ok(());
-        };
         let task = Queued {
             id: running.id,
             timeout: running.timeout,
-            work,
+            kind: running.kind,
+            payload: running.payload,
         };
         if self.winding.is_some() {
             self.settle_not_started(task)
@@ -775,11 +778,11 @@ impl Dispatcher<'_> {
     }
 
     fn settle_not_started(&mut self, task: Queued) -> Result<()> {
-        match task.work {
-            Work::Job { job, .. } => {
+        match task.kind {
+            Kind::Job(_) => {
                 let running = Running {
                     id: task.id,
-                    job: Some(job),
+                    kind: task.kind,
                     timeout: task.timeout,
                     started: Instant::now(),
                     start_us: 0,
@@ -788,7 +791,7 @@ impl Dispatcher<'_> {
                     terminated: None,
                     killed: false,
                     interrupted: true,
-                    work: None,
+                    payload: Vec::new(),
                 };
                 self.complete(
                     &running,
@@ -798,7 +801,7 @@ impl Dispatcher<'_> {
                     None,
                 )
             }
-            Work::Command { .. } => self.complete_command(&CommandReport {
+            Kind::Command => self.complete_command(CommandReport {
                 winding: true,
                 ..CommandReport::not_started(task.id, NOT_STARTED, true)
             }),
@@ -811,24 +814,23 @@ impl Dispatcher<'_> {
         running: &Running,
         pid: i32,
         runtime: Duration,
-        outcome: Outcome,
+        outcome: Outcome<J::Out>,
         status: Option<ExitStatus>,
     ) -> Result<()> {
-        let job_name = running.job.clone().unwrap_or_default();
+        let job_name = running.kind.name().to_string();
         let mut callback_panicked = false;
-        if let Some(job) = self.registry.get(&job_name) {
-            let call = panic::catch_unwind(AssertUnwindSafe(|| match &outcome {
-                Outcome::Ok(output) => job.callback(running.id, output),
-                other => job.error_callback(running.id, other),
-            }));
-            if call.is_err() {
-                callback_panicked = true;
-                let line = format!(
-                    "error: the callback of task {} ({job_name}) panicked; the pool goes on\n",
-                    running.id
-                );
-                let _ = io::stderr().write_all(line.as_bytes());
-            }
+        let job = self.job;
+        let call = panic::catch_unwind(AssertUnwindSafe(|| match &outcome {
+            Outcome::Ok(output) => job.callback(running.id, &job_name, output),
+            other => job.error_callback(running.id, &job_name, other),
+        }));
+        if call.is_err() {
+            callback_panicked = true;
+            let line = format!(
+                "error: the callback of task {} ({job_name}) panicked; the pool goes on\n",
+                running.id
+            );
+            let _ = io::stderr().write_all(line.as_bytes());
         }
         if let Some(joblog) = &mut self.joblog {
             let not_started = pid == 0;
@@ -862,7 +864,7 @@ impl Dispatcher<'_> {
             outcome,
             callback_panicked,
         };
-        self.pending.extend_from_slice(&report.encode());
+        report.append_to(&mut self.pending);
         self.progress.settle();
         self.flush_outcomes(false)?;
         super::hooks::dispatcher_settled();
@@ -871,15 +873,13 @@ impl Dispatcher<'_> {
 
     /// Settles one command task: its report goes to the caller, which prints its output and
     /// writes its joblog line.
-    fn complete_command(&mut self, report: &CommandReport) -> Result<()> {
-        let frame = report
-            .put(FrameBuilder::new().u64(FRAME_COMMAND))
-            .finish(MAX_FRAME)
-            .map_err(|source| Error::Frame {
+    fn complete_command(&mut self, report: CommandReport) -> Result<()> {
+        wire::append_frame(&mut self.pending, &ToCaller::<J::Out>::Command(report)).map_err(
+            |source| Error::Frame {
                 pipe: "outcome",
                 source,
-            })?;
-        self.pending.extend_from_slice(&frame);
+            },
+        )?;
         self.progress.settle();
         self.flush_outcomes(false)?;
         super::hooks::dispatcher_settled();
@@ -946,7 +946,8 @@ impl Dispatcher<'_> {
         self.reap_workers()?;
         self.sweep_orphans(true);
         for usage in std::mem::take(&mut self.usages) {
-            self.pending.extend_from_slice(&usage.encode());
+            // A usage record is a few bytes: it always fits.
+            let _ = wire::append_frame(&mut self.pending, &ToCaller::<J::Out>::Usage(usage));
         }
         self.flush_outcomes(true)
     }
@@ -1000,13 +1001,7 @@ impl Dispatcher<'_> {
     /// or on stderr if the caller cannot be reached. The workers are ended by their handles.
     fn fatal(&mut self, e: &Error) {
         self.pending.clear();
-        if let Ok(frame) = FrameBuilder::new()
-            .u64(FRAME_FATAL)
-            .str(&e.to_string())
-            .finish(MAX_FRAME)
-        {
-            self.pending.extend_from_slice(&frame);
-        }
+        let _ = wire::append_frame(&mut self.pending, &ToCaller::<J::Out>::Fatal(e.to_string()));
         self.winding.get_or_insert_with(Instant::now);
         if self.outcomes.is_none() || self.flush_outcomes(true).is_err() || !self.pending.is_empty()
         {

@@ -6,7 +6,7 @@ use ipc_cli::{EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, Failure};
 use ipc_sys::frame::FrameError;
 use nix::sys::signal::Signal;
 
-use super::Stopped;
+use super::Partial;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -36,7 +36,7 @@ pub enum Error {
     })]
     Interrupted {
         signal: Option<Signal>,
-        partial: Box<Stopped>,
+        partial: Partial,
     },
 
     /// Standard output was closed under the run (`| head`): it stopped, quietly.
@@ -45,7 +45,7 @@ pub enum Error {
 
     /// The dispatcher died or failed; `partial` holds every report received before.
     #[error("{why}")]
-    DispatcherFailed { why: String, partial: Box<Stopped> },
+    DispatcherFailed { why: String, partial: Partial },
 
     /// Writing to standard output failed (a full disk, a device error): the results are lost.
     #[error("cannot write standard output: {0}")]

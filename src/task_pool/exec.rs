@@ -28,7 +28,9 @@ use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags};
 use nix::sys::signal::Signal;
 
-use super::wire::{CommandReport, Ended, encode_started};
+use super::wire::{self, CommandReport, Ended, Started, WorkerResult};
+use super::worker::Pipes;
+use super::{Never, hooks};
 
 /// Exit code of a command that could not be executed because it was not found (as in a shell).
 pub const EXIT_NOT_FOUND: i32 = 127;
@@ -59,9 +61,62 @@ impl Spares {
     }
 }
 
+/// A command worker: runs every command it is sent, one at a time, and hands each one's output
+/// files to the caller over `queue`; returns its exit code.
+pub(crate) fn serve(tasks: File, results: File, queue: QueueEnd) -> i32 {
+    // A command worker runs only this crate's code, which winds its command down when told to
+    // stop (SIGTERM from the dispatcher, or the dispatcher's death): a flag, not death.
+    if ipc_sys::signal::install_interrupt_handlers().is_err() {
+        return 1;
+    }
+    ipc_sys::signal::one_line_panics("worker");
+    let Some(mut pipes) = Pipes::open(tasks, results) else {
+        return 1;
+    };
+    let mut spares = Spares::default();
+    loop {
+        // Told to stop (SIGINT/SIGTERM: from its dispatcher winding the run down, or from
+        // anyone else), it leaves once its command is settled and reported, and does not wait
+        // idle for a task it would refuse: it says it is leaving and reads nothing more, so a
+        // task the dispatcher sent it meanwhile goes to another worker (the dispatcher replaces
+        // this one if the run goes on).
+        if pipes.idle() {
+            match ipc_sys::signal::wait_unless_interrupted(Some(pipes.tasks_fd()), None) {
+                Ok(Wake::Interrupted) => {
+                    hooks::worker_leaving();
+                    if let Ok(frame) = wire::frame(&WorkerResult::<Never>::Leaving) {
+                        pipes.send(&frame);
+                    }
+                    return 0;
+                }
+                Ok(_) => {}
+                Err(_) => return 1,
+            }
+        }
+        let (task, argv) = match pipes.next::<Vec<Vec<u8>>>() {
+            Ok(Some(task)) => task,
+            Ok(None) => return 0,
+            Err(()) => return 1,
+        };
+        hooks::worker_got_task();
+        let report = run(
+            task.id,
+            &argv,
+            task.timeout,
+            task.grace,
+            &queue,
+            &mut spares,
+        );
+        match wire::frame(&WorkerResult::<Never>::Command(report)) {
+            Ok(frame) if pipes.send(&frame) => {}
+            _ => return 1,
+        }
+    }
+}
+
 /// Runs `argv` to its end and reports how it went. `queue` carries the output files to the
 /// caller.
-pub(crate) fn run(
+fn run(
     id: u64,
     argv: &[Vec<u8>],
     timeout: Option<Duration>,
@@ -132,9 +187,9 @@ pub(crate) fn run(
             );
         }
     };
-    super::hooks::worker_spawned();
+    hooks::worker_spawned();
     let pgid = child.pid().as_raw();
-    let started = encode_started(id, pgid);
+    let started = Started { id, pgid }.encode();
     let fds = [stdout.as_fd(), stderr.as_fd()];
     // Not blocking here: a caller slow to read must not keep this worker from timing the
     // command. A message still pending is sent when the queue has room, or after the end.
@@ -182,7 +237,7 @@ pub(crate) fn run(
             }
             Ok(Wake::ChildChanged) => {}
             Ok(Wake::Interrupted) => {
-                super::hooks::worker_told_to_stop();
+                hooks::worker_told_to_stop();
                 // It may have ended by itself at this very moment: then it was not stopped.
                 if let Ok(Some(reaped)) = child.try_wait() {
                     break reaped.status;
@@ -249,7 +304,7 @@ fn finished(
     let runtime = start.elapsed();
     let status = match status {
         Ok(status) => {
-            let started = encode_started(id, 0);
+            let started = Started { id, pgid: 0 }.encode();
             let _ = queue.send_with_fds(&started, &[stdout.as_fd(), stderr.as_fd()], true);
             status
         }

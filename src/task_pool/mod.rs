@@ -15,22 +15,22 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use ipc_desafio::task_pool::{Job, Outcome, Pool, PoolConfig, Registry, Task};
+//! use ipc_desafio::task_pool::{Job, Outcome, Pool, PoolConfig, Task};
 //!
 //! struct Square;
 //! impl Job for Square {
-//!     fn run(&self, args: &[String]) -> Result<String, String> {
-//!         let n: u64 = args.first().and_then(|a| a.parse().ok()).ok_or("need a number")?;
-//!         Ok((n * n).to_string())
+//!     type In = u64;
+//!     type Out = u64;
+//!     fn name(&self, _: &u64) -> &'static str { "square" }
+//!     fn run(&self, n: u64) -> Result<u64, String> { n.checked_mul(n).ok_or("overflow".into()) }
+//!     fn callback(&self, task: u64, _: &str, n: &u64) { println!("task {task}: {n}"); }
+//!     fn error_callback(&self, task: u64, _: &str, outcome: &Outcome<u64>) {
+//!         println!("task {task}: {outcome}");
 //!     }
-//!     fn callback(&self, task: u64, output: &str) { println!("task {task}: {output}"); }
-//!     fn error_callback(&self, task: u64, outcome: &Outcome) { println!("task {task}: {outcome}"); }
 //! }
 //!
-//! let mut registry = Registry::default();
-//! registry.register("square", Square);
-//! let mut pool = Pool::start(PoolConfig::new(4), registry)?;
-//! pool.push(Task::new("square", Duration::from_secs(1), ["12"]))?;
+//! let mut pool = Pool::start(PoolConfig::new(4), Square)?;
+//! pool.push(Task::new(Duration::from_secs(1), 12))?;
 //! for report in pool.stop()?.reports {
 //!     println!("{} -> {}", report.id, report.outcome);
 //! }
@@ -47,7 +47,8 @@ mod hooks;
 mod wire;
 mod worker;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::any::Any;
+use std::collections::VecDeque;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Write};
@@ -57,7 +58,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use ipc_sys::frame::{Fields, FrameBuffer, FrameBuilder};
+use ipc_sys::frame::FrameBuffer;
 use ipc_sys::linelog::LineLog;
 use ipc_sys::pipe::Pipe;
 use ipc_sys::queue::QueueEnd;
@@ -68,83 +69,85 @@ use nix::poll::{PollFd, PollFlags};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
-use wire::{CommandReport, TaskFrame, Work};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use wire::{CommandReport, Kind, TaskHeader, ToCaller};
 
 pub use error::{Error, Result};
 
 /// Largest frame on any of the pool's pipes: bounds a reader's memory.
 pub const MAX_FRAME: usize = 16 << 20;
-/// Largest job output (or error text) delivered whole: the rest of a report frame (job name,
-/// ids, times) fits in what is left of `MAX_FRAME`. A larger output becomes
-/// `Outcome::Failed("output too large: N bytes")`.
+/// Largest job result (its output or error text, encoded, with the task's id and runtime)
+/// delivered whole: the rest of a report frame (job name, ids, times) fits in what is left of
+/// `MAX_FRAME`. A larger one becomes `Outcome::Failed("output too large: N bytes")`, N the
+/// output's encoded size (a string's length and its bytes; an error text's length).
 pub const MAX_OUTPUT: usize = MAX_FRAME - (64 << 10);
 
-/// A named unit of work, as registered in a `Registry` (the analogue of the classic "module with
-/// runnable, callback and error_callback"). `run` executes in a worker process; the callbacks
-/// execute in the dispatcher process.
+/// The pool's unit of work, typed (the analogue of the classic "module with runnable, callback
+/// and error_callback"): a task carries an `In` to a worker, where `run` turns it into an `Out`;
+/// both cross the pool's pipes as serde records. `run` executes in a worker process; the
+/// callbacks execute in the dispatcher process. A pool runs one job; a job with several kinds
+/// of task (the demo's) says which in its `In`, and names each with `name`.
 pub trait Job {
-    fn run(&self, args: &[String]) -> Result<String, String>;
+    type In: Serialize + DeserializeOwned;
+    type Out: Serialize + DeserializeOwned + Send + 'static;
 
-    /// Called with the output of a task that succeeded.
-    fn callback(&self, _task: u64, _output: &str) {}
+    /// The task's name in the joblog, the announcements and its report.
+    fn name(&self, input: &Self::In) -> &'static str;
+
+    fn run(&self, input: Self::In) -> Result<Self::Out, String>;
+
+    /// Called with the output of a task (named `job`) that succeeded.
+    fn callback(&self, _task: u64, _job: &str, _output: &Self::Out) {}
 
     /// Called with the outcome of a task that failed, timed out or crashed.
-    fn error_callback(&self, _task: u64, _outcome: &Outcome) {}
+    fn error_callback(&self, _task: u64, _job: &str, _outcome: &Outcome<Self::Out>) {}
 }
 
-/// The jobs a pool can run, by name. The registry is inherited across fork, so the dispatcher
-/// and every worker hold the same functions.
-#[derive(Default)]
-pub struct Registry {
-    jobs: BTreeMap<String, Box<dyn Job>>,
+/// The job of a pool whose tasks are commands (`Pool::push_command`): it has no input of its
+/// own, so a job task can never reach such a pool.
+pub(crate) struct Commands;
+
+/// A value no one can make: the input and output of `Commands`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Never {}
+
+impl Job for Commands {
+    type In = Never;
+    type Out = Never;
+
+    fn name(&self, input: &Never) -> &'static str {
+        match *input {}
+    }
+
+    fn run(&self, input: Never) -> Result<Never, String> {
+        match input {}
+    }
 }
 
-impl Registry {
-    pub fn register(&mut self, name: &str, job: impl Job + 'static) {
-        self.jobs.insert(name.to_string(), Box::new(job));
-    }
-
-    pub fn get(&self, name: &str) -> Option<&dyn Job> {
-        self.jobs.get(name).map(|j| j.as_ref())
-    }
-
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.jobs.keys().map(String::as_str)
-    }
-}
-
-/// One unit of work: which job, how long it may run, and its arguments.
+/// One unit of work: how long it may run, and its input.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Task {
-    pub job: String,
+pub struct Task<I> {
     pub timeout: Duration,
-    pub args: Vec<String>,
+    pub input: I,
 }
 
-impl Task {
-    pub fn new<S: Into<String>>(
-        job: &str,
-        timeout: Duration,
-        args: impl IntoIterator<Item = S>,
-    ) -> Task {
-        Task {
-            job: job.to_string(),
-            timeout,
-            args: args.into_iter().map(Into::into).collect(),
-        }
+impl<I> Task<I> {
+    pub fn new(timeout: Duration, input: I) -> Task<I> {
+        Task { timeout, input }
     }
 }
 
 /// How a task ended. Exactly one per pushed task.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    Ok(String),
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome<T = String> {
+    Ok(T),
     Failed(String),
     TimedOut,
     Crashed(ExitStatus),
 }
 
-impl Outcome {
+impl<T> Outcome<T> {
     pub fn kind(&self) -> &'static str {
         match self {
             Outcome::Ok(_) => "ok",
@@ -155,7 +158,7 @@ impl Outcome {
     }
 }
 
-impl fmt::Display for Outcome {
+impl<T: fmt::Display> fmt::Display for Outcome<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Outcome::Ok(out) => write!(f, "ok: {out}"),
@@ -167,74 +170,40 @@ impl fmt::Display for Outcome {
 }
 
 /// What the caller learns about each task when the pool stops.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TaskReport {
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskReport<T = String> {
     pub id: u64,
     pub job: String,
     pub worker: i32,
     pub runtime: Duration,
-    pub outcome: Outcome,
+    pub outcome: Outcome<T>,
     /// The callback (or error callback) panicked; the panic was caught and logged.
     pub callback_panicked: bool,
 }
 
-impl TaskReport {
-    /// The report as a frame. An output too large to frame is replaced by a `Failed` outcome
-    /// that says so, so every task still gets exactly one report.
-    fn encode(&self) -> Vec<u8> {
-        let frame = |outcome: &Outcome| {
-            let (kind, text, code) = match outcome {
-                Outcome::Ok(s) => (0, s.as_str(), 0),
-                Outcome::Failed(s) => (1, s.as_str(), 0),
-                Outcome::TimedOut => (2, "", 0),
-                Outcome::Crashed(ExitStatus::Exited(c)) => (3, "", i64::from(*c)),
-                Outcome::Crashed(ExitStatus::Signaled(s)) => (4, "", i64::from(*s)),
-            };
-            FrameBuilder::new()
-                .u64(FRAME_REPORT)
-                .u64(self.id)
-                .str(&self.job)
-                .i64(i64::from(self.worker))
-                .u64(micros(self.runtime))
-                .u64(kind)
-                .str(text)
-                .i64(code)
-                .u64(u64::from(self.callback_panicked))
-                .finish(MAX_FRAME)
+impl<T: Serialize> TaskReport<T> {
+    /// Appends the report's frame to `buf`. An output too large to frame is replaced by a
+    /// `Failed` outcome that says so, so every task still gets exactly one report.
+    fn append_to(self, buf: &mut Vec<u8>) {
+        let message = ToCaller::<T>::Report(self);
+        let Err(e) = wire::append_frame(buf, &message) else {
+            return;
         };
-        frame(&self.outcome).unwrap_or_else(|e| {
-            let len = match &self.outcome {
-                Outcome::Ok(s) | Outcome::Failed(s) => s.len(),
-                _ => 0,
-            };
-            let failed = Outcome::Failed(format!("output too large: {len} bytes"));
-            frame(&failed).unwrap_or_else(|_| panic!("a report without output must fit: {e}"))
-        })
-    }
-
-    fn decode(f: &mut Fields<'_>) -> Option<TaskReport> {
-        let id = f.u64()?;
-        let job = f.str()?;
-        let worker = i32::try_from(f.i64()?).ok()?;
-        let runtime = Duration::from_micros(f.u64()?);
-        let (kind, text, code) = (f.u64()?, f.str()?, f.i64()?);
-        let outcome = match kind {
-            0 => Outcome::Ok(text),
-            1 => Outcome::Failed(text),
-            2 => Outcome::TimedOut,
-            3 => Outcome::Crashed(ExitStatus::Exited(i32::try_from(code).ok()?)),
-            4 => Outcome::Crashed(ExitStatus::Signaled(i32::try_from(code).ok()?)),
-            _ => return None,
+        let ToCaller::Report(report) = message else {
+            return;
         };
-        let callback_panicked = f.u64()? != 0;
-        Some(TaskReport {
-            id,
-            job,
-            worker,
-            runtime,
-            outcome,
-            callback_panicked,
-        })
+        let len = match &report.outcome {
+            Outcome::Ok(output) => wire::encoded_len(output),
+            Outcome::Failed(s) => s.len(),
+            _ => 0,
+        };
+        let failed = TaskReport {
+            outcome: Outcome::Failed(format!("output too large: {len} bytes")),
+            ..report
+        };
+        if wire::append_frame(buf, &ToCaller::<T>::Report(failed)).is_err() {
+            panic!("a report without output must fit: {e}");
+        }
     }
 }
 
@@ -243,25 +212,12 @@ fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
-/// A duration in whole milliseconds, saturating.
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// Outcome-pipe frames start with their kind.
-const FRAME_REPORT: u64 = 0;
-const FRAME_USAGE: u64 = 1;
-/// A command's report (see `wire::CommandReport`).
-const FRAME_COMMAND: u64 = 2;
-/// The dispatcher failed; the frame says why, so the caller reports it once.
-const FRAME_FATAL: u64 = 3;
-
 /// Exit code of a dispatcher (and of the binary) whose standard output was closed under it
 /// (`| head -1`): 128 + SIGPIPE, what a shell shows for a program that SIGPIPE killed.
 pub const EXIT_OUTPUT_CLOSED: i32 = 128 + libc::SIGPIPE;
 
 /// Kernel accounting of one worker process, reaped by the dispatcher (`wait4`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkerUsage {
     pub pid: i32,
     pub tasks: u64,
@@ -280,34 +236,51 @@ impl WorkerUsage {
             self.cpu.as_secs_f64()
         )
     }
-
-    fn encode(&self) -> Vec<u8> {
-        FrameBuilder::new()
-            .u64(FRAME_USAGE)
-            .i64(i64::from(self.pid))
-            .u64(self.tasks)
-            .u64(self.max_rss_kib)
-            .u64(micros(self.cpu))
-            .finish(MAX_FRAME)
-            .unwrap_or_default()
-    }
-
-    fn decode(f: &mut Fields<'_>) -> Option<WorkerUsage> {
-        Some(WorkerUsage {
-            pid: i32::try_from(f.i64()?).ok()?,
-            tasks: f.u64()?,
-            max_rss_kib: f.u64()?,
-            cpu: Duration::from_micros(f.u64()?),
-        })
-    }
 }
 
 /// Everything `stop()` learns: one report per task (by id) and the usage of every worker that
 /// ever ran (replacements included).
-#[derive(Debug, Default)]
-pub struct Stopped {
-    pub reports: Vec<TaskReport>,
+#[derive(Debug)]
+pub struct Stopped<T = String> {
+    pub reports: Vec<TaskReport<T>>,
     pub workers: Vec<WorkerUsage>,
+}
+
+impl<T> Default for Stopped<T> {
+    fn default() -> Self {
+        Stopped {
+            reports: Vec::new(),
+            workers: Vec::new(),
+        }
+    }
+}
+
+/// What a pool that did not stop cleanly had received (see `Error::Interrupted`), whatever
+/// its job's output type: `take` it back as the `Stopped` of that pool's job.
+#[derive(Default)]
+pub struct Partial(Option<Box<dyn Any + Send>>);
+
+impl Partial {
+    fn new<T: Send + 'static>(stopped: Stopped<T>) -> Partial {
+        Partial(Some(Box::new(stopped)))
+    }
+
+    /// The reports and usages received, if this came from a pool whose job returns `T`.
+    pub fn take<T: 'static>(self) -> Stopped<T> {
+        self.0
+            .and_then(|b| b.downcast::<Stopped<T>>().ok())
+            .map_or_else(Stopped::default, |b| *b)
+    }
+}
+
+impl fmt::Debug for Partial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Partial(..)"
+        } else {
+            "Partial(none)"
+        })
+    }
 }
 
 /// A count of settled tasks, in memory shared with the dispatcher, for progress displays.
@@ -354,43 +327,57 @@ impl PoolConfig {
 pub const JOBLOG_HEADER: &str = "task\tjob\tworker\tstart\truntime_s\toutcome\texit\tsignal\n";
 
 /// The caller's handle on a running pool.
-pub struct Pool {
+pub struct Pool<J: Job> {
     dispatcher: Child,
     tasks: Option<File>,
     outcomes: Option<File>,
     outcomes_buf: FrameBuffer,
-    stopped: Stopped,
+    stopped: Stopped<J::Out>,
     commands: VecDeque<CommandReport>,
     /// The dispatcher's last words, when it failed.
     fatal: Option<String>,
-    registry: Registry,
+    job: J,
     next_id: u64,
     progress: Arc<Shared<Progress>>,
     /// SIGTERM has been sent to the dispatcher (it is winding down).
     terminated: bool,
 }
 
-impl Pool {
-    /// Forks the dispatcher, which forks `config.workers` workers. See the module's contract:
-    /// the calling process must be single-threaded.
-    pub fn start(config: PoolConfig, registry: Registry) -> Result<Pool> {
-        Pool::start_with(config, registry, None)
-    }
-
+impl Pool<Commands> {
     /// A pool whose tasks are commands (`push_command`), and the receiving end of its output
     /// queue, on which each worker hands over a started command's output files and group.
-    pub(crate) fn start_commands(config: PoolConfig) -> Result<(Pool, QueueEnd)> {
+    pub(crate) fn start_commands(config: PoolConfig) -> Result<(Pool<Commands>, QueueEnd)> {
         let (tx, rx) = ipc_sys::queue::pair("output", wire::STARTED_LEN)?;
-        let pool = Pool::start_with(config, Registry::default(), Some(tx))?;
+        let pool = Pool::start_with(config, Commands, Some(tx))?;
         // `tx` is dropped here: only the dispatcher and its workers hold the sending end.
         Ok((pool, rx))
     }
 
-    fn start_with(
-        config: PoolConfig,
-        registry: Registry,
-        output: Option<QueueEnd>,
-    ) -> Result<Pool> {
+    /// Queues a command (`argv[0]` looked up in PATH) and returns its task id.
+    pub(crate) fn push_command(
+        &mut self,
+        argv: Vec<Vec<u8>>,
+        timeout: Option<Duration>,
+    ) -> Result<u64> {
+        let header = TaskHeader {
+            id: self.next_id + 1,
+            timeout,
+            kind: Kind::Command,
+        };
+        let frame = wire::frame(&(header, &argv))
+            .map_err(|e| Error::Usage(format!("a command line is too large to send: {e}")))?;
+        self.send(&frame)
+    }
+}
+
+impl<J: Job> Pool<J> {
+    /// Forks the dispatcher, which forks `config.workers` workers. See the module's contract:
+    /// the calling process must be single-threaded.
+    pub fn start(config: PoolConfig, job: J) -> Result<Pool<J>> {
+        Pool::start_with(config, job, None)
+    }
+
+    fn start_with(config: PoolConfig, job: J, output: Option<QueueEnd>) -> Result<Pool<J>> {
         if let Some(path) = &config.joblog {
             create_joblog(path, JOBLOG_HEADER)?;
         }
@@ -408,7 +395,7 @@ impl Pool {
                 |[tasks_rx, outcomes_tx]| {
                     dispatcher::run(
                         &config,
-                        &registry,
+                        &job,
                         File::from(tasks_rx),
                         File::from(outcomes_tx),
                         &progress,
@@ -421,7 +408,7 @@ impl Pool {
                 |[tasks_rx, outcomes_tx, output_tx]| {
                     dispatcher::run(
                         &config,
-                        &registry,
+                        &job,
                         File::from(tasks_rx),
                         File::from(outcomes_tx),
                         &progress,
@@ -439,7 +426,7 @@ impl Pool {
             stopped: Stopped::default(),
             commands: VecDeque::new(),
             fatal: None,
-            registry,
+            job,
             next_id: 0,
             progress,
             terminated: false,
@@ -517,71 +504,34 @@ impl Pool {
                 source,
             })?
         {
-            let bad = || Error::BadMessage {
+            let message = wire::decode::<ToCaller<J::Out>>(payload).ok_or(Error::BadMessage {
                 pipe: "outcome",
                 len: payload.len(),
-            };
-            let mut f = Fields::new(payload);
-            match f.u64().ok_or_else(bad)? {
-                FRAME_REPORT => self
-                    .stopped
-                    .reports
-                    .push(TaskReport::decode(&mut f).ok_or_else(bad)?),
-                FRAME_USAGE => self
-                    .stopped
-                    .workers
-                    .push(WorkerUsage::decode(&mut f).ok_or_else(bad)?),
-                FRAME_COMMAND => self
-                    .commands
-                    .push_back(CommandReport::get(&mut f).ok_or_else(bad)?),
-                FRAME_FATAL => self.fatal = Some(f.str().ok_or_else(bad)?),
-                _ => return Err(bad()),
+            })?;
+            match message {
+                ToCaller::Report(report) => self.stopped.reports.push(report),
+                ToCaller::Usage(usage) => self.stopped.workers.push(usage),
+                ToCaller::Command(report) => self.commands.push_back(report),
+                ToCaller::Fatal(why) => self.fatal = Some(why),
             }
         }
         Ok(())
     }
 
-    /// Queues a task and returns its id. An unknown job is refused here, before it is sent.
+    /// Queues a task and returns its id.
     ///
     /// If this process routes SIGINT/SIGTERM to `ipc_sys::signal`'s flag and one arrives, push
     /// returns `Error::Interrupted` at once instead of waiting for room in the task pipe; the
     /// caller then ends the pool with `wind_down`.
-    pub fn push(&mut self, task: Task) -> Result<u64> {
-        if self.registry.get(&task.job).is_none() {
-            let known: Vec<&str> = self.registry.names().collect();
-            return Err(Error::Usage(format!(
-                "unknown job '{}' (known: {})",
-                task.job,
-                known.join(", ")
-            )));
-        }
-        let job = task.job.clone();
-        let frame = TaskFrame {
+    pub fn push(&mut self, task: Task<J::In>) -> Result<u64> {
+        let job = self.job.name(&task.input);
+        let header = TaskHeader {
             id: self.next_id + 1,
             timeout: Some(task.timeout),
-            work: Work::Job {
-                job: task.job,
-                args: task.args,
-            },
-        }
-        .encode()
-        .map_err(|e| Error::Usage(format!("task '{job}' is too large to send: {e}")))?;
-        self.send(&frame)
-    }
-
-    /// Queues a command (`argv[0]` looked up in PATH) and returns its task id.
-    pub(crate) fn push_command(
-        &mut self,
-        argv: Vec<Vec<u8>>,
-        timeout: Option<Duration>,
-    ) -> Result<u64> {
-        let frame = TaskFrame {
-            id: self.next_id + 1,
-            timeout,
-            work: Work::Command { argv },
-        }
-        .encode()
-        .map_err(|e| Error::Usage(format!("a command line is too large to send: {e}")))?;
+            kind: Kind::Job(job.to_string()),
+        };
+        let frame = wire::frame(&(header, &task.input))
+            .map_err(|e| Error::Usage(format!("task '{job}' is too large to send: {e}")))?;
         self.send(&frame)
     }
 
@@ -593,7 +543,7 @@ impl Pool {
             if let Some(signal) = ipc_sys::signal::interrupted() {
                 return Err(Error::Interrupted {
                     signal: Some(signal),
-                    partial: Box::default(),
+                    partial: Partial::default(),
                 });
             }
             let Some(tasks) = self.tasks.as_ref() else {
@@ -697,7 +647,7 @@ impl Pool {
     /// If the pool was interrupted (SIGINT/SIGTERM to the dispatcher, or to this process when
     /// it routes them to `ipc_sys::signal`'s flag), `Error::Interrupted` carries every report
     /// received; if the dispatcher died, `Error::DispatcherFailed` does.
-    pub fn stop(mut self) -> Result<Stopped> {
+    pub fn stop(mut self) -> Result<Stopped<J::Out>> {
         // End of file on the task pipe is the dispatcher's signal to finish and exit.
         self.close_tasks();
         self.drain()?;
@@ -706,14 +656,14 @@ impl Pool {
 
     /// Stops the pool now: the dispatcher winds down (see `terminate`) and every task pushed
     /// gets its report — finished, ended by the wind-down, or failed as not started.
-    pub fn wind_down(mut self) -> Result<Stopped> {
+    pub fn wind_down(mut self) -> Result<Stopped<J::Out>> {
         self.terminate();
         self.close_tasks();
         self.drain()?;
         self.finish(true)
     }
 
-    fn finish(mut self, winding: bool) -> Result<Stopped> {
+    fn finish(mut self, winding: bool) -> Result<Stopped<J::Out>> {
         let (status, fatal) = self.reap()?;
         let mut stopped = std::mem::take(&mut self.stopped);
         stopped.reports.sort_by_key(|r| r.id);
@@ -727,13 +677,13 @@ impl Pool {
                 } else {
                     Err(Error::Interrupted {
                         signal: ipc_sys::signal::interrupted(),
-                        partial: Box::new(stopped),
+                        partial: Partial::new(stopped),
                     })
                 }
             }
             ExitStatus::Exited(c) if c == interrupted => Err(Error::Interrupted {
                 signal: None,
-                partial: Box::new(stopped),
+                partial: Partial::new(stopped),
             }),
             ExitStatus::Exited(EXIT_OUTPUT_CLOSED) => Err(Error::OutputClosed),
             status => {
@@ -754,7 +704,7 @@ impl Pool {
                 };
                 Err(Error::DispatcherFailed {
                     why,
-                    partial: Box::new(stopped),
+                    partial: Partial::new(stopped),
                 })
             }
         }
@@ -791,7 +741,7 @@ pub(crate) fn create_joblog(path: &std::path::Path, header: &str) -> Result<()> 
 /// Bytes a pipe takes in one write without splitting or blocking, once it has room.
 const PIPE_BUF: usize = 4096;
 
-impl Drop for Pool {
+impl<J: Job> Drop for Pool<J> {
     /// A pool dropped without `stop()` (an early return, a `?`): the task and outcome pipes
     /// close, the dispatcher is told to stop (SIGTERM: it winds its workers down and reaps them)
     /// and is reaped by its handle. Nothing is left running, nothing prints.

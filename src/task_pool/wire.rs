@@ -1,140 +1,138 @@
-//! The frames of the pool's pipes that carry work and its results: caller → dispatcher (a task),
-//! dispatcher → worker (the same, with the grace a command needs), worker → dispatcher (a result),
-//! and the command report that travels on to the caller. Every decoder refuses a frame with bytes
-//! left over, so a frame of another kind can never be half-read as this one.
+//! The messages of the pool's pipes, typed and framed in one way: each is a serde record
+//! (postcard) behind `ipc_sys::frame`'s `u32` length prefix. Caller → dispatcher (a task: a
+//! header, then the job's input or the command line), dispatcher → worker (another header, then
+//! that payload, passed on unread), worker → dispatcher (a result), dispatcher → caller (a report,
+//! a worker's usage, a command's report, its last words), and the "command started" message on
+//! the output queue. A decoder refuses a payload with bytes left over, so a message of another
+//! kind is never half-read as this one.
 
 use std::time::Duration;
 
 use ipc_sys::ExitStatus;
-use ipc_sys::frame::{Fields, FrameBuilder, FrameError};
+use ipc_sys::frame::{FrameError, PREFIX};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
-use super::MAX_FRAME;
+use super::{MAX_FRAME, TaskReport, WorkerUsage};
 
-/// What a task asks a worker to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Work {
-    /// Run a job of the registry with these arguments, inside the worker.
-    Job { job: String, args: Vec<String> },
-    /// Run a program (`argv[0]`, looked up in PATH) in a process group of its own.
-    Command { argv: Vec<Vec<u8>> },
+/// Appends `message` to `buf` as one frame (length prefix, postcard payload) of at most
+/// `MAX_FRAME` payload bytes; on error `buf` is left as it was. Serialised straight into `buf`:
+/// no intermediate copy.
+pub(crate) fn append_frame<T: Serialize>(buf: &mut Vec<u8>, message: &T) -> Result<(), FrameError> {
+    append_frame_with_tail(buf, message, &[])
 }
 
-const WORK_JOB: u64 = 0;
-const WORK_COMMAND: u64 = 1;
-
-/// A timeout on the wire: whole milliseconds, `u64::MAX` for none.
-fn timeout_ms(timeout: Option<Duration>) -> u64 {
-    timeout.map_or(u64::MAX, super::millis)
-}
-
-fn timeout_from(ms: u64) -> Option<Duration> {
-    (ms != u64::MAX).then(|| Duration::from_millis(ms))
-}
-
-fn put_work(mut b: FrameBuilder, work: &Work) -> FrameBuilder {
-    match work {
-        Work::Job { job, args } => {
-            b = b.u64(WORK_JOB).str(job).u64(args.len() as u64);
-            for arg in args {
-                b = b.str(arg);
+/// `append_frame`, with `tail` (bytes already encoded) after the message.
+fn append_frame_with_tail<T: Serialize>(
+    buf: &mut Vec<u8>,
+    message: &T,
+    tail: &[u8],
+) -> Result<(), FrameError> {
+    let at = buf.len();
+    buf.extend_from_slice(&[0; PREFIX]);
+    let encoded = postcard::to_extend(message, std::mem::take(buf)).map(|mut out| {
+        out.extend_from_slice(tail);
+        out
+    });
+    let too_large = |len| FrameError::TooLarge {
+        len,
+        max: MAX_FRAME,
+    };
+    match encoded {
+        Ok(mut out) => {
+            let len = out.len() - at - PREFIX;
+            match u32::try_from(len).ok().filter(|_| len <= MAX_FRAME) {
+                Some(prefix) => {
+                    out[at..at + PREFIX].copy_from_slice(&prefix.to_le_bytes());
+                    *buf = out;
+                    Ok(())
+                }
+                None => {
+                    out.truncate(at);
+                    *buf = out;
+                    Err(too_large(len))
+                }
             }
         }
-        Work::Command { argv } => {
-            b = b.u64(WORK_COMMAND).u64(argv.len() as u64);
-            for arg in argv {
-                b = b.bytes(arg);
-            }
-        }
+        // Only an unserialisable value (a sequence of unknown length) fails here: none of ours.
+        Err(e) => Err(FrameError::Io(std::io::Error::other(e))),
     }
-    b
 }
 
-fn get_work(f: &mut Fields<'_>) -> Option<Work> {
-    match f.u64()? {
-        WORK_JOB => {
-            let job = f.str()?;
-            let n = f.u64()?;
-            let args = (0..n).map(|_| f.str()).collect::<Option<Vec<_>>>()?;
-            Some(Work::Job { job, args })
-        }
-        WORK_COMMAND => {
-            let n = f.u64()?;
-            let argv = (0..n)
-                .map(|_| f.bytes().map(<[u8]>::to_vec))
-                .collect::<Option<Vec<_>>>()?;
-            Some(Work::Command { argv })
-        }
+/// `message` as one frame, ready to write.
+pub(crate) fn frame<T: Serialize>(message: &T) -> Result<Vec<u8>, FrameError> {
+    frame_with_tail(message, &[])
+}
+
+/// `message` then `tail` (bytes already encoded) as one frame, ready to write.
+pub(crate) fn frame_with_tail<T: Serialize>(
+    message: &T,
+    tail: &[u8],
+) -> Result<Vec<u8>, FrameError> {
+    // Room for a header's few bytes and the tail: one allocation when the message is small.
+    let mut buf = Vec::with_capacity(PREFIX + 64 + tail.len());
+    append_frame_with_tail(&mut buf, message, tail).map(|()| buf)
+}
+
+/// The message at the start of a payload, and the bytes after it.
+pub(crate) fn split<T: DeserializeOwned>(payload: &[u8]) -> Option<(T, &[u8])> {
+    postcard::take_from_bytes(payload).ok()
+}
+
+/// Bytes `value` takes once encoded (for a message saying an output is too large).
+pub(crate) fn encoded_len<T: Serialize>(value: &T) -> usize {
+    postcard::experimental::serialized_size(value).unwrap_or(usize::MAX)
+}
+
+/// The message a whole payload holds; `None` for anything else (trailing bytes included).
+pub(crate) fn decode<T: DeserializeOwned>(payload: &[u8]) -> Option<T> {
+    match postcard::take_from_bytes(payload) {
+        Ok((message, [])) => Some(message),
         _ => None,
     }
 }
 
-/// A task as the caller sends it to the dispatcher.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct TaskFrame {
+/// What a task asks a worker to do; what it needs to do it follows the task's header.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Kind {
+    /// Run the pool's job (the task's name) on the input that follows, inside the worker.
+    Job(String),
+    /// Run the command line that follows (`argv[0]`, looked up in PATH) in a process group of
+    /// its own.
+    Command,
+}
+
+impl Kind {
+    /// The task's name, as the announcements and the joblog show it.
+    pub fn name(&self) -> &str {
+        match self {
+            Kind::Job(name) => name,
+            Kind::Command => "command",
+        }
+    }
+}
+
+/// A task as the caller sends it to the dispatcher: this header, then the job's input or the
+/// command line (postcard), which the dispatcher passes on to a worker without reading it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct TaskHeader {
     pub id: u64,
     pub timeout: Option<Duration>,
-    pub work: Work,
+    pub kind: Kind,
 }
 
-impl TaskFrame {
-    pub fn encode(&self) -> Result<Vec<u8>, FrameError> {
-        put_work(
-            FrameBuilder::new()
-                .u64(self.id)
-                .u64(timeout_ms(self.timeout)),
-            &self.work,
-        )
-        .finish(MAX_FRAME)
-    }
-
-    pub fn decode(payload: &[u8]) -> Option<TaskFrame> {
-        let mut f = Fields::new(payload);
-        let id = f.u64()?;
-        let timeout = timeout_from(f.u64()?);
-        let work = get_work(&mut f)?;
-        f.is_empty().then_some(TaskFrame { id, timeout, work })
-    }
-}
-
-/// A task as the dispatcher hands it to a worker: a command also needs its timeout and grace,
-/// which its worker enforces.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct WorkerTask {
+/// A task as the dispatcher hands it to a worker: this header, then the payload the caller sent
+/// (a job worker reads the job's input, a command worker the command line). A command also
+/// needs its timeout and grace, which its worker enforces.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct WorkerHeader {
     pub id: u64,
     pub timeout: Option<Duration>,
     pub grace: Duration,
-    pub work: Work,
-}
-
-impl WorkerTask {
-    pub fn encode(&self) -> Result<Vec<u8>, FrameError> {
-        put_work(
-            FrameBuilder::new()
-                .u64(self.id)
-                .u64(timeout_ms(self.timeout))
-                .u64(super::millis(self.grace)),
-            &self.work,
-        )
-        .finish(MAX_FRAME)
-    }
-
-    pub fn decode(payload: &[u8]) -> Option<WorkerTask> {
-        let mut f = Fields::new(payload);
-        let id = f.u64()?;
-        let timeout = timeout_from(f.u64()?);
-        let grace = Duration::from_millis(f.u64()?);
-        let work = get_work(&mut f)?;
-        f.is_empty().then_some(WorkerTask {
-            id,
-            timeout,
-            grace,
-            work,
-        })
-    }
 }
 
 /// How a command ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum Ended {
     Exited(i32),
     Signaled(i32),
@@ -146,7 +144,7 @@ pub(crate) enum Ended {
 
 /// Everything known about one run of a command: measured by the worker that ran it (start,
 /// runtime, status, output size), or by the dispatcher when that worker died.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct CommandReport {
     pub id: u64,
     /// The worker's pid; 0 if the command never reached a worker.
@@ -183,75 +181,18 @@ impl CommandReport {
             stderr_bytes: 0,
         }
     }
-
-    pub fn put(&self, b: FrameBuilder) -> FrameBuilder {
-        let (kind, code, text) = match &self.ended {
-            Ended::Exited(c) => (0, i64::from(*c), ""),
-            Ended::Signaled(s) => (1, i64::from(*s), ""),
-            Ended::NotStarted(why) => (2, 0, why.as_str()),
-            Ended::WorkerDied(ExitStatus::Exited(c)) => (3, i64::from(*c), ""),
-            Ended::WorkerDied(ExitStatus::Signaled(s)) => (4, i64::from(*s), ""),
-        };
-        b.u64(self.id)
-            .i64(i64::from(self.worker))
-            .u64(self.start_us)
-            .u64(super::micros(self.runtime))
-            .u64(kind)
-            .i64(code)
-            .str(text)
-            .u64(
-                u64::from(self.timed_out)
-                    | u64::from(self.interrupted) << 1
-                    | u64::from(self.winding) << 2,
-            )
-            .u64(self.stdout_bytes)
-            .u64(self.stderr_bytes)
-    }
-
-    pub fn get(f: &mut Fields<'_>) -> Option<CommandReport> {
-        let id = f.u64()?;
-        let worker = i32::try_from(f.i64()?).ok()?;
-        let start_us = f.u64()?;
-        let runtime = Duration::from_micros(f.u64()?);
-        let (kind, code, text) = (f.u64()?, f.i64()?, f.str()?);
-        let code = i32::try_from(code).ok()?;
-        let ended = match kind {
-            0 => Ended::Exited(code),
-            1 => Ended::Signaled(code),
-            2 => Ended::NotStarted(text),
-            3 => Ended::WorkerDied(ExitStatus::Exited(code)),
-            4 => Ended::WorkerDied(ExitStatus::Signaled(code)),
-            _ => return None,
-        };
-        let flags = f.u64()?;
-        let stdout_bytes = f.u64()?;
-        let stderr_bytes = f.u64()?;
-        Some(CommandReport {
-            id,
-            worker,
-            start_us,
-            runtime,
-            ended,
-            timed_out: flags & 1 != 0,
-            interrupted: flags & 2 != 0,
-            winding: flags & 4 != 0,
-            stdout_bytes,
-            stderr_bytes,
-        })
-    }
 }
 
 /// What a worker sends back: that it is up (once, first), then one result per task.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum WorkerResult {
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum WorkerResult<O> {
     /// The worker is set up and reading tasks: its first task's clock starts only now, so a
     /// worker slow to be scheduled after its fork does not eat into that task's timeout.
     Ready,
     /// A job's result: its output or error text, and how long `run` took in the worker.
     Job {
         id: u64,
-        ok: bool,
-        text: String,
+        result: Result<O, String>,
         runtime: Duration,
     },
     Command(CommandReport),
@@ -260,115 +201,84 @@ pub(crate) enum WorkerResult {
     Leaving,
 }
 
-const RESULT_JOB: u64 = 0;
-const RESULT_COMMAND: u64 = 1;
-const RESULT_READY: u64 = 2;
-const RESULT_LEAVING: u64 = 3;
-
-impl WorkerResult {
-    pub fn encode(&self) -> Result<Vec<u8>, FrameError> {
-        match self {
-            WorkerResult::Job {
-                id,
-                ok,
-                text,
-                runtime,
-            } => FrameBuilder::new()
-                .u64(RESULT_JOB)
-                .u64(*id)
-                .u64(u64::from(*ok))
-                .str(text)
-                .u64(super::micros(*runtime)),
-            WorkerResult::Command(report) => report.put(FrameBuilder::new().u64(RESULT_COMMAND)),
-            WorkerResult::Ready => FrameBuilder::new().u64(RESULT_READY),
-            WorkerResult::Leaving => FrameBuilder::new().u64(RESULT_LEAVING),
-        }
-        .finish(MAX_FRAME)
-    }
-
-    pub fn decode(payload: &[u8]) -> Option<WorkerResult> {
-        let mut f = Fields::new(payload);
-        let result = match f.u64()? {
-            RESULT_JOB => WorkerResult::Job {
-                id: f.u64()?,
-                ok: f.u64()? != 0,
-                text: f.str()?,
-                runtime: Duration::from_micros(f.u64()?),
-            },
-            RESULT_COMMAND => WorkerResult::Command(CommandReport::get(&mut f)?),
-            RESULT_READY => WorkerResult::Ready,
-            RESULT_LEAVING => WorkerResult::Leaving,
-            _ => return None,
-        };
-        f.is_empty().then_some(result)
-    }
-
-    pub fn id(&self) -> u64 {
-        match self {
-            WorkerResult::Job { id, .. } => *id,
-            WorkerResult::Command(r) => r.id,
-            WorkerResult::Ready | WorkerResult::Leaving => 0,
-        }
-    }
+/// What the dispatcher sends the caller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum ToCaller<O> {
+    Report(TaskReport<O>),
+    Usage(WorkerUsage),
+    Command(CommandReport),
+    /// The dispatcher failed; the message says why, so the caller reports it once.
+    Fatal(String),
 }
 
 /// The message a worker sends the caller, straight over the output queue, as soon as a command
-/// has started: which task, the command's process group, and (attached) its output files.
-pub(crate) const STARTED_LEN: usize = 16;
-
-pub(crate) fn encode_started(id: u64, pgid: i32) -> [u8; STARTED_LEN] {
-    let mut m = [0u8; STARTED_LEN];
-    m[..8].copy_from_slice(&id.to_le_bytes());
-    m[8..].copy_from_slice(&i64::from(pgid).to_le_bytes());
-    m
+/// has started: which task, and the command's process group (its output files are attached).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Started {
+    pub id: u64,
+    pub pgid: i32,
 }
 
-pub(crate) fn decode_started(m: &[u8]) -> Option<(u64, i32)> {
-    let id = u64::from_le_bytes(m.get(..8)?.try_into().ok()?);
-    let pgid = i64::from_le_bytes(m.get(8..STARTED_LEN)?.try_into().ok()?);
-    Some((id, i32::try_from(pgid).ok()?))
+/// Largest `Started` message: postcard's varints take at most 10 bytes for a `u64` and 5 for
+/// an `i32`.
+pub(crate) const STARTED_LEN: usize = 16;
+
+impl Started {
+    pub fn encode(self) -> Vec<u8> {
+        let mut buf = [0u8; STARTED_LEN];
+        // Cannot fail: the message is at most 15 bytes (see `STARTED_LEN`).
+        postcard::to_slice(&self, &mut buf).map_or_else(|_| Vec::new(), |used| used.to_vec())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Frames `message`, reads it back through a `FrameBuffer` as a reader would.
+    fn round_trip<T: Serialize + DeserializeOwned>(message: &T) -> Option<T> {
+        let frame = frame(message).unwrap();
+        let mut reader = &frame[..];
+        let mut buf = ipc_sys::frame::FrameBuffer::new(MAX_FRAME);
+        let payload = buf.read_frame(&mut reader).unwrap().unwrap();
+        decode(payload)
+    }
+
     #[test]
     fn every_frame_round_trips() {
-        let tasks = [
-            TaskFrame {
-                id: 7,
-                timeout: Some(Duration::from_millis(250)),
-                work: Work::Job {
-                    job: "sleep".into(),
-                    args: vec!["10".into()],
-                },
-            },
-            TaskFrame {
+        let header = TaskHeader {
+            id: 7,
+            timeout: Some(Duration::from_millis(250)),
+            kind: Kind::Job("sleep".into()),
+        };
+        let input = vec!["10".to_string()];
+        // The caller's frame: the header, then the input; the dispatcher splits it unread.
+        let task = frame(&(&header, &input)).unwrap();
+        let (got, payload) = split::<TaskHeader>(&task[PREFIX..]).unwrap();
+        assert_eq!(got, header);
+        assert_eq!(decode::<Vec<String>>(payload), Some(input));
+        // The worker's frame: another header, then the same payload, copied as it is.
+        let worker = WorkerHeader {
+            id: 8,
+            timeout: None,
+            grace: Duration::from_millis(500),
+        };
+        let argv = vec![b"echo".to_vec(), vec![0xff, b'\n']];
+        let command = frame(&(
+            TaskHeader {
                 id: 8,
                 timeout: None,
-                work: Work::Command {
-                    argv: vec![b"echo".to_vec(), vec![0xff, b'\n']],
-                },
+                kind: Kind::Command,
             },
-        ];
-        for t in tasks {
-            let frame = t.encode().unwrap();
-            assert_eq!(TaskFrame::decode(&frame[4..]), Some(t.clone()));
-            assert_eq!(
-                WorkerTask::decode(&frame[4..]),
-                None,
-                "a task frame is not a worker task"
-            );
-            let wt = WorkerTask {
-                id: t.id,
-                timeout: t.timeout,
-                grace: Duration::from_millis(500),
-                work: t.work,
-            };
-            let frame = wt.encode().unwrap();
-            assert_eq!(WorkerTask::decode(&frame[4..]), Some(wt));
-        }
+            &argv,
+        ))
+        .unwrap();
+        let (_, payload) = split::<TaskHeader>(&command[PREFIX..]).unwrap();
+        let framed = frame_with_tail(&worker, payload).unwrap();
+        let (got, payload) = split::<WorkerHeader>(&framed[PREFIX..]).unwrap();
+        assert_eq!(got, worker);
+        assert_eq!(decode::<Vec<Vec<u8>>>(payload), Some(argv));
+        assert_eq!(round_trip(&worker), Some(worker));
         for ended in [
             Ended::Exited(3),
             Ended::Signaled(9),
@@ -376,7 +286,7 @@ mod tests {
             Ended::WorkerDied(ExitStatus::Signaled(9)),
             Ended::WorkerDied(ExitStatus::Exited(1)),
         ] {
-            let r = WorkerResult::Command(CommandReport {
+            let r = WorkerResult::<String>::Command(CommandReport {
                 id: 1,
                 worker: 42,
                 start_us: 1_700_000_000_123_456,
@@ -388,22 +298,65 @@ mod tests {
                 stdout_bytes: 10_000_000,
                 stderr_bytes: 7,
             });
-            let frame = r.encode().unwrap();
-            assert_eq!(WorkerResult::decode(&frame[4..]), Some(r));
+            assert_eq!(round_trip(&r), Some(r.clone()));
         }
-        let job = WorkerResult::Job {
+        let job = WorkerResult::<u64>::Job {
             id: 3,
-            ok: false,
-            text: "failing".into(),
+            result: Err("failing".into()),
             runtime: Duration::from_millis(3),
         };
-        let frame = job.encode().unwrap();
-        assert_eq!(WorkerResult::decode(&frame[4..]), Some(job));
-        let frame = WorkerResult::Leaving.encode().unwrap();
+        assert_eq!(round_trip(&job), Some(job));
+        let ok = WorkerResult::Job {
+            id: 4,
+            result: Ok(vec![(7u64, u128::MAX)]),
+            runtime: Duration::from_millis(3),
+        };
+        assert_eq!(round_trip(&ok), Some(ok));
         assert_eq!(
-            WorkerResult::decode(&frame[4..]),
+            round_trip(&WorkerResult::<u64>::Leaving),
             Some(WorkerResult::Leaving)
         );
-        assert_eq!(decode_started(&encode_started(9, 1234)), Some((9, 1234)));
+        let fatal = ToCaller::<u64>::Fatal("gone".into());
+        assert_eq!(round_trip(&fatal), Some(fatal));
+        for started in [
+            Started { id: 9, pgid: 1234 },
+            Started {
+                id: u64::MAX,
+                pgid: i32::MIN,
+            },
+        ] {
+            let bytes = started.encode();
+            assert!(!bytes.is_empty() && bytes.len() <= STARTED_LEN);
+            assert_eq!(decode(&bytes), Some(started));
+        }
+    }
+
+    #[test]
+    fn a_payload_with_bytes_left_over_or_cut_short_is_refused() {
+        let payload = postcard::to_stdvec(&WorkerResult::<String>::Leaving).unwrap();
+        let mut longer = payload.clone();
+        longer.push(0);
+        assert_eq!(decode::<WorkerResult<String>>(&longer), None);
+        let job = postcard::to_stdvec(&WorkerResult::<String>::Job {
+            id: 3,
+            result: Ok("out".into()),
+            runtime: Duration::ZERO,
+        })
+        .unwrap();
+        assert_eq!(decode::<WorkerResult<String>>(&job[..job.len() - 1]), None);
+    }
+
+    #[test]
+    fn a_frame_over_the_limit_is_refused_and_leaves_the_buffer_as_it_was() {
+        let mut buf = b"kept".to_vec();
+        let big = ToCaller::<String>::Fatal("x".repeat(MAX_FRAME));
+        assert!(matches!(
+            append_frame(&mut buf, &big),
+            Err(FrameError::TooLarge { .. })
+        ));
+        assert_eq!(buf, b"kept");
+        append_frame(&mut buf, &ToCaller::<String>::Fatal("ok".into())).unwrap();
+        assert_eq!(&buf[..4], b"kept");
+        assert_eq!(&buf[4..8], &4u32.to_le_bytes(), "tag, length, two bytes");
     }
 }

@@ -1,120 +1,197 @@
 //! A task-pool worker: reads one task at a time from its own pipe, runs it, writes the result
-//! back, until its pipe closes. A job runs inside the worker (a panic or abort ends the process,
-//! which the dispatcher reports as `Crashed` for that task only); a command runs in a process of
-//! its own, which the worker times (see `exec`).
+//! back, until its pipe closes. A job worker (`serve`) runs the pool's job inside itself (a panic
+//! or abort ends the process, which the dispatcher reports as `Crashed` for that task only); a
+//! command worker (`exec::serve`) runs each command in a process of its own, which it times.
+//! Both speak through `Pipes`.
 
 use std::fs::File;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
-use ipc_sys::frame::{self, FrameBuffer};
-use ipc_sys::queue::QueueEnd;
+use ipc_sys::frame::{self, FrameBuffer, FrameError, PREFIX};
+use serde::de::DeserializeOwned;
 
-use super::wire::{CommandReport, Work, WorkerResult, WorkerTask};
-use super::{MAX_FRAME, MAX_OUTPUT, Registry, exec};
+use super::wire::{self, WorkerHeader, WorkerResult};
+use super::{Job, MAX_FRAME, MAX_OUTPUT, Never};
 
-/// `queue` is the output queue to the caller: present in a pool that runs commands.
-pub fn run(
-    registry: &Registry,
-    mut tasks: File,
-    mut results: File,
-    queue: Option<QueueEnd>,
-) -> i32 {
-    let signals = if queue.is_some() {
-        // A command worker runs only this crate's code, which winds its command down when told
-        // to stop (SIGTERM from the dispatcher, or the dispatcher's death): a flag, not death.
-        ipc_sys::signal::install_interrupt_handlers()
-    } else {
-        // The dispatcher's interrupt flag handler was inherited; a job worker told to stop
-        // (SIGTERM on timeout) must die at once instead, whatever job code it is running.
-        ipc_sys::signal::restore_default_interrupts()
-    };
-    if signals.is_err() {
+/// A worker's two pipe ends: tasks in (reassembled from the frames), results out.
+pub(crate) struct Pipes {
+    tasks: File,
+    results: File,
+    buf: FrameBuffer,
+}
+
+impl Pipes {
+    /// Says the worker is up (`WorkerResult::Ready`); `None` if the dispatcher cannot hear it.
+    pub fn open(tasks: File, mut results: File) -> Option<Pipes> {
+        let ready = wire::frame(&WorkerResult::<Never>::Ready).ok()?;
+        frame::write_frame(&mut results, &ready).ok()?;
+        Some(Pipes {
+            tasks,
+            results,
+            buf: FrameBuffer::new(MAX_FRAME),
+        })
+    }
+
+    /// The next task (blocking): its header and what this kind of worker runs; `Ok(None)` at
+    /// end of file, the dispatcher's word to exit; `Err` for a broken pipe or a task this
+    /// worker cannot read.
+    pub fn next<W: DeserializeOwned>(&mut self) -> Result<Option<(WorkerHeader, W)>, ()> {
+        match self.buf.read_frame(&mut self.tasks) {
+            Ok(Some(payload)) => {
+                let (header, rest) = wire::split(payload).ok_or(())?;
+                Ok(Some((header, wire::decode(rest).ok_or(())?)))
+            }
+            Ok(None) => Ok(None),
+            Err(_) => Err(()),
+        }
+    }
+
+    /// Writes one result frame; false if the dispatcher is gone.
+    pub fn send(&mut self, frame: &[u8]) -> bool {
+        frame::write_frame(&mut self.results, frame).is_ok()
+    }
+
+    /// No part of a task is buffered: the next one must come from the pipe.
+    pub fn idle(&self) -> bool {
+        self.buf.pending() == 0
+    }
+
+    pub fn tasks_fd(&self) -> BorrowedFd<'_> {
+        self.tasks.as_fd()
+    }
+}
+
+/// A job worker: runs `job` on every task it is sent; returns its exit code.
+pub fn serve<J: Job>(job: &J, tasks: File, results: File) -> i32 {
+    // The dispatcher's interrupt flag handler was inherited; a job worker told to stop (SIGTERM
+    // on timeout) must die at once instead, whatever job code it is running.
+    if ipc_sys::signal::restore_default_interrupts().is_err() {
         return 1;
     }
     ipc_sys::signal::one_line_panics("worker");
-    let ready = WorkerResult::Ready.encode().ok();
-    if ready.is_none_or(|frame| frame::write_frame(&mut results, &frame).is_err()) {
+    let Some(mut pipes) = Pipes::open(tasks, results) else {
         return 1;
-    }
-    let mut buf = FrameBuffer::new(MAX_FRAME);
-    let mut spares = exec::Spares::default();
+    };
     loop {
-        // A command worker told to stop (SIGINT/SIGTERM: from its dispatcher winding the run
-        // down, or from anyone else) leaves once its command is settled and reported, and does
-        // not wait idle for a task it would refuse: it says it is leaving and reads nothing
-        // more, so a task the dispatcher sent it meanwhile goes to another worker (the
-        // dispatcher replaces this one if the run goes on). A job worker dies of the signal.
-        if queue.is_some() && buf.pending() == 0 {
-            use std::os::fd::AsFd;
-            match ipc_sys::signal::wait_unless_interrupted(Some(tasks.as_fd()), None) {
-                Ok(ipc_sys::signal::Wake::Interrupted) => {
-                    super::hooks::worker_leaving();
-                    let leaving = WorkerResult::Leaving.encode().ok();
-                    let _ = leaving.map(|frame| frame::write_frame(&mut results, &frame));
-                    return 0;
-                }
-                Ok(_) => {}
-                Err(_) => return 1,
-            }
-        }
-        let task = match buf.read_frame(&mut tasks) {
-            Ok(Some(payload)) => match WorkerTask::decode(payload) {
-                Some(task) => task,
-                None => return 1,
-            },
+        let (task, input) = match pipes.next::<J::In>() {
+            Ok(Some(task)) => task,
             Ok(None) => return 0,
-            Err(_) => return 1,
+            Err(()) => return 1,
         };
-        if queue.is_some() {
-            super::hooks::worker_got_task();
-        }
-        let result = match (task.work, &queue) {
-            (Work::Job { job, args }, _) => run_job(registry, task.id, &job, &args),
-            (Work::Command { argv }, Some(queue)) => WorkerResult::Command(exec::run(
-                task.id,
-                &argv,
-                task.timeout,
-                task.grace,
-                queue,
-                &mut spares,
-            )),
-            (Work::Command { .. }, None) => WorkerResult::Command(CommandReport::not_started(
-                task.id,
-                "this pool runs jobs, not commands",
-                false,
-            )),
-        };
-        let Ok(frame) = result.encode() else {
-            return 1;
-        };
-        if frame::write_frame(&mut results, &frame).is_err() {
-            return 1;
+        match run_job(job, task.id, input) {
+            Ok(frame) if pipes.send(&frame) => {}
+            _ => return 1,
         }
     }
 }
 
-fn run_job(registry: &Registry, id: u64, job: &str, args: &[String]) -> WorkerResult {
+/// Runs the job and frames its result. Checked here, where the output is, so the dispatcher
+/// never has to cope with a frame over its limit: a result over `MAX_OUTPUT` (or one that cannot
+/// be encoded) fails at once and says why.
+fn run_job<J: Job>(job: &J, id: u64, input: J::In) -> Result<Vec<u8>, FrameError> {
     let start = Instant::now();
-    let result = match registry.get(job) {
-        Some(job) => job.run(args),
-        None => Err(format!("unknown job '{job}'")),
-    };
+    let result = job.run(input);
     let runtime: Duration = start.elapsed();
-    let (ok, text) = match result {
-        Ok(out) => (true, out),
-        Err(msg) => (false, msg),
-    };
-    // Checked here, where the output is, so the dispatcher never has to cope with a frame over
-    // its limit: the task fails at once and says why.
-    let (ok, text) = if text.len() > MAX_OUTPUT {
-        (false, format!("output too large: {} bytes", text.len()))
-    } else {
-        (ok, text)
-    };
-    WorkerResult::Job {
+    // Framed by reference: the output is not moved, and is still there to measure if too large.
+    let frame = wire::frame(&WorkerResult::Job {
         id,
-        ok,
-        text,
+        result: result.as_ref().map_err(Clone::clone),
         runtime,
+    });
+    let why = match frame {
+        Ok(frame) if frame.len() - PREFIX <= MAX_OUTPUT => return Ok(frame),
+        Err(FrameError::Io(e)) => format!("its output cannot be encoded: {e}"),
+        _ => {
+            let len = match &result {
+                Ok(output) => wire::encoded_len(output),
+                Err(text) => text.len(),
+            };
+            format!("output too large: {len} bytes")
+        }
+    };
+    wire::frame(&WorkerResult::<J::Out>::Job {
+        id,
+        result: Err(why),
+        runtime,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::*;
+
+    /// An output postcard cannot encode: a sequence of unknown length.
+    #[derive(Debug)]
+    struct Unsized;
+
+    impl Serialize for Unsized {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeSeq;
+            s.serialize_seq(None)?.end()
+        }
+    }
+
+    impl<'de> Deserialize<'de> for Unsized {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Unsized, D::Error> {
+            <()>::deserialize(d).map(|()| Unsized)
+        }
+    }
+
+    struct Echo;
+
+    impl Job for Echo {
+        type In = usize;
+        type Out = String;
+
+        fn name(&self, _: &usize) -> &'static str {
+            "echo"
+        }
+
+        fn run(&self, n: usize) -> Result<String, String> {
+            Ok("x".repeat(n))
+        }
+    }
+
+    struct Broken;
+
+    impl Job for Broken {
+        type In = ();
+        type Out = Unsized;
+
+        fn name(&self, _: &()) -> &'static str {
+            "broken"
+        }
+
+        fn run(&self, (): ()) -> Result<Unsized, String> {
+            Ok(Unsized)
+        }
+    }
+
+    fn result_of(frame: &[u8]) -> Result<String, String> {
+        match wire::decode::<WorkerResult<String>>(&frame[PREFIX..]) {
+            Some(WorkerResult::Job { id: 9, result, .. }) => result,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_result_too_large_or_not_encodable_becomes_a_failure_that_says_so() {
+        assert_eq!(result_of(&run_job(&Echo, 9, 3).unwrap()), Ok("xxx".into()));
+        assert_eq!(
+            result_of(&run_job(&Echo, 9, MAX_OUTPUT + 1).unwrap()),
+            Err(format!("output too large: {} bytes", MAX_OUTPUT + 1 + 4)),
+            "the string after its length (a 4-byte varint)"
+        );
+        let broken = run_job(&Broken, 9, ()).unwrap();
+        let Some(WorkerResult::<()>::Job {
+            result: Err(why), ..
+        }) = wire::decode(&broken[PREFIX..])
+        else {
+            panic!("not a failure");
+        };
+        assert!(why.starts_with("its output cannot be encoded: "), "{why}");
     }
 }

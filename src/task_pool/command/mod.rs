@@ -36,8 +36,10 @@ use nix::poll::{PollFd, PollFlags};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
-use super::wire::{CommandReport, Ended, STARTED_LEN, decode_started};
-use super::{EXIT_OUTPUT_CLOSED, Error, Pool, PoolConfig, Stopped, describe_status, hooks};
+use super::wire::{self, CommandReport, Ended, STARTED_LEN};
+use super::{
+    Commands, EXIT_OUTPUT_CLOSED, Error, Partial, Pool, PoolConfig, describe_status, hooks,
+};
 use input::{Input, MAX_LINE, OpenError, Source};
 use joblog::{Joblog, Resume};
 use output::{Copied, Sink};
@@ -357,7 +359,7 @@ struct Run {
     keep_order: bool,
     joblog: Option<Joblog>,
     /// `None` only when an interrupt came before the pool was started.
-    pool: Option<Pool>,
+    pool: Option<Pool<Commands>>,
     queue: Option<QueueEnd>,
     source: Source,
     flights: HashMap<u64, Flight>,
@@ -594,7 +596,11 @@ impl Run {
         if readable && !pool.read_outcomes()? {
             self.dispatcher_gone = true;
         }
-        while let Some(report) = self.pool.as_mut().and_then(Pool::next_command_report) {
+        while let Some(report) = self
+            .pool
+            .as_mut()
+            .and_then(Pool::<Commands>::next_command_report)
+        {
             self.settle(report)?;
         }
         Ok(())
@@ -613,8 +619,8 @@ impl Run {
             };
             let mut fds = fds.into_iter();
             // Anything but two files is not a message of ours: its descriptors close here.
-            let (Some((id, pgid)), Some(stdout), Some(stderr), None) = (
-                decode_started(&buf[..n]),
+            let (Some(wire::Started { id, pgid }), Some(stdout), Some(stderr), None) = (
+                wire::decode::<wire::Started>(&buf[..n]),
                 fds.next(),
                 fds.next(),
                 fds.next(),
@@ -967,7 +973,7 @@ impl Run {
             self.summary(None);
             return Err(Error::DispatcherFailed {
                 why,
-                partial: Box::<Stopped>::default(),
+                partial: Partial::default(),
             });
         }
         if status == ipc_sys::ExitStatus::Exited(i32::from(EXIT_INTERRUPTED)) {
@@ -993,7 +999,7 @@ impl Run {
         if let Some(pool) = self.pool.as_mut() {
             pool.close_tasks();
         }
-        while let Some(fd) = self.pool.as_ref().and_then(Pool::outcomes_fd) {
+        while let Some(fd) = self.pool.as_ref().and_then(Pool::<Commands>::outcomes_fd) {
             let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
             let watch = Watch {
                 interrupts: self.stop.is_none(),
