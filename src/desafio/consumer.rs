@@ -7,7 +7,7 @@ use crate::desafio::error::{Error, Result};
 use crate::desafio::log::{ConsumerLog, ExecutionLog};
 use crate::desafio::options::{FaultKind, RunOptions};
 use crate::desafio::producer::MAX_BATCH;
-use crate::desafio::record::{ConsumerLine, Event, Parity};
+use crate::desafio::record::{Arg, ConsumerLine, Event, Msg, Parity, counted, say};
 use crate::desafio::tally::Tally;
 use crate::desafio::wire::{Message, Receiver};
 use ipc_sys::signal as process;
@@ -40,9 +40,10 @@ pub fn run<R: std::io::Read>(
 ) -> Result<i32> {
     let lang = log.lang();
     let (now, pid) = (ipc_sys::linelog::now_text(), std::process::id());
-    out.comment(&ConsumerLine::Header(lang.pick(
-        format!("consumer_log.txt: run started {now}, consumer pid {pid}"),
-        format!("consumer_log.txt: execução iniciada em {now}, consumidor pid {pid}"),
+    out.comment(&ConsumerLine::Header(say(
+        Msg::ConsumerHeader,
+        lang,
+        &[Arg::Text(&now), Arg::Int(pid.into())],
     )))?;
     let mut counts = Counts::default();
     let result = consume(opts, log, out, &mut receiver, tally, &mut counts);
@@ -93,11 +94,7 @@ fn consume<R: std::io::Read>(
                     log.log(&Event::Fault { fault, note })?;
                     process::kill_self();
                 }
-                let values = lang.words().values_n(counts.values);
-                let note = lang.pick(
-                    format!("closing the pipe after {} {values}", counts.values),
-                    format!("fechando o pipe após {} {values}", counts.values),
-                );
+                let note = say(Msg::NoteClosingPipe, lang, &counted(counts.values, lang));
                 log.log(&Event::Fault { fault, note })?;
                 return Ok(Some(format!("{} {fault}", lang.words().fault)));
             }
@@ -194,10 +191,10 @@ fn tell_interrupt(log: &mut ExecutionLog) -> Result<()> {
     let Some(signal) = process::interrupted() else {
         return Ok(());
     };
-    let note = log.lang().pick("draining the pipe", "drenando o pipe");
+    let note = say(Msg::NoteDraining, log.lang(), &[]);
     log.log(&Event::Interrupted {
         signal: signal.as_str().into(),
-        note: Some(note.into()),
+        note: Some(note),
     })
 }
 

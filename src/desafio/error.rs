@@ -60,11 +60,11 @@ pub enum Error {
     #[error(transparent)]
     Sys(#[from] ipc_sys::Error),
 
-    #[error("consumer closed the pipe after {sent} of {total} {}", crate::desafio::lang::EN.values_n(*total))]
+    #[error("consumer closed the pipe after {sent} of {total} {}", crate::desafio::record::EN.values_n(*total))]
     BrokenPipe { sent: u64, total: u64 },
 
     #[error("pipe closed before the end marker after {received} {}{}",
-        crate::desafio::lang::EN.values_n(*received),
+        crate::desafio::record::EN.values_n(*received),
         truncated.map(|got| format!(" (truncated message: {got} of {FRAME_LEN} bytes)"))
             .unwrap_or_default())]
     PipeClosed {
@@ -81,7 +81,7 @@ pub enum Error {
     #[error("the {role} {status}")]
     ChildFailed { role: String, status: String },
 
-    #[error("end marker announced {announced} {} but {received} arrived", crate::desafio::lang::EN.values_n(*announced))]
+    #[error("end marker announced {announced} {} but {received} arrived", crate::desafio::record::EN.values_n(*announced))]
     CountMismatch { announced: u64, received: u64 },
 
     /// After an interrupt, the pipe did not move for `secs` seconds (the patience of
@@ -157,14 +157,14 @@ impl Error {
             Error::Sys(e) => sys_pt(e),
             Error::BrokenPipe { sent, total } => format!(
                 "o consumidor fechou o pipe após {sent} de {total} {}",
-                crate::desafio::lang::PT.values_n(*total)
+                crate::desafio::record::PT.values_n(*total)
             ),
             Error::PipeClosed {
                 received,
                 truncated,
             } => format!(
                 "pipe fechado antes do marcador de fim após {received} {}{}",
-                crate::desafio::lang::PT.values_n(*received),
+                crate::desafio::record::PT.values_n(*received),
                 truncated
                     .map(|got| format!(" (mensagem truncada: {got} de {FRAME_LEN} bytes)"))
                     .unwrap_or_default()
@@ -179,7 +179,7 @@ impl Error {
                 received,
             } => format!(
                 "o marcador de fim anunciou {announced} {}, mas chegaram {received}",
-                crate::desafio::lang::PT.values_n(*announced)
+                crate::desafio::record::PT.values_n(*announced)
             ),
             Error::Stuck { secs, count, total } => stuck_text(*secs, *count, *total, lang),
         }

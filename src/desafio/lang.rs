@@ -2,43 +2,20 @@
 //! language of the course it was written for. `--lang pt|en` chooses; without it the locale does
 //! (`LC_ALL`, then `LC_MESSAGES`, then `LANG`: `pt…` → Portuguese, anything else → English).
 //!
-//! Both log grammars have the same shape and differ only in their words, so one renderer and one
-//! parser serve both (`Words`); `verify` and `report` read a run in either language.
+//! Both log grammars have the same shape and differ only in their words: the phrases of the
+//! logs are one table, `record::catalog`; `verify` and `report` read a run in either language.
 
 use std::ffi::OsString;
 use std::fmt;
 use std::str::FromStr;
+
+use crate::desafio::record::{EN, PT, Words};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Lang {
     #[default]
     En,
     Pt,
-}
-
-impl Words {
-    /// `value` for one, `values` otherwise (zero included, in both languages).
-    pub fn values_n(&self, n: u64) -> &'static str {
-        if n == 1 { self.value } else { self.values }
-    }
-
-    /// `value announced` / `values announced`.
-    pub fn announced_n(&self, n: u64) -> &'static str {
-        if n == 1 {
-            self.value_announced
-        } else {
-            self.values_announced
-        }
-    }
-
-    /// `received` (`recebido` / `recebidos` in Portuguese).
-    pub fn received_n(&self, n: u64) -> &'static str {
-        if n == 1 {
-            self.received_one
-        } else {
-            self.received_count
-        }
-    }
 }
 
 /// `1 value`, `3 values`, `0 valores`: a count and its noun; `one` and `many` are the noun's two
@@ -109,7 +86,7 @@ impl Lang {
         }
     }
 
-    /// The words of this language's log grammar.
+    /// The words of this language's logs (`record::catalog`).
     pub fn words(self) -> &'static Words {
         match self {
             Lang::En => &EN,
@@ -143,158 +120,6 @@ impl fmt::Display for Lang {
         f.write_str(self.code())
     }
 }
-
-/// Every fixed word and phrase of the two logs. Rendering and parsing both go through this, so
-/// a line written in one language is always read back in it.
-#[derive(Debug)]
-pub struct Words {
-    pub main: &'static str,
-    pub producer: &'static str,
-    pub consumer: &'static str,
-    pub even: &'static str,
-    pub odd: &'static str,
-    pub started: &'static str,
-    pub count: &'static str,
-    pub range: &'static str,
-    pub seed: &'static str,
-    pub pace: &'static str,
-    pub fault: &'static str,
-    /// The `, bug <name>` of a `--bug` run's `started:` line (absent otherwise).
-    pub bug: &'static str,
-    pub none: &'static str,
-    pub spawned: &'static str,
-    pub sent: &'static str,
-    pub end_sent: &'static str,
-    pub values: &'static str,
-    /// `value`: one of `values`.
-    pub value: &'static str,
-    pub received: &'static str,
-    pub end_received: &'static str,
-    pub values_announced: &'static str,
-    pub value_announced: &'static str,
-    pub received_count: &'static str,
-    pub received_one: &'static str,
-    pub interrupted_by: &'static str,
-    pub error: &'static str,
-    pub broken_pipe: &'static str,
-    pub of: &'static str,
-    pub pipe_closed: &'static str,
-    /// A pipe that did not move after an interrupt: `the pipe stayed full for` (producer),
-    /// `nothing came through the pipe for` (consumer), then `<s> s after the interrupt: giving
-    /// up after …, without the end marker`.
-    pub stuck_full: &'static str,
-    pub stuck_empty: &'static str,
-    pub after_interrupt: &'static str,
-    pub without_end: &'static str,
-    pub exited_with_code: &'static str,
-    pub killed_by: &'static str,
-    pub exiting_with_code: &'static str,
-    pub summary: &'static str,
-    pub sum_sent: &'static str,
-    pub sum_received: &'static str,
-    pub sum_lost: &'static str,
-    pub totals: &'static str,
-    pub tot_values: &'static str,
-    pub tot_even: &'static str,
-    pub tot_odd: &'static str,
-    pub incomplete: &'static str,
-}
-
-pub static EN: Words = Words {
-    main: "main",
-    producer: "producer",
-    consumer: "consumer",
-    even: "even",
-    odd: "odd",
-    started: "started",
-    count: "count",
-    range: "range",
-    seed: "seed",
-    pace: "pace",
-    fault: "fault",
-    bug: "bug",
-    none: "none",
-    spawned: "spawned",
-    sent: "sent",
-    end_sent: "end marker sent",
-    values: "values",
-    value: "value",
-    received: "received",
-    end_received: "end marker received",
-    values_announced: "values announced",
-    value_announced: "value announced",
-    received_count: "received",
-    received_one: "received",
-    interrupted_by: "interrupted by",
-    error: "error",
-    broken_pipe: "consumer closed the pipe after",
-    of: "of",
-    pipe_closed: "pipe closed before the end marker after",
-    stuck_full: "the pipe stayed full for",
-    stuck_empty: "nothing came through the pipe for",
-    after_interrupt: "s after the interrupt: giving up after",
-    without_end: "without the end marker",
-    exited_with_code: "exited with code",
-    killed_by: "killed by",
-    exiting_with_code: "exiting with code",
-    summary: "summary",
-    sum_sent: "sent",
-    sum_received: "received",
-    sum_lost: "lost",
-    totals: "totals",
-    tot_values: "values",
-    tot_even: "even",
-    tot_odd: "odd",
-    incomplete: "incomplete",
-};
-
-pub static PT: Words = Words {
-    main: "main",
-    producer: "produtor",
-    consumer: "consumidor",
-    even: "par",
-    odd: "ímpar",
-    started: "iniciado",
-    count: "quantidade",
-    range: "intervalo",
-    seed: "semente",
-    pace: "pausa",
-    fault: "falha",
-    bug: "bug",
-    none: "nenhuma",
-    spawned: "criou",
-    sent: "enviou",
-    end_sent: "marcador de fim enviado",
-    values: "valores",
-    value: "valor",
-    received: "recebeu",
-    end_received: "marcador de fim recebido",
-    values_announced: "valores anunciados",
-    value_announced: "valor anunciado",
-    received_count: "recebidos",
-    received_one: "recebido",
-    interrupted_by: "interrompido por",
-    error: "erro",
-    broken_pipe: "o consumidor fechou o pipe após",
-    of: "de",
-    pipe_closed: "pipe fechado antes do marcador de fim após",
-    stuck_full: "o pipe continuou cheio por",
-    stuck_empty: "nada passou pelo pipe por",
-    after_interrupt: "s após a interrupção: desistindo após",
-    without_end: "sem o marcador de fim",
-    exited_with_code: "terminou com código",
-    killed_by: "morto por",
-    exiting_with_code: "saindo com código",
-    summary: "resumo",
-    sum_sent: "enviados",
-    sum_received: "recebidos",
-    sum_lost: "perdidos",
-    totals: "totais",
-    tot_values: "valores",
-    tot_even: "pares",
-    tot_odd: "ímpares",
-    incomplete: "incompleto",
-};
 
 #[cfg(test)]
 mod tests {

@@ -9,7 +9,7 @@ use rand::{RngExt, SeedableRng};
 use crate::desafio::error::{Error, Result};
 use crate::desafio::log::ExecutionLog;
 use crate::desafio::options::{FaultKind, RunOptions};
-use crate::desafio::record::Event;
+use crate::desafio::record::{Arg, Event, Msg, counted, say};
 use crate::desafio::sample::Sample;
 use crate::desafio::tally::Tally;
 use crate::desafio::wire::{Message, Sender};
@@ -117,10 +117,11 @@ fn tell_interrupt_before(log: &mut ExecutionLog, e: Error, sent: u64, total: u64
 
 /// `stopping after 3 of 12 values`.
 fn interrupt_note(lang: crate::desafio::lang::Lang, sent: u64, total: u64) -> String {
-    let w = lang.words();
-    lang.pick(
-        format!("stopping after {sent} of {total} {}", w.values_n(total)),
-        format!("parando após {sent} de {total} {}", w.values_n(total)),
+    let [total, values] = counted(total, lang);
+    say(
+        Msg::NoteStopping,
+        lang,
+        &[Arg::Int(sent.into()), total, values],
     )
 }
 
@@ -132,16 +133,7 @@ fn fault_due(opts: &RunOptions, sent: u64, log: &mut ExecutionLog) -> Result<boo
     };
     let lang = log.lang();
     let note = match fault.kind {
-        FaultKind::ProducerExit => lang.pick(
-            format!(
-                "exiting without the end marker after {sent} {}",
-                lang.words().values_n(sent)
-            ),
-            format!(
-                "saindo sem o marcador de fim após {sent} {}",
-                lang.words().values_n(sent)
-            ),
-        ),
+        FaultKind::ProducerExit => say(Msg::NoteExitingEarly, lang, &counted(sent, lang)),
         FaultKind::ProducerKill => kill_note(lang, sent),
         FaultKind::ConsumerExit | FaultKind::ConsumerKill | FaultKind::MainKill => {
             return Ok(false);
@@ -156,11 +148,7 @@ fn fault_due(opts: &RunOptions, sent: u64, log: &mut ExecutionLog) -> Result<boo
 
 /// The note of a `*-kill@K` fault, in the log's language.
 pub fn kill_note(lang: crate::desafio::lang::Lang, after: u64) -> String {
-    let values = lang.words().values_n(after);
-    lang.pick(
-        format!("sending itself SIGKILL after {after} {values}"),
-        format!("enviando SIGKILL a si mesmo após {after} {values}"),
-    )
+    say(Msg::NoteKillingItself, lang, &counted(after, lang))
 }
 
 fn pipe_error(e: io::Error, sent: u64, total: u64) -> Error {

@@ -20,7 +20,7 @@ use crate::desafio::error::{EXIT_FAILURE, EXIT_PIPE_CLOSED, Error, Result};
 use crate::desafio::lang::Lang;
 use crate::desafio::log::{ConsumerLog, ExecutionLog, Locking, LogPaths, hooks};
 use crate::desafio::options::{Bug, FaultKind, RunOptions};
-use crate::desafio::record::{ChildStatus, Event, Role, RunParams};
+use crate::desafio::record::{Arg, ChildStatus, Event, Msg, Role, RunParams, say};
 use crate::desafio::tally::Tally;
 use crate::desafio::verdict::{Facts, settle_sent};
 use crate::desafio::wire::{Receiver, Sender};
@@ -369,15 +369,11 @@ impl Session {
             if let Some(wind) = &mut self.wind
                 && wind.kill_if_due(children).is_some()
             {
-                self.log(&Event::Error(self.lang.pick(
-                    format!(
-                        "the children are still running {} s after the interrupt (stopped or stuck?): killing them",
-                        INTERRUPT_GRACE.as_secs()
-                    ),
-                    format!(
-                        "os filhos ainda estão rodando {} s após a interrupção (parados ou travados?): matando-os",
-                        INTERRUPT_GRACE.as_secs()
-                    ),
+                let grace = Arg::Int(INTERRUPT_GRACE.as_secs().into());
+                self.log(&Event::Error(say(
+                    Msg::ChildrenStillRunning,
+                    self.lang,
+                    &[grace],
                 )));
             }
             let grace_end = self.wind.and_then(|w| w.deadline());
@@ -490,23 +486,10 @@ impl Stall {
         self.reported = true;
         let secs = STALL.as_secs();
         Some(if producer_gone {
-            lang.pick(
-                format!(
-                    "stall: the producer has ended, but the consumer has waited {secs} s for an end of file that cannot come: main still holds the write end of the pipe (and so does the consumer itself: --bug parent-keeps-ends); ending the run"
-                ),
-                format!(
-                    "travamento: o produtor terminou, mas o consumidor espera há {secs} s por um fim de arquivo que não pode chegar: o main ainda tem a ponta de escrita do pipe (e o próprio consumidor também: --bug parent-keeps-ends); encerrando a execução"
-                ),
-            )
+            say(Msg::StallProducerGone, lang, &[Arg::Int(secs.into())])
         } else {
-            lang.pick(
-                format!(
-                    "stall: the consumer has ended, but the producer has been blocked for {secs} s writing into a full pipe nobody reads ({unread} bytes unread): main still holds the read end of the pipe (and so does the producer itself: --bug parent-keeps-ends), so EPIPE cannot come; ending the run"
-                ),
-                format!(
-                    "travamento: o consumidor terminou, mas o produtor está bloqueado há {secs} s escrevendo num pipe cheio que ninguém lê ({unread} bytes não lidos): o main ainda tem a ponta de leitura do pipe (e o próprio produtor também: --bug parent-keeps-ends), então EPIPE não pode chegar; encerrando a execução"
-                ),
-            )
+            let args = [Arg::Int(secs.into()), Arg::Int(unread as i128)];
+            say(Msg::StallConsumerGone, lang, &args)
         })
     }
 }
@@ -563,16 +546,9 @@ fn run_child(
                 } => Event::PipeClosed {
                     received: *received,
                     detail: truncated.map(|got| {
-                        opts.lang.pick(
-                            format!(
-                                "truncated message: {got} of {} bytes",
-                                crate::desafio::wire::FRAME_LEN
-                            ),
-                            format!(
-                                "mensagem truncada: {got} de {} bytes",
-                                crate::desafio::wire::FRAME_LEN
-                            ),
-                        )
+                        let frame = crate::desafio::wire::FRAME_LEN;
+                        let args = [Arg::Int(got as i128), Arg::Int(frame as i128)];
+                        say(Msg::TruncatedMessage, opts.lang, &args)
                     }),
                 },
                 e => Event::Error(e.render(opts.lang)),
@@ -631,18 +607,11 @@ fn resources(
         0.0
     };
     let mib = |kib: u64| kib as f64 / 1024.0;
-    let (per_s, over, peak) = lang.pick(
-        ("values/s over", "s", "peak RSS"),
-        ("valores/s em", "s", "pico de RSS"),
-    );
     // Whole numbers at scale; two decimals for a paced run, where "1 values/s" would mislead.
     // Decimals as the log's language writes them (a comma in Portuguese).
     let dec = |x: f64, places: usize| crate::desafio::lang::decimal(x, places, lang);
-    let mut text = format!(
-        "{} {per_s} {} {over}",
-        dec(rate, if rate >= 100.0 { 0 } else { 2 }),
-        dec(secs, 3)
-    );
+    let (rate, secs) = (dec(rate, if rate >= 100.0 { 0 } else { 2 }), dec(secs, 3));
+    let mut text = say(Msg::Throughput, lang, &[Arg::Text(&rate), Arg::Text(&secs)]);
     let mut children: Vec<&Reaped> = reaped.iter().collect();
     children.sort_by_key(|r| r.pid != producer);
     for child in children {
@@ -651,18 +620,17 @@ fn resources(
         } else {
             Role::Consumer
         };
-        let cpu = child.usage.cpu().as_secs_f64();
-        text.push_str(&format!(
-            "; {} {peak} {} MiB, CPU {} s",
-            role.in_lang(lang),
-            dec(mib(child.usage.max_rss_kib), 1),
-            dec(cpu, 3)
-        ));
+        let rss = dec(mib(child.usage.max_rss_kib), 1);
+        let cpu = dec(child.usage.cpu().as_secs_f64(), 3);
+        let args = [
+            Arg::Text(role.in_lang(lang)),
+            Arg::Text(&rss),
+            Arg::Text(&cpu),
+        ];
+        text.push_str(&say(Msg::ChildResources, lang, &args));
     }
-    text.push_str(&format!(
-        "; main {peak} {} MiB",
-        dec(mib(ipc_sys::memory::own_peak_rss_kib()), 1)
-    ));
+    let rss = dec(mib(ipc_sys::memory::own_peak_rss_kib()), 1);
+    text.push_str(&say(Msg::MainResources, lang, &[Arg::Text(&rss)]));
     text
 }
 

@@ -6,8 +6,18 @@ use std::str::FromStr;
 
 use chrono::{DateTime, FixedOffset};
 
-use super::{Cursor, Parity, TIMESTAMP_FORMAT, TimeCache};
+use super::catalog::{Arg, Msg, capture, fill};
+use super::{Parity, TIMESTAMP_FORMAT, TimeCache};
 use crate::desafio::lang::Lang;
+
+/// The opening of the totals line in `lang` (`# totals: `): a `# ` line that opens so is the
+/// totals line, well-formed or not, never a header.
+fn totals_key(lang: Lang) -> &'static str {
+    let template = Msg::Totals.in_lang(lang);
+    template
+        .find(": ")
+        .map_or(template, |colon| &template[..colon + 2])
+}
 
 /// One line of `consumer_log.txt`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +42,6 @@ pub enum ConsumerLine {
 impl ConsumerLine {
     /// The line in `lang`; `Display` is the English one.
     pub fn render(&self, lang: Lang) -> String {
-        let w = lang.words();
         match self {
             ConsumerLine::Header(text) => format!("# {}", ipc_sys::escape::log(text)),
             ConsumerLine::Value {
@@ -50,13 +59,24 @@ impl ConsumerLine {
                 odd,
                 incomplete,
             } => {
-                let mut line = format!(
-                    "# {}: {} {values}, {} {even}, {} {odd}",
-                    w.totals, w.tot_values, w.tot_even, w.tot_odd
-                );
-                if let Some(why) = incomplete {
-                    let why = ipc_sys::escape::log(why);
-                    line.push_str(&format!(" ({}: {why})", w.incomplete));
+                let mut line = String::new();
+                let counts = [
+                    Arg::Int((*values).into()),
+                    Arg::Int((*even).into()),
+                    Arg::Int((*odd).into()),
+                ];
+                match incomplete {
+                    None => fill(&mut line, Msg::Totals, lang, &counts),
+                    Some(why) => {
+                        let [v, e, o] = counts;
+                        let why = ipc_sys::escape::log(why);
+                        fill(
+                            &mut line,
+                            Msg::TotalsIncomplete,
+                            lang,
+                            &[v, e, o, Arg::Text(&why)],
+                        );
+                    }
                 }
                 line
             }
@@ -66,39 +86,58 @@ impl ConsumerLine {
     /// Parses a line in `lang`.
     pub fn parse_in(line: &str, lang: Lang, times: &mut TimeCache) -> Result<ConsumerLine, String> {
         let w = lang.words();
-        if let Some(rest) = line.strip_prefix(&format!("# {}: ", w.totals)) {
-            let mut c = Cursor(rest);
-            c.tag(w.tot_values)?;
-            c.tag(" ")?;
-            let values = c.number(&format!(", {} ", w.tot_even))?;
-            let even = c.number(&format!(", {} ", w.tot_odd))?;
-            let (odd, incomplete) = match c.0.split_once(&format!(" ({}: ", w.incomplete)) {
-                Some((odd, why)) => (
-                    odd,
-                    Some(why.strip_suffix(')').ok_or("unclosed '('")?.to_string()),
-                ),
-                None => (c.0, None),
-            };
-            let odd = odd
-                .parse()
-                .map_err(|_| format!("expected a number, got '{odd}'"))?;
-            return Ok(ConsumerLine::Totals {
-                values,
-                even,
-                odd,
-                incomplete,
-            });
+        if line.starts_with("# ") && line.starts_with(totals_key(lang)) {
+            let (mut misfit, mut wrong_slot) = (None, None);
+            for kind in [Msg::TotalsIncomplete, Msg::Totals] {
+                let c = match capture(kind, lang, line) {
+                    None => continue,
+                    // An `(incomplete: …` opened and never closed.
+                    Some(Err(_))
+                        if kind == Msg::TotalsIncomplete
+                            && Msg::TotalsIncomplete
+                                .pieces(lang)
+                                .get(3)
+                                .is_some_and(|open| line.contains(open)) =>
+                    {
+                        return Err("unclosed '('".into());
+                    }
+                    Some(Err(why)) => {
+                        misfit.get_or_insert(why);
+                        continue;
+                    }
+                    Some(Ok(c)) => c,
+                };
+                let totals = (|| {
+                    Ok(ConsumerLine::Totals {
+                        values: c.number(0)?,
+                        even: c.number(1)?,
+                        odd: c.number(2)?,
+                        incomplete: (kind == Msg::TotalsIncomplete).then(|| c.get(3).to_string()),
+                    })
+                })();
+                match totals {
+                    Ok(totals) => return Ok(totals),
+                    Err(why) => {
+                        wrong_slot.get_or_insert(why);
+                    }
+                }
+            }
+            return Err(wrong_slot.or(misfit).unwrap_or_else(|| {
+                format!("expected '{}' at '{line}'", Msg::Totals.in_lang(lang))
+            }));
         }
         if let Some(rest) = line.strip_prefix("# ") {
             return Ok(ConsumerLine::Header(rest.to_string()));
         }
-        let fields: Vec<&str> = line.split(' ').collect();
-        let [time, value, parity] = fields[..] else {
+        let mut fields = line.split(' ');
+        let (Some(time), Some(value), Some(parity), None) =
+            (fields.next(), fields.next(), fields.next(), fields.next())
+        else {
             return Err(format!(
                 "expected exactly three fields '<timestamp> <value> {}|{}', got {}",
                 w.even,
                 w.odd,
-                fields.len()
+                line.split(' ').count()
             ));
         };
         let value = value
@@ -120,14 +159,20 @@ impl ConsumerLine {
         // `# ` line a header.
         if let Some(text) = line.strip_prefix("# ") {
             for lang in Lang::ALL {
-                if line.starts_with(&format!("# {}: ", lang.words().totals)) {
+                if line.starts_with(totals_key(lang)) {
                     return ConsumerLine::parse_in(line, lang, times).map(|l| (l, Some(lang)));
                 }
             }
             return Ok((ConsumerLine::Header(text.to_string()), None));
         }
+        // A value line's last word, its parity, says its language.
+        let label = line.rsplit(' ').next().unwrap_or_default();
+        let langs = Lang::ALL.into_iter().filter(|lang| {
+            let w = lang.words();
+            label == w.even || label == w.odd
+        });
         let mut first_error = None;
-        for lang in Lang::ALL {
+        for lang in langs.chain(Lang::ALL) {
             match ConsumerLine::parse_in(line, lang, times) {
                 Ok(ConsumerLine::Header(h)) => return Ok((ConsumerLine::Header(h), None)),
                 Ok(l) => return Ok((l, Some(lang))),
@@ -210,6 +255,10 @@ mod tests {
             "2026-11-23T20:30:36.123+00:00 8"
                 .parse::<ConsumerLine>()
                 .is_err()
+        );
+        assert_eq!(
+            "# totals: values 1, even 0, odd 1 (incomplete: x".parse::<ConsumerLine>(),
+            Err("unclosed '('".to_string())
         );
     }
 }

@@ -1,13 +1,16 @@
-//! The events of `execution_log.txt`: rendering (`Display`) and parsing (`FromStr`) of every
-//! message, and of whole lines.
+//! The events of `execution_log.txt`, and whole lines: each event is one template of the
+//! catalog (`super::catalog::Msg`), filled to render it (`Display`, `render_into`) and matched
+//! to parse it (`FromStr`, `parse_in`).
 
 use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, FixedOffset};
 
+use super::catalog::Arg::{self, Text};
+use super::catalog::{Caps, Msg, capture, fill};
 use super::{ChildStatus, Cursor, Parity, Role, TimeCache};
-use crate::desafio::lang::{Lang, Words};
+use crate::desafio::lang::Lang;
 use crate::desafio::options::{Bug, Fault, Pace};
 
 /// The parameters main announces in its `started:` line, so `verify` knows what was asked for.
@@ -125,37 +128,119 @@ impl Event {
     }
 }
 
+/// A number for a slot.
+fn n(x: impl Into<i128>) -> Arg<'static> {
+    Arg::Int(x.into())
+}
+
 impl Event {
-    /// Appends the message in `lang` to `out`: the same text as `render`, written without the
-    /// formatting machinery for the two events a run writes a million times (`sent`,
-    /// `received`), which are most of the time a large run spends rendering.
+    /// Appends the message in `lang` to `out`: its template (`catalog::Msg`) with the slots
+    /// filled. Allocation-free for the two events a run writes a million times (`sent`,
+    /// `received`).
     pub fn render_into(&self, lang: Lang, out: &mut String) {
-        let mut digits = itoa::Buffer::new();
-        match *self {
+        let w = lang.words();
+        let mut put = |msg: Msg, args: &[Arg<'_>]| fill(out, msg, lang, args);
+        match self {
             Event::Sent {
                 value,
                 index,
                 total,
-            } => {
-                out.push_str(lang.words().sent);
-                out.push(' ');
-                out.push_str(digits.format(value));
-                out.push_str(" (");
-                out.push_str(digits.format(index));
-                out.push('/');
-                out.push_str(digits.format(total));
-                out.push(')');
-            }
+            } => put(Msg::Sent, &[n(*value), n(*index), n(*total)]),
             Event::Received { value, parity } => {
-                out.push_str(lang.words().received);
-                out.push(' ');
-                out.push_str(digits.format(value));
-                out.push_str(": ");
-                out.push_str(parity.in_lang(lang));
+                put(Msg::Received, &[n(*value), Text(parity.in_lang(lang))])
             }
-            _ => {
-                use std::fmt::Write as _;
-                let _ = write!(out, "{}", self.render(lang));
+            Event::Started(None) => put(Msg::Started, &[]),
+            Event::Started(Some(p)) => {
+                let mut pace = String::new();
+                match p.pace {
+                    Some(ms) => fill(&mut pace, Msg::PaceMs, lang, &[Text(&ms.to_string())]),
+                    None => pace.push_str(w.none),
+                }
+                let none = || w.none.to_string();
+                let fault = p.fault.map_or_else(none, |f| f.to_string());
+                let bug = p.bug.map(|b| b.to_string());
+                let (count, min, max, seed) = (n(p.count), n(p.min), n(p.max), n(p.seed));
+                let args = [count, min, max, seed, Text(&pace), Text(&fault)];
+                match &bug {
+                    None => put(Msg::StartedParams, &args),
+                    Some(bug) => {
+                        let [count, min, max, seed, pace, fault] = args;
+                        let args = [count, min, max, seed, pace, fault, Text(bug)];
+                        put(Msg::StartedParamsBug, &args)
+                    }
+                }
+            }
+            Event::Spawned { role, pid } => put(Msg::Spawned, &[Text(role.in_lang(lang)), n(*pid)]),
+            Event::EndSent { sent } => put(Msg::EndSent, &[n(*sent), Text(w.values_n(*sent))]),
+            Event::EndReceived {
+                announced: a,
+                received: r,
+            } => put(
+                Msg::EndReceived,
+                &[
+                    n(*a),
+                    Text(w.announced_n(*a)),
+                    n(*r),
+                    Text(w.received_n(*r)),
+                ],
+            ),
+            Event::Interrupted { signal, note } => match note {
+                None => put(Msg::Interrupted, &[Text(&esc(signal))]),
+                Some(note) => put(
+                    Msg::InterruptedNote,
+                    &[Text(&esc(signal)), Text(&esc(note))],
+                ),
+            },
+            Event::Fault { fault, note } => {
+                put(Msg::Fault, &[Text(&fault.to_string()), Text(&esc(note))])
+            }
+            Event::BrokenPipe { sent, total } => put(
+                Msg::BrokenPipe,
+                &[n(*sent), n(*total), Text(w.values_n(*total))],
+            ),
+            Event::PipeClosed {
+                received: r,
+                detail,
+            } => match detail {
+                None => put(Msg::PipeClosed, &[n(*r), Text(w.values_n(*r))]),
+                Some(d) => put(
+                    Msg::PipeClosedDetail,
+                    &[n(*r), Text(w.values_n(*r)), Text(&esc(d))],
+                ),
+            },
+            Event::GaveUp { secs, count, total } => match total {
+                Some(total) => put(
+                    Msg::GaveUpFull,
+                    &[n(*secs), n(*count), n(*total), Text(w.values_n(*total))],
+                ),
+                None => put(
+                    Msg::GaveUpEmpty,
+                    &[n(*secs), n(*count), Text(w.values_n(*count))],
+                ),
+            },
+            Event::Error(msg) => put(Msg::Error, &[Text(&esc(msg))]),
+            Event::ChildExited { role, pid, status } => {
+                let status = status.render(lang);
+                put(
+                    Msg::ChildExited,
+                    &[Text(role.in_lang(lang)), n(*pid), Text(&status)],
+                )
+            }
+            Event::Exiting { code } => put(Msg::Exiting, &[n(*code)]),
+            Event::Summary {
+                sent,
+                received,
+                lost,
+                extra,
+            } => {
+                let counts = [n(*sent), n(*received), n(*lost)];
+                match extra {
+                    None => put(Msg::Summary, &counts),
+                    Some(extra) => {
+                        let [s, r, l] = counts;
+                        put(Msg::SummaryExtra, &[s, r, l, Text(&esc(extra))])
+                    }
+                }
             }
         }
     }
@@ -169,154 +254,10 @@ impl fmt::Display for Event {
 
 impl fmt::Display for Rendered<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (lang, w) = (self.lang, self.lang.words());
-        match self.event {
-            Event::Started(None) => f.write_str(w.started),
-            Event::Started(Some(p)) => {
-                write!(
-                    f,
-                    "{}: {} {}, {} {}..={}, {} {}",
-                    w.started, w.count, p.count, w.range, p.min, p.max, w.seed, p.seed
-                )?;
-                match p.pace {
-                    Some(pace) => write!(f, ", {} {pace} ms", w.pace)?,
-                    None => write!(f, ", {} {}", w.pace, w.none)?,
-                }
-                match p.fault {
-                    Some(fault) => write!(f, ", {} {fault}", w.fault)?,
-                    None => write!(f, ", {} {}", w.fault, w.none)?,
-                }
-                match p.bug {
-                    Some(bug) => write!(f, ", {} {bug}", w.bug),
-                    None => Ok(()),
-                }
-            }
-            Event::Spawned { role, pid } => write!(f, "{} {} {pid}", w.spawned, role.in_lang(lang)),
-            Event::Sent {
-                value,
-                index,
-                total,
-            } => write!(f, "{} {value} ({index}/{total})", w.sent),
-            Event::EndSent { sent } => {
-                write!(f, "{} ({sent} {})", w.end_sent, w.values_n(*sent))
-            }
-            Event::Received { value, parity } => {
-                write!(f, "{} {value}: {}", w.received, parity.in_lang(lang))
-            }
-            Event::EndReceived {
-                announced,
-                received,
-            } => write!(
-                f,
-                "{} ({announced} {}, {received} {})",
-                w.end_received,
-                w.announced_n(*announced),
-                w.received_n(*received)
-            ),
-            Event::Interrupted { signal, note } => {
-                write!(f, "{} {}", w.interrupted_by, esc(signal))?;
-                match note {
-                    Some(note) => write!(f, ": {}", esc(note)),
-                    None => Ok(()),
-                }
-            }
-            Event::Fault { fault, note } => write!(f, "{} {fault}: {}", w.fault, esc(note)),
-            Event::BrokenPipe { sent, total } => write!(
-                f,
-                "{}: {} {sent} {} {total} {}",
-                w.error,
-                w.broken_pipe,
-                w.of,
-                w.values_n(*total)
-            ),
-            Event::PipeClosed { received, detail } => {
-                write!(
-                    f,
-                    "{}: {} {received} {}",
-                    w.error,
-                    w.pipe_closed,
-                    w.values_n(*received)
-                )?;
-                match detail {
-                    Some(d) => write!(f, " ({})", esc(d)),
-                    None => Ok(()),
-                }
-            }
-            Event::GaveUp { secs, count, total } => {
-                let stuck = if total.is_some() {
-                    w.stuck_full
-                } else {
-                    w.stuck_empty
-                };
-                write!(
-                    f,
-                    "{}: {stuck} {secs} {} {count}",
-                    w.error, w.after_interrupt
-                )?;
-                match total {
-                    Some(total) => write!(f, " {} {total} {}", w.of, w.values_n(*total))?,
-                    None => write!(f, " {}", w.values_n(*count))?,
-                }
-                write!(f, ", {}", w.without_end)
-            }
-            Event::Error(msg) => write!(f, "{}: {}", w.error, esc(msg)),
-            Event::ChildExited { role, pid, status } => {
-                write!(f, "{} {pid} {}", role.in_lang(lang), status.render(lang))
-            }
-            Event::Exiting { code } => write!(f, "{} {code}", w.exiting_with_code),
-            Event::Summary {
-                sent,
-                received,
-                lost,
-                extra,
-            } => {
-                write!(
-                    f,
-                    "{}: {} {sent}, {} {received}, {} {lost}",
-                    w.summary, w.sum_sent, w.sum_received, w.sum_lost
-                )?;
-                match extra {
-                    Some(extra) => write!(f, "; {}", esc(extra)),
-                    None => Ok(()),
-                }
-            }
-        }
+        let mut out = String::new();
+        self.event.render_into(self.lang, &mut out);
+        f.write_str(&out)
     }
-}
-
-fn parse_params(rest: &str, w: &Words) -> Result<RunParams, String> {
-    let mut c = Cursor(rest);
-    c.tag(w.count)?;
-    c.tag(" ")?;
-    let count = c.number(&format!(", {} ", w.range))?;
-    let min = c.number("..=")?;
-    let max = c.number(&format!(", {} ", w.seed))?;
-    let seed = c.number(&format!(", {} ", w.pace))?;
-    let pace = match c.until(&format!(", {} ", w.fault))? {
-        p if p == w.none => None,
-        p => Some(
-            p.strip_suffix(" ms")
-                .ok_or("pace must end in ' ms'")?
-                .parse()?,
-        ),
-    };
-    let (fault, bug) = match c.0.split_once(&format!(", {} ", w.bug)) {
-        Some((fault, bug)) => (fault, Some(bug.parse()?)),
-        None => (c.0, None),
-    };
-    let fault = match fault {
-        f if f == w.none => None,
-        f => Some(f.parse()?),
-    };
-    Ok(RunParams {
-        count,
-        min,
-        max,
-        seed,
-        pace,
-        fault,
-        bug,
-    })
 }
 
 impl FromStr for Event {
@@ -329,193 +270,149 @@ impl FromStr for Event {
 }
 
 impl Event {
-    /// Parses a message in `lang`.
+    /// Parses a message in `lang`: the first template of the catalog it fits. When none does,
+    /// the reason is the first one's whose slots it fills with something wrong, else the first
+    /// one's whose opening text it has (`unrecognised` when none has).
     pub fn parse_in(msg: &str, lang: Lang) -> Result<Event, String> {
-        let w = lang.words();
-        let mut c: Cursor<'_>;
-        let after = |prefix: &str| msg.strip_prefix(prefix).and_then(|r| r.strip_prefix(' '));
-        let error_prefix = format!("{}: ", w.error);
-        let event = if msg == w.started {
-            return Ok(Event::Started(None));
-        } else if let Some(rest) = msg.strip_prefix(&format!("{}: ", w.started)) {
-            return Ok(Event::Started(Some(parse_params(rest, w)?)));
-        } else if let Some(rest) = after(w.spawned) {
-            let mut c = Cursor(rest);
-            let role = Role::parse_in(c.until(" ")?, lang)?;
-            let event = Event::Spawned {
-                role,
-                pid: c.number("")?,
-            };
-            c.end()?;
-            return Ok(event);
-        } else if let Some(rest) = after(w.end_sent) {
-            c = Cursor(rest);
-            c.tag("(")?;
-            let sent = c.number(" ")?;
-            c.tag_any(&[w.values, w.value])?;
-            c.tag(")")?;
-            Event::EndSent { sent }
-        } else if let Some(rest) = after(w.end_received) {
-            c = Cursor(rest);
-            c.tag("(")?;
-            let announced = c.number(" ")?;
-            c.tag_any(&[w.values_announced, w.value_announced])?;
-            c.tag(", ")?;
-            let received = c.number(" ")?;
-            c.tag_any(&[w.received_count, w.received_one])?;
-            c.tag(")")?;
-            Event::EndReceived {
-                announced,
-                received,
+        let (mut misfit, mut wrong_slot) = (None, None);
+        for &kind in Msg::PARSE_ORDER {
+            // The one template that opens with a slot opens with a child's role.
+            if kind == Msg::ChildExited
+                && !msg
+                    .split_once(' ')
+                    .is_some_and(|(who, _)| Role::is_child(who, lang))
+            {
+                continue;
             }
-        } else if let Some(rest) = after(w.sent) {
-            c = Cursor(rest);
-            let value = c.number(" (")?;
-            let index = c.number("/")?;
-            let total = c.number(")")?;
-            Event::Sent {
-                value,
-                index,
-                total,
+            match capture(kind, lang, msg) {
+                None => {}
+                Some(Err(why)) => {
+                    misfit.get_or_insert(why);
+                }
+                Some(Ok(caps)) => match Event::build(kind, &caps, lang) {
+                    Ok(event) => return Ok(event),
+                    Err(why) => {
+                        wrong_slot.get_or_insert(why);
+                    }
+                },
             }
-        } else if let Some(rest) = after(w.received) {
-            c = Cursor(rest);
-            let value = c.number(": ")?;
-            Event::Received {
-                value,
-                parity: Parity::parse_in(std::mem::take(&mut c.0), lang)?,
-            }
-        } else if let Some(rest) = after(w.interrupted_by) {
-            let (signal, note) = match rest.split_once(": ") {
-                Some((s, n)) => (s, Some(n.to_string())),
-                None => (rest, None),
-            };
-            return Ok(Event::Interrupted {
-                signal: signal.to_string(),
-                note,
-            });
-        } else if let Some(rest) = after(w.fault) {
-            let (fault, note) = rest
-                .split_once(": ")
-                .ok_or_else(|| format!("expected ': ' in '{rest}'"))?;
-            return Ok(Event::Fault {
-                fault: fault.parse()?,
-                note: note.to_string(),
-            });
-        } else if let Some(rest) = msg.strip_prefix(&error_prefix) {
-            return Ok(parse_error(rest, w));
-        } else if let Some(rest) = after(w.exiting_with_code) {
-            c = Cursor(rest);
-            Event::Exiting {
-                code: c.number("")?,
-            }
-        } else if let Some(rest) = msg.strip_prefix(&format!("{}: ", w.summary)) {
-            let mut c = Cursor(rest);
-            c.tag(w.sum_sent)?;
-            c.tag(" ")?;
-            let sent = c.number(&format!(", {} ", w.sum_received))?;
-            let received = c.number(&format!(", {} ", w.sum_lost))?;
-            let (lost, extra) = match c.0.split_once("; ") {
-                Some((l, e)) => (l, Some(e.to_string())),
-                None => (c.0, None),
-            };
-            let lost = lost
-                .parse()
-                .map_err(|_| format!("expected a number, got '{lost}'"))?;
-            return Ok(Event::Summary {
-                sent,
-                received,
-                lost,
-                extra,
-            });
-        } else if let Some((who, rest)) = msg.split_once(' ')
-            && let Ok(role @ (Role::Producer | Role::Consumer)) = Role::parse_in(who, lang)
-        {
-            c = Cursor(rest);
-            let pid = c.number(" ")?;
-            let status = if let Some(code) = c.0.strip_prefix(w.exited_with_code) {
-                c = Cursor(code);
-                c.tag(" ")?;
-                ChildStatus::Code(c.number("")?)
-            } else {
-                c.tag(w.killed_by)?;
-                c.tag(" ")?;
-                ChildStatus::Signal(std::mem::take(&mut c.0).to_string())
-            };
-            Event::ChildExited { role, pid, status }
-        } else {
-            return Err(format!("unrecognised message '{msg}'"));
-        };
-        c.end()?;
-        Ok(event)
+        }
+        Err(wrong_slot
+            .or(misfit)
+            .unwrap_or_else(|| format!("unrecognised message '{msg}'")))
     }
-}
 
-fn parse_error(text: &str, w: &Words) -> Event {
-    let broken = || -> Result<Event, String> {
-        let mut c = Cursor(text);
-        c.tag(w.broken_pipe)?;
-        c.tag(" ")?;
-        let sent = c.number(&format!(" {} ", w.of))?;
-        let total = c.number(" ")?;
-        c.tag_any(&[w.values, w.value])?;
-        c.end()?;
-        Ok(Event::BrokenPipe { sent, total })
-    };
-    let gave_up = || -> Result<Event, String> {
-        let mut c = Cursor(text);
-        let full = match c.tag(w.stuck_full) {
-            Ok(()) => true,
-            Err(_) => {
-                c.tag(w.stuck_empty)?;
-                false
+    /// The event a matched template's slots describe.
+    fn build(kind: Msg, c: &Caps<'_>, lang: Lang) -> Result<Event, String> {
+        let w = lang.words();
+        let text = |i| c.get(i).to_string();
+        let values = [w.values, w.value];
+        Ok(match kind {
+            Msg::Sent => Event::Sent {
+                value: c.number(0)?,
+                index: c.number(1)?,
+                total: c.number(2)?,
+            },
+            Msg::Received => Event::Received {
+                value: c.number(0)?,
+                parity: Parity::parse_in(c.get(1), lang)?,
+            },
+            Msg::Started => Event::Started(None),
+            Msg::StartedParams | Msg::StartedParamsBug => Event::Started(Some(RunParams {
+                count: c.number(0)?,
+                min: c.number(1)?,
+                max: c.number(2)?,
+                seed: c.number(3)?,
+                pace: match c.get(4) {
+                    p if p == w.none => None,
+                    p => match capture(Msg::PaceMs, lang, p) {
+                        Some(Ok(ms)) => Some(ms.get(0).parse()?),
+                        _ => return Err("pace must end in ' ms'".into()),
+                    },
+                },
+                fault: match c.get(5) {
+                    f if f == w.none => None,
+                    f => Some(f.parse()?),
+                },
+                bug: match kind {
+                    Msg::StartedParamsBug => Some(c.get(6).parse()?),
+                    _ => None,
+                },
+            })),
+            Msg::Spawned => Event::Spawned {
+                role: Role::parse_in(c.get(0), lang)?,
+                pid: c.number(1)?,
+            },
+            Msg::EndSent => {
+                c.word(1, &values)?;
+                Event::EndSent { sent: c.number(0)? }
             }
-        };
-        c.tag(" ")?;
-        let secs = c.number(" ")?;
-        c.tag(w.after_interrupt)?;
-        c.tag(" ")?;
-        let count = c.number(" ")?;
-        let total = if full {
-            c.tag(w.of)?;
-            c.tag(" ")?;
-            Some(c.number(" ")?)
-        } else {
-            None
-        };
-        c.tag_any(&[w.values, w.value])?;
-        c.tag(", ")?;
-        c.tag(w.without_end)?;
-        c.end()?;
-        Ok(Event::GaveUp { secs, count, total })
-    };
-    let closed = || -> Result<Event, String> {
-        let mut c = Cursor(text);
-        c.tag(w.pipe_closed)?;
-        c.tag(" ")?;
-        let split =
-            c.0.split_once(&format!(" {}", w.values))
-                .or_else(|| c.0.split_once(&format!(" {}", w.value)));
-        let (count, detail) = match split {
-            Some((n, "")) => (n, None),
-            Some((n, d)) => (
-                n,
-                Some(
-                    d.strip_prefix(" (")
-                        .and_then(|d| d.strip_suffix(')'))
-                        .ok_or("bad detail")?
-                        .to_string(),
-                ),
-            ),
-            None => return Err("no count".into()),
-        };
-        let received = count.parse().map_err(|_| "bad count")?;
-        Ok(Event::PipeClosed { received, detail })
-    };
-    broken()
-        .or_else(|_| gave_up())
-        .or_else(|_| closed())
-        .unwrap_or_else(|_| Event::Error(text.to_string()))
+            Msg::EndReceived => {
+                let announced = c.number(0)?;
+                c.word(1, &[w.values_announced, w.value_announced])?;
+                let received = c.number(2)?;
+                c.word(3, &[w.received_count, w.received_one])?;
+                Event::EndReceived {
+                    announced,
+                    received,
+                }
+            }
+            Msg::InterruptedNote | Msg::Interrupted => Event::Interrupted {
+                signal: text(0),
+                note: (kind == Msg::InterruptedNote).then(|| text(1)),
+            },
+            Msg::Fault => Event::Fault {
+                fault: c.get(0).parse()?,
+                note: text(1),
+            },
+            Msg::BrokenPipe => {
+                let (sent, total) = (c.number(0)?, c.number(1)?);
+                c.word(2, &values)?;
+                Event::BrokenPipe { sent, total }
+            }
+            Msg::GaveUpFull => {
+                let (secs, count, total) = (c.number(0)?, c.number(1)?, c.number(2)?);
+                c.word(3, &values)?;
+                Event::GaveUp {
+                    secs,
+                    count,
+                    total: Some(total),
+                }
+            }
+            Msg::GaveUpEmpty => {
+                let (secs, count) = (c.number(0)?, c.number(1)?);
+                c.word(2, &values)?;
+                Event::GaveUp {
+                    secs,
+                    count,
+                    total: None,
+                }
+            }
+            Msg::PipeClosedDetail | Msg::PipeClosed => {
+                let received = c.number(0)?;
+                c.word(1, &values)?;
+                Event::PipeClosed {
+                    received,
+                    detail: (kind == Msg::PipeClosedDetail).then(|| text(2)),
+                }
+            }
+            Msg::Error => Event::Error(text(0)),
+            Msg::Exiting => Event::Exiting { code: c.number(0)? },
+            Msg::SummaryExtra | Msg::Summary => Event::Summary {
+                sent: c.number(0)?,
+                received: c.number(1)?,
+                lost: c.number(2)?,
+                extra: (kind == Msg::SummaryExtra).then(|| text(3)),
+            },
+            Msg::ChildExited => Event::ChildExited {
+                role: Role::parse_in(c.get(0), lang)?,
+                pid: c.number(1)?,
+                status: ChildStatus::parse_in(c.get(2), lang)?,
+            },
+            // Not in `PARSE_ORDER`: parts of a line, or lines of the consumer log.
+            _ => return Err(format!("not a message of execution_log.txt: {kind:?}")),
+        })
+    }
 }
 
 /// One parsed line of `execution_log.txt`.
@@ -703,6 +600,155 @@ mod tests {
             },
         ] {
             round_trip(event);
+        }
+    }
+
+    /// The bytes of every message in both languages, written out (the lines of runs made
+    /// before the catalog existed): the catalog may change how a line is made, never the line.
+    #[test]
+    fn every_message_reads_as_the_logs_have_always_read() {
+        let params = RunParams {
+            count: 12,
+            min: 1,
+            max: 100,
+            seed: 7,
+            pace: Some(Pace {
+                min_ms: 5,
+                max_ms: 10,
+            }),
+            fault: None,
+            bug: Some(Bug::NoLock),
+        };
+        let cases = [
+            (Event::Started(None), "started", "iniciado"),
+            (
+                Event::Started(Some(params)),
+                "started: count 12, range 1..=100, seed 7, pace 5..10 ms, fault none, bug no-lock",
+                "iniciado: quantidade 12, intervalo 1..=100, semente 7, pausa 5..10 ms, falha nenhuma, bug no-lock",
+            ),
+            (
+                Event::Spawned {
+                    role: Role::Producer,
+                    pid: 7,
+                },
+                "spawned producer 7",
+                "criou produtor 7",
+            ),
+            (
+                Event::Sent {
+                    value: -4,
+                    index: 3,
+                    total: 12,
+                },
+                "sent -4 (3/12)",
+                "enviou -4 (3/12)",
+            ),
+            (
+                Event::Received {
+                    value: 41,
+                    parity: Parity::Odd,
+                },
+                "received 41: odd",
+                "recebeu 41: ímpar",
+            ),
+            (
+                Event::EndSent { sent: 1 },
+                "end marker sent (1 value)",
+                "marcador de fim enviado (1 valor)",
+            ),
+            (
+                Event::EndReceived {
+                    announced: 12,
+                    received: 1,
+                },
+                "end marker received (12 values announced, 1 received)",
+                "marcador de fim recebido (12 valores anunciados, 1 recebido)",
+            ),
+            (
+                Event::Interrupted {
+                    signal: "SIGTERM".into(),
+                    note: Some("x".into()),
+                },
+                "interrupted by SIGTERM: x",
+                "interrompido por SIGTERM: x",
+            ),
+            (
+                Event::Fault {
+                    fault: "consumer-exit@3".parse().unwrap(),
+                    note: "x".into(),
+                },
+                "fault consumer-exit@3: x",
+                "falha consumer-exit@3: x",
+            ),
+            (
+                Event::BrokenPipe { sent: 3, total: 12 },
+                "error: consumer closed the pipe after 3 of 12 values",
+                "erro: o consumidor fechou o pipe após 3 de 12 valores",
+            ),
+            (
+                Event::PipeClosed {
+                    received: 1,
+                    detail: Some("x".into()),
+                },
+                "error: pipe closed before the end marker after 1 value (x)",
+                "erro: pipe fechado antes do marcador de fim após 1 valor (x)",
+            ),
+            (
+                Event::GaveUp {
+                    secs: 5,
+                    count: 1,
+                    total: Some(7),
+                },
+                "error: the pipe stayed full for 5 s after the interrupt: giving up after 1 of 7 values, without the end marker",
+                "erro: o pipe continuou cheio por 5 s após a interrupção: desistindo após 1 de 7 valores, sem o marcador de fim",
+            ),
+            (
+                Event::GaveUp {
+                    secs: 5,
+                    count: 1,
+                    total: None,
+                },
+                "error: nothing came through the pipe for 5 s after the interrupt: giving up after 1 value, without the end marker",
+                "erro: nada passou pelo pipe por 5 s após a interrupção: desistindo após 1 valor, sem o marcador de fim",
+            ),
+            (Event::Error("x".into()), "error: x", "erro: x"),
+            (
+                Event::ChildExited {
+                    role: Role::Consumer,
+                    pid: 9,
+                    status: ChildStatus::Signal("SIGKILL".into()),
+                },
+                "consumer 9 killed by SIGKILL",
+                "consumidor 9 morto por SIGKILL",
+            ),
+            (
+                Event::ChildExited {
+                    role: Role::Producer,
+                    pid: 9,
+                    status: ChildStatus::Code(1),
+                },
+                "producer 9 exited with code 1",
+                "produtor 9 terminou com código 1",
+            ),
+            (
+                Event::Exiting { code: 130 },
+                "exiting with code 130",
+                "saindo com código 130",
+            ),
+            (
+                Event::Summary {
+                    sent: 4,
+                    received: 3,
+                    lost: 1,
+                    extra: Some("x".into()),
+                },
+                "summary: sent 4, received 3, lost 1; x",
+                "resumo: enviados 4, recebidos 3, perdidos 1; x",
+            ),
+        ];
+        for (event, en, pt) in cases {
+            assert_eq!(event.render(Lang::En).to_string(), en);
+            assert_eq!(event.render(Lang::Pt).to_string(), pt);
         }
     }
 

@@ -1,7 +1,8 @@
 //! The text format of both logs, in one place: every line the program writes is rendered from an
 //! `Event` or a `ConsumerLine` here, and `verify` parses it back with the same code, so the
-//! writer and the grader cannot drift apart. Two languages, one grammar: only the words differ
-//! (`crate::desafio::lang::Words`). The grammar is documented in docs/ipc_desafio.md.
+//! writer and the grader cannot drift apart. Two languages, one grammar: every message is a row
+//! of one table, its English and Portuguese templates (`catalog`). The grammar is documented in
+//! docs/ipc_desafio.md.
 //!
 //! ```
 //! use ipc_desafio::desafio::lang::Lang;
@@ -47,10 +48,13 @@ impl Role {
 
     /// The role named `s` in `lang`.
     pub fn parse_in(s: &str, lang: Lang) -> Result<Role, String> {
+        Role::named(s, lang).ok_or_else(|| format!("unknown role '{s}'"))
+    }
+
+    fn named(s: &str, lang: Lang) -> Option<Role> {
         [Role::Main, Role::Producer, Role::Consumer]
             .into_iter()
             .find(|r| r.in_lang(lang) == s)
-            .ok_or_else(|| format!("unknown role '{s}'"))
     }
 
     /// The role named `s`, and the language that names it so (main is "main" in both: it
@@ -61,8 +65,13 @@ impl Role {
         }
         Lang::ALL
             .into_iter()
-            .find_map(|lang| Role::parse_in(s, lang).ok().map(|r| (r, Some(lang))))
+            .find_map(|lang| Role::named(s, lang).map(|r| (r, Some(lang))))
             .ok_or_else(|| format!("unknown role '{s}'"))
+    }
+
+    /// `s` names a child (producer or consumer) in `lang`.
+    pub(crate) fn is_child(s: &str, lang: Lang) -> bool {
+        matches!(Role::named(s, lang), Some(Role::Producer | Role::Consumer))
     }
 }
 
@@ -156,10 +165,30 @@ impl From<ipc_sys::ExitStatus> for ChildStatus {
 impl ChildStatus {
     /// `exited with code 3` / `terminou com código 3`.
     pub fn render(&self, lang: Lang) -> String {
-        let w = lang.words();
+        let mut out = String::new();
         match self {
-            ChildStatus::Code(c) => format!("{} {c}", w.exited_with_code),
-            ChildStatus::Signal(s) => format!("{} {s}", w.killed_by),
+            ChildStatus::Code(c) => fill(
+                &mut out,
+                Msg::ExitedWithCode,
+                lang,
+                &[Arg::Int((*c).into())],
+            ),
+            ChildStatus::Signal(s) => fill(&mut out, Msg::KilledBy, lang, &[Arg::Text(s)]),
+        }
+        out
+    }
+
+    /// The status `render` wrote in `lang`.
+    pub fn parse_in(s: &str, lang: Lang) -> Result<ChildStatus, String> {
+        if let Some(code) = capture(Msg::ExitedWithCode, lang, s) {
+            return Ok(ChildStatus::Code(code?.number(0)?));
+        }
+        match capture(Msg::KilledBy, lang, s) {
+            Some(signal) => Ok(ChildStatus::Signal(signal?.get(0).to_string())),
+            None => Err(format!(
+                "expected '{}' at '{s}'",
+                Msg::KilledBy.in_lang(lang).trim_end_matches(" {}")
+            )),
         }
     }
 }
@@ -170,8 +199,13 @@ impl fmt::Display for ChildStatus {
     }
 }
 
+mod catalog;
 mod consumer_line;
 mod event;
+
+pub(crate) use catalog::{Arg, Msg, counted, say};
+pub use catalog::{EN, PT, Words};
+use catalog::{capture, fill};
 
 pub use consumer_line::ConsumerLine;
 pub use event::{Event, LogLine, RunParams};
@@ -180,28 +214,6 @@ pub use event::{Event, LogLine, RunParams};
 pub(crate) struct Cursor<'a>(pub(crate) &'a str);
 
 impl<'a> Cursor<'a> {
-    pub(crate) fn tag(&mut self, tag: &str) -> Result<(), String> {
-        match self.0.strip_prefix(tag) {
-            Some(rest) => {
-                self.0 = rest;
-                Ok(())
-            }
-            None => Err(format!("expected '{tag}' at '{}'", self.0)),
-        }
-    }
-
-    /// One of `tags`, the longest that matches (so `values` wins over `value`).
-    pub(crate) fn tag_any(&mut self, tags: &[&str]) -> Result<(), String> {
-        let best = tags
-            .iter()
-            .filter(|t| self.0.starts_with(**t))
-            .max_by_key(|t| t.len());
-        match best {
-            Some(tag) => self.tag(tag),
-            None => Err(format!("expected one of {tags:?} at '{}'", self.0)),
-        }
-    }
-
     /// The text up to (not including) `end`, consuming `end` too.
     pub(crate) fn until(&mut self, end: &str) -> Result<&'a str, String> {
         match self.0.split_once(end) {
@@ -221,14 +233,6 @@ impl<'a> Cursor<'a> {
         };
         word.parse()
             .map_err(|_| format!("expected a number, got '{word}'"))
-    }
-
-    pub(crate) fn end(&self) -> Result<(), String> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(format!("unexpected trailing text '{}'", self.0))
-        }
     }
 }
 

@@ -4,14 +4,13 @@
 //! summary in a caption. A run of more than `ARROWS_UP_TO` values gets a throughput-over-time
 //! and a latency chart instead of one arrow per value.
 //!
-//! The logs are read the safe way: regular files only, lines capped at `MAX_LINE` bytes, memory
-//! bounded by the values in flight, so any file can be handed to `report`.
+//! The logs are read as `verify` reads them, with its reader and `record`'s parser: regular files
+//! only, lines capped at `MAX_LINE` bytes, memory bounded by the values in flight, so any file
+//! can be handed to `report`.
 
 mod svg;
 
 use std::collections::VecDeque;
-use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, FixedOffset};
@@ -19,12 +18,12 @@ use chrono::{DateTime, FixedOffset};
 use crate::desafio::error::{Error, Result};
 use crate::desafio::lang::Lang;
 use crate::desafio::log::{CONSUMER_LOG, EXECUTION_LOG};
-use crate::desafio::record::{ChildStatus, ConsumerLine, Event, LogLine, Parity, Role, TimeCache};
+use crate::desafio::record::{ChildStatus, Event, LogLine, Parity, Role, TimeCache};
+use crate::desafio::verify::MAX_LINE;
+use crate::desafio::verify::reader::{Line, LogReader, OpenError};
 
 /// Up to this many values, one arrow each; above it, charts.
 pub const ARROWS_UP_TO: usize = 200;
-/// Longest line accepted in a log; a longer one is not a line of this program's.
-pub const MAX_LINE: usize = 4096;
 /// Time buckets of the charts.
 const BUCKETS: usize = 60;
 
@@ -104,16 +103,16 @@ impl Run {
     }
 }
 
-/// Opens a log for reading: a regular file only (a FIFO would block, a device could be endless).
-fn open_regular(path: &Path) -> Result<File> {
-    let meta = std::fs::metadata(path).map_err(|source| bad_log(path, source))?;
-    if !meta.is_file() {
-        return Err(bad_log(
-            path,
+/// Opens a log with `verify`'s reader: a regular file only (a FIFO would block, a device could
+/// be endless), lines capped at `MAX_LINE` bytes.
+fn open(dir: &Path, name: &'static str) -> Result<LogReader> {
+    LogReader::open(&dir.join(name), name).map_err(|e| match e {
+        OpenError::NotRegular(path, _) => bad_log(
+            &path,
             std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"),
-        ));
-    }
-    File::open(path).map_err(|source| bad_log(path, source))
+        ),
+        OpenError::Io(path, source) => bad_log(&path, source),
+    })
 }
 
 fn bad_log(path: &Path, source: std::io::Error) -> Error {
@@ -123,58 +122,49 @@ fn bad_log(path: &Path, source: std::io::Error) -> Error {
     }
 }
 
-/// Reads `file` line by line, at most `MAX_LINE` bytes per line; `f` gets (line number, text).
+/// Reads a log line by line; `f` gets (line number, text). A line longer than `MAX_LINE` bytes
+/// or not UTF-8 is not a line of this program's: an error.
 fn each_line(
-    file: File,
+    mut reader: LogReader,
     name: &str,
     lang: Lang,
     mut f: impl FnMut(usize, &str) -> Result<()>,
 ) -> Result<usize> {
-    let mut reader = BufReader::with_capacity(1 << 16, file);
-    let mut buf = Vec::new();
-    let mut number = 0;
-    loop {
-        buf.clear();
-        let n = (&mut reader)
-            .take(MAX_LINE as u64 + 1)
-            .read_until(b'\n', &mut buf)
-            .map_err(|source| ipc_sys::Error::Read {
-                path: PathBuf::from(name),
-                source,
-            })?;
-        if n == 0 {
-            return Ok(number);
-        }
-        number += 1;
-        if buf.last() != Some(&b'\n') && n > MAX_LINE {
-            return Err(Error::BadLog(lang.pick(
-                format!(
-                    "{name}:{number}: a line longer than {MAX_LINE} bytes: not a log of this program"
-                ),
-                format!(
-                    "{name}:{number}: uma linha com mais de {MAX_LINE} bytes: não é um log deste programa"
-                ),
-            )));
-        }
-        if buf.last() == Some(&b'\n') {
-            buf.pop();
-        }
-        let text = std::str::from_utf8(&buf).map_err(|_| {
-            Error::BadLog(lang.pick(
-                format!("{name}:{number}: not valid UTF-8"),
-                format!("{name}:{number}: não é UTF-8 válido"),
-            ))
-        })?;
+    let read_error = |source| ipc_sys::Error::Read {
+        path: PathBuf::from(name),
+        source,
+    };
+    while let Some((number, line)) = reader.next_line().map_err(read_error)? {
+        let text = match line {
+            Line::Text(text) | Line::Unterminated(text) => text,
+            Line::TooLong => {
+                return Err(Error::BadLog(lang.pick(
+                    format!(
+                        "{name}:{number}: a line longer than {MAX_LINE} bytes: not a log of this program"
+                    ),
+                    format!(
+                        "{name}:{number}: uma linha com mais de {MAX_LINE} bytes: não é um log deste programa"
+                    ),
+                )));
+            }
+            Line::NotUtf8 => {
+                return Err(Error::BadLog(lang.pick(
+                    format!("{name}:{number}: not valid UTF-8"),
+                    format!("{name}:{number}: não é UTF-8 válido"),
+                )));
+            }
+        };
         f(number, text)?;
     }
+    Ok(reader.number)
 }
 
 /// Reads both logs in `dir` (written in either language) into the picture's model, whose
 /// words are in `lang`.
 pub fn read(dir: &Path, lang: Lang) -> Result<Run> {
     ipc_cli::existing_dir(dir).map_err(|source| bad_log(dir, source))?;
-    let exec = open_regular(&dir.join(EXECUTION_LOG))?;
-    let cons = open_regular(&dir.join(CONSUMER_LOG))?;
+    let exec = open(dir, EXECUTION_LOG)?;
+    let cons = open(dir, CONSUMER_LOG)?;
     // Another program's logs: one line and exit 2, as `verify` says it.
     crate::desafio::verify::foreign::check(&crate::desafio::log::LogPaths::in_dir(dir))?;
     let mut run = Run {
@@ -224,11 +214,11 @@ pub fn read(dir: &Path, lang: Lang) -> Result<Run> {
         match line.event {
             Event::Started(params) => {
                 if let Some(p) = &params {
-                    let (values, from, seed, pace, fault) = lang.pick(
-                        ("values from", "", "seed", "pace", "fault"),
-                        ("valores de", "", "semente", "pausa", "falha"),
+                    let (values, seed, pace) = lang.pick(
+                        ("values from", "seed", "pace"),
+                        ("valores de", "semente", "pausa"),
                     );
-                    let _ = from;
+                    let (fault, bug) = (lang.words().fault, lang.words().bug);
                     run.started = Some(format!(
                         "{} {values} {}..={}, {seed} {}{}{}{}",
                         p.count,
@@ -241,18 +231,19 @@ pub fn read(dir: &Path, lang: Lang) -> Result<Run> {
                         p.fault
                             .map(|f| format!(", {fault} {f}"))
                             .unwrap_or_default(),
-                        p.bug
-                            .map(|b| format!(", {} {b}", lang.words().bug))
-                            .unwrap_or_default()
+                        p.bug.map(|b| format!(", {bug} {b}")).unwrap_or_default()
                     ));
                 }
-                mark(MarkKind::Start, lang.words().started.into());
+                mark(
+                    MarkKind::Start,
+                    Event::Started(None).render(lang).to_string(),
+                );
             }
             Event::Spawned { role, pid } => {
                 run.pids[Run::lane(role)].get_or_insert(pid);
                 mark(
                     MarkKind::Spawn,
-                    format!("{} {} {pid}", lang.words().spawned, role.in_lang(lang)),
+                    Event::Spawned { role, pid }.render(lang).to_string(),
                 );
             }
             Event::Sent { value, index, .. } => {
@@ -362,7 +353,6 @@ pub fn read(dir: &Path, lang: Lang) -> Result<Run> {
                 format!("{CONSUMER_LOG}:1: não é um log do consumidor (sem cabeçalho '# ')"),
             )));
         }
-        let _ = text.parse::<ConsumerLine>();
         Ok(())
     })?;
     if run.values as usize > ARROWS_UP_TO {

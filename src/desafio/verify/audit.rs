@@ -1,6 +1,6 @@
 //! The audit: one pass over `execution_log.txt` on this thread while `consumer_log.txt` is read
-//! on another (`consumer`), then the cross-checks between them. Hot lines (`sent`, `received`)
-//! take a fast path; everything else goes through `record`'s parser.
+//! on another (`consumer`), then the cross-checks between them. Every line goes through
+//! `record`'s parser, the one `report` uses too.
 //!
 //! Distinctness is proved by sorting the values sent (8 bytes each) rather than hashing them;
 //! only when something is wrong is a log read a second time, to name the lines involved.
@@ -86,7 +86,6 @@ pub(super) struct Audit {
     pub(super) ev: Evidence,
     times: TimeCache,
     last_time: Option<DateTime<FixedOffset>>,
-    last_stamp: String,
     log_langs: [bool; 2],
     number: usize,
     /// Every value sent, in order of sending (for the distinctness check by sorting).
@@ -161,7 +160,6 @@ pub(super) fn run(dir: &Path, lang: Lang) -> Result<Report> {
         ev: Evidence::default(),
         times: TimeCache::default(),
         last_time: None,
-        last_stamp: String::new(),
         log_langs: [false; 2],
         number: 0,
         sent_values: Vec::new(),
@@ -237,101 +235,10 @@ impl Audit {
     }
 
     fn line(&mut self, text: &str) {
-        if self.fast_line(text) {
-            return;
-        }
         match LogLine::parse_cached(text, &mut self.times) {
             Ok(line) => self.event(line, text),
             Err(e) => self.unparsed.push((self.number, e)),
         }
-    }
-
-    /// `sent` and `received` lines — nearly all of a large log — parsed without allocating.
-    /// Anything unexpected falls back to the full parser, which also words the error.
-    fn fast_line(&mut self, text: &str) -> bool {
-        let Some((stamp, rest)) = text.split_at_checked(29) else {
-            return false;
-        };
-        let Some(rest) = rest.strip_prefix(" [") else {
-            return false;
-        };
-        let Some((who, rest)) = rest.split_once(' ') else {
-            return false;
-        };
-        let Some((pid, msg)) = rest.split_once("] ") else {
-            return false;
-        };
-        let lang = match who {
-            "producer" | "consumer" => Lang::En,
-            "produtor" | "consumidor" => Lang::Pt,
-            _ => return false,
-        };
-        let Ok(pid) = pid.parse::<i32>() else {
-            return false;
-        };
-        let w = lang.words();
-        let role = if who == w.producer {
-            Role::Producer
-        } else {
-            Role::Consumer
-        };
-        let event = if role == Role::Producer {
-            let Some(rest) = msg.strip_prefix(w.sent).and_then(|r| r.strip_prefix(' ')) else {
-                return false;
-            };
-            let Some((value, rest)) = rest.split_once(" (") else {
-                return false;
-            };
-            let Some((index, total)) = rest.strip_suffix(')').and_then(|r| r.split_once('/'))
-            else {
-                return false;
-            };
-            match (value.parse(), index.parse(), total.parse()) {
-                (Ok(value), Ok(index), Ok(total)) => Event::Sent {
-                    value,
-                    index,
-                    total,
-                },
-                _ => return false,
-            }
-        } else {
-            let Some(rest) = msg
-                .strip_prefix(w.received)
-                .and_then(|r| r.strip_prefix(' '))
-            else {
-                return false;
-            };
-            let Some((value, label)) = rest.split_once(": ") else {
-                return false;
-            };
-            let Ok(parity) = Parity::parse_in(label, lang) else {
-                return false;
-            };
-            match value.parse() {
-                Ok(value) => Event::Received { value, parity },
-                Err(_) => return false,
-            }
-        };
-        if stamp != self.last_stamp {
-            let Ok(time) = self.times.parse(stamp) else {
-                return false;
-            };
-            self.check_time(time);
-            self.last_stamp.clear();
-            self.last_stamp.push_str(stamp);
-        }
-        self.mark_lang(lang);
-        self.common(role, pid, false);
-        match event {
-            Event::Sent {
-                value,
-                index,
-                total,
-            } => self.sent(value, index, total),
-            Event::Received { value, parity } => self.received(value, parity),
-            _ => {}
-        }
-        true
     }
 
     /// One run writes in one language: a line in the other is a line from somewhere else.
@@ -388,9 +295,10 @@ impl Audit {
             }
             let reported = state.main_saw.is_some();
             if first && !started {
+                let word = Event::Started(None).render(lang);
                 self.problem(lang.pick(
-                    format!("the {r}'s first line must be 'started'"),
-                    format!("a primeira linha do {r} deve ser 'iniciado'"),
+                    format!("the {r}'s first line must be '{word}'"),
+                    format!("a primeira linha do {r} deve ser '{word}'"),
                 ));
             }
             if reported {
@@ -460,9 +368,15 @@ impl Audit {
 
     fn event(&mut self, line: LogLine, text: &str) {
         let lang = self.lang;
-        self.mark_lang(line.lang);
-        self.check_time(line.time);
-        self.last_stamp.clear();
+        // Two problems of one line are listed in the order verify has always listed them: a
+        // `sent` or `received` line's timestamp first, any other line's language first.
+        if matches!(line.event, Event::Sent { .. } | Event::Received { .. }) {
+            self.check_time(line.time);
+            self.mark_lang(line.lang);
+        } else {
+            self.mark_lang(line.lang);
+            self.check_time(line.time);
+        }
         let first = self.number == 1;
         if !first
             || !matches!(
@@ -506,15 +420,10 @@ impl Audit {
             (Role::Producer, Event::EndSent { sent }) => {
                 if sent != self.ev.sent_lines {
                     let n = self.ev.sent_lines;
+                    let sent_values = lang.words().n_values(sent);
                     self.problem(lang.pick(
-                        format!(
-                            "end marker announces {sent_values} but {n} were sent",
-                            sent_values = crate::desafio::lang::count(sent, "value", "values")
-                        ),
-                        format!(
-                            "o marcador de fim anuncia {sent_valores}, mas {n} foram enviados",
-                            sent_valores = crate::desafio::lang::count(sent, "valor", "valores")
-                        ),
+                        format!("end marker announces {sent_values} but {n} were sent"),
+                        format!("o marcador de fim anuncia {sent_values}, mas {n} foram enviados"),
                     ));
                 }
                 self.ev.end_sent = Some((sent, at));
@@ -531,10 +440,8 @@ impl Audit {
                 if Some(announced) != producer_sent {
                     let sent = producer_sent
                         .map_or(lang.pick("none", "nenhum").to_string(), |s| s.to_string());
-                    self.problem(lang.pick(
-                        format!("consumer reports an end marker of {announced_values}, the producer sent {sent}", announced_values = crate::desafio::lang::count(announced, "value", "values")),
-                        format!("o consumidor relata um marcador de fim de {announced_valores}; o produtor enviou {sent}", announced_valores = crate::desafio::lang::count(announced, "valor", "valores")),
-                    ));
+                    let announced_values = lang.words().n_values(announced);
+                    self.problem(lang.pick(format!("consumer reports an end marker of {announced_values}, the producer sent {sent}"), format!("o consumidor relata um marcador de fim de {announced_values}; o produtor enviou {sent}")));
                 }
                 if received != self.received {
                     let n = self.received;
@@ -569,7 +476,7 @@ impl Audit {
                     self.problem(lang.pick(
                         format!(
                             "EPIPE after {sent_values}, but {n} were logged as sent",
-                            sent_values = crate::desafio::lang::count(sent, "value", "values")
+                            sent_values = lang.words().n_values(sent)
                         ),
                         format!(
                             "EPIPE após {sent} valores, mas {n} foram registrados como enviados"
@@ -577,10 +484,8 @@ impl Audit {
                     ));
                 }
                 if self.ev.params.as_ref().is_some_and(|p| p.count != total) {
-                    self.problem(lang.pick(
-                        format!("EPIPE line names {total_values}, the run asked for another count", total_values = crate::desafio::lang::count(total, "value", "values")),
-                        format!("a linha de EPIPE cita {total_valores}; a execução pediu outra quantidade", total_valores = crate::desafio::lang::count(total, "valor", "valores")),
-                    ));
+                    let total_values = lang.words().n_values(total);
+                    self.problem(lang.pick(format!("EPIPE line names {total_values}, the run asked for another count"), format!("a linha de EPIPE cita {total_values}; a execução pediu outra quantidade")));
                 }
                 self.stop(text);
             }
@@ -590,8 +495,7 @@ impl Audit {
                     self.problem(lang.pick(
                         format!(
                             "consumer says {received_values} arrived, the log shows {n}",
-                            received_values =
-                                crate::desafio::lang::count(received, "value", "values")
+                            received_values = lang.words().n_values(received)
                         ),
                         format!(
                             "o consumidor diz que chegaram {received} valores; o log mostra {n}"
@@ -615,21 +519,14 @@ impl Audit {
                     self.undeliver(self.ev.sent_lines - count);
                 } else {
                     let n = self.ev.sent_lines;
-                    self.problem(lang.pick(
-                        format!("the producer says {count_values} went through, but {n} were logged as sent", count_values = crate::desafio::lang::count(count, "value", "values")),
-                        format!("o produtor diz que {count_valores} passaram, mas {n} foram registrados como enviados", count_valores = crate::desafio::lang::count(count, "valor", "valores")),
-                    ));
+                    let count_values = lang.words().n_values(count);
+                    self.problem(lang.pick(format!("the producer says {count_values} went through, but {n} were logged as sent"), format!("o produtor diz que {count_values} passaram, mas {n} foram registrados como enviados")));
                 }
                 if self.ev.params.as_ref().is_some_and(|p| p.count != total) {
+                    let total_values = lang.words().n_values(total);
                     self.problem(lang.pick(
-                        format!(
-                            "the line names {total_values}, the run asked for another count",
-                            total_values = crate::desafio::lang::count(total, "value", "values")
-                        ),
-                        format!(
-                            "a linha cita {total_valores}; a execução pediu outra quantidade",
-                            total_valores = crate::desafio::lang::count(total, "valor", "valores")
-                        ),
+                        format!("the line names {total_values}, the run asked for another count"),
+                        format!("a linha cita {total_values}; a execução pediu outra quantidade"),
                     ));
                 }
                 self.ev.gave_up.push((Role::Producer, count, at));
@@ -643,15 +540,10 @@ impl Audit {
             ) => {
                 if count != self.received {
                     let n = self.received;
+                    let count_values = lang.words().n_values(count);
                     self.problem(lang.pick(
-                        format!(
-                            "consumer says {count_values} arrived, the log shows {n}",
-                            count_values = crate::desafio::lang::count(count, "value", "values")
-                        ),
-                        format!(
-                            "o consumidor diz que chegaram {count_valores}; o log mostra {n}",
-                            count_valores = crate::desafio::lang::count(count, "valor", "valores")
-                        ),
+                        format!("consumer says {count_values} arrived, the log shows {n}"),
+                        format!("o consumidor diz que chegaram {count_values}; o log mostra {n}"),
                     ));
                 }
                 self.ev.gave_up.push((Role::Consumer, count, at));
@@ -747,15 +639,10 @@ impl Audit {
         if let Some(p) = &self.ev.params {
             let (count, min, max) = (p.count, p.min, p.max);
             if total != count {
+                let total_values = lang.words().n_values(total);
                 self.problem(lang.pick(
-                    format!(
-                        "sent line says {total_values}, the run asked for {count}",
-                        total_values = crate::desafio::lang::count(total, "value", "values")
-                    ),
-                    format!(
-                        "a linha de envio diz {total_valores}; a execução pediu {count}",
-                        total_valores = crate::desafio::lang::count(total, "valor", "valores")
-                    ),
+                    format!("sent line says {total_values}, the run asked for {count}"),
+                    format!("a linha de envio diz {total_values}; a execução pediu {count}"),
                 ));
             }
             if !(min..=max).contains(&value) {

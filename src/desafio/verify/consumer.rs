@@ -116,10 +116,6 @@ pub fn read(mut r: LogReader, lang: Lang) -> Result<ConsumerPass> {
                 continue;
             }
         }
-        if fast_value(text, n, &mut pass, &mut times, lang) {
-            seen_values = true;
-            continue;
-        }
         match ConsumerLine::parse_any(text, &mut times) {
             Ok((ConsumerLine::Value { value, parity, .. }, line_lang)) => {
                 seen_values = true;
@@ -183,40 +179,6 @@ pub fn read(mut r: LogReader, lang: Lang) -> Result<ConsumerPass> {
         );
     }
     Ok(pass)
-}
-
-/// `<timestamp> <value> <label>` without allocating; `false` sends the line to the full
-/// parser (which also words what is wrong with it).
-fn fast_value(
-    text: &str,
-    n: usize,
-    pass: &mut ConsumerPass,
-    times: &mut TimeCache,
-    lang: Lang,
-) -> bool {
-    let Some((stamp, rest)) = text.split_at_checked(29) else {
-        return false;
-    };
-    let Some((value, label)) = rest.strip_prefix(' ').and_then(|r| r.split_once(' ')) else {
-        return false;
-    };
-    let Ok(value) = value.parse::<i64>() else {
-        return false;
-    };
-    let (parity, line_lang) = match label {
-        "even" => (Parity::Even, Lang::En),
-        "odd" => (Parity::Odd, Lang::En),
-        "par" => (Parity::Even, Lang::Pt),
-        "ímpar" => (Parity::Odd, Lang::Pt),
-        _ => return false,
-    };
-    // Parsed once per distinct stamp: the lines of one batch share theirs.
-    if times.parse(stamp).is_err() {
-        return false;
-    }
-    pass.mark_lang(n, Some(line_lang), lang);
-    value_line(pass, n, value, parity, lang);
-    true
 }
 
 fn value_line(pass: &mut ConsumerPass, line: usize, value: i64, parity: Parity, lang: Lang) {

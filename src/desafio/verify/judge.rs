@@ -11,7 +11,7 @@ use crate::desafio::lang::{Lang, count};
 use crate::desafio::log::{CONSUMER_LOG, EXECUTION_LOG};
 use crate::desafio::options::{Bug, Fault, FaultKind};
 use crate::desafio::producer::MAX_BATCH;
-use crate::desafio::record::{ChildStatus, Role};
+use crate::desafio::record::{Arg, ChildStatus, Msg, Role, say};
 use crate::desafio::verdict::Facts;
 
 /// What the rubric needs to know, gathered here.
@@ -41,15 +41,11 @@ pub(super) fn plural_s(n: u64) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
+/// How a child ended, in the log's words (`exited with code 3`, `was killed by SIGKILL`).
 fn status_text(status: &ChildStatus, lang: Lang) -> String {
     match status {
-        ChildStatus::Code(c) => lang.pick(
-            format!("exited with code {c}"),
-            format!("terminou com código {c}"),
-        ),
-        ChildStatus::Signal(s) => {
-            lang.pick(format!("was killed by {s}"), format!("foi morto por {s}"))
-        }
+        ChildStatus::Code(_) => status.render(lang),
+        ChildStatus::Signal(_) => format!("{} {}", lang.pick("was", "foi"), status.render(lang)),
     }
 }
 
@@ -159,14 +155,13 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
             && !main_killed
         {
             let r = role.in_lang(lang);
-            problem(
-                EXECUTION_LOG,
-                first,
+            problem(EXECUTION_LOG, first, {
+                let spawned = say(Msg::Spawned, lang, &[Arg::Text(r), Arg::Text("<pid>")]);
                 lang.pick(
-                    format!("the {r} logs, but main never logged 'spawned {r} <pid>'"),
-                    format!("o {r} registra, mas o main nunca registrou 'criou {r} <pid>'"),
-                ),
-            );
+                    format!("the {r} logs, but main never logged '{spawned}'"),
+                    format!("o {r} registra, mas o main nunca registrou '{spawned}'"),
+                )
+            });
         }
     }
     if let Some(asked) = a.ev.params.as_ref().map(|p| p.count) {
@@ -499,8 +494,8 @@ fn handled_paths(a: &Audit, cons: &ConsumerPass, facts: &Facts, main_killed: boo
                 .exit_code
                 .map_or("-".into(), |c| c.to_string());
         out.push(lang.pick(
-            format!("EPIPE: the producer saw the consumer close the pipe after {} and exited {exit} ({EXECUTION_LOG}:{at})", count(sent, "value", "values")),
-            format!("EPIPE: o produtor viu o consumidor fechar o pipe após {} e saiu com {exit} ({EXECUTION_LOG}:{at})", count(sent, "valor", "valores")),
+            format!("EPIPE: the producer saw the consumer close the pipe after {} and exited {exit} ({EXECUTION_LOG}:{at})", lang.words().n_values(sent)),
+            format!("EPIPE: o produtor viu o consumidor fechar o pipe após {} e saiu com {exit} ({EXECUTION_LOG}:{at})", lang.words().n_values(sent)),
         ));
     }
     if let Some((received, at)) = a.ev.pipe_closed {
@@ -509,8 +504,8 @@ fn handled_paths(a: &Audit, cons: &ConsumerPass, facts: &Facts, main_killed: boo
                 .exit_code
                 .map_or("-".into(), |c| c.to_string());
         out.push(lang.pick(
-            format!("EOF: the consumer saw the pipe close before the end marker after {} and exited {exit} ({EXECUTION_LOG}:{at})", count(received, "value", "values")),
-            format!("EOF: o consumidor viu o pipe fechar antes do marcador de fim após {} e saiu com {exit} ({EXECUTION_LOG}:{at})", count(received, "valor", "valores")),
+            format!("EOF: the consumer saw the pipe close before the end marker after {} and exited {exit} ({EXECUTION_LOG}:{at})", lang.words().n_values(received)),
+            format!("EOF: o consumidor viu o pipe fechar antes do marcador de fim após {} e saiu com {exit} ({EXECUTION_LOG}:{at})", lang.words().n_values(received)),
         ));
     }
     for (role, signal, at) in &a.ev.interrupts {
@@ -663,8 +658,8 @@ fn parent_keeps_ends_effect(a: &Audit) -> String {
     if let Some(kept_writing) = writes_after_consumer_gone(a) {
         let lost = a.in_flight.len() as u64;
         return lang.pick(
-            format!("EPIPE could not happen: the consumer had gone, and {kept_writing}; {} lost to the bug", count(lost, "value", "values")),
-            format!("EPIPE não podia acontecer: o consumidor tinha saído, e {kept_writing}; {} perdidos por causa do bug", count(lost, "valor", "valores")),
+            format!("EPIPE could not happen: the consumer had gone, and {kept_writing}; {} lost to the bug", lang.words().n_values(lost)),
+            format!("EPIPE não podia acontecer: o consumidor tinha saído, e {kept_writing}; {} perdidos por causa do bug", lang.words().n_values(lost)),
         );
     }
     if let Some((role, _, at)) = a.ev.gave_up.first() {
@@ -736,12 +731,12 @@ fn judge_fault(
         // --bug parent-keeps-ends: the fault's designed reaction (EOF, EPIPE) cannot happen.
         let how = match fault.kind {
             FaultKind::ProducerExit | FaultKind::ProducerKill => lang.pick(
-                format!("the producer left after {k_values} without the end marker; the consumer waited for an end of file that could not come while the write end was still open, until main ended the run ({EXECUTION_LOG}:{at})", k_values = count(k, "value", "values")),
-                format!("o produtor saiu após {k_valores} sem o marcador de fim; o consumidor esperou um fim de arquivo que não podia chegar enquanto a ponta de escrita seguia aberta, até o main encerrar a execução ({EXECUTION_LOG}:{at})", k_valores = count(k, "valor", "valores")),
+                format!("the producer left after {k_values} without the end marker; the consumer waited for an end of file that could not come while the write end was still open, until main ended the run ({EXECUTION_LOG}:{at})", k_values = lang.words().n_values(k)),
+                format!("o produtor saiu após {k_valores} sem o marcador de fim; o consumidor esperou um fim de arquivo que não podia chegar enquanto a ponta de escrita seguia aberta, até o main encerrar a execução ({EXECUTION_LOG}:{at})", k_valores = lang.words().n_values(k)),
             ),
             _ => lang.pick(
-                format!("the consumer left after {}; the producer, blocked on a full pipe, could not get EPIPE while the read end was still open, until main ended the run ({EXECUTION_LOG}:{at})", count(facts.received, "value", "values")),
-                format!("o consumidor saiu após {}; o produtor, bloqueado num pipe cheio, não podia receber EPIPE enquanto a ponta de leitura seguia aberta, até o main encerrar a execução ({EXECUTION_LOG}:{at})", count(facts.received, "valor", "valores")),
+                format!("the consumer left after {}; the producer, blocked on a full pipe, could not get EPIPE while the read end was still open, until main ended the run ({EXECUTION_LOG}:{at})", lang.words().n_values(facts.received)),
+                format!("o consumidor saiu após {}; o produtor, bloqueado num pipe cheio, não podia receber EPIPE enquanto a ponta de leitura seguia aberta, até o main encerrar a execução ({EXECUTION_LOG}:{at})", lang.words().n_values(facts.received)),
             ),
         };
         return (
@@ -833,12 +828,12 @@ fn judge_fault(
         FaultKind::ConsumerExit => {
             let producer_ok = match code(p) {
                 Some(3) => Some(lang.pick(
-                    format!("the producer got EPIPE after {sent_values} and exited 3", sent_values = count(sent, "value", "values")),
-                    format!("o produtor recebeu EPIPE após {sent_valores} e saiu com 3", sent_valores = count(sent, "valor", "valores")),
+                    format!("the producer got EPIPE after {sent_values} and exited 3", sent_values = lang.words().n_values(sent)),
+                    format!("o produtor recebeu EPIPE após {sent_valores} e saiu com 3", sent_valores = lang.words().n_values(sent)),
                 )),
                 Some(0) => Some(lang.pick(
-                    format!("the producer had already written all {sent_values} into the pipe and exited 0", sent_values = count(sent, "value", "values")),
-                    format!("o produtor já tinha escrito os {sent_valores} no pipe e saiu com 0", sent_valores = count(sent, "valor", "valores")),
+                    format!("the producer had already written all {sent_values} into the pipe and exited 0", sent_values = lang.words().n_values(sent)),
+                    format!("o produtor já tinha escrito os {sent_valores} no pipe e saiu com 0", sent_valores = lang.words().n_values(sent)),
                 )),
                 _ => None,
             };
@@ -846,12 +841,12 @@ fn judge_fault(
             let how = lang.pick(
                 format!(
                     "the consumer closed the pipe after {} and exited {}",
-                    count(facts.received, "value", "values"),
+                    lang.words().n_values(facts.received),
                     code(c).map_or("?".into(), |c| c.to_string())
                 ),
                 format!(
                     "o consumidor fechou o pipe após {} e saiu com {}",
-                    count(facts.received, "valor", "valores"),
+                    lang.words().n_values(facts.received),
                     code(c).map_or("?".into(), |c| c.to_string())
                 ),
             );
@@ -874,8 +869,8 @@ fn judge_fault(
                 && facts.received == k
                 && lost == 0;
             (ok, lang.pick(
-                format!("the producer left without the end marker after {k_values}; the consumer saw end of file after {} and exited {}; {never}; {lost_text}", count(facts.received, "value", "values"), code(c).map_or("?".into(), |c| c.to_string()), k_values = count(k, "value", "values")),
-                format!("o produtor saiu sem o marcador de fim após {k_valores}; o consumidor viu o fim do arquivo após {} e saiu com {}; {never}; {lost_text}", count(facts.received, "valor", "valores"), code(c).map_or("?".into(), |c| c.to_string()), k_valores = count(k, "valor", "valores")),
+                format!("the producer left without the end marker after {k_values}; the consumer saw end of file after {} and exited {}; {never}; {lost_text}", lang.words().n_values(facts.received), code(c).map_or("?".into(), |c| c.to_string()), k_values = lang.words().n_values(k)),
+                format!("o produtor saiu sem o marcador de fim após {k_valores}; o consumidor viu o fim do arquivo após {} e saiu com {}; {never}; {lost_text}", lang.words().n_values(facts.received), code(c).map_or("?".into(), |c| c.to_string()), k_valores = lang.words().n_values(k)),
             ))
         }
         FaultKind::ConsumerKill => {
@@ -886,12 +881,12 @@ fn judge_fault(
                 lang.pick(
                     format!(
                         "the consumer was killed after {}; the producer {}; {never}; {lost_text}",
-                        count(facts.received, "value", "values"),
+                        lang.words().n_values(facts.received),
                         p.as_ref().map_or("?".into(), |s| s.render(Lang::En))
                     ),
                     format!(
                         "o consumidor foi morto após {}; o produtor {}; {never}; {lost_text}",
-                        count(facts.received, "valor", "valores"),
+                        lang.words().n_values(facts.received),
                         p.as_ref().map_or("?".into(), |s| s.render(Lang::Pt))
                     ),
                 ),
@@ -900,8 +895,8 @@ fn judge_fault(
         FaultKind::ProducerKill => {
             let ok = logged && killed(p) && code(c) == Some(4) && lost == 0;
             (ok, lang.pick(
-                format!("the producer was killed after {k_values}; the consumer saw end of file after {} and exited {}; {never}; {lost_text}", count(facts.received, "value", "values"), code(c).map_or("?".into(), |c| c.to_string()), k_values = count(k, "value", "values")),
-                format!("o produtor foi morto após {k_valores}; o consumidor viu o fim do arquivo após {} e saiu com {}; {never}; {lost_text}", count(facts.received, "valor", "valores"), code(c).map_or("?".into(), |c| c.to_string()), k_valores = count(k, "valor", "valores")),
+                format!("the producer was killed after {k_values}; the consumer saw end of file after {} and exited {}; {never}; {lost_text}", lang.words().n_values(facts.received), code(c).map_or("?".into(), |c| c.to_string()), k_values = lang.words().n_values(k)),
+                format!("o produtor foi morto após {k_valores}; o consumidor viu o fim do arquivo após {} e saiu com {}; {never}; {lost_text}", lang.words().n_values(facts.received), code(c).map_or("?".into(), |c| c.to_string()), k_valores = lang.words().n_values(k)),
             ))
         }
         FaultKind::MainKill => {
@@ -921,11 +916,11 @@ fn judge_fault(
                 lang.pick(
                     format!(
                         "sent the end marker after {sent_values}",
-                        sent_values = count(sent, "value", "values")
+                        sent_values = lang.words().n_values(sent)
                     ),
                     format!(
                         "enviou o marcador de fim após {sent_valores}",
-                        sent_valores = count(sent, "valor", "valores")
+                        sent_valores = lang.words().n_values(sent)
                     ),
                 )
             } else {

@@ -18,7 +18,7 @@ mod audit;
 mod consumer;
 pub(crate) mod foreign;
 mod judge;
-mod reader;
+pub(crate) mod reader;
 mod rubric;
 
 use std::fmt::Write as _;
@@ -210,18 +210,13 @@ impl Report {
             );
         }
         if let Some(log_lang) = self.log_lang {
+            let name = audit::lang_name(log_lang, lang);
             let _ = writeln!(
                 out,
                 "{}",
                 lang.pick(
-                    format!(
-                        "note: the logs are written in {}",
-                        log_lang.pick("English", "Portuguese")
-                    ),
-                    format!(
-                        "nota: os logs estão em {}",
-                        log_lang.pick("inglês", "português")
-                    ),
+                    format!("note: the logs are written in {name}"),
+                    format!("nota: os logs estão em {name}"),
                 )
             );
         }

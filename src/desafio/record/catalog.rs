@@ -1,0 +1,570 @@
+//! Every phrase of the two logs, in both languages, in one table (only the wording of errors,
+//! shared with stderr, is `error.rs`'s). A message is a template whose `{}` are its slots
+//! (`Msg`); the nouns and labels that fill slots, or that other text borrows, are `Words`.
+//! `Event` and `ConsumerLine` render by filling a template (`fill`) and parse by matching the
+//! same template (`capture`), so a line written in one language is always read back in it, and
+//! a new message is one row here plus its render and parse arms in `event.rs`.
+
+use std::sync::LazyLock;
+
+use crate::desafio::lang::Lang;
+
+/// One message of the logs. `in_lang` gives its template; the parser of `execution_log.txt`
+/// tries them in the order they are declared in (`PARSE_ORDER`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Msg {
+    Sent,
+    Received,
+    Started,
+    StartedParamsBug,
+    StartedParams,
+    Spawned,
+    EndSent,
+    EndReceived,
+    InterruptedNote,
+    Interrupted,
+    Fault,
+    BrokenPipe,
+    GaveUpFull,
+    GaveUpEmpty,
+    PipeClosedDetail,
+    PipeClosed,
+    /// Any other error: after the errors above, which it would swallow.
+    Error,
+    Exiting,
+    SummaryExtra,
+    Summary,
+    /// `<role> <pid> <status>`: the one message that begins with a slot (a child's role).
+    ChildExited,
+    ExitedWithCode,
+    KilledBy,
+    /// `consumer_log.txt`'s last line.
+    TotalsIncomplete,
+    Totals,
+    /// The `pace` slot of a `started:` line, when there is a pace.
+    PaceMs,
+    /// The notes of the children's `interrupted by` and `fault` lines, and the consumer log's
+    /// header (free text: rendered, never parsed).
+    NoteStopping,
+    NoteExitingEarly,
+    NoteKillingItself,
+    NoteClosingPipe,
+    NoteDraining,
+    ConsumerHeader,
+    /// Main's errors and a `pipe closed` line's detail (free text, too).
+    ChildrenStillRunning,
+    StallProducerGone,
+    StallConsumerGone,
+    TruncatedMessage,
+    /// The measurements closing main's summary: throughput, then each process's peak memory.
+    Throughput,
+    ChildResources,
+    MainResources,
+}
+
+impl Msg {
+    /// Every message, in the order of declaration (`pieces` indexes this by `self as usize`).
+    const ALL: [Msg; 39] = [
+        Msg::Sent,
+        Msg::Received,
+        Msg::Started,
+        Msg::StartedParamsBug,
+        Msg::StartedParams,
+        Msg::Spawned,
+        Msg::EndSent,
+        Msg::EndReceived,
+        Msg::InterruptedNote,
+        Msg::Interrupted,
+        Msg::Fault,
+        Msg::BrokenPipe,
+        Msg::GaveUpFull,
+        Msg::GaveUpEmpty,
+        Msg::PipeClosedDetail,
+        Msg::PipeClosed,
+        Msg::Error,
+        Msg::Exiting,
+        Msg::SummaryExtra,
+        Msg::Summary,
+        Msg::ChildExited,
+        Msg::ExitedWithCode,
+        Msg::KilledBy,
+        Msg::TotalsIncomplete,
+        Msg::Totals,
+        Msg::PaceMs,
+        Msg::NoteStopping,
+        Msg::NoteExitingEarly,
+        Msg::NoteKillingItself,
+        Msg::NoteClosingPipe,
+        Msg::NoteDraining,
+        Msg::ConsumerHeader,
+        Msg::ChildrenStillRunning,
+        Msg::StallProducerGone,
+        Msg::StallConsumerGone,
+        Msg::TruncatedMessage,
+        Msg::Throughput,
+        Msg::ChildResources,
+        Msg::MainResources,
+    ];
+
+    /// The messages of `execution_log.txt`, in the order the parser tries them: the two hot
+    /// lines first; a message with an optional tail before the same message without it; the
+    /// catch-all `Error` after every other error; `ChildExited`, which begins with a slot, last.
+    /// (The order of declaration, up to `ChildExited`.)
+    pub(crate) const PARSE_ORDER: &[Msg] = Msg::ALL.split_at(Msg::ChildExited as usize + 1).0;
+
+    /// The table: English template, Portuguese template.
+    const fn both(self) -> (&'static str, &'static str) {
+        match self {
+            Msg::Sent => ("sent {} ({}/{})", "enviou {} ({}/{})"),
+            Msg::Received => ("received {}: {}", "recebeu {}: {}"),
+            Msg::Started => ("started", "iniciado"),
+            Msg::StartedParamsBug => (
+                "started: count {}, range {}..={}, seed {}, pace {}, fault {}, bug {}",
+                "iniciado: quantidade {}, intervalo {}..={}, semente {}, pausa {}, falha {}, bug {}",
+            ),
+            Msg::StartedParams => (
+                "started: count {}, range {}..={}, seed {}, pace {}, fault {}",
+                "iniciado: quantidade {}, intervalo {}..={}, semente {}, pausa {}, falha {}",
+            ),
+            Msg::PaceMs => ("{} ms", "{} ms"),
+            Msg::Spawned => ("spawned {} {}", "criou {} {}"),
+            Msg::EndSent => ("end marker sent ({} {})", "marcador de fim enviado ({} {})"),
+            Msg::EndReceived => (
+                "end marker received ({} {}, {} {})",
+                "marcador de fim recebido ({} {}, {} {})",
+            ),
+            Msg::InterruptedNote => ("interrupted by {}: {}", "interrompido por {}: {}"),
+            Msg::Interrupted => ("interrupted by {}", "interrompido por {}"),
+            Msg::Fault => ("fault {}: {}", "falha {}: {}"),
+            Msg::BrokenPipe => (
+                "error: consumer closed the pipe after {} of {} {}",
+                "erro: o consumidor fechou o pipe após {} de {} {}",
+            ),
+            Msg::GaveUpFull => (
+                "error: the pipe stayed full for {} s after the interrupt: giving up after {} of {} {}, without the end marker",
+                "erro: o pipe continuou cheio por {} s após a interrupção: desistindo após {} de {} {}, sem o marcador de fim",
+            ),
+            Msg::GaveUpEmpty => (
+                "error: nothing came through the pipe for {} s after the interrupt: giving up after {} {}, without the end marker",
+                "erro: nada passou pelo pipe por {} s após a interrupção: desistindo após {} {}, sem o marcador de fim",
+            ),
+            Msg::PipeClosedDetail => (
+                "error: pipe closed before the end marker after {} {} ({})",
+                "erro: pipe fechado antes do marcador de fim após {} {} ({})",
+            ),
+            Msg::PipeClosed => (
+                "error: pipe closed before the end marker after {} {}",
+                "erro: pipe fechado antes do marcador de fim após {} {}",
+            ),
+            Msg::Error => ("error: {}", "erro: {}"),
+            Msg::Exiting => ("exiting with code {}", "saindo com código {}"),
+            Msg::SummaryExtra => (
+                "summary: sent {}, received {}, lost {}; {}",
+                "resumo: enviados {}, recebidos {}, perdidos {}; {}",
+            ),
+            Msg::Summary => (
+                "summary: sent {}, received {}, lost {}",
+                "resumo: enviados {}, recebidos {}, perdidos {}",
+            ),
+            Msg::ChildExited => ("{} {} {}", "{} {} {}"),
+            Msg::ExitedWithCode => ("exited with code {}", "terminou com código {}"),
+            Msg::KilledBy => ("killed by {}", "morto por {}"),
+            Msg::TotalsIncomplete => (
+                "# totals: values {}, even {}, odd {} (incomplete: {})",
+                "# totais: valores {}, pares {}, ímpares {} (incompleto: {})",
+            ),
+            Msg::Totals => (
+                "# totals: values {}, even {}, odd {}",
+                "# totais: valores {}, pares {}, ímpares {}",
+            ),
+            Msg::NoteStopping => ("stopping after {} of {} {}", "parando após {} de {} {}"),
+            Msg::NoteExitingEarly => (
+                "exiting without the end marker after {} {}",
+                "saindo sem o marcador de fim após {} {}",
+            ),
+            Msg::NoteKillingItself => (
+                "sending itself SIGKILL after {} {}",
+                "enviando SIGKILL a si mesmo após {} {}",
+            ),
+            Msg::NoteClosingPipe => ("closing the pipe after {} {}", "fechando o pipe após {} {}"),
+            Msg::NoteDraining => ("draining the pipe", "drenando o pipe"),
+            Msg::ConsumerHeader => (
+                "consumer_log.txt: run started {}, consumer pid {}",
+                "consumer_log.txt: execução iniciada em {}, consumidor pid {}",
+            ),
+            Msg::ChildrenStillRunning => (
+                "the children are still running {} s after the interrupt (stopped or stuck?): killing them",
+                "os filhos ainda estão rodando {} s após a interrupção (parados ou travados?): matando-os",
+            ),
+            Msg::StallProducerGone => (
+                "stall: the producer has ended, but the consumer has waited {} s for an end of file that cannot come: main still holds the write end of the pipe (and so does the consumer itself: --bug parent-keeps-ends); ending the run",
+                "travamento: o produtor terminou, mas o consumidor espera há {} s por um fim de arquivo que não pode chegar: o main ainda tem a ponta de escrita do pipe (e o próprio consumidor também: --bug parent-keeps-ends); encerrando a execução",
+            ),
+            Msg::StallConsumerGone => (
+                "stall: the consumer has ended, but the producer has been blocked for {} s writing into a full pipe nobody reads ({} bytes unread): main still holds the read end of the pipe (and so does the producer itself: --bug parent-keeps-ends), so EPIPE cannot come; ending the run",
+                "travamento: o consumidor terminou, mas o produtor está bloqueado há {} s escrevendo num pipe cheio que ninguém lê ({} bytes não lidos): o main ainda tem a ponta de leitura do pipe (e o próprio produtor também: --bug parent-keeps-ends), então EPIPE não pode chegar; encerrando a execução",
+            ),
+            Msg::TruncatedMessage => (
+                "truncated message: {} of {} bytes",
+                "mensagem truncada: {} de {} bytes",
+            ),
+            Msg::Throughput => ("{} values/s over {} s", "{} valores/s em {} s"),
+            Msg::ChildResources => (
+                "; {} peak RSS {} MiB, CPU {} s",
+                "; {} pico de RSS {} MiB, CPU {} s",
+            ),
+            Msg::MainResources => ("; main peak RSS {} MiB", "; main pico de RSS {} MiB"),
+        }
+    }
+
+    /// The template in `lang`.
+    pub(crate) fn in_lang(self, lang: Lang) -> &'static str {
+        let (en, pt) = self.both();
+        lang.pick(en, pt)
+    }
+
+    /// The template in `lang` cut at its slots: the text before the first slot, between each
+    /// two, after the last. Cut once per run, so that a million lines search for no `{}`.
+    pub(crate) fn pieces(self, lang: Lang) -> &'static [&'static str] {
+        static PIECES: LazyLock<Vec<[Vec<&'static str>; 2]>> = LazyLock::new(|| {
+            Msg::ALL
+                .iter()
+                .map(|msg| Lang::ALL.map(|lang| msg.in_lang(lang).split("{}").collect()))
+                .collect()
+        });
+        &PIECES[self as usize][usize::from(lang == Lang::Pt)]
+    }
+}
+
+/// What fills one slot.
+pub(crate) enum Arg<'a> {
+    Int(i128),
+    Text(&'a str),
+}
+
+/// Appends `msg`'s template in `lang` to `out` with its slots filled by `args`, in order.
+pub(crate) fn fill(out: &mut String, msg: Msg, lang: Lang, args: &[Arg<'_>]) {
+    let mut digits = itoa::Buffer::new();
+    let (first, pieces) = msg.pieces(lang).split_first().unwrap_or((&"", &[]));
+    out.push_str(first);
+    for (piece, arg) in pieces.iter().zip(args) {
+        match arg {
+            Arg::Int(n) => out.push_str(digits.format(*n)),
+            Arg::Text(text) => out.push_str(text),
+        }
+        out.push_str(piece);
+    }
+}
+
+/// `msg`'s template in `lang`, filled: a note or a header, free text inside a line.
+pub(crate) fn say(msg: Msg, lang: Lang, args: &[Arg<'_>]) -> String {
+    let mut out = String::new();
+    fill(&mut out, msg, lang, args);
+    out
+}
+
+/// A count and the noun agreeing with it (`3`, `values`): two slots.
+pub(crate) fn counted(n: u64, lang: Lang) -> [Arg<'static>; 2] {
+    [Arg::Int(n.into()), Arg::Text(lang.words().values_n(n))]
+}
+
+/// Most slots a template has (`StartedParamsBug`).
+const MAX_SLOTS: usize = 7;
+
+/// The text of each slot of a matched template, in order.
+#[derive(Debug)]
+pub(crate) struct Caps<'a> {
+    slots: [&'a str; MAX_SLOTS],
+    len: usize,
+    /// The template, cut at its slots (`Msg::pieces`): the text after slot `i` is `i + 1`.
+    pieces: &'static [&'static str],
+}
+
+impl<'a> Caps<'a> {
+    pub(crate) fn get(&self, i: usize) -> &'a str {
+        if i < self.len { self.slots[i] } else { "" }
+    }
+
+    /// Slot `i` as a number.
+    pub(crate) fn number<T: std::str::FromStr>(&self, i: usize) -> Result<T, String> {
+        let word = self.get(i);
+        word.parse()
+            .map_err(|_| format!("expected a number, got '{word}'"))
+    }
+
+    /// Slot `i` is one of `words` (a noun's singular and plural, say).
+    pub(crate) fn word(&self, i: usize, words: &[&str]) -> Result<(), String> {
+        let (slot, follow) = (
+            self.get(i),
+            self.pieces.get(i + 1).copied().unwrap_or_default(),
+        );
+        let longest = words
+            .iter()
+            .filter(|w| slot.starts_with(**w))
+            .max_by_key(|w| w.len());
+        match longest {
+            Some(w) if w.len() == slot.len() => Ok(()),
+            Some(w) if follow.is_empty() => {
+                Err(format!("unexpected trailing text '{}'", &slot[w.len()..]))
+            }
+            Some(w) => Err(format!(
+                "expected '{follow}' at '{}{follow}'",
+                &slot[w.len()..]
+            )),
+            None => Err(format!("expected one of {words:?} at '{slot}{follow}'")),
+        }
+    }
+}
+
+/// Matches `text` against `msg`'s template in `lang`. `None`: the text before the first slot
+/// differs, so the text is another message; `Some(Err(why))`: it is this message, malformed.
+/// A slot takes the text up to the first occurrence of what follows it; the last slot takes
+/// the rest, less the template's closing text.
+pub(crate) fn capture(msg: Msg, lang: Lang, text: &str) -> Option<Result<Caps<'_>, String>> {
+    let all = msg.pieces(lang);
+    let (first, pieces) = all.split_first().unwrap_or((&"", &[]));
+    let mut rest = text.strip_prefix(first)?;
+    let mut caps = Caps {
+        slots: [""; MAX_SLOTS],
+        len: 0,
+        pieces: all,
+    };
+    if pieces.is_empty() {
+        return Some(match rest {
+            "" => Ok(caps),
+            _ => Err(format!("unexpected trailing text '{rest}'")),
+        });
+    }
+    for (i, &after) in pieces.iter().enumerate() {
+        let last = i + 1 == pieces.len();
+        let slot = if after.is_empty() {
+            std::mem::take(&mut rest)
+        } else if !last {
+            match split_once(rest, after) {
+                Some((slot, tail)) => {
+                    rest = tail;
+                    slot
+                }
+                None => return Some(Err(format!("expected '{after}' in '{rest}'"))),
+            }
+        } else if let Some(slot) = rest.strip_suffix(after) {
+            std::mem::take(&mut rest);
+            slot
+        } else {
+            return Some(Err(match split_once(rest, after) {
+                Some((_, tail)) => format!("unexpected trailing text '{tail}'"),
+                None => format!("expected '{after}' in '{rest}'"),
+            }));
+        };
+        if caps.len == MAX_SLOTS {
+            return Some(Err(format!("more than {MAX_SLOTS} slots in {msg:?}")));
+        }
+        caps.slots[caps.len] = slot;
+        caps.len += 1;
+    }
+    Some(Ok(caps))
+}
+
+/// `str::split_once`, by `char` when `sep` is one ASCII byte (a space, a slash): a faster
+/// search than a substring's, on a million short lines.
+fn split_once<'a>(text: &'a str, sep: &str) -> Option<(&'a str, &'a str)> {
+    match sep.as_bytes() {
+        [byte] if byte.is_ascii() => text.split_once(char::from(*byte)),
+        _ => text.split_once(sep),
+    }
+}
+
+/// The nouns and labels of the logs: what fills a slot (a role, a parity, a noun agreeing with
+/// its count), and the few words other text borrows (`error`, `fault`).
+#[derive(Debug)]
+pub struct Words {
+    pub main: &'static str,
+    pub producer: &'static str,
+    pub consumer: &'static str,
+    pub even: &'static str,
+    pub odd: &'static str,
+    pub fault: &'static str,
+    /// The `, bug <name>` of a `--bug` run's `started:` line (absent otherwise).
+    pub bug: &'static str,
+    pub none: &'static str,
+    pub values: &'static str,
+    /// `value`: one of `values`.
+    pub value: &'static str,
+    pub end_received: &'static str,
+    pub values_announced: &'static str,
+    pub value_announced: &'static str,
+    pub received_count: &'static str,
+    pub received_one: &'static str,
+    pub error: &'static str,
+    pub sum_sent: &'static str,
+    pub sum_received: &'static str,
+    pub sum_lost: &'static str,
+}
+
+impl Words {
+    /// `value` for one, `values` otherwise (zero included, in both languages).
+    pub fn values_n(&self, n: u64) -> &'static str {
+        if n == 1 { self.value } else { self.values }
+    }
+
+    /// `1 value`, `3 values`, `0 valores`: a count and its noun.
+    pub fn n_values(&self, n: u64) -> String {
+        format!("{n} {}", self.values_n(n))
+    }
+
+    /// `value announced` / `values announced`.
+    pub fn announced_n(&self, n: u64) -> &'static str {
+        if n == 1 {
+            self.value_announced
+        } else {
+            self.values_announced
+        }
+    }
+
+    /// `received` (`recebido` / `recebidos` in Portuguese).
+    pub fn received_n(&self, n: u64) -> &'static str {
+        if n == 1 {
+            self.received_one
+        } else {
+            self.received_count
+        }
+    }
+}
+
+pub static EN: Words = Words {
+    main: "main",
+    producer: "producer",
+    consumer: "consumer",
+    even: "even",
+    odd: "odd",
+    fault: "fault",
+    bug: "bug",
+    none: "none",
+    values: "values",
+    value: "value",
+    end_received: "end marker received",
+    values_announced: "values announced",
+    value_announced: "value announced",
+    received_count: "received",
+    received_one: "received",
+    error: "error",
+    sum_sent: "sent",
+    sum_received: "received",
+    sum_lost: "lost",
+};
+
+pub static PT: Words = Words {
+    main: "main",
+    producer: "produtor",
+    consumer: "consumidor",
+    even: "par",
+    odd: "ímpar",
+    fault: "falha",
+    bug: "bug",
+    none: "nenhuma",
+    values: "valores",
+    value: "valor",
+    end_received: "marcador de fim recebido",
+    values_announced: "valores anunciados",
+    value_announced: "valor anunciado",
+    received_count: "recebidos",
+    received_one: "recebido",
+    error: "erro",
+    sum_sent: "enviados",
+    sum_received: "recebidos",
+    sum_lost: "perdidos",
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_template_is_filled_and_captured_back() {
+        let mut out = String::new();
+        fill(
+            &mut out,
+            Msg::Sent,
+            Lang::Pt,
+            &[Arg::Int(-7), Arg::Int(2), Arg::Int(12)],
+        );
+        assert_eq!(out, "enviou -7 (2/12)");
+        let caps = capture(Msg::Sent, Lang::Pt, &out).unwrap().unwrap();
+        assert_eq!([caps.get(0), caps.get(1), caps.get(2)], ["-7", "2", "12"]);
+        assert!(capture(Msg::Sent, Lang::En, &out).is_none());
+        assert_eq!(
+            capture(Msg::Sent, Lang::En, "sent 1 (1/2) extra")
+                .unwrap()
+                .unwrap_err(),
+            "unexpected trailing text ' extra'"
+        );
+        assert_eq!(
+            capture(Msg::Sent, Lang::En, "sent 17")
+                .unwrap()
+                .unwrap_err(),
+            "expected ' (' in '17'"
+        );
+    }
+
+    /// The notes and the consumer log's header, written out in both languages.
+    #[test]
+    fn the_free_text_of_the_logs_reads_as_it_always_has() {
+        let [n, values] = counted(3, Lang::Pt);
+        assert_eq!(
+            say(Msg::NoteStopping, Lang::Pt, &[Arg::Int(1), n, values]),
+            "parando após 1 de 3 valores"
+        );
+        for (msg, en, pt) in [
+            (
+                Msg::NoteExitingEarly,
+                "exiting without the end marker after 1 value",
+                "saindo sem o marcador de fim após 1 valor",
+            ),
+            (
+                Msg::NoteKillingItself,
+                "sending itself SIGKILL after 1 value",
+                "enviando SIGKILL a si mesmo após 1 valor",
+            ),
+            (
+                Msg::NoteClosingPipe,
+                "closing the pipe after 1 value",
+                "fechando o pipe após 1 valor",
+            ),
+        ] {
+            assert_eq!(say(msg, Lang::En, &counted(1, Lang::En)), en);
+            assert_eq!(say(msg, Lang::Pt, &counted(1, Lang::Pt)), pt);
+        }
+        assert_eq!(say(Msg::NoteDraining, Lang::Pt, &[]), "drenando o pipe");
+        assert_eq!(
+            say(Msg::TruncatedMessage, Lang::Pt, &[Arg::Int(3), Arg::Int(9)]),
+            "mensagem truncada: 3 de 9 bytes"
+        );
+        assert_eq!(
+            say(Msg::ChildrenStillRunning, Lang::Pt, &[Arg::Int(5)]),
+            "os filhos ainda estão rodando 5 s após a interrupção (parados ou travados?): matando-os"
+        );
+        assert_eq!(
+            say(
+                Msg::ConsumerHeader,
+                Lang::Pt,
+                &[Arg::Text("T"), Arg::Int(5)]
+            ),
+            "consumer_log.txt: execução iniciada em T, consumidor pid 5"
+        );
+    }
+
+    #[test]
+    fn every_template_has_its_slots_in_both_languages() {
+        for (i, msg) in Msg::ALL.into_iter().enumerate() {
+            assert_eq!(msg as usize, i, "Msg::ALL lists {msg:?} out of order");
+            let (en, pt) = msg.both();
+            assert_eq!(
+                en.matches("{}").count(),
+                pt.matches("{}").count(),
+                "{msg:?}"
+            );
+            assert!(en.matches("{}").count() <= MAX_SLOTS, "{msg:?}");
+            assert!(!en.contains("{}{}") && !pt.contains("{}{}"), "{msg:?}");
+        }
+    }
+}
