@@ -203,7 +203,7 @@ mod catalog;
 mod consumer_line;
 mod event;
 
-pub(crate) use catalog::{Arg, Msg, counted, say};
+pub(crate) use catalog::{Arg, Msg, counted, say, split_once};
 pub use catalog::{EN, PT, Words};
 use catalog::{capture, fill};
 
@@ -216,7 +216,7 @@ pub(crate) struct Cursor<'a>(pub(crate) &'a str);
 impl<'a> Cursor<'a> {
     /// The text up to (not including) `end`, consuming `end` too.
     pub(crate) fn until(&mut self, end: &str) -> Result<&'a str, String> {
-        match self.0.split_once(end) {
+        match catalog::split_once(self.0, end) {
             Some((word, rest)) => {
                 self.0 = rest;
                 Ok(word)
