@@ -346,17 +346,12 @@ impl Session {
 /// something other than `sh` (a fork that has not yet exec'd would catch a SIGINT as its shell
 /// does and lose it).
 fn shell_started_its_command(shell: i32) -> bool {
-    let comm = |pid: &str| std::fs::read_to_string(format!("/proc/{pid}/comm"));
-    let Ok(own) = comm(&shell.to_string()) else {
-        return true; // gone: nothing to wait for
-    };
-    if own.trim() != "sh" {
-        return true;
+    match common::process(shell) {
+        Some(own) if own.comm == "sh" => common::processes()
+            .iter()
+            .any(|child| child.ppid == shell && child.comm != "sh"),
+        _ => true, // gone, or already the command itself: nothing to wait for
     }
-    std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .any(|child| comm(child).is_ok_and(|c| c.trim() != "sh"))
 }
 
 /// Runs every tested block of a page; returns how many commands ran.

@@ -162,20 +162,22 @@ fn class_run() -> &'static ClassRun {
     })
 }
 
+/// The ten criteria, in the order grade reports them (docs/grade.md).
+const IDS: [&str; 10] = [
+    "processes",
+    "channel",
+    "exchanges",
+    "distinct",
+    "classified",
+    "shared_log",
+    "lock",
+    "eof",
+    "epipe",
+    "cleanup",
+];
+
 #[test]
 fn every_test_submission_folder_has_its_command_and_one_expected_verdict_per_criterion() {
-    const IDS: [&str; 10] = [
-        "processes",
-        "channel",
-        "exchanges",
-        "distinct",
-        "classified",
-        "shared_log",
-        "lock",
-        "eof",
-        "epipe",
-        "cleanup",
-    ];
     let mut names = Vec::new();
     let mut problems = Vec::new();
     for entry in fs::read_dir(submissions_dir()).unwrap() {
@@ -458,21 +460,7 @@ fn ipc_desafio_passes_every_criterion_and_its_bug_modes_fail_what_they_break() {
         .iter()
         .map(|c| c["id"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        ids,
-        [
-            "processes",
-            "channel",
-            "exchanges",
-            "distinct",
-            "classified",
-            "shared_log",
-            "lock",
-            "eof",
-            "epipe",
-            "cleanup"
-        ]
-    );
+    assert_eq!(ids, IDS);
     assert_eq!(json["runs"], 2);
     assert_eq!(json["passed"], 10);
     assert_eq!(json["command"][1], "-q");

@@ -266,12 +266,8 @@ impl Audit {
         let Some((pid, msg)) = split_once(rest, "] ") else {
             return false;
         };
-        let Some((role, lang)) = Lang::ALL.into_iter().find_map(|lang| {
-            let w = lang.words();
-            (who == w.producer)
-                .then_some((Role::Producer, lang))
-                .or((who == w.consumer).then_some((Role::Consumer, lang)))
-        }) else {
+        // A child's line names its role in its language (main's, `None`, is not a hot line).
+        let Ok((role, Some(lang))) = Role::parse_any(who) else {
             return false;
         };
         let Ok(pid) = pid.parse::<i32>() else {
