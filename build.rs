@@ -10,11 +10,11 @@
 //! own code and data sit at fixed addresses (the heap, stack and mappings are still randomised).
 //!
 //! **Static.** glibc, libm and GCC's unwinder are linked into the binary: no dynamic loader, no
-//! symbol look-ups, no `libgcc_s` (whose constructor runs a dozen `cpuid`s — each a trip to the
+//! symbol look-ups, no `libgcc_s` (whose constructor runs several `cpuid`s — each a trip to the
 //! hypervisor in a virtual machine, 7–13 µs apiece on the project machine), fewer mappings to
 //! set up at exec, to copy at each fork and to tear down at each exit. Measured side by side on
-//! the 12-value run: 1.99 → 1.50 ms of CPU for the three processes, 266 → 189 page faults
-//! (benches/README.md, issue 21). Cargo can only make a whole build static
+//! the 12-value run, nothing else changed: 2.28 → 1.76 ms of CPU for the three processes, 268 →
+//! 204 page faults (benches/README.md, issue 21). Cargo can only make a whole build static
 //! (`-C target-feature=+crt-static`), and without `--target` that reaches the proc-macro
 //! crates, which cannot be static; with it every artefact moves to `target/<triple>/`. So this
 //! script does at the link what that feature does, for this one binary: it hands the linker

@@ -132,7 +132,7 @@ impl Cli {
     /// The command line of a plain run — the defaults, with at most `-q`/`--quiet` and
     /// `--log-dir DIR` (or `--log-dir=DIR`), each once — read without clap: building clap's
     /// `Command` and matching against it cost about as much as the rest of main's work before
-    /// its first fork (135 k of main's 720 k instructions, callgrind; benches/README.md).
+    /// its first fork (135 k of main's 727 k instructions, callgrind; benches/README.md).
     /// Anything else, well formed or not, is `None` and goes to clap, so every help text and
     /// every error stays clap's; the tests below hold this parse to clap's.
     pub fn plain(args: &[OsString]) -> Option<Cli> {
