@@ -7,7 +7,8 @@
 //! relocations that the dynamic loader applies at every start, writing to (and so copying) some
 //! fifty pages of relocated data: measured on the default 12-value run, 326 → 272 page faults
 //! and about a tenth of the CPU time (benches/README.md, issue 21). The price: the executable's
-//! own code and data sit at fixed addresses (the heap, stack and mappings are still randomised).
+//! code and data — with the static link below, glibc's too — sit at fixed addresses (the heap,
+//! the stack and the mappings are still randomised).
 //!
 //! **Static.** glibc, libm and GCC's unwinder are linked into the binary: no dynamic loader, no
 //! symbol look-ups, no `libgcc_s` (whose constructor runs several `cpuid`s — each a trip to the
@@ -30,6 +31,12 @@
 //!   by main — which each child's keep-list then closes, or whose number a pipe end takes;
 //! - the archives exist (`libc.a` comes with glibc's development files, as `cc` needs them);
 //! - `IPC_DESAFIO_DYNAMIC` is not set (to link dynamically on purpose, say to compare).
+//!
+//! A static glibc still loads the system's shared modules for name services (users, groups,
+//! hosts) and character sets at run time. `ipc_desafio` uses neither: `nm` finds no
+//! `getpwnam`, `getgrnam` or `getaddrinfo` in it (`parallel ports`, which resolves host names,
+//! is another binary and stays dynamic). Whoever adds such a call to `ipc_desafio` should link
+//! it dynamically again.
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -49,6 +56,7 @@ fn main() {
     println!("cargo:rustc-link-arg-bin=ipc_desafio=-no-pie");
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=IPC_DESAFIO_DYNAMIC");
+    println!("cargo:rerun-if-env-changed=CC");
     match static_libraries() {
         Ok(folder) => {
             println!("cargo:rustc-link-arg-bin=ipc_desafio=-static");
