@@ -1,5 +1,6 @@
 //! The Desafio's command line: clap definitions and the conversion into validated options.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -127,6 +128,55 @@ pub struct RunArgs {
     pub lang: Option<Lang>,
 }
 
+impl Cli {
+    /// The command line of a plain run — the defaults, with at most `-q`/`--quiet` and
+    /// `--log-dir DIR` (or `--log-dir=DIR`), each once — read without clap: building clap's
+    /// `Command` and matching against it cost about as much as the rest of main's work before
+    /// its first fork (135 k of main's 727 k instructions, callgrind; benches/README.md).
+    /// Anything else, well formed or not, is `None` and goes to clap, so every help text and
+    /// every error stays clap's; the tests below hold this parse to clap's.
+    pub fn plain(args: &[OsString]) -> Option<Cli> {
+        let mut quiet = false;
+        let mut log_dir: Option<PathBuf> = None;
+        let mut words = args.iter().skip(1);
+        while let Some(word) = words.next() {
+            match word.to_str()? {
+                "-q" | "--quiet" if !quiet => quiet = true,
+                "--log-dir" if log_dir.is_none() => {
+                    // A value clap would take for a flag (or find empty) is clap's to refuse.
+                    let value = words.next()?;
+                    if value.is_empty() || value.as_encoded_bytes().starts_with(b"-") {
+                        return None;
+                    }
+                    log_dir = Some(PathBuf::from(value));
+                }
+                other => {
+                    let value = other.strip_prefix("--log-dir=")?;
+                    if log_dir.is_some() || value.is_empty() {
+                        return None;
+                    }
+                    log_dir = Some(PathBuf::from(value));
+                }
+            }
+        }
+        Some(Cli {
+            command: None,
+            run: RunArgs {
+                count: 12,
+                min: 1,
+                max: 100,
+                seed: None,
+                pace: None,
+                log_dir: log_dir.unwrap_or_else(|| PathBuf::from(".")),
+                quiet,
+                fault: None,
+                bug: None,
+                lang: None,
+            },
+        })
+    }
+}
+
 fn count_parser(s: &str) -> Result<u64, String> {
     match parse_unsigned(s, "the count")? {
         0 => Err("the count must be at least 1".into()),
@@ -155,6 +205,57 @@ mod tests {
     #[test]
     fn clap_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_plain_run_reads_as_clap_reads_it_and_anything_else_goes_to_clap() {
+        use std::os::unix::ffi::OsStringExt;
+        let words = |line: &[&str]| -> Vec<OsString> {
+            std::iter::once("ipc_desafio")
+                .chain(line.iter().copied())
+                .map(OsString::from)
+                .collect()
+        };
+        let plain: [&[&str]; 8] = [
+            &[],
+            &["--quiet"],
+            &["-q"],
+            &["--log-dir", "/tmp/x"],
+            &["--log-dir=/tmp/x", "-q"],
+            &["--quiet", "--log-dir", "verify"],
+            &["--log-dir", "a b", "--quiet"],
+            &["--log-dir=--quiet"],
+        ];
+        for line in plain {
+            let args = words(line);
+            let fast = Cli::plain(&args).unwrap_or_else(|| panic!("{line:?} is plain"));
+            let Parsed::Run(slow) = parse::<Cli, _, _>(args.clone()) else {
+                panic!("clap refused {line:?}")
+            };
+            assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "{line:?}");
+        }
+        let mut odd_bytes = words(&["--log-dir"]);
+        odd_bytes.push(OsString::from_vec(b"dir\xff".to_vec()));
+        assert!(Cli::plain(&odd_bytes).is_some());
+        let for_clap: [&[&str]; 14] = [
+            &["--quiet", "--quiet"],
+            &["-q", "--quiet"],
+            &["-qq"],
+            &["--log-dir"],
+            &["--log-dir", ""],
+            &["--log-dir="],
+            &["--log-dir", "-q"],
+            &["--log-dir", "a", "--log-dir", "b"],
+            &["--log-dir=a", "--log-dir=b"],
+            &["-n", "5"],
+            &["--lang", "pt"],
+            &["verify"],
+            &["--help"],
+            &["--quiet=yes"],
+        ];
+        for line in for_clap {
+            assert!(Cli::plain(&words(line)).is_none(), "{line:?} is clap's");
+        }
     }
 
     #[test]

@@ -179,6 +179,9 @@ pub fn command() -> clap::Command {
 /// The run's options and a subcommand do not mix (`ipc_desafio -n 5 verify` is refused), but
 /// `--lang` goes with either, before or after the subcommand's name.
 pub fn parse(args: &[OsString], lang: Lang) -> Parsed<Cli> {
+    if let Some(cli) = Cli::plain(args) {
+        return Parsed::Run(cli);
+    }
     let cmd = match lang {
         Lang::En => Cli::command(),
         Lang::Pt => command(),

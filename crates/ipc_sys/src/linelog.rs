@@ -2,7 +2,6 @@
 //! held back in a user-space buffer. `SharedLog` is for a file several processes append to under
 //! an exclusive `flock`; `LineLog` for a file with a single writer. `Clock` stamps lines.
 
-use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
@@ -22,10 +21,13 @@ pub fn now_text() -> String {
     Local::now().format(TIMESTAMP_FORMAT).to_string()
 }
 
-/// Formats timestamps, re-rendering the date-and-seconds part only when the second changes.
+/// Formats timestamps, re-rendering the date-and-seconds part and the UTC offset only when the
+/// second changes: chrono parses a format string and renders through `core::fmt` at each
+/// call.
 #[derive(Default)]
 pub struct Clock {
-    second: Option<(i64, String)>,
+    /// The second last stamped, its `%Y-%m-%dT%H:%M:%S` and its `%:z`.
+    second: Option<(i64, String, String)>,
 }
 
 impl Clock {
@@ -33,15 +35,22 @@ impl Clock {
     pub fn stamp(&mut self, out: &mut String) -> DateTime<Local> {
         let now = Local::now();
         let secs = now.timestamp();
-        let head = match &self.second {
-            Some((s, head)) if *s == secs => head,
+        let (head, offset) = match &self.second {
+            Some((s, head, offset)) if *s == secs => (head, offset),
             _ => {
                 let head = now.format("%Y-%m-%dT%H:%M:%S").to_string();
-                &self.second.insert((secs, head)).1
+                let offset = now.format("%:z").to_string();
+                let (_, head, offset) = self.second.insert((secs, head, offset));
+                (&*head, &*offset)
             }
         };
         let millis = now.nanosecond() % 1_000_000_000 / 1_000_000;
-        let _ = write!(out, "{head}.{millis:03}{}", now.format("%:z"));
+        out.push_str(head);
+        out.push('.');
+        for digit in [millis / 100, millis / 10 % 10, millis % 10] {
+            out.push(char::from(b'0' + digit as u8));
+        }
+        out.push_str(offset);
         now
     }
 }
