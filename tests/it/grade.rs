@@ -963,3 +963,12 @@ fn a_submission_gets_path_lang_term_its_own_home_and_only_the_variables_env_name
     want.sort();
     assert_eq!(got, want, "{printed}");
 }
+
+/// Every command of docs/grade.md runs as written and shows what the page shows (the checker
+/// and its rules: tests/it/docs.rs). Here rather than beside the other pages' tests: grading
+/// loads both cores, so this page runs while no other page does, and a test named to start
+/// after every other page's makes no page wait for it (docs.rs, `HEAVY_PAGES`).
+#[test]
+fn the_manual_commands_run_as_written_and_show_what_they_show() {
+    crate::docs::check_page("docs/grade.md");
+}

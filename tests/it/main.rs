@@ -2,6 +2,14 @@
 //! concern, each driving the real binaries in temporary directories through the deadline harness
 //! (`common::deadline`). `pool_api` and `sandbox` stay binaries of their own: they fork from the
 //! main thread (`harness = false`).
+//!
+//! How the suite runs: `cargo test` runs four tests of this binary at once (`RUST_TEST_THREADS`
+//! in `.cargo/config.toml`; a value or `--test-threads` of your own wins), not libtest's one per
+//! core: its tests mostly wait on the programs they start, and with two threads on the 2-core
+//! project machine the binary used a quarter of the CPU. More at once slow each test down but
+//! must not fail one: nothing here is timed, every wait is on a fact, under a deadline far above
+//! a loaded machine's slowness (`common::deadline`). Tests start in name order, so a test that
+//! makes others wait for it (docs.rs's `HEAVY_PAGES`) is named to start after them.
 
 #[path = "../common/mod.rs"]
 mod common;
