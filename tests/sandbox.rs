@@ -36,9 +36,12 @@ const RUN_DEADLINE: Duration = Duration::from_secs(120);
 /// The uid and gid of the ordinary-user pass.
 const USER: u32 = 65534;
 
+/// A hostile program: in the checkout, or in the copy the root pass made for the ordinary-user
+/// pass when that user cannot reach the checkout (`SANDBOX_HOSTILE_DIR`).
 fn hostile(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/submissions/hostile")
+    std::env::var_os("SANDBOX_HOSTILE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/submissions/hostile"))
         .join(name)
 }
 
@@ -262,7 +265,7 @@ fn assert_nothing_left(token: &str) {
 }
 
 /// The policy of a case's box. Below a place the box makes private (a checkout under /tmp,
-/// where `CARGO_TARGET_TMPDIR` is then too), the canary would be out of sight and every attempt
+/// where `CARGO_TARGET_TMPDIR` is then too, or `sandbox_cases_folder`'s fallback), the canary would be out of sight and every attempt
 /// on it trivially vain: it is exposed read-only, so that the kernel still has to refuse.
 fn policy(case: &Case) -> Policy {
     let mut policy = Policy::new(case.scratch());
@@ -430,7 +433,7 @@ fn main() {
         None => Some(
             tempfile::Builder::new()
                 .prefix("sandbox-driver")
-                .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+                .tempdir_in(common::sandbox_cases_folder())
                 .unwrap(),
         ),
     };
@@ -466,10 +469,15 @@ fn main() {
         println!("running the same checks as uid {USER} (an ordinary user)");
         let theirs = tempfile::Builder::new()
             .prefix("sandbox-driver-user")
-            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .tempdir_in(common::sandbox_cases_folder())
             .unwrap();
         std::os::unix::fs::chown(theirs.path(), Some(USER), Some(USER)).unwrap();
-        if !run_as_user(filter.as_deref(), theirs.path()) {
+        // A checkout below a folder only its owner may enter (as `/root` is): the ordinary
+        // user runs a copy of this driver and reads a copy of the hostile programs, made in a
+        // folder it can reach.
+        let copies = (common::sandbox_cases_folder() != Path::new(env!("CARGO_TARGET_TMPDIR")))
+            .then(copies_for_the_ordinary_user);
+        if !run_as_user(filter.as_deref(), theirs.path(), copies.as_ref()) {
             failed.push("(the ordinary-user pass)");
         }
     }
@@ -481,11 +489,38 @@ fn main() {
     }
 }
 
+/// This driver and the hostile programs, copied into a folder everyone may enter and read.
+fn copies_for_the_ordinary_user() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("sandbox-driver-copies")
+        .tempdir_in(common::sandbox_cases_folder())
+        .unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::copy(
+        std::env::current_exe().unwrap(),
+        dir.path().join("sandbox-driver"),
+    )
+    .unwrap();
+    let programs = dir.path().join("hostile");
+    fs::create_dir(&programs).unwrap();
+    for entry in fs::read_dir(hostile("")).unwrap() {
+        let from = entry.unwrap().path();
+        fs::copy(&from, programs.join(from.file_name().unwrap())).unwrap();
+    }
+    dir
+}
+
 /// Runs this executable again as uid 65534 in `work`, with a deadline; whether it passed.
-fn run_as_user(filter: Option<&str>, work: &Path) -> bool {
+fn run_as_user(filter: Option<&str>, work: &Path, copies: Option<&tempfile::TempDir>) -> bool {
     use std::os::unix::process::CommandExt;
-    let me = std::env::current_exe().unwrap();
+    let me = match copies {
+        Some(dir) => dir.path().join("sandbox-driver"),
+        None => std::env::current_exe().unwrap(),
+    };
     let mut cmd = Command::new(me);
+    if let Some(dir) = copies {
+        cmd.env("SANDBOX_HOSTILE_DIR", dir.path().join("hostile"));
+    }
     cmd.args(filter)
         .env("SANDBOX_DRIVER_WORK", work)
         .env("HOME", "/nonexistent")

@@ -194,6 +194,24 @@ impl Run {
     }
 }
 
+/// Where a sandbox test puts its cases: the build's tmp folder, which a box shows read-only, when
+/// a box's unprivileged user can reach it; else (a checkout below a folder only its owner may
+/// enter, as `/root` is) the machine's temp folder, which a box replaces with its own — a box's
+/// user could read nothing of a case below a private folder, and the tests look at where their
+/// canary is to know what a box can see.
+#[allow(dead_code)]
+pub fn sandbox_cases_folder() -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let build_tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let others_may_enter =
+        |dir: &Path| std::fs::metadata(dir).is_ok_and(|m| m.permissions().mode() & 0o001 != 0);
+    if build_tmp.ancestors().all(others_may_enter) {
+        build_tmp.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    }
+}
+
 /// `ipc_desafio` in the C locale: the tests read its English output whatever the machine's
 /// language (a Portuguese locale would switch the program to Portuguese).
 pub fn desafio() -> Command {

@@ -47,7 +47,7 @@ impl Case {
     fn new(program: &str) -> Case {
         let root = tempfile::Builder::new()
             .prefix("grade-sandbox")
-            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .tempdir_in(common::sandbox_cases_folder())
             .unwrap();
         for d in ["sub", "canary/inner", "tmp"] {
             fs::create_dir_all(root.path().join(d)).unwrap();
@@ -74,7 +74,7 @@ impl Case {
     }
 
     /// Whether the canary is visible inside a box at all (not under a place the box makes
-    /// private, as a checkout under /tmp would put it).
+    /// private, as a checkout under /tmp, or `sandbox_cases_folder`'s fallback, would put it).
     fn canary_visible(&self) -> bool {
         !["/tmp", "/var/tmp", "/dev/shm"]
             .iter()
