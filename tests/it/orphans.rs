@@ -1,6 +1,7 @@
 //! SIGKILL of main leaves no child behind. This test makes itself a child subreaper, so the
 //! orphaned producer and consumer are re-parented to it and it can prove they exit (and reap
-//! them: no zombie either). It lives in its own test binary because it changes process state.
+//! them: no zombie either). The flag is process-wide: once these tests have run, an orphan of
+//! any test of the `it` binary is re-parented to the test process.
 
 use crate::common;
 
