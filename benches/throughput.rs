@@ -154,15 +154,7 @@ fn main() {
     let mut verify_rss = Vec::new();
     let n = count.to_string();
     for _ in 0..runs {
-        let m = measure(Command::new(BIN).args([
-            "-n",
-            &n,
-            "--max",
-            "1000000000",
-            "--quiet",
-            "--log-dir",
-            log_dir,
-        ]));
+        let m = measure(Command::new(BIN).args(large_run(&n, log_dir)));
         assert_eq!(m.code, 0, "{count}-value run failed");
         walls.push(m.wall);
         rss_main.push(m.max_rss_kib);
@@ -294,6 +286,20 @@ fn against_c(runs: usize, dir: &Path, other: Option<&str>) {
     }
 }
 
+/// The arguments of the large run: `n` values drawn from a range wide enough for them, quiet,
+/// logs in `log_dir`.
+fn large_run<'a>(n: &'a str, log_dir: &'a str) -> [&'a str; 7] {
+    [
+        "-n",
+        n,
+        "--max",
+        "1000000000",
+        "--quiet",
+        "--log-dir",
+        log_dir,
+    ]
+}
+
 /// This build and `other`, interleaved run by run so that both see the same machine load:
 /// the default 12-value run and the `count`-value run, medians and ratios. Each build writes
 /// its own directory's logs: emptying logs another build left (their blocks already written
@@ -311,15 +317,7 @@ fn side_by_side(other: &str, runs: usize, count: u64, log_dir: &str) {
         for b in [round % 2, 1 - round % 2] {
             let bin = [BIN, other][b];
             let small = ["--quiet", "--log-dir", &dirs[b]];
-            let large = [
-                "-n",
-                &n,
-                "--max",
-                "1000000000",
-                "--quiet",
-                "--log-dir",
-                &dirs[b],
-            ];
+            let large = large_run(&n, &dirs[b]);
             for _ in 0..3 {
                 let m = measure(Command::new(bin).args(small));
                 assert_eq!(m.code, 0, "{bin}: 12-value run failed");

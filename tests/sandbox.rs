@@ -475,8 +475,7 @@ fn main() {
         // A checkout below a folder only its owner may enter (as `/root` is): the ordinary
         // user runs a copy of this driver and reads a copy of the hostile programs, made in a
         // folder it can reach.
-        let copies = (common::sandbox_cases_folder() != Path::new(env!("CARGO_TARGET_TMPDIR")))
-            .then(copies_for_the_ordinary_user);
+        let copies = (!common::build_tmp_reachable_by_others()).then(copies_for_the_ordinary_user);
         if !run_as_user(filter.as_deref(), theirs.path(), copies.as_ref()) {
             failed.push("(the ordinary-user pass)");
         }

@@ -194,19 +194,22 @@ impl Run {
     }
 }
 
-/// Where a sandbox test puts its cases: the build's tmp folder, which a box shows read-only, when
-/// a box's unprivileged user can reach it; else (a checkout below a folder only its owner may
-/// enter, as `/root` is) the machine's temp folder, which a box replaces with its own — a box's
-/// user could read nothing of a case below a private folder, and the tests look at where their
-/// canary is to know what a box can see.
-#[allow(dead_code)]
-pub fn sandbox_cases_folder() -> PathBuf {
+/// Whether a box's unprivileged user can reach the build's tmp folder: every folder above it
+/// lets others in. Not in a checkout below a folder only its owner may enter, as `/root` is.
+pub fn build_tmp_reachable_by_others() -> bool {
     use std::os::unix::fs::PermissionsExt;
-    let build_tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    let others_may_enter =
-        |dir: &Path| std::fs::metadata(dir).is_ok_and(|m| m.permissions().mode() & 0o001 != 0);
-    if build_tmp.ancestors().all(others_may_enter) {
-        build_tmp.to_path_buf()
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .ancestors()
+        .all(|dir| std::fs::metadata(dir).is_ok_and(|m| m.permissions().mode() & 0o001 != 0))
+}
+
+/// Where a sandbox test puts its cases: the build's tmp folder, which a box shows read-only,
+/// when a box's user can reach it; else the machine's temp folder, which a box replaces with its
+/// own — a box's user could read nothing of a case below a private folder, and the tests look at
+/// where their canary is to know what a box can see.
+pub fn sandbox_cases_folder() -> PathBuf {
+    if build_tmp_reachable_by_others() {
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
     } else {
         std::env::temp_dir()
     }

@@ -115,7 +115,7 @@ fn main_kill_fault_leaves_children_to_wind_down_and_verify_says_main_was_killed(
 /// Starts a run in a session of its own, waits until `ready` holds for its log, SIGKILLs main,
 /// and returns the run once every process of the session is gone (the test fails, naming what
 /// is left, if one outlives the deadline — and kills it).
-fn kill_main_when(args: &[&str], what: &str, ready: impl Fn(&Run) -> bool) -> Run {
+fn kill_main_when(args: &[&str], what: &str, mut ready: impl FnMut(&Run) -> bool) -> Run {
     nix::sys::prctl::set_child_subreaper(true).unwrap();
     let run = Run::new();
     let mut cmd = run.command(args);
@@ -212,14 +212,14 @@ fn the_death_signal_ends_a_producer_blocked_on_a_pipe_nobody_reads() {
         // busy, so the consumer's exit is looked for only until seen, the producer's pid is read
         // once, and then only /proc is polled.
         {
-            let consumer_gone = std::cell::Cell::new(false);
-            let producer = std::cell::Cell::new(None);
+            let mut consumer_gone = false;
+            let mut producer = None;
             move |run: &Run| {
-                if producer.get().is_none() {
-                    producer.set(run.pid_of(Role::Producer));
+                if producer.is_none() {
+                    producer = run.pid_of(Role::Producer);
                 }
-                if !consumer_gone.get() {
-                    consumer_gone.set(logged(run, |e| {
+                consumer_gone = consumer_gone
+                    || logged(run, |e| {
                         matches!(
                             e,
                             Event::ChildExited {
@@ -227,9 +227,8 @@ fn the_death_signal_ends_a_producer_blocked_on_a_pipe_nobody_reads() {
                                 ..
                             }
                         )
-                    }));
-                }
-                consumer_gone.get() && producer.get().is_some_and(waits_on_one_descriptor)
+                    });
+                consumer_gone && producer.is_some_and(waits_on_one_descriptor)
             }
         },
     );
