@@ -31,14 +31,6 @@ pub enum PoolRole {
 }
 
 impl PoolRole {
-    const ALL: [PoolRole; 5] = [
-        PoolRole::Main,
-        PoolRole::Generator,
-        PoolRole::Spawner,
-        PoolRole::Worker,
-        PoolRole::Logger,
-    ];
-
     pub fn name(self) -> &'static str {
         match self {
             PoolRole::Main => "main",
@@ -50,7 +42,10 @@ impl PoolRole {
     }
 
     fn parse(s: &str) -> Option<PoolRole> {
-        PoolRole::ALL.into_iter().find(|r| r.name() == s)
+        use PoolRole::*;
+        [Main, Generator, Spawner, Worker, Logger]
+            .into_iter()
+            .find(|r| r.name() == s)
     }
 }
 
@@ -311,18 +306,11 @@ impl Envelope {
     /// The `log.txt` line: `<timestamp> [<role> <pid>] <message>`, and for a worker, named as
     /// every other line names it, `<timestamp> [worker #<n> pid <pid>] <message>`.
     pub fn line(&self) -> String {
-        match self.num {
-            Some(num) => format!(
-                "{} [{}] {}\n",
-                self.time,
-                WorkerRef { num, pid: self.pid },
-                self.event
-            ),
-            None => format!(
-                "{} [{} {}] {}\n",
-                self.time, self.role, self.pid, self.event
-            ),
-        }
+        let who = match self.num {
+            Some(num) => WorkerRef { num, pid: self.pid }.to_string(),
+            None => format!("{} {}", self.role, self.pid),
+        };
+        format!("{} [{who}] {}\n", self.time, self.event)
     }
 }
 
@@ -677,6 +665,10 @@ mod tests {
         }
     }
 
+    fn generated(id: u64, value: i64) -> Envelope {
+        env(PoolRole::Generator, 1, Event::Generated { id, value })
+    }
+
     const W8: WorkerRef = WorkerRef { num: 2, pid: 8 };
 
     #[test]
@@ -864,7 +856,7 @@ mod tests {
         let mut acct = Accounting::default();
         acct.observe(&env(PoolRole::Main, 1, Event::Started(None)));
         for (id, value) in [(1, 50), (2, 5), (3, 60), (4, 70), (5, 80), (6, 90)] {
-            acct.observe(&env(PoolRole::Generator, 1, Event::Generated { id, value }));
+            acct.observe(&generated(id, value));
         }
         acct.observe(&worker(1, 10, Event::Took { id: 1, value: 50 }));
         acct.observe(&worker(1, 10, Event::Processed { id: 1, value: 50 }));
@@ -918,11 +910,7 @@ mod tests {
     fn a_worker_killed_from_outside_during_the_grace_period_failed_its_item() {
         // Only the workers the spawner said it was killing are "killed at shutdown".
         let mut acct = Accounting::default();
-        acct.observe(&env(
-            PoolRole::Generator,
-            1,
-            Event::Generated { id: 1, value: 50 },
-        ));
+        acct.observe(&generated(1, 50));
         acct.observe(&env(
             PoolRole::Spawner,
             2,
@@ -946,11 +934,7 @@ mod tests {
     #[test]
     fn an_item_the_generator_could_not_queue_is_abandoned_as_never_queued() {
         let mut acct = Accounting::default();
-        acct.observe(&env(
-            PoolRole::Generator,
-            1,
-            Event::Generated { id: 1, value: 50 },
-        ));
+        acct.observe(&generated(1, 50));
         acct.observe(&env(
             PoolRole::Generator,
             1,
@@ -973,11 +957,7 @@ mod tests {
     fn the_last_item_of_a_killed_generator_is_not_claimed_to_be_queued() {
         let mut acct = Accounting::default();
         for id in 1..=2 {
-            acct.observe(&env(
-                PoolRole::Generator,
-                1,
-                Event::Generated { id, value: 50 },
-            ));
+            acct.observe(&generated(id, 50));
         }
         // No GeneratorStopped: the generator was killed.
         assert_eq!(
@@ -994,11 +974,7 @@ mod tests {
     fn the_ledger_forgets_finished_items_so_its_memory_stays_bounded() {
         let mut acct = Accounting::default();
         for id in 1..=100_000u64 {
-            acct.observe(&env(
-                PoolRole::Generator,
-                1,
-                Event::Generated { id, value: 50 },
-            ));
+            acct.observe(&generated(id, 50));
             acct.observe(&worker(1, 10, Event::Took { id, value: 50 }));
             acct.observe(&worker(1, 10, Event::Processed { id, value: 50 }));
         }
@@ -1013,11 +989,7 @@ mod tests {
     fn the_ledger_reads_events_not_prose() {
         // A worker's free-text error mentioning an item changes nothing in the accounting.
         let mut acct = Accounting::default();
-        acct.observe(&env(
-            PoolRole::Generator,
-            1,
-            Event::Generated { id: 1, value: 50 },
-        ));
+        acct.observe(&generated(1, 50));
         acct.observe(&worker(1, 10, Event::Error("took item 1 value 50".into())));
         assert_eq!(
             acct.closing().last().unwrap(),

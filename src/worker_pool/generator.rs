@@ -10,14 +10,14 @@ use nix::poll::{PollFd, PollFlags};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
+use super::EXIT_STOPPED;
 use super::error::Result;
-use super::event::{Event, GeneratorStop, Reporter, encode_item, peer_gone};
-use super::{EXIT_STOPPED, PoolOptions};
+use super::event::{Event, GeneratorStop, Params, Reporter, encode_item, peer_gone};
 
 /// Largest value generated, as in the classic exercise.
 const MAX_VALUE: i64 = 100;
 
-pub fn run(opts: &PoolOptions, rep: &mut Reporter, work: &QueueEnd) -> Result<i32> {
+pub fn run(opts: &Params, rep: &mut Reporter, work: &QueueEnd) -> Result<i32> {
     let mut rng = StdRng::seed_from_u64(opts.seed);
     let mut generated = 0u64;
     let (why, unsent) = loop {

@@ -75,16 +75,15 @@ impl Output {
             && let Err(why) = echo(text)
         {
             self.echo = false;
-            if why == STALLED {
-                // In the file only: stdout is the reader that stopped.
-                self.file.write(&own(Event::Note(format!(
-                    "{why} after an interrupt: echo stopped (this file has every line)"
-                ))))?;
-            } else if why == FAILED {
-                self.file.write(&own(Event::Note(format!(
-                    "{why}: echo stopped (this file has every line)"
-                ))))?;
-            }
+            // In the file only: stdout is the reader that stopped.
+            let when = match why {
+                STALLED => " after an interrupt",
+                FAILED => "",
+                _ => return Ok(()),
+            };
+            self.file.write(&own(Event::Note(format!(
+                "{why}{when}: echo stopped (this file has every line)"
+            ))))?;
         }
         Ok(())
     }

@@ -60,7 +60,7 @@ pub struct PoolCli {
     pub items: Option<u64>,
 
     /// Permits of the semaphore: at most K workers alive at any instant (1..=64)
-    #[arg(long, value_name = "K", default_value = "3", value_parser = workers_parser, allow_negative_numbers = true)]
+    #[arg(long, value_name = "K", default_value = "3", value_parser = |s: &str| parse_between(s, "the worker count", 1, MAX_WORKERS).map(|n| n as u32), allow_negative_numbers = true)]
     pub workers: u32,
 
     /// Milliseconds a worker spends on each item
@@ -92,15 +92,6 @@ pub struct PoolCli {
     pub quiet: bool,
 }
 
-fn workers_parser(s: &str) -> Result<u32, String> {
-    match parse_unsigned(s, "the worker count")? {
-        n @ 1..=MAX_WORKERS => Ok(n as u32),
-        n => Err(format!(
-            "the worker count must be between 1 and {MAX_WORKERS}, got {n}"
-        )),
-    }
-}
-
 fn items_parser(s: &str) -> Result<u64, String> {
     match parse_unsigned(s, "the item count")? {
         0 => {
@@ -117,16 +108,11 @@ fn ms_parser(s: &str) -> Result<u64, String> {
     }
 }
 
-/// Validated options of one pool run.
+/// Validated options of one pool run: the parameters every role reads (and main announces),
+/// and where the logger writes.
 #[derive(Debug, Clone)]
 pub struct PoolOptions {
-    pub items: Option<u64>,
-    pub workers: u32,
-    pub work_ms: u64,
-    pub max_gap_ms: u64,
-    pub fail_below: i64,
-    pub grace_ms: u64,
-    pub seed: u64,
+    pub params: Params,
     pub log: PathBuf,
     pub quiet: bool,
 }
@@ -134,13 +120,15 @@ pub struct PoolOptions {
 impl PoolCli {
     pub fn into_options(self) -> PoolOptions {
         PoolOptions {
-            items: self.items,
-            workers: self.workers,
-            work_ms: self.work_ms,
-            max_gap_ms: self.max_gap_ms,
-            fail_below: i64::try_from(self.fail_below).unwrap_or(i64::MAX),
-            grace_ms: self.grace_ms,
-            seed: self.seed.unwrap_or_else(rand::random::<u64>),
+            params: Params {
+                workers: self.workers,
+                items: self.items,
+                work_ms: self.work_ms,
+                max_gap_ms: self.max_gap_ms,
+                fail_below: i64::try_from(self.fail_below).unwrap_or(i64::MAX),
+                grace_ms: self.grace_ms,
+                seed: self.seed.unwrap_or_else(rand::random::<u64>),
+            },
             log: self.log,
             quiet: self.quiet,
         }
@@ -167,30 +155,36 @@ pub const EXIT_STOPPED: i32 = 5;
 /// FIFO (opening a FIFO would block until some reader came; writing through /dev/null or
 /// /dev/full would lose the log). A trailing slash names a directory, whatever exists there.
 fn check_log_path(path: &Path) -> Result<()> {
-    let refuse = |kind, text: &str| Error::Path {
-        flag: "--log",
-        path: path.into(),
-        source: std::io::Error::new(kind, text.to_string()),
-    };
     if path.as_os_str().as_bytes().ends_with(b"/") {
-        return Err(match std::fs::metadata(path) {
-            Ok(meta) if meta.is_dir() => refuse(ErrorKind::IsADirectory, "is a directory"),
-            _ => refuse(
-                ErrorKind::InvalidInput,
-                "ends with '/', which names a directory, not a file",
-            ),
-        });
+        return Err(log_error(
+            path,
+            match std::fs::metadata(path) {
+                Ok(meta) if meta.is_dir() => {
+                    std::io::Error::new(ErrorKind::IsADirectory, "is a directory")
+                }
+                _ => std::io::Error::new(
+                    ErrorKind::InvalidInput,
+                    "ends with '/', which names a directory, not a file",
+                ),
+            },
+        ));
     }
-    writable(path, Devices::Refused).map_err(|source| Error::Path {
+    writable(path, Devices::Refused).map_err(|e| log_error(path, e))?;
+    writable(&pid_path(path), Devices::Refused).map_err(|e| {
+        log_error(
+            path,
+            std::io::Error::new(e.kind(), format!("its pid file: {e}")),
+        )
+    })
+}
+
+/// `--log PATH: reason`.
+fn log_error(path: &Path, source: std::io::Error) -> Error {
+    Error::Path {
         flag: "--log",
         path: path.into(),
         source,
-    })?;
-    writable(&pid_path(path), Devices::Refused).map_err(|e| Error::Path {
-        flag: "--log",
-        path: path.into(),
-        source: std::io::Error::new(e.kind(), format!("its pid file: {e}")),
-    })
+    }
 }
 
 /// The run lock's pid file: `FILE.pid` beside the log (see `ipc_sys::runlock`).
@@ -229,11 +223,8 @@ pub fn run(opts: &PoolOptions) -> Result<u8> {
     // run's logger. Refused before the log is touched, naming the live run. The lock sits
     // beside the file the log's symbolic links lead to, so that a run given a link to a live
     // run's log finds that run's lock.
-    let resolved = ipc_sys::runlock::resolve_links(&opts.log).map_err(|source| Error::Path {
-        flag: "--log",
-        path: opts.log.clone(),
-        source,
-    })?;
+    let resolved =
+        ipc_sys::runlock::resolve_links(&opts.log).map_err(|e| log_error(&opts.log, e))?;
     if resolved != opts.log {
         check_log_path(&resolved)?;
     }
@@ -248,22 +239,15 @@ pub fn run(opts: &PoolOptions) -> Result<u8> {
         }
         // The pid file sits beside the log: what keeps it from being made (a missing or
         // unwritable directory) keeps the log from being made too, and is said of the log.
-        Err(ipc_sys::Error::Open { source, .. }) => {
-            return Err(Error::Path {
-                flag: "--log",
-                path: opts.log.clone(),
-                source,
-            });
-        }
+        Err(ipc_sys::Error::Open { source, .. }) => return Err(log_error(&opts.log, source)),
         Err(ipc_sys::Error::Lock { source, .. }) => {
-            return Err(Error::Path {
-                flag: "--log",
-                path: opts.log.clone(),
-                source: std::io::Error::new(
+            return Err(log_error(
+                &opts.log,
+                std::io::Error::new(
                     source.kind(),
                     format!("cannot lock its pid file {}: {source}", pid_file.display()),
                 ),
-            });
+            ));
         }
         Err(e) => return Err(e.into()),
     };
@@ -275,15 +259,11 @@ pub fn run(opts: &PoolOptions) -> Result<u8> {
         }))?;
     // Created (or emptied) before any fork: an unusable path is exit 2 with nothing started.
     drop(LineLog::create(&opts.log).map_err(|e| match e {
-        ipc_sys::Error::Open { path, source } => Error::Path {
-            flag: "--log",
-            path,
-            source,
-        },
+        ipc_sys::Error::Open { path, source } => log_error(&path, source),
         e => Error::Sys(e),
     })?);
     ipc_sys::signal::install_interrupt_handlers()?;
-    let sem = Semaphore::new(opts.workers)?;
+    let sem = Semaphore::new(opts.params.workers)?;
     let (log_tx, log_rx) = queue::pair("log", MAX_RECORD)?;
     let (work_tx, work_rx) = queue::pair("work", ITEM_LEN)?;
 
@@ -313,7 +293,7 @@ pub fn run(opts: &PoolOptions) -> Result<u8> {
     // Main only sends on the log queue; the logger's end must have exactly one holder.
     drop(log_rx);
     run_lock.close_shared();
-    let grace = Duration::from_millis(opts.grace_ms);
+    let grace = Duration::from_millis(opts.params.grace_ms);
     let mut main = Main {
         rep: Reporter::new(log_tx, PoolRole::Main),
         roles: Children::new(),
@@ -331,15 +311,7 @@ pub fn run(opts: &PoolOptions) -> Result<u8> {
     main.rep
         .relay_interrupts_to(Some(logger.pid()), grace + STOP_SLACK);
     main.roles.push(logger);
-    let started = main.rep.report(Event::Started(Some(Params {
-        workers: opts.workers,
-        items: opts.items,
-        work_ms: opts.work_ms,
-        max_gap_ms: opts.max_gap_ms,
-        fail_below: opts.fail_below,
-        grace_ms: opts.grace_ms,
-        seed: opts.seed,
-    })));
+    let started = main.rep.report(Event::Started(Some(opts.params.clone())));
     let log_alive = !matches!(started, Err(Error::LogGone));
     main.keep(started);
 
@@ -356,7 +328,7 @@ pub fn run(opts: &PoolOptions) -> Result<u8> {
                 let work = QueueEnd::from_fd("work", ITEM_LEN, work);
                 let log = QueueEnd::from_fd("log", MAX_RECORD, log);
                 run_role(Reporter::new(log, PoolRole::Spawner), |rep| {
-                    spawner::run(opts, rep, &work, &sem)
+                    spawner::run(&opts.params, rep, &work, &sem)
                 })
             });
         let generator = Fork::new(PoolRole::Generator)
@@ -365,7 +337,7 @@ pub fn run(opts: &PoolOptions) -> Result<u8> {
                 let work = QueueEnd::from_fd("work", ITEM_LEN, work);
                 let log = QueueEnd::from_fd("log", MAX_RECORD, log);
                 run_role(Reporter::new(log, PoolRole::Generator), |rep| {
-                    generator::run(opts, rep, &work)
+                    generator::run(&opts.params, rep, &work)
                 })
             });
         for (role, child) in [
@@ -398,7 +370,7 @@ pub fn run(opts: &PoolOptions) -> Result<u8> {
     let permits = sem.available().map_err(Error::from).and_then(|free| {
         main.rep.report(Event::Permits {
             free: i64::from(free),
-            total: opts.workers,
+            total: opts.params.workers,
         })
     });
     main.keep(permits);

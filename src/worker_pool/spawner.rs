@@ -17,15 +17,10 @@ use ipc_sys::{Children, Event as ChildEvent, Fork};
 use nix::sys::signal::Signal;
 
 use super::error::Result;
-use super::event::{Event, ITEM_LEN, MAX_RECORD, PoolRole, Reporter, WorkerRef};
-use super::{EXIT_STOPPED, PoolOptions, run_role, worker};
+use super::event::{Event, ITEM_LEN, MAX_RECORD, Params, PoolRole, Reporter, WorkerRef};
+use super::{EXIT_STOPPED, run_role, worker};
 
-pub fn run(
-    opts: &PoolOptions,
-    rep: &mut Reporter,
-    work: &QueueEnd,
-    sem: &Semaphore,
-) -> Result<i32> {
+pub fn run(opts: &Params, rep: &mut Reporter, work: &QueueEnd, sem: &Semaphore) -> Result<i32> {
     let k = opts.workers;
     // Dropped on an error path: every worker still alive is killed and reaped.
     let mut alive = Children::new();

@@ -10,10 +10,10 @@ use ipc_sys::queue::{QueueEnd, Received};
 use ipc_sys::signal::Wake;
 
 use super::error::{Error, Result};
-use super::event::{Event, ITEM_LEN, Reporter, decode_item};
-use super::{EXIT_ITEM_FAILED, EXIT_STOPPED, PoolOptions};
+use super::event::{Event, ITEM_LEN, Params, Reporter, decode_item};
+use super::{EXIT_ITEM_FAILED, EXIT_STOPPED};
 
-pub fn run(opts: &PoolOptions, rep: &mut Reporter, work: &QueueEnd) -> Result<i32> {
+pub fn run(opts: &Params, rep: &mut Reporter, work: &QueueEnd) -> Result<i32> {
     let mut buf = [0u8; ITEM_LEN];
     loop {
         if let Some(signal) = ipc_sys::signal::interrupted() {
