@@ -14,9 +14,9 @@ use ipc_sys::queue::QueueEnd;
 use ipc_sys::signal::{kill_self, wait_unless_interrupted};
 
 use super::board::{DRAINED, Got, Queue};
-use super::{Options, Result, item_name};
+use super::{JoinCli, Result, item_name};
 
-pub fn run(o: &Options, q: Queue<'_>, items: &QueueEnd, doorbell: &QueueEnd) -> Result<()> {
+pub fn run(o: &JoinCli, q: Queue<'_>, items: &QueueEnd, doorbell: &QueueEnd) -> Result<()> {
     let pid = std::process::id();
     let mut taken = 0u64;
     loop {
@@ -39,7 +39,7 @@ pub fn run(o: &Options, q: Queue<'_>, items: &QueueEnd, doorbell: &QueueEnd) -> 
             kill_self();
         }
         // The work is finished even when an interrupt arrives meanwhile: it is settled, not lost.
-        std::thread::sleep(Options::pick(o.work_ms));
+        std::thread::sleep(JoinCli::pick(o.work_ms));
         if o.forget_task_done == Some(taken) {
             say(&format!(
                 "consumer ({pid}): finished {name} but forgot task_done"
@@ -69,9 +69,10 @@ pub fn main_gone(e: &super::Error) -> bool {
     )
 }
 
-/// How long the consumer may take to settle the item in hand once told to stop.
-pub fn settle_time(o: &Options) -> Duration {
-    o.max_work() + Duration::from_secs(2)
+/// How long the consumer may take to settle the item in hand once told to stop: the longest
+/// an item's work can take, and some.
+pub fn settle_time(o: &JoinCli) -> Duration {
+    Duration::from_millis(o.work_ms.unwrap_or(super::DEFAULT_MAX_MS)) + Duration::from_secs(2)
 }
 
 #[cfg(test)]

@@ -38,7 +38,7 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
 use super::board::{Board, DRAINED, ITEM_LEN, Queue, split};
-use super::{Error, Options, Result, consumer, item_id, item_name, producer, summary};
+use super::{Error, JoinCli, Result, consumer, item_id, item_name, producer, summary};
 
 /// A producer's exit code when the consumer is gone (its put had nowhere to go): a consequence
 /// of the consumer's death, not a fault of its own.
@@ -48,10 +48,10 @@ const STOP_GRACE: Duration = Duration::from_secs(2);
 /// Most item names listed in one line.
 const NAMES_SHOWN: usize = 5;
 
-pub fn run(o: &Options) -> Result<u8> {
+pub fn run(o: &JoinCli) -> Result<u8> {
     ipc_sys::signal::install_interrupt_handlers()?;
     let board: Shared<Board> = Shared::new()?;
-    let slots = o.capacity.map(Semaphore::new).transpose()?;
+    let slots = o.capacity.map(|n| Semaphore::new(n as u32)).transpose()?;
     let q = Queue::new(&board, slots.as_ref());
     let (items_tx, items_rx) = queue::pair("items", ITEM_LEN)?;
     let (bell_tx, bell_rx) = queue::pair("done", ITEM_LEN)?;
@@ -134,7 +134,7 @@ pub fn run(o: &Options) -> Result<u8> {
 
 /// What main knows of one run.
 struct Main<'a> {
-    o: &'a Options,
+    o: &'a JoinCli,
     q: Queue<'a>,
     kids: Children,
     consumer: Pid,
@@ -260,20 +260,12 @@ impl Main<'_> {
 
     fn stop(&mut self, why: Stop) -> Result<()> {
         self.close_and_stop_producers()?;
+        if let Some(c) = self.kids.get(self.consumer) {
+            c.signal(Signal::SIGTERM);
+        }
         let grace = match why {
-            Stop::Interrupt(_) => {
-                if let Some(c) = self.kids.get(self.consumer) {
-                    c.signal(Signal::SIGTERM);
-                }
-                consumer::settle_time(self.o)
-            }
-            Stop::ConsumerDied => STOP_GRACE,
-            Stop::JoinFailed => {
-                if let Some(c) = self.kids.get(self.consumer) {
-                    c.signal(Signal::SIGTERM);
-                }
-                STOP_GRACE
-            }
+            Stop::Interrupt(_) => consumer::settle_time(self.o),
+            Stop::ConsumerDied | Stop::JoinFailed => STOP_GRACE,
         };
         self.stage = Stage::Stopping {
             why,
@@ -430,18 +422,13 @@ impl Main<'_> {
             let queued = self.queued_upto(p as usize);
             let mut line =
                 format!("main: producer {p} ({pid}) {status} after putting {queued} item(s)");
-            if self.drained && put > queued {
-                let _ = write!(
-                    line,
-                    "; {} was counted but never reached the queue (killed in the middle of put())",
-                    item_name(item_id(p, put))
-                );
-            } else if !self.drained && put > queued {
-                let _ = write!(
-                    line,
-                    "; {} may or may not have reached the queue",
-                    item_name(item_id(p, put))
-                );
+            if put > queued {
+                let fate = if self.drained {
+                    "was counted but never reached the queue (killed in the middle of put())"
+                } else {
+                    "may or may not have reached the queue"
+                };
+                let _ = write!(line, "; {} {fate}", item_name(item_id(p, put)));
             }
             say(&line);
         }

@@ -118,36 +118,15 @@ const MAX_MS: u64 = 10_000;
 /// Longest default work time or pause, in milliseconds.
 const DEFAULT_MAX_MS: u64 = 30;
 
-/// Validated options of one queue run.
-#[derive(Debug, Clone, Copy)]
-pub struct Options {
-    pub producers: u64,
-    pub items: u64,
-    pub capacity: Option<u32>,
-    pub nowait: bool,
-    pub forget_task_done: Option<u64>,
-    pub join_timeout: Duration,
-    pub work_ms: Option<u64>,
-    pub pause_ms: Option<u64>,
-    pub consumer_dies_at: Option<u64>,
-    pub producer_dies_at: Option<u64>,
-}
-
-impl Options {
+impl JoinCli {
     /// How long the consumer works on an item, or a producer pauses: fixed, or random up to 30 ms.
     fn pick(fixed: Option<u64>) -> Duration {
         use rand::RngExt;
         Duration::from_millis(fixed.unwrap_or_else(|| rand::rng().random_range(0..=DEFAULT_MAX_MS)))
     }
 
-    /// The longest an item's work can take: what a wind-down waits for.
-    fn max_work(&self) -> Duration {
-        Duration::from_millis(self.work_ms.unwrap_or(DEFAULT_MAX_MS))
-    }
-}
-
-impl JoinCli {
-    pub fn options(&self) -> Result<Options> {
+    /// Checks what the parsers cannot see one flag at a time.
+    pub fn check(&self) -> Result<()> {
         if self.nowait && self.capacity.is_none() {
             return Err(Error::Usage(
                 "--nowait needs --capacity: an unbounded queue is never full".into(),
@@ -181,18 +160,7 @@ impl JoinCli {
                 )));
             }
         }
-        Ok(Options {
-            producers: self.producers,
-            items: self.items,
-            capacity: self.capacity.map(|c| c as u32),
-            nowait: self.nowait,
-            forget_task_done: self.forget_task_done,
-            join_timeout: self.join_timeout,
-            work_ms: self.work_ms,
-            pause_ms: self.pause_ms,
-            consumer_dies_at: self.consumer_dies_at,
-            producer_dies_at: self.producer_dies_at,
-        })
+        Ok(())
     }
 }
 
@@ -200,7 +168,10 @@ impl JoinCli {
 pub fn run(cli: &JoinCli) -> Result<u8> {
     match cli.command {
         Some(Demo::Daemon) => daemon::run(),
-        None => join::run(&cli.options()?),
+        None => {
+            cli.check()?;
+            join::run(cli)
+        }
     }
 }
 

@@ -16,9 +16,9 @@ use ipc_sys::queue::QueueEnd;
 use ipc_sys::signal::{kill_self, sleep_unless_interrupted};
 
 use super::board::{Put, Queue};
-use super::{Options, Result, item_id, item_name};
+use super::{JoinCli, Result, item_id, item_name};
 
-pub fn run(o: &Options, q: Queue<'_>, p: u64, items: &QueueEnd) -> Result<()> {
+pub fn run(o: &JoinCli, q: Queue<'_>, p: u64, items: &QueueEnd) -> Result<()> {
     let pid = std::process::id();
     let me = format!("producer {p} ({pid})");
     let mut n = 0;
@@ -38,7 +38,7 @@ pub fn run(o: &Options, q: Queue<'_>, p: u64, items: &QueueEnd) -> Result<()> {
         // With put_nowait the producer asks full() first, then prepares the item (its pause),
         // then puts: the answer may be out of date by then, as between any two processes.
         let full_hint = q.full();
-        if o.nowait && sleep_unless_interrupted(Options::pick(o.pause_ms)) {
+        if o.nowait && sleep_unless_interrupted(JoinCli::pick(o.pause_ms)) {
             say(&format!(
                 "{me}: stopped before attempt {attempt}: {}",
                 why_stopped(&q)
@@ -89,7 +89,7 @@ pub fn run(o: &Options, q: Queue<'_>, p: u64, items: &QueueEnd) -> Result<()> {
         if matches!(put, Put::Queued { .. }) {
             n += 1;
         }
-        if !o.nowait && sleep_unless_interrupted(Options::pick(o.pause_ms)) {
+        if !o.nowait && sleep_unless_interrupted(JoinCli::pick(o.pause_ms)) {
             say(&format!(
                 "{me}: stopped after attempt {attempt}: {}",
                 why_stopped(&q)
