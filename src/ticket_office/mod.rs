@@ -96,8 +96,6 @@ const STOP_GRACE: Duration = Duration::from_secs(3);
 /// so that behind a holder that never lets it go (stopped, SIGSTOP) the waiting buyers give up
 /// by themselves and say so, and only the holder is SIGKILLed.
 const LOCK_PATIENCE: Duration = Duration::from_secs(2);
-/// Symbolic links followed at most from `--state` to the file itself (as the kernel's own
-/// limit for a path, `ELOOP`).
 
 #[derive(Debug, Parser)]
 #[command(
@@ -158,12 +156,12 @@ fn directory_of(path: &Path) -> &Path {
         .unwrap_or(Path::new("."))
 }
 
-/// The prefix of every temp file process `pid` writes beside `state`.
-fn temp_prefix(state: &Path, pid: u32) -> String {
+/// The prefix of every temp file beside `state`: `.<state>.`, then the writer's pid.
+fn temp_prefix(state: &Path) -> String {
     let name = state
         .file_name()
         .map_or_else(|| "state".into(), |n| n.to_string_lossy().into_owned());
-    format!(".{name}.{pid}.")
+    format!(".{name}.")
 }
 
 /// Test hooks, as `ipc_desafio`'s `IPC_DESAFIO_TEST_*`: moments a test cannot otherwise hit.
@@ -195,7 +193,7 @@ fn write_state_as(path: &Path, tickets: u64, who: &str) -> Result<()> {
     let old = fs::metadata(path).ok().filter(|m| m.is_file());
     let mode = old.as_ref().map_or(0o666, |m| m.mode() & 0o7777);
     let tmp = tempfile::Builder::new()
-        .prefix(&temp_prefix(path, std::process::id()))
+        .prefix(&format!("{}{}.", temp_prefix(path), std::process::id()))
         .suffix(".tmp")
         .permissions(fs::Permissions::from_mode(mode))
         .tempfile_in(dir)
@@ -404,7 +402,8 @@ pub fn run(cli: &OfficeCli) -> Result<u8> {
         ));
         lock_exclusive(&lock_file, &lock)?;
     }
-    remove_dead_writers_temps(state);
+    // A writer still alive (perhaps another program's process that got its pid) keeps its file.
+    remove_temps(state, |pid| !Path::new(&format!("/proc/{pid}")).exists());
     if let Err(e) = write_state_as(state, cli.tickets, "main") {
         // Nothing created on a failed start: the lock file goes if this run made it.
         if !lock_existed {
@@ -496,7 +495,8 @@ pub fn run(cli: &OfficeCli) -> Result<u8> {
                         tally.unserved += 1;
                         tally.broken += 1;
                         say(&format!("office: buyer {k} ({}) {status}", r.pid));
-                        remove_stale_temps(state, r.pid.as_raw() as u32);
+                        let pid = r.pid.as_raw() as u32;
+                        remove_temps(state, |writer| writer == pid);
                     }
                 }
             }
@@ -563,46 +563,24 @@ struct Tally {
     broken: u64,
 }
 
-/// A buyer killed between creating its temp file and renaming it leaves the temp behind; the
-/// state file itself is intact (that is what the rename is for). Its temp files carry its pid.
-fn remove_stale_temps(state: &Path, pid: u32) {
-    let prefix = temp_prefix(state, pid);
+/// Removes the temp files beside `state` whose writer `dead` says is dead. The pid in each
+/// name says who wrote it. A buyer killed between creating its temp file and renaming it
+/// leaves the temp behind (the state file itself is intact: that is what the rename is for);
+/// so does a main killed while writing the first count, or a buyer killed after its main.
+fn remove_temps(state: &Path, dead: impl Fn(u32) -> bool) {
     let Ok(entries) = fs::read_dir(directory_of(state)) else {
         return;
     };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with(&prefix) && name.ends_with(".tmp") {
-            let _ = fs::remove_file(entry.path());
-        }
-    }
-}
-
-/// Removes the temp files beside `state` whose writer is dead (killed between writing and
-/// renaming, with nobody left to clean up: a main killed while writing the first count, or a
-/// buyer killed after its main). The pid in each name says who wrote it; a writer still alive
-/// (perhaps another program's process that got its pid) keeps its file.
-fn remove_dead_writers_temps(state: &Path) {
-    let name = state
-        .file_name()
-        .map_or_else(|| "state".into(), |n| n.to_string_lossy().into_owned());
-    let prefix = format!(".{name}.");
-    let Ok(entries) = fs::read_dir(directory_of(state)) else {
-        return;
-    };
+    let prefix = temp_prefix(state);
     for entry in entries.flatten() {
         let file = entry.file_name();
         let file = file.to_string_lossy();
-        let Some(pid) = file
+        let pid = file
             .strip_prefix(&prefix)
             .filter(|_| file.ends_with(".tmp"))
             .and_then(|rest| rest.split('.').next())
-            .and_then(|pid| pid.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if !Path::new(&format!("/proc/{pid}")).exists() {
+            .and_then(|pid| pid.parse::<u32>().ok());
+        if pid.is_some_and(&dead) {
             let _ = fs::remove_file(entry.path());
         }
     }
