@@ -277,17 +277,7 @@ pub fn run(opts: &PoolOptions) -> Result<u8> {
         |[rx, lock]| {
             let _run = RunLock::adopt(lock, &pid_file);
             let rx = QueueEnd::from_fd("log", MAX_RECORD, rx);
-            logger::run(&opts.log, !opts.quiet, &rx).unwrap_or_else(|e| {
-                // One write(2), so the line cannot tear against another process's.
-                let _ = std::io::stderr().write_all(
-                    format!(
-                        "error: logger: {}\n",
-                        ipc_sys::escape::terminal(&e.to_string())
-                    )
-                    .as_bytes(),
-                );
-                i32::from(ipc_cli::Failure::exit_code(&e))
-            })
+            logger::run(&opts.log, !opts.quiet, &rx).unwrap_or_else(|e| fail(PoolRole::Logger, &e))
         },
     )?;
     // Main only sends on the log queue; the logger's end must have exactly one holder.
@@ -645,19 +635,22 @@ fn run_role(mut rep: Reporter, body: impl FnOnce(&mut Reporter) -> Result<i32>) 
     {
         Ok(code) => code,
         Err(Error::LogGone) => return EXIT_LOG_GONE,
-        Err(e) => {
-            if rep.report(Event::Error(e.to_string())).is_err() {
-                let _ = std::io::stderr().write_all(
-                    format!(
-                        "error: {role}: {}\n",
-                        ipc_sys::escape::terminal(&e.to_string())
-                    )
-                    .as_bytes(),
-                );
-            }
-            i32::from(ipc_cli::Failure::exit_code(&e))
-        }
+        Err(e) => match rep.report(Event::Error(e.to_string())) {
+            Ok(()) => i32::from(ipc_cli::Failure::exit_code(&e)),
+            Err(_) => fail(role, &e),
+        },
     };
     let _ = rep.report(Event::Exiting { code });
     code
+}
+
+/// A role's error where the log cannot take it: `error: <role>: …` on stderr, in one write(2)
+/// so the line cannot tear against another process's. Returns the role's exit code.
+fn fail(role: PoolRole, e: &Error) -> i32 {
+    let line = format!(
+        "error: {role}: {}\n",
+        ipc_sys::escape::terminal(&e.to_string())
+    );
+    let _ = std::io::stderr().write_all(line.as_bytes());
+    i32::from(ipc_cli::Failure::exit_code(e))
 }
