@@ -157,7 +157,7 @@ impl<'a> Queue<'a> {
             slots.acquire()?;
         }
         if self.closing() {
-            self.give_slot_back()?;
+            self.release_slot()?;
             return Ok(Put::Closed);
         }
         // Counted before it is queued: join() can never see "all done" while it is in flight.
@@ -179,10 +179,11 @@ impl<'a> Queue<'a> {
 
     fn take_back(&self, producer: usize) -> Result<()> {
         self.board.put[producer].fetch_sub(1, Ordering::SeqCst);
-        self.give_slot_back()
+        self.release_slot()
     }
 
-    fn give_slot_back(&self) -> Result<()> {
+    /// Gives a slot back (bounded queue only): a taken item's, or a put's that did not happen.
+    pub fn release_slot(&self) -> Result<()> {
         if let Some(slots) = self.slots {
             slots.release()?;
         }
@@ -229,11 +230,6 @@ impl<'a> Queue<'a> {
                 }
             }
         }
-    }
-
-    /// Gives the slot of a taken item back (bounded queue only).
-    pub fn release_slot(&self) -> Result<()> {
-        self.give_slot_back()
     }
 
     /// `task_done`: the shared count first, then the doorbell with the item's id (main drains

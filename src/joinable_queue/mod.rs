@@ -133,26 +133,15 @@ impl JoinCli {
             ));
         }
         // A fault whose turn can never come would be silently ignored and the run look healthy.
-        let total = self.producers.saturating_mul(self.items);
-        for (flag, k, most, bound) in [
-            (
-                "--forget-task-done",
-                self.forget_task_done,
-                total,
-                "--producers × --items",
-            ),
-            (
-                "--consumer-dies-at",
-                self.consumer_dies_at,
-                total,
-                "--producers × --items",
-            ),
-            (
-                "--producer-dies-at",
-                self.producer_dies_at,
-                self.items,
-                "--items",
-            ),
+        let all = (
+            "--producers × --items",
+            self.producers.saturating_mul(self.items),
+        );
+        let each = ("--items", self.items);
+        for (flag, k, (bound, most)) in [
+            ("--forget-task-done", self.forget_task_done, all),
+            ("--consumer-dies-at", self.consumer_dies_at, all),
+            ("--producer-dies-at", self.producer_dies_at, each),
         ] {
             if let Some(k) = k.filter(|&k| k > most) {
                 return Err(Error::Usage(format!(
