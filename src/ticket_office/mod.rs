@@ -198,14 +198,8 @@ fn write_state_as(path: &Path, tickets: u64, who: &str) -> Result<()> {
         .permissions(fs::Permissions::from_mode(mode))
         .tempfile_in(dir)
         .map_err(|e| {
-            io_err(io::Error::new(
-                e.kind(),
-                format!(
-                    "cannot create a temp file in {}: {}",
-                    dir.display(),
-                    os_error(&e)
-                ),
-            ))
+            let what = format!("cannot create a temp file in {}", dir.display());
+            io_err(within(what, &os_error(&e)))
         })?;
     let file = tmp.as_file();
     if let Some(old) = &old {
@@ -259,6 +253,11 @@ fn os_error(e: &io::Error) -> io::Error {
     io::Error::new(e.kind(), e.kind().to_string())
 }
 
+/// `what: e`, of `e`'s kind.
+fn within(what: impl std::fmt::Display, e: &io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("{what}: {e}"))
+}
+
 /// Whether a write failed for want of a resource (a full disk, a quota, an I/O error) rather
 /// than because the path cannot be used: the first is a failed run (exit 1), the second bad
 /// input (exit 2).
@@ -301,12 +300,9 @@ fn check_state_path(state: &Path) -> io::Result<()> {
         ));
     }
     writable(state, Devices::Refused)?;
-    ipc_cli::existing_dir(directory_of(state))
-        .map_err(|e| io::Error::new(e.kind(), format!("its directory: {e}")))?;
-    writable(&lock_path(state), Devices::Refused)
-        .map_err(|e| io::Error::new(e.kind(), format!("its lock file: {e}")))?;
-    writable(&pid_path(state), Devices::Refused)
-        .map_err(|e| io::Error::new(e.kind(), format!("its pid file: {e}")))?;
+    ipc_cli::existing_dir(directory_of(state)).map_err(|e| within("its directory", &e))?;
+    writable(&lock_path(state), Devices::Refused).map_err(|e| within("its lock file", &e))?;
+    writable(&pid_path(state), Devices::Refused).map_err(|e| within("its pid file", &e))?;
     // The state is rewritten at start: only a file that already is a ticket state (or an empty
     // one) may be replaced, never some other file given by mistake.
     if let Ok(meta) = fs::metadata(state)
@@ -352,24 +348,13 @@ pub fn run(cli: &OfficeCli) -> Result<u8> {
         // directory) keeps the state from being written too, and is said of the state.
         Err(ipc_sys::Error::Open { source, .. }) => return Err(bad_path(&cli.state, source)),
         Err(ipc_sys::Error::Lock { source, .. }) => {
-            return Err(bad_path(
-                &cli.state,
-                io::Error::new(
-                    source.kind(),
-                    format!(
-                        "cannot lock its pid file {}: {source}",
-                        pid_path(state).display()
-                    ),
-                ),
-            ));
+            let what = format!("cannot lock its pid file {}", pid_path(state).display());
+            return Err(bad_path(&cli.state, within(what, &source)));
         }
         Err(ipc_sys::Error::Write { path, source }) => {
             return Err(Error::WriteState {
                 path: cli.state.clone(),
-                source: io::Error::new(
-                    source.kind(),
-                    format!("its pid file {}: {source}", path.display()),
-                ),
+                source: within(format!("its pid file {}", path.display()), &source),
             });
         }
         Err(e) => return Err(e.into()),
@@ -383,13 +368,8 @@ pub fn run(cli: &OfficeCli) -> Result<u8> {
         .write(true)
         .open(&lock)
         .map_err(|e| {
-            bad_path(
-                &cli.state,
-                io::Error::new(
-                    e.kind(),
-                    format!("cannot create its lock file {}: {e}", lock.display()),
-                ),
-            )
+            let what = format!("cannot create its lock file {}", lock.display());
+            bad_path(&cli.state, within(what, &e))
         })?;
     // The reset of the count is made under the buyers' lock. A buyer of an earlier run whose
     // main was killed may still be finishing a purchase (past its pause, it renames even as
