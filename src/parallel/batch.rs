@@ -3,17 +3,23 @@
 //! while a large file gets a task of its own so that the work spreads evenly. The walk advances
 //! only as tasks are taken, so the pool's back-pressure still paces it.
 
+use std::cell::RefCell;
 use std::ffi::OsString;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use ipc_sys::shm::Shared;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::buffer::AlignedBuf;
+use super::emit::{Emitter, Render, Tally};
 use super::output::display_name;
 use super::runner::NO_TIMEOUT;
 use super::walk::{Entry, Walk};
-use crate::task_pool::{Outcome, Stopped, Task};
+use crate::task_pool::{Job, Outcome, Stopped, Task};
 
 /// A batch closes once its files add up to this many bytes; a file this large or larger goes
 /// alone. At memory speed a batch is well under a millisecond of work: enough to make the round
@@ -201,6 +207,74 @@ impl Iterator for Batches<'_> {
         let args = files.iter().map(|p| FileArg::new(p, None)).collect();
         self.batches.push(files);
         Some(Task::new(NO_TIMEOUT, args))
+    }
+}
+
+/// What a job over files (`hash`, `scan-logs`) does with each file of a task, in a worker; and
+/// (`Render`) how the dispatcher prints a task's results.
+pub trait PerFile: Render<Output = Vec<Self::Result>> {
+    /// One file's result.
+    type Result: Clone + Serialize + DeserializeOwned + Send + 'static;
+    /// The task's name in the pool's reports.
+    const NAME: &'static str;
+    /// The worker's read buffer, in bytes.
+    const READ_SIZE: usize;
+
+    fn file(&self, file: FileArg, buf: &mut [u8]) -> Self::Result;
+}
+
+/// A pool job over batches of files: each worker reads through one page-aligned buffer, made on
+/// first use and reused for every file of every task; the dispatcher's callbacks print the
+/// results in task order (`emit`), or only count them (`stream` false).
+pub struct FileJob<W: PerFile> {
+    work: W,
+    stream: bool,
+    tally: Arc<Shared<Tally>>,
+    emitter: RefCell<Emitter<Vec<W::Result>>>,
+    buf: RefCell<Option<AlignedBuf>>,
+}
+
+impl<W: PerFile> FileJob<W> {
+    pub fn new(work: W, stream: bool, tally: &Arc<Shared<Tally>>) -> FileJob<W> {
+        FileJob {
+            work,
+            stream,
+            tally: Arc::clone(tally),
+            emitter: RefCell::default(),
+            buf: RefCell::new(None),
+        }
+    }
+
+    fn arrive(&self, task: u64, output: Option<&Vec<W::Result>>) {
+        self.emitter
+            .borrow_mut()
+            .arrive(task, output, &self.work, &self.tally, self.stream);
+    }
+}
+
+impl<W: PerFile> Job for FileJob<W> {
+    type In = Vec<FileArg>;
+    type Out = Vec<W::Result>;
+
+    fn name(&self, _: &Vec<FileArg>) -> &'static str {
+        W::NAME
+    }
+
+    fn run(&self, files: Vec<FileArg>) -> Result<Vec<W::Result>, String> {
+        let mut buf = self.buf.borrow_mut();
+        let buf = buf
+            .get_or_insert_with(|| AlignedBuf::new(W::READ_SIZE))
+            .get();
+        Ok(files.into_iter().map(|f| self.work.file(f, buf)).collect())
+    }
+
+    fn callback(&self, task: u64, _: &str, output: &Vec<W::Result>) {
+        self.arrive(task, Some(output));
+    }
+
+    fn error_callback(&self, task: u64, _: &str, _: &Outcome<Vec<W::Result>>) {
+        // The caller names the batch's files once the run is over.
+        self.arrive(task, None);
     }
 }
 

@@ -52,7 +52,7 @@ pub const MAX_JOBS: u64 = 256;
 #[derive(Debug, Args, Clone)]
 pub struct Jobs {
     /// Worker processes (default: the number of available cores)
-    #[arg(long, value_name = "N", value_parser = jobs_parser, allow_negative_numbers = true)]
+    #[arg(long, value_name = "N", value_parser = |s: &str| parse_between(s, "--jobs", 1, MAX_JOBS).map(|n| n as usize), allow_negative_numbers = true)]
     pub jobs: Option<usize>,
 }
 
@@ -63,31 +63,19 @@ impl Jobs {
     }
 }
 
-fn jobs_parser(s: &str) -> Result<usize, String> {
-    parse_between(s, "--jobs", 1, MAX_JOBS).map(|n| n as usize)
-}
-
 /// Largest task size: task n sums i² for i < n·10⁶, and i² must fit in 64 bits
 /// (i < 4.29·10⁹) for the loop to stay the tutorial's plain integer loop.
 const MAX_TASK: u64 = 4000;
 /// Most tasks in one list.
 pub const MAX_TASKS: usize = 1000;
 
-fn task_parser(s: &str) -> Result<u64, String> {
-    parse_between(s, "--tasks (a task size)", 1, MAX_TASK)
-}
-
-fn chunk_parser(s: &str) -> Result<u64, String> {
-    parse_between(s, "--chunk", 1, MAX_TASK)
-}
-
 #[derive(Debug, Args, Clone)]
 pub struct CpuArgs {
     /// Task sizes: task n sums i² for 0 ≤ i < n·10⁶ (the tutorial's cpu_bound_task)
-    #[arg(long, value_name = "N,N,...", default_value = "100,200,300,400,500", value_delimiter = ',', value_parser = task_parser, allow_negative_numbers = true)]
+    #[arg(long, value_name = "N,N,...", default_value = "100,200,300,400,500", value_delimiter = ',', value_parser = |s: &str| parse_between(s, "--tasks (a task size)", 1, MAX_TASK), allow_negative_numbers = true)]
     pub tasks: Vec<u64>,
     /// Largest piece of one task handed to a worker, in millions of terms
-    #[arg(long, value_name = "N", default_value = "25", value_parser = chunk_parser, allow_negative_numbers = true)]
+    #[arg(long, value_name = "N", default_value = "25", value_parser = |s: &str| parse_between(s, "--chunk", 1, MAX_TASK), allow_negative_numbers = true)]
     pub chunk: u64,
     #[command(flatten)]
     pub jobs: Jobs,
@@ -206,17 +194,13 @@ fn endpoint_parser(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
-fn timeout_parser(s: &str) -> Result<u64, String> {
-    parse_between(s, "--timeout-ms", 1, 600_000)
-}
-
 #[derive(Debug, Args)]
 pub struct PortsArgs {
     /// Endpoints to check
     #[arg(required = true, value_name = "HOST:PORT", value_parser = endpoint_parser)]
     pub endpoints: Vec<String>,
     /// Give up on a connection after this long (the tutorial's is 5 s)
-    #[arg(long, value_name = "MS", default_value = "5000", value_parser = timeout_parser, allow_negative_numbers = true)]
+    #[arg(long, value_name = "MS", default_value = "5000", value_parser = |s: &str| parse_between(s, "--timeout-ms", 1, 600_000), allow_negative_numbers = true)]
     pub timeout_ms: u64,
     #[command(flatten)]
     pub jobs: Jobs,

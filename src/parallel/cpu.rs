@@ -5,7 +5,7 @@
 //! these; task 100 is 333333328333333350000000).
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use ipc_cli::{EXIT_FAILURE, EXIT_INTERRUPTED};
 use ipc_sys::signal::interrupted;
@@ -179,7 +179,25 @@ pub fn run(args: &CpuArgs) -> Result<u8> {
     };
     let parallel = assemble(args, &pieces, &stopped);
     let lost = parallel.iter().filter(|p| p.is_none()).count();
-    report(&mut out, jobs, &pieces, seq_wall, wall, &stopped, lost > 0);
+    out.line(&format!(
+        "parallel ({}): {:.3} s ({} pieces)",
+        processes(jobs),
+        wall.as_secs_f64(),
+        pieces.len()
+    ));
+    if lost > 0 {
+        // A run that lost work did less of it: its time says nothing about the speed-up.
+        out.line("speed-up not measured: the parallel run is incomplete");
+    } else {
+        let speedup = seq_wall.as_secs_f64() / wall.as_secs_f64().max(1e-9);
+        out.line(&format!(
+            "speed-up {speedup:.2}x, {}",
+            efficiency(speedup, jobs)
+        ));
+    }
+    for line in describe_workers(&stopped) {
+        out.line(&line);
+    }
     let differ = parallel
         .iter()
         .zip(&seq)
@@ -196,36 +214,6 @@ pub fn run(args: &CpuArgs) -> Result<u8> {
         (l, d) => format!("results identical: NO ({d} task(s) differ, {l} incomplete)"),
     });
     Ok(out.finish(if lost + differ == 0 { 0 } else { EXIT_FAILURE }))
-}
-
-fn report(
-    out: &mut Out,
-    jobs: usize,
-    pieces: &[Piece],
-    seq_wall: Duration,
-    par_wall: Duration,
-    stopped: &Stopped<u128>,
-    incomplete: bool,
-) {
-    let speedup = seq_wall.as_secs_f64() / par_wall.as_secs_f64().max(1e-9);
-    out.line(&format!(
-        "parallel ({}): {:.3} s ({} pieces)",
-        processes(jobs),
-        par_wall.as_secs_f64(),
-        pieces.len()
-    ));
-    if incomplete {
-        // A run that lost work did less of it: its time says nothing about the speed-up.
-        out.line("speed-up not measured: the parallel run is incomplete");
-    } else {
-        out.line(&format!(
-            "speed-up {speedup:.2}x, {}",
-            efficiency(speedup, jobs)
-        ));
-    }
-    for line in describe_workers(stopped) {
-        out.line(&line);
-    }
 }
 
 #[cfg(test)]

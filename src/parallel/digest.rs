@@ -18,20 +18,6 @@ pub enum Algo {
     Sha512,
 }
 
-impl Algo {
-    /// The coreutils tool whose `-c` reads our output back.
-    pub fn tool(self) -> &'static str {
-        match self {
-            Algo::Md5 => "md5sum",
-            Algo::Sha1 => "sha1sum",
-            Algo::Sha224 => "sha224sum",
-            Algo::Sha256 => "sha256sum",
-            Algo::Sha384 => "sha384sum",
-            Algo::Sha512 => "sha512sum",
-        }
-    }
-}
-
 /// How much of a file one `read(2)` takes: large enough that a big file costs few system calls,
 /// small enough to stay in the CPU's L2 cache between the copy and the digest.
 pub const READ_SIZE: usize = 256 << 10;

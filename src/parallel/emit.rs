@@ -7,7 +7,6 @@
 //! updated as each task's output is written: the caller can tell exactly what was printed even
 //! when the run is cut short and the dispatcher's own reports never arrive.
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
@@ -97,9 +96,6 @@ impl<O> Default for Emitter<O> {
         }
     }
 }
-
-/// An emitter in a job's callbacks (the `Job` trait hands out `&self`).
-pub type SharedEmitter<O> = RefCell<Emitter<O>>;
 
 impl<O: Clone> Emitter<O> {
     /// Task `id` (ids start at 1) ended: with its output, or lost (`None`). Writes every result

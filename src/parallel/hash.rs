@@ -2,9 +2,7 @@
 //! `sha256sum` / `md5sum` (so their `-c` checks our output), streamed in path order while the
 //! workers hash batches of files; or sorted largest first and laid out as the tutorial prints it.
 
-use std::cell::RefCell;
 use std::ffi::OsString;
-use std::fmt::Write as _;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,16 +10,15 @@ use std::sync::Arc;
 use ipc_cli::{EXIT_FAILURE, EXIT_INTERRUPTED};
 use ipc_sys::shm::Shared;
 
-use super::batch::{Batches, FileArg, report_lost};
-use super::buffer::AlignedBuf;
+use super::batch::{Batches, FileArg, FileJob, PerFile, report_lost};
 use super::cli::{HashArgs, HashFormat, HashSort};
 use super::digest::{self, Algo, READ_SIZE};
-use super::emit::{Render, SharedEmitter, Tally};
+use super::emit::{Render, Tally};
 use super::error::Result;
 use super::output::{Out, display_name, note, push_escaped, push_sum_line};
 use super::runner::{End, PoolRun, describe_workers, efficiency, processes, run_pool};
 use super::walk::Walk;
-use crate::task_pool::{Job, Outcome, Stopped};
+use crate::task_pool::{Outcome, Stopped};
 
 /// `Tally` counters.
 const FILES: usize = 0;
@@ -39,51 +36,23 @@ struct Hashed {
 struct Hasher {
     algo: Algo,
     format: HashFormat,
-    stream: bool,
-    tally: Arc<Shared<Tally>>,
-    /// Dispatcher side: results waiting for their turn.
-    emitter: SharedEmitter<Vec<Hashed>>,
-    /// Worker side: the read buffer, made on first use and reused for every file of every task.
-    buf: RefCell<Option<AlignedBuf>>,
 }
 
-impl Job for Hasher {
-    type In = Vec<FileArg>;
-    type Out = Vec<Hashed>;
+impl PerFile for Hasher {
+    type Result = Hashed;
+    const NAME: &'static str = "hash";
+    const READ_SIZE: usize = READ_SIZE;
 
-    fn name(&self, _: &Vec<FileArg>) -> &'static str {
-        "hash"
-    }
-
-    fn run(&self, files: Vec<FileArg>) -> Result<Vec<Hashed>, String> {
-        let mut buf = self.buf.borrow_mut();
-        let buf = buf.get_or_insert_with(|| AlignedBuf::new(READ_SIZE)).get();
-        let mut out = Vec::with_capacity(files.len());
-        for file in files {
-            let mut hex = String::with_capacity(128);
-            let digest = match digest::digest_file(self.algo, file.path(), buf, &mut hex) {
-                Ok(size) => Ok((size, hex)),
-                Err(e) => Err(e.to_string()),
-            };
-            out.push(Hashed {
-                name: file.path,
-                digest,
-            });
+    fn file(&self, file: FileArg, buf: &mut [u8]) -> Hashed {
+        let mut hex = String::with_capacity(128);
+        let digest = match digest::digest_file(self.algo, file.path(), buf, &mut hex) {
+            Ok(size) => Ok((size, hex)),
+            Err(e) => Err(e.to_string()),
+        };
+        Hashed {
+            name: file.path,
+            digest,
         }
-        Ok(out)
-    }
-
-    fn callback(&self, task: u64, _: &str, output: &Vec<Hashed>) {
-        self.emitter
-            .borrow_mut()
-            .arrive(task, Some(output), self, &self.tally, self.stream);
-    }
-
-    fn error_callback(&self, task: u64, _: &str, _: &Outcome<Vec<Hashed>>) {
-        // The caller names the batch's files once the run is over.
-        self.emitter
-            .borrow_mut()
-            .arrive(task, None, self, &self.tally, self.stream);
     }
 }
 
@@ -93,18 +62,8 @@ fn push_line(out: &mut Vec<u8>, format: HashFormat, size: u64, hex: &str, name: 
         HashFormat::Sum => push_sum_line(out, hex, name),
         HashFormat::Tutorial => {
             push_escaped(out, name);
-            let _ = writeln!(WriteVec(out), ": {hex} ({size} bytes)");
+            out.extend_from_slice(format!(": {hex} ({size} bytes)\n").as_bytes());
         }
-    }
-}
-
-/// `fmt::Write` into a byte vector.
-struct WriteVec<'a>(&'a mut Vec<u8>);
-
-impl std::fmt::Write for WriteVec<'_> {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        self.0.extend_from_slice(s.as_bytes());
-        Ok(())
     }
 }
 
@@ -121,7 +80,8 @@ impl Render for Hasher {
                     tally.add(BYTES, *size);
                 }
                 Err(why) => {
-                    let _ = writeln!(WriteVec(err), "error: {}: {why}", display_name(name));
+                    let line = format!("error: {}: {why}\n", display_name(name));
+                    err.extend_from_slice(line.as_bytes());
                     tally.add(UNREADABLE, 1);
                 }
             }
@@ -142,17 +102,14 @@ fn pass(args: &HashArgs, jobs: usize, stream: bool, report_walk: bool) -> Result
     let hasher = Hasher {
         algo: args.algo,
         format: args.format,
-        stream,
-        tally: Arc::clone(&tally),
-        emitter: SharedEmitter::default(),
-        buf: RefCell::new(None),
     };
+    let job = FileJob::new(hasher, stream, &tally);
     let mut batches = Vec::new();
     let mut problems = 0u64;
     let walk = Walk::new(&args.dir, &args.ext, !args.no_recurse);
     let mut tasks = Batches::new(walk, &mut batches, &mut problems);
     tasks.report = report_walk;
-    let run = run_pool(jobs, hasher, "batches hashed", None, tasks, Some(&tally))?;
+    let run = run_pool(jobs, job, "batches hashed", None, tasks, Some(&tally))?;
     Ok(Pass {
         run,
         tally,

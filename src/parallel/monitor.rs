@@ -32,13 +32,6 @@ struct Track {
     samples: u64,
 }
 
-impl Track {
-    /// CPU% over everything observed (between the first and the last sample).
-    fn cpu_avg(&self) -> Option<f64> {
-        cpu_percent(self.first, self.last)
-    }
-}
-
 fn cpu_percent(from: (Instant, u64), to: (Instant, u64)) -> Option<f64> {
     let secs = to.0.duration_since(from.0).as_secs_f64();
     if secs < 1e-3 {
@@ -140,7 +133,10 @@ fn final_table(tracker: &Tracker, stopped: Option<&Stopped<u128>>) -> Vec<String
             t.map_or(0, |t| t.samples),
             opt(t.map(|t| format!("{:.1}", mib(t.rss_now)))),
             opt(t.map(|t| format!("{:.1}", mib(t.rss_peak)))),
-            opt(t.and_then(Track::cpu_avg).map(|c| format!("{c:.0}"))),
+            // CPU% over everything observed (between the first and the last sample).
+            opt(t
+                .and_then(|t| cpu_percent(t.first, t.last))
+                .map(|c| format!("{c:.0}"))),
             opt(k.map(|k| k.tasks.to_string())),
             opt(k.map(|k| format!("{:.3}", k.cpu.as_secs_f64()))),
             opt(k.map(|k| format!("{:.1}", k.max_rss_kib as f64 / 1024.0))),

@@ -21,16 +21,15 @@ use memchr::{memchr, memrchr};
 use ipc_cli::{EXIT_FAILURE, EXIT_INTERRUPTED};
 use ipc_sys::shm::Shared;
 
-use super::batch::{Batches, FileArg, Part, report_lost};
-use super::buffer::AlignedBuf;
+use super::batch::{Batches, FileArg, FileJob, Part, PerFile, report_lost};
 use super::cli::{ScanArgs, ScanSort};
 use super::digest::MAP_MIN;
-use super::emit::{Render, SharedEmitter, Tally};
+use super::emit::{Render, Tally};
 use super::error::Result;
 use super::output::{Out, display_name, note, push_escaped};
 use super::runner::{End, describe_workers, processes, run_pool};
 use super::walk::Walk;
-use crate::task_pool::{Job, Outcome, Stopped};
+use crate::task_pool::{Outcome, Stopped};
 
 /// `Tally` counters.
 const FILES: usize = 0;
@@ -136,10 +135,7 @@ impl Counter {
             let start = memrchr(b'\n', &data[pos..at]).map_or(pos, |j| pos + j + 1);
             let end = memchr(b'\n', &data[at..]).map_or(data.len(), |j| at + j);
             let line = &data[start..end];
-            let (e, w) = self.classify(
-                self.error.find(line).is_some(),
-                self.warning.find(line).is_some(),
-            );
+            let (e, w) = self.classify(self.holds(line, (false, false)));
             errors += e;
             warnings += w;
             pos = end + 1;
@@ -183,9 +179,18 @@ impl Counter {
         }
     }
 
-    /// Whether one line (or a piece of one) holding `error` / `warning` counts as an ERROR
-    /// line and as a WARNING line under the rule.
-    fn classify(&self, error: bool, warning: bool) -> (u64, u64) {
+    /// Whether a line holds ERROR and WARNING: what its earlier pieces held (`had`), or this
+    /// piece of it.
+    fn holds(&self, piece: &[u8], had: (bool, bool)) -> (bool, bool) {
+        (
+            had.0 || self.error.find(piece).is_some(),
+            had.1 || self.warning.find(piece).is_some(),
+        )
+    }
+
+    /// Whether a line holding ERROR / WARNING (`holds`) counts as an ERROR line and as a
+    /// WARNING line under the rule.
+    fn classify(&self, (error, warning): (bool, bool)) -> (u64, u64) {
         let warning = warning && (self.rule == Rule::Both || !error);
         (u64::from(error), u64::from(warning))
     }
@@ -223,10 +228,7 @@ impl Counter {
             if n == 0 {
                 // The end: a last line without its newline counts too (as for grep).
                 let (e, w) = match long_line {
-                    Some((had_e, had_w)) => self.classify(
-                        had_e || self.error.find(data).is_some(),
-                        had_w || self.warning.find(data).is_some(),
-                    ),
+                    Some(had) => self.classify(self.holds(data, had)),
                     None if !data.is_empty() => self.count(data),
                     None => (0, 0),
                 };
@@ -244,11 +246,7 @@ impl Counter {
                 } else if end == cap {
                     // No newline in a full buffer: note what this piece of the line holds and
                     // keep only its last bytes.
-                    let (had_e, had_w) = long_line.unwrap_or((false, false));
-                    long_line = Some((
-                        had_e || self.error.find(data).is_some(),
-                        had_w || self.warning.find(data).is_some(),
-                    ));
+                    long_line = Some(self.holds(data, long_line.unwrap_or_default()));
                     let to = place(OVERLAP);
                     buf.copy_within(end - OVERLAP..end, to);
                     (begin, end) = (to, to + OVERLAP);
@@ -257,14 +255,10 @@ impl Counter {
             };
             let cut = fresh + last + 1;
             let mut start = 0;
-            if let Some((had_e, had_w)) = long_line.take() {
+            if let Some(had) = long_line.take() {
                 // The long line ends at the first newline.
                 let line_end = memchr(b'\n', &data[..cut]).map_or(cut, |i| i + 1);
-                let line = &data[..line_end];
-                let (e, w) = self.classify(
-                    had_e || self.error.find(line).is_some(),
-                    had_w || self.warning.find(line).is_some(),
-                );
+                let (e, w) = self.classify(self.holds(&data[..line_end], had));
                 errors += e;
                 warnings += w;
                 start = line_end;
@@ -356,7 +350,7 @@ impl Counter {
         from: usize,
         reader: &mut ipc_sys::mapped::Reader<'_>,
     ) -> (usize, u64, u64) {
-        let (mut error, mut warning) = (false, false);
+        let mut had = (false, false);
         let mut at = from;
         loop {
             // The search reaches back OVERLAP bytes: the reader must keep those mapped.
@@ -365,10 +359,9 @@ impl Counter {
             let stop = (at + WINDOW).min(data.len());
             let newline = memchr(b'\n', &data[at..stop]).map(|i| at + i);
             let piece = &data[begin..newline.unwrap_or(stop)];
-            error = error || self.error.find(piece).is_some();
-            warning = warning || self.warning.find(piece).is_some();
+            had = self.holds(piece, had);
             if newline.is_some() || stop == data.len() {
-                let (e, w) = self.classify(error, warning);
+                let (e, w) = self.classify(had);
                 return (newline.map_or(stop, |n| n + 1), e, w);
             }
             at = stop;
@@ -421,53 +414,27 @@ fn push_row(out: &mut Vec<u8>, errors: u64, warnings: u64, name: &[u8]) {
 
 struct Scanner {
     counter: Counter,
-    stream: bool,
-    tally: Arc<Shared<Tally>>,
-    emitter: SharedEmitter<Vec<Scanned>>,
-    /// Worker side: the read buffer, made on first use and reused for every file.
-    buf: RefCell<Option<AlignedBuf>>,
     /// Dispatcher side: the cut file being added up.
     parts: RefCell<Parts>,
     /// Dispatcher side: the last file named unreadable (its other parts are not named again).
     unreadable: RefCell<Option<Vec<u8>>>,
 }
 
-impl Job for Scanner {
-    type In = Vec<FileArg>;
-    type Out = Vec<Scanned>;
+impl PerFile for Scanner {
+    type Result = Scanned;
+    const NAME: &'static str = "scan";
+    const READ_SIZE: usize = READ_SIZE;
 
-    fn name(&self, _: &Vec<FileArg>) -> &'static str {
-        "scan"
-    }
-
-    fn run(&self, files: Vec<FileArg>) -> Result<Vec<Scanned>, String> {
-        let mut buf = self.buf.borrow_mut();
-        let buf = buf.get_or_insert_with(|| AlignedBuf::new(READ_SIZE)).get();
-        let mut out = Vec::with_capacity(files.len());
-        for file in files {
-            let counts = self
-                .counter
-                .count_file(file.path(), file.part.as_ref(), buf)
-                .map_err(|e| e.to_string());
-            out.push(Scanned {
-                part: file.part.map(|p| (p.start, p.end.is_none())),
-                name: file.path,
-                counts,
-            });
+    fn file(&self, file: FileArg, buf: &mut [u8]) -> Scanned {
+        let counts = self
+            .counter
+            .count_file(file.path(), file.part.as_ref(), buf)
+            .map_err(|e| e.to_string());
+        Scanned {
+            part: file.part.map(|p| (p.start, p.end.is_none())),
+            name: file.path,
+            counts,
         }
-        Ok(out)
-    }
-
-    fn callback(&self, task: u64, _: &str, output: &Vec<Scanned>) {
-        self.emitter
-            .borrow_mut()
-            .arrive(task, Some(output), self, &self.tally, self.stream);
-    }
-
-    fn error_callback(&self, task: u64, _: &str, _: &Outcome<Vec<Scanned>>) {
-        self.emitter
-            .borrow_mut()
-            .arrive(task, None, self, &self.tally, self.stream);
     }
 }
 
@@ -612,13 +579,10 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
     let tally: Arc<Shared<Tally>> = Arc::new(Shared::new()?);
     let scanner = Scanner {
         counter: Counter::new(rule),
-        stream,
-        tally: Arc::clone(&tally),
-        emitter: SharedEmitter::default(),
-        buf: RefCell::new(None),
         parts: RefCell::default(),
         unreadable: RefCell::default(),
     };
+    let job = FileJob::new(scanner, stream, &tally);
     let mut out = Out::default();
     out.line(&format!("{:>8} {:>8}  file", "ERROR", "WARNING"));
     let mut batches: Vec<Vec<PathBuf>> = Vec::new();
@@ -626,7 +590,7 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
     let walk = Walk::new(&args.dir, std::slice::from_ref(&args.ext), !args.no_recurse);
     let mut tasks = Batches::new(walk, &mut batches, &mut problems);
     tasks.split = Some(PART);
-    let run = run_pool(jobs, scanner, "batches scanned", None, tasks, Some(&tally))?;
+    let run = run_pool(jobs, job, "batches scanned", None, tasks, Some(&tally))?;
     let mut code = 0;
     let mut lost_files = 0u64;
     let mut completed = None;
@@ -814,25 +778,32 @@ mod tests {
         parts_count_each_line_once(Rule::FirstMatch);
     }
 
+    /// The counts of each part of `path` (`len` bytes) cut every `part` bytes, as workers get them.
+    fn count_in_parts(c: &Counter, path: &Path, len: u64, part: u64) -> Vec<(u64, u64)> {
+        let mut buf = vec![0u8; READ_SIZE];
+        (0..len)
+            .step_by(part as usize)
+            .map(|start| {
+                let end = (start + part < len).then_some(start + part);
+                c.count_file(path, Some(&Part { start, end }), &mut buf)
+                    .unwrap()
+            })
+            .collect()
+    }
+
+    fn sum(counts: &[(u64, u64)]) -> (u64, u64) {
+        counts.iter().fold((0, 0), |(e, w), c| (e + c.0, w + c.1))
+    }
+
     fn parts_count_each_line_once(rule: Rule) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cut.log");
         let text = sample_log();
         std::fs::write(&path, &text).unwrap();
         let len = text.len() as u64;
-        let mut buf = vec![0u8; READ_SIZE];
         let c = Counter::new(rule);
         for part in [1u64, 2, 3, 64, 99, 1000, 4097, len / 2, len - 1, len] {
-            let mut total = (0, 0);
-            let mut start = 0;
-            while start < len {
-                let end = (start + part < len).then_some(start + part);
-                let (e, w) = c
-                    .count_file(&path, Some(&Part { start, end }), &mut buf)
-                    .unwrap();
-                total = (total.0 + e, total.1 + w);
-                start += part;
-            }
+            let total = sum(&count_in_parts(&c, &path, len, part));
             assert_eq!(total, naive(&text, rule), "{rule:?}, parts of {part}");
         }
     }
@@ -845,18 +816,7 @@ mod tests {
         text[(3 << 20) - 100..(3 << 20) - 93].copy_from_slice(b"WARNING");
         std::fs::write(&path, &text).unwrap();
         let c = Counter::new(Rule::Both);
-        let mut buf = vec![0u8; READ_SIZE];
-        let part = 100_000u64;
-        let mut counts = Vec::new();
-        let mut start = 0;
-        while start < text.len() as u64 {
-            let end = (start + part < text.len() as u64).then_some(start + part);
-            counts.push(
-                c.count_file(&path, Some(&Part { start, end }), &mut buf)
-                    .unwrap(),
-            );
-            start += part;
-        }
+        let counts = count_in_parts(&c, &path, text.len() as u64, 100_000);
         assert_eq!(counts[0], (0, 1), "the first part owns the line");
         assert!(counts[1..].iter().all(|&c| c == (0, 0)), "{counts:?}");
     }
@@ -900,17 +860,8 @@ mod tests {
                 c.count_file(&path, None, &mut buf).unwrap(),
                 naive(&text, rule)
             );
-            let part = 300_001u64;
-            let (mut e, mut w, mut start) = (0, 0, 0);
-            while start < text.len() as u64 {
-                let end = (start + part < text.len() as u64).then_some(start + part);
-                let got = c
-                    .count_file(&path, Some(&Part { start, end }), &mut buf)
-                    .unwrap();
-                (e, w) = (e + got.0, w + got.1);
-                start += part;
-            }
-            assert_eq!((e, w), naive(&text, rule), "{rule:?} in parts");
+            let parts = count_in_parts(&c, &path, text.len() as u64, 300_001);
+            assert_eq!(sum(&parts), naive(&text, rule), "{rule:?} in parts");
         }
     }
 }
