@@ -56,6 +56,12 @@ fn problem(path: Option<&Path>, why: impl std::fmt::Display) -> Entry {
     Entry::Problem(format!("{name}: {why}"))
 }
 
+/// Why walkdir failed: the system's own error when there is one.
+fn reason(e: &walkdir::Error) -> String {
+    e.io_error()
+        .map_or_else(|| e.to_string(), |io| io.to_string())
+}
+
 impl Iterator for Walk {
     type Item = Entry;
 
@@ -63,12 +69,7 @@ impl Iterator for Walk {
         loop {
             let entry = match self.inner.next()? {
                 Ok(entry) => entry,
-                Err(e) => {
-                    let why = e
-                        .io_error()
-                        .map_or_else(|| e.to_string(), |io| io.to_string());
-                    return Some(problem(e.path(), why));
-                }
+                Err(e) => return Some(problem(e.path(), reason(&e))),
             };
             let kind = entry.file_type();
             if !(kind.is_file() || kind.is_symlink()) || !self.wanted(entry.file_name().as_bytes())
@@ -91,12 +92,7 @@ impl Iterator for Walk {
             }
             return Some(match entry.metadata() {
                 Ok(meta) => Entry::File(entry.into_path(), meta.len()),
-                Err(e) => {
-                    let why = e
-                        .io_error()
-                        .map_or_else(|| e.to_string(), |io| io.to_string());
-                    problem(Some(entry.path()), why)
-                }
+                Err(e) => problem(Some(entry.path()), reason(&e)),
             });
         }
     }
