@@ -132,10 +132,8 @@ fn parent(life: OwnedFd, report: OwnedFd) -> i32 {
     drop(ready.write);
     // End of file once both children have said "is running" and closed their end.
     let _ = io::copy(&mut File::from(ready.read), &mut io::sink());
-    let mut pids = [0u8; 8];
-    pids[..4].copy_from_slice(&daemon.pid().as_raw().to_le_bytes());
-    pids[4..].copy_from_slice(&non_daemon.pid().as_raw().to_le_bytes());
-    if nix::unistd::write(&report, &pids).is_err() {
+    let pids = [daemon.pid(), non_daemon.pid()].map(|p| p.as_raw().to_le_bytes());
+    if nix::unistd::write(&report, pids.as_flattened()).is_err() {
         return EXIT_FAILURE.into();
     }
     drop(report);
