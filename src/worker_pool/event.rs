@@ -669,6 +669,16 @@ mod tests {
         env(PoolRole::Generator, 1, Event::Generated { id, value })
     }
 
+    fn interrupted_generator(generated: u64, unsent: Option<u64>) -> Envelope {
+        let why = GeneratorStop::Interrupted(2);
+        let stopped = Event::GeneratorStopped {
+            generated,
+            why,
+            unsent,
+        };
+        env(PoolRole::Generator, 1, stopped)
+    }
+
     const W8: WorkerRef = WorkerRef { num: 2, pid: 8 };
 
     #[test]
@@ -885,15 +895,7 @@ mod tests {
         acct.observe(&ended(w13, ExitStatus::Signaled(9)));
         // Its spawner died, and it with it: nobody reports its end.
         acct.observe(&worker(5, 14, Event::Took { id: 6, value: 90 }));
-        acct.observe(&env(
-            PoolRole::Generator,
-            1,
-            Event::GeneratorStopped {
-                generated: 6,
-                why: GeneratorStop::Interrupted(2),
-                unsent: None,
-            },
-        ));
+        acct.observe(&interrupted_generator(6, None));
         assert_eq!(
             acct.closing(),
             vec![
@@ -935,15 +937,7 @@ mod tests {
     fn an_item_the_generator_could_not_queue_is_abandoned_as_never_queued() {
         let mut acct = Accounting::default();
         acct.observe(&generated(1, 50));
-        acct.observe(&env(
-            PoolRole::Generator,
-            1,
-            Event::GeneratorStopped {
-                generated: 1,
-                why: GeneratorStop::Interrupted(2),
-                unsent: Some(1),
-            },
-        ));
+        acct.observe(&interrupted_generator(1, Some(1)));
         assert_eq!(
             acct.closing(),
             vec![
