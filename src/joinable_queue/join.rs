@@ -563,14 +563,11 @@ impl Tally {
 
     fn done(&mut self, id: u64) {
         let (p, n) = split(id);
-        let Some(upto) = self.upto.get_mut(p) else {
+        // Not above the last one seen (item numbers start at 1), or no such producer.
+        let Some(upto) = self.upto.get_mut(p).filter(|upto| n > **upto) else {
             self.twice.get_or_insert(id);
             return;
         };
-        if n <= *upto || n == 0 {
-            self.twice.get_or_insert(id);
-            return;
-        }
         if n > *upto + 1 {
             self.gaps
                 .push((item_id(p as u64, *upto + 1), item_id(p as u64, n - 1)));
