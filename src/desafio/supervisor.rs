@@ -530,29 +530,7 @@ fn run_child(
     let code = match result {
         Ok(code) => code,
         Err(e) => {
-            let event = match &e {
-                Error::BrokenPipe { sent, total } => Event::BrokenPipe {
-                    sent: *sent,
-                    total: *total,
-                },
-                Error::Stuck { secs, count, total } => Event::GaveUp {
-                    secs: *secs,
-                    count: *count,
-                    total: *total,
-                },
-                Error::PipeClosed {
-                    received,
-                    truncated,
-                } => Event::PipeClosed {
-                    received: *received,
-                    detail: truncated.map(|got| {
-                        let frame = crate::desafio::wire::FRAME_LEN;
-                        let args = [Arg::Int(got as i128), Arg::Int(frame as i128)];
-                        say(Msg::TruncatedMessage, opts.lang, &args)
-                    }),
-                },
-                e => Event::Error(e.render(opts.lang)),
-            };
+            let event = e.event(opts.lang);
             if let Err(log_error) = log.log(&event) {
                 error_line(failure_line(
                     role,

@@ -26,7 +26,7 @@ use crate::desafio::record::{
 
 /// What the execution log said about one child role.
 #[derive(Debug, Default, Clone)]
-pub(super) struct RoleState {
+pub(crate) struct RoleState {
     pub pid: Option<(i32, usize)>,
     /// The role's own first line: whether it is `started`, and where.
     pub first: Option<(bool, usize)>,
@@ -37,7 +37,7 @@ pub(super) struct RoleState {
 
 /// Facts gathered for the judge and the rubric.
 #[derive(Debug, Default)]
-pub(super) struct Evidence {
+pub(crate) struct Evidence {
     pub params: Option<RunParams>,
     pub main_pid: Option<(i32, usize)>,
     pub main_exit: Option<(i32, usize)>,
@@ -64,7 +64,6 @@ pub(super) struct Evidence {
     pub undelivered: u64,
     /// Values the consumer logged as received but was killed before recording in its own log.
     pub unrecorded: u64,
-    pub consumer_pass: Option<ConsumerPass>,
     pub cut_lines: Vec<usize>,
     pub stall: Option<usize>,
     /// Lines whose timestamp is earlier than the line before.
@@ -827,9 +826,7 @@ impl Audit {
                 ),
             );
         }
-        judge::judge(self, &cons, end_line)?;
-        self.ev.consumer_pass = Some(cons);
-        Ok(())
+        judge::judge(self, &cons, end_line)
     }
 
     /// Both logs in one language (each log's stray lines are named by its own pass); which

@@ -4,7 +4,7 @@
 //! the same function (`verdict::Facts`) main applied to the same facts.
 
 use super::Problem;
-use super::audit::Audit;
+use super::audit::{Audit, Evidence};
 use super::consumer::ConsumerPass;
 use crate::desafio::error::Result;
 use crate::desafio::lang::{Lang, count};
@@ -14,26 +14,16 @@ use crate::desafio::producer::MAX_BATCH;
 use crate::desafio::record::{Arg, ChildStatus, Msg, Role, say};
 use crate::desafio::verdict::Facts;
 
-/// What the rubric needs to know, gathered here.
-#[derive(Debug, Default, Clone)]
+/// What the rubric grades from: the audit's evidence, the consumer log's counts, and the
+/// error paths judged here.
+#[derive(Debug, Default)]
 pub struct Grading {
-    pub main_pid: Option<(i32, usize)>,
-    pub producer_pid: Option<(i32, usize)>,
-    pub consumer_pid: Option<(i32, usize)>,
-    pub spawned: Vec<(Role, i32, usize)>,
-    pub distinct: u64,
-    pub duplicates: u64,
-    pub min_max: Option<(i64, i64)>,
+    pub ev: Evidence,
     pub consumer_values: u64,
     pub consumer_even: u64,
     /// Error or blocking paths the run went through, and how they were handled.
     pub handled: Vec<String>,
     pub fault_handled: Option<bool>,
-    /// The classic mistake the run made on purpose, if any: it fails the requirement it breaks
-    /// whatever this run happened to show.
-    pub bug: Option<Bug>,
-    /// Lines whose timestamp went backwards (the evidence of a lock bug).
-    pub backwards: Vec<usize>,
 }
 
 /// `s` for a plural (`recebido` / `recebidos`), nothing for one.
@@ -467,19 +457,11 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
     a.report.outcomes.extend(outcomes);
     a.report.problems.extend(problems);
     a.report.grading = Grading {
-        main_pid: a.ev.main_pid,
-        producer_pid: a.ev.producer.pid,
-        consumer_pid: a.ev.consumer.pid,
-        spawned: a.ev.spawned.clone(),
-        distinct: a.ev.distinct,
-        duplicates: a.ev.duplicates,
-        min_max: a.ev.min_max,
+        ev: std::mem::take(&mut a.ev),
         consumer_values: cons.values,
         consumer_even: cons.even,
         handled,
         fault_handled,
-        bug: a.ev.params.as_ref().and_then(|p| p.bug),
-        backwards: a.ev.backwards.clone(),
     };
     Ok(())
 }

@@ -38,7 +38,7 @@ impl Requirement {
 
 pub fn grade(r: &Report) -> Vec<Requirement> {
     let lang = r.lang;
-    let g = &r.grading;
+    let (g, ev) = (&r.grading, &r.grading.ev);
     let mut out = Vec::new();
     let req = |number: u8, passed: bool, en: &str, pt: &str, evidence: String| Requirement {
         number,
@@ -48,8 +48,8 @@ pub fn grade(r: &Report) -> Vec<Requirement> {
     };
 
     // 1. Two independent processes: a producer and a consumer, each its own pid, forked by main.
-    let spawned = |role: Role| g.spawned.iter().find(|(r, _, _)| *r == role);
-    let one = match (g.main_pid, g.producer_pid, g.consumer_pid) {
+    let spawned = |role: Role| ev.spawned.iter().find(|(r, _, _)| *r == role);
+    let one = match (ev.main_pid, ev.producer.pid, ev.consumer.pid) {
         (Some((m, _)), Some((p, pl)), Some((c, cl))) if p != c && p != m && c != m => {
             let how = match (spawned(Role::Producer), spawned(Role::Consumer)) {
                 (Some((_, _, a)), Some((_, _, b))) => lang.pick(
@@ -115,8 +115,8 @@ pub fn grade(r: &Report) -> Vec<Requirement> {
     ));
 
     // 3. Varied, non-repeating data.
-    let three = g.duplicates == 0 && (g.distinct >= 2 || sent <= 1) && sent > 0;
-    let range = g
+    let three = ev.duplicates == 0 && (ev.distinct >= 2 || sent <= 1) && sent > 0;
+    let range = ev
         .min_max
         .map(|(a, b)| lang.pick(format!(", from {a} to {b}"), format!(", de {a} a {b}")))
         .unwrap_or_default();
@@ -125,25 +125,25 @@ pub fn grade(r: &Report) -> Vec<Requirement> {
         three,
         "varied, non-repeating data",
         "dados variados, sem repetição",
-        if g.duplicates > 0 {
+        if ev.duplicates > 0 {
             lang.pick(
                 format!(
                     "{} among {} sent",
-                    count(g.duplicates, "repeated value", "repeated values"),
-                    g.distinct + g.duplicates
+                    count(ev.duplicates, "repeated value", "repeated values"),
+                    ev.distinct + ev.duplicates
                 ),
                 format!(
                     "{} entre {} enviados",
-                    count(g.duplicates, "valor repetido", "valores repetidos"),
-                    g.distinct + g.duplicates
+                    count(ev.duplicates, "valor repetido", "valores repetidos"),
+                    ev.distinct + ev.duplicates
                 ),
             )
-        } else if g.distinct == 0 {
+        } else if ev.distinct == 0 {
             lang.pick(
                 "no value was sent".to_string(),
                 "nenhum valor foi enviado".to_string(),
             )
-        } else if g.distinct == 1 {
+        } else if ev.distinct == 1 {
             lang.pick(
                 format!("a single value was sent{range}: nothing to vary"),
                 format!("um único valor foi enviado{range}: nada para variar"),
@@ -152,9 +152,12 @@ pub fn grade(r: &Report) -> Vec<Requirement> {
             lang.pick(
                 format!(
                     "{} distinct values out of {}{range}",
-                    g.distinct, g.distinct
+                    ev.distinct, ev.distinct
                 ),
-                format!("{} valores distintos de {}{range}", g.distinct, g.distinct),
+                format!(
+                    "{} valores distintos de {}{range}",
+                    ev.distinct, ev.distinct
+                ),
             )
         },
     ));
@@ -217,8 +220,9 @@ pub fn grade(r: &Report) -> Vec<Requirement> {
     // 5. Errors and blocking situations handled: judged from what this run shows — except
     // under a classic mistake made on purpose, which fails it whatever this run happened to
     // show (same flags, same verdict).
-    let five = r.consistent() && g.fault_handled != Some(false) && g.bug.is_none();
-    let evidence = if let Some(bug) = g.bug {
+    let bug = ev.params.as_ref().and_then(|p| p.bug);
+    let five = r.consistent() && g.fault_handled != Some(false) && bug.is_none();
+    let evidence = if let Some(bug) = bug {
         let what = match bug {
             Bug::ParentKeepsEnds => lang.pick(
                 "main and each child keep both ends of the pipe, so end of file and EPIPE cannot happen: a producer that dies leaves the consumer waiting for ever, a consumer that dies leaves the producer writing into a pipe nobody reads".to_string(),
@@ -233,7 +237,7 @@ pub fn grade(r: &Report) -> Vec<Requirement> {
                         "uma trava num descritor compartilhado por todos os processos",
                     )
                 };
-                let seen = match g.backwards.len() as u64 {
+                let seen = match ev.backwards.len() as u64 {
                     0 => lang.pick(
                         "no timestamp went backwards in this run, by chance".to_string(),
                         "nenhum horário voltou para trás nesta execução, por acaso".to_string(),
