@@ -133,6 +133,14 @@ impl Error {
 }
 
 impl Error {
+    /// A failed read of `path`.
+    pub fn read(path: &std::path::Path, source: std::io::Error) -> Error {
+        Error::Sys(ipc_sys::Error::Read {
+            path: path.into(),
+            source,
+        })
+    }
+
     /// The line this error is logged as in `execution_log.txt`: the pipe's failures have
     /// messages of their own in the catalog; any other error is an `error:` line.
     pub fn event(&self, lang: Lang) -> Event {

@@ -106,7 +106,7 @@ impl Run {
 /// Opens a log with `verify`'s reader: a regular file only (a FIFO would block, a device could
 /// be endless), lines capped at `MAX_LINE` bytes.
 fn open(dir: &Path, name: &'static str) -> Result<LogReader> {
-    LogReader::open(&dir.join(name), name).map_err(|e| match e {
+    LogReader::open(&dir.join(name)).map_err(|e| match e {
         OpenError::NotRegular(path, _) => bad_log(
             &path,
             std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"),
@@ -185,13 +185,8 @@ pub fn read(dir: &Path, lang: Lang) -> Result<Run> {
                 // A killed writer may leave its last line unfinished; anything else is a log
                 // this program did not write.
                 if last_error_line.is_some() {
-                    return Err(Error::BadLog(lang.pick(
-                        format!("{EXECUTION_LOG}:{number}: cannot parse line: {e}"),
-                        format!(
-                            "{EXECUTION_LOG}:{number}: linha ilegível: {}",
-                            crate::desafio::record::reason_in(&e, lang)
-                        ),
-                    )));
+                    let why = crate::desafio::verify::unparsable(&e, lang);
+                    return Err(Error::BadLog(format!("{EXECUTION_LOG}:{number}: {why}")));
                 }
                 last_error_line = Some(number);
                 return Ok(());
@@ -409,6 +404,10 @@ fn charts(span: f64, sent: &[f64], received: &[f64], latencies: &[(f64, f64)]) -
 /// `report`: reads the run in `dir` and writes the picture to `output` (`.html` → a page, any
 /// other name → the SVG; none → the SVG on stdout).
 pub fn report(dir: &Path, output: Option<&Path>, lang: Lang) -> Result<()> {
+    let kind = output
+        .and_then(|out| out.extension()?.to_str())
+        .map(str::to_ascii_lowercase);
+    let html = matches!(kind.as_deref(), Some("html" | "htm"));
     if let Some(out) = output {
         ipc_sys::file::writable(out, ipc_sys::file::Devices::Refused).map_err(|source| {
             Error::Path {
@@ -436,11 +435,7 @@ pub fn report(dir: &Path, output: Option<&Path>, lang: Lang) -> Result<()> {
         // SVG under a lying extension. Rendering a PNG here would need a rasteriser and fonts
         // (resvg and its 60 crates: over 40 s of CPU added to a fresh build); a browser or
         // rsvg-convert does it from the SVG in one command.
-        let kind = out
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase);
-        if !matches!(kind.as_deref(), Some("svg" | "html" | "htm")) {
+        if kind.as_deref() != Some("svg") && !html {
             let stem = out.with_extension("svg");
             let stem = stem.display();
             return Err(Error::Path {
@@ -458,11 +453,6 @@ pub fn report(dir: &Path, output: Option<&Path>, lang: Lang) -> Result<()> {
     }
     let run = read(dir, lang)?;
     let picture = svg::draw(&run);
-    let html = output.is_some_and(|o| {
-        o.extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| e.eq_ignore_ascii_case("html") || e.eq_ignore_ascii_case("htm"))
-    });
     let text = if html {
         svg::page(&run, &picture)
     } else {

@@ -82,6 +82,7 @@ pub(crate) struct Evidence {
     pub last_sent_after_gone: Option<DateTime<FixedOffset>>,
 }
 
+#[derive(Default)]
 pub(super) struct Audit {
     pub(super) lang: Lang,
     pub(super) report: Report,
@@ -90,7 +91,8 @@ pub(super) struct Audit {
     last_time: Option<DateTime<FixedOffset>>,
     /// The timestamp of the last hot line (the lines of one batch share theirs).
     last_stamp: String,
-    log_langs: [bool; 2],
+    /// The language of the log's first line that has one (main's name none).
+    log_lang: Option<Lang>,
     number: usize,
     /// Every value sent, in order of sending (for the distinctness check by sorting).
     sent_values: Vec<i64>,
@@ -106,8 +108,8 @@ pub(super) struct Audit {
     stopped: bool,
 }
 
-fn open(path: &Path, name: &'static str) -> Result<LogReader> {
-    LogReader::open(path, name).map_err(|e| match e {
+fn open(path: &Path) -> Result<LogReader> {
+    LogReader::open(path).map_err(|e| match e {
         OpenError::NotRegular(path, what) => Error::LogDir {
             path,
             source: std::io::Error::new(
@@ -118,15 +120,14 @@ fn open(path: &Path, name: &'static str) -> Result<LogReader> {
         OpenError::Io(path, source) if source.kind() == std::io::ErrorKind::NotFound => {
             Error::LogDir { path, source }
         }
-        OpenError::Io(path, source) => Error::Sys(ipc_sys::Error::Read { path, source }),
+        OpenError::Io(path, source) => Error::read(&path, source),
     })
 }
 
-fn read_error(path: &Path, source: std::io::Error) -> Error {
-    Error::Sys(ipc_sys::Error::Read {
-        path: path.into(),
-        source,
-    })
+/// A run's processes hold their claim on the log `r` reads: they are still writing it.
+fn live(r: &LogReader) -> bool {
+    use std::os::fd::AsFd;
+    ipc_sys::linelog::claimed_elsewhere(r.file().as_fd()).unwrap_or(false)
 }
 
 /// `English` / `inglês`: a language named in `speak`.
@@ -148,58 +149,31 @@ pub(super) fn fingerprint(print: u64, value: i64) -> u64 {
 
 pub(super) fn run(dir: &Path, lang: Lang) -> Result<Report> {
     let paths = LogPaths::in_dir(dir);
-    let mut exec = open(&paths.execution, EXECUTION_LOG)?;
-    let cons = open(&paths.consumer, CONSUMER_LOG)?;
+    let mut exec = open(&paths.execution)?;
+    let cons = open(&paths.consumer)?;
     foreign::check(&paths)?;
-    let live = {
-        use std::os::fd::AsFd;
-        ipc_sys::linelog::claimed_elsewhere(exec.file().as_fd()).unwrap_or(false)
-    };
+    let was_live = live(&exec);
     let mut audit = Audit {
         lang,
         report: Report {
             lang,
             ..Report::default()
         },
-        ev: Evidence::default(),
-        times: TimeCache::default(),
-        last_time: None,
-        last_stamp: String::new(),
-        log_langs: [false; 2],
-        number: 0,
-        sent_values: Vec::new(),
-        in_flight: VecDeque::new(),
-        received: 0,
-        received_print: 0,
-        unmatched: Vec::new(),
-        unparsed: Vec::new(),
-        stopped: false,
+        ..Audit::default()
     };
-    audit.ev.live = live;
     let consumer_pass = std::thread::scope(|scope| -> Result<ConsumerPass> {
         let pass = scope.spawn(move || consumer::read(cons, lang));
         let path = exec.path().to_path_buf();
-        while let Some((number, line)) = exec.next_line().map_err(|e| read_error(&path, e))? {
+        while let Some((number, line)) = exec.next_line().map_err(|e| Error::read(&path, e))? {
             audit.number = number;
             match line {
                 Line::Text(text) => audit.line(text),
                 Line::Unterminated(text) => {
                     let text = text.to_string();
-                    audit.problem(lang.pick(
-                        "last line is not terminated by a newline (a torn write?)",
-                        "a última linha não termina com uma quebra de linha (escrita interrompida?)",
-                    ));
+                    audit.problem(super::torn(lang));
                     audit.line(&text);
                 }
-                Line::TooLong => audit.problem(lang.pick(
-                    format!("line longer than {} bytes: not a log line", super::MAX_LINE),
-                    format!(
-                        "linha com mais de {} bytes: não é uma linha de log",
-                        super::MAX_LINE
-                    ),
-                )),
-                Line::NotUtf8 => audit
-                    .problem(lang.pick("line is not valid UTF-8", "a linha não é UTF-8 válido")),
+                other => audit.problem(super::not_a_line(&other, lang)),
             }
         }
         pass.join()
@@ -208,10 +182,7 @@ pub(super) fn run(dir: &Path, lang: Lang) -> Result<Report> {
     audit.report.exec_lines = exec.number;
     // Live before or after the reading: a run that ended, or began, while the two logs were
     // being read leaves them read at different moments of it.
-    let live = live || {
-        use std::os::fd::AsFd;
-        ipc_sys::linelog::claimed_elsewhere(exec.file().as_fd()).unwrap_or(false)
-    };
+    let live = was_live || live(&exec);
     audit.ev.live = live;
     audit.finish(&paths, consumer_pass)?;
     let mut report = audit.report;
@@ -299,24 +270,13 @@ impl Audit {
 
     /// One run writes in one language: a line in the other is a line from somewhere else.
     fn mark_lang(&mut self, lang: Lang) {
-        let first = match self.log_langs {
-            [true, _] => Some(Lang::En),
-            [false, true] => Some(Lang::Pt),
-            _ => None,
-        };
-        if let Some(first) = first
-            && first != lang
-        {
-            let (l, f) = (lang_name(lang, self.lang), lang_name(first, self.lang));
-            self.problem(self.lang.pick(
-                format!("a line in {l} in a log written in {f}: one run writes one language"),
-                format!(
-                    "uma linha em {l} num log escrito em {f}: uma execução escreve num só idioma"
-                ),
-            ));
-            return;
+        match self.log_lang {
+            Some(first) if first != lang => {
+                self.problem(super::mixed_langs(lang, first, self.lang))
+            }
+            Some(_) => {}
+            None => self.log_lang = Some(lang),
         }
-        self.log_langs[usize::from(lang == Lang::Pt)] = true;
     }
 
     fn check_time(&mut self, time: DateTime<FixedOffset>) {
@@ -798,14 +758,8 @@ impl Audit {
             || self.main_unfinished();
         if cons.values != self.received || cons.print != self.received_print {
             self.ev.unrecorded =
-                consumer::compare(paths, lang, consumer_gone, &mut self.report.problems).map_err(
-                    |e| {
-                        Error::Sys(ipc_sys::Error::Read {
-                            path: paths.consumer.clone(),
-                            source: e,
-                        })
-                    },
-                )?;
+                consumer::compare(paths, lang, consumer_gone, &mut self.report.problems)
+                    .map_err(|e| Error::read(&paths.consumer, e))?;
         }
         self.report.problems.extend(
             cons.problems
@@ -832,12 +786,7 @@ impl Audit {
     /// Both logs in one language (each log's stray lines are named by its own pass); which
     /// one goes in the report.
     fn log_lang_check(&mut self, cons: &ConsumerPass) {
-        let exec = match self.log_langs {
-            [true, _] => Some(Lang::En),
-            [false, true] => Some(Lang::Pt),
-            _ => None,
-        };
-        self.report.log_lang = match (exec, cons.lang) {
+        self.report.log_lang = match (self.log_lang, cons.lang) {
             (Some(a), Some(b)) if a != b => {
                 self.problem_at(
                     CONSUMER_LOG,
@@ -880,17 +829,7 @@ impl Audit {
                     format!("{EXECUTION_LOG}:{line}: uma linha interrompida por um processo morto"),
                 ));
             } else {
-                self.problem_at(
-                    EXECUTION_LOG,
-                    line,
-                    lang.pick(
-                        format!("cannot parse line: {why}"),
-                        format!(
-                            "linha ilegível: {}",
-                            crate::desafio::record::reason_in(&why, lang)
-                        ),
-                    ),
-                );
+                self.problem_at(EXECUTION_LOG, line, super::unparsable(&why, lang));
             }
         }
     }
@@ -987,10 +926,10 @@ impl Audit {
         paths: &LogPaths,
         mut f: impl FnMut(usize, i64) -> Option<(usize, String)>,
     ) -> Result<()> {
-        let mut exec = open(&paths.execution, EXECUTION_LOG)?;
+        let mut exec = open(&paths.execution)?;
         let mut times = TimeCache::default();
         let path = exec.path().to_path_buf();
-        while let Some((number, line)) = exec.next_line().map_err(|e| read_error(&path, e))? {
+        while let Some((number, line)) = exec.next_line().map_err(|e| Error::read(&path, e))? {
             let (Line::Text(text) | Line::Unterminated(text)) = line else {
                 continue;
             };

@@ -40,17 +40,7 @@ impl ConsumerPass {
     fn mark_lang(&mut self, line: usize, line_lang: Option<Lang>, speak: Lang) {
         match (self.lang, line_lang) {
             (Some(first), Some(this)) if first != this => {
-                let (l, f) = (
-                    super::audit::lang_name(this, speak),
-                    super::audit::lang_name(first, speak),
-                );
-                self.problem(
-                    line,
-                    speak.pick(
-                        format!("a line in {l} in a log written in {f}: one run writes one language"),
-                        format!("uma linha em {l} num log escrito em {f}: uma execução escreve num só idioma"),
-                    ),
-                );
+                self.problem(line, super::mixed_langs(this, first, speak));
             }
             (None, Some(this)) => self.lang = Some(this),
             _ => {}
@@ -64,12 +54,7 @@ pub fn read(mut r: LogReader, lang: Lang) -> Result<ConsumerPass> {
     let mut times = TimeCache::default();
     let mut seen_values = false;
     let path = r.path().to_path_buf();
-    while let Some((n, line)) = r.next_line().map_err(|source| {
-        Error::Sys(ipc_sys::Error::Read {
-            path: path.clone(),
-            source,
-        })
-    })? {
+    while let Some((n, line)) = r.next_line().map_err(|e| Error::read(&path, e))? {
         let text = match line {
             Line::Text(t) => t,
             Line::Unterminated(t) => {
@@ -80,25 +65,8 @@ pub fn read(mut r: LogReader, lang: Lang) -> Result<ConsumerPass> {
                 }
                 t
             }
-            Line::TooLong => {
-                pass.problem(
-                    n,
-                    lang.pick(
-                        format!("line longer than {} bytes: not a log line", super::MAX_LINE),
-                        format!(
-                            "linha com mais de {} bytes: não é uma linha de log",
-                            super::MAX_LINE
-                        ),
-                    ),
-                );
-                continue;
-            }
-            Line::NotUtf8 => {
-                pass.problem(
-                    n,
-                    lang.pick("line is not valid UTF-8", "a linha não é UTF-8 válido")
-                        .into(),
-                );
+            other => {
+                pass.problem(n, super::not_a_line(&other, lang));
                 continue;
             }
         };
@@ -159,16 +127,7 @@ pub fn read(mut r: LogReader, lang: Lang) -> Result<ConsumerPass> {
                 };
                 pass.problem(n, text.into());
             }
-            Err(e) => pass.problem(
-                n,
-                lang.pick(
-                    format!("cannot parse line: {e}"),
-                    format!(
-                        "linha ilegível: {}",
-                        crate::desafio::record::reason_in(&e, lang)
-                    ),
-                ),
-            ),
+            Err(e) => pass.problem(n, super::unparsable(&e, lang)),
         }
     }
     pass.lines = r.number;
@@ -252,11 +211,9 @@ pub fn compare(
     killed: bool,
     problems: &mut Vec<Problem>,
 ) -> std::io::Result<u64> {
-    let open = |path: &std::path::Path, name| {
-        LogReader::open(path, name).map_err(|_| std::io::Error::other("cannot reopen"))
-    };
-    let mut exec = open(&paths.execution, EXECUTION_LOG)?;
-    let mut cons = open(&paths.consumer, CONSUMER_LOG)?;
+    let open = |path| LogReader::open(path).map_err(|_| std::io::Error::other("cannot reopen"));
+    let mut exec = open(&paths.execution)?;
+    let mut cons = open(&paths.consumer)?;
     let (mut exec_times, mut cons_times) = (TimeCache::default(), TimeCache::default());
     let mut after_totals = false;
     let mut ended: Vec<Problem> = Vec::new();

@@ -221,10 +221,7 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
         }
     }
     if let Some(line) = cons.unterminated {
-        let text = lang.pick(
-            "last line is not terminated by a newline (a torn write?)",
-            "a última linha não termina com uma quebra de linha (escrita interrompida?)",
-        );
+        let text = super::torn(lang);
         if consumer_killed {
             a.report
                 .notes

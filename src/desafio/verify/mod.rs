@@ -402,6 +402,50 @@ fn join_and(items: &[String], and: &str) -> String {
     }
 }
 
+/// What is wrong with a line the reader could not hand over as text (too long, not UTF-8).
+fn not_a_line(line: &reader::Line, lang: Lang) -> String {
+    match line {
+        reader::Line::TooLong => lang.pick(
+            format!("line longer than {MAX_LINE} bytes: not a log line"),
+            format!("linha com mais de {MAX_LINE} bytes: não é uma linha de log"),
+        ),
+        _ => lang
+            .pick("line is not valid UTF-8", "a linha não é UTF-8 válido")
+            .into(),
+    }
+}
+
+/// A line that does not parse, and why.
+pub(crate) fn unparsable(why: &str, lang: Lang) -> String {
+    lang.pick(
+        format!("cannot parse line: {why}"),
+        format!(
+            "linha ilegível: {}",
+            crate::desafio::record::reason_in(why, lang)
+        ),
+    )
+}
+
+/// A log's last line without its newline.
+fn torn(lang: Lang) -> &'static str {
+    lang.pick(
+        "last line is not terminated by a newline (a torn write?)",
+        "a última linha não termina com uma quebra de linha (escrita interrompida?)",
+    )
+}
+
+/// A line in `this` language in a log written in `first`, said in `speak`.
+fn mixed_langs(this: Lang, first: Lang, speak: Lang) -> String {
+    let (l, f) = (
+        audit::lang_name(this, speak),
+        audit::lang_name(first, speak),
+    );
+    speak.pick(
+        format!("a line in {l} in a log written in {f}: one run writes one language"),
+        format!("uma linha em {l} num log escrito em {f}: uma execução escreve num só idioma"),
+    )
+}
+
 /// Audits the logs in `dir` (and grades them unless `audit_only`), speaking `lang`. `Err` only
 /// when a log cannot be read at all.
 pub fn verify(dir: &Path, lang: Lang, audit_only: bool) -> Result<Report> {

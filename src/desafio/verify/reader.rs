@@ -46,7 +46,7 @@ pub struct LogReader {
 impl LogReader {
     /// Opens `path` for reading if it is a regular file. The open itself cannot block: it is
     /// non-blocking, and only then does fstat say what the path really is.
-    pub fn open(path: &Path, name: &'static str) -> Result<LogReader, OpenError> {
+    pub fn open(path: &Path) -> Result<LogReader, OpenError> {
         let file = std::fs::OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NONBLOCK)
@@ -70,7 +70,6 @@ impl LogReader {
             };
             return Err(OpenError::NotRegular(path.into(), what));
         }
-        let _ = name;
         Ok(LogReader {
             path: path.into(),
             file,
@@ -192,7 +191,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log");
         std::fs::write(&path, content).unwrap();
-        let mut r = LogReader::open(&path, "log").unwrap();
+        let mut r = LogReader::open(&path).unwrap();
         let mut out = Vec::new();
         while let Some((n, l)) = r.next_line().unwrap() {
             out.push(format!("{n}:{l:?}"));
@@ -222,7 +221,7 @@ mod tests {
         let file = std::fs::File::create(&path).unwrap();
         file.write_all_at(b"head\n", 0).unwrap();
         file.write_all_at(b"tail\nok\n", 256 << 20).unwrap();
-        let mut r = LogReader::open(&path, "log").unwrap();
+        let mut r = LogReader::open(&path).unwrap();
         let mut got = Vec::new();
         while let Some((n, l)) = r.next_line().unwrap() {
             got.push(format!("{n}:{l:?}"));
@@ -233,7 +232,7 @@ mod tests {
             .unwrap()
             .set_len(1 << 30)
             .unwrap();
-        let mut r = LogReader::open(&hole_only, "hole").unwrap();
+        let mut r = LogReader::open(&hole_only).unwrap();
         assert!(matches!(r.next_line().unwrap(), Some((1, Line::TooLong))));
         assert!(r.next_line().unwrap().is_none());
     }
@@ -242,17 +241,17 @@ mod tests {
     fn only_regular_files_are_opened() {
         let dir = tempfile::tempdir().unwrap();
         assert!(matches!(
-            LogReader::open(dir.path(), "d"),
+            LogReader::open(dir.path()),
             Err(OpenError::NotRegular(_, "a directory"))
         ));
         assert!(matches!(
-            LogReader::open(Path::new("/dev/zero"), "z"),
+            LogReader::open(Path::new("/dev/zero")),
             Err(OpenError::NotRegular(_, "a device"))
         ));
         let fifo = dir.path().join("fifo");
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
         assert!(matches!(
-            LogReader::open(&fifo, "f"),
+            LogReader::open(&fifo),
             Err(OpenError::NotRegular(_, "a FIFO"))
         ));
     }
