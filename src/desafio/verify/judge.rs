@@ -41,16 +41,17 @@ fn status_text(status: &ChildStatus, lang: Lang) -> String {
 
 pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> {
     let lang = a.lang;
-    let end = |line: usize| (EXECUTION_LOG, line);
-    let (efile, eline) = end(end_line);
+    let exec = |line: usize| (EXECUTION_LOG, line);
+    let end = exec(end_line);
     // Main's log ends without its summary: killed by its own fault (known), or — the log
     // cannot tell which — killed from outside, unable to write, or still running.
     let main_killed = a.main_unfinished();
     let killed_on_purpose = a.ev.main_kill_at.is_some();
     let mut outcomes = Vec::new();
     let mut problems: Vec<Problem> = Vec::new();
-    let mut problem =
-        |file: &'static str, line: usize, text: String| problems.push(Problem { file, line, text });
+    let mut problem = |(file, line): (&'static str, usize), text: String| {
+        problems.push(Problem { file, line, text })
+    };
 
     // How each child ended: main's view against the child's own last word.
     for role in [Role::Producer, Role::Consumer] {
@@ -87,24 +88,21 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
                 )
             }),
             (None, _) => problem(
-                efile,
-                eline,
+                end,
                 lang.pick(
                     format!("main never reported how the {r} ended"),
                     format!("o main nunca relatou como o {r} terminou"),
                 ),
             ),
             (Some((ChildStatus::Code(c), at)), Some(e)) if *c != e => problem(
-                EXECUTION_LOG,
-                *at,
+                exec(*at),
                 lang.pick(
                     format!("the {r} logged exit code {e}, main saw {c}"),
                     format!("o {r} registrou o código de saída {e}; o main viu {c}"),
                 ),
             ),
             (Some((ChildStatus::Code(c), at)), None) => problem(
-                EXECUTION_LOG,
-                *at,
+                exec(*at),
                 lang.pick(
                     format!("the {r} exited with code {c} without logging 'exiting'"),
                     format!("o {r} terminou com código {c} sem registrar a saída"),
@@ -113,39 +111,25 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
             _ => {}
         }
         if state.pid.is_none() && !matches!(state.main_saw, Some((ChildStatus::Signal(_), _))) {
-            problem(
-                efile,
-                eline,
-                lang.pick(
-                    format!("no line from the {r}"),
-                    format!("nenhuma linha do {r}"),
-                ),
+            let none = lang.pick(
+                format!("no line from the {r}"),
+                format!("nenhuma linha do {r}"),
             );
+            problem(end, none);
         }
         if let Some((status, _)) = &state.main_saw
             && !status.succeeded()
         {
-            outcomes.push(format!(
-                "{} {r} {}",
-                lang.pick("the", "o"),
-                status_text(status, lang)
-            ));
+            let (the, how) = (lang.pick("the", "o"), status_text(status, lang));
+            outcomes.push(format!("{the} {r} {how}"));
         }
-    }
-    // Lines a run always writes, and the order it always writes them in: an edited log that
-    // lacks one, or gives none of the reasons a producer has to stop early, is caught.
-    for role in [Role::Producer, Role::Consumer] {
-        let state = match role {
-            Role::Producer => &a.ev.producer,
-            _ => &a.ev.consumer,
-        };
-        let spawned = a.ev.spawned.iter().any(|(r, _, _)| *r == role);
+        // Lines a run always writes, and the order it always writes them in: an edited log
+        // that lacks one, or gives none of the reasons a producer has to stop early, is caught.
         if let Some((_, first)) = state.first
             && !spawned
             && !main_killed
         {
-            let r = role.in_lang(lang);
-            problem(EXECUTION_LOG, first, {
+            problem(exec(first), {
                 let spawned = say(Msg::Spawned, lang, &[Arg::Text(r), Arg::Text("<pid>")]);
                 lang.pick(
                     format!("the {r} logs, but main never logged '{spawned}'"),
@@ -163,17 +147,16 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
             || a.ev.broken_pipe.is_some()
             || matches!(a.ev.producer.main_saw, Some((ChildStatus::Signal(_), _)));
         let ended = a.ev.producer.exit_code.is_some() || a.ev.producer.main_saw.is_some();
-        let sent = a.ev.sent_lines;
+        let (sent, values) = (a.ev.sent_lines, lang.words().values_n(asked));
         if ended && sent < asked && !reason {
             let at =
                 a.ev.end_sent
                     .map_or(a.ev.producer.last_line.max(1), |(_, l)| l);
             problem(
-                EXECUTION_LOG,
-                at,
+                exec(at),
                 lang.pick(
-                    format!("the producer stopped after {sent} of {asked} {} and gave no reason (no interrupt, fault or error line)", lang.words().values_n(asked)),
-                    format!("o produtor parou após {sent} de {asked} {} sem dar motivo (nenhuma linha de interrupção, falha ou erro)", lang.words().values_n(asked)),
+                    format!("the producer stopped after {sent} of {asked} {values} and gave no reason (no interrupt, fault or error line)"),
+                    format!("o produtor parou após {sent} de {asked} {values} sem dar motivo (nenhuma linha de interrupção, falha ou erro)"),
                 ),
             );
         }
@@ -217,7 +200,7 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
         if consumer_killed || main_killed {
             outcomes.push(format!("{CONSUMER_LOG}:{}: {text}", cons.lines));
         } else {
-            problem(CONSUMER_LOG, cons.lines, text.into());
+            problem((CONSUMER_LOG, cons.lines), text.into());
         }
     }
     if let Some(line) = cons.unterminated {
@@ -227,7 +210,7 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
                 .notes
                 .push(format!("{CONSUMER_LOG}:{line}: {text}"));
         } else {
-            problem(CONSUMER_LOG, line, text.into());
+            problem((CONSUMER_LOG, line), text.into());
         }
     }
     if let Some((why, line)) = &cons.incomplete {
@@ -302,7 +285,7 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
         if consumer_left_early || main_killed {
             outcomes.push(text);
         } else {
-            problem(efile, eline, text);
+            problem(end, text);
         }
     }
     match a.ev.summary {
@@ -324,8 +307,7 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
             )
         }),
         None => problem(
-            efile,
-            eline,
+            end,
             lang.pick(
                 "no summary line from main",
                 "nenhuma linha de resumo do main",
@@ -349,8 +331,7 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
             if !plausible {
                 let r = recorded;
                 problem(
-                    EXECUTION_LOG,
-                    at,
+                    exec(at),
                     lang.pick(
                         format!("summary says sent {sent}, received {received}, lost {l}; the log shows sent {delivered}, received {r}, lost {lost}"),
                         format!("o resumo diz enviados {sent}, recebidos {received}, perdidos {l}; o log mostra enviados {delivered}, recebidos {r}, perdidos {lost}"),
@@ -381,8 +362,7 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
         && let Some((_, _, line)) = a.ev.errors.iter().find(|(r, _, _)| *r == Role::Main)
     {
         problem(
-            EXECUTION_LOG,
-            at,
+            exec(at),
             lang.pick(
                 format!("main exited with code 0 after logging an error ({EXECUTION_LOG}:{line})"),
                 format!(
@@ -396,8 +376,7 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
         let error_exit = code == 1 && a.ev.errors.iter().any(|(r, _, _)| *r == Role::Main);
         if code != expected && !error_exit {
             problem(
-                EXECUTION_LOG,
-                at,
+                exec(at),
                 lang.pick(
                     format!("main exited with code {code}, but the logs show a run that ends with {expected}"),
                     format!("o main saiu com código {code}, mas os logs mostram uma execução que termina com {expected}"),
@@ -445,7 +424,7 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
         };
         a.report.fault = Some(text.clone());
         if !ok {
-            problem(efile, eline, text);
+            problem(end, text);
         }
     }
     if let Some(bug) = a.ev.params.as_ref().and_then(|p| p.bug) {

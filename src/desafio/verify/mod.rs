@@ -25,7 +25,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::desafio::error::{self, Error, Result};
-use crate::desafio::lang::Lang;
+use crate::desafio::lang::{Lang, count};
 use crate::desafio::log::{CONSUMER_LOG, EXECUTION_LOG};
 pub use reader::MAX_LINE;
 pub use rubric::Requirement;
@@ -198,26 +198,18 @@ impl Report {
         for p in self.problems.iter().take(PROBLEMS_PRINTED) {
             let _ = writeln!(out, "{p}");
         }
-        if self.problems.len() > PROBLEMS_PRINTED {
-            let more = self.problems.len() - PROBLEMS_PRINTED;
-            let _ = writeln!(
-                out,
-                "{}",
-                lang.pick(
-                    format!("... and {more} more problems"),
-                    format!("... e mais {more} problemas")
-                )
+        let more = self.problems.len().saturating_sub(PROBLEMS_PRINTED);
+        if more > 0 {
+            out += &lang.pick(
+                format!("... and {more} more problems\n"),
+                format!("... e mais {more} problemas\n"),
             );
         }
         if let Some(log_lang) = self.log_lang {
             let name = audit::lang_name(log_lang, lang);
-            let _ = writeln!(
-                out,
-                "{}",
-                lang.pick(
-                    format!("note: the logs are written in {name}"),
-                    format!("nota: os logs estão em {name}"),
-                )
+            out += &lang.pick(
+                format!("note: the logs are written in {name}\n"),
+                format!("nota: os logs estão em {name}\n"),
             );
         }
         let note = lang.pick("note", "nota");
@@ -239,34 +231,29 @@ impl Report {
             let n = self.lost.len() as u64;
             let (head, and) = lang.pick(
                 (
-                    format!(
-                        "lost: {}",
-                        crate::desafio::lang::count(
-                            n,
-                            "value sent but never received",
-                            "values sent but never received"
-                        )
+                    count(
+                        n,
+                        "value sent but never received",
+                        "values sent but never received",
                     ),
                     "and",
                 ),
                 (
-                    format!(
-                        "perdidos: {}",
-                        crate::desafio::lang::count(
-                            n,
-                            "valor enviado e nunca recebido",
-                            "valores enviados e nunca recebidos"
-                        )
+                    count(
+                        n,
+                        "valor enviado e nunca recebido",
+                        "valores enviados e nunca recebidos",
                     ),
                     "e mais",
                 ),
             );
+            let lost = lang.pick("lost", "perdidos");
             let tail = if more > 0 {
                 format!(" {and} {more}")
             } else {
                 String::new()
             };
-            let _ = writeln!(out, "{head}: {}{tail}", listed.join(", "));
+            let _ = writeln!(out, "{lost}: {head}: {}{tail}", listed.join(", "));
         }
         if let Some(fault) = &self.fault {
             let _ = writeln!(out, "{fault}");
@@ -285,31 +272,20 @@ impl Report {
 
     fn verdict_line(&self) -> String {
         let lang = self.lang;
-        let plural = |n: u64, one: &str, many: &str| {
-            if n == 1 {
-                one.to_string()
-            } else {
-                many.to_string()
-            }
-        };
+        let plural = |n: u64, one: &'static str, many| if n == 1 { one } else { many };
         let lost = self.lost_count();
         // The third state, named when there is one: taken from the pipe and logged as
         // received, never recorded. Lost all the same (main counts what was recorded), so
         // sent = received + lost still holds; the values lost in the pipe are the `lost:` line's.
         let third = match self.unrecorded {
             0 => String::new(),
-            n => lang.pick(
-                format!(
-                    " ({} in the pipe, {n} received but never recorded in {CONSUMER_LOG})",
-                    lost - n
-                ),
-                format!(
-                    " ({} no pipe, {n} recebido{} mas nunca registrado{} em {CONSUMER_LOG})",
-                    lost - n,
-                    judge::plural_s(n),
-                    judge::plural_s(n)
-                ),
-            ),
+            n => {
+                let (piped, s) = (lost - n, judge::plural_s(n));
+                lang.pick(
+                    format!(" ({piped} in the pipe, {n} received but never recorded in {CONSUMER_LOG})"),
+                    format!(" ({piped} no pipe, {n} recebido{s} mas nunca registrado{s} em {CONSUMER_LOG})"),
+                )
+            }
         };
         let counts = lang.pick(
             format!(
@@ -343,17 +319,12 @@ impl Report {
                 format!("verify: {word}: a execução continua"),
             )
         } else if !self.consistent() {
-            let n = self.problems.len();
-            lang.pick(
-                format!(
-                    "verify: {word}: {n} {}; {counts}",
-                    if n == 1 { "problem" } else { "problems" }
-                ),
-                format!(
-                    "verify: {word}: {n} {}; {counts}",
-                    if n == 1 { "problema" } else { "problemas" }
-                ),
-            )
+            let n = self.problems.len() as u64;
+            let problems = lang.pick(
+                count(n, "problem", "problems"),
+                count(n, "problema", "problemas"),
+            );
+            format!("verify: {word}: {problems}; {counts}")
         } else if !self.rubric_passed() {
             // A requirement not met fails the run, complete or not: the verdict never reads
             // INCOMPLETE under a FAIL.
