@@ -133,6 +133,19 @@ impl Error {
 }
 
 impl Error {
+    /// A log, or the directory of the logs, that cannot be used.
+    pub fn log_dir(path: &std::path::Path, source: std::io::Error) -> Error {
+        Error::LogDir {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// `Ok` for a `--log-dir` that is an existing directory.
+    pub fn check_log_dir(dir: &std::path::Path) -> Result<()> {
+        ipc_cli::existing_dir(dir).map_err(|e| Error::log_dir(dir, e))
+    }
+
     /// A failed read of `path`.
     pub fn read(path: &std::path::Path, source: std::io::Error) -> Error {
         Error::Sys(ipc_sys::Error::Read {

@@ -136,7 +136,7 @@ pub fn run(opts: &RunOptions) -> Result<u8> {
         role: Role::Consumer,
         pid: consumer_pid.as_raw(),
     });
-    if let Some(pause) = hooks::Writer::pause_after_forks() {
+    if let Some(pause) = hooks::pause_after_forks() {
         std::thread::sleep(pause);
     }
     let show_progress = ipc_cli::progress::wanted(opts.quiet);

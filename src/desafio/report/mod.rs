@@ -17,7 +17,7 @@ use chrono::{DateTime, FixedOffset};
 
 use crate::desafio::error::{Error, Result};
 use crate::desafio::lang::Lang;
-use crate::desafio::log::{CONSUMER_LOG, EXECUTION_LOG};
+use crate::desafio::log::{CONSUMER_LOG, EXECUTION_LOG, invalid};
 use crate::desafio::record::{ChildStatus, Event, LogLine, Parity, Role, TimeCache};
 use crate::desafio::verify::MAX_LINE;
 use crate::desafio::verify::reader::{Line, LogReader, OpenError};
@@ -107,19 +107,9 @@ impl Run {
 /// be endless), lines capped at `MAX_LINE` bytes.
 fn open(dir: &Path, name: &'static str) -> Result<LogReader> {
     LogReader::open(&dir.join(name)).map_err(|e| match e {
-        OpenError::NotRegular(path, _) => bad_log(
-            &path,
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"),
-        ),
-        OpenError::Io(path, source) => bad_log(&path, source),
+        OpenError::NotRegular(path, _) => Error::log_dir(&path, invalid("not a regular file")),
+        OpenError::Io(path, source) => Error::log_dir(&path, source),
     })
-}
-
-fn bad_log(path: &Path, source: std::io::Error) -> Error {
-    Error::LogDir {
-        path: path.into(),
-        source,
-    }
 }
 
 /// Reads a log line by line; `f` gets (line number, text). A line longer than `MAX_LINE` bytes
@@ -162,7 +152,7 @@ fn each_line(
 /// Reads both logs in `dir` (written in either language) into the picture's model, whose
 /// words are in `lang`.
 pub fn read(dir: &Path, lang: Lang) -> Result<Run> {
-    ipc_cli::existing_dir(dir).map_err(|source| bad_log(dir, source))?;
+    Error::check_log_dir(dir)?;
     let exec = open(dir, EXECUTION_LOG)?;
     let cons = open(dir, CONSUMER_LOG)?;
     // Another program's logs: one line and exit 2, as `verify` says it.
@@ -422,13 +412,11 @@ pub fn report(dir: &Path, output: Option<&Path>, lang: Lang) -> Result<()> {
             .iter()
             .any(|log| crate::desafio::log::same_file(out, log))
         {
+            let why = "is one of the run's logs: the report would replace it";
             return Err(Error::Path {
                 flag: "-o",
                 path: out.into(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    "is one of the run's logs: the report would replace it",
-                ),
+                source: invalid(why),
             });
         }
         // The picture is SVG text: a name that promises another format (run.png) would hold
@@ -441,13 +429,10 @@ pub fn report(dir: &Path, output: Option<&Path>, lang: Lang) -> Result<()> {
             return Err(Error::Path {
                 flag: "-o",
                 path: out.into(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    lang.pick(
-                        format!("report writes an .svg picture or an .html page; for a PNG, write {stem} and convert it: rsvg-convert {stem} -o picture.png (or scripts/render.sh, headless Chromium)"),
-                        format!("o report grava uma figura .svg ou uma página .html; para um PNG, grave {stem} e converta: rsvg-convert {stem} -o figura.png (ou scripts/render.sh, Chromium sem janela)"),
-                    ),
-                ),
+                source: invalid(lang.pick(
+                    format!("report writes an .svg picture or an .html page; for a PNG, write {stem} and convert it: rsvg-convert {stem} -o picture.png (or scripts/render.sh, headless Chromium)"),
+                    format!("o report grava uma figura .svg ou uma página .html; para um PNG, grave {stem} e converta: rsvg-convert {stem} -o figura.png (ou scripts/render.sh, Chromium sem janela)"),
+                )),
             });
         }
     }

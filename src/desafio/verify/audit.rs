@@ -18,7 +18,7 @@ use super::reader::{Line, LogReader, OpenError};
 use super::{Problem, Report};
 use crate::desafio::error::{Error, Result};
 use crate::desafio::lang::Lang;
-use crate::desafio::log::{CONSUMER_LOG, EXECUTION_LOG, LogPaths};
+use crate::desafio::log::{CONSUMER_LOG, EXECUTION_LOG, LogPaths, invalid};
 use crate::desafio::options::{Bug, FaultKind, range_len};
 use crate::desafio::record::{
     ChildStatus, Event, LogLine, Parity, Role, RunParams, TimeCache, split_once,
@@ -110,15 +110,12 @@ pub(super) struct Audit {
 
 fn open(path: &Path) -> Result<LogReader> {
     LogReader::open(path).map_err(|e| match e {
-        OpenError::NotRegular(path, what) => Error::LogDir {
-            path,
-            source: std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                format!("not a regular file ({what}): a log must be one"),
-            ),
-        },
+        OpenError::NotRegular(path, what) => Error::log_dir(
+            &path,
+            invalid(format!("not a regular file ({what}): a log must be one")),
+        ),
         OpenError::Io(path, source) if source.kind() == std::io::ErrorKind::NotFound => {
-            Error::LogDir { path, source }
+            Error::log_dir(&path, source)
         }
         OpenError::Io(path, source) => Error::read(&path, source),
     })

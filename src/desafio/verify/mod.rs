@@ -420,10 +420,7 @@ fn mixed_langs(this: Lang, first: Lang, speak: Lang) -> String {
 /// Audits the logs in `dir` (and grades them unless `audit_only`), speaking `lang`. `Err` only
 /// when a log cannot be read at all.
 pub fn verify(dir: &Path, lang: Lang, audit_only: bool) -> Result<Report> {
-    ipc_cli::existing_dir(dir).map_err(|source| Error::LogDir {
-        path: dir.into(),
-        source,
-    })?;
+    Error::check_log_dir(dir)?;
     let mut report = audit::run(dir, lang)?;
     if report.live {
         report.still_in_progress();
