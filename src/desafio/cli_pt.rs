@@ -266,15 +266,10 @@ pub fn translate(message: &str) -> String {
     ];
     let mut out = message.to_string();
     for (en, pt, g) in SUBJECTS {
-        let (can, must, is) = if g == "os" {
-            ("não podem", "devem", "são")
+        let (can, must, is, big) = if g == "os" {
+            ("não podem", "devem", "são", "grandes demais")
         } else {
-            ("não pode", "deve", "é")
-        };
-        let big = match g {
-            "a" => "grande demais",
-            "os" => "grandes demais",
-            _ => "grande demais",
+            ("não pode", "deve", "é", "grande demais")
         };
         for (from, to) in [
             (
@@ -352,23 +347,14 @@ pub fn translate(message: &str) -> String {
         ("Input/output error", "erro de entrada/saída"),
         ("Broken pipe", "pipe quebrado"),
         ("(os error ", "(erro do sistema "),
-        (
-            "not a regular file (a FIFO): a log must be one",
-            "não é um arquivo comum (é um FIFO): um log precisa ser um arquivo comum",
-        ),
-        (
-            "not a regular file (a directory): a log must be one",
-            "não é um arquivo comum (é uma pasta): um log precisa ser um arquivo comum",
-        ),
-        (
-            "not a regular file (a device): a log must be one",
-            "não é um arquivo comum (é um dispositivo): um log precisa ser um arquivo comum",
-        ),
-        (
-            "not a regular file: a log must be one",
-            "não é um arquivo comum: um log precisa ser um arquivo comum",
-        ),
         ("not a regular file", "não é um arquivo comum"),
+        ("(a FIFO)", "(é um FIFO)"),
+        ("(a directory)", "(é uma pasta)"),
+        ("(a device)", "(é um dispositivo)"),
+        (
+            ": a log must be one",
+            ": um log precisa ser um arquivo comum",
+        ),
         (
             "is the same file as execution_log.txt: the two logs must be two files",
             "é o mesmo arquivo que execution_log.txt: os dois logs precisam ser dois arquivos",

@@ -466,15 +466,10 @@ impl Audit {
                 self.ev.end_received = Some((announced, received, at));
             }
             (role, Event::Interrupted { signal, .. }) => {
+                let r = role.in_lang(lang);
                 self.report.notes.push(lang.pick(
-                    format!(
-                        "{} interrupted by {signal} ({EXECUTION_LOG}:{at})",
-                        role.in_lang(lang)
-                    ),
-                    format!(
-                        "{} interrompido por {signal} ({EXECUTION_LOG}:{at})",
-                        role.in_lang(lang)
-                    ),
+                    format!("{r} interrupted by {signal} ({EXECUTION_LOG}:{at})"),
+                    format!("{r} interrompido por {signal} ({EXECUTION_LOG}:{at})"),
                 ));
                 self.ev.interrupts.push((role, signal, at));
             }
@@ -485,12 +480,9 @@ impl Audit {
                 if self.ev.sent_lines >= sent {
                     self.undeliver(self.ev.sent_lines - sent);
                 } else {
-                    let n = self.ev.sent_lines;
+                    let (n, sent_values) = (self.ev.sent_lines, lang.words().n_values(sent));
                     self.problem(lang.pick(
-                        format!(
-                            "EPIPE after {sent_values}, but {n} were logged as sent",
-                            sent_values = lang.words().n_values(sent)
-                        ),
+                        format!("EPIPE after {sent_values}, but {n} were logged as sent"),
                         format!(
                             "EPIPE após {sent} valores, mas {n} foram registrados como enviados"
                         ),
@@ -504,12 +496,9 @@ impl Audit {
             }
             (Role::Consumer, Event::PipeClosed { received, .. }) => {
                 if received != self.received {
-                    let n = self.received;
+                    let (n, received_values) = (self.received, lang.words().n_values(received));
                     self.problem(lang.pick(
-                        format!(
-                            "consumer says {received_values} arrived, the log shows {n}",
-                            received_values = lang.words().n_values(received)
-                        ),
+                        format!("consumer says {received_values} arrived, the log shows {n}"),
                         format!(
                             "o consumidor diz que chegaram {received} valores; o log mostra {n}"
                         ),
@@ -785,22 +774,12 @@ impl Audit {
     fn log_lang_check(&mut self, cons: &ConsumerPass) {
         self.report.log_lang = match (self.log_lang, cons.lang) {
             (Some(a), Some(b)) if a != b => {
-                self.problem_at(
-                    CONSUMER_LOG,
-                    0,
-                    self.lang.pick(
-                        format!(
-                            "written in {}, {EXECUTION_LOG} in {}: the two logs of one run speak one language",
-                            lang_name(b, self.lang),
-                            lang_name(a, self.lang)
-                        ),
-                        format!(
-                            "escrito em {}, e {EXECUTION_LOG} em {}: os dois logs de uma execução falam um só idioma",
-                            lang_name(b, self.lang),
-                            lang_name(a, self.lang)
-                        ),
-                    ),
+                let (b, a) = (lang_name(b, self.lang), lang_name(a, self.lang));
+                let text = self.lang.pick(
+                    format!("written in {b}, {EXECUTION_LOG} in {a}: the two logs of one run speak one language"),
+                    format!("escrito em {b}, e {EXECUTION_LOG} em {a}: os dois logs de uma execução falam um só idioma"),
                 );
+                self.problem_at(CONSUMER_LOG, 0, text);
                 None
             }
             (a, b) => a.or(b),

@@ -768,10 +768,8 @@ fn judge_fault(
     let killed = |s: &Option<ChildStatus>| matches!(s, Some(ChildStatus::Signal(_)));
     let (p, c) = (&facts.producer, &facts.consumer);
     let lost_text = if lost == 0 {
-        lang.pick(
-            "none lost in flight".to_string(),
-            "nenhum perdido no caminho".to_string(),
-        )
+        lang.pick("none lost in flight", "nenhum perdido no caminho")
+            .into()
     } else {
         lang.pick(
             format!("{lost} lost in the pipe"),
@@ -782,42 +780,37 @@ fn judge_fault(
         count(never_sent, "value never sent", "values never sent"),
         count(never_sent, "valor nunca enviado", "valores nunca enviados"),
     );
+    let w = lang.words();
+    let (sent_values, got, k_values) =
+        (w.n_values(sent), w.n_values(facts.received), w.n_values(k));
+    let c_exit = code(c).map_or("?".into(), |c| c.to_string());
+    let ended = |s: &Option<ChildStatus>| s.as_ref().map_or("?".into(), |s| s.render(lang));
     let (ok, how) = match fault.kind {
         FaultKind::ConsumerExit => {
             let producer_ok = match code(p) {
                 Some(3) => Some(lang.pick(
-                    format!("the producer got EPIPE after {sent_values} and exited 3", sent_values = lang.words().n_values(sent)),
-                    format!("o produtor recebeu EPIPE após {sent_valores} e saiu com 3", sent_valores = lang.words().n_values(sent)),
+                    format!("the producer got EPIPE after {sent_values} and exited 3"),
+                    format!("o produtor recebeu EPIPE após {sent_values} e saiu com 3"),
                 )),
                 Some(0) => Some(lang.pick(
-                    format!("the producer had already written all {sent_values} into the pipe and exited 0", sent_values = lang.words().n_values(sent)),
-                    format!("o produtor já tinha escrito os {sent_valores} no pipe e saiu com 0", sent_valores = lang.words().n_values(sent)),
+                    format!("the producer had already written all {sent_values} into the pipe and exited 0"),
+                    format!("o produtor já tinha escrito os {sent_values} no pipe e saiu com 0"),
                 )),
                 _ => None,
             };
             let ok = logged && code(c) == Some(0) && facts.received == k && producer_ok.is_some();
             let how = lang.pick(
-                format!(
-                    "the consumer closed the pipe after {} and exited {}",
-                    lang.words().n_values(facts.received),
-                    code(c).map_or("?".into(), |c| c.to_string())
-                ),
-                format!(
-                    "o consumidor fechou o pipe após {} e saiu com {}",
-                    lang.words().n_values(facts.received),
-                    code(c).map_or("?".into(), |c| c.to_string())
-                ),
+                format!("the consumer closed the pipe after {got} and exited {c_exit}"),
+                format!("o consumidor fechou o pipe após {got} e saiu com {c_exit}"),
             );
-            (
-                ok,
-                format!(
-                    "{how}; {}; {never}; {lost_text}",
-                    producer_ok.unwrap_or_else(|| lang.pick(
-                        "the producer did not end as expected".into(),
-                        "o produtor não terminou como esperado".into()
-                    ))
-                ),
-            )
+            let producer = producer_ok.unwrap_or_else(|| {
+                lang.pick(
+                    "the producer did not end as expected",
+                    "o produtor não terminou como esperado",
+                )
+                .into()
+            });
+            (ok, format!("{how}; {producer}; {never}; {lost_text}"))
         }
         FaultKind::ProducerExit => {
             let ok = logged
@@ -827,34 +820,24 @@ fn judge_fault(
                 && facts.received == k
                 && lost == 0;
             (ok, lang.pick(
-                format!("the producer left without the end marker after {k_values}; the consumer saw end of file after {} and exited {}; {never}; {lost_text}", lang.words().n_values(facts.received), code(c).map_or("?".into(), |c| c.to_string()), k_values = lang.words().n_values(k)),
-                format!("o produtor saiu sem o marcador de fim após {k_valores}; o consumidor viu o fim do arquivo após {} e saiu com {}; {never}; {lost_text}", lang.words().n_values(facts.received), code(c).map_or("?".into(), |c| c.to_string()), k_valores = lang.words().n_values(k)),
+                format!("the producer left without the end marker after {k_values}; the consumer saw end of file after {got} and exited {c_exit}; {never}; {lost_text}"),
+                format!("o produtor saiu sem o marcador de fim após {k_values}; o consumidor viu o fim do arquivo após {got} e saiu com {c_exit}; {never}; {lost_text}"),
             ))
         }
         FaultKind::ConsumerKill => {
             let producer_ok = matches!(code(p), Some(3 | 0));
             let ok = logged && killed(c) && facts.received == k && producer_ok;
-            (
-                ok,
-                lang.pick(
-                    format!(
-                        "the consumer was killed after {}; the producer {}; {never}; {lost_text}",
-                        lang.words().n_values(facts.received),
-                        p.as_ref().map_or("?".into(), |s| s.render(Lang::En))
-                    ),
-                    format!(
-                        "o consumidor foi morto após {}; o produtor {}; {never}; {lost_text}",
-                        lang.words().n_values(facts.received),
-                        p.as_ref().map_or("?".into(), |s| s.render(Lang::Pt))
-                    ),
-                ),
-            )
+            let pe = ended(p);
+            (ok, lang.pick(
+                format!("the consumer was killed after {got}; the producer {pe}; {never}; {lost_text}"),
+                format!("o consumidor foi morto após {got}; o produtor {pe}; {never}; {lost_text}"),
+            ))
         }
         FaultKind::ProducerKill => {
             let ok = logged && killed(p) && code(c) == Some(4) && lost == 0;
             (ok, lang.pick(
-                format!("the producer was killed after {k_values}; the consumer saw end of file after {} and exited {}; {never}; {lost_text}", lang.words().n_values(facts.received), code(c).map_or("?".into(), |c| c.to_string()), k_values = lang.words().n_values(k)),
-                format!("o produtor foi morto após {k_valores}; o consumidor viu o fim do arquivo após {} e saiu com {}; {never}; {lost_text}", lang.words().n_values(facts.received), code(c).map_or("?".into(), |c| c.to_string()), k_valores = lang.words().n_values(k)),
+                format!("the producer was killed after {k_values}; the consumer saw end of file after {got} and exited {c_exit}; {never}; {lost_text}"),
+                format!("o produtor foi morto após {k_values}; o consumidor viu o fim do arquivo após {got} e saiu com {c_exit}; {never}; {lost_text}"),
             ))
         }
         FaultKind::MainKill => {
@@ -865,31 +848,21 @@ fn judge_fault(
                 && facts.end_sent
                 && facts.end_received
                 && lost == 0;
-            let ended = |s: &Option<ChildStatus>, l: Lang| {
-                s.as_ref()
-                    .map_or(l.pick("?".into(), "?".into()), |s| s.render(l))
-            };
-            let (pe, ce) = (ended(p, lang), ended(c, lang));
+            let (pe, ce) = (ended(p), ended(c));
             let marker = if facts.end_sent {
                 lang.pick(
-                    format!(
-                        "sent the end marker after {sent_values}",
-                        sent_values = lang.words().n_values(sent)
-                    ),
-                    format!(
-                        "enviou o marcador de fim após {sent_valores}",
-                        sent_valores = lang.words().n_values(sent)
-                    ),
+                    format!("sent the end marker after {sent_values}"),
+                    format!("enviou o marcador de fim após {sent_values}"),
                 )
             } else {
                 lang.pick(
                     format!(
-                        "never sent the end marker ({sent_values_sent})",
-                        sent_values_sent = count(sent, "value sent", "values sent")
+                        "never sent the end marker ({})",
+                        count(sent, "value sent", "values sent")
                     ),
                     format!(
-                        "nunca enviou o marcador de fim ({sent_valores_enviados})",
-                        sent_valores_enviados = count(sent, "valor enviado", "valores enviados")
+                        "nunca enviou o marcador de fim ({})",
+                        count(sent, "valor enviado", "valores enviados")
                     ),
                 )
             };
@@ -908,8 +881,8 @@ fn judge_fault(
                 )
             };
             (ok, lang.pick(
-                format!("main was killed after {k_values_were_received}; its children got their death signal (SIGTERM) and wound down: {ends}; {lost_text}", k_values_were_received = count(k, "value was received", "values were received")),
-                format!("o main foi morto após {k_valores_recebidos}; os filhos receberam o sinal de morte do pai (SIGTERM) e encerraram: {ends}; {lost_text}", k_valores_recebidos = count(k, "valor recebido", "valores recebidos")),
+                format!("main was killed after {}; its children got their death signal (SIGTERM) and wound down: {ends}; {lost_text}", count(k, "value was received", "values were received")),
+                format!("o main foi morto após {}; os filhos receberam o sinal de morte do pai (SIGTERM) e encerraram: {ends}; {lost_text}", count(k, "valor recebido", "valores recebidos")),
             ))
         }
     };
