@@ -81,14 +81,6 @@ impl fmt::Display for Role {
     }
 }
 
-impl FromStr for Role {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        Role::parse_any(s).map(|(r, _)| r)
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Parity {
     Even,
@@ -118,20 +110,6 @@ impl Parity {
             _ if s == w.odd => Ok(Parity::Odd),
             _ => Err(format!("expected '{}' or '{}', got '{s}'", w.even, w.odd)),
         }
-    }
-}
-
-impl fmt::Display for Parity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.in_lang(Lang::En))
-    }
-}
-
-impl FromStr for Parity {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        Parity::parse_in(s, Lang::En)
     }
 }
 
@@ -219,6 +197,15 @@ impl<'a> Cursor<'a> {
         word.parse()
             .map_err(|_| format!("expected a number, got '{word}'"))
     }
+}
+
+/// A line of `execution_log.txt` cut at its fields, `<timestamp> [<role> <pid>] <message>`,
+/// none of them judged: the 29-byte timestamp, the role's name, the pid's text, the message.
+pub(crate) fn fields(line: &str) -> Option<(&str, &str, &str, &str)> {
+    let (stamp, rest) = line.split_at_checked(29)?;
+    let (who, rest) = split_once(rest.strip_prefix(" [")?, " ")?;
+    let (pid, msg) = split_once(rest, "] ")?;
+    Some((stamp, who, pid, msg))
 }
 
 /// Why a line does not parse, in `lang`: the parser words its reasons in English; this says

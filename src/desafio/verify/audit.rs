@@ -21,7 +21,7 @@ use crate::desafio::lang::Lang;
 use crate::desafio::log::{CONSUMER_LOG, EXECUTION_LOG, LogPaths, invalid};
 use crate::desafio::options::{Bug, FaultKind, range_len};
 use crate::desafio::record::{
-    ChildStatus, Event, LogLine, Parity, Role, RunParams, TimeCache, split_once,
+    ChildStatus, Event, LogLine, Parity, Role, RunParams, TimeCache, fields,
 };
 
 /// What the execution log said about one child role.
@@ -224,13 +224,7 @@ impl Audit {
     /// timestamp parsed once per batch. `false`: anything else, for the full parser (which
     /// also words what is wrong).
     fn hot_line(&mut self, text: &str) -> bool {
-        let Some((stamp, rest)) = text.split_at_checked(29) else {
-            return false;
-        };
-        let Some((who, rest)) = rest.strip_prefix(" [").and_then(|r| split_once(r, " ")) else {
-            return false;
-        };
-        let Some((pid, msg)) = split_once(rest, "] ") else {
+        let Some((stamp, who, pid, msg)) = fields(text) else {
             return false;
         };
         // A child's line names its role in its language (main's, `None`, is not a hot line).

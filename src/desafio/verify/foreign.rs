@@ -8,7 +8,7 @@ use std::io::Read;
 
 use crate::desafio::error::{Error, Result};
 use crate::desafio::log::{CONSUMER_LOG, EXECUTION_LOG, LogPaths};
-use crate::desafio::record::{ConsumerLine, Role, TimeCache, parse_time};
+use crate::desafio::record::{ConsumerLine, Role, TimeCache, fields, parse_time};
 
 /// How much of a first line is quoted.
 const QUOTED: usize = 60;
@@ -32,19 +32,9 @@ fn first_line(path: &std::path::Path) -> Option<Vec<u8>> {
 /// whatever its message says (a message this program does not write is a violation for the
 /// audit; a line without this shape is not this program's at all).
 fn has_execution_shape(line: &str) -> bool {
-    let Some((stamp, rest)) = line.split_at_checked(29) else {
-        return false;
-    };
-    let Some(rest) = rest.strip_prefix(" [") else {
-        return false;
-    };
-    let Some((who, rest)) = rest.split_once(' ') else {
-        return false;
-    };
-    let Some((pid, _)) = rest.split_once("] ") else {
-        return false;
-    };
-    parse_time(stamp).is_ok() && Role::parse_any(who).is_ok() && pid.parse::<i32>().is_ok()
+    fields(line).is_some_and(|(stamp, who, pid, _)| {
+        parse_time(stamp).is_ok() && Role::parse_any(who).is_ok() && pid.parse::<i32>().is_ok()
+    })
 }
 
 /// `Err(Error::Foreign)` naming the first line that is not this program's, if either log's

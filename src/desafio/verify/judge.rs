@@ -239,13 +239,25 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
             }
         };
         if extra > 0 {
-            for _ in 0..extra {
-                a.in_flight.pop_back();
-            }
+            a.in_flight.truncate(a.in_flight.len() - extra as usize);
             a.ev.undelivered += extra;
             a.report.notes.push(lang.pick(
-                format!("{extra_values_logged_as_sent_never_entered} the pipe: the producer was killed before writing them", extra_values_logged_as_sent_never_entered = count(extra, "value logged as sent never entered", "values logged as sent never entered")),
-                format!("{extra_valores_registrados_como_enviados_nunca_entraram} no pipe: o produtor foi morto antes de escrevê-los", extra_valores_registrados_como_enviados_nunca_entraram = count(extra, "valor registrado como enviado nunca entrou", "valores registrados como enviados nunca entraram")),
+                format!(
+                    "{} the pipe: the producer was killed before writing them",
+                    count(
+                        extra,
+                        "value logged as sent never entered",
+                        "values logged as sent never entered"
+                    )
+                ),
+                format!(
+                    "{} no pipe: o produtor foi morto antes de escrevê-los",
+                    count(
+                        extra,
+                        "valor registrado como enviado nunca entrou",
+                        "valores registrados como enviados nunca entraram"
+                    )
+                ),
             ));
         }
     }
@@ -254,10 +266,10 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
     // its last values from the pipe (and logged them) without recording them.
     let recorded = a.received - a.ev.unrecorded;
     if a.ev.unrecorded > 0 {
-        let n = a.ev.unrecorded;
+        let (n, s) = (a.ev.unrecorded, plural_s(a.ev.unrecorded));
         a.report.notes.push(lang.pick(
             format!("{} received but never recorded in {CONSUMER_LOG}: the consumer was killed between its two writes", count(n, "value was", "values were")),
-            format!("{} recebido{} mas nunca registrado{} em {CONSUMER_LOG}: o consumidor foi morto entre suas duas escritas", count(n, "valor foi", "valores foram"), plural_s(n), plural_s(n)),
+            format!("{} recebido{s} mas nunca registrado{s} em {CONSUMER_LOG}: o consumidor foi morto entre suas duas escritas", count(n, "valor foi", "valores foram")),
         ));
     }
     a.report.sent = delivered;
@@ -270,16 +282,12 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
         || a.ev.stall.is_some()
         || (a.ev.consumer.exit_code.is_some_and(|c| c != 0));
     if lost > 0 {
+        let (s, were) = (plural_s(lost), count(lost, "value was", "values were"));
         let text = lang.pick(
+            format!("{were} sent but never received"),
             format!(
-                "{} sent but never received",
-                count(lost, "value was", "values were")
-            ),
-            format!(
-                "{} enviado{} e nunca recebido{}",
-                count(lost, "valor foi", "valores foram"),
-                plural_s(lost),
-                plural_s(lost)
+                "{} enviado{s} e nunca recebido{s}",
+                count(lost, "valor foi", "valores foram")
             ),
         );
         if consumer_left_early || main_killed {
@@ -411,7 +419,7 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
         ));
     }
 
-    let handled = handled_paths(a, cons, &facts, main_killed);
+    let handled = handled_paths(a, &facts, main_killed);
     let fault = a.ev.params.as_ref().and_then(|p| p.fault);
     let mut fault_handled = None;
     if let Some(fault) = fault {
@@ -443,27 +451,25 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
 }
 
 /// The error and blocking paths this run went through, each as the logs show it handled.
-fn handled_paths(a: &Audit, cons: &ConsumerPass, facts: &Facts, main_killed: bool) -> Vec<String> {
+fn handled_paths(a: &Audit, facts: &Facts, main_killed: bool) -> Vec<String> {
     let lang = a.lang;
     let mut out = Vec::new();
+    let exit = |code: Option<i32>| code.map_or("-".into(), |c| c.to_string());
     if let Some((sent, at)) = a.ev.broken_pipe {
-        let exit =
-            a.ev.producer
-                .exit_code
-                .map_or("-".into(), |c| c.to_string());
+        let (values, exit) = (lang.words().n_values(sent), exit(a.ev.producer.exit_code));
         out.push(lang.pick(
-            format!("EPIPE: the producer saw the consumer close the pipe after {} and exited {exit} ({EXECUTION_LOG}:{at})", lang.words().n_values(sent)),
-            format!("EPIPE: o produtor viu o consumidor fechar o pipe após {} e saiu com {exit} ({EXECUTION_LOG}:{at})", lang.words().n_values(sent)),
+            format!("EPIPE: the producer saw the consumer close the pipe after {values} and exited {exit} ({EXECUTION_LOG}:{at})"),
+            format!("EPIPE: o produtor viu o consumidor fechar o pipe após {values} e saiu com {exit} ({EXECUTION_LOG}:{at})"),
         ));
     }
     if let Some((received, at)) = a.ev.pipe_closed {
-        let exit =
-            a.ev.consumer
-                .exit_code
-                .map_or("-".into(), |c| c.to_string());
+        let (values, exit) = (
+            lang.words().n_values(received),
+            exit(a.ev.consumer.exit_code),
+        );
         out.push(lang.pick(
-            format!("EOF: the consumer saw the pipe close before the end marker after {} and exited {exit} ({EXECUTION_LOG}:{at})", lang.words().n_values(received)),
-            format!("EOF: o consumidor viu o pipe fechar antes do marcador de fim após {} e saiu com {exit} ({EXECUTION_LOG}:{at})", lang.words().n_values(received)),
+            format!("EOF: the consumer saw the pipe close before the end marker after {values} and exited {exit} ({EXECUTION_LOG}:{at})"),
+            format!("EOF: o consumidor viu o pipe fechar antes do marcador de fim após {values} e saiu com {exit} ({EXECUTION_LOG}:{at})"),
         ));
     }
     for (role, signal, at) in &a.ev.interrupts {
@@ -481,15 +487,10 @@ fn handled_paths(a: &Audit, cons: &ConsumerPass, facts: &Facts, main_killed: boo
             _ => &a.ev.consumer,
         };
         if let Some((ChildStatus::Signal(s), at)) = &state.main_saw {
+            let r = role.in_lang(lang);
             out.push(lang.pick(
-                format!(
-                    "a killed {}: main reaped it and reported {s} ({EXECUTION_LOG}:{at})",
-                    role.in_lang(lang)
-                ),
-                format!(
-                    "um {} morto: o main o recolheu e relatou {s} ({EXECUTION_LOG}:{at})",
-                    role.in_lang(lang)
-                ),
+                format!("a killed {r}: main reaped it and reported {s} ({EXECUTION_LOG}:{at})"),
+                format!("um {r} morto: o main o recolheu e relatou {s} ({EXECUTION_LOG}:{at})"),
             ));
         }
     }
@@ -528,7 +529,6 @@ fn handled_paths(a: &Audit, cons: &ConsumerPass, facts: &Facts, main_killed: boo
             format!("execução travada: o main percebeu e a encerrou ({EXECUTION_LOG}:{at})"),
         ));
     }
-    let _ = cons;
     out
 }
 
