@@ -182,28 +182,25 @@ pub fn parse(args: &[OsString], lang: Lang) -> Parsed<Cli> {
     if let Some(cli) = Cli::plain(args) {
         return Parsed::Run(cli);
     }
-    let cmd = match lang {
+    // The command again for `help`, built only then: cloning it up front for every run cost
+    // more than parsing the command line.
+    let command_in = || match lang {
         Lang::En => Cli::command(),
         Lang::Pt => command(),
     };
+    let cmd = command_in();
     let run_args: Vec<String> = cmd
         .get_arguments()
         .map(|a| a.get_id().to_string())
         .filter(|id| id != "lang")
         .collect();
-    // The command again for `help`, built only then: cloning it up front for every run cost
-    // more than parsing the command line.
-    let help_cmd = || match lang {
-        Lang::En => Cli::command(),
-        Lang::Pt => command(),
-    };
     let mut help_text: Option<String> = None;
     let result = cmd.try_get_matches_from(args).and_then(|m| {
         // `help [COMMAND]`, which the Portuguese command defines itself (clap's own would
         // speak English): the help of that command, or of the whole program.
         if let Some(("help", sub)) = m.subcommand() {
             let target = sub.get_one::<String>("command").cloned();
-            let mut help_cmd = help_cmd();
+            let mut help_cmd = command_in();
             let help = match target {
                 Some(name) => match help_cmd.find_subcommand_mut(&name) {
                     Some(sub) => sub.render_long_help(),

@@ -816,20 +816,15 @@ impl Audit {
     fn distinct(&mut self, paths: &LogPaths) -> Result<()> {
         let mut sorted = std::mem::take(&mut self.sent_values);
         sorted.sort_unstable();
-        let mut repeated = Vec::new();
-        for pair in sorted.windows(2) {
-            if pair[0] == pair[1] && repeated.last() != Some(&pair[0]) {
+        let (mut repeated, mut duplicates) = (Vec::new(), 0);
+        for pair in sorted.windows(2).filter(|pair| pair[0] == pair[1]) {
+            duplicates += 1;
+            if repeated.last() != Some(&pair[0]) {
                 repeated.push(pair[0]);
             }
         }
-        let mut distinct = sorted.len() as u64;
-        for pair in sorted.windows(2) {
-            if pair[0] == pair[1] {
-                distinct -= 1;
-            }
-        }
-        self.ev.distinct = distinct;
-        self.ev.duplicates = sorted.len() as u64 - distinct;
+        self.ev.distinct = sorted.len() as u64 - duplicates;
+        self.ev.duplicates = duplicates;
         self.ev.min_max = sorted.first().zip(sorted.last()).map(|(a, b)| (*a, *b));
         drop(sorted);
         if repeated.is_empty() {
