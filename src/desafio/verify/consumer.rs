@@ -215,10 +215,34 @@ pub fn compare(
     let mut exec = open(&paths.execution)?;
     let mut cons = open(&paths.consumer)?;
     let (mut exec_times, mut cons_times) = (TimeCache::default(), TimeCache::default());
-    let mut after_totals = false;
-    let mut ended: Vec<Problem> = Vec::new();
+    // The consumer log's next value line (number, value); `None` at its end, or at its totals
+    // line with `to_totals`.
+    let mut next_value = |to_totals: bool| -> std::io::Result<Option<(usize, i64)>> {
+        while let Some((cn, line)) = cons.next_line()? {
+            let (Line::Text(text) | Line::Unterminated(text)) = line else {
+                continue;
+            };
+            if cn == 1 && text.starts_with("# ") {
+                continue;
+            }
+            match ConsumerLine::parse_any(text, &mut cons_times) {
+                Ok((ConsumerLine::Value { value, .. }, _)) => return Ok(Some((cn, value))),
+                Ok((ConsumerLine::Totals { .. }, _)) if to_totals => return Ok(None),
+                _ => {}
+            }
+        }
+        Ok(None)
+    };
+    let (mut ended, mut cons_ended) = (Vec::new(), false);
     let mut mismatched = false;
-    let mut problem = |file, line, text: String| problems.push(Problem { file, line, text });
+    let mut problem = |line, text: String| {
+        mismatched = true;
+        problems.push(Problem {
+            file: CONSUMER_LOG,
+            line,
+            text,
+        })
+    };
     while let Some((at, line)) = exec.next_line()? {
         let (Line::Text(text) | Line::Unterminated(text)) = line else {
             continue;
@@ -230,13 +254,17 @@ pub fn compare(
         else {
             continue;
         };
-        loop {
-            let next = if after_totals {
-                None
-            } else {
-                cons.next_line()?
-            };
-            let Some((cn, cline)) = next else {
+        match if cons_ended { None } else { next_value(true)? } {
+            Some((cn, v)) if v != value => problem(
+                cn,
+                lang.pick(
+                    format!("value {v}, but {EXECUTION_LOG}:{at} received {value}"),
+                    format!("valor {v}, mas {EXECUTION_LOG}:{at} recebeu {value}"),
+                ),
+            ),
+            Some(_) => {}
+            None => {
+                cons_ended = true;
                 ended.push(Problem {
                     file: CONSUMER_LOG,
                     line: 0,
@@ -247,54 +275,17 @@ pub fn compare(
                         ),
                     ),
                 });
-                break;
-            };
-            let (Line::Text(ctext) | Line::Unterminated(ctext)) = cline else {
-                continue;
-            };
-            if cn == 1 && ctext.starts_with("# ") {
-                continue;
             }
-            match ConsumerLine::parse_any(ctext, &mut cons_times) {
-                Ok((ConsumerLine::Value { value: v, .. }, _)) => {
-                    if v != value {
-                        mismatched = true;
-                        problem(
-                            CONSUMER_LOG,
-                            cn,
-                            lang.pick(
-                                format!("value {v}, but {EXECUTION_LOG}:{at} received {value}"),
-                                format!("valor {v}, mas {EXECUTION_LOG}:{at} recebeu {value}"),
-                            ),
-                        );
-                    }
-                }
-                Ok((ConsumerLine::Totals { .. }, _)) => {
-                    after_totals = true;
-                    continue;
-                }
-                Ok(_) | Err(_) => continue,
-            }
-            break;
         }
     }
-    while let Some((cn, cline)) = cons.next_line()? {
-        let (Line::Text(ctext) | Line::Unterminated(ctext)) = cline else {
-            continue;
-        };
-        if let Ok((ConsumerLine::Value { value, .. }, _)) =
-            ConsumerLine::parse_any(ctext, &mut cons_times)
-        {
-            mismatched = true;
-            problem(
-                CONSUMER_LOG,
-                cn,
-                lang.pick(
-                    format!("value {value} has no 'received' line in {EXECUTION_LOG}"),
-                    format!("o valor {value} não tem linha de recebimento em {EXECUTION_LOG}"),
-                ),
-            );
-        }
+    while let Some((cn, value)) = next_value(false)? {
+        problem(
+            cn,
+            lang.pick(
+                format!("value {value} has no 'received' line in {EXECUTION_LOG}"),
+                format!("o valor {value} não tem linha de recebimento em {EXECUTION_LOG}"),
+            ),
+        );
     }
     if killed && !mismatched {
         return Ok(ended.len() as u64);
