@@ -241,23 +241,20 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
         if extra > 0 {
             a.in_flight.truncate(a.in_flight.len() - extra as usize);
             a.ev.undelivered += extra;
+            let never_entered = lang.pick(
+                [
+                    "value logged as sent never entered",
+                    "values logged as sent never entered",
+                ],
+                [
+                    "valor registrado como enviado nunca entrou",
+                    "valores registrados como enviados nunca entraram",
+                ],
+            );
+            let never_entered = count(extra, never_entered[0], never_entered[1]);
             a.report.notes.push(lang.pick(
-                format!(
-                    "{} the pipe: the producer was killed before writing them",
-                    count(
-                        extra,
-                        "value logged as sent never entered",
-                        "values logged as sent never entered"
-                    )
-                ),
-                format!(
-                    "{} no pipe: o produtor foi morto antes de escrevê-los",
-                    count(
-                        extra,
-                        "valor registrado como enviado nunca entrou",
-                        "valores registrados como enviados nunca entraram"
-                    )
-                ),
+                format!("{never_entered} the pipe: the producer was killed before writing them"),
+                format!("{never_entered} no pipe: o produtor foi morto antes de escrevê-los"),
             ));
         }
     }
@@ -314,14 +311,10 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
                 "o main não terminou: nenhuma linha de resumo".to_string(),
             )
         }),
-        None => problem(
-            end,
-            lang.pick(
-                "no summary line from main",
-                "nenhuma linha de resumo do main",
-            )
-            .into(),
-        ),
+        None => {
+            let none = lang.pick("no summary line from main", "nenhuma linha de resumo do main");
+            problem(end, none.into())
+        }
         Some((sent, received, l, at)) => {
             // Main counts a batch received once both logs have it (the consumer adds it to the
             // shared count after its second write); a consumer killed between its writes leaves
