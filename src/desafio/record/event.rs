@@ -8,7 +8,7 @@ use std::str::FromStr;
 use chrono::{DateTime, FixedOffset};
 
 use super::catalog::Arg::{self, Text};
-use super::catalog::{Caps, Msg, capture, fill};
+use super::catalog::{Caps, Msg, capture, fill, say};
 use super::{ChildStatus, Cursor, Parity, Role, TimeCache};
 use crate::desafio::lang::Lang;
 use crate::desafio::options::{Bug, Fault, Pace};
@@ -175,23 +175,17 @@ impl Event {
             }
             Event::Started(None) => put(Msg::Started, &[]),
             Event::Started(Some(p)) => {
-                let mut pace = String::new();
-                match p.pace {
-                    Some(ms) => fill(&mut pace, Msg::PaceMs, lang, &[Text(&ms.to_string())]),
-                    None => pace.push_str(w.none),
-                }
                 let none = || w.none.to_string();
+                let pace = p
+                    .pace
+                    .map_or_else(none, |ms| say(Msg::PaceMs, lang, &[Text(&ms.to_string())]));
                 let fault = p.fault.map_or_else(none, |f| f.to_string());
-                let bug = p.bug.map(|b| b.to_string());
+                let bug = p.bug.map(|b| b.to_string()).unwrap_or_default();
                 let (count, min, max, seed) = (n(p.count), n(p.min), n(p.max), n(p.seed));
-                let args = [count, min, max, seed, Text(&pace), Text(&fault)];
-                match &bug {
-                    None => put(Msg::StartedParams, &args),
-                    Some(bug) => {
-                        let [count, min, max, seed, pace, fault] = args;
-                        let args = [count, min, max, seed, pace, fault, Text(bug)];
-                        put(Msg::StartedParamsBug, &args)
-                    }
+                let args = [count, min, max, seed, Text(&pace), Text(&fault), Text(&bug)];
+                match p.bug {
+                    None => put(Msg::StartedParams, &args[..6]),
+                    Some(_) => put(Msg::StartedParamsBug, &args),
                 }
             }
             Event::Spawned { role, pid } => put(Msg::Spawned, &[Text(role.in_lang(lang)), n(*pid)]),
