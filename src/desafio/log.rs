@@ -167,14 +167,9 @@ pub fn claim_for_run(log: &ExecutionLog) {
 /// The pid of main in a live run's log: its first line, `<time> [main <pid>] started: …`. That
 /// line follows the run's claim by a moment: looked for during a second at most.
 fn live_main_pid(execution: &Path) -> Option<i32> {
-    use std::io::Read;
     for _ in 0..50 {
-        let mut head = Vec::with_capacity(512);
-        if let Ok(file) = File::open(execution) {
-            let _ = file.take(4096).read_to_end(&mut head);
-        }
-        if let Some(line) = head.split(|&b| b == b'\n').next()
-            && let Ok(line) = std::str::from_utf8(line)
+        if let Some(line) = crate::desafio::verify::reader::first_line(execution)
+            && let Ok(line) = std::str::from_utf8(&line)
             && let Ok(parsed) = line.parse::<crate::desafio::record::LogLine>()
             && parsed.role == Role::Main
         {

@@ -152,13 +152,11 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
             let at =
                 a.ev.end_sent
                     .map_or(a.ev.producer.last_line.max(1), |(_, l)| l);
-            problem(
-                exec(at),
-                lang.pick(
+            let text = lang.pick(
                     format!("the producer stopped after {sent} of {asked} {values} and gave no reason (no interrupt, fault or error line)"),
                     format!("o produtor parou após {sent} de {asked} {values} sem dar motivo (nenhuma linha de interrupção, falha ou erro)"),
-                ),
             );
+            problem(exec(at), text);
         }
     }
     if a.ev.end_sent.is_none() {
@@ -331,13 +329,11 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
                 && l == sent.saturating_sub(received);
             if !plausible {
                 let r = recorded;
-                problem(
-                    exec(at),
-                    lang.pick(
+                let text = lang.pick(
                         format!("summary says sent {sent}, received {received}, lost {l}; the log shows sent {delivered}, received {r}, lost {lost}"),
                         format!("o resumo diz enviados {sent}, recebidos {received}, perdidos {l}; o log mostra enviados {delivered}, recebidos {r}, perdidos {lost}"),
-                    ),
                 );
+                problem(exec(at), text);
             }
         }
     }
@@ -376,13 +372,11 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
         let expected = i32::from(facts.exit_code());
         let error_exit = code == 1 && a.ev.errors.iter().any(|(r, _, _)| *r == Role::Main);
         if code != expected && !error_exit {
-            problem(
-                exec(at),
-                lang.pick(
+            let text = lang.pick(
                     format!("main exited with code {code}, but the logs show a run that ends with {expected}"),
                     format!("o main saiu com código {code}, mas os logs mostram uma execução que termina com {expected}"),
-                ),
             );
+            problem(exec(at), text);
         }
     }
     // The verdict's class is main's exit code's: OK with 0, INCOMPLETE with 1 or 130 (a run

@@ -176,6 +176,19 @@ impl LogReader {
     }
 }
 
+/// The first line of `path` (at most `MAX_LINE` bytes), if the file has one.
+pub(crate) fn first_line(path: &Path) -> Option<Vec<u8>> {
+    let mut head = Vec::new();
+    let file = File::open(path).ok()?;
+    file.take(MAX_LINE as u64 + 1).read_to_end(&mut head).ok()?;
+    if head.is_empty() {
+        return None;
+    }
+    let end = memchr::memchr(b'\n', &head).unwrap_or(head.len());
+    head.truncate(end);
+    Some(head)
+}
+
 fn text<'a>(bytes: &'a [u8], wrap: fn(&'a str) -> Line<'a>) -> Line<'a> {
     match std::str::from_utf8(bytes) {
         Ok(s) => wrap(s),
