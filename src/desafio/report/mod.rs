@@ -84,8 +84,6 @@ pub struct Run {
     pub charts: Option<Charts>,
     pub marks: Vec<Mark>,
     pub values: u64,
-    pub received: u64,
-    pub lost: u64,
     pub summary: Option<String>,
     pub started: Option<String>,
     pub exec_lines: usize,
@@ -249,7 +247,6 @@ pub fn read(dir: &Path, lang: Lang) -> Result<Run> {
                 in_flight.push_back(sent_times.len() - 1);
             }
             Event::Received { .. } => {
-                run.received += 1;
                 received_times.push(at);
                 // A pipe is first in, first out: the oldest value in flight is this one.
                 if let Some(i) = in_flight.pop_front() {
@@ -314,7 +311,6 @@ pub fn read(dir: &Path, lang: Lang) -> Result<Run> {
                 lost,
                 ..
             } => {
-                run.lost = lost;
                 let w = lang.words();
                 run.summary = Some(format!(
                     "{} {sent}, {} {received}, {} {lost}",

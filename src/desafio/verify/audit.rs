@@ -41,7 +41,6 @@ pub(crate) struct Evidence {
     pub params: Option<RunParams>,
     pub main_pid: Option<(i32, usize)>,
     pub main_exit: Option<(i32, usize)>,
-    pub main_last_line: usize,
     pub producer: RoleState,
     pub consumer: RoleState,
     pub spawned: Vec<(Role, i32, usize)>,
@@ -64,7 +63,6 @@ pub(crate) struct Evidence {
     pub undelivered: u64,
     /// Values the consumer logged as received but was killed before recording in its own log.
     pub unrecorded: u64,
-    pub cut_lines: Vec<usize>,
     pub stall: Option<usize>,
     /// Lines whose timestamp is earlier than the line before.
     pub backwards: Vec<usize>,
@@ -337,28 +335,19 @@ impl Audit {
 
     fn check_pid(&mut self, role: Role, pid: i32) {
         let line = self.number;
-        let state = match role {
-            Role::Main => {
-                self.ev.main_last_line = line;
-                match self.ev.main_pid {
-                    None => {
-                        self.ev.main_pid = Some((pid, line));
-                        return;
-                    }
-                    Some((first, at)) => {
-                        if first != pid {
-                            self.pid_problem(role, pid, first, at);
-                        }
-                        return;
-                    }
-                }
+        let seen = match role {
+            Role::Main => &mut self.ev.main_pid,
+            Role::Producer | Role::Consumer => {
+                let state = match role {
+                    Role::Producer => &mut self.ev.producer,
+                    _ => &mut self.ev.consumer,
+                };
+                state.last_line = line;
+                &mut state.pid
             }
-            Role::Producer => &mut self.ev.producer,
-            Role::Consumer => &mut self.ev.consumer,
         };
-        state.last_line = line;
-        match state.pid {
-            None => state.pid = Some((pid, line)),
+        match *seen {
+            None => *seen = Some((pid, line)),
             Some((first, at)) if first != pid => self.pid_problem(role, pid, first, at),
             Some(_) => {}
         }
@@ -414,7 +403,6 @@ impl Audit {
             (Role::Main, Event::Spawned { role, pid }) => {
                 self.check_pid(role, pid);
                 self.ev.spawned.push((role, pid, at));
-                self.ev.main_last_line = at;
             }
             (
                 Role::Producer,
@@ -561,7 +549,6 @@ impl Audit {
             }
             (Role::Main, Event::ChildExited { role, pid, status }) => {
                 self.check_pid(role, pid);
-                self.ev.main_last_line = at;
                 if !status.succeeded() {
                     self.stop(text);
                 }
@@ -784,16 +771,14 @@ impl Audit {
     /// last, unfinished line (the next writer starts on a fresh line), one per killed writer.
     fn cut_lines(&mut self) {
         let lang = self.lang;
-        let killed = [&self.ev.producer, &self.ev.consumer]
+        let mut allowed = [&self.ev.producer, &self.ev.consumer]
             .iter()
             .filter(|s| matches!(s.main_saw, Some((ChildStatus::Signal(_), _))))
             .count()
             + usize::from(self.main_unfinished());
-        let mut allowed = killed;
         for (line, why) in std::mem::take(&mut self.unparsed) {
             if allowed > 0 && line > 1 {
                 allowed -= 1;
-                self.ev.cut_lines.push(line);
                 self.report.notes.push(lang.pick(
                     format!("{EXECUTION_LOG}:{line}: a line cut short by a killed process"),
                     format!("{EXECUTION_LOG}:{line}: uma linha interrompida por um processo morto"),
