@@ -190,11 +190,7 @@ pub(super) fn run(dir: &Path, lang: Lang) -> Result<Report> {
 
 impl Audit {
     fn problem(&mut self, text: impl Into<String>) {
-        self.report.problems.push(Problem {
-            file: EXECUTION_LOG,
-            line: self.number,
-            text: text.into(),
-        });
+        self.problem_at(EXECUTION_LOG, self.number, text);
     }
 
     pub(super) fn problem_at(&mut self, file: &'static str, line: usize, text: impl Into<String>) {
