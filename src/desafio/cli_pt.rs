@@ -182,28 +182,25 @@ pub fn parse(args: &[OsString], lang: Lang) -> Parsed<Cli> {
     if let Some(cli) = Cli::plain(args) {
         return Parsed::Run(cli);
     }
-    let cmd = match lang {
+    // The command again for `help`, built only then: cloning it up front for every run cost
+    // more than parsing the command line.
+    let command_in = || match lang {
         Lang::En => Cli::command(),
         Lang::Pt => command(),
     };
+    let cmd = command_in();
     let run_args: Vec<String> = cmd
         .get_arguments()
         .map(|a| a.get_id().to_string())
         .filter(|id| id != "lang")
         .collect();
-    // The command again for `help`, built only then: cloning it up front for every run cost
-    // more than parsing the command line.
-    let help_cmd = || match lang {
-        Lang::En => Cli::command(),
-        Lang::Pt => command(),
-    };
     let mut help_text: Option<String> = None;
     let result = cmd.try_get_matches_from(args).and_then(|m| {
         // `help [COMMAND]`, which the Portuguese command defines itself (clap's own would
         // speak English): the help of that command, or of the whole program.
         if let Some(("help", sub)) = m.subcommand() {
             let target = sub.get_one::<String>("command").cloned();
-            let mut help_cmd = help_cmd();
+            let mut help_cmd = command_in();
             let help = match target {
                 Some(name) => match help_cmd.find_subcommand_mut(&name) {
                     Some(sub) => sub.render_long_help(),
@@ -266,15 +263,10 @@ pub fn translate(message: &str) -> String {
     ];
     let mut out = message.to_string();
     for (en, pt, g) in SUBJECTS {
-        let (can, must, is) = if g == "os" {
-            ("não podem", "devem", "são")
+        let (can, must, is, big) = if g == "os" {
+            ("não podem", "devem", "são", "grandes demais")
         } else {
-            ("não pode", "deve", "é")
-        };
-        let big = match g {
-            "a" => "grande demais",
-            "os" => "grandes demais",
-            _ => "grande demais",
+            ("não pode", "deve", "é", "grande demais")
         };
         for (from, to) in [
             (
@@ -352,23 +344,14 @@ pub fn translate(message: &str) -> String {
         ("Input/output error", "erro de entrada/saída"),
         ("Broken pipe", "pipe quebrado"),
         ("(os error ", "(erro do sistema "),
-        (
-            "not a regular file (a FIFO): a log must be one",
-            "não é um arquivo comum (é um FIFO): um log precisa ser um arquivo comum",
-        ),
-        (
-            "not a regular file (a directory): a log must be one",
-            "não é um arquivo comum (é uma pasta): um log precisa ser um arquivo comum",
-        ),
-        (
-            "not a regular file (a device): a log must be one",
-            "não é um arquivo comum (é um dispositivo): um log precisa ser um arquivo comum",
-        ),
-        (
-            "not a regular file: a log must be one",
-            "não é um arquivo comum: um log precisa ser um arquivo comum",
-        ),
         ("not a regular file", "não é um arquivo comum"),
+        ("(a FIFO)", "(é um FIFO)"),
+        ("(a directory)", "(é uma pasta)"),
+        ("(a device)", "(é um dispositivo)"),
+        (
+            ": a log must be one",
+            ": um log precisa ser um arquivo comum",
+        ),
         (
             "is the same file as execution_log.txt: the two logs must be two files",
             "é o mesmo arquivo que execution_log.txt: os dois logs precisam ser dois arquivos",

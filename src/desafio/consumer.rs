@@ -208,7 +208,7 @@ mod tests {
 
     fn consume_bytes(bytes: Vec<u8>) -> (Result<i32>, String, String) {
         let dir = tempfile::tempdir().unwrap();
-        let paths = LogPaths::create_fresh(dir.path()).unwrap();
+        let paths = LogPaths::claim_fresh(dir.path()).unwrap().0;
         let raw = RunArgs {
             count: 12,
             min: 1,

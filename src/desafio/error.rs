@@ -6,6 +6,7 @@ use std::path::PathBuf;
 pub use ipc_cli::{EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE};
 
 use super::lang::Lang;
+use super::record::{Arg, Event, Msg, say};
 use super::wire::FRAME_LEN;
 
 /// Producer's exit code when the consumer closed the pipe (EPIPE).
@@ -60,13 +61,10 @@ pub enum Error {
     #[error(transparent)]
     Sys(#[from] ipc_sys::Error),
 
-    #[error("consumer closed the pipe after {sent} of {total} {}", crate::desafio::record::EN.values_n(*total))]
+    #[error("{}", logged(self, Lang::En))]
     BrokenPipe { sent: u64, total: u64 },
 
-    #[error("pipe closed before the end marker after {received} {}{}",
-        crate::desafio::record::EN.values_n(*received),
-        truncated.map(|got| format!(" (truncated message: {got} of {FRAME_LEN} bytes)"))
-            .unwrap_or_default())]
+    #[error("{}", logged(self, Lang::En))]
     PipeClosed {
         received: u64,
         truncated: Option<usize>,
@@ -87,7 +85,7 @@ pub enum Error {
     /// After an interrupt, the pipe did not move for `secs` seconds (the patience of
     /// `ipc_sys::pipe::PipeEnd`): the other side is stopped, or an end that should be closed is
     /// still open somewhere. The producer's (`total` set) found it full, the consumer's empty.
-    #[error("{}", stuck_text(*secs, *count, *total, Lang::En))]
+    #[error("{}", logged(self, Lang::En))]
     Stuck {
         secs: u64,
         count: u64,
@@ -110,11 +108,9 @@ fn busy_text(pid: Option<i32>, lang: Lang) -> String {
     )
 }
 
-/// The message of `Error::Stuck`: the log's `error:` line without its `error: `.
-fn stuck_text(secs: u64, count: u64, total: Option<u64>, lang: Lang) -> String {
-    let line = crate::desafio::record::Event::GaveUp { secs, count, total }
-        .render(lang)
-        .to_string();
+/// The message of an error the log words itself (`Error::event`): its line without `error: `.
+fn logged(e: &Error, lang: Lang) -> String {
+    let line = e.event(lang).render(lang).to_string();
     let prefix = format!("{}: ", lang.words().error);
     line.strip_prefix(&prefix).unwrap_or(&line).to_string()
 }
@@ -137,6 +133,47 @@ impl Error {
 }
 
 impl Error {
+    /// A log, or the directory of the logs, that cannot be used.
+    pub fn log_dir(path: &std::path::Path, source: std::io::Error) -> Error {
+        Error::LogDir {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// `Ok` for a `--log-dir` that is an existing directory.
+    pub fn check_log_dir(dir: &std::path::Path) -> Result<()> {
+        ipc_cli::existing_dir(dir).map_err(|e| Error::log_dir(dir, e))
+    }
+
+    /// A failed read of `path`.
+    pub fn read(path: &std::path::Path, source: std::io::Error) -> Error {
+        Error::Sys(ipc_sys::Error::Read {
+            path: path.into(),
+            source,
+        })
+    }
+
+    /// The line this error is logged as in `execution_log.txt`: the pipe's failures have
+    /// messages of their own in the catalog; any other error is an `error:` line.
+    pub fn event(&self, lang: Lang) -> Event {
+        match *self {
+            Error::BrokenPipe { sent, total } => Event::BrokenPipe { sent, total },
+            Error::Stuck { secs, count, total } => Event::GaveUp { secs, count, total },
+            Error::PipeClosed {
+                received,
+                truncated,
+            } => Event::PipeClosed {
+                received,
+                detail: truncated.map(|got| {
+                    let args = [Arg::Int(got as i128), Arg::Int(FRAME_LEN as i128)];
+                    say(Msg::TruncatedMessage, lang, &args)
+                }),
+            },
+            ref e => Event::Error(e.render(lang)),
+        }
+    }
+
     /// The message in `lang` (`Display` is the English one). The system's own descriptions
     /// (`No space left on device`) come from the C library and stay as it words them.
     pub fn render(&self, lang: Lang) -> String {
@@ -155,20 +192,9 @@ impl Error {
             }
             Error::Path { flag, path, source } => format!("{flag} {}: {source}", path.display()),
             Error::Sys(e) => sys_pt(e),
-            Error::BrokenPipe { sent, total } => format!(
-                "o consumidor fechou o pipe após {sent} de {total} {}",
-                crate::desafio::record::PT.values_n(*total)
-            ),
-            Error::PipeClosed {
-                received,
-                truncated,
-            } => format!(
-                "pipe fechado antes do marcador de fim após {received} {}{}",
-                crate::desafio::record::PT.values_n(*received),
-                truncated
-                    .map(|got| format!(" (mensagem truncada: {got} de {FRAME_LEN} bytes)"))
-                    .unwrap_or_default()
-            ),
+            Error::BrokenPipe { .. } | Error::PipeClosed { .. } | Error::Stuck { .. } => {
+                logged(self, lang)
+            }
             Error::Truncated { got } => {
                 format!("mensagem truncada: {got} de {FRAME_LEN} bytes antes do fim do arquivo")
             }
@@ -181,7 +207,6 @@ impl Error {
                 "o marcador de fim anunciou {announced} {}, mas chegaram {received}",
                 crate::desafio::record::PT.values_n(*announced)
             ),
-            Error::Stuck { secs, count, total } => stuck_text(*secs, *count, *total, lang),
         }
     }
 }

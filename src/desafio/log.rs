@@ -7,7 +7,6 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use ipc_cli::existing_dir;
 use ipc_sys::linelog::{Clock, LineLog, SharedLog};
 
 use crate::desafio::error::{Error, Result};
@@ -32,35 +31,26 @@ impl LogPaths {
         }
     }
 
-    /// Creates or empties both logs in `dir`. Both are opened before either is truncated, so
-    /// an unusable directory leaves every existing log untouched.
-    pub fn create_fresh(dir: &Path) -> Result<LogPaths> {
-        Ok(LogPaths::claim_fresh(dir)?.0)
-    }
-
-    /// `create_fresh` for a run: first claims both logs for this run (see
-    /// `ipc_sys::linelog::Claim`), refusing with `Error::Busy` — before anything is emptied —
-    /// while another run's processes hold a claim on either (a `consumer_log.txt` linked to a
-    /// live run's log). The claims last as long as the returned `RunClaim`, so main keeps it to
-    /// the end; each child claims its own descriptor of the execution log too
-    /// (`claim_for_run`), the consumer its consumer log (`claim_consumer_log`). A log that is a
-    /// device (the full-disk experiment) is not claimed.
+    /// Creates or empties both logs in `dir` for a run. Both are opened before either is
+    /// truncated, so an unusable directory leaves every existing log untouched. First claims
+    /// both logs for this run (see `ipc_sys::linelog::Claim`), refusing with `Error::Busy` —
+    /// before anything is emptied — while another run's processes hold a claim on either (a
+    /// `consumer_log.txt` linked to a live run's log). The claims last as long as the returned
+    /// `RunClaim`, so main keeps it to the end; each child claims its own descriptor of the
+    /// execution log too (`claim_for_run`), the consumer its consumer log
+    /// (`claim_consumer_log`). A log that is a device (the full-disk experiment) is not claimed.
     pub fn claim_fresh(dir: &Path) -> Result<(LogPaths, RunClaim)> {
-        existing_dir(dir).map_err(|source| Error::LogDir {
-            path: dir.into(),
-            source,
-        })?;
+        use ipc_sys::linelog::{Claim, claim};
+        use std::os::fd::AsFd;
+        Error::check_log_dir(dir)?;
         let paths = LogPaths::in_dir(dir);
+        let both = [&paths.execution, &paths.consumer];
         // Non-blocking, so that a FIFO in a log's place is refused rather than waited on
         // forever (opening a FIFO for writing blocks until a reader comes, and no signal ends
         // that wait: the open is retried). A regular file, or a character device such as
         // /dev/full for the full-disk experiment; nothing else.
         let open = |path: &Path, read: bool| {
             use std::os::unix::fs::OpenOptionsExt;
-            let error = |source| Error::LogDir {
-                path: path.into(),
-                source,
-            };
             let file = OpenOptions::new()
                 .read(read)
                 .write(true)
@@ -70,91 +60,68 @@ impl LogPaths {
                 .open(path)
                 .map_err(|e| match e.raw_os_error() {
                     // A FIFO with no reader.
-                    Some(libc::ENXIO) => error(io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        "not a regular file (a FIFO): a log must be one",
-                    )),
-                    _ => error(e),
-                })?;
-            not_a_log(&file.metadata().map_err(error)?).map_or(Ok(file), |e| Err(error(e)))
+                    Some(libc::ENXIO) => invalid("not a regular file (a FIFO): a log must be one"),
+                    _ => e,
+                });
+            let checked = file.and_then(|file| match not_a_log(&file.metadata()?) {
+                Some(e) => Err(e),
+                None => Ok(file),
+            });
+            checked.map_err(|e| Error::log_dir(path, e))
         };
         // Both checked before either is created, so a refusal leaves the directory as it was.
-        for path in [&paths.execution, &paths.consumer] {
+        for path in both {
             if let Some(source) = std::fs::metadata(path).ok().as_ref().and_then(not_a_log) {
-                return Err(Error::LogDir {
-                    path: path.clone(),
-                    source,
-                });
+                return Err(Error::log_dir(path, source));
             }
         }
         // Two names for one file (a link): the two logs would overwrite each other.
         if same_file(&paths.execution, &paths.consumer) {
-            return Err(Error::LogDir {
-                path: paths.consumer.clone(),
-                source: io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "is the same file as execution_log.txt: the two logs must be two files",
-                ),
-            });
+            let why = "is the same file as execution_log.txt: the two logs must be two files";
+            return Err(Error::log_dir(&paths.consumer, invalid(why)));
         }
         // A refused run leaves the directory as it found it: what it created goes again.
-        let existed = [&paths.execution, &paths.consumer].map(|p| p.symlink_metadata().is_ok());
+        let existed = both.map(|p| p.symlink_metadata().is_ok());
         // Read access too, for the shared claim (a log we may not read is simply not claimed).
-        let execution = open(&paths.execution, true).or_else(|_| open(&paths.execution, false))?;
-        let consumer = open(&paths.consumer, true).or_else(|_| open(&paths.consumer, false))?;
-        let files = [execution, consumer];
+        let open_log = |path| open(path, true).or_else(|_| open(path, false));
+        let files = [open_log(both[0])?, open_log(both[1])?];
         // Both logs are claimed, and both before either is emptied: consumer_log.txt may be a
         // link to a live run's log (its execution log, or its consumer log, which that run's
         // main and consumer claim), and emptying it would destroy that run's record.
         let mut claimed = [false, false];
-        for (i, path) in [&paths.execution, &paths.consumer].into_iter().enumerate() {
-            use ipc_sys::linelog::{Claim, claim};
-            use std::os::fd::AsFd;
+        for (i, path) in both.into_iter().enumerate() {
             if !files[i].metadata().is_ok_and(|m| m.is_file()) {
                 continue;
             }
-            let fd = files[i].as_fd();
-            if !claim(fd, Claim::Exclusive).map_err(|e| Error::LogDir {
-                path: path.clone(),
-                source: e,
-            })? {
-                for (path, existed) in [&paths.execution, &paths.consumer].into_iter().zip(existed)
-                {
+            if !claim(files[i].as_fd(), Claim::Exclusive).map_err(|e| Error::log_dir(path, e))? {
+                for (path, existed) in both.into_iter().zip(existed) {
                     if !existed {
                         let _ = std::fs::remove_file(path);
                     }
                 }
+                let pid = live_main_pid(&execution_log_of(path));
                 return Err(Error::Busy {
                     dir: dir.into(),
-                    pid: live_main_pid(&execution_log_of(path)),
+                    pid,
                 });
             }
             claimed[i] = true;
         }
         for (file, claimed) in files.iter().zip(claimed) {
-            use std::os::fd::AsFd;
             if claimed {
                 // Shared from now on, so that the run's children can take theirs.
-                let _ = ipc_sys::linelog::claim(file.as_fd(), ipc_sys::linelog::Claim::Shared);
+                let _ = claim(file.as_fd(), Claim::Shared);
             }
         }
-        for (file, path) in files.iter().zip([&paths.execution, &paths.consumer]) {
-            let truncate = |file: &File| -> io::Result<()> {
-                // A log pointed at a device (say /dev/full, to test a full disk) has nothing to
-                // truncate, and ftruncate would refuse it; an empty log has nothing either.
-                // `empty`, not a bare `set_len(0)`: ext4 would write the log back to disk at
-                // the first close after this run's first lines.
-                let meta = file.metadata()?;
-                if meta.is_file() && meta.len() > 0 {
-                    ipc_sys::file::empty(file)
-                } else {
-                    Ok(())
-                }
-            };
-            truncate(file).map_err(|source| Error::LogDir {
-                path: path.clone(),
-                source,
-            })?;
+        for (file, path) in files.iter().zip(both) {
+            // A log pointed at a device (say /dev/full, to test a full disk) has nothing to
+            // truncate, and ftruncate would refuse it; an empty log has nothing either.
+            // `empty`, not a bare `set_len(0)`: ext4 would write the log back to disk at the
+            // first close after this run's first lines.
+            let meta = file.metadata().map_err(|e| Error::log_dir(path, e))?;
+            if meta.is_file() && meta.len() > 0 {
+                ipc_sys::file::empty(file).map_err(|e| Error::log_dir(path, e))?;
+            }
         }
         Ok((paths, RunClaim { _files: files }))
     }
@@ -200,14 +167,9 @@ pub fn claim_for_run(log: &ExecutionLog) {
 /// The pid of main in a live run's log: its first line, `<time> [main <pid>] started: …`. That
 /// line follows the run's claim by a moment: looked for during a second at most.
 fn live_main_pid(execution: &Path) -> Option<i32> {
-    use std::io::Read;
     for _ in 0..50 {
-        let mut head = Vec::with_capacity(512);
-        if let Ok(file) = File::open(execution) {
-            let _ = file.take(4096).read_to_end(&mut head);
-        }
-        if let Some(line) = head.split(|&b| b == b'\n').next()
-            && let Ok(line) = std::str::from_utf8(line)
+        if let Some(line) = crate::desafio::verify::reader::first_line(execution)
+            && let Ok(line) = std::str::from_utf8(&line)
             && let Ok(parsed) = line.parse::<crate::desafio::record::LogLine>()
             && parsed.role == Role::Main
         {
@@ -393,7 +355,12 @@ fn not_a_log(meta: &std::fs::Metadata) -> Option<io::Error> {
     } else {
         "not a regular file: a log must be one"
     };
-    Some(io::Error::new(io::ErrorKind::InvalidInput, what))
+    Some(invalid(what))
+}
+
+/// An error of bad input (a log that cannot be one).
+pub(crate) fn invalid(why: impl Into<String>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, why.into())
 }
 
 /// Whether two paths name the same existing file (same device and inode, links followed).
@@ -458,6 +425,10 @@ pub mod hooks {
         number(KILL_BEFORE_COUNT)
     }
 
+    pub fn pause_after_forks() -> Option<Duration> {
+        number(PAUSE_AFTER_FORKS).map(Duration::from_millis)
+    }
+
     pub fn pause_between_log_and_send() -> Option<Duration> {
         number(PAUSE_BETWEEN_LOG_AND_SEND).map(Duration::from_millis)
     }
@@ -497,14 +468,6 @@ pub mod hooks {
                 batches: 0,
                 pause,
             }
-        }
-
-        pub fn pause_after_forks() -> Option<Duration> {
-            std::env::var(PAUSE_AFTER_FORKS)
-                .ok()?
-                .parse()
-                .ok()
-                .map(Duration::from_millis)
         }
 
         pub fn before_write(&mut self, log: &SharedLog, text: &str) {
@@ -592,12 +555,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope");
         assert!(matches!(
-            LogPaths::create_fresh(&missing),
+            LogPaths::claim_fresh(&missing),
             Err(Error::LogDir { .. })
         ));
         let file = dir.path().join("file");
         std::fs::write(&file, "x").unwrap();
-        let err = LogPaths::create_fresh(&file).unwrap_err();
+        let err = LogPaths::claim_fresh(&file).unwrap_err();
         assert!(err.to_string().contains("not a directory"), "{err}");
     }
 
@@ -605,7 +568,7 @@ mod tests {
     fn create_fresh_empties_old_logs() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(EXECUTION_LOG), "old\n").unwrap();
-        let paths = LogPaths::create_fresh(dir.path()).unwrap();
+        let paths = LogPaths::claim_fresh(dir.path()).unwrap().0;
         assert_eq!(std::fs::read(&paths.execution).unwrap(), b"");
         assert_eq!(std::fs::read(&paths.consumer).unwrap(), b"");
     }
@@ -613,7 +576,7 @@ mod tests {
     #[test]
     fn batched_lines_are_whole_and_parse_back() {
         let dir = tempfile::tempdir().unwrap();
-        let paths = LogPaths::create_fresh(dir.path()).unwrap();
+        let paths = LogPaths::claim_fresh(dir.path()).unwrap().0;
         let mut log =
             ExecutionLog::open(&paths.execution, Role::Producer, false, Lang::En).unwrap();
         let events: Vec<Event> = (1..=3)

@@ -88,11 +88,29 @@ impl FaultKind {
     ];
 
     pub fn name(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(kind, _)| *kind == self)
-            .map_or("", |(_, name)| name)
+        name_of(&Self::ALL, self)
     }
+}
+
+/// The names of a `(value, name)` table (`FaultKind::ALL`, `Bug::ALL`): the value named `s`,
+/// the name of `value`, every name.
+fn named<T: Copy>(table: &[(T, &'static str)], s: &str) -> Option<T> {
+    table
+        .iter()
+        .find(|(_, name)| *name == s)
+        .map(|(value, _)| *value)
+}
+
+fn name_of<T: PartialEq>(table: &[(T, &'static str)], value: T) -> &'static str {
+    table
+        .iter()
+        .find(|(v, _)| *v == value)
+        .map_or("", |(_, name)| name)
+}
+
+fn names<T>(table: &[(T, &'static str)]) -> String {
+    let names: Vec<&str> = table.iter().map(|(_, name)| *name).collect();
+    names.join(", ")
 }
 
 /// A classic mistake, made on purpose (`--bug`), to show what it breaks.
@@ -116,10 +134,7 @@ impl Bug {
     ];
 
     pub fn name(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(b, _)| *b == self)
-            .map_or("", |(_, n)| n)
+        name_of(&Self::ALL, self)
     }
 }
 
@@ -127,14 +142,8 @@ impl FromStr for Bug {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL
-            .iter()
-            .find(|(_, n)| *n == s)
-            .map(|(b, _)| *b)
-            .ok_or_else(|| {
-                let names: Vec<&str> = Self::ALL.iter().map(|(_, n)| *n).collect();
-                format!("unknown bug '{s}' (expected one of {})", names.join(", "))
-            })
+        named(&Self::ALL, s)
+            .ok_or_else(|| format!("unknown bug '{s}' (expected one of {})", names(&Self::ALL)))
     }
 }
 
@@ -155,24 +164,12 @@ impl FromStr for Fault {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        let kinds = || {
-            FaultKind::ALL
-                .iter()
-                .map(|(_, name)| *name)
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let kinds = names(&FaultKind::ALL);
         let (kind, after) = s.split_once('@').ok_or_else(|| {
-            format!(
-                "expected KIND@K, e.g. consumer-exit@3 (KIND is one of {})",
-                kinds()
-            )
+            format!("expected KIND@K, e.g. consumer-exit@3 (KIND is one of {kinds})")
         })?;
-        let kind = FaultKind::ALL
-            .iter()
-            .find(|(_, name)| *name == kind)
-            .map(|(kind, _)| *kind)
-            .ok_or_else(|| format!("unknown fault kind '{kind}' (expected one of {})", kinds()))?;
+        let kind = named(&FaultKind::ALL, kind)
+            .ok_or_else(|| format!("unknown fault kind '{kind}' (expected one of {kinds})"))?;
         let after = parse_unsigned(after, "K")?;
         Ok(Fault { kind, after })
     }
@@ -273,26 +270,18 @@ mod tests {
         }
     }
 
-    fn validate(raw: RunArgs, entropy: impl FnOnce() -> u64) -> Result<RunOptions> {
-        RunOptions::validate(raw, Lang::En, entropy)
+    /// The defaults with one change, validated (`entropy` gives 42).
+    fn with(change: impl FnOnce(&mut RunArgs)) -> Result<RunOptions> {
+        let mut args = raw();
+        change(&mut args);
+        RunOptions::validate(args, Lang::En, || 42)
     }
 
     #[test]
     fn pace_accepts_a_fixed_value_and_a_range() {
-        assert_eq!(
-            "250".parse::<Pace>(),
-            Ok(Pace {
-                min_ms: 250,
-                max_ms: 250
-            })
-        );
-        assert_eq!(
-            "500..1500".parse::<Pace>(),
-            Ok(Pace {
-                min_ms: 500,
-                max_ms: 1500
-            })
-        );
+        let ms = |s: &str| s.parse::<Pace>().map(|p| (p.min_ms, p.max_ms));
+        assert_eq!(ms("250"), Ok((250, 250)));
+        assert_eq!(ms("500..1500"), Ok((500, 1500)));
         assert_eq!(
             "500..1500".parse::<Pace>().map(|p| p.to_string()),
             Ok("500..1500".into())
@@ -320,87 +309,32 @@ mod tests {
 
     #[test]
     fn fault_rejects_malformed_specs() {
-        assert!(
-            "consumer-exit"
-                .parse::<Fault>()
-                .unwrap_err()
-                .contains("KIND@K")
-        );
-        assert!(
-            "consumer-nap@3"
-                .parse::<Fault>()
-                .unwrap_err()
-                .contains("unknown fault kind")
-        );
+        let why = |s: &str| s.parse::<Fault>().unwrap_err();
+        assert!(why("consumer-exit").contains("KIND@K"));
+        assert!(why("consumer-nap@3").contains("unknown fault kind"));
         assert!("producer-kill@x".parse::<Fault>().is_err());
-        assert!(
-            "producer-kill@-1"
-                .parse::<Fault>()
-                .unwrap_err()
-                .contains("negative")
-        );
+        assert!(why("producer-kill@-1").contains("negative"));
     }
 
     #[test]
     fn validation_rejects_more_values_than_the_range_holds() {
-        let err = validate(
-            RunArgs {
-                count: 11,
-                min: 1,
-                max: 10,
-                ..raw()
-            },
-            || 0,
-        )
-        .unwrap_err();
+        let err = with(|a| (a.count, a.min, a.max) = (11, 1, 10)).unwrap_err();
         assert!(err.to_string().contains("--count 11"), "{err}");
-        assert!(
-            validate(
-                RunArgs {
-                    count: 10,
-                    min: 1,
-                    max: 10,
-                    ..raw()
-                },
-                || 0
-            )
-            .is_ok()
-        );
+        assert!(with(|a| (a.count, a.min, a.max) = (10, 1, 10)).is_ok());
     }
 
     #[test]
     fn validation_rejects_inverted_range_zero_count_and_late_fault() {
-        assert!(
-            validate(
-                RunArgs {
-                    min: 9,
-                    max: 3,
-                    ..raw()
-                },
-                || 0
-            )
-            .is_err()
-        );
-        assert!(validate(RunArgs { count: 0, ..raw() }, || 0).is_err());
-        let fault = Some("producer-exit@13".parse().unwrap());
-        assert!(validate(RunArgs { fault, ..raw() }, || 0).is_err());
-        let fault = Some("producer-exit@12".parse().unwrap());
-        assert!(validate(RunArgs { fault, ..raw() }, || 0).is_ok());
+        assert!(with(|a| (a.min, a.max) = (9, 3)).is_err());
+        assert!(with(|a| a.count = 0).is_err());
+        assert!(with(|a| a.fault = Some("producer-exit@13".parse().unwrap())).is_err());
+        assert!(with(|a| a.fault = Some("producer-exit@12".parse().unwrap())).is_ok());
     }
 
     #[test]
     fn missing_seed_is_drawn_once_and_remembered() {
-        let opts = validate(raw(), || 42).unwrap();
-        assert_eq!(opts.seed, 42);
-        let opts = validate(
-            RunArgs {
-                seed: Some(7),
-                ..raw()
-            },
-            || 42,
-        )
-        .unwrap();
-        assert_eq!(opts.seed, 7);
+        assert_eq!(with(|_| {}).unwrap().seed, 42);
+        assert_eq!(with(|a| a.seed = Some(7)).unwrap().seed, 7);
     }
 
     #[test]

@@ -14,6 +14,7 @@ use crate::desafio::sample::Sample;
 use crate::desafio::tally::Tally;
 use crate::desafio::wire::{Message, Sender};
 use ipc_sys::signal as process;
+use nix::sys::signal::Signal;
 
 /// Mixed into the seed for the pacing generator, so pauses never shift the values a seed gives.
 const PACE_SEED_SALT: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -53,11 +54,7 @@ pub fn run(
             process::sleep_unless_interrupted(std::time::Duration::from_millis(ms));
         }
         if let Some(signal) = process::interrupted() {
-            let note = interrupt_note(log.lang(), sent, total);
-            log.log(&Event::Interrupted {
-                signal: signal.as_str().into(),
-                note: Some(note),
-            })?;
+            log_interrupt(log, signal, sent, total)?;
             break;
         }
         if fault_due(opts, sent, log)? {
@@ -106,23 +103,25 @@ pub fn run(
 /// came (as it does when the interrupt finds it between two sends), then fails with `e`.
 fn tell_interrupt_before(log: &mut ExecutionLog, e: Error, sent: u64, total: u64) -> Result<()> {
     if let (Error::Stuck { .. }, Some(signal)) = (&e, process::interrupted()) {
-        let note = interrupt_note(log.lang(), sent, total);
-        log.log(&Event::Interrupted {
-            signal: signal.as_str().into(),
-            note: Some(note),
-        })?;
+        log_interrupt(log, signal, sent, total)?;
     }
     Err(e)
 }
 
-/// `stopping after 3 of 12 values`.
-fn interrupt_note(lang: crate::desafio::lang::Lang, sent: u64, total: u64) -> String {
+/// `interrupted by SIGINT: stopping after 3 of 12 values`.
+fn log_interrupt(log: &mut ExecutionLog, signal: Signal, sent: u64, total: u64) -> Result<()> {
+    let lang = log.lang();
     let [total, values] = counted(total, lang);
-    say(
+    let note = say(
         Msg::NoteStopping,
         lang,
         &[Arg::Int(sent.into()), total, values],
-    )
+    );
+    let signal = signal.as_str().into();
+    log.log(&Event::Interrupted {
+        signal,
+        note: Some(note),
+    })
 }
 
 /// Carries out a producer fault once `sent` values are out. Returns true if the producer must

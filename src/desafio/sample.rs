@@ -154,13 +154,19 @@ mod tests {
     use super::*;
     use std::collections::HashSet;
 
-    /// Pearson's statistic of observed counts against a uniform expectation.
-    fn chi_square(counts: &[u64]) -> f64 {
-        let expected = counts.iter().sum::<u64>() as f64 / counts.len() as f64;
-        counts
+    /// Pearson's statistic, against a uniform expectation, of the `N` buckets `bucket(seed)`
+    /// picks for 20k seeds: below `limit` or the test fails.
+    fn assert_uniform<const N: usize>(limit: f64, bucket: impl Fn(u64) -> usize) {
+        let mut counts = [0u64; N];
+        for seed in 0..20_000 {
+            counts[bucket(seed)] += 1;
+        }
+        let expected = counts.iter().sum::<u64>() as f64 / N as f64;
+        let chi2: f64 = counts
             .iter()
             .map(|&c| (c as f64 - expected).powi(2) / expected)
-            .sum()
+            .sum();
+        assert!(chi2 < limit, "chi2 {chi2}, counts {counts:?}");
     }
 
     #[test]
@@ -204,27 +210,17 @@ mod tests {
     /// sampler fails about once in ten thousand runs — and never, with these fixed seeds.
     #[test]
     fn first_value_is_uniform_over_the_range() {
-        let draws = 20_000u64;
-        let mut counts = [0u64; 10];
-        for seed in 0..draws {
-            let first = Sample::new(seed, 1, 10, 3).next().unwrap();
-            counts[(first - 1) as usize] += 1;
-        }
-        let chi2 = chi_square(&counts);
-        assert!(chi2 < 33.7, "chi2 {chi2}, counts {counts:?}");
+        assert_uniform::<10>(33.7, |seed| {
+            (Sample::new(seed, 1, 10, 3).next().unwrap() - 1) as usize
+        });
     }
 
     /// Each position of the sample is uniform too (the last of 3 draws from 1..=5).
     #[test]
     fn later_positions_are_uniform_as_well() {
-        let draws = 20_000u64;
-        let mut counts = [0u64; 5];
-        for seed in 0..draws {
-            let third = Sample::new(seed, 1, 5, 3).nth(2).unwrap();
-            counts[(third - 1) as usize] += 1;
-        }
-        let chi2 = chi_square(&counts);
-        assert!(chi2 < 23.5, "chi2 {chi2}, counts {counts:?}");
+        assert_uniform::<5>(23.5, |seed| {
+            (Sample::new(seed, 1, 5, 3).nth(2).unwrap() - 1) as usize
+        });
     }
 
     #[test]
@@ -256,13 +252,8 @@ mod tests {
     /// the first value of 20k keyed permutations of 0..10).
     #[test]
     fn permutation_outputs_are_uniform_over_the_domain() {
-        let draws = 20_000u64;
-        let mut counts = [0u64; 10];
-        for seed in 0..draws {
-            let f = Feistel::new(10, &mut StdRng::seed_from_u64(seed));
-            counts[f.permute(0) as usize] += 1;
-        }
-        let chi2 = chi_square(&counts);
-        assert!(chi2 < 33.7, "chi2 {chi2}, counts {counts:?}");
+        assert_uniform::<10>(33.7, |seed| {
+            Feistel::new(10, &mut StdRng::seed_from_u64(seed)).permute(0) as usize
+        });
     }
 }

@@ -136,7 +136,7 @@ pub fn run(opts: &RunOptions) -> Result<u8> {
         role: Role::Consumer,
         pid: consumer_pid.as_raw(),
     });
-    if let Some(pause) = hooks::Writer::pause_after_forks() {
+    if let Some(pause) = hooks::pause_after_forks() {
         std::thread::sleep(pause);
     }
     let show_progress = ipc_cli::progress::wanted(opts.quiet);
@@ -253,34 +253,38 @@ fn take_fds(
     }
 }
 
-/// Main's own handle on the execution log: its own descriptor, or the shared one of
-/// `--bug lock-before-fork`.
+/// A process's handle on the execution log: its own descriptor, the one main opened before
+/// forking (`--bug lock-before-fork`: `shared`), or its own used without a lock (`--bug
+/// no-lock`).
+fn open_log(
+    role: Role,
+    paths: &LogPaths,
+    opts: &RunOptions,
+    shared: Option<SharedLog>,
+) -> Result<ExecutionLog> {
+    let (log, locking) = match (shared, opts.bug) {
+        (Some(shared), _) => (shared, Locking::Shared),
+        (None, Some(Bug::NoLock)) => (SharedLog::open(&paths.execution)?, Locking::Nothing),
+        (None, _) => return ExecutionLog::open(&paths.execution, role, !opts.quiet, opts.lang),
+    };
+    Ok(ExecutionLog::with(
+        log,
+        locking,
+        role,
+        !opts.quiet,
+        opts.lang,
+    ))
+}
+
+/// Main's own handle on the execution log (`open_log`), on a descriptor of its own even with
+/// `--bug lock-before-fork`, which shares the open file description.
 fn main_log(
     paths: &LogPaths,
     shared: Option<&SharedLog>,
     opts: &RunOptions,
 ) -> Result<ExecutionLog> {
-    let echo = !opts.quiet;
-    match (shared, opts.bug) {
-        (Some(shared), _) => {
-            let file = shared_clone(shared, paths)?;
-            Ok(ExecutionLog::with(
-                file,
-                Locking::Shared,
-                Role::Main,
-                echo,
-                opts.lang,
-            ))
-        }
-        (None, Some(Bug::NoLock)) => Ok(ExecutionLog::with(
-            SharedLog::open(&paths.execution)?,
-            Locking::Nothing,
-            Role::Main,
-            echo,
-            opts.lang,
-        )),
-        (None, _) => ExecutionLog::open(&paths.execution, Role::Main, echo, opts.lang),
-    }
+    let shared = shared.map(|s| shared_clone(s, paths)).transpose()?;
+    open_log(Role::Main, paths, opts, shared)
 }
 
 /// Another descriptor for the same open file description (what `dup` gives): it shares the
@@ -504,21 +508,7 @@ fn run_child(
     shared: Option<SharedLog>,
     body: impl FnOnce(&mut ExecutionLog) -> Result<i32>,
 ) -> i32 {
-    let echo = !opts.quiet;
-    let log = match (shared, opts.bug) {
-        (Some(shared), _) => Ok(ExecutionLog::with(
-            shared,
-            Locking::Shared,
-            role,
-            echo,
-            opts.lang,
-        )),
-        (None, Some(Bug::NoLock)) => SharedLog::open(&paths.execution)
-            .map(|l| ExecutionLog::with(l, Locking::Nothing, role, echo, opts.lang))
-            .map_err(Error::from),
-        (None, _) => ExecutionLog::open(&paths.execution, role, echo, opts.lang),
-    };
-    let mut log = match log {
+    let mut log = match open_log(role, paths, opts, shared) {
         Ok(log) => log,
         Err(e) => {
             error_line(failure_line(role, opts.lang, &e.render(opts.lang), None));
@@ -530,29 +520,7 @@ fn run_child(
     let code = match result {
         Ok(code) => code,
         Err(e) => {
-            let event = match &e {
-                Error::BrokenPipe { sent, total } => Event::BrokenPipe {
-                    sent: *sent,
-                    total: *total,
-                },
-                Error::Stuck { secs, count, total } => Event::GaveUp {
-                    secs: *secs,
-                    count: *count,
-                    total: *total,
-                },
-                Error::PipeClosed {
-                    received,
-                    truncated,
-                } => Event::PipeClosed {
-                    received: *received,
-                    detail: truncated.map(|got| {
-                        let frame = crate::desafio::wire::FRAME_LEN;
-                        let args = [Arg::Int(got as i128), Arg::Int(frame as i128)];
-                        say(Msg::TruncatedMessage, opts.lang, &args)
-                    }),
-                },
-                e => Event::Error(e.render(opts.lang)),
-            };
+            let event = e.event(opts.lang);
             if let Err(log_error) = log.log(&event) {
                 error_line(failure_line(
                     role,

@@ -208,6 +208,11 @@ mod tests {
         messages.iter().flat_map(|m| m.encode()).collect()
     }
 
+    /// A receiver of `data` handed out `step` bytes per read.
+    fn dribble(data: Vec<u8>, step: usize) -> Receiver<Dribble> {
+        Receiver::new(Dribble { data, pos: 0, step })
+    }
+
     #[test]
     fn frames_are_a_tag_and_a_little_endian_payload() {
         assert_eq!(Message::Value(1).encode(), [1, 1, 0, 0, 0, 0, 0, 0, 0]);
@@ -232,11 +237,7 @@ mod tests {
             Message::End { sent: 2 },
         ];
         for step in 1..=FRAME_LEN * 3 {
-            let mut rx = Receiver::new(Dribble {
-                data: stream(&messages),
-                pos: 0,
-                step,
-            });
+            let mut rx = dribble(stream(&messages), step);
             let got: Vec<_> = std::iter::from_fn(|| rx.recv().unwrap()).collect();
             assert_eq!(got, messages, "step {step}");
         }
@@ -255,11 +256,7 @@ mod tests {
             FIRST_CHUNK + 5,
             READ_CHUNK * 2,
         ] {
-            let mut rx = Receiver::new(Dribble {
-                data: stream(&messages),
-                pos: 0,
-                step,
-            });
+            let mut rx = dribble(stream(&messages), step);
             let got: Vec<_> = std::iter::from_fn(|| rx.recv().unwrap()).collect();
             assert_eq!(got, messages, "step {step}");
         }
@@ -269,22 +266,14 @@ mod tests {
     fn eof_inside_a_frame_is_a_truncated_message_not_a_panic() {
         let mut data = stream(&[Message::Value(5)]);
         data.extend_from_slice(&Message::Value(6).encode()[..4]);
-        let mut rx = Receiver::new(Dribble {
-            data,
-            pos: 0,
-            step: 3,
-        });
+        let mut rx = dribble(data, 3);
         assert_eq!(rx.recv().unwrap(), Some(Message::Value(5)));
         assert!(matches!(rx.recv(), Err(Error::Truncated { got: 4 })));
     }
 
     #[test]
     fn eof_on_a_frame_boundary_is_a_clean_end() {
-        let mut rx = Receiver::new(Dribble {
-            data: Vec::new(),
-            pos: 0,
-            step: 9,
-        });
+        let mut rx = dribble(Vec::new(), 9);
         assert!(matches!(rx.recv(), Ok(None)));
     }
 
@@ -296,22 +285,14 @@ mod tests {
             Message::decode(&frame),
             Err(Error::UnknownTag(0x7f))
         ));
-        let mut rx = Receiver::new(Dribble {
-            data: frame.to_vec(),
-            pos: 0,
-            step: 9,
-        });
+        let mut rx = dribble(frame.to_vec(), 9);
         assert!(matches!(rx.recv(), Err(Error::UnknownTag(0x7f))));
     }
 
     #[test]
     fn buffered_frames_are_handed_out_without_another_read() {
         let messages = [Message::Value(1), Message::Value(2), Message::Value(3)];
-        let mut rx = Receiver::new(Dribble {
-            data: stream(&messages),
-            pos: 0,
-            step: 1024,
-        });
+        let mut rx = dribble(stream(&messages), 1024);
         assert_eq!(rx.recv().unwrap(), Some(Message::Value(1)));
         assert_eq!(
             rx.try_recv_buffered().map(|r| r.unwrap()),

@@ -9,103 +9,141 @@ use std::sync::OnceLock;
 
 use crate::desafio::lang::Lang;
 
-/// One message of the logs. `in_lang` gives its template; the parser of `execution_log.txt`
-/// tries them in the order they are declared in (`PARSE_ORDER`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Msg {
-    Sent,
-    Received,
-    Started,
-    StartedParamsBug,
-    StartedParams,
-    Spawned,
-    EndSent,
-    EndReceived,
-    InterruptedNote,
-    Interrupted,
-    Fault,
-    BrokenPipe,
-    GaveUpFull,
-    GaveUpEmpty,
-    PipeClosedDetail,
-    PipeClosed,
+/// Declares `Msg`, its table (`both`) and `Msg::ALL` (every message, in the order of
+/// declaration: `pieces` indexes it by `self as usize`) from one list.
+macro_rules! catalog {
+    ($($(#[$doc:meta])* $name:ident => ($en:literal, $pt:literal $(,)?),)*) => {
+        /// One message of the logs. `in_lang` gives its template; the parser of
+        /// `execution_log.txt` tries them in the order they are declared in (`PARSE_ORDER`).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub(crate) enum Msg {
+            $($(#[$doc])* $name,)*
+        }
+
+        impl Msg {
+            const ALL: &[Msg] = &[$(Msg::$name,)*];
+
+            /// The table: English template, Portuguese template.
+            const fn both(self) -> (&'static str, &'static str) {
+                match self {
+                    $(Msg::$name => ($en, $pt),)*
+                }
+            }
+        }
+    };
+}
+
+catalog! {
+    Sent => ("sent {} ({}/{})", "enviou {} ({}/{})"),
+    Received => ("received {}: {}", "recebeu {}: {}"),
+    Started => ("started", "iniciado"),
+    StartedParamsBug => (
+        "started: count {}, range {}..={}, seed {}, pace {}, fault {}, bug {}",
+        "iniciado: quantidade {}, intervalo {}..={}, semente {}, pausa {}, falha {}, bug {}",
+    ),
+    StartedParams => (
+        "started: count {}, range {}..={}, seed {}, pace {}, fault {}",
+        "iniciado: quantidade {}, intervalo {}..={}, semente {}, pausa {}, falha {}",
+    ),
+    Spawned => ("spawned {} {}", "criou {} {}"),
+    EndSent => ("end marker sent ({} {})", "marcador de fim enviado ({} {})"),
+    EndReceived => (
+        "end marker received ({} {}, {} {})",
+        "marcador de fim recebido ({} {}, {} {})",
+    ),
+    InterruptedNote => ("interrupted by {}: {}", "interrompido por {}: {}"),
+    Interrupted => ("interrupted by {}", "interrompido por {}"),
+    Fault => ("fault {}: {}", "falha {}: {}"),
+    BrokenPipe => (
+        "error: consumer closed the pipe after {} of {} {}",
+        "erro: o consumidor fechou o pipe após {} de {} {}",
+    ),
+    GaveUpFull => (
+        "error: the pipe stayed full for {} s after the interrupt: giving up after {} of {} {}, without the end marker",
+        "erro: o pipe continuou cheio por {} s após a interrupção: desistindo após {} de {} {}, sem o marcador de fim",
+    ),
+    GaveUpEmpty => (
+        "error: nothing came through the pipe for {} s after the interrupt: giving up after {} {}, without the end marker",
+        "erro: nada passou pelo pipe por {} s após a interrupção: desistindo após {} {}, sem o marcador de fim",
+    ),
+    PipeClosedDetail => (
+        "error: pipe closed before the end marker after {} {} ({})",
+        "erro: pipe fechado antes do marcador de fim após {} {} ({})",
+    ),
+    PipeClosed => (
+        "error: pipe closed before the end marker after {} {}",
+        "erro: pipe fechado antes do marcador de fim após {} {}",
+    ),
     /// Any other error: after the errors above, which it would swallow.
-    Error,
-    Exiting,
-    SummaryExtra,
-    Summary,
+    Error => ("error: {}", "erro: {}"),
+    Exiting => ("exiting with code {}", "saindo com código {}"),
+    SummaryExtra => (
+        "summary: sent {}, received {}, lost {}; {}",
+        "resumo: enviados {}, recebidos {}, perdidos {}; {}",
+    ),
+    Summary => (
+        "summary: sent {}, received {}, lost {}",
+        "resumo: enviados {}, recebidos {}, perdidos {}",
+    ),
     /// `<role> <pid> <status>`: the one message that begins with a slot (a child's role).
-    ChildExited,
-    ExitedWithCode,
-    KilledBy,
+    ChildExited => ("{} {} {}", "{} {} {}"),
+    ExitedWithCode => ("exited with code {}", "terminou com código {}"),
+    KilledBy => ("killed by {}", "morto por {}"),
     /// `consumer_log.txt`'s last line.
-    TotalsIncomplete,
-    Totals,
+    TotalsIncomplete => (
+        "# totals: values {}, even {}, odd {} (incomplete: {})",
+        "# totais: valores {}, pares {}, ímpares {} (incompleto: {})",
+    ),
+    Totals => (
+        "# totals: values {}, even {}, odd {}",
+        "# totais: valores {}, pares {}, ímpares {}",
+    ),
     /// The `pace` slot of a `started:` line, when there is a pace.
-    PaceMs,
+    PaceMs => ("{} ms", "{} ms"),
     /// The notes of the children's `interrupted by` and `fault` lines, and the consumer log's
     /// header (free text: rendered, never parsed).
-    NoteStopping,
-    NoteExitingEarly,
-    NoteKillingItself,
-    NoteClosingPipe,
-    NoteDraining,
-    ConsumerHeader,
+    NoteStopping => ("stopping after {} of {} {}", "parando após {} de {} {}"),
+    NoteExitingEarly => (
+        "exiting without the end marker after {} {}",
+        "saindo sem o marcador de fim após {} {}",
+    ),
+    NoteKillingItself => (
+        "sending itself SIGKILL after {} {}",
+        "enviando SIGKILL a si mesmo após {} {}",
+    ),
+    NoteClosingPipe => ("closing the pipe after {} {}", "fechando o pipe após {} {}"),
+    NoteDraining => ("draining the pipe", "drenando o pipe"),
+    ConsumerHeader => (
+        "consumer_log.txt: run started {}, consumer pid {}",
+        "consumer_log.txt: execução iniciada em {}, consumidor pid {}",
+    ),
     /// Main's errors and a `pipe closed` line's detail (free text, too).
-    ChildrenStillRunning,
-    StallProducerGone,
-    StallConsumerGone,
-    TruncatedMessage,
+    ChildrenStillRunning => (
+        "the children are still running {} s after the interrupt (stopped or stuck?): killing them",
+        "os filhos ainda estão rodando {} s após a interrupção (parados ou travados?): matando-os",
+    ),
+    StallProducerGone => (
+        "stall: the producer has ended, but the consumer has waited {} s for an end of file that cannot come: main still holds the write end of the pipe (and so does the consumer itself: --bug parent-keeps-ends); ending the run",
+        "travamento: o produtor terminou, mas o consumidor espera há {} s por um fim de arquivo que não pode chegar: o main ainda tem a ponta de escrita do pipe (e o próprio consumidor também: --bug parent-keeps-ends); encerrando a execução",
+    ),
+    StallConsumerGone => (
+        "stall: the consumer has ended, but the producer has been blocked for {} s writing into a full pipe nobody reads ({} bytes unread): main still holds the read end of the pipe (and so does the producer itself: --bug parent-keeps-ends), so EPIPE cannot come; ending the run",
+        "travamento: o consumidor terminou, mas o produtor está bloqueado há {} s escrevendo num pipe cheio que ninguém lê ({} bytes não lidos): o main ainda tem a ponta de leitura do pipe (e o próprio produtor também: --bug parent-keeps-ends), então EPIPE não pode chegar; encerrando a execução",
+    ),
+    TruncatedMessage => (
+        "truncated message: {} of {} bytes",
+        "mensagem truncada: {} de {} bytes",
+    ),
     /// The measurements closing main's summary: throughput, then each process's peak memory.
-    Throughput,
-    ChildResources,
-    MainResources,
+    Throughput => ("{} values/s over {} s", "{} valores/s em {} s"),
+    ChildResources => (
+        "; {} peak RSS {} MiB, CPU {} s",
+        "; {} pico de RSS {} MiB, CPU {} s",
+    ),
+    MainResources => ("; main peak RSS {} MiB", "; main pico de RSS {} MiB"),
 }
 
 impl Msg {
-    /// Every message, in the order of declaration (`pieces` indexes this by `self as usize`).
-    const ALL: [Msg; 39] = [
-        Msg::Sent,
-        Msg::Received,
-        Msg::Started,
-        Msg::StartedParamsBug,
-        Msg::StartedParams,
-        Msg::Spawned,
-        Msg::EndSent,
-        Msg::EndReceived,
-        Msg::InterruptedNote,
-        Msg::Interrupted,
-        Msg::Fault,
-        Msg::BrokenPipe,
-        Msg::GaveUpFull,
-        Msg::GaveUpEmpty,
-        Msg::PipeClosedDetail,
-        Msg::PipeClosed,
-        Msg::Error,
-        Msg::Exiting,
-        Msg::SummaryExtra,
-        Msg::Summary,
-        Msg::ChildExited,
-        Msg::ExitedWithCode,
-        Msg::KilledBy,
-        Msg::TotalsIncomplete,
-        Msg::Totals,
-        Msg::PaceMs,
-        Msg::NoteStopping,
-        Msg::NoteExitingEarly,
-        Msg::NoteKillingItself,
-        Msg::NoteClosingPipe,
-        Msg::NoteDraining,
-        Msg::ConsumerHeader,
-        Msg::ChildrenStillRunning,
-        Msg::StallProducerGone,
-        Msg::StallConsumerGone,
-        Msg::TruncatedMessage,
-        Msg::Throughput,
-        Msg::ChildResources,
-        Msg::MainResources,
-    ];
-
     /// The messages of `execution_log.txt`, in the order the parser tries them: the two hot
     /// lines first; a message with an optional tail before the same message without it; the
     /// catch-all `Error` after every other error; `ChildExited`, which begins with a slot, last.
@@ -113,110 +151,6 @@ impl Msg {
     pub(crate) const PARSE_ORDER: &[Msg] = Msg::ALL.split_at(Msg::ChildExited as usize + 1).0;
 
     /// The table: English template, Portuguese template.
-    const fn both(self) -> (&'static str, &'static str) {
-        match self {
-            Msg::Sent => ("sent {} ({}/{})", "enviou {} ({}/{})"),
-            Msg::Received => ("received {}: {}", "recebeu {}: {}"),
-            Msg::Started => ("started", "iniciado"),
-            Msg::StartedParamsBug => (
-                "started: count {}, range {}..={}, seed {}, pace {}, fault {}, bug {}",
-                "iniciado: quantidade {}, intervalo {}..={}, semente {}, pausa {}, falha {}, bug {}",
-            ),
-            Msg::StartedParams => (
-                "started: count {}, range {}..={}, seed {}, pace {}, fault {}",
-                "iniciado: quantidade {}, intervalo {}..={}, semente {}, pausa {}, falha {}",
-            ),
-            Msg::PaceMs => ("{} ms", "{} ms"),
-            Msg::Spawned => ("spawned {} {}", "criou {} {}"),
-            Msg::EndSent => ("end marker sent ({} {})", "marcador de fim enviado ({} {})"),
-            Msg::EndReceived => (
-                "end marker received ({} {}, {} {})",
-                "marcador de fim recebido ({} {}, {} {})",
-            ),
-            Msg::InterruptedNote => ("interrupted by {}: {}", "interrompido por {}: {}"),
-            Msg::Interrupted => ("interrupted by {}", "interrompido por {}"),
-            Msg::Fault => ("fault {}: {}", "falha {}: {}"),
-            Msg::BrokenPipe => (
-                "error: consumer closed the pipe after {} of {} {}",
-                "erro: o consumidor fechou o pipe após {} de {} {}",
-            ),
-            Msg::GaveUpFull => (
-                "error: the pipe stayed full for {} s after the interrupt: giving up after {} of {} {}, without the end marker",
-                "erro: o pipe continuou cheio por {} s após a interrupção: desistindo após {} de {} {}, sem o marcador de fim",
-            ),
-            Msg::GaveUpEmpty => (
-                "error: nothing came through the pipe for {} s after the interrupt: giving up after {} {}, without the end marker",
-                "erro: nada passou pelo pipe por {} s após a interrupção: desistindo após {} {}, sem o marcador de fim",
-            ),
-            Msg::PipeClosedDetail => (
-                "error: pipe closed before the end marker after {} {} ({})",
-                "erro: pipe fechado antes do marcador de fim após {} {} ({})",
-            ),
-            Msg::PipeClosed => (
-                "error: pipe closed before the end marker after {} {}",
-                "erro: pipe fechado antes do marcador de fim após {} {}",
-            ),
-            Msg::Error => ("error: {}", "erro: {}"),
-            Msg::Exiting => ("exiting with code {}", "saindo com código {}"),
-            Msg::SummaryExtra => (
-                "summary: sent {}, received {}, lost {}; {}",
-                "resumo: enviados {}, recebidos {}, perdidos {}; {}",
-            ),
-            Msg::Summary => (
-                "summary: sent {}, received {}, lost {}",
-                "resumo: enviados {}, recebidos {}, perdidos {}",
-            ),
-            Msg::ChildExited => ("{} {} {}", "{} {} {}"),
-            Msg::ExitedWithCode => ("exited with code {}", "terminou com código {}"),
-            Msg::KilledBy => ("killed by {}", "morto por {}"),
-            Msg::TotalsIncomplete => (
-                "# totals: values {}, even {}, odd {} (incomplete: {})",
-                "# totais: valores {}, pares {}, ímpares {} (incompleto: {})",
-            ),
-            Msg::Totals => (
-                "# totals: values {}, even {}, odd {}",
-                "# totais: valores {}, pares {}, ímpares {}",
-            ),
-            Msg::NoteStopping => ("stopping after {} of {} {}", "parando após {} de {} {}"),
-            Msg::NoteExitingEarly => (
-                "exiting without the end marker after {} {}",
-                "saindo sem o marcador de fim após {} {}",
-            ),
-            Msg::NoteKillingItself => (
-                "sending itself SIGKILL after {} {}",
-                "enviando SIGKILL a si mesmo após {} {}",
-            ),
-            Msg::NoteClosingPipe => ("closing the pipe after {} {}", "fechando o pipe após {} {}"),
-            Msg::NoteDraining => ("draining the pipe", "drenando o pipe"),
-            Msg::ConsumerHeader => (
-                "consumer_log.txt: run started {}, consumer pid {}",
-                "consumer_log.txt: execução iniciada em {}, consumidor pid {}",
-            ),
-            Msg::ChildrenStillRunning => (
-                "the children are still running {} s after the interrupt (stopped or stuck?): killing them",
-                "os filhos ainda estão rodando {} s após a interrupção (parados ou travados?): matando-os",
-            ),
-            Msg::StallProducerGone => (
-                "stall: the producer has ended, but the consumer has waited {} s for an end of file that cannot come: main still holds the write end of the pipe (and so does the consumer itself: --bug parent-keeps-ends); ending the run",
-                "travamento: o produtor terminou, mas o consumidor espera há {} s por um fim de arquivo que não pode chegar: o main ainda tem a ponta de escrita do pipe (e o próprio consumidor também: --bug parent-keeps-ends); encerrando a execução",
-            ),
-            Msg::StallConsumerGone => (
-                "stall: the consumer has ended, but the producer has been blocked for {} s writing into a full pipe nobody reads ({} bytes unread): main still holds the read end of the pipe (and so does the producer itself: --bug parent-keeps-ends), so EPIPE cannot come; ending the run",
-                "travamento: o consumidor terminou, mas o produtor está bloqueado há {} s escrevendo num pipe cheio que ninguém lê ({} bytes não lidos): o main ainda tem a ponta de leitura do pipe (e o próprio produtor também: --bug parent-keeps-ends), então EPIPE não pode chegar; encerrando a execução",
-            ),
-            Msg::TruncatedMessage => (
-                "truncated message: {} of {} bytes",
-                "mensagem truncada: {} de {} bytes",
-            ),
-            Msg::Throughput => ("{} values/s over {} s", "{} valores/s em {} s"),
-            Msg::ChildResources => (
-                "; {} peak RSS {} MiB, CPU {} s",
-                "; {} pico de RSS {} MiB, CPU {} s",
-            ),
-            Msg::MainResources => ("; main peak RSS {} MiB", "; main pico de RSS {} MiB"),
-        }
-    }
-
     /// The template in `lang`.
     pub(crate) fn in_lang(self, lang: Lang) -> &'static str {
         let (en, pt) = self.both();
@@ -598,7 +532,7 @@ mod tests {
 
     #[test]
     fn every_template_has_its_slots_in_both_languages() {
-        for (i, msg) in Msg::ALL.into_iter().enumerate() {
+        for (i, &msg) in Msg::ALL.iter().enumerate() {
             assert_eq!(msg as usize, i, "Msg::ALL lists {msg:?} out of order");
             let (en, pt) = msg.both();
             assert_eq!(

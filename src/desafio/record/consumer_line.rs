@@ -183,10 +183,6 @@ impl ConsumerLine {
         }
         Err(first_error.unwrap_or_default())
     }
-
-    pub fn parse_cached(line: &str, times: &mut TimeCache) -> Result<ConsumerLine, String> {
-        ConsumerLine::parse_in(line, Lang::En, times)
-    }
 }
 
 impl fmt::Display for ConsumerLine {
@@ -199,7 +195,7 @@ impl FromStr for ConsumerLine {
     type Err = String;
 
     fn from_str(line: &str) -> Result<Self, String> {
-        ConsumerLine::parse_cached(line, &mut TimeCache::default())
+        ConsumerLine::parse_in(line, Lang::En, &mut TimeCache::default())
     }
 }
 

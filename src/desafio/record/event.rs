@@ -8,7 +8,7 @@ use std::str::FromStr;
 use chrono::{DateTime, FixedOffset};
 
 use super::catalog::Arg::{self, Text};
-use super::catalog::{Caps, Msg, capture, fill};
+use super::catalog::{Caps, Msg, capture, fill, say};
 use super::{ChildStatus, Cursor, Parity, Role, TimeCache};
 use crate::desafio::lang::Lang;
 use crate::desafio::options::{Bug, Fault, Pace};
@@ -175,23 +175,17 @@ impl Event {
             }
             Event::Started(None) => put(Msg::Started, &[]),
             Event::Started(Some(p)) => {
-                let mut pace = String::new();
-                match p.pace {
-                    Some(ms) => fill(&mut pace, Msg::PaceMs, lang, &[Text(&ms.to_string())]),
-                    None => pace.push_str(w.none),
-                }
                 let none = || w.none.to_string();
+                let pace = p
+                    .pace
+                    .map_or_else(none, |ms| say(Msg::PaceMs, lang, &[Text(&ms.to_string())]));
                 let fault = p.fault.map_or_else(none, |f| f.to_string());
-                let bug = p.bug.map(|b| b.to_string());
+                let bug = p.bug.map(|b| b.to_string()).unwrap_or_default();
                 let (count, min, max, seed) = (n(p.count), n(p.min), n(p.max), n(p.seed));
-                let args = [count, min, max, seed, Text(&pace), Text(&fault)];
-                match &bug {
-                    None => put(Msg::StartedParams, &args),
-                    Some(bug) => {
-                        let [count, min, max, seed, pace, fault] = args;
-                        let args = [count, min, max, seed, pace, fault, Text(bug)];
-                        put(Msg::StartedParamsBug, &args)
-                    }
+                let args = [count, min, max, seed, Text(&pace), Text(&fault), Text(&bug)];
+                match p.bug {
+                    None => put(Msg::StartedParams, &args[..6]),
+                    Some(_) => put(Msg::StartedParamsBug, &args),
                 }
             }
             Event::Spawned { role, pid } => put(Msg::Spawned, &[Text(role.in_lang(lang)), n(*pid)]),
@@ -520,6 +514,8 @@ mod tests {
         }
     }
 
+    /// Every event parses back to itself in both languages: the shapes the table of
+    /// `every_message_reads_as_the_logs_have_always_read` lacks here, its own cases there.
     #[test]
     fn every_event_parses_back_to_itself() {
         let params = RunParams {
@@ -535,7 +531,6 @@ mod tests {
             bug: None,
         };
         for event in [
-            Event::Started(None),
             Event::Started(Some(params.clone())),
             Event::Started(Some(RunParams {
                 pace: None,
@@ -544,44 +539,21 @@ mod tests {
             })),
             Event::Started(Some(RunParams {
                 bug: Some(Bug::ParentKeepsEnds),
-                ..params.clone()
-            })),
-            Event::Started(Some(RunParams {
-                fault: None,
-                bug: Some(Bug::NoLock),
                 ..params
             })),
-            Event::Spawned {
-                role: Role::Consumer,
-                pid: 77,
-            },
-            Event::Sent {
-                value: 42,
-                index: 3,
-                total: 12,
-            },
             Event::EndSent { sent: 12 },
-            Event::Received {
-                value: 41,
-                parity: Parity::Odd,
-            },
             Event::EndReceived {
                 announced: 12,
                 received: 11,
+            },
+            Event::EndReceived {
+                announced: 1,
+                received: 1,
             },
             Event::Interrupted {
                 signal: "SIGINT".into(),
                 note: None,
             },
-            Event::Interrupted {
-                signal: "SIGTERM".into(),
-                note: Some("draining the pipe".into()),
-            },
-            Event::Fault {
-                fault: "producer-exit@4".parse().unwrap(),
-                note: "leaving".into(),
-            },
-            Event::BrokenPipe { sent: 4, total: 12 },
             Event::PipeClosed {
                 received: 4,
                 detail: None,
@@ -595,45 +567,12 @@ mod tests {
                 detail: None,
             },
             Event::BrokenPipe { sent: 0, total: 1 },
-            Event::EndSent { sent: 1 },
-            Event::EndReceived {
-                announced: 1,
-                received: 1,
-            },
-            Event::GaveUp {
-                secs: 5,
-                count: 120,
-                total: Some(20000),
-            },
-            Event::GaveUp {
-                secs: 5,
-                count: 1,
-                total: None,
-            },
-            Event::Error("cannot write /x: No space left on device (os error 28)".into()),
             Event::Error("a path with an ESC \\u{1b} and a newline \\n, escaped".into()),
-            Event::ChildExited {
-                role: Role::Producer,
-                pid: 9,
-                status: ChildStatus::Code(3),
-            },
-            Event::ChildExited {
-                role: Role::Consumer,
-                pid: 9,
-                status: ChildStatus::Signal("SIGKILL".into()),
-            },
-            Event::Exiting { code: 130 },
             Event::Summary {
                 sent: 12,
                 received: 12,
                 lost: 0,
                 extra: None,
-            },
-            Event::Summary {
-                sent: 12,
-                received: 12,
-                lost: 0,
-                extra: Some("1.2 ms".into()),
             },
         ] {
             round_trip(event);
@@ -786,6 +725,7 @@ mod tests {
         for (event, en, pt) in cases {
             assert_eq!(event.render(Lang::En).to_string(), en);
             assert_eq!(event.render(Lang::Pt).to_string(), pt);
+            round_trip(event);
         }
     }
 

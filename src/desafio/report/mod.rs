@@ -17,7 +17,7 @@ use chrono::{DateTime, FixedOffset};
 
 use crate::desafio::error::{Error, Result};
 use crate::desafio::lang::Lang;
-use crate::desafio::log::{CONSUMER_LOG, EXECUTION_LOG};
+use crate::desafio::log::{CONSUMER_LOG, EXECUTION_LOG, invalid};
 use crate::desafio::record::{ChildStatus, Event, LogLine, Parity, Role, TimeCache};
 use crate::desafio::verify::MAX_LINE;
 use crate::desafio::verify::reader::{Line, LogReader, OpenError};
@@ -84,8 +84,6 @@ pub struct Run {
     pub charts: Option<Charts>,
     pub marks: Vec<Mark>,
     pub values: u64,
-    pub received: u64,
-    pub lost: u64,
     pub summary: Option<String>,
     pub started: Option<String>,
     pub exec_lines: usize,
@@ -106,20 +104,10 @@ impl Run {
 /// Opens a log with `verify`'s reader: a regular file only (a FIFO would block, a device could
 /// be endless), lines capped at `MAX_LINE` bytes.
 fn open(dir: &Path, name: &'static str) -> Result<LogReader> {
-    LogReader::open(&dir.join(name), name).map_err(|e| match e {
-        OpenError::NotRegular(path, _) => bad_log(
-            &path,
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"),
-        ),
-        OpenError::Io(path, source) => bad_log(&path, source),
+    LogReader::open(&dir.join(name)).map_err(|e| match e {
+        OpenError::NotRegular(path, _) => Error::log_dir(&path, invalid("not a regular file")),
+        OpenError::Io(path, source) => Error::log_dir(&path, source),
     })
-}
-
-fn bad_log(path: &Path, source: std::io::Error) -> Error {
-    Error::LogDir {
-        path: path.into(),
-        source,
-    }
 }
 
 /// Reads a log line by line; `f` gets (line number, text). A line longer than `MAX_LINE` bytes
@@ -162,7 +150,7 @@ fn each_line(
 /// Reads both logs in `dir` (written in either language) into the picture's model, whose
 /// words are in `lang`.
 pub fn read(dir: &Path, lang: Lang) -> Result<Run> {
-    ipc_cli::existing_dir(dir).map_err(|source| bad_log(dir, source))?;
+    Error::check_log_dir(dir)?;
     let exec = open(dir, EXECUTION_LOG)?;
     let cons = open(dir, CONSUMER_LOG)?;
     // Another program's logs: one line and exit 2, as `verify` says it.
@@ -185,13 +173,8 @@ pub fn read(dir: &Path, lang: Lang) -> Result<Run> {
                 // A killed writer may leave its last line unfinished; anything else is a log
                 // this program did not write.
                 if last_error_line.is_some() {
-                    return Err(Error::BadLog(lang.pick(
-                        format!("{EXECUTION_LOG}:{number}: cannot parse line: {e}"),
-                        format!(
-                            "{EXECUTION_LOG}:{number}: linha ilegível: {}",
-                            crate::desafio::record::reason_in(&e, lang)
-                        ),
-                    )));
+                    let why = crate::desafio::verify::unparsable(&e, lang);
+                    return Err(Error::BadLog(format!("{EXECUTION_LOG}:{number}: {why}")));
                 }
                 last_error_line = Some(number);
                 return Ok(());
@@ -264,7 +247,6 @@ pub fn read(dir: &Path, lang: Lang) -> Result<Run> {
                 in_flight.push_back(sent_times.len() - 1);
             }
             Event::Received { .. } => {
-                run.received += 1;
                 received_times.push(at);
                 // A pipe is first in, first out: the oldest value in flight is this one.
                 if let Some(i) = in_flight.pop_front() {
@@ -329,7 +311,6 @@ pub fn read(dir: &Path, lang: Lang) -> Result<Run> {
                 lost,
                 ..
             } => {
-                run.lost = lost;
                 let w = lang.words();
                 run.summary = Some(format!(
                     "{} {sent}, {} {received}, {} {lost}",
@@ -409,6 +390,10 @@ fn charts(span: f64, sent: &[f64], received: &[f64], latencies: &[(f64, f64)]) -
 /// `report`: reads the run in `dir` and writes the picture to `output` (`.html` → a page, any
 /// other name → the SVG; none → the SVG on stdout).
 pub fn report(dir: &Path, output: Option<&Path>, lang: Lang) -> Result<()> {
+    let kind = output
+        .and_then(|out| out.extension()?.to_str())
+        .map(str::to_ascii_lowercase);
+    let html = matches!(kind.as_deref(), Some("html" | "htm"));
     if let Some(out) = output {
         ipc_sys::file::writable(out, ipc_sys::file::Devices::Refused).map_err(|source| {
             Error::Path {
@@ -423,46 +408,32 @@ pub fn report(dir: &Path, output: Option<&Path>, lang: Lang) -> Result<()> {
             .iter()
             .any(|log| crate::desafio::log::same_file(out, log))
         {
+            let why = "is one of the run's logs: the report would replace it";
             return Err(Error::Path {
                 flag: "-o",
                 path: out.into(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    "is one of the run's logs: the report would replace it",
-                ),
+                source: invalid(why),
             });
         }
         // The picture is SVG text: a name that promises another format (run.png) would hold
         // SVG under a lying extension. Rendering a PNG here would need a rasteriser and fonts
         // (resvg and its 60 crates: over 40 s of CPU added to a fresh build); a browser or
         // rsvg-convert does it from the SVG in one command.
-        let kind = out
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase);
-        if !matches!(kind.as_deref(), Some("svg" | "html" | "htm")) {
+        if kind.as_deref() != Some("svg") && !html {
             let stem = out.with_extension("svg");
             let stem = stem.display();
             return Err(Error::Path {
                 flag: "-o",
                 path: out.into(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    lang.pick(
-                        format!("report writes an .svg picture or an .html page; for a PNG, write {stem} and convert it: rsvg-convert {stem} -o picture.png (or scripts/render.sh, headless Chromium)"),
-                        format!("o report grava uma figura .svg ou uma página .html; para um PNG, grave {stem} e converta: rsvg-convert {stem} -o figura.png (ou scripts/render.sh, Chromium sem janela)"),
-                    ),
-                ),
+                source: invalid(lang.pick(
+                    format!("report writes an .svg picture or an .html page; for a PNG, write {stem} and convert it: rsvg-convert {stem} -o picture.png (or scripts/render.sh, headless Chromium)"),
+                    format!("o report grava uma figura .svg ou uma página .html; para um PNG, grave {stem} e converta: rsvg-convert {stem} -o figura.png (ou scripts/render.sh, Chromium sem janela)"),
+                )),
             });
         }
     }
     let run = read(dir, lang)?;
     let picture = svg::draw(&run);
-    let html = output.is_some_and(|o| {
-        o.extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| e.eq_ignore_ascii_case("html") || e.eq_ignore_ascii_case("htm"))
-    });
     let text = if html {
         svg::page(&run, &picture)
     } else {

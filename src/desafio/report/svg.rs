@@ -77,10 +77,6 @@ impl Rows {
     }
 }
 
-fn role_name(role: Role) -> &'static str {
-    role.name()
-}
-
 /// The whole picture.
 pub fn draw(run: &Run) -> String {
     let height = if run.charts.is_some() { 920.0 } else { 520.0 };
@@ -132,7 +128,7 @@ fn lane(s: &mut String, run: &Run, role: Role) {
     let _ = writeln!(
         s,
         r##"<g class="lane {name}"><line x1="{LEFT}" y1="{y}" x2="{end}" y2="{y}" stroke="#999" stroke-width="2"/><text x="20" y="{ty}" font-size="14" font-weight="bold">{label}</text><text x="20" y="{py}" fill="#555">pid {pid}</text></g>"##,
-        name = role_name(role),
+        name = role.name(),
         label = role.in_lang(run.lang),
         end = WIDTH - RIGHT,
         ty = y - 2.0,
@@ -251,22 +247,12 @@ fn marks(s: &mut String, run: &Run, axis: &Axis) {
             ),
         };
         let width = mark.text.chars().count() as f64 * LABEL_CHAR;
-        let anchor = if x > WIDTH - RIGHT - width / 2.0 {
-            "end"
+        let (anchor, tx, left) = if x > WIDTH - RIGHT - width / 2.0 {
+            ("end", x + 8.0, x + 8.0 - width)
         } else if x < LEFT + width / 2.0 {
-            "start"
+            ("start", x - 8.0, x - 8.0)
         } else {
-            "middle"
-        };
-        let tx = match anchor {
-            "end" => x + 8.0,
-            "start" => x - 8.0,
-            _ => x,
-        };
-        let (left, right) = match anchor {
-            "end" => (tx - width, tx),
-            "start" => (tx, tx + width),
-            _ => (tx - width / 2.0, tx + width / 2.0),
+            ("middle", x, x - width / 2.0)
         };
         let colour = match mark.kind {
             MarkKind::Fault | MarkKind::Error => LOST,
@@ -274,7 +260,7 @@ fn marks(s: &mut String, run: &Run, axis: &Axis) {
         };
         // The label goes to the first free row under the lane; with none free it is left
         // out, and the mark keeps its words as a tooltip.
-        let label = match rows[lane].place(left, right) {
+        let label = match rows[lane].place(left, left + width) {
             Some(row) => format!(
                 r#"<text x="{tx:.1}" y="{}" font-size="10" fill="{colour}" text-anchor="{anchor}">{}</text>"#,
                 y + 20.0 + 12.0 * row as f64,
@@ -285,7 +271,7 @@ fn marks(s: &mut String, run: &Run, axis: &Axis) {
         let _ = writeln!(
             s,
             r#"<g class="mark {class}" data-role="{role}" data-x="{x:.1}"><title>{text}</title>{shape}{label}</g>"#,
-            role = role_name(mark.role),
+            role = mark.role.name(),
             text = esc(&mark.text)
         );
     }
@@ -357,17 +343,21 @@ fn polyline(s: &mut String, class: &str, colour: &str, points: &[(f64, f64)], da
     );
 }
 
-/// One legend entry: a short stroke of the series' colour and dash, then its name.
-fn key(s: &mut String, x: f64, y: f64, colour: &str, dash: Option<&str>, name: &str) {
-    let dash = dash.map_or(String::new(), |d| format!(r#" stroke-dasharray="{d}""#));
-    let _ = write!(
-        s,
-        r#"<g class="key"><line x1="{x:.1}" y1="{y}" x2="{:.1}" y2="{y}" stroke="{colour}" stroke-width="2"{dash}/><text x="{:.1}" y="{}">{}</text></g>"#,
-        x + 24.0,
-        x + 30.0,
-        y + 4.0,
-        esc(name)
-    );
+/// A chart's legend, above its plot (`top`): its two lines, the second dashed and
+/// `second_at` to the right, each a short stroke of its colour, then its name.
+fn keys(s: &mut String, top: f64, second_at: f64, [first, second]: [(&str, &str); 2]) {
+    let y = top - 8.0;
+    let dashed = r#" stroke-dasharray="5 3""#;
+    for (x, (colour, name), dash) in [(LEFT, first, ""), (LEFT + second_at, second, dashed)] {
+        let _ = write!(
+            s,
+            r#"<g class="key"><line x1="{x:.1}" y1="{y}" x2="{:.1}" y2="{y}" stroke="{colour}" stroke-width="2"{dash}/><text x="{:.1}" y="{}">{}</text></g>"#,
+            x + 24.0,
+            x + 30.0,
+            y + 4.0,
+            esc(name)
+        );
+    }
 }
 
 fn draw_charts(s: &mut String, c: &Charts, span: f64, lang: Lang) {
@@ -396,36 +386,17 @@ fn draw_charts(s: &mut String, c: &Charts, span: f64, lang: Lang) {
         top + h
     );
     // Each chart names its own lines, above its plot.
-    key(
-        s,
-        LEFT,
-        top - 8.0,
-        EVEN,
-        None,
+    let names = [
         lang.pick("sent", "enviados"),
-    );
-    key(
-        s,
-        LEFT + 130.0,
-        top - 8.0,
-        "#2e7d32",
-        Some("5 3"),
         lang.pick("received", "recebidos"),
-    );
-    let sent: Vec<(f64, f64)> = c
-        .sent
-        .iter()
-        .enumerate()
-        .map(|(i, &k)| (x(i), y(per_s(k))))
-        .collect();
-    let received: Vec<(f64, f64)> = c
-        .received
-        .iter()
-        .enumerate()
-        .map(|(i, &k)| (x(i), y(per_s(k))))
-        .collect();
-    polyline(s, "sent", EVEN, &sent, false);
-    polyline(s, "received", "#2e7d32", &received, true);
+    ];
+    keys(s, top, 130.0, [(EVEN, names[0]), ("#2e7d32", names[1])]);
+    let rates = |counts: &[u64]| -> Vec<(f64, f64)> {
+        let points = counts.iter().enumerate();
+        points.map(|(i, &k)| (x(i), y(per_s(k)))).collect()
+    };
+    polyline(s, "sent", EVEN, &rates(&c.sent), false);
+    polyline(s, "received", "#2e7d32", &rates(&c.received), true);
     // Latency, sent → received.
     let (top, h) = (690.0, 150.0);
     let max = c
@@ -449,36 +420,19 @@ fn draw_charts(s: &mut String, c: &Charts, span: f64, lang: Lang) {
         WIDTH - RIGHT,
         top + h
     );
-    key(
-        s,
-        LEFT,
-        top - 8.0,
-        "#6a1b9a",
-        None,
+    let names = [
         lang.pick("median of a bucket", "mediana do intervalo"),
-    );
-    key(
-        s,
-        LEFT + 190.0,
-        top - 8.0,
-        LOST,
-        Some("5 3"),
         lang.pick("slowest of a bucket", "a mais lenta do intervalo"),
-    );
-    let median: Vec<(f64, f64)> = c
-        .latency
-        .iter()
-        .enumerate()
-        .filter_map(|(i, l)| l.map(|l| (x(i), y(l.0))))
-        .collect();
-    let worst: Vec<(f64, f64)> = c
-        .latency
-        .iter()
-        .enumerate()
-        .filter_map(|(i, l)| l.map(|l| (x(i), y(l.1))))
-        .collect();
-    polyline(s, "latency-median", "#6a1b9a", &median, false);
-    polyline(s, "latency-max", LOST, &worst, true);
+    ];
+    keys(s, top, 190.0, [("#6a1b9a", names[0]), (LOST, names[1])]);
+    let latencies = |pick: fn((f64, f64)) -> f64| -> Vec<(f64, f64)> {
+        let points = c.latency.iter().enumerate();
+        points
+            .filter_map(|(i, l)| l.map(|l| (x(i), y(pick(l)))))
+            .collect()
+    };
+    polyline(s, "latency-median", "#6a1b9a", &latencies(|l| l.0), false);
+    polyline(s, "latency-max", LOST, &latencies(|l| l.1), true);
     let (width, total) = (decimal(c.bucket_ms, 1, lang), decimal(span, 0, lang));
     let _ = writeln!(
         s,
@@ -517,21 +471,14 @@ fn caption(s: &mut String, run: &Run, height: f64) {
         )
         .into()
     });
+    let (summary, lines) = (esc(&summary), run.exec_lines);
     let _ = writeln!(
         s,
         r##"<g class="legend">{legend}</g><text class="caption" x="20" y="{}" font-size="13">{}</text>"##,
         height - 18.0,
         lang.pick(
-            format!(
-                "main's summary: {} ({} lines in execution_log.txt)",
-                esc(&summary),
-                run.exec_lines
-            ),
-            format!(
-                "resumo do main: {} ({} linhas em execution_log.txt)",
-                esc(&summary),
-                run.exec_lines
-            ),
+            format!("main's summary: {summary} ({lines} lines in execution_log.txt)"),
+            format!("resumo do main: {summary} ({lines} linhas em execution_log.txt)"),
         )
     );
 }

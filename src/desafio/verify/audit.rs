@@ -18,15 +18,15 @@ use super::reader::{Line, LogReader, OpenError};
 use super::{Problem, Report};
 use crate::desafio::error::{Error, Result};
 use crate::desafio::lang::Lang;
-use crate::desafio::log::{CONSUMER_LOG, EXECUTION_LOG, LogPaths};
+use crate::desafio::log::{CONSUMER_LOG, EXECUTION_LOG, LogPaths, invalid};
 use crate::desafio::options::{Bug, FaultKind, range_len};
 use crate::desafio::record::{
-    ChildStatus, Event, LogLine, Parity, Role, RunParams, TimeCache, split_once,
+    ChildStatus, Event, LogLine, Parity, Role, RunParams, TimeCache, fields,
 };
 
 /// What the execution log said about one child role.
 #[derive(Debug, Default, Clone)]
-pub(super) struct RoleState {
+pub(crate) struct RoleState {
     pub pid: Option<(i32, usize)>,
     /// The role's own first line: whether it is `started`, and where.
     pub first: Option<(bool, usize)>,
@@ -37,11 +37,10 @@ pub(super) struct RoleState {
 
 /// Facts gathered for the judge and the rubric.
 #[derive(Debug, Default)]
-pub(super) struct Evidence {
+pub(crate) struct Evidence {
     pub params: Option<RunParams>,
     pub main_pid: Option<(i32, usize)>,
     pub main_exit: Option<(i32, usize)>,
-    pub main_last_line: usize,
     pub producer: RoleState,
     pub consumer: RoleState,
     pub spawned: Vec<(Role, i32, usize)>,
@@ -64,8 +63,6 @@ pub(super) struct Evidence {
     pub undelivered: u64,
     /// Values the consumer logged as received but was killed before recording in its own log.
     pub unrecorded: u64,
-    pub consumer_pass: Option<ConsumerPass>,
-    pub cut_lines: Vec<usize>,
     pub stall: Option<usize>,
     /// Lines whose timestamp is earlier than the line before.
     pub backwards: Vec<usize>,
@@ -83,6 +80,7 @@ pub(super) struct Evidence {
     pub last_sent_after_gone: Option<DateTime<FixedOffset>>,
 }
 
+#[derive(Default)]
 pub(super) struct Audit {
     pub(super) lang: Lang,
     pub(super) report: Report,
@@ -91,7 +89,8 @@ pub(super) struct Audit {
     last_time: Option<DateTime<FixedOffset>>,
     /// The timestamp of the last hot line (the lines of one batch share theirs).
     last_stamp: String,
-    log_langs: [bool; 2],
+    /// The language of the log's first line that has one (main's name none).
+    log_lang: Option<Lang>,
     number: usize,
     /// Every value sent, in order of sending (for the distinctness check by sorting).
     sent_values: Vec<i64>,
@@ -107,27 +106,23 @@ pub(super) struct Audit {
     stopped: bool,
 }
 
-fn open(path: &Path, name: &'static str) -> Result<LogReader> {
-    LogReader::open(path, name).map_err(|e| match e {
-        OpenError::NotRegular(path, what) => Error::LogDir {
-            path,
-            source: std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                format!("not a regular file ({what}): a log must be one"),
-            ),
-        },
+fn open(path: &Path) -> Result<LogReader> {
+    LogReader::open(path).map_err(|e| match e {
+        OpenError::NotRegular(path, what) => Error::log_dir(
+            &path,
+            invalid(format!("not a regular file ({what}): a log must be one")),
+        ),
         OpenError::Io(path, source) if source.kind() == std::io::ErrorKind::NotFound => {
-            Error::LogDir { path, source }
+            Error::log_dir(&path, source)
         }
-        OpenError::Io(path, source) => Error::Sys(ipc_sys::Error::Read { path, source }),
+        OpenError::Io(path, source) => Error::read(&path, source),
     })
 }
 
-fn read_error(path: &Path, source: std::io::Error) -> Error {
-    Error::Sys(ipc_sys::Error::Read {
-        path: path.into(),
-        source,
-    })
+/// A run's processes hold their claim on the log `r` reads: they are still writing it.
+fn live(r: &LogReader) -> bool {
+    use std::os::fd::AsFd;
+    ipc_sys::linelog::claimed_elsewhere(r.file().as_fd()).unwrap_or(false)
 }
 
 /// `English` / `inglês`: a language named in `speak`.
@@ -149,58 +144,31 @@ pub(super) fn fingerprint(print: u64, value: i64) -> u64 {
 
 pub(super) fn run(dir: &Path, lang: Lang) -> Result<Report> {
     let paths = LogPaths::in_dir(dir);
-    let mut exec = open(&paths.execution, EXECUTION_LOG)?;
-    let cons = open(&paths.consumer, CONSUMER_LOG)?;
+    let mut exec = open(&paths.execution)?;
+    let cons = open(&paths.consumer)?;
     foreign::check(&paths)?;
-    let live = {
-        use std::os::fd::AsFd;
-        ipc_sys::linelog::claimed_elsewhere(exec.file().as_fd()).unwrap_or(false)
-    };
+    let was_live = live(&exec);
     let mut audit = Audit {
         lang,
         report: Report {
             lang,
             ..Report::default()
         },
-        ev: Evidence::default(),
-        times: TimeCache::default(),
-        last_time: None,
-        last_stamp: String::new(),
-        log_langs: [false; 2],
-        number: 0,
-        sent_values: Vec::new(),
-        in_flight: VecDeque::new(),
-        received: 0,
-        received_print: 0,
-        unmatched: Vec::new(),
-        unparsed: Vec::new(),
-        stopped: false,
+        ..Audit::default()
     };
-    audit.ev.live = live;
     let consumer_pass = std::thread::scope(|scope| -> Result<ConsumerPass> {
         let pass = scope.spawn(move || consumer::read(cons, lang));
         let path = exec.path().to_path_buf();
-        while let Some((number, line)) = exec.next_line().map_err(|e| read_error(&path, e))? {
+        while let Some((number, line)) = exec.next_line().map_err(|e| Error::read(&path, e))? {
             audit.number = number;
             match line {
                 Line::Text(text) => audit.line(text),
                 Line::Unterminated(text) => {
                     let text = text.to_string();
-                    audit.problem(lang.pick(
-                        "last line is not terminated by a newline (a torn write?)",
-                        "a última linha não termina com uma quebra de linha (escrita interrompida?)",
-                    ));
+                    audit.problem(super::torn(lang));
                     audit.line(&text);
                 }
-                Line::TooLong => audit.problem(lang.pick(
-                    format!("line longer than {} bytes: not a log line", super::MAX_LINE),
-                    format!(
-                        "linha com mais de {} bytes: não é uma linha de log",
-                        super::MAX_LINE
-                    ),
-                )),
-                Line::NotUtf8 => audit
-                    .problem(lang.pick("line is not valid UTF-8", "a linha não é UTF-8 válido")),
+                other => audit.problem(super::not_a_line(&other, lang)),
             }
         }
         pass.join()
@@ -209,10 +177,7 @@ pub(super) fn run(dir: &Path, lang: Lang) -> Result<Report> {
     audit.report.exec_lines = exec.number;
     // Live before or after the reading: a run that ended, or began, while the two logs were
     // being read leaves them read at different moments of it.
-    let live = live || {
-        use std::os::fd::AsFd;
-        ipc_sys::linelog::claimed_elsewhere(exec.file().as_fd()).unwrap_or(false)
-    };
+    let live = was_live || live(&exec);
     audit.ev.live = live;
     audit.finish(&paths, consumer_pass)?;
     let mut report = audit.report;
@@ -225,11 +190,7 @@ pub(super) fn run(dir: &Path, lang: Lang) -> Result<Report> {
 
 impl Audit {
     fn problem(&mut self, text: impl Into<String>) {
-        self.report.problems.push(Problem {
-            file: EXECUTION_LOG,
-            line: self.number,
-            text: text.into(),
-        });
+        self.problem_at(EXECUTION_LOG, self.number, text);
     }
 
     pub(super) fn problem_at(&mut self, file: &'static str, line: usize, text: impl Into<String>) {
@@ -257,13 +218,7 @@ impl Audit {
     /// timestamp parsed once per batch. `false`: anything else, for the full parser (which
     /// also words what is wrong).
     fn hot_line(&mut self, text: &str) -> bool {
-        let Some((stamp, rest)) = text.split_at_checked(29) else {
-            return false;
-        };
-        let Some((who, rest)) = rest.strip_prefix(" [").and_then(|r| split_once(r, " ")) else {
-            return false;
-        };
-        let Some((pid, msg)) = split_once(rest, "] ") else {
+        let Some((stamp, who, pid, msg)) = fields(text) else {
             return false;
         };
         // A child's line names its role in its language (main's, `None`, is not a hot line).
@@ -300,24 +255,13 @@ impl Audit {
 
     /// One run writes in one language: a line in the other is a line from somewhere else.
     fn mark_lang(&mut self, lang: Lang) {
-        let first = match self.log_langs {
-            [true, _] => Some(Lang::En),
-            [false, true] => Some(Lang::Pt),
-            _ => None,
-        };
-        if let Some(first) = first
-            && first != lang
-        {
-            let (l, f) = (lang_name(lang, self.lang), lang_name(first, self.lang));
-            self.problem(self.lang.pick(
-                format!("a line in {l} in a log written in {f}: one run writes one language"),
-                format!(
-                    "uma linha em {l} num log escrito em {f}: uma execução escreve num só idioma"
-                ),
-            ));
-            return;
+        match self.log_lang {
+            Some(first) if first != lang => {
+                self.problem(super::mixed_langs(lang, first, self.lang))
+            }
+            Some(_) => {}
+            None => self.log_lang = Some(lang),
         }
-        self.log_langs[usize::from(lang == Lang::Pt)] = true;
     }
 
     fn check_time(&mut self, time: DateTime<FixedOffset>) {
@@ -387,28 +331,19 @@ impl Audit {
 
     fn check_pid(&mut self, role: Role, pid: i32) {
         let line = self.number;
-        let state = match role {
-            Role::Main => {
-                self.ev.main_last_line = line;
-                match self.ev.main_pid {
-                    None => {
-                        self.ev.main_pid = Some((pid, line));
-                        return;
-                    }
-                    Some((first, at)) => {
-                        if first != pid {
-                            self.pid_problem(role, pid, first, at);
-                        }
-                        return;
-                    }
-                }
+        let seen = match role {
+            Role::Main => &mut self.ev.main_pid,
+            Role::Producer | Role::Consumer => {
+                let state = match role {
+                    Role::Producer => &mut self.ev.producer,
+                    _ => &mut self.ev.consumer,
+                };
+                state.last_line = line;
+                &mut state.pid
             }
-            Role::Producer => &mut self.ev.producer,
-            Role::Consumer => &mut self.ev.consumer,
         };
-        state.last_line = line;
-        match state.pid {
-            None => state.pid = Some((pid, line)),
+        match *seen {
+            None => *seen = Some((pid, line)),
             Some((first, at)) if first != pid => self.pid_problem(role, pid, first, at),
             Some(_) => {}
         }
@@ -464,7 +399,6 @@ impl Audit {
             (Role::Main, Event::Spawned { role, pid }) => {
                 self.check_pid(role, pid);
                 self.ev.spawned.push((role, pid, at));
-                self.ev.main_last_line = at;
             }
             (
                 Role::Producer,
@@ -510,15 +444,10 @@ impl Audit {
                 self.ev.end_received = Some((announced, received, at));
             }
             (role, Event::Interrupted { signal, .. }) => {
+                let r = role.in_lang(lang);
                 self.report.notes.push(lang.pick(
-                    format!(
-                        "{} interrupted by {signal} ({EXECUTION_LOG}:{at})",
-                        role.in_lang(lang)
-                    ),
-                    format!(
-                        "{} interrompido por {signal} ({EXECUTION_LOG}:{at})",
-                        role.in_lang(lang)
-                    ),
+                    format!("{r} interrupted by {signal} ({EXECUTION_LOG}:{at})"),
+                    format!("{r} interrompido por {signal} ({EXECUTION_LOG}:{at})"),
                 ));
                 self.ev.interrupts.push((role, signal, at));
             }
@@ -529,12 +458,9 @@ impl Audit {
                 if self.ev.sent_lines >= sent {
                     self.undeliver(self.ev.sent_lines - sent);
                 } else {
-                    let n = self.ev.sent_lines;
+                    let (n, sent_values) = (self.ev.sent_lines, lang.words().n_values(sent));
                     self.problem(lang.pick(
-                        format!(
-                            "EPIPE after {sent_values}, but {n} were logged as sent",
-                            sent_values = lang.words().n_values(sent)
-                        ),
+                        format!("EPIPE after {sent_values}, but {n} were logged as sent"),
                         format!(
                             "EPIPE após {sent} valores, mas {n} foram registrados como enviados"
                         ),
@@ -548,12 +474,9 @@ impl Audit {
             }
             (Role::Consumer, Event::PipeClosed { received, .. }) => {
                 if received != self.received {
-                    let n = self.received;
+                    let (n, received_values) = (self.received, lang.words().n_values(received));
                     self.problem(lang.pick(
-                        format!(
-                            "consumer says {received_values} arrived, the log shows {n}",
-                            received_values = lang.words().n_values(received)
-                        ),
+                        format!("consumer says {received_values} arrived, the log shows {n}"),
                         format!(
                             "o consumidor diz que chegaram {received} valores; o log mostra {n}"
                         ),
@@ -622,7 +545,6 @@ impl Audit {
             }
             (Role::Main, Event::ChildExited { role, pid, status }) => {
                 self.check_pid(role, pid);
-                self.ev.main_last_line = at;
                 if !status.succeeded() {
                     self.stop(text);
                 }
@@ -799,14 +721,8 @@ impl Audit {
             || self.main_unfinished();
         if cons.values != self.received || cons.print != self.received_print {
             self.ev.unrecorded =
-                consumer::compare(paths, lang, consumer_gone, &mut self.report.problems).map_err(
-                    |e| {
-                        Error::Sys(ipc_sys::Error::Read {
-                            path: paths.consumer.clone(),
-                            source: e,
-                        })
-                    },
-                )?;
+                consumer::compare(paths, lang, consumer_gone, &mut self.report.problems)
+                    .map_err(|e| Error::read(&paths.consumer, e))?;
         }
         self.report.problems.extend(
             cons.problems
@@ -827,37 +743,20 @@ impl Audit {
                 ),
             );
         }
-        judge::judge(self, &cons, end_line)?;
-        self.ev.consumer_pass = Some(cons);
-        Ok(())
+        judge::judge(self, &cons, end_line)
     }
 
     /// Both logs in one language (each log's stray lines are named by its own pass); which
     /// one goes in the report.
     fn log_lang_check(&mut self, cons: &ConsumerPass) {
-        let exec = match self.log_langs {
-            [true, _] => Some(Lang::En),
-            [false, true] => Some(Lang::Pt),
-            _ => None,
-        };
-        self.report.log_lang = match (exec, cons.lang) {
+        self.report.log_lang = match (self.log_lang, cons.lang) {
             (Some(a), Some(b)) if a != b => {
-                self.problem_at(
-                    CONSUMER_LOG,
-                    0,
-                    self.lang.pick(
-                        format!(
-                            "written in {}, {EXECUTION_LOG} in {}: the two logs of one run speak one language",
-                            lang_name(b, self.lang),
-                            lang_name(a, self.lang)
-                        ),
-                        format!(
-                            "escrito em {}, e {EXECUTION_LOG} em {}: os dois logs de uma execução falam um só idioma",
-                            lang_name(b, self.lang),
-                            lang_name(a, self.lang)
-                        ),
-                    ),
+                let (b, a) = (lang_name(b, self.lang), lang_name(a, self.lang));
+                let text = self.lang.pick(
+                    format!("written in {b}, {EXECUTION_LOG} in {a}: the two logs of one run speak one language"),
+                    format!("escrito em {b}, e {EXECUTION_LOG} em {a}: os dois logs de uma execução falam um só idioma"),
                 );
+                self.problem_at(CONSUMER_LOG, 0, text);
                 None
             }
             (a, b) => a.or(b),
@@ -868,32 +767,20 @@ impl Audit {
     /// last, unfinished line (the next writer starts on a fresh line), one per killed writer.
     fn cut_lines(&mut self) {
         let lang = self.lang;
-        let killed = [&self.ev.producer, &self.ev.consumer]
+        let mut allowed = [&self.ev.producer, &self.ev.consumer]
             .iter()
             .filter(|s| matches!(s.main_saw, Some((ChildStatus::Signal(_), _))))
             .count()
             + usize::from(self.main_unfinished());
-        let mut allowed = killed;
         for (line, why) in std::mem::take(&mut self.unparsed) {
             if allowed > 0 && line > 1 {
                 allowed -= 1;
-                self.ev.cut_lines.push(line);
                 self.report.notes.push(lang.pick(
                     format!("{EXECUTION_LOG}:{line}: a line cut short by a killed process"),
                     format!("{EXECUTION_LOG}:{line}: uma linha interrompida por um processo morto"),
                 ));
             } else {
-                self.problem_at(
-                    EXECUTION_LOG,
-                    line,
-                    lang.pick(
-                        format!("cannot parse line: {why}"),
-                        format!(
-                            "linha ilegível: {}",
-                            crate::desafio::record::reason_in(&why, lang)
-                        ),
-                    ),
-                );
+                self.problem_at(EXECUTION_LOG, line, super::unparsable(&why, lang));
             }
         }
     }
@@ -910,20 +797,15 @@ impl Audit {
     fn distinct(&mut self, paths: &LogPaths) -> Result<()> {
         let mut sorted = std::mem::take(&mut self.sent_values);
         sorted.sort_unstable();
-        let mut repeated = Vec::new();
-        for pair in sorted.windows(2) {
-            if pair[0] == pair[1] && repeated.last() != Some(&pair[0]) {
+        let (mut repeated, mut duplicates) = (Vec::new(), 0);
+        for pair in sorted.windows(2).filter(|pair| pair[0] == pair[1]) {
+            duplicates += 1;
+            if repeated.last() != Some(&pair[0]) {
                 repeated.push(pair[0]);
             }
         }
-        let mut distinct = sorted.len() as u64;
-        for pair in sorted.windows(2) {
-            if pair[0] == pair[1] {
-                distinct -= 1;
-            }
-        }
-        self.ev.distinct = distinct;
-        self.ev.duplicates = sorted.len() as u64 - distinct;
+        self.ev.distinct = sorted.len() as u64 - duplicates;
+        self.ev.duplicates = duplicates;
         self.ev.min_max = sorted.first().zip(sorted.last()).map(|(a, b)| (*a, *b));
         drop(sorted);
         if repeated.is_empty() {
@@ -990,10 +872,10 @@ impl Audit {
         paths: &LogPaths,
         mut f: impl FnMut(usize, i64) -> Option<(usize, String)>,
     ) -> Result<()> {
-        let mut exec = open(&paths.execution, EXECUTION_LOG)?;
+        let mut exec = open(&paths.execution)?;
         let mut times = TimeCache::default();
         let path = exec.path().to_path_buf();
-        while let Some((number, line)) = exec.next_line().map_err(|e| read_error(&path, e))? {
+        while let Some((number, line)) = exec.next_line().map_err(|e| Error::read(&path, e))? {
             let (Line::Text(text) | Line::Unterminated(text)) = line else {
                 continue;
             };

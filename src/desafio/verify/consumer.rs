@@ -40,17 +40,7 @@ impl ConsumerPass {
     fn mark_lang(&mut self, line: usize, line_lang: Option<Lang>, speak: Lang) {
         match (self.lang, line_lang) {
             (Some(first), Some(this)) if first != this => {
-                let (l, f) = (
-                    super::audit::lang_name(this, speak),
-                    super::audit::lang_name(first, speak),
-                );
-                self.problem(
-                    line,
-                    speak.pick(
-                        format!("a line in {l} in a log written in {f}: one run writes one language"),
-                        format!("uma linha em {l} num log escrito em {f}: uma execução escreve num só idioma"),
-                    ),
-                );
+                self.problem(line, super::mixed_langs(this, first, speak));
             }
             (None, Some(this)) => self.lang = Some(this),
             _ => {}
@@ -64,12 +54,7 @@ pub fn read(mut r: LogReader, lang: Lang) -> Result<ConsumerPass> {
     let mut times = TimeCache::default();
     let mut seen_values = false;
     let path = r.path().to_path_buf();
-    while let Some((n, line)) = r.next_line().map_err(|source| {
-        Error::Sys(ipc_sys::Error::Read {
-            path: path.clone(),
-            source,
-        })
-    })? {
+    while let Some((n, line)) = r.next_line().map_err(|e| Error::read(&path, e))? {
         let text = match line {
             Line::Text(t) => t,
             Line::Unterminated(t) => {
@@ -80,25 +65,8 @@ pub fn read(mut r: LogReader, lang: Lang) -> Result<ConsumerPass> {
                 }
                 t
             }
-            Line::TooLong => {
-                pass.problem(
-                    n,
-                    lang.pick(
-                        format!("line longer than {} bytes: not a log line", super::MAX_LINE),
-                        format!(
-                            "linha com mais de {} bytes: não é uma linha de log",
-                            super::MAX_LINE
-                        ),
-                    ),
-                );
-                continue;
-            }
-            Line::NotUtf8 => {
-                pass.problem(
-                    n,
-                    lang.pick("line is not valid UTF-8", "a linha não é UTF-8 válido")
-                        .into(),
-                );
+            other => {
+                pass.problem(n, super::not_a_line(&other, lang));
                 continue;
             }
         };
@@ -159,16 +127,7 @@ pub fn read(mut r: LogReader, lang: Lang) -> Result<ConsumerPass> {
                 };
                 pass.problem(n, text.into());
             }
-            Err(e) => pass.problem(
-                n,
-                lang.pick(
-                    format!("cannot parse line: {e}"),
-                    format!(
-                        "linha ilegível: {}",
-                        crate::desafio::record::reason_in(&e, lang)
-                    ),
-                ),
-            ),
+            Err(e) => pass.problem(n, super::unparsable(&e, lang)),
         }
     }
     pass.lines = r.number;
@@ -252,16 +211,38 @@ pub fn compare(
     killed: bool,
     problems: &mut Vec<Problem>,
 ) -> std::io::Result<u64> {
-    let open = |path: &std::path::Path, name| {
-        LogReader::open(path, name).map_err(|_| std::io::Error::other("cannot reopen"))
-    };
-    let mut exec = open(&paths.execution, EXECUTION_LOG)?;
-    let mut cons = open(&paths.consumer, CONSUMER_LOG)?;
+    let open = |path| LogReader::open(path).map_err(|_| std::io::Error::other("cannot reopen"));
+    let mut exec = open(&paths.execution)?;
+    let mut cons = open(&paths.consumer)?;
     let (mut exec_times, mut cons_times) = (TimeCache::default(), TimeCache::default());
-    let mut after_totals = false;
-    let mut ended: Vec<Problem> = Vec::new();
+    // The consumer log's next value line (number, value); `None` at its end, or at its totals
+    // line with `to_totals`.
+    let mut next_value = |to_totals: bool| -> std::io::Result<Option<(usize, i64)>> {
+        while let Some((cn, line)) = cons.next_line()? {
+            let (Line::Text(text) | Line::Unterminated(text)) = line else {
+                continue;
+            };
+            if cn == 1 && text.starts_with("# ") {
+                continue;
+            }
+            match ConsumerLine::parse_any(text, &mut cons_times) {
+                Ok((ConsumerLine::Value { value, .. }, _)) => return Ok(Some((cn, value))),
+                Ok((ConsumerLine::Totals { .. }, _)) if to_totals => return Ok(None),
+                _ => {}
+            }
+        }
+        Ok(None)
+    };
+    let (mut ended, mut cons_ended) = (Vec::new(), false);
     let mut mismatched = false;
-    let mut problem = |file, line, text: String| problems.push(Problem { file, line, text });
+    let mut problem = |line, text: String| {
+        mismatched = true;
+        problems.push(Problem {
+            file: CONSUMER_LOG,
+            line,
+            text,
+        })
+    };
     while let Some((at, line)) = exec.next_line()? {
         let (Line::Text(text) | Line::Unterminated(text)) = line else {
             continue;
@@ -273,13 +254,17 @@ pub fn compare(
         else {
             continue;
         };
-        loop {
-            let next = if after_totals {
-                None
-            } else {
-                cons.next_line()?
-            };
-            let Some((cn, cline)) = next else {
+        match if cons_ended { None } else { next_value(true)? } {
+            Some((cn, v)) if v != value => problem(
+                cn,
+                lang.pick(
+                    format!("value {v}, but {EXECUTION_LOG}:{at} received {value}"),
+                    format!("valor {v}, mas {EXECUTION_LOG}:{at} recebeu {value}"),
+                ),
+            ),
+            Some(_) => {}
+            None => {
+                cons_ended = true;
                 ended.push(Problem {
                     file: CONSUMER_LOG,
                     line: 0,
@@ -290,54 +275,17 @@ pub fn compare(
                         ),
                     ),
                 });
-                break;
-            };
-            let (Line::Text(ctext) | Line::Unterminated(ctext)) = cline else {
-                continue;
-            };
-            if cn == 1 && ctext.starts_with("# ") {
-                continue;
             }
-            match ConsumerLine::parse_any(ctext, &mut cons_times) {
-                Ok((ConsumerLine::Value { value: v, .. }, _)) => {
-                    if v != value {
-                        mismatched = true;
-                        problem(
-                            CONSUMER_LOG,
-                            cn,
-                            lang.pick(
-                                format!("value {v}, but {EXECUTION_LOG}:{at} received {value}"),
-                                format!("valor {v}, mas {EXECUTION_LOG}:{at} recebeu {value}"),
-                            ),
-                        );
-                    }
-                }
-                Ok((ConsumerLine::Totals { .. }, _)) => {
-                    after_totals = true;
-                    continue;
-                }
-                Ok(_) | Err(_) => continue,
-            }
-            break;
         }
     }
-    while let Some((cn, cline)) = cons.next_line()? {
-        let (Line::Text(ctext) | Line::Unterminated(ctext)) = cline else {
-            continue;
-        };
-        if let Ok((ConsumerLine::Value { value, .. }, _)) =
-            ConsumerLine::parse_any(ctext, &mut cons_times)
-        {
-            mismatched = true;
-            problem(
-                CONSUMER_LOG,
-                cn,
-                lang.pick(
-                    format!("value {value} has no 'received' line in {EXECUTION_LOG}"),
-                    format!("o valor {value} não tem linha de recebimento em {EXECUTION_LOG}"),
-                ),
-            );
-        }
+    while let Some((cn, value)) = next_value(false)? {
+        problem(
+            cn,
+            lang.pick(
+                format!("value {value} has no 'received' line in {EXECUTION_LOG}"),
+                format!("o valor {value} não tem linha de recebimento em {EXECUTION_LOG}"),
+            ),
+        );
     }
     if killed && !mismatched {
         return Ok(ended.len() as u64);

@@ -4,47 +4,21 @@
 //! audit: if it is not one this program writes, `verify` says so in one line, naming that line,
 //! and points to `ipc_desafio grade`, which judges any program by what it does.
 
-use std::io::Read;
-
+use super::reader::first_line;
 use crate::desafio::error::{Error, Result};
 use crate::desafio::log::{CONSUMER_LOG, EXECUTION_LOG, LogPaths};
-use crate::desafio::record::{ConsumerLine, Role, TimeCache, parse_time};
+use crate::desafio::record::{ConsumerLine, Role, TimeCache, fields, parse_time};
 
 /// How much of a first line is quoted.
 const QUOTED: usize = 60;
-
-/// The first line of `path` (at most `MAX_LINE` bytes), if the file has one.
-fn first_line(path: &std::path::Path) -> Option<Vec<u8>> {
-    let mut head = Vec::new();
-    let file = std::fs::File::open(path).ok()?;
-    file.take(super::MAX_LINE as u64 + 1)
-        .read_to_end(&mut head)
-        .ok()?;
-    if head.is_empty() {
-        return None;
-    }
-    let end = memchr::memchr(b'\n', &head).unwrap_or(head.len());
-    head.truncate(end);
-    Some(head)
-}
 
 /// `<timestamp> [<role> <pid>] `: the shape every line of `execution_log.txt` starts with,
 /// whatever its message says (a message this program does not write is a violation for the
 /// audit; a line without this shape is not this program's at all).
 fn has_execution_shape(line: &str) -> bool {
-    let Some((stamp, rest)) = line.split_at_checked(29) else {
-        return false;
-    };
-    let Some(rest) = rest.strip_prefix(" [") else {
-        return false;
-    };
-    let Some((who, rest)) = rest.split_once(' ') else {
-        return false;
-    };
-    let Some((pid, _)) = rest.split_once("] ") else {
-        return false;
-    };
-    parse_time(stamp).is_ok() && Role::parse_any(who).is_ok() && pid.parse::<i32>().is_ok()
+    fields(line).is_some_and(|(stamp, who, pid, _)| {
+        parse_time(stamp).is_ok() && Role::parse_any(who).is_ok() && pid.parse::<i32>().is_ok()
+    })
 }
 
 /// `Err(Error::Foreign)` naming the first line that is not this program's, if either log's

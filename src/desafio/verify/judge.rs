@@ -4,7 +4,7 @@
 //! the same function (`verdict::Facts`) main applied to the same facts.
 
 use super::Problem;
-use super::audit::Audit;
+use super::audit::{Audit, Evidence};
 use super::consumer::ConsumerPass;
 use crate::desafio::error::Result;
 use crate::desafio::lang::{Lang, count};
@@ -14,26 +14,16 @@ use crate::desafio::producer::MAX_BATCH;
 use crate::desafio::record::{Arg, ChildStatus, Msg, Role, say};
 use crate::desafio::verdict::Facts;
 
-/// What the rubric needs to know, gathered here.
-#[derive(Debug, Default, Clone)]
+/// What the rubric grades from: the audit's evidence, the consumer log's counts, and the
+/// error paths judged here.
+#[derive(Debug, Default)]
 pub struct Grading {
-    pub main_pid: Option<(i32, usize)>,
-    pub producer_pid: Option<(i32, usize)>,
-    pub consumer_pid: Option<(i32, usize)>,
-    pub spawned: Vec<(Role, i32, usize)>,
-    pub distinct: u64,
-    pub duplicates: u64,
-    pub min_max: Option<(i64, i64)>,
+    pub ev: Evidence,
     pub consumer_values: u64,
     pub consumer_even: u64,
     /// Error or blocking paths the run went through, and how they were handled.
     pub handled: Vec<String>,
     pub fault_handled: Option<bool>,
-    /// The classic mistake the run made on purpose, if any: it fails the requirement it breaks
-    /// whatever this run happened to show.
-    pub bug: Option<Bug>,
-    /// Lines whose timestamp went backwards (the evidence of a lock bug).
-    pub backwards: Vec<usize>,
 }
 
 /// `s` for a plural (`recebido` / `recebidos`), nothing for one.
@@ -51,16 +41,17 @@ fn status_text(status: &ChildStatus, lang: Lang) -> String {
 
 pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> {
     let lang = a.lang;
-    let end = |line: usize| (EXECUTION_LOG, line);
-    let (efile, eline) = end(end_line);
+    let exec = |line: usize| (EXECUTION_LOG, line);
+    let end = exec(end_line);
     // Main's log ends without its summary: killed by its own fault (known), or — the log
     // cannot tell which — killed from outside, unable to write, or still running.
     let main_killed = a.main_unfinished();
     let killed_on_purpose = a.ev.main_kill_at.is_some();
     let mut outcomes = Vec::new();
     let mut problems: Vec<Problem> = Vec::new();
-    let mut problem =
-        |file: &'static str, line: usize, text: String| problems.push(Problem { file, line, text });
+    let mut problem = |(file, line): (&'static str, usize), text: String| {
+        problems.push(Problem { file, line, text })
+    };
 
     // How each child ended: main's view against the child's own last word.
     for role in [Role::Producer, Role::Consumer] {
@@ -97,24 +88,21 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
                 )
             }),
             (None, _) => problem(
-                efile,
-                eline,
+                end,
                 lang.pick(
                     format!("main never reported how the {r} ended"),
                     format!("o main nunca relatou como o {r} terminou"),
                 ),
             ),
             (Some((ChildStatus::Code(c), at)), Some(e)) if *c != e => problem(
-                EXECUTION_LOG,
-                *at,
+                exec(*at),
                 lang.pick(
                     format!("the {r} logged exit code {e}, main saw {c}"),
                     format!("o {r} registrou o código de saída {e}; o main viu {c}"),
                 ),
             ),
             (Some((ChildStatus::Code(c), at)), None) => problem(
-                EXECUTION_LOG,
-                *at,
+                exec(*at),
                 lang.pick(
                     format!("the {r} exited with code {c} without logging 'exiting'"),
                     format!("o {r} terminou com código {c} sem registrar a saída"),
@@ -123,39 +111,25 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
             _ => {}
         }
         if state.pid.is_none() && !matches!(state.main_saw, Some((ChildStatus::Signal(_), _))) {
-            problem(
-                efile,
-                eline,
-                lang.pick(
-                    format!("no line from the {r}"),
-                    format!("nenhuma linha do {r}"),
-                ),
+            let none = lang.pick(
+                format!("no line from the {r}"),
+                format!("nenhuma linha do {r}"),
             );
+            problem(end, none);
         }
         if let Some((status, _)) = &state.main_saw
             && !status.succeeded()
         {
-            outcomes.push(format!(
-                "{} {r} {}",
-                lang.pick("the", "o"),
-                status_text(status, lang)
-            ));
+            let (the, how) = (lang.pick("the", "o"), status_text(status, lang));
+            outcomes.push(format!("{the} {r} {how}"));
         }
-    }
-    // Lines a run always writes, and the order it always writes them in: an edited log that
-    // lacks one, or gives none of the reasons a producer has to stop early, is caught.
-    for role in [Role::Producer, Role::Consumer] {
-        let state = match role {
-            Role::Producer => &a.ev.producer,
-            _ => &a.ev.consumer,
-        };
-        let spawned = a.ev.spawned.iter().any(|(r, _, _)| *r == role);
+        // Lines a run always writes, and the order it always writes them in: an edited log
+        // that lacks one, or gives none of the reasons a producer has to stop early, is caught.
         if let Some((_, first)) = state.first
             && !spawned
             && !main_killed
         {
-            let r = role.in_lang(lang);
-            problem(EXECUTION_LOG, first, {
+            problem(exec(first), {
                 let spawned = say(Msg::Spawned, lang, &[Arg::Text(r), Arg::Text("<pid>")]);
                 lang.pick(
                     format!("the {r} logs, but main never logged '{spawned}'"),
@@ -173,19 +147,16 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
             || a.ev.broken_pipe.is_some()
             || matches!(a.ev.producer.main_saw, Some((ChildStatus::Signal(_), _)));
         let ended = a.ev.producer.exit_code.is_some() || a.ev.producer.main_saw.is_some();
-        let sent = a.ev.sent_lines;
+        let (sent, values) = (a.ev.sent_lines, lang.words().values_n(asked));
         if ended && sent < asked && !reason {
             let at =
                 a.ev.end_sent
                     .map_or(a.ev.producer.last_line.max(1), |(_, l)| l);
-            problem(
-                EXECUTION_LOG,
-                at,
-                lang.pick(
-                    format!("the producer stopped after {sent} of {asked} {} and gave no reason (no interrupt, fault or error line)", lang.words().values_n(asked)),
-                    format!("o produtor parou após {sent} de {asked} {} sem dar motivo (nenhuma linha de interrupção, falha ou erro)", lang.words().values_n(asked)),
-                ),
+            let text = lang.pick(
+                    format!("the producer stopped after {sent} of {asked} {values} and gave no reason (no interrupt, fault or error line)"),
+                    format!("o produtor parou após {sent} de {asked} {values} sem dar motivo (nenhuma linha de interrupção, falha ou erro)"),
             );
+            problem(exec(at), text);
         }
     }
     if a.ev.end_sent.is_none() {
@@ -227,20 +198,17 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
         if consumer_killed || main_killed {
             outcomes.push(format!("{CONSUMER_LOG}:{}: {text}", cons.lines));
         } else {
-            problem(CONSUMER_LOG, cons.lines, text.into());
+            problem((CONSUMER_LOG, cons.lines), text.into());
         }
     }
     if let Some(line) = cons.unterminated {
-        let text = lang.pick(
-            "last line is not terminated by a newline (a torn write?)",
-            "a última linha não termina com uma quebra de linha (escrita interrompida?)",
-        );
+        let text = super::torn(lang);
         if consumer_killed {
             a.report
                 .notes
                 .push(format!("{CONSUMER_LOG}:{line}: {text}"));
         } else {
-            problem(CONSUMER_LOG, line, text.into());
+            problem((CONSUMER_LOG, line), text.into());
         }
     }
     if let Some((why, line)) = &cons.incomplete {
@@ -269,13 +237,22 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
             }
         };
         if extra > 0 {
-            for _ in 0..extra {
-                a.in_flight.pop_back();
-            }
+            a.in_flight.truncate(a.in_flight.len() - extra as usize);
             a.ev.undelivered += extra;
+            let never_entered = lang.pick(
+                [
+                    "value logged as sent never entered",
+                    "values logged as sent never entered",
+                ],
+                [
+                    "valor registrado como enviado nunca entrou",
+                    "valores registrados como enviados nunca entraram",
+                ],
+            );
+            let never_entered = count(extra, never_entered[0], never_entered[1]);
             a.report.notes.push(lang.pick(
-                format!("{extra_values_logged_as_sent_never_entered} the pipe: the producer was killed before writing them", extra_values_logged_as_sent_never_entered = count(extra, "value logged as sent never entered", "values logged as sent never entered")),
-                format!("{extra_valores_registrados_como_enviados_nunca_entraram} no pipe: o produtor foi morto antes de escrevê-los", extra_valores_registrados_como_enviados_nunca_entraram = count(extra, "valor registrado como enviado nunca entrou", "valores registrados como enviados nunca entraram")),
+                format!("{never_entered} the pipe: the producer was killed before writing them"),
+                format!("{never_entered} no pipe: o produtor foi morto antes de escrevê-los"),
             ));
         }
     }
@@ -284,10 +261,10 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
     // its last values from the pipe (and logged them) without recording them.
     let recorded = a.received - a.ev.unrecorded;
     if a.ev.unrecorded > 0 {
-        let n = a.ev.unrecorded;
+        let (n, s) = (a.ev.unrecorded, plural_s(a.ev.unrecorded));
         a.report.notes.push(lang.pick(
             format!("{} received but never recorded in {CONSUMER_LOG}: the consumer was killed between its two writes", count(n, "value was", "values were")),
-            format!("{} recebido{} mas nunca registrado{} em {CONSUMER_LOG}: o consumidor foi morto entre suas duas escritas", count(n, "valor foi", "valores foram"), plural_s(n), plural_s(n)),
+            format!("{} recebido{s} mas nunca registrado{s} em {CONSUMER_LOG}: o consumidor foi morto entre suas duas escritas", count(n, "valor foi", "valores foram")),
         ));
     }
     a.report.sent = delivered;
@@ -300,22 +277,18 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
         || a.ev.stall.is_some()
         || (a.ev.consumer.exit_code.is_some_and(|c| c != 0));
     if lost > 0 {
+        let (s, were) = (plural_s(lost), count(lost, "value was", "values were"));
         let text = lang.pick(
+            format!("{were} sent but never received"),
             format!(
-                "{} sent but never received",
-                count(lost, "value was", "values were")
-            ),
-            format!(
-                "{} enviado{} e nunca recebido{}",
-                count(lost, "valor foi", "valores foram"),
-                plural_s(lost),
-                plural_s(lost)
+                "{} enviado{s} e nunca recebido{s}",
+                count(lost, "valor foi", "valores foram")
             ),
         );
         if consumer_left_early || main_killed {
             outcomes.push(text);
         } else {
-            problem(efile, eline, text);
+            problem(end, text);
         }
     }
     match a.ev.summary {
@@ -336,15 +309,10 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
                 "o main não terminou: nenhuma linha de resumo".to_string(),
             )
         }),
-        None => problem(
-            efile,
-            eline,
-            lang.pick(
-                "no summary line from main",
-                "nenhuma linha de resumo do main",
-            )
-            .into(),
-        ),
+        None => {
+            let none = lang.pick("no summary line from main", "nenhuma linha de resumo do main");
+            problem(end, none.into())
+        }
         Some((sent, received, l, at)) => {
             // Main counts a batch received once both logs have it (the consumer adds it to the
             // shared count after its second write); a consumer killed between its writes leaves
@@ -361,14 +329,11 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
                 && l == sent.saturating_sub(received);
             if !plausible {
                 let r = recorded;
-                problem(
-                    EXECUTION_LOG,
-                    at,
-                    lang.pick(
+                let text = lang.pick(
                         format!("summary says sent {sent}, received {received}, lost {l}; the log shows sent {delivered}, received {r}, lost {lost}"),
                         format!("o resumo diz enviados {sent}, recebidos {received}, perdidos {l}; o log mostra enviados {delivered}, recebidos {r}, perdidos {lost}"),
-                    ),
                 );
+                problem(exec(at), text);
             }
         }
     }
@@ -394,8 +359,7 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
         && let Some((_, _, line)) = a.ev.errors.iter().find(|(r, _, _)| *r == Role::Main)
     {
         problem(
-            EXECUTION_LOG,
-            at,
+            exec(at),
             lang.pick(
                 format!("main exited with code 0 after logging an error ({EXECUTION_LOG}:{line})"),
                 format!(
@@ -408,14 +372,11 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
         let expected = i32::from(facts.exit_code());
         let error_exit = code == 1 && a.ev.errors.iter().any(|(r, _, _)| *r == Role::Main);
         if code != expected && !error_exit {
-            problem(
-                EXECUTION_LOG,
-                at,
-                lang.pick(
+            let text = lang.pick(
                     format!("main exited with code {code}, but the logs show a run that ends with {expected}"),
                     format!("o main saiu com código {code}, mas os logs mostram uma execução que termina com {expected}"),
-                ),
             );
+            problem(exec(at), text);
         }
     }
     // The verdict's class is main's exit code's: OK with 0, INCOMPLETE with 1 or 130 (a run
@@ -445,7 +406,7 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
         ));
     }
 
-    let handled = handled_paths(a, cons, &facts, main_killed);
+    let handled = handled_paths(a, &facts, main_killed);
     let fault = a.ev.params.as_ref().and_then(|p| p.fault);
     let mut fault_handled = None;
     if let Some(fault) = fault {
@@ -458,7 +419,7 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
         };
         a.report.fault = Some(text.clone());
         if !ok {
-            problem(efile, eline, text);
+            problem(end, text);
         }
     }
     if let Some(bug) = a.ev.params.as_ref().and_then(|p| p.bug) {
@@ -467,45 +428,35 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
     a.report.outcomes.extend(outcomes);
     a.report.problems.extend(problems);
     a.report.grading = Grading {
-        main_pid: a.ev.main_pid,
-        producer_pid: a.ev.producer.pid,
-        consumer_pid: a.ev.consumer.pid,
-        spawned: a.ev.spawned.clone(),
-        distinct: a.ev.distinct,
-        duplicates: a.ev.duplicates,
-        min_max: a.ev.min_max,
+        ev: std::mem::take(&mut a.ev),
         consumer_values: cons.values,
         consumer_even: cons.even,
         handled,
         fault_handled,
-        bug: a.ev.params.as_ref().and_then(|p| p.bug),
-        backwards: a.ev.backwards.clone(),
     };
     Ok(())
 }
 
 /// The error and blocking paths this run went through, each as the logs show it handled.
-fn handled_paths(a: &Audit, cons: &ConsumerPass, facts: &Facts, main_killed: bool) -> Vec<String> {
+fn handled_paths(a: &Audit, facts: &Facts, main_killed: bool) -> Vec<String> {
     let lang = a.lang;
     let mut out = Vec::new();
+    let exit = |code: Option<i32>| code.map_or("-".into(), |c| c.to_string());
     if let Some((sent, at)) = a.ev.broken_pipe {
-        let exit =
-            a.ev.producer
-                .exit_code
-                .map_or("-".into(), |c| c.to_string());
+        let (values, exit) = (lang.words().n_values(sent), exit(a.ev.producer.exit_code));
         out.push(lang.pick(
-            format!("EPIPE: the producer saw the consumer close the pipe after {} and exited {exit} ({EXECUTION_LOG}:{at})", lang.words().n_values(sent)),
-            format!("EPIPE: o produtor viu o consumidor fechar o pipe após {} e saiu com {exit} ({EXECUTION_LOG}:{at})", lang.words().n_values(sent)),
+            format!("EPIPE: the producer saw the consumer close the pipe after {values} and exited {exit} ({EXECUTION_LOG}:{at})"),
+            format!("EPIPE: o produtor viu o consumidor fechar o pipe após {values} e saiu com {exit} ({EXECUTION_LOG}:{at})"),
         ));
     }
     if let Some((received, at)) = a.ev.pipe_closed {
-        let exit =
-            a.ev.consumer
-                .exit_code
-                .map_or("-".into(), |c| c.to_string());
+        let (values, exit) = (
+            lang.words().n_values(received),
+            exit(a.ev.consumer.exit_code),
+        );
         out.push(lang.pick(
-            format!("EOF: the consumer saw the pipe close before the end marker after {} and exited {exit} ({EXECUTION_LOG}:{at})", lang.words().n_values(received)),
-            format!("EOF: o consumidor viu o pipe fechar antes do marcador de fim após {} e saiu com {exit} ({EXECUTION_LOG}:{at})", lang.words().n_values(received)),
+            format!("EOF: the consumer saw the pipe close before the end marker after {values} and exited {exit} ({EXECUTION_LOG}:{at})"),
+            format!("EOF: o consumidor viu o pipe fechar antes do marcador de fim após {values} e saiu com {exit} ({EXECUTION_LOG}:{at})"),
         ));
     }
     for (role, signal, at) in &a.ev.interrupts {
@@ -523,15 +474,10 @@ fn handled_paths(a: &Audit, cons: &ConsumerPass, facts: &Facts, main_killed: boo
             _ => &a.ev.consumer,
         };
         if let Some((ChildStatus::Signal(s), at)) = &state.main_saw {
+            let r = role.in_lang(lang);
             out.push(lang.pick(
-                format!(
-                    "a killed {}: main reaped it and reported {s} ({EXECUTION_LOG}:{at})",
-                    role.in_lang(lang)
-                ),
-                format!(
-                    "um {} morto: o main o recolheu e relatou {s} ({EXECUTION_LOG}:{at})",
-                    role.in_lang(lang)
-                ),
+                format!("a killed {r}: main reaped it and reported {s} ({EXECUTION_LOG}:{at})"),
+                format!("um {r} morto: o main o recolheu e relatou {s} ({EXECUTION_LOG}:{at})"),
             ));
         }
     }
@@ -570,7 +516,6 @@ fn handled_paths(a: &Audit, cons: &ConsumerPass, facts: &Facts, main_killed: boo
             format!("execução travada: o main percebeu e a encerrou ({EXECUTION_LOG}:{at})"),
         ));
     }
-    let _ = cons;
     out
 }
 
@@ -810,10 +755,8 @@ fn judge_fault(
     let killed = |s: &Option<ChildStatus>| matches!(s, Some(ChildStatus::Signal(_)));
     let (p, c) = (&facts.producer, &facts.consumer);
     let lost_text = if lost == 0 {
-        lang.pick(
-            "none lost in flight".to_string(),
-            "nenhum perdido no caminho".to_string(),
-        )
+        lang.pick("none lost in flight", "nenhum perdido no caminho")
+            .into()
     } else {
         lang.pick(
             format!("{lost} lost in the pipe"),
@@ -824,42 +767,37 @@ fn judge_fault(
         count(never_sent, "value never sent", "values never sent"),
         count(never_sent, "valor nunca enviado", "valores nunca enviados"),
     );
+    let w = lang.words();
+    let (sent_values, got, k_values) =
+        (w.n_values(sent), w.n_values(facts.received), w.n_values(k));
+    let c_exit = code(c).map_or("?".into(), |c| c.to_string());
+    let ended = |s: &Option<ChildStatus>| s.as_ref().map_or("?".into(), |s| s.render(lang));
     let (ok, how) = match fault.kind {
         FaultKind::ConsumerExit => {
             let producer_ok = match code(p) {
                 Some(3) => Some(lang.pick(
-                    format!("the producer got EPIPE after {sent_values} and exited 3", sent_values = lang.words().n_values(sent)),
-                    format!("o produtor recebeu EPIPE após {sent_valores} e saiu com 3", sent_valores = lang.words().n_values(sent)),
+                    format!("the producer got EPIPE after {sent_values} and exited 3"),
+                    format!("o produtor recebeu EPIPE após {sent_values} e saiu com 3"),
                 )),
                 Some(0) => Some(lang.pick(
-                    format!("the producer had already written all {sent_values} into the pipe and exited 0", sent_values = lang.words().n_values(sent)),
-                    format!("o produtor já tinha escrito os {sent_valores} no pipe e saiu com 0", sent_valores = lang.words().n_values(sent)),
+                    format!("the producer had already written all {sent_values} into the pipe and exited 0"),
+                    format!("o produtor já tinha escrito os {sent_values} no pipe e saiu com 0"),
                 )),
                 _ => None,
             };
             let ok = logged && code(c) == Some(0) && facts.received == k && producer_ok.is_some();
             let how = lang.pick(
-                format!(
-                    "the consumer closed the pipe after {} and exited {}",
-                    lang.words().n_values(facts.received),
-                    code(c).map_or("?".into(), |c| c.to_string())
-                ),
-                format!(
-                    "o consumidor fechou o pipe após {} e saiu com {}",
-                    lang.words().n_values(facts.received),
-                    code(c).map_or("?".into(), |c| c.to_string())
-                ),
+                format!("the consumer closed the pipe after {got} and exited {c_exit}"),
+                format!("o consumidor fechou o pipe após {got} e saiu com {c_exit}"),
             );
-            (
-                ok,
-                format!(
-                    "{how}; {}; {never}; {lost_text}",
-                    producer_ok.unwrap_or_else(|| lang.pick(
-                        "the producer did not end as expected".into(),
-                        "o produtor não terminou como esperado".into()
-                    ))
-                ),
-            )
+            let producer = producer_ok.unwrap_or_else(|| {
+                lang.pick(
+                    "the producer did not end as expected",
+                    "o produtor não terminou como esperado",
+                )
+                .into()
+            });
+            (ok, format!("{how}; {producer}; {never}; {lost_text}"))
         }
         FaultKind::ProducerExit => {
             let ok = logged
@@ -869,34 +807,24 @@ fn judge_fault(
                 && facts.received == k
                 && lost == 0;
             (ok, lang.pick(
-                format!("the producer left without the end marker after {k_values}; the consumer saw end of file after {} and exited {}; {never}; {lost_text}", lang.words().n_values(facts.received), code(c).map_or("?".into(), |c| c.to_string()), k_values = lang.words().n_values(k)),
-                format!("o produtor saiu sem o marcador de fim após {k_valores}; o consumidor viu o fim do arquivo após {} e saiu com {}; {never}; {lost_text}", lang.words().n_values(facts.received), code(c).map_or("?".into(), |c| c.to_string()), k_valores = lang.words().n_values(k)),
+                format!("the producer left without the end marker after {k_values}; the consumer saw end of file after {got} and exited {c_exit}; {never}; {lost_text}"),
+                format!("o produtor saiu sem o marcador de fim após {k_values}; o consumidor viu o fim do arquivo após {got} e saiu com {c_exit}; {never}; {lost_text}"),
             ))
         }
         FaultKind::ConsumerKill => {
             let producer_ok = matches!(code(p), Some(3 | 0));
             let ok = logged && killed(c) && facts.received == k && producer_ok;
-            (
-                ok,
-                lang.pick(
-                    format!(
-                        "the consumer was killed after {}; the producer {}; {never}; {lost_text}",
-                        lang.words().n_values(facts.received),
-                        p.as_ref().map_or("?".into(), |s| s.render(Lang::En))
-                    ),
-                    format!(
-                        "o consumidor foi morto após {}; o produtor {}; {never}; {lost_text}",
-                        lang.words().n_values(facts.received),
-                        p.as_ref().map_or("?".into(), |s| s.render(Lang::Pt))
-                    ),
-                ),
-            )
+            let pe = ended(p);
+            (ok, lang.pick(
+                format!("the consumer was killed after {got}; the producer {pe}; {never}; {lost_text}"),
+                format!("o consumidor foi morto após {got}; o produtor {pe}; {never}; {lost_text}"),
+            ))
         }
         FaultKind::ProducerKill => {
             let ok = logged && killed(p) && code(c) == Some(4) && lost == 0;
             (ok, lang.pick(
-                format!("the producer was killed after {k_values}; the consumer saw end of file after {} and exited {}; {never}; {lost_text}", lang.words().n_values(facts.received), code(c).map_or("?".into(), |c| c.to_string()), k_values = lang.words().n_values(k)),
-                format!("o produtor foi morto após {k_valores}; o consumidor viu o fim do arquivo após {} e saiu com {}; {never}; {lost_text}", lang.words().n_values(facts.received), code(c).map_or("?".into(), |c| c.to_string()), k_valores = lang.words().n_values(k)),
+                format!("the producer was killed after {k_values}; the consumer saw end of file after {got} and exited {c_exit}; {never}; {lost_text}"),
+                format!("o produtor foi morto após {k_values}; o consumidor viu o fim do arquivo após {got} e saiu com {c_exit}; {never}; {lost_text}"),
             ))
         }
         FaultKind::MainKill => {
@@ -907,31 +835,21 @@ fn judge_fault(
                 && facts.end_sent
                 && facts.end_received
                 && lost == 0;
-            let ended = |s: &Option<ChildStatus>, l: Lang| {
-                s.as_ref()
-                    .map_or(l.pick("?".into(), "?".into()), |s| s.render(l))
-            };
-            let (pe, ce) = (ended(p, lang), ended(c, lang));
+            let (pe, ce) = (ended(p), ended(c));
             let marker = if facts.end_sent {
                 lang.pick(
-                    format!(
-                        "sent the end marker after {sent_values}",
-                        sent_values = lang.words().n_values(sent)
-                    ),
-                    format!(
-                        "enviou o marcador de fim após {sent_valores}",
-                        sent_valores = lang.words().n_values(sent)
-                    ),
+                    format!("sent the end marker after {sent_values}"),
+                    format!("enviou o marcador de fim após {sent_values}"),
                 )
             } else {
                 lang.pick(
                     format!(
-                        "never sent the end marker ({sent_values_sent})",
-                        sent_values_sent = count(sent, "value sent", "values sent")
+                        "never sent the end marker ({})",
+                        count(sent, "value sent", "values sent")
                     ),
                     format!(
-                        "nunca enviou o marcador de fim ({sent_valores_enviados})",
-                        sent_valores_enviados = count(sent, "valor enviado", "valores enviados")
+                        "nunca enviou o marcador de fim ({})",
+                        count(sent, "valor enviado", "valores enviados")
                     ),
                 )
             };
@@ -950,8 +868,8 @@ fn judge_fault(
                 )
             };
             (ok, lang.pick(
-                format!("main was killed after {k_values_were_received}; its children got their death signal (SIGTERM) and wound down: {ends}; {lost_text}", k_values_were_received = count(k, "value was received", "values were received")),
-                format!("o main foi morto após {k_valores_recebidos}; os filhos receberam o sinal de morte do pai (SIGTERM) e encerraram: {ends}; {lost_text}", k_valores_recebidos = count(k, "valor recebido", "valores recebidos")),
+                format!("main was killed after {}; its children got their death signal (SIGTERM) and wound down: {ends}; {lost_text}", count(k, "value was received", "values were received")),
+                format!("o main foi morto após {}; os filhos receberam o sinal de morte do pai (SIGTERM) e encerraram: {ends}; {lost_text}", count(k, "valor recebido", "valores recebidos")),
             ))
         }
     };

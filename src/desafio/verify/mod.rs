@@ -25,7 +25,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::desafio::error::{self, Error, Result};
-use crate::desafio::lang::Lang;
+use crate::desafio::lang::{Lang, count};
 use crate::desafio::log::{CONSUMER_LOG, EXECUTION_LOG};
 pub use reader::MAX_LINE;
 pub use rubric::Requirement;
@@ -198,26 +198,18 @@ impl Report {
         for p in self.problems.iter().take(PROBLEMS_PRINTED) {
             let _ = writeln!(out, "{p}");
         }
-        if self.problems.len() > PROBLEMS_PRINTED {
-            let more = self.problems.len() - PROBLEMS_PRINTED;
-            let _ = writeln!(
-                out,
-                "{}",
-                lang.pick(
-                    format!("... and {more} more problems"),
-                    format!("... e mais {more} problemas")
-                )
+        let more = self.problems.len().saturating_sub(PROBLEMS_PRINTED);
+        if more > 0 {
+            out += &lang.pick(
+                format!("... and {more} more problems\n"),
+                format!("... e mais {more} problemas\n"),
             );
         }
         if let Some(log_lang) = self.log_lang {
             let name = audit::lang_name(log_lang, lang);
-            let _ = writeln!(
-                out,
-                "{}",
-                lang.pick(
-                    format!("note: the logs are written in {name}"),
-                    format!("nota: os logs estão em {name}"),
-                )
+            out += &lang.pick(
+                format!("note: the logs are written in {name}\n"),
+                format!("nota: os logs estão em {name}\n"),
             );
         }
         let note = lang.pick("note", "nota");
@@ -239,34 +231,29 @@ impl Report {
             let n = self.lost.len() as u64;
             let (head, and) = lang.pick(
                 (
-                    format!(
-                        "lost: {}",
-                        crate::desafio::lang::count(
-                            n,
-                            "value sent but never received",
-                            "values sent but never received"
-                        )
+                    count(
+                        n,
+                        "value sent but never received",
+                        "values sent but never received",
                     ),
                     "and",
                 ),
                 (
-                    format!(
-                        "perdidos: {}",
-                        crate::desafio::lang::count(
-                            n,
-                            "valor enviado e nunca recebido",
-                            "valores enviados e nunca recebidos"
-                        )
+                    count(
+                        n,
+                        "valor enviado e nunca recebido",
+                        "valores enviados e nunca recebidos",
                     ),
                     "e mais",
                 ),
             );
+            let lost = lang.pick("lost", "perdidos");
             let tail = if more > 0 {
                 format!(" {and} {more}")
             } else {
                 String::new()
             };
-            let _ = writeln!(out, "{head}: {}{tail}", listed.join(", "));
+            let _ = writeln!(out, "{lost}: {head}: {}{tail}", listed.join(", "));
         }
         if let Some(fault) = &self.fault {
             let _ = writeln!(out, "{fault}");
@@ -285,31 +272,20 @@ impl Report {
 
     fn verdict_line(&self) -> String {
         let lang = self.lang;
-        let plural = |n: u64, one: &str, many: &str| {
-            if n == 1 {
-                one.to_string()
-            } else {
-                many.to_string()
-            }
-        };
+        let plural = |n: u64, one: &'static str, many| if n == 1 { one } else { many };
         let lost = self.lost_count();
         // The third state, named when there is one: taken from the pipe and logged as
         // received, never recorded. Lost all the same (main counts what was recorded), so
         // sent = received + lost still holds; the values lost in the pipe are the `lost:` line's.
         let third = match self.unrecorded {
             0 => String::new(),
-            n => lang.pick(
-                format!(
-                    " ({} in the pipe, {n} received but never recorded in {CONSUMER_LOG})",
-                    lost - n
-                ),
-                format!(
-                    " ({} no pipe, {n} recebido{} mas nunca registrado{} em {CONSUMER_LOG})",
-                    lost - n,
-                    judge::plural_s(n),
-                    judge::plural_s(n)
-                ),
-            ),
+            n => {
+                let (piped, s) = (lost - n, judge::plural_s(n));
+                lang.pick(
+                    format!(" ({piped} in the pipe, {n} received but never recorded in {CONSUMER_LOG})"),
+                    format!(" ({piped} no pipe, {n} recebido{s} mas nunca registrado{s} em {CONSUMER_LOG})"),
+                )
+            }
         };
         let counts = lang.pick(
             format!(
@@ -343,17 +319,12 @@ impl Report {
                 format!("verify: {word}: a execução continua"),
             )
         } else if !self.consistent() {
-            let n = self.problems.len();
-            lang.pick(
-                format!(
-                    "verify: {word}: {n} {}; {counts}",
-                    if n == 1 { "problem" } else { "problems" }
-                ),
-                format!(
-                    "verify: {word}: {n} {}; {counts}",
-                    if n == 1 { "problema" } else { "problemas" }
-                ),
-            )
+            let n = self.problems.len() as u64;
+            let problems = lang.pick(
+                count(n, "problem", "problems"),
+                count(n, "problema", "problemas"),
+            );
+            format!("verify: {word}: {problems}; {counts}")
         } else if !self.rubric_passed() {
             // A requirement not met fails the run, complete or not: the verdict never reads
             // INCOMPLETE under a FAIL.
@@ -402,13 +373,54 @@ fn join_and(items: &[String], and: &str) -> String {
     }
 }
 
+/// What is wrong with a line the reader could not hand over as text (too long, not UTF-8).
+fn not_a_line(line: &reader::Line, lang: Lang) -> String {
+    match line {
+        reader::Line::TooLong => lang.pick(
+            format!("line longer than {MAX_LINE} bytes: not a log line"),
+            format!("linha com mais de {MAX_LINE} bytes: não é uma linha de log"),
+        ),
+        _ => lang
+            .pick("line is not valid UTF-8", "a linha não é UTF-8 válido")
+            .into(),
+    }
+}
+
+/// A line that does not parse, and why.
+pub(crate) fn unparsable(why: &str, lang: Lang) -> String {
+    lang.pick(
+        format!("cannot parse line: {why}"),
+        format!(
+            "linha ilegível: {}",
+            crate::desafio::record::reason_in(why, lang)
+        ),
+    )
+}
+
+/// A log's last line without its newline.
+fn torn(lang: Lang) -> &'static str {
+    lang.pick(
+        "last line is not terminated by a newline (a torn write?)",
+        "a última linha não termina com uma quebra de linha (escrita interrompida?)",
+    )
+}
+
+/// A line in `this` language in a log written in `first`, said in `speak`.
+fn mixed_langs(this: Lang, first: Lang, speak: Lang) -> String {
+    let (l, f) = (
+        audit::lang_name(this, speak),
+        audit::lang_name(first, speak),
+    );
+    speak.pick(
+        format!("a line in {l} in a log written in {f}: one run writes one language"),
+        format!("uma linha em {l} num log escrito em {f}: uma execução escreve num só idioma"),
+    )
+}
+
 /// Audits the logs in `dir` (and grades them unless `audit_only`), speaking `lang`. `Err` only
 /// when a log cannot be read at all.
 pub fn verify(dir: &Path, lang: Lang, audit_only: bool) -> Result<Report> {
-    ipc_cli::existing_dir(dir).map_err(|source| Error::LogDir {
-        path: dir.into(),
-        source,
-    })?;
+    Error::check_log_dir(dir)?;
     let mut report = audit::run(dir, lang)?;
     if report.live {
         report.still_in_progress();

@@ -46,7 +46,7 @@ pub struct LogReader {
 impl LogReader {
     /// Opens `path` for reading if it is a regular file. The open itself cannot block: it is
     /// non-blocking, and only then does fstat say what the path really is.
-    pub fn open(path: &Path, name: &'static str) -> Result<LogReader, OpenError> {
+    pub fn open(path: &Path) -> Result<LogReader, OpenError> {
         let file = std::fs::OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NONBLOCK)
@@ -70,7 +70,6 @@ impl LogReader {
             };
             return Err(OpenError::NotRegular(path.into(), what));
         }
-        let _ = name;
         Ok(LogReader {
             path: path.into(),
             file,
@@ -177,6 +176,19 @@ impl LogReader {
     }
 }
 
+/// The first line of `path` (at most `MAX_LINE` bytes), if the file has one.
+pub(crate) fn first_line(path: &Path) -> Option<Vec<u8>> {
+    let mut head = Vec::new();
+    let file = File::open(path).ok()?;
+    file.take(MAX_LINE as u64 + 1).read_to_end(&mut head).ok()?;
+    if head.is_empty() {
+        return None;
+    }
+    let end = memchr::memchr(b'\n', &head).unwrap_or(head.len());
+    head.truncate(end);
+    Some(head)
+}
+
 fn text<'a>(bytes: &'a [u8], wrap: fn(&'a str) -> Line<'a>) -> Line<'a> {
     match std::str::from_utf8(bytes) {
         Ok(s) => wrap(s),
@@ -192,7 +204,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log");
         std::fs::write(&path, content).unwrap();
-        let mut r = LogReader::open(&path, "log").unwrap();
+        let mut r = LogReader::open(&path).unwrap();
         let mut out = Vec::new();
         while let Some((n, l)) = r.next_line().unwrap() {
             out.push(format!("{n}:{l:?}"));
@@ -222,7 +234,7 @@ mod tests {
         let file = std::fs::File::create(&path).unwrap();
         file.write_all_at(b"head\n", 0).unwrap();
         file.write_all_at(b"tail\nok\n", 256 << 20).unwrap();
-        let mut r = LogReader::open(&path, "log").unwrap();
+        let mut r = LogReader::open(&path).unwrap();
         let mut got = Vec::new();
         while let Some((n, l)) = r.next_line().unwrap() {
             got.push(format!("{n}:{l:?}"));
@@ -233,7 +245,7 @@ mod tests {
             .unwrap()
             .set_len(1 << 30)
             .unwrap();
-        let mut r = LogReader::open(&hole_only, "hole").unwrap();
+        let mut r = LogReader::open(&hole_only).unwrap();
         assert!(matches!(r.next_line().unwrap(), Some((1, Line::TooLong))));
         assert!(r.next_line().unwrap().is_none());
     }
@@ -242,17 +254,17 @@ mod tests {
     fn only_regular_files_are_opened() {
         let dir = tempfile::tempdir().unwrap();
         assert!(matches!(
-            LogReader::open(dir.path(), "d"),
+            LogReader::open(dir.path()),
             Err(OpenError::NotRegular(_, "a directory"))
         ));
         assert!(matches!(
-            LogReader::open(Path::new("/dev/zero"), "z"),
+            LogReader::open(Path::new("/dev/zero")),
             Err(OpenError::NotRegular(_, "a device"))
         ));
         let fifo = dir.path().join("fifo");
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
         assert!(matches!(
-            LogReader::open(&fifo, "f"),
+            LogReader::open(&fifo),
             Err(OpenError::NotRegular(_, "a FIFO"))
         ));
     }

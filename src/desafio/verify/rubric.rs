@@ -38,9 +38,8 @@ impl Requirement {
 
 pub fn grade(r: &Report) -> Vec<Requirement> {
     let lang = r.lang;
-    let g = &r.grading;
-    let mut out = Vec::new();
-    let req = |number: u8, passed: bool, en: &str, pt: &str, evidence: String| Requirement {
+    let (g, ev) = (&r.grading, &r.grading.ev);
+    let req = |number: u8, en: &str, pt: &str, (passed, evidence): (bool, String)| Requirement {
         number,
         passed,
         name: lang.pick(en, pt).to_string(),
@@ -48,8 +47,8 @@ pub fn grade(r: &Report) -> Vec<Requirement> {
     };
 
     // 1. Two independent processes: a producer and a consumer, each its own pid, forked by main.
-    let spawned = |role: Role| g.spawned.iter().find(|(r, _, _)| *r == role);
-    let one = match (g.main_pid, g.producer_pid, g.consumer_pid) {
+    let spawned = |role: Role| ev.spawned.iter().find(|(r, _, _)| *r == role);
+    let one = match (ev.main_pid, ev.producer.pid, ev.consumer.pid) {
         (Some((m, _)), Some((p, pl)), Some((c, cl))) if p != c && p != m && c != m => {
             let how = match (spawned(Role::Producer), spawned(Role::Consumer)) {
                 (Some((_, _, a)), Some((_, _, b))) => lang.pick(
@@ -69,95 +68,71 @@ pub fn grade(r: &Report) -> Vec<Requirement> {
         _ => (
             false,
             lang.pick(
-                "the logs do not show a producer and a consumer with pids of their own".into(),
-                "os logs não mostram um produtor e um consumidor com pids próprios".to_string(),
-            ),
+                "the logs do not show a producer and a consumer with pids of their own",
+                "os logs não mostram um produtor e um consumidor com pids próprios",
+            )
+            .into(),
         ),
     };
-    out.push(req(
-        1,
-        one.0,
-        "two independent processes",
-        "dois processos independentes",
-        one.1,
-    ));
 
     // 2. At least 10 sends and receives.
     let (sent, received) = (r.sent, r.received);
     let two = sent >= MIN_EXCHANGES && received >= MIN_EXCHANGES;
-    out.push(req(
-        2,
+    let two = (
         two,
-        "at least 10 exchanges",
-        "pelo menos 10 trocas",
         if two {
             lang.pick(
                 format!("{sent} values sent and {received} received"),
                 format!("{sent} valores enviados e {received} recebidos"),
             )
         } else {
+            let (values, sent_values) = (
+                count(sent, "value", "values"),
+                count(sent, "valor enviado", "valores enviados"),
+            );
+            let s = if received == 1 { "" } else { "s" };
             lang.pick(
-                format!(
-                    "only {} sent and {received} received: at least {MIN_EXCHANGES} are required",
-                    count(sent, "value", "values")
-                ),
-                format!(
-                    "apenas {} e {received} {}: são exigidos pelo menos {MIN_EXCHANGES}",
-                    count(sent, "valor enviado", "valores enviados"),
-                    if received == 1 {
-                        "recebido"
-                    } else {
-                        "recebidos"
-                    }
-                ),
+                format!("only {values} sent and {received} received: at least {MIN_EXCHANGES} are required"),
+                format!("apenas {sent_values} e {received} recebido{s}: são exigidos pelo menos {MIN_EXCHANGES}"),
             )
         },
-    ));
+    );
 
     // 3. Varied, non-repeating data.
-    let three = g.duplicates == 0 && (g.distinct >= 2 || sent <= 1) && sent > 0;
-    let range = g
+    let (distinct, duplicates) = (ev.distinct, ev.duplicates);
+    let range = ev
         .min_max
         .map(|(a, b)| lang.pick(format!(", from {a} to {b}"), format!(", de {a} a {b}")))
         .unwrap_or_default();
-    out.push(req(
-        3,
-        three,
-        "varied, non-repeating data",
-        "dados variados, sem repetição",
-        if g.duplicates > 0 {
+    let three = (
+        duplicates == 0 && (distinct >= 2 || sent <= 1) && sent > 0,
+        if duplicates > 0 {
+            let all = distinct + duplicates;
             lang.pick(
                 format!(
-                    "{} among {} sent",
-                    count(g.duplicates, "repeated value", "repeated values"),
-                    g.distinct + g.duplicates
+                    "{} among {all} sent",
+                    count(duplicates, "repeated value", "repeated values")
                 ),
                 format!(
-                    "{} entre {} enviados",
-                    count(g.duplicates, "valor repetido", "valores repetidos"),
-                    g.distinct + g.duplicates
+                    "{} entre {all} enviados",
+                    count(duplicates, "valor repetido", "valores repetidos")
                 ),
             )
-        } else if g.distinct == 0 {
-            lang.pick(
-                "no value was sent".to_string(),
-                "nenhum valor foi enviado".to_string(),
-            )
-        } else if g.distinct == 1 {
+        } else if distinct == 0 {
+            lang.pick("no value was sent", "nenhum valor foi enviado")
+                .into()
+        } else if distinct == 1 {
             lang.pick(
                 format!("a single value was sent{range}: nothing to vary"),
                 format!("um único valor foi enviado{range}: nada para variar"),
             )
         } else {
             lang.pick(
-                format!(
-                    "{} distinct values out of {}{range}",
-                    g.distinct, g.distinct
-                ),
-                format!("{} valores distintos de {}{range}", g.distinct, g.distinct),
+                format!("{distinct} distinct values out of {distinct}{range}"),
+                format!("{distinct} valores distintos de {distinct}{range}"),
             )
         },
-    ));
+    );
 
     // 4. The consumer processes what it receives and records the result.
     let (values, even) = (g.consumer_values, g.consumer_even);
@@ -166,13 +141,10 @@ pub fn grade(r: &Report) -> Vec<Requirement> {
         .problems
         .iter()
         .any(|p| p.text.contains(lang.pick("classified", "classificado")));
-    let four = values > 0 && values == received && !misclassified;
-    out.push(req(
-        4,
-        four,
-        "the consumer processes and records",
-        "o consumidor processa e registra",
-        if four {
+    let passed = values > 0 && values == received && !misclassified;
+    let four = (
+        passed,
+        if passed {
             lang.pick(
                 format!(
                     "{} in {CONSUMER_LOG} ({even} even, {odd} odd), one timestamped line each",
@@ -193,32 +165,23 @@ pub fn grade(r: &Report) -> Vec<Requirement> {
                 ),
             )
         } else {
+            let some = match misclassified {
+                true => lang.pick(", some misclassified", ", alguns mal classificados"),
+                false => "",
+            };
             lang.pick(
-                format!(
-                    "{CONSUMER_LOG} records {values} values for {received} received{}",
-                    if misclassified {
-                        ", some misclassified"
-                    } else {
-                        ""
-                    }
-                ),
-                format!(
-                    "{CONSUMER_LOG} registra {values} valores para {received} recebidos{}",
-                    if misclassified {
-                        ", alguns mal classificados"
-                    } else {
-                        ""
-                    }
-                ),
+                format!("{CONSUMER_LOG} records {values} values for {received} received{some}"),
+                format!("{CONSUMER_LOG} registra {values} valores para {received} recebidos{some}"),
             )
         },
-    ));
+    );
 
     // 5. Errors and blocking situations handled: judged from what this run shows — except
     // under a classic mistake made on purpose, which fails it whatever this run happened to
     // show (same flags, same verdict).
-    let five = r.consistent() && g.fault_handled != Some(false) && g.bug.is_none();
-    let evidence = if let Some(bug) = g.bug {
+    let bug = ev.params.as_ref().and_then(|p| p.bug);
+    let five = r.consistent() && g.fault_handled != Some(false) && bug.is_none();
+    let evidence = if let Some(bug) = bug {
         let what = match bug {
             Bug::ParentKeepsEnds => lang.pick(
                 "main and each child keep both ends of the pipe, so end of file and EPIPE cannot happen: a producer that dies leaves the consumer waiting for ever, a consumer that dies leaves the producer writing into a pipe nobody reads".to_string(),
@@ -233,7 +196,7 @@ pub fn grade(r: &Report) -> Vec<Requirement> {
                         "uma trava num descritor compartilhado por todos os processos",
                     )
                 };
-                let seen = match g.backwards.len() as u64 {
+                let seen = match ev.backwards.len() as u64 {
                     0 => lang.pick(
                         "no timestamp went backwards in this run, by chance".to_string(),
                         "nenhum horário voltou para trás nesta execução, por acaso".to_string(),
@@ -255,27 +218,48 @@ pub fn grade(r: &Report) -> Vec<Requirement> {
         )
     } else if !r.consistent() {
         lang.pick(
-            "the logs are not consistent (see the problems above)".to_string(),
-            "os logs não são consistentes (veja os problemas acima)".to_string(),
+            "the logs are not consistent (see the problems above)",
+            "os logs não são consistentes (veja os problemas acima)",
         )
+        .into()
     } else if let Some(fault) = r.fault.as_ref().filter(|_| g.fault_handled == Some(true)) {
         let mut paths = g.handled.clone();
         paths.insert(0, fault.clone());
         paths.join("; ")
     } else if g.handled.is_empty() {
         lang.pick(
-            "no error occurred in this run; blocking: the consumer waited on the pipe for every value and stopped at the end marker, and each process waited for the log's lock before writing. Errors are not exercised here — see --fault to watch each one handled".to_string(),
-            "nenhum erro ocorreu nesta execução; bloqueio: o consumidor esperou no pipe por cada valor e parou no marcador de fim, e cada processo esperou a trava do log antes de escrever. Os erros não foram exercitados aqui — veja --fault para ver cada um tratado".to_string(),
+            "no error occurred in this run; blocking: the consumer waited on the pipe for every value and stopped at the end marker, and each process waited for the log's lock before writing. Errors are not exercised here — see --fault to watch each one handled",
+            "nenhum erro ocorreu nesta execução; bloqueio: o consumidor esperou no pipe por cada valor e parou no marcador de fim, e cada processo esperou a trava do log antes de escrever. Os erros não foram exercitados aqui — veja --fault para ver cada um tratado",
         )
+        .into()
     } else {
         g.handled.join("; ")
     };
-    out.push(req(
-        5,
-        five,
-        "errors and blocking handled",
-        "erros e bloqueios tratados",
-        evidence,
-    ));
-    out
+    vec![
+        req(
+            1,
+            "two independent processes",
+            "dois processos independentes",
+            one,
+        ),
+        req(2, "at least 10 exchanges", "pelo menos 10 trocas", two),
+        req(
+            3,
+            "varied, non-repeating data",
+            "dados variados, sem repetição",
+            three,
+        ),
+        req(
+            4,
+            "the consumer processes and records",
+            "o consumidor processa e registra",
+            four,
+        ),
+        req(
+            5,
+            "errors and blocking handled",
+            "erros e bloqueios tratados",
+            (five, evidence),
+        ),
+    ]
 }
