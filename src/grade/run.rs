@@ -128,11 +128,10 @@ struct FrameSink {
 
 impl Sink for FrameSink {
     fn record(&mut self, record: &Record) -> bool {
-        let Ok(payload) = postcard::to_stdvec(record) else {
+        let Ok(frame) = ipc_sys::frame::encode(record, usize::MAX) else {
             return true;
         };
-        let len = (payload.len() as u32).to_le_bytes();
-        let ok = self.out.write_all(&len).is_ok() && self.out.write_all(&payload).is_ok();
+        let ok = self.out.write_all(&frame).is_ok();
         // Process events are flushed at once, so a box killed by the backstop has sent them.
         let flush = !matches!(record.event, Event::Call(_));
         ok && (!flush || self.out.flush().is_ok())
