@@ -216,7 +216,7 @@ pub fn grade(
 }
 
 /// Whether a fault run reached the producer's chosen write (and acted there).
-fn held(out: &Outcome) -> bool {
+pub(crate) fn held(out: &Outcome) -> bool {
     out.model.records.iter().any(|r| {
         matches!(
             r.event,

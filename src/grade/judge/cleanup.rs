@@ -148,14 +148,12 @@ pub(super) fn cleanup(lang: Lang, normal: &[Outcome]) -> Criterion {
             lang,
             "{} exited 0, every process was waited for by its parent and nothing outlived main{}",
             "{} com 0, todo processo foi esperado pelo pai e nada sobreviveu ao main{}",
-            match lang {
-                Lang::En => count(normal.len() as u64, "normal run", "normal runs"),
-                Lang::Pt => count(
-                    normal.len() as u64,
-                    "execução normal saiu",
-                    "execuções normais saíram"
-                ),
-            },
+            counted(
+                lang,
+                normal.len(),
+                ["normal run", "normal runs"],
+                ["execução normal saiu", "execuções normais saíram"]
+            ),
             waits
         ),
     )
@@ -243,7 +241,7 @@ pub fn sandbox_lines(lang: Lang, outcomes: &[&Outcome]) -> Vec<String> {
                         path
                     )
                 }
-                Detail::Path { path } => say!(lang, "{} {}", "{} {}", call.sys.name(), path),
+                Detail::Path { path } => format!("{} {path}", call.sys.name()),
                 Detail::Connect { address, .. } => {
                     say!(
                         lang,
@@ -255,7 +253,7 @@ pub fn sandbox_lines(lang: Lang, outcomes: &[&Outcome]) -> Vec<String> {
                 _ if matches!(call.sys, Sys::Clone | Sys::Clone3 | Sys::Fork | Sys::Vfork) => lang
                     .pick("tried to create a process", "tentou criar um processo")
                     .into(),
-                Detail::Io { object, .. } => say!(lang, "{} {}", "{} {}", call.sys.name(), object),
+                Detail::Io { object, .. } => format!("{} {object}", call.sys.name()),
                 _ => call.sys.name(),
             };
             let errno = nix::errno::Errno::from_raw(errno);

@@ -60,15 +60,15 @@ pub(super) fn lock(lang: Lang, runs: &Runs<'_>) -> Criterion {
                 continue;
             }
             if writes_log(call) && r.at_us > from && r.at_us < to {
-                let held_lock = holds_lock(m, a, from);
-                let lock_note = if held_lock {
+                let last_lock = last_lock_op(m, a, from);
+                let lock_note = if last_lock.is_some_and(|op| op != LockOp::Unlock) {
                     say!(
                         lang,
                         " (the {} held its lock: the other process took the same lock without waiting — a lock taken through a descriptor shared across fork excludes nobody)",
                         " (o {} tinha a trava: o outro processo a pegou sem esperar — uma trava tomada num descritor herdado do fork não exclui ninguém)",
                         n.name(a)
                     )
-                } else if released_lock(m, a, from) {
+                } else if last_lock == Some(LockOp::Unlock) {
                     say!(
                         lang,
                         " ({} had released its lock before this write: a buffered write that reaches the file only when it is flushed or closed, after the unlock, is not protected)",
@@ -196,32 +196,17 @@ fn then_writes(
     false
 }
 
-/// Whether the last lock operation of `pid` before `at` released a lock.
-pub(super) fn released_lock(m: &Model, pid: i32, at: u64) -> bool {
-    let mut released = false;
-    for r in m.records.iter().filter(|r| r.pid == pid && r.at_us <= at) {
-        if let Event::Call(call) = &r.event
-            && let Detail::Lock { op, .. } = &call.detail
-            && call.result >= 0
-        {
-            released = *op == LockOp::Unlock;
-        }
-    }
-    released
-}
-
-/// Whether `pid` held an exclusive lock (flock/fcntl) at time `at`.
-pub(super) fn holds_lock(m: &Model, pid: i32, at: u64) -> bool {
-    let mut held = false;
-    for r in m.records.iter().filter(|r| r.pid == pid && r.at_us <= at) {
-        if let Event::Call(call) = &r.event
-            && let Detail::Lock { op, .. } = &call.detail
-            && call.result >= 0
-        {
-            held = *op != LockOp::Unlock;
-        }
-    }
-    held
+/// The last lock operation (flock/fcntl) `pid` made with success by time `at`: it held a
+/// lock then unless that was an unlock.
+fn last_lock_op(m: &Model, pid: i32, at: u64) -> Option<LockOp> {
+    let records = m.records.iter().filter(|r| r.pid == pid && r.at_us <= at);
+    records.rev().find_map(|r| match &r.event {
+        Event::Call(call) if call.result >= 0 => match &call.detail {
+            Detail::Lock { op, .. } => Some(*op),
+            _ => None,
+        },
+        _ => None,
+    })
 }
 
 /// The descriptors that hold a side of the channel at a snapshot: `write` for the side the
@@ -445,15 +430,31 @@ fn fault<'a>(run: &'a Outcome) -> Option<Fault<'a>> {
     })
 }
 
+/// The fault run's roles and moment, or the `unknown` verdict `id` gets without them.
+fn acted<'a>(
+    lang: Lang,
+    id: &'static str,
+    run: Option<&'a Outcome>,
+    k: u32,
+) -> Result<Fault<'a>, Criterion> {
+    let Some(run) = run else {
+        return Err(criterion(
+            id,
+            Verdict::Unknown,
+            say!(
+                lang,
+                "no producer and consumer were found, so none could be killed",
+                "não foram encontrados produtor e consumidor para matar"
+            ),
+        ));
+    };
+    fault(run).ok_or_else(|| criterion(id, Verdict::Unknown, not_acted(lang, run, k)))
+}
+
 /// Why a fault run shows nothing: the producer never reached the write grade acts at, or
 /// (held there) the channel it wrote to could not be told.
 fn not_acted(lang: Lang, run: &Outcome, k: u32) -> String {
-    let held = run
-        .model
-        .records
-        .iter()
-        .any(|r| matches!(r.event, Event::Intervention(Intervention::Held { .. })));
-    if held {
+    if crate::grade::held(run) {
         return say!(
             lang,
             "in the fault run the producer was stopped at its {} write, but the channel it was writing to could not be told",
@@ -492,19 +493,9 @@ pub(super) fn killed_by_grade(m: &Model, pid: i32) -> Option<u64> {
 }
 
 pub(super) fn eof(lang: Lang, runs: &Runs<'_>) -> Criterion {
-    let Some(run) = runs.eof else {
-        return criterion(
-            "eof",
-            Verdict::Unknown,
-            say!(
-                lang,
-                "no producer and consumer were found, so none could be killed",
-                "não foram encontrados produtor e consumidor para matar"
-            ),
-        );
-    };
-    let Some(f) = fault(run) else {
-        return criterion("eof", Verdict::Unknown, not_acted(lang, run, runs.k));
+    let f = match acted(lang, "eof", runs.eof, runs.k) {
+        Ok(f) => f,
+        Err(unknown) => return unknown,
     };
     let m = f.m;
     let n = Namer::with(lang, m, f.producer, f.consumer);
@@ -675,19 +666,9 @@ pub(super) fn eof(lang: Lang, runs: &Runs<'_>) -> Criterion {
 }
 
 pub(super) fn epipe(lang: Lang, runs: &Runs<'_>) -> Criterion {
-    let Some(run) = runs.epipe else {
-        return criterion(
-            "epipe",
-            Verdict::Unknown,
-            say!(
-                lang,
-                "no producer and consumer were found, so none could be killed",
-                "não foram encontrados produtor e consumidor para matar"
-            ),
-        );
-    };
-    let Some(f) = fault(run) else {
-        return criterion("epipe", Verdict::Unknown, not_acted(lang, run, runs.k));
+    let f = match acted(lang, "epipe", runs.epipe, runs.k) {
+        Ok(f) => f,
+        Err(unknown) => return unknown,
     };
     let m = f.m;
     let n = Namer::with(lang, m, f.producer, f.consumer);

@@ -75,6 +75,12 @@ use faults::*;
 use normal::*;
 pub use normal::{ConsumerLine, Readings, consumer_readings, shared_log_of};
 
+/// `3 writes`, `3 escritas`: a count in the words of `lang` (singular, plural).
+fn counted(lang: Lang, n: usize, en: [&str; 2], pt: [&str; 2]) -> String {
+    let [one, many] = lang.pick(en, pt);
+    count(n as u64, one, many)
+}
+
 /// A time since the run began, `+0.16 s` (`+0,16 s` in Portuguese).
 fn secs(lang: Lang, us: u64) -> String {
     format!("+{}", dur(lang, us))
@@ -138,24 +144,14 @@ impl<'a> Namer<'a> {
     }
 
     pub fn name(&self, pid: i32) -> String {
-        if let Some((main, producer, consumer)) = self.roles {
-            let r = Roles3 {
-                main,
-                producer,
-                consumer,
-            };
-            let role = if pid == r.main {
-                Some("main")
-            } else if pid == r.producer {
-                Some(self.lang.pick("producer", "produtor"))
-            } else if pid == r.consumer {
-                Some(self.lang.pick("consumer", "consumidor"))
-            } else {
-                None
-            };
-            if let Some(role) = role {
-                return format!("{role} {pid}");
-            }
+        let role = match self.rank(pid) {
+            0 => Some("main"),
+            1 => Some(self.lang.pick("producer", "produtor")),
+            2 => Some(self.lang.pick("consumer", "consumidor")),
+            _ => None,
+        };
+        if let Some(role) = role {
+            return format!("{role} {pid}");
         }
         let proc = self.model.procs.get(&pid);
         if let Some(p) = proc.filter(|p| p.helper) {
@@ -174,12 +170,6 @@ impl<'a> Namer<'a> {
             format!("pid {pid} ({argv})")
         }
     }
-}
-
-struct Roles3 {
-    main: i32,
-    producer: i32,
-    consumer: i32,
 }
 
 /// The first words of a command line, cut at 40 characters.
@@ -225,7 +215,7 @@ fn conduit_text(lang: Lang, c: &Conduit, model: &Model) -> String {
                 peer
             )
         }
-        Conduit::Fifo(path) => say!(lang, "FIFO {}", "FIFO {}", base(path)),
+        Conduit::Fifo(path) => format!("FIFO {}", base(path)),
     }
 }
 

@@ -75,10 +75,12 @@ pub(super) fn processes(lang: Lang, run: &Outcome) -> Criterion {
                 lang,
                 "{} from main down, but none sent data to another through a pipe, socket pair or FIFO: {}{}",
                 "{} do main para baixo, mas nenhum enviou dados a outro por pipe, par de sockets ou FIFO: {}{}",
-                match lang {
-                    Lang::En => count(workers as u64, "process ran", "processes ran"),
-                    Lang::Pt => count(workers as u64, "processo rodou", "processos rodaram"),
-                },
+                counted(
+                    lang,
+                    workers,
+                    ["process ran", "processes ran"],
+                    ["processo rodou", "processos rodaram"]
+                ),
                 then,
                 helpers
             ),
@@ -184,10 +186,7 @@ pub(super) fn channel(lang: Lang, run: &Outcome) -> Criterion {
                 "{} ({}, fd {} → fd {})",
                 "{} ({}, fd {} → fd {})",
                 conduit_text(lang, &g.conduit, m),
-                match lang {
-                    Lang::En => count(g.writes as u64, "write", "writes"),
-                    Lang::Pt => count(g.writes as u64, "escrita", "escritas"),
-                },
+                counted(lang, g.writes, ["write", "writes"], ["escrita", "escritas"]),
                 g.write_fd,
                 g.read_fd
             )
@@ -214,10 +213,7 @@ pub(super) fn channel(lang: Lang, run: &Outcome) -> Criterion {
             creation(lang, m, &f.conduit),
             r.producer,
             f.write_fd,
-            match lang {
-                Lang::En => count(f.writes as u64, "write", "writes"),
-                Lang::Pt => count(f.writes as u64, "escrita", "escritas"),
-            },
+            counted(lang, f.writes, ["write", "writes"], ["escrita", "escritas"]),
             r.consumer,
             f.read_fd,
             count(f.read_bytes as u64, "byte", "bytes"),
@@ -345,10 +341,12 @@ pub(super) fn exchanges(lang: Lang, normal: &[Outcome]) -> Criterion {
                 "run {}: only {} the consumer ({}); at least 10 are asked",
                 "execução {}: só {} ao consumidor ({}); pede-se pelo menos 10",
                 min.0,
-                match lang {
-                    Lang::En => count(min.1 as u64, "value reached", "values reached"),
-                    Lang::Pt => count(min.1 as u64, "valor chegou", "valores chegaram"),
-                },
+                counted(
+                    lang,
+                    min.1,
+                    ["value reached", "values reached"],
+                    ["valor chegou", "valores chegaram"]
+                ),
                 how
             ),
         )
@@ -568,10 +566,12 @@ pub(super) fn classified(lang: Lang, normal: &[Outcome]) -> Criterion {
                     lang,
                     " (it printed {} on its standard output instead)",
                     " (imprimiu {} na saída padrão em vez disso)",
-                    match lang {
-                        Lang::En => count(readings.printed as u64, "line", "lines"),
-                        Lang::Pt => count(readings.printed as u64, "linha", "linhas"),
-                    }
+                    counted(
+                        lang,
+                        readings.printed,
+                        ["line", "lines"],
+                        ["linha", "linhas"]
+                    )
                 )
             } else {
                 String::new()
@@ -634,10 +634,7 @@ pub(super) fn classified(lang: Lang, normal: &[Outcome]) -> Criterion {
                     "run {}: the consumer wrote {} in {}, none pairing an integer with a class word (par, ímpar, even, odd)",
                     "execução {}: o consumidor escreveu {} em {}, nenhuma com um inteiro e uma classe (par, ímpar, even, odd)",
                     i + 1,
-                    match lang {
-                        Lang::En => count(total as u64, "line", "lines"),
-                        Lang::Pt => count(total as u64, "linha", "linhas"),
-                    },
+                    counted(lang, total, ["line", "lines"], ["linha", "linhas"]),
                     names.join(", ")
                 ),
             );
@@ -726,13 +723,8 @@ pub(super) fn shared_log(lang: Lang, run: &Outcome) -> Criterion {
         writers
             .into_iter()
             .map(|(pid, k)| {
-                let w = match (lang, *k == 1) {
-                    (Lang::En, true) => "write",
-                    (Lang::En, false) => "writes",
-                    (Lang::Pt, true) => "escrita",
-                    (Lang::Pt, false) => "escritas",
-                };
-                format!("{} ({k} {w})", n.name(*pid))
+                let w = counted(lang, *k, ["write", "writes"], ["escrita", "escritas"]);
+                format!("{} ({w})", n.name(*pid))
             })
             .collect::<Vec<_>>()
             .join(", ")
@@ -745,7 +737,7 @@ pub(super) fn shared_log(lang: Lang, run: &Outcome) -> Criterion {
             return criterion(
                 "shared_log",
                 Verdict::Pass,
-                say!(lang, "{}: {}", "{}: {}", file, describe(writers)),
+                format!("{file}: {}", describe(writers)),
             );
         }
     }
