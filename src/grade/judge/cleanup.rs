@@ -66,7 +66,7 @@ pub(super) fn cleanup(lang: Lang, normal: &[Outcome]) -> Criterion {
             );
         }
         match m.root_exit() {
-            Some(Status::Code(0)) => {}
+            Some(Status::Exited(0)) => {}
             Some(s) => {
                 return criterion(
                     "cleanup",
@@ -266,7 +266,7 @@ pub fn sandbox_lines(lang: Lang, outcomes: &[&Outcome]) -> Vec<String> {
         }
         for r in &run.model.records {
             if let Event::Exited {
-                status: Status::Signal(sig),
+                status: Status::Signaled(sig),
             } = r.event
                 && (sig == libc::SIGXCPU || sig == libc::SIGXFSZ)
             {

@@ -565,7 +565,7 @@ pub(super) fn eof(lang: Lang, runs: &Runs<'_>) -> Criterion {
         _ => None,
     });
     if let Some((by, sig, at)) = signalled
-        && matches!(status, Status::Signal(_))
+        && matches!(status, Status::Signaled(_))
         && let Some((_, tables)) = snapshot(m, SNAP_EOF_SIGNAL)
         && let Some(doing) = waiting_in(lang, m, tables, f.consumer, &f.conduit, true, f.read_fd)
     {
@@ -591,7 +591,7 @@ pub(super) fn eof(lang: Lang, runs: &Runs<'_>) -> Criterion {
         }
     }
     if let Some((by, sig, at)) = signalled
-        && matches!(status, Status::Signal(_))
+        && matches!(status, Status::Signaled(_))
     {
         return criterion(
             "eof",

@@ -194,7 +194,7 @@ pub fn short_argv(argv: &[String]) -> String {
 
 fn status_text(lang: Lang, s: Status) -> String {
     let (exited, killed) = lang.pick(("exit", "killed by"), ("saída", "morto por"));
-    ipc_sys::ExitStatus::from(s).worded(exited, killed)
+    s.worded(exited, killed)
 }
 
 fn conduit_text(lang: Lang, c: &Conduit, model: &Model) -> String {

@@ -52,18 +52,6 @@ impl Limit {
             _ => None,
         }
     }
-
-    /// `the process limit (64)`, for a verdict's evidence.
-    pub fn describe(self, limits: &Limits) -> String {
-        match self {
-            Limit::Processes => format!("the process limit ({})", limits.max_procs),
-            Limit::CpuTime => format!("the CPU time limit ({} s)", cpu_seconds(limits.cpu)),
-            Limit::Memory => format!("the memory limit ({} MiB)", limits.memory >> 20),
-            Limit::FileSize => format!("the file size limit ({} MiB)", limits.file_size >> 20),
-            Limit::OpenFiles => format!("the open files limit ({})", limits.open_files),
-            Limit::Disk => format!("the disk limit ({} MiB)", limits.disk >> 20),
-        }
-    }
 }
 
 /// Whole seconds of CPU time, rounded up (the kernel counts `RLIMIT_CPU` in seconds).

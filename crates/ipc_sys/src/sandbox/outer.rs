@@ -94,53 +94,32 @@ where
         }
     };
     let privileged = sandbox.root || user_namespace;
-    let mut enter = |flag: CloneFlags, name: &str, protection: Option<Protection>| -> bool {
-        if protection.is_some_and(skip) {
-            if let Some(p) = protection {
-                lack(p, "not attempted (Policy::skip)".into());
+    // Each namespace in this order; a refusal is missing the protection it stands for.
+    use {CloneFlags as F, Protection as P};
+    let [mount_namespace, pid_namespace, network, _, uts] = [
+        (F::CLONE_NEWNS, "CLONE_NEWNS", Some(P::FileSystem)),
+        (F::CLONE_NEWPID, "CLONE_NEWPID", Some(P::PidNamespace)),
+        (F::CLONE_NEWNET, "CLONE_NEWNET", Some(P::Network)),
+        (F::CLONE_NEWIPC, "CLONE_NEWIPC", Some(P::Ipc)),
+        (F::CLONE_NEWUTS, "CLONE_NEWUTS", None),
+    ]
+    .map(|(flag, name, protection)| {
+        let reason = if protection.is_some_and(skip) {
+            "not attempted (Policy::skip)".to_string()
+        } else if !privileged {
+            format!("{name} needs a user namespace, which was refused")
+        } else {
+            match unshare(flag) {
+                Ok(()) => return true,
+                Err(e) => format!("unshare({name}) failed: {}", sys::errno_text(e)),
             }
-            return false;
+        };
+        if let Some(p) = protection {
+            lack(p, reason);
         }
-        if !privileged {
-            if let Some(p) = protection {
-                lack(
-                    p,
-                    format!("{name} needs a user namespace, which was refused"),
-                );
-            }
-            return false;
-        }
-        match unshare(flag) {
-            Ok(()) => true,
-            Err(e) => {
-                if let Some(p) = protection {
-                    lack(p, format!("unshare({name}) failed: {}", sys::errno_text(e)));
-                }
-                false
-            }
-        }
-    };
-    let mount_namespace = enter(
-        CloneFlags::CLONE_NEWNS,
-        "CLONE_NEWNS",
-        Some(Protection::FileSystem),
-    );
-    let pid_namespace = enter(
-        CloneFlags::CLONE_NEWPID,
-        "CLONE_NEWPID",
-        Some(Protection::PidNamespace),
-    );
-    let network = enter(
-        CloneFlags::CLONE_NEWNET,
-        "CLONE_NEWNET",
-        Some(Protection::Network),
-    );
-    enter(
-        CloneFlags::CLONE_NEWIPC,
-        "CLONE_NEWIPC",
-        Some(Protection::Ipc),
-    );
-    if enter(CloneFlags::CLONE_NEWUTS, "CLONE_NEWUTS", None) {
+        false
+    });
+    if uts {
         let _ = nix::unistd::sethostname("sandbox");
     }
     if network && let Err(e) = sys::loopback_up() {

@@ -4,9 +4,10 @@
 
 use super::MAX_WAITED;
 use super::inspect;
-use super::record::{Detail, LockOp, Object, Status, Waited};
+use super::record::{Detail, LockOp, Object, Waited};
 use super::syscalls::{Sys, path_arg};
 use super::tracer::{Pending, Tracer};
+use crate::child::ExitStatus;
 
 impl Tracer<'_> {
     /// Bytes of a call's data to keep, within the caps.
@@ -264,13 +265,7 @@ impl Tracer<'_> {
                 let status = reaped
                     .and_then(|_| inspect::read_i32(pid, a[1]))
                     .filter(|_| a[1] != 0)
-                    .map(|s| {
-                        if libc::WIFSIGNALED(s) {
-                            Status::Signal(libc::WTERMSIG(s))
-                        } else {
-                            Status::Code(libc::WEXITSTATUS(s))
-                        }
-                    });
+                    .map(ExitStatus::from_wait);
                 Detail::Wait {
                     target: i64::from(a[0] as i32),
                     reaped,
@@ -289,9 +284,9 @@ impl Tracer<'_> {
                         if child > 0 {
                             reaped = Some(child);
                             status = Some(if code == libc::CLD_EXITED {
-                                Status::Code(st)
+                                ExitStatus::Exited(st)
                             } else {
-                                Status::Signal(st)
+                                ExitStatus::Signaled(st)
                             });
                         }
                     }

@@ -16,9 +16,10 @@ use nix::unistd::Pid;
 
 use super::filter;
 use super::inspect;
-use super::record::{Call, Detail, Event, InCall, Intervention, Object, Record, Status};
+use super::record::{Call, Detail, Event, InCall, Intervention, Object, Record};
 use super::syscalls::{Sys, path_arg};
 use super::{Controller, Decision, Entry, Outcome, Sink, Stdio, TraceConfig};
+use crate::child::ExitStatus;
 use crate::error::{Error, Result};
 use crate::fork::Fork;
 
@@ -81,6 +82,29 @@ struct Proc {
     stopped: bool,
 }
 
+impl Proc {
+    fn born(parent: Option<i32>, lineage: Vec<u32>) -> Proc {
+        Proc {
+            parent,
+            lineage,
+            children: 0,
+            alive: true,
+            stopped: false,
+        }
+    }
+}
+
+/// The live processes of `procs`, in pid order.
+fn live(procs: &HashMap<i32, Proc>) -> Vec<i32> {
+    let mut pids: Vec<i32> = procs
+        .iter()
+        .filter(|(_, p)| p.alive)
+        .map(|(pid, _)| *pid)
+        .collect();
+    pids.sort_unstable();
+    pids
+}
+
 enum Request {
     Kill(i32, Signal),
     Resume(i32),
@@ -128,14 +152,7 @@ impl Ctx<'_> {
 
     /// The live processes.
     pub fn processes(&self) -> Vec<i32> {
-        let mut v: Vec<i32> = self
-            .procs
-            .iter()
-            .filter(|(_, p)| p.alive)
-            .map(|(pid, _)| *pid)
-            .collect();
-        v.sort_unstable();
-        v
+        live(self.procs)
     }
 
     /// The calls the threads of `pid` are in right now (entered, not left).
@@ -192,7 +209,7 @@ pub(super) struct Tracer<'a> {
     early: HashSet<i32>,
     fd_cache: HashMap<(i32, i32), Object>,
     wakes: Vec<u64>,
-    root_status: Option<Status>,
+    root_status: Option<ExitStatus>,
     finishing: Option<String>,
     root_started: bool,
     pub(super) bytes_kept: usize,
@@ -274,16 +291,7 @@ pub fn run(
                 ..Thread::default()
             },
         )]),
-        procs: HashMap::from([(
-            root,
-            Proc {
-                parent: None,
-                lineage: Vec::new(),
-                children: 0,
-                alive: true,
-                stopped: false,
-            },
-        )]),
+        procs: HashMap::from([(root, Proc::born(None, Vec::new()))]),
         expected: HashSet::new(),
         early: HashSet::new(),
         fd_cache: HashMap::new(),
@@ -562,13 +570,7 @@ impl Tracer<'_> {
             return;
         }
         self.finishing = Some(reason.to_string());
-        let pids: Vec<i32> = self
-            .procs
-            .iter()
-            .filter(|(_, p)| p.alive)
-            .map(|(pid, _)| *pid)
-            .collect();
-        for pid in pids {
+        for pid in live(&self.procs) {
             let _ = signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
             self.emit(
                 pid,
@@ -581,19 +583,25 @@ impl Tracer<'_> {
     }
 
     fn tick(&mut self) {
-        let requests = {
-            let procs = &self.procs;
-            let threads = &self.threads;
-            let mut ctx = Ctx {
-                now_us: self.start.elapsed().as_micros() as u64,
-                procs,
-                threads,
-                requests: Vec::new(),
-            };
-            self.controller.on_tick(&mut ctx);
-            ctx.requests
+        self.consult(self.now_us(), |c, ctx| c.on_tick(ctx));
+    }
+
+    /// Shows the controller the trace (at `now_us`) through `call`, then does what it asked.
+    fn consult<T>(
+        &mut self,
+        now_us: u64,
+        call: impl FnOnce(&mut dyn Controller, &mut Ctx<'_>) -> T,
+    ) -> T {
+        let mut ctx = Ctx {
+            now_us,
+            procs: &self.procs,
+            threads: &self.threads,
+            requests: Vec::new(),
         };
+        let answer = call(&mut *self.controller, &mut ctx);
+        let requests = ctx.requests;
         self.apply(requests);
+        answer
     }
 
     fn apply(&mut self, requests: Vec<Request>) {
@@ -611,14 +619,7 @@ impl Tracer<'_> {
                 }
                 Request::Resume(tid) => self.resume_held(tid),
                 Request::Snapshot(label) => {
-                    let mut pids: Vec<i32> = self
-                        .procs
-                        .iter()
-                        .filter(|(_, p)| p.alive)
-                        .map(|(pid, _)| *pid)
-                        .collect();
-                    pids.sort_unstable();
-                    let tables = pids
+                    let tables = live(&self.procs)
                         .into_iter()
                         .map(|pid| {
                             let mut table = inspect::fd_table(pid);
@@ -689,17 +690,7 @@ impl Tracer<'_> {
         if !self.sink.record(&record) {
             self.finish("the receiver of the records is gone");
         }
-        let requests = {
-            let mut ctx = Ctx {
-                now_us: record.at_us,
-                procs: &self.procs,
-                threads: &self.threads,
-                requests: Vec::new(),
-            };
-            self.controller.on_record(&mut ctx, &record);
-            ctx.requests
-        };
-        self.apply(requests);
+        self.consult(record.at_us, |c, ctx| c.on_record(ctx, &record));
     }
 
     fn handle(&mut self, status: WaitStatus) {
@@ -707,15 +698,15 @@ impl Tracer<'_> {
             WaitStatus::PtraceSyscall(pid) => self.on_syscall(pid.as_raw()),
             WaitStatus::PtraceEvent(pid, sig, event) => self.on_event(pid.as_raw(), sig, event),
             WaitStatus::Stopped(pid, sig) => self.on_stop(pid.as_raw(), sig),
-            WaitStatus::Exited(pid, code) => self.on_exit(pid.as_raw(), Status::Code(code)),
+            WaitStatus::Exited(pid, code) => self.on_exit(pid.as_raw(), ExitStatus::Exited(code)),
             WaitStatus::Signaled(pid, sig, _) => {
-                self.on_exit(pid.as_raw(), Status::Signal(sig as i32))
+                self.on_exit(pid.as_raw(), ExitStatus::Signaled(sig as i32))
             }
             _ => {}
         }
     }
 
-    fn on_exit(&mut self, tid: i32, status: Status) {
+    fn on_exit(&mut self, tid: i32, status: ExitStatus) {
         self.expected.remove(&tid);
         self.early.remove(&tid);
         let Some(thread) = self.threads.remove(&tid) else {
@@ -885,16 +876,7 @@ impl Tracer<'_> {
                 }
                 None => vec![u32::MAX],
             };
-            self.procs.insert(
-                new,
-                Proc {
-                    parent: Some(creator),
-                    lineage,
-                    children: 0,
-                    alive: true,
-                    stopped: false,
-                },
-            );
+            self.procs.insert(new, Proc::born(Some(creator), lineage));
         }
         if self.early.remove(&new) {
             self.resume(new, None);
@@ -977,17 +959,15 @@ impl Tracer<'_> {
             return;
         }
         match info.op {
-            PTRACE_SYSCALL_INFO_ENTRY => {
-                // SAFETY: `op` says the kernel filled the `entry` member of the union.
-                let entry = unsafe { info.u.entry };
-                if self.on_entry(tid, entry.nr, entry.args) {
-                    self.resume(tid, None);
-                }
-            }
-            PTRACE_SYSCALL_INFO_SECCOMP => {
-                // SAFETY: `op` says the kernel filled the `seccomp` member of the union.
-                let entry = unsafe { info.u.seccomp };
-                if self.on_entry(tid, entry.nr, entry.args) {
+            PTRACE_SYSCALL_INFO_ENTRY | PTRACE_SYSCALL_INFO_SECCOMP => {
+                let (nr, args) = if info.op == PTRACE_SYSCALL_INFO_ENTRY {
+                    // SAFETY: `op` says the kernel filled the `entry` member of the union.
+                    unsafe { (info.u.entry.nr, info.u.entry.args) }
+                } else {
+                    // SAFETY: `op` says the kernel filled the `seccomp` member of the union.
+                    unsafe { (info.u.seccomp.nr, info.u.seccomp.args) }
+                };
+                if self.on_entry(tid, nr, args) {
                     self.resume(tid, None);
                 }
             }
@@ -1038,18 +1018,7 @@ impl Tracer<'_> {
         let decision = if matches!(sys, Sys::Other(_)) || self.finishing.is_some() {
             Decision::Go
         } else {
-            let (decision, requests) = {
-                let mut ctx = Ctx {
-                    now_us: entry.entered_us,
-                    procs: &self.procs,
-                    threads: &self.threads,
-                    requests: Vec::new(),
-                };
-                let d = self.controller.on_enter(&mut ctx, &entry);
-                (d, ctx.requests)
-            };
-            self.apply(requests);
-            decision
+            self.consult(entry.entered_us, |c, ctx| c.on_enter(ctx, &entry))
         };
         let held = match decision {
             Decision::Go => None,
