@@ -376,29 +376,10 @@ struct Fault<'a> {
 
 fn fault<'a>(run: &'a Outcome) -> Option<Fault<'a>> {
     let m = &run.model;
-    let (producer, consumer, read_fd, k) = match &run.scenario {
-        Scenario::Eof {
-            producer,
-            consumer,
-            k,
-            ..
-        }
-        | Scenario::Epipe {
-            producer,
-            consumer,
-            k,
-            ..
-        } => {
-            let find = |l: &[u32]| m.procs.values().find(|p| p.lineage == l).map(|p| p.pid);
-            (
-                find(&producer.lineage)?,
-                find(&consumer.lineage)?,
-                consumer.fd,
-                *k,
-            )
-        }
-        _ => return None,
-    };
+    let sf = run.scenario.fault()?;
+    let find = |l: &[u32]| m.procs.values().find(|p| p.lineage == l).map(|p| p.pid);
+    let (producer, consumer) = (find(&sf.producer.lineage)?, find(&sf.consumer.lineage)?);
+    let (read_fd, k) = (sf.consumer.fd, sf.k);
     let (held_at, held_on) = m.records.iter().find_map(|r| match &r.event {
         Event::Intervention(Intervention::Held { object, .. }) if r.pid == producer => {
             Some((r.at_us, object.clone()))

@@ -13,9 +13,7 @@ use crate::desafio::lang::{Lang, count, decimal};
 use super::classify::{Class, read_line};
 use super::model::{Conduit, Model, Roles};
 use super::run::Outcome;
-use super::scenario::{
-    SNAP_EOF, SNAP_EOF_SIGNAL, SNAP_EPIPE_OVER, SNAP_EPIPE_WROTE, SNAP_LEFT, Scenario,
-};
+use super::scenario::{SNAP_EOF, SNAP_EOF_SIGNAL, SNAP_EPIPE_OVER, SNAP_EPIPE_WROTE, SNAP_LEFT};
 
 /// Every criterion, in the order of the report (and of the table).
 pub const IDS: [&str; 10] = [
