@@ -412,24 +412,16 @@ mod tests {
         assert_eq!(Limit::from_signal(libc::SIGXCPU), Some(Limit::CpuTime));
         assert_eq!(Limit::from_signal(libc::SIGXFSZ), Some(Limit::FileSize));
         assert_eq!(Limit::from_signal(libc::SIGKILL), None);
-        assert_eq!(
-            Limit::from_errno("clone", Errno::EAGAIN),
-            Some(Limit::Processes)
-        );
-        assert_eq!(Limit::from_errno("read", Errno::EAGAIN), None);
-        assert_eq!(
-            Limit::from_errno("openat", Errno::EMFILE),
-            Some(Limit::OpenFiles)
-        );
-        assert_eq!(
-            Limit::from_errno("write", Errno::EFBIG),
-            Some(Limit::FileSize)
-        );
-        assert_eq!(Limit::from_errno("write", Errno::ENOSPC), Some(Limit::Disk));
-        assert_eq!(
-            Limit::from_errno("mmap", Errno::ENOMEM),
-            Some(Limit::Memory)
-        );
+        for (call, errno, limit) in [
+            ("clone", Errno::EAGAIN, Some(Limit::Processes)),
+            ("read", Errno::EAGAIN, None),
+            ("openat", Errno::EMFILE, Some(Limit::OpenFiles)),
+            ("write", Errno::EFBIG, Some(Limit::FileSize)),
+            ("write", Errno::ENOSPC, Some(Limit::Disk)),
+            ("mmap", Errno::ENOMEM, Some(Limit::Memory)),
+        ] {
+            assert_eq!(Limit::from_errno(call, errno), limit, "{call}: {errno}");
+        }
     }
 
     #[test]
