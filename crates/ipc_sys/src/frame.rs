@@ -90,9 +90,18 @@ impl FrameBuffer {
 
     /// The next complete frame's payload, if one is buffered.
     pub fn next_frame(&mut self) -> Result<Option<&[u8]>, FrameError> {
-        let Some(len) = self.complete()? else {
+        let rest = &self.buf[self.start..];
+        let Some(prefix) = rest.get(..PREFIX) else {
             return Ok(None);
         };
+        let len = u32::from_le_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
+        let len = usize::try_from(len).unwrap_or(usize::MAX);
+        if len > self.max {
+            return Err(FrameError::TooLarge { len, max: self.max });
+        }
+        if rest.len() - PREFIX < len {
+            return Ok(None);
+        }
         let from = self.start + PREFIX;
         self.start = from + len;
         Ok(Some(&self.buf[from..from + len]))
@@ -102,7 +111,7 @@ impl FrameBuffer {
     /// end of file inside a frame.
     pub fn read_frame(&mut self, source: &mut impl Read) -> Result<Option<&[u8]>, FrameError> {
         loop {
-            if self.complete()?.is_some() {
+            if self.has_frame()? {
                 return self.next_frame();
             }
             if self.fill(source)? == 0 {
@@ -114,18 +123,17 @@ impl FrameBuffer {
         }
     }
 
-    /// The payload length of the next frame, if it is all buffered (checked against the limit).
-    fn complete(&self) -> Result<Option<usize>, FrameError> {
+    /// Whether a whole frame is buffered (checking its size against the limit).
+    fn has_frame(&self) -> Result<bool, FrameError> {
         let rest = &self.buf[self.start..];
         let Some(prefix) = rest.get(..PREFIX) else {
-            return Ok(None);
+            return Ok(false);
         };
-        let len = u32::from_le_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
-        let len = usize::try_from(len).unwrap_or(usize::MAX);
+        let len = u32::from_le_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize;
         if len > self.max {
             return Err(FrameError::TooLarge { len, max: self.max });
         }
-        Ok((rest.len() - PREFIX >= len).then_some(len))
+        Ok(rest.len() - PREFIX >= len)
     }
 }
 
