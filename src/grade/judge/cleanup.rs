@@ -4,7 +4,7 @@ use ipc_sys::sandbox::{Limit, Limits};
 
 use super::*;
 
-pub(super) fn cleanup(lang: Lang, normal: &[Outcome]) -> Criterion {
+pub(super) fn cleanup(lang: Lang, normal: &[Outcome]) -> Judged {
     for (i, run) in normal.iter().enumerate() {
         let m = &run.model;
         let n = Namer::new(lang, m);
@@ -15,8 +15,7 @@ pub(super) fn cleanup(lang: Lang, normal: &[Outcome]) -> Criterion {
             let killed = left.iter().any(|t| killed_by_grade(m, t.pid).is_some());
             let left: Vec<String> = left.iter().map(|t| n.name(t.pid)).collect();
             if !left.is_empty() {
-                return criterion(
-                    "cleanup",
+                return (
                     Verdict::Fail,
                     say!(
                         lang,
@@ -53,8 +52,7 @@ pub(super) fn cleanup(lang: Lang, normal: &[Outcome]) -> Criterion {
             } else {
                 format!(": {}", stopped.join(", "))
             };
-            return criterion(
-                "cleanup",
+            return (
                 Verdict::Fail,
                 say!(
                     lang,
@@ -68,8 +66,7 @@ pub(super) fn cleanup(lang: Lang, normal: &[Outcome]) -> Criterion {
         match m.root_exit() {
             Some(Status::Exited(0)) => {}
             Some(s) => {
-                return criterion(
-                    "cleanup",
+                return (
                     Verdict::Fail,
                     say!(
                         lang,
@@ -104,8 +101,7 @@ pub(super) fn cleanup(lang: Lang, normal: &[Outcome]) -> Criterion {
                     )
                 };
                 let parent = p.parent.map(|pp| n.name(pp)).unwrap_or_default();
-                return criterion(
-                    "cleanup",
+                return (
                     Verdict::Fail,
                     say!(
                         lang,
@@ -141,8 +137,7 @@ pub(super) fn cleanup(lang: Lang, normal: &[Outcome]) -> Criterion {
             ))
         })
         .unwrap_or_default();
-    criterion(
-        "cleanup",
+    (
         Verdict::Pass,
         say!(
             lang,

@@ -3,10 +3,9 @@
 
 use super::*;
 
-pub(super) fn lock(lang: Lang, runs: &Runs<'_>) -> Criterion {
+pub(super) fn lock(lang: Lang, runs: &Runs<'_>) -> Judged {
     let Some(log) = &runs.log else {
-        return criterion(
-            "lock",
+        return (
             Verdict::Fail,
             say!(
                 lang,
@@ -16,8 +15,7 @@ pub(super) fn lock(lang: Lang, runs: &Runs<'_>) -> Criterion {
         );
     };
     let Some(run) = runs.lock else {
-        return criterion(
-            "lock",
+        return (
             Verdict::Unknown,
             say!(
                 lang,
@@ -83,8 +81,7 @@ pub(super) fn lock(lang: Lang, runs: &Runs<'_>) -> Criterion {
                         n.name(a)
                     )
                 };
-                return criterion(
-                    "lock",
+                return (
                     Verdict::Fail,
                     say!(
                         lang,
@@ -142,9 +139,8 @@ pub(super) fn lock(lang: Lang, runs: &Runs<'_>) -> Criterion {
         }
     }
     match blocked {
-        Some(e) => criterion("lock", Verdict::Pass, e),
-        None => criterion(
-            "lock",
+        Some(e) => (Verdict::Pass, e),
+        None => (
             Verdict::Unknown,
             say!(
                 lang,
@@ -411,16 +407,10 @@ fn fault<'a>(run: &'a Outcome) -> Option<Fault<'a>> {
     })
 }
 
-/// The fault run's roles and moment, or the `unknown` verdict `id` gets without them.
-fn acted<'a>(
-    lang: Lang,
-    id: &'static str,
-    run: Option<&'a Outcome>,
-    k: u32,
-) -> Result<Fault<'a>, Criterion> {
+/// The fault run's roles and moment, or the `unknown` verdict without them.
+fn acted<'a>(lang: Lang, run: Option<&'a Outcome>, k: u32) -> Result<Fault<'a>, Judged> {
     let Some(run) = run else {
-        return Err(criterion(
-            id,
+        return Err((
             Verdict::Unknown,
             say!(
                 lang,
@@ -429,7 +419,7 @@ fn acted<'a>(
             ),
         ));
     };
-    fault(run).ok_or_else(|| criterion(id, Verdict::Unknown, not_acted(lang, run, k)))
+    fault(run).ok_or_else(|| (Verdict::Unknown, not_acted(lang, run, k)))
 }
 
 /// Why a fault run shows nothing: the producer never reached the write grade acts at, or
@@ -473,8 +463,8 @@ pub(super) fn killed_by_grade(m: &Model, pid: i32) -> Option<u64> {
     })
 }
 
-pub(super) fn eof(lang: Lang, runs: &Runs<'_>) -> Criterion {
-    let f = match acted(lang, "eof", runs.eof, runs.k) {
+pub(super) fn eof(lang: Lang, runs: &Runs<'_>) -> Judged {
+    let f = match acted(lang, runs.eof, runs.k) {
         Ok(f) => f,
         Err(unknown) => return unknown,
     };
@@ -491,8 +481,7 @@ pub(super) fn eof(lang: Lang, runs: &Runs<'_>) -> Criterion {
     if let Some((_, at)) = exit_of(m, f.consumer)
         && at < f.held_at
     {
-        return criterion(
-            "eof",
+        return (
             Verdict::Unknown,
             say!(
                 lang,
@@ -508,8 +497,7 @@ pub(super) fn eof(lang: Lang, runs: &Runs<'_>) -> Criterion {
             Some(what) => say!(lang, "still {}", "ainda {}", what),
             None => still_running(lang, m, tables, f.consumer, at),
         };
-        return criterion(
-            "eof",
+        return (
             Verdict::Fail,
             say!(
                 lang,
@@ -524,8 +512,7 @@ pub(super) fn eof(lang: Lang, runs: &Runs<'_>) -> Criterion {
         );
     }
     let Some((status, ended)) = exit_of(m, f.consumer) else {
-        return criterion(
-            "eof",
+        return (
             Verdict::Unknown,
             say!(
                 lang,
@@ -552,8 +539,7 @@ pub(super) fn eof(lang: Lang, runs: &Runs<'_>) -> Criterion {
     {
         let held = holders(lang, &n, m, tables, &f.conduit, true);
         if held != lang.pick("nobody", "ninguém") {
-            return criterion(
-                "eof",
+            return (
                 Verdict::Fail,
                 say!(
                     lang,
@@ -574,8 +560,7 @@ pub(super) fn eof(lang: Lang, runs: &Runs<'_>) -> Criterion {
     if let Some((by, sig, at)) = signalled
         && matches!(status, Status::Signaled(_))
     {
-        return criterion(
-            "eof",
+        return (
             Verdict::Unknown,
             say!(
                 lang,
@@ -590,8 +575,7 @@ pub(super) fn eof(lang: Lang, runs: &Runs<'_>) -> Criterion {
         );
     }
     if killed_by_grade(m, f.consumer).is_some() {
-        return criterion(
-            "eof",
+        return (
             Verdict::Fail,
             say!(
                 lang,
@@ -630,8 +614,7 @@ pub(super) fn eof(lang: Lang, runs: &Runs<'_>) -> Criterion {
         ),
         None => String::new(),
     };
-    criterion(
-        "eof",
+    (
         Verdict::Pass,
         say!(
             lang,
@@ -646,16 +629,15 @@ pub(super) fn eof(lang: Lang, runs: &Runs<'_>) -> Criterion {
     )
 }
 
-pub(super) fn epipe(lang: Lang, runs: &Runs<'_>) -> Criterion {
-    let f = match acted(lang, "epipe", runs.epipe, runs.k) {
+pub(super) fn epipe(lang: Lang, runs: &Runs<'_>) -> Judged {
+    let f = match acted(lang, runs.epipe, runs.k) {
         Ok(f) => f,
         Err(unknown) => return unknown,
     };
     let m = f.m;
     let n = Namer::with(lang, m, f.producer, f.consumer);
     let Some((_, consumer_end)) = exit_of(m, f.consumer).filter(|(_, at)| *at >= f.held_at) else {
-        return criterion(
-            "epipe",
+        return (
             Verdict::Unknown,
             say!(
                 lang,
@@ -708,8 +690,7 @@ pub(super) fn epipe(lang: Lang, runs: &Runs<'_>) -> Criterion {
             ),
             None => String::new(),
         };
-        return criterion(
-            "epipe",
+        return (
             Verdict::Pass,
             say!(
                 lang,
@@ -751,11 +732,10 @@ pub(super) fn epipe(lang: Lang, runs: &Runs<'_>) -> Criterion {
                 dur(lang, at.saturating_sub(consumer_end))
             )
         };
-        return criterion("epipe", Verdict::Fail, format!("{setting} {what}"));
+        return (Verdict::Fail, format!("{setting} {what}"));
     }
     if let Some((_, tables)) = wrote {
-        return criterion(
-            "epipe",
+        return (
             Verdict::Fail,
             say!(
                 lang,
@@ -766,8 +746,7 @@ pub(super) fn epipe(lang: Lang, runs: &Runs<'_>) -> Criterion {
             ),
         );
     }
-    criterion(
-        "epipe",
+    (
         Verdict::Unknown,
         say!(
             lang,

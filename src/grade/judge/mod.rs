@@ -47,6 +47,9 @@ impl Verdict {
     }
 }
 
+/// A criterion's verdict and its evidence, before `judge` names it (in the order of `IDS`).
+type Judged = (Verdict, String);
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Criterion {
     pub id: &'static str,
@@ -271,7 +274,7 @@ pub fn judge(runs: &Runs<'_>, lang: Lang) -> Vec<Criterion> {
             .map(|id| criterion(id, Verdict::Fail, evidence.clone()))
             .collect();
     }
-    vec![
+    let judged = [
         processes(lang, reference),
         channel(lang, reference),
         exchanges(lang, runs.normal),
@@ -282,7 +285,11 @@ pub fn judge(runs: &Runs<'_>, lang: Lang) -> Vec<Criterion> {
         eof(lang, runs),
         epipe(lang, runs),
         cleanup(lang, runs.normal),
-    ]
+    ];
+    IDS.iter()
+        .zip(judged)
+        .map(|(id, (verdict, evidence))| criterion(id, verdict, evidence))
+        .collect()
 }
 
 fn status_or(lang: Lang, model: &Model) -> String {

@@ -26,7 +26,7 @@ fn without_roles(m: &Model) -> Verdict {
     }
 }
 
-pub(super) fn processes(lang: Lang, run: &Outcome) -> Criterion {
+pub(super) fn processes(lang: Lang, run: &Outcome) -> Judged {
     let m = &run.model;
     let n = Namer::new(lang, m);
     let workers = program_size(m);
@@ -68,8 +68,7 @@ pub(super) fn processes(lang: Lang, run: &Outcome) -> Criterion {
                 ),
             )
         };
-        return criterion(
-            "processes",
+        return (
             verdict,
             say!(
                 lang,
@@ -97,8 +96,7 @@ pub(super) fn processes(lang: Lang, run: &Outcome) -> Criterion {
         } else {
             lang.pick("consumer", "consumidor")
         };
-        return criterion(
-            "processes",
+        return (
             Verdict::Fail,
             say!(
                 lang,
@@ -115,8 +113,7 @@ pub(super) fn processes(lang: Lang, run: &Outcome) -> Criterion {
             ),
         );
     }
-    criterion(
-        "processes",
+    (
         Verdict::Pass,
         say!(
             lang,
@@ -163,11 +160,10 @@ pub(super) fn creation(lang: Lang, m: &Model, c: &Conduit) -> String {
     String::new()
 }
 
-pub(super) fn channel(lang: Lang, run: &Outcome) -> Criterion {
+pub(super) fn channel(lang: Lang, run: &Outcome) -> Judged {
     let m = &run.model;
     let Some(r) = &m.roles else {
-        return criterion(
-            "channel",
+        return (
             Verdict::Fail,
             say!(
                 lang,
@@ -202,8 +198,7 @@ pub(super) fn channel(lang: Lang, run: &Outcome) -> Criterion {
             more.join(", ")
         )
     };
-    criterion(
-        "channel",
+    (
         Verdict::Pass,
         say!(
             lang,
@@ -223,31 +218,26 @@ pub(super) fn channel(lang: Lang, run: &Outcome) -> Criterion {
 }
 
 pub(super) fn scheme_text(lang: Lang, scheme: &str) -> String {
-    match scheme {
-        "text" => lang.pick("integers as text", "inteiros em texto").into(),
-        "pickle" => lang.pick("Python pickles", "pickles do Python").into(),
-        "connection" => lang
-            .pick(
-                "pickles in multiprocessing.Connection frames",
-                "pickles em quadros de multiprocessing.Connection",
-            )
-            .into(),
-        "int32" => lang.pick("4-byte integers", "inteiros de 4 bytes").into(),
-        "int64" => lang.pick("8-byte integers", "inteiros de 8 bytes").into(),
-        "int32be" => lang
-            .pick(
-                "4-byte integers in network order",
-                "inteiros de 4 bytes na ordem de rede",
-            )
-            .into(),
-        "int64be" => lang
-            .pick(
-                "8-byte integers in network order",
-                "inteiros de 8 bytes na ordem de rede",
-            )
-            .into(),
-        _ => "?".into(),
-    }
+    let (en, pt) = match scheme {
+        "text" => ("integers as text", "inteiros em texto"),
+        "pickle" => ("Python pickles", "pickles do Python"),
+        "connection" => (
+            "pickles in multiprocessing.Connection frames",
+            "pickles em quadros de multiprocessing.Connection",
+        ),
+        "int32" => ("4-byte integers", "inteiros de 4 bytes"),
+        "int64" => ("8-byte integers", "inteiros de 8 bytes"),
+        "int32be" => (
+            "4-byte integers in network order",
+            "inteiros de 4 bytes na ordem de rede",
+        ),
+        "int64be" => (
+            "8-byte integers in network order",
+            "inteiros de 8 bytes na ordem de rede",
+        ),
+        _ => ("?", "?"),
+    };
+    lang.pick(en, pt).into()
 }
 
 /// The values the consumer got in a run: from the channel, else from what it recorded.
@@ -269,15 +259,14 @@ pub(super) fn values(run: &Outcome) -> Option<(Vec<Value>, String)> {
     (!vals.is_empty()).then(|| (vals, "file".to_string()))
 }
 
-pub(super) fn exchanges(lang: Lang, normal: &[Outcome]) -> Criterion {
+pub(super) fn exchanges(lang: Lang, normal: &[Outcome]) -> Judged {
     let mut counts = Vec::new();
     for (i, run) in normal.iter().enumerate() {
         match values(run) {
             Some((v, scheme)) => counts.push((i + 1, v.len(), scheme)),
             None => {
                 if let Some(r) = &run.model.roles {
-                    return criterion(
-                        "exchanges",
+                    return (
                         Verdict::Unknown,
                         say!(
                             lang,
@@ -308,7 +297,7 @@ pub(super) fn exchanges(lang: Lang, normal: &[Outcome]) -> Criterion {
                 "não há canal entre dois processos, então não se pôde ver o que chegou a um consumidor (se algo chegou)"
             )
         };
-        return criterion("exchanges", verdict, evidence);
+        return (verdict, evidence);
     };
     let how = if min.2 == "file" {
         lang.pick(
@@ -321,8 +310,7 @@ pub(super) fn exchanges(lang: Lang, normal: &[Outcome]) -> Criterion {
     };
     if min.1 >= 10 {
         let all: Vec<String> = counts.iter().map(|c| c.1.to_string()).collect();
-        criterion(
-            "exchanges",
+        (
             Verdict::Pass,
             say!(
                 lang,
@@ -333,8 +321,7 @@ pub(super) fn exchanges(lang: Lang, normal: &[Outcome]) -> Criterion {
             ),
         )
     } else {
-        criterion(
-            "exchanges",
+        (
             Verdict::Fail,
             say!(
                 lang,
@@ -361,15 +348,14 @@ pub(super) fn first_values(v: &[Value]) -> String {
     s.join(", ")
 }
 
-pub(super) fn distinct(lang: Lang, normal: &[Outcome]) -> Criterion {
+pub(super) fn distinct(lang: Lang, normal: &[Outcome]) -> Judged {
     let seqs: Vec<(usize, Vec<Value>)> = normal
         .iter()
         .enumerate()
         .filter_map(|(i, r)| values(r).map(|(v, _)| (i + 1, v)))
         .collect();
     if seqs.is_empty() {
-        return criterion(
-            "distinct",
+        return (
             Verdict::Unknown,
             say!(lang, "no values were seen", "nenhum valor foi observado"),
         );
@@ -379,8 +365,7 @@ pub(super) fn distinct(lang: Lang, normal: &[Outcome]) -> Criterion {
         let repeated: BTreeSet<Value> = v.iter().filter(|x| !seen.insert(**x)).copied().collect();
         if !repeated.is_empty() {
             let list: Vec<String> = repeated.iter().take(5).map(|x| x.to_string()).collect();
-            return criterion(
-                "distinct",
+            return (
                 Verdict::Fail,
                 say!(
                     lang,
@@ -398,8 +383,7 @@ pub(super) fn distinct(lang: Lang, normal: &[Outcome]) -> Criterion {
         }
     }
     if seqs.len() < 2 {
-        return criterion(
-            "distinct",
+        return (
             Verdict::Unknown,
             say!(
                 lang,
@@ -410,8 +394,7 @@ pub(super) fn distinct(lang: Lang, normal: &[Outcome]) -> Criterion {
     }
     let first = &seqs[0].1;
     if seqs.iter().all(|(_, v)| v == first) {
-        return criterion(
-            "distinct",
+        return (
             Verdict::Fail,
             say!(
                 lang,
@@ -427,8 +410,7 @@ pub(super) fn distinct(lang: Lang, normal: &[Outcome]) -> Criterion {
         .take(3)
         .map(|(i, v)| say!(lang, "run {}: {}", "execução {}: {}", i, first_values(v)))
         .collect();
-    criterion(
-        "distinct",
+    (
         Verdict::Pass,
         say!(
             lang,
@@ -553,7 +535,7 @@ pub fn consumer_readings(run: &Outcome) -> Readings {
     out
 }
 
-pub(super) fn classified(lang: Lang, normal: &[Outcome]) -> Criterion {
+pub(super) fn classified(lang: Lang, normal: &[Outcome]) -> Judged {
     let mut pass_evidence = None;
     for (i, run) in normal.iter().enumerate() {
         if run.model.roles.is_none() {
@@ -576,8 +558,7 @@ pub(super) fn classified(lang: Lang, normal: &[Outcome]) -> Criterion {
             } else {
                 String::new()
             };
-            return criterion(
-                "classified",
+            return (
                 Verdict::Fail,
                 say!(
                     lang,
@@ -607,8 +588,7 @@ pub(super) fn classified(lang: Lang, normal: &[Outcome]) -> Criterion {
                 };
                 read += 1;
                 if Class::of(reading.value) != reading.class {
-                    return criterion(
-                        "classified",
+                    return (
                         Verdict::Fail,
                         say!(
                             lang,
@@ -626,8 +606,7 @@ pub(super) fn classified(lang: Lang, normal: &[Outcome]) -> Criterion {
             }
         }
         if read == 0 {
-            return criterion(
-                "classified",
+            return (
                 Verdict::Fail,
                 say!(
                     lang,
@@ -663,9 +642,8 @@ pub(super) fn classified(lang: Lang, normal: &[Outcome]) -> Criterion {
         }
     }
     match pass_evidence {
-        Some(e) => criterion("classified", Verdict::Pass, e),
-        None => criterion(
-            "classified",
+        Some(e) => (Verdict::Pass, e),
+        None => (
             normal
                 .first()
                 .map_or(Verdict::Unknown, |r| without_roles(&r.model)),
@@ -703,10 +681,9 @@ pub fn shared_log_of(run: &Outcome) -> Option<String> {
         .map(|(f, _)| f)
 }
 
-pub(super) fn shared_log(lang: Lang, run: &Outcome) -> Criterion {
+pub(super) fn shared_log(lang: Lang, run: &Outcome) -> Judged {
     let Some(r) = &run.model.roles else {
-        return criterion(
-            "shared_log",
+        return (
             without_roles(&run.model),
             say!(
                 lang,
@@ -734,16 +711,11 @@ pub(super) fn shared_log(lang: Lang, run: &Outcome) -> Criterion {
             .iter()
             .all(|p| writers.contains_key(p))
         {
-            return criterion(
-                "shared_log",
-                Verdict::Pass,
-                format!("{file}: {}", describe(writers)),
-            );
+            return (Verdict::Pass, format!("{file}: {}", describe(writers)));
         }
     }
     if files.is_empty() {
-        return criterion(
-            "shared_log",
+        return (
             Verdict::Fail,
             say!(
                 lang,
@@ -768,8 +740,7 @@ pub(super) fn shared_log(lang: Lang, run: &Outcome) -> Criterion {
     } else {
         list.join("; ")
     };
-    criterion(
-        "shared_log",
+    (
         Verdict::Fail,
         say!(
             lang,
