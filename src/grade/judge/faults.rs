@@ -223,32 +223,16 @@ pub(super) fn holders(
         let fds: Vec<String> = t
             .fds
             .iter()
-            .filter(|h| match (c, &h.object) {
-                (Conduit::Pipe(ino), Object::Pipe(i)) => {
-                    i == ino && if write { h.writable() } else { h.readable() }
-                }
-                (Conduit::Fifo(p), Object::Fifo(q)) => {
-                    p == q && if write { h.writable() } else { h.readable() }
-                }
-                (Conduit::Socket(ino), Object::Socket(i)) => {
-                    if write {
-                        i == ino
-                    } else {
-                        m.peers.get(ino) == Some(i)
-                    }
-                }
-                _ => false,
+            .filter(|h| {
+                // A socket's end both reads and writes; a pipe's or a FIFO's by its mode.
+                let socket = matches!(h.object, Object::Socket(_));
+                let side = socket || if write { h.writable() } else { h.readable() };
+                side && m.conduit(&h.object, write).as_ref() == Some(c)
             })
             .map(|h| h.fd.to_string())
             .collect();
         if !fds.is_empty() {
-            out.push(say!(
-                lang,
-                "{} (fd {})",
-                "{} (fd {})",
-                n.name(t.pid),
-                fds.join(", ")
-            ));
+            out.push(format!("{} (fd {})", n.name(t.pid), fds.join(", ")));
         }
     }
     if out.is_empty() {
