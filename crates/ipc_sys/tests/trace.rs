@@ -357,40 +357,23 @@ fn a_process_that_stops_itself_stays_stopped_until_its_sigcont() {
     );
 }
 
+/// Each case with its name.
+macro_rules! cases {
+    ($($case:ident),* $(,)?) => {
+        [$((stringify!($case), $case as fn())),*]
+    };
+}
+
 fn main() {
-    let cases: [(&str, fn()); 8] = [
-        (
-            "a_process_that_stops_itself_stays_stopped_until_its_sigcont",
-            a_process_that_stops_itself_stays_stopped_until_its_sigcont,
-        ),
-        (
-            "poll_select_and_epoll_waits_name_each_descriptor_its_object_and_direction",
-            poll_select_and_epoll_waits_name_each_descriptor_its_object_and_direction,
-        ),
-        (
-            "a_pipe_between_two_processes_is_seen_from_both_ends_with_its_bytes",
-            a_pipe_between_two_processes_is_seen_from_both_ends_with_its_bytes,
-        ),
-        (
-            "a_held_call_runs_only_after_its_hold",
-            a_held_call_runs_only_after_its_hold,
-        ),
-        (
-            "a_daemonized_grandchild_is_traced_and_killed_when_the_trace_ends",
-            a_daemonized_grandchild_is_traced_and_killed_when_the_trace_ends,
-        ),
-        (
-            "threads_belong_to_their_process_and_signals_are_passed_on",
-            threads_belong_to_their_process_and_signals_are_passed_on,
-        ),
-        (
-            "a_thread_that_executes_becomes_the_process_leader",
-            a_thread_that_executes_becomes_the_process_leader,
-        ),
-        (
-            "a_command_that_cannot_start_ends_with_127_and_no_exec",
-            a_command_that_cannot_start_ends_with_127_and_no_exec,
-        ),
+    let cases = cases![
+        a_process_that_stops_itself_stays_stopped_until_its_sigcont,
+        poll_select_and_epoll_waits_name_each_descriptor_its_object_and_direction,
+        a_pipe_between_two_processes_is_seen_from_both_ends_with_its_bytes,
+        a_held_call_runs_only_after_its_hold,
+        a_daemonized_grandchild_is_traced_and_killed_when_the_trace_ends,
+        threads_belong_to_their_process_and_signals_are_passed_on,
+        a_thread_that_executes_becomes_the_process_leader,
+        a_command_that_cannot_start_ends_with_127_and_no_exec,
     ];
     let filter: Vec<String> = std::env::args()
         .skip(1)
