@@ -2,11 +2,12 @@
 //! one's arguments, memory and result say (descriptors and their objects, paths, data within
 //! the caps, lock operations, waits, signals, addresses).
 
+use super::Entry;
 use super::MAX_WAITED;
 use super::inspect;
 use super::record::{Detail, LockOp, Object, Waited};
 use super::syscalls::{Sys, path_arg};
-use super::tracer::{Pending, Tracer};
+use super::tracer::Tracer;
 use crate::child::ExitStatus;
 
 impl Tracer<'_> {
@@ -77,12 +78,12 @@ impl Tracer<'_> {
 
     /// The record of a completed call, or `None` for a call not worth one (reads of regular
     /// files, closes of descriptors that are neither channels nor files, futex wakes, …).
-    pub(super) fn decode(&mut self, p: &Pending, result: i64, notable: bool) -> Option<Detail> {
-        let pid = p.entry.pid;
+    pub(super) fn decode(&mut self, p: &Entry, result: i64, notable: bool) -> Option<Detail> {
+        let pid = p.pid;
         let a = p.args;
         let ok = result >= 0;
-        let sys = p.entry.sys;
-        let object = || p.entry.object.clone().unwrap_or(Object::Unknown);
+        let sys = p.sys;
+        let object = || p.object.clone().unwrap_or(Object::Unknown);
         Some(match sys {
             s if s.reads() || s.writes() => {
                 let object = object();
@@ -113,7 +114,7 @@ impl Tracer<'_> {
                 Detail::Io {
                     fd: a[0] as i32,
                     object,
-                    requested: p.entry.count,
+                    requested: p.count,
                     data,
                 }
             }

@@ -53,21 +53,15 @@ const NATIVE_ARCH: u32 = 0xC000_003E;
 #[cfg(target_arch = "aarch64")]
 const NATIVE_ARCH: u32 = 0xC000_00B7;
 
-/// A call entered and not yet left.
-#[derive(Debug, Clone)]
-pub(super) struct Pending {
-    pub(super) entry: Entry,
-    pub(super) args: [u64; 6],
-}
-
 #[derive(Debug, Default)]
 struct Thread {
     pid: i32,
-    pending: Option<Pending>,
+    /// The call entered and not yet left.
+    pending: Option<Entry>,
     /// Held at a call's entry: until this time (µs), or until resumed (`None`).
     held: Option<Option<u64>>,
     /// A timed wait interrupted by a signal, to be continued by `restart_syscall`.
-    restart: Option<Pending>,
+    restart: Option<Entry>,
     /// In a group-stop (a stop signal), listened to until a SIGCONT.
     stopped: bool,
 }
@@ -160,7 +154,7 @@ impl Ctx<'_> {
         self.threads
             .values()
             .filter(|t| t.pid == pid)
-            .filter_map(|t| t.pending.as_ref().map(|p| &p.entry))
+            .filter_map(|t| t.pending.as_ref())
             .collect()
     }
 
@@ -630,12 +624,12 @@ impl Tracer<'_> {
                                 .filter_map(|(tid, t)| {
                                     t.pending.as_ref().map(|p| InCall {
                                         tid: *tid,
-                                        sys: p.entry.sys,
-                                        fd: p.entry.fd,
-                                        object: p.entry.object.clone(),
-                                        since_us: p.entry.entered_us,
+                                        sys: p.sys,
+                                        fd: p.fd,
+                                        object: p.object.clone(),
+                                        since_us: p.entered_us,
                                         held: t.held.is_some(),
-                                        waits: p.entry.waits.clone(),
+                                        waits: p.waits.clone(),
                                     })
                                 })
                                 .collect();
@@ -1026,12 +1020,10 @@ impl Tracer<'_> {
             Decision::HoldFor(d) => Some(Some(entry.entered_us + d.as_micros() as u64)),
         };
         let wanted = held.is_some() || !self.filtered || self.exit_wanted(&entry);
-        let pending = Pending { entry, args };
-        let fd = pending.entry.fd;
-        let object = pending.entry.object.clone();
+        let (fd, object) = (entry.fd, entry.object.clone());
         let t = self.threads.entry(tid).or_default();
         t.pid = pid;
-        t.pending = wanted.then_some(pending);
+        t.pending = wanted.then_some(entry);
         if held.is_some() && self.procs.get(&pid).is_some_and(|p| p.alive) {
             t.held = held;
             self.emit(
@@ -1069,8 +1061,8 @@ impl Tracer<'_> {
         let Some(pending) = self.threads.get_mut(&tid).and_then(|t| t.pending.take()) else {
             return;
         };
-        let pid = pending.entry.pid;
-        let sys = pending.entry.sys;
+        let pid = pending.pid;
+        let sys = pending.sys;
         if result == ERESTART_RESTARTBLOCK
             && let Some(t) = self.threads.get_mut(&tid)
         {
@@ -1144,7 +1136,7 @@ impl Tracer<'_> {
         };
         let call = Call {
             sys,
-            entered_us: pending.entry.entered_us,
+            entered_us: pending.entered_us,
             result,
             detail,
         };
