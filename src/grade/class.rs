@@ -233,14 +233,9 @@ fn write_tables(options: &Options, rows: Vec<Row>) -> Result<u8> {
             }
         }
     }
-    text.push_str(&lang.pick(
-        format!("wrote {} and {}\n", csv_path.display(), html_path.display()),
-        format!(
-            "gravados {} e {}\n",
-            csv_path.display(),
-            html_path.display()
-        ),
-    ));
+    let (wrote, and) = lang.pick(("wrote", "and"), ("gravados", "e"));
+    let (csv, html) = (csv_path.display(), html_path.display());
+    text.push_str(&format!("{wrote} {csv} {and} {html}\n"));
     report::print(&text)?;
     Ok(if failed {
         super::error::EXIT_FAILURE
