@@ -76,22 +76,16 @@ where
     let mut lack =
         |protection: Protection, reason: String| missing.push(Missing { protection, reason });
 
-    let user_namespace = if sandbox.root {
-        false
-    } else if skip(Protection::UserNamespace) {
-        lack(
-            Protection::UserNamespace,
-            "not attempted (Policy::skip)".into(),
-        );
-        false
-    } else {
-        match enter_user_namespace() {
-            Ok(()) => true,
-            Err(reason) => {
-                lack(Protection::UserNamespace, reason);
-                false
-            }
-        }
+    // Root needs none; an ordinary user reaches the other namespaces only through one.
+    let user_namespace = !sandbox.root && {
+        let entered = if skip(Protection::UserNamespace) {
+            Err("not attempted (Policy::skip)".to_string())
+        } else {
+            enter_user_namespace()
+        };
+        entered
+            .map_err(|reason| lack(Protection::UserNamespace, reason))
+            .is_ok()
     };
     let privileged = sandbox.root || user_namespace;
     // Each namespace in this order; a refusal is missing the protection it stands for.
