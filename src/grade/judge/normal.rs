@@ -49,23 +49,18 @@ pub(super) fn processes(lang: Lang, run: &Outcome) -> Judged {
     let Some(r) = &m.roles else {
         // Main and two more could be a producer and a consumer that talk some other way
         // (shared memory): which is which cannot be told.
-        let (verdict, then) = if workers >= 3 {
-            (
-                Verdict::Unknown,
-                say!(
-                    lang,
-                    "which is the producer and which the consumer is not known",
-                    "não se sabe qual é o produtor e qual o consumidor"
-                ),
+        let verdict = without_roles(m);
+        let then = if verdict == Verdict::Unknown {
+            say!(
+                lang,
+                "which is the producer and which the consumer is not known",
+                "não se sabe qual é o produtor e qual o consumidor"
             )
         } else {
-            (
-                Verdict::Fail,
-                say!(
-                    lang,
-                    "no producer and consumer",
-                    "não há produtor e consumidor"
-                ),
+            say!(
+                lang,
+                "no producer and consumer",
+                "não há produtor e consumidor"
             )
         };
         return (
@@ -91,10 +86,10 @@ pub(super) fn processes(lang: Lang, run: &Outcome) -> Judged {
         .map(|p| short_argv(&p.argv))
         .unwrap_or_default();
     if r.producer == r.main || r.consumer == r.main {
-        let role = if r.producer == r.main {
-            lang.pick("producer", "produtor")
+        let (role, other) = if r.producer == r.main {
+            (lang.pick("producer", "produtor"), r.consumer)
         } else {
-            lang.pick("consumer", "consumidor")
+            (lang.pick("consumer", "consumidor"), r.producer)
         };
         return (
             Verdict::Fail,
@@ -105,11 +100,7 @@ pub(super) fn processes(lang: Lang, run: &Outcome) -> Judged {
                 r.main,
                 main_argv,
                 role,
-                n.name(if r.producer == r.main {
-                    r.consumer
-                } else {
-                    r.producer
-                })
+                n.name(other)
             ),
         );
     }
