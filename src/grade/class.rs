@@ -15,6 +15,7 @@ use super::cli::{Options, class_command};
 use super::error::{Error, Result};
 use super::judge::IDS;
 use super::{grade, report};
+use crate::desafio::escape::xml as escape;
 use crate::desafio::lang::Lang;
 use crate::task_pool::{Job, Outcome, Pool, PoolConfig, Task};
 
@@ -72,6 +73,14 @@ pub struct Graded {
     pub passed: usize,
     pub failed: usize,
     pub unknown: usize,
+}
+
+impl Graded {
+    /// The verdict of criterion `id`, if the submission's JSON has it.
+    fn verdict(&self, id: &str) -> Option<&str> {
+        let cell = self.criteria.iter().find(|c| c.id == id);
+        cell.map(|c| c.verdict.as_str())
+    }
 }
 
 /// One row of the class table.
@@ -224,14 +233,9 @@ fn write_tables(options: &Options, rows: Vec<Row>) -> Result<u8> {
             }
         }
     }
-    text.push_str(&lang.pick(
-        format!("wrote {} and {}\n", csv_path.display(), html_path.display()),
-        format!(
-            "gravados {} e {}\n",
-            csv_path.display(),
-            html_path.display()
-        ),
-    ));
+    let (wrote, and) = lang.pick(("wrote", "and"), ("gravados", "e"));
+    let (csv, html) = (csv_path.display(), html_path.display());
+    text.push_str(&format!("{wrote} {csv} {and} {html}\n"));
     report::print(&text)?;
     Ok(if failed {
         super::error::EXIT_FAILURE
@@ -255,15 +259,7 @@ fn write_csv(path: &Path, rows: &[Row]) -> Result<()> {
         match &row.graded {
             Ok(g) => {
                 rec.push(g.command.join(" "));
-                for id in IDS {
-                    rec.push(
-                        g.criteria
-                            .iter()
-                            .find(|c| c.id == id)
-                            .map(|c| c.verdict.clone())
-                            .unwrap_or_default(),
-                    );
-                }
+                rec.extend(IDS.map(|id| g.verdict(id).unwrap_or_default().to_string()));
                 rec.extend([g.passed, g.failed, g.unknown].map(|n| n.to_string()));
                 rec.push(String::new());
             }
@@ -280,13 +276,6 @@ fn write_csv(path: &Path, rows: &[Row]) -> Result<()> {
         what: path.display().to_string(),
         source,
     })
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// An anchor name from a student's folder name: letters, digits, `-` and `_`, unique.
@@ -352,11 +341,7 @@ pub fn html(rows: &[Row], lang: Lang) -> String {
         match &row.graded {
             Ok(g) => {
                 for id in IDS {
-                    let v = g
-                        .criteria
-                        .iter()
-                        .find(|c| c.id == id)
-                        .map_or("unknown", |c| c.verdict.as_str());
+                    let v = g.verdict(id).unwrap_or("unknown");
                     h.push_str(&format!(
                         "<td class=\"{v}\"><a href=\"#{anchor}-{id}\">{v}</a></td>"
                     ));

@@ -34,7 +34,7 @@ use crate::desafio::lang::Lang;
 pub use error::{Error, Result};
 use judge::{Criterion, Runs, Verdict};
 use run::{Outcome, Spec};
-use scenario::{Scenario, Target};
+use scenario::{Fault, Scenario, Target};
 
 /// How long each process is held at each of its first writes to the shared log.
 const LOCK_HOLD: Duration = Duration::from_millis(150);
@@ -144,21 +144,16 @@ pub fn grade(
         // first write.
         k = (roles.flow.writes as u32 / 2).clamp(1, FAULT_WRITE);
         let fault = |eof: bool, k: u32| {
-            let (producer, consumer) = (producer.clone(), consumer.clone());
+            let f = Fault {
+                producer: producer.clone(),
+                consumer: consumer.clone(),
+                k,
+                watch: FAULT_WATCH,
+            };
             run::run(&spec(if eof {
-                Scenario::Eof {
-                    producer,
-                    consumer,
-                    k,
-                    watch: FAULT_WATCH,
-                }
+                Scenario::Eof(f)
             } else {
-                Scenario::Epipe {
-                    producer,
-                    consumer,
-                    k,
-                    watch: FAULT_WATCH,
-                }
+                Scenario::Epipe(f)
             }))
         };
         for is_eof in [true, false] {
@@ -216,7 +211,7 @@ pub fn grade(
 }
 
 /// Whether a fault run reached the producer's chosen write (and acted there).
-fn held(out: &Outcome) -> bool {
+pub(crate) fn held(out: &Outcome) -> bool {
     out.model.records.iter().any(|r| {
         matches!(
             r.event,

@@ -36,29 +36,28 @@ pub fn json(g: &Graded) -> String {
 
 /// The verdict as a student reads it.
 pub fn verdict_word(v: Verdict, lang: Lang) -> &'static str {
-    match (v, lang) {
-        (Verdict::Pass, Lang::En) => "pass",
-        (Verdict::Fail, Lang::En) => "FAIL",
-        (Verdict::Unknown, Lang::En) => "unknown",
-        (Verdict::Pass, Lang::Pt) => "passou",
-        (Verdict::Fail, Lang::Pt) => "FALHOU",
-        (Verdict::Unknown, Lang::Pt) => "incerto",
+    match v {
+        Verdict::Pass => lang.pick("pass", "passou"),
+        Verdict::Fail => lang.pick("FAIL", "FALHOU"),
+        Verdict::Unknown => lang.pick("unknown", "incerto"),
     }
 }
 
 pub fn text(g: &Graded, lang: Lang) -> String {
     let mut out = String::new();
     let elapsed = decimal(g.elapsed.as_secs_f64(), 1, lang);
-    let runs = match lang {
-        Lang::En => format!(
-            "{} + contention and kill runs, {elapsed} s",
-            count(u64::from(g.times), "normal run", "normal runs")
+    let (one, many, faults) = lang.pick(
+        ("normal run", "normal runs", "contention and kill runs"),
+        (
+            "execução normal",
+            "execuções normais",
+            "execuções com disputa e com processos mortos",
         ),
-        Lang::Pt => format!(
-            "{} + execuções com disputa e com processos mortos, {elapsed} s",
-            count(u64::from(g.times), "execução normal", "execuções normais")
-        ),
-    };
+    );
+    let runs = format!(
+        "{} + {faults}, {elapsed} s",
+        count(u64::from(g.times), one, many)
+    );
     out.push_str(&format!(
         "grade: {} ({runs})\n",
         crate::desafio::escape::terminal(&g.command.join(" "))
@@ -92,19 +91,15 @@ pub fn text(g: &Graded, lang: Lang) -> String {
         format!("nota: {} (de {})\n", score_pt(p, f, u), g.criteria.len()),
     ));
     if !g.missing.is_empty() {
-        out.push_str(&lang.pick(
-            format!("sandbox: missing: {}\n", g.missing.join("; ")),
-            format!("sandbox: faltam: {}\n", g.missing.join("; ")),
-        ));
+        let missing = lang.pick("missing", "faltam");
+        out.push_str(&format!("sandbox: {missing}: {}\n", g.missing.join("; ")));
     }
     for line in &g.sandbox {
         out.push_str(&format!("sandbox: {line}\n"));
     }
     for k in &g.kept {
-        out.push_str(&lang.pick(
-            format!("kept: {}\n", k.display()),
-            format!("mantida: {}\n", k.display()),
-        ));
+        let kept = lang.pick("kept", "mantida");
+        out.push_str(&format!("{kept}: {}\n", k.display()));
     }
     out
 }

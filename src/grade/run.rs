@@ -128,11 +128,10 @@ struct FrameSink {
 
 impl Sink for FrameSink {
     fn record(&mut self, record: &Record) -> bool {
-        let Ok(payload) = postcard::to_stdvec(record) else {
+        let Ok(frame) = ipc_sys::frame::encode(record, usize::MAX) else {
             return true;
         };
-        let len = (payload.len() as u32).to_le_bytes();
-        let ok = self.out.write_all(&len).is_ok() && self.out.write_all(&payload).is_ok();
+        let ok = self.out.write_all(&frame).is_ok();
         // Process events are flushed at once, so a box killed by the backstop has sent them.
         let flush = !matches!(record.event, Event::Call(_));
         ok && (!flush || self.out.flush().is_ok())
@@ -197,18 +196,10 @@ pub fn run(spec: &Spec<'_>) -> Result<Outcome> {
     config.env.extend_from_slice(spec.env);
     // Every call stops (no seccomp filter): for comparing, and for a kernel that misbehaves.
     config.seccomp = std::env::var_os("IPC_DESAFIO_TRACE_ALL").is_none();
-    let scenario = match &spec.scenario {
-        Scenario::Lock {
-            log,
-            per_process,
-            hold,
-        } => Scenario::Lock {
-            log: scratch.join(log).to_string_lossy().into_owned(),
-            per_process: *per_process,
-            hold: *hold,
-        },
-        other => other.clone(),
-    };
+    let mut scenario = spec.scenario.clone();
+    if let Scenario::Lock { log, .. } = &mut scenario {
+        *log = scratch.join(&log).to_string_lossy().into_owned();
+    }
     let sandbox = Sandbox::prepare(policy(spec, &scratch))?;
     let events = Pipe::new()?;
     let mut child = sandbox.spawn(
@@ -263,13 +254,6 @@ pub fn run(spec: &Spec<'_>) -> Result<Outcome> {
     }
     let _ = child.wait();
     let report = sandbox.finish(&mut child).unwrap_or_default();
-    let read_capped = |p: &Path| {
-        let mut v = Vec::new();
-        if let Ok(f) = File::open(p) {
-            let _ = f.take(OUTPUT_CAP as u64).read_to_end(&mut v);
-        }
-        v
-    };
     let model = Model::build(records);
     let mut files = std::collections::BTreeMap::new();
     for (_, path) in model.file_writes().keys() {
@@ -285,8 +269,8 @@ pub fn run(spec: &Spec<'_>) -> Result<Outcome> {
         model,
         scratch: scratch.clone(),
         kept: spec.keep,
-        stdout: read_capped(&out_path),
-        stderr: read_capped(&err_path),
+        stdout: read_capped(&out_path, OUTPUT_CAP),
+        stderr: read_capped(&err_path, OUTPUT_CAP),
         backstop,
         missing: sandbox.missing().to_vec(),
         limits: sandbox.policy().limits,
@@ -318,16 +302,18 @@ fn policy(spec: &Spec<'_>, scratch: &Path) -> Policy {
 
 /// The lines of a file of the scratch copy (at most 4 MiB of it).
 fn read_lines(path: &Path) -> Vec<String> {
+    let bytes = read_capped(path, 4 << 20);
+    String::from_utf8_lossy(&bytes)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// At most `cap` bytes of the file at `path`; none if it cannot be opened.
+fn read_capped(path: &Path, cap: usize) -> Vec<u8> {
     let mut bytes = Vec::new();
     if let Ok(f) = File::open(path) {
-        let _ = f.take(4 << 20).read_to_end(&mut bytes);
+        let _ = f.take(cap as u64).read_to_end(&mut bytes);
     }
-    Some(bytes)
-        .map(|b| {
-            String::from_utf8_lossy(&b)
-                .lines()
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
+    bytes
 }

@@ -17,8 +17,9 @@ pub struct Target {
     pub fd: i32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Scenario {
+    #[default]
     Plain,
     /// Hold each process `hold` at the entry of its first `per_process` writes to `log`.
     Lock {
@@ -28,20 +29,19 @@ pub enum Scenario {
     },
     /// At the producer's `k`-th write into the channel: kill it, then watch the consumer for
     /// `watch`.
-    Eof {
-        producer: Target,
-        consumer: Target,
-        k: u32,
-        watch: Duration,
-    },
+    Eof(Fault),
     /// At the producer's `k`-th write into the channel: hold it, kill the consumer, let the
     /// producer go once the consumer is gone, and watch it for `watch`.
-    Epipe {
-        producer: Target,
-        consumer: Target,
-        k: u32,
-        watch: Duration,
-    },
+    Epipe(Fault),
+}
+
+/// Where a fault run acts: the roles, at the producer's `k`-th write, then watching `watch`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    pub producer: Target,
+    pub consumer: Target,
+    pub k: u32,
+    pub watch: Duration,
 }
 
 impl Scenario {
@@ -49,8 +49,16 @@ impl Scenario {
         match self {
             Scenario::Plain => "normal",
             Scenario::Lock { .. } => "lock",
-            Scenario::Eof { .. } => "eof",
-            Scenario::Epipe { .. } => "epipe",
+            Scenario::Eof(_) => "eof",
+            Scenario::Epipe(_) => "epipe",
+        }
+    }
+
+    /// The fault of an `eof` or `epipe` run.
+    pub fn fault(&self) -> Option<&Fault> {
+        match self {
+            Scenario::Eof(f) | Scenario::Epipe(f) => Some(f),
+            _ => None,
         }
     }
 }
@@ -80,6 +88,7 @@ const SETTLE_QUIET: Duration = Duration::from_millis(200);
 const SETTLE_MAX: Duration = Duration::from_secs(1);
 
 /// The controller that plays a scenario.
+#[derive(Default)]
 pub struct Director {
     scenario: Scenario,
     root: Option<i32>,
@@ -118,23 +127,7 @@ impl Director {
     pub fn new(scenario: Scenario) -> Director {
         Director {
             scenario,
-            root: None,
-            writes: HashMap::new(),
-            stopped: None,
-            consumer: None,
-            watch_until: None,
-            end_at: None,
-            resumed: false,
-            signal_seen: false,
-            holding_until: None,
-            root_gone: None,
-            left_noted: false,
-            last_call: 0,
-            idle_wake: 0,
-            awaiting_consumer: None,
-            wrote_after: false,
-            settling_since: None,
-            last_other_call: 0,
+            ..Director::default()
         }
     }
 
@@ -143,13 +136,7 @@ impl Director {
     /// may start the consumer after the producer's third write).
     fn consumer_now(&mut self, ctx: &Ctx<'_>) -> Option<i32> {
         if self.consumer.is_none() && self.stopped.is_some() {
-            let lineage = match &self.scenario {
-                Scenario::Eof { consumer, .. } | Scenario::Epipe { consumer, .. } => {
-                    &consumer.lineage
-                }
-                _ => return None,
-            };
-            self.consumer = ctx.find(lineage);
+            self.consumer = ctx.find(&self.scenario.fault()?.consumer.lineage);
         }
         self.consumer
     }
@@ -193,15 +180,12 @@ impl Controller for Director {
                 }
                 Decision::Go
             }
-            Scenario::Eof {
-                producer,
-                consumer,
-                k,
-                ..
-            } => {
+            Scenario::Eof(f) | Scenario::Epipe(f) => {
+                let eof = matches!(self.scenario, Scenario::Eof(_));
                 // Someone (main) is about to signal the consumer after the producer's death:
                 // what the consumer was doing, and who held the write end, is seen now.
-                if self.stopped.is_some()
+                if eof
+                    && self.stopped.is_some()
                     && matches!(entry.sys, Sys::Kill | Sys::Tkill | Sys::Tgkill)
                     && entry.args[if entry.sys == Sys::Tgkill { 2 } else { 1 }] != 0
                     && consumer_now.is_some_and(|c| entry.args[0] as i32 == c)
@@ -210,31 +194,14 @@ impl Controller for Director {
                     self.signal_seen = true;
                     ctx.snapshot(SNAP_EOF_SIGNAL);
                 }
-                if self.stopped.is_none() && is_target_write(ctx, entry, producer) {
+                if self.stopped.is_none() && is_target_write(ctx, entry, &f.producer) {
                     let n = self.writes.entry(entry.pid).or_insert(0);
                     *n += 1;
-                    if *n == *k {
+                    if *n == f.k {
                         self.stopped = Some((entry.pid, entry.tid));
-                        self.consumer = ctx.find(&consumer.lineage);
-                        ctx.kill(entry.pid, Signal::SIGKILL);
-                        return Decision::Hold;
-                    }
-                }
-                Decision::Go
-            }
-            Scenario::Epipe {
-                producer,
-                consumer,
-                k,
-                ..
-            } => {
-                if self.stopped.is_none() && is_target_write(ctx, entry, producer) {
-                    let n = self.writes.entry(entry.pid).or_insert(0);
-                    *n += 1;
-                    if *n == *k {
-                        self.stopped = Some((entry.pid, entry.tid));
-                        self.consumer = ctx.find(&consumer.lineage);
+                        self.consumer = ctx.find(&f.consumer.lineage);
                         match self.consumer {
+                            _ if eof => ctx.kill(entry.pid, Signal::SIGKILL),
                             Some(c) => ctx.kill(c, Signal::SIGKILL),
                             None => {
                                 // Not started yet: wait for it a while, the producer held.
@@ -252,10 +219,7 @@ impl Controller for Director {
     }
 
     fn on_record(&mut self, ctx: &mut Ctx<'_>, record: &Record) {
-        let watch = match &self.scenario {
-            Scenario::Eof { watch, .. } | Scenario::Epipe { watch, .. } => *watch,
-            _ => Duration::ZERO,
-        };
+        let watch = self.scenario.fault().map_or(Duration::ZERO, |f| f.watch);
         match &record.event {
             Event::Started { .. } => self.root = Some(record.pid),
             Event::Spawned { thread: false, .. } => {
@@ -272,20 +236,20 @@ impl Controller for Director {
                 ctx.wake_at(record.at_us + AFTER_ROOT.as_micros() as u64);
             }
             Event::Exited { .. } => match (&self.scenario, self.stopped) {
-                (Scenario::Eof { .. }, Some((producer, _))) if record.pid == producer => {
+                (Scenario::Eof(_), Some((producer, _))) if record.pid == producer => {
                     let at = ctx.now_us() + watch.as_micros() as u64;
                     self.watch_until = Some(at);
                     ctx.wake_at(at);
                 }
-                (Scenario::Eof { .. }, Some(_)) if Some(record.pid) == self.consumer => {
+                (Scenario::Eof(_), Some(_)) if Some(record.pid) == self.consumer => {
                     self.end_soon(ctx, Duration::from_millis(500), SNAP_DONE);
                 }
-                (Scenario::Epipe { .. }, Some(_)) if Some(record.pid) == self.consumer => {
+                (Scenario::Epipe(_), Some(_)) if Some(record.pid) == self.consumer => {
                     let now = ctx.now_us();
                     self.settling_since = Some(now);
                     ctx.wake_at(now + SETTLE_QUIET.as_micros() as u64);
                 }
-                (Scenario::Epipe { .. }, Some((producer, _))) if record.pid == producer => {
+                (Scenario::Epipe(_), Some((producer, _))) if record.pid == producer => {
                     self.end_soon(ctx, Duration::from_millis(500), SNAP_DONE);
                 }
                 _ => {}
@@ -295,11 +259,11 @@ impl Controller for Director {
                 if self.stopped.is_none_or(|(pid, _)| pid != record.pid) {
                     self.last_other_call = record.at_us;
                 }
-                if let (Scenario::Epipe { producer, .. }, Some((pid, _)), true) =
+                if let (Scenario::Epipe(f), Some((pid, _)), true) =
                     (&self.scenario, self.stopped, self.resumed)
                     && record.pid == pid
                     && call.sys.writes()
-                    && matches!(&call.detail, ipc_sys::trace::Detail::Io { fd, .. } if *fd == producer.fd)
+                    && matches!(&call.detail, ipc_sys::trace::Detail::Io { fd, .. } if *fd == f.producer.fd)
                     && call.result >= 0
                     && !self.wrote_after
                 {
@@ -315,7 +279,7 @@ impl Controller for Director {
 
     fn on_tick(&mut self, ctx: &mut Ctx<'_>) {
         let now = ctx.now_us();
-        if let (Some(since), Some((_, tid)), Scenario::Epipe { watch, .. }) =
+        if let (Some(since), Some((_, tid)), Scenario::Epipe(Fault { watch, .. })) =
             (self.settling_since, self.stopped, &self.scenario)
         {
             let quiet_at = self.last_other_call.max(since) + SETTLE_QUIET.as_micros() as u64;
@@ -366,11 +330,11 @@ impl Controller for Director {
             self.watch_until = None;
             let consumer = self.consumer_now(ctx);
             match &self.scenario {
-                Scenario::Eof { .. } if consumer.is_some_and(|c| ctx.alive(c)) => {
+                Scenario::Eof(_) if consumer.is_some_and(|c| ctx.alive(c)) => {
                     ctx.snapshot(SNAP_EOF);
                     ctx.finish(SNAP_EOF);
                 }
-                Scenario::Epipe { .. } if self.stopped.is_some_and(|(p, _)| ctx.alive(p)) => {
+                Scenario::Epipe(_) if self.stopped.is_some_and(|(p, _)| ctx.alive(p)) => {
                     ctx.snapshot(SNAP_EPIPE_OVER);
                     ctx.finish(SNAP_EPIPE_OVER);
                 }

@@ -19,14 +19,21 @@ pub struct Decoded {
     pub scheme: &'static str,
 }
 
+impl Decoded {
+    /// Nothing found yet, reading the stream as `scheme`.
+    fn read_as(scheme: &'static str) -> Decoded {
+        Decoded {
+            scheme,
+            ..Decoded::default()
+        }
+    }
+}
+
 /// Decodes `stream` (the bytes a process read from the channel, in order); `writes` are the
 /// sizes of the writer's writes, which delimit native integers.
 pub fn decode(stream: &[u8], writes: &[usize]) -> Decoded {
     if stream.is_empty() {
-        return Decoded {
-            scheme: "none",
-            ..Decoded::default()
-        };
+        return Decoded::read_as("none");
     }
     // Least likely by chance last: on a tie the later one wins.
     let candidates = [
@@ -112,10 +119,7 @@ fn push(d: &mut Decoded, v: Option<Value>) {
 
 /// Back-to-back pickles.
 fn pickles(stream: &[u8]) -> Option<Decoded> {
-    let mut d = Decoded {
-        scheme: "pickle",
-        ..Decoded::default()
-    };
+    let mut d = Decoded::read_as("pickle");
     let mut at = 0;
     while at < stream.len() {
         let (v, n) = pickle(&stream[at..])?;
@@ -128,10 +132,7 @@ fn pickles(stream: &[u8]) -> Option<Decoded> {
 /// `multiprocessing.Connection` frames: a signed 4-byte big-endian length (-1: an 8-byte length
 /// follows), then the payload, a pickle.
 fn connection(stream: &[u8]) -> Option<Decoded> {
-    let mut d = Decoded {
-        scheme: "connection",
-        ..Decoded::default()
-    };
+    let mut d = Decoded::read_as("connection");
     let mut at = 0;
     while at < stream.len() {
         let head = stream.get(at..at + 4)?;
@@ -163,10 +164,7 @@ fn text(stream: &[u8]) -> Option<Decoded> {
     if s.chars().any(|c| c.is_control() && !c.is_whitespace()) {
         return None;
     }
-    let mut d = Decoded {
-        scheme: "text",
-        ..Decoded::default()
-    };
+    let mut d = Decoded::read_as("text");
     let tokens: Vec<&str> = s
         .split(|c: char| c.is_whitespace() || c == ',' || c == ';')
         .filter(|t| !t.is_empty())

@@ -125,21 +125,16 @@ pub fn parse_duration(s: &str, what: &str, max: Duration) -> Result<Duration, St
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(t.len());
     let (number, unit) = t.split_at(split);
+    let malformed = || format!("{what} must be a duration like 300ms, 1.5s, 2m or 1h, got '{t}'");
     let scale = match unit {
         "" | "s" => 1.0,
         "ms" => 1e-3,
         "m" | "min" => 60.0,
         "h" => 3600.0,
         _ if t.starts_with('-') => return Err(format!("{what} must not be negative, got '{t}'")),
-        _ => {
-            return Err(format!(
-                "{what} must be a duration like 300ms, 1.5s, 2m or 1h, got '{t}'"
-            ));
-        }
+        _ => return Err(malformed()),
     };
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("{what} must be a duration like 300ms, 1.5s, 2m or 1h, got '{t}'"))?;
+    let value: f64 = number.parse().map_err(|_| malformed())?;
     let secs = value * scale;
     if !secs.is_finite() || secs > max.as_secs_f64() {
         return Err(format!(
@@ -153,12 +148,10 @@ pub fn parse_duration(s: &str, what: &str, max: Duration) -> Result<Duration, St
 /// `1.5s`, `300ms`, `2h`: a duration as `parse_duration` reads it.
 pub fn describe_duration(d: Duration) -> String {
     let secs = d.as_secs_f64();
-    if d.subsec_millis() != 0 || secs < 1.0 {
-        if secs < 1.0 {
-            format!("{}ms", d.as_millis())
-        } else {
-            format!("{secs}s")
-        }
+    if secs < 1.0 {
+        format!("{}ms", d.as_millis())
+    } else if d.subsec_millis() != 0 {
+        format!("{secs}s")
     } else if secs >= 3600.0 && d.as_secs().is_multiple_of(3600) {
         format!("{}h", d.as_secs() / 3600)
     } else {

@@ -57,7 +57,8 @@ impl ExitStatus {
         self.worded("exited with code", "was killed by")
     }
 
-    fn from_wait(status: libc::c_int) -> ExitStatus {
+    /// A wait status as `wait4` fills it in.
+    pub(crate) fn from_wait(status: libc::c_int) -> ExitStatus {
         if libc::WIFSIGNALED(status) {
             ExitStatus::Signaled(libc::WTERMSIG(status))
         } else {
@@ -259,12 +260,16 @@ impl Child {
     /// that a child someone stopped (SIGSTOP) wakes up to act on it — as a shell's `kill` does
     /// for a stopped job. Nothing once it is reaped.
     pub fn ask_to_end(&self, signal: Signal) {
+        self.signal_whole(signal);
+        self.signal_whole(Signal::SIGCONT);
+    }
+
+    /// `signal` to the child's group if it leads one, else to the child.
+    fn signal_whole(&self, signal: Signal) {
         if self.group {
             self.signal_group(signal);
-            self.signal_group(Signal::SIGCONT);
         } else {
             self.signal(signal);
-            self.signal(Signal::SIGCONT);
         }
     }
 
@@ -447,11 +452,7 @@ impl Drop for Child {
         if self.ended_within(DROP_GRACE) {
             return;
         }
-        if self.group {
-            self.signal_group(Signal::SIGKILL);
-        } else {
-            self.signal(Signal::SIGKILL);
-        }
+        self.signal_whole(Signal::SIGKILL);
         let _ = self.wait();
     }
 }
@@ -553,11 +554,7 @@ impl Children {
     /// Sends `signal` to every child still in the set (to its group when it leads one).
     pub fn signal_all(&self, signal: Signal) {
         for c in &self.list {
-            if c.group {
-                c.signal_group(signal);
-            } else {
-                c.signal(signal);
-            }
+            c.signal_whole(signal);
         }
     }
 

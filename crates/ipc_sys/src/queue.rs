@@ -66,6 +66,24 @@ impl QueueEnd {
         self.name
     }
 
+    /// `op` on this queue failed with `source`.
+    fn failed(&self, op: &'static str, source: Errno) -> Error {
+        Error::QueueIo {
+            name: self.name,
+            op,
+            source,
+        }
+    }
+
+    /// `message` is over this queue's limit.
+    fn too_large(&self, message: &[u8]) -> Error {
+        Error::MessageTooLarge {
+            name: self.name,
+            len: message.len(),
+            max: self.max,
+        }
+    }
+
     /// Sends one message, whole, blocking while the queue is full. Retries when a signal
     /// interrupts the wait.
     pub fn send(&self, message: &[u8]) -> Result<()> {
@@ -79,11 +97,7 @@ impl QueueEnd {
 
     fn send_with(&self, message: &[u8], flags: MsgFlags) -> Result<bool> {
         if message.len() > self.max {
-            return Err(Error::MessageTooLarge {
-                name: self.name,
-                len: message.len(),
-                max: self.max,
-            });
+            return Err(self.too_large(message));
         }
         loop {
             match socket::send(self.fd.as_raw_fd(), message, flags | MsgFlags::MSG_NOSIGNAL) {
@@ -91,19 +105,9 @@ impl QueueEnd {
                 Err(Errno::EINTR) => {}
                 Err(Errno::EAGAIN) if flags.contains(MsgFlags::MSG_DONTWAIT) => return Ok(false),
                 Err(Errno::EMSGSIZE) => {
-                    return Err(Error::MessageTooLarge {
-                        name: self.name,
-                        len: message.len(),
-                        max: self.max,
-                    });
+                    return Err(self.too_large(message));
                 }
-                Err(source) => {
-                    return Err(Error::QueueIo {
-                        name: self.name,
-                        op: "send",
-                        source,
-                    });
-                }
+                Err(source) => return Err(self.failed("send", source)),
             }
         }
     }
@@ -125,11 +129,7 @@ impl QueueEnd {
             }),
             Ok(n) => Ok(Received::Message(n)),
             Err(Errno::EAGAIN | Errno::EINTR) => Ok(Received::Empty),
-            Err(source) => Err(Error::QueueIo {
-                name: self.name,
-                op: "receive",
-                source,
-            }),
+            Err(source) => Err(self.failed("receive", source)),
         }
     }
 
@@ -143,11 +143,7 @@ impl QueueEnd {
         wait: bool,
     ) -> Result<bool> {
         if message.len() > self.max || message.is_empty() || fds.len() > MAX_FDS {
-            return Err(Error::MessageTooLarge {
-                name: self.name,
-                len: message.len(),
-                max: self.max,
-            });
+            return Err(self.too_large(message));
         }
         let raw: Vec<RawFd> = fds.iter().map(|fd| fd.as_raw_fd()).collect();
         let cmsg = [socket::ControlMessage::ScmRights(&raw)];
@@ -161,13 +157,7 @@ impl QueueEnd {
                 Ok(_) => return Ok(true),
                 Err(Errno::EINTR) => {}
                 Err(Errno::EAGAIN) if !wait => return Ok(false),
-                Err(source) => {
-                    return Err(Error::QueueIo {
-                        name: self.name,
-                        op: "send",
-                        source,
-                    });
-                }
+                Err(source) => return Err(self.failed("send", source)),
             }
         }
     }
@@ -187,20 +177,12 @@ impl QueueEnd {
             match socket::recvmsg::<()>(self.fd.as_raw_fd(), &mut iov, Some(&mut space), flags) {
                 Ok(msg) => msg,
                 Err(Errno::EAGAIN | Errno::EINTR) => return Ok((Received::Empty, Vec::new())),
-                Err(source) => {
-                    return Err(Error::QueueIo {
-                        name: self.name,
-                        op: "receive",
-                        source,
-                    });
-                }
+                Err(source) => return Err(self.failed("receive", source)),
             };
         let mut fds = Vec::new();
-        let cmsgs = msg.cmsgs().map_err(|source| Error::QueueIo {
-            name: self.name,
-            op: "receive descriptors",
-            source,
-        })?;
+        let cmsgs = msg
+            .cmsgs()
+            .map_err(|source| self.failed("receive descriptors", source))?;
         for cmsg in cmsgs {
             if let socket::ControlMessageOwned::ScmRights(raw) = cmsg {
                 // SAFETY: the kernel just installed these descriptors in this process for this

@@ -53,7 +53,7 @@ fn io(records: &[Record], write: bool) -> Vec<(&Record, &Object, &[u8])> {
 fn a_pipe_between_two_processes_is_seen_from_both_ends_with_its_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let (records, outcome) = trace(&["sh", "-c", "echo 7 | cat > out.txt"], dir.path());
-    assert_eq!(outcome.root, Some(Status::Code(0)));
+    assert_eq!(outcome.root, Some(Status::Exited(0)));
     let pipe = records
         .iter()
         .find_map(|r| match &r.event {
@@ -155,7 +155,7 @@ fn a_daemonized_grandchild_is_traced_and_killed_when_the_trace_ends() {
             _ => None,
         })
         .expect("the sleeper's end");
-    assert_eq!(end, Status::Signal(libc::SIGKILL));
+    assert_eq!(end, Status::Signaled(libc::SIGKILL));
     assert!(
         !Path::new(&format!("/proc/{sleeper}")).exists(),
         "sleeper {sleeper} left running"
@@ -169,7 +169,7 @@ fn threads_belong_to_their_process_and_signals_are_passed_on() {
                   t.start(); t.join()\n\
                   os.kill(os.getpid(), 15)\n";
     let (records, outcome) = trace(&["python3", "-c", script], dir.path());
-    assert_eq!(outcome.root, Some(Status::Signal(libc::SIGTERM)));
+    assert_eq!(outcome.root, Some(Status::Signaled(libc::SIGTERM)));
     let thread = records
         .iter()
         .find_map(|r| match r.event {
@@ -202,7 +202,7 @@ fn a_thread_that_executes_becomes_the_process_leader() {
                   threading.Thread(target=lambda: os.execvp('sh',['sh','-c','exit 7'])).start()\n\
                   import time; time.sleep(30)\n";
     let (records, outcome) = trace(&["python3", "-c", script], dir.path());
-    assert_eq!(outcome.root, Some(Status::Code(7)));
+    assert_eq!(outcome.root, Some(Status::Exited(7)));
     let exec = records
         .iter()
         .find_map(|r| match &r.event {
@@ -221,7 +221,7 @@ fn a_thread_that_executes_becomes_the_process_leader() {
 fn a_command_that_cannot_start_ends_with_127_and_no_exec() {
     let dir = tempfile::tempdir().unwrap();
     let (records, outcome) = trace(&["no-such-command-here"], dir.path());
-    assert_eq!(outcome.root, Some(Status::Code(127)));
+    assert_eq!(outcome.root, Some(Status::Exited(127)));
     assert!(
         !records
             .iter()
@@ -263,7 +263,7 @@ fn poll_select_and_epoll_waits_name_each_descriptor_its_object_and_direction() {
         Duration::from_secs(60),
         &mut c,
     );
-    assert_eq!(outcome.root, Some(Status::Code(0)));
+    assert_eq!(outcome.root, Some(Status::Exited(0)));
     let fds = std::fs::read_to_string(dir.path().join("stdout")).unwrap();
     let (r, w) = fds.split_once(' ').unwrap();
     let (r, w): (i32, i32) = (r.parse().unwrap(), w.parse().unwrap());
@@ -308,7 +308,7 @@ fn a_process_that_stops_itself_stays_stopped_until_its_sigcont() {
                   raise SystemExit(os.WEXITSTATUS(st))\n";
     let (records, outcome) = trace(&["python3", "-c", script], dir.path());
     let stderr = std::fs::read_to_string(dir.path().join("stderr")).unwrap();
-    assert_eq!(outcome.root, Some(Status::Code(7)), "{stderr}");
+    assert_eq!(outcome.root, Some(Status::Exited(7)), "{stderr}");
     // The child: the process other than the root that exited with 7 (python3 may be a
     // launcher that starts processes of its own first).
     let root = records
@@ -323,7 +323,7 @@ fn a_process_that_stops_itself_stays_stopped_until_its_sigcont() {
                 && matches!(
                     r.event,
                     Event::Exited {
-                        status: Status::Code(7)
+                        status: Status::Exited(7)
                     }
                 )
         })
@@ -357,40 +357,23 @@ fn a_process_that_stops_itself_stays_stopped_until_its_sigcont() {
     );
 }
 
+/// Each case with its name.
+macro_rules! cases {
+    ($($case:ident),* $(,)?) => {
+        [$((stringify!($case), $case as fn())),*]
+    };
+}
+
 fn main() {
-    let cases: [(&str, fn()); 8] = [
-        (
-            "a_process_that_stops_itself_stays_stopped_until_its_sigcont",
-            a_process_that_stops_itself_stays_stopped_until_its_sigcont,
-        ),
-        (
-            "poll_select_and_epoll_waits_name_each_descriptor_its_object_and_direction",
-            poll_select_and_epoll_waits_name_each_descriptor_its_object_and_direction,
-        ),
-        (
-            "a_pipe_between_two_processes_is_seen_from_both_ends_with_its_bytes",
-            a_pipe_between_two_processes_is_seen_from_both_ends_with_its_bytes,
-        ),
-        (
-            "a_held_call_runs_only_after_its_hold",
-            a_held_call_runs_only_after_its_hold,
-        ),
-        (
-            "a_daemonized_grandchild_is_traced_and_killed_when_the_trace_ends",
-            a_daemonized_grandchild_is_traced_and_killed_when_the_trace_ends,
-        ),
-        (
-            "threads_belong_to_their_process_and_signals_are_passed_on",
-            threads_belong_to_their_process_and_signals_are_passed_on,
-        ),
-        (
-            "a_thread_that_executes_becomes_the_process_leader",
-            a_thread_that_executes_becomes_the_process_leader,
-        ),
-        (
-            "a_command_that_cannot_start_ends_with_127_and_no_exec",
-            a_command_that_cannot_start_ends_with_127_and_no_exec,
-        ),
+    let cases = cases![
+        a_process_that_stops_itself_stays_stopped_until_its_sigcont,
+        poll_select_and_epoll_waits_name_each_descriptor_its_object_and_direction,
+        a_pipe_between_two_processes_is_seen_from_both_ends_with_its_bytes,
+        a_held_call_runs_only_after_its_hold,
+        a_daemonized_grandchild_is_traced_and_killed_when_the_trace_ends,
+        threads_belong_to_their_process_and_signals_are_passed_on,
+        a_thread_that_executes_becomes_the_process_leader,
+        a_command_that_cannot_start_ends_with_127_and_no_exec,
     ];
     let filter: Vec<String> = std::env::args()
         .skip(1)

@@ -4,7 +4,7 @@ use ipc_sys::sandbox::{Limit, Limits};
 
 use super::*;
 
-pub(super) fn cleanup(lang: Lang, normal: &[Outcome]) -> Criterion {
+pub(super) fn cleanup(lang: Lang, normal: &[Outcome]) -> Judged {
     for (i, run) in normal.iter().enumerate() {
         let m = &run.model;
         let n = Namer::new(lang, m);
@@ -15,8 +15,7 @@ pub(super) fn cleanup(lang: Lang, normal: &[Outcome]) -> Criterion {
             let killed = left.iter().any(|t| killed_by_grade(m, t.pid).is_some());
             let left: Vec<String> = left.iter().map(|t| n.name(t.pid)).collect();
             if !left.is_empty() {
-                return criterion(
-                    "cleanup",
+                return (
                     Verdict::Fail,
                     say!(
                         lang,
@@ -53,8 +52,7 @@ pub(super) fn cleanup(lang: Lang, normal: &[Outcome]) -> Criterion {
             } else {
                 format!(": {}", stopped.join(", "))
             };
-            return criterion(
-                "cleanup",
+            return (
                 Verdict::Fail,
                 say!(
                     lang,
@@ -66,10 +64,9 @@ pub(super) fn cleanup(lang: Lang, normal: &[Outcome]) -> Criterion {
             );
         }
         match m.root_exit() {
-            Some(Status::Code(0)) => {}
+            Some(Status::Exited(0)) => {}
             Some(s) => {
-                return criterion(
-                    "cleanup",
+                return (
                     Verdict::Fail,
                     say!(
                         lang,
@@ -104,8 +101,7 @@ pub(super) fn cleanup(lang: Lang, normal: &[Outcome]) -> Criterion {
                     )
                 };
                 let parent = p.parent.map(|pp| n.name(pp)).unwrap_or_default();
-                return criterion(
-                    "cleanup",
+                return (
                     Verdict::Fail,
                     say!(
                         lang,
@@ -141,21 +137,18 @@ pub(super) fn cleanup(lang: Lang, normal: &[Outcome]) -> Criterion {
             ))
         })
         .unwrap_or_default();
-    criterion(
-        "cleanup",
+    (
         Verdict::Pass,
         say!(
             lang,
             "{} exited 0, every process was waited for by its parent and nothing outlived main{}",
             "{} com 0, todo processo foi esperado pelo pai e nada sobreviveu ao main{}",
-            match lang {
-                Lang::En => count(normal.len() as u64, "normal run", "normal runs"),
-                Lang::Pt => count(
-                    normal.len() as u64,
-                    "execução normal saiu",
-                    "execuções normais saíram"
-                ),
-            },
+            counted(
+                lang,
+                normal.len(),
+                ["normal run", "normal runs"],
+                ["execução normal saiu", "execuções normais saíram"]
+            ),
             waits
         ),
     )
@@ -243,7 +236,7 @@ pub fn sandbox_lines(lang: Lang, outcomes: &[&Outcome]) -> Vec<String> {
                         path
                     )
                 }
-                Detail::Path { path } => say!(lang, "{} {}", "{} {}", call.sys.name(), path),
+                Detail::Path { path } => format!("{} {path}", call.sys.name()),
                 Detail::Connect { address, .. } => {
                     say!(
                         lang,
@@ -255,7 +248,7 @@ pub fn sandbox_lines(lang: Lang, outcomes: &[&Outcome]) -> Vec<String> {
                 _ if matches!(call.sys, Sys::Clone | Sys::Clone3 | Sys::Fork | Sys::Vfork) => lang
                     .pick("tried to create a process", "tentou criar um processo")
                     .into(),
-                Detail::Io { object, .. } => say!(lang, "{} {}", "{} {}", call.sys.name(), object),
+                Detail::Io { object, .. } => format!("{} {object}", call.sys.name()),
                 _ => call.sys.name(),
             };
             let errno = nix::errno::Errno::from_raw(errno);
@@ -268,7 +261,7 @@ pub fn sandbox_lines(lang: Lang, outcomes: &[&Outcome]) -> Vec<String> {
         }
         for r in &run.model.records {
             if let Event::Exited {
-                status: Status::Signal(sig),
+                status: Status::Signaled(sig),
             } = r.event
                 && (sig == libc::SIGXCPU || sig == libc::SIGXFSZ)
             {

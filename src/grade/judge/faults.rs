@@ -3,10 +3,9 @@
 
 use super::*;
 
-pub(super) fn lock(lang: Lang, runs: &Runs<'_>) -> Criterion {
+pub(super) fn lock(lang: Lang, runs: &Runs<'_>) -> Judged {
     let Some(log) = &runs.log else {
-        return criterion(
-            "lock",
+        return (
             Verdict::Fail,
             say!(
                 lang,
@@ -16,8 +15,7 @@ pub(super) fn lock(lang: Lang, runs: &Runs<'_>) -> Criterion {
         );
     };
     let Some(run) = runs.lock else {
-        return criterion(
-            "lock",
+        return (
             Verdict::Unknown,
             say!(
                 lang,
@@ -60,15 +58,15 @@ pub(super) fn lock(lang: Lang, runs: &Runs<'_>) -> Criterion {
                 continue;
             }
             if writes_log(call) && r.at_us > from && r.at_us < to {
-                let held_lock = holds_lock(m, a, from);
-                let lock_note = if held_lock {
+                let last_lock = last_lock_op(m, a, from);
+                let lock_note = if last_lock.is_some_and(|op| op != LockOp::Unlock) {
                     say!(
                         lang,
                         " (the {} held its lock: the other process took the same lock without waiting — a lock taken through a descriptor shared across fork excludes nobody)",
                         " (o {} tinha a trava: o outro processo a pegou sem esperar — uma trava tomada num descritor herdado do fork não exclui ninguém)",
                         n.name(a)
                     )
-                } else if released_lock(m, a, from) {
+                } else if last_lock == Some(LockOp::Unlock) {
                     say!(
                         lang,
                         " ({} had released its lock before this write: a buffered write that reaches the file only when it is flushed or closed, after the unlock, is not protected)",
@@ -83,8 +81,7 @@ pub(super) fn lock(lang: Lang, runs: &Runs<'_>) -> Criterion {
                         n.name(a)
                     )
                 };
-                return criterion(
-                    "lock",
+                return (
                     Verdict::Fail,
                     say!(
                         lang,
@@ -142,9 +139,8 @@ pub(super) fn lock(lang: Lang, runs: &Runs<'_>) -> Criterion {
         }
     }
     match blocked {
-        Some(e) => criterion("lock", Verdict::Pass, e),
-        None => criterion(
-            "lock",
+        Some(e) => (Verdict::Pass, e),
+        None => (
             Verdict::Unknown,
             say!(
                 lang,
@@ -196,32 +192,17 @@ fn then_writes(
     false
 }
 
-/// Whether the last lock operation of `pid` before `at` released a lock.
-pub(super) fn released_lock(m: &Model, pid: i32, at: u64) -> bool {
-    let mut released = false;
-    for r in m.records.iter().filter(|r| r.pid == pid && r.at_us <= at) {
-        if let Event::Call(call) = &r.event
-            && let Detail::Lock { op, .. } = &call.detail
-            && call.result >= 0
-        {
-            released = *op == LockOp::Unlock;
-        }
-    }
-    released
-}
-
-/// Whether `pid` held an exclusive lock (flock/fcntl) at time `at`.
-pub(super) fn holds_lock(m: &Model, pid: i32, at: u64) -> bool {
-    let mut held = false;
-    for r in m.records.iter().filter(|r| r.pid == pid && r.at_us <= at) {
-        if let Event::Call(call) = &r.event
-            && let Detail::Lock { op, .. } = &call.detail
-            && call.result >= 0
-        {
-            held = *op != LockOp::Unlock;
-        }
-    }
-    held
+/// The last lock operation (flock/fcntl) `pid` made with success by time `at`: it held a
+/// lock then unless that was an unlock.
+fn last_lock_op(m: &Model, pid: i32, at: u64) -> Option<LockOp> {
+    let records = m.records.iter().filter(|r| r.pid == pid && r.at_us <= at);
+    records.rev().find_map(|r| match &r.event {
+        Event::Call(call) if call.result >= 0 => match &call.detail {
+            Detail::Lock { op, .. } => Some(*op),
+            _ => None,
+        },
+        _ => None,
+    })
 }
 
 /// The descriptors that hold a side of the channel at a snapshot: `write` for the side the
@@ -242,32 +223,16 @@ pub(super) fn holders(
         let fds: Vec<String> = t
             .fds
             .iter()
-            .filter(|h| match (c, &h.object) {
-                (Conduit::Pipe(ino), Object::Pipe(i)) => {
-                    i == ino && if write { h.writable() } else { h.readable() }
-                }
-                (Conduit::Fifo(p), Object::Fifo(q)) => {
-                    p == q && if write { h.writable() } else { h.readable() }
-                }
-                (Conduit::Socket(ino), Object::Socket(i)) => {
-                    if write {
-                        i == ino
-                    } else {
-                        m.peers.get(ino) == Some(i)
-                    }
-                }
-                _ => false,
+            .filter(|h| {
+                // A socket's end both reads and writes; a pipe's or a FIFO's by its mode.
+                let socket = matches!(h.object, Object::Socket(_));
+                let side = socket || if write { h.writable() } else { h.readable() };
+                side && m.conduit(&h.object, write).as_ref() == Some(c)
             })
             .map(|h| h.fd.to_string())
             .collect();
         if !fds.is_empty() {
-            out.push(say!(
-                lang,
-                "{} (fd {})",
-                "{} (fd {})",
-                n.name(t.pid),
-                fds.join(", ")
-            ));
+            out.push(format!("{} (fd {})", n.name(t.pid), fds.join(", ")));
         }
     }
     if out.is_empty() {
@@ -391,29 +356,10 @@ struct Fault<'a> {
 
 fn fault<'a>(run: &'a Outcome) -> Option<Fault<'a>> {
     let m = &run.model;
-    let (producer, consumer, read_fd, k) = match &run.scenario {
-        Scenario::Eof {
-            producer,
-            consumer,
-            k,
-            ..
-        }
-        | Scenario::Epipe {
-            producer,
-            consumer,
-            k,
-            ..
-        } => {
-            let find = |l: &[u32]| m.procs.values().find(|p| p.lineage == l).map(|p| p.pid);
-            (
-                find(&producer.lineage)?,
-                find(&consumer.lineage)?,
-                consumer.fd,
-                *k,
-            )
-        }
-        _ => return None,
-    };
+    let sf = run.scenario.fault()?;
+    let find = |l: &[u32]| m.procs.values().find(|p| p.lineage == l).map(|p| p.pid);
+    let (producer, consumer) = (find(&sf.producer.lineage)?, find(&sf.consumer.lineage)?);
+    let (read_fd, k) = (sf.consumer.fd, sf.k);
     let (held_at, held_on) = m.records.iter().find_map(|r| match &r.event {
         Event::Intervention(Intervention::Held { object, .. }) if r.pid == producer => {
             Some((r.at_us, object.clone()))
@@ -445,15 +391,25 @@ fn fault<'a>(run: &'a Outcome) -> Option<Fault<'a>> {
     })
 }
 
+/// The fault run's roles and moment, or the `unknown` verdict without them.
+fn acted<'a>(lang: Lang, run: Option<&'a Outcome>, k: u32) -> Result<Fault<'a>, Judged> {
+    let Some(run) = run else {
+        return Err((
+            Verdict::Unknown,
+            say!(
+                lang,
+                "no producer and consumer were found, so none could be killed",
+                "não foram encontrados produtor e consumidor para matar"
+            ),
+        ));
+    };
+    fault(run).ok_or_else(|| (Verdict::Unknown, not_acted(lang, run, k)))
+}
+
 /// Why a fault run shows nothing: the producer never reached the write grade acts at, or
 /// (held there) the channel it wrote to could not be told.
 fn not_acted(lang: Lang, run: &Outcome, k: u32) -> String {
-    let held = run
-        .model
-        .records
-        .iter()
-        .any(|r| matches!(r.event, Event::Intervention(Intervention::Held { .. })));
-    if held {
+    if crate::grade::held(run) {
         return say!(
             lang,
             "in the fault run the producer was stopped at its {} write, but the channel it was writing to could not be told",
@@ -491,20 +447,10 @@ pub(super) fn killed_by_grade(m: &Model, pid: i32) -> Option<u64> {
     })
 }
 
-pub(super) fn eof(lang: Lang, runs: &Runs<'_>) -> Criterion {
-    let Some(run) = runs.eof else {
-        return criterion(
-            "eof",
-            Verdict::Unknown,
-            say!(
-                lang,
-                "no producer and consumer were found, so none could be killed",
-                "não foram encontrados produtor e consumidor para matar"
-            ),
-        );
-    };
-    let Some(f) = fault(run) else {
-        return criterion("eof", Verdict::Unknown, not_acted(lang, run, runs.k));
+pub(super) fn eof(lang: Lang, runs: &Runs<'_>) -> Judged {
+    let f = match acted(lang, runs.eof, runs.k) {
+        Ok(f) => f,
+        Err(unknown) => return unknown,
     };
     let m = f.m;
     let n = Namer::with(lang, m, f.producer, f.consumer);
@@ -519,8 +465,7 @@ pub(super) fn eof(lang: Lang, runs: &Runs<'_>) -> Criterion {
     if let Some((_, at)) = exit_of(m, f.consumer)
         && at < f.held_at
     {
-        return criterion(
-            "eof",
+        return (
             Verdict::Unknown,
             say!(
                 lang,
@@ -536,8 +481,7 @@ pub(super) fn eof(lang: Lang, runs: &Runs<'_>) -> Criterion {
             Some(what) => say!(lang, "still {}", "ainda {}", what),
             None => still_running(lang, m, tables, f.consumer, at),
         };
-        return criterion(
-            "eof",
+        return (
             Verdict::Fail,
             say!(
                 lang,
@@ -552,8 +496,7 @@ pub(super) fn eof(lang: Lang, runs: &Runs<'_>) -> Criterion {
         );
     }
     let Some((status, ended)) = exit_of(m, f.consumer) else {
-        return criterion(
-            "eof",
+        return (
             Verdict::Unknown,
             say!(
                 lang,
@@ -574,14 +517,13 @@ pub(super) fn eof(lang: Lang, runs: &Runs<'_>) -> Criterion {
         _ => None,
     });
     if let Some((by, sig, at)) = signalled
-        && matches!(status, Status::Signal(_))
+        && matches!(status, Status::Signaled(_))
         && let Some((_, tables)) = snapshot(m, SNAP_EOF_SIGNAL)
         && let Some(doing) = waiting_in(lang, m, tables, f.consumer, &f.conduit, true, f.read_fd)
     {
         let held = holders(lang, &n, m, tables, &f.conduit, true);
         if held != lang.pick("nobody", "ninguém") {
-            return criterion(
-                "eof",
+            return (
                 Verdict::Fail,
                 say!(
                     lang,
@@ -600,10 +542,9 @@ pub(super) fn eof(lang: Lang, runs: &Runs<'_>) -> Criterion {
         }
     }
     if let Some((by, sig, at)) = signalled
-        && matches!(status, Status::Signal(_))
+        && matches!(status, Status::Signaled(_))
     {
-        return criterion(
-            "eof",
+        return (
             Verdict::Unknown,
             say!(
                 lang,
@@ -618,8 +559,7 @@ pub(super) fn eof(lang: Lang, runs: &Runs<'_>) -> Criterion {
         );
     }
     if killed_by_grade(m, f.consumer).is_some() {
-        return criterion(
-            "eof",
+        return (
             Verdict::Fail,
             say!(
                 lang,
@@ -658,8 +598,7 @@ pub(super) fn eof(lang: Lang, runs: &Runs<'_>) -> Criterion {
         ),
         None => String::new(),
     };
-    criterion(
-        "eof",
+    (
         Verdict::Pass,
         say!(
             lang,
@@ -674,26 +613,15 @@ pub(super) fn eof(lang: Lang, runs: &Runs<'_>) -> Criterion {
     )
 }
 
-pub(super) fn epipe(lang: Lang, runs: &Runs<'_>) -> Criterion {
-    let Some(run) = runs.epipe else {
-        return criterion(
-            "epipe",
-            Verdict::Unknown,
-            say!(
-                lang,
-                "no producer and consumer were found, so none could be killed",
-                "não foram encontrados produtor e consumidor para matar"
-            ),
-        );
-    };
-    let Some(f) = fault(run) else {
-        return criterion("epipe", Verdict::Unknown, not_acted(lang, run, runs.k));
+pub(super) fn epipe(lang: Lang, runs: &Runs<'_>) -> Judged {
+    let f = match acted(lang, runs.epipe, runs.k) {
+        Ok(f) => f,
+        Err(unknown) => return unknown,
     };
     let m = f.m;
     let n = Namer::with(lang, m, f.producer, f.consumer);
     let Some((_, consumer_end)) = exit_of(m, f.consumer).filter(|(_, at)| *at >= f.held_at) else {
-        return criterion(
-            "epipe",
+        return (
             Verdict::Unknown,
             say!(
                 lang,
@@ -746,8 +674,7 @@ pub(super) fn epipe(lang: Lang, runs: &Runs<'_>) -> Criterion {
             ),
             None => String::new(),
         };
-        return criterion(
-            "epipe",
+        return (
             Verdict::Pass,
             say!(
                 lang,
@@ -789,11 +716,10 @@ pub(super) fn epipe(lang: Lang, runs: &Runs<'_>) -> Criterion {
                 dur(lang, at.saturating_sub(consumer_end))
             )
         };
-        return criterion("epipe", Verdict::Fail, format!("{setting} {what}"));
+        return (Verdict::Fail, format!("{setting} {what}"));
     }
     if let Some((_, tables)) = wrote {
-        return criterion(
-            "epipe",
+        return (
             Verdict::Fail,
             say!(
                 lang,
@@ -804,8 +730,7 @@ pub(super) fn epipe(lang: Lang, runs: &Runs<'_>) -> Criterion {
             ),
         );
     }
-    criterion(
-        "epipe",
+    (
         Verdict::Unknown,
         say!(
             lang,

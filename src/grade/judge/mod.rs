@@ -13,9 +13,7 @@ use crate::desafio::lang::{Lang, count, decimal};
 use super::classify::{Class, read_line};
 use super::model::{Conduit, Model, Roles};
 use super::run::Outcome;
-use super::scenario::{
-    SNAP_EOF, SNAP_EOF_SIGNAL, SNAP_EPIPE_OVER, SNAP_EPIPE_WROTE, SNAP_LEFT, Scenario,
-};
+use super::scenario::{SNAP_EOF, SNAP_EOF_SIGNAL, SNAP_EPIPE_OVER, SNAP_EPIPE_WROTE, SNAP_LEFT};
 
 /// Every criterion, in the order of the report (and of the table).
 pub const IDS: [&str; 10] = [
@@ -49,6 +47,9 @@ impl Verdict {
     }
 }
 
+/// A criterion's verdict and its evidence, before `judge` names it (in the order of `IDS`).
+type Judged = (Verdict, String);
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Criterion {
     pub id: &'static str,
@@ -74,6 +75,12 @@ use cleanup::*;
 use faults::*;
 use normal::*;
 pub use normal::{ConsumerLine, Readings, consumer_readings, shared_log_of};
+
+/// `3 writes`, `3 escritas`: a count in the words of `lang` (singular, plural).
+fn counted(lang: Lang, n: usize, en: [&str; 2], pt: [&str; 2]) -> String {
+    let [one, many] = lang.pick(en, pt);
+    count(n as u64, one, many)
+}
 
 /// A time since the run began, `+0.16 s` (`+0,16 s` in Portuguese).
 fn secs(lang: Lang, us: u64) -> String {
@@ -138,24 +145,14 @@ impl<'a> Namer<'a> {
     }
 
     pub fn name(&self, pid: i32) -> String {
-        if let Some((main, producer, consumer)) = self.roles {
-            let r = Roles3 {
-                main,
-                producer,
-                consumer,
-            };
-            let role = if pid == r.main {
-                Some("main")
-            } else if pid == r.producer {
-                Some(self.lang.pick("producer", "produtor"))
-            } else if pid == r.consumer {
-                Some(self.lang.pick("consumer", "consumidor"))
-            } else {
-                None
-            };
-            if let Some(role) = role {
-                return format!("{role} {pid}");
-            }
+        let role = match self.rank(pid) {
+            0 => Some("main"),
+            1 => Some(self.lang.pick("producer", "produtor")),
+            2 => Some(self.lang.pick("consumer", "consumidor")),
+            _ => None,
+        };
+        if let Some(role) = role {
+            return format!("{role} {pid}");
         }
         let proc = self.model.procs.get(&pid);
         if let Some(p) = proc.filter(|p| p.helper) {
@@ -174,12 +171,6 @@ impl<'a> Namer<'a> {
             format!("pid {pid} ({argv})")
         }
     }
-}
-
-struct Roles3 {
-    main: i32,
-    producer: i32,
-    consumer: i32,
 }
 
 /// The first words of a command line, cut at 40 characters.
@@ -204,7 +195,7 @@ pub fn short_argv(argv: &[String]) -> String {
 
 fn status_text(lang: Lang, s: Status) -> String {
     let (exited, killed) = lang.pick(("exit", "killed by"), ("saída", "morto por"));
-    ipc_sys::ExitStatus::from(s).worded(exited, killed)
+    s.worded(exited, killed)
 }
 
 fn conduit_text(lang: Lang, c: &Conduit, model: &Model) -> String {
@@ -225,7 +216,7 @@ fn conduit_text(lang: Lang, c: &Conduit, model: &Model) -> String {
                 peer
             )
         }
-        Conduit::Fifo(path) => say!(lang, "FIFO {}", "FIFO {}", base(path)),
+        Conduit::Fifo(path) => format!("FIFO {}", base(path)),
     }
 }
 
@@ -283,7 +274,7 @@ pub fn judge(runs: &Runs<'_>, lang: Lang) -> Vec<Criterion> {
             .map(|id| criterion(id, Verdict::Fail, evidence.clone()))
             .collect();
     }
-    vec![
+    let judged = [
         processes(lang, reference),
         channel(lang, reference),
         exchanges(lang, runs.normal),
@@ -294,7 +285,11 @@ pub fn judge(runs: &Runs<'_>, lang: Lang) -> Vec<Criterion> {
         eof(lang, runs),
         epipe(lang, runs),
         cleanup(lang, runs.normal),
-    ]
+    ];
+    IDS.iter()
+        .zip(judged)
+        .map(|(id, (verdict, evidence))| criterion(id, verdict, evidence))
+        .collect()
 }
 
 fn status_or(lang: Lang, model: &Model) -> String {

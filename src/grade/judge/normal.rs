@@ -26,7 +26,7 @@ fn without_roles(m: &Model) -> Verdict {
     }
 }
 
-pub(super) fn processes(lang: Lang, run: &Outcome) -> Criterion {
+pub(super) fn processes(lang: Lang, run: &Outcome) -> Judged {
     let m = &run.model;
     let n = Namer::new(lang, m);
     let workers = program_size(m);
@@ -49,36 +49,32 @@ pub(super) fn processes(lang: Lang, run: &Outcome) -> Criterion {
     let Some(r) = &m.roles else {
         // Main and two more could be a producer and a consumer that talk some other way
         // (shared memory): which is which cannot be told.
-        let (verdict, then) = if workers >= 3 {
-            (
-                Verdict::Unknown,
-                say!(
-                    lang,
-                    "which is the producer and which the consumer is not known",
-                    "não se sabe qual é o produtor e qual o consumidor"
-                ),
+        let verdict = without_roles(m);
+        let then = if verdict == Verdict::Unknown {
+            say!(
+                lang,
+                "which is the producer and which the consumer is not known",
+                "não se sabe qual é o produtor e qual o consumidor"
             )
         } else {
-            (
-                Verdict::Fail,
-                say!(
-                    lang,
-                    "no producer and consumer",
-                    "não há produtor e consumidor"
-                ),
+            say!(
+                lang,
+                "no producer and consumer",
+                "não há produtor e consumidor"
             )
         };
-        return criterion(
-            "processes",
+        return (
             verdict,
             say!(
                 lang,
                 "{} from main down, but none sent data to another through a pipe, socket pair or FIFO: {}{}",
                 "{} do main para baixo, mas nenhum enviou dados a outro por pipe, par de sockets ou FIFO: {}{}",
-                match lang {
-                    Lang::En => count(workers as u64, "process ran", "processes ran"),
-                    Lang::Pt => count(workers as u64, "processo rodou", "processos rodaram"),
-                },
+                counted(
+                    lang,
+                    workers,
+                    ["process ran", "processes ran"],
+                    ["processo rodou", "processos rodaram"]
+                ),
                 then,
                 helpers
             ),
@@ -90,13 +86,12 @@ pub(super) fn processes(lang: Lang, run: &Outcome) -> Criterion {
         .map(|p| short_argv(&p.argv))
         .unwrap_or_default();
     if r.producer == r.main || r.consumer == r.main {
-        let role = if r.producer == r.main {
-            lang.pick("producer", "produtor")
+        let (role, other) = if r.producer == r.main {
+            (lang.pick("producer", "produtor"), r.consumer)
         } else {
-            lang.pick("consumer", "consumidor")
+            (lang.pick("consumer", "consumidor"), r.producer)
         };
-        return criterion(
-            "processes",
+        return (
             Verdict::Fail,
             say!(
                 lang,
@@ -105,16 +100,11 @@ pub(super) fn processes(lang: Lang, run: &Outcome) -> Criterion {
                 r.main,
                 main_argv,
                 role,
-                n.name(if r.producer == r.main {
-                    r.consumer
-                } else {
-                    r.producer
-                })
+                n.name(other)
             ),
         );
     }
-    criterion(
-        "processes",
+    (
         Verdict::Pass,
         say!(
             lang,
@@ -161,11 +151,10 @@ pub(super) fn creation(lang: Lang, m: &Model, c: &Conduit) -> String {
     String::new()
 }
 
-pub(super) fn channel(lang: Lang, run: &Outcome) -> Criterion {
+pub(super) fn channel(lang: Lang, run: &Outcome) -> Judged {
     let m = &run.model;
     let Some(r) = &m.roles else {
-        return criterion(
-            "channel",
+        return (
             Verdict::Fail,
             say!(
                 lang,
@@ -184,10 +173,7 @@ pub(super) fn channel(lang: Lang, run: &Outcome) -> Criterion {
                 "{} ({}, fd {} → fd {})",
                 "{} ({}, fd {} → fd {})",
                 conduit_text(lang, &g.conduit, m),
-                match lang {
-                    Lang::En => count(g.writes as u64, "write", "writes"),
-                    Lang::Pt => count(g.writes as u64, "escrita", "escritas"),
-                },
+                counted(lang, g.writes, ["write", "writes"], ["escrita", "escritas"]),
                 g.write_fd,
                 g.read_fd
             )
@@ -203,8 +189,7 @@ pub(super) fn channel(lang: Lang, run: &Outcome) -> Criterion {
             more.join(", ")
         )
     };
-    criterion(
-        "channel",
+    (
         Verdict::Pass,
         say!(
             lang,
@@ -214,10 +199,7 @@ pub(super) fn channel(lang: Lang, run: &Outcome) -> Criterion {
             creation(lang, m, &f.conduit),
             r.producer,
             f.write_fd,
-            match lang {
-                Lang::En => count(f.writes as u64, "write", "writes"),
-                Lang::Pt => count(f.writes as u64, "escrita", "escritas"),
-            },
+            counted(lang, f.writes, ["write", "writes"], ["escrita", "escritas"]),
             r.consumer,
             f.read_fd,
             count(f.read_bytes as u64, "byte", "bytes"),
@@ -227,31 +209,26 @@ pub(super) fn channel(lang: Lang, run: &Outcome) -> Criterion {
 }
 
 pub(super) fn scheme_text(lang: Lang, scheme: &str) -> String {
-    match scheme {
-        "text" => lang.pick("integers as text", "inteiros em texto").into(),
-        "pickle" => lang.pick("Python pickles", "pickles do Python").into(),
-        "connection" => lang
-            .pick(
-                "pickles in multiprocessing.Connection frames",
-                "pickles em quadros de multiprocessing.Connection",
-            )
-            .into(),
-        "int32" => lang.pick("4-byte integers", "inteiros de 4 bytes").into(),
-        "int64" => lang.pick("8-byte integers", "inteiros de 8 bytes").into(),
-        "int32be" => lang
-            .pick(
-                "4-byte integers in network order",
-                "inteiros de 4 bytes na ordem de rede",
-            )
-            .into(),
-        "int64be" => lang
-            .pick(
-                "8-byte integers in network order",
-                "inteiros de 8 bytes na ordem de rede",
-            )
-            .into(),
-        _ => "?".into(),
-    }
+    let (en, pt) = match scheme {
+        "text" => ("integers as text", "inteiros em texto"),
+        "pickle" => ("Python pickles", "pickles do Python"),
+        "connection" => (
+            "pickles in multiprocessing.Connection frames",
+            "pickles em quadros de multiprocessing.Connection",
+        ),
+        "int32" => ("4-byte integers", "inteiros de 4 bytes"),
+        "int64" => ("8-byte integers", "inteiros de 8 bytes"),
+        "int32be" => (
+            "4-byte integers in network order",
+            "inteiros de 4 bytes na ordem de rede",
+        ),
+        "int64be" => (
+            "8-byte integers in network order",
+            "inteiros de 8 bytes na ordem de rede",
+        ),
+        _ => ("?", "?"),
+    };
+    lang.pick(en, pt).into()
 }
 
 /// The values the consumer got in a run: from the channel, else from what it recorded.
@@ -273,15 +250,14 @@ pub(super) fn values(run: &Outcome) -> Option<(Vec<Value>, String)> {
     (!vals.is_empty()).then(|| (vals, "file".to_string()))
 }
 
-pub(super) fn exchanges(lang: Lang, normal: &[Outcome]) -> Criterion {
+pub(super) fn exchanges(lang: Lang, normal: &[Outcome]) -> Judged {
     let mut counts = Vec::new();
     for (i, run) in normal.iter().enumerate() {
         match values(run) {
             Some((v, scheme)) => counts.push((i + 1, v.len(), scheme)),
             None => {
                 if let Some(r) = &run.model.roles {
-                    return criterion(
-                        "exchanges",
+                    return (
                         Verdict::Unknown,
                         say!(
                             lang,
@@ -312,7 +288,7 @@ pub(super) fn exchanges(lang: Lang, normal: &[Outcome]) -> Criterion {
                 "não há canal entre dois processos, então não se pôde ver o que chegou a um consumidor (se algo chegou)"
             )
         };
-        return criterion("exchanges", verdict, evidence);
+        return (verdict, evidence);
     };
     let how = if min.2 == "file" {
         lang.pick(
@@ -325,8 +301,7 @@ pub(super) fn exchanges(lang: Lang, normal: &[Outcome]) -> Criterion {
     };
     if min.1 >= 10 {
         let all: Vec<String> = counts.iter().map(|c| c.1.to_string()).collect();
-        criterion(
-            "exchanges",
+        (
             Verdict::Pass,
             say!(
                 lang,
@@ -337,18 +312,19 @@ pub(super) fn exchanges(lang: Lang, normal: &[Outcome]) -> Criterion {
             ),
         )
     } else {
-        criterion(
-            "exchanges",
+        (
             Verdict::Fail,
             say!(
                 lang,
                 "run {}: only {} the consumer ({}); at least 10 are asked",
                 "execução {}: só {} ao consumidor ({}); pede-se pelo menos 10",
                 min.0,
-                match lang {
-                    Lang::En => count(min.1 as u64, "value reached", "values reached"),
-                    Lang::Pt => count(min.1 as u64, "valor chegou", "valores chegaram"),
-                },
+                counted(
+                    lang,
+                    min.1,
+                    ["value reached", "values reached"],
+                    ["valor chegou", "valores chegaram"]
+                ),
                 how
             ),
         )
@@ -363,15 +339,14 @@ pub(super) fn first_values(v: &[Value]) -> String {
     s.join(", ")
 }
 
-pub(super) fn distinct(lang: Lang, normal: &[Outcome]) -> Criterion {
+pub(super) fn distinct(lang: Lang, normal: &[Outcome]) -> Judged {
     let seqs: Vec<(usize, Vec<Value>)> = normal
         .iter()
         .enumerate()
         .filter_map(|(i, r)| values(r).map(|(v, _)| (i + 1, v)))
         .collect();
     if seqs.is_empty() {
-        return criterion(
-            "distinct",
+        return (
             Verdict::Unknown,
             say!(lang, "no values were seen", "nenhum valor foi observado"),
         );
@@ -381,8 +356,7 @@ pub(super) fn distinct(lang: Lang, normal: &[Outcome]) -> Criterion {
         let repeated: BTreeSet<Value> = v.iter().filter(|x| !seen.insert(**x)).copied().collect();
         if !repeated.is_empty() {
             let list: Vec<String> = repeated.iter().take(5).map(|x| x.to_string()).collect();
-            return criterion(
-                "distinct",
+            return (
                 Verdict::Fail,
                 say!(
                     lang,
@@ -400,8 +374,7 @@ pub(super) fn distinct(lang: Lang, normal: &[Outcome]) -> Criterion {
         }
     }
     if seqs.len() < 2 {
-        return criterion(
-            "distinct",
+        return (
             Verdict::Unknown,
             say!(
                 lang,
@@ -412,8 +385,7 @@ pub(super) fn distinct(lang: Lang, normal: &[Outcome]) -> Criterion {
     }
     let first = &seqs[0].1;
     if seqs.iter().all(|(_, v)| v == first) {
-        return criterion(
-            "distinct",
+        return (
             Verdict::Fail,
             say!(
                 lang,
@@ -429,8 +401,7 @@ pub(super) fn distinct(lang: Lang, normal: &[Outcome]) -> Criterion {
         .take(3)
         .map(|(i, v)| say!(lang, "run {}: {}", "execução {}: {}", i, first_values(v)))
         .collect();
-    criterion(
-        "distinct",
+    (
         Verdict::Pass,
         say!(
             lang,
@@ -555,7 +526,7 @@ pub fn consumer_readings(run: &Outcome) -> Readings {
     out
 }
 
-pub(super) fn classified(lang: Lang, normal: &[Outcome]) -> Criterion {
+pub(super) fn classified(lang: Lang, normal: &[Outcome]) -> Judged {
     let mut pass_evidence = None;
     for (i, run) in normal.iter().enumerate() {
         if run.model.roles.is_none() {
@@ -568,16 +539,17 @@ pub(super) fn classified(lang: Lang, normal: &[Outcome]) -> Criterion {
                     lang,
                     " (it printed {} on its standard output instead)",
                     " (imprimiu {} na saída padrão em vez disso)",
-                    match lang {
-                        Lang::En => count(readings.printed as u64, "line", "lines"),
-                        Lang::Pt => count(readings.printed as u64, "linha", "linhas"),
-                    }
+                    counted(
+                        lang,
+                        readings.printed,
+                        ["line", "lines"],
+                        ["linha", "linhas"]
+                    )
                 )
             } else {
                 String::new()
             };
-            return criterion(
-                "classified",
+            return (
                 Verdict::Fail,
                 say!(
                     lang,
@@ -607,8 +579,7 @@ pub(super) fn classified(lang: Lang, normal: &[Outcome]) -> Criterion {
                 };
                 read += 1;
                 if Class::of(reading.value) != reading.class {
-                    return criterion(
-                        "classified",
+                    return (
                         Verdict::Fail,
                         say!(
                             lang,
@@ -626,18 +597,14 @@ pub(super) fn classified(lang: Lang, normal: &[Outcome]) -> Criterion {
             }
         }
         if read == 0 {
-            return criterion(
-                "classified",
+            return (
                 Verdict::Fail,
                 say!(
                     lang,
                     "run {}: the consumer wrote {} in {}, none pairing an integer with a class word (par, ímpar, even, odd)",
                     "execução {}: o consumidor escreveu {} em {}, nenhuma com um inteiro e uma classe (par, ímpar, even, odd)",
                     i + 1,
-                    match lang {
-                        Lang::En => count(total as u64, "line", "lines"),
-                        Lang::Pt => count(total as u64, "linha", "linhas"),
-                    },
+                    counted(lang, total, ["line", "lines"], ["linha", "linhas"]),
                     names.join(", ")
                 ),
             );
@@ -666,9 +633,8 @@ pub(super) fn classified(lang: Lang, normal: &[Outcome]) -> Criterion {
         }
     }
     match pass_evidence {
-        Some(e) => criterion("classified", Verdict::Pass, e),
-        None => criterion(
-            "classified",
+        Some(e) => (Verdict::Pass, e),
+        None => (
             normal
                 .first()
                 .map_or(Verdict::Unknown, |r| without_roles(&r.model)),
@@ -706,10 +672,9 @@ pub fn shared_log_of(run: &Outcome) -> Option<String> {
         .map(|(f, _)| f)
 }
 
-pub(super) fn shared_log(lang: Lang, run: &Outcome) -> Criterion {
+pub(super) fn shared_log(lang: Lang, run: &Outcome) -> Judged {
     let Some(r) = &run.model.roles else {
-        return criterion(
-            "shared_log",
+        return (
             without_roles(&run.model),
             say!(
                 lang,
@@ -726,13 +691,8 @@ pub(super) fn shared_log(lang: Lang, run: &Outcome) -> Criterion {
         writers
             .into_iter()
             .map(|(pid, k)| {
-                let w = match (lang, *k == 1) {
-                    (Lang::En, true) => "write",
-                    (Lang::En, false) => "writes",
-                    (Lang::Pt, true) => "escrita",
-                    (Lang::Pt, false) => "escritas",
-                };
-                format!("{} ({k} {w})", n.name(*pid))
+                let w = counted(lang, *k, ["write", "writes"], ["escrita", "escritas"]);
+                format!("{} ({w})", n.name(*pid))
             })
             .collect::<Vec<_>>()
             .join(", ")
@@ -742,16 +702,11 @@ pub(super) fn shared_log(lang: Lang, run: &Outcome) -> Criterion {
             .iter()
             .all(|p| writers.contains_key(p))
         {
-            return criterion(
-                "shared_log",
-                Verdict::Pass,
-                say!(lang, "{}: {}", "{}: {}", file, describe(writers)),
-            );
+            return (Verdict::Pass, format!("{file}: {}", describe(writers)));
         }
     }
     if files.is_empty() {
-        return criterion(
-            "shared_log",
+        return (
             Verdict::Fail,
             say!(
                 lang,
@@ -776,8 +731,7 @@ pub(super) fn shared_log(lang: Lang, run: &Outcome) -> Criterion {
     } else {
         list.join("; ")
     };
-    criterion(
-        "shared_log",
+    (
         Verdict::Fail,
         say!(
             lang,

@@ -151,13 +151,12 @@ fn locate(controller: &str) -> std::result::Result<Place, String> {
             return join(&point, &root, path).map(|dir| Place { dir, v2: false });
         }
     }
-    let Some(path) = own.lines().find_map(|l| l.strip_prefix("0::")) else {
-        return Err(format!(
-            "no cgroup hierarchy with the {controller} controller"
-        ));
-    };
-    let (root, point) = mount_of(&mounts, "cgroup2", |_| true)
-        .ok_or_else(|| format!("no cgroup hierarchy with the {controller} controller"))?;
+    let none = || format!("no cgroup hierarchy with the {controller} controller");
+    let path = own
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .ok_or_else(none)?;
+    let (root, point) = mount_of(&mounts, "cgroup2", |_| true).ok_or_else(none)?;
     let dir = join(&point, &root, path)?;
     let enabled = fs::read_to_string(dir.join("cgroup.subtree_control")).unwrap_or_default();
     if !enabled.split_whitespace().any(|c| c == controller) {

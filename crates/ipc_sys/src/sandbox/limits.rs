@@ -52,18 +52,6 @@ impl Limit {
             _ => None,
         }
     }
-
-    /// `the process limit (64)`, for a verdict's evidence.
-    pub fn describe(self, limits: &Limits) -> String {
-        match self {
-            Limit::Processes => format!("the process limit ({})", limits.max_procs),
-            Limit::CpuTime => format!("the CPU time limit ({} s)", cpu_seconds(limits.cpu)),
-            Limit::Memory => format!("the memory limit ({} MiB)", limits.memory >> 20),
-            Limit::FileSize => format!("the file size limit ({} MiB)", limits.file_size >> 20),
-            Limit::OpenFiles => format!("the open files limit ({})", limits.open_files),
-            Limit::Disk => format!("the disk limit ({} MiB)", limits.disk >> 20),
-        }
-    }
 }
 
 /// Whole seconds of CPU time, rounded up (the kernel counts `RLIMIT_CPU` in seconds).
@@ -424,24 +412,16 @@ mod tests {
         assert_eq!(Limit::from_signal(libc::SIGXCPU), Some(Limit::CpuTime));
         assert_eq!(Limit::from_signal(libc::SIGXFSZ), Some(Limit::FileSize));
         assert_eq!(Limit::from_signal(libc::SIGKILL), None);
-        assert_eq!(
-            Limit::from_errno("clone", Errno::EAGAIN),
-            Some(Limit::Processes)
-        );
-        assert_eq!(Limit::from_errno("read", Errno::EAGAIN), None);
-        assert_eq!(
-            Limit::from_errno("openat", Errno::EMFILE),
-            Some(Limit::OpenFiles)
-        );
-        assert_eq!(
-            Limit::from_errno("write", Errno::EFBIG),
-            Some(Limit::FileSize)
-        );
-        assert_eq!(Limit::from_errno("write", Errno::ENOSPC), Some(Limit::Disk));
-        assert_eq!(
-            Limit::from_errno("mmap", Errno::ENOMEM),
-            Some(Limit::Memory)
-        );
+        for (call, errno, limit) in [
+            ("clone", Errno::EAGAIN, Some(Limit::Processes)),
+            ("read", Errno::EAGAIN, None),
+            ("openat", Errno::EMFILE, Some(Limit::OpenFiles)),
+            ("write", Errno::EFBIG, Some(Limit::FileSize)),
+            ("write", Errno::ENOSPC, Some(Limit::Disk)),
+            ("mmap", Errno::ENOMEM, Some(Limit::Memory)),
+        ] {
+            assert_eq!(Limit::from_errno(call, errno), limit, "{call}: {errno}");
+        }
     }
 
     #[test]

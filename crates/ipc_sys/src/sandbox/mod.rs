@@ -77,7 +77,7 @@ use std::ffi::OsString;
 use std::fmt;
 use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
@@ -86,7 +86,7 @@ use nix::unistd::Pid;
 use crate::child::Child;
 use crate::error::{Error, Result};
 use crate::fork::Fork;
-use crate::frame::{Fields, FrameBuffer};
+use crate::frame::{FrameBuffer, FrameError};
 use crate::pipe::Pipe;
 
 pub use limits::Limit;
@@ -179,7 +179,9 @@ pub enum Identity {
 }
 
 /// One protection of the box, as `missing()` names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Protection {
     /// A user namespace (an ordinary user's only way to the other namespaces).
     UserNamespace,
@@ -211,7 +213,7 @@ impl Protection {
         Protection::MemoryLimit,
     ];
 
-    /// A stable short name (used on the box's status pipe and in messages).
+    /// A stable short name (used in messages and in grade's `--allow-weaker-sandbox`).
     pub fn key(self) -> &'static str {
         match self {
             Protection::UserNamespace => "user-namespace",
@@ -238,7 +240,7 @@ impl fmt::Display for Protection {
 
 /// A protection the box goes without, and why (the call that failed and its errno, or the
 /// fallback in force).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Missing {
     pub protection: Protection,
     pub reason: String,
@@ -293,6 +295,15 @@ pub struct Sandbox {
 /// Bytes a status frame may have (a missing line or an error message).
 const STATUS_FRAME_MAX: usize = 64 * 1024;
 
+/// What the box says on its status pipe, one record per frame: each protection it goes
+/// without, then `Ready`; or one `Error` (the end of the pipe, if the box died first).
+#[derive(serde::Serialize, serde::Deserialize)]
+enum Status {
+    Missing(Missing),
+    Ready,
+    Error(String),
+}
+
 impl Sandbox {
     /// Checks `policy` (errors name the field), finds the writable cgroups and runs one trial
     /// box on an empty scratch to learn which protections this kernel or container refuses.
@@ -309,11 +320,22 @@ impl Sandbox {
             missing: Vec::new(),
             runs: RefCell::new(Vec::new()),
         };
-        let trial = TrialScratch::new()?;
+        // An empty directory, removed when `trial` drops.
+        let trial = tempfile::Builder::new()
+            .prefix("ipc_sys-sandbox-trial-")
+            .tempdir()
+            .map_err(|source| Error::Open {
+                path: std::env::temp_dir(),
+                source,
+            })?;
+        let scratch = trial.path().canonicalize().map_err(|source| Error::Open {
+            path: trial.path().to_path_buf(),
+            source,
+        })?;
         let trial_box = Sandbox {
-            plan: sandbox.plan.with_scratch(trial.path()),
+            plan: sandbox.plan.with_scratch(&scratch),
             policy: Policy {
-                scratch: trial.path().to_path_buf(),
+                scratch,
                 ..sandbox.policy.clone()
             },
             cgroups: sandbox.cgroups.clone(),
@@ -481,70 +503,27 @@ fn describe(missing: &[Missing]) -> String {
     format!("without {}", keys.join(", "))
 }
 
-/// Reads the box's status frames until it is ready: each missing protection, then `ready` (or
-/// one `error` frame, or the end of the pipe if the box died first).
+/// Reads the box's status frames until it is ready (see `Status`).
 fn read_status(read: OwnedFd) -> Result<Vec<Missing>> {
     let mut source = std::fs::File::from(read);
     let mut buffer = FrameBuffer::new(STATUS_FRAME_MAX);
     let mut missing = Vec::new();
     loop {
-        let frame = loop {
-            match buffer.read_frame(&mut source) {
-                Ok(frame) => break frame,
-                Err(crate::frame::FrameError::Io(e))
-                    if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(Error::SandboxSetup(format!("status pipe: {e}"))),
-            }
+        let frame = match buffer.read_frame(&mut source) {
+            Ok(frame) => frame,
+            Err(FrameError::Io(e)) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::SandboxSetup(format!("status pipe: {e}"))),
         };
         let Some(frame) = frame else {
             return Err(Error::SandboxSetup(
                 "the box ended before it was ready (see its error on stderr)".into(),
             ));
         };
-        let mut fields = Fields::new(frame);
-        match fields.str().as_deref() {
-            Some(outer::STATUS_MISSING) => {
-                let protection = fields.str().and_then(|k| Protection::from_key(&k));
-                let reason = fields.str();
-                if let (Some(protection), Some(reason)) = (protection, reason) {
-                    missing.push(Missing { protection, reason });
-                }
-            }
-            Some(outer::STATUS_READY) => return Ok(missing),
-            Some(outer::STATUS_ERROR) => {
-                return Err(Error::SandboxSetup(fields.str().unwrap_or_default()));
-            }
-            _ => return Err(Error::SandboxSetup("a malformed status frame".into())),
+        match postcard::from_bytes(frame) {
+            Ok(Status::Missing(m)) => missing.push(m),
+            Ok(Status::Ready) => return Ok(missing),
+            Ok(Status::Error(e)) => return Err(Error::SandboxSetup(e)),
+            Err(_) => return Err(Error::SandboxSetup("a malformed status frame".into())),
         }
-    }
-}
-
-/// An empty directory for `prepare`'s trial box, removed on drop.
-struct TrialScratch {
-    path: PathBuf,
-}
-
-impl TrialScratch {
-    fn new() -> Result<TrialScratch> {
-        let template = std::env::temp_dir().join("ipc_sys-sandbox-trial-XXXXXX");
-        let path = nix::unistd::mkdtemp(&template).map_err(|e| Error::Open {
-            path: template.clone(),
-            source: e.into(),
-        })?;
-        let path = path.canonicalize().map_err(|e| Error::Open {
-            path: path.clone(),
-            source: e,
-        })?;
-        Ok(TrialScratch { path })
-    }
-
-    fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-impl Drop for TrialScratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
     }
 }

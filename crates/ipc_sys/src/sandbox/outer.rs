@@ -4,8 +4,8 @@
 //! descendant, and in the end it copies the scratch back. *Pid 1* joins the run's cgroups,
 //! mounts the box's `/proc`, reports the box ready and runs `body`.
 //!
-//! Each reports on the status pipe (frames of `frame.rs`): one `missing` frame per protection
-//! the box goes without, then `ready`; or one `error` frame if the box cannot be built.
+//! Each reports on the status pipe (`Status` records, one per frame): one `Missing` per
+//! protection the box goes without, then `Ready`; or one `Error` if the box cannot be built.
 
 use std::fs::File;
 use std::io::Write;
@@ -20,16 +20,11 @@ use nix::sys::signal::Signal;
 use nix::unistd::{Gid, Uid};
 
 use super::limits::{self, Context};
-use super::{Missing, Protection, Sandbox, copy, sweep, sys, view};
+use super::{Missing, Protection, Sandbox, Status, copy, sweep, sys, view};
 use crate::child::{Children, Event, ExitStatus, become_subreaper};
 use crate::fork::{EXIT_SETUP, Fork};
-use crate::frame::{self, FrameBuilder};
 use crate::pipe::Pipe;
 use crate::signal;
-
-pub(super) const STATUS_MISSING: &str = "missing";
-pub(super) const STATUS_READY: &str = "ready";
-pub(super) const STATUS_ERROR: &str = "error";
 
 /// How the descriptors the box process receives are laid out: the caller's `keep` ones, the
 /// status pipe's write end, then one `cgroup.procs` file per run cgroup.
@@ -47,15 +42,15 @@ struct Inside {
     view: bool,
 }
 
-fn send(status: &mut File, frame: FrameBuilder) {
+fn send(status: &mut File, record: &Status) {
     // A status frame that cannot be sent means the caller is gone; nothing to do about it.
-    if let Ok(bytes) = frame.finish(super::STATUS_FRAME_MAX) {
-        let _ = frame::write_frame(status, &bytes);
+    if let Ok(frame) = crate::frame::encode(record, super::STATUS_FRAME_MAX) {
+        let _ = status.write_all(&frame);
     }
 }
 
 fn send_error(status: &mut File, message: &str) {
-    send(status, FrameBuilder::new().str(STATUS_ERROR).str(message));
+    send(status, &Status::Error(message.to_string()));
 }
 
 /// The box process (see the module documentation). Returns its exit code: pid 1's, or 128 +
@@ -81,71 +76,44 @@ where
     let mut lack =
         |protection: Protection, reason: String| missing.push(Missing { protection, reason });
 
-    let user_namespace = if sandbox.root {
-        false
-    } else if skip(Protection::UserNamespace) {
-        lack(
-            Protection::UserNamespace,
-            "not attempted (Policy::skip)".into(),
-        );
-        false
-    } else {
-        match enter_user_namespace() {
-            Ok(()) => true,
-            Err(reason) => {
-                lack(Protection::UserNamespace, reason);
-                false
-            }
-        }
+    // Root needs none; an ordinary user reaches the other namespaces only through one.
+    let user_namespace = !sandbox.root && {
+        let entered = if skip(Protection::UserNamespace) {
+            Err("not attempted (Policy::skip)".to_string())
+        } else {
+            enter_user_namespace()
+        };
+        entered
+            .map_err(|reason| lack(Protection::UserNamespace, reason))
+            .is_ok()
     };
     let privileged = sandbox.root || user_namespace;
-    let mut enter = |flag: CloneFlags, name: &str, protection: Option<Protection>| -> bool {
-        if protection.is_some_and(skip) {
-            if let Some(p) = protection {
-                lack(p, "not attempted (Policy::skip)".into());
+    // Each namespace in this order; a refusal is missing the protection it stands for.
+    use {CloneFlags as F, Protection as P};
+    let [mount_namespace, pid_namespace, network, _, uts] = [
+        (F::CLONE_NEWNS, "CLONE_NEWNS", Some(P::FileSystem)),
+        (F::CLONE_NEWPID, "CLONE_NEWPID", Some(P::PidNamespace)),
+        (F::CLONE_NEWNET, "CLONE_NEWNET", Some(P::Network)),
+        (F::CLONE_NEWIPC, "CLONE_NEWIPC", Some(P::Ipc)),
+        (F::CLONE_NEWUTS, "CLONE_NEWUTS", None),
+    ]
+    .map(|(flag, name, protection)| {
+        let reason = if protection.is_some_and(skip) {
+            "not attempted (Policy::skip)".to_string()
+        } else if !privileged {
+            format!("{name} needs a user namespace, which was refused")
+        } else {
+            match unshare(flag) {
+                Ok(()) => return true,
+                Err(e) => format!("unshare({name}) failed: {}", sys::errno_text(e)),
             }
-            return false;
+        };
+        if let Some(p) = protection {
+            lack(p, reason);
         }
-        if !privileged {
-            if let Some(p) = protection {
-                lack(
-                    p,
-                    format!("{name} needs a user namespace, which was refused"),
-                );
-            }
-            return false;
-        }
-        match unshare(flag) {
-            Ok(()) => true,
-            Err(e) => {
-                if let Some(p) = protection {
-                    lack(p, format!("unshare({name}) failed: {}", sys::errno_text(e)));
-                }
-                false
-            }
-        }
-    };
-    let mount_namespace = enter(
-        CloneFlags::CLONE_NEWNS,
-        "CLONE_NEWNS",
-        Some(Protection::FileSystem),
-    );
-    let pid_namespace = enter(
-        CloneFlags::CLONE_NEWPID,
-        "CLONE_NEWPID",
-        Some(Protection::PidNamespace),
-    );
-    let network = enter(
-        CloneFlags::CLONE_NEWNET,
-        "CLONE_NEWNET",
-        Some(Protection::Network),
-    );
-    enter(
-        CloneFlags::CLONE_NEWIPC,
-        "CLONE_NEWIPC",
-        Some(Protection::Ipc),
-    );
-    if enter(CloneFlags::CLONE_NEWUTS, "CLONE_NEWUTS", None) {
+        false
+    });
+    if uts {
         let _ = nix::unistd::sethostname("sandbox");
     }
     if network && let Err(e) = sys::loopback_up() {
@@ -354,13 +322,7 @@ where
     match prepare_first(sandbox, inside) {
         Ok(more) => {
             for m in missing.iter().chain(more.iter()) {
-                send(
-                    &mut status,
-                    FrameBuilder::new()
-                        .str(STATUS_MISSING)
-                        .str(m.protection.key())
-                        .str(&m.reason),
-                );
+                send(&mut status, &Status::Missing(m.clone()));
             }
         }
         Err(e) => {
@@ -368,7 +330,7 @@ where
             return EXIT_SETUP;
         }
     }
-    send(&mut status, FrameBuilder::new().str(STATUS_READY));
+    send(&mut status, &Status::Ready);
     drop(status);
     body(keep)
 }

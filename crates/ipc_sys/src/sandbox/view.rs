@@ -41,7 +41,7 @@ const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
 const BASE: &str = "/tmp";
 /// Inodes the box's tmpfs may hold: bounds the files a run can create (and copy out).
 const DISK_INODES: u64 = 16_384;
-/// Size of each hiding tmpfs (it stays empty but for mount points).
+/// Size of each hiding tmpfs and of `/dev`'s (they hold nothing but mount points and links).
 const HIDE_SIZE: &str = "size=64k,nr_inodes=1024,mode=0755";
 
 /// One step of the view, applied at `target` inside the new root.
@@ -243,14 +243,8 @@ pub(super) fn build(plan: &Plan, owner: Option<(Uid, Gid)>) -> std::result::Resu
     )
     .map_err(|e| refused("making every mount private (mount --make-rprivate /)", e))?;
     let options = format!("size={},nr_inodes={DISK_INODES},mode=0755", plan.disk);
-    mount(
-        Some("tmpfs"),
-        BASE,
-        Some("tmpfs"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-        Some(options.as_str()),
-    )
-    .map_err(|e| refused("mounting the box's tmpfs", e))?;
+    tmpfs(Path::new(BASE), MsFlags::MS_NODEV, &options)
+        .map_err(|e| refused("mounting the box's tmpfs", e))?;
     if let Err(e) = first_pivot(owner) {
         let _ = std::env::set_current_dir("/");
         let _ = umount2(BASE, MntFlags::MNT_DETACH);
@@ -286,6 +280,12 @@ fn first_pivot(owner: Option<(Uid, Gid)>) -> std::result::Result<(), String> {
     nix::unistd::pivot_root(".", "oldroot")
         .map_err(|e| step("pivot_root into the box's tmpfs", sys::errno_text(e)))?;
     std::env::set_current_dir("/").map_err(|e| step("chdir /", e))
+}
+
+/// A tmpfs at `at` with these `options`, nosuid and with `flags`.
+fn tmpfs(at: &Path, flags: MsFlags, options: &str) -> nix::Result<()> {
+    let flags = MsFlags::MS_NOSUID | flags;
+    mount(Some("tmpfs"), at, Some("tmpfs"), flags, Some(options))
 }
 
 /// `/newroot` + an absolute path.
@@ -333,14 +333,9 @@ fn assemble(plan: &Plan, owner: Option<(Uid, Gid)>) -> std::result::Result<Built
             Op::Hide { target, dir: true } => {
                 let at = inside(target);
                 mount_point(&at, true)?;
-                mount(
-                    Some("tmpfs"),
-                    &at,
-                    Some("tmpfs"),
-                    MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-                    Some(HIDE_SIZE),
-                )
-                .map_err(|e| step(format!("hiding {}", target.display()), sys::errno_text(e)))?;
+                tmpfs(&at, MsFlags::MS_NODEV, HIDE_SIZE).map_err(|e| {
+                    step(format!("hiding {}", target.display()), sys::errno_text(e))
+                })?;
                 sealed.push(at);
             }
             Op::Hide { target, dir: false } => {
@@ -470,14 +465,8 @@ fn dev(
     at: &Path,
     bind: &dyn Fn(&Path, &Path, MsFlags) -> std::result::Result<(), String>,
 ) -> std::result::Result<(), String> {
-    mount(
-        Some("tmpfs"),
-        at,
-        Some("tmpfs"),
-        MsFlags::MS_NOSUID,
-        Some("size=64k,nr_inodes=1024,mode=0755"),
-    )
-    .map_err(|e| step("mounting /dev", sys::errno_text(e)))?;
+    tmpfs(at, MsFlags::empty(), HIDE_SIZE)
+        .map_err(|e| step("mounting /dev", sys::errno_text(e)))?;
     for name in DEVICES {
         let from = Path::new("/oldroot/dev").join(name);
         if !from.exists() {

@@ -2,11 +2,13 @@
 //! one's arguments, memory and result say (descriptors and their objects, paths, data within
 //! the caps, lock operations, waits, signals, addresses).
 
+use super::Entry;
 use super::MAX_WAITED;
 use super::inspect;
-use super::record::{Detail, LockOp, Object, Status, Waited};
+use super::record::{Detail, LockOp, Object, Waited};
 use super::syscalls::{Sys, path_arg};
-use super::tracer::{Pending, Tracer};
+use super::tracer::Tracer;
+use crate::child::ExitStatus;
 
 impl Tracer<'_> {
     /// Bytes of a call's data to keep, within the caps.
@@ -76,12 +78,12 @@ impl Tracer<'_> {
 
     /// The record of a completed call, or `None` for a call not worth one (reads of regular
     /// files, closes of descriptors that are neither channels nor files, futex wakes, …).
-    pub(super) fn decode(&mut self, p: &Pending, result: i64, notable: bool) -> Option<Detail> {
-        let pid = p.entry.pid;
+    pub(super) fn decode(&mut self, p: &Entry, result: i64, notable: bool) -> Option<Detail> {
+        let pid = p.pid;
         let a = p.args;
         let ok = result >= 0;
-        let sys = p.entry.sys;
-        let object = || p.entry.object.clone().unwrap_or(Object::Unknown);
+        let sys = p.sys;
+        let object = || p.object.clone().unwrap_or(Object::Unknown);
         Some(match sys {
             s if s.reads() || s.writes() => {
                 let object = object();
@@ -112,7 +114,7 @@ impl Tracer<'_> {
                 Detail::Io {
                     fd: a[0] as i32,
                     object,
-                    requested: p.entry.count,
+                    requested: p.count,
                     data,
                 }
             }
@@ -264,13 +266,7 @@ impl Tracer<'_> {
                 let status = reaped
                     .and_then(|_| inspect::read_i32(pid, a[1]))
                     .filter(|_| a[1] != 0)
-                    .map(|s| {
-                        if libc::WIFSIGNALED(s) {
-                            Status::Signal(libc::WTERMSIG(s))
-                        } else {
-                            Status::Code(libc::WEXITSTATUS(s))
-                        }
-                    });
+                    .map(ExitStatus::from_wait);
                 Detail::Wait {
                     target: i64::from(a[0] as i32),
                     reaped,
@@ -289,9 +285,9 @@ impl Tracer<'_> {
                         if child > 0 {
                             reaped = Some(child);
                             status = Some(if code == libc::CLD_EXITED {
-                                Status::Code(st)
+                                ExitStatus::Exited(st)
                             } else {
-                                Status::Signal(st)
+                                ExitStatus::Signaled(st)
                             });
                         }
                     }

@@ -237,14 +237,17 @@ pub fn argv(pid: i32) -> Vec<String> {
 
 /// The program a process runs (`/proc/PID/exe`).
 pub fn exe(pid: i32) -> String {
-    fs::read_link(format!("/proc/{pid}/exe"))
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_default()
+    proc_link(pid, "exe")
 }
 
 /// The working directory of a process.
 pub fn cwd(pid: i32) -> String {
-    fs::read_link(format!("/proc/{pid}/cwd"))
+    proc_link(pid, "cwd")
+}
+
+/// Where `/proc/PID/<name>` leads, empty if nowhere.
+fn proc_link(pid: i32, name: &str) -> String {
+    fs::read_link(format!("/proc/{pid}/{name}"))
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_default()
 }
@@ -284,14 +287,10 @@ pub fn sockaddr(pid: i32, addr: u64, len: usize) -> String {
                 String::from_utf8_lossy(&path[..end]).into_owned()
             }
         }
-        Some(libc::AF_INET) if bytes.len() >= 8 => format!(
-            "{}.{}.{}.{}:{}",
-            bytes[4],
-            bytes[5],
-            bytes[6],
-            bytes[7],
-            u16::from_be_bytes([bytes[2], bytes[3]])
-        ),
+        Some(libc::AF_INET) if bytes.len() >= 8 => {
+            let ip = std::net::Ipv4Addr::new(bytes[4], bytes[5], bytes[6], bytes[7]);
+            format!("{ip}:{}", u16::from_be_bytes([bytes[2], bytes[3]]))
+        }
         Some(libc::AF_INET6) if bytes.len() >= 24 => {
             let ip: [u8; 16] = bytes[8..24].try_into().unwrap_or([0; 16]);
             format!(

@@ -35,10 +35,11 @@ mod record;
 mod syscalls;
 mod tracer;
 
+/// How a traced process ended: a child's `ExitStatus`, worded the same way.
+pub use crate::child::ExitStatus as Status;
 pub use inspect::fd_table;
 pub use record::{
-    Call, Detail, Event, FdTable, HeldFd, InCall, Intervention, LockOp, Object, Record, Status,
-    Waited,
+    Call, Detail, Event, FdTable, HeldFd, InCall, Intervention, LockOp, Object, Record, Waited,
 };
 pub use syscalls::Sys;
 pub use tracer::{Ctx, NOTABLE_ERRNOS, run};

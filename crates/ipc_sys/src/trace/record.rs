@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::syscalls::Sys;
+use crate::child::ExitStatus;
 
 /// The kernel object behind a descriptor, as `/proc/PID/fd/N` names it (and `stat` types it).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -52,23 +53,6 @@ impl std::fmt::Display for Object {
             | Object::Directory(p)
             | Object::Other(p) => f.write_str(p),
             Object::Unknown => f.write_str("?"),
-        }
-    }
-}
-
-/// How a process or thread ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Status {
-    Code(i32),
-    Signal(i32),
-}
-
-impl From<Status> for crate::ExitStatus {
-    /// So a traced process's end is worded as a child's is (`ExitStatus::worded`).
-    fn from(s: Status) -> crate::ExitStatus {
-        match s {
-            Status::Code(c) => crate::ExitStatus::Exited(c),
-            Status::Signal(s) => crate::ExitStatus::Signaled(s),
         }
     }
 }
@@ -139,7 +123,7 @@ pub enum Detail {
     Wait {
         target: i64,
         reaped: Option<i32>,
-        status: Option<Status>,
+        status: Option<ExitStatus>,
     },
     /// `kill`/`tkill`/`tgkill`.
     Kill {
@@ -272,7 +256,7 @@ pub enum Event {
     },
     /// The process `pid` ended (all its threads are gone).
     Exited {
-        status: Status,
+        status: ExitStatus,
     },
     /// A signal was delivered to `tid` (the tracer passed it on).
     Signal {

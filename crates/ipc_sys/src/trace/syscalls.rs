@@ -1,82 +1,115 @@
 //! The system calls the tracer understands, by number, for the architecture it was built for
 //! (x86_64 or aarch64; `libc::SYS_*` gives each number). Calls that only exist on x86_64 (the
-//! old `open`, `pipe`, `fork`, `dup2`, …) are listed under a `cfg`; aarch64 has only their `*at`
-//! / `2` / `3` successors.
+//! old `open`, `pipe`, `fork`, `dup2`, …) have their numbers in the table's second list;
+//! aarch64 has only their `*at` / `2` / `3` successors.
 
 use serde::{Deserialize, Serialize};
 
-/// A system call the tracer decodes. Any other call is recorded only when it fails with an
-/// errno that matters to a sandbox (see `tracer::NOTABLE_ERRNOS`), as `Sys::Other(nr)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Sys {
-    Read,
-    Write,
-    Readv,
-    Writev,
-    Pread,
-    Pwrite,
-    Preadv,
-    Pwritev,
-    Recvfrom,
-    Sendto,
-    Recvmsg,
-    Sendmsg,
-    Open,
-    Openat,
-    Openat2,
-    Creat,
-    Close,
-    CloseRange,
-    Dup,
-    Dup2,
-    Dup3,
-    Fcntl,
-    Flock,
-    Pipe,
-    Pipe2,
-    Socketpair,
-    Socket,
-    Connect,
-    Mknod,
-    Mknodat,
-    Futex,
-    Wait4,
-    Waitid,
-    Kill,
-    Tkill,
-    Tgkill,
-    Clone,
-    Clone3,
-    Fork,
-    Vfork,
-    Execve,
-    Execveat,
-    Mkdir,
-    Mkdirat,
-    Unlink,
-    Unlinkat,
-    Rename,
-    Renameat,
-    Renameat2,
-    Rmdir,
-    Truncate,
-    Link,
-    Linkat,
-    Symlink,
-    Symlinkat,
-    Chmod,
-    Fchmodat,
-    Chown,
-    Fchownat,
-    Poll,
-    Ppoll,
-    Select,
-    Pselect6,
-    EpollWait,
-    EpollPwait,
-    EpollPwait2,
-    /// Any other call, by number.
-    Other(u64),
+/// Declares `Sys` from one table: each call's variant, its name as strace and the manual pages
+/// spell it, its numbers on every architecture, then those only x86_64 has.
+macro_rules! calls {
+    ($($call:ident $name:literal [$($nr:ident)*] [$($x86:ident)*],)*) => {
+        /// A system call the tracer decodes. Any other call is recorded only when it fails with
+        /// an errno that matters to a sandbox (see `tracer::NOTABLE_ERRNOS`), as
+        /// `Sys::Other(nr)`.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum Sys {
+            $($call,)*
+            /// Any other call, by number.
+            Other(u64),
+        }
+
+        impl Sys {
+            /// The call's name as strace and the manual pages spell it.
+            pub fn name(self) -> String {
+                match self {
+                    $(Sys::$call => $name.to_string(),)*
+                    Sys::Other(nr) => format!("syscall {nr}"),
+                }
+            }
+
+            /// The call for a system-call number of this architecture.
+            pub fn from_nr(nr: u64) -> Sys {
+                let Ok(n) = libc::c_long::try_from(nr) else {
+                    return Sys::Other(nr);
+                };
+                match n {
+                    $($(libc::$nr => Sys::$call,)*)*
+                    $($(#[cfg(target_arch = "x86_64")] libc::$x86 => Sys::$call,)*)*
+                    _ => Sys::Other(nr),
+                }
+            }
+        }
+    };
+}
+
+calls! {
+    Read "read" [SYS_read] [],
+    Write "write" [SYS_write] [],
+    Readv "readv" [SYS_readv] [],
+    Writev "writev" [SYS_writev] [],
+    Pread "pread64" [SYS_pread64] [],
+    Pwrite "pwrite64" [SYS_pwrite64] [],
+    Preadv "preadv" [SYS_preadv SYS_preadv2] [],
+    Pwritev "pwritev" [SYS_pwritev SYS_pwritev2] [],
+    Recvfrom "recvfrom" [SYS_recvfrom] [],
+    Sendto "sendto" [SYS_sendto] [],
+    Recvmsg "recvmsg" [SYS_recvmsg] [],
+    Sendmsg "sendmsg" [SYS_sendmsg] [],
+    Open "open" [] [SYS_open],
+    Openat "openat" [SYS_openat] [],
+    Openat2 "openat2" [SYS_openat2] [],
+    Creat "creat" [] [SYS_creat],
+    Close "close" [SYS_close] [],
+    CloseRange "close_range" [SYS_close_range] [],
+    Dup "dup" [SYS_dup] [],
+    Dup2 "dup2" [] [SYS_dup2],
+    Dup3 "dup3" [SYS_dup3] [],
+    Fcntl "fcntl" [SYS_fcntl] [],
+    Flock "flock" [SYS_flock] [],
+    Pipe "pipe" [] [SYS_pipe],
+    Pipe2 "pipe2" [SYS_pipe2] [],
+    Socketpair "socketpair" [SYS_socketpair] [],
+    Socket "socket" [SYS_socket] [],
+    Connect "connect" [SYS_connect] [],
+    Mknod "mknod" [] [SYS_mknod],
+    Mknodat "mknodat" [SYS_mknodat] [],
+    Futex "futex" [SYS_futex] [],
+    Wait4 "wait4" [SYS_wait4] [],
+    Waitid "waitid" [SYS_waitid] [],
+    Kill "kill" [SYS_kill] [],
+    Tkill "tkill" [SYS_tkill] [],
+    Tgkill "tgkill" [SYS_tgkill] [],
+    Clone "clone" [SYS_clone] [],
+    Clone3 "clone3" [SYS_clone3] [],
+    Fork "fork" [] [SYS_fork],
+    Vfork "vfork" [] [SYS_vfork],
+    Execve "execve" [SYS_execve] [],
+    Execveat "execveat" [SYS_execveat] [],
+    Mkdir "mkdir" [] [SYS_mkdir],
+    Mkdirat "mkdirat" [SYS_mkdirat] [],
+    Unlink "unlink" [] [SYS_unlink],
+    Unlinkat "unlinkat" [SYS_unlinkat] [],
+    Rename "rename" [] [SYS_rename],
+    Renameat "renameat" [SYS_renameat] [],
+    Renameat2 "renameat2" [SYS_renameat2] [],
+    Rmdir "rmdir" [] [SYS_rmdir],
+    Truncate "truncate" [SYS_truncate] [],
+    Link "link" [] [SYS_link],
+    Linkat "linkat" [SYS_linkat] [],
+    Symlink "symlink" [] [SYS_symlink],
+    Symlinkat "symlinkat" [SYS_symlinkat] [],
+    Chmod "chmod" [] [SYS_chmod],
+    Fchmodat "fchmodat" [SYS_fchmodat] [],
+    Chown "chown" [] [SYS_chown],
+    Fchownat "fchownat" [SYS_fchownat] [],
+    Poll "poll" [] [SYS_poll],
+    Ppoll "ppoll" [SYS_ppoll] [],
+    Select "select" [] [SYS_select],
+    Pselect6 "pselect6" [SYS_pselect6] [],
+    EpollWait "epoll_wait" [] [SYS_epoll_wait],
+    EpollPwait "epoll_pwait" [SYS_epoll_pwait] [],
+    EpollPwait2 "epoll_pwait2" [SYS_epoll_pwait2] [],
 }
 
 /// Where a call's path argument is, for the calls that take one: (index of the directory
@@ -96,80 +129,6 @@ pub fn path_arg(sys: Sys) -> Option<(Option<usize>, usize)> {
 }
 
 impl Sys {
-    /// The call's name as strace and the manual pages spell it.
-    pub fn name(self) -> String {
-        let name = match self {
-            Sys::Read => "read",
-            Sys::Write => "write",
-            Sys::Readv => "readv",
-            Sys::Writev => "writev",
-            Sys::Pread => "pread64",
-            Sys::Pwrite => "pwrite64",
-            Sys::Preadv => "preadv",
-            Sys::Pwritev => "pwritev",
-            Sys::Recvfrom => "recvfrom",
-            Sys::Sendto => "sendto",
-            Sys::Recvmsg => "recvmsg",
-            Sys::Sendmsg => "sendmsg",
-            Sys::Open => "open",
-            Sys::Openat => "openat",
-            Sys::Openat2 => "openat2",
-            Sys::Creat => "creat",
-            Sys::Close => "close",
-            Sys::CloseRange => "close_range",
-            Sys::Dup => "dup",
-            Sys::Dup2 => "dup2",
-            Sys::Dup3 => "dup3",
-            Sys::Fcntl => "fcntl",
-            Sys::Flock => "flock",
-            Sys::Pipe => "pipe",
-            Sys::Pipe2 => "pipe2",
-            Sys::Socketpair => "socketpair",
-            Sys::Socket => "socket",
-            Sys::Connect => "connect",
-            Sys::Mknod => "mknod",
-            Sys::Mknodat => "mknodat",
-            Sys::Futex => "futex",
-            Sys::Wait4 => "wait4",
-            Sys::Waitid => "waitid",
-            Sys::Kill => "kill",
-            Sys::Tkill => "tkill",
-            Sys::Tgkill => "tgkill",
-            Sys::Clone => "clone",
-            Sys::Clone3 => "clone3",
-            Sys::Fork => "fork",
-            Sys::Vfork => "vfork",
-            Sys::Execve => "execve",
-            Sys::Execveat => "execveat",
-            Sys::Mkdir => "mkdir",
-            Sys::Mkdirat => "mkdirat",
-            Sys::Unlink => "unlink",
-            Sys::Unlinkat => "unlinkat",
-            Sys::Rename => "rename",
-            Sys::Renameat => "renameat",
-            Sys::Renameat2 => "renameat2",
-            Sys::Rmdir => "rmdir",
-            Sys::Truncate => "truncate",
-            Sys::Link => "link",
-            Sys::Linkat => "linkat",
-            Sys::Symlink => "symlink",
-            Sys::Symlinkat => "symlinkat",
-            Sys::Chmod => "chmod",
-            Sys::Fchmodat => "fchmodat",
-            Sys::Chown => "chown",
-            Sys::Fchownat => "fchownat",
-            Sys::Poll => "poll",
-            Sys::Ppoll => "ppoll",
-            Sys::Select => "select",
-            Sys::Pselect6 => "pselect6",
-            Sys::EpollWait => "epoll_wait",
-            Sys::EpollPwait => "epoll_pwait",
-            Sys::EpollPwait2 => "epoll_pwait2",
-            Sys::Other(nr) => return format!("syscall {nr}"),
-        };
-        name.to_string()
-    }
-
     /// Reads from a descriptor (data flows into the process).
     pub fn reads(self) -> bool {
         matches!(
@@ -240,91 +199,6 @@ impl Sys {
                     | Sys::Vfork
                     | Sys::Connect
             )
-    }
-
-    /// The call for a system-call number of this architecture.
-    pub fn from_nr(nr: u64) -> Sys {
-        let Ok(n) = libc::c_long::try_from(nr) else {
-            return Sys::Other(nr);
-        };
-        #[cfg(target_arch = "x86_64")]
-        {
-            let legacy = match n {
-                libc::SYS_open => Some(Sys::Open),
-                libc::SYS_creat => Some(Sys::Creat),
-                libc::SYS_dup2 => Some(Sys::Dup2),
-                libc::SYS_pipe => Some(Sys::Pipe),
-                libc::SYS_mknod => Some(Sys::Mknod),
-                libc::SYS_fork => Some(Sys::Fork),
-                libc::SYS_vfork => Some(Sys::Vfork),
-                libc::SYS_mkdir => Some(Sys::Mkdir),
-                libc::SYS_unlink => Some(Sys::Unlink),
-                libc::SYS_rename => Some(Sys::Rename),
-                libc::SYS_rmdir => Some(Sys::Rmdir),
-                libc::SYS_link => Some(Sys::Link),
-                libc::SYS_symlink => Some(Sys::Symlink),
-                libc::SYS_chmod => Some(Sys::Chmod),
-                libc::SYS_chown => Some(Sys::Chown),
-                libc::SYS_poll => Some(Sys::Poll),
-                libc::SYS_select => Some(Sys::Select),
-                libc::SYS_epoll_wait => Some(Sys::EpollWait),
-                _ => None,
-            };
-            if let Some(sys) = legacy {
-                return sys;
-            }
-        }
-        match n {
-            libc::SYS_read => Sys::Read,
-            libc::SYS_write => Sys::Write,
-            libc::SYS_readv => Sys::Readv,
-            libc::SYS_writev => Sys::Writev,
-            libc::SYS_pread64 => Sys::Pread,
-            libc::SYS_pwrite64 => Sys::Pwrite,
-            libc::SYS_preadv | libc::SYS_preadv2 => Sys::Preadv,
-            libc::SYS_pwritev | libc::SYS_pwritev2 => Sys::Pwritev,
-            libc::SYS_recvfrom => Sys::Recvfrom,
-            libc::SYS_sendto => Sys::Sendto,
-            libc::SYS_recvmsg => Sys::Recvmsg,
-            libc::SYS_sendmsg => Sys::Sendmsg,
-            libc::SYS_openat => Sys::Openat,
-            libc::SYS_openat2 => Sys::Openat2,
-            libc::SYS_close => Sys::Close,
-            libc::SYS_close_range => Sys::CloseRange,
-            libc::SYS_dup => Sys::Dup,
-            libc::SYS_dup3 => Sys::Dup3,
-            libc::SYS_fcntl => Sys::Fcntl,
-            libc::SYS_flock => Sys::Flock,
-            libc::SYS_pipe2 => Sys::Pipe2,
-            libc::SYS_socketpair => Sys::Socketpair,
-            libc::SYS_socket => Sys::Socket,
-            libc::SYS_connect => Sys::Connect,
-            libc::SYS_mknodat => Sys::Mknodat,
-            libc::SYS_futex => Sys::Futex,
-            libc::SYS_wait4 => Sys::Wait4,
-            libc::SYS_waitid => Sys::Waitid,
-            libc::SYS_kill => Sys::Kill,
-            libc::SYS_tkill => Sys::Tkill,
-            libc::SYS_tgkill => Sys::Tgkill,
-            libc::SYS_clone => Sys::Clone,
-            libc::SYS_clone3 => Sys::Clone3,
-            libc::SYS_execve => Sys::Execve,
-            libc::SYS_execveat => Sys::Execveat,
-            libc::SYS_mkdirat => Sys::Mkdirat,
-            libc::SYS_unlinkat => Sys::Unlinkat,
-            libc::SYS_renameat => Sys::Renameat,
-            libc::SYS_renameat2 => Sys::Renameat2,
-            libc::SYS_truncate => Sys::Truncate,
-            libc::SYS_linkat => Sys::Linkat,
-            libc::SYS_symlinkat => Sys::Symlinkat,
-            libc::SYS_fchmodat => Sys::Fchmodat,
-            libc::SYS_fchownat => Sys::Fchownat,
-            libc::SYS_ppoll => Sys::Ppoll,
-            libc::SYS_pselect6 => Sys::Pselect6,
-            libc::SYS_epoll_pwait => Sys::EpollPwait,
-            libc::SYS_epoll_pwait2 => Sys::EpollPwait2,
-            _ => Sys::Other(nr),
-        }
     }
 }
 

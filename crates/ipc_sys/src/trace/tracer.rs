@@ -16,9 +16,10 @@ use nix::unistd::Pid;
 
 use super::filter;
 use super::inspect;
-use super::record::{Call, Detail, Event, InCall, Intervention, Object, Record, Status};
+use super::record::{Call, Detail, Event, InCall, Intervention, Object, Record};
 use super::syscalls::{Sys, path_arg};
 use super::{Controller, Decision, Entry, Outcome, Sink, Stdio, TraceConfig};
+use crate::child::ExitStatus;
 use crate::error::{Error, Result};
 use crate::fork::Fork;
 
@@ -52,21 +53,15 @@ const NATIVE_ARCH: u32 = 0xC000_003E;
 #[cfg(target_arch = "aarch64")]
 const NATIVE_ARCH: u32 = 0xC000_00B7;
 
-/// A call entered and not yet left.
-#[derive(Debug, Clone)]
-pub(super) struct Pending {
-    pub(super) entry: Entry,
-    pub(super) args: [u64; 6],
-}
-
 #[derive(Debug, Default)]
 struct Thread {
     pid: i32,
-    pending: Option<Pending>,
+    /// The call entered and not yet left.
+    pending: Option<Entry>,
     /// Held at a call's entry: until this time (µs), or until resumed (`None`).
     held: Option<Option<u64>>,
     /// A timed wait interrupted by a signal, to be continued by `restart_syscall`.
-    restart: Option<Pending>,
+    restart: Option<Entry>,
     /// In a group-stop (a stop signal), listened to until a SIGCONT.
     stopped: bool,
 }
@@ -79,6 +74,29 @@ struct Proc {
     alive: bool,
     /// Its threads are in a group-stop (reported once per stop).
     stopped: bool,
+}
+
+impl Proc {
+    fn born(parent: Option<i32>, lineage: Vec<u32>) -> Proc {
+        Proc {
+            parent,
+            lineage,
+            children: 0,
+            alive: true,
+            stopped: false,
+        }
+    }
+}
+
+/// The live processes of `procs`, in pid order.
+fn live(procs: &HashMap<i32, Proc>) -> Vec<i32> {
+    let mut pids: Vec<i32> = procs
+        .iter()
+        .filter(|(_, p)| p.alive)
+        .map(|(pid, _)| *pid)
+        .collect();
+    pids.sort_unstable();
+    pids
 }
 
 enum Request {
@@ -128,14 +146,7 @@ impl Ctx<'_> {
 
     /// The live processes.
     pub fn processes(&self) -> Vec<i32> {
-        let mut v: Vec<i32> = self
-            .procs
-            .iter()
-            .filter(|(_, p)| p.alive)
-            .map(|(pid, _)| *pid)
-            .collect();
-        v.sort_unstable();
-        v
+        live(self.procs)
     }
 
     /// The calls the threads of `pid` are in right now (entered, not left).
@@ -143,7 +154,7 @@ impl Ctx<'_> {
         self.threads
             .values()
             .filter(|t| t.pid == pid)
-            .filter_map(|t| t.pending.as_ref().map(|p| &p.entry))
+            .filter_map(|t| t.pending.as_ref())
             .collect()
     }
 
@@ -192,7 +203,7 @@ pub(super) struct Tracer<'a> {
     early: HashSet<i32>,
     fd_cache: HashMap<(i32, i32), Object>,
     wakes: Vec<u64>,
-    root_status: Option<Status>,
+    root_status: Option<ExitStatus>,
     finishing: Option<String>,
     root_started: bool,
     pub(super) bytes_kept: usize,
@@ -274,16 +285,7 @@ pub fn run(
                 ..Thread::default()
             },
         )]),
-        procs: HashMap::from([(
-            root,
-            Proc {
-                parent: None,
-                lineage: Vec::new(),
-                children: 0,
-                alive: true,
-                stopped: false,
-            },
-        )]),
+        procs: HashMap::from([(root, Proc::born(None, Vec::new()))]),
         expected: HashSet::new(),
         early: HashSet::new(),
         fd_cache: HashMap::new(),
@@ -562,13 +564,7 @@ impl Tracer<'_> {
             return;
         }
         self.finishing = Some(reason.to_string());
-        let pids: Vec<i32> = self
-            .procs
-            .iter()
-            .filter(|(_, p)| p.alive)
-            .map(|(pid, _)| *pid)
-            .collect();
-        for pid in pids {
+        for pid in live(&self.procs) {
             let _ = signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
             self.emit(
                 pid,
@@ -581,19 +577,25 @@ impl Tracer<'_> {
     }
 
     fn tick(&mut self) {
-        let requests = {
-            let procs = &self.procs;
-            let threads = &self.threads;
-            let mut ctx = Ctx {
-                now_us: self.start.elapsed().as_micros() as u64,
-                procs,
-                threads,
-                requests: Vec::new(),
-            };
-            self.controller.on_tick(&mut ctx);
-            ctx.requests
+        self.consult(self.now_us(), |c, ctx| c.on_tick(ctx));
+    }
+
+    /// Shows the controller the trace (at `now_us`) through `call`, then does what it asked.
+    fn consult<T>(
+        &mut self,
+        now_us: u64,
+        call: impl FnOnce(&mut dyn Controller, &mut Ctx<'_>) -> T,
+    ) -> T {
+        let mut ctx = Ctx {
+            now_us,
+            procs: &self.procs,
+            threads: &self.threads,
+            requests: Vec::new(),
         };
+        let answer = call(&mut *self.controller, &mut ctx);
+        let requests = ctx.requests;
         self.apply(requests);
+        answer
     }
 
     fn apply(&mut self, requests: Vec<Request>) {
@@ -611,14 +613,7 @@ impl Tracer<'_> {
                 }
                 Request::Resume(tid) => self.resume_held(tid),
                 Request::Snapshot(label) => {
-                    let mut pids: Vec<i32> = self
-                        .procs
-                        .iter()
-                        .filter(|(_, p)| p.alive)
-                        .map(|(pid, _)| *pid)
-                        .collect();
-                    pids.sort_unstable();
-                    let tables = pids
+                    let tables = live(&self.procs)
                         .into_iter()
                         .map(|pid| {
                             let mut table = inspect::fd_table(pid);
@@ -629,12 +624,12 @@ impl Tracer<'_> {
                                 .filter_map(|(tid, t)| {
                                     t.pending.as_ref().map(|p| InCall {
                                         tid: *tid,
-                                        sys: p.entry.sys,
-                                        fd: p.entry.fd,
-                                        object: p.entry.object.clone(),
-                                        since_us: p.entry.entered_us,
+                                        sys: p.sys,
+                                        fd: p.fd,
+                                        object: p.object.clone(),
+                                        since_us: p.entered_us,
                                         held: t.held.is_some(),
-                                        waits: p.entry.waits.clone(),
+                                        waits: p.waits.clone(),
                                     })
                                 })
                                 .collect();
@@ -689,17 +684,7 @@ impl Tracer<'_> {
         if !self.sink.record(&record) {
             self.finish("the receiver of the records is gone");
         }
-        let requests = {
-            let mut ctx = Ctx {
-                now_us: record.at_us,
-                procs: &self.procs,
-                threads: &self.threads,
-                requests: Vec::new(),
-            };
-            self.controller.on_record(&mut ctx, &record);
-            ctx.requests
-        };
-        self.apply(requests);
+        self.consult(record.at_us, |c, ctx| c.on_record(ctx, &record));
     }
 
     fn handle(&mut self, status: WaitStatus) {
@@ -707,15 +692,15 @@ impl Tracer<'_> {
             WaitStatus::PtraceSyscall(pid) => self.on_syscall(pid.as_raw()),
             WaitStatus::PtraceEvent(pid, sig, event) => self.on_event(pid.as_raw(), sig, event),
             WaitStatus::Stopped(pid, sig) => self.on_stop(pid.as_raw(), sig),
-            WaitStatus::Exited(pid, code) => self.on_exit(pid.as_raw(), Status::Code(code)),
+            WaitStatus::Exited(pid, code) => self.on_exit(pid.as_raw(), ExitStatus::Exited(code)),
             WaitStatus::Signaled(pid, sig, _) => {
-                self.on_exit(pid.as_raw(), Status::Signal(sig as i32))
+                self.on_exit(pid.as_raw(), ExitStatus::Signaled(sig as i32))
             }
             _ => {}
         }
     }
 
-    fn on_exit(&mut self, tid: i32, status: Status) {
+    fn on_exit(&mut self, tid: i32, status: ExitStatus) {
         self.expected.remove(&tid);
         self.early.remove(&tid);
         let Some(thread) = self.threads.remove(&tid) else {
@@ -885,16 +870,7 @@ impl Tracer<'_> {
                 }
                 None => vec![u32::MAX],
             };
-            self.procs.insert(
-                new,
-                Proc {
-                    parent: Some(creator),
-                    lineage,
-                    children: 0,
-                    alive: true,
-                    stopped: false,
-                },
-            );
+            self.procs.insert(new, Proc::born(Some(creator), lineage));
         }
         if self.early.remove(&new) {
             self.resume(new, None);
@@ -977,17 +953,15 @@ impl Tracer<'_> {
             return;
         }
         match info.op {
-            PTRACE_SYSCALL_INFO_ENTRY => {
-                // SAFETY: `op` says the kernel filled the `entry` member of the union.
-                let entry = unsafe { info.u.entry };
-                if self.on_entry(tid, entry.nr, entry.args) {
-                    self.resume(tid, None);
-                }
-            }
-            PTRACE_SYSCALL_INFO_SECCOMP => {
-                // SAFETY: `op` says the kernel filled the `seccomp` member of the union.
-                let entry = unsafe { info.u.seccomp };
-                if self.on_entry(tid, entry.nr, entry.args) {
+            PTRACE_SYSCALL_INFO_ENTRY | PTRACE_SYSCALL_INFO_SECCOMP => {
+                let (nr, args) = if info.op == PTRACE_SYSCALL_INFO_ENTRY {
+                    // SAFETY: `op` says the kernel filled the `entry` member of the union.
+                    unsafe { (info.u.entry.nr, info.u.entry.args) }
+                } else {
+                    // SAFETY: `op` says the kernel filled the `seccomp` member of the union.
+                    unsafe { (info.u.seccomp.nr, info.u.seccomp.args) }
+                };
+                if self.on_entry(tid, nr, args) {
                     self.resume(tid, None);
                 }
             }
@@ -1038,18 +1012,7 @@ impl Tracer<'_> {
         let decision = if matches!(sys, Sys::Other(_)) || self.finishing.is_some() {
             Decision::Go
         } else {
-            let (decision, requests) = {
-                let mut ctx = Ctx {
-                    now_us: entry.entered_us,
-                    procs: &self.procs,
-                    threads: &self.threads,
-                    requests: Vec::new(),
-                };
-                let d = self.controller.on_enter(&mut ctx, &entry);
-                (d, ctx.requests)
-            };
-            self.apply(requests);
-            decision
+            self.consult(entry.entered_us, |c, ctx| c.on_enter(ctx, &entry))
         };
         let held = match decision {
             Decision::Go => None,
@@ -1057,12 +1020,10 @@ impl Tracer<'_> {
             Decision::HoldFor(d) => Some(Some(entry.entered_us + d.as_micros() as u64)),
         };
         let wanted = held.is_some() || !self.filtered || self.exit_wanted(&entry);
-        let pending = Pending { entry, args };
-        let fd = pending.entry.fd;
-        let object = pending.entry.object.clone();
+        let (fd, object) = (entry.fd, entry.object.clone());
         let t = self.threads.entry(tid).or_default();
         t.pid = pid;
-        t.pending = wanted.then_some(pending);
+        t.pending = wanted.then_some(entry);
         if held.is_some() && self.procs.get(&pid).is_some_and(|p| p.alive) {
             t.held = held;
             self.emit(
@@ -1100,8 +1061,8 @@ impl Tracer<'_> {
         let Some(pending) = self.threads.get_mut(&tid).and_then(|t| t.pending.take()) else {
             return;
         };
-        let pid = pending.entry.pid;
-        let sys = pending.entry.sys;
+        let pid = pending.pid;
+        let sys = pending.sys;
         if result == ERESTART_RESTARTBLOCK
             && let Some(t) = self.threads.get_mut(&tid)
         {
@@ -1175,7 +1136,7 @@ impl Tracer<'_> {
         };
         let call = Call {
             sys,
-            entered_us: pending.entry.entered_us,
+            entered_us: pending.entered_us,
             result,
             detail,
         };
