@@ -417,6 +417,50 @@ fn lines_every_run_writes_in_the_order_it_writes_them_are_checked() {
     }
 }
 
+/// Problems found at one line are listed in the order the checks run: how each child ended
+/// (here: main never said how the consumer did), then the lines a run always writes (here: no
+/// `spawned producer`). The log is edited so that both land on its last line.
+#[test]
+fn problems_on_one_line_list_each_childs_end_before_a_missing_spawned_line() {
+    let run = clean_run();
+    edit(&run.exec_path(), |lines| {
+        let started = lines[index_of(&lines, "] started")..]
+            .iter()
+            .find(|l| l.contains("[producer "))
+            .cloned()
+            .unwrap();
+        let mut kept: Vec<String> = lines
+            .into_iter()
+            .filter(|l| {
+                let consumer_end = l.contains("] consumer ") && l.contains(" exited with code");
+                let gone = ["[producer ", "[consumer ", "spawned producer"];
+                !consumer_end && !gone.iter().any(|g| l.contains(g))
+            })
+            .collect();
+        kept.push(started);
+        kept
+    });
+    let report = stdout(&run.audit());
+    let last = report
+        .lines()
+        .filter(|l| l.starts_with("execution_log.txt:"))
+        .map(|l| l.split(':').nth(1).unwrap().to_string())
+        .max_by_key(|n| n.parse::<usize>().unwrap())
+        .unwrap();
+    let at = |text: &str| {
+        let line = format!("execution_log.txt:{last}: {text}");
+        report
+            .lines()
+            .position(|l| l == line)
+            .unwrap_or_else(|| panic!("no {line:?} in\n{report}"))
+    };
+    assert!(
+        at("main never reported how the consumer ended")
+            < at("the producer logs, but main never logged 'spawned producer <pid>'"),
+        "{report}"
+    );
+}
+
 /// Counts speak English and Portuguese grammar: one value, one line, one timestamp.
 #[test]
 fn counts_of_one_are_singular_in_both_languages() {

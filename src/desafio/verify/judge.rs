@@ -53,6 +53,9 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
         problems.push(Problem { file, line, text })
     };
 
+    // Said after both children's ends, so that problems on one line keep the order verify
+    // has always listed them in.
+    let mut unspawned = Vec::new();
     // How each child ended: main's view against the child's own last word.
     for role in [Role::Producer, Role::Consumer] {
         let state = match role {
@@ -129,14 +132,18 @@ pub fn judge(a: &mut Audit, cons: &ConsumerPass, end_line: usize) -> Result<()> 
             && !spawned
             && !main_killed
         {
-            problem(exec(first), {
-                let spawned = say(Msg::Spawned, lang, &[Arg::Text(r), Arg::Text("<pid>")]);
+            let spawned = say(Msg::Spawned, lang, &[Arg::Text(r), Arg::Text("<pid>")]);
+            unspawned.push((
+                exec(first),
                 lang.pick(
                     format!("the {r} logs, but main never logged '{spawned}'"),
                     format!("o {r} registra, mas o main nunca registrou '{spawned}'"),
-                )
-            });
+                ),
+            ));
         }
+    }
+    for (at, text) in unspawned {
+        problem(at, text);
     }
     if let Some(asked) = a.ev.params.as_ref().map(|p| p.count) {
         let is_producer = |r: &Role| *r == Role::Producer;
