@@ -551,7 +551,7 @@ mod tests {
     }
 
     #[test]
-    fn create_fresh_refuses_a_missing_dir_and_a_file() {
+    fn claim_fresh_refuses_a_missing_dir_and_a_file() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope");
         assert!(matches!(
@@ -565,7 +565,7 @@ mod tests {
     }
 
     #[test]
-    fn create_fresh_empties_old_logs() {
+    fn claim_fresh_empties_old_logs() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(EXECUTION_LOG), "old\n").unwrap();
         let paths = LogPaths::claim_fresh(dir.path()).unwrap().0;
