@@ -260,6 +260,8 @@ impl Main<'_> {
 
     fn stop(&mut self, why: Stop) -> Result<()> {
         self.close_and_stop_producers()?;
+        // A consumer already reaped is no longer in `kids`: nothing is sent to a pid that may
+        // have been reused.
         if let Some(c) = self.kids.get(self.consumer) {
             c.signal(Signal::SIGTERM);
         }

@@ -380,8 +380,6 @@ fn lines_every_run_writes_in_the_order_it_writes_them_are_checked() {
         (
             "main's 'exiting' before the producer's",
             |mut lines| {
-                let exiting = index_of(&lines, "[main ");
-                let _ = exiting;
                 let main_exit = lines
                     .iter()
                     .position(|l| l.contains("[main ") && l.contains("] exiting with code"))
