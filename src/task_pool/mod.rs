@@ -520,6 +520,11 @@ impl<J: Job> Pool<J> {
         self.commands.pop_front()
     }
 
+    /// Command reports received and not taken yet (a push reads the outcomes waiting).
+    pub(crate) fn has_command_reports(&self) -> bool {
+        !self.commands.is_empty()
+    }
+
     fn take_frames(&mut self) -> Result<()> {
         while let Some(payload) = self
             .outcomes_buf
@@ -612,6 +617,7 @@ impl<J: Job> Pool<J> {
         }
         let first = self.next_id + 1;
         self.next_id += count;
+        hooks::after_push();
         self.collect_ready()?;
         Ok(first)
     }

@@ -736,6 +736,21 @@ fn jobs_too_long_to_share_one_write_each_run_once_in_order() {
 }
 
 #[test]
+fn a_report_read_while_the_next_job_is_pushed_is_settled_without_waiting_for_another() {
+    // With `{%}` and one job at once the pool holds one task at a time: the caller pushes the
+    // next as soon as the previous one settles. A job that ends before that push returns has
+    // its report read by the push itself (the hook makes it so), and nothing else will wake the
+    // caller for it: it must be settled at once, not waited for (once about one run in 50).
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.args(["-j", "1", "--", "true", "{%}", ":::", "1", "2", "3"])
+        .env("TASK_POOL_TEST_PAUSE_AFTER_PUSH_MS", "300")
+        .current_dir(dir.path());
+    let out = common::output_of(cmd, None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+#[test]
 fn a_job_block_holds_only_that_jobs_bytes_even_when_its_worker_reuses_the_file() {
     // The inputs arrive once both workers are up: worker A runs job 1 (half a second), worker
     // B runs job 2, which writes nothing, then job 3 in job 2's files, then job 4 — while job 2's

@@ -581,6 +581,11 @@ impl Run {
         let (Some(pool), Some(queue)) = (self.pool.as_ref(), self.queue.as_ref()) else {
             return Ok(());
         };
+        if pool.has_command_reports() {
+            // Taken in by a push (which reads the outcomes waiting): settled now, since
+            // nothing would wake this wait for them.
+            return self.take_outcomes(false);
+        }
         let mut fds: Vec<PollFd<'_>> = Vec::new();
         let input = match self.source.needs_read() {
             Some(fd) if self.room(0) => {
