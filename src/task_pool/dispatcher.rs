@@ -539,6 +539,12 @@ impl<J: Job> Dispatcher<'_, J> {
                         report.worker = pid;
                         report.timed_out |= timed_out;
                         report.winding = running.interrupted;
+                        // The worker is free: its next command is written first, then the
+                        // caller's report. The worker waits on this dispatcher for its next
+                        // command; the caller's printing can come after.
+                        if self.winding.is_none() {
+                            self.assign()?;
+                        }
                         self.complete_command(report)?;
                     }
                 }

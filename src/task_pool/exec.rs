@@ -7,7 +7,8 @@
 //! prints them. The files are unlinked from the start (`O_TMPFILE`), so nothing is left on disk
 //! whoever dies. The worker hands them to the caller (with the group's id) as soon as the
 //! command has started, over the output queue (`SCM_RIGHTS`): even if this worker is killed
-//! later, the caller holds what the command printed and knows which group to kill.
+//! later, the caller holds what the command printed and knows which group to kill (the message
+//! waits in the caller's queue until it takes it in; see `command::QUIET_FLIGHTS`).
 //!
 //! A file a command left empty is used again for the next command (most commands write nothing
 //! to stderr; many, nothing at all): creating an unlinked file costs more than starting `true`.
@@ -16,12 +17,12 @@
 
 use std::ffi::CString;
 use std::fs::File;
-use std::io::{Seek, Write};
+use std::io::{Seek, SeekFrom, Write};
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant, SystemTime};
 
 use ipc_sys::ExitStatus;
-use ipc_sys::exec::Stdin;
+use ipc_sys::exec::{Spawner, Stdin};
 use ipc_sys::queue::QueueEnd;
 use ipc_sys::signal::{Wake, Watch, wait_event};
 use nix::errno::Errno;
@@ -52,10 +53,18 @@ impl Spares {
         }
     }
 
-    /// Keeps `file` for the next command if this one wrote nothing into it.
-    fn keep_if_empty(slot: &mut Option<File>, mut file: File, len: u64) {
-        // A command may have moved the shared offset without writing: start the next at 0.
-        if len == 0 && file.set_len(0).is_ok() && file.rewind().is_ok() {
+    /// The size of `file` once its command has ended, which also puts the offset the
+    /// command shared at the end: for an empty file, at 0, ready for the next command (this
+    /// one may have moved it without writing). One `lseek` where `fstat` and another `lseek`
+    /// were. `None` if it cannot be asked.
+    fn measure(file: &mut File) -> Option<u64> {
+        file.seek(SeekFrom::End(0)).ok()
+    }
+
+    /// Keeps `file` for the next command if this one wrote nothing into it (`len`, from
+    /// `measure`: nothing to truncate, the offset at 0).
+    fn keep_if_empty(slot: &mut Option<File>, file: File, len: Option<u64>) {
+        if len == Some(0) {
             *slot = Some(file);
         }
     }
@@ -74,6 +83,12 @@ pub(crate) fn serve(tasks: File, results: File, queue: QueueEnd) -> i32 {
         return 1;
     };
     let mut spares = Spares::default();
+    // Made once the signals are set up: the commands get every one at its default.
+    let Ok(mut spawner) = Spawner::new(true, Some(Signal::SIGKILL)) else {
+        return 1;
+    };
+    // Asked once: every report names this worker.
+    let worker = std::process::id() as i32;
     loop {
         // Told to stop (SIGINT/SIGTERM: from its dispatcher winding the run down, or from
         // anyone else), it leaves once its command is settled and reported, and does not wait
@@ -100,12 +115,12 @@ pub(crate) fn serve(tasks: File, results: File, queue: QueueEnd) -> i32 {
         };
         hooks::worker_got_task();
         let report = run(
-            task.id,
+            (task.id, worker),
             &argv,
             task.timeout,
             task.grace,
             &queue,
-            &mut spares,
+            (&mut spawner, &mut spares),
         );
         match wire::frame(&WorkerResult::<Never>::Command(report)) {
             Ok(frame) if pipes.send(&frame) => {}
@@ -114,18 +129,18 @@ pub(crate) fn serve(tasks: File, results: File, queue: QueueEnd) -> i32 {
     }
 }
 
-/// Runs `argv` to its end and reports how it went. `queue` carries the output files to the
-/// caller.
+/// Runs `argv` (task `id`, on this worker, whose pid is `worker`) to its end and reports how it
+/// went. `queue` carries the output files to the caller.
 fn run(
-    id: u64,
+    (id, worker): (u64, i32),
     argv: &[Vec<u8>],
     timeout: Option<Duration>,
     grace: Duration,
     queue: &QueueEnd,
-    spares: &mut Spares,
+    (spawner, spares): (&mut Spawner, &mut Spares),
 ) -> CommandReport {
     let not_started = |why: &str| CommandReport {
-        worker: std::process::id() as i32,
+        worker,
         ..CommandReport::not_started(id, why, false)
     };
     if ipc_sys::signal::interrupted().is_some() {
@@ -154,14 +169,7 @@ fn run(
     let start = Instant::now();
     // Its own group, so a timeout reaches everything it started and nothing else. It does not
     // outlive this worker unnoticed: the caller kills its group if this worker dies.
-    let spawned = ipc_sys::exec::spawn(
-        &args,
-        Stdin::Null,
-        stdout.as_fd(),
-        stderr.as_fd(),
-        true,
-        Some(Signal::SIGKILL),
-    );
+    let spawned = spawner.spawn(&args, Stdin::Null, stdout.as_fd(), stderr.as_fd());
     let mut child = match spawned {
         Ok(child) => child,
         Err(errno) => {
@@ -175,7 +183,7 @@ fn run(
                 EXIT_CANNOT_EXECUTE
             };
             return finished(
-                id,
+                (id, worker),
                 start_wall,
                 start,
                 Ok(ExitStatus::Exited(code)),
@@ -205,10 +213,13 @@ fn run(
     // None while running; Some(when SIGTERM went) after; SIGKILL follows after the grace.
     let mut terminated: Option<Instant> = None;
     let mut killed = false;
+    // Not at once: the command has only just started. Its SIGCHLD says when to look; if it
+    // has ended already, that signal's flag makes the first wait return at once.
+    let mut look = false;
     let status = loop {
-        match child.try_wait() {
+        match if look { child.try_wait() } else { Ok(None) } {
             Ok(Some(reaped)) => break reaped.status,
-            Ok(None) => {}
+            Ok(None) => look = true,
             // Cannot happen for our own child; if it does, do not spin: kill and reap.
             Err(_) => {
                 child.signal_group(Signal::SIGKILL);
@@ -275,7 +286,7 @@ fn run(
         let _ = queue.send_with_fds(&started, &fds, true);
     }
     finished(
-        id,
+        (id, worker),
         start_wall,
         start,
         Err(status),
@@ -291,7 +302,7 @@ fn run(
 /// could not execute (`Ok(status)`: it is sent here, so the caller gets the job's stderr file).
 #[allow(clippy::too_many_arguments)]
 fn finished(
-    id: u64,
+    (id, worker): (u64, i32),
     start_wall: SystemTime,
     start: Instant,
     status: Result<ExitStatus, ExitStatus>,
@@ -310,13 +321,14 @@ fn finished(
         }
         Err(status) => status,
     };
-    let stdout_bytes = stdout.metadata().map_or(0, |m| m.len());
-    let stderr_bytes = stderr.metadata().map_or(0, |m| m.len());
-    Spares::keep_if_empty(&mut spares.stdout, stdout, stdout_bytes);
-    Spares::keep_if_empty(&mut spares.stderr, stderr, stderr_bytes);
+    let (mut stdout, mut stderr) = (stdout, stderr);
+    let (stdout_len, stderr_len) = (Spares::measure(&mut stdout), Spares::measure(&mut stderr));
+    Spares::keep_if_empty(&mut spares.stdout, stdout, stdout_len);
+    Spares::keep_if_empty(&mut spares.stderr, stderr, stderr_len);
+    let (stdout_bytes, stderr_bytes) = (stdout_len.unwrap_or(0), stderr_len.unwrap_or(0));
     CommandReport {
         id,
-        worker: std::process::id() as i32,
+        worker,
         start_us: start_wall
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, super::micros),

@@ -15,6 +15,10 @@ pub const PAUSE_AT_START: &str = "TASK_POOL_TEST_PAUSE_AT_START_MS";
 /// `TASK_POOL_TEST_INTERRUPT_BEFORE_PUSH=<n>`: the caller sends itself SIGTERM just before its
 /// n-th push of a task to the pool (retries count) — an interrupt that lands on a push.
 const INTERRUPT_BEFORE_PUSH: &str = "TASK_POOL_TEST_INTERRUPT_BEFORE_PUSH";
+/// `TASK_POOL_TEST_PAUSE_AFTER_PUSH_MS=<ms>`: the caller pauses that long after each write of
+/// tasks to the pool, before it takes in the outcomes waiting — time for a job to end and its
+/// report to be read by the push itself.
+const PAUSE_AFTER_PUSH: &str = "TASK_POOL_TEST_PAUSE_AFTER_PUSH_MS";
 /// `TASK_POOL_TEST_DISPATCHER_SIGNAL=<SIGNAME>@<n>`: the dispatcher sends itself that signal
 /// right after it has settled its n-th task.
 const DISPATCHER_SIGNAL: &str = "TASK_POOL_TEST_DISPATCHER_SIGNAL";
@@ -57,6 +61,7 @@ cached!(
     number(INTERRUPT_BEFORE_PUSH)
 );
 cached!(worker_linger_ms, Option<u64>, number(WORKER_LINGER));
+cached!(pause_after_push_ms, Option<u64>, number(PAUSE_AFTER_PUSH));
 cached!(
     dispatcher_winding_pause_ms,
     Option<u64>,
@@ -109,6 +114,13 @@ pub fn before_push() {
     static PUSHES: AtomicU64 = AtomicU64::new(0);
     if nth(&PUSHES, interrupt_before_push()) {
         signal_self(Signal::SIGTERM);
+    }
+}
+
+/// See `PAUSE_AFTER_PUSH`.
+pub fn after_push() {
+    if let Some(ms) = pause_after_push_ms() {
+        std::thread::sleep(Duration::from_millis(ms));
     }
 }
 

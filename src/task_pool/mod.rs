@@ -349,20 +349,49 @@ impl Pool<Commands> {
         Ok((pool, rx))
     }
 
-    /// Queues a command (`argv[0]` looked up in PATH) and returns its task id.
-    pub(crate) fn push_command(
-        &mut self,
-        argv: Vec<Vec<u8>>,
+    /// Frames a command (`argv[0]` looked up in PATH) as the next task of `batch`; false, and
+    /// nothing added, if the batch holds tasks already and this one would take it over
+    /// `PIPE_BUF` bytes (send the batch first).
+    pub(crate) fn add_command(
+        &self,
+        batch: &mut Batch,
+        argv: &[Vec<u8>],
         timeout: Option<Duration>,
-    ) -> Result<u64> {
+    ) -> Result<bool> {
         let header = TaskHeader {
-            id: self.next_id + 1,
+            id: self.next_id + 1 + batch.count,
             timeout,
             kind: Kind::Command,
         };
-        let frame = wire::frame(&(header, &argv))
+        let frame = wire::frame(&(header, argv))
             .map_err(|e| Error::Usage(format!("a command line is too large to send: {e}")))?;
-        self.send(&frame)
+        if batch.count > 0 && batch.bytes.len() + frame.len() > PIPE_BUF {
+            return Ok(false);
+        }
+        batch.bytes.extend_from_slice(&frame);
+        batch.count += 1;
+        Ok(true)
+    }
+
+    /// Queues the batch's commands and returns the first one's task id (the others follow in
+    /// order). A batch of more than one task is at most `PIPE_BUF` bytes, written at once: on
+    /// an error none of its tasks was pushed.
+    pub(crate) fn push_batch(&mut self, batch: &Batch) -> Result<u64> {
+        self.send(&batch.bytes, batch.count)
+    }
+}
+
+/// Commands framed for one write to the task pipe (`Pool::add_command`, `Pool::push_batch`):
+/// a caller pushing several tasks at once wakes the dispatcher once for all of them.
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    bytes: Vec<u8>,
+    count: u64,
+}
+
+impl Batch {
+    pub(crate) fn len(&self) -> usize {
+        self.count as usize
     }
 }
 
@@ -491,6 +520,11 @@ impl<J: Job> Pool<J> {
         self.commands.pop_front()
     }
 
+    /// Command reports received and not taken yet (a push reads the outcomes waiting).
+    pub(crate) fn has_command_reports(&self) -> bool {
+        !self.commands.is_empty()
+    }
+
     fn take_frames(&mut self) -> Result<()> {
         while let Some(payload) = self
             .outcomes_buf
@@ -528,12 +562,12 @@ impl<J: Job> Pool<J> {
         };
         let frame = wire::frame(&(header, &task.input))
             .map_err(|e| Error::Usage(format!("task '{job}' is too large to send: {e}")))?;
-        self.send(&frame)
+        self.send(&frame, 1)
     }
 
-    /// Writes one task frame, in pieces the pipe takes without blocking, taking in outcomes
-    /// meanwhile; an interrupt (see `push`) ends the wait.
-    fn send(&mut self, frame: &[u8]) -> Result<u64> {
+    /// Writes `count` task frames, in pieces the pipe takes without blocking, taking in
+    /// outcomes meanwhile; an interrupt (see `push`) ends the wait. Returns the first task's id.
+    fn send(&mut self, frame: &[u8], count: u64) -> Result<u64> {
         let mut at = 0;
         while at < frame.len() {
             if let Some(signal) = ipc_sys::signal::interrupted() {
@@ -581,9 +615,11 @@ impl<J: Job> Pool<J> {
                 }
             }
         }
-        self.next_id += 1;
+        let first = self.next_id + 1;
+        self.next_id += count;
+        hooks::after_push();
         self.collect_ready()?;
-        Ok(self.next_id)
+        Ok(first)
     }
 
     /// Tells the dispatcher to wind down (SIGTERM): it takes no more work, settles everything

@@ -611,9 +611,10 @@ fn every_process_of_a_command_run_holds_only_its_own_descriptors() {
         let ok = dispatcher.len() == 1
             && workers.len() == 2
             && commands.len() == 2
-            // main: task pipe, outcome pipe, the output queue's receiving end, and the output
-            // files of the two running jobs.
-            && kinds(&descriptors(main)) == (2, 1, 2 * 2, 0)
+            // main: task pipe, outcome pipe, the output queue's receiving end. The output files
+            // of the two running jobs wait in that queue (in flight, the kernel's): with this
+            // few jobs in flight main takes them in only when a job's report comes.
+            && kinds(&descriptors(main)) == (2, 1, 0, 0)
             // dispatcher: its two pipes, two per worker, the queue's sending end for its workers.
             && kinds(&descriptors(dispatcher[0])) == (2 + 2 * 2, 1, 0, 0)
             // worker: its two pipes, the queue, the running command's two output files.
@@ -662,6 +663,91 @@ fn a_job_starts_with_the_signals_a_shell_would_give_it() {
         (text(&out.stdout).as_str(), text(&out.stderr).as_str()),
         ("y\n", "")
     );
+}
+
+#[test]
+fn a_signal_ignored_where_the_pool_was_started_stays_ignored_in_its_jobs() {
+    // As under `nohup`: SIGHUP (1) ignored from the start; SIGPIPE (13), which the Rust runtime
+    // ignores, back at its default. Each worker resets every other signal without asking glibc
+    // for its action, from the set it made at its start: the ignored ones must stay out of it.
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(BIN);
+    let script = "exec grep ^SigIgn /proc/self/status";
+    cmd.args(["-j", "2", "--", "sh", "-c", script, "sh", ":::", "1", "2"])
+        .current_dir(dir.path());
+    // SAFETY: signal(2) is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let out = common::output_of(cmd, None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    for line in text(&out.stdout).lines() {
+        let mask = u64::from_str_radix(line.trim_start_matches("SigIgn:").trim(), 16).unwrap();
+        assert_eq!(mask & 1, 1, "SIGHUP still ignored: {line}");
+        assert_eq!(mask & (1 << 12), 0, "SIGPIPE at its default: {line}");
+    }
+    assert_eq!(text(&out.stdout).lines().count(), 2);
+}
+
+#[test]
+fn a_command_that_moved_is_looked_up_again_in_path() {
+    // A worker remembers where it found a program; the first `prog` (in `a/`) deletes itself, so
+    // the next jobs must find the one in `b/`, as a fresh PATH search would.
+    let dir = tempfile::tempdir().unwrap();
+    for (sub, body) in [("a", "echo a; rm -f \"$0\""), ("b", "echo b")] {
+        let d = dir.path().join(sub);
+        std::fs::create_dir(&d).unwrap();
+        let prog = d.join("prog");
+        std::fs::write(&prog, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&prog, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+    }
+    let path = format!(
+        "{}:{}:{}",
+        dir.path().join("a").display(),
+        dir.path().join("b").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut cmd = Command::new(BIN);
+    cmd.args(["-j", "1", "--", "prog", ":::", "1", "2", "3"])
+        .env("PATH", path)
+        .current_dir(dir.path());
+    let out = common::output_of(cmd, None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "a\nb\nb\n");
+}
+
+#[test]
+fn jobs_too_long_to_share_one_write_each_run_once_in_order() {
+    // Tasks go to the dispatcher several per write, at most PIPE_BUF (4096) bytes: these
+    // command lines (1,500 to 6,000 bytes) fill a write with one or two, or need one alone.
+    let inputs: Vec<String> = (1..=12)
+        .map(|i| format!("{i}-{}", "x".repeat(1500 * (1 + i % 4))))
+        .collect();
+    let mut args = vec!["-j", "2", "-k", "--", "echo", ":::"];
+    args.extend(inputs.iter().map(String::as_str));
+    let out = run(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let expected: String = inputs.iter().map(|i| format!("{i}\n")).collect();
+    assert!(text(&out.stdout) == expected, "every job once, in order");
+}
+
+#[test]
+fn a_report_read_while_the_next_job_is_pushed_is_settled_without_waiting_for_another() {
+    // With `{%}` and one job at once the pool holds one task at a time: the caller pushes the
+    // next as soon as the previous one settles. A job that ends before that push returns has
+    // its report read by the push itself (the hook makes it so), and nothing else will wake the
+    // caller for it: it must be settled at once, not waited for (once about one run in 50).
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.args(["-j", "1", "--", "true", "{%}", ":::", "1", "2", "3"])
+        .env("TASK_POOL_TEST_PAUSE_AFTER_PUSH_MS", "300")
+        .current_dir(dir.path());
+    let out = common::output_of(cmd, None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }
 
 #[test]

@@ -8,7 +8,7 @@
 //! fork + exec spent about a third of the pool's kernel time in page faults and page-table copies.
 
 use std::ffi::{CStr, CString};
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::ptr;
 
 use nix::errno::Errno;
@@ -38,7 +38,8 @@ pub enum Stdin<'a> {
 /// exec resets them to their default.
 ///
 /// An error is the reason the program could not start (`ENOENT`: not found, `EACCES`: not
-/// executable). No other thread may change the environment meanwhile.
+/// executable). No other thread may change the environment meanwhile. A process that starts
+/// many programs keeps a `Spawner` instead.
 pub fn spawn(
     argv: &[CString],
     stdin: Stdin<'_>,
@@ -47,26 +48,129 @@ pub fn spawn(
     own_group: bool,
     on_drop: Option<Signal>,
 ) -> Result<Child, Errno> {
-    let Some(program) = argv.first() else {
-        return Err(Errno::EINVAL);
-    };
-    let mut args: Vec<*mut libc::c_char> = argv.iter().map(|a| a.as_ptr().cast_mut()).collect();
-    args.push(ptr::null_mut());
-    let mut actions = FileActions::new()?;
-    match stdin {
-        Stdin::Null => actions.open_read(0, c"/dev/null")?,
-        Stdin::Fd(fd) => actions.dup2(fd.as_raw_fd(), 0)?,
+    Spawner::new(own_group, on_drop)?.spawn(argv, stdin, stdout, stderr)
+}
+
+/// `spawn`, prepared once for a process that starts program after program (task_pool's
+/// command worker): the attributes are built once; the file actions again only when the
+/// descriptors change; the signals are reset without glibc's child first asking each one's
+/// action; and the program's place in `PATH` is looked up once, as a shell remembers it.
+///
+/// Why: glibc's `posix_spawn` child asks for the action of each of the 64 signals and then
+/// resets it (about 120 `rt_sigaction` calls before the exec, while the parent waits), unless
+/// the signal is in the set to reset to the default: then it resets it without asking. The set
+/// here is every signal not ignored when the spawner is made (plus SIGPIPE, as `spawn` says), so
+/// the ignored ones are still asked about and stay ignored: 64 calls. And each
+/// `posix_spawnp` tries `argv[0]` in every directory of `PATH` before the one that has it (one
+/// failed `execve` each, 8 on a developer's machine); the spawner keeps where the last program
+/// was found and starts it from there, looking again (`posix_spawnp`) if it is no longer
+/// there.
+///
+/// A signal this process starts ignoring after the spawner is made is reset to its default in
+/// the programs it starts: make the spawner after setting up signals.
+pub struct Spawner {
+    attr: Attr,
+    own_group: bool,
+    on_drop: Option<Signal>,
+    /// The file actions and the descriptors they were built for.
+    actions: Option<(Descriptors, FileActions)>,
+    /// The last program looked up in `PATH` and where it was found.
+    found: Option<(CString, CString)>,
+}
+
+/// A started program's stdin (`None`: /dev/null), stdout and stderr, as this process numbers
+/// them.
+type Descriptors = (Option<RawFd>, RawFd, RawFd);
+
+impl Spawner {
+    pub fn new(own_group: bool, on_drop: Option<Signal>) -> Result<Spawner, Errno> {
+        Ok(Spawner {
+            attr: Attr::new(own_group, &signals_to_reset())?,
+            own_group,
+            on_drop,
+            actions: None,
+            found: None,
+        })
     }
-    actions.dup2(stdout.as_raw_fd(), 1)?;
-    actions.dup2(stderr.as_raw_fd(), 2)?;
-    actions.close_from(3)?;
-    let attr = Attr::new(own_group)?;
+
+    /// Starts `argv[0]` as `spawn` does.
+    pub fn spawn(
+        &mut self,
+        argv: &[CString],
+        stdin: Stdin<'_>,
+        stdout: BorrowedFd<'_>,
+        stderr: BorrowedFd<'_>,
+    ) -> Result<Child, Errno> {
+        let Some(program) = argv.first() else {
+            return Err(Errno::EINVAL);
+        };
+        let key = (
+            match stdin {
+                Stdin::Null => None,
+                Stdin::Fd(fd) => Some(fd.as_raw_fd()),
+            },
+            stdout.as_raw_fd(),
+            stderr.as_raw_fd(),
+        );
+        if self.actions.as_ref().is_none_or(|(k, _)| *k != key) {
+            self.actions = None;
+            let mut actions = FileActions::new()?;
+            match stdin {
+                Stdin::Null => actions.open_read(0, c"/dev/null")?,
+                Stdin::Fd(fd) => actions.dup2(fd.as_raw_fd(), 0)?,
+            }
+            actions.dup2(stdout.as_raw_fd(), 1)?;
+            actions.dup2(stderr.as_raw_fd(), 2)?;
+            actions.close_from(3)?;
+            self.actions = Some((key, actions));
+        }
+        let Some((_, actions)) = &self.actions else {
+            return Err(Errno::EINVAL);
+        };
+        let mut args: Vec<*mut libc::c_char> = argv.iter().map(|a| a.as_ptr().cast_mut()).collect();
+        args.push(ptr::null_mut());
+        let found = match &self.found {
+            Some((name, path)) if name == program => Some(path.clone()),
+            _ if program.as_bytes().contains(&b'/') => None,
+            _ => look_up(program).inspect(|path| {
+                self.found = Some((program.clone(), path.clone()));
+            }),
+        };
+        let pid = match found {
+            Some(path) => match start(&path, actions, &self.attr, &args, false) {
+                Ok(pid) => pid,
+                // Gone or changed since it was found: look again, as `posix_spawnp` does.
+                Err(_) => {
+                    self.found = None;
+                    start(program, actions, &self.attr, &args, true)?
+                }
+            },
+            None => start(program, actions, &self.attr, &args, true)?,
+        };
+        Ok(Child::new(Pid::from_raw(pid), self.own_group, self.on_drop))
+    }
+}
+
+/// One `posix_spawn` (`search`: `posix_spawnp`, `program` looked up in `PATH`).
+fn start(
+    program: &CStr,
+    actions: &FileActions,
+    attr: &Attr,
+    args: &[*mut libc::c_char],
+    search: bool,
+) -> Result<libc::pid_t, Errno> {
     let mut pid: libc::pid_t = 0;
-    // SAFETY: every pointer is valid for the call: `program` and `args` (null-terminated) borrow
-    // `argv`, `actions` and `attr` are initialised, and `environ` is this process's environment,
-    // which no other thread changes (the caller's contract).
+    let call = if search {
+        libc::posix_spawnp
+    } else {
+        libc::posix_spawn
+    };
+    // SAFETY: every pointer is valid for the call: `program` and `args` (null-terminated, its
+    // pointers borrowing the caller's `argv`) outlive it, `actions` and `attr` are initialised,
+    // and `environ` is this process's environment, which no other thread changes (`spawn`'s
+    // contract).
     let rc = unsafe {
-        libc::posix_spawnp(
+        call(
             &mut pid,
             program.as_ptr(),
             &actions.0,
@@ -78,7 +182,47 @@ pub fn spawn(
     if rc != 0 {
         return Err(Errno::from_raw(rc));
     }
-    Ok(Child::new(Pid::from_raw(pid), own_group, on_drop))
+    Ok(pid)
+}
+
+/// Where `execvp` would find `program` (a name without a slash): the first regular file of
+/// that name in a directory of `PATH` that this process may execute; `None` if there is none
+/// (then `posix_spawnp` itself says why).
+fn look_up(program: &CStr) -> Option<CString> {
+    use std::os::unix::ffi::OsStrExt;
+    // glibc's default when PATH is unset.
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/bin:/usr/bin".into());
+    path.as_bytes().split(|&b| b == b':').find_map(|dir| {
+        let dir: &[u8] = if dir.is_empty() { b"." } else { dir };
+        let mut candidate = dir.to_vec();
+        candidate.push(b'/');
+        candidate.extend_from_slice(program.to_bytes());
+        let candidate = CString::new(candidate).ok()?;
+        let regular = std::fs::metadata(std::ffi::OsStr::from_bytes(candidate.as_bytes()))
+            .is_ok_and(|m| m.file_type().is_file());
+        (regular
+            && nix::unistd::access(candidate.as_c_str(), nix::unistd::AccessFlags::X_OK).is_ok())
+        .then_some(candidate)
+    })
+}
+
+/// The signals a started program gets at their default action without glibc's child asking:
+/// every one this process does not ignore, and SIGPIPE (which the Rust runtime ignores). The
+/// ignored ones stay out, so they stay ignored; so do the ones glibc keeps for itself (its
+/// `sigaction` refuses them), which its child handles as before.
+fn signals_to_reset() -> Vec<libc::c_int> {
+    (1..=libc::SIGRTMAX())
+        .filter(|&sig| {
+            if sig == libc::SIGPIPE {
+                return true;
+            }
+            // SAFETY: all-zero bytes are a valid `sigaction` to be filled in.
+            let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+            // SAFETY: a query (no new action) into a struct we own.
+            let rc = unsafe { libc::sigaction(sig, ptr::null(), &mut old) };
+            rc == 0 && old.sa_sigaction != libc::SIG_IGN
+        })
+        .collect()
 }
 
 fn check(rc: libc::c_int) -> Result<(), Errno> {
@@ -138,19 +282,23 @@ impl Drop for FileActions {
 struct Attr(libc::posix_spawnattr_t);
 
 impl Attr {
-    fn new(own_group: bool) -> Result<Attr, Errno> {
+    /// Attributes with `default` reset to their default action, an empty mask, and with
+    /// `own_group` a new process group.
+    fn new(own_group: bool, default: &[libc::c_int]) -> Result<Attr, Errno> {
         // SAFETY: all-zero bytes are a valid placeholder; init fills the struct in before use.
         let mut attr = Attr(unsafe { std::mem::zeroed() });
         // SAFETY: a valid pointer to a struct we own.
         check(unsafe { libc::posix_spawnattr_init(&mut attr.0) })?;
         // SAFETY: sigset_t is plain data; sigemptyset/sigaddset initialise it below.
-        let mut default: libc::sigset_t = unsafe { std::mem::zeroed() };
+        let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
         // SAFETY: as above.
         let mut empty: libc::sigset_t = unsafe { std::mem::zeroed() };
         // SAFETY: valid pointers to sets we own.
         unsafe {
-            libc::sigemptyset(&mut default);
-            libc::sigaddset(&mut default, libc::SIGPIPE);
+            libc::sigemptyset(&mut set);
+            for &sig in default {
+                libc::sigaddset(&mut set, sig);
+            }
             libc::sigemptyset(&mut empty);
         }
         let mut flags = libc::POSIX_SPAWN_SETSIGDEF | libc::POSIX_SPAWN_SETSIGMASK;
@@ -159,7 +307,7 @@ impl Attr {
         }
         // SAFETY: an initialised attribute object and valid pointers to initialised sets.
         unsafe {
-            check(libc::posix_spawnattr_setsigdefault(&mut attr.0, &default))?;
+            check(libc::posix_spawnattr_setsigdefault(&mut attr.0, &set))?;
             check(libc::posix_spawnattr_setsigmask(&mut attr.0, &empty))?;
             // Process group 0: a new group whose id is the child's pid.
             check(libc::posix_spawnattr_setpgroup(&mut attr.0, 0))?;

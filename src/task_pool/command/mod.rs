@@ -37,7 +37,7 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
 use super::wire::{self, CommandReport, Ended, STARTED_LEN};
-use super::{Commands, Error, Partial, Pool, PoolConfig, hooks};
+use super::{Batch, Commands, Error, Partial, Pool, PoolConfig, hooks};
 use input::{Input, MAX_LINE, OpenError, Source};
 use joblog::{Joblog, Resume};
 use output::{Copied, Sink};
@@ -55,6 +55,12 @@ pub const MAX_FAILURE_EXIT: u64 = 101;
 /// workers' grace, its own second, the last outcomes) before it SIGKILLs it: a dispatcher
 /// someone keeps stopped cannot keep the run from ending.
 const WIND_DOWN_PATIENCE: Duration = Duration::from_secs(5);
+/// Jobs in flight beyond which the caller also wakes for "command started" messages. Below it,
+/// it takes them in only when it needs them (a report, the end of the run): a wake-up fewer
+/// per job. Each message waiting belongs to a job in flight, and the output queue holds about
+/// 270 of them (a `SOCK_SEQPACKET` pair's default 208 KiB, two descriptors each), so with this
+/// few in flight it never fills and no worker waits on it.
+const QUIET_FLIGHTS: usize = 64;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -244,6 +250,7 @@ pub(crate) fn run(opts: CommandArgs, cmd: Vec<OsString>) -> Result<u8, Error> {
         next_seq: 1,
         done,
         window: budget.window,
+        jobs: budget.jobs,
         held: budget.held,
         slots,
         finished: BTreeMap::new(),
@@ -368,6 +375,8 @@ struct Run {
     done: HashSet<u64>,
     /// Tasks pushed and not settled, at most (see `jobs::Budget`).
     window: usize,
+    /// Jobs at once (the pool's workers).
+    jobs: usize,
     /// Jobs admitted ahead of the next one to print, at most (`--keep-order`).
     held: usize,
     /// The `{%}` slots free, when the template has `{%}`.
@@ -397,47 +406,92 @@ impl Run {
         }
     }
 
-    /// Whether another job may be pushed now.
-    fn room(&self) -> bool {
+    /// Whether another job may be pushed now, with `batched` more already on their way.
+    fn room(&self, batched: usize) -> bool {
         self.stop.is_none()
             && !self.dispatcher_gone
             && self.pool.is_some()
-            && self.flights.len() < self.window
+            && self.flights.len() + batched < self.window
             && !(self.keep_order && self.next_seq - self.next_print >= self.held as u64)
             && self.slots.as_ref().is_none_or(|free| !free.is_empty())
     }
 
-    /// Pushes jobs while the pool has room for them.
+    /// Jobs in flight at or below which the caller pushes more. The window beyond the running
+    /// jobs is the dispatcher's read-ahead: refilled when half of it is used rather than after
+    /// every job, it takes several tasks per write, and the dispatcher wakes once for them
+    /// instead of once per job. Its queue still holds a task for every worker when it does.
+    fn refill_at(&self) -> usize {
+        let ahead = self.window.saturating_sub(self.jobs);
+        self.window.saturating_sub(1 + ahead / 2)
+    }
+
+    /// Pushes jobs while the pool has room for them, once the jobs in flight have fallen to
+    /// `refill_at`, several per write.
     fn admit(&mut self) -> Result<(), Error> {
-        while self.room() {
-            let job = match self.retry.pop_front() {
-                Some(job) => job,
-                None => match self.source.next_ready() {
-                    Some(Input::Values(args)) => match self.new_job(args) {
-                        Some(job) => job,
-                        None => continue,
-                    },
-                    Some(Input::TooLong(len)) => {
-                        if let Some(job) = self.new_job(Vec::new()) {
-                            self.too_long(job, len)?;
+        if self.flights.len() > self.refill_at() {
+            return Ok(());
+        }
+        loop {
+            let mut batch = Batch::default();
+            let mut jobs: Vec<(Job, Vec<u8>, Option<u64>)> = Vec::new();
+            let mut full = false;
+            while self.room(jobs.len()) {
+                let job = match self.retry.pop_front() {
+                    Some(job) => job,
+                    None => match self.source.next_ready() {
+                        Some(Input::Values(args)) => match self.new_job(args) {
+                            Some(job) => job,
+                            None => continue,
+                        },
+                        Some(Input::TooLong(len)) => {
+                            if let Some(job) = self.new_job(Vec::new()) {
+                                self.too_long(job, len)?;
+                            }
+                            continue;
                         }
-                        continue;
-                    }
-                    None => return Ok(()),
-                },
-            };
-            let slot = self.slots.as_mut().and_then(BTreeSet::pop_first);
-            let (argv, command) = self.template.expand(&Values {
-                args: &job.args,
-                seq: job.seq,
-                slot: slot.unwrap_or(1),
-            });
-            hooks::before_push();
-            let Some(pool) = self.pool.as_mut() else {
+                        None => break,
+                    },
+                };
+                let slot = self.slots.as_mut().and_then(BTreeSet::pop_first);
+                let (argv, command) = self.template.expand(&Values {
+                    args: &job.args,
+                    seq: job.seq,
+                    slot: slot.unwrap_or(1),
+                });
+                let Some(pool) = self.pool.as_ref() else {
+                    return Ok(());
+                };
+                if !pool.add_command(&mut batch, &argv, self.timeout)? {
+                    // The batch is full: this job opens the next one.
+                    self.free_slot(slot);
+                    self.retry.push_front(job);
+                    full = true;
+                    break;
+                }
+                hooks::before_push();
+                jobs.push((job, command, slot));
+            }
+            self.push(batch, jobs)?;
+            if !full {
                 return Ok(());
-            };
-            match pool.push_command(argv, self.timeout) {
-                Ok(id) => {
+            }
+        }
+    }
+
+    /// Pushes a batch of jobs (`jobs`, in the batch's order) with one write. If it could not
+    /// be written, none of them was pushed: they wait with the retries, first, in their order,
+    /// and are settled with them.
+    fn push(&mut self, batch: Batch, jobs: Vec<(Job, Vec<u8>, Option<u64>)>) -> Result<(), Error> {
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let Some(pool) = self.pool.as_mut() else {
+            return Ok(());
+        };
+        debug_assert_eq!(batch.len(), jobs.len());
+        match pool.push_batch(&batch) {
+            Ok(first) => {
+                for (id, (job, command, slot)) in (first..).zip(jobs) {
                     self.flights.insert(
                         id,
                         Flight {
@@ -448,19 +502,20 @@ impl Run {
                         },
                     );
                 }
-                Err(e @ (Error::Interrupted { .. } | Error::DispatcherGone)) => {
-                    // Not pushed: it waits with the retries, and is settled with them.
+            }
+            Err(e @ (Error::Interrupted { .. } | Error::DispatcherGone)) => {
+                for (job, _, slot) in jobs.into_iter().rev() {
                     self.free_slot(slot);
                     self.retry.push_front(job);
-                    match e {
-                        Error::Interrupted { signal, .. } => {
-                            self.halt(Stop::Interrupted(signal.unwrap_or(Signal::SIGTERM)));
-                        }
-                        _ => self.dispatcher_gone = true,
-                    }
                 }
-                Err(e) => return Err(e),
+                match e {
+                    Error::Interrupted { signal, .. } => {
+                        self.halt(Stop::Interrupted(signal.unwrap_or(Signal::SIGTERM)));
+                    }
+                    _ => self.dispatcher_gone = true,
+                }
             }
+            Err(e) => return Err(e),
         }
         Ok(())
     }
@@ -526,9 +581,14 @@ impl Run {
         let (Some(pool), Some(queue)) = (self.pool.as_ref(), self.queue.as_ref()) else {
             return Ok(());
         };
+        if pool.has_command_reports() {
+            // Taken in by a push (which reads the outcomes waiting): settled now, since
+            // nothing would wake this wait for them.
+            return self.take_outcomes(false);
+        }
         let mut fds: Vec<PollFd<'_>> = Vec::new();
         let input = match self.source.needs_read() {
-            Some(fd) if self.room() => {
+            Some(fd) if self.room(0) => {
                 fds.push(PollFd::new(fd, PollFlags::POLLIN));
                 true
             }
@@ -540,7 +600,9 @@ impl Run {
             fds.push(PollFd::new(fd, PollFlags::POLLIN));
         }
         let queue_at = fds.len();
-        fds.push(PollFd::new(queue.as_fd(), PollFlags::POLLIN));
+        if self.flights.len() > QUIET_FLIGHTS {
+            fds.push(PollFd::new(queue.as_fd(), PollFlags::POLLIN));
+        }
         let watch = Watch {
             interrupts: self.stop.is_none(),
             children: false,
@@ -580,8 +642,8 @@ impl Run {
                 source: e,
             });
         }
-        if ready[queue_at] {
-            self.take_started()?;
+        if ready.get(queue_at).copied().unwrap_or(false) {
+            self.take_started(None)?;
         }
         self.take_outcomes(outcomes_ready)
     }
@@ -604,8 +666,9 @@ impl Run {
         Ok(())
     }
 
-    /// Takes in every "command started" message waiting on the output queue.
-    fn take_started(&mut self) -> Result<(), Error> {
+    /// Takes in the "command started" messages waiting on the output queue: all of them, or
+    /// (`until`) up to that task's.
+    fn take_started(&mut self, until: Option<u64>) -> Result<(), Error> {
         let Some(queue) = &self.queue else {
             return Ok(());
         };
@@ -632,13 +695,22 @@ impl Run {
                     stderr: File::from(stderr),
                 });
             }
+            if until == Some(id) {
+                return Ok(());
+            }
         }
     }
 
     /// One task settled: log it, retry it, or hand its output to the printer.
     fn settle(&mut self, report: CommandReport) -> Result<(), Error> {
         // Sent before the report: already waiting on the queue if it was sent at all.
-        self.take_started()?;
+        if self
+            .flights
+            .get(&report.id)
+            .is_some_and(|f| f.started.is_none())
+        {
+            self.take_started(Some(report.id))?;
+        }
         let Some(flight) = self.flights.remove(&report.id) else {
             return Ok(());
         };
@@ -903,7 +975,10 @@ impl Run {
     /// say how the run went.
     fn finish(mut self) -> Result<u8, Error> {
         let (status, fatal) = if self.pool.is_some() {
-            self.wind_up()?
+            let ended = self.wind_up()?;
+            // Which jobs started (the groups to kill), now that no worker is left to say more.
+            self.take_started(None)?;
+            ended
         } else {
             (
                 ipc_sys::ExitStatus::Exited(i32::from(EXIT_INTERRUPTED)),
