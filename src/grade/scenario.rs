@@ -77,7 +77,8 @@ const AFTER_ROOT: Duration = Duration::from_millis(1500);
 /// did not wait for, still sending their values); the trace ends once none made a traced call
 /// for this long (a daemon asleep), or at the deadline.
 const IDLE_AFTER_ROOT: Duration = Duration::from_secs(2);
-/// How long a held producer waits for a consumer that has not started yet (epipe).
+/// How long a held producer waits for a consumer that has not started yet, or for one that
+/// is busy elsewhere to come back to the channel (epipe).
 const CONSUMER_PATIENCE: Duration = Duration::from_secs(2);
 /// Epipe: once the consumer is gone, the producer stays held until every other process has
 /// made no traced call for this long (main has finished setting up: a main that closes its
@@ -115,6 +116,9 @@ pub struct Director {
     /// Epipe: the producer is held, and the consumer (not started yet) is waited for until
     /// then (µs).
     awaiting_consumer: Option<u64>,
+    /// Epipe: the producer is held, and the consumer, busy elsewhere, is killed when it next
+    /// waits on the channel, or at this time (µs) wherever it is.
+    consumer_busy_until: Option<u64>,
     /// Epipe: a write of the producer succeeded after the consumer's death.
     wrote_after: bool,
     /// Epipe: the consumer is gone (µs); the producer is let go once the others are quiet.
@@ -155,6 +159,15 @@ fn is_target_write(ctx: &Ctx<'_>, entry: &Entry, target: &Target) -> bool {
         && entry.fd == Some(target.fd)
         && entry.object.as_ref().is_some_and(Object::is_channel)
         && ctx.lineage(entry.pid) == Some(target.lineage.as_slice())
+}
+
+/// Whether one of these calls is a wait on the channel: a read of it, or a poll, select or
+/// epoll wait (the only calls a consumer can be in while it holds no lock of its own making
+/// between values).
+fn waits_on_channel<'e>(mut calls: impl Iterator<Item = &'e Entry>) -> bool {
+    calls.any(|e| {
+        (e.sys.reads() && e.object.as_ref().is_some_and(Object::is_channel)) || e.sys.waits_on_fds()
+    })
 }
 
 impl Controller for Director {
@@ -202,7 +215,17 @@ impl Controller for Director {
                         self.consumer = ctx.find(&f.consumer.lineage);
                         match self.consumer {
                             _ if eof => ctx.kill(entry.pid, Signal::SIGKILL),
-                            Some(c) => ctx.kill(c, Signal::SIGKILL),
+                            Some(c) if waits_on_channel(ctx.pending(c).into_iter()) => {
+                                ctx.kill(c, Signal::SIGKILL)
+                            }
+                            Some(_) => {
+                                // Busy elsewhere — perhaps inside a lock it shares with the
+                                // producer, which its death would leave held for ever: the
+                                // producer's hang would then be the kill's doing, not its own.
+                                let until = ctx.now_us() + CONSUMER_PATIENCE.as_micros() as u64;
+                                self.consumer_busy_until = Some(until);
+                                ctx.wake_at(until);
+                            }
                             None => {
                                 // Not started yet: wait for it a while, the producer held.
                                 let until = ctx.now_us() + CONSUMER_PATIENCE.as_micros() as u64;
@@ -212,6 +235,13 @@ impl Controller for Director {
                         }
                         return Decision::Hold;
                     }
+                }
+                if self.consumer_busy_until.is_some()
+                    && Some(entry.pid) == self.consumer
+                    && waits_on_channel(std::iter::once(entry))
+                {
+                    self.consumer_busy_until = None;
+                    ctx.kill(entry.pid, Signal::SIGKILL);
                 }
                 Decision::Go
             }
@@ -313,6 +343,15 @@ impl Controller for Director {
                     self.idle_wake = idle_at;
                     ctx.wake_at(idle_at);
                 }
+            }
+        }
+        if let Some(until) = self.consumer_busy_until
+            && now >= until
+        {
+            // It never came back to the channel: killed wherever it is.
+            self.consumer_busy_until = None;
+            if let Some(c) = self.consumer {
+                ctx.kill(c, Signal::SIGKILL);
             }
         }
         if let Some(until) = self.awaiting_consumer
