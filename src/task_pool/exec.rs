@@ -26,7 +26,7 @@ use ipc_sys::exec::{Spawner, Stdin};
 use ipc_sys::queue::QueueEnd;
 use ipc_sys::signal::{Wake, Watch, wait_event};
 use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags};
+use nix::poll::PollFd;
 use nix::sys::signal::Signal;
 
 use super::wire::{self, CommandReport, Ended, Started, WorkerResult};
@@ -200,7 +200,8 @@ fn run(
     let started = Started { id, pgid }.encode();
     let fds = [stdout.as_fd(), stderr.as_fd()];
     // Not blocking here: a caller slow to read must not keep this worker from timing the
-    // command. A message still pending is sent when the queue has room, or after the end.
+    // command. A message still pending is tried again while the command runs, and sent
+    // (waiting as long as it must) after its end: never dropped while the caller is there.
     let mut pending = !matches!(
         queue.send_with_fds(&started, &fds, false),
         Ok(true) | Err(_)
@@ -226,21 +227,26 @@ fn run(
                 break child.wait().map_or(ExitStatus::Signaled(9), |r| r.status);
             }
         }
-        let next = match terminated {
+        let own = match terminated {
             None => deadline,
             Some(t) if !killed => t.checked_add(grace),
             Some(_) => None,
         };
+        // A message not sent is tried again a moment later: the queue was full, or the user
+        // had too many descriptors in flight (which no poll would signal).
+        let retry = pending.then(|| Instant::now() + ipc_sys::queue::IN_FLIGHT_RETRY);
+        let next = match (own, retry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let mut poll: Vec<PollFd<'_>> = Vec::new();
-        if pending {
-            poll.push(PollFd::new(queue.as_fd(), PollFlags::POLLOUT));
-        }
         let watch = Watch {
             interrupts: watch_interrupts,
             children: true,
         };
         match wait_event(&mut poll, next, watch) {
-            Ok(Wake::Ready) => {
+            Ok(Wake::Ready) => {}
+            Ok(Wake::TimedOut) if pending && own.is_none_or(|t| Instant::now() < t) => {
                 pending = !matches!(
                     queue.send_with_fds(&started, &fds, false),
                     Ok(true) | Err(_)

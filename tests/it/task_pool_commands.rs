@@ -933,3 +933,60 @@ fn a_timed_out_command_that_honours_sigterm_is_still_timed_out() {
         assert!(row.runtime >= 0.3, "not before its timeout: {row:?}");
     }
 }
+
+/// Each job's output files reach the caller as descriptors in flight in a socket, and the kernel
+/// caps how many one user may have in flight at its open-file limit (root is exempt). Pools of
+/// one ordinary user running at once pass that cap: a worker that cannot hand a job's files over
+/// now tries again; it must never drop them (before: `ETOOMANYREFS` taken as sent, jobs' output
+/// silently lost, every job reported a success, exit 0).
+#[test]
+fn no_jobs_output_is_lost_when_the_user_has_too_many_descriptors_in_flight() {
+    use std::os::unix::fs::PermissionsExt;
+    // A copy of the binary that uid 65534 can run, wherever the checkout is.
+    let dir = tempfile::Builder::new()
+        .prefix("task-pool-in-flight")
+        .tempdir_in(std::env::temp_dir())
+        .unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = dir.path().join("task_pool");
+    std::fs::copy(BIN, &bin).unwrap();
+    let jobs: Vec<String> = (1..=48).map(|i| i.to_string()).collect();
+    let outputs: Vec<Output> = std::thread::scope(|s| {
+        let runs: Vec<_> = (0..3)
+            .map(|_| {
+                let (bin, jobs, dir) = (&bin, &jobs, dir.path());
+                s.spawn(move || {
+                    let mut cmd = Command::new(bin);
+                    cmd.args(["-j", "24", "--", "sh", "-c", "sleep 0.5; echo hi", ":::"])
+                        .args(jobs)
+                        .current_dir(dir)
+                        .env("TMPDIR", "/tmp");
+                    // SAFETY: setrlimit, setgroups, setgid and setuid are plain system calls,
+                    // async-signal-safe, touching no memory of the parent.
+                    unsafe {
+                        cmd.pre_exec(|| {
+                            use nix::sys::resource::{Resource, setrlimit};
+                            use nix::unistd::{Gid, Uid, setgid, setgroups, setuid};
+                            setrlimit(Resource::RLIMIT_NOFILE, 64, 64)?;
+                            setgroups(&[])?;
+                            setgid(Gid::from_raw(65534))?;
+                            setuid(Uid::from_raw(65534))?;
+                            Ok(())
+                        });
+                    }
+                    cmd.run()
+                })
+            })
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    for out in &outputs {
+        let his = text(&out.stdout).lines().filter(|l| *l == "hi").count();
+        assert_eq!(
+            (out.status.code(), his),
+            (Some(0), 48),
+            "stderr: {}",
+            text(&out.stderr)
+        );
+    }
+}

@@ -44,6 +44,9 @@ pub fn pair(name: &'static str, max: usize) -> Result<(QueueEnd, QueueEnd)> {
 
 /// Most descriptors one message can carry (`send_with_fds`).
 const MAX_FDS: usize = 8;
+/// How long a send that may wait waits before it tries again when the user has too many
+/// descriptors in flight.
+pub const IN_FLIGHT_RETRY: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// What a receive found.
 #[derive(Debug, PartialEq, Eq)]
@@ -135,7 +138,10 @@ impl QueueEnd {
 
     /// Sends one message with open descriptors attached (`SCM_RIGHTS`): the receiver gets its
     /// own descriptors for the same open files, as if it had `dup`ed them. With `wait` false,
-    /// `Ok(false)` when the queue is full. At most `MAX_FDS` descriptors.
+    /// `Ok(false)` when it cannot go now: the queue is full, or this user already has as many
+    /// descriptors in flight in sockets as its open-file limit allows (`ETOOMANYREFS`, which
+    /// no `poll` signals: retry after a while). With `wait`, it waits for both. At most
+    /// `MAX_FDS` descriptors.
     pub fn send_with_fds(
         &self,
         message: &[u8],
@@ -156,7 +162,9 @@ impl QueueEnd {
             match socket::sendmsg::<()>(self.fd.as_raw_fd(), &iov, &cmsg, flags, None) {
                 Ok(_) => return Ok(true),
                 Err(Errno::EINTR) => {}
-                Err(Errno::EAGAIN) if !wait => return Ok(false),
+                Err(Errno::EAGAIN | Errno::ETOOMANYREFS) if !wait => return Ok(false),
+                // Descriptors in flight are taken in by their receivers: they fall again.
+                Err(Errno::ETOOMANYREFS) => std::thread::sleep(IN_FLIGHT_RETRY),
                 Err(source) => return Err(self.failed("send", source)),
             }
         }
