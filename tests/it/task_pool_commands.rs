@@ -990,3 +990,41 @@ fn no_jobs_output_is_lost_when_the_user_has_too_many_descriptors_in_flight() {
         );
     }
 }
+
+/// A blocked signal mask is inherited through exec (a Python thread, a careless parent): the
+/// pool's waits must still hear its children end and a Ctrl+C. Before: started with SIGCHLD
+/// blocked, `task_pool -j2 -- true ::: 1 2 3` waited for ever.
+#[test]
+fn a_pool_started_with_its_signals_blocked_still_ends_and_hears_an_interrupt() {
+    use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
+    let blocked = |cmd: &mut Command| {
+        // SAFETY: sigprocmask is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            cmd.pre_exec(|| {
+                let mut set = SigSet::empty();
+                for sig in [Signal::SIGCHLD, Signal::SIGINT, Signal::SIGTERM] {
+                    set.add(sig);
+                }
+                sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None)?;
+                Ok(())
+            });
+        }
+    };
+    let mut cmd = Command::new(BIN);
+    cmd.args(["-j2", "--", "true", ":::", "1", "2", "3"]);
+    blocked(&mut cmd);
+    let out = cmd.run();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    let mut cmd = Command::new(BIN);
+    cmd.args(["-j1", "--", "sleep", "30", ":::", "1", "2"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    blocked(&mut cmd);
+    let run = cmd.start();
+    std::thread::sleep(Duration::from_millis(500));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(run.pid()), Signal::SIGINT).unwrap();
+    let out = run.finish();
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+}

@@ -130,6 +130,13 @@ pub fn wait_event(fds: &mut [PollFd<'_>], deadline: Option<Instant>, watch: Watc
     let mut previous = SigSet::empty();
     signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&block), Some(&mut previous))
         .map_err(Error::Signal)?;
+    // Inside the wait the watched signals are let through even if this process was started
+    // with them blocked (a mask is inherited through exec): otherwise a SIGCHLD or Ctrl+C
+    // would wait for ever.
+    let mut during = previous;
+    for sig in block.iter() {
+        during.remove(sig);
+    }
     let result = loop {
         if watch.interrupts && interrupted().is_some() {
             break Ok(Wake::Interrupted);
@@ -142,7 +149,7 @@ pub fn wait_event(fds: &mut [PollFd<'_>], deadline: Option<Instant>, watch: Watc
             break Ok(Wake::TimedOut);
         }
         // EINTR is the expected way out when a handler ran: the loop then sees the flag.
-        match nix::poll::ppoll(fds, left.map(TimeSpec::from_duration), Some(previous)) {
+        match nix::poll::ppoll(fds, left.map(TimeSpec::from_duration), Some(during)) {
             Ok(n) if n > 0 => break Ok(Wake::Ready),
             Ok(_) | Err(Errno::EINTR) => {}
             Err(e) => break Err(Error::Poll(e)),
