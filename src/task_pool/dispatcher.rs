@@ -267,11 +267,14 @@ impl<J: Job> Dispatcher<'_, J> {
                 timeout: task.timeout,
                 grace: self.config.grace,
             };
-            let frame =
-                wire::frame_with_tail(&header, &task.payload).map_err(|source| Error::Frame {
+            // Room for the header's few bytes and the payload: one allocation.
+            let mut frame = Vec::with_capacity(frame::PREFIX + 64 + task.payload.len());
+            frame::append(&mut frame, &header, &task.payload, MAX_FRAME).map_err(|source| {
+                Error::Frame {
                     pipe: "worker task",
                     source,
-                })?;
+                }
+            })?;
             let slot = &mut self.slots[i];
             slot.tasks_run += 1;
             let written = slot
