@@ -329,9 +329,7 @@ fn finished(
     CommandReport {
         id,
         worker,
-        start_us: start_wall
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, super::micros),
+        start_us: super::epoch_us(start_wall),
         runtime,
         ended: match status {
             ExitStatus::Exited(c) => Ended::Exited(c),

@@ -14,7 +14,7 @@
 //! (SIGTERM: it kills its workers) and reaps it.
 //!
 //! ```no_run
-//! use std::time::Duration;
+//! use std::time::{Duration, SystemTime};
 //! use ipc_desafio::task_pool::{Job, Outcome, Pool, PoolConfig, Task};
 //!
 //! struct Square;
@@ -56,7 +56,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use ipc_sys::frame::FrameBuffer;
 use ipc_sys::linelog::LineLog;
@@ -192,13 +192,13 @@ impl<T: Serialize> TaskReport<T> {
         let ToCaller::Report(report) = message else {
             return;
         };
-        let len = match &report.outcome {
-            Outcome::Ok(output) => wire::encoded_len(output),
-            Outcome::Failed(s) => s.len(),
-            _ => 0,
-        };
+        let why = wire::too_large(match &report.outcome {
+            Outcome::Ok(output) => Ok(output),
+            Outcome::Failed(text) => Err(text.as_str()),
+            _ => Err(""),
+        });
         let failed = TaskReport {
-            outcome: Outcome::Failed(format!("output too large: {len} bytes")),
+            outcome: Outcome::Failed(why),
             ..report
         };
         if wire::append_frame(buf, &ToCaller::<T>::Report(failed)).is_err() {
@@ -207,9 +207,18 @@ impl<T: Serialize> TaskReport<T> {
     }
 }
 
-/// A duration in whole microseconds, saturating (no silent truncation).
-fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+/// `t` in whole microseconds since the Unix epoch, saturating (no silent truncation); 0 before
+/// it.
+fn epoch_us(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+/// Which of `fds` the last poll found ready (anything in `revents`), in their order.
+fn ready(fds: &[PollFd<'_>]) -> Vec<bool> {
+    fds.iter()
+        .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+        .collect()
 }
 
 /// Kernel accounting of one worker process, reaped by the dispatcher (`wait4`).
@@ -584,10 +593,7 @@ impl<J: Job> Pool<J> {
                 fds.push(PollFd::new(outcomes.as_fd(), PollFlags::POLLIN));
             }
             wait_event(&mut fds, None, Watch::INTERRUPTS)?;
-            let ready: Vec<bool> = fds
-                .iter()
-                .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
-                .collect();
+            let ready = ready(&fds);
             drop(fds);
             if ready.get(1).copied().unwrap_or(false) && !self.read_outcomes()? {
                 return Err(Error::DispatcherGone);

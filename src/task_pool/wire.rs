@@ -30,9 +30,14 @@ pub(crate) fn split<T: DeserializeOwned>(payload: &[u8]) -> Option<(T, &[u8])> {
     postcard::take_from_bytes(payload).ok()
 }
 
-/// Bytes `value` takes once encoded (for a message saying an output is too large).
-pub(crate) fn encoded_len<T: Serialize>(value: &T) -> usize {
-    postcard::experimental::serialized_size(value).unwrap_or(usize::MAX)
+/// Why a result too large to deliver was not: the size of its output once encoded (a
+/// string's length and its bytes), or of its error text.
+pub(crate) fn too_large<T: Serialize>(result: Result<&T, &str>) -> String {
+    let len = match result {
+        Ok(output) => postcard::experimental::serialized_size(output).unwrap_or(usize::MAX),
+        Err(text) => text.len(),
+    };
+    format!("output too large: {len} bytes")
 }
 
 /// The message a whole payload holds; `None` for anything else (trailing bytes included).
