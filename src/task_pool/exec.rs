@@ -201,10 +201,13 @@ fn run(
     let fds = [stdout.as_fd(), stderr.as_fd()];
     // Not blocking here: a caller slow to read must not keep this worker from timing the
     // command. A message still pending is sent when the queue has room, or after the end.
-    let mut pending = !matches!(
-        queue.send_with_fds(&started, &fds, false),
-        Ok(true) | Err(_)
-    );
+    let unsent = || {
+        !matches!(
+            queue.send_with_fds(&started, &fds, false),
+            Ok(true) | Err(_)
+        )
+    };
+    let mut pending = unsent();
 
     let deadline = timeout.and_then(|t| start.checked_add(t));
     let mut timed_out = false;
@@ -240,12 +243,7 @@ fn run(
             children: true,
         };
         match wait_event(&mut poll, next, watch) {
-            Ok(Wake::Ready) => {
-                pending = !matches!(
-                    queue.send_with_fds(&started, &fds, false),
-                    Ok(true) | Err(_)
-                );
-            }
+            Ok(Wake::Ready) => pending = unsent(),
             Ok(Wake::ChildChanged) => {}
             Ok(Wake::Interrupted) => {
                 hooks::worker_told_to_stop();
