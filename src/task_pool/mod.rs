@@ -754,20 +754,11 @@ impl<J: Job> Pool<J> {
 /// Creates (or empties) a joblog and writes its header, refusing anything but a regular file
 /// or a new path: a FIFO would block the run, a device is not a log.
 pub(crate) fn create_joblog(path: &std::path::Path, header: &str) -> Result<()> {
-    let as_path_error = |source| Error::Path {
-        flag: "--joblog",
-        path: path.into(),
-        source,
-    };
-    ipc_sys::file::writable(path, ipc_sys::file::Devices::Refused).map_err(as_path_error)?;
+    ipc_sys::file::writable(path, ipc_sys::file::Devices::Refused)
+        .map_err(|e| Error::joblog(path, e))?;
     LineLog::create(path)
         .and_then(|mut log| log.write(header))
-        .map_err(|e| match e {
-            ipc_sys::Error::Open { source, .. } | ipc_sys::Error::Write { source, .. } => {
-                as_path_error(source)
-            }
-            e => Error::Sys(e),
-        })
+        .map_err(|e| Error::joblog_sys(path, e))
 }
 
 /// Bytes a pipe takes in one write without splitting or blocking, once it has room.
