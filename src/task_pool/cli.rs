@@ -15,8 +15,6 @@ use super::{Error, Partial, Pool, PoolConfig, Stopped, Task, command, demo};
 
 /// Largest `--tasks`: the demo keeps one report per task for its table.
 pub const MAX_TASKS: u64 = 100_000;
-/// Largest `--timeout` / `--grace-ms` of the demo, in milliseconds: an hour.
-pub const MAX_MS: u64 = 3_600_000;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -46,10 +44,10 @@ pub struct DemoArgs {
     #[arg(long = "task", value_name = "JOB[:ARG]", value_parser = |s: &str| demo::parse_spec(s).map(|_| s.to_string()))]
     task: Vec<String>,
     /// Per-task timeout in milliseconds
-    #[arg(long, value_name = "MS", default_value = "1000", value_parser = |s: &str| parse_between(s, "--timeout (milliseconds)", 1, MAX_MS), allow_negative_numbers = true)]
+    #[arg(long, value_name = "MS", default_value = "1000", value_parser = |s: &str| parse_between(s, "--timeout (milliseconds)", 1, demo::MAX_MS), allow_negative_numbers = true)]
     timeout: u64,
     /// Between SIGTERM and SIGKILL for a task that overran its timeout, in milliseconds
-    #[arg(long, value_name = "MS", default_value = "500", value_parser = |s: &str| parse_between(s, "--grace-ms", 0, MAX_MS), allow_negative_numbers = true)]
+    #[arg(long, value_name = "MS", default_value = "500", value_parser = |s: &str| parse_between(s, "--grace-ms", 0, demo::MAX_MS), allow_negative_numbers = true)]
     grace_ms: u64,
     /// Write one tab-separated line per task here
     #[arg(long, value_name = "FILE")]
@@ -227,21 +225,15 @@ fn run_demo(args: DemoArgs) -> Result<u8, Error> {
         args.workers,
         if args.workers == 1 { "" } else { "s" }
     ));
-    let mut pushed_all = true;
     for spec in specs {
         let task = demo::parse_spec(&spec).map_err(Error::Usage)?;
         match pool.push(Task::new(timeout, task)) {
             Ok(_) => {}
-            Err(Error::Interrupted { .. } | Error::DispatcherGone) => {
-                pushed_all = false;
-                break;
-            }
+            Err(Error::Interrupted { .. } | Error::DispatcherGone) => break,
             Err(e) => return Err(e),
         }
     }
-    let result = if pushed_all && ipc_sys::signal::interrupted().is_none() {
-        pool.stop()
-    } else if ipc_sys::signal::interrupted().is_some() {
+    let result = if ipc_sys::signal::interrupted().is_some() {
         pool.wind_down()
     } else {
         pool.stop()

@@ -36,31 +36,22 @@ enum Arg {
 }
 
 impl Kind {
-    /// In the order of their names (the order `unknown job` lists them in).
-    const ALL: [Kind; 9] = [
-        Kind::Abort,
-        Kind::BadCallback,
-        Kind::Compute,
-        Kind::Fail,
-        Kind::Overrun,
-        Kind::Panic,
-        Kind::Sleep,
-        Kind::SlowCallback,
-        Kind::Stubborn,
+    /// Each kind with its name, in the enum's order (`name` indexes it) and the names' order
+    /// (the order `unknown job` lists them in).
+    const ALL: [(Kind, &'static str); 9] = [
+        (Kind::Abort, "abort"),
+        (Kind::BadCallback, "bad-callback"),
+        (Kind::Compute, "compute"),
+        (Kind::Fail, "fail"),
+        (Kind::Overrun, "overrun"),
+        (Kind::Panic, "panic"),
+        (Kind::Sleep, "sleep"),
+        (Kind::SlowCallback, "slow-callback"),
+        (Kind::Stubborn, "stubborn"),
     ];
 
     pub fn name(self) -> &'static str {
-        match self {
-            Kind::Abort => "abort",
-            Kind::BadCallback => "bad-callback",
-            Kind::Compute => "compute",
-            Kind::Fail => "fail",
-            Kind::Overrun => "overrun",
-            Kind::Panic => "panic",
-            Kind::Sleep => "sleep",
-            Kind::SlowCallback => "slow-callback",
-            Kind::Stubborn => "stubborn",
-        }
+        Kind::ALL[self as usize].1
     }
 
     /// The argument it takes, its default, and its bound.
@@ -88,8 +79,8 @@ pub fn parse_spec(spec: &str) -> Result<DemoTask, String> {
         Some((job, arg)) => (job, Some(arg)),
         None => (spec, None),
     };
-    let Some(kind) = Kind::ALL.into_iter().find(|k| k.name() == job) else {
-        let known: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+    let Some((kind, _)) = Kind::ALL.into_iter().find(|&(_, name)| name == job) else {
+        let known: Vec<&str> = Kind::ALL.iter().map(|&(_, name)| name).collect();
         return Err(format!("unknown job '{job}' (known: {})", known.join(", ")));
     };
     let (default, max, what) = match kind.arg() {
@@ -244,6 +235,12 @@ mod tests {
         );
         for spec in ROTATION {
             assert!(parse_spec(spec).is_ok(), "{spec}");
+        }
+        for (i, (kind, name)) in Kind::ALL.into_iter().enumerate() {
+            assert_eq!(
+                (kind as usize, parse_spec(name).map(|t| t.kind)),
+                (i, Ok(kind))
+            );
         }
     }
 }

@@ -267,11 +267,14 @@ impl<J: Job> Dispatcher<'_, J> {
                 timeout: task.timeout,
                 grace: self.config.grace,
             };
-            let frame =
-                wire::frame_with_tail(&header, &task.payload).map_err(|source| Error::Frame {
+            // Room for the header's few bytes and the payload: one allocation.
+            let mut frame = Vec::with_capacity(frame::PREFIX + 64 + task.payload.len());
+            frame::append(&mut frame, &header, &task.payload, MAX_FRAME).map_err(|source| {
+                Error::Frame {
                     pipe: "worker task",
                     source,
-                })?;
+                }
+            })?;
             let slot = &mut self.slots[i];
             slot.tasks_run += 1;
             let written = slot
@@ -320,7 +323,7 @@ impl<J: Job> Dispatcher<'_, J> {
                 kind,
                 timeout,
                 started: now,
-                start_us: epoch_micros(),
+                start_us: super::epoch_us(SystemTime::now()),
                 start_text,
                 deadline: limit.and_then(|l| now.checked_add(l)),
                 terminated: None,
@@ -402,10 +405,7 @@ impl<J: Job> Dispatcher<'_, J> {
             }
             Wake::Interrupted | Wake::TimedOut => return Ok(()),
         }
-        let ready: Vec<bool> = fds
-            .iter()
-            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
-            .collect();
+        let ready = super::ready(&fds);
         drop(fds);
         let mut at = 0;
         if reading_tasks {
@@ -673,14 +673,17 @@ impl<J: Job> Dispatcher<'_, J> {
             }
         }
         if self.winding.is_some_and(|w| now >= w) {
-            for slot in &mut self.slots {
-                if !slot.final_kill {
-                    slot.child.signal_group(Signal::SIGKILL);
-                    slot.final_kill = true;
-                }
-            }
+            self.kill_all();
         }
         Ok(())
+    }
+
+    /// SIGKILL to every worker's group not yet sent it (the end of a wind-down's patience).
+    fn kill_all(&mut self) {
+        for slot in self.slots.iter_mut().filter(|s| !s.final_kill) {
+            slot.child.signal_group(Signal::SIGKILL);
+            slot.final_kill = true;
+        }
     }
 
     /// Ends and reaps the orphans of commands that were reparented to this dispatcher (a child
@@ -868,10 +871,7 @@ impl<J: Job> Dispatcher<'_, J> {
             callback_panicked,
         };
         report.append_to(&mut self.pending);
-        self.progress.settle();
-        self.flush_outcomes(false)?;
-        super::hooks::dispatcher_settled();
-        Ok(())
+        self.settled()
     }
 
     /// Settles one command task: its report goes to the caller, which prints its output and
@@ -883,6 +883,11 @@ impl<J: Job> Dispatcher<'_, J> {
                 source,
             },
         )?;
+        self.settled()
+    }
+
+    /// A task's outcome is buffered: count it, and send what the pipe takes.
+    fn settled(&mut self) -> Result<()> {
         self.progress.settle();
         self.flush_outcomes(false)?;
         super::hooks::dispatcher_settled();
@@ -983,12 +988,7 @@ impl<J: Job> Dispatcher<'_, J> {
                 }
             }
             if kill_at.is_some_and(|k| now >= k) {
-                for slot in &mut self.slots {
-                    if !slot.final_kill {
-                        slot.child.signal_group(Signal::SIGKILL);
-                        slot.final_kill = true;
-                    }
-                }
+                self.kill_all();
             }
             let watch = Watch {
                 interrupts: kill_at.is_none(),
@@ -1018,10 +1018,4 @@ impl<J: Job> Dispatcher<'_, J> {
 fn readable(file: &File) -> bool {
     let mut fds = [PollFd::new(file.as_fd(), PollFlags::POLLIN)];
     nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO).is_ok_and(|n| n > 0)
-}
-
-fn epoch_micros() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, super::micros)
 }

@@ -1,6 +1,6 @@
 //! The task pool's error type.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use ipc_cli::{EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, Failure};
 use ipc_sys::frame::FrameError;
@@ -24,9 +24,6 @@ pub enum Error {
 
     #[error(transparent)]
     Sys(#[from] ipc_sys::Error),
-
-    #[error("the {role} {status}")]
-    ChildFailed { role: String, status: String },
 
     /// SIGINT or SIGTERM ended the run (`signal`, when this process received it; `None` when
     /// only the dispatcher was told to stop). `partial` holds every report received.
@@ -64,6 +61,27 @@ pub enum Error {
         pipe: &'static str,
         source: FrameError,
     },
+}
+
+impl Error {
+    /// A joblog path that cannot be used: `--joblog PATH: why`.
+    pub(crate) fn joblog(path: &Path, source: std::io::Error) -> Error {
+        Error::Path {
+            flag: "--joblog",
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// The system layer's error on the joblog at `path`: its I/O error, worded as `joblog`.
+    pub(crate) fn joblog_sys(path: &Path, e: ipc_sys::Error) -> Error {
+        match e {
+            ipc_sys::Error::Open { source, .. } | ipc_sys::Error::Write { source, .. } => {
+                Error::joblog(path, source)
+            }
+            e => Error::Sys(e),
+        }
+    }
 }
 
 impl Failure for Error {

@@ -202,10 +202,13 @@ fn run(
     // Not blocking here: a caller slow to read must not keep this worker from timing the
     // command. A message still pending is tried again while the command runs, and sent
     // (waiting as long as it must) after its end: never dropped while the caller is there.
-    let mut pending = !matches!(
-        queue.send_with_fds(&started, &fds, false),
-        Ok(true) | Err(_)
-    );
+    let unsent = || {
+        !matches!(
+            queue.send_with_fds(&started, &fds, false),
+            Ok(true) | Err(_)
+        )
+    };
+    let mut pending = unsent();
 
     let deadline = timeout.and_then(|t| start.checked_add(t));
     let mut timed_out = false;
@@ -247,10 +250,7 @@ fn run(
         match wait_event(&mut poll, next, watch) {
             Ok(Wake::Ready) => {}
             Ok(Wake::TimedOut) if pending && own.is_none_or(|t| Instant::now() < t) => {
-                pending = !matches!(
-                    queue.send_with_fds(&started, &fds, false),
-                    Ok(true) | Err(_)
-                );
+                pending = unsent();
             }
             Ok(Wake::ChildChanged) => {}
             Ok(Wake::Interrupted) => {
@@ -335,9 +335,7 @@ fn finished(
     CommandReport {
         id,
         worker,
-        start_us: start_wall
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, super::micros),
+        start_us: super::epoch_us(start_wall),
         runtime,
         ended: match status {
             ExitStatus::Exited(c) => Ended::Exited(c),

@@ -14,7 +14,7 @@
 //! (SIGTERM: it kills its workers) and reaps it.
 //!
 //! ```no_run
-//! use std::time::Duration;
+//! use std::time::{Duration, SystemTime};
 //! use ipc_desafio::task_pool::{Job, Outcome, Pool, PoolConfig, Task};
 //!
 //! struct Square;
@@ -56,7 +56,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use ipc_sys::frame::FrameBuffer;
 use ipc_sys::linelog::LineLog;
@@ -192,13 +192,13 @@ impl<T: Serialize> TaskReport<T> {
         let ToCaller::Report(report) = message else {
             return;
         };
-        let len = match &report.outcome {
-            Outcome::Ok(output) => wire::encoded_len(output),
-            Outcome::Failed(s) => s.len(),
-            _ => 0,
-        };
+        let why = wire::too_large(match &report.outcome {
+            Outcome::Ok(output) => Ok(output),
+            Outcome::Failed(text) => Err(text.as_str()),
+            _ => Err(""),
+        });
         let failed = TaskReport {
-            outcome: Outcome::Failed(format!("output too large: {len} bytes")),
+            outcome: Outcome::Failed(why),
             ..report
         };
         if wire::append_frame(buf, &ToCaller::<T>::Report(failed)).is_err() {
@@ -207,9 +207,18 @@ impl<T: Serialize> TaskReport<T> {
     }
 }
 
-/// A duration in whole microseconds, saturating (no silent truncation).
-fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+/// `t` in whole microseconds since the Unix epoch, saturating (no silent truncation); 0 before
+/// it.
+fn epoch_us(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+/// Which of `fds` the last poll found ready (anything in `revents`), in their order.
+fn ready(fds: &[PollFd<'_>]) -> Vec<bool> {
+    fds.iter()
+        .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+        .collect()
 }
 
 /// Kernel accounting of one worker process, reaped by the dispatcher (`wait4`).
@@ -584,10 +593,7 @@ impl<J: Job> Pool<J> {
                 fds.push(PollFd::new(outcomes.as_fd(), PollFlags::POLLIN));
             }
             wait_event(&mut fds, None, Watch::INTERRUPTS)?;
-            let ready: Vec<bool> = fds
-                .iter()
-                .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
-                .collect();
+            let ready = ready(&fds);
             drop(fds);
             if ready.get(1).copied().unwrap_or(false) && !self.read_outcomes()? {
                 return Err(Error::DispatcherGone);
@@ -748,20 +754,11 @@ impl<J: Job> Pool<J> {
 /// Creates (or empties) a joblog and writes its header, refusing anything but a regular file
 /// or a new path: a FIFO would block the run, a device is not a log.
 pub(crate) fn create_joblog(path: &std::path::Path, header: &str) -> Result<()> {
-    let as_path_error = |source| Error::Path {
-        flag: "--joblog",
-        path: path.into(),
-        source,
-    };
-    ipc_sys::file::writable(path, ipc_sys::file::Devices::Refused).map_err(as_path_error)?;
+    ipc_sys::file::writable(path, ipc_sys::file::Devices::Refused)
+        .map_err(|e| Error::joblog(path, e))?;
     LineLog::create(path)
         .and_then(|mut log| log.write(header))
-        .map_err(|e| match e {
-            ipc_sys::Error::Open { source, .. } | ipc_sys::Error::Write { source, .. } => {
-                as_path_error(source)
-            }
-            e => Error::Sys(e),
-        })
+        .map_err(|e| Error::joblog_sys(path, e))
 }
 
 /// Bytes a pipe takes in one write without splitting or blocking, once it has room.

@@ -9,69 +9,20 @@
 use std::time::Duration;
 
 use ipc_sys::ExitStatus;
-use ipc_sys::frame::{FrameError, PREFIX};
+use ipc_sys::frame::{self, FrameError};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::{MAX_FRAME, TaskReport, WorkerUsage};
 
-/// Appends `message` to `buf` as one frame (length prefix, postcard payload) of at most
-/// `MAX_FRAME` payload bytes; on error `buf` is left as it was. Serialised straight into `buf`:
-/// no intermediate copy.
+/// Appends `message` to `buf` as one frame; on error `buf` is left as it was.
 pub(crate) fn append_frame<T: Serialize>(buf: &mut Vec<u8>, message: &T) -> Result<(), FrameError> {
-    append_frame_with_tail(buf, message, &[])
-}
-
-/// `append_frame`, with `tail` (bytes already encoded) after the message.
-fn append_frame_with_tail<T: Serialize>(
-    buf: &mut Vec<u8>,
-    message: &T,
-    tail: &[u8],
-) -> Result<(), FrameError> {
-    let at = buf.len();
-    buf.extend_from_slice(&[0; PREFIX]);
-    let encoded = postcard::to_extend(message, std::mem::take(buf)).map(|mut out| {
-        out.extend_from_slice(tail);
-        out
-    });
-    let too_large = |len| FrameError::TooLarge {
-        len,
-        max: MAX_FRAME,
-    };
-    match encoded {
-        Ok(mut out) => {
-            let len = out.len() - at - PREFIX;
-            match u32::try_from(len).ok().filter(|_| len <= MAX_FRAME) {
-                Some(prefix) => {
-                    out[at..at + PREFIX].copy_from_slice(&prefix.to_le_bytes());
-                    *buf = out;
-                    Ok(())
-                }
-                None => {
-                    out.truncate(at);
-                    *buf = out;
-                    Err(too_large(len))
-                }
-            }
-        }
-        // Only an unserialisable value (a sequence of unknown length) fails here: none of ours.
-        Err(e) => Err(FrameError::Io(std::io::Error::other(e))),
-    }
+    frame::append(buf, message, &[], MAX_FRAME)
 }
 
 /// `message` as one frame, ready to write.
 pub(crate) fn frame<T: Serialize>(message: &T) -> Result<Vec<u8>, FrameError> {
-    frame_with_tail(message, &[])
-}
-
-/// `message` then `tail` (bytes already encoded) as one frame, ready to write.
-pub(crate) fn frame_with_tail<T: Serialize>(
-    message: &T,
-    tail: &[u8],
-) -> Result<Vec<u8>, FrameError> {
-    // Room for a header's few bytes and the tail: one allocation when the message is small.
-    let mut buf = Vec::with_capacity(PREFIX + 64 + tail.len());
-    append_frame_with_tail(&mut buf, message, tail).map(|()| buf)
+    frame::encode(message, MAX_FRAME)
 }
 
 /// The message at the start of a payload, and the bytes after it.
@@ -79,9 +30,14 @@ pub(crate) fn split<T: DeserializeOwned>(payload: &[u8]) -> Option<(T, &[u8])> {
     postcard::take_from_bytes(payload).ok()
 }
 
-/// Bytes `value` takes once encoded (for a message saying an output is too large).
-pub(crate) fn encoded_len<T: Serialize>(value: &T) -> usize {
-    postcard::experimental::serialized_size(value).unwrap_or(usize::MAX)
+/// Why a result too large to deliver was not: the size of its output once encoded (a
+/// string's length and its bytes), or of its error text.
+pub(crate) fn too_large<T: Serialize>(result: Result<&T, &str>) -> String {
+    let len = match result {
+        Ok(output) => postcard::experimental::serialized_size(output).unwrap_or(usize::MAX),
+        Err(text) => text.len(),
+    };
+    format!("output too large: {len} bytes")
 }
 
 /// The message a whole payload holds; `None` for anything else (trailing bytes included).
@@ -234,6 +190,7 @@ impl Started {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ipc_sys::frame::PREFIX;
 
     /// Frames `message`, reads it back through a `FrameBuffer` as a reader would.
     fn round_trip<T: Serialize + DeserializeOwned>(message: &T) -> Option<T> {
@@ -274,7 +231,8 @@ mod tests {
         ))
         .unwrap();
         let (_, payload) = split::<TaskHeader>(&command[PREFIX..]).unwrap();
-        let framed = frame_with_tail(&worker, payload).unwrap();
+        let mut framed = Vec::new();
+        frame::append(&mut framed, &worker, payload, MAX_FRAME).unwrap();
         let (got, payload) = split::<WorkerHeader>(&framed[PREFIX..]).unwrap();
         assert_eq!(got, worker);
         assert_eq!(decode::<Vec<Vec<u8>>>(payload), Some(argv));
@@ -344,19 +302,5 @@ mod tests {
         })
         .unwrap();
         assert_eq!(decode::<WorkerResult<String>>(&job[..job.len() - 1]), None);
-    }
-
-    #[test]
-    fn a_frame_over_the_limit_is_refused_and_leaves_the_buffer_as_it_was() {
-        let mut buf = b"kept".to_vec();
-        let big = ToCaller::<String>::Fatal("x".repeat(MAX_FRAME));
-        assert!(matches!(
-            append_frame(&mut buf, &big),
-            Err(FrameError::TooLarge { .. })
-        ));
-        assert_eq!(buf, b"kept");
-        append_frame(&mut buf, &ToCaller::<String>::Fatal("ok".into())).unwrap();
-        assert_eq!(&buf[..4], b"kept");
-        assert_eq!(&buf[4..8], &4u32.to_le_bytes(), "tag, length, two bytes");
     }
 }

@@ -102,13 +102,7 @@ fn run_job<J: Job>(job: &J, id: u64, input: J::In) -> Result<Vec<u8>, FrameError
     let why = match frame {
         Ok(frame) if frame.len() - PREFIX <= MAX_OUTPUT => return Ok(frame),
         Err(FrameError::Io(e)) => format!("its output cannot be encoded: {e}"),
-        _ => {
-            let len = match &result {
-                Ok(output) => wire::encoded_len(output),
-                Err(text) => text.len(),
-            };
-            format!("output too large: {len} bytes")
-        }
+        _ => wire::too_large(result.as_ref().map_err(String::as_str)),
     };
     wire::frame(&WorkerResult::<J::Out>::Job {
         id,

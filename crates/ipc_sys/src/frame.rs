@@ -34,15 +34,44 @@ pub enum FrameError {
 /// `record` in postcard behind its length prefix, ready to write, if its payload is at most
 /// `max` bytes.
 pub fn encode<T: serde::Serialize + ?Sized>(record: &T, max: usize) -> Result<Vec<u8>, FrameError> {
-    // Only an unserialisable value (a sequence of unknown length) fails here.
-    let mut frame = postcard::to_extend(record, vec![0; PREFIX]).map_err(io::Error::other)?;
-    let len = frame.len() - PREFIX;
-    let prefix = u32::try_from(len)
-        .ok()
-        .filter(|_| len <= max)
-        .ok_or(FrameError::TooLarge { len, max })?;
-    frame[..PREFIX].copy_from_slice(&prefix.to_le_bytes());
-    Ok(frame)
+    // Room for a small record: one allocation for most messages.
+    let mut frame = Vec::with_capacity(PREFIX + 64);
+    append(&mut frame, record, &[], max).map(|()| frame)
+}
+
+/// Appends to `buf` one frame of at most `max` payload bytes: `record` in postcard, then `tail`
+/// (bytes already encoded, say a record passed on unread). Serialised straight into `buf`, no
+/// intermediate copy; on error `buf` is left as it was.
+pub fn append<T: serde::Serialize + ?Sized>(
+    buf: &mut Vec<u8>,
+    record: &T,
+    tail: &[u8],
+    max: usize,
+) -> Result<(), FrameError> {
+    let at = buf.len();
+    buf.extend_from_slice(&[0; PREFIX]);
+    // Only an unserialisable value (a sequence of unknown length, a path not in UTF-8) fails.
+    let prefix = match postcard::to_io(record, &mut *buf) {
+        Ok(out) => {
+            out.extend_from_slice(tail);
+            let len = out.len() - at - PREFIX;
+            u32::try_from(len)
+                .ok()
+                .filter(|_| len <= max)
+                .ok_or(FrameError::TooLarge { len, max })
+        }
+        Err(e) => Err(FrameError::Io(io::Error::other(e))),
+    };
+    match prefix {
+        Ok(prefix) => {
+            buf[at..at + PREFIX].copy_from_slice(&prefix.to_le_bytes());
+            Ok(())
+        }
+        Err(e) => {
+            buf.truncate(at);
+            Err(e)
+        }
+    }
 }
 
 /// Bytes read so far from one stream, cut into frames as they complete. Frames are handed out
@@ -90,28 +119,18 @@ impl FrameBuffer {
 
     /// The next complete frame's payload, if one is buffered.
     pub fn next_frame(&mut self) -> Result<Option<&[u8]>, FrameError> {
-        let rest = &self.buf[self.start..];
-        let Some(prefix) = rest.get(..PREFIX) else {
+        let Some(payload) = self.complete()? else {
             return Ok(None);
         };
-        let len = u32::from_le_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
-        let len = usize::try_from(len).unwrap_or(usize::MAX);
-        if len > self.max {
-            return Err(FrameError::TooLarge { len, max: self.max });
-        }
-        if rest.len() - PREFIX < len {
-            return Ok(None);
-        }
-        let from = self.start + PREFIX;
-        self.start = from + len;
-        Ok(Some(&self.buf[from..from + len]))
+        self.start = payload.end;
+        Ok(Some(&self.buf[payload]))
     }
 
     /// Blocks until a whole frame has arrived; `Ok(None)` at a clean end of file, an error at an
     /// end of file inside a frame.
     pub fn read_frame(&mut self, source: &mut impl Read) -> Result<Option<&[u8]>, FrameError> {
         loop {
-            if self.has_frame()? {
+            if self.complete()?.is_some() {
                 return self.next_frame();
             }
             if self.fill(source)? == 0 {
@@ -123,17 +142,20 @@ impl FrameBuffer {
         }
     }
 
-    /// Whether a whole frame is buffered (checking its size against the limit).
-    fn has_frame(&self) -> Result<bool, FrameError> {
+    /// Where the next frame's payload lies in the buffer, if it has arrived whole (its size
+    /// checked against the limit as soon as its prefix is in).
+    fn complete(&self) -> Result<Option<std::ops::Range<usize>>, FrameError> {
         let rest = &self.buf[self.start..];
         let Some(prefix) = rest.get(..PREFIX) else {
-            return Ok(false);
+            return Ok(None);
         };
-        let len = u32::from_le_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize;
+        let len = u32::from_le_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
+        let len = usize::try_from(len).unwrap_or(usize::MAX);
         if len > self.max {
             return Err(FrameError::TooLarge { len, max: self.max });
         }
-        Ok(rest.len() - PREFIX >= len)
+        let from = self.start + PREFIX;
+        Ok((rest.len() - PREFIX >= len).then_some(from..from + len))
     }
 }
 
@@ -194,6 +216,30 @@ mod tests {
             buf.read_frame(&mut reader),
             Err(FrameError::TooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn an_appended_frame_carries_its_tail_and_a_refused_one_leaves_the_buffer_as_it_was() {
+        let mut buf = b"kept".to_vec();
+        assert!(matches!(
+            append(&mut buf, &"x".repeat(200), &[], 100),
+            Err(FrameError::TooLarge { len: 202, max: 100 })
+        ));
+        assert_eq!(buf, b"kept");
+        append(&mut buf, &7u64, &postcard::to_stdvec("sleep").unwrap(), 100).unwrap();
+        assert_eq!(
+            &buf[4..8],
+            &7u32.to_le_bytes(),
+            "a byte of record, six of tail"
+        );
+        let mut reader = &buf[4..];
+        let payload = FrameBuffer::new(100)
+            .read_frame(&mut reader)
+            .unwrap()
+            .unwrap()
+            .to_vec();
+        let (id, tail) = postcard::take_from_bytes::<u64>(&payload).unwrap();
+        assert_eq!((id, postcard::from_bytes(tail)), (7, Ok("sleep")));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::ffi::OsStr;
 use std::io::{self, BufRead};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileTypeExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use ipc_sys::file::{Devices, writable};
@@ -60,28 +60,20 @@ pub enum Resume {
     Failed,
 }
 
-fn path_error(path: &Path, source: io::Error) -> Error {
-    Error::Path {
-        flag: "--joblog",
-        path: path.into(),
-        source,
-    }
-}
-
 /// Refuses what cannot be a joblog: a directory, a FIFO or a socket (either would block or
 /// fail the run); a regular file, a new path or a character device (`/dev/null`) will do.
 pub fn check(spec: &Spec) -> Result<(), Error> {
     let Spec::File { path, .. } = spec else {
         return Ok(());
     };
-    writable(path, Devices::Allowed).map_err(|e| path_error(path, e))?;
+    writable(path, Devices::Allowed).map_err(|e| Error::joblog(path, e))?;
     if std::fs::metadata(path).is_err() {
         // A new file: its directory must exist.
         let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
         match dir.map(std::fs::metadata) {
-            Some(Err(e)) => return Err(path_error(path, e)),
+            Some(Err(e)) => return Err(Error::joblog(path, e)),
             Some(Ok(m)) if !m.is_dir() => {
-                return Err(path_error(
+                return Err(Error::joblog(
                     path,
                     io::Error::new(io::ErrorKind::NotADirectory, "not a directory"),
                 ));
@@ -116,10 +108,10 @@ pub fn done(spec: &Spec, resume: Resume) -> Result<HashSet<u64>, Error> {
         {
             return Ok(done);
         }
-        Err(e) => return Err(path_error(path, e)),
+        Err(e) => return Err(Error::joblog(path, e)),
     };
     for (n, line) in io::BufReader::new(file).split(b'\n').enumerate() {
-        let line = line.map_err(|e| path_error(path, e))?;
+        let line = line.map_err(|e| Error::joblog(path, e))?;
         if line.is_empty() || n == 0 && line == HEADER.trim_end().as_bytes() {
             continue;
         }
@@ -162,12 +154,7 @@ impl Joblog {
             Spec::Stdout => return Ok(Joblog::Stdout),
             Spec::File { path, append } => (path, *append),
         };
-        let as_error = |e: ipc_sys::Error| match e {
-            ipc_sys::Error::Open { source, .. } | ipc_sys::Error::Write { source, .. } => {
-                path_error(path, source)
-            }
-            e => Error::Sys(e),
-        };
+        let as_error = |e| Error::joblog_sys(path, e);
         let meta = std::fs::metadata(path).ok();
         let device = meta
             .as_ref()
@@ -183,16 +170,10 @@ impl Joblog {
             .create(true)
             .append(true)
             .open(path)
-            .map_err(|e| path_error(path, e))?;
+            .map_err(|e| Error::joblog(path, e))?;
         let mut log = LineLog::append(path).map_err(as_error)?;
-        let header = if plus {
-            false
-        } else if resume != Resume::No {
-            empty && !device
-        } else {
-            true
-        };
-        if header {
+        // Resuming, a header only where there was none.
+        if !plus && (resume == Resume::No || empty && !device) {
             log.write(HEADER).map_err(as_error)?;
         }
         Ok(Joblog::File(log))

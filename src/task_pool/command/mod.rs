@@ -37,7 +37,7 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
 use super::wire::{self, CommandReport, Ended, STARTED_LEN};
-use super::{Batch, Commands, Error, Partial, Pool, PoolConfig, hooks};
+use super::{Batch, Commands, Error, Partial, Pool, PoolConfig, epoch_us, hooks, ready};
 use input::{Input, MAX_LINE, OpenError, Source};
 use joblog::{Joblog, Resume};
 use output::{Copied, Sink};
@@ -553,7 +553,7 @@ impl Run {
         });
         let line = joblog::line(
             job.seq,
-            now_us(),
+            epoch_us(SystemTime::now()),
             Duration::ZERO,
             0,
             (EXITVAL_NOT_STARTED, 0),
@@ -608,10 +608,7 @@ impl Run {
             children: false,
         };
         let wake = wait_event(&mut fds, self.stop_deadline, watch)?;
-        let ready: Vec<bool> = fds
-            .iter()
-            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
-            .collect();
+        let ready = ready(&fds);
         let outcomes_ready = outcomes.is_some() && ready[outcomes_at];
         drop(fds);
         match wake {
@@ -769,7 +766,7 @@ impl Run {
             Ended::WorkerDied(_) => (EXITVAL_KILLED, libc::SIGKILL),
         };
         let start = if report.start_us == 0 {
-            now_us()
+            epoch_us(SystemTime::now())
         } else {
             report.start_us
         };
@@ -1145,10 +1142,4 @@ impl Run {
         line.push('\n');
         let _ = io::stderr().write_all(line.as_bytes());
     }
-}
-
-fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, super::micros)
 }

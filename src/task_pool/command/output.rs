@@ -64,79 +64,78 @@ impl Sink {
 
     /// Copies the first `len` bytes of `file`.
     pub fn copy(&mut self, file: &File, len: u64) -> Copied {
-        if self.closed {
-            return Copied::Closed;
-        }
-        let result = match self.stream {
-            Stream::Stdout => self.copy_to(io::stdout().as_fd(), file, len),
-            Stream::Stderr => self.copy_to(io::stderr().as_fd(), file, len),
-        };
-        if let Copied::Closed = result {
-            self.closed = true;
-        }
-        result
+        self.on_stream(|fd, chunk| copy_to(fd, chunk, file, len))
     }
 
     /// Writes `bytes` (a joblog line for `--joblog -`), waiting for room as `copy` does.
     pub fn write(&mut self, bytes: &[u8]) -> Copied {
+        self.on_stream(|fd, _| {
+            let mut at = 0;
+            while at < bytes.len() {
+                if let Some(end) = wait_for_room(fd) {
+                    return end;
+                }
+                match nix::unistd::write(fd, &bytes[at..]) {
+                    Ok(n) => at += n,
+                    Err(Errno::EINTR | Errno::EAGAIN) => {}
+                    Err(Errno::EPIPE) => return Copied::Closed,
+                    Err(e) => return Copied::Failed(io::Error::from(e)),
+                }
+            }
+            Copied::Done
+        })
+    }
+
+    /// Runs `copy` on this stream (with its chunk size), unless its reader is known to be gone;
+    /// a copy that finds it gone says so for the next ones.
+    fn on_stream(&mut self, copy: impl FnOnce(BorrowedFd<'_>, usize) -> Copied) -> Copied {
         if self.closed {
             return Copied::Closed;
         }
-        let stdout = io::stdout();
-        let stderr = io::stderr();
+        let (stdout, stderr) = (io::stdout(), io::stderr());
         let fd = match self.stream {
             Stream::Stdout => stdout.as_fd(),
             Stream::Stderr => stderr.as_fd(),
         };
-        let mut at = 0;
-        while at < bytes.len() {
-            let mut fds = [PollFd::new(fd, PollFlags::POLLOUT)];
-            match wait_event(&mut fds, None, Watch::INTERRUPTS) {
-                Ok(Wake::Interrupted) => return Copied::Interrupted,
-                Ok(_) => {}
-                Err(e) => return Copied::Failed(io::Error::other(e.to_string())),
-            }
-            match nix::unistd::write(fd, &bytes[at..]) {
-                Ok(n) => at += n,
-                Err(Errno::EINTR | Errno::EAGAIN) => {}
-                Err(Errno::EPIPE) => {
-                    self.closed = true;
-                    return Copied::Closed;
-                }
-                Err(e) => return Copied::Failed(io::Error::from(e)),
-            }
-        }
-        Copied::Done
+        let result = copy(fd, self.chunk);
+        self.closed = matches!(result, Copied::Closed);
+        result
     }
+}
 
-    fn copy_to(&self, fd: BorrowedFd<'_>, file: &File, len: u64) -> Copied {
-        let mut offset: i64 = 0;
-        let end = i64::try_from(len).unwrap_or(i64::MAX);
-        while offset < end {
-            let mut fds = [PollFd::new(fd, PollFlags::POLLOUT)];
-            match wait_event(&mut fds, None, Watch::INTERRUPTS) {
-                Ok(Wake::Interrupted) => return Copied::Interrupted,
-                Ok(_) => {}
-                Err(e) => return Copied::Failed(io::Error::other(e.to_string())),
-            }
-            let want = usize::try_from(end - offset).map_or(self.chunk, |n| n.min(self.chunk));
-            match nix::sys::sendfile::sendfile(fd, file.as_fd(), Some(&mut offset), want) {
-                // The file is shorter than reported: nothing more to copy.
-                Ok(0) => return Copied::Done,
-                Ok(_) | Err(Errno::EINTR | Errno::EAGAIN) => {}
-                Err(Errno::EPIPE) => return Copied::Closed,
-                // Some outputs refuse sendfile (O_APPEND files on older kernels): copy by hand.
-                Err(Errno::EINVAL | Errno::ENOSYS) => match write_from(fd, file, &mut offset, want)
-                {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Copied::Closed,
-                    Err(e) => return Copied::Failed(e),
-                },
-                Err(e) => return Copied::Failed(io::Error::from(e)),
-            }
-        }
-        Copied::Done
+/// Waits until `fd` has room, in a wait a signal always ends: `None` then, or how the copy ends.
+fn wait_for_room(fd: BorrowedFd<'_>) -> Option<Copied> {
+    let mut fds = [PollFd::new(fd, PollFlags::POLLOUT)];
+    match wait_event(&mut fds, None, Watch::INTERRUPTS) {
+        Ok(Wake::Interrupted) => Some(Copied::Interrupted),
+        Ok(_) => None,
+        Err(e) => Some(Copied::Failed(io::Error::other(e.to_string()))),
     }
+}
+
+fn copy_to(fd: BorrowedFd<'_>, chunk: usize, file: &File, len: u64) -> Copied {
+    let mut offset: i64 = 0;
+    let end = i64::try_from(len).unwrap_or(i64::MAX);
+    while offset < end {
+        if let Some(end) = wait_for_room(fd) {
+            return end;
+        }
+        let want = usize::try_from(end - offset).map_or(chunk, |n| n.min(chunk));
+        match nix::sys::sendfile::sendfile(fd, file.as_fd(), Some(&mut offset), want) {
+            // The file is shorter than reported: nothing more to copy.
+            Ok(0) => return Copied::Done,
+            Ok(_) | Err(Errno::EINTR | Errno::EAGAIN) => {}
+            Err(Errno::EPIPE) => return Copied::Closed,
+            // Some outputs refuse sendfile (O_APPEND files on older kernels): copy by hand.
+            Err(Errno::EINVAL | Errno::ENOSYS) => match write_from(fd, file, &mut offset, want) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Copied::Closed,
+                Err(e) => return Copied::Failed(e),
+            },
+            Err(e) => return Copied::Failed(io::Error::from(e)),
+        }
+    }
+    Copied::Done
 }
 
 /// One piece of `file` from `offset` written by hand (read, then write).

@@ -19,22 +19,15 @@
 //! that is none of these stays as it is (parallel does the same); `{=perl=}` is refused (no
 //! Perl here), as are positions that name no input source.
 
-/// What one replacement string stands for.
+/// What one replacement string stands for (each one's spelling: `SUFFIXES`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
-    /// `{}`
     Whole,
-    /// `{.}`
     NoExtension,
-    /// `{/}`
     Basename,
-    /// `{//}`
     Dirname,
-    /// `{/.}`
     BasenameNoExtension,
-    /// `{#}`
     Seq,
-    /// `{%}`
     Slot,
 }
 
@@ -82,25 +75,19 @@ impl Template {
     /// `words[0]` is the program; `sources` is the number of input sources (for positions).
     /// An error names the replacement string it refuses.
     pub fn new(words: Vec<Vec<u8>>, sources: usize) -> Result<Template, String> {
-        let mut parsed = Vec::with_capacity(words.len());
-        for word in &words {
-            parsed.push(parse_word(word, sources)?);
-        }
-        let replaces = parsed
+        let words = words
             .iter()
-            .flatten()
-            .any(|p| matches!(p, Piece::Replace { .. }));
-        let slot = parsed.iter().flatten().any(|p| {
-            matches!(
-                p,
-                Piece::Replace {
-                    kind: Kind::Slot,
-                    ..
-                }
-            )
-        });
+            .map(|word| parse_word(word, sources))
+            .collect::<Result<Vec<_>, _>>()?;
+        let kinds = || {
+            words.iter().flatten().filter_map(|p| match p {
+                Piece::Replace { kind, .. } => Some(*kind),
+                Piece::Text(_) => None,
+            })
+        };
+        let (replaces, slot) = (kinds().next().is_some(), kinds().any(|k| k == Kind::Slot));
         Ok(Template {
-            words: parsed,
+            words,
             replaces,
             slot,
         })
