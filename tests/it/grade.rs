@@ -830,6 +830,18 @@ fn the_evidence_names_what_was_observed_and_quotes_nothing_raw() {
             "classified",
             "3 is recorded as 'par': «\\u{1b}[2J\\u{1b}[31m 3 is par \\u{1b}[0m»",
         ),
+        // A producer that computes on after EPIPE fails on its processor time, not the clock.
+        (
+            "py_computes_after_epipe",
+            "epipe",
+            "the producer got EPIPE; it ran",
+        ),
+        // A slow clean-up is waited for while its processor time grows.
+        (
+            "py_slow_to_end",
+            "epipe",
+            "its write failed with EPIPE and it ended by itself",
+        ),
         // A launcher's pipes are no channel (python3 may be pyenv's shim).
         (
             "py_shared_memory",

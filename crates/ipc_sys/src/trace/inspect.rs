@@ -8,7 +8,7 @@ use std::os::unix::fs::FileTypeExt;
 use nix::sys::uio::{RemoteIoVec, process_vm_readv};
 use nix::unistd::Pid;
 
-use super::record::{FdTable, HeldFd, Object};
+use super::record::{Activity, FdTable, HeldFd, Object};
 
 /// Reads up to `len` bytes of the tracee's memory at `addr`; fewer if part of it is unmapped.
 pub fn read_bytes(pid: i32, addr: u64, len: usize) -> Vec<u8> {
@@ -211,6 +211,50 @@ pub fn fd_table(pid: i32) -> FdTable {
         fds,
         calls: Vec::new(),
     }
+}
+
+/// How much `pid`'s threads used the processors, and whether one is runnable now; `None` once
+/// it is gone.
+pub fn activity(pid: i32) -> Option<Activity> {
+    // Clock ticks per second, for `stat`'s utime and stime where schedstat is missing.
+    let tick_us = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .filter(|t| *t > 0)
+        .map_or(10_000, |t| 1_000_000 / t as u64);
+    let mut total = Activity::default();
+    let mut seen = false;
+    for entry in fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten() {
+        let dir = entry.path();
+        let Some(stat) = fs::read_to_string(dir.join("stat")).ok() else {
+            continue;
+        };
+        seen = true;
+        match crate::memory::stat_field(&stat, 3) {
+            // Z: it has ended, and the tracer has not yet seen it end.
+            Some("R" | "D" | "Z") => total.runnable = true,
+            Some("t") => total.traced_stop = true,
+            _ => {}
+        }
+        let field = |n| {
+            crate::memory::stat_field(&stat, n)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        let sched = fs::read_to_string(dir.join("schedstat")).ok();
+        let mut sched = sched
+            .iter()
+            .flat_map(|s| s.split_whitespace())
+            .map(|v| v.parse::<u64>().ok());
+        match (sched.next().flatten(), sched.next().flatten()) {
+            (Some(on_cpu_ns), Some(waited_ns)) => {
+                total.cpu_us += on_cpu_ns / 1000;
+                total.waited_us += waited_ns / 1000;
+            }
+            _ => total.cpu_us += (field(14) + field(15)) * tick_us,
+        }
+    }
+    seen.then_some(total)
 }
 
 /// The thread group (process) a thread belongs to.
