@@ -88,8 +88,11 @@ const AFTER_ROOT: Duration = Duration::from_millis(1500);
 /// did not wait for, still sending their values); the trace ends once none made a traced call
 /// for this long (a daemon asleep), or at the deadline.
 const IDLE_AFTER_ROOT: Duration = Duration::from_secs(2);
-/// How long a held producer waits for a consumer that has not started yet (epipe).
+/// How long a held producer waits for a consumer that has not started yet (epipe) …
 const CONSUMER_PATIENCE: Duration = Duration::from_secs(2);
+/// … and, while the consumer's parent-to-be is still working (see `working`: starting it on a
+/// busy machine), at most this long.
+const CONSUMER_BACKSTOP: Duration = Duration::from_secs(10);
 /// Epipe: once the consumer is gone, the producer stays held until every other process has
 /// made no traced call for this long (main has finished setting up: a main that closes its
 /// copy of the read end right after starting the consumer has closed it, even on a loaded
@@ -109,6 +112,15 @@ pub const WATCH_CPU: Duration = Duration::from_secs(5);
 /// run's deadline, where the tracer ends the run without a last look.
 pub const WATCH_BACKSTOP: Duration = Duration::from_secs(15);
 const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
+
+/// Whether a process worked between two looks at it: it ran or waited for a processor at least
+/// half of the time between them, is runnable now, or is stopped in a traced call (waiting for
+/// the tracer) and made `calls` traced calls between them.
+fn working(last_us: u64, last: &Activity, now_us: u64, now: &Activity, calls: u32) -> bool {
+    let wall = now_us.saturating_sub(last_us);
+    let used = (now.cpu_us + now.waited_us).saturating_sub(last.cpu_us + last.waited_us);
+    used.saturating_mul(2) >= wall || now.runnable || (now.traced_stop && calls > 0)
+}
 
 /// What the watched process of a fault run had done when the watch began and at the last look.
 #[derive(Debug, Clone, Copy)]
@@ -150,6 +162,9 @@ pub struct Director {
     /// Epipe: the producer is held, and the consumer (not started yet) is waited for until
     /// then (µs).
     awaiting_consumer: Option<u64>,
+    /// Epipe: since when the consumer is waited for, and the last look at its parent-to-be.
+    awaiting_since: u64,
+    parent_look: Option<(u64, Activity)>,
     /// Epipe: a write of the producer succeeded after the consumer's death.
     wrote_after: bool,
     /// Epipe: the consumer is gone (µs); the producer is let go once the others are quiet.
@@ -211,11 +226,7 @@ impl Director {
         let Some(a) = ctx.activity(w.pid) else {
             return Ok(now + step);
         };
-        let wall = now.saturating_sub(w.last_us);
-        let used = (a.cpu_us + a.waited_us).saturating_sub(w.last.cpu_us + w.last.waited_us);
-        let working =
-            used.saturating_mul(2) >= wall || a.runnable || (a.traced_stop && w.calls > 0);
-        if !working {
+        if !working(w.last_us, &w.last, now, &a, w.calls) {
             return Err(over);
         }
         if a.cpu_us.saturating_sub(w.from.cpu_us) >= WATCH_CPU.as_micros() as u64 {
@@ -309,8 +320,14 @@ impl Controller for Director {
                             Some(c) => ctx.kill(c, Signal::SIGKILL),
                             None => {
                                 // Not started yet: wait for it a while, the producer held.
-                                let until = ctx.now_us() + CONSUMER_PATIENCE.as_micros() as u64;
+                                let now = ctx.now_us();
+                                let until = now + CONSUMER_PATIENCE.as_micros() as u64;
                                 self.awaiting_consumer = Some(until);
+                                self.awaiting_since = now;
+                                let parent = f.consumer.lineage.split_last().map(|(_, up)| up);
+                                if let Some(p) = parent.and_then(|up| ctx.find(up)) {
+                                    self.parent_look = ctx.activity(p).map(|a| (now, a));
+                                }
                                 ctx.wake_at(until);
                             }
                         }
@@ -423,10 +440,33 @@ impl Controller for Director {
         if let Some(until) = self.awaiting_consumer
             && now >= until
         {
-            // The consumer never came: the producer goes on, and the run shows nothing.
-            self.awaiting_consumer = None;
-            if let Some((_, tid)) = self.stopped {
-                ctx.resume(tid);
+            // A parent-to-be still working may yet start the consumer (a starved machine).
+            let parent = match &self.scenario {
+                Scenario::Epipe(f) => f.consumer.lineage.split_last().map(|(_, up)| up),
+                _ => None,
+            };
+            let parent = parent.and_then(|up| ctx.find(up));
+            let step = WATCH_STEP.as_micros() as u64;
+            let mut limit = self.awaiting_since + CONSUMER_BACKSTOP.as_micros() as u64;
+            if self.deadline_us > 0 {
+                let margin = DEADLINE_MARGIN.as_micros() as u64;
+                limit = limit.min(self.deadline_us.saturating_sub(margin));
+            }
+            let look = parent.and_then(|p| ctx.activity(p));
+            let waits_on = match (self.parent_look, look) {
+                (Some((at, last)), Some(a)) => working(at, &last, now, &a, 0),
+                _ => false,
+            };
+            self.parent_look = look.map(|a| (now, a));
+            if waits_on && now + step <= limit {
+                self.awaiting_consumer = Some(now + step);
+                ctx.wake_at(now + step);
+            } else {
+                // The consumer never came: the producer goes on, and the run shows nothing.
+                self.awaiting_consumer = None;
+                if let Some((_, tid)) = self.stopped {
+                    ctx.resume(tid);
+                }
             }
         }
         if let Some(until) = self.watch_until

@@ -353,6 +353,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_computing_process_is_runnable_and_its_processor_time_grows_a_sleeping_one_is_not() {
+        let me = std::process::id() as i32;
+        let before = activity(me).expect("this process");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut now = before;
+        while now.cpu_us <= before.cpu_us && std::time::Instant::now() < deadline {
+            now = activity(me).expect("this process");
+        }
+        assert!(now.cpu_us > before.cpu_us, "{before:?} {now:?}");
+        assert!(now.runnable, "this thread is running: {now:?}");
+
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let mut seen = activity(pid);
+        while seen.is_some_and(|a| a.runnable) && std::time::Instant::now() < deadline {
+            seen = activity(pid);
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let seen = seen.expect("sleep is alive");
+        assert!(!seen.runnable && !seen.traced_stop, "{seen:?}");
+        assert_eq!(activity(pid), None, "a reaped process has no activity");
+    }
+
+    #[test]
     fn a_pipe_of_this_process_is_named_by_its_inode_and_its_ends_flags() {
         let (r, w) = nix::unistd::pipe().unwrap();
         use std::os::fd::AsRawFd;
