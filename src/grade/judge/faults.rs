@@ -366,16 +366,17 @@ pub(super) fn snapshot<'m>(m: &'m Model, label: &str) -> Option<(u64, &'m [FdTab
 }
 
 /// What the watched process of a fault run did during its watch, from the kernel's counts at
-/// its first and last look: wall time, processor time, time waiting for a processor (µs).
+/// its first and last look from `since` on (a producer that forks the consumer was looked at
+/// before, as its parent-to-be): wall time, processor time, time waiting for a processor (µs).
 struct Worked {
     wall: u64,
     cpu: u64,
     waited: u64,
 }
 
-fn worked(m: &Model, pid: i32) -> Option<Worked> {
+fn worked(m: &Model, pid: i32, since: u64) -> Option<Worked> {
     let mut looks = m.records.iter().filter_map(|r| match &r.event {
-        Event::Activity(a) if r.pid == pid => Some((r.at_us, *a)),
+        Event::Activity(a) if r.pid == pid && r.at_us >= since => Some((r.at_us, *a)),
         _ => None,
     });
     let (from_at, from) = looks.next()?;
@@ -394,11 +395,11 @@ fn worked(m: &Model, pid: i32) -> Option<Worked> {
 fn still_working(
     lang: Lang,
     m: &Model,
-    pid: i32,
+    (pid, since): (i32, u64),
     busy: bool,
     repeated: Option<String>,
 ) -> (Verdict, String) {
-    let w = worked(m, pid).unwrap_or(Worked {
+    let w = worked(m, pid, since).unwrap_or(Worked {
         wall: 0,
         cpu: 0,
         waited: 0,
@@ -598,7 +599,7 @@ pub(super) fn eof(lang: Lang, runs: &Runs<'_>) -> Judged {
                 eofs
             )
         });
-        let (verdict, text) = still_working(lang, m, f.consumer, busy, repeated);
+        let (verdict, text) = still_working(lang, m, (f.consumer, f.held_at), busy, repeated);
         return (
             verdict,
             say!(
@@ -842,7 +843,7 @@ pub(super) fn epipe(lang: Lang, runs: &Runs<'_>) -> Judged {
         } else {
             lang.pick("the producer was let go", "o produtor foi liberado")
         };
-        let (verdict, text) = still_working(lang, m, f.producer, busy, repeated);
+        let (verdict, text) = still_working(lang, m, (f.producer, consumer_end), busy, repeated);
         return (verdict, format!("{setting} {got}; {text}"));
     }
     if let Some((at, tables)) = snapshot(m, SNAP_EPIPE_OVER) {
