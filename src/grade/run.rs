@@ -147,7 +147,7 @@ fn body(config: &TraceConfig, sandbox: &Sandbox, scenario: &Scenario, fds: Vec<O
     let mut sink = FrameSink {
         out: BufWriter::with_capacity(64 << 10, File::from(events)),
     };
-    let mut director = Director::new(scenario.clone());
+    let mut director = Director::new(scenario.clone(), config.deadline);
     let confine = || sandbox.confine().map_err(|e| e.to_string());
     let result = trace::run(
         config,

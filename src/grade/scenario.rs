@@ -3,11 +3,16 @@
 //! the channel and kill it (`eof`) or kill the consumer before letting it go on (`epipe`).
 //! Processes are named by their place in the tree (`lineage`), learnt in the first normal
 //! run: the same program builds the same tree on every run.
+//!
+//! The process that should end after a fault (eof: the consumer; epipe: the producer) is
+//! watched for the fault's `watch`, and then for as long as it visibly works — measured in what
+//! the kernel counted for it, not in wall time alone, so that a starved machine does not turn a
+//! slow ending into a failure (see `look`).
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use ipc_sys::trace::{Controller, Ctx, Decision, Entry, Event, Object, Record, Sys};
+use ipc_sys::trace::{Activity, Controller, Ctx, Decision, Entry, Event, Object, Record, Sys};
 use nix::sys::signal::Signal;
 
 /// A process and the descriptor it uses for the channel.
@@ -68,6 +73,12 @@ pub const SNAP_EOF: &str = "eof: the watch is over";
 pub const SNAP_EOF_SIGNAL: &str = "eof: the consumer is about to be signalled";
 pub const SNAP_EPIPE_WROTE: &str = "epipe: the producer's write succeeded";
 pub const SNAP_EPIPE_OVER: &str = "epipe: the watch is over";
+/// The watched process of a fault run computed on (`WATCH_CPU`) without ending.
+pub const SNAP_EOF_BUSY: &str = "eof: the consumer computed on";
+pub const SNAP_EPIPE_BUSY: &str = "epipe: the producer computed on";
+/// The watched process of a fault run was still working at the backstop, short of processors.
+pub const SNAP_EOF_STARVED: &str = "eof: the watch ran out while the consumer still worked";
+pub const SNAP_EPIPE_STARVED: &str = "epipe: the watch ran out while the producer still worked";
 pub const SNAP_LEFT: &str = "main has ended";
 const SNAP_DONE: &str = "the scenario has its answer";
 /// How long after the root's end the processes still running are taken note of (Python's
@@ -78,8 +89,11 @@ const AFTER_ROOT: Duration = Duration::from_millis(1500);
 /// for this long (a daemon asleep), or at the deadline.
 const IDLE_AFTER_ROOT: Duration = Duration::from_secs(2);
 /// How long a held producer waits for a consumer that has not started yet, or for one that
-/// is busy elsewhere to come back to the channel (epipe).
+/// is busy elsewhere to come back to the channel (epipe) …
 const CONSUMER_PATIENCE: Duration = Duration::from_secs(2);
+/// … and, while the consumer's parent-to-be is still working (see `working`: starting it on a
+/// busy machine), at most this long.
+const CONSUMER_BACKSTOP: Duration = Duration::from_secs(10);
 /// Epipe: once the consumer is gone, the producer stays held until every other process has
 /// made no traced call for this long (main has finished setting up: a main that closes its
 /// copy of the read end right after starting the consumer has closed it, even on a loaded
@@ -87,6 +101,39 @@ const CONSUMER_PATIENCE: Duration = Duration::from_secs(2);
 const SETTLE_QUIET: Duration = Duration::from_millis(200);
 /// … or for at most this long (a main that keeps making calls).
 const SETTLE_MAX: Duration = Duration::from_secs(1);
+/// Eof and epipe: past the fault's `watch`, a watched process that is still working — it ran or
+/// waited for a processor at least half the time since the last look, is runnable now, or is in
+/// a traced call it made since — is looked at again this often …
+const WATCH_STEP: Duration = Duration::from_secs(1);
+/// … until it has run this long on a processor since the watch began (processor time does not
+/// grow with the machine's load: a process that computes on this long is not slowly ending) …
+pub const WATCH_CPU: Duration = Duration::from_secs(5);
+/// … or this much wall time has passed since the watch began (then it was starved: the judge
+/// says unknown unless the run shows more), and never closer than `DEADLINE_MARGIN` to the
+/// run's deadline, where the tracer ends the run without a last look.
+pub const WATCH_BACKSTOP: Duration = Duration::from_secs(15);
+const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
+
+/// Whether a process worked between two looks at it: it ran or waited for a processor at least
+/// half of the time between them, is runnable now, or is stopped in a traced call (waiting for
+/// the tracer) and made `calls` traced calls between them.
+fn working(last_us: u64, last: &Activity, now_us: u64, now: &Activity, calls: u32) -> bool {
+    let wall = now_us.saturating_sub(last_us);
+    let used = (now.cpu_us + now.waited_us).saturating_sub(last.cpu_us + last.waited_us);
+    used.saturating_mul(2) >= wall || now.runnable || (now.traced_stop && calls > 0)
+}
+
+/// What the watched process of a fault run had done when the watch began and at the last look.
+#[derive(Debug, Clone, Copy)]
+struct Watching {
+    pid: i32,
+    from_us: u64,
+    from: Activity,
+    last_us: u64,
+    last: Activity,
+    /// Traced calls it made since the last look.
+    calls: u32,
+}
 
 /// The controller that plays a scenario.
 #[derive(Default)]
@@ -119,20 +166,88 @@ pub struct Director {
     /// Epipe: the producer is held, and the consumer, busy elsewhere, is killed when it next
     /// waits on the channel, or at this time (µs) wherever it is.
     consumer_busy_until: Option<u64>,
+    /// Epipe: since when the consumer is waited for, and the last look at its parent-to-be.
+    awaiting_since: u64,
+    parent_look: Option<(u64, Activity)>,
     /// Epipe: a write of the producer succeeded after the consumer's death.
     wrote_after: bool,
     /// Epipe: the consumer is gone (µs); the producer is let go once the others are quiet.
     settling_since: Option<u64>,
     /// When a process other than the held producer last made a traced call (µs).
     last_other_call: u64,
+    /// Eof and epipe: the process watched, once its watch began.
+    watching: Option<Watching>,
+    /// The run's deadline (µs since the trace began): the watch ends before it.
+    deadline_us: u64,
 }
 
 impl Director {
-    pub fn new(scenario: Scenario) -> Director {
+    /// The controller of a run traced until `deadline` at most.
+    pub fn new(scenario: Scenario, deadline: Duration) -> Director {
         Director {
             scenario,
+            deadline_us: deadline.as_micros() as u64,
             ..Director::default()
         }
+    }
+
+    /// Begins watching `pid` (what it has used of the processors so far is the baseline), and
+    /// asks for the first look after the fault's watch.
+    fn watch(&mut self, ctx: &mut Ctx<'_>, pid: Option<i32>, watch: Duration) {
+        let now = ctx.now_us();
+        if let Some(pid) = pid {
+            let from = ctx.activity(pid).unwrap_or_default();
+            self.watching = Some(Watching {
+                pid,
+                from_us: now,
+                from,
+                last_us: now,
+                last: from,
+                calls: 0,
+            });
+        }
+        let at = now + watch.as_micros() as u64;
+        self.watch_until = Some(at);
+        ctx.wake_at(at);
+    }
+
+    /// A look at the watched process at the end of a watch step: `Ok(at)` to look again then
+    /// (it is working), or the label the run ends with — it was idle (asleep, blocked: the
+    /// fault's plain verdict), it computed on for `WATCH_CPU`, or the backstop came while it
+    /// still worked.
+    fn look(&mut self, ctx: &mut Ctx<'_>, eof: bool) -> std::result::Result<u64, &'static str> {
+        let now = ctx.now_us();
+        let (over, busy, starved) = if eof {
+            (SNAP_EOF, SNAP_EOF_BUSY, SNAP_EOF_STARVED)
+        } else {
+            (SNAP_EPIPE_OVER, SNAP_EPIPE_BUSY, SNAP_EPIPE_STARVED)
+        };
+        let Some(w) = self.watching.as_mut() else {
+            return Err(over);
+        };
+        let step = WATCH_STEP.as_micros() as u64;
+        // Gone between its end and the tracer's seeing it: its end is about to be recorded.
+        let Some(a) = ctx.activity(w.pid) else {
+            return Ok(now + step);
+        };
+        if !working(w.last_us, &w.last, now, &a, w.calls) {
+            return Err(over);
+        }
+        if a.cpu_us.saturating_sub(w.from.cpu_us) >= WATCH_CPU.as_micros() as u64 {
+            return Err(busy);
+        }
+        let mut limit = w.from_us + WATCH_BACKSTOP.as_micros() as u64;
+        if self.deadline_us > 0 {
+            let margin = DEADLINE_MARGIN.as_micros() as u64;
+            limit = limit.min(self.deadline_us.saturating_sub(margin));
+        }
+        if now + step > limit {
+            return Err(starved);
+        }
+        w.last = a;
+        w.last_us = now;
+        w.calls = 0;
+        Ok(now + step)
     }
 
     /// The consumer of a fault run, once the producer was stopped: found by its place in the
@@ -228,8 +343,14 @@ impl Controller for Director {
                             }
                             None => {
                                 // Not started yet: wait for it a while, the producer held.
-                                let until = ctx.now_us() + CONSUMER_PATIENCE.as_micros() as u64;
+                                let now = ctx.now_us();
+                                let until = now + CONSUMER_PATIENCE.as_micros() as u64;
                                 self.awaiting_consumer = Some(until);
+                                self.awaiting_since = now;
+                                let parent = f.consumer.lineage.split_last().map(|(_, up)| up);
+                                if let Some(p) = parent.and_then(|up| ctx.find(up)) {
+                                    self.parent_look = ctx.activity(p).map(|a| (now, a));
+                                }
                                 ctx.wake_at(until);
                             }
                         }
@@ -267,9 +388,8 @@ impl Controller for Director {
             }
             Event::Exited { .. } => match (&self.scenario, self.stopped) {
                 (Scenario::Eof(_), Some((producer, _))) if record.pid == producer => {
-                    let at = ctx.now_us() + watch.as_micros() as u64;
-                    self.watch_until = Some(at);
-                    ctx.wake_at(at);
+                    let consumer = self.consumer_now(ctx);
+                    self.watch(ctx, consumer, watch);
                 }
                 (Scenario::Eof(_), Some(_)) if Some(record.pid) == self.consumer => {
                     self.end_soon(ctx, Duration::from_millis(500), SNAP_DONE);
@@ -286,6 +406,9 @@ impl Controller for Director {
             },
             Event::Call(call) => {
                 self.last_call = record.at_us;
+                if let Some(w) = self.watching.as_mut().filter(|w| w.pid == record.pid) {
+                    w.calls += 1;
+                }
                 if self.stopped.is_none_or(|(pid, _)| pid != record.pid) {
                     self.last_other_call = record.at_us;
                 }
@@ -309,18 +432,17 @@ impl Controller for Director {
 
     fn on_tick(&mut self, ctx: &mut Ctx<'_>) {
         let now = ctx.now_us();
-        if let (Some(since), Some((_, tid)), Scenario::Epipe(Fault { watch, .. })) =
+        if let (Some(since), Some((pid, tid)), Scenario::Epipe(Fault { watch, .. })) =
             (self.settling_since, self.stopped, &self.scenario)
         {
+            let watch = *watch;
             let quiet_at = self.last_other_call.max(since) + SETTLE_QUIET.as_micros() as u64;
             let go_at = quiet_at.min(since + SETTLE_MAX.as_micros() as u64);
             if now >= go_at {
                 self.settling_since = None;
                 self.resumed = true;
                 ctx.resume(tid);
-                let at = now + watch.as_micros() as u64;
-                self.watch_until = Some(at);
-                ctx.wake_at(at);
+                self.watch(ctx, Some(pid), watch);
             } else {
                 ctx.wake_at(go_at);
             }
@@ -357,10 +479,33 @@ impl Controller for Director {
         if let Some(until) = self.awaiting_consumer
             && now >= until
         {
-            // The consumer never came: the producer goes on, and the run shows nothing.
-            self.awaiting_consumer = None;
-            if let Some((_, tid)) = self.stopped {
-                ctx.resume(tid);
+            // A parent-to-be still working may yet start the consumer (a starved machine).
+            let parent = match &self.scenario {
+                Scenario::Epipe(f) => f.consumer.lineage.split_last().map(|(_, up)| up),
+                _ => None,
+            };
+            let parent = parent.and_then(|up| ctx.find(up));
+            let step = WATCH_STEP.as_micros() as u64;
+            let mut limit = self.awaiting_since + CONSUMER_BACKSTOP.as_micros() as u64;
+            if self.deadline_us > 0 {
+                let margin = DEADLINE_MARGIN.as_micros() as u64;
+                limit = limit.min(self.deadline_us.saturating_sub(margin));
+            }
+            let look = parent.and_then(|p| ctx.activity(p));
+            let waits_on = match (self.parent_look, look) {
+                (Some((at, last)), Some(a)) => working(at, &last, now, &a, 0),
+                _ => false,
+            };
+            self.parent_look = look.map(|a| (now, a));
+            if waits_on && now + step <= limit {
+                self.awaiting_consumer = Some(now + step);
+                ctx.wake_at(now + step);
+            } else {
+                // The consumer never came: the producer goes on, and the run shows nothing.
+                self.awaiting_consumer = None;
+                if let Some((_, tid)) = self.stopped {
+                    ctx.resume(tid);
+                }
             }
         }
         if let Some(until) = self.watch_until
@@ -368,16 +513,23 @@ impl Controller for Director {
         {
             self.watch_until = None;
             let consumer = self.consumer_now(ctx);
-            match &self.scenario {
-                Scenario::Eof(_) if consumer.is_some_and(|c| ctx.alive(c)) => {
-                    ctx.snapshot(SNAP_EOF);
-                    ctx.finish(SNAP_EOF);
+            let eof = matches!(self.scenario, Scenario::Eof(_));
+            let watched = match &self.scenario {
+                Scenario::Eof(_) => consumer,
+                Scenario::Epipe(_) => self.stopped.map(|(p, _)| p),
+                _ => None,
+            };
+            if watched.is_some_and(|p| ctx.alive(p)) {
+                match self.look(ctx, eof) {
+                    Ok(at) => {
+                        self.watch_until = Some(at);
+                        ctx.wake_at(at);
+                    }
+                    Err(label) => {
+                        ctx.snapshot(label);
+                        ctx.finish(label);
+                    }
                 }
-                Scenario::Epipe(_) if self.stopped.is_some_and(|(p, _)| ctx.alive(p)) => {
-                    ctx.snapshot(SNAP_EPIPE_OVER);
-                    ctx.finish(SNAP_EPIPE_OVER);
-                }
-                _ => {}
             }
         }
         if let Some((at, label)) = self.end_at

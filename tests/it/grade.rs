@@ -24,8 +24,9 @@ const CLASS_DEADLINE: Duration = Duration::from_secs(900);
 /// run (seconds graded alone with `--times 2` on an idle core, 2 cores shared by the class
 /// run's two jobs), and each repeats what an always-graded one shows in another language or
 /// shape.
-const EXPENSIVE: [&str; 7] = [
+const EXPENSIVE: [&str; 8] = [
     "cpp_correct",       // 13 s, g++ compiles for ~8 s: c_correct, in C++
+    "py_late_consumer",  // 18 s, main computes 2.5 s of CPU in every run: epipe waits for it
     "py_main_leaves",    // 7 s, the runs wait for the orphans: cleanup fails
     "c_system_pipeline", // 6 s, three cc compiles; system("./prod | ./cons")
     "rust_correct",      // rustc builds it first (rustup is hidden in the box): c_correct, in Rust
@@ -829,6 +830,18 @@ fn the_evidence_names_what_was_observed_and_quotes_nothing_raw() {
             "py_garbage_log",
             "classified",
             "3 is recorded as 'par': «\\u{1b}[2J\\u{1b}[31m 3 is par \\u{1b}[0m»",
+        ),
+        // A producer that computes on after EPIPE fails on its processor time, not the clock.
+        (
+            "py_computes_after_epipe",
+            "epipe",
+            "the producer got EPIPE; it ran",
+        ),
+        // A slow clean-up is waited for while its processor time grows.
+        (
+            "py_slow_to_end",
+            "epipe",
+            "its write failed with EPIPE and it ended by itself",
         ),
         // A launcher's pipes are no channel (python3 may be pyenv's shim).
         (

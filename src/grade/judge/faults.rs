@@ -314,8 +314,31 @@ fn still_running(lang: Lang, m: &Model, tables: &[FdTable], pid: i32, at: u64) -
                 .unwrap_or_default(),
             secs(lang, c.since_us)
         ),
-        None => say!(lang, "still running", "ainda rodando"),
+        None => match idle(m, pid) {
+            Some((cpu, wall)) => say!(
+                lang,
+                "idle (it ran {} on a processor in its last {})",
+                "parado (rodou {} num processador nos seus últimos {})",
+                dur(lang, cpu),
+                dur(lang, wall)
+            ),
+            None => say!(lang, "still running", "ainda rodando"),
+        },
     }
+}
+
+/// What `pid` did between the last two looks of a fault run's watch: (processor time, wall
+/// time), µs — the evidence that a process the watch gave up on was idle, not starved.
+fn idle(m: &Model, pid: i32) -> Option<(u64, u64)> {
+    let mut looks = m.records.iter().rev().filter_map(|r| match &r.event {
+        Event::Activity(a) if r.pid == pid => Some((r.at_us, *a)),
+        _ => None,
+    });
+    let (to_at, to) = looks.next()?;
+    let (from_at, from) = looks.next()?;
+    let working = (to.cpu_us + to.waited_us).saturating_sub(from.cpu_us + from.waited_us);
+    (!to.runnable && working.saturating_mul(2) < to_at.saturating_sub(from_at))
+        .then(|| (to.cpu_us.saturating_sub(from.cpu_us), to_at - from_at))
 }
 
 /// The first thread of `pid` in a snapshot waiting on the channel (see `waiting_on`).
@@ -340,6 +363,82 @@ pub(super) fn snapshot<'m>(m: &'m Model, label: &str) -> Option<(u64, &'m [FdTab
         Event::Snapshot { label: l, tables } if l == label => Some((r.at_us, tables.as_slice())),
         _ => None,
     })
+}
+
+/// What the watched process of a fault run did during its watch, from the kernel's counts at
+/// its first and last look from `since` on (a producer that forks the consumer was looked at
+/// before, as its parent-to-be): wall time, processor time, time waiting for a processor (µs).
+struct Worked {
+    wall: u64,
+    cpu: u64,
+    waited: u64,
+}
+
+fn worked(m: &Model, pid: i32, since: u64) -> Option<Worked> {
+    let mut looks = m.records.iter().filter_map(|r| match &r.event {
+        Event::Activity(a) if r.pid == pid && r.at_us >= since => Some((r.at_us, *a)),
+        _ => None,
+    });
+    let (from_at, from) = looks.next()?;
+    let (to_at, to) = looks.next_back().unwrap_or((from_at, from));
+    Some(Worked {
+        wall: to_at.saturating_sub(from_at),
+        cpu: to.cpu_us.saturating_sub(from.cpu_us),
+        waited: to.waited_us.saturating_sub(from.waited_us),
+    })
+}
+
+/// The verdict of a watch that ended with the watched process still working: it computed on
+/// for `WATCH_CPU` (`busy`: fail, its processor time the evidence), it repeated the call that
+/// should have ended it (`repeated` such calls: fail), or the machine gave it too little of a
+/// processor to tell (unknown).
+fn still_working(
+    lang: Lang,
+    m: &Model,
+    (pid, since): (i32, u64),
+    busy: bool,
+    repeated: Option<String>,
+) -> (Verdict, String) {
+    let w = worked(m, pid, since).unwrap_or(Worked {
+        wall: 0,
+        cpu: 0,
+        waited: 0,
+    });
+    if busy {
+        return (
+            Verdict::Fail,
+            say!(
+                lang,
+                "it ran {} on a processor in the {} after, without ending",
+                "ele rodou {} num processador nos {} seguintes, sem terminar",
+                dur(lang, w.cpu),
+                dur(lang, w.wall)
+            ),
+        );
+    }
+    if let Some(repeated) = repeated {
+        return (
+            Verdict::Fail,
+            say!(
+                lang,
+                "{} in the {} after, without ending",
+                "{} nos {} seguintes, sem terminar",
+                repeated,
+                dur(lang, w.wall)
+            ),
+        );
+    }
+    (
+        Verdict::Unknown,
+        say!(
+            lang,
+            "it was still working {} later, but the machine was busy: it had run {} on a processor and waited {} for one; whether it would have ended is not known",
+            "ele ainda trabalhava {} depois, mas a máquina estava ocupada: tinha rodado {} num processador e esperado {} por um; não se sabe se terminaria",
+            dur(lang, w.wall),
+            dur(lang, w.cpu),
+            dur(lang, w.waited)
+        ),
+    )
 }
 
 /// The fault run's roles (by lineage from the reference run) and the moment grade acted.
@@ -473,6 +572,43 @@ pub(super) fn eof(lang: Lang, runs: &Runs<'_>) -> Judged {
                 "{} já tinha terminado quando {}",
                 n.name(f.consumer),
                 killed
+            ),
+        );
+    }
+    let busy = snapshot(m, SNAP_EOF_BUSY).is_some();
+    if busy || snapshot(m, SNAP_EOF_STARVED).is_some() {
+        let eofs = m
+            .records
+            .iter()
+            .filter(|r| r.pid == f.consumer && r.at_us > f.held_at)
+            .filter(|r| match &r.event {
+                Event::Call(call) => {
+                    call.sys.reads()
+                        && call.result == 0
+                        && matches!(&call.detail, Detail::Io { object, .. }
+                            if m.conduit(object, false) == Some(f.conduit.clone()))
+                }
+                _ => false,
+            })
+            .count();
+        let repeated = (eofs >= 2).then(|| {
+            say!(
+                lang,
+                "it read end of file {} times",
+                "ele leu fim de arquivo {} vezes",
+                eofs
+            )
+        });
+        let (verdict, text) = still_working(lang, m, (f.consumer, f.held_at), busy, repeated);
+        return (
+            verdict,
+            say!(
+                lang,
+                "{}; {} was watched: {}",
+                "{}; {} foi observado: {}",
+                killed,
+                n.name(f.consumer),
+                text
             ),
         );
     }
@@ -687,6 +823,28 @@ pub(super) fn epipe(lang: Lang, runs: &Runs<'_>) -> Judged {
                 earlier
             ),
         );
+    }
+    let busy = snapshot(m, SNAP_EPIPE_BUSY).is_some();
+    if busy || snapshot(m, SNAP_EPIPE_STARVED).is_some() {
+        let failed = after
+            .iter()
+            .filter(|c| c.errno() == Some(libc::EPIPE))
+            .count();
+        let repeated = (failed >= 2).then(|| {
+            say!(
+                lang,
+                "it kept writing: {} writes failed with EPIPE",
+                "ele continuou escrevendo: {} escritas falharam com EPIPE",
+                failed
+            )
+        });
+        let got = if epipe {
+            lang.pick("the producer got EPIPE", "o produtor recebeu EPIPE")
+        } else {
+            lang.pick("the producer was let go", "o produtor foi liberado")
+        };
+        let (verdict, text) = still_working(lang, m, (f.producer, consumer_end), busy, repeated);
+        return (verdict, format!("{setting} {got}; {text}"));
     }
     if let Some((at, tables)) = snapshot(m, SNAP_EPIPE_OVER) {
         let blocked = waiting_in(lang, m, tables, f.producer, &f.conduit, false, -1);

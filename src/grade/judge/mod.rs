@@ -13,7 +13,10 @@ use crate::desafio::lang::{Lang, count, decimal};
 use super::classify::{Class, read_line};
 use super::model::{Conduit, Model, Roles};
 use super::run::Outcome;
-use super::scenario::{SNAP_EOF, SNAP_EOF_SIGNAL, SNAP_EPIPE_OVER, SNAP_EPIPE_WROTE, SNAP_LEFT};
+use super::scenario::{
+    SNAP_EOF, SNAP_EOF_BUSY, SNAP_EOF_SIGNAL, SNAP_EOF_STARVED, SNAP_EPIPE_BUSY, SNAP_EPIPE_OVER,
+    SNAP_EPIPE_STARVED, SNAP_EPIPE_WROTE, SNAP_LEFT,
+};
 
 /// Every criterion, in the order of the report (and of the table).
 pub const IDS: [&str; 10] = [

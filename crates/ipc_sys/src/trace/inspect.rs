@@ -8,7 +8,7 @@ use std::os::unix::fs::FileTypeExt;
 use nix::sys::uio::{RemoteIoVec, process_vm_readv};
 use nix::unistd::Pid;
 
-use super::record::{FdTable, HeldFd, Object};
+use super::record::{Activity, FdTable, HeldFd, Object};
 
 /// Reads up to `len` bytes of the tracee's memory at `addr`; fewer if part of it is unmapped.
 pub fn read_bytes(pid: i32, addr: u64, len: usize) -> Vec<u8> {
@@ -213,6 +213,50 @@ pub fn fd_table(pid: i32) -> FdTable {
     }
 }
 
+/// How much `pid`'s threads used the processors, and whether one is runnable now; `None` once
+/// it is gone.
+pub fn activity(pid: i32) -> Option<Activity> {
+    // Clock ticks per second, for `stat`'s utime and stime where schedstat is missing.
+    let tick_us = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .filter(|t| *t > 0)
+        .map_or(10_000, |t| 1_000_000 / t as u64);
+    let mut total = Activity::default();
+    let mut seen = false;
+    for entry in fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten() {
+        let dir = entry.path();
+        let Some(stat) = fs::read_to_string(dir.join("stat")).ok() else {
+            continue;
+        };
+        seen = true;
+        match crate::memory::stat_field(&stat, 3) {
+            // Z: it has ended, and the tracer has not yet seen it end.
+            Some("R" | "D" | "Z") => total.runnable = true,
+            Some("t") => total.traced_stop = true,
+            _ => {}
+        }
+        let field = |n| {
+            crate::memory::stat_field(&stat, n)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        let sched = fs::read_to_string(dir.join("schedstat")).ok();
+        let mut sched = sched
+            .iter()
+            .flat_map(|s| s.split_whitespace())
+            .map(|v| v.parse::<u64>().ok());
+        match (sched.next().flatten(), sched.next().flatten()) {
+            (Some(on_cpu_ns), Some(waited_ns)) => {
+                total.cpu_us += on_cpu_ns / 1000;
+                total.waited_us += waited_ns / 1000;
+            }
+            _ => total.cpu_us += (field(14) + field(15)) * tick_us,
+        }
+    }
+    seen.then_some(total)
+}
+
 /// The thread group (process) a thread belongs to.
 pub fn tgid(tid: i32) -> Option<i32> {
     let status = fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
@@ -307,6 +351,34 @@ pub fn sockaddr(pid: i32, addr: u64, len: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_computing_process_is_runnable_and_its_processor_time_grows_a_sleeping_one_is_not() {
+        let me = std::process::id() as i32;
+        let before = activity(me).expect("this process");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut now = before;
+        while now.cpu_us <= before.cpu_us && std::time::Instant::now() < deadline {
+            now = activity(me).expect("this process");
+        }
+        assert!(now.cpu_us > before.cpu_us, "{before:?} {now:?}");
+        assert!(now.runnable, "this thread is running: {now:?}");
+
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let mut seen = activity(pid);
+        while seen.is_some_and(|a| a.runnable) && std::time::Instant::now() < deadline {
+            seen = activity(pid);
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let seen = seen.expect("sleep is alive");
+        assert!(!seen.runnable && !seen.traced_stop, "{seen:?}");
+        assert_eq!(activity(pid), None, "a reaped process has no activity");
+    }
 
     #[test]
     fn a_pipe_of_this_process_is_named_by_its_inode_and_its_ends_flags() {

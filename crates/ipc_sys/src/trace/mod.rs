@@ -39,7 +39,8 @@ mod tracer;
 pub use crate::child::ExitStatus as Status;
 pub use inspect::fd_table;
 pub use record::{
-    Call, Detail, Event, FdTable, HeldFd, InCall, Intervention, LockOp, Object, Record, Waited,
+    Activity, Call, Detail, Event, FdTable, HeldFd, InCall, Intervention, LockOp, Object, Record,
+    Waited,
 };
 pub use syscalls::Sys;
 pub use tracer::{Ctx, NOTABLE_ERRNOS, run};

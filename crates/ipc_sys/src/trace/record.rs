@@ -235,6 +235,24 @@ pub enum Intervention {
     Signalled { signal: i32 },
 }
 
+/// How much a process used the processors, summed over its threads, from the kernel's
+/// scheduler accounting (`/proc/PID/task/TID/schedstat`, else `stat`'s utime and stime), and
+/// the state its threads were in: what tells a process that works (or waits for a processor on
+/// a busy machine) from one that sleeps, whatever the wall clock says.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Activity {
+    /// Time on a processor since it started (µs).
+    pub cpu_us: u64,
+    /// Time runnable but waiting for a processor since it started (µs): 0 where the kernel
+    /// does not say.
+    pub waited_us: u64,
+    /// Some thread was running or runnable (`R`), in an uninterruptible wait (`D`: the disk),
+    /// or had ended and was not yet reaped (`Z`).
+    pub runnable: bool,
+    /// Some thread was stopped by the tracer (`t`): in a traced call, waiting for the tracer.
+    pub traced_stop: bool,
+}
+
 /// What happened.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Event {
@@ -281,6 +299,8 @@ pub enum Event {
     Finished {
         reason: String,
     },
+    /// What the kernel counted for process `pid` when the controller asked (see `Activity`).
+    Activity(Activity),
     /// Something the tracer could not do or record (caps reached, an unsupported architecture).
     Note {
         text: String,

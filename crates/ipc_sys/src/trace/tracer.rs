@@ -16,7 +16,7 @@ use nix::unistd::Pid;
 
 use super::filter;
 use super::inspect;
-use super::record::{Call, Detail, Event, InCall, Intervention, Object, Record};
+use super::record::{Activity, Call, Detail, Event, InCall, Intervention, Object, Record};
 use super::syscalls::{Sys, path_arg};
 use super::{Controller, Decision, Entry, Outcome, Sink, Stdio, TraceConfig};
 use crate::child::ExitStatus;
@@ -105,6 +105,7 @@ enum Request {
     Snapshot(String),
     Finish(String),
     Wake(u64),
+    Emit(i32, Event),
 }
 
 /// The controller's view of the trace and its way to intervene.
@@ -181,6 +182,15 @@ impl Ctx<'_> {
     /// Ends the trace: every process is killed.
     pub fn finish(&mut self, reason: &str) {
         self.requests.push(Request::Finish(reason.to_string()));
+    }
+
+    /// What the kernel counts of `pid`'s use of the processors now (recorded as an
+    /// `Event::Activity`, the evidence of a decision taken on it); `None` once it is gone.
+    pub fn activity(&mut self, pid: i32) -> Option<Activity> {
+        let activity = inspect::activity(pid)?;
+        self.requests
+            .push(Request::Emit(pid, Event::Activity(activity)));
+        Some(activity)
     }
 
     /// Asks for an `on_tick` no later than `at_us`.
@@ -641,6 +651,7 @@ impl Tracer<'_> {
                 }
                 Request::Finish(reason) => self.finish(&reason),
                 Request::Wake(at) => self.wakes.push(at),
+                Request::Emit(pid, event) => self.emit(pid, pid, event),
             }
         }
     }
@@ -655,6 +666,7 @@ impl Tracer<'_> {
                 | Event::Finished { .. }
                 | Event::Intervention(_)
                 | Event::Snapshot { .. }
+                | Event::Activity(_)
                 | Event::Started { .. }
         );
         if !essential && self.records >= self.config.max_records {
