@@ -21,7 +21,12 @@
 //!   temp file: the next run on the state then runs as any run and removes both;
 //! - a second run on the same state file is refused (exit 2, one line naming the live run's
 //!   pid, nothing printed, nothing touched) while the first is live, or runs as any run once it
-//!   has ended;
+//!   has ended; the state file ends as the run that ran *later* says. Which run that is, is
+//!   not which was started later: the run lock decides, and a first run slow to reach it (a
+//!   loaded machine) is beaten by a short second run that takes the lock, sells and ends
+//!   before the first takes it in turn. The two runs' outputs never interleave (each prints
+//!   only while it holds the lock), so the run that printed first ran first: the campaign
+//!   watches both outputs to see it;
 //! - the exit code says what happened: SIGKILL only when main was killed; 130 exactly when main
 //!   says it was interrupted; else 0 exactly when nothing was oversold and every buyer bought
 //!   or was refused, 1 otherwise; stderr stays empty.
@@ -71,6 +76,11 @@ pub struct Scenario {
     pub tickets: u64,
     pub lock: bool,
     pub bound: Duration,
+    /// With `SecondRun`: the first run is stopped (SIGSTOP) as soon as it is started, before
+    /// it takes the run lock, and continued once the second run has ended — so the second
+    /// runs first, deterministically. Never drawn by `scenario` (seeds replay as before); set
+    /// by a test.
+    pub hold_first: bool,
 }
 
 fn office_args(rng: &mut StdRng) -> (Vec<String>, u64, u64, bool, u64) {
@@ -128,6 +138,7 @@ pub fn scenario(seed: u64) -> Scenario {
         tickets,
         lock,
         bound: expected * 4 + Duration::from_secs(30),
+        hold_first: false,
     }
 }
 
@@ -168,6 +179,23 @@ fn buyer_pid(line: &str) -> Option<i32> {
         .ok()
 }
 
+/// Which of two runs on one state file printed first, so ran first (their outputs never
+/// interleave: each prints only while it holds the run lock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Order {
+    /// The first started ran first, the second after it (or was refused).
+    FirstRanFirst,
+    /// The second started took the run lock first and ran before the first.
+    SecondRanFirst,
+    /// Not seen: both outputs were found begun at the first look.
+    Unknown,
+}
+
+/// Whether a run has printed anything on stdout yet.
+fn printed(sess: &Session) -> bool {
+    std::fs::metadata(&sess.stdout).is_ok_and(|m| m.len() > 0)
+}
+
 /// `{"ticket_num": N}\n` → N; anything else is not a valid state.
 fn parse_state(text: &str) -> Option<u64> {
     text.strip_prefix("{\"ticket_num\": ")?
@@ -184,6 +212,17 @@ pub fn run(bin: &Path, s: &Scenario, dir: &Path) -> Result<String, String> {
         .arg(&state)
         .current_dir(dir);
     let mut sess = Session::start(&mut cmd, dir)?;
+    let held = s.hold_first && s.fault == Fault::SecondRun;
+    if held {
+        let _ = nix::sys::signal::kill(sess.main(), Signal::SIGSTOP);
+        sess.wait_for(Duration::from_secs(5), |sess| {
+            matches!(campaign::state(sess.sid), Some('T' | 'Z') | None)
+        });
+        if dir.join("state.json.pid").exists() {
+            let _ = nix::sys::signal::kill(sess.main(), Signal::SIGCONT);
+            return Err("not held: the first run took the run lock before it was stopped".into());
+        }
+    }
     let mut acted = false;
     // The state file, read all along: always valid, and with the lock never going up.
     let mut last_seen: Option<u64> = None;
@@ -200,7 +239,7 @@ pub fn run(bin: &Path, s: &Scenario, dir: &Path) -> Result<String, String> {
             Err(_) => Ok(()), // not created yet
         }
     };
-    while sess.start.elapsed() < s.at && sess.ended().is_none() {
+    while !held && sess.start.elapsed() < s.at && sess.ended().is_none() {
         watch(&mut last_seen)?;
         std::thread::sleep(Duration::from_micros(500));
     }
@@ -287,21 +326,42 @@ pub fn run(bin: &Path, s: &Scenario, dir: &Path) -> Result<String, String> {
                     .arg("--state")
                     .arg(&state)
                     .current_dir(dir);
-                second = Some((Session::start(&mut cmd, &sub)?, Instant::now()));
+                let mut run2 = Session::start(&mut cmd, &sub)?;
+                if held {
+                    // The first run, stopped before its run lock, lets the second run whole.
+                    run2.finish(s.bound)?;
+                    let _ = nix::sys::signal::kill(sess.main(), Signal::SIGCONT);
+                }
+                second = Some((run2, Instant::now()));
                 acted = true;
             }
         }
     }
+    // Which run printed first, seen while both may still run (see `Order`).
+    let mut order: Option<Order> = None;
+    let mut look = |sess: &Session, run2: Option<&Session>| {
+        if let (None, Some(run2)) = (order, run2) {
+            order = match (printed(sess), printed(run2)) {
+                (true, false) => Some(Order::FirstRanFirst),
+                (false, true) => Some(Order::SecondRanFirst),
+                (true, true) => Some(Order::Unknown),
+                (false, false) => None,
+            };
+        }
+    };
     while sess.ended().is_none() && sess.start.elapsed() < s.bound {
         // A second run resets the count once the first has let go of the state (at its very
-        // end): from its start on, only the state's validity is watched.
+        // end), or runs before the first takes the state: from its start on, only the state's
+        // validity is watched.
         if second.is_some() {
             last_seen = None;
         }
+        look(&sess, second.as_ref().map(|(run2, _)| run2));
         watch(&mut last_seen)?;
         std::thread::sleep(Duration::from_micros(500));
     }
     let status = sess.finish(s.bound)?;
+    look(&sess, second.as_ref().map(|(run2, _)| run2));
     sess.all_gone(Duration::from_secs(10))?;
     let main_pid = sess.sid;
     let out = sess.stdout_text();
@@ -310,6 +370,7 @@ pub fn run(bin: &Path, s: &Scenario, dir: &Path) -> Result<String, String> {
         Some((mut run2, _)) => {
             let status2 = run2.finish(s.bound)?;
             run2.all_gone(Duration::from_secs(10))?;
+            look(&sess, Some(&run2));
             let (out2, err2) = (run2.stdout_text(), run2.stderr_text());
             if status.code() == Some(2) && out.is_empty() && err == busy(&state, run2.sid) {
                 // The second run took the lock first (the first had not yet): it is the run,
@@ -325,14 +386,33 @@ pub fn run(bin: &Path, s: &Scenario, dir: &Path) -> Result<String, String> {
                 };
                 let first = Some((status, out, err));
                 check(
-                    &swapped, acted, &status2, &out2, &err2, run2.sid, first, dir,
+                    &swapped,
+                    acted,
+                    &status2,
+                    &out2,
+                    &err2,
+                    run2.sid,
+                    first,
+                    Order::FirstRanFirst,
+                    dir,
                 )?;
             } else {
                 let second = Some((status2, out2, err2));
-                check(s, acted, &status, &out, &err, main_pid, second, dir)?;
+                let order = order.unwrap_or(Order::FirstRanFirst);
+                check(s, acted, &status, &out, &err, main_pid, second, order, dir)?;
             }
         }
-        None => check(s, acted, &status, &out, &err, main_pid, None, dir)?,
+        None => check(
+            s,
+            acted,
+            &status,
+            &out,
+            &err,
+            main_pid,
+            None,
+            Order::FirstRanFirst,
+            dir,
+        )?,
     }
     if std::os::unix::process::ExitStatusExt::signal(&status) == Some(9) {
         follow_up(bin, dir)?;
@@ -521,6 +601,7 @@ fn check(
     err: &str,
     main_pid: i32,
     second: Option<(std::process::ExitStatus, String, String)>,
+    order: Order,
     dir: &Path,
 ) -> Result<(), String> {
     use std::os::unix::process::ExitStatusExt;
@@ -617,16 +698,22 @@ fn check(
     {
         return Err(format!("an undisturbed run with the lock exited {code}"));
     }
-    // The state file as it ended: the later run's.
+    // The state file as it ended: the later run's — the one that printed last (see `Order`).
     let final_left = final_state.as_deref().and_then(parse_state);
     match second_ran {
         Some(out2) => {
             let lines2: Vec<&str> = out2.lines().collect();
             let (b2, t2, lock2) = office_params(&s.second);
             let (left2, _) = check_summary(&lines2, b2, t2, lock2)?;
-            if left2 != final_left {
+            let agrees = match order {
+                Order::FirstRanFirst => left2 == final_left,
+                Order::SecondRanFirst => left == final_left,
+                Order::Unknown => left2 == final_left || left == final_left,
+            };
+            if !agrees {
                 return Err(format!(
-                    "the second run says {left2:?} left, the file {final_left:?}"
+                    "the second run says {left2:?} left, main {left:?}, the file {final_left:?} \
+                     (which ran first: {order:?})"
                 ));
             }
         }
