@@ -222,7 +222,7 @@ impl Director {
         } else {
             (SNAP_EPIPE_OVER, SNAP_EPIPE_BUSY, SNAP_EPIPE_STARVED)
         };
-        let Some(w) = self.watching.as_mut() else {
+        let Some(mut w) = self.watching else {
             return Err(over);
         };
         let step = WATCH_STEP.as_micros() as u64;
@@ -236,18 +236,32 @@ impl Director {
         if a.cpu_us.saturating_sub(w.from.cpu_us) >= WATCH_CPU.as_micros() as u64 {
             return Err(busy);
         }
-        let mut limit = w.from_us + WATCH_BACKSTOP.as_micros() as u64;
-        if self.deadline_us > 0 {
-            let margin = DEADLINE_MARGIN.as_micros() as u64;
-            limit = limit.min(self.deadline_us.saturating_sub(margin));
-        }
-        if now + step > limit {
+        let limit = w.from_us + WATCH_BACKSTOP.as_micros() as u64;
+        if now + step > self.before_deadline(limit) {
             return Err(starved);
         }
         w.last = a;
         w.last_us = now;
         w.calls = 0;
+        self.watching = Some(w);
         Ok(now + step)
+    }
+
+    /// `limit_us`, or earlier: never closer than `DEADLINE_MARGIN` to the run's deadline.
+    fn before_deadline(&self, limit_us: u64) -> u64 {
+        if self.deadline_us == 0 {
+            return limit_us;
+        }
+        limit_us.min(
+            self.deadline_us
+                .saturating_sub(DEADLINE_MARGIN.as_micros() as u64),
+        )
+    }
+
+    /// The live process that will fork the consumer of a fault run: its parent by lineage.
+    fn consumer_parent(&self, ctx: &Ctx<'_>) -> Option<i32> {
+        let (_, up) = self.scenario.fault()?.consumer.lineage.split_last()?;
+        ctx.find(up)
     }
 
     /// The consumer of a fault run, once the producer was stopped: found by its place in the
@@ -276,13 +290,10 @@ fn is_target_write(ctx: &Ctx<'_>, entry: &Entry, target: &Target) -> bool {
         && ctx.lineage(entry.pid) == Some(target.lineage.as_slice())
 }
 
-/// Whether one of these calls is a wait on the channel: a read of it, or a poll, select or
-/// epoll wait (the only calls a consumer can be in while it holds no lock of its own making
-/// between values).
-fn waits_on_channel<'e>(mut calls: impl Iterator<Item = &'e Entry>) -> bool {
-    calls.any(|e| {
-        (e.sys.reads() && e.object.as_ref().is_some_and(Object::is_channel)) || e.sys.waits_on_fds()
-    })
+/// Whether a call is a wait on the channel: a read of it, or a poll, select or epoll wait (the
+/// only calls a consumer can be in while it holds no lock of its own making between values).
+fn waits_on_channel(e: &Entry) -> bool {
+    (e.sys.reads() && e.object.as_ref().is_some_and(Object::is_channel)) || e.sys.waits_on_fds()
 }
 
 impl Controller for Director {
@@ -330,7 +341,7 @@ impl Controller for Director {
                         self.consumer = ctx.find(&f.consumer.lineage);
                         match self.consumer {
                             _ if eof => ctx.kill(entry.pid, Signal::SIGKILL),
-                            Some(c) if waits_on_channel(ctx.pending(c).into_iter()) => {
+                            Some(c) if ctx.pending(c).into_iter().any(waits_on_channel) => {
                                 ctx.kill(c, Signal::SIGKILL)
                             }
                             Some(_) => {
@@ -347,8 +358,7 @@ impl Controller for Director {
                                 let until = now + CONSUMER_PATIENCE.as_micros() as u64;
                                 self.awaiting_consumer = Some(until);
                                 self.awaiting_since = now;
-                                let parent = f.consumer.lineage.split_last().map(|(_, up)| up);
-                                if let Some(p) = parent.and_then(|up| ctx.find(up)) {
+                                if let Some(p) = self.consumer_parent(ctx) {
                                     self.parent_look = ctx.activity(p).map(|a| (now, a));
                                 }
                                 ctx.wake_at(until);
@@ -359,7 +369,7 @@ impl Controller for Director {
                 }
                 if self.consumer_busy_until.is_some()
                     && Some(entry.pid) == self.consumer
-                    && waits_on_channel(std::iter::once(entry))
+                    && waits_on_channel(entry)
                 {
                     self.consumer_busy_until = None;
                     ctx.kill(entry.pid, Signal::SIGKILL);
@@ -480,18 +490,10 @@ impl Controller for Director {
             && now >= until
         {
             // A parent-to-be still working may yet start the consumer (a starved machine).
-            let parent = match &self.scenario {
-                Scenario::Epipe(f) => f.consumer.lineage.split_last().map(|(_, up)| up),
-                _ => None,
-            };
-            let parent = parent.and_then(|up| ctx.find(up));
             let step = WATCH_STEP.as_micros() as u64;
-            let mut limit = self.awaiting_since + CONSUMER_BACKSTOP.as_micros() as u64;
-            if self.deadline_us > 0 {
-                let margin = DEADLINE_MARGIN.as_micros() as u64;
-                limit = limit.min(self.deadline_us.saturating_sub(margin));
-            }
-            let look = parent.and_then(|p| ctx.activity(p));
+            let limit =
+                self.before_deadline(self.awaiting_since + CONSUMER_BACKSTOP.as_micros() as u64);
+            let look = self.consumer_parent(ctx).and_then(|p| ctx.activity(p));
             let waits_on = match (self.parent_look, look) {
                 (Some((at, last)), Some(a)) => working(at, &last, now, &a, 0),
                 _ => false,
