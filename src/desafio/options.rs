@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use ipc_cli::parse_unsigned;
+use ipc_cli::{name_of, named, names, parse_unsigned};
 
 use super::cli::RunArgs;
 use super::error::{Error, Result};
@@ -90,27 +90,6 @@ impl FaultKind {
     pub fn name(self) -> &'static str {
         name_of(&Self::ALL, self)
     }
-}
-
-/// The names of a `(value, name)` table (`FaultKind::ALL`, `Bug::ALL`): the value named `s`,
-/// the name of `value`, every name.
-fn named<T: Copy>(table: &[(T, &'static str)], s: &str) -> Option<T> {
-    table
-        .iter()
-        .find(|(_, name)| *name == s)
-        .map(|(value, _)| *value)
-}
-
-fn name_of<T: PartialEq>(table: &[(T, &'static str)], value: T) -> &'static str {
-    table
-        .iter()
-        .find(|(v, _)| *v == value)
-        .map_or("", |(_, name)| name)
-}
-
-fn names<T>(table: &[(T, &'static str)]) -> String {
-    let names: Vec<&str> = table.iter().map(|(_, name)| *name).collect();
-    names.join(", ")
 }
 
 /// A classic mistake, made on purpose (`--bug`), to show what it breaks.

@@ -79,9 +79,9 @@ pub fn parse_spec(spec: &str) -> Result<DemoTask, String> {
         Some((job, arg)) => (job, Some(arg)),
         None => (spec, None),
     };
-    let Some((kind, _)) = Kind::ALL.into_iter().find(|&(_, name)| name == job) else {
-        let known: Vec<&str> = Kind::ALL.iter().map(|&(_, name)| name).collect();
-        return Err(format!("unknown job '{job}' (known: {})", known.join(", ")));
+    let Some(kind) = ipc_cli::named(&Kind::ALL, job) else {
+        let known = ipc_cli::names(&Kind::ALL);
+        return Err(format!("unknown job '{job}' (known: {known})"));
     };
     let (default, max, what) = match kind.arg() {
         Arg::None if arg.is_none() => return Ok(DemoTask { kind, arg: 0 }),

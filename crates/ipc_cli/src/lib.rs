@@ -89,6 +89,29 @@ pub fn report(e: &dyn Display) {
     let _ = writeln!(io::stderr(), "error: {}", ipc_sys::escape::terminal(&text));
 }
 
+/// A flag value's table of `(value, name)` pairs (Desafio's `FaultKind::ALL` and `Bug::ALL`,
+/// task_pool's demo jobs): the value named `s`.
+pub fn named<T: Copy>(table: &[(T, &'static str)], s: &str) -> Option<T> {
+    table
+        .iter()
+        .find(|(_, name)| *name == s)
+        .map(|(value, _)| *value)
+}
+
+/// The name of `value` in its table (empty if it has none).
+pub fn name_of<T: PartialEq>(table: &[(T, &'static str)], value: T) -> &'static str {
+    table
+        .iter()
+        .find(|(v, _)| *v == value)
+        .map_or("", |(_, name)| name)
+}
+
+/// Every name of a table, as an error message lists them: `a, b, c`.
+pub fn names<T>(table: &[(T, &'static str)]) -> String {
+    let names: Vec<&str> = table.iter().map(|(_, name)| *name).collect();
+    names.join(", ")
+}
+
 /// Parses a non-negative decimal integer, naming what it was meant to be on failure.
 pub fn parse_unsigned(s: &str, what: &str) -> Result<u64, String> {
     let s = s.trim();
